@@ -88,7 +88,10 @@ impl FromStr for Bandwidth {
     type Err = ParseBandwidthError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why| ParseBandwidthError { text: s.to_owned(), why };
+        let err = |why| ParseBandwidthError {
+            text: s.to_owned(),
+            why,
+        };
         let lower = s.trim().to_ascii_lowercase();
         let split = lower
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -129,7 +132,10 @@ mod tests {
     #[test]
     fn rejects_nonsense_with_a_reason() {
         let err = "fast".parse::<Bandwidth>().unwrap_err();
-        assert!(err.to_string().contains("does not start with a number"), "{err}");
+        assert!(
+            err.to_string().contains("does not start with a number"),
+            "{err}"
+        );
         assert!("1.2.3mbps".parse::<Bandwidth>().is_err());
         assert!("3 furlongs".parse::<Bandwidth>().is_err());
         assert!("1e400".parse::<Bandwidth>().is_err());
@@ -137,10 +143,20 @@ mod tests {
 
     #[test]
     fn displays_compactly_and_round_trips() {
-        for text in ["1.2mbps", "10mbps", "1.544mbps", "500kbps", "10gbps", "64bps"] {
+        for text in [
+            "1.2mbps",
+            "10mbps",
+            "1.544mbps",
+            "500kbps",
+            "10gbps",
+            "64bps",
+        ] {
             let b: Bandwidth = text.parse().unwrap();
             assert_eq!(b.to_string(), text);
         }
-        assert_eq!(Bandwidth::from_mbps(8).bytes_in(std::time::Duration::from_secs(1)), 1_000_000);
+        assert_eq!(
+            Bandwidth::from_mbps(8).bytes_in(std::time::Duration::from_secs(1)),
+            1_000_000
+        );
     }
 }

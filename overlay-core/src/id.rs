@@ -87,7 +87,9 @@ impl FromStr for NodeId {
         for (i, pair) in chars.chunks_exact(2).enumerate() {
             let mut byte = 0u8;
             for (j, &c) in pair.iter().enumerate() {
-                let digit = c.to_digit(16).ok_or(ParseNodeIdError::Digit(c, 2 * i + j))?;
+                let digit = c
+                    .to_digit(16)
+                    .ok_or(ParseNodeIdError::Digit(c, 2 * i + j))?;
                 byte = byte * 16 + digit as u8;
             }
             bytes[i] = byte;

@@ -21,12 +21,18 @@ pub struct LinkMetrics {
 impl LinkMetrics {
     /// A measurement with only a round-trip time.
     pub fn rtt(rtt: Duration) -> Self {
-        Self { rtt: Some(rtt), ..Self::default() }
+        Self {
+            rtt: Some(rtt),
+            ..Self::default()
+        }
     }
 
     /// A measurement with only an available bandwidth.
     pub fn bandwidth(bandwidth: Bandwidth) -> Self {
-        Self { bandwidth: Some(bandwidth), ..Self::default() }
+        Self {
+            bandwidth: Some(bandwidth),
+            ..Self::default()
+        }
     }
 }
 

@@ -112,7 +112,9 @@ pub struct Outbox<M, E> {
 
 impl<M, E> Default for Outbox<M, E> {
     fn default() -> Self {
-        Self { queue: VecDeque::new() }
+        Self {
+            queue: VecDeque::new(),
+        }
     }
 }
 
@@ -166,7 +168,11 @@ impl<M, E> Outbox<M, E> {
 impl<M, E> Output<M, E> {
     /// The same output with its message and event types converted, so an inner protocol's outputs
     /// can be lifted into an outer protocol's queue.
-    pub fn map<M2, E2>(self, msg: impl FnOnce(M) -> M2, event: impl FnOnce(E) -> E2) -> Output<M2, E2> {
+    pub fn map<M2, E2>(
+        self,
+        msg: impl FnOnce(M) -> M2,
+        event: impl FnOnce(E) -> E2,
+    ) -> Output<M2, E2> {
         match self {
             Self::Send { to, msg: m } => Output::Send { to, msg: msg(m) },
             Self::Connect { peer } => Output::Connect { peer },
@@ -190,8 +196,17 @@ mod tests {
         outbox.connect(peer);
         assert_eq!(outbox.len(), 3);
         let first = outbox.pop().unwrap().map(u32::from, str::len);
-        assert_eq!(first, Output::Send { to: peer, msg: 7u32 });
-        assert_eq!(outbox.pop().unwrap().map(u32::from, str::len), Output::Emit(5usize));
+        assert_eq!(
+            first,
+            Output::Send {
+                to: peer,
+                msg: 7u32
+            }
+        );
+        assert_eq!(
+            outbox.pop().unwrap().map(u32::from, str::len),
+            Output::Emit(5usize)
+        );
         assert_eq!(outbox.pop(), Some(Output::Connect { peer }));
         assert!(outbox.is_empty());
         assert_eq!(outbox.pop(), None);

@@ -121,7 +121,10 @@ mod tests {
         let t = Time::from_millis(1_500);
         assert_eq!(t.as_micros(), 1_500_000);
         assert_eq!(t + Duration::from_millis(250), Time::from_micros(1_750_000));
-        assert_eq!(Time::from_secs(3) - Time::from_millis(500), Duration::from_millis(2_500));
+        assert_eq!(
+            Time::from_secs(3) - Time::from_millis(500),
+            Duration::from_millis(2_500)
+        );
         assert_eq!(t.to_string(), "1.500000s");
         assert!((t.as_secs_f64() - 1.5).abs() < 1e-12);
     }

@@ -17,7 +17,10 @@ pub struct TimerTable<K: Ord + Copy> {
 
 impl<K: Ord + Copy> Default for TimerTable<K> {
     fn default() -> Self {
-        Self { by_key: BTreeMap::new(), by_time: BTreeSet::new() }
+        Self {
+            by_key: BTreeMap::new(),
+            by_time: BTreeSet::new(),
+        }
     }
 }
 
@@ -106,7 +109,10 @@ mod tests {
         timers.set(Kind::Probe(1), Time::from_secs(6));
         assert_eq!(timers.next_deadline(), Some(Time::from_secs(4)));
         assert_eq!(timers.pop_expired(Time::from_secs(3)), None);
-        assert_eq!(timers.pop_expired(Time::from_secs(10)), Some(Kind::Probe(2)));
+        assert_eq!(
+            timers.pop_expired(Time::from_secs(10)),
+            Some(Kind::Probe(2))
+        );
         assert_eq!(timers.pop_expired(Time::from_secs(10)), Some(Kind::Refresh));
         assert_eq!(timers.cancel(Kind::Probe(1)), Some(Time::from_secs(6)));
         assert!(timers.is_empty());

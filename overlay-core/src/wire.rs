@@ -19,7 +19,9 @@ pub const MAX_FRAME_LEN: usize = 1 << 20;
 
 /// What kind of traffic a message is, for overhead accounting and for the runtime's choice of
 /// QUIC stream or datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TrafficClass {
     /// Protocol control: membership, routing, certificates, joins.
     Control,
@@ -137,16 +139,28 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
 pub fn decode_with_limit<T: DeserializeOwned>(frame: &[u8], max: usize) -> Result<T, DecodeError> {
     let what = short_type_name::<T>();
     if frame.len() > max {
-        return Err(DecodeError::TooLarge { len: frame.len(), max });
+        return Err(DecodeError::TooLarge {
+            len: frame.len(),
+            max,
+        });
     }
     let (&version, payload) = frame.split_first().ok_or(DecodeError::Empty)?;
     if version != WIRE_VERSION {
-        return Err(DecodeError::Version { got: version, supported: WIRE_VERSION });
+        return Err(DecodeError::Version {
+            got: version,
+            supported: WIRE_VERSION,
+        });
     }
-    let (value, rest) = postcard::take_from_bytes::<T>(payload)
-        .map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })?;
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(payload).map_err(|e| DecodeError::Malformed {
+            what,
+            reason: e.to_string(),
+        })?;
     if !rest.is_empty() {
-        return Err(DecodeError::TrailingBytes { what, count: rest.len() });
+        return Err(DecodeError::TrailingBytes {
+            what,
+            count: rest.len(),
+        });
     }
     Ok(value)
 }
@@ -178,22 +192,48 @@ mod tests {
     /// A message shaped like the protocols' messages: enums, ids, nested vectors, strings.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     enum Sample {
-        Ping { nonce: u64 },
-        Refresh { from: NodeId, entries: Vec<(NodeId, u32)> },
-        Route { paths: Vec<Vec<u16>>, note: String },
-        Data { seq: u64, payload: Vec<u8>, priority: Option<u8> },
+        Ping {
+            nonce: u64,
+        },
+        Refresh {
+            from: NodeId,
+            entries: Vec<(NodeId, u32)>,
+        },
+        Route {
+            paths: Vec<Vec<u16>>,
+            note: String,
+        },
+        Data {
+            seq: u64,
+            payload: Vec<u8>,
+            priority: Option<u8>,
+        },
     }
 
     fn sample() -> impl Strategy<Value = Sample> {
         let id = any::<u64>().prop_map(NodeId::from_index);
         prop_oneof![
             any::<u64>().prop_map(|nonce| Sample::Ping { nonce }),
-            (id.clone(), proptest::collection::vec((id, any::<u32>()), 0..20))
+            (
+                id.clone(),
+                proptest::collection::vec((id, any::<u32>()), 0..20)
+            )
                 .prop_map(|(from, entries)| Sample::Refresh { from, entries }),
-            (proptest::collection::vec(proptest::collection::vec(any::<u16>(), 0..8), 0..8), ".{0,20}")
+            (
+                proptest::collection::vec(proptest::collection::vec(any::<u16>(), 0..8), 0..8),
+                ".{0,20}"
+            )
                 .prop_map(|(paths, note)| Sample::Route { paths, note }),
-            (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..300), any::<Option<u8>>())
-                .prop_map(|(seq, payload, priority)| Sample::Data { seq, payload, priority }),
+            (
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..300),
+                any::<Option<u8>>()
+            )
+                .prop_map(|(seq, payload, priority)| Sample::Data {
+                    seq,
+                    payload,
+                    priority
+                }),
         ]
     }
 
@@ -202,25 +242,44 @@ mod tests {
         assert_eq!(decode::<Sample>(&[]), Err(DecodeError::Empty));
         assert_eq!(
             decode::<Sample>(&[9, 0]),
-            Err(DecodeError::Version { got: 9, supported: WIRE_VERSION })
+            Err(DecodeError::Version {
+                got: 9,
+                supported: WIRE_VERSION
+            })
         );
         let mut frame = encode(&Sample::Ping { nonce: 5 }).unwrap();
         frame.push(0);
         assert_eq!(
             decode::<Sample>(&frame),
-            Err(DecodeError::TrailingBytes { what: "Sample", count: 1 })
+            Err(DecodeError::TrailingBytes {
+                what: "Sample",
+                count: 1
+            })
         );
         let err = decode::<Sample>(&[WIRE_VERSION, 200]).unwrap_err();
-        assert!(matches!(err, DecodeError::Malformed { what: "Sample", .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::Malformed { what: "Sample", .. }),
+            "{err}"
+        );
         let big = vec![WIRE_VERSION; MAX_FRAME_LEN + 1];
-        assert!(matches!(decode::<Sample>(&big), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode::<Sample>(&big),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn encoder_refuses_oversized_frames() {
-        let msg = Sample::Data { seq: 1, payload: vec![0; 100], priority: None };
+        let msg = Sample::Data {
+            seq: 1,
+            payload: vec![0; 100],
+            priority: None,
+        };
         let len = encoded_len(&msg);
-        assert!(matches!(encode_with_limit(&msg, len - 1), Err(EncodeError::TooLarge { .. })));
+        assert!(matches!(
+            encode_with_limit(&msg, len - 1),
+            Err(EncodeError::TooLarge { .. })
+        ));
         assert_eq!(encode_with_limit(&msg, len).unwrap().len(), len);
     }
 
@@ -230,7 +289,10 @@ mod tests {
         let mut frame = vec![WIRE_VERSION, 1];
         frame.extend_from_slice(NodeId::from_index(1).as_bytes());
         frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert!(matches!(decode::<Sample>(&frame), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            decode::<Sample>(&frame),
+            Err(DecodeError::Malformed { .. })
+        ));
     }
 
     proptest! {

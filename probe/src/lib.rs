@@ -1,1 +1,29 @@
-//! placeholder
+//! Sans-IO link estimators for the overlay.
+//!
+//! - [`RttEstimator`]: smoothed RTT, variation, minimum and timeout (RFC 6298);
+//! - [`Ewma`]: moving average seeded by its first sample, with deviation;
+//! - [`BandwidthEstimator`] and [`RateMeter`]: smoothed available bandwidth, and the rate at
+//!   which data is actually delivered;
+//! - [`LossWindow`] and [`SequenceLossMeter`]: loss over probes and over sequenced streams;
+//! - [`LevelQuantizer`]: discretisation with hysteresis, so noise does not flip a level;
+//! - [`Prober`]: a ping/pong state machine with timers that keeps the above per peer.
+//!
+//! Nothing here reads a clock or touches a socket: time is passed in.
+
+#![forbid(unsafe_code)]
+
+mod bandwidth;
+mod ewma;
+mod level;
+mod loss;
+mod prober;
+mod rtt;
+
+pub use bandwidth::{BandwidthEstimator, RateMeter};
+pub use ewma::Ewma;
+pub use level::LevelQuantizer;
+pub use loss::{LossWindow, SequenceLossMeter};
+pub use prober::{
+    PeerEstimate, ProbeMessage, Prober, ProberCommand, ProberConfig, ProberEvent, ProberStats,
+};
+pub use rtt::{RttConfig, RttEstimator};
