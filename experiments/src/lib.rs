@@ -1,1 +1,14 @@
-//! placeholder
+//! Experiments: a deterministic discrete-event simulator, topologies and a network model, and
+//! scenarios that measure overlay trees with the papers' metrics.
+//!
+//! - [`topology`]: Waxman, transit-stub, topohub router maps and measured RTT matrices;
+//! - [`network`]: members on a topology, access links, unicast routing, the max-min fair flow
+//!   model;
+//! - [`sim`]: the discrete-event simulator that drives any [`overlay_core::Protocol`];
+//! - [`tree`]: RDP, link stress, resource usage and receiver bandwidth of delivery trees;
+//! - [`scenario`]: named, seeded runs that write `summary.json`, CSV series and plots.
+
+#![forbid(unsafe_code)]
+
+pub mod spec;
+pub mod topology;

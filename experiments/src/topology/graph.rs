@@ -1,0 +1,169 @@
+//! A router-level map: routers with positions, undirected links with delay and capacity.
+
+use std::time::Duration;
+
+use overlay_core::Bandwidth;
+
+/// What a router is for, which decides where hosts may attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouterRole {
+    /// A router of a flat map: hosts may attach anywhere.
+    Plain,
+    /// A transit (backbone) router: hosts do not attach here.
+    Transit,
+    /// A stub (edge) router: where hosts attach in a transit-stub map.
+    Stub,
+}
+
+/// One router.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Router {
+    /// A name for reports (a city in real maps).
+    pub name: String,
+    /// Position: longitude and latitude for real maps, unit-square coordinates for generated ones.
+    pub pos: [f64; 2],
+    /// Its role.
+    pub role: RouterRole,
+}
+
+/// One undirected physical link; each direction has the full capacity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhysicalLink {
+    /// One end (a router index).
+    pub a: usize,
+    /// The other end.
+    pub b: usize,
+    /// Propagation delay.
+    pub delay: Duration,
+    /// Capacity of each direction.
+    pub capacity: Bandwidth,
+}
+
+/// An undirected, connected router map.
+#[derive(Clone, Debug)]
+pub struct PhysicalGraph {
+    /// A name for reports.
+    pub name: String,
+    routers: Vec<Router>,
+    links: Vec<PhysicalLink>,
+    /// For each router, `(neighbour, link index)`, in link order.
+    adjacency: Vec<Vec<(usize, usize)>>,
+    /// What loading changed (components dropped, duplicates merged, ...), for reports.
+    pub notes: Vec<String>,
+}
+
+impl PhysicalGraph {
+    /// A graph of `routers` joined by `links`.
+    ///
+    /// # Panics
+    /// If a link names a router out of range or joins a router to itself: loaders and generators
+    /// check their input before building a graph, so this is a bug, not bad input.
+    pub fn new(name: impl Into<String>, routers: Vec<Router>, links: Vec<PhysicalLink>) -> Self {
+        let mut adjacency = vec![Vec::new(); routers.len()];
+        for (i, link) in links.iter().enumerate() {
+            assert!(link.a < routers.len() && link.b < routers.len(), "link {i} out of range");
+            assert_ne!(link.a, link.b, "link {i} is a self-loop");
+            adjacency[link.a].push((link.b, i));
+            adjacency[link.b].push((link.a, i));
+        }
+        Self { name: name.into(), routers, links, adjacency, notes: Vec::new() }
+    }
+
+    /// The routers.
+    pub fn routers(&self) -> &[Router] {
+        &self.routers
+    }
+
+    /// The links.
+    pub fn links(&self) -> &[PhysicalLink] {
+        &self.links
+    }
+
+    /// `(neighbour, link index)` pairs of router `r`.
+    pub fn neighbours(&self, r: usize) -> &[(usize, usize)] {
+        &self.adjacency[r]
+    }
+
+    /// Routers where hosts may attach: stub routers if the map has any, otherwise all.
+    pub fn attach_points(&self) -> Vec<usize> {
+        let stubs: Vec<usize> =
+            (0..self.routers.len()).filter(|&r| self.routers[r].role == RouterRole::Stub).collect();
+        if stubs.is_empty() { (0..self.routers.len()).collect() } else { stubs }
+    }
+
+    /// Connected components, largest first (ties: lowest router first); routers in index order.
+    pub fn components(&self) -> Vec<Vec<usize>> {
+        let mut seen = vec![false; self.routers.len()];
+        let mut components = Vec::new();
+        for start in 0..self.routers.len() {
+            if seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            let mut stack = vec![start];
+            let mut component = Vec::new();
+            while let Some(r) = stack.pop() {
+                component.push(r);
+                for &(n, _) in &self.adjacency[r] {
+                    if !seen[n] {
+                        seen[n] = true;
+                        stack.push(n);
+                    }
+                }
+            }
+            component.sort_unstable();
+            components.push(component);
+        }
+        components.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+        components
+    }
+
+    /// Whether every router can reach every other.
+    pub fn is_connected(&self) -> bool {
+        self.components().len() <= 1
+    }
+
+    /// The subgraph on `keep` (router indices), renumbered in the order given.
+    pub fn induced(&self, keep: &[usize]) -> Self {
+        let mut new_index = vec![usize::MAX; self.routers.len()];
+        for (i, &r) in keep.iter().enumerate() {
+            new_index[r] = i;
+        }
+        let routers = keep.iter().map(|&r| self.routers[r].clone()).collect();
+        let links = self
+            .links
+            .iter()
+            .filter(|l| new_index[l.a] != usize::MAX && new_index[l.b] != usize::MAX)
+            .map(|l| PhysicalLink { a: new_index[l.a], b: new_index[l.b], ..*l })
+            .collect();
+        let mut graph = Self::new(self.name.clone(), routers, links);
+        graph.notes = self.notes.clone();
+        graph
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_router(i: usize) -> Router {
+    Router { name: format!("r{i}"), pos: [i as f64, 0.0], role: RouterRole::Plain }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(a: usize, b: usize) -> PhysicalLink {
+        PhysicalLink { a, b, delay: Duration::from_millis(1), capacity: Bandwidth::from_mbps(100) }
+    }
+
+    #[test]
+    fn components_and_induced_subgraphs() {
+        let routers = (0..6).map(test_router).collect();
+        let g = PhysicalGraph::new("t", routers, vec![link(0, 1), link(1, 2), link(3, 4)]);
+        assert_eq!(g.components(), vec![vec![0, 1, 2], vec![3, 4], vec![5]]);
+        assert!(!g.is_connected());
+        let big = g.induced(&g.components()[0]);
+        assert!(big.is_connected());
+        assert_eq!(big.links().len(), 2);
+        assert_eq!(big.neighbours(1), &[(0, 0), (2, 1)]);
+    }
+}

@@ -1,0 +1,112 @@
+//! Unicast routing: shortest-delay paths on the physical graph, keeping each path's links.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use overlay_core::duration_micros;
+
+use super::PhysicalGraph;
+
+/// Shortest-delay paths from one root router to every router (Dijkstra).
+///
+/// Ties between equal-delay paths go to the path found first in router-index order, so routing
+/// is deterministic. Paths are kept as predecessor links, which is all a tree needs: the union of
+/// the paths from the root is this tree, as IP multicast's source tree is.
+#[derive(Clone, Debug)]
+pub struct ShortestPathTree {
+    root: usize,
+    /// Delay from the root, in microseconds; `u64::MAX` if unreachable.
+    dist: Vec<u64>,
+    /// Hops from the root.
+    hops: Vec<u32>,
+    /// `(previous router, link)` on the path from the root; `None` for the root and unreachable.
+    pred: Vec<Option<(u32, u32)>>,
+}
+
+impl ShortestPathTree {
+    /// Paths from `root` over `graph`.
+    pub fn compute(graph: &PhysicalGraph, root: usize) -> Self {
+        let n = graph.routers().len();
+        let mut dist = vec![u64::MAX; n];
+        let mut hops = vec![u32::MAX; n];
+        let mut pred = vec![None; n];
+        let mut heap = BinaryHeap::new();
+        dist[root] = 0;
+        hops[root] = 0;
+        heap.push(Reverse((0u64, root)));
+        while let Some(Reverse((d, r))) = heap.pop() {
+            if d > dist[r] {
+                continue;
+            }
+            for &(next, link) in graph.neighbours(r) {
+                let nd = d.saturating_add(duration_micros(graph.links()[link].delay));
+                if nd < dist[next] {
+                    dist[next] = nd;
+                    hops[next] = hops[r] + 1;
+                    pred[next] = Some((r as u32, link as u32));
+                    heap.push(Reverse((nd, next)));
+                }
+            }
+        }
+        Self { root, dist, hops, pred }
+    }
+
+    /// The root router.
+    pub fn root(&self) -> usize {
+        self.root
+    }
+
+    /// Delay from the root to `r` in microseconds, if reachable.
+    pub fn delay_micros(&self, r: usize) -> Option<u64> {
+        (self.dist[r] != u64::MAX).then_some(self.dist[r])
+    }
+
+    /// Router hops from the root to `r`, if reachable.
+    pub fn hops(&self, r: usize) -> Option<u32> {
+        (self.hops[r] != u32::MAX).then_some(self.hops[r])
+    }
+
+    /// Calls `visit(link, from, to)` for each link on the path from `r` back towards the root
+    /// (the last link of the path first).
+    pub fn walk_back(&self, mut r: usize, mut visit: impl FnMut(usize, usize, usize)) {
+        while let Some((prev, link)) = self.pred[r] {
+            visit(link as usize, prev as usize, r);
+            r = prev as usize;
+        }
+    }
+
+    /// The largest finite delay from the root, in microseconds.
+    pub fn eccentricity_micros(&self) -> u64 {
+        self.dist.iter().copied().filter(|&d| d != u64::MAX).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use overlay_core::Bandwidth;
+
+    use super::*;
+    use crate::topology::graph::test_router;
+    use crate::topology::PhysicalLink;
+
+    #[test]
+    fn finds_the_lowest_delay_path_not_the_fewest_hops() {
+        let ms = |m| Duration::from_millis(m);
+        let link = |a, b, d| PhysicalLink { a, b, delay: ms(d), capacity: Bandwidth::from_mbps(1) };
+        // 0-3 direct costs 10 ms; 0-1-2-3 costs 3 ms.
+        let g = PhysicalGraph::new(
+            "t",
+            (0..4).map(test_router).collect(),
+            vec![link(0, 3, 10), link(0, 1, 1), link(1, 2, 1), link(2, 3, 1)],
+        );
+        let spt = ShortestPathTree::compute(&g, 0);
+        assert_eq!(spt.delay_micros(3), Some(3_000));
+        assert_eq!(spt.hops(3), Some(3));
+        let mut path = Vec::new();
+        spt.walk_back(3, |l, from, to| path.push((l, from, to)));
+        assert_eq!(path, vec![(3, 2, 3), (2, 1, 2), (1, 0, 1)]);
+        assert_eq!(spt.eccentricity_micros(), 3_000);
+    }
+}
