@@ -10,5 +10,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod network;
 pub mod spec;
+pub mod stats;
 pub mod topology;
+pub mod tree;

@@ -33,7 +33,10 @@ impl Spec {
     /// Parse `text`. When `takes_path` says the kind takes a file path, the first item after the
     /// colon is that path.
     pub fn parse(text: &str, takes_path: impl Fn(&str) -> bool) -> Result<Self, SpecError> {
-        let err = |problem: String| SpecError { spec: text.to_owned(), problem };
+        let err = |problem: String| SpecError {
+            spec: text.to_owned(),
+            problem,
+        };
         let (kind, rest) = match text.split_once(':') {
             Some((kind, rest)) => (kind.trim(), rest),
             None => (text.trim(), ""),
@@ -41,11 +44,19 @@ impl Spec {
         if kind.is_empty() {
             return Err(err("it has no kind before the colon".into()));
         }
-        let mut items = rest.split(',').map(str::trim).filter(|s| !s.is_empty()).peekable();
+        let mut items = rest
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .peekable();
         let path = if takes_path(kind) {
             match items.next() {
                 Some(p) if !p.contains('=') => Some(p.to_owned()),
-                _ => return Err(err(format!("{kind} needs a file path first, as {kind}:PATH"))),
+                _ => {
+                    return Err(err(format!(
+                        "{kind} needs a file path first, as {kind}:PATH"
+                    )));
+                }
             }
         } else {
             None
@@ -60,7 +71,12 @@ impl Spec {
                 return Err(err(format!("key {key:?} is given twice")));
             }
         }
-        Ok(Self { text: text.to_owned(), kind: kind.to_owned(), path, params })
+        Ok(Self {
+            text: text.to_owned(),
+            kind: kind.to_owned(),
+            path,
+            params,
+        })
     }
 
     /// The kind before the colon.
@@ -80,7 +96,10 @@ impl Spec {
 
     /// An error about this spec.
     pub fn error(&self, problem: impl Into<String>) -> SpecError {
-        SpecError { spec: self.text.clone(), problem: problem.into() }
+        SpecError {
+            spec: self.text.clone(),
+            problem: problem.into(),
+        }
     }
 
     /// Take `key`, parsed as `T`, or `default` when absent.
@@ -90,7 +109,9 @@ impl Spec {
 
     /// Take `key`, parsed as `T`, if present.
     pub fn take_opt<T: SpecValue>(&mut self, key: &str) -> Result<Option<T>, SpecError> {
-        let Some(raw) = self.params.remove(key) else { return Ok(None) };
+        let Some(raw) = self.params.remove(key) else {
+            return Ok(None);
+        };
         T::parse_value(&raw)
             .map(Some)
             .map_err(|why| self.error(format!("key {key:?}: {raw:?} is not {why}")))
@@ -144,7 +165,8 @@ impl SpecValue for f64 {
 
 impl SpecValue for Bandwidth {
     fn parse_value(text: &str) -> Result<Self, String> {
-        text.parse().map_err(|_| "a bandwidth such as 10mbps".to_owned())
+        text.parse()
+            .map_err(|_| "a bandwidth such as 10mbps".to_owned())
     }
 }
 
@@ -157,7 +179,9 @@ impl SpecValue for Duration {
 /// Parse `1ms`, `250us`, `1.5s`, `2m` (minutes); a bare number is milliseconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().ok()?;
     let secs = match unit.trim() {
@@ -197,7 +221,10 @@ mod tests {
         let mut s = Spec::parse("waxman:routers=10,lnks=20", no_path).unwrap();
         s.take::<u64>("routers", 1).unwrap();
         let err = s.finish(&["routers", "links"]).unwrap_err().to_string();
-        assert!(err.contains("unknown key \"lnks\"") && err.contains("links"), "{err}");
+        assert!(
+            err.contains("unknown key \"lnks\"") && err.contains("links"),
+            "{err}"
+        );
 
         let mut s = Spec::parse("waxman:routers=ten", no_path).unwrap();
         let err = s.take::<u64>("routers", 1).unwrap_err().to_string();

@@ -61,12 +61,21 @@ impl PhysicalGraph {
     pub fn new(name: impl Into<String>, routers: Vec<Router>, links: Vec<PhysicalLink>) -> Self {
         let mut adjacency = vec![Vec::new(); routers.len()];
         for (i, link) in links.iter().enumerate() {
-            assert!(link.a < routers.len() && link.b < routers.len(), "link {i} out of range");
+            assert!(
+                link.a < routers.len() && link.b < routers.len(),
+                "link {i} out of range"
+            );
             assert_ne!(link.a, link.b, "link {i} is a self-loop");
             adjacency[link.a].push((link.b, i));
             adjacency[link.b].push((link.a, i));
         }
-        Self { name: name.into(), routers, links, adjacency, notes: Vec::new() }
+        Self {
+            name: name.into(),
+            routers,
+            links,
+            adjacency,
+            notes: Vec::new(),
+        }
     }
 
     /// The routers.
@@ -86,9 +95,14 @@ impl PhysicalGraph {
 
     /// Routers where hosts may attach: stub routers if the map has any, otherwise all.
     pub fn attach_points(&self) -> Vec<usize> {
-        let stubs: Vec<usize> =
-            (0..self.routers.len()).filter(|&r| self.routers[r].role == RouterRole::Stub).collect();
-        if stubs.is_empty() { (0..self.routers.len()).collect() } else { stubs }
+        let stubs: Vec<usize> = (0..self.routers.len())
+            .filter(|&r| self.routers[r].role == RouterRole::Stub)
+            .collect();
+        if stubs.is_empty() {
+            (0..self.routers.len()).collect()
+        } else {
+            stubs
+        }
     }
 
     /// Connected components, largest first (ties: lowest router first); routers in index order.
@@ -134,7 +148,11 @@ impl PhysicalGraph {
             .links
             .iter()
             .filter(|l| new_index[l.a] != usize::MAX && new_index[l.b] != usize::MAX)
-            .map(|l| PhysicalLink { a: new_index[l.a], b: new_index[l.b], ..*l })
+            .map(|l| PhysicalLink {
+                a: new_index[l.a],
+                b: new_index[l.b],
+                ..*l
+            })
             .collect();
         let mut graph = Self::new(self.name.clone(), routers, links);
         graph.notes = self.notes.clone();
@@ -144,7 +162,11 @@ impl PhysicalGraph {
 
 #[cfg(test)]
 pub(crate) fn test_router(i: usize) -> Router {
-    Router { name: format!("r{i}"), pos: [i as f64, 0.0], role: RouterRole::Plain }
+    Router {
+        name: format!("r{i}"),
+        pos: [i as f64, 0.0],
+        role: RouterRole::Plain,
+    }
 }
 
 #[cfg(test)]
@@ -152,7 +174,12 @@ mod tests {
     use super::*;
 
     fn link(a: usize, b: usize) -> PhysicalLink {
-        PhysicalLink { a, b, delay: Duration::from_millis(1), capacity: Bandwidth::from_mbps(100) }
+        PhysicalLink {
+            a,
+            b,
+            delay: Duration::from_millis(1),
+            capacity: Bandwidth::from_mbps(100),
+        }
     }
 
     #[test]

@@ -32,13 +32,19 @@ pub const KEYS: &[&str] = &[];
 pub fn load(spec: Spec) -> Result<LatencyMatrix, TopologyError> {
     let path = spec.path().unwrap_or_default().to_owned();
     spec.finish(KEYS)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| TopologyError::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| TopologyError::Io {
+        path: path.clone(),
+        source,
+    })?;
     parse(&path, &text)
 }
 
 /// Parse CSV text; `path` only names the file in errors.
 pub fn parse(path: &str, text: &str) -> Result<LatencyMatrix, TopologyError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -55,15 +61,24 @@ pub fn parse(path: &str, text: &str) -> Result<LatencyMatrix, TopologyError> {
     let Some((_, first)) = rows.first() else {
         return Err(TopologyError::invalid(path, "line 1", "the file is empty"));
     };
-    let numeric = first.iter().all(|c| c.is_empty() || c.parse::<f64>().is_ok());
+    let numeric = first
+        .iter()
+        .all(|c| c.is_empty() || c.parse::<f64>().is_ok());
     let (names, body): (Vec<String>, &[(u64, Vec<String>)]) = if numeric {
-        ((0..rows.len()).map(|i| format!("h{i}")).collect(), &rows[..])
+        (
+            (0..rows.len()).map(|i| format!("h{i}")).collect(),
+            &rows[..],
+        )
     } else {
         (first[1..].to_vec(), &rows[1..])
     };
     let n = names.len();
     if n < 2 {
-        return Err(TopologyError::invalid(path, "line 1", format!("a matrix needs at least 2 hosts, found {n}")));
+        return Err(TopologyError::invalid(
+            path,
+            "line 1",
+            format!("a matrix needs at least 2 hosts, found {n}"),
+        ));
     }
     if body.len() != n {
         return Err(TopologyError::invalid(
@@ -82,13 +97,23 @@ pub fn parse(path: &str, text: &str) -> Result<LatencyMatrix, TopologyError> {
                 return Err(TopologyError::invalid(
                     path,
                     &at,
-                    format!("row {} is named {:?} but column {} is {:?}; rows must follow the header's order", i + 1, row[0], i + 1, names[i]),
+                    format!(
+                        "row {} is named {:?} but column {} is {:?}; rows must follow the header's order",
+                        i + 1,
+                        row[0],
+                        i + 1,
+                        names[i]
+                    ),
                 ));
             }
             &row[1..]
         };
         if values.len() != n {
-            return Err(TopologyError::invalid(path, &at, format!("expected {n} values, found {}", values.len())));
+            return Err(TopologyError::invalid(
+                path,
+                &at,
+                format!("expected {n} values, found {}", values.len()),
+            ));
         }
         for (j, cell) in values.iter().enumerate() {
             if cell.is_empty() || i == j {
@@ -101,7 +126,10 @@ pub fn parse(path: &str, text: &str) -> Result<LatencyMatrix, TopologyError> {
                     return Err(TopologyError::invalid(
                         path,
                         format!("{at}, column {column}"),
-                        format!("RTT from {} to {} is {cell:?}, not a non-negative number of milliseconds", names[i], names[j]),
+                        format!(
+                            "RTT from {} to {} is {cell:?}, not a non-negative number of milliseconds",
+                            names[i], names[j]
+                        ),
                     ));
                 }
             }
@@ -110,7 +138,11 @@ pub fn parse(path: &str, text: &str) -> Result<LatencyMatrix, TopologyError> {
     build(path, names, &cells)
 }
 
-fn build(path: &str, names: Vec<String>, cells: &[Option<f64>]) -> Result<LatencyMatrix, TopologyError> {
+fn build(
+    path: &str,
+    names: Vec<String>,
+    cells: &[Option<f64>],
+) -> Result<LatencyMatrix, TopologyError> {
     let n = names.len();
     let mut rtt = vec![u64::MAX; n * n];
     let mut measured = vec![false; n * n];
@@ -160,7 +192,10 @@ fn build(path: &str, names: Vec<String>, cells: &[Option<f64>]) -> Result<Latenc
                     return Err(TopologyError::invalid(
                         path,
                         "the matrix",
-                        format!("hosts {} and {} have no measured path between them", names[i], names[j]),
+                        format!(
+                            "hosts {} and {} have no measured path between them",
+                            names[i], names[j]
+                        ),
                     ));
                 }
                 rtt[i * n + j] = via;
@@ -171,13 +206,23 @@ fn build(path: &str, names: Vec<String>, cells: &[Option<f64>]) -> Result<Latenc
     }
     let mut notes = Vec::new();
     if filled > 0 {
-        notes.push(format!("{filled} unmeasured pairs filled with the shortest path through measured pairs"));
+        notes.push(format!(
+            "{filled} unmeasured pairs filled with the shortest path through measured pairs"
+        ));
     }
     if one_way_only > 0 {
-        notes.push(format!("{one_way_only} pairs measured in one direction only"));
+        notes.push(format!(
+            "{one_way_only} pairs measured in one direction only"
+        ));
     }
     let name = path.rsplit('/').next().unwrap_or(path).to_owned();
-    Ok(LatencyMatrix { name, names, rtt, measured, notes })
+    Ok(LatencyMatrix {
+        name,
+        names,
+        rtt,
+        measured,
+        notes,
+    })
 }
 
 impl LatencyMatrix {
@@ -234,7 +279,11 @@ impl LatencyMatrix {
                 }
             }
         }
-        if triangles == 0 { 0.0 } else { violating as f64 / triangles as f64 }
+        if triangles == 0 {
+            0.0
+        } else {
+            violating as f64 / triangles as f64
+        }
     }
 }
 
@@ -244,14 +293,21 @@ mod tests {
 
     #[test]
     fn reads_the_wondernetwork_matrix() {
-        let path = format!("{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let m = load(Spec::parse(&format!("matrix:{path}"), |_| true).unwrap()).unwrap();
         assert_eq!(m.len(), 242);
         assert_eq!(m.names()[0], "Adelaide");
         assert_eq!(m.rtt(0, 1), Duration::from_micros(248_410));
         let share = m.triangle_violation_share();
         assert!((0.05..0.4).contains(&share), "{share}");
-        assert!(m.notes.iter().any(|n| n.contains("filled")), "{:?}", m.notes);
+        assert!(
+            m.notes.iter().any(|n| n.contains("filled")),
+            "{:?}",
+            m.notes
+        );
     }
 
     #[test]
@@ -272,7 +328,10 @@ mod tests {
             ("", "the file is empty"),
             ("x,a,b\na,0,1\n", "2 hosts are named but 1 rows follow"),
             ("x,a,b\na,0,1\nc,1,0\n", "line 3: row 2 is named \"c\""),
-            ("x,a,b\na,0,1\nb,fast,0\n", "line 3, column 2: RTT from b to a is \"fast\""),
+            (
+                "x,a,b\na,0,1\nb,fast,0\n",
+                "line 3, column 2: RTT from b to a is \"fast\"",
+            ),
             ("x,a,b\na,0,-3\nb,1,0\n", "RTT from a to b is \"-3\""),
             ("x,a,b\na,0\nb,1,0\n", "line 2: expected 2 values, found 1"),
             ("x,a,b,c\na,0,1,\nb,1,0,\nc,,,0\n", "no measured path"),

@@ -54,8 +54,16 @@ pub enum TopologyError {
 }
 
 impl TopologyError {
-    pub(crate) fn invalid(path: &str, location: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::Invalid { path: path.to_owned(), location: location.into(), problem: problem.into() }
+    pub(crate) fn invalid(
+        path: &str,
+        location: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            path: path.to_owned(),
+            location: location.into(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -66,13 +74,19 @@ pub const SPEC_HELP: &str = "waxman:routers=1024,links=3145,seed=1 | transit-stu
 pub fn load(text: &str) -> Result<Topology, TopologyError> {
     let spec = Spec::parse(text, |kind| matches!(kind, "topohub" | "matrix"))?;
     match spec.kind() {
-        "waxman" => Ok(Topology::Physical(waxman::generate(&waxman::WaxmanParams::from_spec(spec)?))),
+        "waxman" => Ok(Topology::Physical(waxman::generate(
+            &waxman::WaxmanParams::from_spec(spec)?,
+        ))),
         "transit-stub" => Ok(Topology::Physical(transit_stub::generate(
             &transit_stub::TransitStubParams::from_spec(spec)?,
         ))),
         "topohub" => Ok(Topology::Physical(topohub::load(spec)?)),
         "matrix" => Ok(Topology::Matrix(matrix::load(spec)?)),
-        other => Err(spec.error(format!("unknown topology kind {other:?}; use one of {SPEC_HELP}")).into()),
+        other => Err(spec
+            .error(format!(
+                "unknown topology kind {other:?}; use one of {SPEC_HELP}"
+            ))
+            .into()),
     }
 }
 
@@ -102,7 +116,9 @@ mod tests {
     fn unknown_kinds_and_keys_are_errors() {
         let err = load("mesh:routers=3").unwrap_err().to_string();
         assert!(err.contains("unknown topology kind \"mesh\""), "{err}");
-        let err = load("waxman:routers=30,links=60,colour=red").unwrap_err().to_string();
+        let err = load("waxman:routers=30,links=60,colour=red")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown key \"colour\""), "{err}");
         let err = load("waxman:routers=30,links=10").unwrap_err().to_string();
         assert!(err.contains("links must be between 29"), "{err}");

@@ -48,7 +48,12 @@ impl ShortestPathTree {
                 }
             }
         }
-        Self { root, dist, hops, pred }
+        Self {
+            root,
+            dist,
+            hops,
+            pred,
+        }
     }
 
     /// The root router.
@@ -77,7 +82,12 @@ impl ShortestPathTree {
 
     /// The largest finite delay from the root, in microseconds.
     pub fn eccentricity_micros(&self) -> u64 {
-        self.dist.iter().copied().filter(|&d| d != u64::MAX).max().unwrap_or(0)
+        self.dist
+            .iter()
+            .copied()
+            .filter(|&d| d != u64::MAX)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -88,13 +98,18 @@ mod tests {
     use overlay_core::Bandwidth;
 
     use super::*;
-    use crate::topology::graph::test_router;
     use crate::topology::PhysicalLink;
+    use crate::topology::graph::test_router;
 
     #[test]
     fn finds_the_lowest_delay_path_not_the_fewest_hops() {
         let ms = |m| Duration::from_millis(m);
-        let link = |a, b, d| PhysicalLink { a, b, delay: ms(d), capacity: Bandwidth::from_mbps(1) };
+        let link = |a, b, d| PhysicalLink {
+            a,
+            b,
+            delay: ms(d),
+            capacity: Bandwidth::from_mbps(1),
+        };
         // 0-3 direct costs 10 ms; 0-1-2-3 costs 3 ms.
         let g = PhysicalGraph::new(
             "t",

@@ -28,13 +28,20 @@ pub fn load(mut spec: Spec) -> Result<PhysicalGraph, TopologyError> {
     let capacity = spec.take("capacity", Bandwidth::from_mbps(10_000))?;
     let largest_only = spec.take("largest_component", false)?;
     spec.finish(KEYS)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| TopologyError::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| TopologyError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let graph = parse(&path, &text, capacity)?;
     let components = graph.components();
     if components.len() <= 1 {
         return Ok(graph);
     }
-    let sizes: Vec<String> = components.iter().take(6).map(|c| c.len().to_string()).collect();
+    let sizes: Vec<String> = components
+        .iter()
+        .take(6)
+        .map(|c| c.len().to_string())
+        .collect();
     if !largest_only {
         return Err(TopologyError::invalid(
             &path,
@@ -61,7 +68,11 @@ pub fn load(mut spec: Spec) -> Result<PhysicalGraph, TopologyError> {
 /// Parse topohub JSON text; `path` only names the file in errors.
 pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGraph, TopologyError> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
-        TopologyError::invalid(path, format!("line {} column {}", e.line(), e.column()), format!("not valid JSON: {e}"))
+        TopologyError::invalid(
+            path,
+            format!("line {} column {}", e.line(), e.column()),
+            format!("not valid JSON: {e}"),
+        )
     })?;
     let nodes = root
         .get("nodes")
@@ -71,9 +82,15 @@ pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGrap
         .get("edges")
         .or_else(|| root.get("links"))
         .and_then(Value::as_array)
-        .ok_or_else(|| TopologyError::invalid(path, "top level", "no \"edges\" (or \"links\") array"))?;
+        .ok_or_else(|| {
+            TopologyError::invalid(path, "top level", "no \"edges\" (or \"links\") array")
+        })?;
     if nodes.is_empty() {
-        return Err(TopologyError::invalid(path, "nodes", "the map has no routers"));
+        return Err(TopologyError::invalid(
+            path,
+            "nodes",
+            "the map has no routers",
+        ));
     }
 
     let mut index = BTreeMap::new();
@@ -84,7 +101,11 @@ pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGrap
             TopologyError::invalid(path, &at, "\"id\" is missing or not a string or number")
         })?;
         if index.insert(id.clone(), i).is_some() {
-            return Err(TopologyError::invalid(path, &at, format!("id {id:?} appears twice")));
+            return Err(TopologyError::invalid(
+                path,
+                &at,
+                format!("id {id:?} appears twice"),
+            ));
         }
         let pos = match node.get("pos") {
             None | Some(Value::Null) => [f64::NAN, f64::NAN],
@@ -92,8 +113,15 @@ pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGrap
                 TopologyError::invalid(path, &at, "\"pos\" is not [longitude, latitude] in degrees")
             })?,
         };
-        let name = node.get("name").and_then(Value::as_str).map_or_else(|| id.clone(), str::to_owned);
-        routers.push(Router { name, pos, role: RouterRole::Plain });
+        let name = node
+            .get("name")
+            .and_then(Value::as_str)
+            .map_or_else(|| id.clone(), str::to_owned);
+        routers.push(Router {
+            name,
+            pos,
+            role: RouterRole::Plain,
+        });
     }
 
     let mut best: BTreeMap<(usize, usize), Duration> = BTreeMap::new();
@@ -101,24 +129,37 @@ pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGrap
     for (i, edge) in edges.iter().enumerate() {
         let at = format!("edges[{i}]");
         let end = |key: &str| -> Result<usize, TopologyError> {
-            let id = edge
-                .get(key)
-                .and_then(id_key)
-                .ok_or_else(|| TopologyError::invalid(path, &at, format!("\"{key}\" is missing or not an id")))?;
+            let id = edge.get(key).and_then(id_key).ok_or_else(|| {
+                TopologyError::invalid(path, &at, format!("\"{key}\" is missing or not an id"))
+            })?;
             index.get(&id).copied().ok_or_else(|| {
-                TopologyError::invalid(path, &at, format!("\"{key}\" names router {id:?}, which is not in nodes"))
+                TopologyError::invalid(
+                    path,
+                    &at,
+                    format!("\"{key}\" names router {id:?}, which is not in nodes"),
+                )
             })
         };
         let (a, b) = (end("source")?, end("target")?);
         let km = match edge.get("dist") {
             Some(v) => match v.as_f64() {
                 Some(km) if km.is_finite() && km >= 0.0 => km,
-                _ => return Err(TopologyError::invalid(path, &at, format!("\"dist\" must be a non-negative number of km, got {v}"))),
+                _ => {
+                    return Err(TopologyError::invalid(
+                        path,
+                        &at,
+                        format!("\"dist\" must be a non-negative number of km, got {v}"),
+                    ));
+                }
             },
             None => {
                 let km = great_circle_km(routers[a].pos, routers[b].pos);
                 if !km.is_finite() {
-                    return Err(TopologyError::invalid(path, &at, "no \"dist\", and its ends have no positions to derive one"));
+                    return Err(TopologyError::invalid(
+                        path,
+                        &at,
+                        "no \"dist\", and its ends have no positions to derive one",
+                    ));
                 }
                 from_positions += 1;
                 km
@@ -128,7 +169,8 @@ pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGrap
             self_loops += 1;
             continue;
         }
-        let delay = Duration::from_secs_f64(km / FIBRE_KM_PER_MS / 1e3).max(Duration::from_micros(100));
+        let delay =
+            Duration::from_secs_f64(km / FIBRE_KM_PER_MS / 1e3).max(Duration::from_micros(100));
         let key = (a.min(b), a.max(b));
         match best.get(&key) {
             Some(&old) => {
@@ -142,16 +184,30 @@ pub fn parse(path: &str, text: &str, capacity: Bandwidth) -> Result<PhysicalGrap
             }
         }
     }
-    let links = best.into_iter().map(|((a, b), delay)| PhysicalLink { a, b, delay, capacity }).collect();
+    let links = best
+        .into_iter()
+        .map(|((a, b), delay)| PhysicalLink {
+            a,
+            b,
+            delay,
+            capacity,
+        })
+        .collect();
     let name = root
         .pointer("/graph/name")
         .and_then(Value::as_str)
-        .map_or_else(|| path.rsplit('/').next().unwrap_or(path).to_owned(), str::to_owned);
+        .map_or_else(
+            || path.rsplit('/').next().unwrap_or(path).to_owned(),
+            str::to_owned,
+        );
     let mut graph = PhysicalGraph::new(name, routers, links);
     for (count, what) in [
         (self_loops, "self-loops dropped"),
         (parallel, "parallel edges merged (shortest kept)"),
-        (from_positions, "edges without \"dist\" measured from positions"),
+        (
+            from_positions,
+            "edges without \"dist\" measured from positions",
+        ),
     ] {
         if count > 0 {
             graph.notes.push(format!("{count} {what}"));
@@ -182,8 +238,14 @@ fn great_circle_km(a: [f64; 2], b: [f64; 2]) -> f64 {
     if !(a.iter().chain(&b).all(|c| c.is_finite())) {
         return f64::NAN;
     }
-    let (lon1, lat1, lon2, lat2) = (a[0].to_radians(), a[1].to_radians(), b[0].to_radians(), b[1].to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    let (lon1, lat1, lon2, lat2) = (
+        a[0].to_radians(),
+        a[1].to_radians(),
+        b[0].to_radians(),
+        b[1].to_radians(),
+    );
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
@@ -207,7 +269,11 @@ mod tests {
             let g = load(spec).unwrap();
             assert_eq!(g.routers().len(), routers, "{file}");
             assert!(g.is_connected());
-            assert!(g.links().iter().all(|l| l.delay >= Duration::from_micros(100)));
+            assert!(
+                g.links()
+                    .iter()
+                    .all(|l| l.delay >= Duration::from_micros(100))
+            );
         }
     }
 
@@ -228,11 +294,26 @@ mod tests {
         let cases = [
             ("{", "x.json: line 1 column 1"),
             (r#"{"edges":[]}"#, "no \"nodes\" array"),
-            (r#"{"nodes":[{"id":"a"},{"id":"a"}],"edges":[]}"#, "nodes[1]: id \"a\" appears twice"),
-            (r#"{"nodes":[{"id":"a"}],"edges":[{"source":"a","target":"z","dist":1}]}"#, "edges[0]: \"target\" names router \"z\""),
-            (r#"{"nodes":[{"id":"a"},{"id":"b"}],"edges":[{"source":"a","target":"b","dist":-1}]}"#, "edges[0]: \"dist\" must be"),
-            (r#"{"nodes":[{"id":"a"},{"id":"b"}],"edges":[{"source":"a","target":"b"}]}"#, "edges[0]: no \"dist\""),
-            (r#"{"nodes":[{"id":"a","pos":[500,1]}],"edges":[]}"#, "nodes[0]: \"pos\""),
+            (
+                r#"{"nodes":[{"id":"a"},{"id":"a"}],"edges":[]}"#,
+                "nodes[1]: id \"a\" appears twice",
+            ),
+            (
+                r#"{"nodes":[{"id":"a"}],"edges":[{"source":"a","target":"z","dist":1}]}"#,
+                "edges[0]: \"target\" names router \"z\"",
+            ),
+            (
+                r#"{"nodes":[{"id":"a"},{"id":"b"}],"edges":[{"source":"a","target":"b","dist":-1}]}"#,
+                "edges[0]: \"dist\" must be",
+            ),
+            (
+                r#"{"nodes":[{"id":"a"},{"id":"b"}],"edges":[{"source":"a","target":"b"}]}"#,
+                "edges[0]: no \"dist\"",
+            ),
+            (
+                r#"{"nodes":[{"id":"a","pos":[500,1]}],"edges":[]}"#,
+                "nodes[0]: \"pos\"",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse("x.json", text, CAP).unwrap_err().to_string();
@@ -252,12 +333,29 @@ mod tests {
         )
         .unwrap();
         let p = path.display();
-        let err = load(Spec::parse(&format!("topohub:{p}"), |_| true).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("disconnected: 2 components of sizes 3, 2"), "{err}");
-        let g = load(Spec::parse(&format!("topohub:{p},largest_component=true"), |_| true).unwrap()).unwrap();
+        let err = load(Spec::parse(&format!("topohub:{p}"), |_| true).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("disconnected: 2 components of sizes 3, 2"),
+            "{err}"
+        );
+        let g =
+            load(Spec::parse(&format!("topohub:{p},largest_component=true"), |_| true).unwrap())
+                .unwrap();
         assert_eq!(g.routers().len(), 3);
-        assert!(g.notes.iter().any(|n| n.contains("dropped 2 routers")), "{:?}", g.notes);
-        let missing = load(Spec::parse("topohub:/nonexistent/map.json", |_| true).unwrap()).unwrap_err();
-        assert!(missing.to_string().starts_with("/nonexistent/map.json: cannot read"), "{missing}");
+        assert!(
+            g.notes.iter().any(|n| n.contains("dropped 2 routers")),
+            "{:?}",
+            g.notes
+        );
+        let missing =
+            load(Spec::parse("topohub:/nonexistent/map.json", |_| true).unwrap()).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("/nonexistent/map.json: cannot read"),
+            "{missing}"
+        );
     }
 }

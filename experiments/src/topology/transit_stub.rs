@@ -76,8 +76,11 @@ impl TransitStubParams {
         };
         let transit = params.transit_domains * params.transit_nodes;
         let stubs = transit * params.stubs_per_transit;
-        if params.transit_domains == 0 || params.transit_nodes == 0 || params.stubs_per_transit == 0 {
-            return Err(spec.error("transit_domains, transit_nodes and stubs_per_transit must be positive"));
+        if params.transit_domains == 0 || params.transit_nodes == 0 || params.stubs_per_transit == 0
+        {
+            return Err(
+                spec.error("transit_domains, transit_nodes and stubs_per_transit must be positive")
+            );
         }
         if params.nodes < transit + stubs {
             return Err(spec.error(format!(
@@ -86,7 +89,10 @@ impl TransitStubParams {
                 params.nodes
             )));
         }
-        for (key, p) in [("transit_edge_prob", params.transit_edge_prob), ("stub_edge_prob", params.stub_edge_prob)] {
+        for (key, p) in [
+            ("transit_edge_prob", params.transit_edge_prob),
+            ("stub_edge_prob", params.stub_edge_prob),
+        ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(spec.error(format!("{key} must be a probability in 0..=1, got {p}")));
             }
@@ -104,10 +110,19 @@ struct Builder {
 }
 
 impl Builder {
-    fn add_router(&mut self, centre: [f64; 2], radius: f64, role: RouterRole, name: String) -> usize {
+    fn add_router(
+        &mut self,
+        centre: [f64; 2],
+        radius: f64,
+        role: RouterRole,
+        name: String,
+    ) -> usize {
         let angle = self.rng.random::<f64>() * std::f64::consts::TAU;
         let r = radius * self.rng.random::<f64>().sqrt();
-        let pos = [(centre[0] + r * angle.cos()).clamp(0.0, 1.0), (centre[1] + r * angle.sin()).clamp(0.0, 1.0)];
+        let pos = [
+            (centre[0] + r * angle.cos()).clamp(0.0, 1.0),
+            (centre[1] + r * angle.sin()).clamp(0.0, 1.0),
+        ];
         self.routers.push(Router { name, pos, role });
         self.routers.len() - 1
     }
@@ -115,7 +130,12 @@ impl Builder {
     fn link(&mut self, a: usize, b: usize, capacity: Bandwidth) {
         let (pa, pb) = (self.routers[a].pos, self.routers[b].pos);
         let d = ((pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2)).sqrt();
-        self.links.push(PhysicalLink { a, b, delay: link_delay(d, self.side), capacity });
+        self.links.push(PhysicalLink {
+            a,
+            b,
+            delay: link_delay(d, self.side),
+            capacity,
+        });
     }
 
     /// A random spanning tree over `members` plus each other pair with probability `p`.
@@ -138,10 +158,18 @@ impl Builder {
 
 /// Generate a connected transit-stub map with exactly `params.nodes` routers.
 pub fn generate(params: &TransitStubParams) -> PhysicalGraph {
-    let mut b = Builder { rng: rng_from_seed(params.seed), routers: Vec::new(), links: Vec::new(), side: params.side };
+    let mut b = Builder {
+        rng: rng_from_seed(params.seed),
+        routers: Vec::new(),
+        links: Vec::new(),
+        side: params.side,
+    };
     let mut domains: Vec<Vec<usize>> = Vec::new();
     for d in 0..params.transit_domains {
-        let centre = [0.15 + 0.7 * b.rng.random::<f64>(), 0.15 + 0.7 * b.rng.random::<f64>()];
+        let centre = [
+            0.15 + 0.7 * b.rng.random::<f64>(),
+            0.15 + 0.7 * b.rng.random::<f64>(),
+        ];
         let members: Vec<usize> = (0..params.transit_nodes)
             .map(|i| b.add_router(centre, 0.08, RouterRole::Transit, format!("t{d}.{i}")))
             .collect();
@@ -151,7 +179,10 @@ pub fn generate(params: &TransitStubParams) -> PhysicalGraph {
     // Join transit domains: a random spanning tree over domains, plus extra pairs (probability 0.5).
     for d in 1..domains.len() {
         let other = b.rng.random_range(0..d);
-        let (x, y) = (pick(&mut b.rng, &domains[d]), pick(&mut b.rng, &domains[other]));
+        let (x, y) = (
+            pick(&mut b.rng, &domains[d]),
+            pick(&mut b.rng, &domains[other]),
+        );
         b.link(x, y, params.transit_capacity);
         for e in 0..d {
             if e != other && b.rng.random_bool(0.5) {
@@ -170,7 +201,10 @@ pub fn generate(params: &TransitStubParams) -> PhysicalGraph {
         let size = base + usize::from(s < extra);
         let pp = b.routers[parent].pos;
         let angle = b.rng.random::<f64>() * std::f64::consts::TAU;
-        let centre = [(pp[0] + 0.05 * angle.cos()).clamp(0.0, 1.0), (pp[1] + 0.05 * angle.sin()).clamp(0.0, 1.0)];
+        let centre = [
+            (pp[0] + 0.05 * angle.cos()).clamp(0.0, 1.0),
+            (pp[1] + 0.05 * angle.sin()).clamp(0.0, 1.0),
+        ];
         let members: Vec<usize> = (0..size)
             .map(|i| b.add_router(centre, 0.02, RouterRole::Stub, format!("s{s}.{i}")))
             .collect();
@@ -201,13 +235,25 @@ mod tests {
         assert!(g.is_connected());
         let stubs = g.attach_points();
         assert_eq!(stubs.len(), 580);
-        assert!(stubs.iter().all(|&r| g.routers()[r].role == RouterRole::Stub));
+        assert!(
+            stubs
+                .iter()
+                .all(|&r| g.routers()[r].role == RouterRole::Stub)
+        );
         let core = g.links().iter().filter(|l| {
-            g.routers()[l.a].role == RouterRole::Transit && g.routers()[l.b].role == RouterRole::Transit
+            g.routers()[l.a].role == RouterRole::Transit
+                && g.routers()[l.b].role == RouterRole::Transit
         });
         assert!(core.clone().count() >= 4 * 4 + 3);
-        assert!(core.into_iter().all(|l| l.capacity == Bandwidth::from_mbps(1000)));
-        let uplinks = g.links().iter().filter(|l| l.capacity == Bandwidth::from_mbps(45)).count();
+        assert!(
+            core.into_iter()
+                .all(|l| l.capacity == Bandwidth::from_mbps(1000))
+        );
+        let uplinks = g
+            .links()
+            .iter()
+            .filter(|l| l.capacity == Bandwidth::from_mbps(45))
+            .count();
         assert_eq!(uplinks, 60);
     }
 

@@ -74,8 +74,12 @@ impl WaxmanParams {
 pub fn generate(params: &WaxmanParams) -> PhysicalGraph {
     let n = params.routers;
     let mut rng = rng_from_seed(params.seed);
-    let pos: Vec<[f64; 2]> = (0..n).map(|_| [rng.random::<f64>(), rng.random::<f64>()]).collect();
-    let dist = |a: usize, b: usize| ((pos[a][0] - pos[b][0]).powi(2) + (pos[a][1] - pos[b][1]).powi(2)).sqrt();
+    let pos: Vec<[f64; 2]> = (0..n)
+        .map(|_| [rng.random::<f64>(), rng.random::<f64>()])
+        .collect();
+    let dist = |a: usize, b: usize| {
+        ((pos[a][0] - pos[b][0]).powi(2) + (pos[a][1] - pos[b][1]).powi(2)).sqrt()
+    };
     let mut largest = 0.0f64;
     for a in 0..n {
         for b in a + 1..n {
@@ -109,7 +113,11 @@ pub fn generate(params: &WaxmanParams) -> PhysicalGraph {
     let routers = pos
         .iter()
         .enumerate()
-        .map(|(i, &p)| Router { name: format!("r{i}"), pos: p, role: RouterRole::Plain })
+        .map(|(i, &p)| Router {
+            name: format!("r{i}"),
+            pos: p,
+            role: RouterRole::Plain,
+        })
         .collect();
     let links = edges
         .iter()
@@ -132,7 +140,11 @@ pub(crate) fn link_delay(d: f64, side: Duration) -> Duration {
 
 /// Make the graph connected without changing its link count; `edges` is ordered most likely
 /// first. Returns the number of links swapped.
-fn connect_components(n: usize, edges: &mut Vec<(usize, usize)>, dist: &impl Fn(usize, usize) -> f64) -> usize {
+fn connect_components(
+    n: usize,
+    edges: &mut Vec<(usize, usize)>,
+    dist: &impl Fn(usize, usize) -> f64,
+) -> usize {
     let mut swapped = 0;
     loop {
         let comp = component_labels(n, edges);
@@ -244,8 +256,12 @@ mod tests {
         assert!(g.is_connected());
         // Waxman prefers short links: the mean link is clearly shorter than the mean distance
         // between two random points of the square (0.52 sides, 26 ms here).
-        let mean_link_ms: f64 =
-            g.links().iter().map(|l| l.delay.as_secs_f64() * 1e3).sum::<f64>() / 3145.0;
+        let mean_link_ms: f64 = g
+            .links()
+            .iter()
+            .map(|l| l.delay.as_secs_f64() * 1e3)
+            .sum::<f64>()
+            / 3145.0;
         assert!(mean_link_ms < 0.75 * 26.0, "{mean_link_ms}");
     }
 
