@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod network;
+pub mod sim;
 pub mod spec;
 pub mod stats;
 pub mod topology;

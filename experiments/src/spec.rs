@@ -156,7 +156,7 @@ spec_value_from_str!(
 
 impl SpecValue for f64 {
     fn parse_value(text: &str) -> Result<Self, String> {
-        match f64::from_str(text) {
+        match Self::from_str(text) {
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err("a finite number".to_owned()),
         }
@@ -191,7 +191,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "m" | "min" => value * 60.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e12).contains(&secs).then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ pub fn parse(path: &str, text: &str) -> Result<LatencyMatrix, TopologyError> {
             }
             let column = j + 1 + usize::from(!numeric);
             match cell.parse::<f64>() {
-                Ok(ms) if ms.is_finite() && ms >= 0.0 && ms < 1e7 => cells[i * n + j] = Some(ms),
+                Ok(ms) if (0.0..1e7).contains(&ms) => cells[i * n + j] = Some(ms),
                 _ => {
                     return Err(TopologyError::invalid(
                         path,

@@ -1,0 +1,618 @@
+//! The deterministic discrete-event simulator: drives any [`Protocol`] over a [`PathModel`].
+//!
+//! Members are protocol state machines in one process. Messages are delivered after the path's
+//! one-way delay without being encoded, but each is charged its encoded size, so overhead figures
+//! count real bytes. Events are ordered by time, then insertion; all randomness derives from one
+//! master seed (per-member protocol seeds from [`Simulator::member_seed`]), so a run with the same
+//! seed replays bit for bit. After every input the simulator drains the member's outputs
+//! completely and re-reads its deadline: the drain rule of [`Protocol`].
+
+mod queue;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use overlay_core::rng::{ProtocolRng, derive_seed, rng_from_seed};
+use overlay_core::{
+    LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time, TrafficClass,
+    WireMessage,
+};
+
+pub use queue::EventQueue;
+
+use crate::network::Network;
+
+/// Delays and measurements between members, as the simulator needs them.
+pub trait PathModel {
+    /// Number of member slots.
+    fn members(&self) -> usize;
+    /// One-way delay from member `from` to member `to`.
+    fn one_way_delay(&self, from: usize, to: usize) -> Duration;
+    /// What `from` measures towards `to`.
+    fn measure(
+        &self,
+        from: usize,
+        to: usize,
+        request: MeasureRequest,
+        rng: &mut ProtocolRng,
+    ) -> LinkMetrics;
+}
+
+impl PathModel for Network {
+    fn members(&self) -> usize {
+        Self::members(self)
+    }
+
+    fn one_way_delay(&self, from: usize, to: usize) -> Duration {
+        self.unicast_delay(from, to)
+    }
+
+    fn measure(
+        &self,
+        from: usize,
+        to: usize,
+        request: MeasureRequest,
+        rng: &mut ProtocolRng,
+    ) -> LinkMetrics {
+        Self::measure(self, from, to, request, rng)
+    }
+}
+
+/// The same delay between every pair of members, unlimited bandwidth: for tests and benchmarks.
+#[derive(Clone, Copy, Debug)]
+pub struct UniformPaths {
+    /// Number of members.
+    pub members: usize,
+    /// One-way delay of every path.
+    pub delay: Duration,
+}
+
+impl PathModel for UniformPaths {
+    fn members(&self) -> usize {
+        self.members
+    }
+
+    fn one_way_delay(&self, _: usize, _: usize) -> Duration {
+        self.delay
+    }
+
+    fn measure(
+        &self,
+        _: usize,
+        _: usize,
+        request: MeasureRequest,
+        _: &mut ProtocolRng,
+    ) -> LinkMetrics {
+        let rtt = Some(self.delay * 2);
+        match request {
+            MeasureRequest::Rtt => LinkMetrics {
+                rtt,
+                ..LinkMetrics::default()
+            },
+            MeasureRequest::Bandwidth { max_rate, .. } => LinkMetrics {
+                rtt,
+                bandwidth: Some(max_rate),
+                loss: None,
+            },
+        }
+    }
+}
+
+/// Settings of a simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// The master seed every other seed derives from.
+    pub seed: u64,
+    /// How long a connection attempt to a dead member takes to fail.
+    pub connect_timeout: Duration,
+    /// How long after a member crashes its connected peers see the link go down (QUIC's idle
+    /// timeout plays this part in the runtime).
+    pub failure_detection: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            connect_timeout: Duration::from_secs(3),
+            failure_detection: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An event a member emitted, with when and who.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Emitted<E> {
+    /// When.
+    pub at: Time,
+    /// Which member.
+    pub member: usize,
+    /// What.
+    pub event: E,
+}
+
+/// Messages and bytes counted per traffic class.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrafficStats {
+    /// Messages sent, per class (indexed as [`TrafficClass::ALL`]).
+    pub messages: [u64; 3],
+    /// Bytes sent, per class.
+    pub bytes: [u64; 3],
+    /// Bytes sent per member, per class.
+    pub member_bytes: Vec<[u64; 3]>,
+    /// Messages dropped: addressed to an unknown or crashed member.
+    pub dropped: u64,
+}
+
+impl TrafficStats {
+    /// Bytes of one class.
+    pub fn bytes_of(&self, class: TrafficClass) -> u64 {
+        self.bytes[class_index(class)]
+    }
+
+    fn count(&mut self, member: usize, class: TrafficClass, bytes: u64) {
+        let c = class_index(class);
+        self.messages[c] += 1;
+        self.bytes[c] += bytes;
+        self.member_bytes[member][c] += bytes;
+    }
+}
+
+fn class_index(class: TrafficClass) -> usize {
+    match class {
+        TrafficClass::Control => 0,
+        TrafficClass::Probe => 1,
+        TrafficClass::Data => 2,
+    }
+}
+
+enum Event<P: Protocol> {
+    Deliver {
+        to: u32,
+        from: u32,
+        msg: P::Message,
+    },
+    Timer {
+        member: u32,
+        deadline: Time,
+    },
+    Command {
+        member: u32,
+        cmd: P::Command,
+    },
+    Link {
+        member: u32,
+        peer: u32,
+        event: LinkEvent,
+    },
+    Measured {
+        member: u32,
+        peer: u32,
+        metrics: LinkMetrics,
+    },
+}
+
+struct Slot<P> {
+    protocol: Option<P>,
+    armed: Option<Time>,
+    rng: ProtocolRng,
+}
+
+/// The simulator.
+pub struct Simulator<P: Protocol, N: PathModel> {
+    config: SimConfig,
+    now: Time,
+    queue: EventQueue<Event<P>>,
+    network: N,
+    slots: Vec<Option<Slot<P>>>,
+    index: HashMap<NodeId, u32>,
+    links: BTreeSet<(u32, u32)>,
+    emitted: Vec<Emitted<P::Event>>,
+    record_events: bool,
+    traffic: TrafficStats,
+    processed: u64,
+}
+
+impl<P: Protocol, N: PathModel> std::fmt::Debug for Simulator<P, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("now", &self.now)
+            .field("pending", &self.queue.len())
+            .field("processed", &self.processed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seed streams of the simulator.
+mod stream {
+    pub(super) const PROTOCOL: u64 = 0x5eed_0001;
+    pub(super) const DRIVER: u64 = 0x5eed_0002;
+}
+
+impl<P: Protocol, N: PathModel> Simulator<P, N> {
+    /// A simulation over `network`, with no members yet.
+    pub fn new(network: N, config: SimConfig) -> Self {
+        let n = network.members();
+        Self {
+            config,
+            now: Time::ZERO,
+            queue: EventQueue::default(),
+            network,
+            slots: (0..n).map(|_| None).collect(),
+            index: HashMap::new(),
+            links: BTreeSet::new(),
+            emitted: Vec::new(),
+            record_events: true,
+            traffic: TrafficStats {
+                member_bytes: vec![[0; 3]; n],
+                ..TrafficStats::default()
+            },
+            processed: 0,
+        }
+    }
+
+    /// The identity simulated member `index` should use.
+    pub fn member_id(index: usize) -> NodeId {
+        NodeId::from_index(index as u64)
+    }
+
+    /// The seed member `index`'s protocol should draw its randomness from.
+    pub fn member_seed(&self, index: usize) -> u64 {
+        derive_seed(
+            derive_seed(self.config.seed, stream::PROTOCOL),
+            index as u64,
+        )
+    }
+
+    /// Put `protocol` in slot `index` (a host of the path model), alive from now on.
+    ///
+    /// # Panics
+    /// If the slot is out of range or taken, or the identity is already in use: scenario bugs.
+    pub fn add_member(&mut self, index: usize, protocol: P) {
+        assert!(index < self.slots.len(), "member {index} out of range");
+        assert!(self.slots[index].is_none(), "member {index} already added");
+        let id = protocol.id();
+        assert!(
+            self.index.insert(id, index as u32).is_none(),
+            "identity {id} used twice"
+        );
+        let rng = rng_from_seed(derive_seed(
+            derive_seed(self.config.seed, stream::DRIVER),
+            index as u64,
+        ));
+        self.slots[index] = Some(Slot {
+            protocol: Some(protocol),
+            armed: None,
+            rng,
+        });
+        self.drain(index as u32);
+    }
+
+    /// Deliver `cmd` to member `member` at `at` (not before now).
+    pub fn schedule_command(&mut self, at: Time, member: usize, cmd: P::Command) {
+        self.queue.push(
+            at.max(self.now),
+            Event::Command {
+                member: member as u32,
+                cmd,
+            },
+        );
+    }
+
+    /// Crash member `member` now: it stops, messages to it are lost, and its connected peers see
+    /// their links go down after the failure-detection delay.
+    pub fn crash(&mut self, member: usize) {
+        let m = member as u32;
+        if let Some(slot) = self.slots[member].as_mut() {
+            slot.protocol = None;
+            slot.armed = None;
+        }
+        let open: Vec<(u32, u32)> = self
+            .links
+            .iter()
+            .copied()
+            .filter(|&(a, b)| a == m || b == m)
+            .collect();
+        for (a, b) in open {
+            self.links.remove(&(a, b));
+            let peer = if a == m { b } else { a };
+            let at = self.now + self.config.failure_detection;
+            self.queue.push(
+                at,
+                Event::Link {
+                    member: peer,
+                    peer: m,
+                    event: LinkEvent::Down,
+                },
+            );
+        }
+    }
+
+    /// Whether member `member` is alive.
+    pub fn is_alive(&self, member: usize) -> bool {
+        self.slots[member]
+            .as_ref()
+            .is_some_and(|s| s.protocol.is_some())
+    }
+
+    /// Member `member`'s state machine, if alive.
+    pub fn member(&self, member: usize) -> Option<&P> {
+        self.slots[member].as_ref()?.protocol.as_ref()
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The path model.
+    pub fn network(&self) -> &N {
+        &self.network
+    }
+
+    /// The path model, to change it between steps (load, noise).
+    pub fn network_mut(&mut self) -> &mut N {
+        &mut self.network
+    }
+
+    /// What was sent so far.
+    pub fn traffic(&self) -> &TrafficStats {
+        &self.traffic
+    }
+
+    /// Events processed so far.
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+
+    /// Whether emitted events are kept for [`Simulator::take_events`] (default yes).
+    pub fn set_record_events(&mut self, record: bool) {
+        self.record_events = record;
+    }
+
+    /// The events members emitted since the last call.
+    pub fn take_events(&mut self) -> Vec<Emitted<P::Event>> {
+        std::mem::take(&mut self.emitted)
+    }
+
+    /// Process events up to and including time `until`, then set the clock to `until`.
+    pub fn run_until(&mut self, until: Time) {
+        while self.queue.peek_time().is_some_and(|t| t <= until) {
+            self.step();
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Process events for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// Process the next event; `false` if none is pending.
+    pub fn step(&mut self) -> bool {
+        let Some((at, event)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = at;
+        self.processed += 1;
+        match event {
+            Event::Deliver { to, from, msg } => {
+                let from_id = self.id_of(from);
+                if !self.with_member(to, |p, now| p.handle_message(now, from_id, msg)) {
+                    self.traffic.dropped += 1;
+                }
+            }
+            Event::Timer { member, deadline } => {
+                let Some(slot) = self.slots[member as usize].as_mut() else {
+                    return true;
+                };
+                if slot.armed != Some(deadline) {
+                    return true; // superseded by a later poll_timeout
+                }
+                slot.armed = None;
+                self.with_member(member, |p, now| p.handle_timeout(now));
+            }
+            Event::Command { member, cmd } => {
+                self.with_member(member, |p, now| p.handle_command(now, cmd));
+            }
+            Event::Link {
+                member,
+                peer,
+                event,
+            } => {
+                let peer_id = self.id_of(peer);
+                self.with_member(member, |p, now| p.handle_link(now, peer_id, event));
+            }
+            Event::Measured {
+                member,
+                peer,
+                metrics,
+            } => {
+                let peer_id = self.id_of(peer);
+                self.with_member(member, |p, now| p.handle_measurement(now, peer_id, metrics));
+            }
+        }
+        true
+    }
+
+    fn id_of(&self, member: u32) -> NodeId {
+        self.slots[member as usize]
+            .as_ref()
+            .and_then(|s| s.protocol.as_ref())
+            .map_or_else(|| Self::member_id(member as usize), Protocol::id)
+    }
+
+    /// Feed one input to a live member, then drain it; `false` if the member is not alive.
+    fn with_member(&mut self, member: u32, input: impl FnOnce(&mut P, Time)) -> bool {
+        let now = self.now;
+        let Some(protocol) = self.slots[member as usize]
+            .as_mut()
+            .and_then(|s| s.protocol.as_mut())
+        else {
+            return false;
+        };
+        input(protocol, now);
+        self.drain(member);
+        true
+    }
+
+    fn drain(&mut self, member: u32) {
+        loop {
+            let Some(protocol) = self.slots[member as usize]
+                .as_mut()
+                .and_then(|s| s.protocol.as_mut())
+            else {
+                return;
+            };
+            let Some(output) = protocol.poll_output() else {
+                break;
+            };
+            self.act(member, output);
+        }
+        let now = self.now;
+        let Some(slot) = self.slots[member as usize].as_mut() else {
+            return;
+        };
+        let Some(protocol) = slot.protocol.as_ref() else {
+            return;
+        };
+        let deadline = protocol.poll_timeout();
+        if deadline != slot.armed {
+            slot.armed = deadline;
+            if let Some(deadline) = deadline {
+                self.queue
+                    .push(deadline.max(now), Event::Timer { member, deadline });
+            }
+        }
+    }
+
+    fn act(&mut self, member: u32, output: Output<P::Message, P::Event>) {
+        let now = self.now;
+        match output {
+            Output::Send { to, msg } => {
+                let bytes = msg.wire_size() as u64;
+                self.traffic
+                    .count(member as usize, msg.traffic_class(), bytes);
+                let Some(&to) = self.index.get(&to) else {
+                    self.traffic.dropped += 1;
+                    return;
+                };
+                let delay = self.network.one_way_delay(member as usize, to as usize);
+                self.queue.push(
+                    now + delay,
+                    Event::Deliver {
+                        to,
+                        from: member,
+                        msg,
+                    },
+                );
+            }
+            Output::Emit(event) => {
+                if self.record_events {
+                    self.emitted.push(Emitted {
+                        at: now,
+                        member: member as usize,
+                        event,
+                    });
+                }
+            }
+            Output::Connect { peer } => {
+                let target = self
+                    .index
+                    .get(&peer)
+                    .copied()
+                    .filter(|&p| self.is_alive(p as usize));
+                match target {
+                    Some(p) if p != member => {
+                        let there = self.network.one_way_delay(member as usize, p as usize);
+                        let back = self.network.one_way_delay(p as usize, member as usize);
+                        self.links.insert((member.min(p), member.max(p)));
+                        self.queue.push(
+                            now + there,
+                            Event::Link {
+                                member: p,
+                                peer: member,
+                                event: LinkEvent::Up,
+                            },
+                        );
+                        self.queue.push(
+                            now + there + back,
+                            Event::Link {
+                                member,
+                                peer: p,
+                                event: LinkEvent::Up,
+                            },
+                        );
+                    }
+                    _ => {
+                        let peer_index = self.index.get(&peer).copied();
+                        if let Some(p) = peer_index {
+                            let at = now + self.config.connect_timeout;
+                            self.queue.push(
+                                at,
+                                Event::Link {
+                                    member,
+                                    peer: p,
+                                    event: LinkEvent::Down,
+                                },
+                            );
+                        } else {
+                            self.traffic.dropped += 1;
+                        }
+                    }
+                }
+            }
+            Output::Disconnect { peer } => {
+                let Some(&p) = self.index.get(&peer) else {
+                    return;
+                };
+                if self.links.remove(&(member.min(p), member.max(p))) {
+                    let at = now + self.network.one_way_delay(member as usize, p as usize);
+                    self.queue.push(
+                        at,
+                        Event::Link {
+                            member: p,
+                            peer: member,
+                            event: LinkEvent::Down,
+                        },
+                    );
+                }
+            }
+            Output::Measure { peer, request } => {
+                let Some(&p) = self.index.get(&peer) else {
+                    return;
+                };
+                let Some(slot) = self.slots[member as usize].as_mut() else {
+                    return;
+                };
+                let metrics =
+                    self.network
+                        .measure(member as usize, p as usize, request, &mut slot.rng);
+                let rtt = metrics.rtt.unwrap_or_default();
+                let after = match request {
+                    MeasureRequest::Rtt => rtt,
+                    MeasureRequest::Bandwidth { duration, max_rate } => {
+                        let rate = metrics.bandwidth.unwrap_or(max_rate).min(max_rate);
+                        self.traffic.count(
+                            member as usize,
+                            TrafficClass::Probe,
+                            rate.bytes_in(duration),
+                        );
+                        duration + rtt
+                    }
+                };
+                self.queue.push(
+                    now + after,
+                    Event::Measured {
+                        member,
+                        peer: p,
+                        metrics,
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
