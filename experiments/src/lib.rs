@@ -10,7 +10,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod describe;
 pub mod network;
+pub mod report;
+pub mod scenario;
 pub mod sim;
 pub mod spec;
 pub mod stats;

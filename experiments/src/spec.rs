@@ -191,7 +191,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "m" | "min" => value * 60.0,
         _ => return None,
     };
-    (0.0..1e12).contains(&secs).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e12)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

@@ -146,8 +146,8 @@ pub struct StressSummary {
     pub histogram: Histogram,
     /// The largest stress.
     pub max: u64,
-    /// The link with the largest stress (lowest index on ties).
-    pub max_link: usize,
+    /// The links with the largest stress, ascending.
+    pub max_links: Vec<usize>,
     /// Sum over links of delay × stress, in milliseconds.
     pub resource_usage_ms: f64,
 }
@@ -170,14 +170,18 @@ impl StressCounter {
 
     fn summarise(&mut self, net: &Network) -> StressSummary {
         let mut histogram = Histogram::default();
-        let (mut max, mut max_link, mut usage_us) = (0u64, 0usize, 0f64);
+        let (mut max, mut max_links, mut usage_us) = (0u64, Vec::new(), 0f64);
         self.touched.sort_unstable();
         for &link in &self.touched {
             let s = u64::from(self.copies[link]);
             histogram.add(s);
             usage_us += net.link_delay_micros(link) as f64 * s as f64;
             if s > max {
-                (max, max_link) = (s, link);
+                max = s;
+                max_links.clear();
+            }
+            if s == max {
+                max_links.push(link);
             }
             self.copies[link] = 0;
         }
@@ -185,7 +189,7 @@ impl StressCounter {
         StressSummary {
             histogram,
             max,
-            max_link,
+            max_links,
             resource_usage_ms: usage_us / 1e3,
         }
     }
@@ -330,7 +334,7 @@ mod tests {
         let m = evaluate(&net, &DeliveryTree::star(4, 16), &mut counter);
         let stress = m.stress.unwrap();
         assert_eq!(stress.max, 15);
-        assert_eq!(stress.max_link, net.access_link(4));
+        assert!(stress.max_links.contains(&net.access_link(4)));
         assert!(m.rdp.iter().all(|&r| (r - 1.0).abs() < 1e-12));
         assert_eq!(m.reached, 15);
 

@@ -1,0 +1,459 @@
+//! The two reference schemes every overlay is measured against, taking each member in turn as
+//! the source:
+//!
+//! - naive unicast: the source sends a copy to every receiver along its unicast path;
+//! - IP multicast: one copy per link of the source's shortest-path tree on the physical graph.
+//!
+//! It is also the sanity check of the accounting: unicast's RDP is 1 by definition, its worst
+//! stress is N − 1 on the source's uplink, and IP multicast's stress is 1 everywhere.
+
+use std::path::Path;
+
+use clap::Args;
+use overlay_core::Bandwidth;
+use serde::Serialize;
+
+use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use crate::network::Network;
+use crate::report::{self, Bars, Curve, Table, fmt_opt, round6};
+use crate::stats::{Distribution, Histogram};
+use crate::tree::{self, DeliveryTree, StressCounter, TreeMetrics};
+
+/// Arguments of `run baselines`.
+#[derive(Debug, Clone, Args)]
+pub struct BaselinesArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// Source rate for receiver-bandwidth figures (the conferencing paper streamed at 1.2 Mbps).
+    #[arg(long, default_value = "1.2mbps")]
+    pub rate: Bandwidth,
+    /// Take only the first N members as sources (default: every member).
+    #[arg(long)]
+    pub sources: Option<usize>,
+}
+
+/// `summary.json` of `run baselines`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselinesSummary {
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub header: RunHeader,
+    /// Source rate, Mbps.
+    pub rate_mbps: f64,
+    /// Members taken as sources.
+    pub sources: usize,
+    /// Naive unicast's figures.
+    pub unicast: UnicastFigures,
+    /// IP multicast's figures.
+    pub ip_multicast: MulticastFigures,
+}
+
+/// Figures of naive unicast over all sources and receivers.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnicastFigures {
+    /// Median RDP (1 by definition: a check of the accounting).
+    pub rdp_p50: f64,
+    /// 90th-percentile RDP.
+    pub rdp_p90: f64,
+    /// Largest RDP.
+    pub rdp_max: f64,
+    /// Median one-way unicast delay, ms.
+    pub delay_ms_p50: f64,
+    /// 90th-percentile one-way unicast delay, ms.
+    pub delay_ms_p90: f64,
+    /// Worst link stress over all sources (null without physical links).
+    pub stress_max: Option<u64>,
+    /// Mean stress over the links each source's packets cross.
+    pub stress_mean: Option<f64>,
+    /// Whether, for every source, its own access uplink is among its most stressed links.
+    pub stress_max_on_source_uplink: Option<bool>,
+    /// Mean resource usage per source, ms (sum of delay × stress).
+    pub ru_ms: Option<f64>,
+    /// Resource usage over IP multicast's, summed over sources.
+    pub ru_ratio: Option<f64>,
+    /// Mean receiver rate, Mbps, when the source unicasts to all at once (max-min fair shares).
+    pub bw_mbps_mean: f64,
+    /// Mean of each receiver's rate over what it gets alone on its path (sequential unicast).
+    pub bw_ratio_mean: f64,
+    /// 10th percentile of that ratio.
+    pub bw_ratio_p10: f64,
+}
+
+/// Figures of IP multicast over all sources.
+#[derive(Debug, Clone, Serialize)]
+pub struct MulticastFigures {
+    /// Worst link stress (1 for a shortest-path tree).
+    pub stress_max: Option<u64>,
+    /// Mean stress over links used.
+    pub stress_mean: Option<f64>,
+    /// Mean resource usage per source, ms.
+    pub ru_ms: Option<f64>,
+}
+
+struct PerSource {
+    unicast: TreeMetrics,
+    multicast: TreeMetrics,
+    /// `(receiver, concurrent rate, sequential rate)`.
+    rates: Vec<(usize, f64, f64)>,
+}
+
+/// Run the scenario and write its results to the output directory.
+pub fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
+    let net = args.common.network()?;
+    let sources = args.sources.unwrap_or_else(|| net.members()).min(net.members());
+    if sources == 0 {
+        return Err(ScenarioError::Argument(
+            "--sources must be at least 1".to_owned(),
+        ));
+    }
+    let rate = args.rate.bps_f64();
+    if rate <= 0.0 {
+        return Err(ScenarioError::Argument(
+            "--rate must be positive".to_owned(),
+        ));
+    }
+    let bar = progress(sources as u64, "sources");
+    let mut counter = StressCounter::default();
+    let mut per_source = Vec::with_capacity(sources);
+    for s in 0..sources {
+        let star = DeliveryTree::star(s, net.members());
+        let unicast = tree::evaluate(&net, &star, &mut counter);
+        let multicast = tree::ip_multicast(&net, s, &mut counter);
+        let concurrent = tree::receiver_rates(&net, &star, rate);
+        let rates = (0..net.members())
+            .filter(|&r| r != s)
+            .map(|r| {
+                (
+                    r,
+                    concurrent[r].unwrap_or(0.0),
+                    net.path_capacity(s, r).bps_f64().min(rate),
+                )
+            })
+            .collect();
+        per_source.push(PerSource {
+            unicast,
+            multicast,
+            rates,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let summary = summarise(args, &net, sources, &per_source);
+    let out = args.common.out_dir("baselines");
+    write_outputs(&out, &net, &summary, &per_source)?;
+    Ok(summary)
+}
+
+fn summarise(
+    args: &BaselinesArgs,
+    net: &Network,
+    sources: usize,
+    runs: &[PerSource],
+) -> BaselinesSummary {
+    let rdp = Distribution::new(
+        runs.iter()
+            .flat_map(|r| r.unicast.rdp.iter().copied())
+            .collect(),
+    );
+    let delays_ms = Distribution::new(
+        runs.iter()
+            .flat_map(|r| {
+                r.unicast
+                    .delay_us
+                    .iter()
+                    .enumerate()
+                    .filter(move |&(m, _)| m != r.unicast.source)
+            })
+            .filter_map(|(_, d)| d.map(|us| us as f64 / 1e3))
+            .collect(),
+    );
+    let ratios = Distribution::new(
+        runs.iter()
+            .flat_map(|r| r.rates.iter().map(|&(_, got, alone)| got / alone))
+            .collect(),
+    );
+    let rates = Distribution::new(
+        runs.iter()
+            .flat_map(|r| r.rates.iter().map(|&(_, got, _)| got / 1e6))
+            .collect(),
+    );
+    let physical = net.has_physical_links();
+    let stress_of =
+        |pick: fn(&PerSource) -> &TreeMetrics| -> (Option<u64>, Option<f64>, Option<f64>, f64) {
+            let mut all = Histogram::default();
+            let mut usage = 0.0;
+            for r in runs {
+                if let Some(s) = &pick(r).stress {
+                    all.merge(&s.histogram);
+                    usage += s.resource_usage_ms;
+                }
+            }
+            let per_source = physical.then(|| round6(usage / runs.len() as f64));
+            (
+                all.max().filter(|_| physical),
+                all.mean().map(round6).filter(|_| physical),
+                per_source,
+                usage,
+            )
+        };
+    let (u_max, u_mean, u_ru, u_total) = stress_of(|r| &r.unicast);
+    let (m_max, m_mean, m_ru, m_total) = stress_of(|r| &r.multicast);
+    let on_uplink = physical.then(|| {
+        runs.iter().all(|r| {
+            r.unicast
+                .stress
+                .as_ref()
+                .is_some_and(|s| s.max_links.contains(&net.access_link(r.unicast.source)))
+        })
+    });
+    let q = |d: &Distribution, p: f64| round6(d.quantile(p).unwrap_or(f64::NAN));
+    BaselinesSummary {
+        header: RunHeader::new("baselines", &args.common, net),
+        rate_mbps: args.rate.mbps_f64(),
+        sources,
+        unicast: UnicastFigures {
+            rdp_p50: q(&rdp, 0.5),
+            rdp_p90: q(&rdp, 0.9),
+            rdp_max: q(&rdp, 1.0),
+            delay_ms_p50: q(&delays_ms, 0.5),
+            delay_ms_p90: q(&delays_ms, 0.9),
+            stress_max: u_max,
+            stress_mean: u_mean,
+            stress_max_on_source_uplink: on_uplink,
+            ru_ms: u_ru,
+            ru_ratio: physical.then(|| round6(u_total / m_total)),
+            bw_mbps_mean: round6(rates.mean().unwrap_or(0.0)),
+            bw_ratio_mean: round6(ratios.mean().unwrap_or(0.0)),
+            bw_ratio_p10: q(&ratios, 0.1),
+        },
+        ip_multicast: MulticastFigures {
+            stress_max: m_max,
+            stress_mean: m_mean,
+            ru_ms: m_ru,
+        },
+    }
+}
+
+fn write_outputs(
+    out: &Path,
+    net: &Network,
+    summary: &BaselinesSummary,
+    runs: &[PerSource],
+) -> Result<(), ScenarioError> {
+    report::create_dir(out)?;
+    report::write_json(&out.join("summary.json"), summary)?;
+
+    let mut receivers = Vec::new();
+    for r in runs {
+        let s = r.unicast.source;
+        for &(m, got, alone) in &r.rates {
+            let delay = net.unicast_delay_micros(s, m) as f64 / 1e3;
+            receivers.push(vec![
+                s.to_string(),
+                m.to_string(),
+                format!("{delay:.3}"),
+                net.router_hops(s, m).to_string(),
+                format!("{:.6}", got / 1e6),
+                format!("{:.6}", alone / 1e6),
+            ]);
+        }
+    }
+    report::write_csv(
+        &out.join("receivers.csv"),
+        &[
+            "source",
+            "receiver",
+            "unicast_delay_ms",
+            "router_hops",
+            "unicast_concurrent_mbps",
+            "sequential_unicast_mbps",
+        ],
+        receivers,
+    )?;
+
+    let mut sources = Vec::new();
+    for r in runs {
+        let (u, m) = (r.unicast.stress.as_ref(), r.multicast.stress.as_ref());
+        sources.push(vec![
+            r.unicast.source.to_string(),
+            u.map_or_else(String::new, |s| s.max.to_string()),
+            u.map_or_else(String::new, |s| format!("{:.3}", s.resource_usage_ms)),
+            m.map_or_else(String::new, |s| s.max.to_string()),
+            m.map_or_else(String::new, |s| format!("{:.3}", s.resource_usage_ms)),
+        ]);
+    }
+    report::write_csv(
+        &out.join("sources.csv"),
+        &[
+            "source",
+            "unicast_stress_max",
+            "unicast_ru_ms",
+            "ip_multicast_stress_max",
+            "ip_multicast_ru_ms",
+        ],
+        sources,
+    )?;
+
+    let ratios: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.rates.iter().map(|&(_, got, alone)| got / alone))
+        .collect();
+    report::plot_cdf(
+        &out.join("receiver_bandwidth.svg"),
+        &format!(
+            "Receiver bandwidth at {} Mbps, over sequential unicast",
+            summary.rate_mbps
+        ),
+        "rate received / rate alone on the path",
+        &[Curve {
+            label: "naive unicast (all receivers at once)",
+            samples: &ratios,
+        }],
+    )?;
+
+    if net.has_physical_links() {
+        let mut unicast = Histogram::default();
+        let mut multicast = Histogram::default();
+        for r in runs {
+            if let (Some(u), Some(m)) = (&r.unicast.stress, &r.multicast.stress) {
+                unicast.merge(&u.histogram);
+                multicast.merge(&m.histogram);
+            }
+        }
+        let stress_rows = unicast
+            .iter()
+            .map(|(v, c)| vec!["unicast".to_owned(), v.to_string(), c.to_string()])
+            .chain(
+                multicast
+                    .iter()
+                    .map(|(v, c)| vec!["ip_multicast".to_owned(), v.to_string(), c.to_string()]),
+            );
+        report::write_csv(
+            &out.join("stress.csv"),
+            &["scheme", "stress", "links"],
+            stress_rows,
+        )?;
+        let bins = stress_bins(unicast.max().unwrap_or(1).max(multicast.max().unwrap_or(1)));
+        let bars = Bars {
+            categories: bins
+                .iter()
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect(),
+            series: vec![
+                ("naive unicast", binned(&unicast, &bins)),
+                ("IP multicast", binned(&multicast, &bins)),
+            ],
+            log_y: true,
+        };
+        report::plot_bars(
+            &out.join("stress.svg"),
+            &format!(
+                "Link stress, all {} sources ({} members)",
+                runs.len(),
+                net.members()
+            ),
+            "copies of a packet on a link",
+            "links (summed over sources)",
+            &bars,
+        )?;
+    }
+    Ok(())
+}
+
+/// Bins 1, 2, 3-4, 5-8, ... up to `max`.
+fn stress_bins(max: u64) -> Vec<(u64, u64)> {
+    let mut bins = vec![(1, 1)];
+    let mut lo = 2;
+    while lo <= max {
+        let hi = if lo == 2 { 2 } else { (lo - 1) * 2 };
+        bins.push((lo, hi));
+        lo = hi + 1;
+    }
+    bins
+}
+
+fn binned(h: &Histogram, bins: &[(u64, u64)]) -> Vec<f64> {
+    bins.iter()
+        .map(|&(lo, hi)| {
+            h.iter()
+                .filter(|&(v, _)| v >= lo && v <= hi)
+                .map(|(_, c)| c as f64)
+                .sum()
+        })
+        .collect()
+}
+
+/// The figures as a table, beside what the Narada paper reports for the same schemes.
+pub fn table(summary: &BaselinesSummary) -> String {
+    let (u, m) = (&summary.unicast, &summary.ip_multicast);
+    let int = |v: Option<u64>| v.map_or_else(|| "n/a".to_owned(), |v| v.to_string());
+    let n = summary.header.members;
+    let mut t = Table::new(&["metric", "naive unicast", "IP multicast", "papers"]);
+    t.row(&[
+        "RDP p50 / p90".into(),
+        format!("{:.2} / {:.2}", u.rdp_p50, u.rdp_p90),
+        "1.00 / 1.00".into(),
+        "1 by definition".into(),
+    ]);
+    t.row(&[
+        "worst link stress".into(),
+        int(u.stress_max),
+        int(m.stress_max),
+        format!("N-1 = {} / 1 (Narada, SIGMETRICS 2000)", n - 1),
+    ]);
+    t.row(&[
+        "mean link stress".into(),
+        fmt_opt(u.stress_mean, 2),
+        fmt_opt(m.stress_mean, 2),
+        "".into(),
+    ]);
+    t.row(&[
+        "resource usage, ms".into(),
+        fmt_opt(u.ru_ms, 1),
+        fmt_opt(m.ru_ms, 1),
+        "".into(),
+    ]);
+    t.row(&[
+        "RU / IP multicast".into(),
+        fmt_opt(u.ru_ratio, 2),
+        "1.00".into(),
+        "".into(),
+    ]);
+    t.row(&[
+        format!("bandwidth / alone @ {} Mbps", summary.rate_mbps),
+        format!("{:.2} (p10 {:.2})", u.bw_ratio_mean, u.bw_ratio_p10),
+        "1.00".into(),
+        "".into(),
+    ]);
+    t.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stress_bins_double() {
+        assert_eq!(stress_bins(1), vec![(1, 1)]);
+        assert_eq!(
+            stress_bins(127),
+            vec![
+                (1, 1),
+                (2, 2),
+                (3, 4),
+                (5, 8),
+                (9, 16),
+                (17, 32),
+                (33, 64),
+                (65, 128)
+            ]
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Named, seeded scenarios. Each takes `--topology`, `--members`, `--seed`, `--access` and
+//! `--out DIR`, and writes `DIR/summary.json`, CSV series and SVG plots.
+
+pub mod baselines;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::network::{AccessSpec, Network, NetworkError};
+use crate::report::ReportError;
+use crate::spec::SpecError;
+use crate::topology::{self, TopologyError};
+
+/// The Narada paper's map: 1024 Waxman routers, 3145 links.
+pub const DEFAULT_TOPOLOGY: &str = "waxman:routers=1024,links=3145,seed=1";
+
+/// Realistic heterogeneous hosts.
+pub const DEFAULT_ACCESS: &str = "simblock:year=2019";
+
+/// Arguments every scenario takes.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// The network: waxman:routers=1024,links=3145,seed=1 | transit-stub:nodes=600,seed=1 |
+    /// topohub:PATH[,largest_component=true] | matrix:PATH
+    #[arg(long, default_value = DEFAULT_TOPOLOGY)]
+    pub topology: String,
+    /// Number of overlay members (hosts attached to the map, or rows drawn from a matrix).
+    #[arg(long, default_value_t = 128)]
+    pub members: usize,
+    /// Seed of member placement, access links and protocol randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Access links: fixed:up=100mbps,down=100mbps,delay=1ms |
+    /// simblock:year=2019,adsl=0.1,spread=0.3,delay=1ms[,path=FILE]
+    #[arg(long, default_value = DEFAULT_ACCESS)]
+    pub access: String,
+    /// Directory for summary.json, CSV series and plots (default: out/SCENARIO).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// A scenario that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The topology could not be built.
+    #[error("topology: {0}")]
+    Topology(#[from] TopologyError),
+    /// The access spec is wrong.
+    #[error("access: {0}")]
+    Access(#[from] SpecError),
+    /// Members could not be placed.
+    #[error("members: {0}")]
+    Network(#[from] NetworkError),
+    /// Results could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// An argument is out of range.
+    #[error("{0}")]
+    Argument(String),
+}
+
+impl CommonArgs {
+    /// Build the network these arguments describe.
+    pub fn network(&self) -> Result<Network, ScenarioError> {
+        let access = AccessSpec::parse(&self.access)?;
+        let topology = topology::load(&self.topology)?;
+        Ok(Network::build(topology, self.members, &access, self.seed)?)
+    }
+
+    /// The output directory for scenario `name`.
+    pub fn out_dir(&self, name: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("out").join(name))
+    }
+}
+
+/// What every `summary.json` starts with: the run's inputs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunHeader {
+    /// Scenario name.
+    pub scenario: String,
+    /// Topology spec as given.
+    pub topology: String,
+    /// Topology name.
+    pub topology_name: String,
+    /// Routers (0 for a matrix).
+    pub routers: usize,
+    /// Physical links (0 for a matrix).
+    pub links: usize,
+    /// What loading changed.
+    pub topology_notes: Vec<String>,
+    /// Members.
+    pub members: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Access spec as given.
+    pub access: String,
+}
+
+impl RunHeader {
+    /// The header of a run of `scenario` with `args` on `net`.
+    pub fn new(scenario: &str, args: &CommonArgs, net: &Network) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            topology: args.topology.clone(),
+            topology_name: net.topology().name().to_owned(),
+            routers: net.graph().map_or(0, |g| g.routers().len()),
+            links: net.physical_links(),
+            topology_notes: net.topology().notes().to_vec(),
+            members: net.members(),
+            seed: args.seed,
+            access: args.access.clone(),
+        }
+    }
+}
+
+/// A progress bar for `len` steps on a terminal, hidden otherwise.
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
