@@ -101,7 +101,10 @@ struct PerSource {
 /// Run the scenario and write its results to the output directory.
 pub fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
     let net = args.common.network()?;
-    let sources = args.sources.unwrap_or_else(|| net.members()).min(net.members());
+    let sources = args
+        .sources
+        .unwrap_or_else(|| net.members())
+        .min(net.members());
     if sources == 0 {
         return Err(ScenarioError::Argument(
             "--sources must be at least 1".to_owned(),
