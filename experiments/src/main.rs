@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
-use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines};
+use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada};
 use experiments::{describe, topology};
 
 /// Simulate end-system multicast overlays on real and generated networks, and measure them
@@ -48,6 +48,9 @@ enum Command {
 enum Scenario {
     /// Naive unicast and IP multicast from every member in turn: the reference schemes.
     Baselines(baselines::BaselinesArgs),
+    /// A Narada group forms, member 0 streams; then every member in turn as the source:
+    /// RDP, stress, resource usage against IP multicast, overhead, convergence.
+    Narada(narada::NaradaArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +99,25 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             );
             print!("{}", baselines::table(&summary));
             println!("wrote {}", out.join("summary.json").display());
+        }
+        Command::Run {
+            scenario: Scenario::Narada(args),
+        } => {
+            let started = std::time::Instant::now();
+            let summary = narada::run(&args)?;
+            println!(
+                "narada on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
+                summary.header.topology_name,
+                summary.header.members,
+                summary.header.seed,
+                summary.duration_s,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", narada::table(&summary));
+            println!(
+                "wrote {}",
+                args.common.out_dir("narada").join("summary.json").display()
+            );
         }
     }
     Ok(())

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use plot::{Bars, Curve, plot_bars, plot_cdf};
+use crate::stats::Histogram;
+
+pub use plot::{Bars, Curve, Line, plot_bars, plot_cdf, plot_lines};
 
 /// A result that could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,56 @@ pub fn round6(v: f64) -> f64 {
     }
 }
 
+/// Grouped bars of link-stress histograms, binned 1, 2, 3-4, 5-8, ... (log scale).
+pub fn stress_bars<'a>(series: &[(&'a str, &Histogram)]) -> Bars<'a> {
+    let max = series
+        .iter()
+        .filter_map(|(_, h)| h.max())
+        .max()
+        .unwrap_or(1);
+    let bins = stress_bins(max);
+    Bars {
+        categories: bins
+            .iter()
+            .map(|&(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect(),
+        series: series
+            .iter()
+            .map(|&(name, h)| {
+                let values = bins
+                    .iter()
+                    .map(|&(lo, hi)| {
+                        h.iter()
+                            .filter(|&(v, _)| v >= lo && v <= hi)
+                            .map(|(_, c)| c as f64)
+                            .sum()
+                    })
+                    .collect();
+                (name, values)
+            })
+            .collect(),
+        log_y: true,
+    }
+}
+
+/// Bins 1, 2, 3-4, 5-8, ... up to `max`.
+fn stress_bins(max: u64) -> Vec<(u64, u64)> {
+    let mut bins = vec![(1, 1)];
+    let mut lo = 2;
+    while lo <= max {
+        let hi = if lo == 2 { 2 } else { (lo - 1) * 2 };
+        bins.push((lo, hi));
+        lo = hi + 1;
+    }
+    bins
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +205,28 @@ mod tests {
         assert_eq!(t.render(), "metric   value\n-------  -----\nrdp_p90  1.5\n");
         assert_eq!(fmt_opt(None, 2), "n/a");
         assert_eq!(round6(1.23456789), 1.234568);
+    }
+
+    #[test]
+    fn stress_bins_double() {
+        assert_eq!(stress_bins(1), vec![(1, 1)]);
+        assert_eq!(
+            stress_bins(127),
+            vec![
+                (1, 1),
+                (2, 2),
+                (3, 4),
+                (5, 8),
+                (9, 16),
+                (17, 32),
+                (33, 64),
+                (65, 128)
+            ]
+        );
+        let mut h = Histogram::default();
+        h.add(1);
+        h.add(4);
+        h.add(3);
+        assert_eq!(stress_bars(&[("x", &h)]).series[0].1, vec![1.0, 0.0, 2.0]);
     }
 }

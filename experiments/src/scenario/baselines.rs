@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{CommonArgs, RunHeader, ScenarioError, progress};
 use crate::network::Network;
-use crate::report::{self, Bars, Curve, Table, fmt_opt, round6};
+use crate::report::{self, Curve, Table, fmt_opt, round6};
 use crate::stats::{Distribution, Histogram};
 use crate::tree::{self, DeliveryTree, StressCounter, TreeMetrics};
 
@@ -337,24 +337,8 @@ fn write_outputs(
             &["scheme", "stress", "links"],
             stress_rows,
         )?;
-        let bins = stress_bins(unicast.max().unwrap_or(1).max(multicast.max().unwrap_or(1)));
-        let bars = Bars {
-            categories: bins
-                .iter()
-                .map(|&(lo, hi)| {
-                    if lo == hi {
-                        lo.to_string()
-                    } else {
-                        format!("{lo}-{hi}")
-                    }
-                })
-                .collect(),
-            series: vec![
-                ("naive unicast", binned(&unicast, &bins)),
-                ("IP multicast", binned(&multicast, &bins)),
-            ],
-            log_y: true,
-        };
+        let bars =
+            report::stress_bars(&[("naive unicast", &unicast), ("IP multicast", &multicast)]);
         report::plot_bars(
             &out.join("stress.svg"),
             &format!(
@@ -368,29 +352,6 @@ fn write_outputs(
         )?;
     }
     Ok(())
-}
-
-/// Bins 1, 2, 3-4, 5-8, ... up to `max`.
-fn stress_bins(max: u64) -> Vec<(u64, u64)> {
-    let mut bins = vec![(1, 1)];
-    let mut lo = 2;
-    while lo <= max {
-        let hi = if lo == 2 { 2 } else { (lo - 1) * 2 };
-        bins.push((lo, hi));
-        lo = hi + 1;
-    }
-    bins
-}
-
-fn binned(h: &Histogram, bins: &[(u64, u64)]) -> Vec<f64> {
-    bins.iter()
-        .map(|&(lo, hi)| {
-            h.iter()
-                .filter(|&(v, _)| v >= lo && v <= hi)
-                .map(|(_, c)| c as f64)
-                .sum()
-        })
-        .collect()
 }
 
 /// The figures as a table, beside what the Narada paper reports for the same schemes.
@@ -436,27 +397,4 @@ pub fn table(summary: &BaselinesSummary) -> String {
         "".into(),
     ]);
     t.render()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stress_bins_double() {
-        assert_eq!(stress_bins(1), vec![(1, 1)]);
-        assert_eq!(
-            stress_bins(127),
-            vec![
-                (1, 1),
-                (2, 2),
-                (3, 4),
-                (5, 8),
-                (9, 16),
-                (17, 32),
-                (33, 64),
-                (65, 128)
-            ]
-        );
-    }
 }

@@ -2,6 +2,9 @@
 //! `--out DIR`, and writes `DIR/summary.json`, CSV series and SVG plots.
 
 pub mod baselines;
+pub mod narada;
+pub mod narada_group;
+pub mod quality;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,247 @@
+//! A Narada group in the simulator: members joining through bootstrap lists, a source
+//! streaming, and what everyone received.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use narada::{Command, Event, Narada, NaradaConfig};
+use overlay_core::rng::{derive_seed, rng_from_seed};
+use overlay_core::{NodeId, Time};
+use rand::RngExt;
+
+use crate::network::Network;
+use crate::sim::{SimConfig, Simulator};
+
+/// Members named in a joiner's bootstrap list besides the first member.
+const BOOTSTRAP_EXTRA: usize = 3;
+
+/// What members received from the streaming source.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryLog {
+    /// Per member, which sequence numbers arrived (a bitmap).
+    pub received: Vec<Vec<u64>>,
+    /// Packets that arrived through gap repair.
+    pub recovered: u64,
+    /// One-way delays of delivered packets, ms (every packet).
+    pub delay_ms: Vec<f64>,
+    /// RDP of delivered packets: delay over the unicast delay from the source.
+    pub packet_rdp: Vec<f64>,
+}
+
+impl DeliveryLog {
+    fn mark(&mut self, member: usize, seq: u64) -> bool {
+        let words = &mut self.received[member];
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        if words.len() <= w {
+            words.resize(w + 1, 0);
+        }
+        let new = words[w] & (1 << b) == 0;
+        words[w] |= 1 << b;
+        new
+    }
+
+    /// Whether `member` received packet `seq`.
+    pub fn has(&self, member: usize, seq: u64) -> bool {
+        self.received[member]
+            .get((seq / 64) as usize)
+            .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+}
+
+/// A simulated Narada group.
+#[derive(Debug)]
+pub struct NaradaGroup {
+    /// The simulator.
+    pub sim: Simulator<Narada, Network>,
+    ids: BTreeMap<NodeId, usize>,
+    /// What members received.
+    pub log: DeliveryLog,
+    /// The member streaming, if any.
+    pub source: Option<usize>,
+    /// Packets published so far (by schedule).
+    pub published: Vec<(u64, Time)>,
+    seed: u64,
+}
+
+impl NaradaGroup {
+    /// Every host of `net` becomes a member (not yet joined).
+    pub fn new(net: Network, config: &NaradaConfig, seed: u64) -> Self {
+        let n = net.members();
+        let mut sim = Simulator::new(
+            net,
+            SimConfig {
+                seed,
+                ..SimConfig::default()
+            },
+        );
+        let mut ids = BTreeMap::new();
+        for i in 0..n {
+            let id = Simulator::<Narada, Network>::member_id(i);
+            let member_config = NaradaConfig {
+                seed: sim.member_seed(i),
+                ..config.clone()
+            };
+            sim.add_member(i, Narada::new(id, member_config, Time::ZERO));
+            ids.insert(id, i);
+        }
+        let log = DeliveryLog {
+            received: vec![Vec::new(); n],
+            ..DeliveryLog::default()
+        };
+        Self {
+            sim,
+            ids,
+            log,
+            source: None,
+            published: Vec::new(),
+            seed,
+        }
+    }
+
+    /// The member index of `id`.
+    pub fn index_of(&self, id: &NodeId) -> Option<usize> {
+        self.ids.get(id).copied()
+    }
+
+    /// Members join at random times in `[start, start + window)`; member 0 starts the group at
+    /// `start`; each other member's bootstrap list is member 0 and a few who joined before it.
+    pub fn schedule_joins(&mut self, members: &[usize], start: Time, window: Duration) {
+        let mut rng = rng_from_seed(derive_seed(self.seed, 0x101));
+        let mut times: Vec<(Time, usize)> = members
+            .iter()
+            .map(|&m| {
+                (
+                    if m == 0 {
+                        start
+                    } else {
+                        start + window.mul_f64(rng.random::<f64>())
+                    },
+                    m,
+                )
+            })
+            .collect();
+        times.sort();
+        let mut earlier: Vec<usize> = Vec::new();
+        for (at, m) in times {
+            let mut bootstrap = Vec::new();
+            if m != 0 {
+                bootstrap.push(Simulator::<Narada, Network>::member_id(0));
+                for _ in 0..BOOTSTRAP_EXTRA.min(earlier.len()) {
+                    let pick = earlier[rng.random_range(0..earlier.len())];
+                    let id = Simulator::<Narada, Network>::member_id(pick);
+                    if !bootstrap.contains(&id) {
+                        bootstrap.push(id);
+                    }
+                }
+            }
+            self.sim
+                .schedule_command(at, m, Command::Join { bootstrap });
+            earlier.push(m);
+        }
+    }
+
+    /// `source` publishes `packet_bytes`-byte packets at `rate` bits per second over
+    /// `[from, until)`.
+    pub fn schedule_stream(
+        &mut self,
+        source: usize,
+        from: Time,
+        until: Time,
+        rate: f64,
+        packet_bytes: usize,
+    ) {
+        self.source = Some(source);
+        let payload = Bytes::from(vec![0u8; packet_bytes]);
+        let interval = Duration::from_secs_f64(packet_bytes as f64 * 8.0 / rate.max(1.0));
+        let mut at = from;
+        let mut seq = self.published.len() as u64;
+        while at < until {
+            self.sim.schedule_command(
+                at,
+                source,
+                Command::Publish {
+                    payload: payload.clone(),
+                },
+            );
+            self.published.push((seq, at));
+            seq += 1;
+            at += interval;
+        }
+    }
+
+    /// Run to `until`, logging deliveries from the source.
+    pub fn run_until(&mut self, until: Time) {
+        // Run in slices so the event log never grows large.
+        while self.sim.now() < until {
+            let next = (self.sim.now() + Duration::from_secs(1)).min(until);
+            self.sim.run_until(next);
+            self.drain();
+        }
+    }
+
+    fn drain(&mut self) {
+        let source_id = self.source.map(Simulator::<Narada, Network>::member_id);
+        for emitted in self.sim.take_events() {
+            if let Event::Deliver {
+                source,
+                seq,
+                sent_at_us,
+                recovered,
+                ..
+            } = emitted.event
+            {
+                if Some(source) != source_id || !self.log.mark(emitted.member, seq) {
+                    continue;
+                }
+                if recovered {
+                    self.log.recovered += 1;
+                }
+                let delay_us = emitted.at.as_micros().saturating_sub(sent_at_us);
+                self.log.delay_ms.push(delay_us as f64 / 1e3);
+                if let Some(s) = self.source {
+                    let unicast = self
+                        .sim
+                        .network()
+                        .unicast_delay_micros(s, emitted.member)
+                        .max(1);
+                    self.log.packet_rdp.push(delay_us as f64 / unicast as f64);
+                }
+            }
+        }
+    }
+
+    /// Each member's upstream for `source` (its next hop towards it), as member indices.
+    pub fn parents(&self, source: usize) -> Vec<Option<usize>> {
+        let source_id = Simulator::<Narada, Network>::member_id(source);
+        (0..self.sim.network().members())
+            .map(|m| {
+                if m == source {
+                    return None;
+                }
+                let member = self.sim.member(m)?;
+                if member.has_left() {
+                    return None;
+                }
+                member
+                    .next_hop(&source_id)
+                    .and_then(|id| self.index_of(&id))
+            })
+            .collect()
+    }
+
+    /// Whether member `m` is alive, joined and not gone.
+    pub fn is_live(&self, m: usize) -> bool {
+        self.sim
+            .member(m)
+            .is_some_and(|p| p.is_joined() && !p.has_left())
+    }
+
+    /// Mesh degrees of live members.
+    pub fn degrees(&self) -> Vec<usize> {
+        (0..self.sim.network().members())
+            .filter(|&m| self.is_live(m))
+            .filter_map(|m| self.sim.member(m).map(Narada::degree))
+            .collect()
+    }
+}

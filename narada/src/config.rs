@@ -1,0 +1,204 @@
+//! Narada's settings. Every default says why it is what it is; experiments override them from
+//! TOML or JSON (every field has a serde default).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of a Narada member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NaradaConfig {
+    /// Fewest mesh neighbours a member keeps; below it, it adds links without asking for a
+    /// utility gain. Three keeps the mesh connected through any single failure (the paper's
+    /// simulations used a fanout range of 3 to 6).
+    pub min_degree: usize,
+    /// Most mesh neighbours a member accepts. It bounds the copies a member sends (the stress on
+    /// its own uplink) and its control traffic. Six is the paper's upper fanout.
+    pub max_degree: usize,
+    /// A member increments its own sequence number this often: the liveness heartbeat that
+    /// spreads through the mesh. Ten seconds costs each link a few bytes per member per period.
+    pub heartbeat_interval: Duration,
+    /// How often membership changes are sent to neighbours. One second keeps news moving at a
+    /// hop per second while batching many changes into one message.
+    pub refresh_interval: Duration,
+    /// Delay before route changes are sent, so a burst of changes goes out in one update.
+    pub update_delay: Duration,
+    /// Ping interval to each neighbour (RTT for routing, and liveness).
+    pub ping_interval: Duration,
+    /// Consecutive unanswered pings after which a neighbour is declared dead (3 s at 1 s pings:
+    /// far beyond a normal RTT, short enough that data resumes quickly).
+    pub dead_after_lost_pings: u32,
+    /// Tm: a member whose sequence number has not advanced for this long enters the partition
+    /// queue Q. It must exceed the heartbeat interval plus the time news takes to cross the mesh
+    /// (about a refresh interval per hop).
+    pub member_timeout: Duration,
+    /// A member that has sat in Q this long is probed for certain (the paper's forced probe).
+    pub queue_max_wait: Duration,
+    /// Period of the partition-repair check (probe the head of Q with probability |Q| / N).
+    pub repair_interval: Duration,
+    /// How long an unanswered repair or improvement probe waits before it counts as failed.
+    pub probe_timeout: Duration,
+    /// Dead members are remembered this long, so a stale refresh cannot resurrect them. It must
+    /// exceed the time old news can take to cross a partitioned mesh; five minutes is generous.
+    pub dead_retention: Duration,
+    /// Period of mesh improvement: probing random non-neighbours for a better link.
+    pub improve_interval: Duration,
+    /// Non-neighbours queried per improvement period. One: a member adds at most one link per
+    /// period, so routes settle between additions and concurrent additions do not pile up.
+    pub improve_candidates: usize,
+    /// Members pinged per improvement period to learn latencies (members with a known latency
+    /// are the candidates most likely to make a good link). 32 pings of ~30 bytes per period
+    /// map a 128-member group in its first 12 seconds; after that only new members are pinged.
+    pub explore_per_tick: usize,
+    /// Links beyond the first are chosen only once this fraction of the other members'
+    /// latencies are known, so early links are not chosen blind (the join link carries the
+    /// member meanwhile).
+    pub explore_first: f64,
+    /// Spanner rule: a non-neighbour whose mesh route is more than this many times longer than
+    /// its direct latency is a candidate for a link, nearest first (a greedy spanner with
+    /// stretch 2 and degree 6 gives RDP p90 under 2 and resource usage near IP multicast's on
+    /// the Narada paper's map, computed centrally; this is its distributed form).
+    pub stretch_add: f64,
+    /// Spanner drop rule: a link whose other end the mesh reaches within this many times its
+    /// latency without it is redundant and dropped (longest first). Below `stretch_add`, so a
+    /// link just added by the spanner rule is not dropped next.
+    pub stretch_drop: f64,
+    /// A link made to join or repair is provisional: it is dropped once the mesh reaches its
+    /// other end within `stretch_add` times the direct latency without it.
+    pub provisional_links: bool,
+    /// A member at maximum degree (or asked by one) swaps its least useful link for a new one
+    /// whose utility exceeds this many times the old link's consensus cost.
+    pub swap_ratio: f64,
+    /// A link this member dropped, or asked for and was refused, is not asked for again within
+    /// this time, so add/drop decisions cannot oscillate.
+    pub readd_holdoff: Duration,
+    /// Period of the drop check (at most one link dropped per period).
+    pub drop_interval: Duration,
+    /// A link younger than this is never dropped, so a new link gets time to attract routes.
+    pub link_min_age: Duration,
+    /// Add threshold: utility needed to add a link is `add_base + add_per_member × N`, scaled up
+    /// as either end nears its maximum degree (see [`NaradaConfig::add_threshold`]).
+    pub add_base: f64,
+    /// See `add_base`.
+    pub add_per_member: f64,
+    /// Drop threshold: a link whose consensus cost (members routed over it, by the end that
+    /// uses it most) is below `drop_per_member × N / degree` is dropped. Kept below the add
+    /// threshold so a link just added is not dropped next (stability).
+    pub drop_per_member: f64,
+    /// A link whose value (the utility it would have if added now) is below this, and that the
+    /// other end routes few members over, is dropped. Below the spanner rule's gate
+    /// (`add_base`), so a link just added for its utility is not dropped next.
+    pub drop_value: f64,
+    /// How long a joining member waits for an answer before asking other members.
+    pub join_retry: Duration,
+    /// A leaving member keeps forwarding this long after announcing its leave, while the
+    /// others reroute around it.
+    pub leave_grace: Duration,
+    /// A route is switched only to one cheaper by more than this fraction (plus `switch_floor`),
+    /// and re-advertised only when its cost moves by more: small latency differences and noise
+    /// cause no route changes.
+    pub switch_fraction: f64,
+    /// Absolute part of the switching tolerance.
+    pub switch_floor: Duration,
+    /// Longest path accepted in a route; longer ones are dropped as absurd.
+    pub max_path_len: usize,
+    /// Most entries accepted in one table or update; larger ones are dropped as hostile.
+    pub max_table_entries: usize,
+    /// Data packets kept per source for repairing receivers' gaps after a route change.
+    pub recovery_packets: usize,
+    /// How long after a gap appears a receiver first asks its upstream to fill it.
+    pub nack_delay: Duration,
+    /// Seed of this member's randomness.
+    pub seed: u64,
+}
+
+impl Default for NaradaConfig {
+    fn default() -> Self {
+        Self {
+            min_degree: 3,
+            max_degree: 6,
+            heartbeat_interval: Duration::from_secs(10),
+            refresh_interval: Duration::from_secs(1),
+            update_delay: Duration::from_millis(50),
+            ping_interval: Duration::from_secs(1),
+            dead_after_lost_pings: 3,
+            member_timeout: Duration::from_secs(40),
+            queue_max_wait: Duration::from_secs(40),
+            repair_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            dead_retention: Duration::from_secs(300),
+            improve_interval: Duration::from_secs(3),
+            improve_candidates: 1,
+            explore_per_tick: 32,
+            stretch_add: 2.0,
+            stretch_drop: 1.9,
+            explore_first: 0.75,
+            provisional_links: true,
+            swap_ratio: 2.0,
+            readd_holdoff: Duration::from_secs(120),
+            drop_interval: Duration::from_secs(10),
+            link_min_age: Duration::from_secs(30),
+            add_base: 1.0,
+            add_per_member: 0.02,
+            drop_per_member: 0.25,
+            drop_value: 0.5,
+            join_retry: Duration::from_secs(2),
+            leave_grace: Duration::from_secs(5),
+            switch_fraction: 0.02,
+            switch_floor: Duration::from_micros(500),
+            max_path_len: 64,
+            max_table_entries: 65_536,
+            recovery_packets: 1024,
+            nack_delay: Duration::from_millis(100),
+            seed: 0,
+        }
+    }
+}
+
+impl NaradaConfig {
+    /// Utility a candidate link must exceed, for a group of `members` where this end has
+    /// `degree` neighbours and the other `other_degree`.
+    ///
+    /// The base grows with the group (a link is worth more members' improvement in a larger
+    /// group) and is multiplied by `1 + 3 f²` for the fuller end, `f` its fill between minimum
+    /// and maximum degree: a member with spare degree takes good links easily, a nearly full one
+    /// only very good ones.
+    pub fn add_threshold(&self, members: usize, degree: usize, other_degree: usize) -> f64 {
+        let base = self.add_base + self.add_per_member * members as f64;
+        let fill = |d: usize| {
+            let span = self.max_degree.saturating_sub(self.min_degree).max(1) as f64;
+            (d.saturating_sub(self.min_degree) as f64 / span).clamp(0.0, 1.0)
+        };
+        let f = fill(degree).max(fill(other_degree));
+        base * (1.0 + 3.0 * f * f)
+    }
+
+    /// Consensus cost below which a link may be dropped, for a group of `members` where this end
+    /// has `degree` neighbours.
+    pub fn drop_threshold(&self, members: usize, degree: usize) -> f64 {
+        self.drop_per_member * members as f64 / degree.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_grow_with_group_and_degree() {
+        let c = NaradaConfig::default();
+        assert!(c.add_threshold(128, 3, 3) > c.add_threshold(16, 3, 3));
+        assert!(c.add_threshold(128, 5, 3) > c.add_threshold(128, 3, 3));
+        assert!(c.add_threshold(128, 3, 6) > c.add_threshold(128, 3, 4));
+        assert!(c.drop_threshold(128, 3) > c.drop_threshold(128, 6));
+    }
+
+    #[test]
+    fn partial_json_takes_defaults() {
+        let c: NaradaConfig = serde_json::from_str("{\"max_degree\": 8}").unwrap();
+        assert_eq!(c.max_degree, 8);
+        assert_eq!(c.min_degree, 3);
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,192 @@
+//! The data plane: reverse-path forwarding of each source's packets, and gap repair.
+//!
+//! A member accepts a packet of source S only from its next hop towards S (and, for a moment
+//! after a route change, from the previous one), and forwards it to the neighbours whose route
+//! to S goes through this member. Every source thus gets its own shortest-path tree, derived
+//! from routing with no tree protocol. Duplicates are dropped; gaps left by a route change are
+//! asked for from the current upstream, which resends what it buffered.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use overlay_core::Time;
+
+use crate::forwarding::{Arrival, Buffered};
+use crate::members::{SELF_SLOT, Slot};
+use crate::message::{DataPacket, Handle, Message};
+use crate::node::{Event, Narada, Timer};
+
+/// Most packets one repair request may ask for.
+const MAX_REPAIR: u64 = 1024;
+
+/// How long packets from the previous upstream are still accepted after a route change.
+const UPSTREAM_GRACE: Duration = Duration::from_secs(2);
+
+impl Narada {
+    pub(crate) fn publish(&mut self, now: Time, payload: Bytes) {
+        if !self.joined || self.leaving_since.is_some() {
+            return;
+        }
+        let seq = self.next_data_seq;
+        self.next_data_seq += 1;
+        let sent_at_us = now.as_micros();
+        let capacity = self.config.recovery_packets;
+        let state = self.sources.entry(SELF_SLOT).or_default();
+        state.keep(
+            seq,
+            Buffered {
+                sent_at_us,
+                payload: payload.clone(),
+            },
+            capacity,
+        );
+        self.forward(SELF_SLOT, None, seq, sent_at_us, &payload);
+    }
+
+    /// Send a packet of `source` to every neighbour that routes to it through this member.
+    fn forward(
+        &mut self,
+        source: Slot,
+        from: Option<Slot>,
+        seq: u64,
+        sent_at_us: u64,
+        payload: &Bytes,
+    ) {
+        let children: Vec<Slot> = self
+            .neighbours
+            .keys()
+            .copied()
+            .filter(|&n| Some(n) != from && self.routing.routes_through_me(n, source))
+            .collect();
+        for n in children {
+            self.ensure_introduced(n, source);
+            let packet = DataPacket {
+                source,
+                seq,
+                sent_at_us,
+                payload: payload.clone(),
+            };
+            self.send(n, Message::Data(packet));
+        }
+    }
+
+    pub(crate) fn on_data(&mut self, now: Time, from: Slot, packet: DataPacket) {
+        let Some(source) = self.translate(from, packet.source) else {
+            return;
+        };
+        if source == SELF_SLOT {
+            self.stats.duplicates += 1;
+            return;
+        }
+        let upstream = self.routing.route(source).map(|r| r.next_hop);
+        let state = self.sources.entry(source).or_default();
+        if state.upstream != upstream {
+            if let Some(old) = state.upstream {
+                state.previous_upstream = Some((old, now + UPSTREAM_GRACE));
+            }
+            state.upstream = upstream;
+        }
+        let from_previous = state
+            .previous_upstream
+            .is_some_and(|(s, until)| s == from && now <= until);
+        if upstream != Some(from) && !from_previous {
+            self.stats.rpf_drops += 1;
+            return;
+        }
+        let arrival = state.arrive(packet.seq, now, self.config.nack_delay);
+        if arrival == Arrival::Duplicate {
+            self.stats.duplicates += 1;
+            return;
+        }
+        let buffered = Buffered {
+            sent_at_us: packet.sent_at_us,
+            payload: packet.payload.clone(),
+        };
+        state.keep(packet.seq, buffered, self.config.recovery_packets);
+        let next_nack = state.next_nack();
+        if let Some(id) = self.members.id_of(source) {
+            self.outbox.emit(Event::Deliver {
+                source: id,
+                seq: packet.seq,
+                sent_at_us: packet.sent_at_us,
+                payload: packet.payload.clone(),
+                recovered: arrival == Arrival::Recovered,
+            });
+        }
+        self.forward(
+            source,
+            Some(from),
+            packet.seq,
+            packet.sent_at_us,
+            &packet.payload,
+        );
+        if let Some(at) = next_nack
+            && self.timers.get(Timer::Nack).is_none_or(|t| at < t)
+        {
+            self.timers.set(Timer::Nack, at);
+        }
+    }
+
+    /// A neighbour asks for packets it missed: resend what is buffered.
+    pub(crate) fn on_nack(&mut self, from: Slot, source: Handle, ranges: Vec<(u64, u16)>) {
+        let Some(source) = self.translate(from, source) else {
+            return;
+        };
+        let Some(state) = self.sources.get(&source) else {
+            return;
+        };
+        let mut budget = MAX_REPAIR;
+        let mut resend = Vec::new();
+        for (first, count) in ranges {
+            for seq in first..first.saturating_add(u64::from(count)) {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
+                if let Some(b) = state.buffered(seq) {
+                    resend.push(DataPacket {
+                        source,
+                        seq,
+                        sent_at_us: b.sent_at_us,
+                        payload: b.payload.clone(),
+                    });
+                }
+            }
+        }
+        self.ensure_introduced(from, source);
+        self.stats.repairs_sent += resend.len() as u64;
+        for packet in resend {
+            self.send(from, Message::Data(packet));
+        }
+    }
+
+    /// Ask upstreams for gaps that are due.
+    pub(crate) fn nack_tick(&mut self, now: Time) {
+        let delay = self.config.nack_delay;
+        // (upstream, source, missing ranges)
+        type Request = (Slot, Slot, Vec<(u64, u16)>);
+        let mut requests: Vec<Request> = Vec::new();
+        let mut next: Option<Time> = None;
+        for (&source, state) in &mut self.sources {
+            let Some(upstream) = self.routing.route(source).map(|r| r.next_hop) else {
+                continue;
+            };
+            let ranges = state.due_nacks(now, delay);
+            if !ranges.is_empty() {
+                requests.push((upstream, source, ranges));
+            }
+            if let Some(at) = state.next_nack() {
+                next = Some(next.map_or(at, |n: Time| n.min(at)));
+            }
+        }
+        for (upstream, source, ranges) in requests {
+            self.stats.nacks_sent += 1;
+            self.ensure_introduced(upstream, source);
+            self.send(upstream, Message::Nack { source, ranges });
+        }
+        if let Some(at) = next {
+            self.timers
+                .set(Timer::Nack, at.max(now + Duration::from_millis(1)));
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Per-source data state: duplicate suppression, a buffer of recent packets for repairing
+//! neighbours' gaps, and the gaps this member itself is waiting to have filled.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use overlay_core::Time;
+
+use crate::members::Slot;
+
+/// Sequence numbers remembered behind the highest one, for duplicate suppression.
+pub const WINDOW: u64 = 8192;
+
+/// Most gaps tracked per source; beyond it the oldest are given up.
+pub const MAX_MISSING: usize = 4096;
+
+/// Retries of a gap before it is given up.
+pub const MAX_NACKS: u8 = 6;
+
+/// A buffered packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Buffered {
+    /// Source send time, microseconds.
+    pub sent_at_us: u64,
+    /// Payload.
+    pub payload: Bytes,
+}
+
+/// A gap waiting to be filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Missing {
+    /// When to ask next.
+    pub next_nack: Time,
+    /// Times asked.
+    pub nacks: u8,
+}
+
+/// What a received packet is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// New, in order or ahead (gaps recorded).
+    New,
+    /// New, and it fills a gap.
+    Recovered,
+    /// Seen before (or too old to tell): drop.
+    Duplicate,
+}
+
+/// Data state for one source.
+#[derive(Clone, Debug, Default)]
+pub struct SourceState {
+    highest: Option<u64>,
+    /// Bit i of word w: `highest - (64 w + i)` received (bounded by [`WINDOW`]).
+    seen: std::collections::VecDeque<u64>,
+    buffer: BTreeMap<u64, Buffered>,
+    /// Gaps by sequence number.
+    pub missing: BTreeMap<u64, Missing>,
+    /// The previous upstream and until when its packets are still accepted.
+    pub previous_upstream: Option<(Slot, Time)>,
+    /// The upstream packets last came from.
+    pub upstream: Option<Slot>,
+    /// Gaps given up on.
+    pub given_up: u64,
+}
+
+impl SourceState {
+    /// `Some(seen)`, or `None` when too old to tell.
+    fn was_seen(&self, seq: u64) -> Option<bool> {
+        let Some(highest) = self.highest else {
+            return Some(false);
+        };
+        if seq > highest {
+            return Some(false);
+        }
+        let behind = highest - seq;
+        if behind >= WINDOW {
+            return None;
+        }
+        let (w, b) = ((behind / 64) as usize, behind % 64);
+        Some(self.seen.get(w).is_some_and(|word| word & (1 << b) != 0))
+    }
+
+    fn mark(&mut self, seq: u64) {
+        let highest = self.highest.unwrap_or(seq);
+        if seq > highest || self.highest.is_none() {
+            let shift = seq - self.highest.unwrap_or(seq);
+            self.shift(shift);
+            self.highest = Some(seq);
+        }
+        let behind = self.highest.unwrap_or(seq) - seq;
+        let (w, b) = ((behind / 64) as usize, behind % 64);
+        if self.seen.is_empty() {
+            self.seen.push_back(0);
+        }
+        while self.seen.len() <= w {
+            self.seen.push_back(0);
+        }
+        self.seen[w] |= 1 << b;
+    }
+
+    /// Shift the bitmap so index 0 is `shift` numbers later.
+    fn shift(&mut self, shift: u64) {
+        if shift == 0 {
+            return;
+        }
+        let words = (WINDOW / 64) as usize;
+        if shift >= WINDOW {
+            self.seen.clear();
+            return;
+        }
+        let (whole, bits) = ((shift / 64) as usize, shift % 64);
+        for _ in 0..whole {
+            self.seen.push_front(0);
+        }
+        if bits > 0 {
+            let mut carry = 0u64;
+            for word in &mut self.seen {
+                let next_carry = *word >> (64 - bits);
+                *word = (*word << bits) | carry;
+                carry = next_carry;
+            }
+            if carry != 0 {
+                self.seen.push_back(carry);
+            }
+        }
+        self.seen.truncate(words);
+    }
+
+    /// Record the arrival of `seq` at `now`; gaps it reveals are asked for after `nack_delay`.
+    pub fn arrive(&mut self, seq: u64, now: Time, nack_delay: Duration) -> Arrival {
+        match self.was_seen(seq) {
+            Some(true) | None => return Arrival::Duplicate,
+            Some(false) => {}
+        }
+        let recovered = self.missing.remove(&seq).is_some();
+        if let Some(h) = self.highest
+            && seq > h + 1
+        {
+            {
+                let first = (h + 1).max(seq.saturating_sub(MAX_MISSING as u64));
+                for gap in first..seq {
+                    self.missing.insert(
+                        gap,
+                        Missing {
+                            next_nack: now + nack_delay,
+                            nacks: 0,
+                        },
+                    );
+                }
+                while self.missing.len() > MAX_MISSING {
+                    self.missing.pop_first();
+                    self.given_up += 1;
+                }
+            }
+        }
+        self.mark(seq);
+        if recovered {
+            Arrival::Recovered
+        } else {
+            Arrival::New
+        }
+    }
+
+    /// Keep `packet` for repairs, holding at most `capacity` packets.
+    pub fn keep(&mut self, seq: u64, packet: Buffered, capacity: usize) {
+        self.buffer.insert(seq, packet);
+        while self.buffer.len() > capacity {
+            self.buffer.pop_first();
+        }
+    }
+
+    /// A buffered packet.
+    pub fn buffered(&self, seq: u64) -> Option<&Buffered> {
+        self.buffer.get(&seq)
+    }
+
+    /// Gaps due to be asked for at `now`, as ranges; their next request is scheduled with
+    /// exponential backoff, and gaps asked for too often are given up.
+    pub fn due_nacks(&mut self, now: Time, nack_delay: Duration) -> Vec<(u64, u16)> {
+        let mut due = Vec::new();
+        let mut give_up = Vec::new();
+        for (&seq, m) in &mut self.missing {
+            if m.next_nack > now {
+                continue;
+            }
+            if m.nacks >= MAX_NACKS {
+                give_up.push(seq);
+                continue;
+            }
+            m.nacks += 1;
+            m.next_nack = now + nack_delay * (1 << m.nacks.min(5));
+            due.push(seq);
+        }
+        for seq in give_up {
+            self.missing.remove(&seq);
+            self.given_up += 1;
+        }
+        let mut ranges: Vec<(u64, u16)> = Vec::new();
+        for seq in due {
+            match ranges.last_mut() {
+                Some((first, count)) if *first + u64::from(*count) == seq && *count < u16::MAX => {
+                    *count += 1
+                }
+                _ => ranges.push((seq, 1)),
+            }
+        }
+        ranges
+    }
+
+    /// The earliest time a gap is due.
+    pub fn next_nack(&self) -> Option<Time> {
+        self.missing.values().map(|m| m.next_nack).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const D: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn gaps_are_recorded_asked_for_and_filled() {
+        let mut s = SourceState::default();
+        let t = Time::from_secs(1);
+        assert_eq!(s.arrive(10, t, D), Arrival::New);
+        assert_eq!(s.arrive(14, t, D), Arrival::New);
+        assert_eq!(
+            s.missing.keys().copied().collect::<Vec<_>>(),
+            vec![11, 12, 13]
+        );
+        assert_eq!(s.due_nacks(t, D), vec![]);
+        assert_eq!(s.due_nacks(t + D, D), vec![(11, 3)]);
+        assert_eq!(s.arrive(12, t, D), Arrival::Recovered);
+        assert_eq!(s.arrive(12, t, D), Arrival::Duplicate);
+        assert_eq!(s.next_nack(), Some(t + D + D * 2));
+        for k in 2..=MAX_NACKS + 1 {
+            let _ = s.due_nacks(Time::from_secs(u64::from(k) * 100), D);
+        }
+        assert!(s.missing.is_empty());
+        assert_eq!(s.given_up, 2);
+    }
+
+    #[test]
+    fn buffer_is_bounded() {
+        let mut s = SourceState::default();
+        for seq in 0..100 {
+            s.keep(
+                seq,
+                Buffered {
+                    sent_at_us: seq,
+                    payload: Bytes::new(),
+                },
+                10,
+            );
+        }
+        assert!(s.buffered(89).is_none());
+        assert_eq!(s.buffered(95).unwrap().sent_at_us, 95);
+    }
+
+    proptest! {
+        /// Whatever the arrival order, each number is new exactly once (within the window), and
+        /// the gap set is exactly the numbers not yet seen between the first and the highest.
+        #[test]
+        fn each_number_is_new_once(seqs in proptest::collection::vec(0u64..3000, 1..400)) {
+            let mut s = SourceState::default();
+            let mut seen = std::collections::BTreeSet::new();
+            let first = seqs[0];
+            for &q in &seqs {
+                let a = s.arrive(q, Time::ZERO, D);
+                prop_assert_eq!(a != Arrival::Duplicate, seen.insert(q), "seq {}", q);
+            }
+            let highest = *seen.iter().max().unwrap();
+            let expected: Vec<u64> = (first..highest).filter(|q| !seen.contains(q)).collect();
+            let got: Vec<u64> = s.missing.keys().copied().collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

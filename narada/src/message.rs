@@ -1,0 +1,219 @@
+//! Narada's wire messages.
+//!
+//! Members are named on the wire by *handles*: small integers in the sender's own numbering,
+//! introduced once per neighbour with the full 32-byte id (`Update::intro`) and used alone from
+//! then on, so a refresh entry costs a few bytes instead of a key. Handles of one sender are
+//! never reused for another member, and messages between two neighbours arrive in order (a QUIC
+//! stream in the runtime), so an introduction always precedes its use.
+
+use bytes::Bytes;
+use overlay_core::{NodeId, TrafficClass, WireMessage};
+use probe::ProbeMessage;
+use serde::{Deserialize, Serialize};
+
+/// A member number in the sender's numbering.
+pub type Handle = u32;
+
+/// What a member knows of another's liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Liveness {
+    /// Alive as of the sequence number.
+    Alive,
+    /// Declared dead at the sequence number (a higher number from the member refutes it).
+    Dead,
+    /// Left gracefully at the sequence number.
+    Left,
+}
+
+/// One member's latest sequence number and liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEntry {
+    /// The member.
+    pub member: Handle,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its liveness at that number.
+    pub liveness: Liveness,
+}
+
+/// A route as a neighbour advertises it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteAdvert {
+    /// Latency of the route, microseconds.
+    pub cost_us: u32,
+    /// The members after the advertiser, ending at the destination (empty: the advertiser
+    /// itself).
+    pub path: Vec<Handle>,
+}
+
+/// A change of the route to one destination; `None` withdraws it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    /// The destination.
+    pub dest: Handle,
+    /// The route, or `None` if the destination is unreachable from the advertiser.
+    pub route: Option<RouteAdvert>,
+}
+
+/// Membership and routing news for one neighbour.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// Handles introduced in this message: `(handle, id)`.
+    pub intro: Vec<(Handle, NodeId)>,
+    /// Members whose sequence number or liveness changed.
+    pub members: Vec<MemberEntry>,
+    /// Routes that changed.
+    pub routes: Vec<RouteEntry>,
+}
+
+/// A data packet from a source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataPacket {
+    /// The source, as a handle of the sender.
+    pub source: Handle,
+    /// The source's sequence number of this packet.
+    pub seq: u64,
+    /// When the source sent it, in the source's clock (microseconds), for delay figures.
+    pub sent_at_us: u64,
+    /// The application's bytes.
+    pub payload: Bytes,
+}
+
+/// Why a member asks for a mesh link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkReason {
+    /// Joining the group.
+    Join,
+    /// Below minimum degree.
+    Degree,
+    /// The link's utility passed the add threshold.
+    Improve,
+    /// Repairing a suspected partition.
+    Repair,
+}
+
+/// Narada's messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Ping and pong between members (RTT and liveness).
+    Probe(ProbeMessage),
+    /// Please become my mesh neighbour.
+    LinkRequest {
+        /// Why.
+        reason: LinkReason,
+        /// The requester's RTT estimate to the recipient, microseconds (0 if unknown), used until
+        /// the recipient measures its own.
+        rtt_us: u32,
+        /// The utility the requester computed for the link, in thousandths (0 for joins and
+        /// repairs): a full recipient may give up its least useful link for a much better one.
+        utility_milli: u32,
+    },
+    /// Yes.
+    LinkAccept,
+    /// No: at maximum degree. Some members the requester could ask instead.
+    LinkReject {
+        /// Other members to try.
+        referrals: Vec<NodeId>,
+    },
+    /// I drop our mesh link.
+    LinkDrop,
+    /// I leave the group; I keep forwarding for a short grace period.
+    Leave {
+        /// My final sequence number.
+        seq: u64,
+    },
+    /// Membership and route news (neighbours only).
+    Update(Update),
+    /// Send me your route costs (for computing a link's utility, or to see if you are alive).
+    TableQuery {
+        /// Echoed in the reply, to match it and time the round trip.
+        nonce: u64,
+        /// Digest of the ids of the members the requester believes alive.
+        digest: u64,
+    },
+    /// My route costs.
+    TableReply {
+        /// The query's nonce.
+        nonce: u64,
+        /// My mesh degree.
+        degree: u16,
+        /// When the digest matched: costs in the order of the requester's sorted live ids
+        /// (`None` for unreachable). Otherwise: costs to the members listed in `ids`.
+        costs: Vec<Option<u32>>,
+        /// The members the costs are for, when the digests differ.
+        ids: Option<Vec<NodeId>>,
+    },
+    /// Media.
+    Data(DataPacket),
+    /// Please resend these packets of a source (gap repair after a route change).
+    Nack {
+        /// The source, as a handle of the sender.
+        source: Handle,
+        /// Missing ranges: `(first sequence number, count)`.
+        ranges: Vec<(u64, u16)>,
+    },
+}
+
+impl WireMessage for Message {
+    fn traffic_class(&self) -> TrafficClass {
+        match self {
+            Self::Probe(_) | Self::TableQuery { .. } | Self::TableReply { .. } => {
+                TrafficClass::Probe
+            }
+            Self::Data(_) => TrafficClass::Data,
+            _ => TrafficClass::Control,
+        }
+    }
+}
+
+impl Message {
+    /// A short name for counters and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Probe(_) => "probe",
+            Self::LinkRequest { .. } => "link-request",
+            Self::LinkAccept => "link-accept",
+            Self::LinkReject { .. } => "link-reject",
+            Self::LinkDrop => "link-drop",
+            Self::Leave { .. } => "leave",
+            Self::Update(_) => "update",
+            Self::TableQuery { .. } => "table-query",
+            Self::TableReply { .. } => "table-reply",
+            Self::Data(_) => "data",
+            Self::Nack { .. } => "nack",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn handles_make_refresh_entries_small() {
+        let entry = MemberEntry {
+            member: 100,
+            seq: 5000,
+            liveness: Liveness::Alive,
+        };
+        let update = Update {
+            intro: vec![],
+            members: vec![entry; 128],
+            routes: vec![],
+        };
+        // About 4 bytes per member, against 32 for the key alone.
+        assert!(Message::Update(update).wire_size() < 128 * 5);
+    }
+
+    proptest! {
+        /// Any bytes decode to a message or an error, never a panic.
+        #[test]
+        fn decoding_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = overlay_core::wire::decode::<Message>(&bytes);
+            let mut framed = vec![overlay_core::wire::WIRE_VERSION];
+            framed.extend_from_slice(&bytes);
+            let _ = overlay_core::wire::decode::<Message>(&framed);
+        }
+    }
+}

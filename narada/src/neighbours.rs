@@ -1,0 +1,95 @@
+//! Per-neighbour state: link latency, the neighbour's handle numbering, and what it was told.
+
+use std::collections::BTreeMap;
+
+use overlay_core::Time;
+
+use crate::members::Slot;
+use crate::message::Handle;
+
+/// A set of slots as a bitmap (slots are small and dense).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SlotSet {
+    words: Vec<u64>,
+}
+
+impl SlotSet {
+    /// Add `slot`; returns whether it was new.
+    pub(crate) fn insert(&mut self, slot: Slot) -> bool {
+        let (w, b) = ((slot / 64) as usize, slot % 64);
+        if w >= self.words.len() {
+            self.words.resize(w + 1, 0);
+        }
+        let new = self.words[w] & (1 << b) == 0;
+        self.words[w] |= 1 << b;
+        new
+    }
+
+    /// Remove `slot`.
+    pub(crate) fn remove(&mut self, slot: Slot) {
+        if let Some(w) = self.words.get_mut((slot / 64) as usize) {
+            *w &= !(1 << (slot % 64));
+        }
+    }
+}
+
+/// One mesh neighbour.
+#[derive(Clone, Debug)]
+pub(crate) struct Neighbour {
+    /// When the link came up.
+    pub(crate) since: Time,
+    /// One-way latency measured by pings, microseconds.
+    pub(crate) measured_us: Option<u32>,
+    /// One-way latency to use until measured (from the link handshake), microseconds.
+    pub(crate) hint_us: u32,
+    /// The neighbour announced it is leaving.
+    pub(crate) leaving: bool,
+    /// Made to join or repair: dropped once the mesh does as well without it.
+    pub(crate) provisional: bool,
+    /// Slots of ours this neighbour has been told the id of.
+    pub(crate) introduced: SlotSet,
+    /// The neighbour's handles, mapped to our slots.
+    pub(crate) theirs: BTreeMap<Handle, Slot>,
+    /// Member-table version up to which this neighbour has been sent membership news.
+    pub(crate) sent_version: u64,
+    /// Consecutive pings lost.
+    pub(crate) lost_pings: u32,
+}
+
+impl Neighbour {
+    /// A neighbour whose link came up at `now`, with a latency hint.
+    pub(crate) fn new(now: Time, hint_us: u32) -> Self {
+        Self {
+            since: now,
+            measured_us: None,
+            hint_us,
+            leaving: false,
+            provisional: false,
+            introduced: SlotSet::default(),
+            theirs: BTreeMap::new(),
+            sent_version: 0,
+            lost_pings: 0,
+        }
+    }
+
+    /// The latency routing uses.
+    pub(crate) fn cost_us(&self) -> u32 {
+        self.measured_us.unwrap_or(self.hint_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_sets() {
+        let mut s = SlotSet::default();
+        assert!(s.insert(3));
+        assert!(!s.insert(3));
+        assert!(s.insert(200));
+        assert!(!s.insert(200) && s.insert(4) && s.insert(10_000));
+        s.remove(200);
+        assert!(s.insert(200));
+    }
+}

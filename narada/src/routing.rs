@@ -1,0 +1,500 @@
+//! Path-vector routing over the mesh.
+//!
+//! Each member advertises to its neighbours, for every destination, its latency and the whole
+//! path. A member keeps every neighbour's advertisements (so it can fail over at once when a
+//! neighbour dies) and picks, per destination, the cheapest path through a neighbour. A path that
+//! contains the member itself is never used, so routing loops and counting to infinity cannot
+//! happen; such paths are still kept, because they say which neighbours route *through* this
+//! member, which is what reverse-path forwarding needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::members::{SELF_SLOT, Slot};
+
+/// A usable route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The neighbour packets go to.
+    pub next_hop: Slot,
+    /// Latency, microseconds.
+    pub cost_us: u32,
+    /// The members from the next hop to the destination, inclusive.
+    pub path: Vec<Slot>,
+}
+
+/// A neighbour's advertised route to a destination, in this member's slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advert {
+    /// Latency from the neighbour, microseconds.
+    pub cost_us: u32,
+    /// The members after the neighbour, ending at the destination.
+    pub path: Vec<Slot>,
+}
+
+/// Why an advertisement was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdvertError {
+    /// Longer than the limit.
+    TooLong,
+    /// A member appears twice, or the advertiser appears in its own path.
+    Loop,
+    /// The path does not end at the destination.
+    WrongEnd,
+}
+
+/// A neighbour link as routing sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkCost {
+    /// One-way latency, microseconds.
+    pub cost_us: u32,
+    /// The neighbour is leaving: use its routes only when nothing else reaches a destination.
+    pub leaving: bool,
+}
+
+/// Tolerance below which cost changes do not switch routes or trigger advertisements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tolerance {
+    /// Relative part.
+    pub fraction: f64,
+    /// Absolute part, microseconds.
+    pub floor_us: u32,
+}
+
+impl Tolerance {
+    fn of(&self, cost: u32) -> u32 {
+        (f64::from(cost) * self.fraction) as u32 + self.floor_us
+    }
+}
+
+/// Penalty added to routes through a leaving neighbour (ten seconds: never chosen over a real
+/// alternative).
+const LEAVING_PENALTY_US: u32 = 10_000_000;
+
+/// The routing state of one member.
+#[derive(Clone, Debug, Default)]
+pub struct RoutingTable {
+    rib_in: BTreeMap<Slot, BTreeMap<Slot, Advert>>,
+    best: BTreeMap<Slot, Route>,
+    advertised: BTreeMap<Slot, (u32, Vec<Slot>)>,
+}
+
+impl RoutingTable {
+    /// Take in neighbour `from`'s advertisement for `dest` (`None` withdraws).
+    pub fn apply(
+        &mut self,
+        from: Slot,
+        dest: Slot,
+        advert: Option<Advert>,
+        max_len: usize,
+    ) -> Result<(), AdvertError> {
+        let table = self.rib_in.entry(from).or_default();
+        let Some(advert) = advert else {
+            table.remove(&dest);
+            return Ok(());
+        };
+        if advert.path.len() > max_len {
+            return Err(AdvertError::TooLong);
+        }
+        match advert.path.last() {
+            None if dest != from => return Err(AdvertError::WrongEnd),
+            Some(&last) if last != dest => return Err(AdvertError::WrongEnd),
+            _ => {}
+        }
+        let mut seen = BTreeSet::new();
+        if advert.path.iter().any(|&s| s == from || !seen.insert(s)) {
+            return Err(AdvertError::Loop);
+        }
+        table.insert(dest, advert);
+        Ok(())
+    }
+
+    /// Forget everything neighbour `n` advertised.
+    pub fn remove_neighbour(&mut self, n: Slot) {
+        self.rib_in.remove(&n);
+    }
+
+    /// Forget a purged member everywhere.
+    pub fn forget(&mut self, slot: Slot) {
+        for table in self.rib_in.values_mut() {
+            table.retain(|&d, a| d != slot && !a.path.contains(&slot));
+        }
+        self.best.remove(&slot);
+        self.advertised.remove(&slot);
+    }
+
+    /// Recompute best routes over `links`, using only paths whose members are all `routable`.
+    /// Returns the destinations whose advertisement must change.
+    pub fn recompute(
+        &mut self,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: impl Fn(Slot) -> bool,
+        tolerance: Tolerance,
+    ) -> Vec<Slot> {
+        let mut dests: BTreeSet<Slot> = links.keys().copied().collect();
+        for table in self.rib_in.values() {
+            dests.extend(table.keys().copied());
+        }
+        dests.extend(self.best.keys().copied());
+        dests.extend(self.advertised.keys().copied());
+        self.recompute_dests(&dests, links, routable, tolerance)
+    }
+
+    /// Recompute the routes to `dests` only (after adverts for them changed); returns those
+    /// whose advertisement must change.
+    pub fn recompute_dests(
+        &mut self,
+        dests: &BTreeSet<Slot>,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: impl Fn(Slot) -> bool,
+        tolerance: Tolerance,
+    ) -> Vec<Slot> {
+        let mut changed = Vec::new();
+        for &d in dests {
+            if d == SELF_SLOT {
+                continue;
+            }
+            match self.choose(d, links, &routable, tolerance) {
+                Some(route) => {
+                    self.best.insert(d, route);
+                }
+                None => {
+                    self.best.remove(&d);
+                }
+            }
+            if self.update_advert(d, tolerance) {
+                changed.push(d);
+            }
+        }
+        changed
+    }
+
+    fn choose(
+        &self,
+        d: Slot,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: &impl Fn(Slot) -> bool,
+        tolerance: Tolerance,
+    ) -> Option<Route> {
+        if !routable(d) {
+            return None;
+        }
+        let mut chosen: Option<(u32, Slot)> = None;
+        let mut current_cost = None;
+        let current_hop = self.best.get(&d).map(|r| r.next_hop);
+        for (&n, link) in links {
+            let Some(cost) = self.candidate_cost(n, link, d, routable) else {
+                continue;
+            };
+            if Some(n) == current_hop {
+                current_cost = Some(cost);
+            }
+            if chosen.is_none_or(|(c, _)| cost < c) {
+                chosen = Some((cost, n));
+            }
+        }
+        let (mut cost, mut hop) = chosen?;
+        // Hysteresis: keep the current next hop unless the new one is clearly better.
+        if let (Some(cur), Some(cur_hop)) = (current_cost, current_hop) {
+            if cost.saturating_add(tolerance.of(cur)) >= cur {
+                (cost, hop) = (cur, cur_hop);
+            }
+        }
+        let mut path = vec![hop];
+        if d != hop {
+            path.extend_from_slice(&self.rib_in.get(&hop)?.get(&d)?.path);
+        }
+        Some(Route {
+            next_hop: hop,
+            cost_us: cost,
+            path,
+        })
+    }
+
+    /// Bring the advertisement of `d` in line with its route; whether it changed.
+    fn update_advert(&mut self, d: Slot, tolerance: Tolerance) -> bool {
+        match (self.best.get(&d), self.advertised.get(&d)) {
+            (None, None) => false,
+            (None, Some(_)) => {
+                self.advertised.remove(&d);
+                true
+            }
+            (Some(route), old) => {
+                let differs = old.is_none_or(|(cost, path)| {
+                    *path != route.path || cost.abs_diff(route.cost_us) > tolerance.of(*cost)
+                });
+                if differs {
+                    self.advertised
+                        .insert(d, (route.cost_us, route.path.clone()));
+                }
+                differs
+            }
+        }
+    }
+
+    fn candidate_cost(
+        &self,
+        n: Slot,
+        link: &LinkCost,
+        d: Slot,
+        routable: &impl Fn(Slot) -> bool,
+    ) -> Option<u32> {
+        let penalty = if link.leaving { LEAVING_PENALTY_US } else { 0 };
+        if d == n {
+            return Some(link.cost_us.saturating_add(penalty));
+        }
+        let advert = self.rib_in.get(&n)?.get(&d)?;
+        if advert.path.iter().any(|&s| s == SELF_SLOT || !routable(s)) {
+            return None;
+        }
+        Some(
+            link.cost_us
+                .saturating_add(advert.cost_us)
+                .saturating_add(penalty),
+        )
+    }
+
+    /// What this member currently advertises for `dest` (`None`: unreachable).
+    pub fn advertised(&self, dest: Slot) -> Option<(u32, &[Slot])> {
+        self.advertised.get(&dest).map(|(c, p)| (*c, p.as_slice()))
+    }
+
+    /// Every destination currently advertised.
+    pub fn advertised_dests(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.advertised.keys().copied()
+    }
+
+    /// The route to `dest`.
+    pub fn route(&self, dest: Slot) -> Option<&Route> {
+        self.best.get(&dest)
+    }
+
+    /// All routes.
+    pub fn routes(&self) -> impl Iterator<Item = (Slot, &Route)> + '_ {
+        self.best.iter().map(|(&d, r)| (d, r))
+    }
+
+    /// Latency to `dest`, if reachable.
+    pub fn cost_to(&self, dest: Slot) -> Option<u32> {
+        if dest == SELF_SLOT {
+            return Some(0);
+        }
+        self.best.get(&dest).map(|r| r.cost_us)
+    }
+
+    /// Whether neighbour `n` routes to `source` through this member (its advertised path starts
+    /// here): then this member forwards `source`'s packets to `n`.
+    pub fn routes_through_me(&self, n: Slot, source: Slot) -> bool {
+        self.rib_in
+            .get(&n)
+            .and_then(|t| t.get(&source))
+            .is_some_and(|a| a.path.first() == Some(&SELF_SLOT))
+    }
+
+    /// Destinations this member reaches through neighbour `n`.
+    pub fn count_via(&self, n: Slot) -> usize {
+        self.best.values().filter(|r| r.next_hop == n).count()
+    }
+
+    /// Destinations neighbour `n` reaches through this member.
+    pub fn count_through_me(&self, n: Slot) -> usize {
+        self.rib_in.get(&n).map_or(0, |t| {
+            t.values()
+                .filter(|a| a.path.first() == Some(&SELF_SLOT))
+                .count()
+        })
+    }
+
+    /// The cheapest route to `dest` that does not use neighbour `avoid` or cross it.
+    pub fn cost_without(
+        &self,
+        dest: Slot,
+        avoid: Slot,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: impl Fn(Slot) -> bool,
+    ) -> Option<u32> {
+        links
+            .iter()
+            .filter(|&(&n, _)| n != avoid)
+            .filter_map(|(&n, link)| {
+                if n == dest {
+                    return Some(link.cost_us);
+                }
+                let a = self.rib_in.get(&n)?.get(&dest)?;
+                avoids(&a.path, avoid, &routable).then(|| link.cost_us.saturating_add(a.cost_us))
+            })
+            .min()
+    }
+
+    /// Whether `dest` stays reachable without neighbour `avoid`: another neighbour in `links`
+    /// advertises a usable path to it that does not cross `avoid`.
+    pub fn reachable_without(
+        &self,
+        dest: Slot,
+        avoid: Slot,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: impl Fn(Slot) -> bool,
+    ) -> bool {
+        links.keys().filter(|&&n| n != avoid).any(|&n| {
+            n == dest
+                || self
+                    .rib_in
+                    .get(&n)
+                    .and_then(|t| t.get(&dest))
+                    .is_some_and(|a| avoids(&a.path, avoid, &routable))
+        })
+    }
+}
+
+/// Whether an advertised path is usable without `avoid`: no member before its end is `avoid`
+/// (the end may be: a path *to* `avoid` that does not cross it), none is this member, and all
+/// are routable.
+fn avoids(path: &[Slot], avoid: Slot, routable: &impl Fn(Slot) -> bool) -> bool {
+    let before_end = &path[..path.len().saturating_sub(1)];
+    before_end.iter().all(|&s| s != avoid) && path.iter().all(|&s| s != SELF_SLOT && routable(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOL: Tolerance = Tolerance {
+        fraction: 0.0,
+        floor_us: 0,
+    };
+
+    fn links(costs: &[(Slot, u32)]) -> BTreeMap<Slot, LinkCost> {
+        costs
+            .iter()
+            .map(|&(s, c)| {
+                (
+                    s,
+                    LinkCost {
+                        cost_us: c,
+                        leaving: false,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn advert(cost_us: u32, path: &[Slot]) -> Option<Advert> {
+        Some(Advert {
+            cost_us,
+            path: path.to_vec(),
+        })
+    }
+
+    #[test]
+    fn picks_the_cheapest_path_and_never_one_through_itself() {
+        let mut t = RoutingTable::default();
+        // Neighbours 1 (10 µs away) and 2 (5 µs away); destination 3.
+        t.apply(1, 3, advert(10, &[3]), 64).unwrap();
+        t.apply(2, 3, advert(30, &[SELF_SLOT, 1, 3]), 64).unwrap(); // through me: unusable
+        let changed = t.recompute(&links(&[(1, 10), (2, 5)]), |_| true, TOL);
+        assert_eq!(changed, vec![1, 2, 3]);
+        assert_eq!(
+            t.route(3),
+            Some(&Route {
+                next_hop: 1,
+                cost_us: 20,
+                path: vec![1, 3]
+            })
+        );
+        assert!(t.routes_through_me(2, 3));
+        assert_eq!(t.count_through_me(2), 1);
+        assert_eq!(t.count_via(1), 2);
+        // Nothing changed: nothing to advertise.
+        assert!(
+            t.recompute(&links(&[(1, 10), (2, 5)]), |_| true, TOL)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn fails_over_at_once_when_a_neighbour_goes() {
+        let mut t = RoutingTable::default();
+        t.apply(1, 3, advert(10, &[3]), 64).unwrap();
+        t.apply(2, 3, advert(40, &[4, 3]), 64).unwrap();
+        t.recompute(&links(&[(1, 10), (2, 10)]), |_| true, TOL);
+        assert_eq!(t.route(3).unwrap().next_hop, 1);
+        t.remove_neighbour(1);
+        t.recompute(&links(&[(2, 10)]), |_| true, TOL);
+        assert_eq!(
+            t.route(3),
+            Some(&Route {
+                next_hop: 2,
+                cost_us: 50,
+                path: vec![2, 4, 3]
+            })
+        );
+        // A dead member on the remaining path makes the destination unreachable.
+        let changed = t.recompute(&links(&[(2, 10)]), |s| s != 4, TOL);
+        assert_eq!(t.route(3), None);
+        assert!(changed.contains(&3));
+        assert_eq!(t.advertised(3), None);
+    }
+
+    #[test]
+    fn hysteresis_keeps_the_current_route_against_small_gains() {
+        let tol = Tolerance {
+            fraction: 0.1,
+            floor_us: 0,
+        };
+        let mut t = RoutingTable::default();
+        t.apply(1, 3, advert(100, &[3]), 64).unwrap();
+        t.recompute(&links(&[(1, 0)]), |_| true, tol);
+        t.apply(2, 3, advert(95, &[3]), 64).unwrap();
+        t.recompute(&links(&[(1, 0), (2, 0)]), |_| true, tol);
+        assert_eq!(t.route(3).unwrap().next_hop, 1, "5% better is noise");
+        t.apply(2, 3, advert(50, &[3]), 64).unwrap();
+        t.recompute(&links(&[(1, 0), (2, 0)]), |_| true, tol);
+        assert_eq!(t.route(3).unwrap().next_hop, 2);
+    }
+
+    #[test]
+    fn malformed_adverts_are_refused() {
+        let mut t = RoutingTable::default();
+        assert_eq!(
+            t.apply(1, 3, advert(1, &[4, 3, 4, 3]), 64),
+            Err(AdvertError::Loop)
+        );
+        assert_eq!(
+            t.apply(1, 3, advert(1, &[1, 3]), 64),
+            Err(AdvertError::Loop)
+        );
+        assert_eq!(
+            t.apply(1, 3, advert(1, &[4]), 64),
+            Err(AdvertError::WrongEnd)
+        );
+        assert_eq!(
+            t.apply(1, 3, advert(1, &[]), 64),
+            Err(AdvertError::WrongEnd)
+        );
+        let long: Vec<Slot> = (10..80).chain([3]).collect();
+        assert_eq!(
+            t.apply(1, 3, advert(1, &long), 64),
+            Err(AdvertError::TooLong)
+        );
+        assert_eq!(t.apply(1, 1, advert(0, &[]), 64), Ok(()));
+    }
+
+    #[test]
+    fn partition_check_sees_alternatives() {
+        let mut t = RoutingTable::default();
+        t.apply(1, 3, advert(10, &[3]), 64).unwrap();
+        t.apply(2, 3, advert(10, &[1, 3]), 64).unwrap();
+        let l = links(&[(1, 1), (2, 1)]);
+        assert!(
+            !t.reachable_without(3, 1, &l, |_| true),
+            "2's path crosses 1"
+        );
+        t.apply(2, 3, advert(10, &[5, 3]), 64).unwrap();
+        assert!(t.reachable_without(3, 1, &l, |_| true));
+        assert!(t.reachable_without(2, 1, &l, |_| true));
+        // Neighbour 1 itself: reachable through 2 only if 2 advertises a path to it.
+        assert!(!t.reachable_without(1, 1, &l, |_| true));
+        t.apply(2, 1, advert(10, &[1]), 64).unwrap();
+        assert!(t.reachable_without(1, 1, &l, |_| true));
+        assert_eq!(t.cost_without(1, 1, &l, |_| true), Some(11));
+    }
+}

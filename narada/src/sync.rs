@@ -1,0 +1,280 @@
+//! Membership and route news between neighbours: full sync when a link comes up, membership
+//! deltas every refresh, route changes shortly after they happen, and taking all of it in.
+
+use overlay_core::{NodeId, Time};
+
+use crate::members::{Observed, SELF_SLOT, Slot, Status};
+use crate::message::{Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update};
+use crate::node::{Event, Narada};
+use crate::routing::Advert;
+
+/// Entries per update message: a full sync of a large group is split so no frame nears the
+/// envelope's size limit.
+const CHUNK: usize = 512;
+
+fn liveness(status: Status) -> Option<Liveness> {
+    match status {
+        Status::Alive => Some(Liveness::Alive),
+        Status::Dead => Some(Liveness::Dead),
+        Status::Left => Some(Liveness::Left),
+        Status::Unconfirmed => None,
+    }
+}
+
+impl Narada {
+    /// Introduce `slot` to neighbour `n` in `update` if it has not been yet.
+    fn introduce(&mut self, n: Slot, slot: Slot, update: &mut Update) {
+        let Some(id) = self.members.id_of(slot) else {
+            return;
+        };
+        if let Some(nb) = self.neighbours.get_mut(&n) {
+            if nb.introduced.insert(slot) {
+                update.intro.push((slot, id));
+            }
+        }
+    }
+
+    fn route_entry(&mut self, n: Slot, dest: Slot, update: &mut Update) {
+        let advert = self
+            .routing
+            .advertised(dest)
+            .map(|(cost_us, path)| (cost_us, path.to_vec()));
+        self.introduce(n, dest, update);
+        let route = advert.map(|(cost_us, path)| {
+            for &hop in &path {
+                self.introduce(n, hop, update);
+            }
+            RouteAdvert { cost_us, path }
+        });
+        update.routes.push(RouteEntry { dest, route });
+    }
+
+    fn send_update(&mut self, n: Slot, update: Update) {
+        if !(update.intro.is_empty() && update.members.is_empty() && update.routes.is_empty()) {
+            self.send(n, Message::Update(update));
+        }
+    }
+
+    /// Everything this member knows, for a neighbour whose link just came up.
+    pub(crate) fn send_full_sync(&mut self, n: Slot) {
+        let known: Vec<(Slot, u64, Liveness)> = self
+            .members
+            .existing()
+            .filter_map(|(s, r)| liveness(r.status).map(|l| (s, r.seq, l)))
+            .collect();
+        let dests: Vec<Slot> = std::iter::once(SELF_SLOT)
+            .chain(self.routing.advertised_dests())
+            .collect();
+        let version = self.members.version();
+        let mut update = Update::default();
+        for (slot, seq, liveness) in known {
+            self.introduce(n, slot, &mut update);
+            update.members.push(MemberEntry {
+                member: slot,
+                seq,
+                liveness,
+            });
+            if update.members.len() >= CHUNK {
+                self.send_update(n, std::mem::take(&mut update));
+            }
+        }
+        for dest in dests {
+            if dest == SELF_SLOT {
+                self.introduce(n, SELF_SLOT, &mut update);
+                update.routes.push(RouteEntry {
+                    dest,
+                    route: Some(RouteAdvert {
+                        cost_us: 0,
+                        path: Vec::new(),
+                    }),
+                });
+            } else {
+                self.route_entry(n, dest, &mut update);
+            }
+            if update.routes.len() >= CHUNK {
+                self.send_update(n, std::mem::take(&mut update));
+            }
+        }
+        self.send_update(n, update);
+        if let Some(nb) = self.neighbours.get_mut(&n) {
+            nb.sent_version = version;
+        }
+    }
+
+    /// Membership changes since each neighbour's last refresh (not echoing news back to the
+    /// neighbour it came from).
+    pub(crate) fn send_refreshes(&mut self) {
+        let version = self.members.version();
+        let targets: Vec<(Slot, u64)> = self
+            .neighbours
+            .iter()
+            .map(|(&s, n)| (s, n.sent_version))
+            .collect();
+        for (n, since) in targets {
+            if since >= version {
+                continue;
+            }
+            let changed: Vec<(Slot, u64, Liveness)> = self
+                .members
+                .existing()
+                .filter(|(_, r)| r.version > since && r.learned_from != Some(n))
+                .filter_map(|(s, r)| liveness(r.status).map(|l| (s, r.seq, l)))
+                .collect();
+            let mut update = Update::default();
+            for (slot, seq, liveness) in changed {
+                self.introduce(n, slot, &mut update);
+                update.members.push(MemberEntry {
+                    member: slot,
+                    seq,
+                    liveness,
+                });
+                if update.members.len() >= CHUNK {
+                    self.send_update(n, std::mem::take(&mut update));
+                }
+            }
+            self.send_update(n, update);
+            if let Some(nb) = self.neighbours.get_mut(&n) {
+                nb.sent_version = version;
+            }
+        }
+    }
+
+    /// Route changes since the last flush, to every neighbour.
+    pub(crate) fn flush_routes(&mut self) {
+        let dirty: Vec<Slot> = std::mem::take(&mut self.route_dirty).into_iter().collect();
+        if dirty.is_empty() {
+            return;
+        }
+        let targets: Vec<Slot> = self.neighbours.keys().copied().collect();
+        for n in targets {
+            let mut update = Update::default();
+            for &dest in &dirty {
+                self.route_entry(n, dest, &mut update);
+                if update.routes.len() >= CHUNK {
+                    self.send_update(n, std::mem::take(&mut update));
+                }
+            }
+            self.send_update(n, update);
+        }
+    }
+
+    /// Make sure neighbour `n` knows handle `slot` before a data packet names it.
+    pub(crate) fn ensure_introduced(&mut self, n: Slot, slot: Slot) {
+        let mut update = Update::default();
+        self.introduce(n, slot, &mut update);
+        self.send_update(n, update);
+    }
+
+    /// A neighbour's handle in our slots.
+    pub(crate) fn translate(&mut self, n: Slot, handle: Handle) -> Option<Slot> {
+        let slot = self.neighbours.get(&n)?.theirs.get(&handle).copied();
+        if slot.is_none() {
+            self.stats.unknown_handles += 1;
+        }
+        slot
+    }
+
+    /// Take in an update from neighbour `n`.
+    pub(crate) fn apply_update(&mut self, now: Time, n: Slot, update: Update) {
+        let limit = self.config.max_table_entries;
+        if update.intro.len() + update.members.len() + update.routes.len() > limit {
+            self.stats.oversized += 1;
+            return;
+        }
+        for (handle, id) in update.intro {
+            let Some(slot) = self.intern_bounded(id, now) else {
+                continue;
+            };
+            let Some(nb) = self.neighbours.get_mut(&n) else {
+                return;
+            };
+            if nb.theirs.len() >= limit && !nb.theirs.contains_key(&handle) {
+                self.stats.oversized += 1;
+                continue;
+            }
+            nb.theirs.insert(handle, slot);
+        }
+        let mut reroute_all = false;
+        let mut touched = std::collections::BTreeSet::new();
+        for entry in update.members {
+            let Some(slot) = self.translate(n, entry.member) else {
+                continue;
+            };
+            let observed = self
+                .members
+                .observe(slot, entry.seq, entry.liveness, Some(n), now);
+            reroute_all |= self.on_observed(now, slot, observed);
+        }
+        let max_len = self.config.max_path_len;
+        for entry in update.routes {
+            let Some(dest) = self.translate(n, entry.dest) else {
+                continue;
+            };
+            let advert = match entry.route {
+                None => None,
+                Some(route) => {
+                    let path: Option<Vec<Slot>> =
+                        route.path.iter().map(|&h| self.translate(n, h)).collect();
+                    let Some(path) = path else { continue };
+                    Some(Advert {
+                        cost_us: route.cost_us,
+                        path,
+                    })
+                }
+            };
+            match self.routing.apply(n, dest, advert, max_len) {
+                Ok(()) => {
+                    touched.insert(dest);
+                }
+                Err(_) => self.stats.bad_routes += 1,
+            }
+        }
+        if reroute_all {
+            self.reroute(now);
+        } else if !touched.is_empty() {
+            self.reroute_dests(now, &touched);
+        }
+    }
+
+    fn intern_bounded(&mut self, id: NodeId, now: Time) -> Option<Slot> {
+        if self.members.slot_of(&id).is_none()
+            && self.members.slots() >= self.config.max_table_entries
+        {
+            self.stats.oversized += 1;
+            return None;
+        }
+        Some(self.members.intern(id, now))
+    }
+
+    /// React to a membership change; returns whether routes may have changed.
+    pub(crate) fn on_observed(&mut self, now: Time, slot: Slot, observed: Observed) -> bool {
+        let id = self.members.id_of(slot);
+        match observed {
+            Observed::Nothing | Observed::Advanced | Observed::Refuted => false,
+            Observed::Joined | Observed::Revived => {
+                if let Some(id) = id {
+                    self.outbox.emit(Event::MemberJoined(id));
+                }
+                true
+            }
+            Observed::Died => {
+                let left = self
+                    .members
+                    .record(slot)
+                    .is_some_and(|r| r.status == Status::Left);
+                if let Some(id) = id {
+                    self.outbox.emit(if left {
+                        Event::MemberLeft(id)
+                    } else {
+                        Event::MemberDied(id)
+                    });
+                }
+                self.partition_queue.remove(&slot);
+                // A neighbour reported dead by others keeps its link: this member's own pings
+                // decide, and if it is alive it hears of its reported death and refutes it.
+                let _ = now;
+                true
+            }
+        }
+    }
+}
