@@ -520,16 +520,15 @@ impl Narada {
             return;
         }
         // The paper's rule: the consensus cost is below the drop threshold.
-        if let Some((cost, n)) = self.weakest_link(now, |n| self.consensus_cost(n)) {
-            if (cost as f64)
+        if let Some((cost, n)) = self.weakest_link(now, |n| self.consensus_cost(n))
+            && (cost as f64)
                 < self
                     .config
                     .drop_threshold(self.members.alive_count(), degree)
-            {
-                self.stats.links_dropped += 1;
-                self.drop_link(now, n);
-                return;
-            }
+        {
+            self.stats.links_dropped += 1;
+            self.drop_link(now, n);
+            return;
         }
         // Value: a link whose loss would barely lengthen any route, and that the other end
         // routes few members over, is not worth a place in the degree bound.

@@ -449,10 +449,10 @@ impl Narada {
 
     /// `slot` was found dead first hand: record it, drop its link, reroute.
     pub(crate) fn member_died(&mut self, now: Time, slot: Slot) {
-        if self.members.declare_dead(slot, now) {
-            if let Some(id) = self.members.id_of(slot) {
-                self.outbox.emit(Event::MemberDied(id));
-            }
+        if self.members.declare_dead(slot, now)
+            && let Some(id) = self.members.id_of(slot)
+        {
+            self.outbox.emit(Event::MemberDied(id));
         }
         self.partition_queue.remove(&slot);
         self.link_down(now, slot);
@@ -582,14 +582,13 @@ impl Protocol for Narada {
     }
 
     fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
-        if event == LinkEvent::Down {
-            if let Some(slot) = self.members.slot_of(&peer) {
-                if self.neighbours.contains_key(&slot) {
-                    // The transport lost the neighbour: drop the link, and check whether it lives.
-                    self.link_down(now, slot);
-                    self.send_query(now, slot, QueryPurpose::Repair);
-                }
-            }
+        if event == LinkEvent::Down
+            && let Some(slot) = self.members.slot_of(&peer)
+            && self.neighbours.contains_key(&slot)
+        {
+            // The transport lost the neighbour: drop the link, and check whether it lives.
+            self.link_down(now, slot);
+            self.send_query(now, slot, QueryPurpose::Repair);
         }
     }
 

@@ -194,10 +194,10 @@ impl RoutingTable {
         }
         let (mut cost, mut hop) = chosen?;
         // Hysteresis: keep the current next hop unless the new one is clearly better.
-        if let (Some(cur), Some(cur_hop)) = (current_cost, current_hop) {
-            if cost.saturating_add(tolerance.of(cur)) >= cur {
-                (cost, hop) = (cur, cur_hop);
-            }
+        if let (Some(cur), Some(cur_hop)) = (current_cost, current_hop)
+            && cost.saturating_add(tolerance.of(cur)) >= cur
+        {
+            (cost, hop) = (cur, cur_hop);
         }
         let mut path = vec![hop];
         if d != hop {

@@ -27,10 +27,10 @@ impl Narada {
         let Some(id) = self.members.id_of(slot) else {
             return;
         };
-        if let Some(nb) = self.neighbours.get_mut(&n) {
-            if nb.introduced.insert(slot) {
-                update.intro.push((slot, id));
-            }
+        if let Some(nb) = self.neighbours.get_mut(&n)
+            && nb.introduced.insert(slot)
+        {
+            update.intro.push((slot, id));
         }
     }
 
