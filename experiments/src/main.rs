@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
-use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada};
+use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada, narada_dynamics};
 use experiments::{describe, topology};
 
 /// Simulate end-system multicast overlays on real and generated networks, and measure them
@@ -51,6 +51,10 @@ enum Scenario {
     /// A Narada group forms, member 0 streams; then every member in turn as the source:
     /// RDP, stress, resource usage against IP multicast, overhead, convergence.
     Narada(narada::NaradaArgs),
+    /// A streaming Narada group under churn (crashes, leaves, joins) and a network partition:
+    /// delivery ratio, repair times, partition repair, routing loops.
+    #[command(name = "narada-dynamics")]
+    NaradaDynamics(narada_dynamics::DynamicsArgs),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +122,23 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "wrote {}",
                 args.common.out_dir("narada").join("summary.json").display()
             );
+        }
+        Command::Run {
+            scenario: Scenario::NaradaDynamics(args),
+        } => {
+            let started = std::time::Instant::now();
+            let summary = narada_dynamics::run(&args)?;
+            println!(
+                "narada-dynamics on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
+                summary.header.topology_name,
+                args.common.members,
+                summary.header.seed,
+                summary.duration_s,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", narada_dynamics::table(&summary));
+            let out = args.common.out_dir("narada-dynamics");
+            println!("wrote {}", out.join("summary.json").display());
         }
     }
     Ok(())

@@ -67,21 +67,31 @@ impl DeliveryTree {
             order.push(m);
             queue.extend(children[m].iter().copied());
         }
-        // A member with a parent that BFS from the source did not reach hangs off a loop (or off
-        // a member that does).
+        // A member with a parent that BFS from the source did not reach either hangs off a
+        // member with no parent (unreached, allowed) or sits on or below a cycle (refused).
         let mut reached = vec![false; n];
         for &m in &order {
             reached[m] = true;
         }
-        if let Some(m) = (0..n).find(|&m| parent[m].is_some() && !reached[m]) {
-            let mut at = m;
-            for _ in 0..=n {
-                match parent[at] {
-                    Some(p) if !reached[p] => at = p,
-                    _ => break,
+        // 0: unvisited, 1: on the current walk, 2: done (dangling, no cycle).
+        let mut state = vec![0u8; n];
+        for start in (0..n).filter(|&m| !reached[m] && parent[m].is_some()) {
+            let mut walk = Vec::new();
+            let mut at = start;
+            loop {
+                if reached[at] || state[at] == 2 || parent[at].is_none() {
+                    break;
                 }
+                if state[at] == 1 {
+                    return Err(TreeError::Loop(at));
+                }
+                state[at] = 1;
+                walk.push(at);
+                at = parent[at].unwrap_or(at);
             }
-            return Err(TreeError::Loop(at));
+            for m in walk {
+                state[m] = 2;
+            }
         }
         Ok(Self {
             source,
@@ -374,6 +384,14 @@ mod tests {
         ));
         let partial = DeliveryTree::new(0, vec![None, Some(0), None]).unwrap();
         assert_eq!(partial.reached(), 1);
+        // Hanging off a member without a parent is unreached, not a loop.
+        let dangling = DeliveryTree::new(0, vec![None, Some(0), None, Some(2), Some(3)]).unwrap();
+        assert_eq!(dangling.reached(), 1);
+        // Below a cycle is a loop.
+        assert_eq!(
+            DeliveryTree::new(0, vec![None, Some(3), Some(1), Some(2), Some(2)]),
+            Err(TreeError::Loop(1))
+        );
     }
 
     #[test]

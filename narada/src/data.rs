@@ -135,14 +135,16 @@ impl Narada {
         let Some(state) = self.sources.get(&source) else {
             return;
         };
-        let mut budget = MAX_REPAIR;
+        // Bounded work: look at no more than four times the resend budget, and spend the
+        // budget only on packets still buffered (a long gap's oldest part may be gone).
+        let mut looked = 0;
         let mut resend = Vec::new();
-        for (first, count) in ranges {
+        'ranges: for (first, count) in ranges {
             for seq in first..first.saturating_add(u64::from(count)) {
-                if budget == 0 {
-                    break;
+                looked += 1;
+                if looked > 4 * MAX_REPAIR || resend.len() as u64 >= MAX_REPAIR {
+                    break 'ranges;
                 }
-                budget -= 1;
                 if let Some(b) = state.buffered(seq) {
                     resend.push(DataPacket {
                         source,

@@ -598,12 +598,46 @@ impl Narada {
             .all(|d| self.routing.reachable_without(d, n, &links, routable))
     }
 
+    /// Members declared dead first hand are probed again with exponential backoff (up to half a
+    /// minute): after a network partition heals, the cut-off side answers and is linked again
+    /// within seconds instead of waiting for the partition queue.
+    fn reprobe_suspects(&mut self, now: Time) {
+        let max = std::time::Duration::from_secs(30);
+        let revived: Vec<Slot> = self
+            .suspects
+            .keys()
+            .copied()
+            .filter(|&s| {
+                self.members.is_alive(s)
+                    || self.neighbours.contains_key(&s)
+                    || self.members.record(s).is_none()
+            })
+            .collect();
+        for s in revived {
+            self.suspects.remove(&s);
+        }
+        let due: Vec<Slot> = self
+            .suspects
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in due {
+            if let Some((at, interval)) = self.suspects.get_mut(&s) {
+                *interval = (*interval * 2).min(max);
+                *at = now + *interval;
+            }
+            self.send_query(now, s, QueryPurpose::Repair);
+        }
+    }
+
     /// Partition repair: queue members not heard from for Tm; probe the head for certain after
     /// a bound, otherwise with probability |Q| / N.
     pub(crate) fn repair_tick(&mut self, now: Time) {
         if !self.joined || self.leaving_since.is_some() {
             return;
         }
+        self.reprobe_suspects(now);
         let timeout = self.config.member_timeout;
         let stale: Vec<Slot> = self
             .members

@@ -151,6 +151,9 @@ pub struct Narada {
     pub(crate) leaving_since: Option<Time>,
     pub(crate) left: bool,
     pub(crate) partition_queue: BTreeMap<Slot, Time>,
+    /// Members declared dead first hand, re-probed with backoff in case they were only cut off
+    /// (a network partition): slot -> (next probe, current interval).
+    pub(crate) suspects: BTreeMap<Slot, (Time, Duration)>,
     /// Destinations whose advertisement changed since the last route flush.
     pub(crate) route_dirty: BTreeSet<Slot>,
     pub(crate) timers: TimerTable<Timer>,
@@ -183,6 +186,7 @@ impl Narada {
             leaving_since: None,
             left: false,
             partition_queue: BTreeMap::new(),
+            suspects: BTreeMap::new(),
             route_dirty: BTreeSet::new(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
@@ -230,6 +234,19 @@ impl Narada {
         self.routing
             .route(slot)
             .and_then(|r| self.members.id_of(r.next_hop))
+    }
+
+    /// The neighbours this member forwards `source`'s packets to: those whose advertised route
+    /// to the source goes through this member (reverse-path forwarding).
+    pub fn forwards_to(&self, source: &NodeId) -> Vec<NodeId> {
+        let Some(s) = self.members.slot_of(source) else {
+            return Vec::new();
+        };
+        self.neighbours
+            .keys()
+            .filter(|&&n| self.routing.routes_through_me(n, s))
+            .filter_map(|&n| self.members.id_of(n))
+            .collect()
     }
 
     /// Latency of the route to `dest`.
@@ -447,8 +464,11 @@ impl Narada {
         }
     }
 
-    /// `slot` was found dead first hand: record it, drop its link, reroute.
+    /// `slot` was found dead first hand: record it, drop its link, reroute, and keep probing it
+    /// now and then in case it was only cut off.
     pub(crate) fn member_died(&mut self, now: Time, slot: Slot) {
+        let first = self.config.repair_interval * 2;
+        self.suspects.entry(slot).or_insert((now + first, first));
         if self.members.declare_dead(slot, now)
             && let Some(id) = self.members.id_of(slot)
         {
@@ -514,6 +534,7 @@ impl Narada {
             self.routing.forget(slot);
             self.sources.remove(&slot);
             self.partition_queue.remove(&slot);
+            self.suspects.remove(&slot);
             for n in self.neighbours.values_mut() {
                 n.theirs.retain(|_, s| *s != slot);
                 n.introduced.remove(slot);

@@ -3,6 +3,7 @@
 
 pub mod baselines;
 pub mod narada;
+pub mod narada_dynamics;
 pub mod narada_group;
 pub mod quality;
 

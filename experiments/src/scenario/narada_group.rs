@@ -21,6 +21,8 @@ const BOOTSTRAP_EXTRA: usize = 3;
 pub struct DeliveryLog {
     /// Per member, which sequence numbers arrived (a bitmap).
     pub received: Vec<Vec<u64>>,
+    /// Live (not repaired) arrivals in order: `(member, seq, arrival)`, kept only when asked.
+    pub live_arrivals: Option<Vec<(usize, u64, Time)>>,
     /// Packets that arrived through gap repair.
     pub recovered: u64,
     /// One-way delays of delivered packets, ms (every packet).
@@ -170,6 +172,21 @@ impl NaradaGroup {
         }
     }
 
+    /// Bootstrap list for a member joining late: member 0 and a few live members.
+    pub fn bootstrap_for(&self, rng: &mut overlay_core::rng::ProtocolRng) -> Vec<NodeId> {
+        let live: Vec<usize> = (0..self.sim.network().members())
+            .filter(|&m| self.is_live(m))
+            .collect();
+        let mut list = vec![Simulator::<Narada, Network>::member_id(0)];
+        for _ in 0..BOOTSTRAP_EXTRA.min(live.len()) {
+            let id = Simulator::<Narada, Network>::member_id(live[rng.random_range(0..live.len())]);
+            if !list.contains(&id) {
+                list.push(id);
+            }
+        }
+        list
+    }
+
     /// Run to `until`, logging deliveries from the source.
     pub fn run_until(&mut self, until: Time) {
         // Run in slices so the event log never grows large.
@@ -196,6 +213,8 @@ impl NaradaGroup {
                 }
                 if recovered {
                     self.log.recovered += 1;
+                } else if let Some(arrivals) = &mut self.log.live_arrivals {
+                    arrivals.push((emitted.member, seq, emitted.at));
                 }
                 let delay_us = emitted.at.as_micros().saturating_sub(sent_at_us);
                 self.log.delay_ms.push(delay_us as f64 / 1e3);
@@ -226,6 +245,25 @@ impl NaradaGroup {
                 member
                     .next_hop(&source_id)
                     .and_then(|id| self.index_of(&id))
+            })
+            .collect()
+    }
+
+    /// The data plane's upstream of each member for `source`: its next hop, if that next hop
+    /// also forwards to it (both ends agree, so packets flow on that edge).
+    pub fn forwarding_parents(&self, source: usize) -> Vec<Option<usize>> {
+        let source_id = Simulator::<Narada, Network>::member_id(source);
+        let me_of = |m: usize| Simulator::<Narada, Network>::member_id(m);
+        self.parents(source)
+            .into_iter()
+            .enumerate()
+            .map(|(m, p)| {
+                let p = p?;
+                let upstream = self.sim.member(p)?;
+                upstream
+                    .forwards_to(&source_id)
+                    .contains(&me_of(m))
+                    .then_some(p)
             })
             .collect()
     }

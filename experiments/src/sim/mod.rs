@@ -142,6 +142,8 @@ pub struct TrafficStats {
     pub member_bytes: Vec<[u64; 3]>,
     /// Messages dropped: addressed to an unknown or crashed member.
     pub dropped: u64,
+    /// Messages dropped because a network partition separated sender and receiver.
+    pub partitioned: u64,
 }
 
 impl TrafficStats {
@@ -211,6 +213,8 @@ pub struct Simulator<P: Protocol, N: PathModel> {
     record_events: bool,
     traffic: TrafficStats,
     processed: u64,
+    /// Partition labels: members with different labels cannot reach each other.
+    partition: Option<Vec<u32>>,
 }
 
 impl<P: Protocol, N: PathModel> std::fmt::Debug for Simulator<P, N> {
@@ -248,6 +252,7 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                 ..TrafficStats::default()
             },
             processed: 0,
+            partition: None,
         }
     }
 
@@ -326,6 +331,45 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                 },
             );
         }
+    }
+
+    /// Partition the network now: members with different labels can no longer reach each other
+    /// (messages, connections and measurements between them are lost); open connections across
+    /// the cut go down after the failure-detection delay. `None` heals the network.
+    pub fn set_partition(&mut self, labels: Option<Vec<u32>>) {
+        self.partition = labels;
+        let cut: Vec<(u32, u32)> = self
+            .links
+            .iter()
+            .copied()
+            .filter(|&(a, b)| !self.reachable(a, b))
+            .collect();
+        for (a, b) in cut {
+            self.links.remove(&(a, b));
+            let at = self.now + self.config.failure_detection;
+            self.queue.push(
+                at,
+                Event::Link {
+                    member: a,
+                    peer: b,
+                    event: LinkEvent::Down,
+                },
+            );
+            self.queue.push(
+                at,
+                Event::Link {
+                    member: b,
+                    peer: a,
+                    event: LinkEvent::Down,
+                },
+            );
+        }
+    }
+
+    fn reachable(&self, a: u32, b: u32) -> bool {
+        self.partition
+            .as_ref()
+            .is_none_or(|labels| labels.get(a as usize) == labels.get(b as usize))
     }
 
     /// Whether member `member` is alive.
@@ -497,6 +541,10 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                     self.traffic.dropped += 1;
                     return;
                 };
+                if !self.reachable(member, to) {
+                    self.traffic.partitioned += 1;
+                    return;
+                }
                 let delay = self.network.one_way_delay(member as usize, to as usize);
                 self.queue.push(
                     now + delay,

@@ -265,3 +265,35 @@ fn messages_arrive_after_the_path_delay_in_send_order() {
         5 * Note(0).wire_size() as u64
     );
 }
+
+#[test]
+fn a_partition_cuts_messages_and_connections_until_healed() {
+    let mut sim = recorders(3);
+    let (a, c) = (RecSim::member_id(0), RecSim::member_id(2));
+    sim.schedule_command(at(0), 0, Do::Connect(c));
+    sim.run_until(at(100));
+    sim.take_events();
+    sim.set_partition(Some(vec![0, 0, 1]));
+    sim.schedule_command(at(110), 0, Do::Send(c, 7));
+    sim.schedule_command(at(110), 1, Do::Send(a, 8));
+    sim.run_until(at(200));
+    assert_eq!(sim.traffic().partitioned, 1);
+    sim.set_partition(None);
+    sim.schedule_command(at(300), 0, Do::Send(c, 9));
+    sim.run_until(Time::from_secs(20));
+    let seen: Vec<(usize, Seen)> = sim
+        .take_events()
+        .into_iter()
+        .map(|e| (e.member, e.event))
+        .collect();
+    assert!(
+        seen.contains(&(0, Seen::Message(RecSim::member_id(1), 8))),
+        "same side still talks"
+    );
+    assert!(seen.contains(&(2, Seen::Message(a, 9))), "healed");
+    assert!(!seen.contains(&(2, Seen::Message(a, 7))), "cut");
+    assert!(
+        seen.contains(&(0, Seen::Link(c, LinkEvent::Down))),
+        "the connection across the cut fails"
+    );
+}

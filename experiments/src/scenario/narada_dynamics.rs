@@ -1,0 +1,532 @@
+//! `run narada-dynamics`: a streaming group under churn. Members join, then within a minute a
+//! fifth of them crash, some leave gracefully and new ones join; later the network itself is
+//! partitioned for a while and healed. Measured: how much of the stream live members receive,
+//! how long each failure disrupts it, how soon the mesh is whole again after the partition, and
+//! whether forwarding ever loops.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use clap::Args;
+use narada::Command;
+use overlay_core::Time;
+use overlay_core::rng::{derive_seed, rng_from_seed};
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use super::narada::{Counters, load_config};
+use super::narada_group::NaradaGroup;
+use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use crate::network::Network;
+use crate::report::{self, Line, Table, round6};
+use crate::stats::Distribution;
+use crate::tree::DeliveryTree;
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    crate::spec::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 300s"))
+}
+
+/// Arguments of `run narada-dynamics`.
+#[derive(Debug, Clone, Args)]
+pub struct DynamicsArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// Simulated time the run lasts.
+    #[arg(long, default_value = "300s", value_parser = duration_arg)]
+    pub duration: Duration,
+    /// Rate of the stream member 0 sends.
+    #[arg(long, default_value = "1.2mbps")]
+    pub rate: overlay_core::Bandwidth,
+    /// Bytes per data packet.
+    #[arg(long, default_value_t = 1000)]
+    pub packet_bytes: usize,
+    /// Fraction of the initial members that crash during the churn minute.
+    #[arg(long, default_value_t = 0.2)]
+    pub crash_fraction: f64,
+    /// Fraction of the initial members that leave gracefully during the churn minute.
+    #[arg(long, default_value_t = 0.05)]
+    pub leave_fraction: f64,
+    /// New members joining during the churn minute, as a fraction of the initial group.
+    #[arg(long, default_value_t = 0.1)]
+    pub join_fraction: f64,
+    /// When the churn minute starts.
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
+    pub churn_at: Duration,
+    /// When the network is partitioned in two (by router longitude, or host order on a matrix).
+    #[arg(long, default_value = "180s", value_parser = duration_arg)]
+    pub partition_at: Duration,
+    /// How long the partition lasts.
+    #[arg(long, default_value = "20s", value_parser = duration_arg)]
+    pub partition_for: Duration,
+    /// A member that joins late is expected to receive from this long after its join.
+    #[arg(long, default_value = "5s", value_parser = duration_arg)]
+    pub join_grace: Duration,
+    /// Narada settings as JSON (any subset of the fields).
+    #[arg(long)]
+    pub narada_config: Option<std::path::PathBuf>,
+}
+
+/// `summary.json` of `run narada-dynamics`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DynamicsSummary {
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub header: RunHeader,
+    /// Simulated seconds.
+    pub duration_s: f64,
+    /// Packets received over packets expected by live members (a member is expected to receive
+    /// what is sent while it is in the group and reachable in the network).
+    pub delivery_ratio: f64,
+    /// The same counting only packets that arrived without gap repair.
+    pub delivery_ratio_live: f64,
+    /// Median time from a crash or leave until every live member receives again, s.
+    pub repair_s_p50: f64,
+    /// Longest such time, s.
+    pub repair_s_max: f64,
+    /// Failures measured (crashes and leaves).
+    pub failures: usize,
+    /// Time the partition healed, s.
+    pub partition_healed_at_s: f64,
+    /// Time after which the mesh was whole again (one component, everyone reached), s.
+    pub partition_repaired_at_s: Option<f64>,
+    /// Seconds from the heal to the repair.
+    pub partition_repair_s: Option<f64>,
+    /// Sampled (instant, source) pairs whose data plane had a forwarding loop: a cycle of
+    /// members each accepting the source's packets from the next and being forwarded them by it
+    /// (must be 0).
+    pub routing_loops_seen: usize,
+    /// Sampled (instant, source) pairs whose next hops formed a cycle for a moment while routes
+    /// converged (no data follows such a cycle: reverse-path forwarding refuses it).
+    pub next_hop_cycles_seen: usize,
+    /// Members crashed, left, joined late.
+    pub crashed: usize,
+    /// See `crashed`.
+    pub left: usize,
+    /// See `crashed`.
+    pub joined_late: usize,
+    /// Control and probe traffic per live member over the run, kbit/s.
+    pub control_kbps_per_member: f64,
+    /// Protocol counters summed over members still running.
+    pub counters: Counters,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Presence {
+    from: Option<Time>,
+    until: Time,
+}
+
+/// Run the scenario and write its results.
+pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
+    let config = load_config(args.narada_config.as_deref())?;
+    let initial = args.common.members;
+    let late = (initial as f64 * args.join_fraction).round() as usize;
+    let total = initial + late;
+    let mut common = args.common.clone();
+    common.members = total;
+    let net = common.network()?;
+    let labels = partition_labels(&net);
+    let mut group = NaradaGroup::new(net, &config, args.common.seed);
+    let mut rng = rng_from_seed(derive_seed(args.common.seed, 0x0d1a));
+    let end = Time::ZERO + args.duration;
+    let stream_start = Time::from_secs(10);
+    group.schedule_joins(
+        &(0..initial).collect::<Vec<_>>(),
+        Time::ZERO,
+        Duration::from_secs(5),
+    );
+    group.schedule_stream(0, stream_start, end, args.rate.bps_f64(), args.packet_bytes);
+    let packet_interval =
+        Duration::from_secs_f64(args.packet_bytes as f64 * 8.0 / args.rate.bps_f64().max(1.0));
+
+    // Who fails, leaves and joins, and when (the source, member 0, stays).
+    let churn_start = Time::ZERO + args.churn_at;
+    let churn_time = |rng: &mut overlay_core::rng::ProtocolRng| {
+        churn_start + Duration::from_secs(60).mul_f64(rng.random::<f64>())
+    };
+    let mut others: Vec<usize> = (1..initial).collect();
+    others.shuffle(&mut rng);
+    let crash_n = ((initial as f64 * args.crash_fraction).round() as usize).min(others.len());
+    let leave_n =
+        ((initial as f64 * args.leave_fraction).round() as usize).min(others.len() - crash_n);
+    let mut events: Vec<(Time, Action)> = Vec::new();
+    for &m in &others[..crash_n] {
+        events.push((churn_time(&mut rng), Action::Crash(m)));
+    }
+    for &m in &others[crash_n..crash_n + leave_n] {
+        events.push((churn_time(&mut rng), Action::Leave(m)));
+    }
+    for m in initial..total {
+        events.push((churn_time(&mut rng), Action::Join(m)));
+    }
+    let partition_at = Time::ZERO + args.partition_at;
+    let healed_at = partition_at + args.partition_for;
+    events.push((partition_at, Action::Partition));
+    events.push((healed_at, Action::Heal));
+    events.sort_by_key(|&(t, a)| (t, a));
+
+    let mut presence: Vec<Presence> = (0..total)
+        .map(|m| Presence {
+            from: (m < initial).then_some(stream_start),
+            until: end,
+        })
+        .collect();
+    let mut failures: Vec<(Time, usize)> = Vec::new();
+    let (mut loops, mut next_hop_cycles) = (0usize, 0usize);
+    let mut repaired_at: Option<Time> = None;
+    let mut track = FailureTracker::default();
+    group.log.live_arrivals = Some(Vec::new());
+
+    let bar = progress(args.duration.as_secs(), "simulated s");
+    let mut next_event = 0;
+    let mut t = Time::ZERO;
+    while t < end {
+        let step_end = (t + Duration::from_secs(1)).min(end);
+        while next_event < events.len() && events[next_event].0 < step_end {
+            let (at, action) = events[next_event];
+            group.run_until(at);
+            match action {
+                Action::Crash(m) => {
+                    group.sim.crash(m);
+                    presence[m].until = at;
+                    failures.push((at, m));
+                }
+                Action::Leave(m) => {
+                    group.sim.schedule_command(at, m, Command::Leave);
+                    presence[m].until = at;
+                    failures.push((at, m));
+                }
+                Action::Join(m) => {
+                    let bootstrap = group.bootstrap_for(&mut rng);
+                    group
+                        .sim
+                        .schedule_command(at, m, Command::Join { bootstrap });
+                    presence[m].from = Some(at + args.join_grace);
+                }
+                Action::Partition => group.sim.set_partition(Some(labels.clone())),
+                Action::Heal => group.sim.set_partition(None),
+            }
+            next_event += 1;
+        }
+        group.run_until(step_end);
+        t = step_end;
+        if let Some(arrivals) = group.log.live_arrivals.as_mut() {
+            let batch = std::mem::take(arrivals);
+            track.take(&batch, &group.published, &failures);
+        }
+        // Loops: every source's forwarding state, every second once the group has formed.
+        if t >= stream_start {
+            let n = group.sim.network().members();
+            for s in (0..n).filter(|&s| group.is_live(s)) {
+                if DeliveryTree::new(s, group.forwarding_parents(s)).is_err() {
+                    loops += 1;
+                }
+                if DeliveryTree::new(s, group.parents(s)).is_err() {
+                    next_hop_cycles += 1;
+                }
+            }
+        }
+        if t > healed_at && repaired_at.is_none() && mesh_whole(&group) {
+            repaired_at = Some(t);
+        }
+        bar.set_position(t.as_micros() / 1_000_000);
+    }
+    bar.finish_and_clear();
+
+    let (expected, got, got_live, missing_by_second) =
+        delivery(&group, &presence, &labels, partition_at, healed_at);
+    let _ = packet_interval;
+    let repair = track.repair_times(&failures, &presence, &group);
+    let repair = Distribution::new(repair);
+    let control = group
+        .sim
+        .traffic()
+        .bytes_of(overlay_core::TrafficClass::Control)
+        + group
+            .sim
+            .traffic()
+            .bytes_of(overlay_core::TrafficClass::Probe);
+    let summary = DynamicsSummary {
+        header: RunHeader::new("narada-dynamics", &common, group.sim.network()),
+        duration_s: args.duration.as_secs_f64(),
+        delivery_ratio: round6(got as f64 / expected.max(1) as f64),
+        delivery_ratio_live: round6(got_live as f64 / expected.max(1) as f64),
+        repair_s_p50: round6(repair.quantile(0.5).unwrap_or(0.0)),
+        repair_s_max: round6(repair.max().unwrap_or(0.0)),
+        failures: failures.len(),
+        partition_healed_at_s: healed_at.as_secs_f64(),
+        partition_repaired_at_s: repaired_at.map(Time::as_secs_f64),
+        partition_repair_s: repaired_at.map(|r| round6((r - healed_at).as_secs_f64())),
+        routing_loops_seen: loops,
+        next_hop_cycles_seen: next_hop_cycles,
+        crashed: crash_n,
+        left: leave_n,
+        joined_late: late,
+        control_kbps_per_member: round6(
+            control as f64 * 8.0 / args.duration.as_secs_f64() / initial as f64 / 1e3,
+        ),
+        counters: Counters::of(&group),
+    };
+    let out = args.common.out_dir("narada-dynamics");
+    report::create_dir(&out)?;
+    report::write_json(&out.join("summary.json"), &summary)?;
+    report::write_csv(
+        &out.join("missing.csv"),
+        &["second", "packets_missing"],
+        missing_by_second.iter().map(|(&t, &c)| vec![t, c]),
+    )?;
+    let mut sorted_failures = track.per_failure.clone();
+    sorted_failures.sort_by(|a, b| a.0.total_cmp(&b.0));
+    report::write_csv(
+        &out.join("failures.csv"),
+        &["failure_at_s", "repair_s"],
+        sorted_failures
+            .iter()
+            .map(|&(a, r)| vec![format!("{a:.3}"), format!("{r:.3}")]),
+    )?;
+    report::plot_lines(
+        &out.join("repair.svg"),
+        "Time until every live member receives again, per failure",
+        "failure time, simulated s",
+        "seconds",
+        &[Line {
+            label: "repair time",
+            points: sorted_failures,
+        }],
+    )?;
+    Ok(summary)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Crash(usize),
+    Leave(usize),
+    Join(usize),
+    Partition,
+    Heal,
+}
+
+/// Two halves: west and east of the median router longitude (first and second half of hosts on
+/// a matrix).
+fn partition_labels(net: &Network) -> Vec<u32> {
+    let n = net.members();
+    match net.graph() {
+        Some(g) => {
+            let mut xs: Vec<f64> = net
+                .hosts()
+                .iter()
+                .filter_map(|h| h.router.map(|r| g.routers()[r].pos[0]))
+                .collect();
+            xs.sort_by(f64::total_cmp);
+            let median = xs.get(xs.len() / 2).copied().unwrap_or(0.0);
+            net.hosts()
+                .iter()
+                .map(|h| u32::from(h.router.is_some_and(|r| g.routers()[r].pos[0] >= median)))
+                .collect()
+        }
+        None => (0..n).map(|m| u32::from(m >= n / 2)).collect(),
+    }
+}
+
+/// The mesh is whole: live members form one component and every one has a route to the source.
+fn mesh_whole(group: &NaradaGroup) -> bool {
+    let n = group.sim.network().members();
+    let live: Vec<usize> = (0..n).filter(|&m| group.is_live(m)).collect();
+    let Some(&start) = live.first() else {
+        return true;
+    };
+    let mut seen = BTreeSet::from([start]);
+    let mut stack = vec![start];
+    while let Some(m) = stack.pop() {
+        for id in group
+            .sim
+            .member(m)
+            .map(|p| p.neighbours())
+            .unwrap_or_default()
+        {
+            if let Some(o) = group.index_of(&id) {
+                if group.is_live(o) && seen.insert(o) {
+                    stack.push(o);
+                }
+            }
+        }
+    }
+    seen.len() == live.len()
+        && group
+            .parents(0)
+            .iter()
+            .enumerate()
+            .all(|(m, p)| m == 0 || !live.contains(&m) || p.is_some())
+}
+
+/// Packets expected, received, and received without repair, by members while present and
+/// reachable from the source (the network partition excuses the side cut off from it).
+fn delivery(
+    group: &NaradaGroup,
+    presence: &[Presence],
+    labels: &[u32],
+    cut_from: Time,
+    cut_until: Time,
+) -> (u64, u64, u64, std::collections::BTreeMap<u64, u64>) {
+    let (mut expected, mut got) = (0u64, 0u64);
+    let mut missing = std::collections::BTreeMap::new();
+    let source = group.source.unwrap_or(0);
+    for (m, p) in presence.iter().enumerate() {
+        let Some(from) = p.from else { continue };
+        if m == source {
+            continue;
+        }
+        // In flight when the member went or the run ended: not expected.
+        let until = p.until.min(group.sim.now()) - Duration::from_secs(1);
+        for &(seq, at) in &group.published {
+            if at < from || at > until {
+                continue;
+            }
+            if labels[m] != labels[source] && at >= cut_from && at < cut_until {
+                continue;
+            }
+            expected += 1;
+            if group.log.has(m, seq) {
+                got += 1;
+            } else {
+                *missing.entry(at.as_micros() / 1_000_000).or_insert(0) += 1;
+            }
+        }
+    }
+    let got_live = got.saturating_sub(group.log.recovered);
+    (expected, got, got_live, missing)
+}
+
+/// For each failure, when each member first received live a packet sent after it.
+#[derive(Debug, Default)]
+struct FailureTracker {
+    /// `first[f][m]`: arrival of the first live packet published after failure `f`.
+    first: Vec<Vec<Option<Time>>>,
+    /// Next failure each member still has to resolve.
+    next: Vec<usize>,
+    /// `(failure time s, repair s)` once computed.
+    per_failure: Vec<(f64, f64)>,
+}
+
+impl FailureTracker {
+    fn take(
+        &mut self,
+        arrivals: &[(usize, u64, Time)],
+        published: &[(u64, Time)],
+        failures: &[(Time, usize)],
+    ) {
+        for &(m, seq, at) in arrivals {
+            let Some(&(_, sent)) = published.get(seq as usize) else {
+                continue;
+            };
+            if self.next.len() <= m {
+                self.next.resize(m + 1, 0);
+            }
+            // A member that joined late has no stake in failures before it.
+            while self.next[m] < failures.len() && failures[self.next[m]].0 <= sent {
+                let f = self.next[m];
+                if self.first.len() <= f {
+                    self.first.resize(f + 1, Vec::new());
+                }
+                if self.first[f].len() <= m {
+                    self.first[f].resize(m + 1, None);
+                }
+                self.first[f][m] = Some(at);
+                self.next[m] += 1;
+            }
+        }
+    }
+
+    /// Repair time of each failure: the latest first-arrival among members present from before
+    /// it until after it resolved.
+    fn repair_times(
+        &mut self,
+        failures: &[(Time, usize)],
+        presence: &[Presence],
+        group: &NaradaGroup,
+    ) -> Vec<f64> {
+        let mut times = Vec::new();
+        for (f, &(at, who)) in failures.iter().enumerate() {
+            let mut worst: Option<f64> = None;
+            for (m, p) in presence.iter().enumerate() {
+                if m == who
+                    || m == group.source.unwrap_or(0)
+                    || p.from.is_none_or(|from| from > at)
+                    || p.until <= at
+                {
+                    continue;
+                }
+                let arrival = self.first.get(f).and_then(|v| v.get(m)).copied().flatten();
+                match arrival {
+                    Some(a) if a <= p.until => {
+                        worst = Some(worst.unwrap_or(0.0).max((a - at).as_secs_f64()))
+                    }
+                    // Never received again before it left itself: counts up to its own exit.
+                    _ if p.until < group.sim.now() => {}
+                    _ => {
+                        worst = Some(
+                            worst
+                                .unwrap_or(0.0)
+                                .max((group.sim.now() - at).as_secs_f64()),
+                        )
+                    }
+                }
+            }
+            if let Some(w) = worst {
+                times.push(w);
+                self.per_failure.push((at.as_secs_f64(), w));
+            }
+        }
+        times
+    }
+}
+
+/// The figures as a table beside the targets.
+pub fn table(s: &DynamicsSummary) -> String {
+    let mut t = Table::new(&["metric", "Narada (ours)", "target"]);
+    t.row(&[
+        "delivery ratio (with repair)".into(),
+        format!("{:.5}", s.delivery_ratio),
+        ">= 0.999".into(),
+    ]);
+    t.row(&[
+        "delivery ratio (live only)".into(),
+        format!("{:.5}", s.delivery_ratio_live),
+        "".into(),
+    ]);
+    t.row(&[
+        "repair after failure p50 / max".into(),
+        format!("{:.2} s / {:.2} s", s.repair_s_p50, s.repair_s_max),
+        "".into(),
+    ]);
+    t.row(&[
+        "partition repaired after heal".into(),
+        s.partition_repair_s
+            .map_or_else(|| "never".into(), |r| format!("{r:.1} s")),
+        "".into(),
+    ]);
+    t.row(&[
+        "routing loops seen".into(),
+        s.routing_loops_seen.to_string(),
+        "0".into(),
+    ]);
+    t.row(&[
+        "transient next-hop cycles".into(),
+        s.next_hop_cycles_seen.to_string(),
+        "".into(),
+    ]);
+    t.row(&[
+        "crashed / left / joined".into(),
+        format!("{} / {} / {}", s.crashed, s.left, s.joined_late),
+        "".into(),
+    ]);
+    t.row(&[
+        "control kbps per member".into(),
+        format!("{:.2}", s.control_kbps_per_member),
+        "".into(),
+    ]);
+    t.render()
+}
