@@ -347,10 +347,11 @@ fn mesh_whole(group: &NaradaGroup) -> bool {
             .map(|p| p.neighbours())
             .unwrap_or_default()
         {
-            if let Some(o) = group.index_of(&id) {
-                if group.is_live(o) && seen.insert(o) {
-                    stack.push(o);
-                }
+            if let Some(o) = group.index_of(&id)
+                && group.is_live(o)
+                && seen.insert(o)
+            {
+                stack.push(o);
             }
         }
     }
