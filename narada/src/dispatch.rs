@@ -51,7 +51,7 @@ impl Narada {
             }
             Message::Leave { seq } => {
                 let Some(s) = neighbour else {
-                    self.stats.from_non_neighbour += 1;
+                    self.not_a_neighbour(now, from);
                     return;
                 };
                 if let Some(n) = self.neighbours.get_mut(&s) {
@@ -63,16 +63,35 @@ impl Narada {
             }
             Message::Update(update) => match neighbour {
                 Some(s) => self.apply_update(now, s, update),
-                None => self.stats.from_non_neighbour += 1,
+                None => self.not_a_neighbour(now, from),
             },
             Message::Data(packet) => match neighbour {
                 Some(s) => self.on_data(now, s, packet),
-                None => self.stats.from_non_neighbour += 1,
+                None => self.not_a_neighbour(now, from),
             },
             Message::Nack { source, ranges } => match neighbour {
                 Some(s) => self.on_nack(s, source, ranges),
-                None => self.stats.from_non_neighbour += 1,
+                None => self.not_a_neighbour(now, from),
             },
+        }
+    }
+
+    /// A message only neighbours may send came from a member that is not one: drop it, count
+    /// it, and tell the sender (at most once a second) that there is no link, so a link one
+    /// end lost without the other knowing (a drop lost in a partition) is undone at both ends.
+    fn not_a_neighbour(&mut self, now: Time, from: NodeId) {
+        self.stats.from_non_neighbour += 1;
+        if self.told_not_neighbour.len() > 1024 {
+            self.told_not_neighbour
+                .retain(|_, at| now.saturating_since(*at) < std::time::Duration::from_secs(1));
+        }
+        let recent = self
+            .told_not_neighbour
+            .get(&from)
+            .is_some_and(|at| now.saturating_since(*at) < std::time::Duration::from_secs(1));
+        if !recent {
+            self.told_not_neighbour.insert(from, now);
+            self.outbox.send(from, Message::LinkDrop);
         }
     }
 }

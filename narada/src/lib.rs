@@ -25,6 +25,8 @@ mod neighbours;
 mod node;
 pub mod routing;
 pub mod sync;
+#[cfg(test)]
+mod tests;
 
 pub use config::NaradaConfig;
 pub use message::Message;

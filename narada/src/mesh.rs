@@ -114,8 +114,16 @@ impl Narada {
         rtt_us: u32,
         utility: f64,
     ) {
-        if self.neighbours.contains_key(&from) {
+        if let Some(nb) = self.neighbours.get_mut(&from) {
+            // The peer lost the link while this end kept it (the transport failed on its side):
+            // it forgot everything about this member and will send all it knows afresh. Start
+            // the link over on this side too, so nothing stale of it survives.
+            nb.introduced = Default::default();
+            nb.theirs.clear();
+            self.routing.remove_neighbour(from);
             self.send(from, Message::LinkAccept);
+            self.send_full_sync(from);
+            self.reroute(now);
             return;
         }
         let crossing = self.pending.contains_key(&from);

@@ -154,6 +154,8 @@ pub struct Narada {
     /// Members declared dead first hand, re-probed with backoff in case they were only cut off
     /// (a network partition): slot -> (next probe, current interval).
     pub(crate) suspects: BTreeMap<Slot, (Time, Duration)>,
+    /// Non-neighbours recently told there is no link (bounded; see `not_a_neighbour`).
+    pub(crate) told_not_neighbour: BTreeMap<NodeId, Time>,
     /// Destinations whose advertisement changed since the last route flush.
     pub(crate) route_dirty: BTreeSet<Slot>,
     pub(crate) timers: TimerTable<Timer>,
@@ -187,6 +189,7 @@ impl Narada {
             left: false,
             partition_queue: BTreeMap::new(),
             suspects: BTreeMap::new(),
+            told_not_neighbour: BTreeMap::new(),
             route_dirty: BTreeSet::new(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
@@ -247,6 +250,14 @@ impl Narada {
             .filter(|&&n| self.routing.routes_through_me(n, s))
             .filter_map(|&n| self.members.id_of(n))
             .collect()
+    }
+
+    /// The path neighbour `neighbour` advertised to `dest` (its next hop first), as last heard.
+    pub fn neighbour_route(&self, neighbour: &NodeId, dest: &NodeId) -> Option<Vec<NodeId>> {
+        let n = self.members.slot_of(neighbour)?;
+        let d = self.members.slot_of(dest)?;
+        let advert = self.routing.advert_of(n, d)?;
+        advert.path.iter().map(|&s| self.members.id_of(s)).collect()
     }
 
     /// Latency of the route to `dest`.

@@ -253,6 +253,11 @@ impl RoutingTable {
         )
     }
 
+    /// What neighbour `n` advertised for `dest`.
+    pub fn advert_of(&self, n: Slot, dest: Slot) -> Option<&Advert> {
+        self.rib_in.get(&n)?.get(&dest)
+    }
+
     /// What this member currently advertises for `dest` (`None`: unreachable).
     pub fn advertised(&self, dest: Slot) -> Option<(u32, &[Slot])> {
         self.advertised.get(&dest).map(|(c, p)| (*c, p.as_slice()))

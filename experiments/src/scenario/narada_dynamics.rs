@@ -4,7 +4,6 @@
 //! how long each failure disrupts it, how soon the mesh is whole again after the partition, and
 //! whether forwarding ever loops.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clap::Args;
@@ -229,7 +228,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
                 }
             }
         }
-        if t > healed_at && repaired_at.is_none() && mesh_whole(&group) {
+        if t > healed_at && repaired_at.is_none() && group.mesh_whole() {
             repaired_at = Some(t);
         }
         bar.set_position(t.as_micros() / 1_000_000);
@@ -329,38 +328,6 @@ fn partition_labels(net: &Network) -> Vec<u32> {
         }
         None => (0..n).map(|m| u32::from(m >= n / 2)).collect(),
     }
-}
-
-/// The mesh is whole: live members form one component and every one has a route to the source.
-fn mesh_whole(group: &NaradaGroup) -> bool {
-    let n = group.sim.network().members();
-    let live: Vec<usize> = (0..n).filter(|&m| group.is_live(m)).collect();
-    let Some(&start) = live.first() else {
-        return true;
-    };
-    let mut seen = BTreeSet::from([start]);
-    let mut stack = vec![start];
-    while let Some(m) = stack.pop() {
-        for id in group
-            .sim
-            .member(m)
-            .map(|p| p.neighbours())
-            .unwrap_or_default()
-        {
-            if let Some(o) = group.index_of(&id)
-                && group.is_live(o)
-                && seen.insert(o)
-            {
-                stack.push(o);
-            }
-        }
-    }
-    seen.len() == live.len()
-        && group
-            .parents(0)
-            .iter()
-            .enumerate()
-            .all(|(m, p)| m == 0 || !live.contains(&m) || p.is_some())
 }
 
 /// Packets expected, received, and received without repair, by members while present and

@@ -275,6 +275,35 @@ impl NaradaGroup {
             .is_some_and(|p| p.is_joined() && !p.has_left())
     }
 
+    /// Whether the mesh is whole: live members form one component and every one has a route to
+    /// member 0.
+    pub fn mesh_whole(&self) -> bool {
+        let n = self.sim.network().members();
+        let live: Vec<usize> = (0..n).filter(|&m| self.is_live(m)).collect();
+        let Some(&start) = live.first() else {
+            return true;
+        };
+        let mut seen = std::collections::BTreeSet::from([start]);
+        let mut stack = vec![start];
+        while let Some(m) = stack.pop() {
+            for id in self
+                .sim
+                .member(m)
+                .map(Narada::neighbours)
+                .unwrap_or_default()
+            {
+                if let Some(o) = self.index_of(&id)
+                    && self.is_live(o)
+                    && seen.insert(o)
+                {
+                    stack.push(o);
+                }
+            }
+        }
+        let parents = self.parents(0);
+        seen.len() == live.len() && live.iter().all(|&m| m == 0 || parents[m].is_some())
+    }
+
     /// Mesh degrees of live members.
     pub fn degrees(&self) -> Vec<usize> {
         (0..self.sim.network().members())
