@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
-use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada, narada_dynamics};
+use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada, narada_dynamics, narada_sweep};
 use experiments::{describe, topology};
 
 /// Simulate end-system multicast overlays on real and generated networks, and measure them
@@ -55,6 +55,10 @@ enum Scenario {
     /// delivery ratio, repair times, partition repair, routing loops.
     #[command(name = "narada-dynamics")]
     NaradaDynamics(narada_dynamics::DynamicsArgs),
+    /// Narada with groups of 16 to 256 members on one map: tree quality and control overhead
+    /// against group size.
+    #[command(name = "narada-sweep")]
+    NaradaSweep(narada_sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -138,6 +142,23 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             );
             print!("{}", narada_dynamics::table(&summary));
             let out = args.common.out_dir("narada-dynamics");
+            println!("wrote {}", out.join("summary.json").display());
+        }
+        Command::Run { scenario: Scenario::NaradaSweep(args) } => {
+            let started = std::time::Instant::now();
+            let summary = narada_sweep::run(&args)?;
+            println!(
+                "narada-sweep on {} (seed {}) in {:.1} s",
+                summary.topology,
+                summary.seed,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", narada_sweep::table(&summary));
+            println!(
+                "control grows by {:.4} kbit/s per member for each member added",
+                summary.control_kbps_slope_per_member
+            );
+            let out = args.common.out_dir("narada-sweep");
             println!("wrote {}", out.join("summary.json").display());
         }
     }

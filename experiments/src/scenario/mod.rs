@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod narada;
 pub mod narada_dynamics;
 pub mod narada_group;
+pub mod narada_sweep;
 pub mod quality;
 
 use std::path::PathBuf;
