@@ -52,11 +52,15 @@ impl Narada {
         sent_at_us: u64,
         payload: &Bytes,
     ) {
+        // Never back to where it came from, nor to this member's own upstream for the source: a
+        // neighbour whose news that it now routes through this member is stale would otherwise
+        // bounce packets back up (a transient two-member loop).
+        let upstream = self.routing.route(source).map(|r| r.next_hop);
         let children: Vec<Slot> = self
             .neighbours
             .keys()
             .copied()
-            .filter(|&n| Some(n) != from && self.routing.routes_through_me(n, source))
+            .filter(|&n| Some(n) != from && Some(n) != upstream && self.routing.routes_through_me(n, source))
             .collect();
         for n in children {
             self.ensure_introduced(n, source);

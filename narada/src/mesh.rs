@@ -489,6 +489,12 @@ impl Narada {
         // mesh route is over `stretch_add` times their direct latency (the spanner rule).
         let below_min = self.neighbours.len() < self.config.min_degree;
         let stretch_add = self.config.stretch_add;
+        // The latency horizon grows from the moment this member started: short links are
+        // considered before long ones, as a greedy spanner considers them (globally shortest
+        // first), so long links are added only where the short ones left a gap.
+        let horizon_us = self
+            .started_at
+            .map_or(u64::MAX, |t| (now.saturating_since(t).as_secs_f64() * self.config.horizon_growth.as_micros() as f64) as u64);
         let mut near: Vec<(u64, Slot)> = others
             .iter()
             .filter(|&&(s, _)| !self.pending.contains_key(&s) && !self.held_off(now, s))
@@ -498,7 +504,7 @@ impl Narada {
                     .routing
                     .cost_to(s)
                     .is_none_or(|c| c as f64 > stretch_add * direct.max(1) as f64);
-                (below_min || stretched).then_some((direct, s))
+                (below_min || (stretched && direct <= horizon_us)).then_some((direct, s))
             })
             .collect();
         near.sort_unstable();

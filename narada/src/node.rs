@@ -156,6 +156,8 @@ pub struct Narada {
     pub(crate) suspects: BTreeMap<Slot, (Time, Duration)>,
     /// Non-neighbours recently told there is no link (bounded; see `not_a_neighbour`).
     pub(crate) told_not_neighbour: BTreeMap<NodeId, Time>,
+    /// When this member started its periodic work (joined or founded the group).
+    pub(crate) started_at: Option<Time>,
     /// Destinations whose advertisement changed since the last route flush.
     pub(crate) route_dirty: BTreeSet<Slot>,
     pub(crate) timers: TimerTable<Timer>,
@@ -190,6 +192,7 @@ impl Narada {
             partition_queue: BTreeMap::new(),
             suspects: BTreeMap::new(),
             told_not_neighbour: BTreeMap::new(),
+            started_at: None,
             route_dirty: BTreeSet::new(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
@@ -325,39 +328,53 @@ impl Narada {
 
     /// Recompute routes and schedule the flush of what changed.
     pub(crate) fn reroute(&mut self, now: Time) {
+        let before = self.next_hops();
         let links = self.link_costs();
         let members = &self.members;
-        let changed = self
-            .routing
-            .recompute(&links, |s| members.is_routable(s), self.tolerance());
-        self.schedule_flush(now, changed);
+        let changed = self.routing.recompute(&links, |s| members.is_routable(s), self.tolerance());
+        self.schedule_flush(now, changed, &before);
     }
 
     /// Recompute the routes to `dests` only.
     pub(crate) fn reroute_dests(&mut self, now: Time, dests: &BTreeSet<Slot>) {
+        let before = self.next_hops();
         let links = self.link_costs();
         let members = &self.members;
-        let changed = self.routing.recompute_dests(
-            dests,
-            &links,
-            |s| members.is_routable(s),
-            self.tolerance(),
-        );
-        self.schedule_flush(now, changed);
+        let changed = self.routing.recompute_dests(dests, &links, |s| members.is_routable(s), self.tolerance());
+        self.schedule_flush(now, changed, &before);
     }
 
-    fn schedule_flush(&mut self, now: Time, changed: Vec<Slot>) {
-        if !changed.is_empty() {
-            self.route_dirty.extend(changed);
-            if !self.timers.is_armed(Timer::FlushRoutes) {
-                self.timers
-                    .set(Timer::FlushRoutes, now + self.config.update_delay);
+    fn next_hops(&self) -> BTreeMap<Slot, Slot> {
+        self.routing.routes().map(|(d, r)| (d, r.next_hop)).collect()
+    }
+
+    /// Send changed routes after `update_delay` (batching bursts). A route whose next hop
+    /// changed is also sent at once to its new next hop: the sooner that neighbour learns this
+    /// member now routes through it, the shorter the moment in which it could pick this member
+    /// as its own next hop (a transient cycle).
+    fn schedule_flush(&mut self, now: Time, changed: Vec<Slot>, before: &BTreeMap<Slot, Slot>) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut urgent: BTreeMap<Slot, Vec<Slot>> = BTreeMap::new();
+        for &d in &changed {
+            let hop = self.routing.route(d).map(|r| r.next_hop);
+            if let Some(hop) = hop.filter(|h| before.get(&d) != Some(h)) {
+                urgent.entry(hop).or_default().push(d);
             }
+        }
+        for (hop, dests) in urgent {
+            self.send_routes_now(hop, &dests);
+        }
+        self.route_dirty.extend(changed);
+        if !self.timers.is_armed(Timer::FlushRoutes) {
+            self.timers.set(Timer::FlushRoutes, now + self.config.update_delay);
         }
     }
 
     /// Start the periodic timers (on joining or starting a group).
     pub(crate) fn start(&mut self, now: Time) {
+        self.started_at = Some(now);
         let (heartbeat, refresh) = (self.config.heartbeat_interval, self.config.refresh_interval);
         let first_heartbeat = self.jitter(heartbeat);
         self.timers.set(Timer::Heartbeat, now + first_heartbeat);

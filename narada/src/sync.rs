@@ -158,6 +158,15 @@ impl Narada {
         }
     }
 
+    /// Send the routes to `dests` to neighbour `n` now.
+    pub(crate) fn send_routes_now(&mut self, n: Slot, dests: &[Slot]) {
+        let mut update = Update::default();
+        for &dest in dests {
+            self.route_entry(n, dest, &mut update);
+        }
+        self.send_update(n, update);
+    }
+
     /// Make sure neighbour `n` knows handle `slot` before a data packet names it.
     pub(crate) fn ensure_introduced(&mut self, n: Slot, slot: Slot) {
         let mut update = Update::default();

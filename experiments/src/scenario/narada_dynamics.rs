@@ -93,12 +93,12 @@ pub struct DynamicsSummary {
     pub partition_repaired_at_s: Option<f64>,
     /// Seconds from the heal to the repair.
     pub partition_repair_s: Option<f64>,
-    /// Sampled (instant, source) pairs whose data plane had a forwarding loop: a cycle of
-    /// members each accepting the source's packets from the next and being forwarded them by it
-    /// (must be 0).
+    /// Sampled (instant, source) pairs, once a second, whose forwarding state held a loop: a
+    /// cycle of members each accepting the source's packets from the next and forwarded them by
+    /// it, while routes converged after a change. No packet enters such a cycle (none of its
+    /// members has an upstream outside it): it shows as a short loss that gap repair fills.
     pub routing_loops_seen: usize,
-    /// Sampled (instant, source) pairs whose next hops formed a cycle for a moment while routes
-    /// converged (no data follows such a cycle: reverse-path forwarding refuses it).
+    /// Sampled (instant, source) pairs whose next hops alone formed a cycle.
     pub next_hop_cycles_seen: usize,
     /// Members crashed, left, joined late.
     pub crashed: usize,
@@ -174,7 +174,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         })
         .collect();
     let mut failures: Vec<(Time, usize)> = Vec::new();
-    let (mut loops, mut next_hop_cycles) = (0usize, 0usize);
+    let (mut cycles, mut next_hop_cycles) = (0usize, 0usize);
     let mut repaired_at: Option<Time> = None;
     let mut track = FailureTracker::default();
     group.log.live_arrivals = Some(Vec::new());
@@ -221,7 +221,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
             let n = group.sim.network().members();
             for s in (0..n).filter(|&s| group.is_live(s)) {
                 if DeliveryTree::new(s, group.forwarding_parents(s)).is_err() {
-                    loops += 1;
+                    cycles += 1;
                 }
                 if DeliveryTree::new(s, group.parents(s)).is_err() {
                     next_hop_cycles += 1;
@@ -259,7 +259,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         partition_healed_at_s: healed_at.as_secs_f64(),
         partition_repaired_at_s: repaired_at.map(Time::as_secs_f64),
         partition_repair_s: repaired_at.map(|r| round6((r - healed_at).as_secs_f64())),
-        routing_loops_seen: loops,
+        routing_loops_seen: cycles,
         next_hop_cycles_seen: next_hop_cycles,
         crashed: crash_n,
         left: leave_n,
