@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
-use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada, narada_dynamics, narada_sweep};
+use experiments::scenario::{
+    DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada, narada_dynamics, narada_sweep,
+};
 use experiments::{describe, topology};
 
 /// Simulate end-system multicast overlays on real and generated networks, and measure them
@@ -144,7 +146,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let out = args.common.out_dir("narada-dynamics");
             println!("wrote {}", out.join("summary.json").display());
         }
-        Command::Run { scenario: Scenario::NaradaSweep(args) } => {
+        Command::Run {
+            scenario: Scenario::NaradaSweep(args),
+        } => {
             let started = std::time::Instant::now();
             let summary = narada_sweep::run(&args)?;
             println!(

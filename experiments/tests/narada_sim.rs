@@ -111,7 +111,17 @@ proptest! {
         // Repair: suspects are re-probed within 30 s; the partition queue needs Tm + its wait.
         g.run_until(g.sim.now() + Duration::from_secs(150));
         check_invariants(&g)?;
-        prop_assert!(g.mesh_whole(), "mesh not whole after repair time");
+        // The mesh keeps adapting (a link dropped, a route briefly withdrawn), so look for it
+        // whole within a few seconds rather than at one instant.
+        let mut whole = g.mesh_whole();
+        for _ in 0..10 {
+            if whole {
+                break;
+            }
+            g.run_until(g.sim.now() + Duration::from_secs(1));
+            whole = g.mesh_whole();
+        }
+        prop_assert!(whole, "mesh not whole after repair time");
         // Every live member starts receiving within half a second and, from then on, misses
         // nothing but the stream's last half second (a route that changes just as the stream
         // starts or ends may cost a receiver packets it cannot know it missed: gaps show only

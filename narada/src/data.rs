@@ -60,7 +60,9 @@ impl Narada {
             .neighbours
             .keys()
             .copied()
-            .filter(|&n| Some(n) != from && Some(n) != upstream && self.routing.routes_through_me(n, source))
+            .filter(|&n| {
+                Some(n) != from && Some(n) != upstream && self.routing.routes_through_me(n, source)
+            })
             .collect();
         for n in children {
             self.ensure_introduced(n, source);

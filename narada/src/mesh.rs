@@ -492,9 +492,10 @@ impl Narada {
         // The latency horizon grows from the moment this member started: short links are
         // considered before long ones, as a greedy spanner considers them (globally shortest
         // first), so long links are added only where the short ones left a gap.
-        let horizon_us = self
-            .started_at
-            .map_or(u64::MAX, |t| (now.saturating_since(t).as_secs_f64() * self.config.horizon_growth.as_micros() as f64) as u64);
+        let horizon_us = self.started_at.map_or(u64::MAX, |t| {
+            (now.saturating_since(t).as_secs_f64() * self.config.horizon_growth.as_micros() as f64)
+                as u64
+        });
         let mut near: Vec<(u64, Slot)> = others
             .iter()
             .filter(|&&(s, _)| !self.pending.contains_key(&s) && !self.held_off(now, s))

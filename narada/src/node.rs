@@ -127,6 +127,7 @@ pub(crate) enum Timer {
     LeaveDone,
     Nack,
     Purge,
+    RouteHold,
     QueryExpire(u64),
 }
 
@@ -331,7 +332,9 @@ impl Narada {
         let before = self.next_hops();
         let links = self.link_costs();
         let members = &self.members;
-        let changed = self.routing.recompute(&links, |s| members.is_routable(s), self.tolerance());
+        let changed =
+            self.routing
+                .recompute(now, &links, |s| members.is_routable(s), self.tolerance());
         self.schedule_flush(now, changed, &before);
     }
 
@@ -340,12 +343,21 @@ impl Narada {
         let before = self.next_hops();
         let links = self.link_costs();
         let members = &self.members;
-        let changed = self.routing.recompute_dests(dests, &links, |s| members.is_routable(s), self.tolerance());
+        let changed = self.routing.recompute_dests(
+            now,
+            dests,
+            &links,
+            |s| members.is_routable(s),
+            self.tolerance(),
+        );
         self.schedule_flush(now, changed, &before);
     }
 
     fn next_hops(&self) -> BTreeMap<Slot, Slot> {
-        self.routing.routes().map(|(d, r)| (d, r.next_hop)).collect()
+        self.routing
+            .routes()
+            .map(|(d, r)| (d, r.next_hop))
+            .collect()
     }
 
     /// Send changed routes after `update_delay` (batching bursts). A route whose next hop
@@ -353,22 +365,39 @@ impl Narada {
     /// member now routes through it, the shorter the moment in which it could pick this member
     /// as its own next hop (a transient cycle).
     fn schedule_flush(&mut self, now: Time, changed: Vec<Slot>, before: &BTreeMap<Slot, Slot>) {
+        match self.routing.next_hold_end() {
+            Some(at) => self.timers.set(Timer::RouteHold, at),
+            None => {
+                self.timers.cancel(Timer::RouteHold);
+            }
+        }
         if changed.is_empty() {
             return;
         }
+        // New next hops hear at once; so does everyone of a withdrawal (a route gone active
+        // waits for neighbours to stop using this member).
         let mut urgent: BTreeMap<Slot, Vec<Slot>> = BTreeMap::new();
+        let mut withdrawn = Vec::new();
         for &d in &changed {
-            let hop = self.routing.route(d).map(|r| r.next_hop);
-            if let Some(hop) = hop.filter(|h| before.get(&d) != Some(h)) {
-                urgent.entry(hop).or_default().push(d);
+            match self.routing.route(d).map(|r| r.next_hop) {
+                Some(hop) if before.get(&d) != Some(&hop) => urgent.entry(hop).or_default().push(d),
+                None if before.contains_key(&d) => withdrawn.push(d),
+                _ => {}
             }
         }
         for (hop, dests) in urgent {
             self.send_routes_now(hop, &dests);
         }
+        if !withdrawn.is_empty() {
+            let all: Vec<Slot> = self.neighbours.keys().copied().collect();
+            for n in all {
+                self.send_routes_now(n, &withdrawn);
+            }
+        }
         self.route_dirty.extend(changed);
         if !self.timers.is_armed(Timer::FlushRoutes) {
-            self.timers.set(Timer::FlushRoutes, now + self.config.update_delay);
+            self.timers
+                .set(Timer::FlushRoutes, now + self.config.update_delay);
         }
     }
 
@@ -554,6 +583,7 @@ impl Narada {
                     .set(Timer::Purge, now + self.config.dead_retention / 4);
             }
             Timer::QueryExpire(nonce) => self.query_expired(now, nonce),
+            Timer::RouteHold => self.reroute(now),
         }
     }
 

@@ -6,8 +6,19 @@
 //! contains the member itself is never used, so routing loops and counting to infinity cannot
 //! happen; such paths are still kept, because they say which neighbours route *through* this
 //! member, which is what reverse-path forwarding needs.
+//!
+//! Paths alone do not stop a *transient* cycle: a neighbour may pick this member on stale news
+//! while this member picks it. So a new next hop must also be *feasible* (as in EIGRP's DUAL):
+//! its advertised cost must be below the lowest cost this member has had since it last reset
+//! (its feasible distance). Along any chain of next hops, feasible distances then strictly
+//! fall, so no chain can close into a cycle even with stale news. When no neighbour is
+//! feasible, the route goes *active*: it is withdrawn, and only once no neighbour routes
+//! through this member any more (or a hold time passes) is the feasible distance reset and the
+//! best route taken.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use overlay_core::Time;
 
 use crate::members::{SELF_SLOT, Slot};
 
@@ -66,6 +77,10 @@ impl Tolerance {
     }
 }
 
+/// Longest a route stays active (withdrawn) waiting for neighbours to stop routing through this
+/// member: a few round trips; normally their withdrawals arrive far sooner.
+const ACTIVE_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Penalty added to routes through a leaving neighbour (ten seconds: never chosen over a real
 /// alternative).
 const LEAVING_PENALTY_US: u32 = 10_000_000;
@@ -76,6 +91,11 @@ pub struct RoutingTable {
     rib_in: BTreeMap<Slot, BTreeMap<Slot, Advert>>,
     best: BTreeMap<Slot, Route>,
     advertised: BTreeMap<Slot, (u32, Vec<Slot>)>,
+    /// Feasible distance per destination: the lowest cost since the route last went active.
+    feasible: BTreeMap<Slot, u32>,
+    /// Destinations whose route went active (withdrawn, waiting for neighbours to stop using
+    /// this member) and since when.
+    active: BTreeMap<Slot, Time>,
 }
 
 impl RoutingTable {
@@ -120,12 +140,15 @@ impl RoutingTable {
         }
         self.best.remove(&slot);
         self.advertised.remove(&slot);
+        self.feasible.remove(&slot);
+        self.active.remove(&slot);
     }
 
     /// Recompute best routes over `links`, using only paths whose members are all `routable`.
     /// Returns the destinations whose advertisement must change.
     pub fn recompute(
         &mut self,
+        now: Time,
         links: &BTreeMap<Slot, LinkCost>,
         routable: impl Fn(Slot) -> bool,
         tolerance: Tolerance,
@@ -136,13 +159,15 @@ impl RoutingTable {
         }
         dests.extend(self.best.keys().copied());
         dests.extend(self.advertised.keys().copied());
-        self.recompute_dests(&dests, links, routable, tolerance)
+        dests.extend(self.active.keys().copied());
+        self.recompute_dests(now, &dests, links, routable, tolerance)
     }
 
     /// Recompute the routes to `dests` only (after adverts for them changed); returns those
     /// whose advertisement must change.
     pub fn recompute_dests(
         &mut self,
+        now: Time,
         dests: &BTreeSet<Slot>,
         links: &BTreeMap<Slot, LinkCost>,
         routable: impl Fn(Slot) -> bool,
@@ -153,8 +178,11 @@ impl RoutingTable {
             if d == SELF_SLOT {
                 continue;
             }
-            match self.choose(d, links, &routable, tolerance) {
+            let route = self.decide(now, d, links, &routable, tolerance);
+            match route {
                 Some(route) => {
+                    let fd = self.feasible.entry(d).or_insert(route.cost_us);
+                    *fd = (*fd).min(route.cost_us);
                     self.best.insert(d, route);
                 }
                 None => {
@@ -168,16 +196,64 @@ impl RoutingTable {
         changed
     }
 
-    fn choose(
-        &self,
+    /// The route to `d`, honouring feasibility and the active state.
+    fn decide(
+        &mut self,
+        now: Time,
         d: Slot,
         links: &BTreeMap<Slot, LinkCost>,
         routable: &impl Fn(Slot) -> bool,
         tolerance: Tolerance,
     ) -> Option<Route> {
         if !routable(d) {
+            self.active.remove(&d);
+            self.feasible.remove(&d);
             return None;
         }
+        if let Some(&since) = self.active.get(&d) {
+            let used_by_neighbours = links.keys().any(|&n| self.routes_through_me(n, d));
+            if used_by_neighbours && now.saturating_since(since) < ACTIVE_HOLD {
+                return None;
+            }
+            // Nobody depends on this member for `d` any more: start afresh.
+            self.active.remove(&d);
+            self.feasible.remove(&d);
+        }
+        let had_route = self.best.contains_key(&d);
+        let used_by_neighbours = links.keys().any(|&n| self.routes_through_me(n, d));
+        if !used_by_neighbours {
+            // Nobody depends on this member for `d`: no cycle can close through it, so the
+            // feasible distance starts afresh and the best loop-free path is taken.
+            self.feasible.remove(&d);
+            return self.choose(d, links, routable, tolerance, false);
+        }
+        if let Some(route) = self.choose(d, links, routable, tolerance, true) {
+            return Some(route);
+        }
+        if had_route {
+            // No feasible neighbour and some depend on this member: withdraw, and wait until
+            // they stop routing through here.
+            self.active.insert(d, now);
+            return None;
+        }
+        self.feasible.remove(&d);
+        self.choose(d, links, routable, tolerance, false)
+    }
+
+    /// The earliest time an active route's hold ends.
+    pub fn next_hold_end(&self) -> Option<Time> {
+        self.active.values().map(|&since| since + ACTIVE_HOLD).min()
+    }
+
+    fn choose(
+        &self,
+        d: Slot,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: &impl Fn(Slot) -> bool,
+        tolerance: Tolerance,
+        feasible_only: bool,
+    ) -> Option<Route> {
+        let fd = self.feasible.get(&d).copied();
         let mut chosen: Option<(u32, Slot)> = None;
         let mut current_cost = None;
         let current_hop = self.best.get(&d).map(|r| r.next_hop);
@@ -185,6 +261,17 @@ impl RoutingTable {
             let Some(cost) = self.candidate_cost(n, link, d, routable) else {
                 continue;
             };
+            let reported = if n == d {
+                0
+            } else {
+                self.rib_in
+                    .get(&n)
+                    .and_then(|t| t.get(&d))
+                    .map_or(u32::MAX, |a| a.cost_us)
+            };
+            if feasible_only && n != d && fd.is_some_and(|fd| reported >= fd) {
+                continue;
+            }
             if Some(n) == current_hop {
                 current_cost = Some(cost);
             }
@@ -239,15 +326,18 @@ impl RoutingTable {
         routable: &impl Fn(Slot) -> bool,
     ) -> Option<u32> {
         let penalty = if link.leaving { LEAVING_PENALTY_US } else { 0 };
+        // At least a microsecond per link, so a route always costs more than what its next
+        // hop reports (the feasibility test needs it strictly).
+        let link_us = link.cost_us.max(1);
         if d == n {
-            return Some(link.cost_us.saturating_add(penalty));
+            return Some(link_us.saturating_add(penalty));
         }
         let advert = self.rib_in.get(&n)?.get(&d)?;
         if advert.path.iter().any(|&s| s == SELF_SLOT || !routable(s)) {
             return None;
         }
         Some(
-            link.cost_us
+            link_us
                 .saturating_add(advert.cost_us)
                 .saturating_add(penalty),
         )
@@ -395,7 +485,7 @@ mod tests {
         // Neighbours 1 (10 µs away) and 2 (5 µs away); destination 3.
         t.apply(1, 3, advert(10, &[3]), 64).unwrap();
         t.apply(2, 3, advert(30, &[SELF_SLOT, 1, 3]), 64).unwrap(); // through me: unusable
-        let changed = t.recompute(&links(&[(1, 10), (2, 5)]), |_| true, TOL);
+        let changed = t.recompute(Time::ZERO, &links(&[(1, 10), (2, 5)]), |_| true, TOL);
         assert_eq!(changed, vec![1, 2, 3]);
         assert_eq!(
             t.route(3),
@@ -410,7 +500,7 @@ mod tests {
         assert_eq!(t.count_via(1), 2);
         // Nothing changed: nothing to advertise.
         assert!(
-            t.recompute(&links(&[(1, 10), (2, 5)]), |_| true, TOL)
+            t.recompute(Time::ZERO, &links(&[(1, 10), (2, 5)]), |_| true, TOL)
                 .is_empty()
         );
     }
@@ -420,10 +510,10 @@ mod tests {
         let mut t = RoutingTable::default();
         t.apply(1, 3, advert(10, &[3]), 64).unwrap();
         t.apply(2, 3, advert(40, &[4, 3]), 64).unwrap();
-        t.recompute(&links(&[(1, 10), (2, 10)]), |_| true, TOL);
+        t.recompute(Time::ZERO, &links(&[(1, 10), (2, 10)]), |_| true, TOL);
         assert_eq!(t.route(3).unwrap().next_hop, 1);
         t.remove_neighbour(1);
-        t.recompute(&links(&[(2, 10)]), |_| true, TOL);
+        t.recompute(Time::ZERO, &links(&[(2, 10)]), |_| true, TOL);
         assert_eq!(
             t.route(3),
             Some(&Route {
@@ -433,10 +523,33 @@ mod tests {
             })
         );
         // A dead member on the remaining path makes the destination unreachable.
-        let changed = t.recompute(&links(&[(2, 10)]), |s| s != 4, TOL);
+        let changed = t.recompute(Time::ZERO, &links(&[(2, 10)]), |s| s != 4, TOL);
         assert_eq!(t.route(3), None);
         assert!(changed.contains(&3));
         assert_eq!(t.advertised(3), None);
+    }
+
+    #[test]
+    fn an_infeasible_alternative_waits_until_nobody_routes_through_this_member() {
+        let mut t = RoutingTable::default();
+        t.apply(1, 3, advert(10, &[3]), 64).unwrap();
+        // Neighbour 2 reaches 3 through this member (cost 30), and advertised so.
+        t.apply(2, 3, advert(30, &[SELF_SLOT, 1, 3]), 64).unwrap();
+        t.recompute(Time::ZERO, &links(&[(1, 10), (2, 10)]), |_| true, TOL);
+        assert_eq!(t.route(3).unwrap().cost_us, 20);
+        // 1 goes; 2 now advertises a path of its own (via 5) at cost 40, but this member does
+        // not know yet whether 2 still forwards through it (its old advert says so).
+        t.remove_neighbour(1);
+        let changed = t.recompute(Time::ZERO, &links(&[(2, 10)]), |_| true, TOL);
+        assert_eq!(t.route(3), None, "active: withdrawn");
+        assert_eq!(changed, vec![1, 3]);
+        assert_eq!(t.next_hold_end(), Some(Time::ZERO + ACTIVE_HOLD));
+        // 2's new advert arrives: it no longer routes through this member; 40 >= 20 would not be
+        // feasible, but nobody depends on this member now, so it takes it.
+        t.apply(2, 3, advert(40, &[5, 3]), 64).unwrap();
+        t.recompute(Time::from_millis(50), &links(&[(2, 10)]), |_| true, TOL);
+        assert_eq!(t.route(3).unwrap().path, vec![2, 5, 3]);
+        assert_eq!(t.next_hold_end(), None);
     }
 
     #[test]
@@ -447,12 +560,12 @@ mod tests {
         };
         let mut t = RoutingTable::default();
         t.apply(1, 3, advert(100, &[3]), 64).unwrap();
-        t.recompute(&links(&[(1, 0)]), |_| true, tol);
+        t.recompute(Time::ZERO, &links(&[(1, 0)]), |_| true, tol);
         t.apply(2, 3, advert(95, &[3]), 64).unwrap();
-        t.recompute(&links(&[(1, 0), (2, 0)]), |_| true, tol);
+        t.recompute(Time::ZERO, &links(&[(1, 0), (2, 0)]), |_| true, tol);
         assert_eq!(t.route(3).unwrap().next_hop, 1, "5% better is noise");
         t.apply(2, 3, advert(50, &[3]), 64).unwrap();
-        t.recompute(&links(&[(1, 0), (2, 0)]), |_| true, tol);
+        t.recompute(Time::ZERO, &links(&[(1, 0), (2, 0)]), |_| true, tol);
         assert_eq!(t.route(3).unwrap().next_hop, 2);
     }
 

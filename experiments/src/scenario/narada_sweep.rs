@@ -11,7 +11,8 @@ use super::{CommonArgs, ScenarioError};
 use crate::report::{self, Line, Table};
 
 fn duration_arg(text: &str) -> Result<Duration, String> {
-    crate::spec::parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 200s"))
+    crate::spec::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 200s"))
 }
 
 /// Arguments of `run narada-sweep`.
@@ -79,7 +80,11 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     let mut points = Vec::new();
     for &n in &args.sizes {
         let run_args = NaradaArgs {
-            common: CommonArgs { members: n, out: Some(out.join(format!("n{n}"))), ..args.common.clone() },
+            common: CommonArgs {
+                members: n,
+                out: Some(out.join(format!("n{n}"))),
+                ..args.common.clone()
+            },
             duration: args.duration,
             rate: args.rate,
             packet_bytes: 1000,
@@ -88,7 +93,10 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
             narada_config: args.narada_config.clone(),
         };
         let s: NaradaSummary = narada_scenario::run(&run_args)?;
-        eprintln!("  {n} members: rdp p90 {:.2}, stress {:?}, control {:.2} kbps/member", s.rdp_p90, s.stress_max, s.control_kbps_per_member);
+        eprintln!(
+            "  {n} members: rdp p90 {:.2}, stress {:?}, control {:.2} kbps/member",
+            s.rdp_p90, s.stress_max, s.control_kbps_per_member
+        );
         points.push(SweepPoint {
             members: n,
             rdp_p90: s.rdp_p90,
@@ -114,13 +122,23 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     report::write_json(&out.join("summary.json"), &summary)?;
     report::write_csv(
         &out.join("sweep.csv"),
-        &["members", "rdp_p90", "stress_max", "unicast_stress_max", "ru_ratio", "control_kbps_per_member", "overhead_ratio", "mesh_degree_mean"],
+        &[
+            "members",
+            "rdp_p90",
+            "stress_max",
+            "unicast_stress_max",
+            "ru_ratio",
+            "control_kbps_per_member",
+            "overhead_ratio",
+            "mesh_degree_mean",
+        ],
         summary.points.iter().map(|p| {
             vec![
                 p.members.to_string(),
                 p.rdp_p90.to_string(),
                 p.stress_max.map_or_else(String::new, |v| v.to_string()),
-                p.unicast_stress_max.map_or_else(String::new, |v| v.to_string()),
+                p.unicast_stress_max
+                    .map_or_else(String::new, |v| v.to_string()),
                 p.ru_ratio.map_or_else(String::new, |v| v.to_string()),
                 p.control_kbps_per_member.to_string(),
                 p.overhead_ratio.to_string(),
@@ -130,14 +148,20 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     )?;
     let line = |label, f: fn(&SweepPoint) -> Option<f64>| Line {
         label,
-        points: summary.points.iter().filter_map(|p| f(p).map(|y| (p.members as f64, y))).collect(),
+        points: summary
+            .points
+            .iter()
+            .filter_map(|p| f(p).map(|y| (p.members as f64, y)))
+            .collect(),
     };
     report::plot_lines(
         &out.join("overhead.svg"),
         "Control traffic per member against group size",
         "members",
         "kbit/s per member",
-        &[line("Narada control + probes", |p| Some(p.control_kbps_per_member))],
+        &[line("Narada control + probes", |p| {
+            Some(p.control_kbps_per_member)
+        })],
     )?;
     report::plot_lines(
         &out.join("quality.svg"),
@@ -147,7 +171,9 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
         &[
             line("RDP p90", |p| Some(p.rdp_p90)),
             line("resource usage / IP multicast", |p| p.ru_ratio),
-            line("worst stress / 10", |p| p.stress_max.map(|s| s as f64 / 10.0)),
+            line("worst stress / 10", |p| {
+                p.stress_max.map(|s| s as f64 / 10.0)
+            }),
         ],
     )?;
     Ok(summary)
@@ -166,12 +192,25 @@ fn slope(xs: &[f64], ys: &[f64]) -> f64 {
 
 /// The figures as a table.
 pub fn table(s: &SweepSummary) -> String {
-    let mut t = Table::new(&["members", "RDP p90", "stress max (unicast)", "RU ratio", "control kbps/member", "overhead", "degree"]);
+    let mut t = Table::new(&[
+        "members",
+        "RDP p90",
+        "stress max (unicast)",
+        "RU ratio",
+        "control kbps/member",
+        "overhead",
+        "degree",
+    ]);
     for p in &s.points {
         t.row(&[
             p.members.to_string(),
             format!("{:.2}", p.rdp_p90),
-            format!("{} ({})", p.stress_max.map_or("n/a".into(), |v| v.to_string()), p.unicast_stress_max.map_or("n/a".into(), |v| v.to_string())),
+            format!(
+                "{} ({})",
+                p.stress_max.map_or_else(|| "n/a".into(), |v| v.to_string()),
+                p.unicast_stress_max
+                    .map_or_else(|| "n/a".into(), |v| v.to_string())
+            ),
             report::fmt_opt(p.ru_ratio, 2),
             format!("{:.2}", p.control_kbps_per_member),
             format!("{:.4}", p.overhead_ratio),
