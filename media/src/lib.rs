@@ -1,0 +1,22 @@
+//! The media model of the overlay.
+//!
+//! - [`MediaPacket`] and [`Priority`]: a frame's slices with stream, sequence number, media
+//!   timestamp and drop priority (keyframe, base layer, enhancement layers), and their codec;
+//! - [`SyntheticSource`]: a constant-bit-rate source with keyframes, layers and frame timing;
+//! - [`PriorityPacer`]: rate adaptation by dropping, lowest priority first, for one outgoing
+//!   link whose rate the congestion controller (or the simulator's fair share) sets;
+//! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).
+//!
+//! Like the protocol crates it never reads a clock: time is passed in.
+
+#![forbid(unsafe_code)]
+
+mod pacer;
+mod packet;
+mod receiver;
+mod source;
+
+pub use pacer::{BURST, PriorityPacer};
+pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};
+pub use receiver::{Playout, Receiver, StreamStats};
+pub use source::{SourceConfig, SyntheticSource};
