@@ -88,7 +88,7 @@ impl SyntheticSource {
             let frame = self.next_frame;
             let timestamp_us = self.next_due().as_micros();
             let delta = self.delta_bytes();
-            if frame % u64::from(self.config.gop.max(1)) == 0 {
+            if frame.is_multiple_of(u64::from(self.config.gop.max(1))) {
                 self.cut(
                     frame,
                     timestamp_us,
