@@ -6,6 +6,8 @@
 //!   which data is actually delivered;
 //! - [`LossWindow`] and [`SequenceLossMeter`]: loss over probes and over sequenced streams;
 //! - [`LevelQuantizer`]: discretisation with hysteresis, so noise does not flip a level;
+//! - [`LinkBandwidth`]: a link's bandwidth for conferencing trees, passive on data (sent against
+//!   received, the lower wins) and active on probes, smoothed into levels;
 //! - [`Prober`]: a ping/pong state machine with timers that keeps the above per peer.
 //!
 //! Nothing here reads a clock or touches a socket: time is passed in.
@@ -15,6 +17,7 @@
 mod bandwidth;
 mod ewma;
 mod level;
+mod link_bandwidth;
 mod loss;
 mod prober;
 mod rtt;
@@ -22,6 +25,7 @@ mod rtt;
 pub use bandwidth::{BandwidthEstimator, RateMeter};
 pub use ewma::Ewma;
 pub use level::LevelQuantizer;
+pub use link_bandwidth::{LinkBandwidth, LinkBandwidthConfig, Sample};
 pub use loss::{LossWindow, SequenceLossMeter};
 pub use prober::{
     PeerEstimate, ProbeMessage, Prober, ProberCommand, ProberConfig, ProberEvent, ProberStats,

@@ -1,0 +1,218 @@
+//! Available bandwidth of one overlay link, for conferencing trees.
+//!
+//! On a mesh link that carries data the estimate is *passive*: the sending neighbour reports the
+//! rate it sent, the receiver measures the rate it got, and the lower of the two is what the
+//! link is known to carry. If much less arrived than was sent, the link is congested and the
+//! received rate *is* its capacity; otherwise the link carries at least that rate, and the
+//! estimate only rises. A neighbour's claim can therefore never lift the estimate above what was
+//! measured. Links without data get an *active* probe, capped at the source rate. Samples are
+//! smoothed and discretised into levels (by default a tenth of the source rate) with hysteresis,
+//! so noise does not change routes and a persistent change does.
+
+use overlay_core::{Bandwidth, Time};
+use serde::{Deserialize, Serialize};
+
+use crate::{Ewma, LevelQuantizer};
+
+/// Settings of a [`LinkBandwidth`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkBandwidthConfig {
+    /// The rate of the stream the tree carries: levels are fractions of it, and nothing above it
+    /// matters.
+    pub stream_rate: Bandwidth,
+    /// Number of levels up to the stream rate (10: a level is 10% of the rate).
+    pub levels: u16,
+    /// Smoothing weight of each new sample.
+    pub alpha: f64,
+    /// A received rate under this share of the reported sent rate means congestion.
+    pub congestion_ratio: f64,
+}
+
+impl Default for LinkBandwidthConfig {
+    fn default() -> Self {
+        Self {
+            stream_rate: Bandwidth::from_kbps(1200),
+            levels: 10,
+            alpha: 0.3,
+            congestion_ratio: 0.9,
+        }
+    }
+}
+
+/// What one sample taught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sample {
+    /// Too little data flowed to learn anything.
+    Idle,
+    /// Less arrived than was sent: the link is congested at the received rate.
+    Congested(Bandwidth),
+    /// Everything arrived: the link carries at least this.
+    AtLeast(Bandwidth),
+}
+
+/// The estimate of one link.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkBandwidth {
+    config: LinkBandwidthConfig,
+    smoothed: Ewma,
+    quantizer: LevelQuantizer,
+    updated_at: Option<Time>,
+}
+
+impl LinkBandwidth {
+    /// A link not yet measured.
+    pub fn new(config: LinkBandwidthConfig) -> Self {
+        let step = (config.stream_rate.bps_f64() / f64::from(config.levels.max(1))).max(1.0);
+        Self {
+            config,
+            smoothed: Ewma::new(config.alpha),
+            quantizer: LevelQuantizer::new(step, 0.3),
+            updated_at: None,
+        }
+    }
+
+    /// The highest level (the stream rate or more).
+    pub fn full_level(&self) -> u16 {
+        self.config.levels.max(1)
+    }
+
+    fn take(&mut self, now: Time, bps: f64) {
+        let capped = bps.min(self.config.stream_rate.bps_f64());
+        if let Some(v) = self.smoothed.update(capped) {
+            // Round to the nearest level (the top level is reached at the stream rate less
+            // half a level, not only at exactly the rate, which an average only approaches).
+            self.quantizer.update(v + self.quantizer.step() * 0.5);
+        }
+        self.updated_at = Some(now);
+    }
+
+    /// A passive sample: the neighbour says it sent at `claimed_sent`; `received` arrived.
+    pub fn on_report(&mut self, now: Time, claimed_sent: Bandwidth, received: Bandwidth) -> Sample {
+        let floor = self.config.stream_rate.bps_f64() * 0.05;
+        let known = claimed_sent.min(received);
+        if claimed_sent.bps_f64() < floor {
+            return Sample::Idle;
+        }
+        if received.bps_f64() < self.config.congestion_ratio * claimed_sent.bps_f64() {
+            self.take(now, received.bps_f64());
+            return Sample::Congested(received);
+        }
+        // Everything arrived: a lower bound; it raises the estimate, never lowers it.
+        let current = self.smoothed.value().unwrap_or(0.0);
+        if known.bps_f64() > current {
+            self.take(now, known.bps_f64());
+        } else {
+            self.updated_at = Some(now);
+        }
+        Sample::AtLeast(known)
+    }
+
+    /// An active probe's result (capped at the probe's rate, the stream rate).
+    pub fn on_probe(&mut self, now: Time, measured: Bandwidth) {
+        self.take(now, measured.bps_f64());
+    }
+
+    /// The bandwidth level, if anything was measured.
+    pub fn level(&self) -> Option<u16> {
+        self.quantizer
+            .level()
+            .map(|l| (l.min(u32::from(self.full_level()))) as u16)
+    }
+
+    /// The smoothed estimate, if anything was measured.
+    pub fn estimate(&self) -> Option<Bandwidth> {
+        self.smoothed.value().map(Bandwidth::from_bps_f64)
+    }
+
+    /// When the last sample arrived.
+    pub fn updated_at(&self) -> Option<Time> {
+        self.updated_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mbps(x: f64) -> Bandwidth {
+        Bandwidth::from_bps_f64(x * 1e6)
+    }
+
+    fn link() -> LinkBandwidth {
+        LinkBandwidth::new(LinkBandwidthConfig {
+            stream_rate: mbps(2.4),
+            ..LinkBandwidthConfig::default()
+        })
+    }
+
+    #[test]
+    fn congestion_lowers_and_full_delivery_raises() {
+        let mut l = link();
+        assert_eq!(l.level(), None);
+        l.on_probe(Time::ZERO, mbps(2.4));
+        assert_eq!(l.level(), Some(10));
+        // Congested at 1.2 Mbps for a while: the level falls to about half.
+        for i in 1..20 {
+            assert_eq!(
+                l.on_report(Time::from_secs(i), mbps(2.4), mbps(1.2)),
+                Sample::Congested(mbps(1.2))
+            );
+        }
+        assert_eq!(l.level(), Some(5));
+        // Full delivery at 2.4 again: back up.
+        for i in 20..40 {
+            l.on_report(Time::from_secs(i), mbps(2.4), mbps(2.4));
+        }
+        assert_eq!(l.level(), Some(10));
+        // Idle links teach nothing.
+        assert_eq!(
+            l.on_report(Time::from_secs(50), mbps(0.01), mbps(0.01)),
+            Sample::Idle
+        );
+    }
+
+    #[test]
+    fn claims_are_bounded_by_what_arrived() {
+        let mut l = link();
+        l.on_probe(Time::ZERO, mbps(1.2));
+        // A neighbour claiming 1 Tbps while 1.2 Mbps arrives does not lift the estimate.
+        for i in 1..10 {
+            l.on_report(
+                Time::from_secs(i),
+                Bandwidth::from_bps(1_000_000_000_000),
+                mbps(1.2),
+            );
+        }
+        assert_eq!(l.level(), Some(5));
+        // Nor can anything exceed the stream rate.
+        l.on_probe(Time::from_secs(20), mbps(100.0));
+        assert!(l.estimate().unwrap() <= mbps(2.4));
+    }
+
+    #[test]
+    fn one_noisy_sample_does_not_move_the_level() {
+        let mut l = link();
+        l.on_probe(Time::ZERO, mbps(2.4));
+        l.on_report(Time::from_secs(1), mbps(2.4), mbps(2.0));
+        assert_eq!(l.level(), Some(10));
+    }
+
+    proptest! {
+        /// The level never exceeds what was measured plus a level of hysteresis, whatever is
+        /// claimed.
+        #[test]
+        fn level_is_bounded_by_measurements(reports in proptest::collection::vec((0u64..10_000_000_000, 0u64..3_000_000), 1..50)) {
+            let mut l = link();
+            let mut max_received = 0u64;
+            for (i, (claimed, received)) in reports.into_iter().enumerate() {
+                l.on_report(Time::from_secs(i as u64), Bandwidth::from_bps(claimed), Bandwidth::from_bps(received));
+                max_received = max_received.max(received.min(claimed));
+            }
+            if let Some(level) = l.level() {
+                let step = 240_000.0;
+                prop_assert!(f64::from(level) * step <= max_received as f64 + step * 1.5);
+            }
+        }
+    }
+}
