@@ -3,12 +3,40 @@
 
 use std::time::Duration;
 
+use overlay_core::Bandwidth;
 use serde::{Deserialize, Serialize};
+
+use crate::metric::MetricKind;
 
 /// Settings of a Narada member.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NaradaConfig {
+    /// What routes, utility and consensus cost optimise: latency (Narada's default), or
+    /// bandwidth then latency (conferencing), bandwidth only, or random weights (baselines).
+    pub metric: MetricKind,
+    /// The stream rate bandwidth levels are measured against (a level is
+    /// `stream_rate / bandwidth_levels`; anything at or above the rate is full). The
+    /// conferencing paper's sources sent 1.2 or 2.4 Mbit/s.
+    pub stream_rate: Bandwidth,
+    /// Bandwidth levels up to the stream rate: 10 makes a level 10% of the rate, so bandwidth
+    /// noise under a level never changes a route.
+    pub bandwidth_levels: u16,
+    /// How often a member tells each neighbour how much data it sent it (passive estimation).
+    pub rate_interval: Duration,
+    /// Length of an active bandwidth probe (sent at no more than the stream rate). Half a
+    /// second at 2.4 Mbit/s costs 150 kB, so probes are few: only for candidates that could
+    /// help, never while this member's own access link is the bottleneck.
+    pub probe_duration: Duration,
+    /// A link whose bandwidth level is below full and that carries no data is probed again
+    /// this often, so a recovered link is noticed.
+    pub reprobe_interval: Duration,
+    /// This member's upload capacity, if known: with a bandwidth metric, its degree bound is
+    /// the number of streams it can upload (between the minimum and maximum degree).
+    pub upload: Option<Bandwidth>,
+    /// This member's download capacity, if known: when what arrives reaches it, the access
+    /// link is the bottleneck and probing others cannot help, so no probes are sent.
+    pub download: Option<Bandwidth>,
     /// Fewest mesh neighbours a member keeps; below it, it adds links without asking for a
     /// utility gain. Three keeps the mesh connected through any single failure (the paper's
     /// simulations used a fanout range of 3 to 6).
@@ -121,6 +149,14 @@ pub struct NaradaConfig {
 impl Default for NaradaConfig {
     fn default() -> Self {
         Self {
+            metric: MetricKind::Latency,
+            stream_rate: Bandwidth::from_kbps(1200),
+            bandwidth_levels: 10,
+            rate_interval: Duration::from_secs(2),
+            probe_duration: Duration::from_millis(500),
+            reprobe_interval: Duration::from_secs(30),
+            upload: None,
+            download: None,
             min_degree: 3,
             max_degree: 6,
             heartbeat_interval: Duration::from_secs(10),
@@ -178,6 +214,18 @@ impl NaradaConfig {
         };
         let f = fill(degree).max(fill(other_degree));
         base * (1.0 + 3.0 * f * f)
+    }
+
+    /// The degree bound of this member: `max_degree`, lowered with a bandwidth metric to the
+    /// number of streams its upload carries (never below `min_degree`).
+    pub fn degree_bound(&self) -> usize {
+        match (self.metric.uses_bandwidth(), self.upload) {
+            (true, Some(up)) => {
+                let streams = (up.bps_f64() / self.stream_rate.bps_f64().max(1.0)).floor() as usize;
+                streams.clamp(self.min_degree, self.max_degree)
+            }
+            _ => self.max_degree,
+        }
     }
 
     /// Consensus cost below which a link may be dropped, for a group of `members` where this end

@@ -1,6 +1,6 @@
 //! Incoming messages: who may send what, and where each goes.
 
-use overlay_core::{NodeId, Protocol, Time};
+use overlay_core::{NodeId, Protocol, Time, WireMessage};
 
 use crate::message::{Liveness, Message};
 use crate::node::Narada;
@@ -66,7 +66,18 @@ impl Narada {
                 None => self.not_a_neighbour(now, from),
             },
             Message::Data(packet) => match neighbour {
-                Some(s) => self.on_data(now, s, packet),
+                Some(s) => {
+                    let bytes = Message::Data(packet.clone()).wire_size() as u64;
+                    if let Some(nb) = self.neighbours.get_mut(&s) {
+                        nb.received_bytes += bytes;
+                    }
+                    self.arriving.record(now, bytes);
+                    self.on_data(now, s, packet)
+                }
+                None => self.not_a_neighbour(now, from),
+            },
+            Message::Rate { sent_bytes, millis } => match neighbour {
+                Some(s) => self.on_rate(now, s, sent_bytes, millis),
                 None => self.not_a_neighbour(now, from),
             },
             Message::Nack { source, ranges } => match neighbour {

@@ -23,6 +23,8 @@ pub const MAX_NACKS: u8 = 6;
 pub struct Buffered {
     /// Source send time, microseconds.
     pub sent_at_us: u64,
+    /// Drop class.
+    pub priority: u8,
     /// Payload.
     pub payload: Bytes,
 }
@@ -251,6 +253,7 @@ mod tests {
                 seq,
                 Buffered {
                     sent_at_us: seq,
+                    priority: 1,
                     payload: Bytes::new(),
                 },
                 10,

@@ -21,6 +21,7 @@ pub mod forwarding;
 pub mod members;
 pub mod mesh;
 pub mod message;
+pub mod metric;
 mod neighbours;
 mod node;
 pub mod routing;
@@ -30,4 +31,5 @@ mod tests;
 
 pub use config::NaradaConfig;
 pub use message::Message;
+pub use metric::{MetricKind, PathMetric};
 pub use node::{Command, Event, Narada, NaradaStats};

@@ -7,14 +7,26 @@
 //! members; a member at maximum degree may swap its least useful link for a much better one; and
 //! a dropped or refused link is not asked for again for a while, so decisions cannot oscillate.
 
-use overlay_core::{NodeId, Protocol, Time};
+use overlay_core::{Bandwidth, MeasureRequest, NodeId, Protocol, Time};
 use probe::ProberCommand;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 
 use crate::members::{SELF_SLOT, Slot, Status};
+use crate::metric::PathMetric;
 use crate::message::{LinkReason, Message};
 use crate::node::{Event, Narada, Query, QueryPurpose, Timer};
+
+/// A candidate whose routing table arrived, kept while its link's bandwidth is probed.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    /// Its route metric to each member, in this member's slots.
+    their_costs: Vec<(Slot, Option<PathMetric>)>,
+    /// Round trip to it, microseconds.
+    rtt_us: u32,
+    /// Its mesh degree.
+    their_degree: u16,
+}
 
 /// Referrals offered with a refusal.
 const REFERRALS: usize = 4;
@@ -85,8 +97,8 @@ impl Narada {
         let limit = match reason {
             // Repair links join partitions; they may exceed the bound by one, and the drop rule
             // trims the mesh afterwards.
-            LinkReason::Repair => self.config.max_degree + 1,
-            _ => self.config.max_degree,
+            LinkReason::Repair => self.config.degree_bound() + 1,
+            _ => self.config.degree_bound(),
         };
         used < limit
     }
@@ -134,7 +146,7 @@ impl Narada {
             && rtt_us > 0
             && self
                 .routing
-                .cost_to(from)
+                .latency_to(from)
                 .is_some_and(|c| f64::from(c) <= self.config.stretch_add * f64::from(rtt_us / 2))
             && utility
                 <= self.config.add_threshold(
@@ -237,7 +249,7 @@ impl Narada {
     pub(crate) fn on_table_query(&mut self, from: NodeId, nonce: u64, digest: u64) {
         let mine = self.members.live_digest();
         let live = self.members.sorted_live().to_vec();
-        let costs: Vec<Option<u32>> = live.iter().map(|&s| self.routing.cost_to(s)).collect();
+        let costs: Vec<Option<PathMetric>> = live.iter().map(|&s| self.routing.metric_to(s)).collect();
         let ids =
             (mine != digest).then(|| live.iter().filter_map(|&s| self.members.id_of(s)).collect());
         let degree = u16::try_from(self.neighbours.len()).unwrap_or(u16::MAX);
@@ -258,7 +270,7 @@ impl Narada {
         from: Slot,
         nonce: u64,
         their_degree: u16,
-        costs: Vec<Option<u32>>,
+        costs: Vec<Option<PathMetric>>,
         ids: Option<Vec<NodeId>>,
     ) {
         if self.queries.get(&nonce).is_none_or(|q| q.target != from) {
@@ -287,7 +299,7 @@ impl Narada {
             }
             return;
         }
-        let their_costs: Vec<(Slot, Option<u32>)> = match ids {
+        let their_costs: Vec<(Slot, Option<PathMetric>)> = match ids {
             None => {
                 let live = self.members.sorted_live().to_vec();
                 if live.len() != costs.len() {
@@ -307,14 +319,44 @@ impl Narada {
                     .collect()
             }
         };
-        let direct_us = rtt_us / 2;
-        let utility = self.utility(from, direct_us, &their_costs);
+        let candidate = Candidate { their_costs, rtt_us, their_degree };
+        if !self.config.metric.uses_bandwidth() {
+            self.evaluate(now, from, &candidate, PathMetric::UNBOUNDED);
+            return;
+        }
+        // Bandwidth matters: use a recent measurement of the link from the candidate, or probe
+        // it, but only when the link could help at all (its utility if it had full bandwidth
+        // passes the gate) and this member's own access link is not what limits it.
+        let fresh = self.probed.get(&from).filter(|(_, at)| now.saturating_since(*at) < self.config.reprobe_interval);
+        if let Some(&(bandwidth, _)) = fresh {
+            let width = self.width_of(bandwidth);
+            self.evaluate(now, from, &candidate, width);
+            return;
+        }
+        let full = self.config.bandwidth_levels;
+        let optimistic = self.utility(from, self.candidate_link(from, rtt_us / 2, full), &candidate.their_costs);
+        if optimistic <= self.config.add_base || self.access_is_bottleneck(now) {
+            return;
+        }
+        self.probe_bandwidth(now, from);
+        self.awaiting_probe.insert(from, candidate);
+    }
+
+    /// Decide on a candidate whose table arrived, with `width` the bandwidth level of the link
+    /// from it.
+    fn evaluate(&mut self, now: Time, from: Slot, candidate: &Candidate, width: u16) {
+        if self.neighbours.contains_key(&from) || self.pending.contains_key(&from) {
+            return;
+        }
+        let direct_us = candidate.rtt_us / 2;
+        let link = self.candidate_link(from, direct_us, width);
+        let utility = self.utility(from, link, &candidate.their_costs);
         let degree = self.neighbours.len();
         let below_min = degree < self.config.min_degree;
         // The spanner rule: the mesh route is much longer than the direct path (a light gate on
         // utility keeps useless links out); otherwise the paper's rule: utility over a threshold
         // that grows with group size and degree.
-        let stretch = self.routing.cost_to(from).map_or(f64::INFINITY, |c| {
+        let stretch = self.routing.latency_to(from).map_or(f64::INFINITY, |c| {
             f64::from(c) / f64::from(direct_us.max(1))
         });
         let wanted = below_min
@@ -323,7 +365,7 @@ impl Narada {
                 > self.config.add_threshold(
                     self.members.alive_count(),
                     degree,
-                    usize::from(their_degree),
+                    usize::from(candidate.their_degree),
                 );
         if !wanted {
             return;
@@ -334,9 +376,60 @@ impl Narada {
             LinkReason::Improve
         };
         if self.has_room(reason) {
-            self.request_link(now, from, reason, rtt_us, utility, None);
+            self.request_link(now, from, reason, candidate.rtt_us, utility, None);
         } else if let Some(old) = self.swap_target(now, utility, direct_us) {
-            self.request_link(now, from, reason, rtt_us, utility, Some(old));
+            self.request_link(now, from, reason, candidate.rtt_us, utility, Some(old));
+        }
+    }
+
+    /// The metric of a link from `candidate` at one-way latency `latency_us` and bandwidth level
+    /// `width`.
+    fn candidate_link(&self, candidate: Slot, latency_us: u32, width: u16) -> PathMetric {
+        let me = self.me();
+        let peer = self.members.id_of(candidate).unwrap_or(me);
+        self.config.metric.link(latency_us, width, &me, &peer)
+    }
+
+    /// The bandwidth level of a measured rate.
+    pub(crate) fn width_of(&self, bandwidth: Bandwidth) -> u16 {
+        let step = self.config.stream_rate.bps_f64() / f64::from(self.config.bandwidth_levels.max(1));
+        let level = (bandwidth.bps_f64() / step.max(1.0) + 0.5).floor();
+        level.clamp(0.0, f64::from(self.config.bandwidth_levels)) as u16
+    }
+
+    /// Whether what arrives here already fills this member's own download: then its access
+    /// link limits it and probing others cannot help (the paper's first heuristic).
+    pub(crate) fn access_is_bottleneck(&mut self, now: Time) -> bool {
+        let Some(download) = self.config.download else { return false };
+        self.arriving.rate(now).is_some_and(|r| r.bps_f64() >= 0.9 * download.bps_f64())
+    }
+
+    /// Ask the driver to measure the bandwidth from `slot` to this member, at no more than the
+    /// stream rate.
+    pub(crate) fn probe_bandwidth(&mut self, _now: Time, slot: Slot) {
+        let Some(id) = self.members.id_of(slot) else { return };
+        self.stats.bandwidth_probes += 1;
+        self.outbox.measure(
+            id,
+            MeasureRequest::Bandwidth { max_rate: self.config.stream_rate, duration: self.config.probe_duration },
+        );
+    }
+
+    /// A bandwidth measurement arrived (a probe's result, or the driver's own estimate).
+    pub(crate) fn on_bandwidth_measured(&mut self, now: Time, peer: NodeId, bandwidth: Bandwidth) {
+        let Some(slot) = self.members.slot_of(&peer) else { return };
+        self.probed.insert(slot, (bandwidth, now));
+        if let Some(nb) = self.neighbours.get_mut(&slot) {
+            let before = nb.bandwidth.level();
+            nb.bandwidth.on_probe(now, bandwidth);
+            nb.probed_at = Some(now);
+            if nb.bandwidth.level() != before {
+                self.reroute(now);
+            }
+        }
+        if let Some(candidate) = self.awaiting_probe.remove(&slot) {
+            let width = self.width_of(bandwidth);
+            self.evaluate(now, slot, &candidate, width);
         }
     }
 
@@ -349,30 +442,20 @@ impl Narada {
         (utility > self.config.swap_ratio * value && direct_us < worst_us).then_some(worst)
     }
 
-    /// Narada's utility of a link to `candidate` at one-way latency `link_us`: the sum over
-    /// members of the relative latency improvement the link would bring.
-    pub(crate) fn utility(
-        &self,
-        candidate: Slot,
-        link_us: u32,
-        their_costs: &[(Slot, Option<u32>)],
-    ) -> f64 {
+    /// Narada's utility of a link from `candidate` with metric `link`: the sum over members of
+    /// the improvement the link would bring, in the metric's order (relative latency gain for
+    /// latency; relative bandwidth gain, then latency, for the bandwidth metrics).
+    pub(crate) fn utility(&self, candidate: Slot, link: PathMetric, their_costs: &[(Slot, Option<PathMetric>)]) -> f64 {
+        let kind = self.config.metric;
         let mut utility = 0.0;
         for &(m, cost) in their_costs {
             if m == SELF_SLOT || !self.counts(m) {
                 continue;
             }
-            let Some(cost) = cost.or_else(|| (m == candidate).then_some(0)) else {
+            let Some(cost) = cost.or_else(|| (m == candidate).then_some(PathMetric::ZERO)) else {
                 continue;
             };
-            let new = f64::from(link_us) + f64::from(cost);
-            match self.routing.cost_to(m) {
-                None => utility += 1.0,
-                Some(current) if new < f64::from(current) => {
-                    utility += (f64::from(current) - new) / f64::from(current).max(1.0);
-                }
-                Some(_) => {}
-            }
+            utility += kind.gain(self.routing.metric_to(m), cost.extend(link));
         }
         utility
     }
@@ -388,21 +471,15 @@ impl Narada {
     /// The value of the existing link to `n`, measured like the utility of adding it: the sum
     /// over members routed through `n` of the relative latency increase its loss would cause.
     pub(crate) fn link_value(&self, n: Slot) -> f64 {
+        let kind = self.config.metric;
         let links = self.link_costs();
         let members = &self.members;
         self.routing
             .routes()
             .filter(|(_, r)| r.next_hop == n)
             .map(|(d, r)| {
-                match self
-                    .routing
-                    .cost_without(d, n, &links, |s| members.is_routable(s))
-                {
-                    None => 1.0,
-                    Some(alt) => {
-                        (f64::from(alt) - f64::from(r.cost_us)).max(0.0) / f64::from(alt).max(1.0)
-                    }
-                }
+                let alternative = self.routing.best_without(d, n, &links, |s| members.is_routable(s));
+                kind.gain(alternative.map(|(m, _)| m), r.metric)
             })
             .sum()
     }
@@ -503,7 +580,7 @@ impl Narada {
                 let direct = self.prober.rtt(id)?.as_micros() as u64 / 2;
                 let stretched = self
                     .routing
-                    .cost_to(s)
+                    .latency_to(s)
                     .is_none_or(|c| c as f64 > stretch_add * direct.max(1) as f64);
                 (below_min || (stretched && direct <= horizon_us)).then_some((direct, s))
             })
@@ -572,9 +649,9 @@ impl Narada {
             })
             .filter_map(|(&n, nb)| {
                 let direct = nb.cost_us().max(1);
-                let alternative = self
+                let (_, alternative) = self
                     .routing
-                    .cost_without(n, n, &links, |s| members.is_routable(s))?;
+                    .best_without(n, n, &links, |s| members.is_routable(s))?;
                 let stretch = if nb.provisional {
                     self.config.stretch_add
                 } else {

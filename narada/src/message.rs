@@ -9,6 +9,8 @@
 use bytes::Bytes;
 use overlay_core::{NodeId, TrafficClass, WireMessage};
 use probe::ProbeMessage;
+
+use crate::metric::PathMetric;
 use serde::{Deserialize, Serialize};
 
 /// A member number in the sender's numbering.
@@ -39,8 +41,10 @@ pub struct MemberEntry {
 /// A route as a neighbour advertises it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteAdvert {
+    /// The route's quality in the routing metric.
+    pub metric: PathMetric,
     /// Latency of the route, microseconds.
-    pub cost_us: u32,
+    pub latency_us: u32,
     /// The members after the advertiser, ending at the destination (empty: the advertiser
     /// itself).
     pub path: Vec<Handle>,
@@ -75,6 +79,9 @@ pub struct DataPacket {
     pub seq: u64,
     /// When the source sent it, in the source's clock (microseconds), for delay figures.
     pub sent_at_us: u64,
+    /// Drop class where a link is too slow (0 is kept longest): set by the source from the
+    /// media's priorities.
+    pub priority: u8,
     /// The application's bytes.
     pub payload: Bytes,
 }
@@ -137,14 +144,22 @@ pub enum Message {
         nonce: u64,
         /// My mesh degree.
         degree: u16,
-        /// When the digest matched: costs in the order of the requester's sorted live ids
-        /// (`None` for unreachable). Otherwise: costs to the members listed in `ids`.
-        costs: Vec<Option<u32>>,
+        /// When the digest matched: route metrics in the order of the requester's sorted live
+        /// ids (`None` for unreachable). Otherwise: metrics to the members listed in `ids`.
+        costs: Vec<Option<PathMetric>>,
         /// The members the costs are for, when the digests differ.
         ids: Option<Vec<NodeId>>,
     },
     /// Media.
     Data(DataPacket),
+    /// The data rate this member sent to the recipient over the last `millis` milliseconds, so
+    /// the recipient can compare it with what arrived (passive bandwidth estimation).
+    Rate {
+        /// Data bytes sent.
+        sent_bytes: u64,
+        /// Over how long.
+        millis: u32,
+    },
     /// Please resend these packets of a source (gap repair after a route change).
     Nack {
         /// The source, as a handle of the sender.
@@ -164,6 +179,13 @@ impl WireMessage for Message {
             _ => TrafficClass::Control,
         }
     }
+
+    fn drop_class(&self) -> u8 {
+        match self {
+            Self::Data(packet) => packet.priority,
+            _ => 0,
+        }
+    }
 }
 
 impl Message {
@@ -181,6 +203,7 @@ impl Message {
             Self::TableReply { .. } => "table-reply",
             Self::Data(_) => "data",
             Self::Nack { .. } => "nack",
+            Self::Rate { .. } => "rate",
         }
     }
 }

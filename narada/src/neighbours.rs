@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use overlay_core::Time;
+use probe::LinkBandwidth;
 
 use crate::members::Slot;
 use crate::message::Handle;
@@ -54,11 +55,19 @@ pub(crate) struct Neighbour {
     pub(crate) sent_version: u64,
     /// Consecutive pings lost.
     pub(crate) lost_pings: u32,
+    /// Bandwidth of the link from this neighbour to this member.
+    pub(crate) bandwidth: LinkBandwidth,
+    /// Data bytes received from it since its last rate report.
+    pub(crate) received_bytes: u64,
+    /// Data bytes sent to it since this member's last rate report.
+    pub(crate) sent_bytes: u64,
+    /// When this member last probed the link's bandwidth.
+    pub(crate) probed_at: Option<Time>,
 }
 
 impl Neighbour {
     /// A neighbour whose link came up at `now`, with a latency hint.
-    pub(crate) fn new(now: Time, hint_us: u32) -> Self {
+    pub(crate) fn new(now: Time, hint_us: u32, bandwidth: LinkBandwidth) -> Self {
         Self {
             since: now,
             measured_us: None,
@@ -69,6 +78,10 @@ impl Neighbour {
             theirs: BTreeMap::new(),
             sent_version: 0,
             lost_pings: 0,
+            bandwidth,
+            received_bytes: 0,
+            sent_bytes: 0,
+            probed_at: None,
         }
     }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::rng::{ProtocolRng, derive_seed, rng_from_seed};
-use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
-use probe::{Prober, ProberCommand, ProberConfig, ProberEvent};
+use overlay_core::{Bandwidth, LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use probe::{LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig, ProberEvent, RateMeter};
 use rand::RngExt;
 
 use crate::NaradaConfig;
@@ -31,6 +31,8 @@ pub enum Command {
     Publish {
         /// The bytes.
         payload: Bytes,
+        /// Drop class where a link is too slow (0 kept longest; see `media::Priority`).
+        priority: u8,
     },
 }
 
@@ -93,6 +95,8 @@ pub struct NaradaStats {
     pub neighbours_died: u64,
     /// Partition-repair probes sent.
     pub repair_probes: u64,
+    /// Active bandwidth probes asked for.
+    pub bandwidth_probes: u64,
     /// Gap repairs asked for.
     pub nacks_sent: u64,
     /// Packets resent to fill a neighbour's gap.
@@ -128,6 +132,7 @@ pub(crate) enum Timer {
     Nack,
     Purge,
     RouteHold,
+    RateReport,
     QueryExpire(u64),
 }
 
@@ -159,6 +164,12 @@ pub struct Narada {
     pub(crate) told_not_neighbour: BTreeMap<NodeId, Time>,
     /// When this member started its periodic work (joined or founded the group).
     pub(crate) started_at: Option<Time>,
+    /// Bandwidth measured towards candidates (and neighbours), with when.
+    pub(crate) probed: BTreeMap<Slot, (Bandwidth, Time)>,
+    /// Candidates whose table arrived and whose link bandwidth is being probed before deciding.
+    pub(crate) awaiting_probe: BTreeMap<Slot, crate::mesh::Candidate>,
+    /// Data arriving here, for telling whether this member's own access link is the bottleneck.
+    pub(crate) arriving: RateMeter,
     /// Destinations whose advertisement changed since the last route flush.
     pub(crate) route_dirty: BTreeSet<Slot>,
     pub(crate) timers: TimerTable<Timer>,
@@ -178,7 +189,7 @@ impl Narada {
         Self {
             rng: rng_from_seed(derive_seed(config.seed, 2)),
             members: MemberTable::new(id, now),
-            routing: RoutingTable::default(),
+            routing: RoutingTable::new(config.metric),
             neighbours: BTreeMap::new(),
             pending: BTreeMap::new(),
             holdoff: BTreeMap::new(),
@@ -194,6 +205,9 @@ impl Narada {
             suspects: BTreeMap::new(),
             told_not_neighbour: BTreeMap::new(),
             started_at: None,
+            probed: BTreeMap::new(),
+            awaiting_probe: BTreeMap::new(),
+            arriving: RateMeter::new(Duration::from_secs(4), 8),
             route_dirty: BTreeSet::new(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
@@ -268,8 +282,15 @@ impl Narada {
     pub fn route_latency(&self, dest: &NodeId) -> Option<Duration> {
         let slot = self.members.slot_of(dest)?;
         self.routing
-            .cost_to(slot)
+            .latency_to(slot)
             .map(|us| Duration::from_micros(u64::from(us)))
+    }
+
+    /// Bandwidth level of the route from `source` to this member (the narrowest link on the
+    /// way), if reachable and measured.
+    pub fn route_width(&self, source: &NodeId) -> Option<u16> {
+        let slot = self.members.slot_of(source)?;
+        self.routing.metric_to(slot).map(|m| m.width)
     }
 
     /// The full path to `dest` (next hop first, `dest` last).
@@ -313,18 +334,25 @@ impl Narada {
     }
 
     pub(crate) fn link_costs(&self) -> BTreeMap<Slot, LinkCost> {
+        let me = self.me();
+        let kind = self.config.metric;
         self.neighbours
             .iter()
             .map(|(&s, n)| {
-                (
-                    s,
-                    LinkCost {
-                        cost_us: n.cost_us(),
-                        leaving: n.leaving,
-                    },
-                )
+                let peer = self.members.id_of(s).unwrap_or(me);
+                let width = n.bandwidth.level().unwrap_or(n.bandwidth.full_level());
+                let metric = kind.link(n.cost_us(), width, &me, &peer);
+                (s, LinkCost { metric, latency_us: n.cost_us(), leaving: n.leaving })
             })
             .collect()
+    }
+
+    fn link_bandwidth(&self) -> LinkBandwidth {
+        LinkBandwidth::new(LinkBandwidthConfig {
+            stream_rate: self.config.stream_rate,
+            levels: self.config.bandwidth_levels,
+            ..LinkBandwidthConfig::default()
+        })
     }
 
     /// Recompute routes and schedule the flush of what changed.
@@ -418,6 +446,7 @@ impl Narada {
         self.timers.set(Timer::Drop, now + drop);
         self.timers
             .set(Timer::Purge, now + self.config.dead_retention / 4);
+        self.timers.set(Timer::RateReport, now + self.config.rate_interval);
     }
 
     /// A mesh link to `slot` is up: start pinging it and send it everything.
@@ -426,7 +455,12 @@ impl Narada {
             return;
         }
         self.pending.remove(&slot);
-        let mut neighbour = Neighbour::new(now, hint_us);
+        let mut neighbour = Neighbour::new(now, hint_us, self.link_bandwidth());
+        // A candidate probed before the link came up keeps what was measured.
+        if let Some(&(bandwidth, at)) = self.probed.get(&slot) {
+            neighbour.bandwidth.on_probe(at, bandwidth);
+            neighbour.probed_at = Some(at);
+        }
         neighbour.provisional = self.config.provisional_links
             && matches!(reason, LinkReason::Join | LinkReason::Repair);
         self.neighbours.insert(slot, neighbour);
@@ -584,6 +618,10 @@ impl Narada {
             }
             Timer::QueryExpire(nonce) => self.query_expired(now, nonce),
             Timer::RouteHold => self.reroute(now),
+            Timer::RateReport => {
+                self.rate_tick(now);
+                self.timers.set(Timer::RateReport, now + self.config.rate_interval);
+            }
         }
     }
 
@@ -652,11 +690,14 @@ impl Protocol for Narada {
         match cmd {
             Command::Join { bootstrap } => self.join(now, bootstrap),
             Command::Leave => self.start_leave(now),
-            Command::Publish { payload } => self.publish(now, payload),
+            Command::Publish { payload, priority } => self.publish(now, payload, priority),
         }
     }
 
     fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics) {
+        if let Some(bandwidth) = metrics.bandwidth {
+            self.on_bandwidth_measured(now, peer, bandwidth);
+        }
         self.drive_prober(now, |p, now| p.handle_measurement(now, peer, metrics));
     }
 

@@ -1,7 +1,7 @@
 //! Path-vector routing over the mesh.
 //!
-//! Each member advertises to its neighbours, for every destination, its latency and the whole
-//! path. A member keeps every neighbour's advertisements (so it can fail over at once when a
+//! Each member advertises to its neighbours, for every destination, its metric (see
+//! [`crate::metric`]), its latency and the whole path. A member keeps every neighbour's advertisements (so it can fail over at once when a
 //! neighbour dies) and picks, per destination, the cheapest path through a neighbour. A path that
 //! contains the member itself is never used, so routing loops and counting to infinity cannot
 //! happen; such paths are still kept, because they say which neighbours route *through* this
@@ -21,14 +21,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use overlay_core::Time;
 
 use crate::members::{SELF_SLOT, Slot};
+use crate::metric::{MetricKind, PathMetric};
 
 /// A usable route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     /// The neighbour packets go to.
     pub next_hop: Slot,
-    /// Latency, microseconds.
-    pub cost_us: u32,
+    /// Its quality in the routing metric.
+    pub metric: PathMetric,
+    /// Its latency, microseconds.
+    pub latency_us: u32,
     /// The members from the next hop to the destination, inclusive.
     pub path: Vec<Slot>,
 }
@@ -36,8 +39,10 @@ pub struct Route {
 /// A neighbour's advertised route to a destination, in this member's slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Advert {
+    /// Its quality in the routing metric, from the neighbour.
+    pub metric: PathMetric,
     /// Latency from the neighbour, microseconds.
-    pub cost_us: u32,
+    pub latency_us: u32,
     /// The members after the neighbour, ending at the destination.
     pub path: Vec<Slot>,
 }
@@ -56,8 +61,10 @@ pub enum AdvertError {
 /// A neighbour link as routing sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkCost {
+    /// The link's metric.
+    pub metric: PathMetric,
     /// One-way latency, microseconds.
-    pub cost_us: u32,
+    pub latency_us: u32,
     /// The neighbour is leaving: use its routes only when nothing else reaches a destination.
     pub leaving: bool,
 }
@@ -81,24 +88,35 @@ impl Tolerance {
 /// member: a few round trips; normally their withdrawals arrive far sooner.
 const ACTIVE_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Penalty added to routes through a leaving neighbour (ten seconds: never chosen over a real
-/// alternative).
-const LEAVING_PENALTY_US: u32 = 10_000_000;
+/// Distance added to routes through a leaving neighbour (ten seconds' worth of latency: never
+/// chosen over a real alternative of the same width).
+const LEAVING_PENALTY: u32 = 10_000_000;
 
 /// The routing state of one member.
 #[derive(Clone, Debug, Default)]
 pub struct RoutingTable {
+    kind: MetricKind,
     rib_in: BTreeMap<Slot, BTreeMap<Slot, Advert>>,
     best: BTreeMap<Slot, Route>,
-    advertised: BTreeMap<Slot, (u32, Vec<Slot>)>,
-    /// Feasible distance per destination: the lowest cost since the route last went active.
-    feasible: BTreeMap<Slot, u32>,
+    advertised: BTreeMap<Slot, (PathMetric, u32, Vec<Slot>)>,
+    /// Feasible distance per destination: the best metric since the route last went active.
+    feasible: BTreeMap<Slot, PathMetric>,
     /// Destinations whose route went active (withdrawn, waiting for neighbours to stop using
     /// this member) and since when.
     active: BTreeMap<Slot, Time>,
 }
 
 impl RoutingTable {
+    /// An empty table routing by `kind`.
+    pub fn new(kind: MetricKind) -> Self {
+        Self { kind, ..Self::default() }
+    }
+
+    /// The metric this table routes by.
+    pub fn kind(&self) -> MetricKind {
+        self.kind
+    }
+
     /// Take in neighbour `from`'s advertisement for `dest` (`None` withdraws).
     pub fn apply(
         &mut self,
@@ -181,8 +199,11 @@ impl RoutingTable {
             let route = self.decide(now, d, links, &routable, tolerance);
             match route {
                 Some(route) => {
-                    let fd = self.feasible.entry(d).or_insert(route.cost_us);
-                    *fd = (*fd).min(route.cost_us);
+                    let kind = self.kind;
+                    let fd = self.feasible.entry(d).or_insert(route.metric);
+                    if kind.compare(route.metric, *fd).is_lt() {
+                        *fd = route.metric;
+                    }
                     self.best.insert(d, route);
                 }
                 None => {
@@ -253,48 +274,40 @@ impl RoutingTable {
         tolerance: Tolerance,
         feasible_only: bool,
     ) -> Option<Route> {
+        let kind = self.kind;
         let fd = self.feasible.get(&d).copied();
-        let mut chosen: Option<(u32, Slot)> = None;
-        let mut current_cost = None;
+        let mut chosen: Option<(PathMetric, u32, Slot)> = None;
+        let mut current: Option<(PathMetric, u32)> = None;
         let current_hop = self.best.get(&d).map(|r| r.next_hop);
         for (&n, link) in links {
-            let Some(cost) = self.candidate_cost(n, link, d, routable) else {
+            let Some((metric, latency)) = self.candidate(n, link, d, routable) else {
                 continue;
             };
-            let reported = if n == d {
-                0
-            } else {
-                self.rib_in
-                    .get(&n)
-                    .and_then(|t| t.get(&d))
-                    .map_or(u32::MAX, |a| a.cost_us)
-            };
-            if feasible_only && n != d && fd.is_some_and(|fd| reported >= fd) {
-                continue;
+            if feasible_only && n != d {
+                let reported = self.rib_in.get(&n).and_then(|t| t.get(&d)).map(|a| a.metric);
+                if fd.is_some_and(|fd| reported.is_none_or(|r| !kind.compare(r, fd).is_lt())) {
+                    continue;
+                }
             }
             if Some(n) == current_hop {
-                current_cost = Some(cost);
+                current = Some((metric, latency));
             }
-            if chosen.is_none_or(|(c, _)| cost < c) {
-                chosen = Some((cost, n));
+            if chosen.is_none_or(|(c, _, _)| kind.compare(metric, c).is_lt()) {
+                chosen = Some((metric, latency, n));
             }
         }
-        let (mut cost, mut hop) = chosen?;
+        let (mut metric, mut latency, mut hop) = chosen?;
         // Hysteresis: keep the current next hop unless the new one is clearly better.
-        if let (Some(cur), Some(cur_hop)) = (current_cost, current_hop)
-            && cost.saturating_add(tolerance.of(cur)) >= cur
+        if let (Some((cur, cur_latency)), Some(cur_hop)) = (current, current_hop)
+            && !kind.clearly_better(metric, cur, tolerance.of(cur.dist))
         {
-            (cost, hop) = (cur, cur_hop);
+            (metric, latency, hop) = (cur, cur_latency, cur_hop);
         }
         let mut path = vec![hop];
         if d != hop {
             path.extend_from_slice(&self.rib_in.get(&hop)?.get(&d)?.path);
         }
-        Some(Route {
-            next_hop: hop,
-            cost_us: cost,
-            path,
-        })
+        Some(Route { next_hop: hop, metric, latency_us: latency, path })
     }
 
     /// Bring the advertisement of `d` in line with its route; whether it changed.
@@ -306,41 +319,33 @@ impl RoutingTable {
                 true
             }
             (Some(route), old) => {
-                let differs = old.is_none_or(|(cost, path)| {
-                    *path != route.path || cost.abs_diff(route.cost_us) > tolerance.of(*cost)
+                let differs = old.is_none_or(|(metric, _, path)| {
+                    *path != route.path
+                        || metric.width != route.metric.width
+                        || metric.dist.abs_diff(route.metric.dist) > tolerance.of(metric.dist)
                 });
                 if differs {
-                    self.advertised
-                        .insert(d, (route.cost_us, route.path.clone()));
+                    self.advertised.insert(d, (route.metric, route.latency_us, route.path.clone()));
                 }
                 differs
             }
         }
     }
 
-    fn candidate_cost(
-        &self,
-        n: Slot,
-        link: &LinkCost,
-        d: Slot,
-        routable: &impl Fn(Slot) -> bool,
-    ) -> Option<u32> {
-        let penalty = if link.leaving { LEAVING_PENALTY_US } else { 0 };
-        // At least a microsecond per link, so a route always costs more than what its next
-        // hop reports (the feasibility test needs it strictly).
-        let link_us = link.cost_us.max(1);
+    /// The metric and latency of the route to `d` through neighbour `n`, if usable.
+    fn candidate(&self, n: Slot, link: &LinkCost, d: Slot, routable: &impl Fn(Slot) -> bool) -> Option<(PathMetric, u32)> {
+        let penalty = if link.leaving { LEAVING_PENALTY } else { 0 };
+        let mut link_metric = link.metric;
+        link_metric.dist = link_metric.dist.saturating_add(penalty);
+        let link_us = link.latency_us.max(1);
         if d == n {
-            return Some(link_us.saturating_add(penalty));
+            return Some((PathMetric::ZERO.extend(link_metric), link_us));
         }
         let advert = self.rib_in.get(&n)?.get(&d)?;
         if advert.path.iter().any(|&s| s == SELF_SLOT || !routable(s)) {
             return None;
         }
-        Some(
-            link_us
-                .saturating_add(advert.cost_us)
-                .saturating_add(penalty),
-        )
+        Some((advert.metric.extend(link_metric), link_us.saturating_add(advert.latency_us)))
     }
 
     /// What neighbour `n` advertised for `dest`.
@@ -348,9 +353,10 @@ impl RoutingTable {
         self.rib_in.get(&n)?.get(&dest)
     }
 
-    /// What this member currently advertises for `dest` (`None`: unreachable).
-    pub fn advertised(&self, dest: Slot) -> Option<(u32, &[Slot])> {
-        self.advertised.get(&dest).map(|(c, p)| (*c, p.as_slice()))
+    /// What this member currently advertises for `dest` (`None`: unreachable): its metric,
+    /// latency and path.
+    pub fn advertised(&self, dest: Slot) -> Option<(PathMetric, u32, &[Slot])> {
+        self.advertised.get(&dest).map(|(m, l, p)| (*m, *l, p.as_slice()))
     }
 
     /// Every destination currently advertised.
@@ -368,12 +374,20 @@ impl RoutingTable {
         self.best.iter().map(|(&d, r)| (d, r))
     }
 
-    /// Latency to `dest`, if reachable.
-    pub fn cost_to(&self, dest: Slot) -> Option<u32> {
+    /// Latency of the route to `dest`, if reachable.
+    pub fn latency_to(&self, dest: Slot) -> Option<u32> {
         if dest == SELF_SLOT {
             return Some(0);
         }
-        self.best.get(&dest).map(|r| r.cost_us)
+        self.best.get(&dest).map(|r| r.latency_us)
+    }
+
+    /// Metric of the route to `dest`, if reachable.
+    pub fn metric_to(&self, dest: Slot) -> Option<PathMetric> {
+        if dest == SELF_SLOT {
+            return Some(PathMetric::ZERO);
+        }
+        self.best.get(&dest).map(|r| r.metric)
     }
 
     /// Whether neighbour `n` routes to `source` through this member (its advertised path starts
@@ -399,25 +413,28 @@ impl RoutingTable {
         })
     }
 
-    /// The cheapest route to `dest` that does not use neighbour `avoid` or cross it.
-    pub fn cost_without(
+    /// The best route to `dest` that does not use neighbour `avoid` or cross it: its metric and
+    /// latency.
+    pub fn best_without(
         &self,
         dest: Slot,
         avoid: Slot,
         links: &BTreeMap<Slot, LinkCost>,
         routable: impl Fn(Slot) -> bool,
-    ) -> Option<u32> {
+    ) -> Option<(PathMetric, u32)> {
+        let kind = self.kind;
         links
             .iter()
             .filter(|&(&n, _)| n != avoid)
             .filter_map(|(&n, link)| {
                 if n == dest {
-                    return Some(link.cost_us);
+                    return Some((PathMetric::ZERO.extend(link.metric), link.latency_us.max(1)));
                 }
                 let a = self.rib_in.get(&n)?.get(&dest)?;
-                avoids(&a.path, avoid, &routable).then(|| link.cost_us.saturating_add(a.cost_us))
+                avoids(&a.path, avoid, &routable)
+                    .then(|| (a.metric.extend(link.metric), link.latency_us.max(1).saturating_add(a.latency_us)))
             })
-            .min()
+            .min_by(|x, y| kind.compare(x.0, y.0))
     }
 
     /// Whether `dest` stays reachable without neighbour `avoid`: another neighbour in `links`
@@ -457,26 +474,24 @@ mod tests {
         floor_us: 0,
     };
 
+    fn lat(us: u32) -> PathMetric {
+        PathMetric { width: PathMetric::UNBOUNDED, dist: us }
+    }
+
     fn links(costs: &[(Slot, u32)]) -> BTreeMap<Slot, LinkCost> {
         costs
             .iter()
             .map(|&(s, c)| {
                 (
                     s,
-                    LinkCost {
-                        cost_us: c,
-                        leaving: false,
-                    },
+                    LinkCost { metric: lat(c), latency_us: c, leaving: false },
                 )
             })
             .collect()
     }
 
     fn advert(cost_us: u32, path: &[Slot]) -> Option<Advert> {
-        Some(Advert {
-            cost_us,
-            path: path.to_vec(),
-        })
+        Some(Advert { metric: lat(cost_us), latency_us: cost_us, path: path.to_vec() })
     }
 
     #[test]
@@ -491,7 +506,8 @@ mod tests {
             t.route(3),
             Some(&Route {
                 next_hop: 1,
-                cost_us: 20,
+                metric: lat(20),
+                latency_us: 20,
                 path: vec![1, 3]
             })
         );
@@ -518,7 +534,8 @@ mod tests {
             t.route(3),
             Some(&Route {
                 next_hop: 2,
-                cost_us: 50,
+                metric: lat(50),
+                latency_us: 50,
                 path: vec![2, 4, 3]
             })
         );
@@ -536,7 +553,7 @@ mod tests {
         // Neighbour 2 reaches 3 through this member (cost 30), and advertised so.
         t.apply(2, 3, advert(30, &[SELF_SLOT, 1, 3]), 64).unwrap();
         t.recompute(Time::ZERO, &links(&[(1, 10), (2, 10)]), |_| true, TOL);
-        assert_eq!(t.route(3).unwrap().cost_us, 20);
+        assert_eq!(t.route(3).unwrap().latency_us, 20);
         // 1 goes; 2 now advertises a path of its own (via 5) at cost 40, but this member does
         // not know yet whether 2 still forwards through it (its old advert says so).
         t.remove_neighbour(1);
@@ -613,6 +630,6 @@ mod tests {
         assert!(!t.reachable_without(1, 1, &l, |_| true));
         t.apply(2, 1, advert(10, &[1]), 64).unwrap();
         assert!(t.reachable_without(1, 1, &l, |_| true));
-        assert_eq!(t.cost_without(1, 1, &l, |_| true), Some(11));
+        assert_eq!(t.best_without(1, 1, &l, |_| true), Some((lat(11), 11)));
     }
 }

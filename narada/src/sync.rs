@@ -4,6 +4,7 @@
 use overlay_core::{NodeId, Time};
 
 use crate::members::{Observed, SELF_SLOT, Slot, Status};
+use crate::metric::PathMetric;
 use crate::message::{Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update};
 use crate::node::{Event, Narada};
 use crate::routing::Advert;
@@ -38,13 +39,13 @@ impl Narada {
         let advert = self
             .routing
             .advertised(dest)
-            .map(|(cost_us, path)| (cost_us, path.to_vec()));
+            .map(|(metric, latency_us, path)| (metric, latency_us, path.to_vec()));
         self.introduce(n, dest, update);
-        let route = advert.map(|(cost_us, path)| {
+        let route = advert.map(|(metric, latency_us, path)| {
             for &hop in &path {
                 self.introduce(n, hop, update);
             }
-            RouteAdvert { cost_us, path }
+            RouteAdvert { metric, latency_us, path }
         });
         update.routes.push(RouteEntry { dest, route });
     }
@@ -84,7 +85,8 @@ impl Narada {
                 update.routes.push(RouteEntry {
                     dest,
                     route: Some(RouteAdvert {
-                        cost_us: 0,
+                        metric: PathMetric::ZERO,
+                        latency_us: 0,
                         path: Vec::new(),
                     }),
                 });
@@ -226,7 +228,8 @@ impl Narada {
                         route.path.iter().map(|&h| self.translate(n, h)).collect();
                     let Some(path) = path else { continue };
                     Some(Advert {
-                        cost_us: route.cost_us,
+                        metric: route.metric,
+                        latency_us: route.latency_us,
                         path,
                     })
                 }

@@ -233,9 +233,7 @@ fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
     assert_eq!(lab.nodes[1].forwards_to(&Lab::id(0)), vec![Lab::id(2)]);
     lab.command(
         0,
-        Command::Publish {
-            payload: Bytes::from_static(b"hello"),
-        },
+        Command::Publish { payload: Bytes::from_static(b"hello"), priority: 1 },
     );
     lab.run_until(Time::from_secs(6));
     let delivered: Vec<usize> = lab
@@ -253,6 +251,7 @@ fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
         source: 0,
         seq: 99,
         sent_at_us: 0,
+        priority: 1,
         payload: Bytes::new(),
     };
     lab.inject(0, 2, Message::Data(packet));
@@ -271,9 +270,7 @@ fn gaps_left_by_lost_packets_are_repaired_from_the_upstream_buffer() {
     for _ in 0..8 {
         lab.command(
             0,
-            Command::Publish {
-                payload: Bytes::from_static(b"x"),
-            },
+            Command::Publish { payload: Bytes::from_static(b"x"), priority: 1 },
         );
         lab.run_until(lab.now + Duration::from_millis(5));
     }
@@ -399,21 +396,24 @@ fn hostile_input_is_dropped_and_counted() {
             RouteEntry {
                 dest: 700,
                 route: Some(RouteAdvert {
-                    cost_us: 5,
+                    metric: crate::PathMetric { width: 10, dist: 5 },
+                    latency_us: 5,
                     path: vec![701, 700, 701, 700],
                 }),
             },
             RouteEntry {
                 dest: 700,
                 route: Some(RouteAdvert {
-                    cost_us: 5,
+                    metric: crate::PathMetric { width: 10, dist: 5 },
+                    latency_us: 5,
                     path: vec![701],
                 }),
             },
             RouteEntry {
                 dest: 701,
                 route: Some(RouteAdvert {
-                    cost_us: 5,
+                    metric: crate::PathMetric { width: 10, dist: 5 },
+                    latency_us: 5,
                     path: (0..500).collect(),
                 }),
             },

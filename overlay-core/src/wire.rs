@@ -50,6 +50,12 @@ pub trait WireMessage: Serialize + DeserializeOwned + Clone + Debug {
     /// The kind of traffic this message is.
     fn traffic_class(&self) -> TrafficClass;
 
+    /// Drop class when a link is slower than what is sent over it: 0 is kept longest (a
+    /// keyframe), higher classes go first. Only data messages are ever dropped this way.
+    fn drop_class(&self) -> u8 {
+        0
+    }
+
     /// Bytes this message occupies on the wire, envelope included. The simulator never encodes
     /// messages but charges this size, so overhead figures count real bytes.
     fn wire_size(&self) -> usize {

@@ -164,6 +164,7 @@ impl NaradaGroup {
                 source,
                 Command::Publish {
                     payload: payload.clone(),
+                    priority: 1,
                 },
             );
             self.published.push((seq, at));
