@@ -32,9 +32,16 @@ impl Narada {
         }
         let seq = self.next_data_seq;
         self.next_data_seq += 1;
-        let packet = Buffered { sent_at_us: now.as_micros(), priority, payload };
+        let packet = Buffered {
+            sent_at_us: now.as_micros(),
+            priority,
+            payload,
+        };
         let capacity = self.config.recovery_packets;
-        self.sources.entry(SELF_SLOT).or_default().keep(seq, packet.clone(), capacity);
+        self.sources
+            .entry(SELF_SLOT)
+            .or_default()
+            .keep(seq, packet.clone(), capacity);
         self.forward(SELF_SLOT, None, seq, &packet);
     }
 
@@ -64,7 +71,9 @@ impl Narada {
             .neighbours
             .keys()
             .copied()
-            .filter(|&n| Some(n) != from && Some(n) != upstream && self.routing.routes_through_me(n, source))
+            .filter(|&n| {
+                Some(n) != from && Some(n) != upstream && self.routing.routes_through_me(n, source)
+            })
             .collect();
         for n in children {
             self.send_data(n, source, seq, packet);
@@ -72,7 +81,9 @@ impl Narada {
     }
 
     pub(crate) fn on_data(&mut self, now: Time, from: Slot, packet: DataPacket) {
-        let Some(source) = self.translate(from, packet.source) else { return };
+        let Some(source) = self.translate(from, packet.source) else {
+            return;
+        };
         if source == SELF_SLOT {
             self.stats.duplicates += 1;
             return;
@@ -85,7 +96,9 @@ impl Narada {
             }
             state.upstream = upstream;
         }
-        let from_previous = state.previous_upstream.is_some_and(|(s, until)| s == from && now <= until);
+        let from_previous = state
+            .previous_upstream
+            .is_some_and(|(s, until)| s == from && now <= until);
         if upstream != Some(from) && !from_previous {
             self.stats.rpf_drops += 1;
             return;
@@ -95,7 +108,11 @@ impl Narada {
             self.stats.duplicates += 1;
             return;
         }
-        let buffered = Buffered { sent_at_us: packet.sent_at_us, priority: packet.priority, payload: packet.payload };
+        let buffered = Buffered {
+            sent_at_us: packet.sent_at_us,
+            priority: packet.priority,
+            payload: packet.payload,
+        };
         state.keep(packet.seq, buffered.clone(), self.config.recovery_packets);
         let next_nack = state.next_nack();
         if let Some(id) = self.members.id_of(source) {
@@ -117,8 +134,12 @@ impl Narada {
 
     /// A neighbour asks for packets it missed: resend what is buffered.
     pub(crate) fn on_nack(&mut self, from: Slot, source: Handle, ranges: Vec<(u64, u16)>) {
-        let Some(source) = self.translate(from, source) else { return };
-        let Some(state) = self.sources.get(&source) else { return };
+        let Some(source) = self.translate(from, source) else {
+            return;
+        };
+        let Some(state) = self.sources.get(&source) else {
+            return;
+        };
         // Bounded work: look at no more than four times the resend budget, and spend the
         // budget only on packets still buffered (a long gap's oldest part may be gone).
         let mut looked = 0;
@@ -148,7 +169,9 @@ impl Narada {
         let mut requests: Vec<Request> = Vec::new();
         let mut next: Option<Time> = None;
         for (&source, state) in &mut self.sources {
-            let Some(upstream) = self.routing.route(source).map(|r| r.next_hop) else { continue };
+            let Some(upstream) = self.routing.route(source).map(|r| r.next_hop) else {
+                continue;
+            };
             let ranges = state.due_nacks(now, delay);
             if !ranges.is_empty() {
                 requests.push((upstream, source, ranges));
@@ -163,7 +186,8 @@ impl Narada {
             self.send(upstream, Message::Nack { source, ranges });
         }
         if let Some(at) = next {
-            self.timers.set(Timer::Nack, at.max(now + Duration::from_millis(1)));
+            self.timers
+                .set(Timer::Nack, at.max(now + Duration::from_millis(1)));
         }
     }
 
@@ -171,8 +195,12 @@ impl Narada {
     /// lost bandwidth and carry no data, so their recovery is noticed.
     pub(crate) fn rate_tick(&mut self, now: Time) {
         let millis = u32::try_from(self.config.rate_interval.as_millis()).unwrap_or(u32::MAX);
-        let reports: Vec<(Slot, u64)> =
-            self.neighbours.iter_mut().filter(|(_, nb)| nb.sent_bytes > 0).map(|(&n, nb)| (n, std::mem::take(&mut nb.sent_bytes))).collect();
+        let reports: Vec<(Slot, u64)> = self
+            .neighbours
+            .iter_mut()
+            .filter(|(_, nb)| nb.sent_bytes > 0)
+            .map(|(&n, nb)| (n, std::mem::take(&mut nb.sent_bytes)))
+            .collect();
         for (n, sent_bytes) in reports {
             self.send(n, Message::Rate { sent_bytes, millis });
         }
@@ -187,8 +215,11 @@ impl Narada {
             .filter(|(_, nb)| {
                 let degraded = nb.bandwidth.level().is_some_and(|l| l < full);
                 let idle = nb.received_bytes == 0;
-                let due = nb.probed_at.is_none_or(|t| now.saturating_since(t) >= interval);
-                (degraded && idle && due) || nb.bandwidth.level().is_none() && nb.probed_at.is_none()
+                let due = nb
+                    .probed_at
+                    .is_none_or(|t| now.saturating_since(t) >= interval);
+                (degraded && idle && due)
+                    || nb.bandwidth.level().is_none() && nb.probed_at.is_none()
             })
             .map(|(&n, _)| n)
             .collect();
@@ -202,10 +233,14 @@ impl Narada {
 
     /// A neighbour reported what it sent over `millis`: compare with what arrived.
     pub(crate) fn on_rate(&mut self, now: Time, from: Slot, sent_bytes: u64, millis: u32) {
-        let Some(nb) = self.neighbours.get_mut(&from) else { return };
+        let Some(nb) = self.neighbours.get_mut(&from) else {
+            return;
+        };
         let seconds = f64::from(millis.max(1)) / 1e3;
         let claimed = overlay_core::Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / seconds);
-        let received = overlay_core::Bandwidth::from_bps_f64(std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / seconds);
+        let received = overlay_core::Bandwidth::from_bps_f64(
+            std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / seconds,
+        );
         let before = nb.bandwidth.level();
         nb.bandwidth.on_report(now, claimed, received);
         if nb.bandwidth.level() != before {

@@ -13,8 +13,8 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 
 use crate::members::{SELF_SLOT, Slot, Status};
-use crate::metric::PathMetric;
 use crate::message::{LinkReason, Message};
+use crate::metric::PathMetric;
 use crate::node::{Event, Narada, Query, QueryPurpose, Timer};
 
 /// A candidate whose routing table arrived, kept while its link's bandwidth is probed.
@@ -249,7 +249,8 @@ impl Narada {
     pub(crate) fn on_table_query(&mut self, from: NodeId, nonce: u64, digest: u64) {
         let mine = self.members.live_digest();
         let live = self.members.sorted_live().to_vec();
-        let costs: Vec<Option<PathMetric>> = live.iter().map(|&s| self.routing.metric_to(s)).collect();
+        let costs: Vec<Option<PathMetric>> =
+            live.iter().map(|&s| self.routing.metric_to(s)).collect();
         let ids =
             (mine != digest).then(|| live.iter().filter_map(|&s| self.members.id_of(s)).collect());
         let degree = u16::try_from(self.neighbours.len()).unwrap_or(u16::MAX);
@@ -319,7 +320,11 @@ impl Narada {
                     .collect()
             }
         };
-        let candidate = Candidate { their_costs, rtt_us, their_degree };
+        let candidate = Candidate {
+            their_costs,
+            rtt_us,
+            their_degree,
+        };
         if !self.config.metric.uses_bandwidth() {
             self.evaluate(now, from, &candidate, PathMetric::UNBOUNDED);
             return;
@@ -327,14 +332,21 @@ impl Narada {
         // Bandwidth matters: use a recent measurement of the link from the candidate, or probe
         // it, but only when the link could help at all (its utility if it had full bandwidth
         // passes the gate) and this member's own access link is not what limits it.
-        let fresh = self.probed.get(&from).filter(|(_, at)| now.saturating_since(*at) < self.config.reprobe_interval);
+        let fresh = self
+            .probed
+            .get(&from)
+            .filter(|(_, at)| now.saturating_since(*at) < self.config.reprobe_interval);
         if let Some(&(bandwidth, _)) = fresh {
             let width = self.width_of(bandwidth);
             self.evaluate(now, from, &candidate, width);
             return;
         }
         let full = self.config.bandwidth_levels;
-        let optimistic = self.utility(from, self.candidate_link(from, rtt_us / 2, full), &candidate.their_costs);
+        let optimistic = self.utility(
+            from,
+            self.candidate_link(from, rtt_us / 2, full),
+            &candidate.their_costs,
+        );
         if optimistic <= self.config.add_base || self.access_is_bottleneck(now) {
             return;
         }
@@ -392,7 +404,8 @@ impl Narada {
 
     /// The bandwidth level of a measured rate.
     pub(crate) fn width_of(&self, bandwidth: Bandwidth) -> u16 {
-        let step = self.config.stream_rate.bps_f64() / f64::from(self.config.bandwidth_levels.max(1));
+        let step =
+            self.config.stream_rate.bps_f64() / f64::from(self.config.bandwidth_levels.max(1));
         let level = (bandwidth.bps_f64() / step.max(1.0) + 0.5).floor();
         level.clamp(0.0, f64::from(self.config.bandwidth_levels)) as u16
     }
@@ -400,24 +413,35 @@ impl Narada {
     /// Whether what arrives here already fills this member's own download: then its access
     /// link limits it and probing others cannot help (the paper's first heuristic).
     pub(crate) fn access_is_bottleneck(&mut self, now: Time) -> bool {
-        let Some(download) = self.config.download else { return false };
-        self.arriving.rate(now).is_some_and(|r| r.bps_f64() >= 0.9 * download.bps_f64())
+        let Some(download) = self.config.download else {
+            return false;
+        };
+        self.arriving
+            .rate(now)
+            .is_some_and(|r| r.bps_f64() >= 0.9 * download.bps_f64())
     }
 
     /// Ask the driver to measure the bandwidth from `slot` to this member, at no more than the
     /// stream rate.
     pub(crate) fn probe_bandwidth(&mut self, _now: Time, slot: Slot) {
-        let Some(id) = self.members.id_of(slot) else { return };
+        let Some(id) = self.members.id_of(slot) else {
+            return;
+        };
         self.stats.bandwidth_probes += 1;
         self.outbox.measure(
             id,
-            MeasureRequest::Bandwidth { max_rate: self.config.stream_rate, duration: self.config.probe_duration },
+            MeasureRequest::Bandwidth {
+                max_rate: self.config.stream_rate,
+                duration: self.config.probe_duration,
+            },
         );
     }
 
     /// A bandwidth measurement arrived (a probe's result, or the driver's own estimate).
     pub(crate) fn on_bandwidth_measured(&mut self, now: Time, peer: NodeId, bandwidth: Bandwidth) {
-        let Some(slot) = self.members.slot_of(&peer) else { return };
+        let Some(slot) = self.members.slot_of(&peer) else {
+            return;
+        };
         self.probed.insert(slot, (bandwidth, now));
         if let Some(nb) = self.neighbours.get_mut(&slot) {
             let before = nb.bandwidth.level();
@@ -445,7 +469,12 @@ impl Narada {
     /// Narada's utility of a link from `candidate` with metric `link`: the sum over members of
     /// the improvement the link would bring, in the metric's order (relative latency gain for
     /// latency; relative bandwidth gain, then latency, for the bandwidth metrics).
-    pub(crate) fn utility(&self, candidate: Slot, link: PathMetric, their_costs: &[(Slot, Option<PathMetric>)]) -> f64 {
+    pub(crate) fn utility(
+        &self,
+        candidate: Slot,
+        link: PathMetric,
+        their_costs: &[(Slot, Option<PathMetric>)],
+    ) -> f64 {
         let kind = self.config.metric;
         let mut utility = 0.0;
         for &(m, cost) in their_costs {
@@ -478,7 +507,9 @@ impl Narada {
             .routes()
             .filter(|(_, r)| r.next_hop == n)
             .map(|(d, r)| {
-                let alternative = self.routing.best_without(d, n, &links, |s| members.is_routable(s));
+                let alternative = self
+                    .routing
+                    .best_without(d, n, &links, |s| members.is_routable(s));
                 kind.gain(alternative.map(|(m, _)| m), r.metric)
             })
             .sum()

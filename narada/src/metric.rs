@@ -48,11 +48,17 @@ impl PathMetric {
     pub const UNBOUNDED: u16 = u16::MAX;
 
     /// The empty path (a member to itself).
-    pub const ZERO: Self = Self { width: Self::UNBOUNDED, dist: 0 };
+    pub const ZERO: Self = Self {
+        width: Self::UNBOUNDED,
+        dist: 0,
+    };
 
     /// This path after `link` (width narrows, distance adds; at least one unit per link).
     pub fn extend(self, link: Self) -> Self {
-        Self { width: self.width.min(link.width), dist: self.dist.saturating_add(link.dist.max(1)) }
+        Self {
+            width: self.width.min(link.width),
+            dist: self.dist.saturating_add(link.dist.max(1)),
+        }
     }
 }
 
@@ -66,10 +72,19 @@ impl MetricKind {
     pub fn link(self, latency_us: u32, width: u16, a: &NodeId, b: &NodeId) -> PathMetric {
         let latency = latency_us.max(1);
         match self {
-            Self::Latency => PathMetric { width: PathMetric::UNBOUNDED, dist: latency },
-            Self::BandwidthLatency => PathMetric { width, dist: latency },
+            Self::Latency => PathMetric {
+                width: PathMetric::UNBOUNDED,
+                dist: latency,
+            },
+            Self::BandwidthLatency => PathMetric {
+                width,
+                dist: latency,
+            },
             Self::BandwidthOnly => PathMetric { width, dist: 1 },
-            Self::Random => PathMetric { width: PathMetric::UNBOUNDED, dist: random_weight(a, b) },
+            Self::Random => PathMetric {
+                width: PathMetric::UNBOUNDED,
+                dist: random_weight(a, b),
+            },
         }
     }
 
@@ -77,7 +92,9 @@ impl MetricKind {
     pub fn compare(self, a: PathMetric, b: PathMetric) -> Ordering {
         match self {
             Self::Latency | Self::Random => a.dist.cmp(&b.dist),
-            Self::BandwidthLatency | Self::BandwidthOnly => b.width.cmp(&a.width).then(a.dist.cmp(&b.dist)),
+            Self::BandwidthLatency | Self::BandwidthOnly => {
+                b.width.cmp(&a.width).then(a.dist.cmp(&b.dist))
+            }
         }
     }
 
@@ -87,7 +104,9 @@ impl MetricKind {
         match self {
             Self::Latency | Self::Random => new.dist.saturating_add(tolerance) < current.dist,
             Self::BandwidthLatency | Self::BandwidthOnly => {
-                new.width > current.width || (new.width == current.width && new.dist.saturating_add(tolerance) < current.dist)
+                new.width > current.width
+                    || (new.width == current.width
+                        && new.dist.saturating_add(tolerance) < current.dist)
             }
         }
     }
@@ -137,10 +156,26 @@ mod tests {
     #[test]
     fn shortest_widest_prefers_width_then_latency() {
         let k = MetricKind::BandwidthLatency;
-        assert_eq!(k.compare(m(8, 100), m(5, 10)), Ordering::Less, "wider wins however long");
-        assert_eq!(k.compare(m(5, 10), m(5, 100)), Ordering::Less, "equal width: shorter wins");
-        assert_eq!(MetricKind::Latency.compare(m(8, 100), m(5, 10)), Ordering::Greater);
-        assert_eq!(MetricKind::BandwidthOnly.link(5000, 7, &NodeId::from_index(1), &NodeId::from_index(2)).dist, 1);
+        assert_eq!(
+            k.compare(m(8, 100), m(5, 10)),
+            Ordering::Less,
+            "wider wins however long"
+        );
+        assert_eq!(
+            k.compare(m(5, 10), m(5, 100)),
+            Ordering::Less,
+            "equal width: shorter wins"
+        );
+        assert_eq!(
+            MetricKind::Latency.compare(m(8, 100), m(5, 10)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            MetricKind::BandwidthOnly
+                .link(5000, 7, &NodeId::from_index(1), &NodeId::from_index(2))
+                .dist,
+            1
+        );
     }
 
     #[test]

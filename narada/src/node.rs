@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::rng::{ProtocolRng, derive_seed, rng_from_seed};
-use overlay_core::{Bandwidth, LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
-use probe::{LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig, ProberEvent, RateMeter};
+use overlay_core::{
+    Bandwidth, LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable,
+};
+use probe::{
+    LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig, ProberEvent, RateMeter,
+};
 use rand::RngExt;
 
 use crate::NaradaConfig;
@@ -342,7 +346,14 @@ impl Narada {
                 let peer = self.members.id_of(s).unwrap_or(me);
                 let width = n.bandwidth.level().unwrap_or(n.bandwidth.full_level());
                 let metric = kind.link(n.cost_us(), width, &me, &peer);
-                (s, LinkCost { metric, latency_us: n.cost_us(), leaving: n.leaving })
+                (
+                    s,
+                    LinkCost {
+                        metric,
+                        latency_us: n.cost_us(),
+                        leaving: n.leaving,
+                    },
+                )
             })
             .collect()
     }
@@ -446,7 +457,8 @@ impl Narada {
         self.timers.set(Timer::Drop, now + drop);
         self.timers
             .set(Timer::Purge, now + self.config.dead_retention / 4);
-        self.timers.set(Timer::RateReport, now + self.config.rate_interval);
+        self.timers
+            .set(Timer::RateReport, now + self.config.rate_interval);
     }
 
     /// A mesh link to `slot` is up: start pinging it and send it everything.
@@ -620,7 +632,8 @@ impl Narada {
             Timer::RouteHold => self.reroute(now),
             Timer::RateReport => {
                 self.rate_tick(now);
-                self.timers.set(Timer::RateReport, now + self.config.rate_interval);
+                self.timers
+                    .set(Timer::RateReport, now + self.config.rate_interval);
             }
         }
     }

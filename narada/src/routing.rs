@@ -109,7 +109,10 @@ pub struct RoutingTable {
 impl RoutingTable {
     /// An empty table routing by `kind`.
     pub fn new(kind: MetricKind) -> Self {
-        Self { kind, ..Self::default() }
+        Self {
+            kind,
+            ..Self::default()
+        }
     }
 
     /// The metric this table routes by.
@@ -284,7 +287,11 @@ impl RoutingTable {
                 continue;
             };
             if feasible_only && n != d {
-                let reported = self.rib_in.get(&n).and_then(|t| t.get(&d)).map(|a| a.metric);
+                let reported = self
+                    .rib_in
+                    .get(&n)
+                    .and_then(|t| t.get(&d))
+                    .map(|a| a.metric);
                 if fd.is_some_and(|fd| reported.is_none_or(|r| !kind.compare(r, fd).is_lt())) {
                     continue;
                 }
@@ -307,7 +314,12 @@ impl RoutingTable {
         if d != hop {
             path.extend_from_slice(&self.rib_in.get(&hop)?.get(&d)?.path);
         }
-        Some(Route { next_hop: hop, metric, latency_us: latency, path })
+        Some(Route {
+            next_hop: hop,
+            metric,
+            latency_us: latency,
+            path,
+        })
     }
 
     /// Bring the advertisement of `d` in line with its route; whether it changed.
@@ -325,7 +337,8 @@ impl RoutingTable {
                         || metric.dist.abs_diff(route.metric.dist) > tolerance.of(metric.dist)
                 });
                 if differs {
-                    self.advertised.insert(d, (route.metric, route.latency_us, route.path.clone()));
+                    self.advertised
+                        .insert(d, (route.metric, route.latency_us, route.path.clone()));
                 }
                 differs
             }
@@ -333,7 +346,13 @@ impl RoutingTable {
     }
 
     /// The metric and latency of the route to `d` through neighbour `n`, if usable.
-    fn candidate(&self, n: Slot, link: &LinkCost, d: Slot, routable: &impl Fn(Slot) -> bool) -> Option<(PathMetric, u32)> {
+    fn candidate(
+        &self,
+        n: Slot,
+        link: &LinkCost,
+        d: Slot,
+        routable: &impl Fn(Slot) -> bool,
+    ) -> Option<(PathMetric, u32)> {
         let penalty = if link.leaving { LEAVING_PENALTY } else { 0 };
         let mut link_metric = link.metric;
         link_metric.dist = link_metric.dist.saturating_add(penalty);
@@ -345,7 +364,10 @@ impl RoutingTable {
         if advert.path.iter().any(|&s| s == SELF_SLOT || !routable(s)) {
             return None;
         }
-        Some((advert.metric.extend(link_metric), link_us.saturating_add(advert.latency_us)))
+        Some((
+            advert.metric.extend(link_metric),
+            link_us.saturating_add(advert.latency_us),
+        ))
     }
 
     /// What neighbour `n` advertised for `dest`.
@@ -356,7 +378,9 @@ impl RoutingTable {
     /// What this member currently advertises for `dest` (`None`: unreachable): its metric,
     /// latency and path.
     pub fn advertised(&self, dest: Slot) -> Option<(PathMetric, u32, &[Slot])> {
-        self.advertised.get(&dest).map(|(m, l, p)| (*m, *l, p.as_slice()))
+        self.advertised
+            .get(&dest)
+            .map(|(m, l, p)| (*m, *l, p.as_slice()))
     }
 
     /// Every destination currently advertised.
@@ -431,8 +455,12 @@ impl RoutingTable {
                     return Some((PathMetric::ZERO.extend(link.metric), link.latency_us.max(1)));
                 }
                 let a = self.rib_in.get(&n)?.get(&dest)?;
-                avoids(&a.path, avoid, &routable)
-                    .then(|| (a.metric.extend(link.metric), link.latency_us.max(1).saturating_add(a.latency_us)))
+                avoids(&a.path, avoid, &routable).then(|| {
+                    (
+                        a.metric.extend(link.metric),
+                        link.latency_us.max(1).saturating_add(a.latency_us),
+                    )
+                })
             })
             .min_by(|x, y| kind.compare(x.0, y.0))
     }
@@ -475,7 +503,10 @@ mod tests {
     };
 
     fn lat(us: u32) -> PathMetric {
-        PathMetric { width: PathMetric::UNBOUNDED, dist: us }
+        PathMetric {
+            width: PathMetric::UNBOUNDED,
+            dist: us,
+        }
     }
 
     fn links(costs: &[(Slot, u32)]) -> BTreeMap<Slot, LinkCost> {
@@ -484,14 +515,22 @@ mod tests {
             .map(|&(s, c)| {
                 (
                     s,
-                    LinkCost { metric: lat(c), latency_us: c, leaving: false },
+                    LinkCost {
+                        metric: lat(c),
+                        latency_us: c,
+                        leaving: false,
+                    },
                 )
             })
             .collect()
     }
 
     fn advert(cost_us: u32, path: &[Slot]) -> Option<Advert> {
-        Some(Advert { metric: lat(cost_us), latency_us: cost_us, path: path.to_vec() })
+        Some(Advert {
+            metric: lat(cost_us),
+            latency_us: cost_us,
+            path: path.to_vec(),
+        })
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use overlay_core::{NodeId, Time};
 
 use crate::members::{Observed, SELF_SLOT, Slot, Status};
-use crate::metric::PathMetric;
 use crate::message::{Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update};
+use crate::metric::PathMetric;
 use crate::node::{Event, Narada};
 use crate::routing::Advert;
 
@@ -45,7 +45,11 @@ impl Narada {
             for &hop in &path {
                 self.introduce(n, hop, update);
             }
-            RouteAdvert { metric, latency_us, path }
+            RouteAdvert {
+                metric,
+                latency_us,
+                path,
+            }
         });
         update.routes.push(RouteEntry { dest, route });
     }

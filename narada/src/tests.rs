@@ -233,7 +233,10 @@ fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
     assert_eq!(lab.nodes[1].forwards_to(&Lab::id(0)), vec![Lab::id(2)]);
     lab.command(
         0,
-        Command::Publish { payload: Bytes::from_static(b"hello"), priority: 1 },
+        Command::Publish {
+            payload: Bytes::from_static(b"hello"),
+            priority: 1,
+        },
     );
     lab.run_until(Time::from_secs(6));
     let delivered: Vec<usize> = lab
@@ -270,7 +273,10 @@ fn gaps_left_by_lost_packets_are_repaired_from_the_upstream_buffer() {
     for _ in 0..8 {
         lab.command(
             0,
-            Command::Publish { payload: Bytes::from_static(b"x"), priority: 1 },
+            Command::Publish {
+                payload: Bytes::from_static(b"x"),
+                priority: 1,
+            },
         );
         lab.run_until(lab.now + Duration::from_millis(5));
     }

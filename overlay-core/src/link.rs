@@ -41,7 +41,8 @@ impl LinkMetrics {
 pub enum MeasureRequest {
     /// Measure the round-trip time (the runtime reads QUIC's estimate or pings).
     Rtt,
-    /// Measure available bandwidth by sending for `duration` at no more than `max_rate`.
+    /// Measure the available bandwidth from the peer to this member, the peer sending for
+    /// `duration` at no more than `max_rate`.
     ///
     /// Active probes cost real bandwidth, so they are capped, typically at the source rate.
     Bandwidth {

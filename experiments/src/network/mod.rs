@@ -320,6 +320,13 @@ impl Network {
         Bandwidth::from_bps_f64(min)
     }
 
+    /// Change the capacity of one channel (a congestion episode, a link repaired).
+    pub fn set_channel_capacity(&mut self, channel: Channel, bandwidth: Bandwidth) {
+        if let Some(c) = self.capacity.get_mut(channel as usize) {
+            *c = bandwidth.bps_f64();
+        }
+    }
+
     /// Record the current flows and their rates, so measurements see a loaded network.
     pub fn set_load(&mut self, flows: &[FlowDemand], rates: &[f64]) {
         self.load.iter_mut().for_each(|l| *l = 0.0);
@@ -353,8 +360,8 @@ impl Network {
         Bandwidth::from_bps_f64(available)
     }
 
-    /// What member `a` measures towards `b` (exact RTT; bandwidth with the configured noise,
-    /// capped at the probe's rate).
+    /// What member `a` measures of its path with `b`: the exact RTT, and the bandwidth from `b`
+    /// to `a` (with the configured noise, capped at the probe's rate).
     pub fn measure(
         &self,
         a: usize,
@@ -368,8 +375,9 @@ impl Network {
         match request {
             MeasureRequest::Rtt => LinkMetrics::rtt(rtt),
             MeasureRequest::Bandwidth { max_rate, .. } => {
+                // Bandwidth is measured towards the asking member: data would flow b -> a.
                 let truth = self
-                    .available_bandwidth(a, b)
+                    .available_bandwidth(b, a)
                     .bps_f64()
                     .min(max_rate.bps_f64());
                 let noisy = if self.noise > 0.0 {

@@ -8,6 +8,7 @@
 //! completely and re-reads its deadline: the drain rule of [`Protocol`].
 
 mod queue;
+mod shaping;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use overlay_core::{
 };
 
 pub use queue::EventQueue;
+pub use shaping::Shaper;
 
 use crate::network::Network;
 
@@ -28,7 +30,7 @@ pub trait PathModel {
     fn members(&self) -> usize;
     /// One-way delay from member `from` to member `to`.
     fn one_way_delay(&self, from: usize, to: usize) -> Duration;
-    /// What `from` measures towards `to`.
+    /// What `from` measures of the path from `to` (round trip; bandwidth from `to` to `from`).
     fn measure(
         &self,
         from: usize,
@@ -36,9 +38,30 @@ pub trait PathModel {
         request: MeasureRequest,
         rng: &mut ProtocolRng,
     ) -> LinkMetrics;
+    /// Channels (directed links) of the unicast path from `from` to `to`, for the bandwidth
+    /// model; none means the path is unconstrained.
+    fn path_channels(&self, _from: usize, _to: usize, _out: &mut Vec<u32>) {}
+    /// Capacity of every channel, bits per second.
+    fn channel_capacities(&self) -> &[f64] {
+        &[]
+    }
+    /// Take note of the current data load, so bandwidth measurements see it.
+    fn record_load(&mut self, _flows: &[crate::network::FlowDemand], _rates: &[f64]) {}
 }
 
 impl PathModel for Network {
+    fn path_channels(&self, from: usize, to: usize, out: &mut Vec<u32>) {
+        self.unicast_path(from, to, out);
+    }
+
+    fn channel_capacities(&self) -> &[f64] {
+        self.capacities()
+    }
+
+    fn record_load(&mut self, flows: &[crate::network::FlowDemand], rates: &[f64]) {
+        self.set_load(flows, rates);
+    }
+
     fn members(&self) -> usize {
         Self::members(self)
     }
@@ -144,6 +167,10 @@ pub struct TrafficStats {
     pub dropped: u64,
     /// Messages dropped because a network partition separated sender and receiver.
     pub partitioned: u64,
+    /// Data packets dropped because their link's share was used up (lowest priority first).
+    pub shaped: u64,
+    /// Bytes of active bandwidth probes (also counted as probe traffic).
+    pub bandwidth_probe_bytes: u64,
 }
 
 impl TrafficStats {
@@ -192,6 +219,7 @@ enum Event<P: Protocol> {
         peer: u32,
         metrics: LinkMetrics,
     },
+    Reshape,
 }
 
 struct Slot<P> {
@@ -215,6 +243,8 @@ pub struct Simulator<P: Protocol, N: PathModel> {
     processed: u64,
     /// Partition labels: members with different labels cannot reach each other.
     partition: Option<Vec<u32>>,
+    /// Bandwidth shares and pacers for data, when enabled.
+    shaper: Option<Shaper>,
 }
 
 impl<P: Protocol, N: PathModel> std::fmt::Debug for Simulator<P, N> {
@@ -253,6 +283,7 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
             },
             processed: 0,
             partition: None,
+            shaper: None,
         }
     }
 
@@ -372,6 +403,21 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
             .is_none_or(|labels| labels.get(a as usize) == labels.get(b as usize))
     }
 
+    /// Give data a bandwidth model from now on: every `interval`, each overlay edge carrying
+    /// data gets its max-min fair share of the channels it crosses, and a priority pacer at that
+    /// share drops what does not fit, lowest priority first.
+    pub fn enable_shaping(&mut self, interval: Duration) {
+        if self.shaper.is_none() {
+            self.shaper = Some(Shaper::new(interval));
+            self.queue.push(self.now + interval, Event::Reshape);
+        }
+    }
+
+    /// The bandwidth shares, if shaping is on.
+    pub fn shaper(&self) -> Option<&Shaper> {
+        self.shaper.as_ref()
+    }
+
     /// Whether member `member` is alive.
     pub fn is_alive(&self, member: usize) -> bool {
         self.slots[member]
@@ -475,6 +521,13 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                 let peer_id = self.id_of(peer);
                 self.with_member(member, |p, now| p.handle_measurement(now, peer_id, metrics));
             }
+            Event::Reshape => {
+                if let Some(shaper) = self.shaper.as_mut() {
+                    shaper.reallocate(&mut self.network);
+                    let next = self.now + shaper.interval();
+                    self.queue.push(next, Event::Reshape);
+                }
+            }
         }
         true
     }
@@ -535,12 +588,30 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
         match output {
             Output::Send { to, msg } => {
                 let bytes = msg.wire_size() as u64;
-                self.traffic
-                    .count(member as usize, msg.traffic_class(), bytes);
                 let Some(&to) = self.index.get(&to) else {
+                    self.traffic
+                        .count(member as usize, msg.traffic_class(), bytes);
                     self.traffic.dropped += 1;
                     return;
                 };
+                // Data goes through its link's share; what does not fit is dropped at the sender,
+                // lowest priority first, and never sent.
+                if msg.traffic_class() == TrafficClass::Data
+                    && let Some(shaper) = self.shaper.as_mut()
+                    && !shaper.admit(
+                        now,
+                        &self.network,
+                        member,
+                        to,
+                        bytes as usize,
+                        msg.drop_class(),
+                    )
+                {
+                    self.traffic.shaped += 1;
+                    return;
+                }
+                self.traffic
+                    .count(member as usize, msg.traffic_class(), bytes);
                 if !self.reachable(member, to) {
                     self.traffic.partitioned += 1;
                     return;
@@ -569,7 +640,7 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                     .index
                     .get(&peer)
                     .copied()
-                    .filter(|&p| self.is_alive(p as usize));
+                    .filter(|&p| self.is_alive(p as usize) && self.reachable(member, p));
                 match target {
                     Some(p) if p != member => {
                         let there = self.network.one_way_delay(member as usize, p as usize);
@@ -630,6 +701,9 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                 let Some(&p) = self.index.get(&peer) else {
                     return;
                 };
+                if !self.reachable(member, p) {
+                    return;
+                }
                 let Some(slot) = self.slots[member as usize].as_mut() else {
                     return;
                 };
@@ -640,12 +714,11 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                 let after = match request {
                     MeasureRequest::Rtt => rtt,
                     MeasureRequest::Bandwidth { duration, max_rate } => {
+                        // The probe's bytes flow from the peer; charge them there.
                         let rate = metrics.bandwidth.unwrap_or(max_rate).min(max_rate);
-                        self.traffic.count(
-                            member as usize,
-                            TrafficClass::Probe,
-                            rate.bytes_in(duration),
-                        );
+                        let bytes = rate.bytes_in(duration);
+                        self.traffic.count(p as usize, TrafficClass::Probe, bytes);
+                        self.traffic.bandwidth_probe_bytes += bytes;
                         duration + rtt
                     }
                 };

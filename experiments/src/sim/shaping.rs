@@ -1,0 +1,202 @@
+//! Bandwidth for data in the simulator: each directed overlay edge carrying data gets a max-min
+//! fair share of the physical channels it crosses (the flow model), refreshed every interval
+//! from what each edge offered, and a priority pacer at that share drops what does not fit,
+//! lowest priority first — what a member's congestion-controlled link and its dropping policy do
+//! in the runtime.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use media::{Priority, PriorityPacer};
+use overlay_core::{Bandwidth, Time};
+
+use super::PathModel;
+use crate::network::{FlowDemand, max_min_fair};
+
+#[derive(Debug)]
+struct Edge {
+    pacer: PriorityPacer,
+    channels: Vec<u32>,
+    offered_bytes: u64,
+    sent_bytes: u64,
+    idle_intervals: u32,
+    share: f64,
+}
+
+/// Per-edge fair shares and pacers.
+#[derive(Debug)]
+pub struct Shaper {
+    interval: Duration,
+    edges: BTreeMap<(u32, u32), Edge>,
+    dropped: u64,
+}
+
+/// An edge that offered nothing for this many intervals is forgotten.
+const IDLE_INTERVALS: u32 = 5;
+
+impl Shaper {
+    /// A shaper re-dividing bandwidth every `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            edges: BTreeMap::new(),
+            dropped: 0,
+        }
+    }
+
+    /// How often shares are recomputed.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Packets dropped for lack of bandwidth.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Whether a data packet of `bytes` and drop class `class` from `from` to `to` fits its
+    /// edge's share now.
+    pub fn admit(
+        &mut self,
+        now: Time,
+        model: &impl PathModel,
+        from: u32,
+        to: u32,
+        bytes: usize,
+        class: u8,
+    ) -> bool {
+        let edge = self.edges.entry((from, to)).or_insert_with(|| {
+            let mut channels = Vec::new();
+            model.path_channels(from as usize, to as usize, &mut channels);
+            let capacity = channels
+                .iter()
+                .map(|&c| model.channel_capacities()[c as usize])
+                .fold(f64::INFINITY, f64::min);
+            // Until the next division, a new edge may use its path's capacity.
+            let share = if capacity.is_finite() { capacity } else { 1e12 };
+            Edge {
+                pacer: PriorityPacer::new(Bandwidth::from_bps_f64(share)),
+                channels,
+                offered_bytes: 0,
+                sent_bytes: 0,
+                idle_intervals: 0,
+                share,
+            }
+        });
+        edge.offered_bytes += bytes as u64;
+        if edge.channels.is_empty() || edge.pacer.offer(now, bytes, Priority::from_class(class)) {
+            edge.sent_bytes += bytes as u64;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+
+    /// Re-divide bandwidth among the edges by what each offered in the last interval (a little
+    /// more, so an edge held back can grow into spare capacity).
+    pub fn reallocate(&mut self, model: &mut impl PathModel) {
+        let seconds = self.interval.as_secs_f64().max(1e-6);
+        self.edges.retain(|_, e| {
+            e.idle_intervals = if e.offered_bytes == 0 {
+                e.idle_intervals + 1
+            } else {
+                0
+            };
+            e.idle_intervals < IDLE_INTERVALS
+        });
+        let keys: Vec<(u32, u32)> = self.edges.keys().copied().collect();
+        let flows: Vec<FlowDemand> = keys
+            .iter()
+            .map(|k| {
+                let e = &self.edges[k];
+                let offered = e.offered_bytes as f64 * 8.0 / seconds;
+                FlowDemand {
+                    channels: e.channels.clone(),
+                    demand: offered * 1.25 + 64_000.0,
+                }
+            })
+            .collect();
+        let rates = max_min_fair(model.channel_capacities(), &flows);
+        for (k, &rate) in keys.iter().zip(&rates) {
+            let e = self.edges.get_mut(k).expect("edge just listed");
+            if !e.channels.is_empty() {
+                e.share = rate;
+                e.pacer.set_rate(Bandwidth::from_bps_f64(rate));
+            }
+            e.offered_bytes = 0;
+            e.sent_bytes = 0;
+        }
+        model.record_load(&flows, &rates);
+    }
+
+    /// The current share of the edge from `from` to `to`, bits per second.
+    pub fn share(&self, from: u32, to: u32) -> Option<f64> {
+        self.edges.get(&(from, to)).map(|e| e.share)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two edges through one 1 Mbps channel, one through a private 10 Mbps channel.
+    struct Toy {
+        capacity: Vec<f64>,
+    }
+
+    impl PathModel for Toy {
+        fn members(&self) -> usize {
+            10
+        }
+        fn one_way_delay(&self, _: usize, _: usize) -> Duration {
+            Duration::ZERO
+        }
+        fn measure(
+            &self,
+            _: usize,
+            _: usize,
+            _: overlay_core::MeasureRequest,
+            _: &mut overlay_core::rng::ProtocolRng,
+        ) -> overlay_core::LinkMetrics {
+            overlay_core::LinkMetrics::default()
+        }
+        fn path_channels(&self, from: usize, _to: usize, out: &mut Vec<u32>) {
+            out.push(if from == 2 { 1 } else { 0 });
+        }
+        fn channel_capacities(&self) -> &[f64] {
+            &self.capacity
+        }
+        fn record_load(&mut self, _: &[FlowDemand], _: &[f64]) {}
+    }
+
+    #[test]
+    fn shares_follow_max_min_fairness_and_pacers_enforce_them() {
+        let mut toy = Toy {
+            capacity: vec![1e6, 10e6],
+        };
+        let mut shaper = Shaper::new(Duration::from_secs(1));
+        let mut t = Time::ZERO;
+        // Each edge offers 2 Mbps of base-layer packets.
+        for _ in 0..3 {
+            for _ in 0..250 {
+                for from in [0u32, 1, 2] {
+                    shaper.admit(t, &toy, from, 9, 1000, 1);
+                }
+                t += Duration::from_millis(4);
+            }
+            shaper.reallocate(&mut toy);
+        }
+        let (a, b, c) = (
+            shaper.share(0, 9).unwrap(),
+            shaper.share(1, 9).unwrap(),
+            shaper.share(2, 9).unwrap(),
+        );
+        assert!(
+            (a - 0.5e6).abs() < 1.0 && (b - 0.5e6).abs() < 1.0,
+            "{a} {b}"
+        );
+        assert!(c > 2e6, "the private channel is not shared: {c}");
+        assert!(shaper.dropped() > 0);
+    }
+}
