@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
 use experiments::scenario::{
-    DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, narada, narada_dynamics, narada_sweep,
+    DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, conferencing, narada, narada_dynamics,
+    narada_sweep,
 };
 use experiments::{describe, topology};
 
@@ -61,6 +62,10 @@ enum Scenario {
     /// against group size.
     #[command(name = "narada-sweep")]
     NaradaSweep(narada_sweep::SweepArgs),
+    /// The conferencing paper's comparison: sequential unicast, random, latency-only,
+    /// bandwidth-only and bandwidth-latency trees on the same hosts, with rate adaptation by
+    /// dropping and a congestion episode.
+    Conferencing(conferencing::ConferencingArgs),
 }
 
 fn main() -> ExitCode {
@@ -163,6 +168,27 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 summary.control_kbps_slope_per_member
             );
             let out = args.common.out_dir("narada-sweep");
+            println!("wrote {}", out.join("summary.json").display());
+        }
+        Command::Run {
+            scenario: Scenario::Conferencing(args),
+        } => {
+            let started = std::time::Instant::now();
+            let summary = conferencing::run(&args)?;
+            println!(
+                "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}) in {:.1} s",
+                summary.header.topology_name,
+                summary.header.members,
+                summary.senders.len(),
+                summary.rate_mbps,
+                summary.header.seed,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", conferencing::table(&summary));
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| "out/conferencing".into());
             println!("wrote {}", out.join("summary.json").display());
         }
     }

@@ -24,8 +24,8 @@ pub struct NaradaConfig {
     pub bandwidth_levels: u16,
     /// How often a member tells each neighbour how much data it sent it (passive estimation).
     pub rate_interval: Duration,
-    /// Length of an active bandwidth probe (sent at no more than the stream rate). Half a
-    /// second at 2.4 Mbit/s costs 150 kB, so probes are few: only for candidates that could
+    /// Length of an active bandwidth probe (sent at no more than the stream rate). A quarter
+    /// second at 2.4 Mbit/s costs 75 kB, so probes are few: only for candidates that could
     /// help, never while this member's own access link is the bottleneck.
     pub probe_duration: Duration,
     /// A link whose bandwidth level is below full and that carries no data is probed again
@@ -153,8 +153,8 @@ impl Default for NaradaConfig {
             stream_rate: Bandwidth::from_kbps(1200),
             bandwidth_levels: 10,
             rate_interval: Duration::from_secs(2),
-            probe_duration: Duration::from_millis(500),
-            reprobe_interval: Duration::from_secs(30),
+            probe_duration: Duration::from_millis(250),
+            reprobe_interval: Duration::from_secs(60),
             upload: None,
             download: None,
             min_degree: 3,

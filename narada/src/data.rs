@@ -207,7 +207,14 @@ impl Narada {
         if !self.config.metric.uses_bandwidth() || self.access_is_bottleneck(now) {
             return;
         }
+        // Re-probe a narrowed, idle link only while some source reaches this member at less
+        // than full bandwidth (otherwise its recovery could not improve anything); probe a new
+        // link once.
         let full = self.config.bandwidth_levels;
+        let short = self
+            .sources
+            .keys()
+            .any(|&s| s != SELF_SLOT && self.routing.metric_to(s).is_none_or(|m| m.width < full));
         let interval = self.config.reprobe_interval;
         let stale: Vec<Slot> = self
             .neighbours
@@ -218,8 +225,8 @@ impl Narada {
                 let due = nb
                     .probed_at
                     .is_none_or(|t| now.saturating_since(t) >= interval);
-                (degraded && idle && due)
-                    || nb.bandwidth.level().is_none() && nb.probed_at.is_none()
+                (short && degraded && idle && due)
+                    || (nb.bandwidth.level().is_none() && nb.probed_at.is_none())
             })
             .map(|(&n, _)| n)
             .collect();

@@ -329,9 +329,19 @@ impl Narada {
             self.evaluate(now, from, &candidate, PathMetric::UNBOUNDED);
             return;
         }
-        // Bandwidth matters: use a recent measurement of the link from the candidate, or probe
-        // it, but only when the link could help at all (its utility if it had full bandwidth
-        // passes the gate) and this member's own access link is not what limits it.
+        // Bandwidth matters, but probes are costly (the paper found them 92% of its overhead):
+        // probe only a candidate that reaches some source this member receives more widely
+        // than this member does (it does well and could help), only if the link would be wanted
+        // even at full bandwidth, and never while this member's own access link is the limit.
+        let full = self.config.bandwidth_levels;
+        if !self.could_widen(&candidate.their_costs) {
+            // Only latency is at stake: no probe; the link is measured once it exists.
+            self.evaluate(now, from, &candidate, full);
+            return;
+        }
+        if !self.wanted(from, &candidate, full).is_some() || self.access_is_bottleneck(now) {
+            return;
+        }
         let fresh = self
             .probed
             .get(&from)
@@ -341,17 +351,18 @@ impl Narada {
             self.evaluate(now, from, &candidate, width);
             return;
         }
-        let full = self.config.bandwidth_levels;
-        let optimistic = self.utility(
-            from,
-            self.candidate_link(from, rtt_us / 2, full),
-            &candidate.their_costs,
-        );
-        if optimistic <= self.config.add_base || self.access_is_bottleneck(now) {
-            return;
-        }
         self.probe_bandwidth(now, from);
         self.awaiting_probe.insert(from, candidate);
+    }
+
+    /// Whether a candidate with routes `their_costs` reaches a source this member receives with
+    /// more bandwidth than this member does.
+    fn could_widen(&self, their_costs: &[(Slot, Option<PathMetric>)]) -> bool {
+        their_costs.iter().any(|&(m, cost)| {
+            let receiving = m != SELF_SLOT && self.sources.contains_key(&m);
+            let mine = self.routing.metric_to(m).map_or(0, |r| r.width);
+            receiving && cost.is_some_and(|c| c.width > mine)
+        })
     }
 
     /// Decide on a candidate whose table arrived, with `width` the bandwidth level of the link
@@ -360,6 +371,20 @@ impl Narada {
         if self.neighbours.contains_key(&from) || self.pending.contains_key(&from) {
             return;
         }
+        let Some((reason, utility)) = self.wanted(from, candidate, width) else {
+            return;
+        };
+        let direct_us = candidate.rtt_us / 2;
+        if self.has_room(reason) {
+            self.request_link(now, from, reason, candidate.rtt_us, utility, None);
+        } else if let Some(old) = self.swap_target(now, utility, direct_us) {
+            self.request_link(now, from, reason, candidate.rtt_us, utility, Some(old));
+        }
+    }
+
+    /// Whether a link from `from` (its table in `candidate`, its bandwidth level `width`) is
+    /// wanted, and why, with its utility.
+    fn wanted(&self, from: Slot, candidate: &Candidate, width: u16) -> Option<(LinkReason, f64)> {
         let direct_us = candidate.rtt_us / 2;
         let link = self.candidate_link(from, direct_us, width);
         let utility = self.utility(from, link, &candidate.their_costs);
@@ -379,19 +404,12 @@ impl Narada {
                     degree,
                     usize::from(candidate.their_degree),
                 );
-        if !wanted {
-            return;
-        }
         let reason = if below_min {
             LinkReason::Degree
         } else {
             LinkReason::Improve
         };
-        if self.has_room(reason) {
-            self.request_link(now, from, reason, candidate.rtt_us, utility, None);
-        } else if let Some(old) = self.swap_target(now, utility, direct_us) {
-            self.request_link(now, from, reason, candidate.rtt_us, utility, Some(old));
-        }
+        wanted.then_some((reason, utility))
     }
 
     /// The metric of a link from `candidate` at one-way latency `latency_us` and bandwidth level

@@ -344,7 +344,10 @@ impl Narada {
             .iter()
             .map(|(&s, n)| {
                 let peer = self.members.id_of(s).unwrap_or(me);
-                let width = n.bandwidth.level().unwrap_or_else(|| n.bandwidth.full_level());
+                let width = n
+                    .bandwidth
+                    .level()
+                    .unwrap_or_else(|| n.bandwidth.full_level());
                 let metric = kind.link(n.cost_us(), width, &me, &peer);
                 (
                     s,

@@ -79,9 +79,16 @@ impl LinkBandwidth {
     fn take(&mut self, now: Time, bps: f64) {
         let capped = bps.min(self.config.stream_rate.bps_f64());
         if let Some(v) = self.smoothed.update(capped) {
-            // Round to the nearest level (the top level is reached at the stream rate less
-            // half a level, not only at exactly the rate, which an average only approaches).
-            self.quantizer.update(v + self.quantizer.step() * 0.5);
+            // Round to the nearest level, except that the top level (full rate) needs 95% of the
+            // rate: a path that is "full" must carry nearly the whole stream, not most of it.
+            let rate = self.config.stream_rate.bps_f64();
+            let step = self.quantizer.step();
+            let nudged = if v >= 0.95 * rate {
+                rate + step
+            } else {
+                (v + step * 0.5).min(rate - step * 0.5)
+            };
+            self.quantizer.update(nudged);
         }
         self.updated_at = Some(now);
     }

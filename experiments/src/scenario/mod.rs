@@ -2,6 +2,7 @@
 //! `--out DIR`, and writes `DIR/summary.json`, CSV series and SVG plots.
 
 pub mod baselines;
+pub mod conferencing;
 pub mod narada;
 pub mod narada_dynamics;
 pub mod narada_group;

@@ -69,7 +69,23 @@ pub struct NaradaGroup {
 impl NaradaGroup {
     /// Every host of `net` becomes a member (not yet joined).
     pub fn new(net: Network, config: &NaradaConfig, seed: u64) -> Self {
+        Self::with_configs(net, |_, _| config.clone(), seed)
+    }
+
+    /// Every host becomes a member with the config `config_of(index, host)` (its seed is set
+    /// here, from the run's seed).
+    pub fn with_configs(
+        net: Network,
+        config_of: impl Fn(usize, &crate::network::Host) -> NaradaConfig,
+        seed: u64,
+    ) -> Self {
         let n = net.members();
+        let configs: Vec<NaradaConfig> = net
+            .hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| config_of(i, h))
+            .collect();
         let mut sim = Simulator::new(
             net,
             SimConfig {
@@ -82,7 +98,7 @@ impl NaradaGroup {
             let id = Simulator::<Narada, Network>::member_id(i);
             let member_config = NaradaConfig {
                 seed: sim.member_seed(i),
-                ..config.clone()
+                ..configs[i].clone()
             };
             sim.add_member(i, Narada::new(id, member_config, Time::ZERO));
             ids.insert(id, i);

@@ -1,0 +1,821 @@
+//! `run conferencing`: the conferencing paper's comparison. The same hosts (a measured latency
+//! matrix by default, with a few slow ADSL uplinks among them) and the same seed run under each
+//! scheme: `sequential-unicast` (each receiver alone on its unicast path: the reference),
+//! `random`, `latency-only`, `bandwidth-only` and `bandwidth-latency` (Narada with that routing
+//! metric). Senders stream synthetic video; every overlay edge gets its fair share of the access
+//! links and drops the least important packets where its share is short. After the trees settle,
+//! each receiver's bandwidth and RTT are measured against sequential unicast's; then one busy
+//! relay's uplink loses most of its capacity for a minute and the trees must route around it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use media::{MediaPacket, Receiver, SourceConfig, SyntheticSource};
+use narada::{Command, Event, MetricKind, NaradaConfig};
+use overlay_core::{Bandwidth, Time, TrafficClass};
+use serde::Serialize;
+
+use super::narada::load_config;
+use super::narada_group::NaradaGroup;
+use super::quality::{References, TreeQuality};
+use super::{CommonArgs, RunHeader, ScenarioError};
+use crate::network::Network;
+use crate::report::{self, Line, Table, round6};
+use crate::stats::Distribution;
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    crate::spec::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 360s"))
+}
+
+/// The WonderNetwork matrix shipped in `data/`.
+pub const DEFAULT_MATRIX: &str = "matrix:data/latency/wondernetwork-2018-242cities-rtt-ms.csv";
+
+/// A scheme of the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    /// Each receiver alone on its unicast path from the source: the reference.
+    SequentialUnicast,
+    /// Narada with random link weights.
+    Random,
+    /// Narada routing by latency.
+    LatencyOnly,
+    /// Narada routing by bandwidth, ties by hops.
+    BandwidthOnly,
+    /// Narada routing by bandwidth, then latency.
+    BandwidthLatency,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Self::SequentialUnicast => "sequential-unicast",
+            Self::Random => "random",
+            Self::LatencyOnly => "latency-only",
+            Self::BandwidthOnly => "bandwidth-only",
+            Self::BandwidthLatency => "bandwidth-latency",
+        }
+    }
+
+    fn metric(self) -> Option<MetricKind> {
+        match self {
+            Self::SequentialUnicast => None,
+            Self::Random => Some(MetricKind::Random),
+            Self::LatencyOnly => Some(MetricKind::Latency),
+            Self::BandwidthOnly => Some(MetricKind::BandwidthOnly),
+            Self::BandwidthLatency => Some(MetricKind::BandwidthLatency),
+        }
+    }
+}
+
+/// Arguments of `run conferencing`.
+#[derive(Debug, Clone, Args)]
+pub struct ConferencingArgs {
+    /// The network (default: the WonderNetwork latency matrix in data/).
+    #[arg(long, default_value = DEFAULT_MATRIX)]
+    pub topology: String,
+    /// Hosts in the conference (the paper's sets had 13 and 20).
+    #[arg(long, default_value_t = 20)]
+    pub members: usize,
+    /// Seed of host choice, access links and protocol randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Access links (default: SimBlock's regional bandwidths with 15% slow ADSL hosts).
+    #[arg(long, default_value = "simblock:year=2019,adsl=0.15")]
+    pub access: String,
+    /// Output directory (default: out/conferencing).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Each sender's stream rate.
+    #[arg(long, default_value = "2.4mbps")]
+    pub rate: Bandwidth,
+    /// Members sending at once (those with the largest uplinks).
+    #[arg(long, default_value_t = 1)]
+    pub senders: usize,
+    /// Simulated time of each scheme's run.
+    #[arg(long, default_value = "360s", value_parser = duration_arg)]
+    pub duration: Duration,
+    /// Schemes to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub schemes: Vec<Scheme>,
+    /// Skip the congestion episode.
+    #[arg(long)]
+    pub no_congestion: bool,
+    /// Narada settings as JSON (any subset; the metric is set per scheme).
+    #[arg(long)]
+    pub narada_config: Option<PathBuf>,
+}
+
+impl ConferencingArgs {
+    fn common(&self) -> CommonArgs {
+        CommonArgs {
+            topology: self.topology.clone(),
+            members: self.members,
+            seed: self.seed,
+            access: self.access.clone(),
+            out: self.out.clone(),
+        }
+    }
+
+    /// The schemes to run, in the paper's order.
+    pub fn scheme_list(&self) -> Vec<Scheme> {
+        let mut list = if self.schemes.is_empty() {
+            Scheme::value_variants().to_vec()
+        } else {
+            self.schemes.clone()
+        };
+        list.sort();
+        list.dedup();
+        list
+    }
+
+    fn timeline(&self) -> Timeline {
+        let end = Time::ZERO + self.duration;
+        let d = self.duration.as_secs_f64();
+        let at = |fraction: f64| Time::ZERO + Duration::from_secs_f64(d * fraction);
+        Timeline {
+            stream_start: Time::from_secs(10).min(at(0.1)),
+            window: (at(1.0 / 6.0), at(0.55)),
+            congestion: (!self.no_congestion)
+                .then(|| (at(0.6), at(0.6) + Duration::from_secs_f64(d / 6.0))),
+            end,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Timeline {
+    stream_start: Time,
+    /// Steady-state measurement window.
+    window: (Time, Time),
+    /// Congestion episode.
+    congestion: Option<(Time, Time)>,
+    end: Time,
+}
+
+/// One scheme's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SchemeFigures {
+    /// Mean over (sender, receiver) pairs of received bandwidth over sequential unicast's.
+    pub mean_bw_ratio: f64,
+    /// 10th percentile of that ratio.
+    pub bw_ratio_p10: f64,
+    /// Median RTT between sender and receiver along the tree, ms.
+    pub rtt_p50_ms: f64,
+    /// 90th percentile RTT, ms.
+    pub rtt_p90_ms: f64,
+    /// Tree resource usage over IP multicast's (router maps) or over the members' minimum
+    /// spanning tree (matrices), mean over senders.
+    pub ru_ratio: Option<f64>,
+    /// Control and probe bytes over data bytes in the measurement window.
+    pub overhead_ratio: f64,
+    /// Share of that overhead spent on active bandwidth probes.
+    pub probe_share: f64,
+    /// Worst receiver: bandwidth received from all senders over what its paths allow (its
+    /// unicast paths, its download shared among the senders).
+    pub min_receiver_ratio: f64,
+    /// Share of receivers getting at least 0.9 of what their paths allow.
+    pub receivers_at_0_9: f64,
+    /// Mean bandwidth of the receivers cut off by the congestion episode, over sequential
+    /// unicast's: before, during, and after it.
+    pub congestion_bw_ratio: Option<[f64; 3]>,
+}
+
+/// `summary.json` of `run conferencing`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConferencingSummary {
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub header: RunHeader,
+    /// Stream rate, Mbps.
+    pub rate_mbps: f64,
+    /// Senders.
+    pub senders: Vec<usize>,
+    /// Figures per scheme.
+    pub schemes: BTreeMap<&'static str, SchemeFigures>,
+}
+
+/// Per (sender, receiver) results of one scheme.
+#[derive(Debug, Clone)]
+struct PairResult {
+    sender: usize,
+    receiver: usize,
+    bw_bps: f64,
+    rtt_ms: f64,
+}
+
+struct SchemeRun {
+    figures: SchemeFigures,
+    pairs: Vec<PairResult>,
+    /// Mean received Mbps per second: all receivers, and the ones cut off by congestion.
+    series: Vec<(f64, f64, Option<f64>)>,
+}
+
+/// Run every scheme and write the comparison.
+pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError> {
+    let common = args.common();
+    let base = load_config(args.narada_config.as_deref())?;
+    let net = common.network()?;
+    let n = net.members();
+    if args.senders == 0 || args.senders >= n {
+        return Err(ScenarioError::Argument(format!(
+            "--senders must be between 1 and {}",
+            n - 1
+        )));
+    }
+    // The senders: the hosts with the largest uplinks (the paper's sources sat at universities).
+    let mut by_upload: Vec<usize> = (0..n).collect();
+    by_upload.sort_by(|&a, &b| {
+        net.hosts()[b]
+            .access
+            .up
+            .cmp(&net.hosts()[a].access.up)
+            .then(a.cmp(&b))
+    });
+    let mut senders: Vec<usize> = by_upload[..args.senders].to_vec();
+    senders.sort_unstable();
+    let header = RunHeader::new("conferencing", &common, &net);
+    let reference = sequential_unicast(&net, &senders, args.rate.bps_f64());
+    let timeline = args.timeline();
+    let mut schemes = BTreeMap::new();
+    let mut runs = BTreeMap::new();
+    for scheme in args.scheme_list() {
+        let run = match scheme.metric() {
+            None => reference_run(&net, &senders, &reference),
+            Some(metric) => {
+                let net = common.network()?;
+                let config = NaradaConfig {
+                    metric,
+                    stream_rate: args.rate,
+                    ..base.clone()
+                };
+                let started = std::time::Instant::now();
+                let run = overlay_run(
+                    net,
+                    &config,
+                    &senders,
+                    args,
+                    timeline,
+                    &reference,
+                    common.seed,
+                );
+                eprintln!(
+                    "  {} in {:.1} s",
+                    scheme.name(),
+                    started.elapsed().as_secs_f64()
+                );
+                run
+            }
+        };
+        schemes.insert(scheme.name(), run.figures.clone());
+        runs.insert(scheme, run);
+    }
+    let summary = ConferencingSummary {
+        header,
+        rate_mbps: args.rate.mbps_f64(),
+        senders,
+        schemes,
+    };
+    write_outputs(&common.out_dir("conferencing"), &summary, &runs, timeline)?;
+    Ok(summary)
+}
+
+/// What each receiver gets alone on its unicast path from each sender (bits per second) and the
+/// RTT of that path (ms), and what its paths allow with every sender at once.
+struct Reference {
+    /// (sender, receiver) -> (bandwidth, RTT ms, allowance with all senders).
+    pairs: BTreeMap<(usize, usize), (f64, f64, f64)>,
+}
+
+fn sequential_unicast(net: &Network, senders: &[usize], rate: f64) -> Reference {
+    let mut pairs = BTreeMap::new();
+    for &s in senders {
+        for r in (0..net.members()).filter(|&r| r != s) {
+            let alone = net.path_capacity(s, r).bps_f64().min(rate);
+            let rtt = 2.0 * net.unicast_delay_micros(s, r) as f64 / 1e3;
+            let streams = senders.iter().filter(|&&x| x != r).count().max(1) as f64;
+            let allowance = alone.min(net.hosts()[r].access.down.bps_f64() / streams);
+            pairs.insert((s, r), (alone, rtt, allowance));
+        }
+    }
+    Reference { pairs }
+}
+
+fn reference_run(net: &Network, senders: &[usize], reference: &Reference) -> SchemeRun {
+    let pairs: Vec<PairResult> = reference
+        .pairs
+        .iter()
+        .map(|(&(sender, receiver), &(bw, rtt, _))| PairResult {
+            sender,
+            receiver,
+            bw_bps: bw,
+            rtt_ms: rtt,
+        })
+        .collect();
+    // Naive unicast's tree: every receiver straight from the sender.
+    let ru = mean_ru(net, senders, |s| {
+        (0..net.members()).map(|m| (m != s).then_some(s)).collect()
+    });
+    let mut figures = figures_of(&pairs, reference);
+    figures.ru_ratio = ru;
+    SchemeRun {
+        figures,
+        pairs,
+        series: Vec::new(),
+    }
+}
+
+/// Resource usage of the senders' trees over the reference (IP multicast on router maps, the
+/// minimum spanning tree of the members on matrices), averaged over senders.
+fn mean_ru(
+    net: &Network,
+    senders: &[usize],
+    mut parents: impl FnMut(usize) -> Vec<Option<usize>>,
+) -> Option<f64> {
+    let mut ratios = Vec::new();
+    if net.has_physical_links() {
+        let refs = References::compute(net);
+        for &s in senders {
+            let q = TreeQuality::measure(net, &refs, &[s], &mut parents, |_| true);
+            ratios.extend(q.ru_ratio());
+        }
+    } else {
+        let mst = minimum_spanning_tree_ms(net);
+        for &s in senders {
+            let tree: f64 = parents(s)
+                .iter()
+                .enumerate()
+                .filter_map(|(m, p)| p.map(|p| net.unicast_delay_micros(p, m) as f64 / 1e3))
+                .sum();
+            ratios.push(tree / mst.max(1e-9));
+        }
+    }
+    (!ratios.is_empty()).then(|| round6(ratios.iter().sum::<f64>() / ratios.len() as f64))
+}
+
+/// Weight (ms of one-way delay) of the members' minimum spanning tree: the cheapest overlay tree.
+fn minimum_spanning_tree_ms(net: &Network) -> f64 {
+    let n = net.members();
+    let mut in_tree = vec![false; n];
+    let mut best = vec![f64::INFINITY; n];
+    best[0] = 0.0;
+    let mut total = 0.0;
+    for _ in 0..n {
+        let Some(u) = (0..n)
+            .filter(|&v| !in_tree[v])
+            .min_by(|&a, &b| best[a].total_cmp(&best[b]))
+        else {
+            break;
+        };
+        in_tree[u] = true;
+        total += best[u];
+        for v in (0..n).filter(|&v| !in_tree[v]) {
+            let w = net.unicast_delay_micros(u, v) as f64 / 1e3;
+            if w < best[v] {
+                best[v] = w;
+            }
+        }
+    }
+    total
+}
+
+fn figures_of(pairs: &[PairResult], reference: &Reference) -> SchemeFigures {
+    let ratios: Vec<f64> = pairs
+        .iter()
+        .map(|p| p.bw_bps / reference.pairs[&(p.sender, p.receiver)].0.max(1.0))
+        .collect();
+    let ratios = Distribution::new(ratios);
+    let rtts = Distribution::new(pairs.iter().map(|p| p.rtt_ms).collect());
+    // Per receiver: everything received over everything allowed.
+    let mut per_receiver: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+    for p in pairs {
+        let allowed = reference.pairs[&(p.sender, p.receiver)].2;
+        let entry = per_receiver.entry(p.receiver).or_default();
+        entry.0 += p.bw_bps;
+        entry.1 += allowed;
+    }
+    let receiver_ratios: Vec<f64> = per_receiver
+        .values()
+        .map(|&(got, allowed)| (got / allowed.max(1.0)).min(1.0))
+        .collect();
+    let at_0_9 = receiver_ratios.iter().filter(|&&r| r >= 0.9).count() as f64
+        / receiver_ratios.len().max(1) as f64;
+    SchemeFigures {
+        mean_bw_ratio: round6(ratios.mean().unwrap_or(0.0)),
+        bw_ratio_p10: round6(ratios.quantile(0.1).unwrap_or(0.0)),
+        rtt_p50_ms: round6(rtts.quantile(0.5).unwrap_or(0.0)),
+        rtt_p90_ms: round6(rtts.quantile(0.9).unwrap_or(0.0)),
+        ru_ratio: None,
+        overhead_ratio: 0.0,
+        probe_share: 0.0,
+        min_receiver_ratio: round6(
+            receiver_ratios
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min)
+                .min(1.0),
+        ),
+        receivers_at_0_9: round6(at_0_9),
+        congestion_bw_ratio: None,
+    }
+}
+
+/// Bytes and delays per (sender stream, receiver) inside a time window.
+#[derive(Debug, Default, Clone, Copy)]
+struct PairCounters {
+    bytes: u64,
+    delay_sum_us: u128,
+    packets: u64,
+}
+
+#[allow(clippy::too_many_lines)]
+fn overlay_run(
+    net: Network,
+    config: &NaradaConfig,
+    senders: &[usize],
+    args: &ConferencingArgs,
+    t: Timeline,
+    reference: &Reference,
+    seed: u64,
+) -> SchemeRun {
+    let n = net.members();
+    let mut group = NaradaGroup::with_configs(
+        net,
+        |_, host| NaradaConfig {
+            upload: Some(host.access.up),
+            download: Some(host.access.down),
+            ..config.clone()
+        },
+        seed,
+    );
+    group.sim.enable_shaping(Duration::from_secs(1));
+    group.schedule_joins(
+        &(0..n).collect::<Vec<_>>(),
+        Time::ZERO,
+        Duration::from_secs(5),
+    );
+    let source_config = SourceConfig {
+        rate: args.rate,
+        ..SourceConfig::default()
+    };
+    let mut sources: Vec<(usize, SyntheticSource)> = senders
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                SyntheticSource::new(source_config.clone(), s as u32, t.stream_start),
+            )
+        })
+        .collect();
+    let mut receivers: Vec<Receiver> = (0..n)
+        .map(|_| Receiver::new(Duration::from_millis(400)))
+        .collect();
+    let mut window: BTreeMap<(usize, usize), PairCounters> = BTreeMap::new();
+    let mut per_second: BTreeMap<u64, BTreeMap<usize, u64>> = BTreeMap::new();
+    let mut traffic_at_window = None;
+    let mut congested: Option<(usize, Vec<usize>, u32, Bandwidth)> = None;
+    let slice = Duration::from_millis(100);
+    let mut now = Time::ZERO;
+    while now < t.end {
+        let next = (now + slice).min(t.end);
+        for (s, source) in &mut sources {
+            for packet in source.poll(next) {
+                let at = Time::from_micros(packet.timestamp_us);
+                let priority = packet.priority.class();
+                group.sim.schedule_command(
+                    at,
+                    *s,
+                    Command::Publish {
+                        payload: packet.encode(),
+                        priority,
+                    },
+                );
+            }
+        }
+        if traffic_at_window.is_none() && next > t.window.0 {
+            group.sim.run_until(t.window.0);
+            traffic_at_window = Some(traffic_snapshot(&group));
+        }
+        if let Some((from, until)) = t.congestion {
+            if congested.is_none() && next > from {
+                group.sim.run_until(from);
+                congested = start_congestion(&mut group, senders[0]);
+            }
+            if let Some((relay, _, channel, capacity)) = congested.as_ref()
+                && next > until
+                && now <= until
+            {
+                group.sim.run_until(until);
+                group
+                    .sim
+                    .network_mut()
+                    .set_channel_capacity(*channel, *capacity);
+                let _ = relay;
+            }
+        }
+        group.sim.run_until(next);
+        for emitted in group.sim.take_events() {
+            let Event::Deliver { payload, .. } = emitted.event else {
+                continue;
+            };
+            let Ok(packet) = MediaPacket::decode(&payload) else {
+                continue;
+            };
+            let m = emitted.member;
+            if receivers[m].on_packet(emitted.at, &packet) != media::Playout::OnTime {
+                continue;
+            }
+            let bytes = packet.payload.len() as u64;
+            let sender = packet.stream as usize;
+            *per_second
+                .entry(emitted.at.as_micros() / 1_000_000)
+                .or_default()
+                .entry(m)
+                .or_default() += bytes * u64::from(sender == senders[0]);
+            if emitted.at >= t.window.0 && emitted.at < t.window.1 {
+                let c = window.entry((sender, m)).or_default();
+                c.bytes += bytes;
+                c.packets += 1;
+                c.delay_sum_us +=
+                    u128::from(emitted.at.as_micros().saturating_sub(packet.timestamp_us));
+            }
+        }
+        if now < t.window.1 && next >= t.window.1 {
+            // Remember what the window cost in traffic, and the trees at its end.
+            let start = traffic_at_window.take().unwrap_or_default();
+            let end = traffic_snapshot(&group);
+            traffic_at_window = Some(TrafficSnapshot {
+                control: end.control - start.control,
+                data: end.data - start.data,
+                probes: end.probes - start.probes,
+            });
+        }
+        now = next;
+    }
+    let seconds = (t.window.1 - t.window.0).as_secs_f64();
+    let pairs: Vec<PairResult> = reference
+        .pairs
+        .keys()
+        .map(|&(sender, receiver)| {
+            let c = window.get(&(sender, receiver)).copied().unwrap_or_default();
+            let rtt_ms = if c.packets > 0 {
+                2.0 * (c.delay_sum_us / u128::from(c.packets)) as f64 / 1e3
+            } else {
+                f64::NAN
+            };
+            PairResult {
+                sender,
+                receiver,
+                bw_bps: c.bytes as f64 * 8.0 / seconds,
+                rtt_ms,
+            }
+        })
+        .collect();
+    let mut figures = figures_of(&pairs, reference);
+    let cost = traffic_at_window.unwrap_or_default();
+    figures.overhead_ratio = round6(cost.control as f64 / cost.data.max(1) as f64);
+    figures.probe_share = round6(cost.probes as f64 / cost.control.max(1) as f64);
+    figures.ru_ratio = mean_ru(group.sim.network(), senders, |s| {
+        group.forwarding_parents(s)
+    });
+    // Bandwidth over time from the first sender: everyone, and those cut off by congestion.
+    let affected: Vec<usize> = congested.as_ref().map(|c| c.1.clone()).unwrap_or_default();
+    let alone = |r: usize| reference.pairs.get(&(senders[0], r)).map_or(1.0, |p| p.0);
+    let receivers_of_0: Vec<usize> = (0..n).filter(|&r| r != senders[0]).collect();
+    let series: Vec<(f64, f64, Option<f64>)> = per_second
+        .iter()
+        .map(|(&sec, bytes)| {
+            let mbps = |r: &usize| bytes.get(r).copied().unwrap_or(0) as f64 * 8.0 / 1e6;
+            let all =
+                receivers_of_0.iter().map(mbps).sum::<f64>() / receivers_of_0.len().max(1) as f64;
+            let cut = (!affected.is_empty())
+                .then(|| affected.iter().map(mbps).sum::<f64>() / affected.len() as f64);
+            (sec as f64, all, cut)
+        })
+        .collect();
+    if let Some((from, until)) = t.congestion
+        && !affected.is_empty()
+    {
+        let span = until - from;
+        let ratio_in = |a: Time, b: Time| {
+            let (a, b) = (a.as_micros() / 1_000_000, b.as_micros() / 1_000_000);
+            let secs = (b - a).max(1) as f64;
+            let got: f64 = affected
+                .iter()
+                .map(|&r| {
+                    let bytes: u64 = (a..b)
+                        .filter_map(|s| per_second.get(&s).and_then(|m| m.get(&r)))
+                        .sum();
+                    bytes as f64 * 8.0 / secs / alone(r).max(1.0)
+                })
+                .sum();
+            round6(got / affected.len() as f64)
+        };
+        figures.congestion_bw_ratio = Some([
+            ratio_in(from - span, from),
+            ratio_in(from, until),
+            ratio_in(until, (until + span).min(t.end)),
+        ]);
+    }
+    SchemeRun {
+        figures,
+        pairs,
+        series,
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct TrafficSnapshot {
+    control: u64,
+    data: u64,
+    probes: u64,
+}
+
+fn traffic_snapshot(group: &NaradaGroup) -> TrafficSnapshot {
+    let t = group.sim.traffic();
+    TrafficSnapshot {
+        control: t.bytes_of(TrafficClass::Control) + t.bytes_of(TrafficClass::Probe),
+        data: t.bytes_of(TrafficClass::Data),
+        probes: t.bandwidth_probe_bytes,
+    }
+}
+
+/// Cut the uplink of the member forwarding most of `sender`'s tree to a quarter; returns that
+/// member, the receivers below it, the channel and its old capacity.
+fn start_congestion(
+    group: &mut NaradaGroup,
+    sender: usize,
+) -> Option<(usize, Vec<usize>, u32, Bandwidth)> {
+    let parents = group.forwarding_parents(sender);
+    let n = parents.len();
+    let mut children = vec![0usize; n];
+    for p in parents.iter().flatten() {
+        children[*p] += 1;
+    }
+    let relay = (0..n)
+        .filter(|&m| m != sender)
+        .max_by_key(|&m| (children[m], std::cmp::Reverse(m)))?;
+    if children[relay] == 0 {
+        return None;
+    }
+    let below: Vec<usize> = (0..n)
+        .filter(|&m| {
+            let mut at = m;
+            for _ in 0..n {
+                match parents[at] {
+                    Some(p) if p == relay => return true,
+                    Some(p) => at = p,
+                    None => return false,
+                }
+            }
+            false
+        })
+        .collect();
+    let net = group.sim.network_mut();
+    let channel = 2 * net.access_link(relay) as u32;
+    let old = Bandwidth::from_bps_f64(net.capacities()[channel as usize]);
+    net.set_channel_capacity(channel, Bandwidth::from_bps_f64(old.bps_f64() / 4.0));
+    Some((relay, below, channel, old))
+}
+
+fn write_outputs(
+    out: &std::path::Path,
+    summary: &ConferencingSummary,
+    runs: &BTreeMap<Scheme, SchemeRun>,
+    t: Timeline,
+) -> Result<(), ScenarioError> {
+    report::create_dir(out)?;
+    report::write_json(&out.join("summary.json"), summary)?;
+    let mut rows = Vec::new();
+    for (scheme, run) in runs {
+        for p in &run.pairs {
+            rows.push(vec![
+                scheme.name().to_owned(),
+                p.sender.to_string(),
+                p.receiver.to_string(),
+                format!("{:.4}", p.bw_bps / 1e6),
+                format!("{:.2}", p.rtt_ms),
+            ]);
+        }
+    }
+    report::write_csv(
+        &out.join("receivers.csv"),
+        &["scheme", "sender", "receiver", "mbps", "rtt_ms"],
+        rows,
+    )?;
+    let rank = |f: fn(&PairResult) -> f64, descending: bool| -> Vec<Line<'static>> {
+        runs.iter()
+            .map(|(scheme, run)| {
+                let mut values: Vec<f64> =
+                    run.pairs.iter().map(f).filter(|v| v.is_finite()).collect();
+                values.sort_by(|a, b| {
+                    if descending {
+                        b.total_cmp(a)
+                    } else {
+                        a.total_cmp(b)
+                    }
+                });
+                Line {
+                    label: scheme.name(),
+                    points: values
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| ((i + 1) as f64, v))
+                        .collect(),
+                }
+            })
+            .collect()
+    };
+    report::plot_lines(
+        &out.join("rank_bandwidth.svg"),
+        &format!(
+            "Receivers ranked by bandwidth ({} Mbps source)",
+            summary.rate_mbps
+        ),
+        "rank",
+        "Mbps received",
+        &rank(|p| p.bw_bps / 1e6, true),
+    )?;
+    report::plot_lines(
+        &out.join("rank_rtt.svg"),
+        "Receivers ranked by RTT to the source",
+        "rank",
+        "RTT, ms",
+        &rank(|p| p.rtt_ms, false),
+    )?;
+    if let Some((from, until)) = t.congestion {
+        let lines: Vec<Line<'_>> = runs
+            .iter()
+            .filter(|(_, r)| r.series.iter().any(|s| s.2.is_some()))
+            .map(|(scheme, r)| Line {
+                label: scheme.name(),
+                points: r
+                    .series
+                    .iter()
+                    .filter_map(|&(x, _, c)| c.map(|c| (x, c)))
+                    .collect(),
+            })
+            .collect();
+        report::plot_lines(
+            &out.join("congestion.svg"),
+            &format!(
+                "Receivers below a relay whose uplink drops to a quarter from {:.0} s to {:.0} s",
+                from.as_secs_f64(),
+                until.as_secs_f64()
+            ),
+            "simulated s",
+            "Mbps received (mean)",
+            &lines,
+        )?;
+        let mut rows = Vec::new();
+        for (scheme, run) in runs {
+            for &(sec, all, cut) in &run.series {
+                rows.push(vec![
+                    scheme.name().to_owned(),
+                    sec.to_string(),
+                    format!("{all:.4}"),
+                    cut.map_or_else(String::new, |c| format!("{c:.4}")),
+                ]);
+            }
+        }
+        report::write_csv(
+            &out.join("over_time.csv"),
+            &["scheme", "second", "mean_mbps", "mean_mbps_cut_off"],
+            rows,
+        )?;
+    }
+    Ok(())
+}
+
+/// The figures as a table, beside the paper's.
+pub fn table(s: &ConferencingSummary) -> String {
+    let mut t = Table::new(&[
+        "scheme",
+        "bw ratio mean (p10)",
+        "RTT p50 / p90 ms",
+        "RU ratio",
+        "overhead (probes)",
+        "worst receiver",
+        "congestion before/during/after",
+    ]);
+    for (name, f) in &s.schemes {
+        t.row(&[
+            (*name).to_owned(),
+            format!("{:.3} ({:.3})", f.mean_bw_ratio, f.bw_ratio_p10),
+            format!("{:.0} / {:.0}", f.rtt_p50_ms, f.rtt_p90_ms),
+            report::fmt_opt(f.ru_ratio, 2),
+            format!("{:.4} ({:.0}%)", f.overhead_ratio, 100.0 * f.probe_share),
+            format!("{:.3}", f.min_receiver_ratio),
+            f.congestion_bw_ratio.map_or_else(
+                || "-".to_owned(),
+                |c| format!("{:.2} / {:.2} / {:.2}", c[0], c[1], c[2]),
+            ),
+        ]);
+    }
+    let mut out = t.render();
+    out.push_str("paper (SIGCOMM 2001): bandwidth-latency ~ sequential unicast; RU 1.49 x IP multicast; overhead 10.8%, 92% probes\n");
+    out
+}
