@@ -132,6 +132,11 @@ pub struct NaradaConfig {
     /// and re-advertised only when its cost moves by more: small latency differences and noise
     /// cause no route changes.
     pub switch_fraction: f64,
+    /// With a bandwidth metric, paths of equal bandwidth level whose latencies differ by less
+    /// than this fraction count as equal (the conferencing paper ignores small latency
+    /// differences so noise causes no route changes); 10% keeps trees steady on a latency
+    /// matrix whose RTTs jitter by a few percent.
+    pub tie_fraction: f64,
     /// Absolute part of the switching tolerance.
     pub switch_floor: Duration,
     /// Longest path accepted in a route; longer ones are dropped as absurd.
@@ -189,6 +194,7 @@ impl Default for NaradaConfig {
             leave_grace: Duration::from_secs(5),
             switch_fraction: 0.02,
             switch_floor: Duration::from_micros(500),
+            tie_fraction: 0.1,
             max_path_len: 64,
             max_table_entries: 65_536,
             recovery_packets: 1024,

@@ -321,8 +321,13 @@ impl Narada {
     }
 
     pub(crate) fn tolerance(&self) -> Tolerance {
+        let fraction = if self.config.metric.uses_bandwidth() {
+            self.config.tie_fraction
+        } else {
+            self.config.switch_fraction
+        };
         Tolerance {
-            fraction: self.config.switch_fraction,
+            fraction,
             floor_us: u32::try_from(self.config.switch_floor.as_micros()).unwrap_or(u32::MAX),
         }
     }

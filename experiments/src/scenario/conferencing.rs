@@ -182,6 +182,10 @@ pub struct SchemeFigures {
     /// Mean bandwidth of the receivers cut off by the congestion episode, over sequential
     /// unicast's: before, during, and after it.
     pub congestion_bw_ratio: Option<[f64; 3]>,
+    /// Receivers fed by the sender itself, mean over senders (end of the window).
+    pub sender_children: f64,
+    /// Mean overlay hops from sender to receiver.
+    pub tree_depth_mean: f64,
 }
 
 /// `summary.json` of `run conferencing`.
@@ -321,6 +325,9 @@ fn reference_run(net: &Network, senders: &[usize], reference: &Reference) -> Sch
     });
     let mut figures = figures_of(&pairs, reference);
     figures.ru_ratio = ru;
+    (figures.sender_children, figures.tree_depth_mean) = tree_shape(senders, |s| {
+        (0..net.members()).map(|m| (m != s).then_some(s)).collect()
+    });
     SchemeRun {
         figures,
         pairs,
@@ -420,7 +427,41 @@ fn figures_of(pairs: &[PairResult], reference: &Reference) -> SchemeFigures {
         ),
         receivers_at_0_9: round6(at_0_9),
         congestion_bw_ratio: None,
+        sender_children: 0.0,
+        tree_depth_mean: 0.0,
     }
+}
+
+/// Children of each sender and mean depth of receivers in the senders' trees.
+fn tree_shape(
+    senders: &[usize],
+    mut parents: impl FnMut(usize) -> Vec<Option<usize>>,
+) -> (f64, f64) {
+    let (mut children, mut depth_sum, mut receivers) = (0usize, 0usize, 0usize);
+    for &s in senders {
+        let p = parents(s);
+        children += p.iter().filter(|&&x| x == Some(s)).count();
+        for m in 0..p.len() {
+            let mut at = m;
+            let mut hops = 0;
+            while let Some(up) = p[at] {
+                hops += 1;
+                at = up;
+                if hops > p.len() {
+                    break;
+                }
+            }
+            if at == s && m != s {
+                depth_sum += hops;
+                receivers += 1;
+            }
+        }
+    }
+    let n = senders.len().max(1) as f64;
+    (
+        round6(children as f64 / n),
+        round6(depth_sum as f64 / receivers.max(1) as f64),
+    )
 }
 
 /// Bytes and delays per (sender stream, receiver) inside a time window.
@@ -581,6 +622,8 @@ fn overlay_run(
     figures.ru_ratio = mean_ru(group.sim.network(), senders, |s| {
         group.forwarding_parents(s)
     });
+    (figures.sender_children, figures.tree_depth_mean) =
+        tree_shape(senders, |s| group.forwarding_parents(s));
     // Bandwidth over time from the first sender: everyone, and those cut off by congestion.
     let affected: Vec<usize> = congested.as_ref().map(|c| c.1.clone()).unwrap_or_default();
     let alone = |r: usize| reference.pairs.get(&(senders[0], r)).map_or(1.0, |p| p.0);
