@@ -222,13 +222,15 @@ impl NaradaConfig {
         base * (1.0 + 3.0 * f * f)
     }
 
-    /// The degree bound of this member: `max_degree`, lowered with a bandwidth metric to the
-    /// number of streams its upload carries (never below `min_degree`).
-    pub fn degree_bound(&self) -> usize {
+    /// The degree bound of this member while `streams` sources send: `max_degree`, lowered
+    /// with a bandwidth metric to the number of neighbours its upload can feed every stream to
+    /// (never below `min_degree`).
+    pub fn degree_bound(&self, streams: usize) -> usize {
         match (self.metric.uses_bandwidth(), self.upload) {
             (true, Some(up)) => {
-                let streams = (up.bps_f64() / self.stream_rate.bps_f64().max(1.0)).floor() as usize;
-                streams.clamp(self.min_degree, self.max_degree)
+                let per_child = self.stream_rate.bps_f64().max(1.0) * streams.max(1) as f64;
+                let children = (up.bps_f64() / per_child).floor() as usize;
+                children.clamp(self.min_degree, self.max_degree)
             }
             _ => self.max_degree,
         }

@@ -57,6 +57,7 @@ impl Narada {
         });
         if let Some(nb) = self.neighbours.get_mut(&n) {
             nb.sent_bytes += msg.wire_size() as u64;
+            nb.sent_sources.insert(source);
         }
         self.send(n, msg);
     }
@@ -104,6 +105,7 @@ impl Narada {
             return;
         }
         let arrival = state.arrive(packet.seq, now, self.config.nack_delay);
+        state.last_arrival = Some(now);
         if arrival == Arrival::Duplicate {
             self.stats.duplicates += 1;
             return;
@@ -194,15 +196,36 @@ impl Narada {
     /// Tell each neighbour how much data it was sent since the last report; probe links that
     /// lost bandwidth and carry no data, so their recovery is noticed.
     pub(crate) fn rate_tick(&mut self, now: Time) {
+        let recent = Duration::from_secs(10);
+        self.active_streams = self
+            .sources
+            .values()
+            .filter(|st| {
+                st.last_arrival
+                    .is_some_and(|t| now.saturating_since(t) < recent)
+            })
+            .count()
+            .max(1);
         let millis = u32::try_from(self.config.rate_interval.as_millis()).unwrap_or(u32::MAX);
-        let reports: Vec<(Slot, u64)> = self
+        let reports: Vec<(Slot, u64, u16)> = self
             .neighbours
             .iter_mut()
             .filter(|(_, nb)| nb.sent_bytes > 0)
-            .map(|(&n, nb)| (n, std::mem::take(&mut nb.sent_bytes)))
+            .map(|(&n, nb)| {
+                let streams =
+                    u16::try_from(std::mem::take(&mut nb.sent_sources).len()).unwrap_or(u16::MAX);
+                (n, std::mem::take(&mut nb.sent_bytes), streams)
+            })
             .collect();
-        for (n, sent_bytes) in reports {
-            self.send(n, Message::Rate { sent_bytes, millis });
+        for (n, sent_bytes, streams) in reports {
+            self.send(
+                n,
+                Message::Rate {
+                    sent_bytes,
+                    millis,
+                    streams,
+                },
+            );
         }
         if !self.config.metric.uses_bandwidth() || self.access_is_bottleneck(now) {
             return;
@@ -239,14 +262,22 @@ impl Narada {
     }
 
     /// A neighbour reported what it sent over `millis`: compare with what arrived.
-    pub(crate) fn on_rate(&mut self, now: Time, from: Slot, sent_bytes: u64, millis: u32) {
+    pub(crate) fn on_rate(
+        &mut self,
+        now: Time,
+        from: Slot,
+        sent_bytes: u64,
+        millis: u32,
+        streams: u16,
+    ) {
         let Some(nb) = self.neighbours.get_mut(&from) else {
             return;
         };
-        let seconds = f64::from(millis.max(1)) / 1e3;
-        let claimed = overlay_core::Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / seconds);
+        // Per stream: the link is shared by every stream it carries.
+        let per_stream = f64::from(millis.max(1)) / 1e3 * f64::from(streams.max(1));
+        let claimed = overlay_core::Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / per_stream);
         let received = overlay_core::Bandwidth::from_bps_f64(
-            std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / seconds,
+            std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / per_stream,
         );
         let before = nb.bandwidth.level();
         nb.bandwidth.on_report(now, claimed, received);

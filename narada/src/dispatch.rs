@@ -76,8 +76,12 @@ impl Narada {
                 }
                 None => self.not_a_neighbour(now, from),
             },
-            Message::Rate { sent_bytes, millis } => match neighbour {
-                Some(s) => self.on_rate(now, s, sent_bytes, millis),
+            Message::Rate {
+                sent_bytes,
+                millis,
+                streams,
+            } => match neighbour {
+                Some(s) => self.on_rate(now, s, sent_bytes, millis, streams),
                 None => self.not_a_neighbour(now, from),
             },
             Message::Nack { source, ranges } => match neighbour {

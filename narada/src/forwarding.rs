@@ -64,6 +64,8 @@ pub struct SourceState {
     pub upstream: Option<Slot>,
     /// Gaps given up on.
     pub given_up: u64,
+    /// When a packet of this source last arrived (or was sent, for this member's own).
+    pub last_arrival: Option<Time>,
 }
 
 impl SourceState {

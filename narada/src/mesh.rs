@@ -97,8 +97,8 @@ impl Narada {
         let limit = match reason {
             // Repair links join partitions; they may exceed the bound by one, and the drop rule
             // trims the mesh afterwards.
-            LinkReason::Repair => self.config.degree_bound() + 1,
-            _ => self.config.degree_bound(),
+            LinkReason::Repair => self.config.degree_bound(self.active_streams) + 1,
+            _ => self.config.degree_bound(self.active_streams),
         };
         used < limit
     }
@@ -339,7 +339,7 @@ impl Narada {
             self.evaluate(now, from, &candidate, full);
             return;
         }
-        if !self.wanted(from, &candidate, full).is_some() || self.access_is_bottleneck(now) {
+        if self.wanted(from, &candidate, full).is_none() || self.access_is_bottleneck(now) {
             return;
         }
         let fresh = self

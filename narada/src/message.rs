@@ -157,6 +157,9 @@ pub enum Message {
     Rate {
         /// Data bytes sent.
         sent_bytes: u64,
+        /// How many sources' streams those bytes carried (the link's bandwidth is shared among
+        /// them, so each stream's share is what counts).
+        streams: u16,
         /// Over how long.
         millis: u32,
     },

@@ -61,6 +61,8 @@ pub(crate) struct Neighbour {
     pub(crate) received_bytes: u64,
     /// Data bytes sent to it since this member's last rate report.
     pub(crate) sent_bytes: u64,
+    /// Sources whose packets went to it since the last rate report.
+    pub(crate) sent_sources: std::collections::BTreeSet<Slot>,
     /// When this member last probed the link's bandwidth.
     pub(crate) probed_at: Option<Time>,
 }
@@ -81,6 +83,7 @@ impl Neighbour {
             bandwidth,
             received_bytes: 0,
             sent_bytes: 0,
+            sent_sources: std::collections::BTreeSet::new(),
             probed_at: None,
         }
     }

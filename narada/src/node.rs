@@ -174,6 +174,8 @@ pub struct Narada {
     pub(crate) awaiting_probe: BTreeMap<Slot, crate::mesh::Candidate>,
     /// Data arriving here, for telling whether this member's own access link is the bottleneck.
     pub(crate) arriving: RateMeter,
+    /// Sources heard from lately (at least one): each child link carries all their streams.
+    pub(crate) active_streams: usize,
     /// Destinations whose advertisement changed since the last route flush.
     pub(crate) route_dirty: BTreeSet<Slot>,
     pub(crate) timers: TimerTable<Timer>,
@@ -212,6 +214,7 @@ impl Narada {
             probed: BTreeMap::new(),
             awaiting_probe: BTreeMap::new(),
             arriving: RateMeter::new(Duration::from_secs(4), 8),
+            active_streams: 1,
             route_dirty: BTreeSet::new(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),

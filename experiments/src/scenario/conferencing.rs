@@ -198,6 +198,9 @@ pub struct ConferencingSummary {
     pub rate_mbps: f64,
     /// Senders.
     pub senders: Vec<usize>,
+    /// The members' total upload over what every receiver getting every stream in full needs
+    /// (senders x receivers x rate): under 1, no tree can give everyone everything.
+    pub upload_over_demand: f64,
     /// Figures per scheme.
     pub schemes: BTreeMap<&'static str, SchemeFigures>,
 }
@@ -277,10 +280,16 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
         schemes.insert(scheme.name(), run.figures.clone());
         runs.insert(scheme, run);
     }
+    // Each member's upload counts up to what it could usefully send (every stream to everyone).
+    let demand = args.rate.bps_f64() * (n - 1) as f64 * senders.len() as f64;
+    let upload: f64 = (0..n)
+        .map(|m| net.hosts()[m].access.up.bps_f64().min(demand))
+        .sum();
     let summary = ConferencingSummary {
         header,
         rate_mbps: args.rate.mbps_f64(),
         senders,
+        upload_over_demand: round6(upload / demand.max(1.0)),
         schemes,
     };
     write_outputs(&common.out_dir("conferencing"), &summary, &runs, timeline)?;

@@ -94,11 +94,11 @@ impl NaradaGroup {
             },
         );
         let mut ids = BTreeMap::new();
-        for i in 0..n {
+        for (i, config) in configs.into_iter().enumerate() {
             let id = Simulator::<Narada, Network>::member_id(i);
             let member_config = NaradaConfig {
                 seed: sim.member_seed(i),
-                ..configs[i].clone()
+                ..config
             };
             sim.add_member(i, Narada::new(id, member_config, Time::ZERO));
             ids.insert(id, i);

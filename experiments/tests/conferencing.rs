@@ -1,0 +1,50 @@
+//! A small seeded conference: bandwidth-then-latency trees give receivers more bandwidth than
+//! latency-only trees and shorter round trips than bandwidth-only trees.
+
+use std::time::Duration;
+
+use experiments::scenario::conferencing::{self, ConferencingArgs, Scheme};
+
+#[test]
+fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt() {
+    let args = ConferencingArgs {
+        topology: format!(
+            "matrix:{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        members: 12,
+        seed: 7,
+        access: "simblock:year=2019,adsl=0.15".to_owned(),
+        out: Some(std::env::temp_dir().join(format!("esm-conf-{}", std::process::id()))),
+        rate: "2.4mbps".parse().unwrap(),
+        senders: 1,
+        duration: Duration::from_secs(120),
+        schemes: vec![
+            Scheme::LatencyOnly,
+            Scheme::BandwidthOnly,
+            Scheme::BandwidthLatency,
+        ],
+        no_congestion: true,
+        narada_config: None,
+    };
+    let s = conferencing::run(&args).unwrap();
+    let (bl, lo, bo) = (
+        &s.schemes["bandwidth-latency"],
+        &s.schemes["latency-only"],
+        &s.schemes["bandwidth-only"],
+    );
+    assert!(
+        bl.mean_bw_ratio > lo.mean_bw_ratio + 0.05,
+        "bandwidth: {} vs latency-only {}",
+        bl.mean_bw_ratio,
+        lo.mean_bw_ratio
+    );
+    assert!(
+        bl.rtt_p90_ms < bo.rtt_p90_ms,
+        "rtt p90: {} vs bandwidth-only {}",
+        bl.rtt_p90_ms,
+        bo.rtt_p90_ms
+    );
+    assert!(bl.mean_bw_ratio > 0.9, "{}", bl.mean_bw_ratio);
+    assert!(bl.overhead_ratio < 0.05, "{}", bl.overhead_ratio);
+}
