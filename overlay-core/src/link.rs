@@ -51,4 +51,14 @@ pub enum MeasureRequest {
         /// How long the probe sends.
         duration: Duration,
     },
+    /// Fetch `bytes` from the peer over the data path, as a client would fetch content, and
+    /// report `bytes` over the time it took (request round trip and transport ramp-up included).
+    ///
+    /// This is Overcast's measurement: it "includes all the costs of serving actual content",
+    /// but a short transfer underestimates a long, fat path, since it ends before the transport
+    /// reaches full rate.
+    Transfer {
+        /// How many bytes to fetch.
+        bytes: u64,
+    },
 }

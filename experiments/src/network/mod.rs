@@ -69,6 +69,8 @@ pub struct Network {
     /// Current load per channel and flows per channel, for available-bandwidth measurements.
     load: Vec<f64>,
     flows_on: Vec<u32>,
+    /// Rates of the overlay edges recorded by [`Network::set_edge_load`], by `(from, to)`.
+    edge_rate: std::collections::BTreeMap<(usize, usize), f64>,
     noise: f64,
 }
 
@@ -167,6 +169,7 @@ impl Network {
             tree_of,
             load: vec![0.0; channels],
             flows_on: vec![0; channels],
+            edge_rate: std::collections::BTreeMap::new(),
             noise: 0.0,
         })
     }
@@ -329,6 +332,7 @@ impl Network {
 
     /// Record the current flows and their rates, so measurements see a loaded network.
     pub fn set_load(&mut self, flows: &[FlowDemand], rates: &[f64]) {
+        self.edge_rate.clear();
         self.load.iter_mut().for_each(|l| *l = 0.0);
         self.flows_on.iter_mut().for_each(|n| *n = 0);
         for (flow, &rate) in flows.iter().zip(rates) {
@@ -339,6 +343,25 @@ impl Network {
         }
     }
 
+    /// Record the current overlay edges (member to member) and their rates, so measurements see
+    /// a loaded network, and a member measuring a peer it already receives from sees the share
+    /// its own flow holds rather than competing with itself.
+    pub fn set_edge_load(&mut self, edges: &[(usize, usize)], rates: &[f64]) {
+        let flows: Vec<FlowDemand> = edges
+            .iter()
+            .map(|&(a, b)| {
+                let mut channels = Vec::new();
+                self.unicast_path(a, b, &mut channels);
+                FlowDemand {
+                    channels,
+                    demand: f64::INFINITY,
+                }
+            })
+            .collect();
+        self.set_load(&flows, rates);
+        self.edge_rate = edges.iter().copied().zip(rates.iter().copied()).collect();
+    }
+
     /// Set the measurement noise: each bandwidth reading is multiplied by `exp(sigma · Z)`.
     pub fn set_noise(&mut self, sigma: f64) {
         self.noise = sigma.max(0.0);
@@ -346,15 +369,22 @@ impl Network {
 
     /// The bandwidth a new flow from `a` to `b` would get: on each channel, the larger of the
     /// spare capacity and a fair share beside the flows already there; the smallest over the path.
+    ///
+    /// If an edge from `a` to `b` was recorded by [`Network::set_edge_load`], the flow is already
+    /// there: it gets its own rate plus whatever spare capacity its path has.
     pub fn available_bandwidth(&self, a: usize, b: usize) -> Bandwidth {
         let mut path = Vec::new();
         self.unicast_path(a, b, &mut path);
+        let existing = self.edge_rate.get(&(a, b)).copied();
         let available = path
             .iter()
             .map(|&c| {
                 let c = c as usize;
-                let spare = self.capacity[c] - self.load[c];
-                spare.max(self.capacity[c] / f64::from(self.flows_on[c] + 1))
+                let spare = (self.capacity[c] - self.load[c]).max(0.0);
+                match existing {
+                    Some(own) => spare + own,
+                    None => spare.max(self.capacity[c] / f64::from(self.flows_on[c] + 1)),
+                }
             })
             .fold(f64::INFINITY, f64::min);
         Bandwidth::from_bps_f64(available)
@@ -391,8 +421,38 @@ impl Network {
                     loss: None,
                 }
             }
+            MeasureRequest::Transfer { bytes } => {
+                let rate = self.available_bandwidth(b, a).bps_f64();
+                let took = transfer_time(bytes, rate, rtt);
+                LinkMetrics {
+                    rtt: Some(rtt),
+                    bandwidth: Some(Bandwidth::from_bps_f64(
+                        bytes as f64 * 8.0 / took.as_secs_f64().max(1e-9),
+                    )),
+                    loss: None,
+                }
+            }
         }
     }
+}
+
+/// How long fetching `bytes` over a path with `rate` (bits per second) and round trip `rtt`
+/// takes: one round trip for the request, then a transport that starts with a 10-segment window
+/// and doubles it every round trip (slow start) until the window carries the path's rate.
+pub fn transfer_time(bytes: u64, rate: f64, rtt: Duration) -> Duration {
+    const INITIAL_WINDOW: f64 = 10.0 * 1460.0;
+    let rtt_s = rtt.as_secs_f64().max(1e-6);
+    let rate_bytes = (rate / 8.0).max(1.0);
+    let per_round = rate_bytes * rtt_s;
+    let (mut left, mut window, mut took) = (bytes as f64, INITIAL_WINDOW, rtt_s);
+    while left > 0.0 && window < per_round {
+        let sent = window.min(left);
+        left -= sent;
+        took += if left > 0.0 { rtt_s } else { sent / rate_bytes };
+        window *= 2.0;
+    }
+    took += left / rate_bytes;
+    Duration::from_secs_f64(took)
 }
 
 #[cfg(test)]

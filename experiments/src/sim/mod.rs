@@ -117,6 +117,10 @@ impl PathModel for UniformPaths {
                 bandwidth: Some(max_rate),
                 loss: None,
             },
+            MeasureRequest::Transfer { .. } => LinkMetrics {
+                rtt,
+                ..LinkMetrics::default()
+            },
         }
     }
 }
@@ -720,6 +724,14 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                         self.traffic.count(p as usize, TrafficClass::Probe, bytes);
                         self.traffic.bandwidth_probe_bytes += bytes;
                         duration + rtt
+                    }
+                    MeasureRequest::Transfer { bytes } => {
+                        self.traffic.count(p as usize, TrafficClass::Probe, bytes);
+                        self.traffic.bandwidth_probe_bytes += bytes;
+                        // The transfer took as long as its measured rate says.
+                        metrics.bandwidth.map_or(rtt, |rate| {
+                            Duration::from_secs_f64(bytes as f64 * 8.0 / rate.bps_f64().max(1.0))
+                        })
                     }
                 };
                 self.queue.push(

@@ -1,0 +1,206 @@
+//! Up/down certificates: what a node tells its parent about its subtree, signed by their author.
+//!
+//! A *birth* says a node now hangs under a parent; a *death* says a node left a subtree (it died,
+//! went with a dead ancestor, or moved); an *extra* carries a node's changed information (how much
+//! of the content it holds, how many it serves). Every certificate carries the subject's sequence number, which counts how
+//! many times it changed parents: an older certificate never overrides a newer one, whatever
+//! order they arrive in.
+
+use overlay_core::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// A node's extra information, reported up the tree when it changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The first content byte it still holds (its store is bounded).
+    pub first: u64,
+    /// One past the last content byte it holds.
+    pub content: u64,
+    /// How many it serves: children plus clients.
+    pub load: u32,
+}
+
+/// Why a node left a subtree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeathCause {
+    /// It missed its lease: it died (or cannot reach its parent, which is the same to the tree).
+    Silent,
+    /// An ancestor of it died; it may well live and reattach with its subtree.
+    Orphaned,
+    /// It (or an ancestor) moved under `new_parent`: ancestors that also hold `new_parent` below
+    /// them lose nothing and quash this.
+    Moved {
+        /// The new parent of the node that moved.
+        new_parent: NodeId,
+    },
+}
+
+/// What a certificate states.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CertBody {
+    /// `node` is now in the tree, in the subtree of the certificate's author (its new parent, or
+    /// an ancestor that moved and brought it along).
+    Birth {
+        /// The node.
+        node: NodeId,
+        /// Its sequence number (parent changes so far).
+        seq: u32,
+        /// Its extra information.
+        info: NodeInfo,
+    },
+    /// `node` left the subtree of the certificate's receiver.
+    Death {
+        /// The node.
+        node: NodeId,
+        /// Its sequence number as the author knew it.
+        seq: u32,
+        /// Why.
+        cause: DeathCause,
+    },
+    /// `node`'s extra information changed.
+    Extra {
+        /// The node.
+        node: NodeId,
+        /// Its sequence number.
+        seq: u32,
+        /// The new information.
+        info: NodeInfo,
+    },
+}
+
+impl CertBody {
+    /// The node the certificate is about.
+    pub fn subject(&self) -> NodeId {
+        match self {
+            Self::Birth { node, .. } | Self::Death { node, .. } | Self::Extra { node, .. } => *node,
+        }
+    }
+
+    /// The subject's sequence number.
+    pub fn seq(&self) -> u32 {
+        match self {
+            Self::Birth { seq, .. } | Self::Death { seq, .. } | Self::Extra { seq, .. } => *seq,
+        }
+    }
+}
+
+/// A signed certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// What it states.
+    pub body: CertBody,
+    /// Who states it (the adopting parent for a birth, the declaring parent for a death, the
+    /// node itself for extra information).
+    pub author: NodeId,
+    /// The author's signature over the body.
+    pub signature: Vec<u8>,
+}
+
+/// Signs certificates for one author.
+pub trait Signer: std::fmt::Debug {
+    /// The signature of `message` by this author.
+    fn sign(&self, message: &[u8]) -> Vec<u8>;
+}
+
+/// Checks certificates' signatures.
+pub trait Verifier: std::fmt::Debug {
+    /// Whether `signature` is `author`'s over `message`.
+    fn verify(&self, author: &NodeId, message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// The bytes a certificate's signature covers.
+pub fn signed_bytes(body: &CertBody, author: &NodeId) -> Vec<u8> {
+    overlay_core::wire::encode(&(body, author)).unwrap_or_default()
+}
+
+impl Certificate {
+    /// A certificate by `author`, signed with `signer`.
+    pub fn new(body: CertBody, author: NodeId, signer: &dyn Signer) -> Self {
+        let signature = signer.sign(&signed_bytes(&body, &author));
+        Self {
+            body,
+            author,
+            signature,
+        }
+    }
+
+    /// Whether the signature verifies.
+    pub fn verify(&self, verifier: &dyn Verifier) -> bool {
+        verifier.verify(
+            &self.author,
+            &signed_bytes(&self.body, &self.author),
+            &self.signature,
+        )
+    }
+}
+
+/// A cheap stand-in for real signatures in simulations: a keyed FNV-1a tag whose key derives from
+/// the author's id and a group secret. It makes a certificate that was altered, or claims another
+/// author, fail to verify; it is *not* cryptography (the runtime uses the members' real keys).
+#[derive(Clone, Debug)]
+pub struct SimulatedSignatures {
+    secret: u64,
+    author: NodeId,
+}
+
+impl SimulatedSignatures {
+    /// Signatures of `author` in a group keyed by `secret`.
+    pub fn new(secret: u64, author: NodeId) -> Self {
+        Self { secret, author }
+    }
+
+    fn tag(secret: u64, author: &NodeId, message: &[u8]) -> Vec<u8> {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ secret;
+        for &b in author.as_bytes().iter().chain(message) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash.to_le_bytes().to_vec()
+    }
+}
+
+impl Signer for SimulatedSignatures {
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        Self::tag(self.secret, &self.author, message)
+    }
+}
+
+impl Verifier for SimulatedSignatures {
+    fn verify(&self, author: &NodeId, message: &[u8], signature: &[u8]) -> bool {
+        Self::tag(self.secret, author, message) == signature
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn altered_or_misattributed_certificates_fail() {
+        let (a, b) = (NodeId::from_index(1), NodeId::from_index(2));
+        let signer = SimulatedSignatures::new(7, a);
+        let cert = Certificate::new(
+            CertBody::Death {
+                node: b,
+                seq: 3,
+                cause: DeathCause::Silent,
+            },
+            a,
+            &signer,
+        );
+        assert!(cert.verify(&signer));
+        let mut altered = cert.clone();
+        altered.body = CertBody::Death {
+            node: b,
+            seq: 4,
+            cause: DeathCause::Silent,
+        };
+        assert!(!altered.verify(&signer));
+        let mut stolen = cert.clone();
+        stolen.author = b;
+        assert!(!stolen.verify(&signer));
+        let other_group = SimulatedSignatures::new(8, a);
+        assert!(!cert.verify(&other_group));
+        assert_eq!(cert.body.subject(), b);
+        assert_eq!(cert.body.seq(), 3);
+    }
+}

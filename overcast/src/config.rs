@@ -1,0 +1,74 @@
+//! Overcast's settings, each default with its reason.
+
+use std::time::Duration;
+
+use overlay_core::{Bandwidth, NodeId};
+use serde::{Deserialize, Serialize};
+
+/// Settings of an Overcast node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OvercastConfig {
+    /// The linear roots, top first: the first live one is the root; each is the only child of
+    /// the one above, so each holds the full table. Nodes join under the last.
+    pub roots: Vec<NodeId>,
+    /// A child checks in with its parent this often.
+    pub check_in_interval: Duration,
+    /// A child silent for this long is dead, with its subtree; a parent silent for this long is
+    /// dead to its children. Three check-ins: one lost message is not a death.
+    pub lease: Duration,
+    /// Bandwidths within this fraction count as equal (the paper's 10%): a node moves under a
+    /// child only if that does not cost more than this.
+    pub equal_fraction: f64,
+    /// Most children of a candidate measured in one round.
+    pub max_probed_children: usize,
+    /// How long a bandwidth measurement sends, when the driver measures the steady rate (the
+    /// default: a short probe would measure transport ramp-up, not the path).
+    pub probe_duration: Duration,
+    /// The most a probe may send at.
+    pub probe_rate: Bandwidth,
+    /// Measure instead as the paper did: the time to fetch this many bytes over the data path
+    /// (it fetched 10 kB, which on a long, fat path measures round-trip time more than bandwidth).
+    pub probe_bytes: Option<u64>,
+    /// During a join, compare each child with the best bandwidth seen on the way down, not only
+    /// with its own parent's: the paper's per-round rule may give up 10% at every level.
+    pub cumulative_floor: bool,
+    /// How often a node re-evaluates its place against its parent, grandparent and siblings.
+    pub reevaluate_interval: Duration,
+    /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
+    pub answer_timeout: Duration,
+    /// Changed extra information is reported up at most this often.
+    pub extra_interval: Duration,
+    /// Content counts as changed extra information once it grew by this much (a live stream
+    /// grows all the time; reporting every byte would flood the root).
+    pub content_report_step: u64,
+    /// Most certificates one check-in carries (the rest wait for the next).
+    pub max_certificates_per_check_in: usize,
+    /// Most content bytes a node keeps (oldest dropped first; late joiners then start there).
+    pub store_limit: u64,
+    /// Seed of this node's randomness.
+    pub seed: u64,
+}
+
+impl Default for OvercastConfig {
+    fn default() -> Self {
+        Self {
+            roots: Vec::new(),
+            check_in_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(3),
+            equal_fraction: 0.1,
+            max_probed_children: 16,
+            probe_duration: Duration::from_millis(100),
+            probe_rate: Bandwidth::from_mbps(1000),
+            probe_bytes: None,
+            cumulative_floor: true,
+            reevaluate_interval: Duration::from_secs(20),
+            answer_timeout: Duration::from_secs(2),
+            extra_interval: Duration::from_secs(10),
+            content_report_step: 16 << 20,
+            max_certificates_per_check_in: 4096,
+            store_limit: 1 << 30,
+            seed: 0,
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The content a node holds: contiguous bytes from the start of the stream (bounded), kept as
+//! the chunks they arrived in.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+/// Stored content.
+#[derive(Clone, Debug, Default)]
+pub struct ContentStore {
+    /// Chunks by offset; together they cover `[first, end)` without gaps.
+    chunks: BTreeMap<u64, Bytes>,
+    first: u64,
+    end: u64,
+    limit: u64,
+}
+
+impl ContentStore {
+    /// A store holding at most `limit` bytes.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
+    }
+
+    /// One past the last byte held: everything before it arrived.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The first byte still held.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// Take in bytes at `offset`; returns how many new bytes were added (0 for a repeat; bytes
+    /// beyond a gap are refused, since delivery is in order).
+    pub fn append(&mut self, offset: u64, bytes: Bytes) -> u64 {
+        let len = bytes.len() as u64;
+        if offset > self.end || offset + len <= self.end {
+            return 0;
+        }
+        let skip = (self.end - offset) as usize;
+        let fresh = bytes.slice(skip..);
+        let added = fresh.len() as u64;
+        self.chunks.insert(self.end, fresh);
+        self.end += added;
+        while self.end - self.first > self.limit {
+            let Some((&start, chunk)) = self.chunks.first_key_value() else {
+                break;
+            };
+            self.first = start + chunk.len() as u64;
+            self.chunks.pop_first();
+        }
+        added
+    }
+
+    /// The chunks from byte `from` on (the first one cut to start there).
+    pub fn from(&self, from: u64) -> Vec<(u64, Bytes)> {
+        let from = from.max(self.first);
+        let mut out = Vec::new();
+        let start = self
+            .chunks
+            .range(..=from)
+            .next_back()
+            .map_or(from, |(&s, _)| s);
+        for (&offset, chunk) in self.chunks.range(start..) {
+            let end = offset + chunk.len() as u64;
+            if end <= from {
+                continue;
+            }
+            let skip = from.saturating_sub(offset) as usize;
+            out.push((offset + skip as u64, chunk.slice(skip..)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_in_order_and_serves_from_any_byte() {
+        let mut s = ContentStore::new(1 << 20);
+        assert_eq!(s.append(0, Bytes::from_static(b"hello")), 5);
+        assert_eq!(s.append(3, Bytes::from_static(b"lo world")), 6);
+        assert_eq!(s.append(20, Bytes::from_static(b"gap")), 0);
+        assert_eq!(s.append(0, Bytes::from_static(b"he")), 0);
+        assert_eq!(s.end(), 11);
+        let tail: Vec<u8> = s
+            .from(4)
+            .into_iter()
+            .flat_map(|(_, b)| b.to_vec())
+            .collect();
+        assert_eq!(tail, b"o world");
+        assert_eq!(s.from(4)[0].0, 4);
+        assert!(s.from(11).is_empty());
+    }
+
+    #[test]
+    fn the_store_is_bounded() {
+        let mut s = ContentStore::new(10);
+        for i in 0..5 {
+            s.append(i * 4, Bytes::from_static(b"abcd"));
+        }
+        assert_eq!(s.end(), 20);
+        assert!(s.end() - s.first() <= 10);
+        assert_eq!(s.from(0)[0].0, s.first());
+    }
+}

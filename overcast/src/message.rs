@@ -1,0 +1,118 @@
+//! Overcast's wire messages.
+
+use bytes::Bytes;
+use overlay_core::{NodeId, TrafficClass, WireMessage};
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::{Certificate, NodeInfo};
+
+/// Overcast's messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Who are your children, and your ancestors?
+    ChildrenQuery,
+    /// My children (without the asker) and my ancestors, top first, ending with me.
+    Children {
+        /// The children.
+        children: Vec<NodeId>,
+        /// The ancestors, ending with the sender.
+        ancestors: Vec<NodeId>,
+    },
+    /// Please adopt me; after this move I will have changed parents `seq` times.
+    Attach {
+        /// The asker's sequence number after this move.
+        seq: u32,
+        /// The asker's extra information.
+        info: NodeInfo,
+    },
+    /// Adopted: your ancestors are these (top first, ending with me).
+    Adopted {
+        /// The new ancestor list.
+        ancestors: Vec<NodeId>,
+    },
+    /// Refused (you are my ancestor, I am not placed, or I am a standby root).
+    Refused,
+    /// I am no longer your child: I moved under `new_parent`.
+    Detach {
+        /// My sequence number while I was your child.
+        seq: u32,
+        /// My new parent.
+        new_parent: NodeId,
+    },
+    /// Check-in: the news of my subtree since the last one.
+    CheckIn {
+        /// Certificates to take in and pass on.
+        certificates: Vec<Certificate>,
+    },
+    /// Check-in answered: your ancestors are these.
+    CheckInAck {
+        /// The ancestor list, ending with the sender.
+        ancestors: Vec<NodeId>,
+    },
+    /// Send me the content from this byte on.
+    Fetch {
+        /// The first byte wanted.
+        from: u64,
+    },
+    /// Content bytes starting at `offset`.
+    Data {
+        /// Offset of the first byte.
+        offset: u64,
+        /// The bytes.
+        bytes: Bytes,
+    },
+}
+
+impl WireMessage for Message {
+    fn traffic_class(&self) -> TrafficClass {
+        match self {
+            Self::Data { .. } => TrafficClass::Data,
+            _ => TrafficClass::Control,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificate::{CertBody, DeathCause, SimulatedSignatures};
+    use proptest::prelude::*;
+
+    #[test]
+    fn messages_round_trip_through_the_envelope() {
+        let a = NodeId::from_index(1);
+        let signer = SimulatedSignatures::new(3, a);
+        let cert = Certificate::new(
+            CertBody::Death {
+                node: NodeId::from_index(2),
+                seq: 4,
+                cause: DeathCause::Moved { new_parent: a },
+            },
+            a,
+            &signer,
+        );
+        for msg in [
+            Message::CheckIn {
+                certificates: vec![cert],
+            },
+            Message::Data {
+                offset: 7,
+                bytes: Bytes::from_static(b"frame"),
+            },
+            Message::Detach {
+                seq: 1,
+                new_parent: a,
+            },
+        ] {
+            let frame = overlay_core::wire::encode(&msg).unwrap();
+            assert_eq!(overlay_core::wire::decode::<Message>(&frame).unwrap(), msg);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = overlay_core::wire::decode::<Message>(&bytes);
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! The Overcast node: the up/down protocol, linear roots, and reliable in-order content with
+//! resumption. Where a node places itself in the tree is in [`placement`].
+
+mod placement;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use overlay_core::rng::{ProtocolRng, rng_from_seed};
+use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use rand::RngExt;
+
+use crate::OvercastConfig;
+use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo, Signer, Verifier};
+use crate::content::ContentStore;
+use crate::message::Message;
+use crate::redirect::{self, RedirectRequest};
+use crate::table::{Applied, DescendantTable, State};
+use placement::{Attempt, Reevaluation, Search};
+
+/// What the operator asks a node to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Join the network (roots take their place in the chain; other nodes search from the root).
+    Start,
+    /// Content for the stream at byte `offset` (given to the root by the source; bytes it
+    /// already holds are ignored, bytes beyond what it holds are refused).
+    Publish {
+        /// Offset of the first byte.
+        offset: u64,
+        /// The bytes.
+        bytes: Bytes,
+    },
+}
+
+/// What a node reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Attached under `parent` after `rounds` search rounds (0 for a move or a rejoin).
+    Attached {
+        /// The new parent.
+        parent: NodeId,
+        /// Search rounds it took.
+        rounds: u32,
+        /// Whether this was a re-evaluation move (the node was attached before).
+        moved: bool,
+    },
+    /// The parent stopped answering.
+    ParentLost {
+        /// The lost parent.
+        parent: NodeId,
+    },
+    /// This node is now the root (the roots above it failed, or it is the first).
+    BecameRoot,
+}
+
+/// Counters of what a node did and refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OvercastStats {
+    /// Certificates received from children.
+    pub certificates_in: u64,
+    /// Birth and death certificates received from children.
+    pub membership_certificates_in: u64,
+    /// Certificates that changed nothing here and were quashed.
+    pub quashed: u64,
+    /// Certificates older than what was known.
+    pub stale: u64,
+    /// Certificates with bad signatures: dropped.
+    pub forged: u64,
+    /// Certificates about (or by) nodes outside the sender's subtree: dropped.
+    pub outside_subtree: u64,
+    /// Certificates with sequence numbers from the future: dropped.
+    pub from_future: u64,
+    /// Check-ins from nodes that are not children: dropped.
+    pub non_child_checkins: u64,
+    /// Content from nodes that are not the parent: dropped.
+    pub stray_data: u64,
+    /// Parent changes.
+    pub moves: u64,
+    /// Search rounds run.
+    pub rounds: u64,
+    /// Bandwidth measurements asked for.
+    pub measurements: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    CheckIn,
+    Search,
+    Attach,
+    Reevaluate,
+    ReevaluationDone,
+    Extra,
+}
+
+#[derive(Clone, Debug)]
+struct Child {
+    lease_until: Time,
+    seq: u32,
+    /// Next byte to send (`None` until it asks).
+    sent: Option<u64>,
+}
+
+/// An Overcast node.
+#[derive(Debug)]
+pub struct Overcast {
+    id: NodeId,
+    config: OvercastConfig,
+    rng: ProtocolRng,
+    signer: Box<dyn Signer>,
+    verifier: Box<dyn Verifier>,
+    started: bool,
+    is_root: bool,
+    parent: Option<NodeId>,
+    /// Top first, ending with the parent.
+    ancestors: Vec<NodeId>,
+    parent_heard: Time,
+    seq: u32,
+    search: Option<Search>,
+    attempt: Option<Attempt>,
+    reevaluation: Option<Reevaluation>,
+    suspect_roots: BTreeSet<NodeId>,
+    children: BTreeMap<NodeId, Child>,
+    table: DescendantTable,
+    pending: Vec<Certificate>,
+    content: ContentStore,
+    reported: NodeInfo,
+    timers: TimerTable<Timer>,
+    outbox: Outbox<Message, Event>,
+    stats: OvercastStats,
+}
+
+impl Overcast {
+    /// A node `id` that signs with `signer` and checks others with `verifier`.
+    pub fn new(
+        id: NodeId,
+        config: OvercastConfig,
+        signer: Box<dyn Signer>,
+        verifier: Box<dyn Verifier>,
+    ) -> Self {
+        Self {
+            id,
+            rng: rng_from_seed(config.seed),
+            content: ContentStore::new(config.store_limit),
+            config,
+            signer,
+            verifier,
+            started: false,
+            is_root: false,
+            parent: None,
+            ancestors: Vec::new(),
+            parent_heard: Time::ZERO,
+            seq: 0,
+            search: None,
+            attempt: None,
+            reevaluation: None,
+            suspect_roots: BTreeSet::new(),
+            children: BTreeMap::new(),
+            table: DescendantTable::new(id),
+            pending: Vec::new(),
+            reported: NodeInfo::default(),
+            timers: TimerTable::default(),
+            outbox: Outbox::default(),
+            stats: OvercastStats::default(),
+        }
+    }
+
+    /// The parent.
+    pub fn parent(&self) -> Option<NodeId> {
+        self.parent
+    }
+
+    /// Ancestors, top first, ending with the parent.
+    pub fn ancestors(&self) -> &[NodeId] {
+        &self.ancestors
+    }
+
+    /// Current children.
+    pub fn children(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.children.keys()
+    }
+
+    /// Whether this node is the root now.
+    pub fn is_root(&self) -> bool {
+        self.is_root
+    }
+
+    /// Whether this node is placed in the tree (attached, or the root).
+    pub fn is_placed(&self) -> bool {
+        self.is_root || self.parent.is_some()
+    }
+
+    /// The descendants this node knows of (the root's covers the whole tree).
+    pub fn table(&self) -> &DescendantTable {
+        &self.table
+    }
+
+    /// Content bytes held from the start of the stream.
+    pub fn content_end(&self) -> u64 {
+        self.content.end()
+    }
+
+    /// The content held, from byte `from` on.
+    pub fn content_from(&self, from: u64) -> Vec<(u64, Bytes)> {
+        self.content.from(from)
+    }
+
+    /// Times this node changed parents.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// What it counted.
+    pub fn stats(&self) -> OvercastStats {
+        self.stats
+    }
+
+    /// This node's extra information now.
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            first: self.content.first(),
+            content: self.content.end(),
+            load: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Where to send a client: a live node in this node's subtree (or this node) that holds the
+    /// content the client wants, nearby and lightly loaded. Meaningful at the root, whose table
+    /// covers every live node.
+    pub fn redirect(&self, request: &RedirectRequest<'_>) -> Option<NodeId> {
+        let candidates = self
+            .table
+            .live()
+            .map(|(n, e)| (*n, e.info))
+            .chain(std::iter::once((self.id, self.info())));
+        redirect::choose(candidates, request)
+    }
+
+    fn chain_index(&self) -> Option<usize> {
+        self.config.roots.iter().position(|r| *r == self.id)
+    }
+
+    fn certify(&mut self, body: CertBody) {
+        let cert = Certificate::new(body, self.id, self.signer.as_ref());
+        self.pending.push(cert);
+    }
+
+    fn start(&mut self, now: Time) {
+        self.started = true;
+        self.timers
+            .set(Timer::CheckIn, now + self.config.check_in_interval);
+        self.timers
+            .set(Timer::Extra, now + self.config.extra_interval);
+        match self.chain_index() {
+            Some(0) => self.become_root(),
+            Some(i) => {
+                let fallback: Vec<NodeId> =
+                    self.config.roots[..i - 1].iter().rev().copied().collect();
+                self.attach_to(now, self.config.roots[i - 1], fallback, 0);
+            }
+            None => self.search_from_bottom(now),
+        }
+    }
+
+    fn become_root(&mut self) {
+        self.is_root = true;
+        self.parent = None;
+        self.ancestors.clear();
+        self.attempt = None;
+        self.search = None;
+        self.pending.clear();
+        self.outbox.emit(Event::BecameRoot);
+    }
+
+    fn jitter(&mut self, period: Duration) -> Duration {
+        period.mul_f64(0.75 + 0.5 * self.rng.random::<f64>())
+    }
+
+    fn ancestors_through_me(&self) -> Vec<NodeId> {
+        let mut ancestors = self.ancestors.clone();
+        ancestors.push(self.id);
+        ancestors
+    }
+
+    /// A standby root that still has the next root of the chain below it takes no other
+    /// children, so every chain member holds the full table.
+    fn standby_refuses(&self, asker: &NodeId) -> bool {
+        let Some(i) = self.chain_index() else {
+            return false;
+        };
+        let asker_in_chain = self.config.roots.iter().position(|r| r == asker);
+        if asker_in_chain.is_some_and(|j| j > i) {
+            return false;
+        }
+        self.children.keys().any(|c| {
+            self.config
+                .roots
+                .iter()
+                .position(|r| r == c)
+                .is_some_and(|j| j > i)
+        })
+    }
+
+    fn on_attach(&mut self, now: Time, from: NodeId, seq: u32, info: NodeInfo) {
+        if !self.is_placed()
+            || from == self.id
+            || self.ancestors.contains(&from)
+            || self.standby_refuses(&from)
+        {
+            self.outbox.send(from, Message::Refused);
+            return;
+        }
+        self.children.insert(
+            from,
+            Child {
+                lease_until: now + self.config.lease,
+                seq,
+                sent: None,
+            },
+        );
+        if self.table.adopt(from, seq, info) {
+            self.certify(CertBody::Birth {
+                node: from,
+                seq,
+                info,
+            });
+        }
+        let ancestors = self.ancestors_through_me();
+        self.outbox.send(from, Message::Adopted { ancestors });
+    }
+
+    /// Adopted by `from`: move there, tell the old parent, and tell the new path about the
+    /// subtree that came along.
+    fn on_adopted(&mut self, now: Time, from: NodeId, ancestors: Vec<NodeId>) {
+        let Some(attempt) = self.attempt.take_if(|a| a.target == from) else {
+            return;
+        };
+        if ancestors.contains(&self.id) || ancestors.last() != Some(&from) {
+            // The new parent is below this node (the tree moved meanwhile): do not close a loop.
+            self.outbox.send(
+                from,
+                Message::Detach {
+                    seq: self.seq + 1,
+                    new_parent: self.parent.unwrap_or(self.id),
+                },
+            );
+            self.timers.cancel(Timer::Attach);
+            return;
+        }
+        self.timers.cancel(Timer::Attach);
+        let old = self.parent.replace(from);
+        let moved = old.is_some();
+        if let Some(old) = old.filter(|o| *o != from) {
+            self.outbox.send(
+                old,
+                Message::Detach {
+                    seq: self.seq,
+                    new_parent: from,
+                },
+            );
+        }
+        self.seq += 1;
+        self.stats.moves += 1;
+        self.is_root = false;
+        self.ancestors = ancestors;
+        self.parent_heard = now;
+        self.suspect_roots.clear();
+        // The new path above knows nothing of this subtree: vouch for all of it (ancestors that
+        // do know it, above both old and new parents, quash these as moves inside their subtree).
+        self.pending.clear();
+        let below: Vec<(NodeId, u32, NodeInfo)> = self
+            .table
+            .live()
+            .map(|(n, e)| (*n, e.seq, e.info))
+            .collect();
+        for (node, seq, info) in below {
+            self.certify(CertBody::Birth { node, seq, info });
+        }
+        self.outbox.send(
+            from,
+            Message::Fetch {
+                from: self.content.end(),
+            },
+        );
+        self.outbox.emit(Event::Attached {
+            parent: from,
+            rounds: attempt.rounds,
+            moved,
+        });
+        let next = self.jitter(self.config.reevaluate_interval);
+        self.timers.set(Timer::Reevaluate, now + next);
+    }
+
+    /// Child `child` is gone from here, with its subtree; tell the ancestors why.
+    fn lose_child(&mut self, child: NodeId, cause: DeathCause) {
+        self.children.remove(&child);
+        let own = match cause {
+            DeathCause::Silent => State::Dead,
+            DeathCause::Orphaned | DeathCause::Moved { .. } => State::Absent,
+        };
+        for (node, seq) in self.table.remove_child(&child, own) {
+            let cause = match cause {
+                DeathCause::Silent if node != child => DeathCause::Orphaned,
+                other => other,
+            };
+            self.certify(CertBody::Death { node, seq, cause });
+        }
+    }
+
+    fn on_detach(&mut self, from: NodeId, seq: u32, new_parent: NodeId) {
+        let Some(child) = self.children.get(&from) else {
+            return;
+        };
+        if seq < child.seq {
+            return;
+        }
+        let stays = self.table.via(&new_parent).is_some_and(|v| v != from);
+        if stays {
+            // It moved under another of this node's descendants: the birth from that side will
+            // move its entries here; nothing changes for the ancestors.
+            self.children.remove(&from);
+        } else {
+            self.lose_child(from, DeathCause::Moved { new_parent });
+        }
+    }
+
+    fn on_check_in(&mut self, now: Time, from: NodeId, certificates: Vec<Certificate>) {
+        let Some(child) = self.children.get_mut(&from) else {
+            self.stats.non_child_checkins += 1;
+            return;
+        };
+        child.lease_until = now + self.config.lease;
+        for cert in certificates {
+            self.stats.certificates_in += 1;
+            if !matches!(cert.body, CertBody::Extra { .. }) {
+                self.stats.membership_certificates_in += 1;
+            }
+            if !cert.verify(self.verifier.as_ref()) {
+                self.stats.forged += 1;
+                continue;
+            }
+            // The author vouches for what is below it, so it must be in the child's subtree.
+            if cert.author != from && self.table.via(&cert.author) != Some(from) {
+                self.stats.outside_subtree += 1;
+                continue;
+            }
+            match self.table.apply(from, &cert.body) {
+                Applied::Changed => self.pending.push(cert),
+                Applied::Unchanged => self.stats.quashed += 1,
+                Applied::Stale => self.stats.stale += 1,
+                Applied::OutsideSubtree => self.stats.outside_subtree += 1,
+                Applied::FromFuture => self.stats.from_future += 1,
+            }
+        }
+        let ancestors = self.ancestors_through_me();
+        self.outbox.send(from, Message::CheckInAck { ancestors });
+    }
+
+    fn check_in(&mut self, now: Time) {
+        self.timers
+            .set(Timer::CheckIn, now + self.config.check_in_interval);
+        // Children that missed their lease are dead, with their subtrees.
+        let expired: Vec<NodeId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.lease_until < now)
+            .map(|(&n, _)| n)
+            .collect();
+        for child in expired {
+            self.lose_child(child, DeathCause::Silent);
+        }
+        if self.is_root {
+            // Nothing above: the news stops here.
+            self.pending.clear();
+            return;
+        }
+        let Some(parent) = self.parent else {
+            return;
+        };
+        if now.saturating_since(self.parent_heard) > self.config.lease {
+            self.on_parent_lost(now, parent);
+            return;
+        }
+        let take = self
+            .pending
+            .len()
+            .min(self.config.max_certificates_per_check_in);
+        let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
+        self.outbox.send(parent, Message::CheckIn { certificates });
+    }
+
+    fn on_parent_lost(&mut self, now: Time, parent: NodeId) {
+        self.outbox.emit(Event::ParentLost { parent });
+        self.parent = None;
+        self.reevaluation = None;
+        self.timers.cancel(Timer::ReevaluationDone);
+        // Climb the ancestor list: grandparent first, then further up.
+        let fallback: Vec<NodeId> = match self.chain_index() {
+            Some(i) => self.config.roots[..i]
+                .iter()
+                .rev()
+                .filter(|r| **r != parent)
+                .copied()
+                .collect(),
+            None => self
+                .ancestors
+                .iter()
+                .rev()
+                .filter(|a| **a != parent)
+                .copied()
+                .collect(),
+        };
+        self.suspect_roots.insert(parent);
+        self.climb(now, fallback);
+    }
+
+    fn send_available(&mut self, child: NodeId) {
+        let Some(from) = self.children.get(&child).and_then(|c| c.sent) else {
+            return;
+        };
+        for (offset, bytes) in self.content.from(from) {
+            self.outbox.send(child, Message::Data { offset, bytes });
+        }
+        let end = self.content.end().max(from);
+        if let Some(c) = self.children.get_mut(&child) {
+            c.sent = Some(end);
+        }
+    }
+
+    fn forward(&mut self) {
+        let children: Vec<NodeId> = self.children.keys().copied().collect();
+        for c in children {
+            self.send_available(c);
+        }
+    }
+
+    fn on_data(&mut self, from: NodeId, offset: u64, bytes: Bytes) {
+        if Some(from) != self.parent {
+            self.stats.stray_data += 1;
+            return;
+        }
+        if self.content.append(offset, bytes) > 0 {
+            self.forward();
+        }
+    }
+
+    fn report_extra(&mut self, now: Time) {
+        self.timers
+            .set(Timer::Extra, now + self.config.extra_interval);
+        let info = self.info();
+        let grew = info.content >= self.reported.content + self.config.content_report_step
+            || info.first != self.reported.first;
+        if self.parent.is_some() && (grew || info.load != self.reported.load) {
+            self.reported = info;
+            self.certify(CertBody::Extra {
+                node: self.id,
+                seq: self.seq,
+                info,
+            });
+        }
+    }
+}
+
+impl Protocol for Overcast {
+    type Message = Message;
+    type Command = Command;
+    type Event = Event;
+
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn handle_message(&mut self, now: Time, from: NodeId, msg: Message) {
+        if from == self.id {
+            return;
+        }
+        if Some(from) == self.parent {
+            self.parent_heard = now;
+        }
+        match msg {
+            Message::ChildrenQuery => {
+                let children = self
+                    .children
+                    .keys()
+                    .copied()
+                    .filter(|c| *c != from)
+                    .collect();
+                let ancestors = self.ancestors_through_me();
+                self.outbox.send(
+                    from,
+                    Message::Children {
+                        children,
+                        ancestors,
+                    },
+                );
+            }
+            Message::Children {
+                children,
+                ancestors,
+            } => self.on_children(now, from, children, ancestors),
+            Message::Attach { seq, info } => self.on_attach(now, from, seq, info),
+            Message::Adopted { ancestors } => self.on_adopted(now, from, ancestors),
+            Message::Refused => self.on_refused(now, from),
+            Message::Detach { seq, new_parent } => self.on_detach(from, seq, new_parent),
+            Message::CheckIn { certificates } => self.on_check_in(now, from, certificates),
+            Message::CheckInAck { ancestors } => {
+                if Some(from) == self.parent
+                    && !ancestors.contains(&self.id)
+                    && ancestors.last() == Some(&from)
+                {
+                    self.ancestors = ancestors;
+                }
+            }
+            Message::Fetch { from: offset } => {
+                if let Some(c) = self.children.get_mut(&from) {
+                    c.sent = Some(offset);
+                    self.send_available(from);
+                }
+            }
+            Message::Data { offset, bytes } => self.on_data(from, offset, bytes),
+        }
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command) {
+        match cmd {
+            Command::Start => {
+                if !self.started {
+                    self.start(now);
+                }
+            }
+            Command::Publish { offset, bytes } => {
+                if self.is_root && self.content.append(offset, bytes) > 0 {
+                    self.forward();
+                }
+            }
+        }
+    }
+
+    fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics) {
+        if let Some(bandwidth) = metrics.bandwidth {
+            self.on_measured(now, peer, bandwidth, metrics.rtt.unwrap_or_default());
+        }
+    }
+
+    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
+
+    fn handle_timeout(&mut self, now: Time) {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            match timer {
+                Timer::CheckIn => self.check_in(now),
+                Timer::Search => self.on_search_timeout(now),
+                Timer::Attach => self.on_attach_timeout(now),
+                Timer::Reevaluate => self.start_reevaluation(now),
+                Timer::ReevaluationDone => self.finish_reevaluation(now),
+                Timer::Extra => self.report_extra(now),
+            }
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Message, Event>> {
+        self.outbox.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.timers.next_deadline()
+    }
+}

@@ -1,0 +1,388 @@
+//! A node's table of its descendants, kept current by certificates from its children.
+//!
+//! Each entry records which child of this node the descendant hangs under (`via`), its sequence
+//! number, its extra information, and whether it lives. Recording the child rather than the
+//! descendant's own parent is what makes quashing safe: a move inside the subtree of one child
+//! changes nothing here, so news of it stops below, and a death here never has to guess at a
+//! structure it was not told about.
+//!
+//! Applying a certificate says whether the table changed; only changes go on upward. The rules:
+//! - a certificate older than the entry (smaller sequence number) is stale and ignored, so a late
+//!   death never undoes a newer birth, whatever the order of arrival;
+//! - a death only counts when it comes from the child the entry hangs under;
+//! - a birth of a live entry under another child is a move inside this subtree: recorded, quashed;
+//! - a departure (the node moved) whose new parent is in this subtree is quashed: the birth from the
+//!   other side will move the entry;
+//! - a node that died itself returns only with a newer number (it reattached); one that vanished
+//!   with an ancestor or moved away may return at the same number (its subtree moved back).
+
+use std::collections::BTreeMap;
+
+use overlay_core::NodeId;
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::{CertBody, DeathCause, NodeInfo};
+
+/// A certificate's sequence number may run ahead of the known one by at most this much. Moves
+/// inside a subtree are quashed below, so an ancestor's number lags; the bound only has to stop a
+/// forged number near `u32::MAX` from making an entry immortal.
+pub const MAX_SEQ_JUMP: u32 = 1 << 16;
+
+/// Whether an entry lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    /// Alive, in this subtree.
+    Alive,
+    /// It died (missed its lease): back only with a newer sequence number.
+    Dead,
+    /// Gone with a dead ancestor, or moved out of this subtree: back at the same number or newer.
+    Absent,
+}
+
+/// One descendant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The child of this node it hangs under (itself, for a child).
+    pub via: NodeId,
+    /// Its sequence number (parent changes) as far as news reached here.
+    pub seq: u32,
+    /// Its extra information.
+    pub info: NodeInfo,
+    /// Whether it lives.
+    pub state: State,
+}
+
+impl Entry {
+    /// Whether it lives.
+    pub fn alive(&self) -> bool {
+        self.state == State::Alive
+    }
+}
+
+/// What applying a certificate did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The table changed in a way the ancestors must hear: pass the certificate on.
+    Changed,
+    /// Nothing the ancestors need (a repeat, or a move inside this subtree): quash it.
+    Unchanged,
+    /// Older than what is known: ignore it.
+    Stale,
+    /// About this node, or about a node under another child: drop and count it.
+    OutsideSubtree,
+    /// A sequence number far ahead of the known one: drop and count it.
+    FromFuture,
+}
+
+/// The descendants of one node.
+#[derive(Clone, Debug)]
+pub struct DescendantTable {
+    me: NodeId,
+    entries: BTreeMap<NodeId, Entry>,
+}
+
+impl DescendantTable {
+    /// An empty table of node `me`.
+    pub fn new(me: NodeId) -> Self {
+        Self {
+            me,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// The entry of `node`.
+    pub fn get(&self, node: &NodeId) -> Option<&Entry> {
+        self.entries.get(node)
+    }
+
+    /// Live descendants, in id order.
+    pub fn live(&self) -> impl Iterator<Item = (&NodeId, &Entry)> + '_ {
+        self.entries.iter().filter(|(_, e)| e.alive())
+    }
+
+    /// Number of live descendants.
+    pub fn live_count(&self) -> usize {
+        self.entries.values().filter(|e| e.alive()).count()
+    }
+
+    /// Every entry, dead ones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the table has no entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The child a live descendant hangs under.
+    pub fn via(&self, node: &NodeId) -> Option<NodeId> {
+        self.entries.get(node).filter(|e| e.alive()).map(|e| e.via)
+    }
+
+    /// Live descendants under `child` (the child included), in id order.
+    pub fn under(&self, child: &NodeId) -> Vec<(NodeId, Entry)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.alive() && e.via == *child)
+            .map(|(n, e)| (*n, *e))
+            .collect()
+    }
+
+    fn check_seq(known: Option<Entry>, seq: u32) -> Option<Applied> {
+        let e = known?;
+        if seq < e.seq {
+            Some(Applied::Stale)
+        } else if seq > e.seq.saturating_add(MAX_SEQ_JUMP) {
+            Some(Applied::FromFuture)
+        } else {
+            None
+        }
+    }
+
+    /// Take in a certificate that arrived from child `child`.
+    pub fn apply(&mut self, child: NodeId, body: &CertBody) -> Applied {
+        let subject = body.subject();
+        if subject == self.me {
+            return Applied::OutsideSubtree;
+        }
+        let known = self.entries.get(&subject).copied();
+        if let Some(verdict) = Self::check_seq(known, body.seq()) {
+            return verdict;
+        }
+        match *body {
+            CertBody::Birth {
+                node, seq, info, ..
+            } => {
+                let entry = Entry {
+                    via: child,
+                    seq,
+                    info,
+                    state: State::Alive,
+                };
+                let verdict = match known {
+                    None => Applied::Changed,
+                    Some(e) => match e.state {
+                        // Already known alive: a repeat or a move inside this subtree.
+                        State::Alive if e.info == info || e.via != child => Applied::Unchanged,
+                        State::Alive => Applied::Changed,
+                        State::Dead if seq == e.seq => return Applied::Stale,
+                        State::Dead | State::Absent => Applied::Changed,
+                    },
+                };
+                self.entries.insert(node, entry);
+                verdict
+            }
+            CertBody::Death { node, seq, cause } => {
+                let Some(e) = known.filter(|e| e.alive()) else {
+                    return Applied::Unchanged;
+                };
+                if e.via != child {
+                    // News from a side the node already left (or never was on).
+                    return if e.seq >= seq {
+                        Applied::Stale
+                    } else {
+                        Applied::OutsideSubtree
+                    };
+                }
+                let state = match cause {
+                    DeathCause::Silent => State::Dead,
+                    DeathCause::Orphaned => State::Absent,
+                    DeathCause::Moved { new_parent } => {
+                        let stays = new_parent == self.me
+                            || self.via(&new_parent).is_some_and(|v| v != child);
+                        if stays {
+                            return Applied::Unchanged;
+                        }
+                        State::Absent
+                    }
+                };
+                self.entries.insert(node, Entry { seq, state, ..e });
+                Applied::Changed
+            }
+            CertBody::Extra { node, seq, info } => {
+                let Some(e) = known.filter(|e| e.alive()) else {
+                    return Applied::Unchanged;
+                };
+                if e.via != child {
+                    return Applied::OutsideSubtree;
+                }
+                if e.info == info {
+                    return Applied::Unchanged;
+                }
+                self.entries.insert(node, Entry { seq, info, ..e });
+                Applied::Changed
+            }
+        }
+    }
+
+    /// Record a child this node adopted. Returns whether the ancestors must hear of it (false
+    /// when the child was already alive below: a move inside this subtree).
+    pub fn adopt(&mut self, child: NodeId, seq: u32, info: NodeInfo) -> bool {
+        let known = self.entries.get(&child).copied();
+        if known.is_some_and(|e| seq < e.seq || (e.state == State::Dead && seq == e.seq)) {
+            return false;
+        }
+        let news = !known.is_some_and(|e| e.alive());
+        self.entries.insert(
+            child,
+            Entry {
+                via: child,
+                seq,
+                info,
+                state: State::Alive,
+            },
+        );
+        news
+    }
+
+    /// A child left: it and everything under it become `state` here. Returns the nodes that
+    /// changed, child first, with their sequence numbers.
+    pub fn remove_child(&mut self, child: &NodeId, state: State) -> Vec<(NodeId, u32)> {
+        let mut gone: Vec<(NodeId, u32)> = Vec::new();
+        for (node, e) in &mut self.entries {
+            if e.alive() && e.via == *child {
+                e.state = if node == child { state } else { State::Absent };
+                gone.push((*node, e.seq));
+            }
+        }
+        gone.sort_by_key(|(n, _)| *n != *child);
+        gone
+    }
+
+    /// Forget dead entries (after long enough that no stale certificate can still arrive).
+    pub fn forget_dead(&mut self) {
+        self.entries.retain(|_, e| e.alive());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(i: u64) -> NodeId {
+        NodeId::from_index(i)
+    }
+
+    fn birth(node: u64, _parent: u64, seq: u32) -> CertBody {
+        CertBody::Birth {
+            node: id(node),
+            seq,
+            info: NodeInfo::default(),
+        }
+    }
+
+    fn death(node: u64, seq: u32, cause: DeathCause) -> CertBody {
+        CertBody::Death {
+            node: id(node),
+            seq,
+            cause,
+        }
+    }
+
+    #[test]
+    fn a_late_death_never_undoes_a_newer_birth_whatever_the_order() {
+        // Root 0 with children 1 and 2; node 5 moves from under 1 (seq 1) to under 2 (seq 2),
+        // while its old parent declares it dead (it missed the lease during the move).
+        for death_first in [false, true] {
+            let mut t = DescendantTable::new(id(0));
+            t.adopt(id(1), 1, NodeInfo::default());
+            t.adopt(id(2), 1, NodeInfo::default());
+            assert_eq!(t.apply(id(1), &birth(5, 1, 1)), Applied::Changed);
+            let late = death(5, 1, DeathCause::Silent);
+            if death_first {
+                assert_eq!(t.apply(id(1), &late), Applied::Changed);
+                assert_eq!(t.apply(id(2), &birth(5, 2, 2)), Applied::Changed);
+            } else {
+                assert_eq!(t.apply(id(2), &birth(5, 2, 2)), Applied::Unchanged);
+                assert_eq!(t.apply(id(1), &late), Applied::Stale);
+            }
+            assert!(t.get(&id(5)).unwrap().alive(), "death first: {death_first}");
+            assert_eq!(t.via(&id(5)), Some(id(2)));
+        }
+    }
+
+    #[test]
+    fn a_move_inside_the_subtree_is_quashed_in_either_order() {
+        for departure_first in [false, true] {
+            let mut t = DescendantTable::new(id(0));
+            t.adopt(id(1), 1, NodeInfo::default());
+            t.adopt(id(2), 1, NodeInfo::default());
+            t.apply(id(2), &birth(3, 2, 1));
+            t.apply(id(1), &birth(5, 1, 1));
+            t.apply(id(1), &birth(6, 5, 1));
+            // 5 (with 6 below it) moves under 3.
+            let moved = DeathCause::Moved { new_parent: id(3) };
+            let mut verdicts = Vec::new();
+            if departure_first {
+                verdicts.push(t.apply(id(1), &death(5, 1, moved)));
+                verdicts.push(t.apply(id(1), &death(6, 1, moved)));
+            }
+            verdicts.push(t.apply(id(2), &birth(5, 3, 2)));
+            verdicts.push(t.apply(id(2), &birth(6, 5, 1)));
+            if !departure_first {
+                verdicts.push(t.apply(id(1), &death(5, 1, moved)));
+                verdicts.push(t.apply(id(1), &death(6, 1, moved)));
+            }
+            assert!(
+                verdicts
+                    .iter()
+                    .all(|v| matches!(v, Applied::Unchanged | Applied::Stale)),
+                "{verdicts:?}"
+            );
+            assert_eq!(t.via(&id(5)), Some(id(2)));
+            assert_eq!(t.via(&id(6)), Some(id(2)));
+        }
+    }
+
+    #[test]
+    fn silent_children_take_their_subtree_and_only_newer_births_revive_them() {
+        let mut t = DescendantTable::new(id(0));
+        t.adopt(id(1), 1, NodeInfo::default());
+        assert_eq!(t.apply(id(1), &birth(5, 1, 1)), Applied::Changed);
+        assert_eq!(t.apply(id(1), &birth(5, 1, 1)), Applied::Unchanged);
+        assert_eq!(t.apply(id(1), &birth(6, 5, 3)), Applied::Changed);
+        assert_eq!(t.live_count(), 3);
+        let gone = t.remove_child(&id(1), State::Dead);
+        assert_eq!(gone[0], (id(1), 1));
+        assert_eq!(gone.len(), 3);
+        assert_eq!(t.live_count(), 0);
+        // The dead child itself needs a newer number.
+        assert!(!t.adopt(id(1), 1, NodeInfo::default()));
+        assert!(t.adopt(id(1), 2, NodeInfo::default()));
+        // Its old subtree, gone with it, may come back at the same numbers.
+        assert_eq!(t.apply(id(1), &birth(5, 1, 1)), Applied::Changed);
+        assert_eq!(t.apply(id(1), &birth(6, 5, 3)), Applied::Changed);
+        assert_eq!(t.live_count(), 3);
+    }
+
+    #[test]
+    fn bad_certificates_are_refused() {
+        let mut t = DescendantTable::new(id(0));
+        t.adopt(id(1), 1, NodeInfo::default());
+        t.adopt(id(2), 1, NodeInfo::default());
+        t.apply(id(2), &birth(7, 2, 1));
+        // Child 1 declares dead a node under child 2.
+        assert_eq!(
+            t.apply(id(1), &death(7, 2, DeathCause::Silent)),
+            Applied::OutsideSubtree
+        );
+        // A number from the future.
+        assert_eq!(t.apply(id(2), &birth(7, 2, u32::MAX)), Applied::FromFuture);
+        // About this node itself.
+        assert_eq!(t.apply(id(1), &birth(0, 1, 1)), Applied::OutsideSubtree);
+        // Extra information about a node under another child.
+        let extra = CertBody::Extra {
+            node: id(7),
+            seq: 1,
+            info: NodeInfo {
+                first: 0,
+                content: 9,
+                load: 0,
+            },
+        };
+        assert_eq!(t.apply(id(1), &extra), Applied::OutsideSubtree);
+        assert_eq!(t.apply(id(2), &extra), Applied::Changed);
+        assert!(t.get(&id(7)).unwrap().alive());
+    }
+}
