@@ -76,7 +76,7 @@ pub fn choose(
             }
         }
     }
-    best_known.or(best_unknown.map(|(l, n)| (f64::from(l), n))).map(|(_, n)| n)
+    best_known.map_or_else(|| best_unknown.map(|(_, n)| n), |(_, n)| Some(n))
 }
 
 #[cfg(test)]
