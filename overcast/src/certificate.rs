@@ -32,6 +32,8 @@ pub enum DeathCause {
     Moved {
         /// The new parent of the node that moved.
         new_parent: NodeId,
+        /// The node that moved (this one, or an ancestor that took it along).
+        mover: NodeId,
     },
 }
 

@@ -14,9 +14,13 @@ pub struct OvercastConfig {
     pub roots: Vec<NodeId>,
     /// A child checks in with its parent this often.
     pub check_in_interval: Duration,
-    /// A child silent for this long is dead, with its subtree; a parent silent for this long is
-    /// dead to its children. Three check-ins: one lost message is not a death.
+    /// A child silent for this long is dead, with its subtree (four check-ins: a lost message
+    /// is not a death).
     pub lease: Duration,
+    /// A parent that has not answered a check-in for this long is lost: the child climbs its
+    /// ancestors. Shorter than the lease, so orphans are adopted by their grandparent before it
+    /// declares their parent dead, and only the real death travels up.
+    pub parent_timeout: Duration,
     /// Bandwidths within this fraction count as equal (the paper's 10%): a node moves under a
     /// child only if that does not cost more than this.
     pub equal_fraction: f64,
@@ -55,7 +59,8 @@ impl Default for OvercastConfig {
         Self {
             roots: Vec::new(),
             check_in_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(3),
+            lease: Duration::from_secs(4),
+            parent_timeout: Duration::from_secs(2),
             equal_fraction: 0.1,
             max_probed_children: 16,
             probe_duration: Duration::from_millis(100),

@@ -5,6 +5,7 @@ use overlay_core::{NodeId, TrafficClass, WireMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{Certificate, NodeInfo};
+use crate::table::Digest;
 
 /// Overcast's messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,17 +33,31 @@ pub enum Message {
     },
     /// Refused (you are my ancestor, I am not placed, or I am a standby root).
     Refused,
-    /// I am no longer your child: I moved under `new_parent`.
+    /// I am no longer your child: I moved under `new_parent`. The news of my subtree up to the
+    /// move comes with it, so the old path learns everything that happened while I was there
+    /// and the new path everything after.
     Detach {
         /// My sequence number while I was your child.
         seq: u32,
         /// My new parent.
         new_parent: NodeId,
+        /// The last check-in's certificates.
+        certificates: Vec<Certificate>,
     },
-    /// Check-in: the news of my subtree since the last one.
+    /// Check-in: the news of my subtree since the last one, and a digest of the subtree.
     CheckIn {
         /// Certificates to take in and pass on.
         certificates: Vec<Certificate>,
+        /// The digest of my subtree (me included) after these certificates.
+        digest: Digest,
+    },
+    /// Your subtree disagrees with what I hold: list it (answered with `Subtree`).
+    SubtreeQuery,
+    /// My whole subtree, sent once on adoption: births of every live descendant, signed by me.
+    /// The new parent forgets any entry it held under me that is not listed.
+    Subtree {
+        /// The births.
+        births: Vec<Certificate>,
     },
     /// Check-in answered: your ancestors are these.
     CheckInAck {
@@ -86,7 +101,10 @@ mod tests {
             CertBody::Death {
                 node: NodeId::from_index(2),
                 seq: 4,
-                cause: DeathCause::Moved { new_parent: a },
+                cause: DeathCause::Moved {
+                    new_parent: a,
+                    mover: a,
+                },
             },
             a,
             &signer,
@@ -94,6 +112,7 @@ mod tests {
         for msg in [
             Message::CheckIn {
                 certificates: vec![cert],
+                digest: Digest::default(),
             },
             Message::Data {
                 offset: 7,
@@ -102,6 +121,7 @@ mod tests {
             Message::Detach {
                 seq: 1,
                 new_parent: a,
+                certificates: Vec::new(),
             },
         ] {
             let frame = overlay_core::wire::encode(&msg).unwrap();

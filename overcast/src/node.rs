@@ -16,7 +16,7 @@ use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo, Signer, Ve
 use crate::content::ContentStore;
 use crate::message::Message;
 use crate::redirect::{self, RedirectRequest};
-use crate::table::{Applied, DescendantTable, State};
+use crate::table::{Applied, DescendantTable, Digest, State};
 use placement::{Attempt, Reevaluation, Search};
 
 /// What the operator asks a node to do.
@@ -82,7 +82,17 @@ pub struct OvercastStats {
     pub rounds: u64,
     /// Bandwidth measurements asked for.
     pub measurements: u64,
+    /// Times this node found itself on a loop of parents and left it.
+    pub loops_broken: u64,
+    /// Full subtree listings asked of children whose digest kept disagreeing.
+    pub resyncs: u64,
 }
+
+/// Check-ins in a row that must disagree before a parent asks for a child's full subtree.
+const RESYNC_AFTER: u32 = 3;
+
+/// The longest wait between two full listings asked of one child.
+const MAX_RESYNC_BACKOFF: Duration = Duration::from_secs(64);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -98,6 +108,11 @@ enum Timer {
 struct Child {
     lease_until: Time,
     seq: u32,
+    /// Check-ins in a row whose digest disagreed with the entries under this child.
+    mismatches: u32,
+    /// No full listing is asked for before this (backing off while disagreement persists).
+    next_resync: Time,
+    resync_backoff: Duration,
     /// Next byte to send (`None` until it asks).
     sent: Option<u64>,
 }
@@ -303,7 +318,10 @@ impl Overcast {
     }
 
     fn on_attach(&mut self, now: Time, from: NodeId, seq: u32, info: NodeInfo) {
+        // A node in the middle of its own move refuses: two nodes moving under each other at
+        // once would otherwise close a loop before either ancestor list shows it.
         if !self.is_placed()
+            || self.attempt.is_some()
             || from == self.id
             || self.ancestors.contains(&from)
             || self.standby_refuses(&from)
@@ -316,6 +334,9 @@ impl Overcast {
             Child {
                 lease_until: now + self.config.lease,
                 seq,
+                mismatches: 0,
+                next_resync: now,
+                resync_backoff: self.config.check_in_interval * RESYNC_AFTER,
                 sent: None,
             },
         );
@@ -331,7 +352,7 @@ impl Overcast {
     }
 
     /// Adopted by `from`: move there, tell the old parent, and tell the new path about the
-    /// subtree that came along.
+    /// subtree that comes along.
     fn on_adopted(&mut self, now: Time, from: NodeId, ancestors: Vec<NodeId>) {
         let Some(attempt) = self.attempt.take_if(|a| a.target == from) else {
             return;
@@ -343,6 +364,7 @@ impl Overcast {
                 Message::Detach {
                     seq: self.seq + 1,
                     new_parent: self.parent.unwrap_or(self.id),
+                    certificates: Vec::new(),
                 },
             );
             self.timers.cancel(Timer::Attach);
@@ -351,32 +373,28 @@ impl Overcast {
         self.timers.cancel(Timer::Attach);
         let old = self.parent.replace(from);
         let moved = old.is_some();
+        // The old path gets the news up to now and the new path the subtree as it is now, so
+        // every change reaches each ancestor through one side only, in order. (After a lost
+        // parent there is no old path: its news is dropped.)
+        let news = std::mem::take(&mut self.pending);
         if let Some(old) = old.filter(|o| *o != from) {
             self.outbox.send(
                 old,
                 Message::Detach {
                     seq: self.seq,
                     new_parent: from,
+                    certificates: news,
                 },
             );
         }
+        let births = self.subtree_births();
+        self.outbox.send(from, Message::Subtree { births });
         self.seq += 1;
         self.stats.moves += 1;
         self.is_root = false;
         self.ancestors = ancestors;
         self.parent_heard = now;
         self.suspect_roots.clear();
-        // The new path above knows nothing of this subtree: vouch for all of it (ancestors that
-        // do know it, above both old and new parents, quash these as moves inside their subtree).
-        self.pending.clear();
-        let below: Vec<(NodeId, u32, NodeInfo)> = self
-            .table
-            .live()
-            .map(|(n, e)| (*n, e.seq, e.info))
-            .collect();
-        for (node, seq, info) in below {
-            self.certify(CertBody::Birth { node, seq, info });
-        }
         self.outbox.send(
             from,
             Message::Fetch {
@@ -408,29 +426,97 @@ impl Overcast {
         }
     }
 
-    fn on_detach(&mut self, from: NodeId, seq: u32, new_parent: NodeId) {
+    fn on_detach(&mut self, from: NodeId, seq: u32, new_parent: NodeId, news: Vec<Certificate>) {
         let Some(child) = self.children.get(&from) else {
+            self.stats.non_child_checkins += 1;
             return;
         };
         if seq < child.seq {
             return;
         }
-        let stays = self.table.via(&new_parent).is_some_and(|v| v != from);
-        if stays {
-            // It moved under another of this node's descendants: the birth from that side will
-            // move its entries here; nothing changes for the ancestors.
+        self.take_certificates(from, news);
+        let stays = self.table.via(&new_parent).filter(|v| *v != from);
+        if let Some(side) = stays {
+            // It moved under another of this node's descendants: its entries now hang under
+            // that child; nothing changes for the ancestors.
             self.children.remove(&from);
+            self.table.repoint(&from, side);
         } else {
-            self.lose_child(from, DeathCause::Moved { new_parent });
+            self.lose_child(
+                from,
+                DeathCause::Moved {
+                    new_parent,
+                    mover: from,
+                },
+            );
         }
     }
 
-    fn on_check_in(&mut self, now: Time, from: NodeId, certificates: Vec<Certificate>) {
+    fn on_check_in(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        certificates: Vec<Certificate>,
+        digest: Digest,
+    ) {
         let Some(child) = self.children.get_mut(&from) else {
             self.stats.non_child_checkins += 1;
             return;
         };
         child.lease_until = now + self.config.lease;
+        self.take_certificates(from, certificates);
+        let agrees = self.table.digest_under(&from) == digest;
+        if let Some(child) = self.children.get_mut(&from) {
+            child.mismatches = if agrees { 0 } else { child.mismatches + 1 };
+            if agrees {
+                child.resync_backoff = self.config.check_in_interval * RESYNC_AFTER;
+            } else if child.mismatches >= RESYNC_AFTER && now >= child.next_resync {
+                // News in flight settles within a few check-ins; disagreement that outlives
+                // them is a race the certificates did not resolve. Ask for the full list.
+                child.next_resync = now + child.resync_backoff;
+                child.resync_backoff = (child.resync_backoff * 2).min(MAX_RESYNC_BACKOFF);
+                self.stats.resyncs += 1;
+                self.outbox.send(from, Message::SubtreeQuery);
+            }
+        }
+        let ancestors = self.ancestors_through_me();
+        self.outbox.send(from, Message::CheckInAck { ancestors });
+    }
+
+    /// A new child's whole subtree: take in the births, and forget what it no longer holds.
+    fn on_subtree(&mut self, from: NodeId, births: Vec<Certificate>) {
+        if !self.children.contains_key(&from) {
+            self.stats.non_child_checkins += 1;
+            return;
+        }
+        let listed: BTreeSet<NodeId> = births.iter().map(|c| c.body.subject()).collect();
+        self.take_certificates(from, births);
+        for (node, seq) in self.table.prune_under(&from, &listed) {
+            self.certify(CertBody::Death {
+                node,
+                seq,
+                cause: DeathCause::Orphaned,
+            });
+        }
+    }
+
+    /// Births of this node's live descendants, signed by it, for a new parent.
+    fn subtree_births(&self) -> Vec<Certificate> {
+        self.table
+            .live()
+            .map(|(n, e)| {
+                let body = CertBody::Birth {
+                    node: *n,
+                    seq: e.seq,
+                    info: e.info,
+                };
+                Certificate::new(body, self.id, self.signer.as_ref())
+            })
+            .collect()
+    }
+
+    /// Check and apply certificates from child `from`, queueing the changes for the parent.
+    fn take_certificates(&mut self, from: NodeId, certificates: Vec<Certificate>) {
         for cert in certificates {
             self.stats.certificates_in += 1;
             if !matches!(cert.body, CertBody::Extra { .. }) {
@@ -440,8 +526,11 @@ impl Overcast {
                 self.stats.forged += 1;
                 continue;
             }
-            // The author vouches for what is below it, so it must be in the child's subtree.
-            if cert.author != from && self.table.via(&cert.author) != Some(from) {
+            // A birth's author vouches for a node new to this table, so it must itself be in
+            // the child's subtree. Deaths and extra information are about a node already known
+            // under the child (the table checks that); their author may have moved away since.
+            let birth = matches!(cert.body, CertBody::Birth { .. });
+            if birth && cert.author != from && self.table.via(&cert.author) != Some(from) {
                 self.stats.outside_subtree += 1;
                 continue;
             }
@@ -453,8 +542,6 @@ impl Overcast {
                 Applied::FromFuture => self.stats.from_future += 1,
             }
         }
-        let ancestors = self.ancestors_through_me();
-        self.outbox.send(from, Message::CheckInAck { ancestors });
     }
 
     fn check_in(&mut self, now: Time) {
@@ -478,21 +565,34 @@ impl Overcast {
         let Some(parent) = self.parent else {
             return;
         };
-        if now.saturating_since(self.parent_heard) > self.config.lease {
+        if now.saturating_since(self.parent_heard) > self.config.parent_timeout {
             self.on_parent_lost(now, parent);
             return;
         }
+        self.send_check_in(parent);
+    }
+
+    fn send_check_in(&mut self, parent: NodeId) {
         let take = self
             .pending
             .len()
             .min(self.config.max_certificates_per_check_in);
         let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
-        self.outbox.send(parent, Message::CheckIn { certificates });
+        let digest = self.table.digest_of_subtree();
+        self.outbox.send(
+            parent,
+            Message::CheckIn {
+                certificates,
+                digest,
+            },
+        );
     }
 
     fn on_parent_lost(&mut self, now: Time, parent: NodeId) {
         self.outbox.emit(Event::ParentLost { parent });
         self.parent = None;
+        // News for the lost path; the new parent will get the whole subtree instead.
+        self.pending.clear();
         self.reevaluation = None;
         self.timers.cancel(Timer::ReevaluationDone);
         // Climb the ancestor list: grandparent first, then further up.
@@ -602,13 +702,32 @@ impl Protocol for Overcast {
             Message::Attach { seq, info } => self.on_attach(now, from, seq, info),
             Message::Adopted { ancestors } => self.on_adopted(now, from, ancestors),
             Message::Refused => self.on_refused(now, from),
-            Message::Detach { seq, new_parent } => self.on_detach(from, seq, new_parent),
-            Message::CheckIn { certificates } => self.on_check_in(now, from, certificates),
+            Message::Detach {
+                seq,
+                new_parent,
+                certificates,
+            } => self.on_detach(from, seq, new_parent, certificates),
+            Message::CheckIn {
+                certificates,
+                digest,
+            } => self.on_check_in(now, from, certificates, digest),
+            Message::SubtreeQuery => {
+                if Some(from) == self.parent {
+                    let births = self.subtree_births();
+                    self.outbox.send(from, Message::Subtree { births });
+                }
+            }
+            Message::Subtree { births } => self.on_subtree(from, births),
             Message::CheckInAck { ancestors } => {
-                if Some(from) == self.parent
-                    && !ancestors.contains(&self.id)
-                    && ancestors.last() == Some(&from)
-                {
+                if Some(from) != self.parent || ancestors.last() != Some(&from) {
+                    return;
+                }
+                if ancestors.contains(&self.id) {
+                    // A loop closed by moves racing on stale ancestor lists: the parent's path
+                    // runs through this node, so it leads to no root. Leave it.
+                    self.stats.loops_broken += 1;
+                    self.on_parent_lost(now, from);
+                } else {
                     self.ancestors = ancestors;
                 }
             }

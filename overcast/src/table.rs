@@ -16,7 +16,7 @@
 //! - a node that died itself returns only with a newer number (it reattached); one that vanished
 //!   with an ancestor or moved away may return at the same number (its subtree moved back).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,32 @@ impl Entry {
     /// Whether it lives.
     pub fn alive(&self) -> bool {
         self.state == State::Alive
+    }
+}
+
+/// An order-independent summary of a set of nodes: how many, and the XOR of a hash of each.
+/// A child sends the digest of its subtree at every check-in; a parent whose entries under that
+/// child disagree for a while asks for the full list (the safety net under every race).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// Nodes in the set.
+    pub count: u32,
+    /// XOR of their hashes.
+    pub hash: u64,
+}
+
+impl Digest {
+    /// Add `node` to the summary.
+    pub fn add(&mut self, node: &NodeId) {
+        let mut h = 0x9e37_79b9_7f4a_7c15u64;
+        for chunk in node.as_bytes().chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            h ^= h >> 31;
+        }
+        self.count = self.count.wrapping_add(1);
+        self.hash ^= h;
     }
 }
 
@@ -188,10 +214,18 @@ impl DescendantTable {
                 let state = match cause {
                     DeathCause::Silent => State::Dead,
                     DeathCause::Orphaned => State::Absent,
-                    DeathCause::Moved { new_parent } => {
-                        let stays = new_parent == self.me
-                            || self.via(&new_parent).is_some_and(|v| v != child);
-                        if stays {
+                    DeathCause::Moved { new_parent, mover } => {
+                        // The old side's last word on the node: anything it said before (a
+                        // late birth from the subtree it left) is overruled.
+                        let side = if new_parent == self.me {
+                            Some(mover)
+                        } else {
+                            self.via(&new_parent)
+                        };
+                        if let Some(side) = side.filter(|v| *v != child) {
+                            // It stays in this subtree, under another child: point there now,
+                            // so news from that side applies even before its birth arrives.
+                            self.entries.insert(node, Entry { via: side, ..e });
                             return Applied::Unchanged;
                         }
                         State::Absent
@@ -247,6 +281,47 @@ impl DescendantTable {
             }
         }
         gone.sort_by_key(|(n, _)| *n != *child);
+        gone
+    }
+
+    /// The digest of the live entries under `child` (the child included).
+    pub fn digest_under(&self, child: &NodeId) -> Digest {
+        let mut digest = Digest::default();
+        for (node, _) in self.live().filter(|(_, e)| e.via == *child) {
+            digest.add(node);
+        }
+        digest
+    }
+
+    /// The digest of this node's subtree: its live entries and itself.
+    pub fn digest_of_subtree(&self) -> Digest {
+        let mut digest = Digest::default();
+        digest.add(&self.me);
+        for (node, _) in self.live() {
+            digest.add(node);
+        }
+        digest
+    }
+
+    /// Entries under `from` now hang under `to` (a child moved under another child's subtree).
+    pub fn repoint(&mut self, from: &NodeId, to: NodeId) {
+        for e in self.entries.values_mut() {
+            if e.alive() && e.via == *from {
+                e.via = to;
+            }
+        }
+    }
+
+    /// Child `child` listed its whole subtree: entries under it that are not in `listed` (nor
+    /// the child itself) left it. Returns those, now absent, with their sequence numbers.
+    pub fn prune_under(&mut self, child: &NodeId, listed: &BTreeSet<NodeId>) -> Vec<(NodeId, u32)> {
+        let mut gone = Vec::new();
+        for (node, e) in &mut self.entries {
+            if e.alive() && e.via == *child && node != child && !listed.contains(node) {
+                e.state = State::Absent;
+                gone.push((*node, e.seq));
+            }
+        }
         gone
     }
 
@@ -312,7 +387,10 @@ mod tests {
             t.apply(id(1), &birth(5, 1, 1));
             t.apply(id(1), &birth(6, 5, 1));
             // 5 (with 6 below it) moves under 3.
-            let moved = DeathCause::Moved { new_parent: id(3) };
+            let moved = DeathCause::Moved {
+                new_parent: id(3),
+                mover: id(5),
+            };
             let mut verdicts = Vec::new();
             if departure_first {
                 verdicts.push(t.apply(id(1), &death(5, 1, moved)));
