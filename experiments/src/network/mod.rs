@@ -18,7 +18,7 @@ use rand::RngExt;
 pub use access::{ACCESS_HELP, AccessLink, AccessSpec, RegionTable, standard_normal};
 pub use flow::{FlowDemand, max_min_fair};
 
-use crate::topology::{LatencyMatrix, PhysicalGraph, ShortestPathTree, Topology};
+use crate::topology::{LatencyMatrix, PhysicalGraph, RouterRole, ShortestPathTree, Topology};
 
 /// A directed link: `2 × link + direction`.
 pub type Channel = u32;
@@ -54,6 +54,32 @@ pub enum NetworkError {
     Members(String),
 }
 
+/// Where hosts attach on a router map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Every host on a random attach point (a stub router on transit-stub maps).
+    #[default]
+    Random,
+    /// The first hosts on the transit (backbone) routers, one each in router order, the rest at
+    /// random: infrastructure nodes placed where the bandwidth is, as Overcast's were.
+    Backbone,
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "random" => Ok(Self::Random),
+            "backbone" => Ok(Self::Backbone),
+            other => Err(format!(
+                "placement must be backbone or random, got {other:?}"
+            )),
+        }
+    }
+}
+
 /// Members on a topology, with routing precomputed.
 #[derive(Debug)]
 pub struct Network {
@@ -82,6 +108,17 @@ impl Network {
         access: &AccessSpec,
         seed: u64,
     ) -> Result<Self, NetworkError> {
+        Self::build_placed(topology, members, access, seed, Placement::Random)
+    }
+
+    /// Like [`Network::build`], choosing routers for hosts by `placement`.
+    pub fn build_placed(
+        topology: Topology,
+        members: usize,
+        access: &AccessSpec,
+        seed: u64,
+        placement_rule: Placement,
+    ) -> Result<Self, NetworkError> {
         if members < 2 {
             return Err(NetworkError::Members(format!(
                 "a group needs at least 2 members, got {members}"
@@ -96,6 +133,12 @@ impl Network {
         match &topology {
             Topology::Physical(graph) => {
                 let points = graph.attach_points();
+                let backbone: Vec<usize> = match placement_rule {
+                    Placement::Random => Vec::new(),
+                    Placement::Backbone => (0..graph.routers().len())
+                        .filter(|&r| graph.routers()[r].role == RouterRole::Transit)
+                        .collect(),
+                };
                 physical_links = graph.links().len();
                 link_delay = graph
                     .links()
@@ -109,7 +152,10 @@ impl Network {
                     .collect::<Vec<_>>();
                 let mut tree_index = std::collections::BTreeMap::new();
                 for (i, link) in access_links.drain(..).enumerate() {
-                    let router = points[placement.random_range(0..points.len())];
+                    let router = match backbone.get(i) {
+                        Some(&transit) => transit,
+                        None => points[placement.random_range(0..points.len())],
+                    };
                     let next = tree_index.len();
                     let t = *tree_index.entry(router).or_insert(next);
                     if t == trees.len() {

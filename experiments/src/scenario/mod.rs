@@ -7,6 +7,8 @@ pub mod narada;
 pub mod narada_dynamics;
 pub mod narada_group;
 pub mod narada_sweep;
+pub mod overcast;
+pub mod overcast_group;
 pub mod quality;
 
 use std::path::PathBuf;

@@ -1,0 +1,401 @@
+//! `run overcast`: Overcast nodes join one after another on a map, the tree settles, a share of
+//! the nodes fail at once, and the tree heals, while a stream flows from the root. Reports the
+//! paper's figures (bandwidth against what each node could get from the root alone, network load
+//! against IP multicast's) and the up/down protocol's (root table exact, certificate traffic at
+//! the root per membership change, rejoin times, bytes lost).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use overcast::OvercastConfig;
+use overlay_core::rng::{derive_seed, rng_from_seed};
+use overlay_core::{Bandwidth, Time};
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use super::overcast_group::OvercastGroup;
+use super::{CommonArgs, RunHeader, ScenarioError};
+use crate::network::{AccessSpec, Network, Placement};
+use crate::report::{self, Table, fmt_opt, round6};
+use crate::spec::parse_duration;
+use crate::stats::Distribution;
+use crate::topology;
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 300s or 5m"))
+}
+
+/// The Overcast paper's kind of map.
+pub const OVERCAST_TOPOLOGY: &str = "transit-stub:nodes=600,seed=1";
+
+/// Overcast nodes are infrastructure at routers: their own links are never the bottleneck.
+pub const OVERCAST_ACCESS: &str = "fixed:up=1gbps,down=1gbps,delay=0.5ms";
+
+/// Arguments of `run overcast`.
+#[derive(Debug, Clone, Args)]
+pub struct OvercastArgs {
+    /// The network: transit-stub:nodes=600,seed=1 | waxman:... | topohub:PATH | matrix:PATH
+    #[arg(long, default_value = OVERCAST_TOPOLOGY)]
+    pub topology: String,
+    /// Overcast nodes (the first are the linear roots).
+    #[arg(long, default_value_t = 600)]
+    pub members: usize,
+    /// Seed of placement and protocol randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Nodes' own links.
+    #[arg(long, default_value = OVERCAST_ACCESS)]
+    pub access: String,
+    /// backbone: the first nodes on transit routers (the root first); random: all on stubs.
+    #[arg(long, default_value = "backbone")]
+    pub placement: Placement,
+    /// Linear roots (the root and its standbys).
+    #[arg(long, default_value_t = 2)]
+    pub roots: usize,
+    /// Time between two nodes' joins.
+    #[arg(long, default_value = "200ms", value_parser = duration_arg)]
+    pub join_gap: Duration,
+    /// The tree counts as settled after this long without a move.
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
+    pub quiet: Duration,
+    /// Give up waiting for the tree to settle after this much simulated time.
+    #[arg(long, default_value = "1800s", value_parser = duration_arg)]
+    pub max_time: Duration,
+    /// Share of the non-root nodes that fail at once after the tree settled.
+    #[arg(long, default_value_t = 0.05)]
+    pub fail_fraction: f64,
+    /// Rate of the stream fed to the root (carried reliably to every node).
+    #[arg(long, default_value = "256kbps")]
+    pub stream_rate: Bandwidth,
+    /// Measure bandwidth as the paper did, by timing a fetch of this many bytes (10240 for
+    /// its 10 kB); default: the steady rate over a probe of `probe_duration`.
+    #[arg(long)]
+    pub probe_bytes: Option<u64>,
+    /// Use the paper's per-round rule during joins (each level may give up 10%).
+    #[arg(long)]
+    pub paper_rule: bool,
+    /// Overcast settings as JSON (any subset of the fields).
+    #[arg(long)]
+    pub overcast_config: Option<PathBuf>,
+    /// Directory for summary.json and series (default: out/overcast).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl OvercastArgs {
+    fn common(&self) -> CommonArgs {
+        CommonArgs {
+            topology: self.topology.clone(),
+            members: self.members,
+            seed: self.seed,
+            access: self.access.clone(),
+            out: self.out.clone(),
+        }
+    }
+
+    /// The network these arguments describe.
+    pub fn network(&self) -> Result<Network, ScenarioError> {
+        let access = AccessSpec::parse(&self.access)?;
+        let topology = topology::load(&self.topology)?;
+        Ok(Network::build_placed(
+            topology,
+            self.members,
+            &access,
+            self.seed,
+            self.placement,
+        )?)
+    }
+
+    /// The Overcast settings these arguments describe.
+    pub fn config(&self) -> Result<OvercastConfig, ScenarioError> {
+        let mut config = load_config(self.overcast_config.as_deref())?;
+        if self.probe_bytes.is_some() {
+            config.probe_bytes = self.probe_bytes;
+        }
+        if self.paper_rule {
+            config.cumulative_floor = false;
+        }
+        Ok(config)
+    }
+}
+
+/// Load Overcast settings from a JSON file, or the defaults.
+pub fn load_config(path: Option<&Path>) -> Result<OvercastConfig, ScenarioError> {
+    let Some(path) = path else {
+        return Ok(OvercastConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::Argument(format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        ScenarioError::Argument(format!(
+            "{}: line {} column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// `summary.json` of `run overcast`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OvercastSummary {
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub header: RunHeader,
+    /// Placement of the nodes.
+    pub placement: Placement,
+    /// Linear roots.
+    pub roots: usize,
+    /// Sum of achieved over possible bandwidth from the root, once the tree settled.
+    pub bandwidth_fraction: Option<f64>,
+    /// Tree link traversals over IP multicast's links, once the tree settled.
+    pub network_load_ratio: Option<f64>,
+    /// Re-evaluation periods from the last join until the last move.
+    pub rounds_to_converge: u64,
+    /// When the last move happened (simulated seconds from the start).
+    pub converged_at_s: f64,
+    /// Whether the tree stopped moving before `max_time`.
+    pub converged: bool,
+    /// Search rounds per join: mean and largest.
+    pub join_rounds_mean: f64,
+    /// Largest number of search rounds of one join.
+    pub join_rounds_max: u32,
+    /// Moves made by re-evaluation while the tree settled.
+    pub moves: u64,
+    /// Birth and death certificates that reached the root per membership change (joins while
+    /// the tree formed, failures afterwards).
+    pub root_certificates_per_change: f64,
+    /// The same while the tree formed only (each join is one change).
+    pub root_certificates_per_join: f64,
+    /// The same for the failures only (each failed node is one change).
+    pub root_certificates_per_failure: Option<f64>,
+    /// The root's table equals the live nodes, once settled and again after the failures.
+    pub root_table_exact: bool,
+    /// Nodes that failed at once.
+    pub failed: usize,
+    /// Live children of failed nodes.
+    pub orphans: usize,
+    /// 99th percentile of the time from the failure until an orphan was attached again.
+    pub rejoin_s_p99: Option<f64>,
+    /// Bandwidth fraction after the failures healed.
+    pub bandwidth_fraction_after_failures: Option<f64>,
+    /// Stream bytes published to the root.
+    pub bytes_published: u64,
+    /// Stream bytes live nodes lack, plus bytes that differ from the stream in checked copies.
+    pub bytes_lost: u64,
+    /// Full subtree listings parents had to ask for (digest disagreements that outlived the
+    /// certificates in flight).
+    pub resyncs: u64,
+    /// Loops of parents found and left.
+    pub loops_broken: u64,
+    /// Simulated seconds in all.
+    pub duration_s: f64,
+}
+
+/// Run the scenario and write `summary.json`.
+pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
+    if !(0.0..1.0).contains(&args.fail_fraction) {
+        return Err(ScenarioError::Argument(format!(
+            "--fail-fraction must be in 0..1, got {}",
+            args.fail_fraction
+        )));
+    }
+    let net = args.network()?;
+    let header = RunHeader::new("overcast", &args.common(), &net);
+    let config = args.config()?;
+    let n = net.members();
+    let mut group = OvercastGroup::new(net, &config, args.roots, args.seed);
+    let roots = group.roots.len();
+    // Roots first, then everyone else in member order (backbone placement: backbone first).
+    for r in 0..roots {
+        group.start(r, Time::ZERO + Duration::from_millis(100 * r as u64));
+    }
+    let first_join = Time::ZERO + Duration::from_secs(1);
+    for m in roots..n {
+        group.start(m, first_join + args.join_gap * (m - roots) as u32);
+    }
+    let last_join = first_join + args.join_gap * (n - roots).saturating_sub(1) as u32;
+    group.stream(args.stream_rate.bps_f64(), Time::ZERO + args.max_time * 2);
+
+    // Phase 1: joins, then wait until nothing has moved for `quiet`.
+    let deadline = Time::ZERO + args.max_time;
+    let mut converged = false;
+    loop {
+        let next = group.sim.now() + Duration::from_secs(5);
+        group.run_until(next);
+        let last = last_change(&group);
+        let all_placed = (0..n).all(|m| group.node(m).is_some_and(overcast::Overcast::is_placed));
+        if group.sim.now() > last_join
+            && all_placed
+            && group.sim.now().saturating_since(last) >= args.quiet
+        {
+            converged = true;
+            break;
+        }
+        if group.sim.now() >= deadline {
+            break;
+        }
+    }
+    let converged_at = last_change(&group);
+    let settled_exact = group.root_table_diff() == (Vec::new(), Vec::new());
+    let bandwidth_fraction = group.bandwidth_fraction();
+    let network_load_ratio = group.network_load_ratio();
+    let joins = (n - 1) as f64;
+    let join_certs = group.root_certificates();
+    let moves = group.log.reattach.iter().filter(|r| r.2).count() as u64;
+    let join_rounds: Vec<f64> = group
+        .log
+        .first_attach
+        .iter()
+        .flatten()
+        .map(|&(_, r)| f64::from(r))
+        .collect();
+    let reevaluate = config.reevaluate_interval.as_secs_f64().max(1e-9);
+    let rounds_to_converge =
+        (converged_at.saturating_since(last_join).as_secs_f64() / reevaluate).ceil() as u64;
+
+    // Phase 2: a share of the non-root nodes fail at once.
+    let mut rng = rng_from_seed(derive_seed(args.seed, 0xfa11));
+    let mut candidates: Vec<usize> = (roots..n).collect();
+    candidates.shuffle(&mut rng);
+    let failures = ((n - roots) as f64 * args.fail_fraction).round() as usize;
+    let doomed: Vec<usize> = candidates.into_iter().take(failures).collect();
+    let fail_at = group.sim.now() + Duration::from_secs(1);
+    group.run_until(fail_at);
+    let orphans: Vec<usize> = orphans_of(&group, &doomed);
+    let certs_before = group.root_certificates();
+    let reattach_before = group.log.reattach.len();
+    for &m in &doomed {
+        group.crash(m);
+    }
+    let heal = fail_at + Duration::from_secs(60);
+    group.run_until(heal);
+    let failure_certs = group.root_certificates().saturating_sub(certs_before);
+    let rejoin = rejoin_times(&group, &orphans, fail_at, reattach_before);
+    let healed_exact = group.root_table_diff() == (Vec::new(), Vec::new());
+    let bandwidth_after = group.bandwidth_fraction();
+
+    // Phase 3: stop the stream and let it drain; check every byte.
+    let stop = group.sim.now();
+    group.stream(args.stream_rate.bps_f64(), stop);
+    group.run_until(stop + Duration::from_secs(20));
+    let check: Vec<usize> = (0..n)
+        .filter(|&m| group.is_alive(m))
+        .step_by((n / 16).max(1))
+        .collect();
+    let (missing, corrupt) = group.bytes_lost(&check);
+    let stats = (0..n)
+        .filter_map(|m| group.node(m))
+        .map(overcast::Overcast::stats)
+        .fold((0, 0), |(r, l), s| (r + s.resyncs, l + s.loops_broken));
+
+    let summary = OvercastSummary {
+        header,
+        placement: args.placement,
+        roots,
+        bandwidth_fraction: bandwidth_fraction.map(round6),
+        network_load_ratio: network_load_ratio.map(round6),
+        rounds_to_converge,
+        converged_at_s: round6(converged_at.as_secs_f64()),
+        converged,
+        join_rounds_mean: round6(Distribution::new(join_rounds.clone()).mean().unwrap_or(0.0)),
+        join_rounds_max: join_rounds.iter().fold(0.0f64, |a, &b| a.max(b)) as u32,
+        moves,
+        root_certificates_per_change: round6(
+            (join_certs + failure_certs) as f64 / (joins + doomed.len() as f64),
+        ),
+        root_certificates_per_join: round6(join_certs as f64 / joins),
+        root_certificates_per_failure: (!doomed.is_empty())
+            .then(|| round6(failure_certs as f64 / doomed.len() as f64)),
+        root_table_exact: settled_exact && healed_exact,
+        failed: doomed.len(),
+        orphans: orphans.len(),
+        rejoin_s_p99: Distribution::new(rejoin).quantile(0.99).map(round6),
+        bandwidth_fraction_after_failures: bandwidth_after.map(round6),
+        bytes_published: group.published,
+        bytes_lost: missing + corrupt,
+        resyncs: stats.0,
+        loops_broken: stats.1,
+        duration_s: round6(group.sim.now().as_secs_f64()),
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out/overcast"));
+    report::create_dir(&out)?;
+    report::write_json(&out.join("summary.json"), &summary)?;
+    Ok(summary)
+}
+
+/// The time of the last attachment of any kind (join, move, rejoin).
+pub fn last_change(group: &OvercastGroup) -> Time {
+    let joins = group.log.first_attach.iter().flatten().map(|&(t, _)| t);
+    let moves = group.log.reattach.iter().map(|&(t, _, _)| t);
+    joins.chain(moves).max().unwrap_or(Time::ZERO)
+}
+
+/// Live children of the nodes about to fail that do not fail themselves.
+pub fn orphans_of(group: &OvercastGroup, doomed: &[usize]) -> Vec<usize> {
+    let mut orphans: Vec<usize> = doomed
+        .iter()
+        .filter_map(|&d| group.node(d))
+        .flat_map(|node| node.children().copied().collect::<Vec<_>>())
+        .filter_map(|id| group.index_of(&id))
+        .filter(|o| !doomed.contains(o))
+        .collect();
+    orphans.sort_unstable();
+    orphans.dedup();
+    orphans
+}
+
+/// Seconds from `since` until each orphan attached again (orphans that never did are left
+/// out and show in the root table instead).
+pub fn rejoin_times(
+    group: &OvercastGroup,
+    orphans: &[usize],
+    since: Time,
+    log_from: usize,
+) -> Vec<f64> {
+    orphans
+        .iter()
+        .filter_map(|&o| {
+            group.log.reattach[log_from..]
+                .iter()
+                .find(|&&(t, m, _)| m == o && t >= since)
+                .map(|&(t, _, _)| t.saturating_since(since).as_secs_f64())
+        })
+        .collect()
+}
+
+/// The figures as a table.
+pub fn table(s: &OvercastSummary) -> String {
+    let mut t = Table::new(&["figure", "value"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("bandwidth fraction", fmt_opt(s.bandwidth_fraction, 3)),
+        ("network load / IP multicast", fmt_opt(s.network_load_ratio, 3)),
+        ("join rounds mean (max)", format!("{:.2} ({})", s.join_rounds_mean, s.join_rounds_max)),
+        ("moves while settling", s.moves.to_string()),
+        (
+            "converged at s (rounds after last join)",
+            format!(
+                "{:.1} ({}){}",
+                s.converged_at_s,
+                s.rounds_to_converge,
+                if s.converged { "" } else { " not settled" }
+            ),
+        ),
+        ("root certificates per change", format!("{:.3}", s.root_certificates_per_change)),
+        ("  per join / per failure", format!("{:.3} / {}", s.root_certificates_per_join, fmt_opt(s.root_certificates_per_failure, 3))),
+        ("root table exact", s.root_table_exact.to_string()),
+        ("failed (orphans)", format!("{} ({})", s.failed, s.orphans)),
+        ("rejoin s p99", fmt_opt(s.rejoin_s_p99, 2)),
+        ("bandwidth fraction after failures", fmt_opt(s.bandwidth_fraction_after_failures, 3)),
+        ("bytes published / lost", format!("{} / {}", s.bytes_published, s.bytes_lost)),
+        ("resyncs / loops broken", format!("{} / {}", s.resyncs, s.loops_broken)),
+    ];
+    for (k, v) in rows {
+        t.row(&[k.to_owned(), v]);
+    }
+    t.render()
+}
