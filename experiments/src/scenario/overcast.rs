@@ -373,8 +373,14 @@ pub fn table(s: &OvercastSummary) -> String {
     let mut t = Table::new(&["figure", "value"]);
     let rows: Vec<(&str, String)> = vec![
         ("bandwidth fraction", fmt_opt(s.bandwidth_fraction, 3)),
-        ("network load / IP multicast", fmt_opt(s.network_load_ratio, 3)),
-        ("join rounds mean (max)", format!("{:.2} ({})", s.join_rounds_mean, s.join_rounds_max)),
+        (
+            "network load / IP multicast",
+            fmt_opt(s.network_load_ratio, 3),
+        ),
+        (
+            "join rounds mean (max)",
+            format!("{:.2} ({})", s.join_rounds_mean, s.join_rounds_max),
+        ),
         ("moves while settling", s.moves.to_string()),
         (
             "converged at s (rounds after last join)",
@@ -385,14 +391,33 @@ pub fn table(s: &OvercastSummary) -> String {
                 if s.converged { "" } else { " not settled" }
             ),
         ),
-        ("root certificates per change", format!("{:.3}", s.root_certificates_per_change)),
-        ("  per join / per failure", format!("{:.3} / {}", s.root_certificates_per_join, fmt_opt(s.root_certificates_per_failure, 3))),
+        (
+            "root certificates per change",
+            format!("{:.3}", s.root_certificates_per_change),
+        ),
+        (
+            "  per join / per failure",
+            format!(
+                "{:.3} / {}",
+                s.root_certificates_per_join,
+                fmt_opt(s.root_certificates_per_failure, 3)
+            ),
+        ),
         ("root table exact", s.root_table_exact.to_string()),
         ("failed (orphans)", format!("{} ({})", s.failed, s.orphans)),
         ("rejoin s p99", fmt_opt(s.rejoin_s_p99, 2)),
-        ("bandwidth fraction after failures", fmt_opt(s.bandwidth_fraction_after_failures, 3)),
-        ("bytes published / lost", format!("{} / {}", s.bytes_published, s.bytes_lost)),
-        ("resyncs / loops broken", format!("{} / {}", s.resyncs, s.loops_broken)),
+        (
+            "bandwidth fraction after failures",
+            fmt_opt(s.bandwidth_fraction_after_failures, 3),
+        ),
+        (
+            "bytes published / lost",
+            format!("{} / {}", s.bytes_published, s.bytes_lost),
+        ),
+        (
+            "resyncs / loops broken",
+            format!("{} / {}", s.resyncs, s.loops_broken),
+        ),
     ];
     for (k, v) in rows {
         t.row(&[k.to_owned(), v]);

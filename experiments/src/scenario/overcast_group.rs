@@ -256,9 +256,7 @@ impl OvercastGroup {
                 edge_rates.push(rate);
             }
         }
-        self.sim
-            .network_mut()
-            .set_edge_load(&edges, &edge_rates);
+        self.sim.network_mut().set_edge_load(&edges, &edge_rates);
     }
 
     /// Sum of achieved over possible bandwidth from the root: each live node's elastic rate down
@@ -299,7 +297,10 @@ impl OvercastGroup {
     /// How the root's table differs from the live nodes: (live but missing, listed but dead).
     pub fn root_table_diff(&self) -> (Vec<usize>, Vec<usize>) {
         let Some(root) = self.root() else {
-            return ((0..self.members()).filter(|&m| self.is_alive(m)).collect(), Vec::new());
+            return (
+                (0..self.members()).filter(|&m| self.is_alive(m)).collect(),
+                Vec::new(),
+            );
         };
         let Some(node) = self.node(root) else {
             return (Vec::new(), Vec::new());
