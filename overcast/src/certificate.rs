@@ -18,6 +18,8 @@ pub struct NodeInfo {
     pub content: u64,
     /// How many it serves: children plus clients.
     pub load: u32,
+    /// Its bandwidth from the root, bits per second (`u64::MAX` at the root).
+    pub path_bw: u64,
 }
 
 /// Why a node left a subtree.

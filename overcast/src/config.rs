@@ -37,6 +37,18 @@ pub struct OvercastConfig {
     /// During a join, compare each child with the best bandwidth seen on the way down, not only
     /// with its own parent's: the paper's per-round rule may give up 10% at every level.
     pub cumulative_floor: bool,
+    /// Cap each candidate's measured last hop by its own bandwidth from the root (reported in
+    /// check-ins and `Children` answers), so a path is judged end to end; the paper judged the
+    /// last hop alone.
+    pub use_path_bandwidth: bool,
+    /// At each re-evaluation, also measure this many live nodes drawn at random from the root's
+    /// table (which covers the whole tree), so a node finds a near, equally good parent in
+    /// another branch; 0 keeps the paper's parent, grandparent and siblings only.
+    pub sample_size: usize,
+    /// Re-evaluation moves under a sibling only if it is clearly better (beyond the equality
+    /// band) or as good and closer than the parent; the paper moved under any sibling as good,
+    /// which lengthens paths and lets nodes trade places forever.
+    pub strict_moves: bool,
     /// How often a node re-evaluates its place against its parent, grandparent and siblings.
     pub reevaluate_interval: Duration,
     /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
@@ -67,6 +79,9 @@ impl Default for OvercastConfig {
             probe_rate: Bandwidth::from_mbps(1000),
             probe_bytes: None,
             cumulative_floor: true,
+            use_path_bandwidth: true,
+            sample_size: 8,
+            strict_moves: true,
             reevaluate_interval: Duration::from_secs(20),
             answer_timeout: Duration::from_secs(2),
             extra_interval: Duration::from_secs(10),

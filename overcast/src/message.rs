@@ -12,12 +12,17 @@ use crate::table::Digest;
 pub enum Message {
     /// Who are your children, and your ancestors?
     ChildrenQuery,
-    /// My children (without the asker) and my ancestors, top first, ending with me.
+    /// My children (without the asker) and my ancestors, top first, ending with me, with the
+    /// bandwidth each has from the root (bits per second, `u64::MAX` for the root itself).
     Children {
-        /// The children.
-        children: Vec<NodeId>,
+        /// The children, each with its bandwidth from the root as it last reported it.
+        children: Vec<(NodeId, u64)>,
         /// The ancestors, ending with the sender.
         ancestors: Vec<NodeId>,
+        /// The sender's bandwidth from the root.
+        path_bw: u64,
+        /// The sender's parent's bandwidth from the root (`u64::MAX` if the sender is the root).
+        parent_path_bw: u64,
     },
     /// Please adopt me; after this move I will have changed parents `seq` times.
     Attach {
@@ -30,6 +35,11 @@ pub enum Message {
     Adopted {
         /// The new ancestor list.
         ancestors: Vec<NodeId>,
+        /// The adopter's bandwidth from the root.
+        path_bw: u64,
+        /// The sequence number the adoption was asked with (so a late answer to an abandoned
+        /// request can be retracted by number).
+        seq: u32,
     },
     /// Refused (you are my ancestor, I am not placed, or I am a standby root).
     Refused,
@@ -50,6 +60,9 @@ pub enum Message {
         certificates: Vec<Certificate>,
         /// The digest of my subtree (me included) after these certificates.
         digest: Digest,
+        /// My bandwidth from the root: the smaller of my parent's and my last measure of the
+        /// path from it.
+        path_bw: u64,
     },
     /// Your subtree disagrees with what I hold: list it (answered with `Subtree`).
     SubtreeQuery,
@@ -63,6 +76,19 @@ pub enum Message {
     CheckInAck {
         /// The ancestor list, ending with the sender.
         ancestors: Vec<NodeId>,
+        /// The sender's bandwidth from the root.
+        path_bw: u64,
+    },
+    /// Name up to `count` live nodes of your subtree at random (asked of the root, whose subtree
+    /// is the whole tree), so I can measure parents outside my own branch.
+    SampleQuery {
+        /// How many are wanted (the answer holds at most 64).
+        count: u16,
+    },
+    /// Live nodes drawn at random, each with its bandwidth from the root as last reported.
+    Sample {
+        /// The nodes.
+        nodes: Vec<(NodeId, u64)>,
     },
     /// Send me the content from this byte on.
     Fetch {
@@ -113,6 +139,13 @@ mod tests {
             Message::CheckIn {
                 certificates: vec![cert],
                 digest: Digest::default(),
+                path_bw: 45_000_000,
+            },
+            Message::Children {
+                children: vec![(a, u64::MAX)],
+                ancestors: vec![a],
+                path_bw: 1,
+                parent_path_bw: u64::MAX,
             },
             Message::Data {
                 offset: 7,

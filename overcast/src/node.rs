@@ -3,13 +3,14 @@
 
 mod placement;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
 use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
 use rand::RngExt;
+use rand::seq::SliceRandom;
 
 use crate::OvercastConfig;
 use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo, Signer, Verifier};
@@ -17,7 +18,7 @@ use crate::content::ContentStore;
 use crate::message::Message;
 use crate::redirect::{self, RedirectRequest};
 use crate::table::{Applied, DescendantTable, Digest, State};
-use placement::{Attempt, Reevaluation, Search};
+use placement::{Attempt, PathCaps, Reevaluation, Search};
 
 /// What the operator asks a node to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +92,12 @@ pub struct OvercastStats {
 /// Check-ins in a row that must disagree before a parent asks for a child's full subtree.
 const RESYNC_AFTER: u32 = 3;
 
+/// How many recently left parents a node will not return to merely to get closer.
+const LEFT_PARENTS_KEPT: usize = 4;
+
+/// The most nodes a `Sample` answer names.
+const MAX_SAMPLE: usize = 64;
+
 /// The longest wait between two full listings asked of one child.
 const MAX_RESYNC_BACKOFF: Duration = Duration::from_secs(64);
 
@@ -115,6 +122,27 @@ struct Child {
     resync_backoff: Duration,
     /// Next byte to send (`None` until it asks).
     sent: Option<u64>,
+    /// The child's bandwidth from the root, as it last reported it.
+    path_bw: f64,
+}
+
+/// A bandwidth on the wire: bits per second, `u64::MAX` for unlimited (the root's own).
+fn bw_to_wire(bw: f64) -> u64 {
+    if bw.is_finite() {
+        // Saturating float-to-integer conversion.
+        bw.max(0.0) as u64
+    } else {
+        u64::MAX
+    }
+}
+
+/// The inverse of [`bw_to_wire`].
+fn bw_from_wire(bw: u64) -> f64 {
+    if bw == u64::MAX {
+        f64::INFINITY
+    } else {
+        bw as f64
+    }
 }
 
 /// An Overcast node.
@@ -131,7 +159,16 @@ pub struct Overcast {
     /// Top first, ending with the parent.
     ancestors: Vec<NodeId>,
     parent_heard: Time,
+    /// The parent's bandwidth from the root, as it last told.
+    parent_path_bw: f64,
+    /// The last measure of the path from the parent (infinite until one is taken).
+    link_bw: f64,
     seq: u32,
+    /// The highest sequence number offered in an adoption request (each request gets a fresh
+    /// one, so a retracted request is never confused with a later one to the same node).
+    offered_seq: u32,
+    /// The last few parents this node moved away from, newest last.
+    left_parents: VecDeque<NodeId>,
     search: Option<Search>,
     attempt: Option<Attempt>,
     reevaluation: Option<Reevaluation>,
@@ -166,7 +203,11 @@ impl Overcast {
             parent: None,
             ancestors: Vec::new(),
             parent_heard: Time::ZERO,
+            parent_path_bw: 0.0,
+            link_bw: f64::INFINITY,
             seq: 0,
+            offered_seq: 0,
+            left_parents: VecDeque::new(),
             search: None,
             attempt: None,
             reevaluation: None,
@@ -237,6 +278,7 @@ impl Overcast {
             first: self.content.first(),
             content: self.content.end(),
             load: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
+            path_bw: bw_to_wire(self.path_bandwidth()),
         }
     }
 
@@ -272,7 +314,7 @@ impl Overcast {
             Some(i) => {
                 let fallback: Vec<NodeId> =
                     self.config.roots[..i - 1].iter().rev().copied().collect();
-                self.attach_to(now, self.config.roots[i - 1], fallback, 0);
+                self.attach_to(now, self.config.roots[i - 1], fallback, 0, f64::INFINITY);
             }
             None => self.search_from_bottom(now),
         }
@@ -290,6 +332,32 @@ impl Overcast {
 
     fn jitter(&mut self, period: Duration) -> Duration {
         period.mul_f64(0.75 + 0.5 * self.rng.random::<f64>())
+    }
+
+    /// Up to `count` live nodes of this node's table drawn at random, other than `asker`, each
+    /// with its reported bandwidth from the root.
+    fn sample_table(&mut self, count: usize, asker: NodeId) -> Vec<(NodeId, u64)> {
+        let mut live: Vec<(NodeId, u64)> = self
+            .table
+            .live()
+            .filter(|(n, _)| **n != asker)
+            .map(|(n, entry)| (*n, entry.info.path_bw))
+            .collect();
+        live.shuffle(&mut self.rng);
+        live.truncate(count);
+        live
+    }
+
+    /// This node's bandwidth from the root: unlimited at the root, otherwise the smaller of the
+    /// parent's and the last measure of the path from the parent; zero while unplaced.
+    pub fn path_bandwidth(&self) -> f64 {
+        if self.is_root {
+            f64::INFINITY
+        } else if self.parent.is_some() {
+            self.parent_path_bw.min(self.link_bw)
+        } else {
+            0.0
+        }
     }
 
     fn ancestors_through_me(&self) -> Vec<NodeId> {
@@ -338,6 +406,8 @@ impl Overcast {
                 next_resync: now,
                 resync_backoff: self.config.check_in_interval * RESYNC_AFTER,
                 sent: None,
+                // An upper bound until its first check-in reports the real figure.
+                path_bw: self.path_bandwidth(),
             },
         );
         if self.table.adopt(from, seq, info) {
@@ -348,28 +418,58 @@ impl Overcast {
             });
         }
         let ancestors = self.ancestors_through_me();
-        self.outbox.send(from, Message::Adopted { ancestors });
+        let path_bw = bw_to_wire(self.path_bandwidth());
+        self.outbox.send(
+            from,
+            Message::Adopted {
+                ancestors,
+                path_bw,
+                seq,
+            },
+        );
     }
 
     /// Adopted by `from`: move there, tell the old parent, and tell the new path about the
     /// subtree that comes along.
-    fn on_adopted(&mut self, now: Time, from: NodeId, ancestors: Vec<NodeId>) {
-        let Some(attempt) = self.attempt.take_if(|a| a.target == from) else {
-            return;
-        };
-        if ancestors.contains(&self.id) || ancestors.last() != Some(&from) {
-            // The new parent is below this node (the tree moved meanwhile): do not close a loop.
-            self.outbox.send(
-                from,
-                Message::Detach {
-                    seq: self.seq + 1,
-                    new_parent: self.parent.unwrap_or(self.id),
-                    certificates: Vec::new(),
-                },
-            );
-            self.timers.cancel(Timer::Attach);
+    fn on_adopted(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        ancestors: Vec<NodeId>,
+        path_bw: u64,
+        seq: u32,
+    ) {
+        let matching = self
+            .attempt
+            .as_ref()
+            .is_some_and(|a| a.target == from && a.seq == seq);
+        let looped = ancestors.contains(&self.id) || ancestors.last() != Some(&from);
+        if !matching || looped {
+            // An answer to an abandoned request, or a parent that is below this node now (the
+            // tree moved meanwhile): retract, so it does not hold a phantom child whose birth
+            // and later silence would mislead its ancestors. The retraction names this node's
+            // real parent, where the ancestors re-point it.
+            if seq <= self.offered_seq {
+                self.outbox.send(
+                    from,
+                    Message::Detach {
+                        seq,
+                        new_parent: self.parent.unwrap_or(self.id),
+                        certificates: Vec::new(),
+                    },
+                );
+                // Ancestors may have heard of the request's number: stay at or above it.
+                self.seq = self.seq.max(seq);
+            }
+            if matching {
+                self.attempt = None;
+                self.timers.cancel(Timer::Attach);
+            }
             return;
         }
+        let Some(attempt) = self.attempt.take() else {
+            return;
+        };
         self.timers.cancel(Timer::Attach);
         let old = self.parent.replace(from);
         let moved = old.is_some();
@@ -378,6 +478,10 @@ impl Overcast {
         // parent there is no old path: its news is dropped.)
         let news = std::mem::take(&mut self.pending);
         if let Some(old) = old.filter(|o| *o != from) {
+            if self.left_parents.len() == LEFT_PARENTS_KEPT {
+                self.left_parents.pop_front();
+            }
+            self.left_parents.push_back(old);
             self.outbox.send(
                 old,
                 Message::Detach {
@@ -389,11 +493,13 @@ impl Overcast {
         }
         let births = self.subtree_births();
         self.outbox.send(from, Message::Subtree { births });
-        self.seq += 1;
+        self.seq = attempt.seq;
         self.stats.moves += 1;
         self.is_root = false;
         self.ancestors = ancestors;
         self.parent_heard = now;
+        self.parent_path_bw = bw_from_wire(path_bw);
+        self.link_bw = attempt.link_bw;
         self.suspect_roots.clear();
         self.outbox.send(
             from,
@@ -458,12 +564,14 @@ impl Overcast {
         from: NodeId,
         certificates: Vec<Certificate>,
         digest: Digest,
+        path_bw: u64,
     ) {
         let Some(child) = self.children.get_mut(&from) else {
             self.stats.non_child_checkins += 1;
             return;
         };
         child.lease_until = now + self.config.lease;
+        child.path_bw = bw_from_wire(path_bw);
         self.take_certificates(from, certificates);
         let agrees = self.table.digest_under(&from) == digest;
         if let Some(child) = self.children.get_mut(&from) {
@@ -480,7 +588,9 @@ impl Overcast {
             }
         }
         let ancestors = self.ancestors_through_me();
-        self.outbox.send(from, Message::CheckInAck { ancestors });
+        let path_bw = bw_to_wire(self.path_bandwidth());
+        self.outbox
+            .send(from, Message::CheckInAck { ancestors, path_bw });
     }
 
     /// A new child's whole subtree: take in the births, and forget what it no longer holds.
@@ -490,7 +600,42 @@ impl Overcast {
             return;
         }
         let listed: BTreeSet<NodeId> = births.iter().map(|c| c.body.subject()).collect();
+        // The child itself is not listed (it is the author): this node knows first hand that it
+        // is a child, whatever stale news from elsewhere said.
+        let held = self.table.get(&from).copied();
+        if !held.is_some_and(|e| e.alive() && e.via == from)
+            && let Some(seq) = self.children.get(&from).map(|c| c.seq)
+        {
+            let seq = held.map_or(seq, |e| e.seq.max(seq));
+            let info = held.map(|e| e.info).unwrap_or_default();
+            self.table.reassert_child(from, seq, info);
+            self.certify(CertBody::Birth {
+                node: from,
+                seq,
+                info,
+            });
+        }
+        // The listing is the child's first-hand account of its subtree now: a node it lists that
+        // this table holds as gone (news from another side, at a number this side never saw)
+        // is revived under the child. Without this, numbers that differ between two paths could
+        // keep a live node out of the table for good.
+        let listing: Vec<(NodeId, u32, NodeInfo)> = births
+            .iter()
+            .filter(|c| c.author == from && c.verify(self.verifier.as_ref()))
+            .filter_map(|c| match c.body {
+                CertBody::Birth { node, seq, info } => Some((node, seq, info)),
+                _ => None,
+            })
+            .collect();
         self.take_certificates(from, births);
+        for (node, seq, info) in listing {
+            if node == self.id || node == from || self.ancestors.contains(&node) {
+                continue;
+            }
+            if let Some(seq) = self.table.revive_under(from, node, seq, info) {
+                self.certify(CertBody::Birth { node, seq, info });
+            }
+        }
         for (node, seq) in self.table.prune_under(&from, &listed) {
             self.certify(CertBody::Death {
                 node,
@@ -579,11 +724,13 @@ impl Overcast {
             .min(self.config.max_certificates_per_check_in);
         let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
         let digest = self.table.digest_of_subtree();
+        let path_bw = bw_to_wire(self.path_bandwidth());
         self.outbox.send(
             parent,
             Message::CheckIn {
                 certificates,
                 digest,
+                path_bw,
             },
         );
     }
@@ -651,7 +798,15 @@ impl Overcast {
         let info = self.info();
         let grew = info.content >= self.reported.content + self.config.content_report_step
             || info.first != self.reported.first;
-        if self.parent.is_some() && (grew || info.load != self.reported.load) {
+        // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
+        let (now_bw, was_bw) = (
+            bw_from_wire(info.path_bw),
+            bw_from_wire(self.reported.path_bw),
+        );
+        let band = self.config.equal_fraction;
+        let bw_moved = now_bw != was_bw
+            && !(now_bw >= was_bw * (1.0 - band) && now_bw <= was_bw * (1.0 + band));
+        if self.parent.is_some() && (grew || bw_moved || info.load != self.reported.load) {
             self.reported = info;
             self.certify(CertBody::Extra {
                 node: self.id,
@@ -682,25 +837,49 @@ impl Protocol for Overcast {
             Message::ChildrenQuery => {
                 let children = self
                     .children
-                    .keys()
-                    .copied()
-                    .filter(|c| *c != from)
+                    .iter()
+                    .filter(|(c, _)| **c != from)
+                    .map(|(c, child)| (*c, bw_to_wire(child.path_bw)))
                     .collect();
                 let ancestors = self.ancestors_through_me();
+                let parent_path_bw = if self.is_root {
+                    u64::MAX
+                } else {
+                    bw_to_wire(self.parent_path_bw)
+                };
                 self.outbox.send(
                     from,
                     Message::Children {
                         children,
                         ancestors,
+                        path_bw: bw_to_wire(self.path_bandwidth()),
+                        parent_path_bw,
                     },
                 );
             }
             Message::Children {
                 children,
                 ancestors,
-            } => self.on_children(now, from, children, ancestors),
+                path_bw,
+                parent_path_bw,
+            } => {
+                let caps = PathCaps {
+                    children: children
+                        .iter()
+                        .map(|&(c, bw)| (c, bw_from_wire(bw)))
+                        .collect(),
+                    sender: bw_from_wire(path_bw),
+                    sender_parent: bw_from_wire(parent_path_bw),
+                };
+                let children = children.into_iter().map(|(c, _)| c).collect();
+                self.on_children(now, from, children, ancestors, caps);
+            }
             Message::Attach { seq, info } => self.on_attach(now, from, seq, info),
-            Message::Adopted { ancestors } => self.on_adopted(now, from, ancestors),
+            Message::Adopted {
+                ancestors,
+                path_bw,
+                seq,
+            } => self.on_adopted(now, from, ancestors, path_bw, seq),
             Message::Refused => self.on_refused(now, from),
             Message::Detach {
                 seq,
@@ -710,7 +889,8 @@ impl Protocol for Overcast {
             Message::CheckIn {
                 certificates,
                 digest,
-            } => self.on_check_in(now, from, certificates, digest),
+                path_bw,
+            } => self.on_check_in(now, from, certificates, digest, path_bw),
             Message::SubtreeQuery => {
                 if Some(from) == self.parent {
                     let births = self.subtree_births();
@@ -718,7 +898,7 @@ impl Protocol for Overcast {
                 }
             }
             Message::Subtree { births } => self.on_subtree(from, births),
-            Message::CheckInAck { ancestors } => {
+            Message::CheckInAck { ancestors, path_bw } => {
                 if Some(from) != self.parent || ancestors.last() != Some(&from) {
                     return;
                 }
@@ -729,8 +909,14 @@ impl Protocol for Overcast {
                     self.on_parent_lost(now, from);
                 } else {
                     self.ancestors = ancestors;
+                    self.parent_path_bw = bw_from_wire(path_bw);
                 }
             }
+            Message::SampleQuery { count } => {
+                let nodes = self.sample_table(usize::from(count).min(MAX_SAMPLE), from);
+                self.outbox.send(from, Message::Sample { nodes });
+            }
+            Message::Sample { nodes } => self.on_sample(now, from, nodes),
             Message::Fetch { from: offset } => {
                 if let Some(c) = self.children.get_mut(&from) {
                     c.sent = Some(offset);

@@ -92,6 +92,7 @@ mod tests {
             first: 0,
             content,
             load,
+            ..NodeInfo::default()
         }
     }
 
@@ -144,6 +145,7 @@ mod tests {
                 first: 5,
                 content: 10,
                 load: 0,
+                ..NodeInfo::default()
             },
         )];
         assert_eq!(choose(evicted, &request), None);

@@ -187,6 +187,13 @@ impl DescendantTable {
                     state: State::Alive,
                 };
                 let verdict = match known {
+                    // A direct child, known first hand, reported on another side at the same
+                    // number: not a move of its own (that raises the number) but a stale
+                    // listing from a node that has not yet heard it left. (A descendant further
+                    // down may be re-pointed this way: it moves along with a subtree.)
+                    Some(e) if e.alive() && e.via == node && e.via != child && seq == e.seq => {
+                        return Applied::Stale;
+                    }
                     None => Applied::Changed,
                     Some(e) => match e.state {
                         // Already known alive: a repeat or a move inside this subtree.
@@ -222,13 +229,21 @@ impl DescendantTable {
                         } else {
                             self.via(&new_parent)
                         };
-                        if let Some(side) = side.filter(|v| *v != child) {
+                        match side {
                             // It stays in this subtree, under another child: point there now,
                             // so news from that side applies even before its birth arrives.
-                            self.entries.insert(node, Entry { via: side, ..e });
-                            return Applied::Unchanged;
+                            Some(side) if side != child => {
+                                self.entries.insert(node, Entry { via: side, ..e });
+                                return Applied::Unchanged;
+                            }
+                            // Its new parent is on the same side: it moved inside that child's
+                            // subtree (a node below did not know where the new parent was).
+                            Some(_) => {
+                                self.entries.insert(node, Entry { seq, ..e });
+                                return Applied::Unchanged;
+                            }
+                            None => State::Absent,
                         }
-                        State::Absent
                     }
                 };
                 self.entries.insert(node, Entry { seq, state, ..e });
@@ -268,6 +283,46 @@ impl DescendantTable {
             },
         );
         news
+    }
+
+    /// A node this one holds as a child is alive under itself, whatever the table said (a full
+    /// listing from the child settles it).
+    pub fn reassert_child(&mut self, child: NodeId, seq: u32, info: NodeInfo) {
+        self.entries.insert(
+            child,
+            Entry {
+                via: child,
+                seq,
+                info,
+                state: State::Alive,
+            },
+        );
+    }
+
+    /// A child's full listing names `node` as alive below it: if this table holds it as gone,
+    /// it lives again under `child`, at the higher of the two numbers (returned).
+    pub fn revive_under(
+        &mut self,
+        child: NodeId,
+        node: NodeId,
+        seq: u32,
+        info: NodeInfo,
+    ) -> Option<u32> {
+        let known = self.entries.get(&node).copied()?;
+        if known.alive() || seq > known.seq.saturating_add(MAX_SEQ_JUMP) {
+            return None;
+        }
+        let seq = seq.max(known.seq);
+        self.entries.insert(
+            node,
+            Entry {
+                via: child,
+                seq,
+                info,
+                state: State::Alive,
+            },
+        );
+        Some(seq)
     }
 
     /// A child left: it and everything under it become `state` here. Returns the nodes that
@@ -353,6 +408,21 @@ mod tests {
             seq,
             cause,
         }
+    }
+
+    #[test]
+    fn a_stale_listing_never_takes_a_direct_child_away() {
+        // Node 3 is this node's child (seq 2); a node that moved under child 1 still lists 3 at
+        // the same number (it has not heard 3 left it). 3 stays a direct child here, while a
+        // deeper descendant listed at the same number is re-pointed (it moved with a subtree).
+        let mut t = DescendantTable::new(id(0));
+        t.adopt(id(1), 1, NodeInfo::default());
+        t.adopt(id(3), 2, NodeInfo::default());
+        assert_eq!(t.apply(id(1), &birth(3, 9, 2)), Applied::Stale);
+        assert_eq!(t.via(&id(3)), Some(id(3)));
+        assert_eq!(t.apply(id(3), &birth(7, 3, 1)), Applied::Changed);
+        assert_eq!(t.apply(id(1), &birth(7, 9, 1)), Applied::Unchanged);
+        assert_eq!(t.via(&id(7)), Some(id(1)));
     }
 
     #[test]
@@ -457,6 +527,7 @@ mod tests {
                 first: 0,
                 content: 9,
                 load: 0,
+                ..NodeInfo::default()
             },
         };
         assert_eq!(t.apply(id(1), &extra), Applied::OutsideSubtree);

@@ -115,6 +115,9 @@ impl OvercastArgs {
         }
         if self.paper_rule {
             config.cumulative_floor = false;
+            config.use_path_bandwidth = false;
+            config.sample_size = 0;
+            config.strict_moves = false;
         }
         Ok(config)
     }

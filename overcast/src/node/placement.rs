@@ -10,14 +10,42 @@ use rand::seq::SliceRandom;
 use super::{Overcast, Timer};
 use crate::message::Message;
 
+/// What a `Children` answer says of bandwidth from the root (bits per second).
+#[derive(Clone, Debug, Default)]
+pub(super) struct PathCaps {
+    /// Each listed child's.
+    pub(super) children: BTreeMap<NodeId, f64>,
+    /// The answering node's.
+    pub(super) sender: f64,
+    /// The answering node's parent's.
+    pub(super) sender_parent: f64,
+}
+
 /// Bandwidth measurements of one round.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Probe {
     waiting: BTreeSet<NodeId>,
     /// Bits per second and round-trip time, by peer.
     results: BTreeMap<NodeId, (f64, Duration)>,
+    /// Each measured peer's own bandwidth from the root, where known: a path through it can
+    /// carry no more than that, whatever the last hop measures.
+    caps: BTreeMap<NodeId, f64>,
     /// The nodes measured against the reference (children of the candidate, or siblings).
     others: Vec<NodeId>,
+}
+
+impl Probe {
+    /// The bandwidth from the root through `peer`: the measured last hop, capped by the peer's
+    /// own bandwidth from the root.
+    fn through(&self, peer: &NodeId) -> Option<f64> {
+        let &(bw, _) = self.results.get(peer)?;
+        Some(bw.min(self.caps.get(peer).copied().unwrap_or(f64::INFINITY)))
+    }
+
+    /// The measured last hop from `peer` (what a move under it sets the link to).
+    fn hop(&self, peer: &NodeId) -> f64 {
+        self.results.get(peer).map_or(f64::INFINITY, |r| r.0)
+    }
 }
 
 /// A join (or rejoin) searching down from a candidate.
@@ -41,6 +69,10 @@ pub(super) struct Attempt {
     pub(super) rounds: u32,
     /// Whether a live node refused along the way (a standby root must not then take over).
     refused: bool,
+    /// The measured path from the target (infinite when the move was not measured).
+    pub(super) link_bw: f64,
+    /// The sequence number this request offered.
+    pub(super) seq: u32,
 }
 
 /// A re-evaluation of an attached node's place.
@@ -49,6 +81,9 @@ pub(super) struct Reevaluation {
     parent: NodeId,
     grandparent: Option<NodeId>,
     probe: Option<Probe>,
+    /// Nodes drawn from the root's table, with their bandwidth from the root, while the
+    /// parent's answer is awaited.
+    sample: Vec<(NodeId, f64)>,
 }
 
 impl Overcast {
@@ -126,21 +161,20 @@ impl Overcast {
         target: NodeId,
         fallback: Vec<NodeId>,
         rounds: u32,
+        link_bw: f64,
     ) {
+        let seq = self.seq.max(self.offered_seq) + 1;
+        self.offered_seq = seq;
         self.attempt = Some(Attempt {
             target,
             fallback,
             rounds,
             refused: false,
+            link_bw,
+            seq,
         });
         let info = self.info();
-        self.outbox.send(
-            target,
-            Message::Attach {
-                seq: self.seq + 1,
-                info,
-            },
-        );
+        self.outbox.send(target, Message::Attach { seq, info });
         self.timers
             .set(Timer::Attach, now + self.config.answer_timeout);
     }
@@ -151,6 +185,7 @@ impl Overcast {
         from: NodeId,
         children: Vec<NodeId>,
         ancestors: Vec<NodeId>,
+        caps: PathCaps,
     ) {
         let searching = self
             .search
@@ -160,8 +195,13 @@ impl Overcast {
             let others = self.eligible(children, &ancestors);
             let mut probe = Probe {
                 others: others.clone(),
+                caps: caps.children,
                 ..Probe::default()
             };
+            probe.caps.insert(from, caps.sender);
+            if !self.config.use_path_bandwidth {
+                probe.caps.clear();
+            }
             self.measure(&mut probe, from);
             for c in others {
                 self.measure(&mut probe, c);
@@ -187,8 +227,16 @@ impl Overcast {
             let others = self.eligible(children, &ancestors);
             let mut probe = Probe {
                 others: others.clone(),
+                caps: caps.children,
                 ..Probe::default()
             };
+            probe.caps.insert(from, caps.sender);
+            if let Some(g) = grandparent {
+                probe.caps.insert(g, caps.sender_parent);
+            }
+            if !self.config.use_path_bandwidth {
+                probe.caps.clear();
+            }
             self.measure(&mut probe, from);
             if let Some(g) = grandparent {
                 self.measure(&mut probe, g);
@@ -196,12 +244,60 @@ impl Overcast {
             for c in others {
                 self.measure(&mut probe, c);
             }
+            let sample = self
+                .reevaluation
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.sample))
+                .unwrap_or_default();
+            self.add_sample(&mut probe, sample);
             if let Some(r) = self.reevaluation.as_mut() {
                 r.grandparent = grandparent;
                 r.probe = Some(probe);
             }
             self.timers
                 .set(Timer::ReevaluationDone, now + self.measure_timeout());
+        }
+    }
+
+    /// Nodes drawn from the root's table for a re-evaluation: measure them beside the siblings
+    /// (or keep them until the parent's answer starts the round).
+    pub(super) fn on_sample(&mut self, _now: Time, from: NodeId, nodes: Vec<(NodeId, u64)>) {
+        if self.ancestors.first() != Some(&from) {
+            return;
+        }
+        let Some(mut reevaluation) = self.reevaluation.take() else {
+            return;
+        };
+        let nodes: Vec<(NodeId, f64)> = nodes
+            .into_iter()
+            .take(self.config.sample_size)
+            .map(|(n, bw)| (n, super::bw_from_wire(bw)))
+            .collect();
+        match reevaluation.probe.as_mut() {
+            Some(probe) => self.add_sample(probe, nodes),
+            None => reevaluation.sample = nodes,
+        }
+        self.reevaluation = Some(reevaluation);
+    }
+
+    /// Measure the sampled nodes that could be this node's parent and are not yet measured.
+    fn add_sample(&mut self, probe: &mut Probe, sample: Vec<(NodeId, f64)>) {
+        let parent = self.parent;
+        for (node, path_bw) in sample {
+            if Some(node) == parent
+                || self.is_descendant(&node)
+                || probe.others.contains(&node)
+                || probe.results.contains_key(&node)
+                || probe.waiting.contains(&node)
+                || node == self.id
+            {
+                continue;
+            }
+            probe.others.push(node);
+            if self.config.use_path_bandwidth {
+                probe.caps.insert(node, path_bw);
+            }
+            self.measure(probe, node);
         }
     }
 
@@ -237,7 +333,7 @@ impl Overcast {
         probe
             .others
             .iter()
-            .filter_map(|o| probe.results.get(o).map(|&(bw, rtt)| (*o, bw, rtt)))
+            .filter_map(|o| Some((*o, probe.through(o)?, probe.results.get(o)?.1)))
             .filter(|&(_, bw, _)| bw >= floor && bw > 0.0)
             .min_by(|a, b| a.2.cmp(&b.2).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)))
             .map(|(o, _, _)| o)
@@ -249,7 +345,7 @@ impl Overcast {
             return;
         };
         let probe = search.probe.unwrap_or_default();
-        let direct = probe.results.get(&search.candidate).map_or(0.0, |r| r.0);
+        let direct = probe.through(&search.candidate).unwrap_or(0.0);
         let best = if self.config.cumulative_floor {
             search.best.max(direct)
         } else {
@@ -267,7 +363,8 @@ impl Overcast {
                     .filter(|a| **a != search.candidate)
                     .copied()
                     .collect();
-                self.attach_to(now, search.candidate, fallback, search.round + 1);
+                let link = probe.hop(&search.candidate);
+                self.attach_to(now, search.candidate, fallback, search.round + 1, link);
             }
         }
     }
@@ -322,6 +419,8 @@ impl Overcast {
             fallback,
             rounds: 0,
             refused: false,
+            link_bw: f64::INFINITY,
+            seq: 0,
         };
         self.try_next(now, attempt);
     }
@@ -337,7 +436,7 @@ impl Overcast {
             return;
         }
         let first = fallback.remove(0);
-        self.attach_to(now, first, fallback, 0);
+        self.attach_to(now, first, fallback, 0, f64::INFINITY);
     }
 
     /// The next fallback target; when none is left, stay (a move that did not work out), take
@@ -346,7 +445,7 @@ impl Overcast {
         if !attempt.fallback.is_empty() {
             let next = attempt.fallback.remove(0);
             let (fallback, rounds, refused) = (attempt.fallback, attempt.rounds, attempt.refused);
-            self.attach_to(now, next, fallback, rounds);
+            self.attach_to(now, next, fallback, rounds, f64::INFINITY);
             if let Some(a) = self.attempt.as_mut() {
                 a.refused = refused;
             }
@@ -379,8 +478,15 @@ impl Overcast {
             parent,
             grandparent: None,
             probe: None,
+            sample: Vec::new(),
         });
         self.outbox.send(parent, Message::ChildrenQuery);
+        if self.config.sample_size > 0
+            && let Some(&top) = self.ancestors.first()
+        {
+            let count = u16::try_from(self.config.sample_size).unwrap_or(u16::MAX);
+            self.outbox.send(top, Message::SampleQuery { count });
+        }
         self.timers
             .set(Timer::ReevaluationDone, now + self.config.answer_timeout);
     }
@@ -398,19 +504,45 @@ impl Overcast {
         if self.parent != Some(reevaluation.parent) || self.attempt.is_some() {
             return;
         }
-        let Some(&(here, _)) = probe.results.get(&reevaluation.parent) else {
+        let (Some(here), Some(&(link, parent_rtt))) = (
+            probe.through(&reevaluation.parent),
+            probe.results.get(&reevaluation.parent),
+        ) else {
             return;
         };
+        self.link_bw = link;
         let margin = self.config.equal_fraction;
-        if let Some(sibling) = Self::closest_reaching(&probe, here * (1.0 - margin)) {
-            self.attach_to(now, sibling, Vec::new(), 0);
+        // A sibling clearly better than the parent, or as good and closer; moving under a farther
+        // sibling that is merely as good would only lengthen the path (and invite oscillation).
+        let better = probe
+            .others
+            .iter()
+            .filter_map(|o| Some((*o, probe.through(o)?)))
+            .filter(|&(_, bw)| bw > here * (1.0 + margin))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(o, _)| o);
+        // A move that merely keeps bandwidth never returns to a recent parent: joining a node
+        // lowers what it offers (its upstream is shared once more), so "as good and closer"
+        // followed by "clearly better" elsewhere would otherwise repeat forever.
+        let mut kept = probe.clone();
+        if self.config.strict_moves {
+            kept.others.retain(|o| !self.left_parents.contains(o));
+        }
+        let closer = Self::closest_reaching(&kept, here * (1.0 - margin))
+            .filter(|s| !self.config.strict_moves || probe.results[s].1 < parent_rtt);
+        let pick = if self.config.strict_moves {
+            better.or(closer)
+        } else {
+            closer
+        };
+        if let Some(sibling) = pick {
+            self.attach_to(now, sibling, Vec::new(), 0, probe.hop(&sibling));
         } else if let Some(g) = reevaluation.grandparent
             && probe
-                .results
-                .get(&g)
-                .is_some_and(|r| r.0 > here * (1.0 + margin))
+                .through(&g)
+                .is_some_and(|bw| bw > here * (1.0 + margin))
         {
-            self.attach_to(now, g, Vec::new(), 0);
+            self.attach_to(now, g, Vec::new(), 0, probe.hop(&g));
         }
     }
 }

@@ -49,6 +49,17 @@ pub fn id(i: usize) -> NodeId {
 impl Lab {
     /// `n` nodes, the first `roots` of them the linear roots.
     pub fn new(n: usize, roots: usize, seed: u64, jitter: Duration) -> Self {
+        Self::with_config(n, roots, seed, jitter, |_| {})
+    }
+
+    /// As [`Lab::new`], with the nodes' settings changed by `tweak`.
+    pub fn with_config(
+        n: usize,
+        roots: usize,
+        seed: u64,
+        jitter: Duration,
+        tweak: impl Fn(&mut OvercastConfig),
+    ) -> Self {
         let mut rng = rng_from_seed(seed);
         let pos: Vec<(f64, f64)> = (0..n).map(|_| (rng.random(), rng.random())).collect();
         let up: Vec<f64> = (0..n)
@@ -77,6 +88,8 @@ impl Lab {
             reevaluate_interval: Duration::from_secs(5),
             ..OvercastConfig::default()
         };
+        let mut config = config;
+        tweak(&mut config);
         let nodes = (0..n)
             .map(|i| {
                 let c = OvercastConfig {
