@@ -124,6 +124,9 @@ struct Child {
     sent: Option<u64>,
     /// The child's bandwidth from the root, as it last reported it.
     path_bw: f64,
+    /// Whether its full listing arrived (until then this node does not know who is below it,
+    /// and must not move: it could land under one of them).
+    listed: bool,
 }
 
 /// A bandwidth on the wire: bits per second, `u64::MAX` for unlimited (the root's own).
@@ -348,6 +351,12 @@ impl Overcast {
         live
     }
 
+    /// Whether every child's full listing arrived, so the table knows the whole subtree (a move
+    /// decided before then could land under a node below this one).
+    pub(super) fn knows_subtree(&self) -> bool {
+        self.children.values().all(|c| c.listed)
+    }
+
     /// This node's bandwidth from the root: unlimited at the root, otherwise the smaller of the
     /// parent's and the last measure of the path from the parent; zero while unplaced.
     pub fn path_bandwidth(&self) -> f64 {
@@ -408,6 +417,7 @@ impl Overcast {
                 sent: None,
                 // An upper bound until its first check-in reports the real figure.
                 path_bw: self.path_bandwidth(),
+                listed: false,
             },
         );
         if self.table.adopt(from, seq, info) {
@@ -598,6 +608,9 @@ impl Overcast {
         if !self.children.contains_key(&from) {
             self.stats.non_child_checkins += 1;
             return;
+        }
+        if let Some(child) = self.children.get_mut(&from) {
+            child.listed = true;
         }
         let listed: BTreeSet<NodeId> = births.iter().map(|c| c.body.subject()).collect();
         // The child itself is not listed (it is the author): this node knows first hand that it

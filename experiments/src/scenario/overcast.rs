@@ -30,7 +30,7 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
 pub const OVERCAST_TOPOLOGY: &str = "transit-stub:nodes=600,seed=1";
 
 /// Overcast nodes are infrastructure at routers: their own links are never the bottleneck.
-pub const OVERCAST_ACCESS: &str = "fixed:up=1gbps,down=1gbps,delay=0.5ms";
+pub const OVERCAST_ACCESS: &str = "fixed:up=10gbps,down=10gbps,delay=0.1ms";
 
 /// Arguments of `run overcast`.
 #[derive(Debug, Clone, Args)]
@@ -152,8 +152,15 @@ pub struct OvercastSummary {
     pub roots: usize,
     /// Sum of achieved over possible bandwidth from the root, once the tree settled.
     pub bandwidth_fraction: Option<f64>,
-    /// Tree link traversals over IP multicast's links, once the tree settled.
+    /// Mean over nodes of each one's achieved over possible bandwidth, once the tree settled.
+    pub bandwidth_fraction_node_mean: Option<f64>,
+    /// The same by what nodes could have (nodes behind a stub's uplink, nodes on the backbone).
+    pub bandwidth_fraction_by_possible: Vec<PossibleClass>,
+    /// Tree link traversals over IP multicast's links (router-to-router links, as the paper's
+    /// nodes sat at routers), once the tree settled.
     pub network_load_ratio: Option<f64>,
+    /// The same counting the nodes' own links too.
+    pub network_load_ratio_with_access: Option<f64>,
     /// Re-evaluation periods from the last join until the last move.
     pub rounds_to_converge: u64,
     /// When the last move happened (simulated seconds from the start).
@@ -194,6 +201,17 @@ pub struct OvercastSummary {
     pub loops_broken: u64,
     /// Simulated seconds in all.
     pub duration_s: f64,
+}
+
+/// Nodes that could have the same bandwidth from the root, and how close they came.
+#[derive(Debug, Clone, Serialize)]
+pub struct PossibleClass {
+    /// What each could have alone, megabits per second.
+    pub possible_mbps: f64,
+    /// How many.
+    pub nodes: usize,
+    /// Their mean achieved over possible bandwidth.
+    pub mean_fraction: f64,
 }
 
 /// Run the scenario and write `summary.json`.
@@ -244,6 +262,17 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
     let settled_exact = group.root_table_diff() == (Vec::new(), Vec::new());
     let bandwidth_fraction = group.bandwidth_fraction();
     let network_load_ratio = group.network_load_ratio();
+    let load_with_access = group.network_load_ratio_with_access();
+    let node_mean = group.bandwidth_fraction_node_mean();
+    let by_possible = group
+        .fraction_by_possible()
+        .into_iter()
+        .map(|(possible, nodes, mean)| PossibleClass {
+            possible_mbps: round6(possible / 1e6),
+            nodes,
+            mean_fraction: round6(mean),
+        })
+        .collect();
     let joins = (n - 1) as f64;
     let join_certs = group.root_certificates();
     let moves = group.log.reattach.iter().filter(|r| r.2).count() as u64;
@@ -298,7 +327,10 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         placement: args.placement,
         roots,
         bandwidth_fraction: bandwidth_fraction.map(round6),
+        bandwidth_fraction_node_mean: node_mean.map(round6),
+        bandwidth_fraction_by_possible: by_possible,
         network_load_ratio: network_load_ratio.map(round6),
+        network_load_ratio_with_access: load_with_access.map(round6),
         rounds_to_converge,
         converged_at_s: round6(converged_at.as_secs_f64()),
         converged,
@@ -377,8 +409,16 @@ pub fn table(s: &OvercastSummary) -> String {
     let rows: Vec<(&str, String)> = vec![
         ("bandwidth fraction", fmt_opt(s.bandwidth_fraction, 3)),
         (
+            "  mean over nodes",
+            fmt_opt(s.bandwidth_fraction_node_mean, 3),
+        ),
+        (
             "network load / IP multicast",
             fmt_opt(s.network_load_ratio, 3),
+        ),
+        (
+            "  counting nodes' own links",
+            fmt_opt(s.network_load_ratio_with_access, 3),
         ),
         (
             "join rounds mean (max)",

@@ -273,23 +273,83 @@ impl OvercastGroup {
         (possible > 0.0).then(|| achieved / possible)
     }
 
-    /// Link traversals of the tree over IP multicast's links to the same live nodes.
+    /// The mean over live nodes of each one's achieved over possible bandwidth from the root
+    /// (every node weighs the same, where [`OvercastGroup::bandwidth_fraction`] weighs nodes
+    /// by the bandwidth they could have).
+    pub fn bandwidth_fraction_node_mean(&self) -> Option<f64> {
+        let ratios = self.node_fractions();
+        (!ratios.is_empty()).then(|| ratios.iter().map(|r| r.1).sum::<f64>() / ratios.len() as f64)
+    }
+
+    /// Each live node's possible bandwidth from the root (bits per second) and the fraction of
+    /// it the tree gives.
+    fn node_fractions(&self) -> Vec<(f64, f64)> {
+        let Some(tree) = self.tree() else {
+            return Vec::new();
+        };
+        let root = tree.source();
+        let rates = tree::receiver_rates(self.sim.network(), &tree, f64::INFINITY);
+        (0..self.members())
+            .filter(|&m| m != root && self.is_alive(m))
+            .map(|m| {
+                let possible = self.sim.network().path_capacity(root, m).bps_f64();
+                (possible, rates[m].unwrap_or(0.0) / possible.max(1e-9))
+            })
+            .collect()
+    }
+
+    /// Nodes grouped by their possible bandwidth from the root: (possible, how many, mean
+    /// fraction achieved), smallest possible first.
+    pub fn fraction_by_possible(&self) -> Vec<(f64, usize, f64)> {
+        let mut classes: BTreeMap<u64, (usize, f64)> = BTreeMap::new();
+        for (possible, fraction) in self.node_fractions() {
+            let class = classes.entry(possible.round() as u64).or_default();
+            class.0 += 1;
+            class.1 += fraction;
+        }
+        classes
+            .into_iter()
+            .map(|(possible, (n, sum))| (possible as f64, n, sum / n as f64))
+            .collect()
+    }
+
+    /// Link traversals of one byte down the tree over IP multicast's (each link of the root's
+    /// shortest-path tree once), counting router-to-router links only, as the paper's nodes sat
+    /// at routers. [`OvercastGroup::network_load_ratio_with_access`] counts host links too.
     pub fn network_load_ratio(&self) -> Option<f64> {
+        self.load_ratio(false)
+    }
+
+    /// As [`OvercastGroup::network_load_ratio`], counting each node's own link as well (a
+    /// parent's uplink carries one copy per child; IP multicast crosses it once).
+    pub fn network_load_ratio_with_access(&self) -> Option<f64> {
+        self.load_ratio(true)
+    }
+
+    fn load_ratio(&self, access: bool) -> Option<f64> {
         let tree = self.tree()?;
         let net = self.sim.network();
         let root = tree.source();
         let mut path = Vec::new();
+        // The first and last channel of a unicast path are the hosts' own links.
+        let trim = |path: &[u32]| -> std::ops::Range<usize> {
+            if access || path.len() < 2 {
+                0..path.len()
+            } else {
+                1..path.len() - 1
+            }
+        };
         let mut overlay = 0usize;
         for &m in &tree.order()[1..] {
             path.clear();
             net.unicast_path(tree.parent(m)?, m, &mut path);
-            overlay += path.len();
+            overlay += trim(&path).len();
         }
         let mut multicast: BTreeSet<u32> = BTreeSet::new();
         for m in (0..self.members()).filter(|&m| m != root && self.is_alive(m)) {
             path.clear();
             net.unicast_path(root, m, &mut path);
-            multicast.extend(path.iter().map(|c| c / 2));
+            multicast.extend(path[trim(&path)].iter().map(|c| c / 2));
         }
         (!multicast.is_empty()).then(|| overlay as f64 / multicast.len() as f64)
     }

@@ -344,7 +344,8 @@ impl Overcast {
         let Some(search) = self.search.take() else {
             return;
         };
-        let probe = search.probe.unwrap_or_default();
+        let mut probe = search.probe.unwrap_or_default();
+        probe.others.retain(|o| !self.is_descendant(o));
         let direct = probe.through(&search.candidate).unwrap_or(0.0);
         let best = if self.config.cumulative_floor {
             search.best.max(direct)
@@ -504,6 +505,15 @@ impl Overcast {
         if self.parent != Some(reevaluation.parent) || self.attempt.is_some() {
             return;
         }
+        if !self.knows_subtree() {
+            // A child adopted during the round has not listed its subtree yet; the round's
+            // candidates may be below it. Decide next round.
+            return;
+        }
+        // Nodes that came below this one since they were measured are out.
+        let mut probe = probe;
+        probe.others.retain(|o| !self.is_descendant(o));
+        let grandparent = reevaluation.grandparent.filter(|g| !self.is_descendant(g));
         let (Some(here), Some(&(link, parent_rtt))) = (
             probe.through(&reevaluation.parent),
             probe.results.get(&reevaluation.parent),
@@ -537,7 +547,7 @@ impl Overcast {
         };
         if let Some(sibling) = pick {
             self.attach_to(now, sibling, Vec::new(), 0, probe.hop(&sibling));
-        } else if let Some(g) = reevaluation.grandparent
+        } else if let Some(g) = grandparent
             && probe
                 .through(&g)
                 .is_some_and(|bw| bw > here * (1.0 + margin))
