@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
 use experiments::scenario::{
     DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, conferencing, narada, narada_dynamics,
-    narada_sweep, overcast,
+    narada_sweep, overcast, overcast_dynamics, overcast_sweep,
 };
 use experiments::{describe, topology};
 
@@ -71,6 +71,16 @@ enum Scenario {
     /// from the root, network load against IP multicast, the root's table, certificate traffic,
     /// rejoin times, bytes lost.
     Overcast(overcast::OvercastArgs),
+    /// Overcast under join waves (flash crowds) and a mass failure that takes the node with the
+    /// largest subtree: nodes on the tree, the root's table, certificates at the root and the
+    /// stream's lag every second; every byte checked at the end.
+    #[command(name = "overcast-dynamics")]
+    OvercastDynamics(overcast_dynamics::DynamicsArgs),
+    /// Overcast with 50 to 600 nodes under backbone and random placement (bandwidth fraction
+    /// and network load against size), and under steady churn at several rates (certificates
+    /// at the root against the rate of change); CSV and SVG plots.
+    #[command(name = "overcast-sweep")]
+    OvercastSweep(overcast_sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -211,7 +221,44 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 started.elapsed().as_secs_f64()
             );
             print!("{}", overcast::table(&summary));
-            let out = args.out.clone().unwrap_or_else(|| "out/overcast".into());
+            let out = args
+                .setup
+                .out
+                .clone()
+                .unwrap_or_else(|| "out/overcast".into());
+            println!("wrote {}", out.join("summary.json").display());
+        }
+        Command::Run {
+            scenario: Scenario::OvercastDynamics(args),
+        } => {
+            let started = std::time::Instant::now();
+            let (summary, _) = overcast_dynamics::run(&args)?;
+            println!(
+                "overcast-dynamics on {} with {} nodes in {} waves (seed {}), {:.0} simulated s in {:.1} s",
+                summary.header.topology_name,
+                summary.header.members,
+                summary.waves,
+                summary.header.seed,
+                summary.duration_s,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", overcast_dynamics::table(&summary));
+            let out = overcast_dynamics::out_dir(&args);
+            println!("wrote {}", out.join("summary.json").display());
+        }
+        Command::Run {
+            scenario: Scenario::OvercastSweep(args),
+        } => {
+            let started = std::time::Instant::now();
+            let summary = overcast_sweep::run(&args)?;
+            println!(
+                "overcast-sweep on {} (seed {}) in {:.1} s",
+                summary.topology,
+                summary.seed,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", overcast_sweep::table(&summary));
+            let out = overcast_sweep::out_dir(&args);
             println!("wrote {}", out.join("summary.json").display());
         }
     }

@@ -49,6 +49,11 @@ pub struct OvercastConfig {
     /// band) or as good and closer than the parent; the paper moved under any sibling as good,
     /// which lengthens paths and lets nodes trade places forever.
     pub strict_moves: bool,
+    /// With strict moves, still move under a sibling (listed by the parent, not sampled) that
+    /// gives up no bandwidth at all, however far: it takes a flow off the parent's links. Off by
+    /// default: on transit-stub maps it lowered the bandwidth fraction and raised the load
+    /// (nodes moved under far siblings and back).
+    pub lossless_down_moves: bool,
     /// How often a node re-evaluates its place against its parent, grandparent and siblings.
     pub reevaluate_interval: Duration,
     /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
@@ -82,6 +87,7 @@ impl Default for OvercastConfig {
             use_path_bandwidth: true,
             sample_size: 8,
             strict_moves: true,
+            lossless_down_moves: false,
             reevaluate_interval: Duration::from_secs(20),
             answer_timeout: Duration::from_secs(2),
             extra_interval: Duration::from_secs(10),

@@ -8,7 +8,9 @@ pub mod narada_dynamics;
 pub mod narada_group;
 pub mod narada_sweep;
 pub mod overcast;
+pub mod overcast_dynamics;
 pub mod overcast_group;
+pub mod overcast_sweep;
 pub mod quality;
 
 use std::path::PathBuf;

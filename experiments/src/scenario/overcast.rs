@@ -32,9 +32,9 @@ pub const OVERCAST_TOPOLOGY: &str = "transit-stub:nodes=600,seed=1";
 /// Overcast nodes are infrastructure at routers: their own links are never the bottleneck.
 pub const OVERCAST_ACCESS: &str = "fixed:up=10gbps,down=10gbps,delay=0.1ms";
 
-/// Arguments of `run overcast`.
+/// What every Overcast run shares: the map, the nodes, the stream and the protocol settings.
 #[derive(Debug, Clone, Args)]
-pub struct OvercastArgs {
+pub struct OvercastSetup {
     /// The network: transit-stub:nodes=600,seed=1 | waxman:... | topohub:PATH | matrix:PATH
     #[arg(long, default_value = OVERCAST_TOPOLOGY)]
     pub topology: String,
@@ -53,18 +53,6 @@ pub struct OvercastArgs {
     /// Linear roots (the root and its standbys).
     #[arg(long, default_value_t = 2)]
     pub roots: usize,
-    /// Time between two nodes' joins.
-    #[arg(long, default_value = "200ms", value_parser = duration_arg)]
-    pub join_gap: Duration,
-    /// The tree counts as settled after this long without a move.
-    #[arg(long, default_value = "60s", value_parser = duration_arg)]
-    pub quiet: Duration,
-    /// Give up waiting for the tree to settle after this much simulated time.
-    #[arg(long, default_value = "1800s", value_parser = duration_arg)]
-    pub max_time: Duration,
-    /// Share of the non-root nodes that fail at once after the tree settled.
-    #[arg(long, default_value_t = 0.05)]
-    pub fail_fraction: f64,
     /// Rate of the stream fed to the root (carried reliably to every node).
     #[arg(long, default_value = "256kbps")]
     pub stream_rate: Bandwidth,
@@ -83,8 +71,29 @@ pub struct OvercastArgs {
     pub out: Option<PathBuf>,
 }
 
-impl OvercastArgs {
-    fn common(&self) -> CommonArgs {
+/// Arguments of `run overcast`.
+#[derive(Debug, Clone, Args)]
+pub struct OvercastArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub setup: OvercastSetup,
+    /// Time between two nodes' joins.
+    #[arg(long, default_value = "200ms", value_parser = duration_arg)]
+    pub join_gap: Duration,
+    /// The tree counts as settled after this long without a move.
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
+    pub quiet: Duration,
+    /// Give up waiting for the tree to settle after this much simulated time.
+    #[arg(long, default_value = "1800s", value_parser = duration_arg)]
+    pub max_time: Duration,
+    /// Share of the non-root nodes that fail at once after the tree settled.
+    #[arg(long, default_value_t = 0.05)]
+    pub fail_fraction: f64,
+}
+
+impl OvercastSetup {
+    /// The fields every scenario reports.
+    pub fn common(&self) -> CommonArgs {
         CommonArgs {
             topology: self.topology.clone(),
             members: self.members,
@@ -222,11 +231,11 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
             args.fail_fraction
         )));
     }
-    let net = args.network()?;
-    let header = RunHeader::new("overcast", &args.common(), &net);
-    let config = args.config()?;
+    let net = args.setup.network()?;
+    let header = RunHeader::new("overcast", &args.setup.common(), &net);
+    let config = args.setup.config()?;
     let n = net.members();
-    let mut group = OvercastGroup::new(net, &config, args.roots, args.seed);
+    let mut group = OvercastGroup::new(net, &config, args.setup.roots, args.setup.seed);
     let roots = group.roots.len();
     // Roots first, then everyone else in member order (backbone placement: backbone first).
     for r in 0..roots {
@@ -237,7 +246,10 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         group.start(m, first_join + args.join_gap * (m - roots) as u32);
     }
     let last_join = first_join + args.join_gap * (n - roots).saturating_sub(1) as u32;
-    group.stream(args.stream_rate.bps_f64(), Time::ZERO + args.max_time * 2);
+    group.stream(
+        args.setup.stream_rate.bps_f64(),
+        Time::ZERO + args.max_time * 2,
+    );
 
     // Phase 1: joins, then wait until nothing has moved for `quiet`.
     let deadline = Time::ZERO + args.max_time;
@@ -288,7 +300,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         (converged_at.saturating_since(last_join).as_secs_f64() / reevaluate).ceil() as u64;
 
     // Phase 2: a share of the non-root nodes fail at once.
-    let mut rng = rng_from_seed(derive_seed(args.seed, 0xfa11));
+    let mut rng = rng_from_seed(derive_seed(args.setup.seed, 0xfa11));
     let mut candidates: Vec<usize> = (roots..n).collect();
     candidates.shuffle(&mut rng);
     let failures = ((n - roots) as f64 * args.fail_fraction).round() as usize;
@@ -310,7 +322,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
 
     // Phase 3: stop the stream and let it drain; check every byte.
     let stop = group.sim.now();
-    group.stream(args.stream_rate.bps_f64(), stop);
+    group.stream(args.setup.stream_rate.bps_f64(), stop);
     group.run_until(stop + Duration::from_secs(20));
     let check: Vec<usize> = (0..n)
         .filter(|&m| group.is_alive(m))
@@ -324,7 +336,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
 
     let summary = OvercastSummary {
         header,
-        placement: args.placement,
+        placement: args.setup.placement,
         roots,
         bandwidth_fraction: bandwidth_fraction.map(round6),
         bandwidth_fraction_node_mean: node_mean.map(round6),
@@ -355,6 +367,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
     let out = args
+        .setup
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out/overcast"));

@@ -32,6 +32,8 @@ pub(super) struct Probe {
     caps: BTreeMap<NodeId, f64>,
     /// The nodes measured against the reference (children of the candidate, or siblings).
     others: Vec<NodeId>,
+    /// Those of `others` drawn from the root's table rather than listed by the parent.
+    sampled: BTreeSet<NodeId>,
 }
 
 impl Probe {
@@ -294,6 +296,7 @@ impl Overcast {
                 continue;
             }
             probe.others.push(node);
+            probe.sampled.insert(node);
             if self.config.use_path_bandwidth {
                 probe.caps.insert(node, path_bw);
             }
@@ -540,8 +543,17 @@ impl Overcast {
         }
         let closer = Self::closest_reaching(&kept, here * (1.0 - margin))
             .filter(|s| !self.config.strict_moves || probe.results[s].1 < parent_rtt);
+        // A sibling that gives up nothing at all: moving below it takes one flow off the
+        // parent's links (the paper's push down the tree), even if it is farther.
+        let lossless = || {
+            let mut siblings = kept.clone();
+            siblings.others.retain(|o| !kept.sampled.contains(o));
+            Self::closest_reaching(&siblings, here)
+        };
         let pick = if self.config.strict_moves {
-            better.or(closer)
+            better
+                .or(closer)
+                .or_else(|| lossless().filter(|_| self.config.lossless_down_moves))
         } else {
             closer
         };
