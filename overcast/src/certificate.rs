@@ -20,6 +20,9 @@ pub struct NodeInfo {
     pub load: u32,
     /// Its bandwidth from the root, bits per second (`u64::MAX` at the root).
     pub path_bw: u64,
+    /// Its round-trip time to the lowest root when it joined, microseconds (0: unknown): a
+    /// one-dimensional position, so the root can name a node's likely neighbours.
+    pub landmark_rtt_us: u32,
 }
 
 /// Why a node left a subtree.

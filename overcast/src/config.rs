@@ -49,6 +49,9 @@ pub struct OvercastConfig {
     /// band) or as good and closer than the parent; the paper moved under any sibling as good,
     /// which lengthens paths and lets nodes trade places forever.
     pub strict_moves: bool,
+    /// A join goes down only to a child closer (round-trip time) than the current candidate;
+    /// the paper went down to any child as good, wherever it was.
+    pub descend_closer: bool,
     /// With strict moves, still move under a sibling (listed by the parent, not sampled) that
     /// gives up no bandwidth at all, however far: it takes a flow off the parent's links. Off by
     /// default: on transit-stub maps it lowered the bandwidth fraction and raised the load
@@ -87,6 +90,7 @@ impl Default for OvercastConfig {
             use_path_bandwidth: true,
             sample_size: 8,
             strict_moves: true,
+            descend_closer: true,
             lossless_down_moves: false,
             reevaluate_interval: Duration::from_secs(20),
             answer_timeout: Duration::from_secs(2),

@@ -84,6 +84,9 @@ pub enum Message {
     SampleQuery {
         /// How many are wanted (the answer holds at most 64).
         count: u16,
+        /// The asker's round-trip time to the lowest root in microseconds (0: unknown): half
+        /// the answer are the nodes whose own figure is nearest, likely the asker's neighbours.
+        near: u32,
     },
     /// Live nodes drawn at random, each with its bandwidth from the root as last reported.
     Sample {

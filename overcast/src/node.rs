@@ -170,6 +170,8 @@ pub struct Overcast {
     /// The highest sequence number offered in an adoption request (each request gets a fresh
     /// one, so a retracted request is never confused with a later one to the same node).
     offered_seq: u32,
+    /// Round-trip time to the lowest root, microseconds, as first measured (0: not yet).
+    landmark_rtt_us: u32,
     /// The last few parents this node moved away from, newest last.
     left_parents: VecDeque<NodeId>,
     search: Option<Search>,
@@ -211,6 +213,7 @@ impl Overcast {
             seq: 0,
             offered_seq: 0,
             left_parents: VecDeque::new(),
+            landmark_rtt_us: 0,
             search: None,
             attempt: None,
             reevaluation: None,
@@ -282,6 +285,7 @@ impl Overcast {
             content: self.content.end(),
             load: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
             path_bw: bw_to_wire(self.path_bandwidth()),
+            landmark_rtt_us: self.landmark_rtt_us,
         }
     }
 
@@ -339,16 +343,32 @@ impl Overcast {
 
     /// Up to `count` live nodes of this node's table drawn at random, other than `asker`, each
     /// with its reported bandwidth from the root.
-    fn sample_table(&mut self, count: usize, asker: NodeId) -> Vec<(NodeId, u64)> {
-        let mut live: Vec<(NodeId, u64)> = self
+    fn sample_table(&mut self, count: usize, asker: NodeId, near: u32) -> Vec<(NodeId, u64)> {
+        let mut live: Vec<(NodeId, NodeInfo)> = self
             .table
             .live()
             .filter(|(n, _)| **n != asker)
-            .map(|(n, entry)| (*n, entry.info.path_bw))
+            .map(|(n, entry)| (*n, entry.info))
             .collect();
         live.shuffle(&mut self.rng);
-        live.truncate(count);
-        live
+        let mut picked: Vec<(NodeId, NodeInfo)> = Vec::with_capacity(count);
+        if near > 0 {
+            // Half by position: the nodes whose distance to the landmark is nearest the
+            // asker's (a stable sort keeps the shuffled order among equals).
+            let mut by_position: Vec<&(NodeId, NodeInfo)> =
+                live.iter().filter(|(_, i)| i.landmark_rtt_us > 0).collect();
+            by_position.sort_by_key(|(_, i)| i.landmark_rtt_us.abs_diff(near));
+            picked.extend(by_position.into_iter().take(count / 2).copied());
+        }
+        for entry in &live {
+            if picked.len() >= count {
+                break;
+            }
+            if !picked.iter().any(|p| p.0 == entry.0) {
+                picked.push(*entry);
+            }
+        }
+        picked.into_iter().map(|(n, i)| (n, i.path_bw)).collect()
     }
 
     /// Whether every child's full listing arrived, so the table knows the whole subtree (a move
@@ -925,8 +945,8 @@ impl Protocol for Overcast {
                     self.parent_path_bw = bw_from_wire(path_bw);
                 }
             }
-            Message::SampleQuery { count } => {
-                let nodes = self.sample_table(usize::from(count).min(MAX_SAMPLE), from);
+            Message::SampleQuery { count, near } => {
+                let nodes = self.sample_table(usize::from(count).min(MAX_SAMPLE), from, near);
                 self.outbox.send(from, Message::Sample { nodes });
             }
             Message::Sample { nodes } => self.on_sample(now, from, nodes),

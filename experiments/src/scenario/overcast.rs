@@ -127,6 +127,7 @@ impl OvercastSetup {
             config.use_path_bandwidth = false;
             config.sample_size = 0;
             config.strict_moves = false;
+            config.descend_closer = false;
         }
         Ok(config)
     }

@@ -312,6 +312,9 @@ impl Overcast {
         rtt: Duration,
     ) {
         let result = (bandwidth.bps_f64(), rtt);
+        if self.landmark_rtt_us == 0 && self.config.roots.last() == Some(&peer) {
+            self.landmark_rtt_us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+        }
         if let Some(probe) = self.search.as_mut().and_then(|s| s.probe.as_mut())
             && probe.waiting.remove(&peer)
         {
@@ -356,6 +359,16 @@ impl Overcast {
             direct
         };
         let floor = best * (1.0 - self.config.equal_fraction);
+        if self.config.descend_closer
+            && let Some(&(_, here_rtt)) = probe.results.get(&search.candidate)
+        {
+            // Go down only towards this node: a child farther than the candidate leads into
+            // another part of the network, where the tree would carry the stream out and back.
+            let results = &probe.results;
+            probe
+                .others
+                .retain(|o| results.get(o).is_some_and(|r| r.1 < here_rtt));
+        }
         match Self::closest_reaching(&probe, floor) {
             Some(child) => self.search(now, child, search.round + 1, best),
             None => {
@@ -489,7 +502,8 @@ impl Overcast {
             && let Some(&top) = self.ancestors.first()
         {
             let count = u16::try_from(self.config.sample_size).unwrap_or(u16::MAX);
-            self.outbox.send(top, Message::SampleQuery { count });
+            let near = self.landmark_rtt_us;
+            self.outbox.send(top, Message::SampleQuery { count, near });
         }
         self.timers
             .set(Timer::ReevaluationDone, now + self.config.answer_timeout);
