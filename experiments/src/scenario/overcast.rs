@@ -60,13 +60,17 @@ pub struct OvercastSetup {
     /// its 10 kB); default: the steady rate over a probe of `probe_duration`.
     #[arg(long)]
     pub probe_bytes: Option<u64>,
-    /// Use the paper's per-round rule during joins (each level may give up 10%).
+    /// The paper's rules, as a baseline: each join round compares with the candidate alone (each
+    /// level may give up 10%), the last hop is judged alone, joins go down to any child as
+    /// good, re-evaluation sees only parent, grandparent and siblings and moves under any
+    /// sibling as good.
     #[arg(long)]
     pub paper_rule: bool,
     /// Overcast settings as JSON (any subset of the fields).
     #[arg(long)]
     pub overcast_config: Option<PathBuf>,
-    /// Directory for summary.json and series (default: out/overcast).
+    /// Directory for summary.json (default: out/overcast; the other Overcast scenarios name
+    /// their own).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
