@@ -1,0 +1,306 @@
+//! The up/down protocol's side of a node: check-ins up the tree, certificates taken in and
+//! passed on, children lost, full listings, and samples of the table for other nodes.
+
+use std::collections::BTreeSet;
+
+use overlay_core::{NodeId, Time};
+use rand::seq::SliceRandom;
+
+use super::{MAX_RESYNC_BACKOFF, Overcast, RESYNC_AFTER, Timer, bw_from_wire, bw_to_wire};
+use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo};
+use crate::message::Message;
+use crate::table::{Applied, Digest, State};
+
+impl Overcast {
+    pub(super) fn certify(&mut self, body: CertBody) {
+        let cert = Certificate::new(body, self.id, self.signer.as_ref());
+        self.pending.push(cert);
+    }
+
+    /// Up to `count` live nodes of this node's table drawn at random, other than `asker`, each
+    /// with its reported bandwidth from the root.
+    pub(super) fn sample_table(
+        &mut self,
+        count: usize,
+        asker: NodeId,
+        near: u32,
+    ) -> Vec<(NodeId, u64)> {
+        let mut live: Vec<(NodeId, NodeInfo)> = self
+            .table
+            .live()
+            .filter(|(n, _)| **n != asker)
+            .map(|(n, entry)| (*n, entry.info))
+            .collect();
+        live.shuffle(&mut self.rng);
+        let mut picked: Vec<(NodeId, NodeInfo)> = Vec::with_capacity(count);
+        if near > 0 {
+            // Half by position: the nodes whose distance to the landmark is nearest the
+            // asker's (a stable sort keeps the shuffled order among equals).
+            let mut by_position: Vec<&(NodeId, NodeInfo)> =
+                live.iter().filter(|(_, i)| i.landmark_rtt_us > 0).collect();
+            by_position.sort_by_key(|(_, i)| i.landmark_rtt_us.abs_diff(near));
+            picked.extend(by_position.into_iter().take(count / 2).copied());
+        }
+        for entry in &live {
+            if picked.len() >= count {
+                break;
+            }
+            if !picked.iter().any(|p| p.0 == entry.0) {
+                picked.push(*entry);
+            }
+        }
+        picked.into_iter().map(|(n, i)| (n, i.path_bw)).collect()
+    }
+
+    /// Child `child` is gone from here, with its subtree; tell the ancestors why.
+    pub(super) fn lose_child(&mut self, child: NodeId, cause: DeathCause) {
+        self.children.remove(&child);
+        let own = match cause {
+            DeathCause::Silent => State::Dead,
+            DeathCause::Orphaned | DeathCause::Moved { .. } => State::Absent,
+        };
+        for (node, seq) in self.table.remove_child(&child, own) {
+            let cause = match cause {
+                DeathCause::Silent if node != child => DeathCause::Orphaned,
+                other => other,
+            };
+            self.certify(CertBody::Death { node, seq, cause });
+        }
+    }
+
+    pub(super) fn on_detach(
+        &mut self,
+        from: NodeId,
+        seq: u32,
+        new_parent: NodeId,
+        news: Vec<Certificate>,
+    ) {
+        let Some(child) = self.children.get(&from) else {
+            self.stats.non_child_checkins += 1;
+            return;
+        };
+        if seq < child.seq {
+            return;
+        }
+        self.take_certificates(from, news);
+        let stays = self.table.via(&new_parent).filter(|v| *v != from);
+        if let Some(side) = stays {
+            // It moved under another of this node's descendants: its entries now hang under
+            // that child; nothing changes for the ancestors.
+            self.children.remove(&from);
+            self.table.repoint(&from, side);
+        } else {
+            self.lose_child(
+                from,
+                DeathCause::Moved {
+                    new_parent,
+                    mover: from,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_check_in(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        certificates: Vec<Certificate>,
+        digest: Digest,
+        path_bw: u64,
+    ) {
+        let Some(child) = self.children.get_mut(&from) else {
+            self.stats.non_child_checkins += 1;
+            return;
+        };
+        child.lease_until = now + self.config.lease;
+        child.path_bw = bw_from_wire(path_bw);
+        self.take_certificates(from, certificates);
+        let agrees = self.table.digest_under(&from) == digest;
+        if let Some(child) = self.children.get_mut(&from) {
+            child.mismatches = if agrees { 0 } else { child.mismatches + 1 };
+            if agrees {
+                child.resync_backoff = self.config.check_in_interval * RESYNC_AFTER;
+            } else if child.mismatches >= RESYNC_AFTER && now >= child.next_resync {
+                // News in flight settles within a few check-ins; disagreement that outlives
+                // them is a race the certificates did not resolve. Ask for the full list.
+                child.next_resync = now + child.resync_backoff;
+                child.resync_backoff = (child.resync_backoff * 2).min(MAX_RESYNC_BACKOFF);
+                self.stats.resyncs += 1;
+                self.outbox.send(from, Message::SubtreeQuery);
+            }
+        }
+        let ancestors = self.ancestors_through_me();
+        let path_bw = bw_to_wire(self.path_bandwidth());
+        self.outbox
+            .send(from, Message::CheckInAck { ancestors, path_bw });
+    }
+
+    /// A new child's whole subtree: take in the births, and forget what it no longer holds.
+    pub(super) fn on_subtree(&mut self, from: NodeId, births: Vec<Certificate>) {
+        if !self.children.contains_key(&from) {
+            self.stats.non_child_checkins += 1;
+            return;
+        }
+        if let Some(child) = self.children.get_mut(&from) {
+            child.listed = true;
+        }
+        let listed: BTreeSet<NodeId> = births.iter().map(|c| c.body.subject()).collect();
+        // The child itself is not listed (it is the author): this node knows first hand that it
+        // is a child, whatever stale news from elsewhere said.
+        let held = self.table.get(&from).copied();
+        if !held.is_some_and(|e| e.alive() && e.via == from)
+            && let Some(seq) = self.children.get(&from).map(|c| c.seq)
+        {
+            let seq = held.map_or(seq, |e| e.seq.max(seq));
+            let info = held.map(|e| e.info).unwrap_or_default();
+            self.table.reassert_child(from, seq, info);
+            self.certify(CertBody::Birth {
+                node: from,
+                seq,
+                info,
+            });
+        }
+        // The listing is the child's first-hand account of its subtree now: a node it lists that
+        // this table holds as gone (news from another side, at a number this side never saw)
+        // is revived under the child. Without this, numbers that differ between two paths could
+        // keep a live node out of the table for good.
+        let listing: Vec<(NodeId, u32, NodeInfo)> = births
+            .iter()
+            .filter(|c| c.author == from && c.verify(self.verifier.as_ref()))
+            .filter_map(|c| match c.body {
+                CertBody::Birth { node, seq, info } => Some((node, seq, info)),
+                _ => None,
+            })
+            .collect();
+        self.take_certificates(from, births);
+        for (node, seq, info) in listing {
+            if node == self.id || node == from || self.ancestors.contains(&node) {
+                continue;
+            }
+            if let Some(seq) = self.table.revive_under(from, node, seq, info) {
+                self.certify(CertBody::Birth { node, seq, info });
+            }
+        }
+        for (node, seq) in self.table.prune_under(&from, &listed) {
+            self.certify(CertBody::Death {
+                node,
+                seq,
+                cause: DeathCause::Orphaned,
+            });
+        }
+    }
+
+    /// Births of this node's live descendants, signed by it, for a new parent.
+    pub(super) fn subtree_births(&self) -> Vec<Certificate> {
+        self.table
+            .live()
+            .map(|(n, e)| {
+                let body = CertBody::Birth {
+                    node: *n,
+                    seq: e.seq,
+                    info: e.info,
+                };
+                Certificate::new(body, self.id, self.signer.as_ref())
+            })
+            .collect()
+    }
+
+    /// Check and apply certificates from child `from`, queueing the changes for the parent.
+    pub(super) fn take_certificates(&mut self, from: NodeId, certificates: Vec<Certificate>) {
+        for cert in certificates {
+            self.stats.certificates_in += 1;
+            if !matches!(cert.body, CertBody::Extra { .. }) {
+                self.stats.membership_certificates_in += 1;
+            }
+            if !cert.verify(self.verifier.as_ref()) {
+                self.stats.forged += 1;
+                continue;
+            }
+            // A birth's author vouches for a node new to this table, so it must itself be in
+            // the child's subtree. Deaths and extra information are about a node already known
+            // under the child (the table checks that); their author may have moved away since.
+            let birth = matches!(cert.body, CertBody::Birth { .. });
+            if birth && cert.author != from && self.table.via(&cert.author) != Some(from) {
+                self.stats.outside_subtree += 1;
+                continue;
+            }
+            match self.table.apply(from, &cert.body) {
+                Applied::Changed => self.pending.push(cert),
+                Applied::Unchanged => self.stats.quashed += 1,
+                Applied::Stale => self.stats.stale += 1,
+                Applied::OutsideSubtree => self.stats.outside_subtree += 1,
+                Applied::FromFuture => self.stats.from_future += 1,
+            }
+        }
+    }
+
+    pub(super) fn check_in(&mut self, now: Time) {
+        self.timers
+            .set(Timer::CheckIn, now + self.config.check_in_interval);
+        // Children that missed their lease are dead, with their subtrees.
+        let expired: Vec<NodeId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.lease_until < now)
+            .map(|(&n, _)| n)
+            .collect();
+        for child in expired {
+            self.lose_child(child, DeathCause::Silent);
+        }
+        if self.is_root {
+            // Nothing above: the news stops here.
+            self.pending.clear();
+            return;
+        }
+        let Some(parent) = self.parent else {
+            return;
+        };
+        if now.saturating_since(self.parent_heard) > self.config.parent_timeout {
+            self.on_parent_lost(now, parent);
+            return;
+        }
+        self.send_check_in(parent);
+    }
+
+    pub(super) fn send_check_in(&mut self, parent: NodeId) {
+        let take = self
+            .pending
+            .len()
+            .min(self.config.max_certificates_per_check_in);
+        let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
+        let digest = self.table.digest_of_subtree();
+        let path_bw = bw_to_wire(self.path_bandwidth());
+        self.outbox.send(
+            parent,
+            Message::CheckIn {
+                certificates,
+                digest,
+                path_bw,
+            },
+        );
+    }
+
+    pub(super) fn report_extra(&mut self, now: Time) {
+        self.timers
+            .set(Timer::Extra, now + self.config.extra_interval);
+        let info = self.info();
+        let grew = info.content >= self.reported.content + self.config.content_report_step
+            || info.first != self.reported.first;
+        // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
+        let (now_bw, was_bw) = (
+            bw_from_wire(info.path_bw),
+            bw_from_wire(self.reported.path_bw),
+        );
+        let band = self.config.equal_fraction;
+        let bw_moved = now_bw != was_bw
+            && !(now_bw >= was_bw * (1.0 - band) && now_bw <= was_bw * (1.0 + band));
+        if self.parent.is_some() && (grew || bw_moved || info.load != self.reported.load) {
+            self.reported = info;
+            self.certify(CertBody::Extra {
+                node: self.id,
+                seq: self.seq,
+                info,
+            });
+        }
+    }
+}
