@@ -14,6 +14,9 @@ pub struct OvercastConfig {
     pub roots: Vec<NodeId>,
     /// A child checks in with its parent this often.
     pub check_in_interval: Duration,
+    /// Send news up this soon after it arises instead of waiting for the next check-in (`None`:
+    /// the paper's way, news rides the periodic check-ins only).
+    pub news_delay: Option<Duration>,
     /// A child silent for this long is dead, with its subtree (four check-ins: a lost message
     /// is not a death).
     pub lease: Duration,
@@ -79,6 +82,7 @@ impl Default for OvercastConfig {
         Self {
             roots: Vec::new(),
             check_in_interval: Duration::from_secs(1),
+            news_delay: Some(Duration::from_millis(20)),
             lease: Duration::from_secs(4),
             parent_timeout: Duration::from_secs(2),
             equal_fraction: 0.1,

@@ -64,6 +64,11 @@ pub enum Message {
         /// path from it.
         path_bw: u64,
     },
+    /// News of my subtree between check-ins (sent promptly when it arises).
+    News {
+        /// Certificates to take in and pass on.
+        certificates: Vec<Certificate>,
+    },
     /// Your subtree disagrees with what I hold: list it (answered with `Subtree`).
     SubtreeQuery,
     /// My whole subtree, sent once on adoption: births of every live descendant, signed by me.

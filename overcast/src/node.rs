@@ -109,6 +109,7 @@ enum Timer {
     Reevaluate,
     ReevaluationDone,
     Extra,
+    News,
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +173,8 @@ pub struct Overcast {
     offered_seq: u32,
     /// Round-trip time to the lowest root, microseconds, as first measured (0: not yet).
     landmark_rtt_us: u32,
+    /// Re-evaluations in a row that ended in a move.
+    restless: u32,
     /// The last few parents this node moved away from, newest last.
     left_parents: VecDeque<NodeId>,
     search: Option<Search>,
@@ -213,6 +216,7 @@ impl Overcast {
             seq: 0,
             offered_seq: 0,
             left_parents: VecDeque::new(),
+            restless: 0,
             landmark_rtt_us: 0,
             search: None,
             attempt: None,
@@ -650,6 +654,13 @@ impl Protocol for Overcast {
                 }
             }
             Message::Subtree { births } => self.on_subtree(from, births),
+            Message::News { certificates } => {
+                if self.children.contains_key(&from) {
+                    self.take_certificates(from, certificates);
+                } else {
+                    self.stats.non_child_checkins += 1;
+                }
+            }
             Message::CheckInAck { ancestors, path_bw } => {
                 if Some(from) != self.parent || ancestors.last() != Some(&from) {
                     return;
@@ -677,6 +688,7 @@ impl Protocol for Overcast {
             }
             Message::Data { offset, bytes } => self.on_data(from, offset, bytes),
         }
+        self.hurry_news(now);
     }
 
     fn handle_command(&mut self, now: Time, cmd: Command) {
@@ -711,8 +723,10 @@ impl Protocol for Overcast {
                 Timer::Reevaluate => self.start_reevaluation(now),
                 Timer::ReevaluationDone => self.finish_reevaluation(now),
                 Timer::Extra => self.report_extra(now),
+                Timer::News => self.send_news(),
             }
         }
+        self.hurry_news(now);
     }
 
     fn poll_output(&mut self) -> Option<Output<Message, Event>> {

@@ -63,7 +63,7 @@ pub struct OvercastSetup {
     /// The paper's rules, as a baseline: each join round compares with the candidate alone (each
     /// level may give up 10%), the last hop is judged alone, joins go down to any child as
     /// good, re-evaluation sees only parent, grandparent and siblings and moves under any
-    /// sibling as good.
+    /// sibling as good (never backing off), news rides the periodic check-ins only.
     #[arg(long)]
     pub paper_rule: bool,
     /// Overcast settings as JSON (any subset of the fields).
@@ -132,6 +132,7 @@ impl OvercastSetup {
             config.sample_size = 0;
             config.strict_moves = false;
             config.descend_closer = false;
+            config.news_delay = None;
         }
         Ok(config)
     }

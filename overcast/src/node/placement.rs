@@ -482,7 +482,15 @@ impl Overcast {
     }
 
     pub(super) fn start_reevaluation(&mut self, now: Time) {
-        let next = self.jitter(self.config.reevaluate_interval);
+        // With strict moves, a node that moved at each of its last re-evaluations waits longer
+        // (twice, up to eight times the period): the moves of many nodes change what each
+        // measures, and backing off lets them settle instead of chasing each other.
+        let backoff = if self.config.strict_moves {
+            1u32 << self.restless.min(3)
+        } else {
+            1
+        };
+        let next = self.jitter(self.config.reevaluate_interval * backoff);
         self.timers.set(Timer::Reevaluate, now + next);
         let Some(parent) = self.parent else {
             return;
@@ -572,13 +580,17 @@ impl Overcast {
             closer
         };
         if let Some(sibling) = pick {
+            self.restless += 1;
             self.attach_to(now, sibling, Vec::new(), 0, probe.hop(&sibling));
         } else if let Some(g) = grandparent
             && probe
                 .through(&g)
                 .is_some_and(|bw| bw > here * (1.0 + margin))
         {
+            self.restless += 1;
             self.attach_to(now, g, Vec::new(), 0, probe.hop(&g));
+        } else {
+            self.restless = 0;
         }
     }
 }

@@ -262,6 +262,34 @@ impl Overcast {
         self.send_check_in(parent);
     }
 
+    /// With news waiting and a parent to tell, send it soon rather than at the next check-in
+    /// (a certificate then climbs a level per round trip, not per check-in period).
+    pub(super) fn hurry_news(&mut self, now: Time) {
+        if let Some(delay) = self.config.news_delay
+            && !self.pending.is_empty()
+            && self.parent.is_some()
+            && !self.is_root
+            && !self.timers.is_armed(Timer::News)
+        {
+            self.timers.set(Timer::News, now + delay);
+        }
+    }
+
+    /// The news waiting, to the parent, between check-ins.
+    pub(super) fn send_news(&mut self) {
+        let Some(parent) = self.parent.filter(|_| !self.is_root) else {
+            return;
+        };
+        let take = self
+            .pending
+            .len()
+            .min(self.config.max_certificates_per_check_in);
+        if take > 0 {
+            let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
+            self.outbox.send(parent, Message::News { certificates });
+        }
+    }
+
     pub(super) fn send_check_in(&mut self, parent: NodeId) {
         let take = self
             .pending
