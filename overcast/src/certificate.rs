@@ -9,6 +9,8 @@
 use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
 
+pub use overlay_core::signature::{Signer, SimulatedSignatures, Verifier};
+
 /// A node's extra information, reported up the tree when it changes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
@@ -103,18 +105,6 @@ pub struct Certificate {
     pub signature: Vec<u8>,
 }
 
-/// Signs certificates for one author.
-pub trait Signer: std::fmt::Debug {
-    /// The signature of `message` by this author.
-    fn sign(&self, message: &[u8]) -> Vec<u8>;
-}
-
-/// Checks certificates' signatures.
-pub trait Verifier: std::fmt::Debug {
-    /// Whether `signature` is `author`'s over `message`.
-    fn verify(&self, author: &NodeId, message: &[u8], signature: &[u8]) -> bool;
-}
-
 /// The bytes a certificate's signature covers.
 pub fn signed_bytes(body: &CertBody, author: &NodeId) -> Vec<u8> {
     overlay_core::wire::encode(&(body, author)).unwrap_or_default()
@@ -138,42 +128,6 @@ impl Certificate {
             &signed_bytes(&self.body, &self.author),
             &self.signature,
         )
-    }
-}
-
-/// A cheap stand-in for real signatures in simulations: a keyed FNV-1a tag whose key derives from
-/// the author's id and a group secret. It makes a certificate that was altered, or claims another
-/// author, fail to verify; it is *not* cryptography (the runtime uses the members' real keys).
-#[derive(Clone, Debug)]
-pub struct SimulatedSignatures {
-    secret: u64,
-    author: NodeId,
-}
-
-impl SimulatedSignatures {
-    /// Signatures of `author` in a group keyed by `secret`.
-    pub fn new(secret: u64, author: NodeId) -> Self {
-        Self { secret, author }
-    }
-
-    fn tag(secret: u64, author: &NodeId, message: &[u8]) -> Vec<u8> {
-        let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ secret;
-        for &b in author.as_bytes().iter().chain(message) {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        hash.to_le_bytes().to_vec()
-    }
-}
-
-impl Signer for SimulatedSignatures {
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        Self::tag(self.secret, &self.author, message)
-    }
-}
-
-impl Verifier for SimulatedSignatures {
-    fn verify(&self, author: &NodeId, message: &[u8], signature: &[u8]) -> bool {
-        Self::tag(self.secret, author, message) == signature
     }
 }
 

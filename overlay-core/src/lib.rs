@@ -36,6 +36,7 @@ mod id;
 mod link;
 mod protocol;
 pub mod rng;
+pub mod signature;
 mod time;
 mod timer;
 pub mod wire;

@@ -1,0 +1,26 @@
+//! Application-layer anycast, sans-IO. A client names a service group, `Service%Domain`, and
+//! gets the server it should use: the domain's authoritative resolver keeps the group's servers
+//! and a response-time estimate of each (the servers' pushed processing delay, calibrated by the
+//! resolver's occasional probes), local resolvers cache answers, and filter pipelines (random,
+//! round-robin, lowest estimate, nearest, allow, deny, prefer) pick among them, answering with a
+//! random member of the equivalent set so clients do not herd.
+//!
+//! Modules: [`name`] (anycast names and their DNS form), [`push`] (the server's push agent),
+//! [`estimate`] (the hybrid estimate), [`filter`] (pipelines), [`message`] (the wire),
+//! [`resolver`] (the authoritative resolver).
+
+#![forbid(unsafe_code)]
+
+pub mod estimate;
+pub mod filter;
+pub mod message;
+pub mod name;
+pub mod push;
+pub mod resolver;
+
+pub use estimate::{EstimatorConfig, FigureError, ServerEstimate};
+pub use filter::{Candidate, Filter, Pipeline, SelectState};
+pub use message::{Message, ServerRecord};
+pub use name::{AnycastName, NameError};
+pub use push::{Push, PushAgent, PushConfig};
+pub use resolver::{Resolver, ResolverConfig, ResolverEvent, ResolverStats, UnknownGroup};

@@ -1,0 +1,387 @@
+//! The authoritative anycast resolver of a domain (sans-IO): it keeps each group's servers,
+//! takes their signed pushes, probes each one now and then to calibrate its estimate, and answers
+//! queries with the servers its filters keep, estimates included, for local resolvers to cache
+//! and filter further. It can also pick one server itself (for the DNS front end).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use overlay_core::rng::{ProtocolRng, rng_from_seed};
+use overlay_core::signature::Verifier;
+use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::estimate::{EstimatorConfig, ServerEstimate};
+use crate::filter::{Candidate, Pipeline, SelectState};
+use crate::message::{Message, ServerRecord};
+use crate::name::AnycastName;
+
+/// Settings of an authoritative resolver.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResolverConfig {
+    /// The domain it answers for: groups of other domains are refused.
+    pub domain: String,
+    /// The estimate's settings.
+    pub estimator: EstimatorConfig,
+    /// Time between two probes of one server (jittered ±25%).
+    pub probe_interval: Duration,
+    /// A probe not answered within this is lost; a server that loses one is left out of
+    /// answers until a probe comes back.
+    pub probe_timeout: Duration,
+    /// How long a local resolver may cache an answer.
+    pub answer_ttl: Duration,
+    /// The filters applied before answering (the local resolver applies its own after).
+    pub pipeline: Pipeline,
+    /// Seed of the probe jitter and random filters.
+    pub seed: u64,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        Self {
+            domain: String::new(),
+            estimator: EstimatorConfig::default(),
+            probe_interval: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(10),
+            answer_ttl: Duration::from_secs(5),
+            pipeline: Pipeline::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// What a resolver refused or lost, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ResolverStats {
+    /// Pushes taken.
+    pub pushes: u64,
+    /// Pushes whose signature did not verify, or from unregistered servers.
+    pub pushes_unsigned: u64,
+    /// Pushes with absurd figures or old numbers.
+    pub pushes_refused: u64,
+    /// Probes sent.
+    pub probes: u64,
+    /// Probes that timed out.
+    pub probes_lost: u64,
+    /// Probe replies with absurd figures, or matching no probe.
+    pub replies_refused: u64,
+    /// Queries answered.
+    pub queries: u64,
+    /// Queries for unknown groups or other domains.
+    pub unknown: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Probe(NodeId),
+    ProbeLost(NodeId),
+}
+
+#[derive(Clone, Debug)]
+struct Server {
+    address: IpAddr,
+    groups: BTreeSet<AnycastName>,
+    estimate: ServerEstimate,
+    /// An outstanding probe: its nonce and when it left.
+    probing: Option<(u64, Time)>,
+    /// Whether the last probe came back.
+    reachable: bool,
+}
+
+/// Events an authoritative resolver reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolverEvent {
+    /// A server registered for a group.
+    Registered {
+        /// The server.
+        server: NodeId,
+        /// The group.
+        name: AnycastName,
+    },
+}
+
+/// An authoritative anycast resolver.
+#[derive(Debug)]
+pub struct Resolver {
+    id: NodeId,
+    config: ResolverConfig,
+    verifier: Box<dyn Verifier>,
+    rng: ProtocolRng,
+    groups: BTreeMap<AnycastName, BTreeSet<NodeId>>,
+    servers: BTreeMap<NodeId, Server>,
+    select: SelectState,
+    next_nonce: u64,
+    timers: TimerTable<Timer>,
+    outbox: Outbox<Message, ResolverEvent>,
+    stats: ResolverStats,
+}
+
+impl Resolver {
+    /// The resolver `id`, checking pushes with `verifier`.
+    pub fn new(id: NodeId, config: ResolverConfig, verifier: Box<dyn Verifier>) -> Self {
+        Self {
+            id,
+            rng: rng_from_seed(config.seed),
+            config,
+            verifier,
+            groups: BTreeMap::new(),
+            servers: BTreeMap::new(),
+            select: SelectState::default(),
+            next_nonce: 1,
+            timers: TimerTable::default(),
+            outbox: Outbox::default(),
+            stats: ResolverStats::default(),
+        }
+    }
+
+    /// What it refused and lost.
+    pub fn stats(&self) -> ResolverStats {
+        self.stats
+    }
+
+    /// Whether `name` belongs to this resolver's domain.
+    pub fn serves(&self, name: &AnycastName) -> bool {
+        self.config.domain.is_empty() || name.domain() == self.config.domain.to_ascii_lowercase()
+    }
+
+    /// The servers of `name` as filters see them at `now` (reachable ones only), or `None` for
+    /// an unknown group.
+    pub fn candidates(&self, now: Time, name: &AnycastName) -> Option<Vec<Candidate>> {
+        let members = self.groups.get(name)?;
+        Some(
+            members
+                .iter()
+                .filter_map(|id| self.servers.get(id).map(|s| (id, s)))
+                .filter(|(_, s)| s.reachable)
+                .map(|(id, s)| Candidate {
+                    server: *id,
+                    estimate: s
+                        .estimate
+                        .estimate(&self.config.estimator, now)
+                        .map(|e| e.rt),
+                    rtt: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The servers an answer for `name` lists at `now`, after this resolver's filters.
+    pub fn records(&mut self, now: Time, name: &AnycastName) -> Option<Vec<ServerRecord>> {
+        let candidates = self.candidates(now, name)?;
+        let kept = self
+            .config
+            .pipeline
+            .apply(candidates, &mut self.select, &mut self.rng);
+        Some(
+            kept.into_iter()
+                .filter_map(|c| {
+                    let address = self.servers.get(&c.server)?.address;
+                    Some(ServerRecord {
+                        server: c.server,
+                        address,
+                        estimate_us: c
+                            .estimate
+                            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// One server for `name` chosen by `pipeline` (the DNS front end's answer): `Ok(None)` when
+    /// the group has no reachable server, `Err` when the group is unknown.
+    pub fn pick(
+        &mut self,
+        now: Time,
+        name: &AnycastName,
+        pipeline: &Pipeline,
+    ) -> Result<Option<(NodeId, IpAddr)>, UnknownGroup> {
+        let candidates = self
+            .candidates(now, name)
+            .ok_or_else(|| UnknownGroup(name.clone()))?;
+        let chosen = pipeline.choose(candidates, &mut self.select, &mut self.rng);
+        Ok(chosen.and_then(|id| self.servers.get(&id).map(|s| (id, s.address))))
+    }
+
+    fn on_register(&mut self, now: Time, from: NodeId, name: AnycastName, address: IpAddr) {
+        if !self.serves(&name) {
+            self.stats.unknown += 1;
+            return;
+        }
+        let fresh = !self.servers.contains_key(&from);
+        let server = self.servers.entry(from).or_insert_with(|| Server {
+            address,
+            groups: BTreeSet::new(),
+            estimate: ServerEstimate::default(),
+            probing: None,
+            reachable: true,
+        });
+        server.address = address;
+        server.groups.insert(name.clone());
+        self.groups.entry(name.clone()).or_default().insert(from);
+        if fresh {
+            // Calibrate at once: a server is answered with as soon as one probe came back.
+            self.timers.set(Timer::Probe(from), now);
+        }
+        self.outbox
+            .emit(ResolverEvent::Registered { server: from, name });
+    }
+
+    fn on_unregister(&mut self, from: NodeId, name: &AnycastName) {
+        if let Some(members) = self.groups.get_mut(name) {
+            members.remove(&from);
+            if members.is_empty() {
+                self.groups.remove(name);
+            }
+        }
+        let gone = self.servers.get_mut(&from).is_some_and(|s| {
+            s.groups.remove(name);
+            s.groups.is_empty()
+        });
+        if gone {
+            self.servers.remove(&from);
+            self.timers.cancel(Timer::Probe(from));
+            self.timers.cancel(Timer::ProbeLost(from));
+        }
+    }
+
+    fn probe(&mut self, now: Time, server: NodeId) {
+        let Some(s) = self.servers.get_mut(&server) else {
+            return;
+        };
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        s.probing = Some((nonce, now));
+        self.stats.probes += 1;
+        self.outbox.send(server, Message::Probe { nonce });
+        self.timers
+            .set(Timer::ProbeLost(server), now + self.config.probe_timeout);
+        let base = self.config.probe_interval.as_secs_f64();
+        let next = base * self.rng.random_range(0.75..1.25);
+        self.timers
+            .set(Timer::Probe(server), now + Duration::from_secs_f64(next));
+    }
+
+    fn on_probe_reply(&mut self, now: Time, from: NodeId, nonce: u64, tufr_us: u64) {
+        let config = &self.config.estimator;
+        let Some(s) = self.servers.get_mut(&from) else {
+            self.stats.replies_refused += 1;
+            return;
+        };
+        let Some((_, sent)) = s.probing.filter(|&(n, _)| n == nonce) else {
+            self.stats.replies_refused += 1;
+            return;
+        };
+        s.probing = None;
+        self.timers.cancel(Timer::ProbeLost(from));
+        let rt = now.saturating_since(sent);
+        match s
+            .estimate
+            .on_probe(config, now, rt, Duration::from_micros(tufr_us))
+        {
+            Ok(()) => s.reachable = true,
+            Err(_) => self.stats.replies_refused += 1,
+        }
+    }
+
+    fn on_push(&mut self, now: Time, push: &crate::push::Push) {
+        let Some(s) = self.servers.get_mut(&push.server) else {
+            self.stats.pushes_unsigned += 1;
+            return;
+        };
+        if !push.verify(self.verifier.as_ref()) {
+            self.stats.pushes_unsigned += 1;
+            return;
+        }
+        match s
+            .estimate
+            .on_push(&self.config.estimator, now, push.seq, push.tufr())
+        {
+            Ok(()) => self.stats.pushes += 1,
+            Err(_) => self.stats.pushes_refused += 1,
+        }
+    }
+}
+
+/// A query for a group the resolver does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no anycast group {0}")]
+pub struct UnknownGroup(pub AnycastName);
+
+impl Protocol for Resolver {
+    type Message = Message;
+    type Command = ();
+    type Event = ResolverEvent;
+
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn handle_message(&mut self, now: Time, from: NodeId, msg: Message) {
+        match msg {
+            Message::Register { name, address } => self.on_register(now, from, name, address),
+            Message::Unregister { name } => self.on_unregister(from, &name),
+            Message::Push(push) => self.on_push(now, &push),
+            Message::ProbeReply { nonce, tufr_us } => {
+                self.on_probe_reply(now, from, nonce, tufr_us);
+            }
+            Message::Query { id, name } => match self.records(now, &name) {
+                Some(servers) if self.serves(&name) => {
+                    self.stats.queries += 1;
+                    let ttl_ms =
+                        u32::try_from(self.config.answer_ttl.as_millis()).unwrap_or(u32::MAX);
+                    self.outbox.send(
+                        from,
+                        Message::Answer {
+                            id,
+                            name,
+                            servers,
+                            ttl_ms,
+                        },
+                    );
+                }
+                _ => {
+                    self.stats.unknown += 1;
+                    self.outbox.send(from, Message::NoSuchGroup { id, name });
+                }
+            },
+            // Messages meant for servers or clients.
+            Message::Probe { .. }
+            | Message::Answer { .. }
+            | Message::NoSuchGroup { .. }
+            | Message::RouteAdvice { .. } => {}
+        }
+    }
+
+    fn handle_command(&mut self, _now: Time, (): ()) {}
+
+    fn handle_measurement(&mut self, _now: Time, _peer: NodeId, _metrics: LinkMetrics) {}
+
+    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
+
+    fn handle_timeout(&mut self, now: Time) {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            match timer {
+                Timer::Probe(server) => self.probe(now, server),
+                Timer::ProbeLost(server) => {
+                    if let Some(s) = self.servers.get_mut(&server) {
+                        s.probing = None;
+                        s.reachable = false;
+                        self.stats.probes_lost += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Message, ResolverEvent>> {
+        self.outbox.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.timers.next_deadline()
+    }
+}

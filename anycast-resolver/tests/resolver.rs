@@ -1,0 +1,245 @@
+//! The authoritative resolver driven by hand: registration, probes and their calibration, pushes
+//! (signed, unsigned, absurd), answers, unknown groups, a server that stops answering probes.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anycast_resolver::{
+    AnycastName, Filter, Message, Pipeline, Push, PushAgent, PushConfig, Resolver, ResolverConfig,
+};
+use overlay_core::signature::SimulatedSignatures;
+use overlay_core::{NodeId, Output, Protocol, Time};
+
+const SECRET: u64 = 42;
+
+fn at(ms: u64) -> Time {
+    Time::ZERO + Duration::from_millis(ms)
+}
+
+fn id(i: u64) -> NodeId {
+    NodeId::from_index(i)
+}
+
+fn web() -> AnycastName {
+    "web%example.org".parse().unwrap()
+}
+
+fn addr(i: u64) -> IpAddr {
+    format!("192.0.2.{i}").parse().unwrap()
+}
+
+fn resolver() -> Resolver {
+    Resolver::new(
+        id(100),
+        ResolverConfig {
+            domain: "example.org".to_owned(),
+            ..ResolverConfig::default()
+        },
+        Box::new(SimulatedSignatures::new(SECRET, id(100))),
+    )
+}
+
+/// The messages the resolver sent, with their destinations.
+fn sent(r: &mut Resolver) -> Vec<(NodeId, Message)> {
+    let mut out = Vec::new();
+    while let Some(o) = r.poll_output() {
+        if let Output::Send { to, msg } = o {
+            out.push((to, msg));
+        }
+    }
+    out
+}
+
+/// Register servers 1..=n, answer each one's first probe after `rt_ms[i]` with `tufr_ms[i]`.
+fn calibrated(rt_ms: &[u64], tufr_ms: &[u64]) -> Resolver {
+    let mut r = resolver();
+    for (i, _) in rt_ms.iter().enumerate() {
+        let s = i as u64 + 1;
+        r.handle_message(
+            at(0),
+            id(s),
+            Message::Register {
+                name: web(),
+                address: addr(s),
+            },
+        );
+    }
+    r.handle_timeout(at(0));
+    let probes = sent(&mut r);
+    assert_eq!(probes.len(), rt_ms.len(), "one probe per new server");
+    for (to, msg) in probes {
+        let Message::Probe { nonce } = msg else {
+            panic!("{msg:?}")
+        };
+        let i = (1..=rt_ms.len() as u64).position(|s| id(s) == to).unwrap();
+        r.handle_message(
+            at(rt_ms[i]),
+            to,
+            Message::ProbeReply {
+                nonce,
+                tufr_us: tufr_ms[i] * 1000,
+            },
+        );
+    }
+    r
+}
+
+/// The answer to a query at `now`: (server index, estimate in ms), by index.
+fn estimates(r: &mut Resolver, now: Time) -> Vec<(u64, Option<u64>)> {
+    r.handle_message(now, id(200), Message::Query { id: 1, name: web() });
+    let answer = sent(r).pop().unwrap().1;
+    let Message::Answer { servers, .. } = answer else {
+        panic!("{answer:?}")
+    };
+    let mut listed: Vec<(u64, Option<u64>)> = servers
+        .into_iter()
+        .map(|s| {
+            let index = (0..300).find(|&i| id(i) == s.server).unwrap();
+            (index, s.estimate_us.map(|us| us / 1000))
+        })
+        .collect();
+    listed.sort_unstable();
+    listed
+}
+
+#[test]
+fn probes_calibrate_and_pushes_move_the_estimates() {
+    let mut r = calibrated(&[200, 400], &[50, 200]);
+    assert_eq!(
+        estimates(&mut r, at(1000)),
+        [(1, Some(200)), (2, Some(400))]
+    );
+    // Server 1 gets four times busier and says so: its estimate follows (SF 4 × 200 ms).
+    let mut agent = PushAgent::new(
+        id(1),
+        PushConfig::default(),
+        Box::new(SimulatedSignatures::new(SECRET, id(1))),
+    );
+    agent.on_served(Duration::from_millis(200));
+    let push = agent.poll_push(at(2000)).unwrap();
+    r.handle_message(at(2000), id(1), Message::Push(push));
+    assert_eq!(
+        estimates(&mut r, at(3000)),
+        [(1, Some(800)), (2, Some(400))]
+    );
+    let pick = r
+        .pick(
+            at(3000),
+            &web(),
+            &Pipeline::new(vec![Filter::LowestEstimate]),
+        )
+        .unwrap();
+    assert_eq!(pick, Some((id(2), addr(2))));
+    assert_eq!(r.stats().pushes, 1);
+}
+
+#[test]
+fn bad_pushes_are_counted_and_change_nothing() {
+    let mut r = calibrated(&[200], &[50]);
+    let before = estimates(&mut r, at(1000));
+    let forged = Push {
+        server: id(1),
+        seq: 1,
+        tufr_us: 1_000,
+        signature: vec![0; 8],
+    };
+    r.handle_message(at(1000), id(9), Message::Push(forged));
+    let mut agent = PushAgent::new(
+        id(1),
+        PushConfig::default(),
+        Box::new(SimulatedSignatures::new(SECRET, id(1))),
+    );
+    agent.on_served(Duration::from_secs(3600));
+    let absurd = agent.poll_push(at(1000)).unwrap();
+    r.handle_message(at(1000), id(1), Message::Push(absurd.clone()));
+    r.handle_message(at(1000), id(1), Message::Push(absurd));
+    let stranger = Push {
+        server: id(77),
+        seq: 1,
+        tufr_us: 1_000,
+        signature: vec![],
+    };
+    r.handle_message(at(1000), id(77), Message::Push(stranger));
+    let stats = r.stats();
+    assert_eq!(
+        (stats.pushes, stats.pushes_unsigned, stats.pushes_refused),
+        (0, 2, 2)
+    );
+    assert_eq!(estimates(&mut r, at(1000)), before);
+    // A reply matching no probe is refused too.
+    r.handle_message(
+        at(1000),
+        id(1),
+        Message::ProbeReply {
+            nonce: 999,
+            tufr_us: 5,
+        },
+    );
+    assert_eq!(r.stats().replies_refused, 1);
+}
+
+#[test]
+fn unknown_groups_and_other_domains_get_no_such_group() {
+    let mut r = calibrated(&[200], &[50]);
+    for name in ["mail%example.org", "web%other.net"] {
+        let name: AnycastName = name.parse().unwrap();
+        r.handle_message(
+            at(10),
+            id(200),
+            Message::Query {
+                id: 7,
+                name: name.clone(),
+            },
+        );
+        assert_eq!(
+            sent(&mut r),
+            [(id(200), Message::NoSuchGroup { id: 7, name })]
+        );
+    }
+    // Registering in another domain is refused.
+    r.handle_message(
+        at(10),
+        id(5),
+        Message::Register {
+            name: "web%other.net".parse().unwrap(),
+            address: addr(5),
+        },
+    );
+    assert!(
+        r.pick(
+            at(10),
+            &"web%other.net".parse().unwrap(),
+            &Pipeline::default()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn a_server_that_stops_answering_probes_leaves_the_answers() {
+    let mut r = calibrated(&[200, 300], &[50, 50]);
+    // Run past the next probes; only server 2 answers.
+    let mut now = at(1000);
+    let mut answered_2 = false;
+    while now < at(100_000) {
+        r.handle_timeout(now);
+        for (to, msg) in sent(&mut r) {
+            if let (true, Message::Probe { nonce }) = (to == id(2), msg) {
+                r.handle_message(
+                    now + Duration::from_millis(300),
+                    to,
+                    Message::ProbeReply {
+                        nonce,
+                        tufr_us: 50_000,
+                    },
+                );
+                answered_2 = true;
+            }
+        }
+        now += Duration::from_secs(1);
+    }
+    assert!(answered_2);
+    assert!(r.stats().probes_lost >= 1);
+    let listed: Vec<u64> = estimates(&mut r, now).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(listed, [2]);
+}
