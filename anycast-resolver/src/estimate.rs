@@ -11,11 +11,27 @@ use std::time::Duration;
 use overlay_core::Time;
 use serde::{Deserialize, Serialize};
 
+/// How a probe calibrates the pushed processing delay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    /// The paper's: RT = SF × TUFR with SF = RT / TUFR from the last probes. The network's
+    /// share of RT is scaled with the server's delay, so a busier server looks worse than it is
+    /// (and a quieter one better).
+    Scaled,
+    /// RT = (RT − TUFR from the probes: the network's share) + TUFR: the delay a push reports
+    /// adds to the path, it does not multiply it.
+    #[default]
+    Additive,
+}
+
 /// Settings of an estimate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EstimatorConfig {
-    /// Weight of a new scale factor against the old (exponential smoothing).
+    /// How probes calibrate pushes.
+    pub model: Model,
+    /// Weight of a new calibration against the old (exponential smoothing).
     pub sf_weight: f64,
     /// A push older than this no longer describes the server: the estimate falls back to the
     /// last probe, and is marked stale.
@@ -31,6 +47,7 @@ pub struct EstimatorConfig {
 impl Default for EstimatorConfig {
     fn default() -> Self {
         Self {
+            model: Model::default(),
             sf_weight: 0.5,
             push_max_age: Duration::from_secs(60),
             probe_max_age: Duration::from_secs(600),
@@ -97,6 +114,8 @@ pub struct Estimate {
 #[derive(Clone, Debug, Default)]
 pub struct ServerEstimate {
     sf: Option<f64>,
+    /// The network's share of the response time, seconds (smoothed).
+    network: Option<f64>,
     /// The last probe: when, and the response time it saw.
     probe: Option<(Time, Duration)>,
     /// The latest processing delay and when it was stated (push or probe body).
@@ -143,6 +162,11 @@ impl ServerEstimate {
             Some(old) => old * (1.0 - w) + sf * w,
             None => sf,
         });
+        let network = (rt.as_secs_f64() - tufr.as_secs_f64()).max(0.0);
+        self.network = Some(match self.network {
+            Some(old) => old * (1.0 - w) + network * w,
+            None => network,
+        });
         self.probe = Some((now, rt));
         if self.tufr.is_none_or(|(at, _)| at <= now) {
             self.tufr = Some((now, tufr));
@@ -180,7 +204,11 @@ impl ServerEstimate {
         let fresh_push = self.pushed_at.is_some() && !stale;
         match (self.sf, self.tufr) {
             (Some(sf), Some((at, tufr))) if fresh_push && at >= probed_at => {
-                let rt = Duration::from_secs_f64((sf * tufr.as_secs_f64()).min(1e6));
+                let secs = match config.model {
+                    Model::Scaled => sf * tufr.as_secs_f64(),
+                    Model::Additive => self.network.unwrap_or(0.0) + tufr.as_secs_f64(),
+                };
+                let rt = Duration::from_secs_f64(secs.clamp(0.0, 1e6));
                 Some(Estimate {
                     rt: rt.min(config.max_figure),
                     basis: Basis::Hybrid,
@@ -215,7 +243,10 @@ mod tests {
 
     #[test]
     fn a_probe_calibrates_and_pushes_scale_the_estimate() {
-        let c = EstimatorConfig::default();
+        let c = EstimatorConfig {
+            model: Model::Scaled,
+            ..EstimatorConfig::default()
+        };
         let mut e = ServerEstimate::default();
         assert_eq!(e.estimate(&c, at(0)), None);
         // RT 400 ms while the server said it takes 100 ms: SF 4.
@@ -234,7 +265,10 @@ mod tests {
 
     #[test]
     fn a_server_that_stops_pushing_falls_back_to_its_probe_and_is_stale() {
-        let c = EstimatorConfig::default();
+        let c = EstimatorConfig {
+            model: Model::Scaled,
+            ..EstimatorConfig::default()
+        };
         let mut e = ServerEstimate::default();
         e.on_probe(&c, at(0), ms(300), ms(100)).unwrap();
         e.on_push(&c, at(1), 1, ms(50)).unwrap();
@@ -245,6 +279,16 @@ mod tests {
             (ms(300), Basis::Probe, true)
         );
         assert_eq!(e.estimate(&c, at(0) + c.probe_max_age + ms(1)), None);
+    }
+
+    #[test]
+    fn the_additive_model_adds_the_pushed_delay_to_the_network_share() {
+        let c = EstimatorConfig::default();
+        let mut e = ServerEstimate::default();
+        // 400 ms of which the server took 100: 300 ms of network.
+        e.on_probe(&c, at(1), ms(400), ms(100)).unwrap();
+        e.on_push(&c, at(2), 1, ms(250)).unwrap();
+        assert_eq!(e.estimate(&c, at(3)).unwrap().rt, ms(550));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod name;
 pub mod push;
 pub mod resolver;
 
-pub use estimate::{EstimatorConfig, FigureError, ServerEstimate};
+pub use estimate::{EstimatorConfig, FigureError, Model, ServerEstimate};
 pub use filter::{Candidate, Filter, Pipeline, SelectState};
 pub use message::{Message, ServerRecord};
 pub use name::{AnycastName, NameError};

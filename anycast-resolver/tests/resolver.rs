@@ -109,18 +109,19 @@ fn probes_calibrate_and_pushes_move_the_estimates() {
         estimates(&mut r, at(1000)),
         [(1, Some(200)), (2, Some(400))]
     );
-    // Server 1 gets four times busier and says so: its estimate follows (SF 4 × 200 ms).
+    // Server 1 gets six times busier and says so: its estimate follows (150 ms of network plus
+    // 300 ms of processing).
     let mut agent = PushAgent::new(
         id(1),
         PushConfig::default(),
         Box::new(SimulatedSignatures::new(SECRET, id(1))),
     );
-    agent.on_served(Duration::from_millis(200));
+    agent.on_served(Duration::from_millis(300));
     let push = agent.poll_push(at(2000)).unwrap();
     r.handle_message(at(2000), id(1), Message::Push(push));
     assert_eq!(
         estimates(&mut r, at(3000)),
-        [(1, Some(800)), (2, Some(400))]
+        [(1, Some(450)), (2, Some(400))]
     );
     let pick = r
         .pick(

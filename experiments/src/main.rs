@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
 use experiments::scenario::{
-    DEFAULT_ACCESS, DEFAULT_TOPOLOGY, baselines, conferencing, narada, narada_dynamics,
+    DEFAULT_ACCESS, DEFAULT_TOPOLOGY, anycast, baselines, conferencing, narada, narada_dynamics,
     narada_sweep, overcast, overcast_dynamics, overcast_sweep,
 };
 use experiments::{describe, topology};
@@ -81,6 +81,10 @@ enum Scenario {
     /// at the root against the rate of change); CSV and SVG plots.
     #[command(name = "overcast-sweep")]
     OvercastSweep(overcast_sweep::SweepArgs),
+    /// Application-layer anycast: replicated servers with changing background load, clients
+    /// picking a server at random, the nearest, by the hybrid push/probe estimate with an
+    /// equivalent set, or the true best; response times, herding, overhead.
+    Anycast(anycast::AnycastArgs),
 }
 
 fn main() -> ExitCode {
@@ -260,6 +264,29 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", overcast_sweep::table(&summary));
             let out = overcast_sweep::out_dir(&args);
             println!("wrote {}", out.join("summary.json").display());
+        }
+        Command::Run {
+            scenario: Scenario::Anycast(args),
+        } => {
+            let started = std::time::Instant::now();
+            let summary = anycast::run(&args)?;
+            println!(
+                "anycast on {} with {} clients and {} servers (seed {}), {} requests per policy in {:.1} s",
+                summary.header.topology_name,
+                args.common.members,
+                summary.servers,
+                summary.header.seed,
+                summary.requests,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", anycast::table(&summary));
+            println!(
+                "wrote {}",
+                args.common
+                    .out_dir("anycast")
+                    .join("summary.json")
+                    .display()
+            );
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Named, seeded scenarios. Each takes `--topology`, `--members`, `--seed`, `--access` and
 //! `--out DIR`, and writes `DIR/summary.json`, CSV series and SVG plots.
 
+pub mod anycast;
 pub mod baselines;
 pub mod conferencing;
 pub mod narada;

@@ -1,0 +1,543 @@
+//! `run anycast`: K replicated servers with their own capacity and a background load that
+//! changes every minute, N clients on the map fetching a small object. Four ways to pick the
+//! server, each replayed on the same requests and load: `random`, `nearest` (lowest RTT),
+//! `anycast` (each client's resolver: the servers' pushed processing delay calibrated by
+//! occasional probes, a random member of the equivalent set) and `oracle` (the true best at each
+//! request).
+//!
+//! The protocol pieces are the real ones (`anycast_resolver`'s push agent, estimate and
+//! filters); the transport is modelled: a response takes two round trips, the server's queueing
+//! and service time, and the object's transfer. Each server is a FIFO queue: a request adds
+//! `1/capacity` seconds of work, the background adds work at its own rate.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use anycast_resolver::{
+    Candidate, EstimatorConfig, Model, Pipeline, PushAgent, PushConfig, SelectState, ServerEstimate,
+};
+use clap::Args;
+use overlay_core::rng::{ProtocolRng, derive_seed, rng_from_seed};
+use overlay_core::signature::SimulatedSignatures;
+use overlay_core::{NodeId, Time};
+use rand::RngExt;
+use serde::Serialize;
+
+use super::{CommonArgs, RunHeader, ScenarioError};
+use crate::network::Network;
+use crate::report::{self, Curve, Line, Table, round6};
+use crate::spec::parse_duration;
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 600s"))
+}
+
+/// Arguments of `run anycast` (`--members` counts the clients).
+#[derive(Debug, Clone, Args)]
+pub struct AnycastArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// Replicated servers.
+    #[arg(long, default_value_t = 4)]
+    pub servers: usize,
+    /// Simulated time.
+    #[arg(long, default_value = "900s", value_parser = duration_arg)]
+    pub duration: Duration,
+    /// Requests per second each client makes (Poisson).
+    #[arg(long, default_value_t = 0.5)]
+    pub request_rate: f64,
+    /// The equivalent set: servers within this fraction of the best estimate.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
+    /// Time between two probes of one server by one resolver.
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
+    pub probe_interval: Duration,
+}
+
+/// One policy's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyFigures {
+    /// Mean response time, seconds.
+    pub mean_rt_s: f64,
+    /// Standard deviation of the response time, seconds.
+    pub std_rt_s: f64,
+    /// The busiest server's share of the requests.
+    pub load_max_share: f64,
+}
+
+/// `summary.json` of `run anycast`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnycastSummary {
+    /// The run's common fields.
+    #[serde(flatten)]
+    pub header: RunHeader,
+    /// Servers.
+    pub servers: usize,
+    /// Requests in each replay.
+    pub requests: usize,
+    /// Random choice: mean response time, seconds.
+    pub mean_rt_random_s: f64,
+    /// Nearest server.
+    pub mean_rt_nearest_s: f64,
+    /// Anycast (hybrid estimate, equivalent set).
+    pub mean_rt_anycast_s: f64,
+    /// The true best at each request.
+    pub mean_rt_oracle_s: f64,
+    /// Anycast with the paper's scaled estimate (RT = SF × pushed delay).
+    pub mean_rt_anycast_scaled_s: f64,
+    /// Standard deviations, same order.
+    pub std_rt_random_s: f64,
+    /// See `std_rt_random_s`.
+    pub std_rt_nearest_s: f64,
+    /// See `std_rt_random_s`.
+    pub std_rt_anycast_s: f64,
+    /// See `std_rt_random_s`.
+    pub std_rt_oracle_s: f64,
+    /// The busiest server's share of anycast's requests.
+    pub server_load_max_share: f64,
+    /// Anycast's messages (pushes delivered to resolvers and probes) per second.
+    pub overhead_msgs_per_s: f64,
+    /// Anycast with other equivalent-set thresholds: (threshold, mean RT, busiest share).
+    pub thresholds: Vec<(f64, f64, f64)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Policy {
+    Random,
+    Nearest,
+    /// Threshold, and how probes calibrate pushes.
+    Anycast(f64, Model),
+    Oracle,
+}
+
+/// A server's queue and what it says of itself.
+#[derive(Debug)]
+struct Server {
+    host: usize,
+    /// Requests per second it can serve.
+    capacity: f64,
+    /// Work waiting, seconds, as of `at`.
+    backlog: f64,
+    at: f64,
+    /// Background requests per second.
+    background: f64,
+    agent: PushAgent,
+}
+
+impl Server {
+    fn advance(&mut self, t: f64) {
+        let dt = (t - self.at).max(0.0);
+        let drain = 1.0 - self.background / self.capacity;
+        self.backlog = (self.backlog - drain * dt).max(0.0);
+        self.at = t;
+    }
+
+    /// Time until first read of a request arriving at `t` (queueing plus service).
+    fn delay(&mut self, t: f64) -> f64 {
+        self.advance(t);
+        self.backlog + 1.0 / self.capacity
+    }
+
+    fn serve(&mut self, t: f64) -> f64 {
+        let d = self.delay(t);
+        self.backlog += 1.0 / self.capacity;
+        self.agent.on_served(Duration::from_secs_f64(d));
+        d
+    }
+}
+
+/// The scenario's fixed world: hosts, RTTs, capacities and the background schedule.
+#[derive(Debug)]
+struct World {
+    clients: usize,
+    rtt: Vec<Vec<f64>>,
+    capacity: Vec<f64>,
+    /// Background load of each server each minute, requests per second.
+    background: Vec<Vec<f64>>,
+    /// Request times and clients, in time order.
+    requests: Vec<(f64, usize)>,
+}
+
+const OBJECT_TRANSFER_S: f64 = 0.01;
+
+fn response_time(rtt: f64, delay: f64) -> f64 {
+    2.0 * rtt + delay + OBJECT_TRANSFER_S
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    if xs.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// One replay: response times, requests per server per minute, overhead messages.
+struct Replay {
+    rts: Vec<f64>,
+    per_minute: Vec<Vec<f64>>,
+    overhead: u64,
+}
+
+fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Replay {
+    let k = world.capacity.len();
+    let secret = derive_seed(seed, 0x516);
+    let mut servers: Vec<Server> = (0..k)
+        .map(|s| {
+            let id = NodeId::from_index(s as u64);
+            Server {
+                host: world.clients + s,
+                capacity: world.capacity[s],
+                backlog: 0.0,
+                at: 0.0,
+                background: world.background[s][0],
+                agent: PushAgent::new(
+                    id,
+                    PushConfig::default(),
+                    Box::new(SimulatedSignatures::new(secret, id)),
+                ),
+            }
+        })
+        .collect();
+    let config = EstimatorConfig {
+        model: match policy {
+            Policy::Anycast(_, model) => model,
+            _ => Model::default(),
+        },
+        ..EstimatorConfig::default()
+    };
+    let mut estimates: Vec<Vec<ServerEstimate>> =
+        vec![vec![ServerEstimate::default(); k]; world.clients];
+    let mut rng: ProtocolRng = rng_from_seed(derive_seed(seed, 0xc40));
+    let mut select = SelectState::default();
+    let probe_every = args.probe_interval.as_secs_f64();
+    // Probes: (time, client, server), staggered.
+    let mut probes: BinaryHeap<Reverse<(u64, usize, usize)>> = BinaryHeap::new();
+    if let Policy::Anycast(..) = policy {
+        for c in 0..world.clients {
+            for s in 0..k {
+                let first = rng.random_range(0.0..probe_every.min(5.0));
+                probes.push(Reverse(((first * 1e6) as u64, c, s)));
+            }
+        }
+    }
+    let minutes = world.background[0].len();
+    let mut per_minute = vec![vec![0.0; k]; minutes];
+    let mut rts = Vec::with_capacity(world.requests.len());
+    let mut overhead = 0u64;
+    let mut next_tick = 1.0;
+    let pipeline = match policy {
+        Policy::Anycast(threshold, _) => Pipeline::equivalent(threshold),
+        _ => Pipeline::default(),
+    };
+    let now_of = |t: f64| Time::ZERO + Duration::from_secs_f64(t);
+    for &(t, client) in &world.requests {
+        // Each second: background changes and pushes.
+        while next_tick <= t {
+            let minute = ((next_tick / 60.0) as usize).min(minutes - 1);
+            for (s, server) in servers.iter_mut().enumerate() {
+                server.advance(next_tick);
+                server.background = world.background[s][minute];
+                if let Policy::Anycast(..) = policy
+                    && let Some(push) = server.agent.poll_push(now_of(next_tick))
+                {
+                    // Every client's resolver registered; each hears it one way later.
+                    for (c, row) in estimates.iter_mut().enumerate() {
+                        let arrive = next_tick + world.rtt[c][server.host] / 2.0;
+                        let _ = row[s].on_push(&config, now_of(arrive), push.seq, push.tufr());
+                        overhead += 1;
+                    }
+                }
+            }
+            next_tick += 1.0;
+        }
+        // Probes due by now.
+        while let Some(&Reverse((at_us, c, s))) = probes.peek() {
+            let at = at_us as f64 / 1e6;
+            if at > t {
+                break;
+            }
+            probes.pop();
+            let body = servers[s].agent.current();
+            let d = servers[s].serve(at);
+            let rt = response_time(world.rtt[c][servers[s].host], d);
+            if let Some(tufr) = body {
+                let _ = estimates[c][s].on_probe(
+                    &config,
+                    now_of(at + rt),
+                    Duration::from_secs_f64(rt),
+                    tufr,
+                );
+            }
+            overhead += 2;
+            let next = at + probe_every * rng.random_range(0.75..1.25);
+            probes.push(Reverse(((next * 1e6) as u64, c, s)));
+        }
+        let chosen = match policy {
+            Policy::Random => rng.random_range(0..k),
+            Policy::Nearest => (0..k)
+                .min_by(|&a, &b| {
+                    world.rtt[client][servers[a].host]
+                        .total_cmp(&world.rtt[client][servers[b].host])
+                })
+                .unwrap_or(0),
+            Policy::Oracle => (0..k)
+                .min_by(|&a, &b| {
+                    let ra = response_time(world.rtt[client][servers[a].host], servers[a].delay(t));
+                    let rb = response_time(world.rtt[client][servers[b].host], servers[b].delay(t));
+                    ra.total_cmp(&rb)
+                })
+                .unwrap_or(0),
+            Policy::Anycast(..) => {
+                let candidates: Vec<Candidate> = (0..k)
+                    .map(|s| Candidate {
+                        server: NodeId::from_index(s as u64),
+                        estimate: estimates[client][s]
+                            .estimate(&config, now_of(t))
+                            .map(|e| e.rt),
+                        rtt: Some(Duration::from_secs_f64(world.rtt[client][servers[s].host])),
+                    })
+                    .collect();
+                pipeline
+                    .choose(candidates, &mut select, &mut rng)
+                    .and_then(|id| (0..k).find(|&s| NodeId::from_index(s as u64) == id))
+                    .unwrap_or(0)
+            }
+        };
+        let d = servers[chosen].serve(t);
+        rts.push(response_time(world.rtt[client][servers[chosen].host], d));
+        let minute = ((t / 60.0) as usize).min(minutes - 1);
+        per_minute[minute][chosen] += 1.0 / 60.0;
+    }
+    Replay {
+        rts,
+        per_minute,
+        overhead,
+    }
+}
+
+fn build_world(args: &AnycastArgs, net: &Network) -> World {
+    let clients = args.common.members;
+    let k = args.servers;
+    let hosts = clients + k;
+    let rtt: Vec<Vec<f64>> = (0..hosts)
+        .map(|a| {
+            (0..hosts)
+                .map(|b| {
+                    (net.unicast_delay_micros(a, b) + net.unicast_delay_micros(b, a)) as f64 / 1e6
+                })
+                .collect()
+        })
+        .collect();
+    let mut rng = rng_from_seed(derive_seed(args.common.seed, 0xa11c));
+    // Capacity: the clients' whole demand spread over the servers, each between a half and
+    // twice its share, with headroom (the group as a whole is not overloaded).
+    let demand = clients as f64 * args.request_rate;
+    let capacity: Vec<f64> = (0..k)
+        .map(|_| 2.0 * demand / k as f64 * rng.random_range(0.5..2.0))
+        .collect();
+    let minutes = (args.duration.as_secs_f64() / 60.0).ceil().max(1.0) as usize;
+    let background = capacity
+        .iter()
+        .map(|&cap| {
+            (0..minutes)
+                .map(|_| cap * rng.random_range(0.0..0.85))
+                .collect()
+        })
+        .collect();
+    let mut requests = Vec::new();
+    for c in 0..clients {
+        let mut t = 0.0;
+        loop {
+            let u: f64 = rng.random_range(f64::EPSILON..1.0);
+            t += -u.ln() / args.request_rate.max(1e-9);
+            if t >= args.duration.as_secs_f64() {
+                break;
+            }
+            requests.push((t, c));
+        }
+    }
+    requests.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    World {
+        clients,
+        rtt,
+        capacity,
+        background,
+        requests,
+    }
+}
+
+/// Run every policy on the same world; writes `summary.json`, `rt.csv`, `rt_cdf.svg` and one
+/// `load_threshold_T.svg` per equivalent-set threshold under `out`.
+pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
+    if args.servers == 0 || args.common.members == 0 || args.request_rate <= 0.0 {
+        return Err(ScenarioError::Argument(
+            "--servers, --members and --request-rate must be positive".to_owned(),
+        ));
+    }
+    let hosts = CommonArgs {
+        members: args.common.members + args.servers,
+        ..args.common.clone()
+    };
+    let net = hosts.network()?;
+    let header = RunHeader::new("anycast", &args.common, &net);
+    let world = build_world(args, &net);
+    let seed = args.common.seed;
+    let random = replay(&world, Policy::Random, args, seed);
+    let nearest = replay(&world, Policy::Nearest, args, seed);
+    let anycast = replay(
+        &world,
+        Policy::Anycast(args.threshold, Model::Additive),
+        args,
+        seed,
+    );
+    let scaled = replay(
+        &world,
+        Policy::Anycast(args.threshold, Model::Scaled),
+        args,
+        seed,
+    );
+    let oracle = replay(&world, Policy::Oracle, args, seed);
+    let busiest = |r: &Replay| {
+        let k = world.capacity.len();
+        let totals: Vec<f64> = (0..k)
+            .map(|s| r.per_minute.iter().map(|m| m[s]).sum::<f64>())
+            .collect();
+        let all: f64 = totals.iter().sum();
+        totals.iter().fold(0.0f64, |a, &b| a.max(b)) / all.max(1e-9)
+    };
+    let mut thresholds = Vec::new();
+    let out = args.common.out_dir("anycast");
+    report::create_dir(&out)?;
+    for threshold in [0.0, 0.1, 0.3, 0.6, 1.0] {
+        let r = replay(
+            &world,
+            Policy::Anycast(threshold, Model::Additive),
+            args,
+            seed,
+        );
+        thresholds.push((threshold, round6(mean_std(&r.rts).0), round6(busiest(&r))));
+        let labels: Vec<String> = (0..world.capacity.len())
+            .map(|s| format!("server {s} ({:.0} req/s)", world.capacity[s]))
+            .collect();
+        let lines: Vec<Line<'_>> = labels
+            .iter()
+            .enumerate()
+            .map(|(s, label)| Line {
+                label,
+                points: r
+                    .per_minute
+                    .iter()
+                    .enumerate()
+                    .map(|(m, row)| (m as f64, row[s]))
+                    .collect(),
+            })
+            .collect();
+        report::plot_lines(
+            &out.join(format!("load_threshold_{threshold}.svg")),
+            &format!("Anycast requests per server, equivalent set within {threshold}"),
+            "minute",
+            "requests per second",
+            &lines,
+        )?;
+    }
+    let duration = args.duration.as_secs_f64().max(1e-9);
+    let (m_r, s_r) = mean_std(&random.rts);
+    let (m_n, s_n) = mean_std(&nearest.rts);
+    let (m_a, s_a) = mean_std(&anycast.rts);
+    let (m_o, s_o) = mean_std(&oracle.rts);
+    let summary = AnycastSummary {
+        header,
+        servers: args.servers,
+        requests: world.requests.len(),
+        mean_rt_random_s: round6(m_r),
+        mean_rt_nearest_s: round6(m_n),
+        mean_rt_anycast_s: round6(m_a),
+        mean_rt_oracle_s: round6(m_o),
+        mean_rt_anycast_scaled_s: round6(mean_std(&scaled.rts).0),
+        std_rt_random_s: round6(s_r),
+        std_rt_nearest_s: round6(s_n),
+        std_rt_anycast_s: round6(s_a),
+        std_rt_oracle_s: round6(s_o),
+        server_load_max_share: round6(busiest(&anycast)),
+        overhead_msgs_per_s: round6(anycast.overhead as f64 / duration),
+        thresholds,
+    };
+    report::write_json(&out.join("summary.json"), &summary)?;
+    report::write_csv(
+        &out.join("rt.csv"),
+        &["request", "random_s", "nearest_s", "anycast_s", "oracle_s"],
+        (0..world.requests.len()).map(|i| {
+            [
+                i.to_string(),
+                random.rts[i].to_string(),
+                nearest.rts[i].to_string(),
+                anycast.rts[i].to_string(),
+                oracle.rts[i].to_string(),
+            ]
+        }),
+    )?;
+    report::plot_cdf(
+        &out.join("rt_cdf.svg"),
+        "Response time by server choice",
+        "seconds",
+        &[
+            Curve {
+                label: "random",
+                samples: &random.rts,
+            },
+            Curve {
+                label: "nearest",
+                samples: &nearest.rts,
+            },
+            Curve {
+                label: "anycast",
+                samples: &anycast.rts,
+            },
+            Curve {
+                label: "oracle",
+                samples: &oracle.rts,
+            },
+        ],
+    )?;
+    Ok(summary)
+}
+
+/// The figures as a table.
+pub fn table(s: &AnycastSummary) -> String {
+    let mut t = Table::new(&["policy", "mean RT s", "std s"]);
+    for (name, m, sd) in [
+        ("random", s.mean_rt_random_s, s.std_rt_random_s),
+        ("nearest", s.mean_rt_nearest_s, s.std_rt_nearest_s),
+        ("anycast", s.mean_rt_anycast_s, s.std_rt_anycast_s),
+        ("oracle", s.mean_rt_oracle_s, s.std_rt_oracle_s),
+        (
+            "anycast, paper's scaled estimate",
+            s.mean_rt_anycast_scaled_s,
+            f64::NAN,
+        ),
+    ] {
+        let sd = if sd.is_nan() {
+            "-".to_owned()
+        } else {
+            format!("{sd:.3}")
+        };
+        t.row(&[name.to_owned(), format!("{m:.3}"), sd]);
+    }
+    let thresholds: Vec<String> = s
+        .thresholds
+        .iter()
+        .map(|(th, m, share)| format!("{th}: {m:.3} s, busiest {share:.2}"))
+        .collect();
+    format!(
+        "{}anycast busiest server share {:.2}, overhead {:.1} msgs/s\nthresholds: {}\n",
+        t.render(),
+        s.server_load_max_share,
+        s.overhead_msgs_per_s,
+        thresholds.join("; ")
+    )
+}
