@@ -7,12 +7,13 @@
 //!
 //! Modules: [`name`] (anycast names and their DNS form), [`push`] (the server's push agent),
 //! [`estimate`] (the hybrid estimate), [`filter`] (pipelines), [`message`] (the wire),
-//! [`resolver`] (the authoritative resolver).
+//! [`resolver`] (the authoritative resolver), [`local`] (caching local resolvers).
 
 #![forbid(unsafe_code)]
 
 pub mod estimate;
 pub mod filter;
+pub mod local;
 pub mod message;
 pub mod name;
 pub mod push;
@@ -20,6 +21,7 @@ pub mod resolver;
 
 pub use estimate::{EstimatorConfig, FigureError, Model, ServerEstimate};
 pub use filter::{Candidate, Filter, Pipeline, SelectState};
+pub use local::{LocalCommand, LocalConfig, LocalEvent, LocalFailure, LocalResolver, LocalStats};
 pub use message::{Message, ServerRecord};
 pub use name::{AnycastName, NameError};
 pub use push::{Push, PushAgent, PushConfig};
