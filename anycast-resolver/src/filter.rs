@@ -42,6 +42,10 @@ pub enum Filter {
     },
     /// Keep the lowest round-trip time (ties too); servers without one only if none has one.
     Nearest,
+    /// Draw two at random and keep the one with the lower estimate ("power of two choices"):
+    /// load spreads even when every client holds the same estimates, yet a slow server is
+    /// rarely kept.
+    TwoChoices,
     /// Keep only these.
     Allow(BTreeSet<NodeId>),
     /// Drop these.
@@ -97,6 +101,19 @@ impl Filter {
             Self::LowestEstimate => keep_lowest(set, |c| c.estimate, 0.0),
             Self::Equivalent { threshold } => keep_lowest(set, |c| c.estimate, *threshold),
             Self::Nearest => keep_lowest(set, |c| c.rtt, 0.0),
+            Self::TwoChoices => {
+                if set.len() <= 1 {
+                    return set;
+                }
+                let a = rng.random_range(0..set.len());
+                let mut b = rng.random_range(0..set.len() - 1);
+                if b >= a {
+                    b += 1;
+                }
+                let key = |c: &Candidate| c.estimate.unwrap_or(Duration::MAX);
+                let keep = if key(&set[b]) < key(&set[a]) { b } else { a };
+                set.into_iter().nth(keep).into_iter().collect()
+            }
             Self::Allow(allowed) => set
                 .into_iter()
                 .filter(|c| allowed.contains(&c.server))
@@ -227,6 +244,21 @@ mod tests {
             ids(&Filter::LowestEstimate.apply(blind, &mut st, &mut rng)),
             [1, 2]
         );
+    }
+
+    #[test]
+    fn two_choices_never_keeps_the_worst_and_spreads_over_the_rest() {
+        let (mut st, mut rng) = (SelectState::default(), rng_from_seed(4));
+        let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+        for _ in 0..3000 {
+            let kept = ids(&Filter::TwoChoices.apply(group(), &mut st, &mut rng));
+            assert_eq!(kept.len(), 1);
+            *counts.entry(kept[0]).or_default() += 1;
+        }
+        // Server 4 has no estimate: it loses every pair it is drawn in.
+        assert!(!counts.contains_key(&4), "{counts:?}");
+        // The best wins every pair it is in (half of them), the second a third.
+        assert!(counts[&1] > 1300 && counts[&2] > 800 && counts[&3] > 300, "{counts:?}");
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use anycast_resolver::{
-    Candidate, EstimatorConfig, Model, Pipeline, PushAgent, PushConfig, SelectState, ServerEstimate,
+    Candidate, EstimatorConfig, Filter, Model, Pipeline, PushAgent, PushConfig, SelectState,
+    ServerEstimate,
 };
 use clap::Args;
 use overlay_core::rng::{ProtocolRng, derive_seed, rng_from_seed};
@@ -87,6 +88,8 @@ pub struct AnycastSummary {
     pub mean_rt_oracle_s: f64,
     /// Anycast with the paper's scaled estimate (RT = SF × pushed delay).
     pub mean_rt_anycast_scaled_s: f64,
+    /// Anycast picking the better of two random servers instead of the equivalent set.
+    pub mean_rt_anycast_two_choices_s: f64,
     /// Standard deviations, same order.
     pub std_rt_random_s: f64,
     /// See `std_rt_random_s`.
@@ -103,12 +106,21 @@ pub struct AnycastSummary {
     pub thresholds: Vec<(f64, f64, f64)>,
 }
 
+/// How a client's resolver picks among the servers it has estimates for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Selection {
+    /// A random member of the equivalent set within this fraction of the best.
+    Equivalent(f64),
+    /// The better of two drawn at random.
+    TwoChoices,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Policy {
     Random,
     Nearest,
-    /// Threshold, and how probes calibrate pushes.
-    Anycast(f64, Model),
+    /// The selection, and how probes calibrate pushes.
+    Anycast(Selection, Model),
     Oracle,
 }
 
@@ -231,7 +243,8 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
     let mut overhead = 0u64;
     let mut next_tick = 1.0;
     let pipeline = match policy {
-        Policy::Anycast(threshold, _) => Pipeline::equivalent(threshold),
+        Policy::Anycast(Selection::TwoChoices, _) => Pipeline::new(vec![Filter::TwoChoices]),
+        Policy::Anycast(Selection::Equivalent(threshold), _) => Pipeline::equivalent(threshold),
         _ => Pipeline::default(),
     };
     let now_of = |t: f64| Time::ZERO + Duration::from_secs_f64(t);
@@ -262,9 +275,16 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
                 break;
             }
             probes.pop();
-            let body = servers[s].agent.current();
+            // The probe object's body: the paper's server writes its smoothed delay; ours
+            // writes the delay of this very request, which separates the network's share
+            // exactly.
+            let smoothed = servers[s].agent.current();
             let d = servers[s].serve(at);
             let rt = response_time(world.rtt[c][servers[s].host], d);
+            let body = match config.model {
+                Model::Scaled => smoothed,
+                Model::Additive => Some(Duration::from_secs_f64(d)),
+            };
             if let Some(tufr) = body {
                 let _ = estimates[c][s].on_probe(
                     &config,
@@ -391,13 +411,19 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     let nearest = replay(&world, Policy::Nearest, args, seed);
     let anycast = replay(
         &world,
-        Policy::Anycast(args.threshold, Model::Additive),
+        Policy::Anycast(Selection::Equivalent(args.threshold), Model::Additive),
+        args,
+        seed,
+    );
+    let two = replay(
+        &world,
+        Policy::Anycast(Selection::TwoChoices, Model::Additive),
         args,
         seed,
     );
     let scaled = replay(
         &world,
-        Policy::Anycast(args.threshold, Model::Scaled),
+        Policy::Anycast(Selection::Equivalent(args.threshold), Model::Scaled),
         args,
         seed,
     );
@@ -416,7 +442,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     for threshold in [0.0, 0.1, 0.3, 0.6, 1.0] {
         let r = replay(
             &world,
-            Policy::Anycast(threshold, Model::Additive),
+            Policy::Anycast(Selection::Equivalent(threshold), Model::Additive),
             args,
             seed,
         );
@@ -459,6 +485,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
         mean_rt_anycast_s: round6(m_a),
         mean_rt_oracle_s: round6(m_o),
         mean_rt_anycast_scaled_s: round6(mean_std(&scaled.rts).0),
+        mean_rt_anycast_two_choices_s: round6(mean_std(&two.rts).0),
         std_rt_random_s: round6(s_r),
         std_rt_nearest_s: round6(s_n),
         std_rt_anycast_s: round6(s_a),
@@ -518,6 +545,11 @@ pub fn table(s: &AnycastSummary) -> String {
         (
             "anycast, paper's scaled estimate",
             s.mean_rt_anycast_scaled_s,
+            f64::NAN,
+        ),
+        (
+            "anycast, better of two",
+            s.mean_rt_anycast_two_choices_s,
             f64::NAN,
         ),
     ] {
