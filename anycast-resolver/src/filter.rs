@@ -258,7 +258,10 @@ mod tests {
         // Server 4 has no estimate: it loses every pair it is drawn in.
         assert!(!counts.contains_key(&4), "{counts:?}");
         // The best wins every pair it is in (half of them), the second a third.
-        assert!(counts[&1] > 1300 && counts[&2] > 800 && counts[&3] > 300, "{counts:?}");
+        assert!(
+            counts[&1] > 1300 && counts[&2] > 800 && counts[&3] > 300,
+            "{counts:?}"
+        );
     }
 
     #[test]

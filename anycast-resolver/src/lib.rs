@@ -7,7 +7,8 @@
 //!
 //! Modules: [`name`] (anycast names and their DNS form), [`push`] (the server's push agent),
 //! [`estimate`] (the hybrid estimate), [`filter`] (pipelines), [`message`] (the wire),
-//! [`resolver`] (the authoritative resolver), [`local`] (caching local resolvers).
+//! [`resolver`] (the authoritative resolver), [`local`] (caching local resolvers), [`server`]
+//! (a group member: registration, probe replies, pushes, route advice).
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod message;
 pub mod name;
 pub mod push;
 pub mod resolver;
+pub mod server;
 
 pub use estimate::{EstimatorConfig, FigureError, Model, ServerEstimate};
 pub use filter::{Candidate, Filter, Pipeline, SelectState};
@@ -26,3 +28,4 @@ pub use message::{Message, ServerRecord};
 pub use name::{AnycastName, NameError};
 pub use push::{Push, PushAgent, PushConfig};
 pub use resolver::{Resolver, ResolverConfig, ResolverEvent, ResolverStats, UnknownGroup};
+pub use server::{AnycastServer, ServerCommand};

@@ -69,6 +69,16 @@ pub enum LocalEvent {
         /// Whether the answer came from the cache.
         cached: bool,
     },
+    /// A server of `name` the client uses advises `better` instead (only taken when both are
+    /// in the cached answer for `name`).
+    Advised {
+        /// The group.
+        name: AnycastName,
+        /// The better server.
+        server: NodeId,
+        /// Its address, as the cached answer lists it.
+        address: IpAddr,
+    },
     /// No server: the reason says why.
     Failed {
         /// The request.
@@ -114,7 +124,8 @@ pub struct LocalStats {
     pub hits: u64,
     /// Queries sent to authoritative resolvers.
     pub queries: u64,
-    /// Answers matching no query in flight (late, or forged).
+    /// Answers matching no query in flight (late, or forged), and route advice not about a
+    /// cached group's servers.
     pub stray_answers: u64,
 }
 
@@ -276,6 +287,23 @@ impl Protocol for LocalResolver {
                     });
                 }
             }
+            Message::RouteAdvice { name, better, .. } => {
+                // Believe advice only from a server of the group about another of its servers.
+                let listed = self.cache.get(&name).map(|c| c.servers.clone());
+                let known = listed.as_ref().and_then(|servers| {
+                    let from_member = servers.iter().any(|s| s.server == from);
+                    let target = servers.iter().find(|s| s.server == better)?;
+                    from_member.then_some(target.address)
+                });
+                match known {
+                    Some(address) => self.outbox.emit(LocalEvent::Advised {
+                        name,
+                        server: better,
+                        address,
+                    }),
+                    None => self.stats.stray_answers += 1,
+                }
+            }
             _ => {}
         }
     }
@@ -415,6 +443,54 @@ mod tests {
         );
         assert_eq!(drain(&mut l).0, [Message::Query { id: 2, name: web() }]);
         assert_eq!(l.stats().hits, 1);
+    }
+
+    #[test]
+    fn route_advice_is_taken_only_between_servers_of_the_group() {
+        let mut l = local();
+        l.handle_command(
+            at(0),
+            LocalCommand::Resolve {
+                token: 1,
+                name: web(),
+            },
+        );
+        drain(&mut l);
+        let record = |i: u64| ServerRecord {
+            server: NodeId::from_index(i),
+            address: format!("192.0.2.{i}").parse().unwrap(),
+            estimate_us: Some(100_000),
+        };
+        l.handle_message(
+            at(1),
+            NodeId::from_index(100),
+            Message::Answer {
+                id: 1,
+                name: web(),
+                servers: vec![record(1), record(2)],
+                ttl_ms: 9000,
+            },
+        );
+        drain(&mut l);
+        let advice = |better: u64| Message::RouteAdvice {
+            name: web(),
+            better: NodeId::from_index(better),
+            address: "203.0.113.9".parse().unwrap(),
+        };
+        l.handle_message(at(2), NodeId::from_index(1), advice(2));
+        assert_eq!(
+            drain(&mut l).1,
+            [LocalEvent::Advised {
+                name: web(),
+                server: NodeId::from_index(2),
+                address: record(2).address,
+            }]
+        );
+        // From a stranger, or towards a server the group does not list: ignored.
+        l.handle_message(at(3), NodeId::from_index(66), advice(2));
+        l.handle_message(at(3), NodeId::from_index(1), advice(9));
+        assert!(drain(&mut l).1.is_empty());
+        assert_eq!(l.stats().stray_answers, 2);
     }
 
     #[test]
