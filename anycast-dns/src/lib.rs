@@ -15,14 +15,16 @@
 #![forbid(unsafe_code)]
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
-use anycast_resolver::{AnycastName, NameError};
+use anycast_resolver::{AnycastName, NameError, Pipeline, Resolver};
 use hickory_proto::op::{Header, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_server::authority::MessageResponseBuilder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use overlay_core::Time;
 
 /// What the resolver says of a group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +50,39 @@ where
 {
     fn lookup(&self, name: &AnycastName) -> Lookup {
         self(name)
+    }
+}
+
+/// A live authoritative resolver as the answer source: each query picks a server with
+/// `pipeline` from the resolver's current estimates (its clock counts from `start`).
+#[derive(Debug)]
+pub struct LiveResolver {
+    resolver: Arc<Mutex<Resolver>>,
+    pipeline: Pipeline,
+    start: Instant,
+}
+
+impl LiveResolver {
+    /// Answers from `resolver`, whose protocol time started at `start`.
+    pub fn new(resolver: Arc<Mutex<Resolver>>, pipeline: Pipeline, start: Instant) -> Self {
+        Self {
+            resolver,
+            pipeline,
+            start,
+        }
+    }
+}
+
+impl AnswerSource for LiveResolver {
+    fn lookup(&self, name: &AnycastName) -> Lookup {
+        let now = Time::ZERO + self.start.elapsed();
+        // A panic elsewhere while holding the lock leaves the table as it was: keep answering.
+        let mut resolver = self.resolver.lock().unwrap_or_else(PoisonError::into_inner);
+        match resolver.pick(now, name, &self.pipeline) {
+            Err(_) => Lookup::Unknown,
+            Ok(None) => Lookup::NoServer,
+            Ok(Some((_, address))) => Lookup::Server(address),
+        }
     }
 }
 
@@ -190,6 +225,59 @@ pub fn serve_udp(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anycast_resolver::{Message, ResolverConfig};
+    use overlay_core::signature::SimulatedSignatures;
+    use overlay_core::{NodeId, Output, Protocol};
+
+    #[test]
+    fn a_live_resolver_answers_once_its_server_was_probed() {
+        let start = Instant::now();
+        let mut r = Resolver::new(
+            NodeId::from_index(100),
+            ResolverConfig {
+                domain: "example.org".to_owned(),
+                ..ResolverConfig::default()
+            },
+            Box::new(SimulatedSignatures::new(1, NodeId::from_index(100))),
+        );
+        let server = NodeId::from_index(1);
+        r.handle_message(
+            Time::ZERO,
+            server,
+            Message::Register {
+                name: "web%example.org".parse().unwrap(),
+                address: "192.0.2.9".parse().unwrap(),
+            },
+        );
+        r.handle_timeout(Time::ZERO);
+        let mut nonce = None;
+        while let Some(o) = r.poll_output() {
+            if let Output::Send {
+                msg: Message::Probe { nonce: n },
+                ..
+            } = o
+            {
+                nonce = Some(n);
+            }
+        }
+        r.handle_message(
+            Time::ZERO + std::time::Duration::from_millis(30),
+            server,
+            Message::ProbeReply {
+                nonce: nonce.unwrap(),
+                tufr_us: 10_000,
+            },
+        );
+        let live = LiveResolver::new(Arc::new(Mutex::new(r)), Pipeline::equivalent(0.5), start);
+        assert_eq!(
+            live.lookup(&"web%example.org".parse().unwrap()),
+            Lookup::Server("192.0.2.9".parse().unwrap())
+        );
+        assert_eq!(
+            live.lookup(&"mail%example.org".parse().unwrap()),
+            Lookup::Unknown
+        );
+    }
 
     fn source(name: &AnycastName) -> Lookup {
         match name.service() {

@@ -4,13 +4,13 @@
 use crate::NodeId;
 
 /// Signs messages for one author.
-pub trait Signer: std::fmt::Debug {
+pub trait Signer: std::fmt::Debug + Send + Sync {
     /// The signature of `message` by this author.
     fn sign(&self, message: &[u8]) -> Vec<u8>;
 }
 
 /// Checks authors' signatures.
-pub trait Verifier: std::fmt::Debug {
+pub trait Verifier: std::fmt::Debug + Send + Sync {
     /// Whether `signature` is `author`'s over `message`.
     fn verify(&self, author: &NodeId, message: &[u8], signature: &[u8]) -> bool;
 }
