@@ -52,6 +52,12 @@ pub struct AnycastArgs {
     /// The equivalent set: servers within this fraction of the best estimate.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
+    /// A server pushes when its delay moved by more than this fraction since its last push.
+    #[arg(long, default_value_t = 0.2)]
+    pub push_threshold: f64,
+    /// A server pushes at most this often.
+    #[arg(long, default_value = "1s", value_parser = duration_arg)]
+    pub push_gap: Duration,
     /// Time between two probes of one server by one resolver.
     #[arg(long, default_value = "60s", value_parser = duration_arg)]
     pub probe_interval: Duration,
@@ -209,7 +215,11 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
                 background: world.background[s][0],
                 agent: PushAgent::new(
                     id,
-                    PushConfig::default(),
+                    PushConfig {
+                        threshold: args.push_threshold,
+                        min_gap: args.push_gap,
+                        ..PushConfig::default()
+                    },
                     Box::new(SimulatedSignatures::new(secret, id)),
                 ),
             }
