@@ -176,6 +176,12 @@ impl SpecValue for Duration {
     }
 }
 
+/// A command-line duration (clap's value parser): [`parse_duration`] with an error naming the
+/// text.
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 300s or 5m"))
+}
+
 /// Parse `1ms`, `250us`, `1.5s`, `2m` (minutes); a bare number is milliseconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();

@@ -2,6 +2,18 @@
 
 use std::collections::BTreeMap;
 
+/// The least-squares slope of `ys` against `xs` (0 with fewer than two points or no spread).
+pub fn slope(xs: &[f64], ys: &[f64]) -> f64 {
+    let n = xs.len().min(ys.len()) as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+    if sxx == 0.0 { 0.0 } else { sxy / sxx }
+}
+
 /// Sorted samples, for quantiles and extremes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Distribution {
@@ -42,6 +54,14 @@ impl Distribution {
     pub fn mean(&self) -> Option<f64> {
         (!self.sorted.is_empty())
             .then(|| self.sorted.iter().sum::<f64>() / self.sorted.len() as f64)
+    }
+
+    /// The population standard deviation; `None` if empty.
+    pub fn std_dev(&self) -> Option<f64> {
+        let mean = self.mean()?;
+        let var =
+            self.sorted.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / self.sorted.len() as f64;
+        Some(var.sqrt())
     }
 
     /// The largest sample.
@@ -109,6 +129,15 @@ impl Histogram {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn slope_of_a_line_and_spread() {
+        assert!((slope(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 2.0).abs() < 1e-12);
+        assert_eq!(slope(&[1.0], &[5.0]), 0.0);
+        let d = Distribution::new(vec![2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(d.std_dev(), Some(2.0));
+        assert_eq!(Distribution::new(vec![]).std_dev(), None);
+    }
+
     use super::*;
 
     #[test]

@@ -28,11 +28,8 @@ use serde::Serialize;
 use super::{CommonArgs, RunHeader, ScenarioError};
 use crate::network::Network;
 use crate::report::{self, Curve, Line, Table, round6};
-use crate::spec::parse_duration;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 600s"))
-}
+use crate::spec::duration_arg;
+use crate::stats::Distribution;
 
 /// Arguments of `run anycast` (`--members` counts the clients).
 #[derive(Debug, Clone, Args)]
@@ -185,13 +182,8 @@ fn response_time(rtt: f64, delay: f64) -> f64 {
 }
 
 fn mean_std(xs: &[f64]) -> (f64, f64) {
-    if xs.is_empty() {
-        return (0.0, 0.0);
-    }
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
+    let d = Distribution::new(xs.to_vec());
+    (d.mean().unwrap_or(0.0), d.std_dev().unwrap_or(0.0))
 }
 
 /// One replay: response times, requests per server per minute, overhead messages.

@@ -23,12 +23,8 @@ use super::quality::{References, TreeQuality};
 use super::{CommonArgs, RunHeader, ScenarioError};
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
+use crate::spec::duration_arg;
 use crate::stats::Distribution;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    crate::spec::parse_duration(text)
-        .ok_or_else(|| format!("{text:?} is not a duration such as 360s"))
-}
 
 /// The WonderNetwork matrix shipped in `data/`.
 pub const DEFAULT_MATRIX: &str = "matrix:data/latency/wondernetwork-2018-242cities-rtt-ms.csv";

@@ -16,12 +16,8 @@ use super::quality::{References, TreeQuality};
 use super::{CommonArgs, RunHeader, ScenarioError, progress};
 use crate::network::Network;
 use crate::report::{self, Curve, Line, Table, fmt_opt, round6};
-use crate::spec::parse_duration;
+use crate::spec::duration_arg;
 use crate::stats::Distribution;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 300s or 5m"))
-}
 
 /// Arguments of `run narada`.
 #[derive(Debug, Clone, Args)]

@@ -19,13 +19,9 @@ use super::narada_group::NaradaGroup;
 use super::{CommonArgs, RunHeader, ScenarioError, progress};
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
+use crate::spec::duration_arg;
 use crate::stats::Distribution;
 use crate::tree::DeliveryTree;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    crate::spec::parse_duration(text)
-        .ok_or_else(|| format!("{text:?} is not a duration such as 300s"))
-}
 
 /// Arguments of `run narada-dynamics`.
 #[derive(Debug, Clone, Args)]

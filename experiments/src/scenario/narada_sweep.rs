@@ -9,11 +9,7 @@ use serde::Serialize;
 use super::narada::{self as narada_scenario, NaradaArgs, NaradaSummary};
 use super::{CommonArgs, ScenarioError};
 use crate::report::{self, Line, Table};
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    crate::spec::parse_duration(text)
-        .ok_or_else(|| format!("{text:?} is not a duration such as 200s"))
-}
+use crate::spec::duration_arg;
 
 /// Arguments of `run narada-sweep`.
 #[derive(Debug, Clone, Args)]
@@ -115,7 +111,7 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
         scenario: "narada-sweep".to_owned(),
         topology: args.common.topology.clone(),
         seed: args.common.seed,
-        control_kbps_slope_per_member: report::round6(slope(&xs, &ys)),
+        control_kbps_slope_per_member: report::round6(crate::stats::slope(&xs, &ys)),
         points,
     };
     report::create_dir(&out)?;
@@ -179,17 +175,6 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     Ok(summary)
 }
 
-fn slope(xs: &[f64], ys: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
-    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-    if sxx == 0.0 { 0.0 } else { sxy / sxx }
-}
-
 /// The figures as a table.
 pub fn table(s: &SweepSummary) -> String {
     let mut t = Table::new(&[
@@ -218,13 +203,4 @@ pub fn table(s: &SweepSummary) -> String {
         ]);
     }
     t.render()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn slope_of_a_line() {
-        assert!((super::slope(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 2.0).abs() < 1e-12);
-        assert_eq!(super::slope(&[1.0], &[5.0]), 0.0);
-    }
 }

@@ -18,13 +18,9 @@ use super::overcast_group::OvercastGroup;
 use super::{CommonArgs, RunHeader, ScenarioError};
 use crate::network::{AccessSpec, Network, Placement};
 use crate::report::{self, Table, fmt_opt, round6};
-use crate::spec::parse_duration;
+use crate::spec::duration_arg;
 use crate::stats::Distribution;
 use crate::topology;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 300s or 5m"))
-}
 
 /// The Overcast paper's kind of map.
 pub const OVERCAST_TOPOLOGY: &str = "transit-stub:nodes=600,seed=1";

@@ -18,12 +18,8 @@ use super::overcast::{OvercastSetup, orphans_of, rejoin_times};
 use super::overcast_group::OvercastGroup;
 use super::{RunHeader, ScenarioError};
 use crate::report::{self, Line, Table, fmt_opt, round6};
-use crate::spec::parse_duration;
+use crate::spec::duration_arg;
 use crate::stats::Distribution;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 120s"))
-}
 
 /// Arguments of `run overcast-dynamics`.
 #[derive(Debug, Clone, Args)]

@@ -16,11 +16,7 @@ use super::overcast::{self as overcast_scenario, OvercastArgs, OvercastSetup};
 use super::overcast_group::OvercastGroup;
 use crate::network::Placement;
 use crate::report::{self, Line, Table, fmt_opt, round6};
-use crate::spec::parse_duration;
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration such as 300s"))
-}
+use crate::spec::duration_arg;
 
 /// Arguments of `run overcast-sweep`.
 #[derive(Debug, Clone, Args)]
@@ -156,7 +152,7 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
         seed: args.setup.seed,
         sizes,
         churn,
-        root_certificates_per_change: round6(slope(&xs, &ys)),
+        root_certificates_per_change: round6(crate::stats::slope(&xs, &ys)),
     };
     write(&out, &summary)?;
     Ok(summary)
@@ -333,17 +329,6 @@ pub fn out_dir(args: &SweepArgs) -> PathBuf {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out/overcast-sweep"))
-}
-
-fn slope(xs: &[f64], ys: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
-    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-    if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
 /// The figures as a table.
