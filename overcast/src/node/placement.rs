@@ -181,6 +181,39 @@ impl Overcast {
             .set(Timer::Attach, now + self.config.answer_timeout);
     }
 
+    /// Measure `reference` (the candidate or the parent), the eligible `children` it listed and
+    /// any `extra` node, each capped by its bandwidth from the root where known.
+    fn start_probe(
+        &mut self,
+        reference: NodeId,
+        children: Vec<NodeId>,
+        ancestors: &[NodeId],
+        caps: PathCaps,
+        extra: Option<(NodeId, f64)>,
+    ) -> Probe {
+        let others = self.eligible(children, ancestors);
+        let mut probe = Probe {
+            others: others.clone(),
+            caps: caps.children,
+            ..Probe::default()
+        };
+        probe.caps.insert(reference, caps.sender);
+        if let Some((node, cap)) = extra {
+            probe.caps.insert(node, cap);
+        }
+        if !self.config.use_path_bandwidth {
+            probe.caps.clear();
+        }
+        self.measure(&mut probe, reference);
+        if let Some((node, _)) = extra {
+            self.measure(&mut probe, node);
+        }
+        for c in others {
+            self.measure(&mut probe, c);
+        }
+        probe
+    }
+
     pub(super) fn on_children(
         &mut self,
         now: Time,
@@ -194,20 +227,7 @@ impl Overcast {
             .as_ref()
             .is_some_and(|s| s.candidate == from && s.probe.is_none());
         if searching {
-            let others = self.eligible(children, &ancestors);
-            let mut probe = Probe {
-                others: others.clone(),
-                caps: caps.children,
-                ..Probe::default()
-            };
-            probe.caps.insert(from, caps.sender);
-            if !self.config.use_path_bandwidth {
-                probe.caps.clear();
-            }
-            self.measure(&mut probe, from);
-            for c in others {
-                self.measure(&mut probe, c);
-            }
+            let probe = self.start_probe(from, children, &ancestors, caps, None);
             if let Some(search) = self.search.as_mut() {
                 search.candidate_ancestors = ancestors;
                 search.probe = Some(probe);
@@ -226,26 +246,9 @@ impl Overcast {
                 .checked_sub(2)
                 .map(|i| ancestors[i])
                 .filter(|g| !self.is_descendant(g));
-            let others = self.eligible(children, &ancestors);
-            let mut probe = Probe {
-                others: others.clone(),
-                caps: caps.children,
-                ..Probe::default()
-            };
-            probe.caps.insert(from, caps.sender);
-            if let Some(g) = grandparent {
-                probe.caps.insert(g, caps.sender_parent);
-            }
-            if !self.config.use_path_bandwidth {
-                probe.caps.clear();
-            }
-            self.measure(&mut probe, from);
-            if let Some(g) = grandparent {
-                self.measure(&mut probe, g);
-            }
-            for c in others {
-                self.measure(&mut probe, c);
-            }
+            let sender_parent = caps.sender_parent;
+            let extra = grandparent.map(|g| (g, sender_parent));
+            let mut probe = self.start_probe(from, children, &ancestors, caps, extra);
             let sample = self
                 .reevaluation
                 .as_mut()
