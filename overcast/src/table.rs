@@ -426,6 +426,42 @@ mod tests {
     }
 
     #[test]
+    fn a_move_to_a_parent_on_the_same_side_keeps_the_node() {
+        // 5 and 7 both hang under child 1; 5 moves under 7 and a node below did not know 7 was
+        // on that side, so the departure reaches this table: 5 is still below, under child 1.
+        let mut t = DescendantTable::new(id(0));
+        t.adopt(id(1), 1, NodeInfo::default());
+        t.apply(id(1), &birth(5, 1, 1));
+        t.apply(id(1), &birth(7, 1, 1));
+        let moved = DeathCause::Moved {
+            new_parent: id(7),
+            mover: id(5),
+        };
+        assert_eq!(t.apply(id(1), &death(5, 1, moved)), Applied::Unchanged);
+        assert!(t.get(&id(5)).unwrap().alive());
+        assert_eq!(t.via(&id(5)), Some(id(1)));
+    }
+
+    #[test]
+    fn a_full_listing_revives_what_news_from_elsewhere_took_away() {
+        let mut t = DescendantTable::new(id(0));
+        t.adopt(id(1), 1, NodeInfo::default());
+        t.apply(id(1), &birth(5, 1, 3));
+        t.apply(id(1), &death(5, 3, DeathCause::Orphaned));
+        assert!(!t.get(&id(5)).unwrap().alive());
+        // Child 1 lists 5 at an older number (another path's numbers ran ahead): alive again,
+        // at the higher number, so later news from either path compares right.
+        assert_eq!(
+            t.revive_under(id(1), id(5), 2, NodeInfo::default()),
+            Some(3)
+        );
+        assert!(t.get(&id(5)).unwrap().alive());
+        // Nothing to revive when it is alive, or unknown.
+        assert_eq!(t.revive_under(id(1), id(5), 4, NodeInfo::default()), None);
+        assert_eq!(t.revive_under(id(1), id(9), 1, NodeInfo::default()), None);
+    }
+
+    #[test]
     fn a_late_death_never_undoes_a_newer_birth_whatever_the_order() {
         // Root 0 with children 1 and 2; node 5 moves from under 1 (seq 1) to under 2 (seq 2),
         // while its old parent declares it dead (it missed the lease during the move).
