@@ -41,11 +41,12 @@ pub enum Message {
         /// Matches the reply to the request.
         nonce: u64,
     },
-    /// The probe object: its body is the server's current processing delay.
+    /// The probe object: its body is the server's processing delay.
     ProbeReply {
         /// The request's nonce.
         nonce: u64,
-        /// Smoothed time until first read, microseconds (0 if none measured yet).
+        /// Time until first read, microseconds: of this very request where the server measured
+        /// it, else its smoothed figure (`AnycastServer` sends the smoothed one); 0 if none yet.
         tufr_us: u64,
     },
     /// Who serves `name`? (local resolver to authoritative resolver.)

@@ -5,10 +5,14 @@
 //! occasional probes, a random member of the equivalent set) and `oracle` (the true best at each
 //! request).
 //!
-//! The protocol pieces are the real ones (`anycast_resolver`'s push agent, estimate and
-//! filters); the transport is modelled: a response takes two round trips, the server's queueing
-//! and service time, and the object's transfer. Each server is a FIFO queue: a request adds
-//! `1/capacity` seconds of work, the background adds work at its own rate.
+//! The estimate, push agent and filters are `anycast_resolver`'s; the resolver and server
+//! protocols are not run here: this replay calls them directly, schedules each client's probes
+//! itself (the `Resolver`'s jittered interval) and delivers every push half a round trip after
+//! a once-a-second check. The transport is modelled: a response takes two round trips, the
+//! server's queueing and service time, and the object's transfer. Each server is a FIFO queue:
+//! a request adds `1/capacity` seconds of work, the background adds work at its own rate. With
+//! the additive estimate a probe's body carries that request's own delay (the server knows it
+//! when it writes the body); with the paper's scaled estimate, the smoothed figure.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -77,6 +81,8 @@ pub struct AnycastSummary {
     /// The run's common fields.
     #[serde(flatten)]
     pub header: RunHeader,
+    /// Clients (`members` in the header counts clients and servers: every host on the map).
+    pub clients: usize,
     /// Servers.
     pub servers: usize,
     /// Requests in each replay.
@@ -480,6 +486,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     let (m_o, s_o) = mean_std(&oracle.rts);
     let summary = AnycastSummary {
         header,
+        clients: args.common.members,
         servers: args.servers,
         requests: world.requests.len(),
         mean_rt_random_s: round6(m_r),
