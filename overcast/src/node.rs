@@ -73,7 +73,7 @@ pub struct OvercastStats {
     pub outside_subtree: u64,
     /// Certificates with sequence numbers from the future: dropped.
     pub from_future: u64,
-    /// Check-ins from nodes that are not children: dropped.
+    /// Check-ins, news, listings and detaches from nodes that are not children: dropped.
     pub non_child_checkins: u64,
     /// Content from nodes that are not the parent: dropped.
     pub stray_data: u64,
