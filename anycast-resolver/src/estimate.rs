@@ -42,6 +42,8 @@ pub struct EstimatorConfig {
     pub min_tufr: Duration,
     /// The largest figure taken as real (response time or processing delay).
     pub max_figure: Duration,
+    /// The largest spare capacity taken as real, requests per second.
+    pub max_spare_rps: f64,
 }
 
 impl Default for EstimatorConfig {
@@ -53,6 +55,7 @@ impl Default for EstimatorConfig {
             probe_max_age: Duration::from_secs(600),
             min_tufr: Duration::from_micros(100),
             max_figure: Duration::from_secs(120),
+            max_spare_rps: 10_000_000.0,
         }
     }
 }
@@ -80,6 +83,14 @@ pub enum FigureError {
         /// The ceiling.
         ceiling: Duration,
     },
+    /// A spare capacity above anything believable.
+    #[error(
+        "a spare capacity of {got_mrps} thousandths of a request per second is above the largest believable"
+    )]
+    SpareTooLarge {
+        /// The stated figure, thousandths of a request per second.
+        got_mrps: u64,
+    },
     /// A push numbered at or below one already taken.
     #[error("push {got} is not newer than push {have}")]
     OutOfOrder {
@@ -100,7 +111,7 @@ pub enum Basis {
 }
 
 /// A response-time estimate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
     /// Expected response time.
     pub rt: Duration,
@@ -108,6 +119,8 @@ pub struct Estimate {
     pub basis: Basis,
     /// Whether the server's pushes stopped (older than `push_max_age`).
     pub stale: bool,
+    /// The spare capacity the server last stated, requests per second (none once stale).
+    pub spare_rps: Option<f64>,
 }
 
 /// What one resolver knows of one server.
@@ -124,6 +137,8 @@ pub struct ServerEstimate {
     pushed_at: Option<Time>,
     /// The newest push number taken.
     push_seq: Option<u64>,
+    /// The spare capacity the latest push stated, requests per second.
+    spare: Option<f64>,
 }
 
 impl ServerEstimate {
@@ -174,21 +189,30 @@ impl ServerEstimate {
         Ok(())
     }
 
-    /// Push number `seq` arrived at `now` with processing delay `tufr`.
+    /// Push number `seq` arrived at `now` with processing delay `tufr` and, if the server
+    /// measures it, its spare capacity in thousandths of a request per second.
     pub fn on_push(
         &mut self,
         config: &EstimatorConfig,
         now: Time,
         seq: u64,
         tufr: Duration,
+        spare_mrps: Option<u64>,
     ) -> Result<(), FigureError> {
         if let Some(have) = self.push_seq.filter(|&have| seq <= have) {
             return Err(FigureError::OutOfOrder { got: seq, have });
         }
         Self::check(config, "pushed processing delay", tufr, config.min_tufr)?;
+        let spare = spare_mrps.map(|m| m as f64 / 1000.0);
+        if let (Some(got_mrps), Some(rps)) = (spare_mrps, spare)
+            && rps > config.max_spare_rps
+        {
+            return Err(FigureError::SpareTooLarge { got_mrps });
+        }
         self.push_seq = Some(seq);
         self.pushed_at = Some(now);
         self.tufr = Some((now, tufr));
+        self.spare = spare;
         Ok(())
     }
 
@@ -213,12 +237,14 @@ impl ServerEstimate {
                     rt: rt.min(config.max_figure),
                     basis: Basis::Hybrid,
                     stale,
+                    spare_rps: self.spare,
                 })
             }
             _ => Some(Estimate {
                 rt: probe_rt,
                 basis: Basis::Probe,
                 stale,
+                spare_rps: if stale { None } else { self.spare },
             }),
         }
     }
@@ -255,7 +281,7 @@ mod tests {
         let probe_only = e.estimate(&c, at(2)).unwrap();
         assert_eq!((probe_only.rt, probe_only.basis), (ms(400), Basis::Probe));
         // The server gets busier: 250 ms of processing means about a second.
-        e.on_push(&c, at(3), 1, ms(250)).unwrap();
+        e.on_push(&c, at(3), 1, ms(250), None).unwrap();
         let hybrid = e.estimate(&c, at(4)).unwrap();
         assert_eq!((hybrid.rt, hybrid.basis), (ms(1000), Basis::Hybrid));
         // A second probe blends its factor in: (4 + 2) / 2 = 3.
@@ -271,7 +297,7 @@ mod tests {
         };
         let mut e = ServerEstimate::default();
         e.on_probe(&c, at(0), ms(300), ms(100)).unwrap();
-        e.on_push(&c, at(1), 1, ms(50)).unwrap();
+        e.on_push(&c, at(1), 1, ms(50), None).unwrap();
         assert_eq!(e.estimate(&c, at(10)).unwrap().rt, ms(150));
         let later = e.estimate(&c, at(1) + c.push_max_age + ms(1)).unwrap();
         assert_eq!(
@@ -287,7 +313,7 @@ mod tests {
         let mut e = ServerEstimate::default();
         // 400 ms of which the server took 100: 300 ms of network.
         e.on_probe(&c, at(1), ms(400), ms(100)).unwrap();
-        e.on_push(&c, at(2), 1, ms(250)).unwrap();
+        e.on_push(&c, at(2), 1, ms(250), None).unwrap();
         assert_eq!(e.estimate(&c, at(3)).unwrap().rt, ms(550));
     }
 
@@ -296,18 +322,18 @@ mod tests {
         let c = EstimatorConfig::default();
         let mut e = ServerEstimate::default();
         e.on_probe(&c, at(0), ms(300), ms(100)).unwrap();
-        e.on_push(&c, at(1), 5, ms(100)).unwrap();
+        e.on_push(&c, at(1), 5, ms(100), None).unwrap();
         let before = e.estimate(&c, at(2));
         assert!(matches!(
-            e.on_push(&c, at(2), 6, Duration::ZERO),
+            e.on_push(&c, at(2), 6, Duration::ZERO, None),
             Err(FigureError::TooSmall { .. })
         ));
         assert!(matches!(
-            e.on_push(&c, at(2), 6, Duration::from_secs(3600)),
+            e.on_push(&c, at(2), 6, Duration::from_secs(3600), None),
             Err(FigureError::TooLarge { .. })
         ));
         assert_eq!(
-            e.on_push(&c, at(2), 5, ms(1)),
+            e.on_push(&c, at(2), 5, ms(1), None),
             Err(FigureError::OutOfOrder { got: 5, have: 5 })
         );
         assert!(e.on_probe(&c, at(2), Duration::ZERO, ms(100)).is_err());
@@ -315,7 +341,28 @@ mod tests {
             e.on_probe(&c, at(2), ms(100), Duration::from_nanos(1))
                 .is_err()
         );
+        assert_eq!(
+            e.on_push(&c, at(2), 6, ms(100), Some(u64::MAX)),
+            Err(FigureError::SpareTooLarge { got_mrps: u64::MAX })
+        );
         assert_eq!(e.estimate(&c, at(2)), before);
         assert!((e.scale_factor().unwrap() - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_stated_spare_capacity_rides_with_the_estimate_until_pushes_stop() {
+        let c = EstimatorConfig::default();
+        let mut e = ServerEstimate::default();
+        e.on_probe(&c, at(0), ms(300), ms(100)).unwrap();
+        assert_eq!(e.estimate(&c, at(0)).unwrap().spare_rps, None);
+        e.on_push(&c, at(1), 1, ms(100), Some(12_500)).unwrap();
+        assert_eq!(e.estimate(&c, at(2)).unwrap().spare_rps, Some(12.5));
+        // A push without the figure clears it: the server no longer states one.
+        e.on_push(&c, at(3), 2, ms(100), None).unwrap();
+        assert_eq!(e.estimate(&c, at(4)).unwrap().spare_rps, None);
+        e.on_push(&c, at(5), 3, ms(100), Some(0)).unwrap();
+        assert_eq!(e.estimate(&c, at(6)).unwrap().spare_rps, Some(0.0));
+        let stale = e.estimate(&c, at(5) + c.push_max_age + ms(1)).unwrap();
+        assert_eq!((stale.stale, stale.spare_rps), (true, None));
     }
 }

@@ -13,7 +13,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 /// A server as the filters see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     /// The server.
     pub server: NodeId,
@@ -21,6 +21,8 @@ pub struct Candidate {
     pub estimate: Option<Duration>,
     /// The round-trip time from whoever filters, if measured.
     pub rtt: Option<Duration>,
+    /// The spare capacity the server states, requests per second, if it does.
+    pub spare_rps: Option<f64>,
 }
 
 /// One stage of a pipeline.
@@ -46,6 +48,12 @@ pub enum Filter {
     /// load spreads even when every client holds the same estimates, yet a slow server is
     /// rarely kept.
     TwoChoices,
+    /// Keep one, drawn with probability proportional to the spare capacity its server states:
+    /// resolvers that all hold the same figures then split their clients the way the servers
+    /// can take them, instead of all sending them to the best. A server that states no figure
+    /// weighs as the mean of those that do; if none states one (or every figure is zero), the
+    /// draw is uniform.
+    Weighted,
     /// Keep only these.
     Allow(BTreeSet<NodeId>),
     /// Drop these.
@@ -114,6 +122,43 @@ impl Filter {
                 let keep = if key(&set[b]) < key(&set[a]) { b } else { a };
                 set.into_iter().nth(keep).into_iter().collect()
             }
+            Self::Weighted => {
+                if set.len() <= 1 {
+                    return set;
+                }
+                let stated: Vec<f64> = set
+                    .iter()
+                    .filter_map(|c| c.spare_rps)
+                    .filter(|s| s.is_finite())
+                    .map(|s| s.max(0.0))
+                    .collect();
+                let mean = if stated.is_empty() {
+                    1.0
+                } else {
+                    stated.iter().sum::<f64>() / stated.len() as f64
+                };
+                let weights: Vec<f64> = set
+                    .iter()
+                    .map(|c| match c.spare_rps {
+                        Some(s) if s.is_finite() => s.max(0.0),
+                        _ => mean,
+                    })
+                    .collect();
+                let total: f64 = weights.iter().sum();
+                let keep = if total > 0.0 && total.is_finite() {
+                    let mut x = rng.random_range(0.0..total);
+                    weights
+                        .iter()
+                        .position(|&w| {
+                            x -= w;
+                            x < 0.0
+                        })
+                        .unwrap_or(set.len() - 1)
+                } else {
+                    rng.random_range(0..set.len())
+                };
+                set.into_iter().nth(keep).into_iter().collect()
+            }
             Self::Allow(allowed) => set
                 .into_iter()
                 .filter(|c| allowed.contains(&c.server))
@@ -148,9 +193,15 @@ impl Pipeline {
         Self { filters }
     }
 
-    /// The anycast default: the equivalent set within `threshold` of the best estimate.
+    /// The equivalent set within `threshold` of the best estimate (a uniform pick inside it).
     pub fn equivalent(threshold: f64) -> Self {
         Self::new(vec![Filter::Equivalent { threshold }])
+    }
+
+    /// The anycast default: the equivalent set within `threshold` of the best estimate, then a
+    /// draw weighted by the spare capacity each server states.
+    pub fn anycast(threshold: f64) -> Self {
+        Self::new(vec![Filter::Equivalent { threshold }, Filter::Weighted])
     }
 
     /// What every stage keeps, in turn.
@@ -193,6 +244,7 @@ mod tests {
             server: NodeId::from_index(i),
             estimate: est.map(Duration::from_millis),
             rtt: rtt.map(Duration::from_millis),
+            spare_rps: None,
         }
     }
 
@@ -296,5 +348,45 @@ mod tests {
             })
             .collect();
         assert_eq!(best.len(), 1);
+    }
+
+    #[test]
+    fn the_weighted_draw_follows_stated_spare_capacity() {
+        let (mut st, mut rng) = (SelectState::default(), rng_from_seed(5));
+        let mut set = group();
+        set[0].spare_rps = Some(30.0);
+        set[1].spare_rps = Some(10.0);
+        set[2].spare_rps = Some(0.0);
+        // Server 4 states nothing: it weighs as the mean, 40 / 3.
+        let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+        for _ in 0..5300 {
+            let kept = ids(&Filter::Weighted.apply(set.clone(), &mut st, &mut rng));
+            *counts.entry(kept[0]).or_default() += 1;
+        }
+        assert!(
+            !counts.contains_key(&3),
+            "nothing spare, never drawn: {counts:?}"
+        );
+        // Expected 3000, 1000, 1333 of 5333.
+        assert!((2700..3300).contains(&counts[&1]), "{counts:?}");
+        assert!((800..1200).contains(&counts[&2]), "{counts:?}");
+        assert!((1100..1550).contains(&counts[&4]), "{counts:?}");
+        // Nonsense and all-zero figures fall back to a uniform draw.
+        let mut zero = group();
+        for c in &mut zero {
+            c.spare_rps = Some(0.0);
+        }
+        zero[0].spare_rps = Some(f64::NAN);
+        let picked: BTreeSet<u64> = (0..200)
+            .flat_map(|_| ids(&Filter::Weighted.apply(zero.clone(), &mut st, &mut rng)))
+            .collect();
+        assert_eq!(picked.len(), 4, "{picked:?}");
+        // The anycast pipeline draws only inside the equivalent set.
+        for _ in 0..200 {
+            let pick = Pipeline::anycast(0.2)
+                .choose(set.clone(), &mut st, &mut rng)
+                .unwrap();
+            assert!(pick == NodeId::from_index(1) || pick == NodeId::from_index(2));
+        }
     }
 }

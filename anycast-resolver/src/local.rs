@@ -35,7 +35,7 @@ impl Default for LocalConfig {
     fn default() -> Self {
         Self {
             authorities: BTreeMap::new(),
-            pipeline: Pipeline::equivalent(0.5),
+            pipeline: Pipeline::anycast(0.5),
             max_ttl: Duration::from_secs(300),
             query_timeout: Duration::from_secs(3),
             seed: 0,
@@ -173,6 +173,7 @@ impl LocalResolver {
                 server: s.server,
                 estimate: s.estimate_us.map(Duration::from_micros),
                 rtt: None,
+                spare_rps: s.spare_mrps.map(|m| m as f64 / 1000.0),
             })
             .collect();
         let event = match self
@@ -393,6 +394,7 @@ mod tests {
                 server: NodeId::from_index(1),
                 address: "192.0.2.1".parse().unwrap(),
                 estimate_us: Some(100_000),
+                spare_mrps: None,
             }],
             ttl_ms,
         }
@@ -460,6 +462,7 @@ mod tests {
             server: NodeId::from_index(i),
             address: format!("192.0.2.{i}").parse().unwrap(),
             estimate_us: Some(100_000),
+            spare_mrps: None,
         };
         l.handle_message(
             at(1),

@@ -17,6 +17,8 @@ pub struct ServerRecord {
     pub address: IpAddr,
     /// The answering resolver's response-time estimate, microseconds.
     pub estimate_us: Option<u64>,
+    /// The spare capacity the server last stated, thousandths of a request per second.
+    pub spare_mrps: Option<u64>,
 }
 
 /// The anycast messages.
@@ -114,6 +116,7 @@ mod tests {
                     server: NodeId::from_index(1),
                     address: "2001:db8::1".parse().unwrap(),
                     estimate_us: Some(120_000),
+                    spare_mrps: Some(4_000),
                 }],
                 ttl_ms: 5000,
             },

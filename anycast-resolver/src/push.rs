@@ -3,6 +3,12 @@
 //! of it: when it moved by more than a threshold since the last push (at most once per
 //! `min_gap`), and at least every `heartbeat` so a resolver can tell a quiet server from a dead
 //! one. Pushes are numbered and signed by the server.
+//!
+//! Beside the delay, a push may state the server's *spare capacity*: the requests per second it
+//! could take on top of its present load, as the server measures it (capacity less the arrival
+//! rate, or capacity times the idle fraction). A delay tells a resolver where requests are served
+//! fast now; spare capacity tells it how many more a server can take before that stops being
+//! true, which is what keeps every resolver from sending its clients to the same server at once.
 
 use std::time::Duration;
 
@@ -44,12 +50,14 @@ pub struct Push {
     pub seq: u64,
     /// Smoothed time until first read, microseconds.
     pub tufr_us: u64,
-    /// The server's signature over the three fields above.
+    /// Smoothed spare capacity, thousandths of a request per second, if the server measures it.
+    pub spare_mrps: Option<u64>,
+    /// The server's signature over the four fields above.
     pub signature: Vec<u8>,
 }
 
-fn signed_bytes(server: &NodeId, seq: u64, tufr_us: u64) -> Vec<u8> {
-    overlay_core::wire::encode(&(server, seq, tufr_us)).unwrap_or_default()
+fn signed_bytes(server: &NodeId, seq: u64, tufr_us: u64, spare_mrps: Option<u64>) -> Vec<u8> {
+    overlay_core::wire::encode(&(server, seq, tufr_us, spare_mrps)).unwrap_or_default()
 }
 
 impl Push {
@@ -57,7 +65,7 @@ impl Push {
     pub fn verify(&self, verifier: &dyn Verifier) -> bool {
         verifier.verify(
             &self.server,
-            &signed_bytes(&self.server, self.seq, self.tufr_us),
+            &signed_bytes(&self.server, self.seq, self.tufr_us, self.spare_mrps),
             &self.signature,
         )
     }
@@ -65,6 +73,11 @@ impl Push {
     /// The stated delay.
     pub fn tufr(&self) -> Duration {
         Duration::from_micros(self.tufr_us)
+    }
+
+    /// The stated spare capacity, requests per second.
+    pub fn spare_rps(&self) -> Option<f64> {
+        self.spare_mrps.map(|m| m as f64 / 1000.0)
     }
 }
 
@@ -75,7 +88,9 @@ pub struct PushAgent {
     config: PushConfig,
     signer: Box<dyn Signer>,
     smoothed: Option<f64>,
-    last: Option<(Time, f64)>,
+    spare: Option<f64>,
+    /// The last push: when, its delay and its spare capacity.
+    last: Option<(Time, f64, Option<f64>)>,
     seq: u64,
 }
 
@@ -87,6 +102,7 @@ impl PushAgent {
             config,
             signer,
             smoothed: None,
+            spare: None,
             last: None,
             seq: 0,
         }
@@ -102,6 +118,26 @@ impl PushAgent {
         });
     }
 
+    /// The server measured that it could take `spare_rps` more requests per second than it is
+    /// getting (negative or non-finite figures count as none spare).
+    pub fn on_spare(&mut self, spare_rps: f64) {
+        let x = if spare_rps.is_finite() {
+            spare_rps.max(0.0)
+        } else {
+            0.0
+        };
+        let w = self.config.weight.clamp(0.0, 1.0);
+        self.spare = Some(match self.spare {
+            Some(old) => old * (1.0 - w) + x * w,
+            None => x,
+        });
+    }
+
+    /// The smoothed spare capacity, requests per second.
+    pub fn spare(&self) -> Option<f64> {
+        self.spare
+    }
+
     /// The smoothed delay (what a probe's body carries).
     pub fn current(&self) -> Option<Duration> {
         self.smoothed.map(Duration::from_secs_f64)
@@ -112,25 +148,38 @@ impl PushAgent {
         let value = self.smoothed?;
         let due = match self.last {
             None => true,
-            Some((at, pushed)) => {
+            Some((at, pushed, pushed_spare)) => {
                 let since = now.saturating_since(at);
                 let moved = (value - pushed).abs() > self.config.threshold * pushed.max(1e-9);
-                since >= self.config.heartbeat || (moved && since >= self.config.min_gap)
+                // Spare capacity near zero matters most; one request per second is the floor
+                // of what counts as a move.
+                let spare_moved = match (self.spare, pushed_spare) {
+                    (Some(now), Some(then)) => {
+                        (now - then).abs() > self.config.threshold * then.max(1.0)
+                    }
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                since >= self.config.heartbeat
+                    || ((moved || spare_moved) && since >= self.config.min_gap)
             }
         };
         if !due {
             return None;
         }
         self.seq += 1;
-        self.last = Some((now, value));
+        self.last = Some((now, value, self.spare));
         let tufr_us = u64::try_from(Duration::from_secs_f64(value).as_micros()).unwrap_or(u64::MAX);
+        // Saturating float-to-int conversion: an enormous figure states u64::MAX.
+        let spare_mrps = self.spare.map(|s| (s * 1000.0) as u64);
         Some(Push {
             server: self.server,
             seq: self.seq,
             tufr_us,
+            spare_mrps,
             signature: self
                 .signer
-                .sign(&signed_bytes(&self.server, self.seq, tufr_us)),
+                .sign(&signed_bytes(&self.server, self.seq, tufr_us, spare_mrps)),
         })
     }
 }
@@ -184,5 +233,29 @@ mod tests {
         let mut p = a.poll_push(at(0)).unwrap();
         p.tufr_us = 1;
         assert!(!p.verify(&sig));
+    }
+
+    #[test]
+    fn spare_capacity_is_pushed_when_it_moves_and_is_signed() {
+        let (mut a, sig) = agent();
+        a.on_served(Duration::from_millis(100));
+        a.on_spare(50.0);
+        let first = a.poll_push(at(0)).unwrap();
+        assert_eq!(first.spare_mrps, Some(50_000));
+        assert_eq!(first.spare_rps(), Some(50.0));
+        // The delay is steady but the spare capacity collapses: that alone is pushed.
+        for _ in 0..20 {
+            a.on_spare(2.0);
+        }
+        let second = a.poll_push(at(2000)).unwrap();
+        assert!(second.spare_mrps.unwrap() < 5_000, "{second:?}");
+        assert!(second.verify(&sig));
+        let mut forged = second.clone();
+        forged.spare_mrps = Some(1_000_000);
+        assert!(!forged.verify(&sig), "the spare figure is signed");
+        // Nonsense measurements count as nothing spare.
+        a.on_spare(f64::NAN);
+        a.on_spare(-5.0);
+        assert!(a.spare().unwrap() < 2.0);
     }
 }

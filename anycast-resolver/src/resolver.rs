@@ -156,13 +156,14 @@ impl Resolver {
                 .iter()
                 .filter_map(|id| self.servers.get(id).map(|s| (id, s)))
                 .filter(|(_, s)| s.reachable)
-                .map(|(id, s)| Candidate {
-                    server: *id,
-                    estimate: s
-                        .estimate
-                        .estimate(&self.config.estimator, now)
-                        .map(|e| e.rt),
-                    rtt: None,
+                .map(|(id, s)| {
+                    let estimate = s.estimate.estimate(&self.config.estimator, now);
+                    Candidate {
+                        server: *id,
+                        estimate: estimate.map(|e| e.rt),
+                        rtt: None,
+                        spare_rps: estimate.and_then(|e| e.spare_rps),
+                    }
                 })
                 .collect(),
         )
@@ -185,6 +186,7 @@ impl Resolver {
                         estimate_us: c
                             .estimate
                             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                        spare_mrps: c.spare_rps.map(|s| (s * 1000.0) as u64),
                     })
                 })
                 .collect(),
@@ -296,10 +298,13 @@ impl Resolver {
             self.stats.pushes_unsigned += 1;
             return;
         }
-        match s
-            .estimate
-            .on_push(&self.config.estimator, now, push.seq, push.tufr())
-        {
+        match s.estimate.on_push(
+            &self.config.estimator,
+            now,
+            push.seq,
+            push.tufr(),
+            push.spare_mrps,
+        ) {
             Ok(()) => self.stats.pushes += 1,
             Err(_) => self.stats.pushes_refused += 1,
         }

@@ -39,6 +39,12 @@ pub enum ServerCommand {
         /// Time until first read.
         tufr: Duration,
     },
+    /// The application measured the requests per second it could take beyond its present
+    /// load (capacity less the arrival rate), in thousandths of a request per second.
+    Spare {
+        /// The spare capacity.
+        mrps: u64,
+    },
     /// Tell `client` that `better` (at `address`) serves `name` better.
     Advise {
         /// The client.
@@ -144,6 +150,7 @@ impl Protocol for AnycastServer {
                 }
             }
             ServerCommand::Served { tufr } => self.agent.on_served(tufr),
+            ServerCommand::Spare { mrps } => self.agent.on_spare(mrps as f64 / 1000.0),
             ServerCommand::Advise {
                 client,
                 name,

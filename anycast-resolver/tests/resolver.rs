@@ -142,6 +142,7 @@ fn bad_pushes_are_counted_and_change_nothing() {
         server: id(1),
         seq: 1,
         tufr_us: 1_000,
+        spare_mrps: Some(5_000),
         signature: vec![0; 8],
     };
     r.handle_message(at(1000), id(9), Message::Push(forged));
@@ -158,13 +159,24 @@ fn bad_pushes_are_counted_and_change_nothing() {
         server: id(77),
         seq: 1,
         tufr_us: 1_000,
+        spare_mrps: None,
         signature: vec![],
     };
     r.handle_message(at(1000), id(77), Message::Push(stranger));
+    // Signed, a believable delay, but an absurd spare capacity.
+    let mut boaster = PushAgent::new(
+        id(1),
+        PushConfig::default(),
+        Box::new(SimulatedSignatures::new(SECRET, id(1))),
+    );
+    boaster.on_served(Duration::from_millis(50));
+    boaster.on_spare(1e12);
+    let boast = boaster.poll_push(at(1000)).unwrap();
+    r.handle_message(at(1000), id(1), Message::Push(boast));
     let stats = r.stats();
     assert_eq!(
         (stats.pushes, stats.pushes_unsigned, stats.pushes_refused),
-        (0, 2, 2)
+        (0, 2, 3)
     );
     assert_eq!(estimates(&mut r, at(1000)), before);
     // A reply matching no probe is refused too.

@@ -38,6 +38,10 @@ fn anycast_beats_random_and_nearest_without_herding() {
         "{s:?}"
     );
     assert!(s.mean_rt_oracle_s <= s.mean_rt_anycast_s, "{s:?}");
+    assert!(
+        s.std_rt_anycast_s < s.std_rt_random_s && s.std_rt_anycast_s < s.std_rt_nearest_s,
+        "{s:?}"
+    );
     assert!(s.server_load_max_share < 0.9, "{s:?}");
     assert!(s.overhead_msgs_per_s > 0.0);
     let again = anycast::run(&args("b")).unwrap();

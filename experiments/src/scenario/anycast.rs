@@ -50,8 +50,9 @@ pub struct AnycastArgs {
     /// Requests per second each client makes (Poisson).
     #[arg(long, default_value_t = 0.5)]
     pub request_rate: f64,
-    /// The equivalent set: servers within this fraction of the best estimate.
-    #[arg(long, default_value_t = 0.5)]
+    /// The equivalent set: servers within this fraction of the best estimate (1: up to twice
+    /// the best), drawn from by the spare capacity each states.
+    #[arg(long, default_value_t = 1.0)]
     pub threshold: f64,
     /// A server pushes when its delay moved by more than this fraction since its last push.
     #[arg(long, default_value_t = 0.2)]
@@ -59,6 +60,10 @@ pub struct AnycastArgs {
     /// A server pushes at most this often.
     #[arg(long, default_value = "1s", value_parser = duration_arg)]
     pub push_gap: Duration,
+    /// The group's busiest minute: background and clients together use at most this fraction
+    /// of all servers' capacity (each minute's background draws are scaled down to fit).
+    #[arg(long, default_value_t = 0.8)]
+    pub max_utilisation: f64,
     /// Time between two probes of one server by one resolver.
     #[arg(long, default_value = "60s", value_parser = duration_arg)]
     pub probe_interval: Duration,
@@ -97,6 +102,9 @@ pub struct AnycastSummary {
     pub mean_rt_oracle_s: f64,
     /// Anycast with the paper's scaled estimate (RT = SF × pushed delay).
     pub mean_rt_anycast_scaled_s: f64,
+    /// Anycast drawing uniformly inside the equivalent set (the paper's resolver), ignoring the
+    /// spare capacity servers state.
+    pub mean_rt_anycast_uniform_s: f64,
     /// Anycast picking the better of two random servers instead of the equivalent set.
     pub mean_rt_anycast_two_choices_s: f64,
     /// Standard deviations, same order.
@@ -107,6 +115,11 @@ pub struct AnycastSummary {
     pub std_rt_anycast_s: f64,
     /// See `std_rt_random_s`.
     pub std_rt_oracle_s: f64,
+    /// Anycast's mean time at the server (queueing and service), seconds; the rest of a
+    /// response time is the network's.
+    pub mean_server_delay_anycast_s: f64,
+    /// The oracle's mean time at the server, seconds.
+    pub mean_server_delay_oracle_s: f64,
     /// The busiest server's share of anycast's requests.
     pub server_load_max_share: f64,
     /// Anycast's messages (pushes delivered to resolvers and probes) per second.
@@ -118,7 +131,10 @@ pub struct AnycastSummary {
 /// How a client's resolver picks among the servers it has estimates for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Selection {
-    /// A random member of the equivalent set within this fraction of the best.
+    /// A random member of the equivalent set within this fraction of the best, drawn by the
+    /// spare capacity each server states.
+    Weighted(f64),
+    /// A uniformly random member of the equivalent set (the paper's resolver).
     Equivalent(f64),
     /// The better of two drawn at random.
     TwoChoices,
@@ -144,6 +160,8 @@ struct Server {
     at: f64,
     /// Background requests per second.
     background: f64,
+    /// Clients' requests since the last once-a-second measurement.
+    arrivals: u32,
     agent: PushAgent,
 }
 
@@ -164,6 +182,7 @@ impl Server {
     fn serve(&mut self, t: f64) -> f64 {
         let d = self.delay(t);
         self.backlog += 1.0 / self.capacity;
+        self.arrivals += 1;
         self.agent.on_served(Duration::from_secs_f64(d));
         d
     }
@@ -195,6 +214,8 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// One replay: response times, requests per server per minute, overhead messages.
 struct Replay {
     rts: Vec<f64>,
+    /// Each request's time at the server (queueing and service).
+    delays: Vec<f64>,
     per_minute: Vec<Vec<f64>>,
     overhead: u64,
 }
@@ -211,6 +232,7 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
                 backlog: 0.0,
                 at: 0.0,
                 background: world.background[s][0],
+                arrivals: 0,
                 agent: PushAgent::new(
                     id,
                     PushConfig {
@@ -248,11 +270,13 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
     let minutes = world.background[0].len();
     let mut per_minute = vec![vec![0.0; k]; minutes];
     let mut rts = Vec::with_capacity(world.requests.len());
+    let mut delays = Vec::with_capacity(world.requests.len());
     let mut overhead = 0u64;
     let mut next_tick = 1.0;
     let pipeline = match policy {
         Policy::Anycast(Selection::TwoChoices, _) => Pipeline::new(vec![Filter::TwoChoices]),
         Policy::Anycast(Selection::Equivalent(threshold), _) => Pipeline::equivalent(threshold),
+        Policy::Anycast(Selection::Weighted(threshold), _) => Pipeline::anycast(threshold),
         _ => Pipeline::default(),
     };
     let now_of = |t: f64| Time::ZERO + Duration::from_secs_f64(t);
@@ -262,6 +286,11 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
             let minute = ((next_tick / 60.0) as usize).min(minutes - 1);
             for (s, server) in servers.iter_mut().enumerate() {
                 server.advance(next_tick);
+                // The server's own measure of what it could still take: capacity less the
+                // arrival rate over the last second.
+                let spare = server.capacity - server.background - f64::from(server.arrivals);
+                server.arrivals = 0;
+                server.agent.on_spare(spare);
                 server.background = world.background[s][minute];
                 if let Policy::Anycast(..) = policy
                     && let Some(push) = server.agent.poll_push(now_of(next_tick))
@@ -269,7 +298,13 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
                     // Every client's resolver registered; each hears it one way later.
                     for (c, row) in estimates.iter_mut().enumerate() {
                         let arrive = next_tick + world.rtt[c][server.host] / 2.0;
-                        let _ = row[s].on_push(&config, now_of(arrive), push.seq, push.tufr());
+                        let _ = row[s].on_push(
+                            &config,
+                            now_of(arrive),
+                            push.seq,
+                            push.tufr(),
+                            push.spare_mrps,
+                        );
                         overhead += 1;
                     }
                 }
@@ -328,6 +363,9 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
                             .estimate(&config, now_of(t))
                             .map(|e| e.rt),
                         rtt: Some(Duration::from_secs_f64(world.rtt[client][servers[s].host])),
+                        spare_rps: estimates[client][s]
+                            .estimate(&config, now_of(t))
+                            .and_then(|e| e.spare_rps),
                     })
                     .collect();
                 pipeline
@@ -338,11 +376,13 @@ fn replay(world: &World, policy: Policy, args: &AnycastArgs, seed: u64) -> Repla
         };
         let d = servers[chosen].serve(t);
         rts.push(response_time(world.rtt[client][servers[chosen].host], d));
+        delays.push(d);
         let minute = ((t / 60.0) as usize).min(minutes - 1);
         per_minute[minute][chosen] += 1.0 / 60.0;
     }
     Replay {
         rts,
+        delays,
         per_minute,
         overhead,
     }
@@ -369,14 +409,24 @@ fn build_world(args: &AnycastArgs, net: &Network) -> World {
         .map(|_| 2.0 * demand / k as f64 * rng.random_range(0.5..2.0))
         .collect();
     let minutes = (args.duration.as_secs_f64() / 60.0).ceil().max(1.0) as usize;
-    let background = capacity
-        .iter()
-        .map(|&cap| {
-            (0..minutes)
-                .map(|_| cap * rng.random_range(0.0..0.85))
-                .collect()
-        })
-        .collect();
+    // Each minute each server's background takes up to 85% of it; where the group as a whole
+    // would then be busier than `max_utilisation`, that minute's draws shrink in proportion
+    // (a single server may still be nearly full; the group is never saturated, so the choice
+    // of server, not a lack of capacity, decides the response times).
+    let total_capacity: f64 = capacity.iter().sum();
+    let mut background = vec![Vec::with_capacity(minutes); k];
+    for _ in 0..minutes {
+        let draws: Vec<f64> = capacity
+            .iter()
+            .map(|&cap| cap * rng.random_range(0.0..0.85))
+            .collect();
+        let room = (args.max_utilisation * total_capacity - demand).max(0.0);
+        let drawn: f64 = draws.iter().sum();
+        let shrink = if drawn > room { room / drawn } else { 1.0 };
+        for (s, d) in draws.into_iter().enumerate() {
+            background[s].push(d * shrink);
+        }
+    }
     let mut requests = Vec::new();
     for c in 0..clients {
         let mut t = 0.0;
@@ -407,6 +457,12 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
             "--servers, --members and --request-rate must be positive".to_owned(),
         ));
     }
+    if !(args.max_utilisation > 0.0 && args.max_utilisation < 1.0) {
+        return Err(ScenarioError::Argument(format!(
+            "--max-utilisation must lie strictly between 0 and 1 (got {})",
+            args.max_utilisation
+        )));
+    }
     let hosts = CommonArgs {
         members: args.common.members + args.servers,
         ..args.common.clone()
@@ -418,6 +474,12 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     let random = replay(&world, Policy::Random, args, seed);
     let nearest = replay(&world, Policy::Nearest, args, seed);
     let anycast = replay(
+        &world,
+        Policy::Anycast(Selection::Weighted(args.threshold), Model::Additive),
+        args,
+        seed,
+    );
+    let uniform = replay(
         &world,
         Policy::Anycast(Selection::Equivalent(args.threshold), Model::Additive),
         args,
@@ -431,7 +493,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     );
     let scaled = replay(
         &world,
-        Policy::Anycast(Selection::Equivalent(args.threshold), Model::Scaled),
+        Policy::Anycast(Selection::Weighted(args.threshold), Model::Scaled),
         args,
         seed,
     );
@@ -450,7 +512,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     for threshold in [0.0, 0.1, 0.3, 0.6, 1.0] {
         let r = replay(
             &world,
-            Policy::Anycast(Selection::Equivalent(threshold), Model::Additive),
+            Policy::Anycast(Selection::Weighted(threshold), Model::Additive),
             args,
             seed,
         );
@@ -495,10 +557,13 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
         mean_rt_oracle_s: round6(m_o),
         mean_rt_anycast_scaled_s: round6(mean_std(&scaled.rts).0),
         mean_rt_anycast_two_choices_s: round6(mean_std(&two.rts).0),
+        mean_rt_anycast_uniform_s: round6(mean_std(&uniform.rts).0),
         std_rt_random_s: round6(s_r),
         std_rt_nearest_s: round6(s_n),
         std_rt_anycast_s: round6(s_a),
         std_rt_oracle_s: round6(s_o),
+        mean_server_delay_anycast_s: round6(mean_std(&anycast.delays).0),
+        mean_server_delay_oracle_s: round6(mean_std(&oracle.delays).0),
         server_load_max_share: round6(busiest(&anycast)),
         overhead_msgs_per_s: round6(anycast.overhead as f64 / duration),
         thresholds,
@@ -557,6 +622,11 @@ pub fn table(s: &AnycastSummary) -> String {
             f64::NAN,
         ),
         (
+            "anycast, uniform in the equivalent set",
+            s.mean_rt_anycast_uniform_s,
+            f64::NAN,
+        ),
+        (
             "anycast, better of two",
             s.mean_rt_anycast_two_choices_s,
             f64::NAN,
@@ -575,8 +645,10 @@ pub fn table(s: &AnycastSummary) -> String {
         .map(|(th, m, share)| format!("{th}: {m:.3} s, busiest {share:.2}"))
         .collect();
     format!(
-        "{}anycast busiest server share {:.2}, overhead {:.1} msgs/s\nthresholds: {}\n",
+        "{}time at the server: anycast {:.3} s, oracle {:.3} s\nanycast busiest server share {:.2}, overhead {:.1} msgs/s\nthresholds: {}\n",
         t.render(),
+        s.mean_server_delay_anycast_s,
+        s.mean_server_delay_oracle_s,
         s.server_load_max_share,
         s.overhead_msgs_per_s,
         thresholds.join("; ")
