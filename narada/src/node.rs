@@ -312,6 +312,19 @@ impl Narada {
         self.members.alive_count()
     }
 
+    /// Every member believed alive, this one included, in slot order.
+    pub fn alive_members(&self) -> Vec<NodeId> {
+        (0..self.members.slots())
+            .filter_map(|i| {
+                let slot = u32::try_from(i).ok()?;
+                self.members
+                    .is_alive(slot)
+                    .then(|| self.members.id_of(slot))
+                    .flatten()
+            })
+            .collect()
+    }
+
     /// Whether `id` is believed alive.
     pub fn believes_alive(&self, id: &NodeId) -> bool {
         self.members

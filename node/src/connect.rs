@@ -1,0 +1,330 @@
+//! Opening admitted connections: the QUIC endpoint, dialling (with the admission handshake as
+//! the dialer) and accepting (as the acceptor). A connection reaches the runtime only once both
+//! sides proved the group secret; a refused peer is told why, the connection is closed with that
+//! reason, and the refusal is counted.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use overlay_core::NodeId;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use tokio::sync::mpsc;
+
+use crate::admission::{GroupSecret, Role};
+use crate::frame::{Frame, read_frame, write_frame};
+use crate::identity::Identity;
+use crate::tls;
+
+/// How long the admission handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Application close codes.
+pub mod code {
+    /// Admission refused.
+    pub const REFUSED: u32 = 1;
+    /// Superseded by a newer connection or closed by the runtime.
+    pub const CLOSED: u32 = 2;
+}
+
+/// A connection both sides admitted.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The peer.
+    pub peer: NodeId,
+    /// Where the peer accepts connections.
+    pub listen: SocketAddr,
+    /// The QUIC connection.
+    pub conn: quinn::Connection,
+    /// The control stream, sending half.
+    pub send: quinn::SendStream,
+    /// The control stream, receiving half.
+    pub recv: quinn::RecvStream,
+    /// Whether this member dialled it.
+    pub dialed: bool,
+}
+
+/// Settings of the QUIC transport.
+#[derive(Clone, Debug)]
+pub struct TransportSettings {
+    /// A connection silent for this long is dead.
+    pub idle_timeout: Duration,
+    /// Keep-alive interval (well under the idle timeout).
+    pub keep_alive: Duration,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(4),
+            keep_alive: Duration::from_millis(500),
+        }
+    }
+}
+
+fn transport(settings: &TransportSettings) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    if let Ok(idle) = quinn::IdleTimeout::try_from(settings.idle_timeout) {
+        t.max_idle_timeout(Some(idle));
+    }
+    t.keep_alive_interval(Some(settings.keep_alive));
+    t.datagram_receive_buffer_size(Some(4 << 20));
+    t.datagram_send_buffer_size(4 << 20);
+    Arc::new(t)
+}
+
+/// Why an endpoint could not be opened or a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The UDP port could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why (a port in use says so here).
+        reason: String,
+    },
+    /// TLS could not be set up.
+    #[error("{0}")]
+    Tls(String),
+    /// The peer could not be reached or the handshake failed.
+    #[error("dialling {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The peer refused this member's admission.
+    #[error("{addr} refused admission: {reason}")]
+    Refused {
+        /// The address.
+        addr: SocketAddr,
+        /// The peer's reason.
+        reason: String,
+    },
+}
+
+/// A member's QUIC endpoint with what it needs to dial and admit.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    endpoint: quinn::Endpoint,
+    identity: Identity,
+    admission: GroupSecret,
+    listen: SocketAddr,
+    settings: TransportSettings,
+}
+
+impl Connector {
+    /// Binds `listen` and prepares both sides of TLS.
+    pub fn bind(
+        listen: SocketAddr,
+        identity: Identity,
+        admission: GroupSecret,
+        settings: TransportSettings,
+    ) -> Result<Self, ConnectError> {
+        let server = tls::server_config(&identity).map_err(|e| ConnectError::Tls(e.to_string()))?;
+        let crypto =
+            QuicServerConfig::try_from(server).map_err(|e| ConnectError::Tls(e.to_string()))?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server_config.transport_config(transport(&settings));
+        let endpoint =
+            quinn::Endpoint::server(server_config, listen).map_err(|e| ConnectError::Bind {
+                addr: listen,
+                reason: e.to_string(),
+            })?;
+        let listen = endpoint.local_addr().map_err(|e| ConnectError::Bind {
+            addr: listen,
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            endpoint,
+            identity,
+            admission,
+            listen,
+            settings,
+        })
+    }
+
+    /// Where the endpoint listens (the real port if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> NodeId {
+        self.identity.id()
+    }
+
+    /// Dials `addr`; if `expected` is given the peer's key must be that member.
+    pub async fn dial(
+        &self,
+        addr: SocketAddr,
+        expected: Option<NodeId>,
+    ) -> Result<Admitted, ConnectError> {
+        let fail = |reason: String| ConnectError::Dial { addr, reason };
+        let tls = tls::client_config(&self.identity, expected)
+            .map_err(|e| ConnectError::Tls(e.to_string()))?;
+        let crypto =
+            QuicClientConfig::try_from(tls).map_err(|e| ConnectError::Tls(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        config.transport_config(transport(&self.settings));
+        let connecting = self
+            .endpoint
+            .connect_with(config, addr, "esm")
+            .map_err(|e| fail(e.to_string()))?;
+        let conn = connecting.await.map_err(|e| fail(e.to_string()))?;
+        let peer = tls::peer_id(&conn).ok_or_else(|| fail("the peer presented no key".into()))?;
+        let me = self.identity.id();
+        let handshake = async {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
+            let hello: Frame<()> = Frame::Hello {
+                group: self.admission.group().to_owned(),
+                listen: self.listen,
+                proof: self.admission.proof(Role::Dialer, me, peer),
+            };
+            write_frame(&mut send, &hello)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            match read_frame::<(), _>(&mut recv).await {
+                Ok(Frame::Welcome { listen, proof }) => {
+                    if self.admission.verify(Role::Acceptor, peer, me, &proof) {
+                        Ok(Admitted {
+                            peer,
+                            listen,
+                            conn: conn.clone(),
+                            send,
+                            recv,
+                            dialed: true,
+                        })
+                    } else {
+                        conn.close(
+                            code::REFUSED.into(),
+                            b"your proof of the group secret is wrong",
+                        );
+                        Err(ConnectError::Refused {
+                            addr,
+                            reason: "the peer does not know the group secret".into(),
+                        })
+                    }
+                }
+                Ok(Frame::Refused { reason }) => Err(ConnectError::Refused { addr, reason }),
+                Ok(other) => Err(fail(format!("expected a welcome, got {other:?}"))),
+                Err(e) => {
+                    let reason = conn
+                        .close_reason()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| e.to_string());
+                    Err(fail(reason))
+                }
+            }
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(result) => result,
+            Err(_) => {
+                conn.close(code::REFUSED.into(), b"admission timed out");
+                Err(fail("the admission handshake timed out".into()))
+            }
+        }
+    }
+
+    /// Accepts connections for ever, handing each admitted one to `admitted` and counting
+    /// refusals in `refused` (with the reason, for logs).
+    pub async fn accept_loop(
+        self,
+        admitted: mpsc::Sender<Admitted>,
+        refused: mpsc::Sender<(SocketAddr, String)>,
+    ) {
+        while let Some(incoming) = self.endpoint.accept().await {
+            let this = self.clone();
+            let admitted = admitted.clone();
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                let remote = incoming.remote_address();
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, this.admit(incoming)).await {
+                    Ok(Ok(a)) => {
+                        let _ = admitted.send(a).await;
+                    }
+                    Ok(Err(reason)) => {
+                        let _ = refused.send((remote, reason)).await;
+                    }
+                    Err(_) => {
+                        let _ = refused
+                            .send((remote, "the admission handshake timed out".into()))
+                            .await;
+                    }
+                }
+            });
+        }
+    }
+
+    async fn admit(&self, incoming: quinn::Incoming) -> Result<Admitted, String> {
+        let conn = incoming.await.map_err(|e| format!("handshake: {e}"))?;
+        let peer = tls::peer_id(&conn).ok_or("the peer presented no key")?;
+        let me = self.identity.id();
+        let (mut send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| format!("no control stream: {e}"))?;
+        let refuse = |reason: String| {
+            let conn = conn.clone();
+            async move {
+                conn.close(code::REFUSED.into(), reason.as_bytes());
+                reason
+            }
+        };
+        match read_frame::<(), _>(&mut recv).await {
+            Ok(Frame::Hello {
+                group,
+                listen,
+                proof,
+            }) => {
+                let reason = if group != self.admission.group() {
+                    Some(format!(
+                        "this member is in group {:?}, not {group:?}",
+                        self.admission.group()
+                    ))
+                } else if !self.admission.verify(Role::Dialer, peer, me, &proof) {
+                    Some("wrong group secret".to_owned())
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    let _ = write_frame(
+                        &mut send,
+                        &Frame::<()>::Refused {
+                            reason: reason.clone(),
+                        },
+                    )
+                    .await;
+                    let _ = send.finish();
+                    // Give the refusal a moment to leave before the close discards it.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Err(refuse(format!("{peer}: {reason}")).await);
+                }
+                let welcome: Frame<()> = Frame::Welcome {
+                    listen: self.listen,
+                    proof: self.admission.proof(Role::Acceptor, me, peer),
+                };
+                write_frame(&mut send, &welcome)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Admitted {
+                    peer,
+                    listen,
+                    conn,
+                    send,
+                    recv,
+                    dialed: false,
+                })
+            }
+            Ok(other) => Err(refuse(format!("{peer}: expected a hello, got {other:?}")).await),
+            Err(e) => Err(refuse(format!("{peer}: bad hello: {e}")).await),
+        }
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn close(&self) {
+        self.endpoint.close(code::CLOSED.into(), b"shutting down");
+    }
+}

@@ -1,0 +1,423 @@
+//! `esm demo`: the main job on built-in defaults. Starts 8 `esm conference` processes on
+//! loopback (each with its own QUIC endpoint, key and status page), 3 of them sending synthetic
+//! media, joins them one after another, kills the busiest relay with SIGKILL mid-run, and
+//! prints a live table and a per-receiver summary (rate, loss, delay, recovery time) read from
+//! the members' `/status`. Writes `summary.json` and `mesh.svg` (the mesh and each source's
+//! tree) under `--out`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use overlay_core::Bandwidth;
+use serde::Serialize;
+
+use crate::conference::ConferenceStatus;
+use crate::identity::Identity;
+use crate::process::{MemberProcess, MemberSpec, current_esm, key_path};
+
+/// Arguments of `esm demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Members.
+    #[arg(long, default_value_t = 8)]
+    pub members: usize,
+    /// Of them, how many send.
+    #[arg(long, default_value_t = 3)]
+    pub senders: usize,
+    /// Each sender's rate.
+    #[arg(long, default_value = "500kbps")]
+    pub rate: Bandwidth,
+    /// Length of the run, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// When to crash a member, seconds from the start (0: never).
+    #[arg(long, default_value_t = 16)]
+    pub crash_at: u64,
+    /// Where to write `summary.json` and `mesh.svg`.
+    #[arg(long, default_value = "out/demo")]
+    pub out: PathBuf,
+}
+
+/// One receiver's figures for one source at the end of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiverFigures {
+    /// The receiver.
+    pub receiver: String,
+    /// The source.
+    pub source: String,
+    /// Receive rate at the end, kbit/s.
+    pub rate_kbps: f64,
+    /// Its fraction of the sending rate.
+    pub rate_fraction: f64,
+    /// Loss over the last two seconds.
+    pub loss: f64,
+    /// Median one-way delay, milliseconds.
+    pub delay_ms: f64,
+    /// The longest stall of this source at this receiver after the crash, seconds.
+    pub recovery_s: Option<f64>,
+}
+
+/// `summary.json` of the demo.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    /// Members started.
+    pub members: usize,
+    /// Senders.
+    pub senders: Vec<String>,
+    /// The member crashed, if any.
+    pub crashed: Option<String>,
+    /// Per receiver and source.
+    pub receivers: Vec<ReceiverFigures>,
+    /// The worst recovery time, seconds.
+    pub worst_recovery_s: Option<f64>,
+    /// The lowest rate fraction at the end.
+    pub min_rate_fraction: f64,
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(8)]
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    if args.members < 2 || args.senders == 0 || args.senders > args.members {
+        return Err("--members must be at least 2 and --senders between 1 and --members".into());
+    }
+    if args.seconds < 5 {
+        return Err("--seconds must be at least 5".into());
+    }
+    let secret = Identity::generate()
+        .map_err(|e| e.to_string())?
+        .id()
+        .to_hex();
+    let exe = current_esm()?;
+    let keys = args.out.join("keys");
+    std::fs::create_dir_all(&keys).map_err(|e| format!("{}: {e}", keys.display()))?;
+    let started = Instant::now();
+    let mut members: Vec<Option<MemberProcess>> = Vec::new();
+    let mut listens = Vec::new();
+    let sender_every = (args.members / args.senders).max(1);
+    let is_sender = |i: usize| i.is_multiple_of(sender_every) && i / sender_every < args.senders;
+    println!(
+        "esm demo: {} member processes on loopback, {} sending {} each; a SIGKILL at {} s; {} s in all",
+        args.members, args.senders, args.rate, args.crash_at, args.seconds
+    );
+    for i in 0..args.members {
+        let mut join = Vec::new();
+        if i > 0 {
+            join.push(listens[0]);
+            if i > 2 {
+                join.push(listens[i / 2]);
+            }
+        }
+        let spec = MemberSpec {
+            exe: exe.clone(),
+            group: "demo".into(),
+            secret: secret.clone(),
+            key: key_path(&keys, i),
+            join,
+            send: is_sender(i).then(|| format!("synthetic:{}", args.rate)),
+            port: 0,
+        };
+        let m = MemberProcess::start(&spec).await?;
+        listens.push(m.quic);
+        members.push(Some(m));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let ids: Vec<String> = members.iter().flatten().map(|m| m.id.clone()).collect();
+    let senders: Vec<String> = (0..args.members)
+        .filter(|&i| is_sender(i))
+        .map(|i| ids[i].clone())
+        .collect();
+    let end = Duration::from_secs(args.seconds);
+    let crash_at = (args.crash_at > 0).then(|| Duration::from_secs(args.crash_at));
+    let mut crashed: Option<usize> = None;
+    let mut crash_time: Option<Instant> = None;
+    // (receiver, source) -> (packets, when they last grew, longest stall after the crash)
+    let mut progress: BTreeMap<(usize, String), (u64, Instant, f64)> = BTreeMap::new();
+    let mut last_table = Instant::now();
+    let mut last_status: Vec<Option<ConferenceStatus>> = vec![None; args.members];
+    while started.elapsed() < end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = Instant::now();
+        for (i, m) in members.iter().enumerate() {
+            let Some(m) = m else { continue };
+            let Ok(status) = m.status().await else {
+                continue;
+            };
+            for src in &senders {
+                if *src == ids[i] || crashed.is_some_and(|c| ids[c] == *src) {
+                    continue;
+                }
+                let packets = status.sources.get(src).map_or(0, |s| s.packets);
+                let entry = progress
+                    .entry((i, src.clone()))
+                    .or_insert((packets, now, 0.0));
+                if packets > entry.0 {
+                    entry.0 = packets;
+                    entry.1 = now;
+                } else if let Some(t) = crash_time {
+                    let since = entry.1.max(t);
+                    entry.2 = entry.2.max(now.duration_since(since).as_secs_f64());
+                }
+            }
+            last_status[i] = Some(status);
+        }
+        if let (Some(at), None) = (crash_at, crashed)
+            && started.elapsed() >= at
+        {
+            // The busiest relay that is not a source: the crash that hurts most.
+            let victim = (0..args.members)
+                .filter(|&i| !is_sender(i) && members[i].is_some())
+                .max_by_key(|&i| last_status[i].as_ref().map_or(0, |s| s.neighbours.len()));
+            if let Some(v) = victim
+                && let Some(mut m) = members[v].take()
+            {
+                println!(
+                    "{:>5.1} s  crashing member {} ({} neighbours)",
+                    started.elapsed().as_secs_f64(),
+                    short(&ids[v]),
+                    last_status[v].as_ref().map_or(0, |s| s.neighbours.len())
+                );
+                m.kill().await;
+                crashed = Some(v);
+                crash_time = Some(Instant::now());
+            }
+        }
+        if now.duration_since(last_table) >= Duration::from_secs(3) {
+            last_table = now;
+            print_table(started, &ids, &senders, &last_status, crashed);
+        }
+    }
+    let mut receivers = Vec::new();
+    for (i, status) in last_status.iter().enumerate() {
+        if crashed == Some(i) {
+            continue;
+        }
+        let Some(status) = status else { continue };
+        for src in &senders {
+            if *src == ids[i] {
+                continue;
+            }
+            let s = status.sources.get(src).cloned().unwrap_or_default();
+            receivers.push(ReceiverFigures {
+                receiver: ids[i].clone(),
+                source: src.clone(),
+                rate_kbps: s.rate_kbps,
+                rate_fraction: s.rate_kbps * 1e3 / args.rate.bps_f64().max(1.0),
+                loss: s.loss,
+                delay_ms: s.delay_ms,
+                recovery_s: crash_time
+                    .map(|_| progress.get(&(i, src.clone())).map_or(f64::NAN, |p| p.2)),
+            });
+        }
+    }
+    let summary = DemoSummary {
+        members: args.members,
+        senders: senders.clone(),
+        crashed: crashed.map(|c| ids[c].clone()),
+        worst_recovery_s: receivers
+            .iter()
+            .filter_map(|r| r.recovery_s)
+            .reduce(f64::max),
+        min_rate_fraction: receivers
+            .iter()
+            .map(|r| r.rate_fraction)
+            .fold(f64::INFINITY, f64::min),
+        receivers,
+    };
+    println!(
+        "\nper receiver, at the end (rate as a fraction of {}):",
+        args.rate
+    );
+    println!(
+        "{:<9} {:<9} {:>9} {:>6} {:>7} {:>9} {:>10}",
+        "receiver", "source", "kbit/s", "share", "loss", "delay ms", "recovery s"
+    );
+    for r in &summary.receivers {
+        println!(
+            "{:<9} {:<9} {:>9.0} {:>6.2} {:>7.3} {:>9.2} {:>10}",
+            short(&r.receiver),
+            short(&r.source),
+            r.rate_kbps,
+            r.rate_fraction,
+            r.loss,
+            r.delay_ms,
+            r.recovery_s
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}"))
+        );
+    }
+    println!(
+        "lowest share {:.2}; worst recovery after the crash {}",
+        summary.min_rate_fraction,
+        summary
+            .worst_recovery_s
+            .map_or_else(|| "-".to_owned(), |s| format!("{s:.2} s"))
+    );
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    let summary_path = args.out.join("summary.json");
+    std::fs::write(&summary_path, json).map_err(|e| format!("{}: {e}", summary_path.display()))?;
+    let svg = mesh_svg(&ids, &senders, &last_status, crashed);
+    let svg_path = args.out.join("mesh.svg");
+    std::fs::write(&svg_path, svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+    println!(
+        "wrote {} and {}",
+        summary_path.display(),
+        svg_path.display()
+    );
+    for mut m in members.into_iter().flatten() {
+        m.kill().await;
+    }
+    Ok(())
+}
+
+fn print_table(
+    started: Instant,
+    ids: &[String],
+    senders: &[String],
+    statuses: &[Option<ConferenceStatus>],
+    crashed: Option<usize>,
+) {
+    let mut out = format!(
+        "{:>5.1} s  {:<9} {:>4} {:>10}",
+        started.elapsed().as_secs_f64(),
+        "member",
+        "nbrs",
+        "members"
+    );
+    for s in senders {
+        let _ = write!(out, " {:>10}", format!("from {}", &s[..4]));
+    }
+    out.push('\n');
+    for (i, st) in statuses.iter().enumerate() {
+        let Some(st) = st else { continue };
+        if crashed == Some(i) {
+            let _ = writeln!(out, "         {:<9} crashed", short(&ids[i]));
+            continue;
+        }
+        let _ = write!(
+            out,
+            "         {:<9} {:>4} {:>10}",
+            short(&ids[i]),
+            st.neighbours.len(),
+            st.members.len()
+        );
+        for s in senders {
+            let cell = if *s == ids[i] {
+                "(sends)".to_owned()
+            } else {
+                st.sources
+                    .get(s)
+                    .map_or_else(|| "-".to_owned(), |x| format!("{:.0} kb/s", x.rate_kbps))
+            };
+            let _ = write!(out, " {cell:>10}");
+        }
+        out.push('\n');
+    }
+    println!("{out}");
+}
+
+/// The mesh (grey) and each source's tree (coloured arrows from parent to child), members on
+/// a circle.
+fn mesh_svg(
+    ids: &[String],
+    senders: &[String],
+    statuses: &[Option<ConferenceStatus>],
+    crashed: Option<usize>,
+) -> String {
+    let n = ids.len().max(1);
+    let (w, h, r) = (640.0, 640.0, 240.0);
+    let pos = |i: usize| {
+        let a = std::f64::consts::TAU * i as f64 / n as f64 - std::f64::consts::FRAC_PI_2;
+        (w / 2.0 + r * a.cos(), h / 2.0 + r * a.sin())
+    };
+    let index: BTreeMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let colours = [
+        "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+    ];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"monospace\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<defs>"
+    );
+    for (k, c) in colours.iter().enumerate() {
+        let _ = write!(
+            svg,
+            "<marker id=\"a{k}\" viewBox=\"0 0 10 10\" refX=\"18\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"{c}\"/></marker>"
+        );
+    }
+    svg.push_str("</defs>\n");
+    for (i, st) in statuses.iter().enumerate() {
+        let Some(st) = st else { continue };
+        if crashed == Some(i) {
+            continue;
+        }
+        for nb in &st.neighbours {
+            if let Some(&j) = index.get(nb.as_str())
+                && i < j
+            {
+                let ((x1, y1), (x2, y2)) = (pos(i), pos(j));
+                let _ = writeln!(
+                    svg,
+                    "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"#bbb\" stroke-width=\"6\"/>"
+                );
+            }
+        }
+    }
+    for (k, src) in senders.iter().enumerate() {
+        let colour = colours[k % colours.len()];
+        let offset = (k as f64 - (senders.len() as f64 - 1.0) / 2.0) * 3.0;
+        for (i, st) in statuses.iter().enumerate() {
+            let Some(st) = st else { continue };
+            if crashed == Some(i) || ids[i] == *src {
+                continue;
+            }
+            let parent = st
+                .routes
+                .iter()
+                .find(|r| r.dest == *src)
+                .and_then(|r| r.next_hop.as_deref())
+                .and_then(|p| index.get(p).copied());
+            if let Some(p) = parent {
+                let ((x1, y1), (x2, y2)) = (pos(p), pos(i));
+                let _ = writeln!(
+                    svg,
+                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" marker-end=\"url(#a{})\"/>",
+                    x1 + offset,
+                    y1 + offset,
+                    x2 + offset,
+                    y2 + offset,
+                    k % colours.len()
+                );
+            }
+        }
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let (x, y) = pos(i);
+        let fill = if crashed == Some(i) {
+            "#eee"
+        } else if senders.contains(id) {
+            colours[senders.iter().position(|s| s == id).unwrap_or(0) % colours.len()]
+        } else {
+            "#fff"
+        };
+        let _ = writeln!(
+            svg,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"14\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\">{}{}</text>",
+            x + 18.0,
+            y - 10.0,
+            short(id),
+            if crashed == Some(i) { " (crashed)" } else { "" }
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"10\" y=\"20\">grey: mesh links; arrows: each source's tree (parent to child)</text>\n</svg>"
+    );
+    svg
+}

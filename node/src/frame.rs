@@ -1,0 +1,179 @@
+//! What members say on a connection's control stream: length-prefixed frames (a 4-byte
+//! big-endian length, then the wire envelope of [`Frame`]). The admission handshake, protocol
+//! links opening and closing, the address book, and protocol messages that do not go as QUIC
+//! datagrams. Reading is total: a length over the limit, a truncated frame or a body that does
+//! not decode is an error naming what was wrong, and nothing is allocated beyond the limit.
+
+use std::net::SocketAddr;
+
+use overlay_core::NodeId;
+use overlay_core::wire::{self, MAX_FRAME_LEN};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Most entries an address-book frame may carry.
+pub const MAX_ADDRESSES: usize = 256;
+
+/// One control-stream frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Frame<M> {
+    /// The dialer's admission: its group, where it listens, its proof of the secret.
+    Hello {
+        /// The group.
+        group: String,
+        /// Where the dialer accepts connections.
+        listen: SocketAddr,
+        /// HMAC over group, role and both ids.
+        proof: Vec<u8>,
+    },
+    /// The acceptor admits the dialer and proves the secret in turn.
+    Welcome {
+        /// Where the acceptor accepts connections.
+        listen: SocketAddr,
+        /// HMAC over group, role and both ids.
+        proof: Vec<u8>,
+    },
+    /// The acceptor refuses the dialer; the connection closes.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// The sender's protocol opened a link (the receiver's protocol hears `Up`).
+    LinkOpen,
+    /// The sender's protocol closed the link (the receiver's protocol hears `Down`).
+    LinkClose,
+    /// Members the sender knows and where they listen.
+    Addresses(Vec<(NodeId, SocketAddr)>),
+    /// A protocol message.
+    Message(M),
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The stream ended, cleanly between frames.
+    #[error("the stream ended")]
+    End,
+    /// The stream ended inside a frame.
+    #[error("the stream ended {got} bytes into a {want}-byte frame")]
+    Truncated {
+        /// Bytes read.
+        got: usize,
+        /// Bytes announced.
+        want: usize,
+    },
+    /// The announced length is over the limit.
+    #[error("a frame of {0} bytes is over the {MAX_FRAME_LEN}-byte limit")]
+    TooLong(usize),
+    /// The body does not decode.
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Io(String),
+}
+
+/// Reads one frame.
+pub async fn read_frame<M, R>(r: &mut R) -> Result<Frame<M>, FrameError>
+where
+    M: serde::de::DeserializeOwned,
+    R: AsyncRead + Unpin,
+{
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]).await {
+            Ok(0) if got == 0 => return Err(FrameError::End),
+            Ok(0) => return Err(FrameError::Truncated { got, want: 4 }),
+            Ok(n) => got += n,
+            Err(e) => return Err(FrameError::Io(e.to_string())),
+        }
+    }
+    let want = u32::from_be_bytes(len) as usize;
+    if want > MAX_FRAME_LEN {
+        return Err(FrameError::TooLong(want));
+    }
+    let mut body = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match r.read(&mut body[got..]).await {
+            Ok(0) => return Err(FrameError::Truncated { got, want }),
+            Ok(n) => got += n,
+            Err(e) => return Err(FrameError::Io(e.to_string())),
+        }
+    }
+    wire::decode(&body).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Encodes one frame with its length prefix.
+pub fn encode_frame<M: Serialize>(frame: &Frame<M>) -> Result<Vec<u8>, FrameError> {
+    let body = wire::encode(frame).map_err(|e| FrameError::Decode(e.to_string()))?;
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Writes one frame.
+pub async fn write_frame<M, W>(w: &mut W, frame: &Frame<M>) -> Result<(), FrameError>
+where
+    M: Serialize,
+    W: AsyncWrite + Unpin,
+{
+    let bytes = encode_frame(frame)?;
+    w.write_all(&bytes)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type F = Frame<u32>;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_bad_ones_are_named() {
+        let frames: Vec<F> = vec![
+            Frame::Hello {
+                group: "g".into(),
+                listen: "127.0.0.1:9".parse().unwrap(),
+                proof: vec![1; 32],
+            },
+            Frame::LinkOpen,
+            Frame::Addresses(vec![(NodeId::from_index(3), "[::1]:5".parse().unwrap())]),
+            Frame::Message(7),
+        ];
+        let mut bytes = Vec::new();
+        for f in &frames {
+            bytes.extend(encode_frame(f).unwrap());
+        }
+        let mut r = bytes.as_slice();
+        for f in &frames {
+            assert_eq!(&read_frame::<u32, _>(&mut r).await.unwrap(), f);
+        }
+        assert!(matches!(
+            read_frame::<u32, _>(&mut r).await,
+            Err(FrameError::End)
+        ));
+        // Truncated inside the body.
+        let one = encode_frame(&Frame::<u32>::Message(7)).unwrap();
+        let mut r = &one[..one.len() - 1];
+        assert!(matches!(
+            read_frame::<u32, _>(&mut r).await,
+            Err(FrameError::Truncated { .. })
+        ));
+        // An absurd length is refused before anything is allocated for it.
+        let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0];
+        assert!(matches!(
+            read_frame::<u32, _>(&mut r).await,
+            Err(FrameError::TooLong(_))
+        ));
+        // Garbage of a believable length.
+        let mut r: &[u8] = &[0, 0, 0, 3, 9, 9, 9];
+        assert!(matches!(
+            read_frame::<u32, _>(&mut r).await,
+            Err(FrameError::Decode(_))
+        ));
+    }
+}

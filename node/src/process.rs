@@ -1,0 +1,151 @@
+//! Conference members as child processes (`esm conference`), for the demo and the integration
+//! tests: start one, read the line it prints when ready, fetch its `/status`, kill it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::conference::ConferenceStatus;
+
+/// A running `esm conference` process.
+#[derive(Debug)]
+pub struct MemberProcess {
+    /// Its id, hex.
+    pub id: String,
+    /// Its QUIC address.
+    pub quic: SocketAddr,
+    /// Its HTTP address.
+    pub http: SocketAddr,
+    child: Child,
+}
+
+/// How to start a member process.
+#[derive(Debug, Clone)]
+pub struct MemberSpec {
+    /// The `esm` binary.
+    pub exe: PathBuf,
+    /// The group.
+    pub group: String,
+    /// The secret, passed in the child's environment.
+    pub secret: String,
+    /// Its key file.
+    pub key: PathBuf,
+    /// Members to join through.
+    pub join: Vec<SocketAddr>,
+    /// `--send` value, if it sends.
+    pub send: Option<String>,
+    /// The QUIC port (0: any).
+    pub port: u16,
+}
+
+impl MemberProcess {
+    /// Starts a member and waits (up to 20 s) for its ready line.
+    pub async fn start(spec: &MemberSpec) -> Result<Self, String> {
+        let mut cmd = Command::new(&spec.exe);
+        cmd.arg("conference")
+            .args(["--group", &spec.group])
+            .args(["--listen", &format!("127.0.0.1:{}", spec.port)])
+            .args(["--http", "127.0.0.1:0"])
+            .arg("--key")
+            .arg(&spec.key)
+            .env("ESM_SECRET", &spec.secret)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for j in &spec.join {
+            cmd.args(["--join", &j.to_string()]);
+        }
+        if let Some(send) = &spec.send {
+            cmd.args(["--send", send]);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", spec.exe.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .map_err(|_| "the member did not say it was ready within 20 s".to_owned())?
+            .map_err(|e| e.to_string())?
+            .ok_or("the member exited before it was ready")?;
+        // Keep draining stdout so the child never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("no {name} in the ready line {line:?}"))
+        };
+        let id = field("id=")?;
+        let quic = field("quic=")?
+            .parse()
+            .map_err(|e| format!("quic address: {e}"))?;
+        let http = field("http=")?
+            .parse()
+            .map_err(|e| format!("http address: {e}"))?;
+        Ok(Self {
+            id,
+            quic,
+            http,
+            child,
+        })
+    }
+
+    /// Its `/status`.
+    pub async fn status(&self) -> Result<ConferenceStatus, String> {
+        let body = http_get(self.http, "/status").await?;
+        serde_json::from_str(&body).map_err(|e| format!("/status of {}: {e}", self.id))
+    }
+
+    /// SIGKILL: no goodbye, peers find out by timeout.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body, or why not.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let fetch = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("GET http://{addr}{path}: {e}"))?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        s.take(16 << 20)
+            .read_to_end(&mut response)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| format!("GET http://{addr}{path}: no header end"))?;
+        if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+            return Err(format!(
+                "GET http://{addr}{path}: {}",
+                head.lines().next().unwrap_or("")
+            ));
+        }
+        Ok(body.to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), fetch)
+        .await
+        .map_err(|_| format!("GET http://{addr}{path}: timed out"))?
+}
+
+/// The `esm` binary next to the running one (the demo starts copies of itself).
+pub fn current_esm() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find the esm binary: {e}"))
+}
+
+/// Key file `i` under `dir`.
+pub fn key_path(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("member-{i}.key"))
+}

@@ -1,0 +1,748 @@
+//! The driver: one task owns a sans-IO [`Protocol`] and feeds it what the network and the
+//! application bring, keeping the drain rule (every output acted on, in order, after every
+//! input) and the protocol's timers on a single sleep.
+//!
+//! Transport links and protocol links are apart. A QUIC connection to a peer opens on demand
+//! (the protocol's first send, connect or measurement towards it) and may carry messages
+//! without being a *link*; `Output::Connect` makes it one: the peer hears `LinkOpen` and its
+//! protocol sees the link come up, as in the simulator. Data messages go as QUIC datagrams
+//! when they fit; everything else, in order, on the control stream. Addresses: a peer's own
+//! hello says where it listens, and members pass on the addresses they know every few seconds,
+//! so the protocol can reach members it learned of by id alone (a wrong address is harmless:
+//! the dial checks the key).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use overlay_core::wire::{self, TrafficClass, WireMessage};
+use overlay_core::{
+    Bandwidth, LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::connect::{Admitted, ConnectError, Connector, code};
+use crate::frame::{Frame, MAX_ADDRESSES, encode_frame, read_frame};
+
+/// Most addresses a member remembers.
+const MAX_ADDRESS_BOOK: usize = 4096;
+/// Most sends queued for a peer being dialled.
+const MAX_PENDING: usize = 256;
+/// Frames queued for one peer's control stream before new ones are dropped.
+const STREAM_QUEUE: usize = 4096;
+/// How often addresses are passed on and the snapshot refreshed.
+const TICK: Duration = Duration::from_millis(500);
+const GOSSIP_EVERY: u32 = 10;
+
+/// What the application asks of the runtime.
+#[derive(Debug)]
+pub enum Control<C> {
+    /// A command for the protocol.
+    Command(C),
+    /// Connect to a bootstrap address; the reply is the member found there.
+    Dial {
+        /// The address.
+        addr: SocketAddr,
+        /// The member's id, or why it could not be reached or admitted.
+        reply: oneshot::Sender<Result<NodeId, String>>,
+    },
+    /// Stop: close every connection and end the task.
+    Shutdown,
+}
+
+/// Counters of what the transport refused, dropped or did.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct TransportCounters {
+    /// Connections refused admission (wrong secret, wrong group, bad hello, timeout).
+    pub admissions_refused: u64,
+    /// Connections admitted.
+    pub admissions: u64,
+    /// Control frames that did not decode or broke the framing (the stream is then closed).
+    pub bad_frames: u64,
+    /// Datagrams that did not decode.
+    pub bad_datagrams: u64,
+    /// Protocol messages sent.
+    pub messages_sent: u64,
+    /// Protocol messages received.
+    pub messages_received: u64,
+    /// Sends dropped: no address for the peer, its queue full, or its dial failed.
+    pub sends_dropped: u64,
+    /// Dials that failed.
+    pub dials_failed: u64,
+    /// Measurements the runtime cannot make (`FetchBytes`).
+    pub measurements_unsupported: u64,
+}
+
+/// A peer as the transport sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerSnapshot {
+    /// The member.
+    pub id: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Whether the protocol holds a link to it.
+    pub link: bool,
+    /// QUIC's smoothed RTT, milliseconds.
+    pub rtt_ms: f64,
+    /// Congestion window over RTT, bits per second: what the path could carry now.
+    pub path_bps: f64,
+    /// Open QUIC connections to it (two while a newer one supersedes an older).
+    pub connections: usize,
+}
+
+/// The transport's state, refreshed twice a second for status pages.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TransportSnapshot {
+    /// This member.
+    pub id: String,
+    /// Where it listens.
+    pub listen: Option<SocketAddr>,
+    /// Its peers.
+    pub peers: Vec<PeerSnapshot>,
+    /// Counters.
+    pub counters: TransportCounters,
+    /// Members whose address is known.
+    pub addresses_known: usize,
+}
+
+/// The running member, as the application holds it.
+#[derive(Debug)]
+pub struct RuntimeHandle<C, E> {
+    /// Commands and dials.
+    pub control: mpsc::Sender<Control<C>>,
+    /// The protocol's events.
+    pub events: mpsc::UnboundedReceiver<E>,
+    /// The transport's latest snapshot.
+    pub snapshot: Arc<Mutex<TransportSnapshot>>,
+    /// This member.
+    pub id: NodeId,
+    /// Where it listens.
+    pub local_addr: SocketAddr,
+    /// The driver task.
+    pub task: JoinHandle<()>,
+}
+
+/// The protocol's clock: wall-clock microseconds since the Unix epoch, never going back (so
+/// timestamps a source stamps mean something to receivers on other processes).
+#[derive(Debug, Default)]
+pub struct WallClock {
+    last: u64,
+}
+
+impl WallClock {
+    /// Now.
+    pub fn now(&mut self) -> Time {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        self.last = self.last.max(wall);
+        Time::from_micros(self.last)
+    }
+}
+
+/// Called on the driver task twice a second with the protocol (for status pages).
+pub type Observer<P> = Box<dyn FnMut(&P) + Send>;
+
+struct Conn {
+    serial: u64,
+    conn: quinn::Connection,
+    frames: mpsc::Sender<Vec<u8>>,
+}
+
+struct Peer {
+    listen: SocketAddr,
+    conns: Vec<Conn>,
+    link: bool,
+}
+
+struct Pending<M> {
+    sends: Vec<M>,
+    link: bool,
+    measures: Vec<MeasureRequest>,
+    dialing: bool,
+}
+
+impl<M> Default for Pending<M> {
+    fn default() -> Self {
+        Self {
+            sends: Vec::new(),
+            link: false,
+            measures: Vec::new(),
+            dialing: false,
+        }
+    }
+}
+
+enum Inbound<M> {
+    Admitted(Admitted),
+    Refused(SocketAddr, String),
+    DialFailed {
+        expected: Option<NodeId>,
+        error: ConnectError,
+        reply: Option<oneshot::Sender<Result<NodeId, String>>>,
+    },
+    Dialed(Admitted, Option<oneshot::Sender<Result<NodeId, String>>>),
+    Frame(NodeId, u64, Frame<M>),
+    BadFrame(NodeId, u64, String),
+    Datagram(NodeId, M),
+    BadDatagram,
+    Closed(NodeId, u64, String),
+}
+
+struct Driver<P: Protocol> {
+    protocol: P,
+    connector: Connector,
+    clock: WallClock,
+    peers: BTreeMap<NodeId, Peer>,
+    addresses: BTreeMap<NodeId, SocketAddr>,
+    pending: BTreeMap<NodeId, Pending<P::Message>>,
+    inbound_tx: mpsc::Sender<Inbound<P::Message>>,
+    events: mpsc::UnboundedSender<P::Event>,
+    snapshot: Arc<Mutex<TransportSnapshot>>,
+    counters: TransportCounters,
+    observer: Option<Observer<P>>,
+    serial: u64,
+}
+
+/// Starts a member: binds the endpoint, accepts admitted peers, and drives `protocol`.
+pub fn start<P>(
+    protocol: P,
+    connector: Connector,
+    observer: Option<Observer<P>>,
+) -> RuntimeHandle<P::Command, P::Event>
+where
+    P: Protocol + Send + 'static,
+    P::Message: Send + 'static,
+    P::Command: Send + 'static,
+    P::Event: Send + 'static,
+{
+    let (control_tx, control_rx) = mpsc::channel(1024);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (inbound_tx, inbound_rx) = mpsc::channel(8192);
+    let snapshot = Arc::new(Mutex::new(TransportSnapshot::default()));
+    let id = connector.id();
+    let local_addr = connector.local_addr();
+    let (admitted_tx, mut admitted_rx) = mpsc::channel(64);
+    let (refused_tx, mut refused_rx) = mpsc::channel(64);
+    tokio::spawn(connector.clone().accept_loop(admitted_tx, refused_tx));
+    let forward = inbound_tx.clone();
+    tokio::spawn(async move {
+        loop {
+            let item = tokio::select! {
+                Some(a) = admitted_rx.recv() => Inbound::Admitted(a),
+                Some((addr, why)) = refused_rx.recv() => Inbound::Refused(addr, why),
+                else => break,
+            };
+            if forward.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    let driver = Driver {
+        protocol,
+        connector,
+        clock: WallClock::default(),
+        peers: BTreeMap::new(),
+        addresses: BTreeMap::new(),
+        pending: BTreeMap::new(),
+        inbound_tx,
+        events: events_tx,
+        snapshot: snapshot.clone(),
+        counters: TransportCounters::default(),
+        observer,
+        serial: 0,
+    };
+    let task = tokio::spawn(driver.run(control_rx, inbound_rx));
+    RuntimeHandle {
+        control: control_tx,
+        events: events_rx,
+        snapshot,
+        id,
+        local_addr,
+        task,
+    }
+}
+
+fn instant_of(clock_now: Time, deadline: Time) -> tokio::time::Instant {
+    tokio::time::Instant::now() + deadline.saturating_since(clock_now)
+}
+
+impl<P> Driver<P>
+where
+    P: Protocol + Send + 'static,
+    P::Message: Send + 'static,
+    P::Command: Send + 'static,
+    P::Event: Send + 'static,
+{
+    async fn run(
+        mut self,
+        mut control: mpsc::Receiver<Control<P::Command>>,
+        mut inbound: mpsc::Receiver<Inbound<P::Message>>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        let mut ticks: u32 = 0;
+        loop {
+            self.drain();
+            let now = self.clock.now();
+            let wake = self
+                .protocol
+                .poll_timeout()
+                .map(|t| instant_of(now, t))
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                c = control.recv() => match c {
+                    Some(Control::Command(cmd)) => {
+                        let now = self.clock.now();
+                        self.protocol.handle_command(now, cmd);
+                    }
+                    Some(Control::Dial { addr, reply }) => self.dial(addr, None, Some(reply)),
+                    Some(Control::Shutdown) | None => break,
+                },
+                Some(item) = inbound.recv() => self.on_inbound(item),
+                () = tokio::time::sleep_until(wake) => {
+                    let now = self.clock.now();
+                    self.protocol.handle_timeout(now);
+                }
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    if ticks.is_multiple_of(GOSSIP_EVERY) {
+                        self.gossip_addresses();
+                    }
+                    self.refresh_snapshot();
+                }
+            }
+        }
+        self.connector.close();
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.protocol.poll_output() {
+            match out {
+                Output::Send { to, msg } => self.send(to, msg),
+                Output::Connect { peer } => self.connect(peer),
+                Output::Disconnect { peer } => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.link = false;
+                    }
+                    self.send_frame(peer, &Frame::LinkClose);
+                }
+                Output::Measure { peer, request } => self.measure(peer, request),
+                Output::Emit(event) => {
+                    let _ = self.events.send(event);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, to: NodeId, msg: P::Message) {
+        if let Some(peer) = self.peers.get(&to)
+            && let Some(conn) = peer.conns.last()
+        {
+            self.counters.messages_sent += 1;
+            if msg.traffic_class() == TrafficClass::Data
+                && let Ok(bytes) = wire::encode(&msg)
+                && conn
+                    .conn
+                    .max_datagram_size()
+                    .is_some_and(|max| bytes.len() <= max)
+            {
+                if conn.conn.send_datagram(Bytes::from(bytes)).is_err() {
+                    self.counters.sends_dropped += 1;
+                }
+                return;
+            }
+            self.send_frame(to, &Frame::Message(msg));
+            return;
+        }
+        let pending = self.pending.entry(to).or_default();
+        if pending.sends.len() < MAX_PENDING {
+            pending.sends.push(msg);
+        } else {
+            self.counters.sends_dropped += 1;
+        }
+        self.dial_member(to);
+    }
+
+    fn send_frame(&mut self, to: NodeId, frame: &Frame<P::Message>) {
+        let Some(conn) = self.peers.get(&to).and_then(|p| p.conns.last()) else {
+            return;
+        };
+        match encode_frame(frame) {
+            Ok(bytes) => {
+                if conn.frames.try_send(bytes).is_err() {
+                    self.counters.sends_dropped += 1;
+                }
+            }
+            Err(_) => self.counters.sends_dropped += 1,
+        }
+    }
+
+    fn connect(&mut self, peer: NodeId) {
+        if self.peers.contains_key(&peer) {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.link = true;
+            }
+            self.send_frame(peer, &Frame::LinkOpen);
+            let now = self.clock.now();
+            self.protocol.handle_link(now, peer, LinkEvent::Up);
+        } else {
+            self.pending.entry(peer).or_default().link = true;
+            self.dial_member(peer);
+        }
+    }
+
+    fn measure(&mut self, peer: NodeId, request: MeasureRequest) {
+        let Some(conn) = self.peers.get(&peer).and_then(|p| p.conns.last()) else {
+            self.pending.entry(peer).or_default().measures.push(request);
+            self.dial_member(peer);
+            return;
+        };
+        let rtt = conn.conn.rtt();
+        let metrics = match request {
+            MeasureRequest::Rtt => LinkMetrics::rtt(rtt),
+            MeasureRequest::Bandwidth { max_rate, .. } => {
+                let cwnd = conn.conn.stats().path.cwnd as f64 * 8.0;
+                let bps = cwnd / rtt.as_secs_f64().max(1e-4);
+                let bw = Bandwidth::from_bps_f64(bps.min(max_rate.bps_f64()));
+                LinkMetrics {
+                    rtt: Some(rtt),
+                    bandwidth: Some(bw),
+                    loss: None,
+                }
+            }
+            _ => {
+                self.counters.measurements_unsupported += 1;
+                return;
+            }
+        };
+        let now = self.clock.now();
+        self.protocol.handle_measurement(now, peer, metrics);
+    }
+
+    fn dial_member(&mut self, peer: NodeId) {
+        let Some(&addr) = self.addresses.get(&peer) else {
+            self.dial_failed(Some(peer));
+            return;
+        };
+        let pending = self.pending.entry(peer).or_default();
+        if pending.dialing {
+            return;
+        }
+        pending.dialing = true;
+        self.dial(addr, Some(peer), None);
+    }
+
+    fn dial(
+        &mut self,
+        addr: SocketAddr,
+        expected: Option<NodeId>,
+        reply: Option<oneshot::Sender<Result<NodeId, String>>>,
+    ) {
+        let connector = self.connector.clone();
+        let tx = self.inbound_tx.clone();
+        tokio::spawn(async move {
+            let item = match connector.dial(addr, expected).await {
+                Ok(a) => Inbound::Dialed(a, reply),
+                Err(error) => Inbound::DialFailed {
+                    expected,
+                    error,
+                    reply,
+                },
+            };
+            let _ = tx.send(item).await;
+        });
+    }
+
+    fn dial_failed(&mut self, peer: Option<NodeId>) {
+        self.counters.dials_failed += 1;
+        let Some(peer) = peer else { return };
+        if self.peers.contains_key(&peer) {
+            return;
+        }
+        if let Some(p) = self.pending.remove(&peer) {
+            self.counters.sends_dropped += p.sends.len() as u64;
+            if p.link {
+                let now = self.clock.now();
+                self.protocol.handle_link(now, peer, LinkEvent::Down);
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, item: Inbound<P::Message>) {
+        match item {
+            Inbound::Admitted(a) => self.adopt(a),
+            Inbound::Dialed(a, reply) => {
+                let peer = a.peer;
+                self.adopt(a);
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(peer));
+                }
+            }
+            Inbound::Refused(addr, reason) => {
+                self.counters.admissions_refused += 1;
+                tracing::warn!(%addr, %reason, "refused a connection");
+            }
+            Inbound::DialFailed {
+                expected,
+                error,
+                reply,
+            } => {
+                if matches!(error, ConnectError::Refused { .. }) {
+                    self.counters.admissions_refused += 1;
+                }
+                tracing::debug!(%error, "dial failed");
+                if let Some(r) = reply {
+                    let _ = r.send(Err(error.to_string()));
+                }
+                self.dial_failed(expected);
+            }
+            Inbound::Frame(peer, serial, frame) => self.on_frame(peer, serial, frame),
+            Inbound::BadFrame(peer, serial, why) => {
+                self.counters.bad_frames += 1;
+                tracing::warn!(%peer, %why, "bad control frame; closing the connection");
+                if let Some(c) = self
+                    .peers
+                    .get(&peer)
+                    .and_then(|p| p.conns.iter().find(|c| c.serial == serial))
+                {
+                    c.conn.close(code::CLOSED.into(), b"bad control frame");
+                }
+            }
+            Inbound::Datagram(peer, msg) => {
+                if self.peers.contains_key(&peer) {
+                    self.counters.messages_received += 1;
+                    let now = self.clock.now();
+                    self.protocol.handle_message(now, peer, msg);
+                }
+            }
+            Inbound::BadDatagram => self.counters.bad_datagrams += 1,
+            Inbound::Closed(peer, serial, why) => self.on_closed(peer, serial, &why),
+        }
+    }
+
+    fn adopt(&mut self, a: Admitted) {
+        self.counters.admissions += 1;
+        self.serial += 1;
+        let serial = self.serial;
+        let peer_id = a.peer;
+        if peer_id == self.connector.id() {
+            a.conn.close(code::CLOSED.into(), b"that is me");
+            return;
+        }
+        self.remember_address(peer_id, a.listen, true);
+        let (frames_tx, frames_rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
+        spawn_connection_tasks(
+            peer_id,
+            serial,
+            a.conn.clone(),
+            a.send,
+            a.recv,
+            frames_rx,
+            self.inbound_tx.clone(),
+        );
+        let peer = self.peers.entry(peer_id).or_insert_with(|| Peer {
+            listen: a.listen,
+            conns: Vec::new(),
+            link: false,
+        });
+        peer.listen = a.listen;
+        peer.conns.push(Conn {
+            serial,
+            conn: a.conn,
+            frames: frames_tx,
+        });
+        // Two connections may cross (both sides dialled); a third means the oldest is stale.
+        while peer.conns.len() > 2 {
+            let old = peer.conns.remove(0);
+            old.conn.close(code::CLOSED.into(), b"superseded");
+        }
+        let link = peer.link;
+        if let Some(p) = self.pending.remove(&peer_id) {
+            for msg in p.sends {
+                self.send(peer_id, msg);
+            }
+            if p.link {
+                self.connect(peer_id);
+            }
+            for m in p.measures {
+                self.measure(peer_id, m);
+            }
+        } else if link {
+            // A newer connection to a linked peer (it restarted, say): tell it again.
+            self.send_frame(peer_id, &Frame::LinkOpen);
+        }
+    }
+
+    fn remember_address(&mut self, peer: NodeId, addr: SocketAddr, first_hand: bool) {
+        if peer == self.connector.id() {
+            return;
+        }
+        if first_hand || self.addresses.len() < MAX_ADDRESS_BOOK {
+            if first_hand {
+                self.addresses.insert(peer, addr);
+            } else {
+                self.addresses.entry(peer).or_insert(addr);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, peer: NodeId, _serial: u64, frame: Frame<P::Message>) {
+        let now = self.clock.now();
+        match frame {
+            Frame::Message(msg) => {
+                self.counters.messages_received += 1;
+                self.protocol.handle_message(now, peer, msg);
+            }
+            Frame::LinkOpen => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.link = true;
+                    self.protocol.handle_link(now, peer, LinkEvent::Up);
+                }
+            }
+            Frame::LinkClose => {
+                if let Some(p) = self.peers.get_mut(&peer)
+                    && p.link
+                {
+                    p.link = false;
+                    self.protocol.handle_link(now, peer, LinkEvent::Down);
+                }
+            }
+            Frame::Addresses(list) => {
+                for (id, addr) in list.into_iter().take(MAX_ADDRESSES) {
+                    self.remember_address(id, addr, false);
+                }
+            }
+            Frame::Hello { .. } | Frame::Welcome { .. } | Frame::Refused { .. } => {
+                self.counters.bad_frames += 1;
+            }
+        }
+    }
+
+    fn on_closed(&mut self, peer: NodeId, serial: u64, why: &str) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.conns.retain(|c| c.serial != serial);
+        if !p.conns.is_empty() {
+            return;
+        }
+        let link = p.link;
+        self.peers.remove(&peer);
+        tracing::info!(%peer, %why, "connection closed");
+        if link {
+            let now = self.clock.now();
+            self.protocol.handle_link(now, peer, LinkEvent::Down);
+        }
+    }
+
+    fn gossip_addresses(&mut self) {
+        let list: Vec<(NodeId, SocketAddr)> = self
+            .peers
+            .iter()
+            .map(|(id, p)| (*id, p.listen))
+            .chain(self.addresses.iter().map(|(id, a)| (*id, *a)))
+            .take(MAX_ADDRESSES)
+            .collect();
+        let targets: Vec<NodeId> = self.peers.keys().copied().collect();
+        for t in targets {
+            self.send_frame(t, &Frame::Addresses(list.clone()));
+        }
+    }
+
+    fn refresh_snapshot(&mut self) {
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&self.protocol);
+        }
+        let peers = self
+            .peers
+            .iter()
+            .filter_map(|(id, p)| {
+                let c = p.conns.last()?;
+                let rtt = c.conn.rtt();
+                let path_bps = c.conn.stats().path.cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
+                Some(PeerSnapshot {
+                    id: id.to_hex(),
+                    address: p.listen,
+                    link: p.link,
+                    rtt_ms: rtt.as_secs_f64() * 1e3,
+                    path_bps,
+                    connections: p.conns.len(),
+                })
+            })
+            .collect();
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = TransportSnapshot {
+                id: self.connector.id().to_hex(),
+                listen: Some(self.connector.local_addr()),
+                peers,
+                counters: self.counters,
+                addresses_known: self.addresses.len(),
+            };
+        }
+    }
+}
+
+fn spawn_connection_tasks<M>(
+    peer: NodeId,
+    serial: u64,
+    conn: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    inbound: mpsc::Sender<Inbound<M>>,
+) where
+    M: WireMessage + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(bytes) = frames.recv().await {
+            if send.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let tx = inbound.clone();
+    tokio::spawn(async move {
+        loop {
+            match read_frame::<M, _>(&mut recv).await {
+                Ok(frame) => {
+                    if tx.send(Inbound::Frame(peer, serial, frame)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(crate::frame::FrameError::End | crate::frame::FrameError::Io(_)) => return,
+                Err(e) => {
+                    let _ = tx
+                        .send(Inbound::BadFrame(peer, serial, e.to_string()))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            match conn.read_datagram().await {
+                Ok(bytes) => {
+                    let item = match wire::decode::<M>(&bytes) {
+                        Ok(msg) => Inbound::Datagram(peer, msg),
+                        Err(_) => Inbound::BadDatagram,
+                    };
+                    if inbound.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = inbound
+                        .send(Inbound::Closed(peer, serial, e.to_string()))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+}
