@@ -37,6 +37,8 @@ const STREAM_QUEUE: usize = 4096;
 /// How often addresses are passed on and the snapshot refreshed.
 const TICK: Duration = Duration::from_millis(500);
 const GOSSIP_EVERY: u32 = 10;
+/// Inputs taken from the network per wake-up beyond the first.
+const INBOUND_BATCH: usize = 63;
 
 /// What the application asks of the runtime.
 #[derive(Debug)]
@@ -286,14 +288,20 @@ where
     ) {
         let mut tick = tokio::time::interval(TICK);
         let mut ticks: u32 = 0;
+        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+        // One sleep, reset only when the protocol's deadline moves.
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Time> = None;
         loop {
             self.drain();
-            let now = self.clock.now();
-            let wake = self
-                .protocol
-                .poll_timeout()
-                .map(|t| instant_of(now, t))
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let deadline = self.protocol.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                let now = self.clock.now();
+                let at = deadline.map_or_else(far, |t| instant_of(now, t));
+                sleep.as_mut().reset(at);
+            }
             tokio::select! {
                 c = control.recv() => match c {
                     Some(Control::Command(cmd)) => {
@@ -303,8 +311,17 @@ where
                     Some(Control::Dial { addr, reply }) => self.dial(addr, None, Some(reply)),
                     Some(Control::Shutdown) | None => break,
                 },
-                Some(item) = inbound.recv() => self.on_inbound(item),
-                () = tokio::time::sleep_until(wake) => {
+                Some(item) = inbound.recv() => {
+                    self.on_inbound(item);
+                    // Take what else has arrived in one go (each input still drained).
+                    for _ in 0..INBOUND_BATCH {
+                        let Ok(item) = inbound.try_recv() else { break };
+                        self.drain();
+                        self.on_inbound(item);
+                    }
+                }
+                () = &mut sleep => {
+                    armed = None;
                     let now = self.clock.now();
                     self.protocol.handle_timeout(now);
                 }
@@ -351,7 +368,11 @@ where
                     .max_datagram_size()
                     .is_some_and(|max| bytes.len() <= max)
             {
-                if conn.conn.send_datagram(Bytes::from(bytes)).is_err() {
+                // Tail drop when quinn's datagram buffer is full (its own policy would evict
+                // older datagrams silently); either way the drop is counted.
+                if conn.conn.datagram_send_buffer_space() < bytes.len()
+                    || conn.conn.send_datagram(Bytes::from(bytes)).is_err()
+                {
                     self.counters.sends_dropped += 1;
                 }
                 return;

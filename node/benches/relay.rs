@@ -1,0 +1,353 @@
+//! Loopback benchmark of the runtime's data path, in one run:
+//! 1. raw quinn: one endpoint sends 1100-byte datagrams to another as fast as quinn takes them
+//!    (`send_datagram_wait`), for three seconds: the baseline throughput of one link;
+//! 2. a relay member (the runtime driving a minimal forwarding protocol) receives one source and
+//!    forwards every packet to 4 receivers, the source sending as fast as the runtime takes its
+//!    commands: throughput per outgoing link;
+//! 3. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
+//!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
+//!
+//! `cargo bench -p node --bench relay`. Everything shares the machine's cores: the relay case
+//! runs six endpoints where the baseline runs two.
+
+#![allow(missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use node::admission::GroupSecret;
+use node::connect::{Connector, TransportSettings};
+use node::identity::Identity;
+use node::runtime::{self, Control, RuntimeHandle};
+use overlay_core::wire::{TrafficClass, WireMessage};
+use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Protocol, Time};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+const PAYLOAD: usize = 1100;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Packet {
+    seq: u64,
+    sent_ns: u64,
+    payload: Bytes,
+}
+
+impl WireMessage for Packet {
+    fn traffic_class(&self) -> TrafficClass {
+        TrafficClass::Data
+    }
+}
+
+#[derive(Debug)]
+enum RelayCommand {
+    Downstream(Vec<NodeId>),
+    Publish(Packet),
+}
+
+/// Forwards every packet it receives to its downstream list; publishes what it is told.
+#[derive(Debug)]
+struct Relay {
+    id: NodeId,
+    downstream: Vec<NodeId>,
+    outbox: Outbox<Packet, Packet>,
+}
+
+impl Protocol for Relay {
+    type Message = Packet;
+    type Command = RelayCommand;
+    type Event = Packet;
+
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn handle_message(&mut self, _now: Time, _from: NodeId, msg: Packet) {
+        if self.downstream.is_empty() {
+            self.outbox.emit(msg);
+        } else {
+            for d in &self.downstream {
+                self.outbox.send(*d, msg.clone());
+            }
+        }
+    }
+
+    fn handle_command(&mut self, _now: Time, cmd: RelayCommand) {
+        match cmd {
+            RelayCommand::Downstream(d) => self.downstream = d,
+            RelayCommand::Publish(p) => {
+                for d in &self.downstream {
+                    self.outbox.send(*d, p.clone());
+                }
+            }
+        }
+    }
+
+    fn handle_measurement(&mut self, _: Time, _: NodeId, _: LinkMetrics) {}
+    fn handle_link(&mut self, _: Time, _: NodeId, _: LinkEvent) {}
+    fn handle_timeout(&mut self, _: Time) {}
+
+    fn poll_output(&mut self) -> Option<overlay_core::Output<Packet, Packet>> {
+        self.outbox.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        None
+    }
+}
+
+fn connector() -> Connector {
+    let admission = GroupSecret::new("bench", b"bench-secret").unwrap();
+    Connector::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::generate().unwrap(),
+        admission,
+        TransportSettings::default(),
+    )
+    .unwrap()
+}
+
+fn member() -> RuntimeHandle<RelayCommand, Packet> {
+    let c = connector();
+    let relay = Relay {
+        id: c.id(),
+        downstream: Vec::new(),
+        outbox: Outbox::default(),
+    };
+    runtime::start(relay, c, None)
+}
+
+async fn dial(from: &RuntimeHandle<RelayCommand, Packet>, to: SocketAddr) -> NodeId {
+    let (tx, rx) = oneshot::channel();
+    from.control
+        .send(Control::Dial {
+            addr: to,
+            reply: tx,
+        })
+        .await
+        .unwrap();
+    rx.await.unwrap().unwrap()
+}
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 * 8.0 / d.as_secs_f64() / 1e6
+}
+
+async fn raw_quinn(duration: Duration) -> f64 {
+    let a = connector();
+    let b = connector();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (rtx, _rrx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(b.clone().accept_loop(tx, rtx));
+    let out = a.dial(b.local_addr(), Some(b.id())).await.unwrap();
+    let inc = rx.recv().await.unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let reader = tokio::spawn(async move {
+        while let Ok(d) = inc.conn.read_datagram().await {
+            counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+        }
+    });
+    let payload = Bytes::from(vec![7u8; PAYLOAD]);
+    let start = Instant::now();
+    let mut at_start = 0;
+    let mut warm = true;
+    while start.elapsed() < duration + Duration::from_millis(500) {
+        if warm && start.elapsed() >= Duration::from_millis(500) {
+            warm = false;
+            at_start = received.load(Ordering::Relaxed);
+        }
+        if out.conn.send_datagram_wait(payload.clone()).await.is_err() {
+            break;
+        }
+    }
+    let got = received.load(Ordering::Relaxed) - at_start;
+    out.conn.close(0u32.into(), b"done");
+    reader.abort();
+    mbps(got, duration)
+}
+
+fn epoch() -> &'static Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+struct Sink {
+    bytes: Arc<AtomicU64>,
+    delays: Arc<std::sync::Mutex<Vec<u64>>>,
+}
+
+fn sink(mut handle: RuntimeHandle<RelayCommand, Packet>) -> Sink {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (b, d) = (bytes.clone(), delays.clone());
+    tokio::spawn(async move {
+        // Hold the whole handle: dropping its control sender would stop the member.
+        let control = handle.control.clone();
+        while let Some(p) = handle.events.recv().await {
+            b.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+            if let Ok(mut d) = d.lock() {
+                d.push(now_ns().saturating_sub(p.sent_ns));
+            }
+        }
+        drop(control);
+    });
+    Sink { bytes, delays }
+}
+
+/// Sends from `source` for `duration` at `rate` packets/s (0: as fast as the runtime takes them).
+async fn publish(source: &RuntimeHandle<RelayCommand, Packet>, duration: Duration, rate: u64) {
+    let payload = Bytes::from(vec![9u8; PAYLOAD]);
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < duration {
+        if rate > 0 {
+            let due = start + Duration::from_secs_f64(seq as f64 / rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let p = Packet {
+            seq,
+            sent_ns: now_ns(),
+            payload: payload.clone(),
+        };
+        seq += 1;
+        if source
+            .control
+            .send(Control::Command(RelayCommand::Publish(p)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+fn quantile(xs: &mut [u64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_unstable();
+    xs[((xs.len() - 1) as f64 * q).round() as usize] as f64 / 1e3
+}
+
+async fn bench() {
+    let duration = Duration::from_secs(3);
+    let raw = raw_quinn(duration).await;
+    println!("raw quinn, one link, {PAYLOAD}-byte datagrams: {raw:.0} Mbit/s");
+
+    // Source -> relay -> 4 receivers, as fast as the runtime takes the source's commands.
+    let source = member();
+    let relay = member();
+    let receivers: Vec<_> = (0..4).map(|_| member()).collect();
+    let relay_id = dial(&source, relay.local_addr).await;
+    let mut down = Vec::new();
+    for r in &receivers {
+        down.push(dial(&relay, r.local_addr).await);
+    }
+    source
+        .control
+        .send(Control::Command(RelayCommand::Downstream(vec![relay_id])))
+        .await
+        .unwrap();
+    relay
+        .control
+        .send(Control::Command(RelayCommand::Downstream(down)))
+        .await
+        .unwrap();
+    let sinks: Vec<Sink> = receivers.into_iter().map(sink).collect();
+    let blast: u64 = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    publish(&source, Duration::from_millis(500), blast).await;
+    let before: Vec<u64> = sinks
+        .iter()
+        .map(|s| s.bytes.load(Ordering::Relaxed))
+        .collect();
+    publish(&source, duration, blast).await;
+    let per_link: Vec<f64> = sinks
+        .iter()
+        .zip(&before)
+        .map(|(s, b)| mbps(s.bytes.load(Ordering::Relaxed) - b, duration))
+        .collect();
+    let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        println!("source {:?}", source.snapshot.lock().unwrap());
+        println!("relay {:?}", relay.snapshot.lock().unwrap());
+    }
+    println!(
+        "relay member to 4 receivers: per outgoing link {} Mbit/s (mean {mean:.0}), {:.2} of raw quinn per link, {:.2} in all",
+        per_link
+            .iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        mean / raw,
+        4.0 * mean / raw
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Delay at a moderate rate: through the relay, then directly.
+    for s in &sinks {
+        s.delays.lock().unwrap().clear();
+    }
+    publish(&source, duration, 2000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut via_relay: Vec<u64> = sinks
+        .iter()
+        .flat_map(|s| s.delays.lock().unwrap().clone())
+        .collect();
+    let direct_sink = member();
+    let direct_addr = direct_sink.local_addr;
+    let direct = sink(direct_sink);
+    let direct_id = dial(&source, direct_addr).await;
+    source
+        .control
+        .send(Control::Command(RelayCommand::Downstream(vec![direct_id])))
+        .await
+        .unwrap();
+    publish(&source, Duration::from_millis(300), 2000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    direct.delays.lock().unwrap().clear();
+    publish(&source, duration, 2000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut direct_delays = direct.delays.lock().unwrap().clone();
+    let (r50, r99) = (
+        quantile(&mut via_relay, 0.5),
+        quantile(&mut via_relay, 0.99),
+    );
+    let (d50, d99) = (
+        quantile(&mut direct_delays, 0.5),
+        quantile(&mut direct_delays, 0.99),
+    );
+    println!(
+        "one-way delay at 2000 packets/s: direct p50 {d50:.0} µs p99 {d99:.0} µs; via the relay p50 {r50:.0} µs p99 {r99:.0} µs; the hop adds {:.0} µs at p50 ({} and {} packets; the p99s are each path's own, too noisy to subtract)",
+        r50 - d50,
+        via_relay.len(),
+        direct_delays.len()
+    );
+}
+
+fn main() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {cores} cores, {}", std::env::consts::ARCH);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = epoch();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("node=debug"))
+            .init();
+    }
+    rt.block_on(bench());
+}
