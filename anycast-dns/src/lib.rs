@@ -81,7 +81,7 @@ impl AnswerSource for LiveResolver {
         match resolver.pick(now, name, &self.pipeline) {
             Err(_) => Lookup::Unknown,
             Ok(None) => Lookup::NoServer,
-            Ok(Some((_, address))) => Lookup::Server(address),
+            Ok(Some((_, address))) => Lookup::Server(address.ip()),
         }
     }
 }
@@ -246,7 +246,7 @@ mod tests {
             server,
             Message::Register {
                 name: "web%example.org".parse().unwrap(),
-                address: "192.0.2.9".parse().unwrap(),
+                address: "192.0.2.9:53".parse().unwrap(),
             },
         );
         r.handle_timeout(Time::ZERO);

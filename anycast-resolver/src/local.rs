@@ -4,7 +4,7 @@
 //! server with its own pipeline over the servers and estimates the answer listed.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
@@ -65,7 +65,7 @@ pub enum LocalEvent {
         /// The server.
         server: NodeId,
         /// Its address.
-        address: IpAddr,
+        address: SocketAddr,
         /// Whether the answer came from the cache.
         cached: bool,
     },
@@ -77,7 +77,7 @@ pub enum LocalEvent {
         /// The better server.
         server: NodeId,
         /// Its address, as the cached answer lists it.
-        address: IpAddr,
+        address: SocketAddr,
     },
     /// No server: the reason says why.
     Failed {
@@ -392,7 +392,7 @@ mod tests {
             name: web(),
             servers: vec![ServerRecord {
                 server: NodeId::from_index(1),
-                address: "192.0.2.1".parse().unwrap(),
+                address: "192.0.2.1:443".parse().unwrap(),
                 estimate_us: Some(100_000),
                 spare_mrps: None,
             }],
@@ -460,7 +460,7 @@ mod tests {
         drain(&mut l);
         let record = |i: u64| ServerRecord {
             server: NodeId::from_index(i),
-            address: format!("192.0.2.{i}").parse().unwrap(),
+            address: format!("192.0.2.{i}:443").parse().unwrap(),
             estimate_us: Some(100_000),
             spare_mrps: None,
         };
@@ -478,7 +478,7 @@ mod tests {
         let advice = |better: u64| Message::RouteAdvice {
             name: web(),
             better: NodeId::from_index(better),
-            address: "203.0.113.9".parse().unwrap(),
+            address: "203.0.113.9:443".parse().unwrap(),
         };
         l.handle_message(at(2), NodeId::from_index(1), advice(2));
         assert_eq!(

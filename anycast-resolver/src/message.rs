@@ -1,6 +1,6 @@
 //! Messages between servers, resolvers and clients.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use overlay_core::{NodeId, TrafficClass, WireMessage};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ pub struct ServerRecord {
     /// The server.
     pub server: NodeId,
     /// Where clients reach it.
-    pub address: IpAddr,
+    pub address: SocketAddr,
     /// The answering resolver's response-time estimate, microseconds.
     pub estimate_us: Option<u64>,
     /// The spare capacity the server last stated, thousandths of a request per second.
@@ -29,7 +29,7 @@ pub enum Message {
         /// The group.
         name: AnycastName,
         /// The server's address.
-        address: IpAddr,
+        address: SocketAddr,
     },
     /// A server leaves group `name`.
     Unregister {
@@ -83,7 +83,7 @@ pub enum Message {
         /// The better server.
         better: NodeId,
         /// Where to reach it.
-        address: IpAddr,
+        address: SocketAddr,
     },
 }
 
@@ -107,14 +107,14 @@ mod tests {
         for msg in [
             Message::Register {
                 name: name.clone(),
-                address: "192.0.2.7".parse().unwrap(),
+                address: "192.0.2.7:443".parse().unwrap(),
             },
             Message::Answer {
                 id: 3,
                 name,
                 servers: vec![ServerRecord {
                     server: NodeId::from_index(1),
-                    address: "2001:db8::1".parse().unwrap(),
+                    address: "[2001:db8::1]:443".parse().unwrap(),
                     estimate_us: Some(120_000),
                     spare_mrps: Some(4_000),
                 }],

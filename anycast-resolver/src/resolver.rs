@@ -4,7 +4,7 @@
 //! and filter further. It can also pick one server itself (for the DNS front end).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
@@ -82,7 +82,7 @@ enum Timer {
 
 #[derive(Clone, Debug)]
 struct Server {
-    address: IpAddr,
+    address: SocketAddr,
     groups: BTreeSet<AnycastName>,
     estimate: ServerEstimate,
     /// An outstanding probe: its nonce and when it left.
@@ -200,7 +200,7 @@ impl Resolver {
         now: Time,
         name: &AnycastName,
         pipeline: &Pipeline,
-    ) -> Result<Option<(NodeId, IpAddr)>, UnknownGroup> {
+    ) -> Result<Option<(NodeId, SocketAddr)>, UnknownGroup> {
         let candidates = self
             .candidates(now, name)
             .ok_or_else(|| UnknownGroup(name.clone()))?;
@@ -208,7 +208,7 @@ impl Resolver {
         Ok(chosen.and_then(|id| self.servers.get(&id).map(|s| (id, s.address))))
     }
 
-    fn on_register(&mut self, now: Time, from: NodeId, name: AnycastName, address: IpAddr) {
+    fn on_register(&mut self, now: Time, from: NodeId, name: AnycastName, address: SocketAddr) {
         if !self.serves(&name) {
             self.stats.unknown += 1;
             return;

@@ -4,7 +4,7 @@
 //! entry point when it knows one (route advice).
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::signature::Signer;
@@ -25,7 +25,7 @@ pub enum ServerCommand {
         /// The group.
         name: AnycastName,
         /// Where clients reach this server.
-        address: IpAddr,
+        address: SocketAddr,
         /// The group's authoritative resolver.
         resolver: NodeId,
     },
@@ -54,7 +54,7 @@ pub enum ServerCommand {
         /// The better server.
         better: NodeId,
         /// Its address.
-        address: IpAddr,
+        address: SocketAddr,
     },
 }
 
@@ -227,7 +227,7 @@ mod tests {
             Box::new(SimulatedSignatures::new(3, me)),
         );
         let name: AnycastName = "web%example.org".parse().unwrap();
-        let address: IpAddr = "192.0.2.1".parse().unwrap();
+        let address: SocketAddr = "192.0.2.1:443".parse().unwrap();
         s.handle_command(
             at(0),
             ServerCommand::Join {

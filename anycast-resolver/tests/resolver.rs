@@ -1,7 +1,7 @@
 //! The authoritative resolver driven by hand: registration, probes and their calibration, pushes
 //! (signed, unsigned, absurd), answers, unknown groups, a server that stops answering probes.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anycast_resolver::{
@@ -24,8 +24,8 @@ fn web() -> AnycastName {
     "web%example.org".parse().unwrap()
 }
 
-fn addr(i: u64) -> IpAddr {
-    format!("192.0.2.{i}").parse().unwrap()
+fn addr(i: u64) -> SocketAddr {
+    format!("192.0.2.{i}:443").parse().unwrap()
 }
 
 fn resolver() -> Resolver {
