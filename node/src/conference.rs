@@ -44,6 +44,28 @@ pub struct ConferenceConfig {
     /// The rate bandwidth levels are measured against.
     #[serde(default = "default_stream_rate")]
     pub stream_rate: Bandwidth,
+    /// An anycast resolver to register with as a server of `GROUP%DOMAIN`.
+    #[serde(default)]
+    pub resolver: Option<SocketAddr>,
+    /// The anycast domain.
+    #[serde(default = "default_domain")]
+    pub anycast_domain: String,
+    /// With no `join` addresses, look up an entry member by name at the resolver (founding
+    /// the group if it has none).
+    #[serde(default)]
+    pub join_by_name: bool,
+}
+
+fn default_domain() -> String {
+    crate::anycast::DEFAULT_DOMAIN.to_owned()
+}
+
+impl ConferenceConfig {
+    /// The group's anycast name.
+    pub fn anycast_name(&self) -> Result<anycast_resolver::AnycastName, String> {
+        anycast_resolver::AnycastName::new(&self.group, &self.anycast_domain)
+            .map_err(|e| format!("anycast name {}%{}: {e}", self.group, self.anycast_domain))
+    }
 }
 
 fn default_stream_rate() -> Bandwidth {
@@ -314,6 +336,9 @@ pub enum StartError {
     /// The QUIC endpoint.
     #[error(transparent)]
     Connect(#[from] crate::connect::ConnectError),
+    /// The anycast resolver.
+    #[error("anycast: {0}")]
+    Anycast(String),
     /// The HTTP listener.
     #[error("cannot serve HTTP on {addr}: {reason}")]
     Http {
@@ -337,6 +362,7 @@ pub struct Member {
     pub board: Arc<StatusBoard>,
     control: mpsc::Sender<Control<Command>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    anycast: Option<crate::anycast::AnycastEntry>,
 }
 
 impl Member {
@@ -355,10 +381,33 @@ impl Member {
         admission: GroupSecret,
     ) -> Result<Self, StartError> {
         let id = identity.id();
+        let name = match config.resolver {
+            Some(_) => Some(config.anycast_name().map_err(StartError::Anycast)?),
+            None => None,
+        };
+        let mut join = config.join.clone();
+        if let (Some(resolver), Some(name), true) = (
+            config.resolver,
+            name.as_ref(),
+            config.join_by_name && join.is_empty(),
+        ) {
+            match crate::anycast::resolve(&identity, admission.clone(), resolver, name)
+                .await
+                .map_err(StartError::Anycast)?
+            {
+                crate::anycast::Lookup::Found { server, address } => {
+                    tracing::info!(%name, %server, %address, "joining through the anycast answer");
+                    join.push(address);
+                }
+                crate::anycast::Lookup::Nobody(why) => {
+                    tracing::info!(%name, %why, "no member to join: founding the group");
+                }
+            }
+        }
         let connector = Connector::bind(
             config.listen,
-            identity,
-            admission,
+            identity.clone(),
+            admission.clone(),
             TransportSettings::default(),
         )?;
         let listen = connector.local_addr();
@@ -461,10 +510,21 @@ impl Member {
             }
             None => None,
         };
-        tasks.push(tokio::spawn(join_group(
-            control.clone(),
-            config.join.clone(),
-        )));
+        tasks.push(tokio::spawn(join_group(control.clone(), join)));
+        let anycast = match (config.resolver, name) {
+            (Some(resolver), Some(name)) => Some(
+                crate::anycast::AnycastEntry::start(
+                    &identity,
+                    admission,
+                    resolver,
+                    name,
+                    listen,
+                    control.clone(),
+                )
+                .map_err(StartError::Anycast)?,
+            ),
+            _ => None,
+        };
         if let Some(rate) = config.send_rate {
             tasks.push(tokio::spawn(send_synthetic(
                 control.clone(),
@@ -479,6 +539,7 @@ impl Member {
             board,
             control,
             tasks,
+            anycast,
         })
     }
 
@@ -491,6 +552,9 @@ impl Member {
 
     /// Stops at once, as a crash would (no goodbye; peers find out by timeout).
     pub async fn stop(self) {
+        if let Some(a) = self.anycast {
+            a.stop().await;
+        }
         let _ = self.control.send(Control::Shutdown).await;
         for t in &self.tasks {
             t.abort();

@@ -1,6 +1,7 @@
-//! `esm demo`: the main job on built-in defaults. Starts 8 `esm conference` processes on
-//! loopback (each with its own QUIC endpoint, key and status page), 3 of them sending synthetic
-//! media, joins them one after another, kills the busiest relay with SIGKILL mid-run, and
+//! `esm demo`: the main job on built-in defaults. Starts an anycast resolver and 8
+//! `esm conference` processes on loopback (each with its own QUIC endpoint, key and status
+//! page), 3 of them sending synthetic media; each member registers with the resolver and joins
+//! by looking the group's name up there (the first founds the group), kills the busiest relay with SIGKILL mid-run, and
 //! prints a live table and a per-receiver summary (rate, loss, delay, recovery time) read from
 //! the members' `/status`. Writes `summary.json` and `mesh.svg` (the mesh and each source's
 //! tree) under `--out`.
@@ -96,34 +97,57 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let keys = args.out.join("keys");
     std::fs::create_dir_all(&keys).map_err(|e| format!("{}: {e}", keys.display()))?;
     let started = Instant::now();
+    let resolver =
+        MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key")).await?;
+    let admission =
+        crate::admission::GroupSecret::new("demo", secret.as_bytes()).map_err(|e| e.to_string())?;
+    let name = anycast_resolver::AnycastName::new("demo", crate::anycast::DEFAULT_DOMAIN)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "anycast resolver {} on {}: members join by looking up {name}",
+        short(&resolver.id),
+        resolver.quic
+    );
     let mut members: Vec<Option<MemberProcess>> = Vec::new();
-    let mut listens = Vec::new();
     let sender_every = (args.members / args.senders).max(1);
     let is_sender = |i: usize| i.is_multiple_of(sender_every) && i / sender_every < args.senders;
     println!(
         "esm demo: {} member processes on loopback, {} sending {} each; a SIGKILL at {} s; {} s in all",
         args.members, args.senders, args.rate, args.crash_at, args.seconds
     );
+    let looker = Identity::generate().map_err(|e| e.to_string())?;
     for i in 0..args.members {
-        let mut join = Vec::new();
-        if i > 0 {
-            join.push(listens[0]);
-            if i > 2 {
-                join.push(listens[i / 2]);
-            }
-        }
         let spec = MemberSpec {
             exe: exe.clone(),
             group: "demo".into(),
             secret: secret.clone(),
             key: key_path(&keys, i),
-            join,
+            join: Vec::new(),
             send: is_sender(i).then(|| format!("synthetic:{}", args.rate)),
             port: 0,
+            resolver: Some(resolver.quic),
         };
         let m = MemberProcess::start(&spec).await?;
-        listens.push(m.quic);
         members.push(Some(m));
+        if i == 0 {
+            // The founder must be registered before anyone looks the group up, or the next
+            // member would found a second group.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let found =
+                    crate::anycast::resolve(&looker, admission.clone(), resolver.quic, &name).await;
+                if let Ok(crate::anycast::Lookup::Found { address, .. }) = found {
+                    println!("{name} answers {address}: the founder is registered");
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "the founder never registered with the resolver: {found:?}"
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let ids: Vec<String> = members.iter().flatten().map(|m| m.id.clone()).collect();
@@ -271,6 +295,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     for mut m in members.into_iter().flatten() {
         m.kill().await;
     }
+    let mut resolver = resolver;
+    resolver.kill().await;
     Ok(())
 }
 

@@ -137,6 +137,11 @@ impl Identity {
         self.certificate.clone()
     }
 
+    /// The private key as PKCS#8 bytes (for signing).
+    pub fn key_pkcs8(&self) -> &[u8] {
+        &self.key_pkcs8
+    }
+
     /// The private key, for TLS.
     pub fn private_key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()))

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod anycast;
 pub mod conference;
 pub mod connect;
 pub mod demo;
@@ -14,4 +15,5 @@ pub mod http;
 pub mod identity;
 pub mod process;
 pub mod runtime;
+pub mod signing;
 pub mod tls;

@@ -23,6 +23,11 @@ enum Cmd {
     /// The group secret comes from --secret-file or the ESM_SECRET variable (never a flag,
     /// which `ps` would show).
     Conference(ConferenceArgs),
+    /// Run an authoritative anycast resolver for a group's members (they register with
+    /// --resolver; clients look them up with `esm resolve`).
+    Resolver(ResolverArgs),
+    /// Look up the best member of `GROUP%DOMAIN` at a resolver and print its address.
+    Resolve(ResolveArgs),
     /// The main job on built-in defaults: 8 members on loopback, 3 sending, one crashed
     /// mid-run; a live table, a per-receiver summary and a picture of the mesh and trees.
     Demo(node::demo::DemoArgs),
@@ -58,6 +63,50 @@ struct ConferenceArgs {
     /// The stream rate bandwidth levels are measured against.
     #[arg(long)]
     stream_rate: Option<Bandwidth>,
+    /// Register with this anycast resolver as a server of GROUP%DOMAIN.
+    #[arg(long)]
+    resolver: Option<SocketAddr>,
+    /// The anycast domain.
+    #[arg(long)]
+    domain: Option<String>,
+    /// With no --join, look up an entry member by name at the resolver (or found the group
+    /// if it has none).
+    #[arg(long)]
+    join_by_name: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ResolverArgs {
+    /// The group whose members register (admission uses its secret).
+    #[arg(long)]
+    group: String,
+    /// Where to listen (UDP).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The domain this resolver is authoritative for.
+    #[arg(long, default_value = node::anycast::DEFAULT_DOMAIN)]
+    domain: String,
+    /// The resolver's key file (created on first start); default `.esm/resolver-PORT.key`.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// A file holding the group secret (else the ESM_SECRET variable).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ResolveArgs {
+    /// The anycast name, GROUP%DOMAIN.
+    name: String,
+    /// The authoritative resolver's address.
+    #[arg(long)]
+    resolver: SocketAddr,
+    /// The group whose secret admits this lookup (default: the name's group).
+    #[arg(long)]
+    group: Option<String>,
+    /// A file holding the group secret (else the ESM_SECRET variable).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
 }
 
 fn parse_send(spec: &str) -> Result<Bandwidth, String> {
@@ -84,6 +133,10 @@ fn conference_config(a: ConferenceArgs) -> Result<ConferenceConfig, String> {
         key: Option<PathBuf>,
         secret_file: Option<PathBuf>,
         stream_rate: Option<String>,
+        resolver: Option<SocketAddr>,
+        domain: Option<String>,
+        #[serde(default)]
+        join_by_name: bool,
     }
     let file = match &a.config {
         Some(path) => {
@@ -125,6 +178,15 @@ fn conference_config(a: ConferenceArgs) -> Result<ConferenceConfig, String> {
     if stream_rate.bps() == 0 {
         return Err("--stream-rate must be above zero".into());
     }
+    let resolver = a.resolver.or(file.resolver);
+    let anycast_domain = a
+        .domain
+        .or(file.domain)
+        .unwrap_or_else(|| node::anycast::DEFAULT_DOMAIN.to_owned());
+    let join_by_name = a.join_by_name || file.join_by_name;
+    if join_by_name && resolver.is_none() {
+        return Err("--join-by-name needs --resolver ADDR".into());
+    }
     Ok(ConferenceConfig {
         group,
         listen,
@@ -134,6 +196,9 @@ fn conference_config(a: ConferenceArgs) -> Result<ConferenceConfig, String> {
         key_file,
         secret_file: a.secret_file.or(file.secret_file),
         stream_rate,
+        resolver,
+        anycast_domain,
+        join_by_name,
     })
 }
 
@@ -167,6 +232,50 @@ async fn conference(a: ConferenceArgs) -> Result<(), String> {
     Ok(())
 }
 
+async fn resolver(a: ResolverArgs) -> Result<(), String> {
+    use node::admission::GroupSecret;
+    use node::identity::Identity;
+    let admission = GroupSecret::from_file_or_env(&a.group, a.secret_file.as_deref())
+        .map_err(|e| e.to_string())?;
+    anycast_resolver::AnycastName::new(&a.group, &a.domain)
+        .map_err(|e| format!("--domain {}: {e}", a.domain))?;
+    let key = a
+        .key
+        .unwrap_or_else(|| PathBuf::from(format!(".esm/resolver-{}.key", a.listen.port())));
+    let identity = Identity::load_or_create(&key).map_err(|e| e.to_string())?;
+    let r = node::anycast::ResolverProcess::start(a.listen, identity, admission, &a.domain)?;
+    println!("ready id={} quic={} http=-", r.id.to_hex(), r.listen);
+    eprintln!(
+        "anycast resolver {} for {} listening on {}",
+        r.id, a.domain, r.listen
+    );
+    tokio::select! {
+        () = r.run() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+async fn resolve(a: ResolveArgs) -> Result<(), String> {
+    use node::admission::GroupSecret;
+    use node::identity::Identity;
+    let name: anycast_resolver::AnycastName = a
+        .name
+        .parse()
+        .map_err(|e| format!("{:?} is not an anycast name: {e}", a.name))?;
+    let group = a.group.unwrap_or_else(|| name.service().to_owned());
+    let admission = GroupSecret::from_file_or_env(&group, a.secret_file.as_deref())
+        .map_err(|e| e.to_string())?;
+    let identity = Identity::generate().map_err(|e| e.to_string())?;
+    match node::anycast::resolve(&identity, admission, a.resolver, &name).await? {
+        node::anycast::Lookup::Found { server, address } => {
+            println!("{name} {address} {}", server.to_hex());
+            Ok(())
+        }
+        node::anycast::Lookup::Nobody(why) => Err(format!("{name}: {why}")),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -186,6 +295,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Cmd::Conference(a) => conference(a).await,
+            Cmd::Resolver(a) => resolver(a).await,
+            Cmd::Resolve(a) => resolve(a).await,
             Cmd::Demo(a) => node::demo::run(a).await,
         }
     });

@@ -18,8 +18,8 @@ pub struct MemberProcess {
     pub id: String,
     /// Its QUIC address.
     pub quic: SocketAddr,
-    /// Its HTTP address.
-    pub http: SocketAddr,
+    /// Its HTTP address (none for a resolver).
+    pub http: Option<SocketAddr>,
     child: Child,
 }
 
@@ -40,6 +40,8 @@ pub struct MemberSpec {
     pub send: Option<String>,
     /// The QUIC port (0: any).
     pub port: u16,
+    /// An anycast resolver to register with and join through by name.
+    pub resolver: Option<SocketAddr>,
 }
 
 impl MemberProcess {
@@ -63,9 +65,41 @@ impl MemberProcess {
         if let Some(send) = &spec.send {
             cmd.args(["--send", send]);
         }
+        if let Some(r) = spec.resolver {
+            cmd.args(["--resolver", &r.to_string()]);
+            if spec.join.is_empty() {
+                cmd.arg("--join-by-name");
+            }
+        }
+        Self::spawn(cmd).await
+    }
+
+    /// Starts an anycast resolver for `group` (its secret in the environment).
+    pub async fn start_resolver(
+        exe: &Path,
+        group: &str,
+        secret: &str,
+        key: &Path,
+    ) -> Result<Self, String> {
+        let mut cmd = Command::new(exe);
+        cmd.arg("resolver")
+            .args(["--group", group])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--key")
+            .arg(key)
+            .env("ESM_SECRET", secret)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        Self::spawn(cmd).await
+    }
+
+    async fn spawn(mut cmd: Command) -> Result<Self, String> {
+        let exe = format!("{:?}", cmd.as_std().get_program());
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", spec.exe.display()))?;
+            .map_err(|e| format!("cannot start {exe}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
@@ -85,9 +119,10 @@ impl MemberProcess {
         let quic = field("quic=")?
             .parse()
             .map_err(|e| format!("quic address: {e}"))?;
-        let http = field("http=")?
-            .parse()
-            .map_err(|e| format!("http address: {e}"))?;
+        let http = match field("http=")?.as_str() {
+            "-" => None,
+            h => Some(h.parse().map_err(|e| format!("http address: {e}"))?),
+        };
         Ok(Self {
             id,
             quic,
@@ -98,7 +133,8 @@ impl MemberProcess {
 
     /// Its `/status`.
     pub async fn status(&self) -> Result<ConferenceStatus, String> {
-        let body = http_get(self.http, "/status").await?;
+        let http = self.http.ok_or("this process serves no status page")?;
+        let body = http_get(http, "/status").await?;
         serde_json::from_str(&body).map_err(|e| format!("/status of {}: {e}", self.id))
     }
 

@@ -52,6 +52,8 @@ pub enum Control<C> {
         /// The member's id, or why it could not be reached or admitted.
         reply: oneshot::Sender<Result<NodeId, String>>,
     },
+    /// Answered as soon as the driver reads it: how long that takes is how busy the member is.
+    Ping(oneshot::Sender<()>),
     /// Stop: close every connection and end the task.
     Shutdown,
 }
@@ -309,6 +311,9 @@ where
                         self.protocol.handle_command(now, cmd);
                     }
                     Some(Control::Dial { addr, reply }) => self.dial(addr, None, Some(reply)),
+                    Some(Control::Ping(reply)) => {
+                        let _ = reply.send(());
+                    }
                     Some(Control::Shutdown) | None => break,
                 },
                 Some(item) = inbound.recv() => {

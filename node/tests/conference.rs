@@ -27,6 +27,7 @@ fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> Mem
         join,
         send: Some("synthetic:500kbps".into()),
         port: 0,
+        resolver: None,
     }
 }
 

@@ -1,0 +1,263 @@
+//! Application-layer anycast between processes: the authoritative resolver (`esm resolver`), a
+//! conference member's server side (it registers its QUIC address under `GROUP%DOMAIN`, answers
+//! probes and pushes how busy it is, signed with its key), and lookups (`esm resolve`, and a
+//! member joining by name). All of it runs the `anycast-resolver` protocols over the same QUIC
+//! runtime and admission (the group's secret) as the conference.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anycast_resolver::{
+    AnycastName, AnycastServer, LocalCommand, LocalConfig, LocalEvent, LocalResolver, PushConfig,
+    Resolver, ResolverConfig, ResolverEvent, ServerCommand,
+};
+use overlay_core::NodeId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::admission::GroupSecret;
+use crate::connect::{Connector, TransportSettings};
+use crate::identity::Identity;
+use crate::runtime::{self, Control, RuntimeHandle};
+use crate::signing::{Ed25519Signer, Ed25519Verifier};
+
+/// The domain conference groups are registered under unless told otherwise.
+pub const DEFAULT_DOMAIN: &str = "esm.local";
+
+/// The smallest processing delay a member reports: the resolver refuses figures under 100 µs
+/// as unbelievable, and a member's queue on an idle machine is shorter than that.
+const MIN_REPORTED: Duration = Duration::from_micros(200);
+
+fn wildcard_for(addr: SocketAddr) -> SocketAddr {
+    if addr.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    }
+}
+
+async fn dial_id<C, E>(handle: &RuntimeHandle<C, E>, addr: SocketAddr) -> Result<NodeId, String> {
+    let (tx, rx) = oneshot::channel();
+    handle
+        .control
+        .send(Control::Dial { addr, reply: tx })
+        .await
+        .map_err(|_| "the runtime stopped".to_owned())?;
+    rx.await.map_err(|_| "the runtime stopped".to_owned())?
+}
+
+/// A running authoritative resolver.
+#[derive(Debug)]
+pub struct ResolverProcess {
+    /// Its id.
+    pub id: NodeId,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    handle: RuntimeHandle<(), ResolverEvent>,
+}
+
+impl ResolverProcess {
+    /// Starts the resolver for `domain` on `listen`.
+    pub fn start(
+        listen: SocketAddr,
+        identity: Identity,
+        admission: GroupSecret,
+        domain: &str,
+    ) -> Result<Self, String> {
+        let id = identity.id();
+        let connector = Connector::bind(listen, identity, admission, TransportSettings::default())
+            .map_err(|e| e.to_string())?;
+        let config = ResolverConfig {
+            domain: domain.to_owned(),
+            probe_interval: Duration::from_secs(10),
+            probe_timeout: Duration::from_secs(3),
+            ..ResolverConfig::default()
+        };
+        let resolver = Resolver::new(id, config, Box::new(Ed25519Verifier));
+        let listen = connector.local_addr();
+        let handle = runtime::start(resolver, connector, None);
+        Ok(Self { id, listen, handle })
+    }
+
+    /// Logs registrations until the resolver stops.
+    pub async fn run(mut self) {
+        while let Some(event) = self.handle.events.recv().await {
+            match event {
+                ResolverEvent::Registered { server, name } => {
+                    tracing::info!(%server, %name, "server registered");
+                }
+            }
+        }
+    }
+}
+
+/// How long `busy`'s driver takes to read a request (at least [`MIN_REPORTED`]); `None` once
+/// it stopped.
+async fn time_to_read<C>(busy: &mpsc::Sender<Control<C>>) -> Option<Duration> {
+    let (tx, rx) = oneshot::channel();
+    let start = Instant::now();
+    busy.send(Control::Ping(tx)).await.ok()?;
+    rx.await.ok()?;
+    Some(start.elapsed().max(MIN_REPORTED))
+}
+
+/// A member's registration as a server of its group's anycast name.
+#[derive(Debug)]
+pub struct AnycastEntry {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    control: mpsc::Sender<Control<ServerCommand>>,
+}
+
+impl AnycastEntry {
+    /// Registers `serve` (the member's QUIC address) under `name` with the resolver at
+    /// `resolver` (retried with backoff until it answers), and every second reports how long
+    /// `busy` (the member's own runtime) takes to read a request.
+    pub fn start<C: Send + 'static>(
+        identity: &Identity,
+        admission: GroupSecret,
+        resolver: SocketAddr,
+        name: AnycastName,
+        serve: SocketAddr,
+        busy: mpsc::Sender<Control<C>>,
+    ) -> Result<Self, String> {
+        let signer = Ed25519Signer::new(identity)?;
+        let connector = Connector::bind(
+            wildcard_for(resolver),
+            identity.clone(),
+            admission,
+            TransportSettings::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let server = AnycastServer::new(identity.id(), PushConfig::default(), Box::new(signer));
+        let handle = runtime::start(server, connector, None);
+        let control = handle.control.clone();
+        let first_busy = busy.clone();
+        let register = tokio::spawn(async move {
+            // A first figure before registering, so the resolver's first probe calibrates.
+            if let Some(tufr) = time_to_read(&first_busy).await {
+                let _ = handle
+                    .control
+                    .send(Control::Command(ServerCommand::Served { tufr }))
+                    .await;
+            }
+            let mut backoff = Duration::from_millis(500);
+            let resolver_id = loop {
+                match dial_id(&handle, resolver).await {
+                    Ok(id) => break id,
+                    Err(why) => {
+                        tracing::warn!(%resolver, %why, retry_in = ?backoff, "resolver unreachable");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(8));
+                    }
+                }
+            };
+            let join = ServerCommand::Join {
+                name,
+                address: serve,
+                resolver: resolver_id,
+            };
+            let _ = handle.control.send(Control::Command(join)).await;
+            // Keep the handle (its control sender keeps the server running).
+            let mut events = handle.events;
+            while events.recv().await.is_some() {}
+        });
+        let report_to = control.clone();
+        let report = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(tufr) = time_to_read(&busy).await else {
+                    return;
+                };
+                if report_to
+                    .send(Control::Command(ServerCommand::Served { tufr }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Ok(Self {
+            tasks: vec![register, report],
+            control,
+        })
+    }
+
+    /// Stops serving.
+    pub async fn stop(self) {
+        let _ = self.control.send(Control::Shutdown).await;
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Use this member.
+    Found {
+        /// Its id.
+        server: NodeId,
+        /// Its address.
+        address: SocketAddr,
+    },
+    /// The resolver knows no such group, or it has no reachable server.
+    Nobody(String),
+}
+
+/// Looks up `name` at the authoritative resolver at `resolver`, as a local resolver and client
+/// in one (its own endpoint, the group's admission).
+pub async fn resolve(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: &AnycastName,
+) -> Result<Lookup, String> {
+    let connector = Connector::bind(
+        wildcard_for(resolver),
+        identity.clone(),
+        admission,
+        TransportSettings::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    // Learn the resolver's id first: the local resolver is configured with it.
+    let probe = connector
+        .dial(resolver, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let resolver_id = probe.peer;
+    probe.conn.close(0u32.into(), b"learned the id");
+    let config = LocalConfig {
+        authorities: BTreeMap::from([(name.domain().to_owned(), resolver_id)]),
+        ..LocalConfig::default()
+    };
+    let local = LocalResolver::new(identity.id(), config);
+    let mut handle = runtime::start(local, connector, None);
+    dial_id(&handle, resolver).await?;
+    handle
+        .control
+        .send(Control::Command(LocalCommand::Resolve {
+            token: 1,
+            name: name.clone(),
+        }))
+        .await
+        .map_err(|_| "the runtime stopped".to_owned())?;
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(event) = handle.events.recv().await {
+            match event {
+                LocalEvent::Resolved {
+                    server, address, ..
+                } => return Ok(Lookup::Found { server, address }),
+                LocalEvent::Failed { reason, .. } => return Ok(Lookup::Nobody(reason.to_string())),
+                LocalEvent::Advised { .. } => {}
+            }
+        }
+        Err("the runtime stopped".to_owned())
+    })
+    .await
+    .map_err(|_| format!("no answer from the resolver at {resolver} within 5 s"))?;
+    let _ = handle.control.send(Control::Shutdown).await;
+    answer
+}
