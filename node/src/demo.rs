@@ -192,18 +192,34 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         if let (Some(at), None) = (crash_at, crashed)
             && started.elapsed() >= at
         {
-            // The busiest relay that is not a source: the crash that hurts most.
+            // The busiest relay that is not a source: the member others most often name as
+            // their next hop towards a source (then the most neighbours): the crash that hurts.
+            let relayed = |i: usize| {
+                last_status
+                    .iter()
+                    .flatten()
+                    .flat_map(|s| s.routes.iter())
+                    .filter(|r| senders.contains(&r.dest))
+                    .filter(|r| r.next_hop.as_deref() == Some(ids[i].as_str()))
+                    .count()
+            };
             let victim = (0..args.members)
                 .filter(|&i| !is_sender(i) && members[i].is_some())
-                .max_by_key(|&i| last_status[i].as_ref().map_or(0, |s| s.neighbours.len()));
+                .max_by_key(|&i| {
+                    (
+                        relayed(i),
+                        last_status[i].as_ref().map_or(0, |s| s.neighbours.len()),
+                    )
+                });
             if let Some(v) = victim
                 && let Some(mut m) = members[v].take()
             {
                 println!(
-                    "{:>5.1} s  crashing member {} ({} neighbours)",
+                    "{:>5.1} s  SIGKILL to member {} ({} neighbours, next hop of {} routes to sources)",
                     started.elapsed().as_secs_f64(),
                     short(&ids[v]),
-                    last_status[v].as_ref().map_or(0, |s| s.neighbours.len())
+                    last_status[v].as_ref().map_or(0, |s| s.neighbours.len()),
+                    relayed(v)
                 );
                 m.kill().await;
                 crashed = Some(v);
