@@ -34,6 +34,8 @@ pub struct Admitted {
     pub peer: NodeId,
     /// Where the peer accepts connections.
     pub listen: SocketAddr,
+    /// Where the peer serves HTTP, if it said.
+    pub http: Option<SocketAddr>,
     /// The QUIC connection.
     pub conn: quinn::Connection,
     /// The control stream, sending half.
@@ -112,10 +114,16 @@ pub struct Connector {
     identity: Identity,
     admission: GroupSecret,
     listen: SocketAddr,
+    http: Option<SocketAddr>,
     settings: TransportSettings,
 }
 
 impl Connector {
+    /// Tells peers where this member serves HTTP (in the admission handshake).
+    pub fn advertise_http(&mut self, http: SocketAddr) {
+        self.http = Some(http);
+    }
+
     /// Binds `listen` and prepares both sides of TLS.
     pub fn bind(
         listen: SocketAddr,
@@ -142,6 +150,7 @@ impl Connector {
             identity,
             admission,
             listen,
+            http: None,
             settings,
         })
     }
@@ -181,17 +190,23 @@ impl Connector {
             let hello: Frame<()> = Frame::Hello {
                 group: self.admission.group().to_owned(),
                 listen: self.listen,
+                http: self.http,
                 proof: self.admission.proof(Role::Dialer, me, peer),
             };
             write_frame(&mut send, &hello)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             match read_frame::<(), _>(&mut recv).await {
-                Ok(Frame::Welcome { listen, proof }) => {
+                Ok(Frame::Welcome {
+                    listen,
+                    http,
+                    proof,
+                }) => {
                     if self.admission.verify(Role::Acceptor, peer, me, &proof) {
                         Ok(Admitted {
                             peer,
                             listen,
+                            http,
                             conn: conn.clone(),
                             send,
                             recv,
@@ -277,6 +292,7 @@ impl Connector {
             Ok(Frame::Hello {
                 group,
                 listen,
+                http,
                 proof,
             }) => {
                 let reason = if group != self.admission.group() {
@@ -304,6 +320,7 @@ impl Connector {
                 }
                 let welcome: Frame<()> = Frame::Welcome {
                     listen: self.listen,
+                    http: self.http,
                     proof: self.admission.proof(Role::Acceptor, me, peer),
                 };
                 write_frame(&mut send, &welcome)
@@ -312,6 +329,7 @@ impl Connector {
                 Ok(Admitted {
                     peer,
                     listen,
+                    http,
                     conn,
                     send,
                     recv,

@@ -23,6 +23,8 @@ pub enum Frame<M> {
         group: String,
         /// Where the dialer accepts connections.
         listen: SocketAddr,
+        /// Where the dialer serves HTTP, if it does.
+        http: Option<SocketAddr>,
         /// HMAC over group, role and both ids.
         proof: Vec<u8>,
     },
@@ -30,6 +32,8 @@ pub enum Frame<M> {
     Welcome {
         /// Where the acceptor accepts connections.
         listen: SocketAddr,
+        /// Where the acceptor serves HTTP, if it does.
+        http: Option<SocketAddr>,
         /// HMAC over group, role and both ids.
         proof: Vec<u8>,
     },
@@ -138,6 +142,7 @@ mod tests {
             Frame::Hello {
                 group: "g".into(),
                 listen: "127.0.0.1:9".parse().unwrap(),
+                http: None,
                 proof: vec![1; 32],
             },
             Frame::LinkOpen,

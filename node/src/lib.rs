@@ -7,6 +7,8 @@
 
 pub mod admission;
 pub mod anycast;
+pub mod broadcast;
+pub mod broadcast_http;
 pub mod conference;
 pub mod connect;
 pub mod demo;
@@ -17,3 +19,4 @@ pub mod process;
 pub mod runtime;
 pub mod signing;
 pub mod tls;
+pub mod ts;

@@ -28,6 +28,12 @@ enum Cmd {
     Resolver(ResolverArgs),
     /// Look up the best member of `GROUP%DOMAIN` at a resolver and print its address.
     Resolve(ResolveArgs),
+    /// Broadcast an MPEG-TS stream: the Overcast root. Reads a file (paced at its own rate
+    /// unless --fast) or stdin (`--input -`, forwarded as it arrives); redirects HTTP viewers to
+    /// the best live node.
+    Broadcast(BroadcastArgs),
+    /// An Overcast relay: joins the tree through the root, stores the stream, serves viewers.
+    Relay(RelayArgs),
     /// The main job on built-in defaults: 8 members on loopback, 3 sending, one crashed
     /// mid-run; a live table, a per-receiver summary and a picture of the mesh and trees.
     Demo(node::demo::DemoArgs),
@@ -73,6 +79,128 @@ struct ConferenceArgs {
     /// if it has none).
     #[arg(long)]
     join_by_name: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(secs) = s.strip_suffix('s') {
+        (secs, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    match number.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(Duration::from_secs_f64(x * scale)),
+        _ => Err(format!("{s:?} is not a duration (say 5s or 500ms)")),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct BroadcastArgs {
+    /// The channel's name (also the admission group).
+    #[arg(long)]
+    channel: String,
+    /// Where to listen for relays (UDP).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Where to serve HTTP (viewers are redirected from here).
+    #[arg(long)]
+    http: SocketAddr,
+    /// The MPEG-TS input: a file, or - for stdin.
+    #[arg(long)]
+    input: PathBuf,
+    /// Publish a file as fast as it reads, not at its own rate.
+    #[arg(long)]
+    fast: bool,
+    #[command(flatten)]
+    common: BroadcastCommon,
+}
+
+#[derive(Debug, clap::Args)]
+struct RelayArgs {
+    /// The root's QUIC address.
+    #[arg(long)]
+    root: SocketAddr,
+    /// The channel (the root's).
+    #[arg(long)]
+    channel: String,
+    /// Where to listen for other nodes (UDP).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Where to serve viewers over HTTP.
+    #[arg(long)]
+    http: SocketAddr,
+    #[command(flatten)]
+    common: BroadcastCommon,
+}
+
+#[derive(Debug, clap::Args)]
+struct BroadcastCommon {
+    /// Where to keep the stream (default .esm/store-PORT).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// The node's key file (default .esm/node-PORT.key).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// A file holding the channel's secret (else the ESM_SECRET variable).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// End a viewer's response once the stream has not grown for this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    idle_end: Duration,
+    /// Bytes of the stream each node keeps in memory for children that resume.
+    #[arg(long, default_value_t = 256 << 20)]
+    memory_limit: u64,
+}
+
+async fn broadcast_node(
+    channel: String,
+    listen: SocketAddr,
+    http: SocketAddr,
+    root: Option<SocketAddr>,
+    input: Option<PathBuf>,
+    fast: bool,
+    common: BroadcastCommon,
+) -> Result<(), String> {
+    use node::admission::GroupSecret;
+    use node::identity::Identity;
+    let admission = GroupSecret::from_file_or_env(&channel, common.secret_file.as_deref())
+        .map_err(|e| e.to_string())?;
+    let key = common
+        .key
+        .unwrap_or_else(|| PathBuf::from(format!(".esm/node-{}.key", listen.port())));
+    let identity = Identity::load_or_create(&key).map_err(|e| e.to_string())?;
+    let store = common
+        .store
+        .unwrap_or_else(|| PathBuf::from(format!(".esm/store-{}", listen.port())));
+    let config = node::broadcast::BroadcastConfig {
+        channel: channel.clone(),
+        listen,
+        http,
+        store,
+        root,
+        input,
+        fast,
+        idle_end: common.idle_end,
+        memory_limit: common.memory_limit,
+    };
+    let node = node::broadcast::BroadcastNode::start(&config, identity, admission).await?;
+    println!(
+        "ready id={} quic={} http={}",
+        node.id.to_hex(),
+        node.listen,
+        node.http
+    );
+    eprintln!(
+        "{} {} of channel {channel}: QUIC {}, viewers at http://{}/channels/{channel}",
+        if root.is_none() { "root" } else { "relay" },
+        node.id,
+        node.listen,
+        node.http
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    node.stop().await;
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -297,6 +425,32 @@ fn main() -> ExitCode {
             Cmd::Conference(a) => conference(a).await,
             Cmd::Resolver(a) => resolver(a).await,
             Cmd::Resolve(a) => resolve(a).await,
+            Cmd::Broadcast(a) => {
+                node::admission::check_group(&a.channel).map_err(|e| e.to_string())?;
+                broadcast_node(
+                    a.channel,
+                    a.listen,
+                    a.http,
+                    None,
+                    Some(a.input),
+                    a.fast,
+                    a.common,
+                )
+                .await
+            }
+            Cmd::Relay(a) => {
+                node::admission::check_group(&a.channel).map_err(|e| e.to_string())?;
+                broadcast_node(
+                    a.channel,
+                    a.listen,
+                    a.http,
+                    Some(a.root),
+                    None,
+                    false,
+                    a.common,
+                )
+                .await
+            }
             Cmd::Demo(a) => node::demo::run(a).await,
         }
     });

@@ -90,6 +90,8 @@ pub struct PeerSnapshot {
     pub address: SocketAddr,
     /// Whether the protocol holds a link to it.
     pub link: bool,
+    /// Where it serves HTTP, if it said.
+    pub http: Option<SocketAddr>,
     /// QUIC's smoothed RTT, milliseconds.
     pub rtt_ms: f64,
     /// Congestion window over RTT, bits per second: what the path could carry now.
@@ -111,6 +113,9 @@ pub struct TransportSnapshot {
     pub counters: TransportCounters,
     /// Members whose address is known.
     pub addresses_known: usize,
+    /// Every member that said where it serves HTTP (hex id to address), connected or not.
+    #[serde(default)]
+    pub http_addresses: BTreeMap<String, SocketAddr>,
 }
 
 /// The running member, as the application holds it.
@@ -149,8 +154,30 @@ impl WallClock {
     }
 }
 
-/// Called on the driver task twice a second with the protocol (for status pages).
+/// Called on the driver task with the protocol: twice a second (for status pages), or after
+/// every input with [`RuntimeOptions::observe_every_input`].
 pub type Observer<P> = Box<dyn FnMut(&P) + Send>;
+
+/// How the runtime carries a protocol.
+#[derive(Clone, Copy, Debug)]
+pub struct RuntimeOptions {
+    /// Send data-class messages as QUIC datagrams (unreliable; right for media a protocol
+    /// repairs or drops itself). Off, everything goes in order on the control stream (right
+    /// for a byte stream delivered by offset, as Overcast's is).
+    pub datagrams: bool,
+    /// Call the observer after every input, not only twice a second (to follow content as it
+    /// arrives).
+    pub observe_every_input: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            datagrams: true,
+            observe_every_input: false,
+        }
+    }
+}
 
 struct Conn {
     serial: u64,
@@ -160,6 +187,7 @@ struct Conn {
 
 struct Peer {
     listen: SocketAddr,
+    http: Option<SocketAddr>,
     conns: Vec<Conn>,
     link: bool,
 }
@@ -210,14 +238,33 @@ struct Driver<P: Protocol> {
     snapshot: Arc<Mutex<TransportSnapshot>>,
     counters: TransportCounters,
     observer: Option<Observer<P>>,
+    options: RuntimeOptions,
+    http_of: BTreeMap<NodeId, SocketAddr>,
     serial: u64,
 }
 
-/// Starts a member: binds the endpoint, accepts admitted peers, and drives `protocol`.
+/// Starts a member with the default options: binds the endpoint, accepts admitted peers, and
+/// drives `protocol`.
 pub fn start<P>(
     protocol: P,
     connector: Connector,
     observer: Option<Observer<P>>,
+) -> RuntimeHandle<P::Command, P::Event>
+where
+    P: Protocol + Send + 'static,
+    P::Message: Send + 'static,
+    P::Command: Send + 'static,
+    P::Event: Send + 'static,
+{
+    start_with(protocol, connector, observer, RuntimeOptions::default())
+}
+
+/// Starts a member with `options`.
+pub fn start_with<P>(
+    protocol: P,
+    connector: Connector,
+    observer: Option<Observer<P>>,
+    options: RuntimeOptions,
 ) -> RuntimeHandle<P::Command, P::Event>
 where
     P: Protocol + Send + 'static,
@@ -259,6 +306,8 @@ where
         snapshot: snapshot.clone(),
         counters: TransportCounters::default(),
         observer,
+        options,
+        http_of: BTreeMap::new(),
         serial: 0,
     };
     let task = tokio::spawn(driver.run(control_rx, inbound_rx));
@@ -343,6 +392,11 @@ where
     }
 
     fn drain(&mut self) {
+        if self.options.observe_every_input
+            && let Some(observer) = self.observer.as_mut()
+        {
+            observer(&self.protocol);
+        }
         while let Some(out) = self.protocol.poll_output() {
             match out {
                 Output::Send { to, msg } => self.send(to, msg),
@@ -366,7 +420,8 @@ where
             && let Some(conn) = peer.conns.last()
         {
             self.counters.messages_sent += 1;
-            if msg.traffic_class() == TrafficClass::Data
+            if self.options.datagrams
+                && msg.traffic_class() == TrafficClass::Data
                 && let Ok(bytes) = wire::encode(&msg)
                 && conn
                     .conn
@@ -561,6 +616,9 @@ where
             return;
         }
         self.remember_address(peer_id, a.listen, true);
+        if let Some(h) = a.http {
+            self.http_of.insert(peer_id, h);
+        }
         let (frames_tx, frames_rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
         spawn_connection_tasks(
             peer_id,
@@ -573,10 +631,12 @@ where
         );
         let peer = self.peers.entry(peer_id).or_insert_with(|| Peer {
             listen: a.listen,
+            http: a.http,
             conns: Vec::new(),
             link: false,
         });
         peer.listen = a.listen;
+        peer.http = a.http;
         peer.conns.push(Conn {
             serial,
             conn: a.conn,
@@ -695,6 +755,7 @@ where
                     id: id.to_hex(),
                     address: p.listen,
                     link: p.link,
+                    http: p.http,
                     rtt_ms: rtt.as_secs_f64() * 1e3,
                     path_bps,
                     connections: p.conns.len(),
@@ -708,6 +769,11 @@ where
                 peers,
                 counters: self.counters,
                 addresses_known: self.addresses.len(),
+                http_addresses: self
+                    .http_of
+                    .iter()
+                    .map(|(id, a)| (id.to_hex(), *a))
+                    .collect(),
             };
         }
     }

@@ -1,0 +1,545 @@
+//! Broadcasting: Overcast over QUIC. The root (`esm broadcast`) reads MPEG-TS from a file
+//! (paced by the stream's own clock unless `--fast`) or stdin (forwarded as it arrives) and
+//! publishes it into the tree; relays (`esm relay`) join through the root, run tree building and
+//! the up/down protocol, keep what they receive in a store file, and serve it over HTTP. The
+//! root answers `GET /channels/NAME` with a redirect to the best live node (Overcast's redirect
+//! choice over its table of every live node); a node answers with the stream as `video/mp2t`,
+//! from the live edge or, with `?from=start`, from the beginning. Each HTTP client reads the
+//! store at its own pace, so a slow one never slows the tree or the others. Overcast's content
+//! is a byte stream delivered in order by offset, so the runtime carries it on the control
+//! stream, not in datagrams.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use overcast::certificate::NodeInfo;
+use overcast::redirect::{RedirectRequest, choose};
+use overcast::{Command, Overcast, OvercastConfig};
+use overlay_core::NodeId;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+use crate::admission::GroupSecret;
+use crate::connect::{Connector, TransportSettings};
+use crate::identity::Identity;
+use crate::runtime::{self, Control, RuntimeOptions, TransportSnapshot};
+use crate::signing::{Ed25519Signer, Ed25519Verifier};
+use crate::ts::{PACKET, PcrClock, TsReader, pcr};
+
+/// Settings of a broadcast root or relay.
+#[derive(Clone, Debug)]
+pub struct BroadcastConfig {
+    /// The channel (also the admission group).
+    pub channel: String,
+    /// Where to listen for nodes (UDP).
+    pub listen: SocketAddr,
+    /// Where to serve HTTP.
+    pub http: SocketAddr,
+    /// Where to keep the stream.
+    pub store: PathBuf,
+    /// The root to join through (none: this is the root).
+    pub root: Option<SocketAddr>,
+    /// The root's input: a file, or `-` for stdin.
+    pub input: Option<PathBuf>,
+    /// Publish a file as fast as it reads instead of at its own rate.
+    pub fast: bool,
+    /// End an HTTP response after the stream has not grown for this long.
+    pub idle_end: Duration,
+    /// Bytes each node keeps in memory for children that resume.
+    pub memory_limit: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// A live node as the root's `/status` lists it.
+pub struct LiveNode {
+    /// Its id.
+    pub id: String,
+    /// Where it serves HTTP, if known.
+    pub http: Option<SocketAddr>,
+    /// One past the last content byte it holds.
+    pub content: u64,
+    /// Children plus clients it serves.
+    pub load: u32,
+}
+
+/// `/status` of a broadcast node.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BroadcastStatus {
+    /// This node.
+    pub id: String,
+    /// The channel.
+    pub channel: String,
+    /// Whether it is the root.
+    pub is_root: bool,
+    /// Its parent.
+    pub parent: Option<String>,
+    /// Its children.
+    pub children: Vec<String>,
+    /// Bytes of the stream it holds (one past the last).
+    pub content_end: u64,
+    /// Bytes written to its store.
+    pub stored: u64,
+    /// Why storing stopped, if it did.
+    pub store_error: Option<String>,
+    /// The root's input: why it stopped early, if it did.
+    pub input_error: Option<String>,
+    /// Whether the root's input ended.
+    pub input_done: bool,
+    /// HTTP clients being served now.
+    pub clients: usize,
+    /// At the root: every live node, from its up/down table.
+    pub live_nodes: Vec<LiveNode>,
+    /// The transport.
+    pub transport: TransportSnapshot,
+}
+
+#[derive(Default)]
+struct View {
+    status: BroadcastStatus,
+    candidates: Vec<(NodeId, NodeInfo)>,
+}
+
+/// The state HTTP handlers share.
+pub struct Shared {
+    channel: String,
+    store_path: PathBuf,
+    stored: watch::Receiver<u64>,
+    view: Mutex<View>,
+    transport: Arc<Mutex<TransportSnapshot>>,
+    clients: Mutex<usize>,
+    idle_end: Duration,
+    me: NodeId,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running root or relay.
+#[derive(Debug)]
+pub struct BroadcastNode {
+    /// Its id.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub listen: SocketAddr,
+    /// Its HTTP address.
+    pub http: SocketAddr,
+    /// What HTTP serves from.
+    pub shared: Arc<Shared>,
+    control: mpsc::Sender<Control<Command>>,
+}
+
+impl BroadcastNode {
+    /// Starts a root (no `root` in the config) or a relay.
+    pub async fn start(
+        config: &BroadcastConfig,
+        identity: Identity,
+        admission: GroupSecret,
+    ) -> Result<Self, String> {
+        let id = identity.id();
+        std::fs::create_dir_all(&config.store)
+            .map_err(|e| format!("store {}: {e}", config.store.display()))?;
+        let store_path = config.store.join(format!("{}.ts", config.channel));
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .map_err(|e| format!("cannot serve HTTP on {}: {e}", config.http))?;
+        let http = listener
+            .local_addr()
+            .map_err(|e| format!("HTTP address: {e}"))?;
+        let mut connector = Connector::bind(
+            config.listen,
+            identity.clone(),
+            admission,
+            TransportSettings::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        connector.advertise_http(http);
+        let root_id = match config.root {
+            None => id,
+            Some(root) => {
+                let a = connector
+                    .dial(root, None)
+                    .await
+                    .map_err(|e| format!("the root: {e}"))?;
+                a.conn.close(0u32.into(), b"learned the id");
+                a.peer
+            }
+        };
+        let overcast_config = OvercastConfig {
+            roots: vec![root_id],
+            store_limit: config.memory_limit,
+            seed: u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or_default()),
+            ..OvercastConfig::default()
+        };
+        let signer = Ed25519Signer::new(&identity)?;
+        let node = Overcast::new(
+            id,
+            overcast_config,
+            Box::new(signer),
+            Box::new(Ed25519Verifier),
+        );
+        // The store: a file written in offset order; `stored` says how far.
+        let file = tokio::fs::File::create(&store_path)
+            .await
+            .map_err(|e| format!("store {}: {e}", store_path.display()))?;
+        let (stored_tx, stored_rx) = watch::channel(0u64);
+        let (chunks_tx, chunks_rx) = mpsc::unbounded_channel::<(u64, Bytes)>();
+        let store_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        tokio::spawn(write_store(file, chunks_rx, stored_tx, store_error.clone()));
+        let view = Arc::new(Mutex::new(View::default()));
+        let observer_view = view.clone();
+        let channel = config.channel.clone();
+        let mut sent_end = 0u64;
+        let mut last_view = Instant::now() - Duration::from_secs(1);
+        let observer: runtime::Observer<Overcast> = Box::new(move |n: &Overcast| {
+            let end = n.content_end();
+            if end > sent_end {
+                for (offset, bytes) in n.content_from(sent_end) {
+                    let _ = chunks_tx.send((offset, bytes));
+                }
+                sent_end = end;
+            }
+            if last_view.elapsed() >= Duration::from_millis(200) {
+                last_view = Instant::now();
+                let candidates: Vec<(NodeId, NodeInfo)> =
+                    n.table().live().map(|(id, e)| (*id, e.info)).collect();
+                if let Ok(mut v) = observer_view.lock() {
+                    v.status.id = id.to_hex();
+                    v.status.channel = channel.clone();
+                    v.status.is_root = n.is_root();
+                    v.status.parent = n.parent().map(|p| p.to_hex());
+                    v.status.children = n.children().map(NodeId::to_hex).collect();
+                    v.status.content_end = end;
+                    v.candidates = candidates;
+                }
+            }
+        });
+        let options = RuntimeOptions {
+            datagrams: false,
+            observe_every_input: true,
+        };
+        let handle = runtime::start_with(node, connector, Some(observer), options);
+        let listen = handle.local_addr;
+        let control = handle.control.clone();
+        if let Some(root) = config.root {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = control
+                .send(Control::Dial {
+                    addr: root,
+                    reply: tx,
+                })
+                .await;
+            rx.await
+                .map_err(|_| "the runtime stopped".to_owned())?
+                .map_err(|e| format!("the root: {e}"))?;
+        }
+        let _ = control.send(Control::Command(Command::Start)).await;
+        let shared = Arc::new(Shared {
+            channel: config.channel.clone(),
+            store_path,
+            stored: stored_rx,
+            view: Mutex::new(View::default()),
+            transport: handle.snapshot.clone(),
+            clients: Mutex::new(0),
+            idle_end: config.idle_end,
+            me: id,
+        });
+        // Copy the observer's view into the shared state.
+        let copy_to = shared.clone();
+        let input_state: Arc<Mutex<(bool, Option<String>)>> = Arc::new(Mutex::new((false, None)));
+        let input_copy = input_state.clone();
+        tokio::spawn(async move {
+            let mut events = handle.events;
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    e = events.recv() => match e {
+                        Some(e) => tracing::info!(?e, "overcast"),
+                        None => return,
+                    },
+                    _ = tick.tick() => {
+                        let snapshot = view.lock().map(|v| (v.status.clone(), v.candidates.clone()));
+                        if let (Ok((mut status, candidates)), Ok(mut into)) =
+                            (snapshot, copy_to.view.lock())
+                        {
+                            status.store_error = store_error.lock().ok().and_then(|e| e.clone());
+                            if let Ok(i) = input_copy.lock() {
+                                status.input_done = i.0;
+                                status.input_error = i.1.clone();
+                            }
+                            into.status = status;
+                            into.candidates = candidates;
+                        }
+                    }
+                }
+            }
+        });
+        if config.root.is_none()
+            && let Some(input) = config.input.clone()
+        {
+            tokio::spawn(publish_input(
+                input,
+                config.fast,
+                control.clone(),
+                input_state,
+            ));
+        }
+        let app = crate::broadcast_http::router(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            id,
+            listen,
+            http,
+            shared,
+            control,
+        })
+    }
+
+    /// Stops the node.
+    pub async fn stop(self) {
+        let _ = self.control.send(Control::Shutdown).await;
+    }
+}
+
+async fn write_store(
+    mut file: tokio::fs::File,
+    mut chunks: mpsc::UnboundedReceiver<(u64, Bytes)>,
+    stored: watch::Sender<u64>,
+    error: Arc<Mutex<Option<String>>>,
+) {
+    let mut end = 0u64;
+    while let Some((offset, bytes)) = chunks.recv().await {
+        let len = bytes.len() as u64;
+        if offset + len <= end || offset > end {
+            continue;
+        }
+        let fresh = bytes.slice((end - offset) as usize..);
+        if let Err(e) = file.write_all(&fresh).await {
+            let why = format!("storing stopped at byte {end}: {e}");
+            tracing::error!(%why);
+            if let Ok(mut slot) = error.lock() {
+                *slot = Some(why);
+            }
+            return;
+        }
+        let _ = file.flush().await;
+        end += fresh.len() as u64;
+        let _ = stored.send(end);
+    }
+}
+
+/// Reads the root's input and publishes it, whole packets only.
+async fn publish_input(
+    input: PathBuf,
+    fast: bool,
+    control: mpsc::Sender<Control<Command>>,
+    state: Arc<Mutex<(bool, Option<String>)>>,
+) {
+    let live = input.as_os_str() == "-";
+    let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if live {
+        Box::new(tokio::io::stdin())
+    } else {
+        match tokio::fs::File::open(&input).await {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                let why = format!("input {}: {e}", input.display());
+                tracing::error!(%why);
+                if let Ok(mut s) = state.lock() {
+                    *s = (true, Some(why));
+                }
+                return;
+            }
+        }
+    };
+    let mut ts = TsReader::new(reader);
+    let mut clock = PcrClock::default();
+    let mut chunk: Vec<u8> = Vec::with_capacity(64 * PACKET);
+    let mut offset = 0u64;
+    let publish = |chunk: &mut Vec<u8>, offset: &mut u64| {
+        let bytes = Bytes::from(std::mem::take(chunk));
+        let at = *offset;
+        *offset += bytes.len() as u64;
+        let control = control.clone();
+        async move {
+            control
+                .send(Control::Command(Command::Publish { offset: at, bytes }))
+                .await
+                .is_ok()
+        }
+    };
+    let error = loop {
+        match ts.next_packet().await {
+            Ok(Some(packet)) => {
+                let due = (!fast && !live)
+                    .then(|| pcr(&packet).map(|p| clock.due(p)))
+                    .flatten();
+                if let Some(due) = due
+                    && due > tokio::time::Instant::now()
+                {
+                    if !chunk.is_empty() && !publish(&mut chunk, &mut offset).await {
+                        break None;
+                    }
+                    tokio::time::sleep_until(due).await;
+                }
+                chunk.extend_from_slice(&packet);
+                if chunk.len() >= 64 * PACKET && !publish(&mut chunk, &mut offset).await {
+                    break None;
+                }
+                if live && !chunk.is_empty() && !publish(&mut chunk, &mut offset).await {
+                    break None;
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    if !chunk.is_empty() {
+        publish(&mut chunk, &mut offset).await;
+    }
+    match &error {
+        Some(why) => tracing::error!(%why, published = offset, "input stopped"),
+        None => tracing::info!(published = offset, "input ended"),
+    }
+    if let Ok(mut s) = state.lock() {
+        *s = (true, error);
+    }
+}
+
+impl Shared {
+    /// The status now.
+    pub fn status(&self) -> BroadcastStatus {
+        let mut s = self
+            .view
+            .lock()
+            .map(|v| v.status.clone())
+            .unwrap_or_default();
+        s.stored = *self.stored.borrow();
+        s.clients = self.clients.lock().map(|c| *c).unwrap_or(0);
+        s.transport = self.transport.lock().map(|t| t.clone()).unwrap_or_default();
+        if s.is_root {
+            let http = &s.transport.http_addresses;
+            s.live_nodes = self
+                .view
+                .lock()
+                .map(|v| {
+                    v.candidates
+                        .iter()
+                        .map(|(id, info)| LiveNode {
+                            id: id.to_hex(),
+                            http: http.get(&id.to_hex()).copied(),
+                            content: info.content,
+                            load: info.load,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        s
+    }
+
+    /// The channel's name.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Where the root sends a client wanting bytes from `from` on: another live node's HTTP
+    /// address, or `None` to serve it here.
+    pub fn redirect_target(&self, from: u64) -> Option<SocketAddr> {
+        let (is_root, candidates) = self
+            .view
+            .lock()
+            .map(|v| (v.status.is_root, v.candidates.clone()))
+            .ok()?;
+        if !is_root {
+            return None;
+        }
+        let http: BTreeMap<String, SocketAddr> = self
+            .transport
+            .lock()
+            .map(|t| t.http_addresses.clone())
+            .unwrap_or_default();
+        let reachable = candidates
+            .into_iter()
+            .filter(|(id, _)| *id != self.me && http.contains_key(&id.to_hex()));
+        let rtt = BTreeMap::new();
+        let request = RedirectRequest {
+            from,
+            through: from,
+            rtt: &rtt,
+            estimate: None,
+        };
+        let chosen = choose(reachable, &request)?;
+        http.get(&chosen.to_hex()).copied()
+    }
+
+    /// Bytes stored so far.
+    pub fn stored(&self) -> u64 {
+        *self.stored.borrow()
+    }
+
+    /// A client starts; returns the guard that counts it.
+    pub fn client(self: &Arc<Self>) -> ClientGuard {
+        if let Ok(mut c) = self.clients.lock() {
+            *c += 1;
+        }
+        ClientGuard(self.clone())
+    }
+
+    /// The stream from `from`: chunks of the store as they become available, ending once it
+    /// has not grown for the idle time.
+    pub fn stream_from(
+        self: &Arc<Self>,
+        from: u64,
+    ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let shared = self.clone();
+        let guard = self.client();
+        let mut stored = self.stored.clone();
+        async_stream::try_stream! {
+            let _guard = guard;
+            let mut file = tokio::fs::File::open(&shared.store_path).await?;
+            let mut pos = from;
+            file.seek(std::io::SeekFrom::Start(pos)).await?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let end = *stored.borrow_and_update();
+                if pos < end {
+                    let want = ((end - pos) as usize).min(buf.len());
+                    let n = file.read(&mut buf[..want]).await?;
+                    if n == 0 {
+                        continue;
+                    }
+                    pos += n as u64;
+                    yield Bytes::copy_from_slice(&buf[..n]);
+                } else {
+                    match tokio::time::timeout(shared.idle_end, stored.changed()).await {
+                        Ok(Ok(())) => {}
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts a client while it is served.
+#[derive(Debug)]
+pub struct ClientGuard(Arc<Shared>);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.0.clients.lock() {
+            *c = c.saturating_sub(1);
+        }
+    }
+}

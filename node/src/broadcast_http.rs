@@ -1,0 +1,91 @@
+//! The HTTP face of a broadcast node: `GET /channels/NAME` (a redirect at the root, the stream
+//! elsewhere), `/status` and `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::broadcast::Shared;
+use crate::ts::PACKET;
+
+/// The node's router.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/channels/{name}", get(channel))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    (code, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
+}
+
+async fn channel(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if name != shared.channel() {
+        return text(StatusCode::NOT_FOUND, format!("no channel {name:?} here\n"));
+    }
+    let stored = shared.stored();
+    let live_edge = stored - stored % PACKET as u64;
+    let from = match query.get("from").map(String::as_str) {
+        None | Some("live") => live_edge,
+        Some("start") => 0,
+        Some(n) => match n.parse::<u64>() {
+            Ok(n) => n.min(stored),
+            Err(_) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("from={n:?}: give `start`, `live` or a byte offset\n"),
+                );
+            }
+        },
+    };
+    // A viewer of the live edge may go to any live node (each reaches the edge within its
+    // tree delay); one asking for earlier bytes only to a node that holds them.
+    let needs = if query.get("from").is_some_and(|f| f != "live") {
+        from
+    } else {
+        0
+    };
+    if !query.contains_key("here")
+        && let Some(target) = shared.redirect_target(needs)
+    {
+        let mut location = format!("http://{target}/channels/{name}?here=1");
+        if let Some(f) = query.get("from") {
+            location.push_str(&format!("&from={f}"));
+        }
+        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "video/mp2t")],
+        Body::from_stream(shared.stream_from(from)),
+    )
+        .into_response()
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    axum::Json(shared.status())
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let s = shared.status();
+    let body = format!(
+        "# HELP esm_broadcast_content_bytes Bytes of the stream held.\n# TYPE esm_broadcast_content_bytes gauge\nesm_broadcast_content_bytes {}\n# HELP esm_broadcast_stored_bytes Bytes written to the store.\n# TYPE esm_broadcast_stored_bytes gauge\nesm_broadcast_stored_bytes {}\n# HELP esm_broadcast_clients HTTP clients being served.\n# TYPE esm_broadcast_clients gauge\nesm_broadcast_clients {}\n# HELP esm_broadcast_children Children in the tree.\n# TYPE esm_broadcast_children gauge\nesm_broadcast_children {}\n# HELP esm_broadcast_live_nodes Live nodes in the root's table.\n# TYPE esm_broadcast_live_nodes gauge\nesm_broadcast_live_nodes {}\n",
+        s.content_end,
+        s.stored,
+        s.clients,
+        s.children.len(),
+        s.live_nodes.len()
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

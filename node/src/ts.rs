@@ -1,0 +1,227 @@
+//! MPEG transport stream input for the broadcast root: 188-byte packets, each checked for its
+//! sync byte (a bad one is reported with its byte offset), and the program clock reference (PCR)
+//! read from adaptation fields so a file can be paced at its own rate.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Bytes in a transport-stream packet.
+pub const PACKET: usize = 188;
+/// The sync byte every packet starts with.
+pub const SYNC: u8 = 0x47;
+/// PCR ticks per second (27 MHz).
+pub const PCR_HZ: f64 = 27_000_000.0;
+
+/// Why the input is not a transport stream.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TsError {
+    /// A packet did not start with the sync byte.
+    #[error("not an MPEG-TS stream: byte {offset} is {found:#04x}, not the sync byte 0x47")]
+    Sync {
+        /// Offset of the packet in the input.
+        offset: u64,
+        /// The byte found there.
+        found: u8,
+    },
+    /// The input ended inside a packet.
+    #[error("the input ends inside a packet: {got} of 188 bytes at byte {offset}")]
+    Truncated {
+        /// Offset of the packet.
+        offset: u64,
+        /// Bytes of it that arrived.
+        got: usize,
+    },
+    /// Reading failed.
+    #[error("reading the input at byte {offset}: {reason}")]
+    Io {
+        /// Where.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The PCR of a packet, in 27 MHz ticks, if its adaptation field carries one.
+pub fn pcr(packet: &[u8]) -> Option<u64> {
+    if packet.len() < 12 || packet[0] != SYNC {
+        return None;
+    }
+    let adaptation = packet[3] & 0x20 != 0;
+    if !adaptation || packet[4] < 7 || packet[5] & 0x10 == 0 {
+        return None;
+    }
+    let b = &packet[6..12];
+    let base = (u64::from(b[0]) << 25)
+        | (u64::from(b[1]) << 17)
+        | (u64::from(b[2]) << 9)
+        | (u64::from(b[3]) << 1)
+        | (u64::from(b[4]) >> 7);
+    let ext = (u64::from(b[4] & 0x01) << 8) | u64::from(b[5]);
+    Some(base * 300 + ext)
+}
+
+/// Reads packets one at a time and says where each starts.
+#[derive(Debug)]
+pub struct TsReader<R> {
+    input: R,
+    offset: u64,
+}
+
+impl<R: AsyncRead + Unpin> TsReader<R> {
+    /// A reader over `input`.
+    pub fn new(input: R) -> Self {
+        Self { input, offset: 0 }
+    }
+
+    /// Bytes read so far (the offset of the next packet).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next packet, `Ok(None)` at a clean end.
+    pub async fn next_packet(&mut self) -> Result<Option<[u8; PACKET]>, TsError> {
+        let mut packet = [0u8; PACKET];
+        let mut got = 0;
+        while got < PACKET {
+            match self.input.read(&mut packet[got..]).await {
+                Ok(0) if got == 0 => return Ok(None),
+                Ok(0) => {
+                    return Err(TsError::Truncated {
+                        offset: self.offset,
+                        got,
+                    });
+                }
+                Ok(n) => got += n,
+                Err(e) => {
+                    return Err(TsError::Io {
+                        offset: self.offset + got as u64,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        if packet[0] != SYNC {
+            return Err(TsError::Sync {
+                offset: self.offset,
+                found: packet[0],
+            });
+        }
+        self.offset += PACKET as u64;
+        Ok(Some(packet))
+    }
+}
+
+/// Paces packets by their PCR: the first PCR seen is "now", each later one is due that much
+/// later. A PCR going backwards or jumping more than ten seconds (a discontinuity, a loop)
+/// restarts the clock there.
+#[derive(Debug, Default)]
+pub struct PcrClock {
+    base: Option<(u64, tokio::time::Instant)>,
+    last: u64,
+}
+
+impl PcrClock {
+    /// When the packet with `pcr` is due.
+    pub fn due(&mut self, pcr: u64) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        match self.base {
+            Some((p0, t0))
+                if pcr >= self.last && (pcr - self.last) as f64 / PCR_HZ < 10.0 && pcr >= p0 =>
+            {
+                self.last = pcr;
+                t0 + std::time::Duration::from_secs_f64((pcr - p0) as f64 / PCR_HZ)
+            }
+            _ => {
+                self.base = Some((pcr, now));
+                self.last = pcr;
+                now
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet_with_pcr(pcr: u64) -> [u8; PACKET] {
+        let mut p = [0xffu8; PACKET];
+        p[0] = SYNC;
+        p[1] = 0x01;
+        p[2] = 0x00;
+        p[3] = 0x20 | 0x10;
+        p[4] = 7;
+        p[5] = 0x10;
+        let (base, ext) = (pcr / 300, pcr % 300);
+        p[6] = (base >> 25) as u8;
+        p[7] = (base >> 17) as u8;
+        p[8] = (base >> 9) as u8;
+        p[9] = (base >> 1) as u8;
+        p[10] = (((base & 1) << 7) as u8) | 0x7e | ((ext >> 8) as u8);
+        p[11] = ext as u8;
+        p
+    }
+
+    #[test]
+    fn the_pcr_round_trips_through_an_adaptation_field() {
+        for pcr in [0, 1, 299, 300, 27_000_000 * 95_000 + 123] {
+            assert_eq!(pcr_of(&packet_with_pcr(pcr)), Some(pcr));
+        }
+        let mut plain = [0u8; PACKET];
+        plain[0] = SYNC;
+        plain[3] = 0x10;
+        assert_eq!(pcr_of(&plain), None);
+        assert_eq!(pcr_of(&[0u8; 4]), None);
+    }
+
+    fn pcr_of(p: &[u8]) -> Option<u64> {
+        pcr(p)
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_named_with_its_offset() {
+        let mut good = Vec::new();
+        good.extend(packet_with_pcr(0));
+        good.extend(packet_with_pcr(27_000));
+        let mut r = TsReader::new(good.as_slice());
+        assert!(r.next_packet().await.unwrap().is_some());
+        assert!(r.next_packet().await.unwrap().is_some());
+        assert_eq!(r.next_packet().await.unwrap(), None);
+        let mut bad = good.clone();
+        bad[PACKET] = b'G' + 1;
+        let mut r = TsReader::new(bad.as_slice());
+        r.next_packet().await.unwrap();
+        assert_eq!(
+            r.next_packet().await.unwrap_err(),
+            TsError::Sync {
+                offset: 188,
+                found: 0x48
+            }
+        );
+        let cut = &good[..300];
+        let mut r = TsReader::new(cut);
+        r.next_packet().await.unwrap();
+        assert_eq!(
+            r.next_packet().await.unwrap_err(),
+            TsError::Truncated {
+                offset: 188,
+                got: 112
+            }
+        );
+        let mut r = TsReader::new(&b"#EXTM3U\n"[..]);
+        assert!(matches!(
+            r.next_packet().await,
+            Err(TsError::Truncated { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_clock_follows_the_pcr_and_restarts_on_a_jump() {
+        let mut c = PcrClock::default();
+        let t0 = c.due(1_000_000);
+        let t1 = c.due(1_000_000 + 27_000_000);
+        assert_eq!(t1 - t0, std::time::Duration::from_secs(1));
+        // Backwards: a new base, due now.
+        let t2 = c.due(5);
+        assert!(t2 <= tokio::time::Instant::now());
+    }
+}

@@ -1,0 +1,403 @@
+//! Broadcasting with real clients nobody here wrote: ffmpeg makes a 20-second H.264/AAC
+//! MPEG-TS stream; a root and 6 relays carry it over QUIC; `curl -L` against the root follows
+//! the redirect to a relay and, with `?from=start`, gets bytes identical to the source, which
+//! `ffprobe` reads as the same duration and frame count. Then 50 viewers on one relay, one of
+//! them reading at a trickle, while the root publishes at the stream's own rate: the others
+//! keep up. Bad requests: an unknown channel is 404, a bad offset 400; a non-TS input is
+//! reported with its byte offset.
+//!
+//! Needs ffmpeg, ffprobe and curl; without them the test says so and passes unless
+//! `ESM_REQUIRE_FFMPEG` is set (`.ci/run` sets it after installing ffmpeg).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use node::process::http_get;
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "broadcast-test-secret";
+
+fn have(tool: &str) -> bool {
+    ["-version", "--version"].iter().any(|flag| {
+        std::process::Command::new(tool)
+            .arg(flag)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+struct Node {
+    child: Child,
+    quic: String,
+    http: String,
+}
+
+async fn start(dir: &Path, args: &[&str], name: &str) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esm"))
+        .args(args)
+        .arg("--key")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("--store")
+        .arg(dir.join(format!("store-{name}")))
+        .env("ESM_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("ready line")
+        .unwrap()
+        .expect("ready line");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap()
+            .to_owned()
+    };
+    Node {
+        quic: field("quic="),
+        http: field("http="),
+        child,
+    }
+}
+
+async fn status(node: &Node) -> serde_json::Value {
+    let body = http_get(node.http.parse().unwrap(), "/status")
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn probe(path: &Path) -> (String, String) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames:format=duration"])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    (get("duration="), get("nb_read_frames="))
+}
+
+fn make_stream(dir: &Path) -> PathBuf {
+    let src = dir.join("src.ts");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=20:size=320x240:rate=25",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=1000:duration=20"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-f", "mpegts"])
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ffmpeg failed to make the test stream");
+    src
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
+    if !(have("ffmpeg") && have("ffprobe") && have("curl")) {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg, ffprobe and curl are required here"
+        );
+        eprintln!("SKIPPED: ffmpeg, ffprobe or curl missing (install ffmpeg and curl)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-broadcast-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = make_stream(&dir);
+    let src_str = src.to_str().unwrap().to_owned();
+    let root = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--input",
+            &src_str,
+            "--fast",
+            "--idle-end",
+            "2s",
+        ],
+        "root",
+    )
+    .await;
+    let mut relays = Vec::new();
+    for i in 0..6 {
+        relays.push(
+            start(
+                &dir,
+                &[
+                    "relay",
+                    "--root",
+                    &root.quic,
+                    "--channel",
+                    "tv",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--http",
+                    "127.0.0.1:0",
+                    "--idle-end",
+                    "2s",
+                ],
+                &format!("relay{i}"),
+            )
+            .await,
+        );
+    }
+    // Every relay holds the whole stream, and the root lists them all.
+    let size = std::fs::metadata(&src).unwrap().len();
+    let start_wait = Instant::now();
+    loop {
+        let mut all = true;
+        for r in &relays {
+            all &= status(r).await["stored"].as_u64() == Some(size);
+        }
+        let listed = status(&root).await["live_nodes"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if all && listed == 6 {
+            break;
+        }
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(40),
+            "relays never got the whole stream (root lists {listed})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "6 relays hold all {size} bytes {:.1} s after starting",
+        start_wait.elapsed().as_secs_f64()
+    );
+    // curl follows the redirect to a relay.
+    let got = dir.join("got.ts");
+    let out = Command::new("curl")
+        .args(["-sSL", "-o"])
+        .arg(&got)
+        .args(["-w", "%{http_code} %{num_redirects} %{url_effective}"])
+        .arg(format!("http://{}/channels/tv?from=start", root.http))
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("curl: {report}");
+    assert!(report.starts_with("200 1 "), "{report}");
+    assert!(
+        !report.contains(&root.http),
+        "served by the root itself: {report}"
+    );
+    assert_eq!(
+        sha256(&got),
+        sha256(&src),
+        "the bytes differ from the source"
+    );
+    let (src_probe, got_probe) = (probe(&src), probe(&got));
+    println!("ffprobe: source {src_probe:?}, received {got_probe:?}");
+    assert_eq!(src_probe, got_probe);
+    assert_ne!(src_probe.1, "?");
+    // Bad requests.
+    let missing = http_get(root.http.parse().unwrap(), "/channels/nope").await;
+    assert!(missing.unwrap_err().contains("404"));
+    let bad = http_get(relays[0].http.parse().unwrap(), "/channels/tv?from=x").await;
+    assert!(bad.unwrap_err().contains("400"));
+    for mut r in relays {
+        let _ = r.child.kill().await;
+    }
+    let mut root = root;
+    let _ = root.child.kill().await;
+
+    // A non-TS input is reported with the offset where it stops being TS.
+    let bogus = dir.join("bogus.ts");
+    let mut bytes = std::fs::read(&src).unwrap()[..188 * 10].to_vec();
+    bytes.extend_from_slice(b"this is not a transport stream packet at all");
+    bytes.resize(188 * 12, b'x');
+    std::fs::write(&bogus, bytes).unwrap();
+    let bad_root = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--input",
+            bogus.to_str().unwrap(),
+            "--fast",
+        ],
+        "badroot",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let s = status(&bad_root).await;
+    println!("non-TS input: {}", s["input_error"]);
+    assert!(
+        s["input_error"].as_str().unwrap().contains("byte 1880"),
+        "{s}"
+    );
+    assert_eq!(
+        s["stored"].as_u64(),
+        Some(1880),
+        "whole packets before the fault stay"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_viewer_does_not_slow_fifty_others() {
+    if !(have("ffmpeg") && have("curl")) {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg and curl are required here"
+        );
+        eprintln!("SKIPPED: ffmpeg or curl missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-broadcast-slow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = make_stream(&dir);
+    let size = std::fs::metadata(&src).unwrap().len();
+    let rate = size as f64 / 20.0;
+    let root = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--input",
+            src.to_str().unwrap(),
+        ],
+        "root",
+    )
+    .await;
+    let relay = start(
+        &dir,
+        &[
+            "relay",
+            "--root",
+            &root.quic,
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        "relay",
+    )
+    .await;
+    let url = format!("http://{}/channels/tv?here=1&from=start", relay.http);
+    // One viewer at 2 kB/s, 49 at full speed, for 8 seconds of a stream published in real time.
+    let mut viewers = Vec::new();
+    for i in 0..50 {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            "--max-time",
+            "8",
+        ]);
+        if i == 0 {
+            cmd.args(["--limit-rate", "2k"]);
+        }
+        cmd.arg(&url);
+        viewers.push(cmd.output());
+    }
+    let outputs = futures_join_all(viewers).await;
+    let got: Vec<u64> = outputs
+        .iter()
+        .map(|o| {
+            o.as_ref().map_or(0, |o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let published = status(&root).await["stored"].as_u64().unwrap_or(0);
+    let fast_min = got[1..].iter().copied().min().unwrap_or(0);
+    println!(
+        "after 8 s: the trickling viewer got {} bytes; the 49 others at least {fast_min} of {published} published ({:.0} B/s stream)",
+        got[0], rate
+    );
+    // Socket buffers hold a few hundred kilobytes; past them the trickle shows.
+    assert!(
+        (got[0] as f64) < 0.6 * fast_min as f64,
+        "the slow viewer was not slow: {} against {fast_min}",
+        got[0]
+    );
+    assert!(
+        fast_min as f64 >= 0.9 * published as f64 - 2.0 * rate,
+        "a viewer fell behind: {fast_min} of {published}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn futures_join_all<F: Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
