@@ -42,8 +42,11 @@ pub struct BroadcastConfig {
     pub http: SocketAddr,
     /// Where to keep the stream.
     pub store: PathBuf,
-    /// The root to join through (none: this is the root).
-    pub root: Option<SocketAddr>,
+    /// The linear roots to join through, top first (none: this is the root). A relay joins
+    /// under the last; a standby root lists the root it stands by for.
+    pub roots: Vec<SocketAddr>,
+    /// This node is a standby root: it takes its place in the chain under `roots`.
+    pub standby: bool,
     /// The root's input: a file, or `-` for stdin.
     pub input: Option<PathBuf>,
     /// Publish a file as fast as it reads instead of at its own rate.
@@ -163,19 +166,20 @@ impl BroadcastNode {
         )
         .map_err(|e| e.to_string())?;
         connector.advertise_http(http);
-        let root_id = match config.root {
-            None => id,
-            Some(root) => {
-                let a = connector
-                    .dial(root, None)
-                    .await
-                    .map_err(|e| format!("the root: {e}"))?;
-                a.conn.close(0u32.into(), b"learned the id");
-                a.peer
-            }
-        };
+        let mut root_ids = Vec::new();
+        for &root in &config.roots {
+            let a = connector
+                .dial(root, None)
+                .await
+                .map_err(|e| format!("the root at {root}: {e}"))?;
+            a.conn.close(0u32.into(), b"learned the id");
+            root_ids.push(a.peer);
+        }
+        if config.roots.is_empty() || config.standby {
+            root_ids.push(id);
+        }
         let overcast_config = OvercastConfig {
-            roots: vec![root_id],
+            roots: root_ids,
             store_limit: config.memory_limit,
             seed: u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or_default()),
             ..OvercastConfig::default()
@@ -230,7 +234,7 @@ impl BroadcastNode {
         let handle = runtime::start_with(node, connector, Some(observer), options);
         let listen = handle.local_addr;
         let control = handle.control.clone();
-        if let Some(root) = config.root {
+        for &root in &config.roots {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let _ = control
                 .send(Control::Dial {
@@ -240,7 +244,7 @@ impl BroadcastNode {
                 .await;
             rx.await
                 .map_err(|_| "the runtime stopped".to_owned())?
-                .map_err(|e| format!("the root: {e}"))?;
+                .map_err(|e| format!("the root at {root}: {e}"))?;
         }
         let _ = control.send(Control::Command(Command::Start)).await;
         let shared = Arc::new(Shared {
@@ -283,7 +287,7 @@ impl BroadcastNode {
                 }
             }
         });
-        if config.root.is_none()
+        if config.roots.is_empty()
             && let Some(input) = config.input.clone()
         {
             tokio::spawn(publish_input(

@@ -106,9 +106,13 @@ struct BroadcastArgs {
     /// Where to serve HTTP (viewers are redirected from here).
     #[arg(long)]
     http: SocketAddr,
-    /// The MPEG-TS input: a file, or - for stdin.
-    #[arg(long)]
-    input: PathBuf,
+    /// The MPEG-TS input: a file, or - for stdin (not with --standby-for).
+    #[arg(long, required_unless_present = "standby_for")]
+    input: Option<PathBuf>,
+    /// Run as a standby root for the root at this QUIC address: it holds the whole table and
+    /// takes over (redirects included) if the root dies.
+    #[arg(long, conflicts_with = "input")]
+    standby_for: Option<SocketAddr>,
     /// Publish a file as fast as it reads, not at its own rate.
     #[arg(long)]
     fast: bool,
@@ -118,9 +122,9 @@ struct BroadcastArgs {
 
 #[derive(Debug, clap::Args)]
 struct RelayArgs {
-    /// The root's QUIC address.
-    #[arg(long)]
-    root: SocketAddr,
+    /// The root's QUIC address; repeat for standby roots, in their order.
+    #[arg(long, required = true)]
+    root: Vec<SocketAddr>,
     /// The channel (the root's).
     #[arg(long)]
     channel: String,
@@ -153,11 +157,13 @@ struct BroadcastCommon {
     memory_limit: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn broadcast_node(
     channel: String,
     listen: SocketAddr,
     http: SocketAddr,
-    root: Option<SocketAddr>,
+    roots: Vec<SocketAddr>,
+    standby: bool,
     input: Option<PathBuf>,
     fast: bool,
     common: BroadcastCommon,
@@ -178,7 +184,8 @@ async fn broadcast_node(
         listen,
         http,
         store,
-        root,
+        roots: roots.clone(),
+        standby,
         input,
         fast,
         idle_end: common.idle_end,
@@ -193,7 +200,13 @@ async fn broadcast_node(
     );
     eprintln!(
         "{} {} of channel {channel}: QUIC {}, viewers at http://{}/channels/{channel}",
-        if root.is_none() { "root" } else { "relay" },
+        if standby {
+            "standby root"
+        } else if roots.is_empty() {
+            "root"
+        } else {
+            "relay"
+        },
         node.id,
         node.listen,
         node.http
@@ -427,27 +440,17 @@ fn main() -> ExitCode {
             Cmd::Resolve(a) => resolve(a).await,
             Cmd::Broadcast(a) => {
                 node::admission::check_group(&a.channel).map_err(|e| e.to_string())?;
+                let roots: Vec<SocketAddr> = a.standby_for.into_iter().collect();
+                let standby = !roots.is_empty();
                 broadcast_node(
-                    a.channel,
-                    a.listen,
-                    a.http,
-                    None,
-                    Some(a.input),
-                    a.fast,
-                    a.common,
+                    a.channel, a.listen, a.http, roots, standby, a.input, a.fast, a.common,
                 )
                 .await
             }
             Cmd::Relay(a) => {
                 node::admission::check_group(&a.channel).map_err(|e| e.to_string())?;
                 broadcast_node(
-                    a.channel,
-                    a.listen,
-                    a.http,
-                    Some(a.root),
-                    None,
-                    false,
-                    a.common,
+                    a.channel, a.listen, a.http, a.root, false, None, false, a.common,
                 )
                 .await
             }

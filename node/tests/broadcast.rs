@@ -401,3 +401,124 @@ where
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_root_takes_over_redirects_when_the_root_is_killed() {
+    if !(have("ffmpeg") && have("curl")) {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg and curl are required here"
+        );
+        eprintln!("SKIPPED: ffmpeg or curl missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-broadcast-standby-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = make_stream(&dir);
+    let size = std::fs::metadata(&src).unwrap().len();
+    let mut root = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--input",
+            src.to_str().unwrap(),
+            "--fast",
+            "--idle-end",
+            "2s",
+        ],
+        "root",
+    )
+    .await;
+    let standby = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--standby-for",
+            &root.quic,
+            "--idle-end",
+            "2s",
+        ],
+        "standby",
+    )
+    .await;
+    let mut relays = Vec::new();
+    for i in 0..3 {
+        relays.push(
+            start(
+                &dir,
+                &[
+                    "relay",
+                    "--root",
+                    &root.quic,
+                    "--root",
+                    &standby.quic,
+                    "--channel",
+                    "tv",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--http",
+                    "127.0.0.1:0",
+                    "--idle-end",
+                    "2s",
+                ],
+                &format!("relay{i}"),
+            )
+            .await,
+        );
+    }
+    let wait = Instant::now();
+    loop {
+        let mut all = status(&standby).await["stored"].as_u64() == Some(size);
+        for r in &relays {
+            all &= status(r).await["stored"].as_u64() == Some(size);
+        }
+        if all {
+            break;
+        }
+        assert!(
+            wait.elapsed() < Duration::from_secs(40),
+            "the stream never spread"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = root.child.kill().await;
+    let killed = Instant::now();
+    loop {
+        if status(&standby).await["is_root"].as_bool() == Some(true) {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the standby never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took_over = killed.elapsed().as_secs_f64();
+    let got = dir.join("got.ts");
+    let out = Command::new("curl")
+        .args(["-sSL", "-o"])
+        .arg(&got)
+        .args(["-w", "%{http_code} %{num_redirects} %{url_effective}"])
+        .arg(format!("http://{}/channels/tv?from=start", standby.http))
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("standby root in charge {took_over:.1} s after the root's SIGKILL; curl: {report}");
+    assert!(report.starts_with("200 1 "), "{report}");
+    assert_eq!(sha256(&got), sha256(&src));
+    let _ = std::fs::remove_dir_all(&dir);
+}
