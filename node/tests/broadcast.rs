@@ -522,3 +522,120 @@ async fn a_standby_root_takes_over_redirects_when_the_root_is_killed() {
     assert_eq!(sha256(&got), sha256(&src));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_keeps_identical_bytes_when_its_relays_parent_is_killed() {
+    if !(have("ffmpeg") && have("curl")) {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg and curl are required here"
+        );
+        eprintln!("SKIPPED: ffmpeg or curl missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-broadcast-parent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = make_stream(&dir);
+    // Published at the stream's own rate (20 s), so the kill lands mid-stream.
+    let root = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--input",
+            src.to_str().unwrap(),
+            "--idle-end",
+            "3s",
+        ],
+        "root",
+    )
+    .await;
+    // The second node of the root chain: every relay hangs under it.
+    let mut middle = start(
+        &dir,
+        &[
+            "broadcast",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--standby-for",
+            &root.quic,
+            "--idle-end",
+            "3s",
+        ],
+        "middle",
+    )
+    .await;
+    let mut relays = Vec::new();
+    for i in 0..3 {
+        relays.push(
+            start(
+                &dir,
+                &[
+                    "relay",
+                    "--root",
+                    &root.quic,
+                    "--root",
+                    &middle.quic,
+                    "--channel",
+                    "tv",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--http",
+                    "127.0.0.1:0",
+                    "--idle-end",
+                    "3s",
+                ],
+                &format!("relay{i}"),
+            )
+            .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let children = status(&middle).await["children"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(children >= 1, "the middle node has no children");
+    let parent = status(&relays[0]).await["parent"].clone();
+    let got = dir.join("got.ts");
+    let download = Command::new("curl")
+        .args(["-sS", "-o"])
+        .arg(&got)
+        .arg(format!(
+            "http://{}/channels/tv?here=1&from=start",
+            relays[0].http
+        ))
+        .output();
+    let download = tokio::spawn(download);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stored_before = status(&relays[0]).await["stored"].as_u64().unwrap_or(0);
+    let _ = middle.child.kill().await;
+    println!(
+        "killed the middle node ({children} children; relay 0's parent was {parent}) with relay 0 at {stored_before} bytes"
+    );
+    let out = download.await.unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = status(&relays[0]).await;
+    println!("relay 0 now under {}", after["parent"]);
+    assert_ne!(after["parent"], parent, "relay 0 never changed parent");
+    assert_eq!(
+        sha256(&got),
+        sha256(&src),
+        "the viewer's bytes differ from the source"
+    );
+    drop(root);
+    let _ = std::fs::remove_dir_all(&dir);
+}
