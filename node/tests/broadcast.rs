@@ -377,9 +377,10 @@ async fn a_trickling_viewer_does_not_slow_fifty_others() {
         "after 8 s: the trickling viewer got {} bytes; the 49 others at least {fast_min} of {published} published ({:.0} B/s stream)",
         got[0], rate
     );
-    // Socket buffers hold a few hundred kilobytes; past them the trickle shows.
+    // Socket buffers on loopback absorb a couple of hundred kilobytes at once; beyond them the
+    // trickle shows as a viewer well behind the others.
     assert!(
-        (got[0] as f64) < 0.6 * fast_min as f64,
+        got[0] + 50_000 < fast_min,
         "the slow viewer was not slow: {} against {fast_min}",
         got[0]
     );
