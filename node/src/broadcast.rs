@@ -21,14 +21,14 @@ use overcast::redirect::{RedirectRequest, choose};
 use overcast::{Command, Overcast, OvercastConfig};
 use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::admission::GroupSecret;
 use crate::connect::{Connector, TransportSettings};
 use crate::identity::Identity;
 use crate::runtime::{self, Control, RuntimeOptions, TransportSnapshot};
 use crate::signing::{Ed25519Signer, Ed25519Verifier};
+use crate::store::{self, Read, StoreReader};
 use crate::ts::{PACKET, PcrClock, TsReader, pcr};
 
 /// Settings of a broadcast root or relay.
@@ -55,7 +55,12 @@ pub struct BroadcastConfig {
     pub idle_end: Duration,
     /// Bytes each node keeps in memory for children that resume.
     pub memory_limit: u64,
+    /// Bytes of the stream the store keeps at least (older segments are deleted).
+    pub retention: u64,
 }
+
+/// Bytes per store segment file.
+const SEGMENT_BYTES: u64 = 4 << 20;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// A live node as the root's `/status` lists it.
@@ -85,8 +90,10 @@ pub struct BroadcastStatus {
     pub children: Vec<String>,
     /// Bytes of the stream it holds (one past the last).
     pub content_end: u64,
-    /// Bytes written to its store.
+    /// Bytes written to its store (one past the last).
     pub stored: u64,
+    /// The first byte its store still keeps (older segments went with the retention).
+    pub first_kept: u64,
     /// Why storing stopped, if it did.
     pub store_error: Option<String>,
     /// The root's input: why it stopped early, if it did.
@@ -110,8 +117,7 @@ struct View {
 /// The state HTTP handlers share.
 pub struct Shared {
     channel: String,
-    store_path: PathBuf,
-    stored: watch::Receiver<u64>,
+    store: StoreReader,
     view: Mutex<View>,
     transport: Arc<Mutex<TransportSnapshot>>,
     clients: Mutex<usize>,
@@ -149,9 +155,7 @@ impl BroadcastNode {
         admission: GroupSecret,
     ) -> Result<Self, String> {
         let id = identity.id();
-        std::fs::create_dir_all(&config.store)
-            .map_err(|e| format!("store {}: {e}", config.store.display()))?;
-        let store_path = config.store.join(format!("{}.ts", config.channel));
+        let store_dir = config.store.join(&config.channel);
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
             .map_err(|e| format!("cannot serve HTTP on {}: {e}", config.http))?;
@@ -191,14 +195,15 @@ impl BroadcastNode {
             Box::new(signer),
             Box::new(Ed25519Verifier),
         );
-        // The store: a file written in offset order; `stored` says how far.
-        let file = tokio::fs::File::create(&store_path)
-            .await
-            .map_err(|e| format!("store {}: {e}", store_path.display()))?;
-        let (stored_tx, stored_rx) = watch::channel(0u64);
-        let (chunks_tx, chunks_rx) = mpsc::unbounded_channel::<(u64, Bytes)>();
+        // The store: segment files written in offset order, bounded by the retention.
         let store_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        tokio::spawn(write_store(file, chunks_rx, stored_tx, store_error.clone()));
+        let (store, chunks_tx) = store::open(
+            &store_dir,
+            config.retention,
+            SEGMENT_BYTES.min(config.retention.max(1)),
+            store_error.clone(),
+        )
+        .map_err(|e| format!("store {}: {e}", store_dir.display()))?;
         let view = Arc::new(Mutex::new(View::default()));
         let observer_view = view.clone();
         let channel = config.channel.clone();
@@ -249,8 +254,7 @@ impl BroadcastNode {
         let _ = control.send(Control::Command(Command::Start)).await;
         let shared = Arc::new(Shared {
             channel: config.channel.clone(),
-            store_path,
-            stored: stored_rx,
+            store,
             view: Mutex::new(View::default()),
             transport: handle.snapshot.clone(),
             clients: Mutex::new(0),
@@ -313,33 +317,6 @@ impl BroadcastNode {
     /// Stops the node.
     pub async fn stop(self) {
         let _ = self.control.send(Control::Shutdown).await;
-    }
-}
-
-async fn write_store(
-    mut file: tokio::fs::File,
-    mut chunks: mpsc::UnboundedReceiver<(u64, Bytes)>,
-    stored: watch::Sender<u64>,
-    error: Arc<Mutex<Option<String>>>,
-) {
-    let mut end = 0u64;
-    while let Some((offset, bytes)) = chunks.recv().await {
-        let len = bytes.len() as u64;
-        if offset + len <= end || offset > end {
-            continue;
-        }
-        let fresh = bytes.slice((end - offset) as usize..);
-        if let Err(e) = file.write_all(&fresh).await {
-            let why = format!("storing stopped at byte {end}: {e}");
-            tracing::error!(%why);
-            if let Ok(mut slot) = error.lock() {
-                *slot = Some(why);
-            }
-            return;
-        }
-        let _ = file.flush().await;
-        end += fresh.len() as u64;
-        let _ = stored.send(end);
     }
 }
 
@@ -466,7 +443,9 @@ impl Shared {
             .lock()
             .map(|v| v.status.clone())
             .unwrap_or_default();
-        s.stored = *self.stored.borrow();
+        let extent = self.store.extent();
+        s.stored = extent.end;
+        s.first_kept = extent.first;
         s.clients = self.clients.lock().map(|c| *c).unwrap_or(0);
         s.transport = self.transport.lock().map(|t| t.clone()).unwrap_or_default();
         if s.is_root {
@@ -527,7 +506,7 @@ impl Shared {
 
     /// Bytes stored so far.
     pub fn stored(&self) -> u64 {
-        *self.stored.borrow()
+        self.store.extent().end
     }
 
     /// A client starts; returns the guard that counts it.
@@ -546,27 +525,33 @@ impl Shared {
     ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         let shared = self.clone();
         let guard = self.client();
-        let mut stored = self.stored.clone();
+        let mut grown = self.store.watch();
         async_stream::try_stream! {
             let _guard = guard;
-            let mut file = tokio::fs::File::open(&shared.store_path).await?;
             let mut pos = from;
-            file.seek(std::io::SeekFrom::Start(pos)).await?;
-            let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let end = *stored.borrow_and_update();
-                if pos < end {
-                    let want = ((end - pos) as usize).min(buf.len());
-                    let n = file.read(&mut buf[..want]).await?;
-                    if n == 0 {
-                        continue;
+                grown.borrow_and_update();
+                match shared.store.read(pos, 64 * 1024).await? {
+                    Read::Bytes(b) => {
+                        pos += b.len() as u64;
+                        yield b;
                     }
-                    pos += n as u64;
-                    yield Bytes::copy_from_slice(&buf[..n]);
-                } else {
-                    match tokio::time::timeout(shared.idle_end, stored.changed()).await {
-                        Ok(Ok(())) => {}
-                        _ => break,
+                    Read::Behind(extent) => {
+                        // Too far behind what is kept: on to the live edge.
+                        let edge = extent.end - extent.end % PACKET as u64;
+                        tracing::warn!(
+                            at = pos,
+                            first_kept = extent.first,
+                            skipped_to = edge,
+                            "a viewer fell behind the store; skipped it to the live edge"
+                        );
+                        pos = edge;
+                    }
+                    Read::Empty => {
+                        match tokio::time::timeout(shared.idle_end, grown.changed()).await {
+                            Ok(Ok(())) => {}
+                            _ => break,
+                        }
                     }
                 }
             }

@@ -18,5 +18,6 @@ pub mod identity;
 pub mod process;
 pub mod runtime;
 pub mod signing;
+pub mod store;
 pub mod tls;
 pub mod ts;

@@ -155,6 +155,10 @@ struct BroadcastCommon {
     /// Bytes of the stream each node keeps in memory for children that resume.
     #[arg(long, default_value_t = 256 << 20)]
     memory_limit: u64,
+    /// Bytes of the stream the store keeps at least, in 4 MiB segments (older ones are
+    /// deleted; a viewer that falls behind them is skipped to the live edge).
+    #[arg(long, default_value_t = 1 << 30)]
+    retention: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -190,6 +194,7 @@ async fn broadcast_node(
         fast,
         idle_end: common.idle_end,
         memory_limit: common.memory_limit,
+        retention: common.retention,
     };
     let node = node::broadcast::BroadcastNode::start(&config, identity, admission).await?;
     println!(
