@@ -509,6 +509,30 @@ impl Shared {
         self.store.extent().end
     }
 
+    /// Where a viewer of the live edge starts: the latest packet in the last 2 MiB that opens
+    /// a random-access point (a keyframe), so a player decodes from its first frame; the
+    /// packet-aligned end when there is none.
+    pub async fn live_start(&self) -> u64 {
+        let extent = self.store.extent();
+        let end = extent.end - extent.end % PACKET as u64;
+        let from = end.saturating_sub(2 << 20).max(extent.first);
+        let from = from + (PACKET as u64 - from % PACKET as u64) % PACKET as u64;
+        let mut tail = Vec::new();
+        let mut pos = from;
+        while pos < end {
+            match self.store.read(pos, (end - pos) as usize).await {
+                Ok(Read::Bytes(b)) => {
+                    pos += b.len() as u64;
+                    tail.extend_from_slice(&b);
+                }
+                _ => return end,
+            }
+        }
+        tail.chunks_exact(PACKET)
+            .rposition(crate::ts::opens_random_access)
+            .map_or(end, |i| from + (i * PACKET) as u64)
+    }
+
     /// A client starts; returns the guard that counts it.
     pub fn client(self: &Arc<Self>) -> ClientGuard {
         if let Ok(mut c) = self.clients.lock() {

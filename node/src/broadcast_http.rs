@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::broadcast::Shared;
-use crate::ts::PACKET;
 
 /// The node's router.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -36,9 +35,8 @@ async fn channel(
         return text(StatusCode::NOT_FOUND, format!("no channel {name:?} here\n"));
     }
     let stored = shared.stored();
-    let live_edge = stored - stored % PACKET as u64;
     let from = match query.get("from").map(String::as_str) {
-        None | Some("live") => live_edge,
+        None | Some("live") => shared.live_start().await,
         Some("start") => 0,
         Some(n) => match n.parse::<u64>() {
             Ok(n) => n.min(stored),

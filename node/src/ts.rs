@@ -59,6 +59,25 @@ pub fn pcr(packet: &[u8]) -> Option<u64> {
     Some(base * 300 + ext)
 }
 
+/// Whether a packet starts a video PES packet (stream id 0xE0–0xEF) at a random-access point
+/// (its adaptation field's random-access indicator, which muxers set on keyframes; audio
+/// frames carry it too, hence the stream id check).
+pub fn opens_random_access(packet: &[u8]) -> bool {
+    if packet.len() != PACKET
+        || packet[0] != SYNC
+        || packet[1] & 0x40 == 0
+        || packet[3] & 0x30 != 0x30
+        || packet[4] == 0
+        || packet[5] & 0x40 == 0
+    {
+        return false;
+    }
+    let payload = 5 + usize::from(packet[4]);
+    packet
+        .get(payload..payload + 4)
+        .is_some_and(|h| h[..3] == [0, 0, 1] && (0xe0..=0xef).contains(&h[3]))
+}
+
 /// Reads packets one at a time and says where each starts.
 #[derive(Debug)]
 pub struct TsReader<R> {
@@ -171,6 +190,21 @@ mod tests {
         plain[3] = 0x10;
         assert_eq!(pcr_of(&plain), None);
         assert_eq!(pcr_of(&[0u8; 4]), None);
+    }
+
+    #[test]
+    fn a_random_access_point_is_recognised() {
+        let mut p = packet_with_pcr(0);
+        p[12..16].copy_from_slice(&[0, 0, 1, 0xe0]);
+        assert!(!opens_random_access(&p), "no unit start, no indicator");
+        p[1] |= 0x40;
+        p[5] |= 0x40;
+        assert!(opens_random_access(&p));
+        p[15] = 0xc0;
+        assert!(!opens_random_access(&p), "an audio stream");
+        p[15] = 0xe0;
+        p[3] = 0x20;
+        assert!(!opens_random_access(&p), "no payload");
     }
 
     fn pcr_of(p: &[u8]) -> Option<u64> {
