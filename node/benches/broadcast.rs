@@ -12,8 +12,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use node::process::MemberProcess;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
 
 const RATE_BPS: f64 = 4_000_000.0;
 const VIEWERS: usize = 50;
@@ -33,40 +34,19 @@ fn esm() -> std::path::PathBuf {
     dir.join("esm")
 }
 
-struct Proc {
-    child: Child,
-    quic: String,
-    http: String,
-}
-
-async fn spawn(args: &[&str], dir: &std::path::Path, name: &str, stdin: bool) -> Proc {
-    let mut child = Command::new(esm())
-        .args(args)
+async fn spawn(args: &[&str], dir: &std::path::Path, name: &str, stdin: bool) -> MemberProcess {
+    let mut cmd = Command::new(esm());
+    cmd.args(args)
         .arg("--key")
         .arg(dir.join(format!("{name}.key")))
         .arg("--store")
         .arg(dir.join(format!("store-{name}")))
         .env("ESM_SECRET", "bench-broadcast-secret")
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run target/release/esm (cargo build --release -p node --bin esm)");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next_line().await.unwrap().unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let field = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap()
-            .to_owned()
-    };
-    Proc {
-        quic: field("quic="),
-        http: field("http="),
-        child,
-    }
+        .stderr(Stdio::null());
+    MemberProcess::spawn_ready(cmd)
+        .await
+        .expect("run target/release/esm (cargo build --release -p node --bin esm)")
 }
 
 /// Writes TS packets (PID 0x100, payload only) at RATE_BPS, each stamped with the wall clock.
@@ -182,7 +162,8 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
         true,
     )
     .await;
-    let stdin = root.child.stdin.take().unwrap();
+    let stdin = root.take_stdin().unwrap();
+    let root_quic = root.quic.to_string();
     let mut nodes = Vec::new();
     for i in 0..relays {
         nodes.push(
@@ -190,7 +171,7 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
                 &[
                     "relay",
                     "--root",
-                    &root.quic,
+                    &root_quic,
                     "--channel",
                     "tv",
                     "--listen",
@@ -210,15 +191,18 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
     tokio::spawn(feed(stdin, end));
     tokio::time::sleep(warm).await;
     let targets: Vec<String> = if nodes.is_empty() {
-        vec![root.http.clone()]
+        vec![root.http.map(|h| h.to_string()).unwrap_or_default()]
     } else {
-        nodes.iter().map(|n| n.http.clone()).collect()
+        nodes
+            .iter()
+            .map(|n| n.http.map(|h| h.to_string()).unwrap_or_default())
+            .collect()
     };
     let cpu0: Vec<f64> = nodes
         .iter()
-        .map(|n| cpu_seconds(n.child.id().unwrap_or(0)))
+        .map(|n| cpu_seconds(n.pid().unwrap_or(0)))
         .collect();
-    let root_cpu0 = cpu_seconds(root.child.id().unwrap_or(0));
+    let root_cpu0 = cpu_seconds(root.pid().unwrap_or(0));
     let seen: Vec<Arc<Mutex<Seen>>> = (0..VIEWERS).map(|_| Arc::default()).collect();
     let until = Instant::now() + MEASURE;
     let mut tasks = Vec::new();
@@ -235,9 +219,9 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
     let cpu: Vec<f64> = nodes
         .iter()
         .zip(&cpu0)
-        .map(|(n, c0)| (cpu_seconds(n.child.id().unwrap_or(0)) - c0) / MEASURE.as_secs_f64())
+        .map(|(n, c0)| (cpu_seconds(n.pid().unwrap_or(0)) - c0) / MEASURE.as_secs_f64())
         .collect();
-    let root_cpu = (cpu_seconds(root.child.id().unwrap_or(0)) - root_cpu0) / MEASURE.as_secs_f64();
+    let root_cpu = (cpu_seconds(root.pid().unwrap_or(0)) - root_cpu0) / MEASURE.as_secs_f64();
     let mut delays: Vec<u64> = Vec::new();
     let mut rates = Vec::new();
     for s in &seen {
@@ -252,9 +236,9 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
     let p50 = quantile(&mut delays, 0.5);
     let p99 = quantile(&mut delays, 0.99);
     for mut n in nodes {
-        let _ = n.child.kill().await;
+        n.kill().await;
     }
-    let _ = root.child.kill().await;
+    root.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
     let mut all_cpu = cpu;
     all_cpu.push(root_cpu);

@@ -71,7 +71,7 @@ impl MemberProcess {
                 cmd.arg("--join-by-name");
             }
         }
-        Self::spawn(cmd).await
+        Self::spawn_ready(cmd).await
     }
 
     /// Starts an anycast resolver for `group` (its secret in the environment).
@@ -92,10 +92,13 @@ impl MemberProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        Self::spawn(cmd).await
+        Self::spawn_ready(cmd).await
     }
 
-    async fn spawn(mut cmd: Command) -> Result<Self, String> {
+    /// Starts any `esm` command that prints a ready line (`ready id=… quic=… http=…`) and
+    /// waits (up to 20 s) for it; the child is killed when this is dropped.
+    pub async fn spawn_ready(mut cmd: Command) -> Result<Self, String> {
+        cmd.stdout(Stdio::piped()).kill_on_drop(true);
         let exe = format!("{:?}", cmd.as_std().get_program());
         let mut child = cmd
             .spawn()
@@ -136,6 +139,16 @@ impl MemberProcess {
         let http = self.http.ok_or("this process serves no status page")?;
         let body = http_get(http, "/status").await?;
         serde_json::from_str(&body).map_err(|e| format!("/status of {}: {e}", self.id))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The child's stdin, if it was piped (once).
+    pub fn take_stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        self.child.stdin.take()
     }
 
     /// SIGKILL: no goodbye, peers find out by timeout.

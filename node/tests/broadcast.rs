@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use node::process::MemberProcess;
 use node::process::http_get;
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const SECRET: &str = "broadcast-test-secret";
 
@@ -30,43 +30,109 @@ fn have(tool: &str) -> bool {
     })
 }
 
+/// Whether the tools are here; without them the test is skipped (said on stderr), unless
+/// `ESM_REQUIRE_FFMPEG` is set.
+fn tools(list: &[&str]) -> bool {
+    if list.iter().all(|t| have(t)) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+        "{list:?} are required here"
+    );
+    eprintln!("SKIPPED: one of {list:?} is missing");
+    false
+}
+
 struct Node {
-    child: Child,
     quic: String,
     http: String,
+    process: MemberProcess,
 }
 
 async fn start(dir: &Path, args: &[&str], name: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_esm"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.args(args)
         .arg("--key")
         .arg(dir.join(format!("{name}.key")))
         .arg("--store")
         .arg(dir.join(format!("store-{name}")))
         .env("ESM_SECRET", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("ready line")
-        .unwrap()
-        .expect("ready line");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let field = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap()
-            .to_owned()
-    };
+        .stderr(Stdio::inherit());
+    let process = MemberProcess::spawn_ready(cmd).await.unwrap();
     Node {
-        quic: field("quic="),
-        http: field("http="),
-        child,
+        quic: process.quic.to_string(),
+        http: process.http.expect("an HTTP address").to_string(),
+        process,
     }
+}
+
+/// A root publishing `input` (`--fast` and the like in `extra`).
+async fn root(dir: &Path, input: &Path, extra: &[&str], name: &str) -> Node {
+    let mut args = vec![
+        "broadcast",
+        "--channel",
+        "tv",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--input",
+    ];
+    let input = input.to_str().unwrap();
+    args.push(input);
+    args.extend_from_slice(extra);
+    start(dir, &args, name).await
+}
+
+/// A standby root for `root`, second in the chain.
+async fn standby(dir: &Path, root: &Node, name: &str) -> Node {
+    let args = [
+        "broadcast",
+        "--channel",
+        "tv",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--standby-for",
+        &root.quic,
+        "--idle-end",
+        "3s",
+    ];
+    start(dir, &args, name).await
+}
+
+/// A relay under the root chain `roots`.
+async fn relay(dir: &Path, roots: &[&Node], name: &str) -> Node {
+    let mut args = vec![
+        "relay",
+        "--channel",
+        "tv",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--idle-end",
+        "3s",
+    ];
+    for r in roots {
+        args.push("--root");
+        args.push(&r.quic);
+    }
+    start(dir, &args, name).await
+}
+
+async fn curl_follow(url: &str, to: &Path) -> String {
+    let out = Command::new("curl")
+        .args(["-sSL", "-o"])
+        .arg(to)
+        .args(["-w", "%{http_code} %{num_redirects} %{url_effective}"])
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn status(node: &Node) -> serde_json::Value {
@@ -135,98 +201,64 @@ fn make_stream(dir: &Path) -> PathBuf {
     src
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
-    if !(have("ffmpeg") && have("ffprobe") && have("curl")) {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg, ffprobe and curl are required here"
-        );
-        eprintln!("SKIPPED: ffmpeg, ffprobe or curl missing (install ffmpeg and curl)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("esm-broadcast-{}", std::process::id()));
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("esm-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let src = make_stream(&dir);
-    let src_str = src.to_str().unwrap().to_owned();
-    let root = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--input",
-            &src_str,
-            "--fast",
-            "--idle-end",
-            "2s",
-        ],
-        "root",
-    )
-    .await;
-    let mut relays = Vec::new();
-    for i in 0..6 {
-        relays.push(
-            start(
-                &dir,
-                &[
-                    "relay",
-                    "--root",
-                    &root.quic,
-                    "--channel",
-                    "tv",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--http",
-                    "127.0.0.1:0",
-                    "--idle-end",
-                    "2s",
-                ],
-                &format!("relay{i}"),
-            )
-            .await,
-        );
-    }
-    // Every relay holds the whole stream, and the root lists them all.
-    let size = std::fs::metadata(&src).unwrap().len();
-    let start_wait = Instant::now();
+    dir
+}
+
+/// Waits until every node in `nodes` stored `size` bytes (and `also` holds), or panics.
+async fn wait_stored(nodes: &[&Node], size: u64, within: Duration) -> f64 {
+    let start = Instant::now();
     loop {
         let mut all = true;
-        for r in &relays {
-            all &= status(r).await["stored"].as_u64() == Some(size);
+        for n in nodes {
+            all &= status(n).await["stored"].as_u64() == Some(size);
         }
-        let listed = status(&root).await["live_nodes"]
-            .as_array()
-            .map_or(0, Vec::len);
-        if all && listed == 6 {
-            break;
+        if all {
+            return start.elapsed().as_secs_f64();
         }
         assert!(
-            start_wait.elapsed() < Duration::from_secs(40),
-            "relays never got the whole stream (root lists {listed})"
+            start.elapsed() < within,
+            "the stream never reached every node"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    println!(
-        "6 relays hold all {size} bytes {:.1} s after starting",
-        start_wait.elapsed().as_secs_f64()
-    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
+    if !tools(&["ffmpeg", "ffprobe", "curl"]) {
+        return;
+    }
+    let dir = scratch("broadcast");
+    let src = make_stream(&dir);
+    let root = root(&dir, &src, &["--fast", "--idle-end", "2s"], "root").await;
+    let mut relays = Vec::new();
+    for i in 0..6 {
+        relays.push(relay(&dir, &[&root], &format!("relay{i}")).await);
+    }
+    // Every relay holds the whole stream, and the root lists them all.
+    let size = std::fs::metadata(&src).unwrap().len();
+    let took = wait_stored(
+        &relays.iter().collect::<Vec<_>>(),
+        size,
+        Duration::from_secs(40),
+    )
+    .await;
+    let listed = status(&root).await["live_nodes"]
+        .as_array()
+        .map_or(0, Vec::len);
+    println!("6 relays hold all {size} bytes {took:.1} s after starting; the root lists {listed}");
+    assert_eq!(listed, 6);
     // curl follows the redirect to a relay.
     let got = dir.join("got.ts");
-    let out = Command::new("curl")
-        .args(["-sSL", "-o"])
-        .arg(&got)
-        .args(["-w", "%{http_code} %{num_redirects} %{url_effective}"])
-        .arg(format!("http://{}/channels/tv?from=start", root.http))
-        .output()
-        .await
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = curl_follow(
+        &format!("http://{}/channels/tv?from=start", root.http),
+        &got,
+    )
+    .await;
     println!("curl: {report}");
     assert!(report.starts_with("200 1 "), "{report}");
     assert!(
@@ -247,11 +279,8 @@ async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
     assert!(missing.unwrap_err().contains("404"));
     let bad = http_get(relays[0].http.parse().unwrap(), "/channels/tv?from=x").await;
     assert!(bad.unwrap_err().contains("400"));
-    for mut r in relays {
-        let _ = r.child.kill().await;
-    }
-    let mut root = root;
-    let _ = root.child.kill().await;
+    drop(relays);
+    drop(root);
 
     // A non-TS input is reported with the offset where it stops being TS.
     let bogus = dir.join("bogus.ts");
@@ -259,23 +288,7 @@ async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
     bytes.extend_from_slice(b"this is not a transport stream packet at all");
     bytes.resize(188 * 12, b'x');
     std::fs::write(&bogus, bytes).unwrap();
-    let bad_root = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--input",
-            bogus.to_str().unwrap(),
-            "--fast",
-        ],
-        "badroot",
-    )
-    .await;
+    let bad_root = self::root(&dir, &bogus, &["--fast"], "badroot").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let s = status(&bad_root).await;
     println!("non-TS input: {}", s["input_error"]);
@@ -293,54 +306,18 @@ async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_viewer_does_not_slow_fifty_others() {
-    if !(have("ffmpeg") && have("curl")) {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg and curl are required here"
-        );
-        eprintln!("SKIPPED: ffmpeg or curl missing");
+    if !tools(&["ffmpeg", "curl"]) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-broadcast-slow-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("broadcast-slow");
     let src = make_stream(&dir);
     let size = std::fs::metadata(&src).unwrap().len();
     let rate = size as f64 / 20.0;
-    let root = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--input",
-            src.to_str().unwrap(),
-        ],
-        "root",
-    )
-    .await;
-    let relay = start(
-        &dir,
-        &[
-            "relay",
-            "--root",
-            &root.quic,
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        "relay",
-    )
-    .await;
+    // Published at the stream's own rate.
+    let root = root(&dir, &src, &[], "root").await;
+    let relay = relay(&dir, &[&root], "relay").await;
     let url = format!("http://{}/channels/tv?here=1&from=start", relay.http);
-    // One viewer at 2 kB/s, 49 at full speed, for 8 seconds of a stream published in real time.
+    // One viewer at 2 kB/s, 49 at full speed, for 8 seconds.
     let mut viewers = Vec::new();
     for i in 0..50 {
         let mut cmd = Command::new("curl");
@@ -374,8 +351,8 @@ async fn a_trickling_viewer_does_not_slow_fifty_others() {
     let published = status(&root).await["stored"].as_u64().unwrap_or(0);
     let fast_min = got[1..].iter().copied().min().unwrap_or(0);
     println!(
-        "after 8 s: the trickling viewer got {} bytes; the 49 others at least {fast_min} of {published} published ({:.0} B/s stream)",
-        got[0], rate
+        "after 8 s: the trickling viewer got {} bytes; the 49 others at least {fast_min} of {published} published ({rate:.0} B/s stream)",
+        got[0]
     );
     // Socket buffers on loopback absorb a couple of hundred kilobytes at once; beyond them the
     // trickle shows as a viewer well behind the others.
@@ -391,116 +368,26 @@ async fn a_trickling_viewer_does_not_slow_fifty_others() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn futures_join_all<F: Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_root_takes_over_redirects_when_the_root_is_killed() {
-    if !(have("ffmpeg") && have("curl")) {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg and curl are required here"
-        );
-        eprintln!("SKIPPED: ffmpeg or curl missing");
+    if !tools(&["ffmpeg", "curl"]) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-broadcast-standby-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("broadcast-standby");
     let src = make_stream(&dir);
     let size = std::fs::metadata(&src).unwrap().len();
-    let mut root = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--input",
-            src.to_str().unwrap(),
-            "--fast",
-            "--idle-end",
-            "2s",
-        ],
-        "root",
-    )
-    .await;
-    let standby = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--standby-for",
-            &root.quic,
-            "--idle-end",
-            "2s",
-        ],
-        "standby",
-    )
-    .await;
+    let mut root = root(&dir, &src, &["--fast", "--idle-end", "2s"], "root").await;
+    let standby = standby(&dir, &root, "standby").await;
     let mut relays = Vec::new();
     for i in 0..3 {
-        relays.push(
-            start(
-                &dir,
-                &[
-                    "relay",
-                    "--root",
-                    &root.quic,
-                    "--root",
-                    &standby.quic,
-                    "--channel",
-                    "tv",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--http",
-                    "127.0.0.1:0",
-                    "--idle-end",
-                    "2s",
-                ],
-                &format!("relay{i}"),
-            )
-            .await,
-        );
+        relays.push(relay(&dir, &[&root, &standby], &format!("relay{i}")).await);
     }
-    let wait = Instant::now();
-    loop {
-        let mut all = status(&standby).await["stored"].as_u64() == Some(size);
-        for r in &relays {
-            all &= status(r).await["stored"].as_u64() == Some(size);
-        }
-        if all {
-            break;
-        }
-        assert!(
-            wait.elapsed() < Duration::from_secs(40),
-            "the stream never spread"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let _ = root.child.kill().await;
+    let mut everyone: Vec<&Node> = relays.iter().collect();
+    everyone.push(&standby);
+    wait_stored(&everyone, size, Duration::from_secs(40)).await;
+    root.process.kill().await;
     let killed = Instant::now();
-    loop {
-        if status(&standby).await["is_root"].as_bool() == Some(true) {
-            break;
-        }
+    while status(&standby).await["is_root"].as_bool() != Some(true) {
         assert!(
             killed.elapsed() < Duration::from_secs(30),
             "the standby never took over"
@@ -509,15 +396,11 @@ async fn a_standby_root_takes_over_redirects_when_the_root_is_killed() {
     }
     let took_over = killed.elapsed().as_secs_f64();
     let got = dir.join("got.ts");
-    let out = Command::new("curl")
-        .args(["-sSL", "-o"])
-        .arg(&got)
-        .args(["-w", "%{http_code} %{num_redirects} %{url_effective}"])
-        .arg(format!("http://{}/channels/tv?from=start", standby.http))
-        .output()
-        .await
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = curl_follow(
+        &format!("http://{}/channels/tv?from=start", standby.http),
+        &got,
+    )
+    .await;
     println!("standby root in charge {took_over:.1} s after the root's SIGKILL; curl: {report}");
     assert!(report.starts_with("200 1 "), "{report}");
     assert_eq!(sha256(&got), sha256(&src));
@@ -526,80 +409,18 @@ async fn a_standby_root_takes_over_redirects_when_the_root_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_keeps_identical_bytes_when_its_relays_parent_is_killed() {
-    if !(have("ffmpeg") && have("curl")) {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg and curl are required here"
-        );
-        eprintln!("SKIPPED: ffmpeg or curl missing");
+    if !tools(&["ffmpeg", "curl"]) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-broadcast-parent-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("broadcast-parent");
     let src = make_stream(&dir);
     // Published at the stream's own rate (20 s), so the kill lands mid-stream.
-    let root = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--input",
-            src.to_str().unwrap(),
-            "--idle-end",
-            "3s",
-        ],
-        "root",
-    )
-    .await;
+    let root = root(&dir, &src, &["--idle-end", "3s"], "root").await;
     // The second node of the root chain: every relay hangs under it.
-    let mut middle = start(
-        &dir,
-        &[
-            "broadcast",
-            "--channel",
-            "tv",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--standby-for",
-            &root.quic,
-            "--idle-end",
-            "3s",
-        ],
-        "middle",
-    )
-    .await;
+    let mut middle = standby(&dir, &root, "middle").await;
     let mut relays = Vec::new();
     for i in 0..3 {
-        relays.push(
-            start(
-                &dir,
-                &[
-                    "relay",
-                    "--root",
-                    &root.quic,
-                    "--root",
-                    &middle.quic,
-                    "--channel",
-                    "tv",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--http",
-                    "127.0.0.1:0",
-                    "--idle-end",
-                    "3s",
-                ],
-                &format!("relay{i}"),
-            )
-            .await,
-        );
+        relays.push(relay(&dir, &[&root, &middle], &format!("relay{i}")).await);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let children = status(&middle).await["children"]
@@ -619,7 +440,7 @@ async fn a_viewer_keeps_identical_bytes_when_its_relays_parent_is_killed() {
     let download = tokio::spawn(download);
     tokio::time::sleep(Duration::from_secs(4)).await;
     let stored_before = status(&relays[0]).await["stored"].as_u64().unwrap_or(0);
-    let _ = middle.child.kill().await;
+    middle.process.kill().await;
     println!(
         "killed the middle node ({children} children; relay 0's parent was {parent}) with relay 0 at {stored_before} bytes"
     );
@@ -639,4 +460,16 @@ async fn a_viewer_keeps_identical_bytes_when_its_relays_parent_is_killed() {
     );
     drop(root);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn futures_join_all<F: Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
