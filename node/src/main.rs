@@ -34,8 +34,9 @@ enum Cmd {
     Broadcast(BroadcastArgs),
     /// An Overcast relay: joins the tree through the root, stores the stream, serves viewers.
     Relay(RelayArgs),
-    /// The main job on built-in defaults: 8 members on loopback, 3 sending, one crashed
-    /// mid-run; a live table, a per-receiver summary and a picture of the mesh and trees.
+    /// The main job on built-in defaults: an anycast resolver and 8 member processes on
+    /// loopback that join by name, 3 sending, the busiest relay SIGKILLed mid-run; a live table,
+    /// a per-receiver summary and a picture of the mesh and trees.
     Demo(node::demo::DemoArgs),
 }
 
