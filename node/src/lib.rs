@@ -20,4 +20,5 @@ pub mod runtime;
 pub mod signing;
 pub mod store;
 pub mod tls;
+pub mod transport_status;
 pub mod ts;

@@ -21,12 +21,12 @@ use overlay_core::wire::{self, TrafficClass, WireMessage};
 use overlay_core::{
     Bandwidth, LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::connect::{Admitted, ConnectError, Connector, code};
 use crate::frame::{Frame, MAX_ADDRESSES, encode_frame, read_frame};
+pub use crate::transport_status::{PeerSnapshot, TransportCounters, TransportSnapshot};
 
 /// Most addresses a member remembers.
 const MAX_ADDRESS_BOOK: usize = 4096;
@@ -56,66 +56,6 @@ pub enum Control<C> {
     Ping(oneshot::Sender<()>),
     /// Stop: close every connection and end the task.
     Shutdown,
-}
-
-/// Counters of what the transport refused, dropped or did.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-pub struct TransportCounters {
-    /// Connections refused admission (wrong secret, wrong group, bad hello, timeout).
-    pub admissions_refused: u64,
-    /// Connections admitted.
-    pub admissions: u64,
-    /// Control frames that did not decode or broke the framing (the stream is then closed).
-    pub bad_frames: u64,
-    /// Datagrams that did not decode.
-    pub bad_datagrams: u64,
-    /// Protocol messages sent.
-    pub messages_sent: u64,
-    /// Protocol messages received.
-    pub messages_received: u64,
-    /// Sends dropped: no address for the peer, its queue full, or its dial failed.
-    pub sends_dropped: u64,
-    /// Dials that failed.
-    pub dials_failed: u64,
-    /// Measurements the runtime cannot make (`FetchBytes`).
-    pub measurements_unsupported: u64,
-}
-
-/// A peer as the transport sees it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PeerSnapshot {
-    /// The member.
-    pub id: String,
-    /// Where it listens.
-    pub address: SocketAddr,
-    /// Whether the protocol holds a link to it.
-    pub link: bool,
-    /// Where it serves HTTP, if it said.
-    pub http: Option<SocketAddr>,
-    /// QUIC's smoothed RTT, milliseconds.
-    pub rtt_ms: f64,
-    /// Congestion window over RTT, bits per second: what the path could carry now.
-    pub path_bps: f64,
-    /// Open QUIC connections to it (two while a newer one supersedes an older).
-    pub connections: usize,
-}
-
-/// The transport's state, refreshed twice a second for status pages.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct TransportSnapshot {
-    /// This member.
-    pub id: String,
-    /// Where it listens.
-    pub listen: Option<SocketAddr>,
-    /// Its peers.
-    pub peers: Vec<PeerSnapshot>,
-    /// Counters.
-    pub counters: TransportCounters,
-    /// Members whose address is known.
-    pub addresses_known: usize,
-    /// Every member that said where it serves HTTP (hex id to address), connected or not.
-    #[serde(default)]
-    pub http_addresses: BTreeMap<String, SocketAddr>,
 }
 
 /// The running member, as the application holds it.
