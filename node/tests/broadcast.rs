@@ -473,3 +473,77 @@ where
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_storing_but_not_the_tree() {
+    if !tools(&["ffmpeg"]) {
+        return;
+    }
+    let dir = scratch("broadcast-full");
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    // A 256 kB filesystem for one relay's store (needs the right to mount; said when missing).
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (not root?)");
+        return;
+    }
+    let src = make_stream(&dir);
+    let size = std::fs::metadata(&src).unwrap().len();
+    let root = root(&dir, &src, &["--fast"], "root").await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.args([
+        "relay",
+        "--channel",
+        "tv",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .args(["--root", &root.quic])
+    .arg("--key")
+    .arg(dir.join("full.key"))
+    .arg("--store")
+    .arg(&small)
+    .env("ESM_SECRET", SECRET)
+    .stderr(Stdio::inherit());
+    let full = MemberProcess::spawn_ready(cmd).await.unwrap();
+    let full = Node {
+        quic: full.quic.to_string(),
+        http: full.http.unwrap().to_string(),
+        process: full,
+    };
+    let other = relay(&dir, &[&root], "other").await;
+    let wait = Instant::now();
+    let s = loop {
+        let s = status(&full).await;
+        if s["content_end"].as_u64() == Some(size) && !s["store_error"].is_null() {
+            break s;
+        }
+        assert!(
+            wait.elapsed() < Duration::from_secs(30),
+            "the full relay never reported: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "full disk: {} after storing {} bytes; the relay still holds all {size} in the tree",
+        s["store_error"], s["stored"]
+    );
+    assert!(
+        s["store_error"].as_str().unwrap().contains("No space left"),
+        "{s}"
+    );
+    assert!(s["stored"].as_u64().unwrap() < size);
+    wait_stored(&[&other], size, Duration::from_secs(30)).await;
+    drop(full);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    let _ = std::fs::remove_dir_all(&dir);
+}
