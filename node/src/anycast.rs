@@ -261,3 +261,171 @@ pub async fn resolve(
     let _ = handle.control.send(Control::Shutdown).await;
     answer
 }
+
+/// Asks the authoritative resolver for every server of a name with its estimate: what a
+/// broadcast root feeds its redirect choice with.
+#[derive(Debug)]
+pub struct EstimateFetcher {
+    id: NodeId,
+    resolver: NodeId,
+    name: AnycastName,
+    next_query: u64,
+    outbox: overlay_core::Outbox<anycast_resolver::Message, Vec<anycast_resolver::ServerRecord>>,
+}
+
+impl EstimateFetcher {
+    /// A fetcher `id` asking `resolver` about `name`.
+    pub fn new(id: NodeId, resolver: NodeId, name: AnycastName) -> Self {
+        Self {
+            id,
+            resolver,
+            name,
+            next_query: 0,
+            outbox: overlay_core::Outbox::default(),
+        }
+    }
+}
+
+impl overlay_core::Protocol for EstimateFetcher {
+    type Message = anycast_resolver::Message;
+    /// Ask now.
+    type Command = ();
+    /// The servers the resolver listed, with its estimates.
+    type Event = Vec<anycast_resolver::ServerRecord>;
+
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn handle_message(&mut self, _: overlay_core::Time, from: NodeId, msg: Self::Message) {
+        if let anycast_resolver::Message::Answer { id, servers, .. } = msg
+            && from == self.resolver
+            && id + 1 == self.next_query
+        {
+            self.outbox.emit(servers);
+        }
+    }
+
+    fn handle_command(&mut self, _: overlay_core::Time, (): ()) {
+        let id = self.next_query;
+        self.next_query += 1;
+        self.outbox.send(
+            self.resolver,
+            anycast_resolver::Message::Query {
+                id,
+                name: self.name.clone(),
+            },
+        );
+    }
+
+    fn handle_measurement(
+        &mut self,
+        _: overlay_core::Time,
+        _: NodeId,
+        _: overlay_core::LinkMetrics,
+    ) {
+    }
+    fn handle_link(&mut self, _: overlay_core::Time, _: NodeId, _: overlay_core::LinkEvent) {}
+    fn handle_timeout(&mut self, _: overlay_core::Time) {}
+
+    fn poll_output(
+        &mut self,
+    ) -> Option<overlay_core::Output<Self::Message, Vec<anycast_resolver::ServerRecord>>> {
+        self.outbox.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<overlay_core::Time> {
+        None
+    }
+}
+
+/// Keeps `into` filled with the resolver's response-time estimates for the servers of `name`
+/// (asked every two seconds; ids without an estimate are left out); a failure is logged and
+/// retried with backoff, for as long as the node runs.
+pub async fn follow_estimates(
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: AnycastName,
+    into: std::sync::Arc<std::sync::Mutex<BTreeMap<NodeId, Duration>>>,
+) {
+    // The fetcher is a client with an id of its own: the member's id already names its server
+    // endpoint at the resolver, and a second endpoint with that id would take its messages.
+    let identity = match Identity::generate() {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(%e, "no identity for the estimate fetcher");
+            return;
+        }
+    };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        let why = follow_once(&identity, admission.clone(), resolver, &name, &into).await;
+        tracing::warn!(%resolver, %why, retry_in = ?backoff, "lost the anycast resolver's estimates");
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(500);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(8));
+    }
+}
+
+async fn follow_once(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: &AnycastName,
+    into: &std::sync::Arc<std::sync::Mutex<BTreeMap<NodeId, Duration>>>,
+) -> String {
+    match follow(identity, admission, resolver, name, into).await {
+        Ok(()) => "the runtime stopped".to_owned(),
+        Err(e) => e,
+    }
+}
+
+async fn follow(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: &AnycastName,
+    into: &std::sync::Arc<std::sync::Mutex<BTreeMap<NodeId, Duration>>>,
+) -> Result<(), String> {
+    let connector = Connector::bind(
+        wildcard_for(resolver),
+        identity.clone(),
+        admission,
+        TransportSettings::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let first = connector
+        .dial(resolver, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let resolver_id = first.peer;
+    first.conn.close(0u32.into(), b"learned the id");
+    let fetcher = EstimateFetcher::new(identity.id(), resolver_id, name.clone());
+    let mut handle = runtime::start(fetcher, connector, None);
+    dial_id(&handle, resolver).await?;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if handle.control.send(Control::Command(())).await.is_err() {
+                    return Err("the runtime stopped".into());
+                }
+            }
+            answer = handle.events.recv() => {
+                let Some(servers) = answer else {
+                    return Ok(());
+                };
+                let estimates: BTreeMap<NodeId, Duration> = servers
+                    .iter()
+                    .filter_map(|s| Some((s.server, Duration::from_micros(s.estimate_us?))))
+                    .collect();
+                if let Ok(mut slot) = into.lock() {
+                    *slot = estimates;
+                }
+            }
+        }
+    }
+}

@@ -57,6 +57,9 @@ pub struct BroadcastConfig {
     pub memory_limit: u64,
     /// Bytes of the stream the store keeps at least (older segments are deleted).
     pub retention: u64,
+    /// An anycast resolver (for group CHANNEL): the node registers its HTTP address there as a
+    /// server of `CHANNEL%esm.local`, and the root's redirects use the resolver's estimates.
+    pub resolver: Option<SocketAddr>,
 }
 
 /// Bytes per store segment file.
@@ -104,6 +107,8 @@ pub struct BroadcastStatus {
     pub clients: usize,
     /// At the root: every live node, from its up/down table.
     pub live_nodes: Vec<LiveNode>,
+    /// The anycast resolver's response-time estimates the redirect uses, milliseconds by node.
+    pub estimates_ms: BTreeMap<String, f64>,
     /// The transport.
     pub transport: TransportSnapshot,
 }
@@ -123,6 +128,7 @@ pub struct Shared {
     clients: Mutex<usize>,
     idle_end: Duration,
     me: NodeId,
+    estimates: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -145,6 +151,7 @@ pub struct BroadcastNode {
     /// What HTTP serves from.
     pub shared: Arc<Shared>,
     control: mpsc::Sender<Control<Command>>,
+    anycast: Option<crate::anycast::AnycastEntry>,
 }
 
 impl BroadcastNode {
@@ -165,7 +172,7 @@ impl BroadcastNode {
         let mut connector = Connector::bind(
             config.listen,
             identity.clone(),
-            admission,
+            admission.clone(),
             TransportSettings::default(),
         )
         .map_err(|e| e.to_string())?;
@@ -260,7 +267,29 @@ impl BroadcastNode {
             clients: Mutex::new(0),
             idle_end: config.idle_end,
             me: id,
+            estimates: Arc::new(Mutex::new(BTreeMap::new())),
         });
+        let mut anycast = None;
+        if let Some(resolver) = config.resolver {
+            let name =
+                anycast_resolver::AnycastName::new(&config.channel, crate::anycast::DEFAULT_DOMAIN)
+                    .map_err(|e| format!("anycast name for channel {}: {e}", config.channel))?;
+            let entry = crate::anycast::AnycastEntry::start(
+                &identity,
+                admission.clone(),
+                resolver,
+                name.clone(),
+                http,
+                control.clone(),
+            )?;
+            anycast = Some(entry);
+            tokio::spawn(crate::anycast::follow_estimates(
+                admission.clone(),
+                resolver,
+                name,
+                shared.estimates.clone(),
+            ));
+        }
         // Copy the observer's view into the shared state.
         let copy_to = shared.clone();
         let input_state: Arc<Mutex<(bool, Option<String>)>> = Arc::new(Mutex::new((false, None)));
@@ -311,11 +340,15 @@ impl BroadcastNode {
             http,
             shared,
             control,
+            anycast,
         })
     }
 
     /// Stops the node.
     pub async fn stop(self) {
+        if let Some(a) = self.anycast {
+            a.stop().await;
+        }
         let _ = self.control.send(Control::Shutdown).await;
     }
 }
@@ -448,6 +481,15 @@ impl Shared {
         s.first_kept = extent.first;
         s.clients = self.clients.lock().map(|c| *c).unwrap_or(0);
         s.transport = self.transport.lock().map(|t| t.clone()).unwrap_or_default();
+        s.estimates_ms = self
+            .estimates
+            .lock()
+            .map(|e| {
+                e.iter()
+                    .map(|(id, d)| (id.to_hex(), d.as_secs_f64() * 1e3))
+                    .collect()
+            })
+            .unwrap_or_default();
         if s.is_root {
             let http = &s.transport.http_addresses;
             s.live_nodes = self
@@ -493,7 +535,8 @@ impl Shared {
         let reachable = candidates
             .into_iter()
             .filter(|(id, _)| *id != self.me && http.contains_key(&id.to_hex()));
-        let rtt = BTreeMap::new();
+        let rtt: BTreeMap<NodeId, Duration> =
+            self.estimates.lock().map(|e| e.clone()).unwrap_or_default();
         let request = RedirectRequest {
             from,
             through: from,

@@ -156,6 +156,10 @@ struct BroadcastCommon {
     /// Bytes of the stream each node keeps in memory for children that resume.
     #[arg(long, default_value_t = 256 << 20)]
     memory_limit: u64,
+    /// An anycast resolver (`esm resolver --group CHANNEL`): register this node's HTTP address
+    /// there, and at the root, redirect viewers by the resolver's estimates.
+    #[arg(long)]
+    resolver: Option<SocketAddr>,
     /// Bytes of the stream the store keeps at least, in 4 MiB segments (older ones are
     /// deleted; a viewer that falls behind them is skipped to the live edge).
     #[arg(long, default_value_t = 1 << 30)]
@@ -196,6 +200,7 @@ async fn broadcast_node(
         idle_end: common.idle_end,
         memory_limit: common.memory_limit,
         retention: common.retention,
+        resolver: common.resolver,
     };
     let node = node::broadcast::BroadcastNode::start(&config, identity, admission).await?;
     println!(

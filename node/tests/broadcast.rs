@@ -547,3 +547,81 @@ async fn a_full_disk_stops_storing_but_not_the_tree() {
     let _ = std::process::Command::new("umount").arg(&small).status();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roots_redirect_follows_the_anycast_resolvers_estimates() {
+    if !tools(&["ffmpeg", "curl"]) {
+        return;
+    }
+    let dir = scratch("broadcast-anycast");
+    let src = make_stream(&dir);
+    let resolver = MemberProcess::start_resolver(
+        Path::new(env!("CARGO_BIN_EXE_esm")),
+        "tv",
+        SECRET,
+        &dir.join("resolver.key"),
+    )
+    .await
+    .unwrap();
+    let at = resolver.quic.to_string();
+    let root = root(
+        &dir,
+        &src,
+        &["--fast", "--idle-end", "2s", "--resolver", &at],
+        "root",
+    )
+    .await;
+    let mut relays = Vec::new();
+    for i in 0..2 {
+        let args = [
+            "relay",
+            "--channel",
+            "tv",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--idle-end",
+            "2s",
+            "--root",
+            &root.quic,
+            "--resolver",
+            &at,
+        ];
+        relays.push(start(&dir, &args, &format!("relay{i}")).await);
+    }
+    // The resolver probes the relays; the root follows its estimates.
+    let ids: Vec<String> = relays.iter().map(|r| r.process.id.clone()).collect();
+    let wait = Instant::now();
+    let estimates = loop {
+        let s = status(&root).await;
+        let known: Vec<String> = s["estimates_ms"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        if ids.iter().all(|id| known.contains(id)) {
+            break s["estimates_ms"].clone();
+        }
+        assert!(
+            wait.elapsed() < Duration::from_secs(30),
+            "the root never had estimates for both relays: {}",
+            s["estimates_ms"]
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    println!("the root's anycast estimates (ms): {estimates}");
+    let got = dir.join("got.ts");
+    let report = curl_follow(
+        &format!("http://{}/channels/tv?from=start", root.http),
+        &got,
+    )
+    .await;
+    println!("curl: {report}");
+    assert!(report.starts_with("200 1 "), "{report}");
+    assert!(
+        relays.iter().any(|r| report.contains(&r.http)),
+        "not sent to a relay: {report}"
+    );
+    assert_eq!(sha256(&got), sha256(&src));
+    let _ = std::fs::remove_dir_all(&dir);
+}
