@@ -4,9 +4,11 @@
 //! `ffprobe` reads as the same duration and frame count. Then 50 viewers on one relay, one of
 //! them reading at a trickle, while the root publishes at the stream's own rate: the others
 //! keep up. Bad requests: an unknown channel is 404, a bad offset 400; a non-TS input is
-//! reported with its byte offset.
+//! reported with its byte offset. A standby root takes over; a viewer keeps identical bytes
+//! when its relay's parent is killed; a full disk stops a store, not the tree; with an anycast
+//! resolver the root redirects by its estimates.
 //!
-//! Needs ffmpeg, ffprobe and curl; without them the test says so and passes unless
+//! Needs ffmpeg, ffprobe and curl; without them the tests say so and pass unless
 //! `ESM_REQUIRE_FFMPEG` is set (`.ci/run` sets it after installing ffmpeg).
 
 use std::path::{Path, PathBuf};
