@@ -207,6 +207,28 @@ pub enum Lookup {
     Nobody(String),
 }
 
+/// A client's own endpoint towards the resolver at `resolver`, and the resolver's id (learned
+/// by one admitted dial: the client protocols are configured with it).
+async fn client_endpoint(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+) -> Result<(Connector, NodeId), String> {
+    let connector = Connector::bind(
+        wildcard_for(resolver),
+        identity.clone(),
+        admission,
+        TransportSettings::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let first = connector
+        .dial(resolver, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    first.conn.close(0u32.into(), b"learned the id");
+    Ok((connector, first.peer))
+}
+
 /// Looks up `name` at the authoritative resolver at `resolver`, as a local resolver and client
 /// in one (its own endpoint, the group's admission).
 pub async fn resolve(
@@ -215,20 +237,7 @@ pub async fn resolve(
     resolver: SocketAddr,
     name: &AnycastName,
 ) -> Result<Lookup, String> {
-    let connector = Connector::bind(
-        wildcard_for(resolver),
-        identity.clone(),
-        admission,
-        TransportSettings::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    // Learn the resolver's id first: the local resolver is configured with it.
-    let probe = connector
-        .dial(resolver, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let resolver_id = probe.peer;
-    probe.conn.close(0u32.into(), b"learned the id");
+    let (connector, resolver_id) = client_endpoint(identity, admission, resolver).await?;
     let config = LocalConfig {
         authorities: BTreeMap::from([(name.domain().to_owned(), resolver_id)]),
         ..LocalConfig::default()
@@ -390,19 +399,7 @@ async fn follow(
     name: &AnycastName,
     into: &std::sync::Arc<std::sync::Mutex<BTreeMap<NodeId, Duration>>>,
 ) -> Result<(), String> {
-    let connector = Connector::bind(
-        wildcard_for(resolver),
-        identity.clone(),
-        admission,
-        TransportSettings::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let first = connector
-        .dial(resolver, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let resolver_id = first.peer;
-    first.conn.close(0u32.into(), b"learned the id");
+    let (connector, resolver_id) = client_endpoint(identity, admission, resolver).await?;
     let fetcher = EstimateFetcher::new(identity.id(), resolver_id, name.clone());
     let mut handle = runtime::start(fetcher, connector, None);
     dial_id(&handle, resolver).await?;

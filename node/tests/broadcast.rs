@@ -249,10 +249,22 @@ async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
         Duration::from_secs(40),
     )
     .await;
-    let listed = status(&root).await["live_nodes"]
-        .as_array()
-        .map_or(0, Vec::len);
-    println!("6 relays hold all {size} bytes {took:.1} s after starting; the root lists {listed}");
+    // The root's table learns of each relay through up/down certificates.
+    let listing = Instant::now();
+    let mut listed = 0;
+    while listing.elapsed() < Duration::from_secs(20) {
+        listed = status(&root).await["live_nodes"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if listed == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "6 relays hold all {size} bytes {took:.1} s after starting; the root lists {listed} after {:.1} s more",
+        listing.elapsed().as_secs_f64()
+    );
     assert_eq!(listed, 6);
     // curl follows the redirect to a relay.
     let got = dir.join("got.ts");
