@@ -94,6 +94,10 @@ impl SequenceLossMeter {
     pub fn take_interval(&mut self) -> Option<(u64, u64)> {
         let from = self.interval_expected_from?;
         let highest = self.highest?;
+        if highest < from {
+            // Nothing new since the last interval.
+            return Some((0, 0));
+        }
         let expected = highest - from + 1;
         let received = self.interval_received.min(expected);
         self.interval_expected_from = Some(highest + 1);
@@ -150,6 +154,10 @@ mod tests {
         assert_eq!(m.too_late(), 1);
         // 20..=200 expected; 200 arrived (50 was too late to count).
         assert_eq!(m.take_interval(), Some((181, 1)));
+        // An interval with nothing new expects nothing (it used to underflow).
+        assert_eq!(m.take_interval(), Some((0, 0)));
+        m.record(201);
+        assert_eq!(m.take_interval(), Some((1, 1)));
     }
 
     proptest! {
