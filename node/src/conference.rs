@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use narada::{Command, Event, MetricKind, Narada, NaradaConfig};
-use overlay_core::{Bandwidth, NodeId};
+use overlay_core::{Bandwidth, NodeId, Time};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,10 +77,11 @@ fn default_stream_rate() -> Bandwidth {
 pub struct SourceStatus {
     /// Receive rate over the last two seconds, kbit/s.
     pub rate_kbps: f64,
-    /// Packets missing over the last two seconds (by sequence number), as a fraction.
+    /// Packets missing (by sequence number) over the last finished interval of two seconds or
+    /// more, as a fraction.
     pub loss: f64,
-    /// Median one-way delay over the last two seconds, milliseconds (source and receiver
-    /// share a wall clock on one machine; across machines it includes clock offset).
+    /// Smoothed one-way delay, milliseconds (source and receiver share a wall clock on one
+    /// machine; across machines it includes clock offset).
     pub delay_ms: f64,
     /// Packets received in all.
     pub packets: u64,
@@ -126,65 +127,65 @@ pub struct ConferenceStatus {
     pub transport: TransportSnapshot,
 }
 
-#[derive(Default)]
-struct Window {
-    /// (arrival µs, seq, bytes, delay µs) over the last two seconds.
-    recent: std::collections::VecDeque<(u64, u64, usize, u64)>,
+/// What one receiver measures of one source, with the `probe` crate's estimators: delivered
+/// rate over a two-second window (bounded buckets), loss by sequence number over intervals of
+/// at least two seconds, smoothed one-way delay.
+struct SourceMeter {
+    rate: probe::RateMeter,
+    loss: probe::SequenceLossMeter,
+    /// Loss over the last finished interval, and when the current one began.
+    last_loss: f64,
+    interval_from: Time,
+    delay_us: probe::Ewma,
     packets: u64,
     recovered: u64,
-    last: u64,
+    last: Time,
 }
 
-const WINDOW_US: u64 = 2_000_000;
+const WINDOW: Duration = Duration::from_secs(2);
 
-impl Window {
-    fn add(&mut self, now: u64, seq: u64, bytes: usize, sent_at: u64, recovered: bool) {
-        self.recent
-            .push_back((now, seq, bytes, now.saturating_sub(sent_at)));
-        self.packets += 1;
-        self.recovered += u64::from(recovered);
-        self.last = now;
-        self.trim(now);
-    }
-
-    fn trim(&mut self, now: u64) {
-        while self
-            .recent
-            .front()
-            .is_some_and(|(at, ..)| now.saturating_sub(*at) > WINDOW_US)
-        {
-            self.recent.pop_front();
+impl SourceMeter {
+    fn new(now: Time) -> Self {
+        Self {
+            // The meter's current bucket is partly filled yet the rate divides by the whole
+            // window: 100 buckets keep that under-count under 1%.
+            rate: probe::RateMeter::new(WINDOW, 100),
+            loss: probe::SequenceLossMeter::default(),
+            last_loss: 0.0,
+            interval_from: now,
+            delay_us: probe::Ewma::new(0.1),
+            packets: 0,
+            recovered: 0,
+            last: now,
         }
     }
 
-    fn status(&mut self, now: u64) -> SourceStatus {
-        self.trim(now);
-        let bytes: usize = self.recent.iter().map(|r| r.2).sum();
-        let (lo, hi) = self
-            .recent
-            .iter()
-            .fold((u64::MAX, 0), |(lo, hi), r| (lo.min(r.1), hi.max(r.1)));
-        let expected = if self.recent.is_empty() {
-            0
-        } else {
-            hi - lo + 1
-        };
-        let distinct: std::collections::BTreeSet<u64> = self.recent.iter().map(|r| r.1).collect();
-        let mut delays: Vec<u64> = self.recent.iter().map(|r| r.3).collect();
-        delays.sort_unstable();
+    fn add(&mut self, now: Time, seq: u64, bytes: usize, sent_at_us: u64, recovered: bool) {
+        self.rate.record(now, bytes as u64);
+        self.loss.record(seq);
+        self.delay_us
+            .update(now.as_micros().saturating_sub(sent_at_us) as f64);
+        self.packets += 1;
+        self.recovered += u64::from(recovered);
+        self.last = now;
+    }
+
+    fn status(&mut self, now: Time) -> SourceStatus {
+        if now.saturating_since(self.interval_from) >= WINDOW {
+            if let Some((expected, received)) = self.loss.take_interval()
+                && expected > 0
+            {
+                self.last_loss = 1.0 - received as f64 / expected as f64;
+            }
+            self.interval_from = now;
+        }
         SourceStatus {
-            rate_kbps: bytes as f64 * 8.0 / (WINDOW_US as f64 / 1e6) / 1e3,
-            loss: if expected == 0 {
-                0.0
-            } else {
-                1.0 - distinct.len() as f64 / expected as f64
-            },
-            delay_ms: delays
-                .get(delays.len() / 2)
-                .map_or(0.0, |d| *d as f64 / 1e3),
+            rate_kbps: self.rate.rate(now).map_or(0.0, |r| r.bps_f64() / 1e3),
+            loss: self.last_loss,
+            delay_ms: self.delay_us.value().map_or(0.0, |d| d / 1e3),
             packets: self.packets,
             recovered: self.recovered,
-            last_heard_ms: now.saturating_sub(self.last) / 1000,
+            last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
         }
     }
 }
@@ -201,7 +202,7 @@ struct ProtocolView {
 #[derive(Default)]
 pub struct StatusBoard {
     view: Arc<Mutex<ProtocolView>>,
-    sources: Mutex<BTreeMap<NodeId, Window>>,
+    sources: Mutex<BTreeMap<NodeId, SourceMeter>>,
     sent: Mutex<u64>,
     group: String,
     id: String,
@@ -217,7 +218,7 @@ impl std::fmt::Debug for StatusBoard {
 impl StatusBoard {
     /// The status now.
     pub fn status(&self) -> ConferenceStatus {
-        let now = WallClock::default().now().as_micros();
+        let now = WallClock::default().now();
         let view = self.view.lock().map(|v| {
             (
                 v.joined,
@@ -468,15 +469,11 @@ impl Member {
                         payload,
                         recovered,
                     } => {
-                        let now = clock.now().as_micros();
+                        let now = clock.now();
                         if let Ok(mut s) = receiver_board.sources.lock() {
-                            s.entry(source).or_default().add(
-                                now,
-                                seq,
-                                payload.len(),
-                                sent_at_us,
-                                recovered,
-                            );
+                            s.entry(source)
+                                .or_insert_with(|| SourceMeter::new(now))
+                                .add(now, seq, payload.len(), sent_at_us, recovered);
                         }
                     }
                     Event::MemberDied(m) | Event::MemberLeft(m) => {
@@ -629,5 +626,32 @@ async fn send_synthetic(
                 *s += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_meter_reports_rate_loss_and_delay() {
+        let at = |ms: u64| Time::from_millis(10_000 + ms);
+        let mut m = SourceMeter::new(at(0));
+        // 200 packets of 625 bytes over two seconds (500 kbit/s), every tenth missing, each
+        // sent 3 ms before it arrives.
+        for i in 0..200u64 {
+            if i % 10 == 9 {
+                continue;
+            }
+            let now = at(i * 10);
+            m.add(now, i, 625, now.as_micros() - 3_000, false);
+        }
+        let s = m.status(at(2_000));
+        assert!((s.loss - 0.1).abs() < 0.011, "{s:?}");
+        assert!((s.delay_ms - 3.0).abs() < 1e-6, "{s:?}");
+        assert!((400.0..500.0).contains(&s.rate_kbps), "{s:?}");
+        assert_eq!(s.packets, 180);
+        // Silence: the rate falls to nothing once the window has passed.
+        assert_eq!(m.status(at(10_000)).rate_kbps, 0.0);
     }
 }
