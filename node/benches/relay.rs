@@ -25,7 +25,6 @@ use node::runtime::{self, Control, RuntimeHandle};
 use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Protocol, Time};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 const PAYLOAD: usize = 1100;
 
@@ -121,15 +120,7 @@ fn member() -> RuntimeHandle<RelayCommand, Packet> {
 }
 
 async fn dial(from: &RuntimeHandle<RelayCommand, Packet>, to: SocketAddr) -> NodeId {
-    let (tx, rx) = oneshot::channel();
-    from.control
-        .send(Control::Dial {
-            addr: to,
-            reply: tx,
-        })
-        .await
-        .unwrap();
-    rx.await.unwrap().unwrap()
+    runtime::dial(&from.control, to).await.unwrap()
 }
 
 fn mbps(bytes: u64, d: Duration) -> f64 {

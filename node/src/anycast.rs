@@ -36,16 +36,6 @@ fn wildcard_for(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn dial_id<C, E>(handle: &RuntimeHandle<C, E>, addr: SocketAddr) -> Result<NodeId, String> {
-    let (tx, rx) = oneshot::channel();
-    handle
-        .control
-        .send(Control::Dial { addr, reply: tx })
-        .await
-        .map_err(|_| "the runtime stopped".to_owned())?;
-    rx.await.map_err(|_| "the runtime stopped".to_owned())?
-}
-
 /// A running authoritative resolver.
 #[derive(Debug)]
 pub struct ResolverProcess {
@@ -142,7 +132,7 @@ impl AnycastEntry {
             }
             let mut backoff = Duration::from_millis(500);
             let resolver_id = loop {
-                match dial_id(&handle, resolver).await {
+                match runtime::dial(&handle.control, resolver).await {
                     Ok(id) => break id,
                     Err(why) => {
                         tracing::warn!(%resolver, %why, retry_in = ?backoff, "resolver unreachable");
@@ -244,7 +234,7 @@ pub async fn resolve(
     };
     let local = LocalResolver::new(identity.id(), config);
     let mut handle = runtime::start(local, connector, None);
-    dial_id(&handle, resolver).await?;
+    runtime::dial(&handle.control, resolver).await?;
     handle
         .control
         .send(Control::Command(LocalCommand::Resolve {
@@ -402,7 +392,7 @@ async fn follow(
     let (connector, resolver_id) = client_endpoint(identity, admission, resolver).await?;
     let fetcher = EstimateFetcher::new(identity.id(), resolver_id, name.clone());
     let mut handle = runtime::start(fetcher, connector, None);
-    dial_id(&handle, resolver).await?;
+    runtime::dial(&handle.control, resolver).await?;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {

@@ -123,7 +123,11 @@ struct View {
 pub struct Shared {
     channel: String,
     store: StoreReader,
-    view: Mutex<View>,
+    /// Written by the observer on the driver task, read by HTTP handlers.
+    view: Arc<Mutex<View>>,
+    store_error: Arc<Mutex<Option<String>>>,
+    /// Whether the root's input ended, and why early if it did.
+    input: Arc<Mutex<(bool, Option<String>)>>,
     transport: Arc<Mutex<TransportSnapshot>>,
     clients: Mutex<usize>,
     idle_end: Duration,
@@ -247,22 +251,17 @@ impl BroadcastNode {
         let listen = handle.local_addr;
         let control = handle.control.clone();
         for &root in &config.roots {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let _ = control
-                .send(Control::Dial {
-                    addr: root,
-                    reply: tx,
-                })
-                .await;
-            rx.await
-                .map_err(|_| "the runtime stopped".to_owned())?
+            runtime::dial(&control, root)
+                .await
                 .map_err(|e| format!("the root at {root}: {e}"))?;
         }
         let _ = control.send(Control::Command(Command::Start)).await;
         let shared = Arc::new(Shared {
             channel: config.channel.clone(),
             store,
-            view: Mutex::new(View::default()),
+            view,
+            store_error,
+            input: Arc::new(Mutex::new((false, None))),
             transport: handle.snapshot.clone(),
             clients: Mutex::new(0),
             idle_end: config.idle_end,
@@ -290,34 +289,10 @@ impl BroadcastNode {
                 shared.estimates.clone(),
             ));
         }
-        // Copy the observer's view into the shared state.
-        let copy_to = shared.clone();
-        let input_state: Arc<Mutex<(bool, Option<String>)>> = Arc::new(Mutex::new((false, None)));
-        let input_copy = input_state.clone();
         tokio::spawn(async move {
             let mut events = handle.events;
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
-            loop {
-                tokio::select! {
-                    e = events.recv() => match e {
-                        Some(e) => tracing::info!(?e, "overcast"),
-                        None => return,
-                    },
-                    _ = tick.tick() => {
-                        let snapshot = view.lock().map(|v| (v.status.clone(), v.candidates.clone()));
-                        if let (Ok((mut status, candidates)), Ok(mut into)) =
-                            (snapshot, copy_to.view.lock())
-                        {
-                            status.store_error = store_error.lock().ok().and_then(|e| e.clone());
-                            if let Ok(i) = input_copy.lock() {
-                                status.input_done = i.0;
-                                status.input_error = i.1.clone();
-                            }
-                            into.status = status;
-                            into.candidates = candidates;
-                        }
-                    }
-                }
+            while let Some(e) = events.recv().await {
+                tracing::info!(?e, "overcast");
             }
         });
         if config.roots.is_empty()
@@ -327,7 +302,7 @@ impl BroadcastNode {
                 input,
                 config.fast,
                 control.clone(),
-                input_state,
+                shared.input.clone(),
             ));
         }
         let app = crate::broadcast_http::router(shared.clone());
@@ -479,6 +454,11 @@ impl Shared {
         let extent = self.store.extent();
         s.stored = extent.end;
         s.first_kept = extent.first;
+        s.store_error = self.store_error.lock().ok().and_then(|e| e.clone());
+        if let Ok(i) = self.input.lock() {
+            s.input_done = i.0;
+            s.input_error = i.1.clone();
+        }
         s.clients = self.clients.lock().map(|c| *c).unwrap_or(0);
         s.transport = self.transport.lock().map(|t| t.clone()).unwrap_or_default();
         s.estimates_ms = self

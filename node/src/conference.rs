@@ -12,7 +12,7 @@ use bytes::Bytes;
 use narada::{Command, Event, MetricKind, Narada, NaradaConfig};
 use overlay_core::{Bandwidth, NodeId, Time};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::admission::GroupSecret;
 use crate::connect::{Connector, TransportSettings};
@@ -574,18 +574,10 @@ async fn join_group(control: mpsc::Sender<Control<Command>>, join: Vec<SocketAdd
     loop {
         let mut found = Vec::new();
         for &addr in &join {
-            let (tx, rx) = oneshot::channel();
-            if control
-                .send(Control::Dial { addr, reply: tx })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            match rx.await {
-                Ok(Ok(id)) => found.push(id),
-                Ok(Err(why)) => tracing::warn!(%addr, %why, "bootstrap member unreachable"),
-                Err(_) => return,
+            match runtime::dial(&control, addr).await {
+                Ok(id) => found.push(id),
+                Err(_) if control.is_closed() => return,
+                Err(why) => tracing::warn!(%addr, %why, "bootstrap member unreachable"),
             }
         }
         if !found.is_empty() {

@@ -75,6 +75,20 @@ pub struct RuntimeHandle<C, E> {
     pub task: JoinHandle<()>,
 }
 
+/// Dials `addr` through the runtime behind `control`: the member found there, or why not
+/// (unreachable, refused, or the runtime stopped).
+pub async fn dial<C>(
+    control: &mpsc::Sender<Control<C>>,
+    addr: SocketAddr,
+) -> Result<NodeId, String> {
+    let (reply, answer) = oneshot::channel();
+    control
+        .send(Control::Dial { addr, reply })
+        .await
+        .map_err(|_| "the runtime stopped".to_owned())?;
+    answer.await.map_err(|_| "the runtime stopped".to_owned())?
+}
+
 /// The protocol's clock: wall-clock microseconds since the Unix epoch, never going back (so
 /// timestamps a source stamps mean something to receivers on other processes).
 #[derive(Debug, Default)]
