@@ -2,8 +2,9 @@
 //! changes every minute, N clients on the map fetching a small object. Four ways to pick the
 //! server, each replayed on the same requests and load: `random`, `nearest` (lowest RTT),
 //! `anycast` (each client's resolver: the servers' pushed processing delay calibrated by
-//! occasional probes, a random member of the equivalent set) and `oracle` (the true best at each
-//! request).
+//! occasional probes, a member of the equivalent set drawn by the spare capacity each server
+//! pushes) and `oracle` (the true best at each request). The group as a whole stays under
+//! `--max-utilisation`; single servers may be nearly full.
 //!
 //! The estimate, push agent and filters are `anycast_resolver`'s; the resolver and server
 //! protocols are not run here: this replay calls them directly, schedules each client's probes
