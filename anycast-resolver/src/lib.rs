@@ -8,11 +8,13 @@
 //! Modules: [`name`] (anycast names and their DNS form), [`push`] (the server's push agent),
 //! [`estimate`] (the hybrid estimate), [`filter`] (pipelines), [`message`] (the wire),
 //! [`resolver`] (the authoritative resolver), [`local`] (caching local resolvers), [`server`]
-//! (a group member: registration, probe replies, pushes, route advice).
+//! (a group member: registration, probe replies, pushes, route advice), [`fetcher`] (a client
+//! following every server's estimate).
 
 #![forbid(unsafe_code)]
 
 pub mod estimate;
+pub mod fetcher;
 pub mod filter;
 pub mod local;
 pub mod message;
@@ -22,6 +24,7 @@ pub mod resolver;
 pub mod server;
 
 pub use estimate::{EstimatorConfig, FigureError, Model, ServerEstimate};
+pub use fetcher::EstimateFetcher;
 pub use filter::{Candidate, Filter, Pipeline, SelectState};
 pub use local::{LocalCommand, LocalConfig, LocalEvent, LocalFailure, LocalResolver, LocalStats};
 pub use message::{Message, ServerRecord};

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
-use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use overlay_core::{NodeId, Outbox, Output, Protocol, Time, TimerTable};
 use serde::{Deserialize, Serialize};
 
 use crate::filter::{Candidate, Pipeline, SelectState};
@@ -314,10 +314,6 @@ impl Protocol for LocalResolver {
             LocalCommand::Resolve { token, name } => self.resolve(now, token, name),
         }
     }
-
-    fn handle_measurement(&mut self, _now: Time, _peer: NodeId, _metrics: LinkMetrics) {}
-
-    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
 
     fn handle_timeout(&mut self, now: Time) {
         while let Some(id) = self.timers.pop_expired(now) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
 use overlay_core::signature::Verifier;
-use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use overlay_core::{NodeId, Outbox, Output, Protocol, Time, TimerTable};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -362,10 +362,6 @@ impl Protocol for Resolver {
     }
 
     fn handle_command(&mut self, _now: Time, (): ()) {}
-
-    fn handle_measurement(&mut self, _now: Time, _peer: NodeId, _metrics: LinkMetrics) {}
-
-    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
 
     fn handle_timeout(&mut self, now: Time) {
         while let Some(timer) = self.timers.pop_expired(now) {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::signature::Signer;
-use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use overlay_core::{NodeId, Outbox, Output, Protocol, Time, TimerTable};
 
 use crate::message::Message;
 use crate::name::AnycastName;
@@ -166,10 +166,6 @@ impl Protocol for AnycastServer {
             ),
         }
     }
-
-    fn handle_measurement(&mut self, _now: Time, _peer: NodeId, _metrics: LinkMetrics) {}
-
-    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
 
     fn handle_timeout(&mut self, now: Time) {
         while self.timers.pop_expired(now).is_some() {

@@ -63,8 +63,6 @@ impl Protocol for Relay {
             self.forward(HOPS);
         }
     }
-    fn handle_measurement(&mut self, _: Time, _: NodeId, _: LinkMetrics) {}
-    fn handle_link(&mut self, _: Time, _: NodeId, _: LinkEvent) {}
     fn handle_timeout(&mut self, now: Time) {
         if now >= self.next_tick {
             self.ticks += 1;

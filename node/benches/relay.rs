@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node::admission::GroupSecret;
-use node::connect::{Connector, TransportSettings};
-use node::identity::Identity;
+use node::transport::admission::GroupSecret;
+use node::transport::connect::{Connector, TransportSettings};
+use node::transport::identity::Identity;
 use node::runtime::{self, Control, RuntimeHandle};
 use overlay_core::wire::{TrafficClass, WireMessage};
-use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Protocol, Time};
+use overlay_core::{NodeId, Outbox, Protocol, Time};
 use serde::{Deserialize, Serialize};
 
 const PAYLOAD: usize = 1100;
@@ -85,16 +85,8 @@ impl Protocol for Relay {
         }
     }
 
-    fn handle_measurement(&mut self, _: Time, _: NodeId, _: LinkMetrics) {}
-    fn handle_link(&mut self, _: Time, _: NodeId, _: LinkEvent) {}
-    fn handle_timeout(&mut self, _: Time) {}
-
     fn poll_output(&mut self) -> Option<overlay_core::Output<Packet, Packet>> {
         self.outbox.pop()
-    }
-
-    fn poll_timeout(&self) -> Option<Time> {
-        None
     }
 }
 

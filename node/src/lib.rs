@@ -1,24 +1,20 @@
-//! The real runtime: members over QUIC. A persistent Ed25519 identity per member
-//! ([`identity`]), TLS where a member is its key ([`tls`]), group admission by a shared secret
-//! ([`admission`]), admitted connections ([`connect`]), control-stream frames ([`frame`]), the
-//! driver that runs any sans-IO protocol over them ([`runtime`]), and the conferencing member
-//! with its status page ([`conference`]).
+//! The real runtime: the overlay's protocols between processes over QUIC, and the `esm`
+//! command's applications. Each folder is one layer and knows only the layers below it:
+//!
+//! - [`transport`]: QUIC below any protocol (identity, TLS where a member is its key, group
+//!   admission, admitted connections, control frames, signatures with the member's key);
+//! - [`runtime`]: drives any sans-IO [`overlay_core::Protocol`] over the transport (the driver
+//!   loop, connections on demand, address gossip, the clock, the transport's status); it knows
+//!   no application;
+//! - [`app`]: the applications, each knowing one protocol crate: [`app::conference`] (Narada),
+//!   [`app::broadcast`] (Overcast), [`app::anycast`] (the anycast resolver);
+//! - [`edge`]: client-facing pieces every application shares (the Prometheus text writer;
+//!   the browser (WebRTC) and HLS edges will live here, knowing `media`, not the protocols);
+//! - [`demo`]: the demo and member child processes (for the demo, tests and benchmarks).
 #![forbid(unsafe_code)]
 
-pub mod admission;
-pub mod anycast;
-pub mod broadcast;
-pub mod broadcast_http;
-pub mod conference;
-pub mod connect;
+pub mod app;
 pub mod demo;
-pub mod frame;
-pub mod http;
-pub mod identity;
-pub mod process;
+pub mod edge;
 pub mod runtime;
-pub mod signing;
-pub mod store;
-pub mod tls;
-pub mod transport_status;
-pub mod ts;
+pub mod transport;

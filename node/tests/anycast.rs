@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use node::process::{MemberProcess, MemberSpec, key_path};
+use node::demo::process::{MemberProcess, MemberSpec, key_path};
 
 const SECRET: &str = "anycast-test-secret";
 

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use node::process::MemberProcess;
-use node::process::http_get;
+use node::demo::process::MemberProcess;
+use node::demo::process::http_get;
 use tokio::process::Command;
 
 const SECRET: &str = "broadcast-test-secret";
@@ -290,9 +290,9 @@ async fn ffmpeg_stream_through_root_and_relays_reaches_curl_identical() {
     assert_ne!(src_probe.1, "?");
     // Bad requests.
     let missing = http_get(root.http.parse().unwrap(), "/channels/nope").await;
-    assert!(missing.unwrap_err().contains("404"));
+    assert!(missing.unwrap_err().to_string().contains("404"));
     let bad = http_get(relays[0].http.parse().unwrap(), "/channels/tv?from=x").await;
-    assert!(bad.unwrap_err().contains("400"));
+    assert!(bad.unwrap_err().to_string().contains("400"));
     drop(relays);
     drop(root);
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
-use overlay_core::{LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use overlay_core::{LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable};
 use rand::RngExt;
 
 use crate::OvercastConfig;
@@ -711,8 +711,6 @@ impl Protocol for Overcast {
             self.on_measured(now, peer, bandwidth, metrics.rtt.unwrap_or_default());
         }
     }
-
-    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
 
     fn handle_timeout(&mut self, now: Time) {
         while let Some(timer) = self.timers.pop_expired(now) {

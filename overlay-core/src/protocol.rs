@@ -87,20 +87,32 @@ pub trait Protocol {
     fn handle_command(&mut self, now: Time, cmd: Self::Command);
 
     /// A measurement asked for with [`Output::Measure`] (or taken by the driver on its own, such
-    /// as the RTT of an open QUIC connection) is ready.
-    fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics);
+    /// as the RTT of an open QUIC connection) is ready. By default ignored: a protocol that never
+    /// measures has nothing to do with one.
+    fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics) {
+        let _ = (now, peer, metrics);
+    }
 
-    /// A transport link to `peer` came up or went down.
-    fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent);
+    /// A transport link to `peer` came up or went down. By default ignored: a protocol that
+    /// works over messages alone needs no links.
+    fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
+        let _ = (now, peer, event);
+    }
 
-    /// The deadline from [`Protocol::poll_timeout`] may have passed.
-    fn handle_timeout(&mut self, now: Time);
+    /// The deadline from [`Protocol::poll_timeout`] may have passed. By default nothing is due
+    /// (a protocol without timers; override it together with [`Protocol::poll_timeout`]).
+    fn handle_timeout(&mut self, now: Time) {
+        let _ = now;
+    }
 
     /// The next queued output, oldest first; `None` when the queue is empty (see the drain rule).
     fn poll_output(&mut self) -> Option<Output<Self::Message, Self::Event>>;
 
-    /// The earliest time at which [`Protocol::handle_timeout`] must be called, if any.
-    fn poll_timeout(&self) -> Option<Time>;
+    /// The earliest time at which [`Protocol::handle_timeout`] must be called, if any. By
+    /// default none (a protocol without timers).
+    fn poll_timeout(&self) -> Option<Time> {
+        None
+    }
 }
 
 /// The output queue a protocol keeps inside and its driver drains: one implementation of the

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
 use overlay_core::{
-    LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable, TrafficClass,
-    WireMessage,
+    LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTable, TrafficClass, WireMessage,
 };
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -283,8 +282,6 @@ impl Protocol for Prober {
             entry.rtt.update(rtt);
         }
     }
-
-    fn handle_link(&mut self, _now: Time, _peer: NodeId, _event: LinkEvent) {}
 
     fn handle_timeout(&mut self, now: Time) {
         while let Some(timer) = self.timers.pop_expired(now) {

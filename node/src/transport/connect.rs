@@ -11,10 +11,10 @@ use overlay_core::NodeId;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use tokio::sync::mpsc;
 
-use crate::admission::{GroupSecret, Role};
-use crate::frame::{Frame, read_frame, write_frame};
-use crate::identity::Identity;
-use crate::tls;
+use super::admission::{GroupSecret, Role};
+use super::frame::{Frame, FrameError, read_frame, write_frame};
+use super::identity::Identity;
+use super::tls;
 
 /// How long the admission handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,6 +105,55 @@ pub enum ConnectError {
         /// The peer's reason.
         reason: String,
     },
+}
+
+/// Why an incoming connection was not admitted (for the refusal count and the log).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The QUIC or TLS handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(quinn::ConnectionError),
+    /// The peer presented no certificate key.
+    #[error("the peer presented no key")]
+    NoKey,
+    /// The peer opened no control stream.
+    #[error("no control stream: {0}")]
+    NoControlStream(quinn::ConnectionError),
+    /// The peer's hello was refused (wrong group or secret); it was told why.
+    #[error("{peer}: {reason}")]
+    Refused {
+        /// The peer.
+        peer: NodeId,
+        /// What it was told.
+        reason: String,
+    },
+    /// The peer's first frame was not a hello.
+    #[error("{peer}: expected a hello, got {got}")]
+    NotHello {
+        /// The peer.
+        peer: NodeId,
+        /// What came instead.
+        got: String,
+    },
+    /// The peer's hello did not decode.
+    #[error("{peer}: bad hello: {source}")]
+    BadHello {
+        /// The peer.
+        peer: NodeId,
+        /// What was wrong.
+        source: FrameError,
+    },
+    /// The welcome could not be written.
+    #[error("{peer}: welcome: {source}")]
+    Welcome {
+        /// The peer.
+        peer: NodeId,
+        /// What failed.
+        source: FrameError,
+    },
+    /// The handshake took longer than [`HANDSHAKE_TIMEOUT`].
+    #[error("the admission handshake timed out")]
+    TimedOut,
 }
 
 /// A member's QUIC endpoint with what it needs to dial and admit.
@@ -248,7 +297,7 @@ impl Connector {
     pub async fn accept_loop(
         self,
         admitted: mpsc::Sender<Admitted>,
-        refused: mpsc::Sender<(SocketAddr, String)>,
+        refused: mpsc::Sender<(SocketAddr, Refusal)>,
     ) {
         while let Some(incoming) = self.endpoint.accept().await {
             let this = self.clone();
@@ -264,28 +313,23 @@ impl Connector {
                         let _ = refused.send((remote, reason)).await;
                     }
                     Err(_) => {
-                        let _ = refused
-                            .send((remote, "the admission handshake timed out".into()))
-                            .await;
+                        let _ = refused.send((remote, Refusal::TimedOut)).await;
                     }
                 }
             });
         }
     }
 
-    async fn admit(&self, incoming: quinn::Incoming) -> Result<Admitted, String> {
-        let conn = incoming.await.map_err(|e| format!("handshake: {e}"))?;
-        let peer = tls::peer_id(&conn).ok_or("the peer presented no key")?;
+    async fn admit(&self, incoming: quinn::Incoming) -> Result<Admitted, Refusal> {
+        let conn = incoming.await.map_err(Refusal::Handshake)?;
+        let peer = tls::peer_id(&conn).ok_or(Refusal::NoKey)?;
         let me = self.identity.id();
-        let (mut send, mut recv) = conn
-            .accept_bi()
-            .await
-            .map_err(|e| format!("no control stream: {e}"))?;
-        let refuse = |reason: String| {
+        let (mut send, mut recv) = conn.accept_bi().await.map_err(Refusal::NoControlStream)?;
+        let refuse = |refusal: Refusal| {
             let conn = conn.clone();
             async move {
-                conn.close(code::REFUSED.into(), reason.as_bytes());
-                reason
+                conn.close(code::REFUSED.into(), refusal.to_string().as_bytes());
+                refusal
             }
         };
         match read_frame::<(), _>(&mut recv).await {
@@ -316,7 +360,7 @@ impl Connector {
                     let _ = send.finish();
                     // Give the refusal a moment to leave before the close discards it.
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    return Err(refuse(format!("{peer}: {reason}")).await);
+                    return Err(refuse(Refusal::Refused { peer, reason }).await);
                 }
                 let welcome: Frame<()> = Frame::Welcome {
                     listen: self.listen,
@@ -325,7 +369,7 @@ impl Connector {
                 };
                 write_frame(&mut send, &welcome)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|source| Refusal::Welcome { peer, source })?;
                 Ok(Admitted {
                     peer,
                     listen,
@@ -336,8 +380,12 @@ impl Connector {
                     dialed: false,
                 })
             }
-            Ok(other) => Err(refuse(format!("{peer}: expected a hello, got {other:?}")).await),
-            Err(e) => Err(refuse(format!("{peer}: bad hello: {e}")).await),
+            Ok(other) => Err(refuse(Refusal::NotHello {
+                peer,
+                got: format!("{other:?}"),
+            })
+            .await),
+            Err(source) => Err(refuse(Refusal::BadHello { peer, source }).await),
         }
     }
 

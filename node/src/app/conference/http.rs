@@ -8,7 +8,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::conference::StatusBoard;
+use super::StatusBoard;
+use crate::edge::prometheus;
 
 /// The member's router.
 pub fn router(board: Arc<StatusBoard>) -> Router {
@@ -24,7 +25,7 @@ async fn status(State(board): State<Arc<StatusBoard>>) -> impl IntoResponse {
 
 async fn metrics(State(board): State<Arc<StatusBoard>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
         board.metrics(),
     )
 }

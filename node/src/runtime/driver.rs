@@ -1,191 +1,45 @@
-//! The driver: one task owns a sans-IO [`Protocol`] and feeds it what the network and the
-//! application bring, keeping the drain rule (every output acted on, in order, after every
-//! input) and the protocol's timers on a single sleep.
-//!
-//! Transport links and protocol links are apart. A QUIC connection to a peer opens on demand
-//! (the protocol's first send, connect or measurement towards it) and may carry messages
-//! without being a *link*; `Output::Connect` makes it one: the peer hears `LinkOpen` and its
-//! protocol sees the link come up, as in the simulator. Data messages go as QUIC datagrams
-//! when they fit; everything else, in order, on the control stream. Addresses: a peer's own
-//! hello says where it listens, and members pass on the addresses they know every few seconds,
-//! so the protocol can reach members it learned of by id alone (a wrong address is harmless:
-//! the dial checks the key).
+//! The driver loop: the protocol's inputs in, its outputs acted on (the drain rule), one sleep
+//! for its timers, and a tick that passes addresses on and refreshes the status snapshot.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::wire::{self, TrafficClass, WireMessage};
 use overlay_core::{
     Bandwidth, LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time,
 };
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
-use crate::connect::{Admitted, ConnectError, Connector, code};
-use crate::frame::{Frame, MAX_ADDRESSES, encode_frame, read_frame};
-pub use crate::transport_status::{PeerSnapshot, TransportCounters, TransportSnapshot};
+use super::addresses::AddressBook;
+use super::clock::{WallClock, instant_of};
+use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
+use super::{
+    Control, Observer, PeerSnapshot, RuntimeOptions, TransportCounters, TransportSnapshot,
+};
+use crate::transport::connect::{Admitted, ConnectError, Connector, code};
+use crate::transport::frame::{Frame, MAX_ADDRESSES, encode_frame};
 
-/// Most addresses a member remembers.
-const MAX_ADDRESS_BOOK: usize = 4096;
 /// Most sends queued for a peer being dialled.
 const MAX_PENDING: usize = 256;
 /// Frames queued for one peer's control stream before new ones are dropped.
 const STREAM_QUEUE: usize = 4096;
-/// How often addresses are passed on and the snapshot refreshed.
+/// How often the status snapshot is refreshed.
 const TICK: Duration = Duration::from_millis(500);
+/// Addresses are passed on every this many ticks (five seconds).
 const GOSSIP_EVERY: u32 = 10;
 /// Inputs taken from the network per wake-up beyond the first.
 const INBOUND_BATCH: usize = 63;
 
-/// What the application asks of the runtime.
-#[derive(Debug)]
-pub enum Control<C> {
-    /// A command for the protocol.
-    Command(C),
-    /// Connect to a bootstrap address; the reply is the member found there.
-    Dial {
-        /// The address.
-        addr: SocketAddr,
-        /// The member's id, or why it could not be reached or admitted.
-        reply: oneshot::Sender<Result<NodeId, String>>,
-    },
-    /// Answered as soon as the driver reads it: how long that takes is how busy the member is.
-    Ping(oneshot::Sender<()>),
-    /// Stop: close every connection and end the task.
-    Shutdown,
-}
-
-/// The running member, as the application holds it.
-#[derive(Debug)]
-pub struct RuntimeHandle<C, E> {
-    /// Commands and dials.
-    pub control: mpsc::Sender<Control<C>>,
-    /// The protocol's events.
-    pub events: mpsc::UnboundedReceiver<E>,
-    /// The transport's latest snapshot.
-    pub snapshot: Arc<Mutex<TransportSnapshot>>,
-    /// This member.
-    pub id: NodeId,
-    /// Where it listens.
-    pub local_addr: SocketAddr,
-    /// The driver task.
-    pub task: JoinHandle<()>,
-}
-
-/// Dials `addr` through the runtime behind `control`: the member found there, or why not
-/// (unreachable, refused, or the runtime stopped).
-pub async fn dial<C>(
-    control: &mpsc::Sender<Control<C>>,
-    addr: SocketAddr,
-) -> Result<NodeId, String> {
-    let (reply, answer) = oneshot::channel();
-    control
-        .send(Control::Dial { addr, reply })
-        .await
-        .map_err(|_| "the runtime stopped".to_owned())?;
-    answer.await.map_err(|_| "the runtime stopped".to_owned())?
-}
-
-/// The protocol's clock: wall-clock microseconds since the Unix epoch, never going back (so
-/// timestamps a source stamps mean something to receivers on other processes).
-#[derive(Debug, Default)]
-pub struct WallClock {
-    last: u64,
-}
-
-impl WallClock {
-    /// Now.
-    pub fn now(&mut self) -> Time {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
-        self.last = self.last.max(wall);
-        Time::from_micros(self.last)
-    }
-}
-
-/// Called on the driver task with the protocol: twice a second (for status pages), or after
-/// every input with [`RuntimeOptions::observe_every_input`].
-pub type Observer<P> = Box<dyn FnMut(&P) + Send>;
-
-/// How the runtime carries a protocol.
-#[derive(Clone, Copy, Debug)]
-pub struct RuntimeOptions {
-    /// Send data-class messages as QUIC datagrams (unreliable; right for media a protocol
-    /// repairs or drops itself). Off, everything goes in order on the control stream (right
-    /// for a byte stream delivered by offset, as Overcast's is).
-    pub datagrams: bool,
-    /// Call the observer after every input, not only twice a second (to follow content as it
-    /// arrives).
-    pub observe_every_input: bool,
-}
-
-impl Default for RuntimeOptions {
-    fn default() -> Self {
-        Self {
-            datagrams: true,
-            observe_every_input: false,
-        }
-    }
-}
-
-struct Conn {
-    serial: u64,
-    conn: quinn::Connection,
-    frames: mpsc::Sender<Vec<u8>>,
-}
-
-struct Peer {
-    listen: SocketAddr,
-    http: Option<SocketAddr>,
-    conns: Vec<Conn>,
-    link: bool,
-}
-
-struct Pending<M> {
-    sends: Vec<M>,
-    link: bool,
-    measures: Vec<MeasureRequest>,
-    dialing: bool,
-}
-
-impl<M> Default for Pending<M> {
-    fn default() -> Self {
-        Self {
-            sends: Vec::new(),
-            link: false,
-            measures: Vec::new(),
-            dialing: false,
-        }
-    }
-}
-
-enum Inbound<M> {
-    Admitted(Admitted),
-    Refused(SocketAddr, String),
-    DialFailed {
-        expected: Option<NodeId>,
-        error: ConnectError,
-        reply: Option<oneshot::Sender<Result<NodeId, String>>>,
-    },
-    Dialed(Admitted, Option<oneshot::Sender<Result<NodeId, String>>>),
-    Frame(NodeId, u64, Frame<M>),
-    BadFrame(NodeId, u64, String),
-    Datagram(NodeId, M),
-    BadDatagram,
-    Closed(NodeId, u64, String),
-}
-
-struct Driver<P: Protocol> {
+/// One member's runtime: its protocol and everything the protocol's outputs touch.
+pub(super) struct Driver<P: Protocol> {
     protocol: P,
     connector: Connector,
     clock: WallClock,
     peers: BTreeMap<NodeId, Peer>,
-    addresses: BTreeMap<NodeId, SocketAddr>,
+    addresses: AddressBook,
     pending: BTreeMap<NodeId, Pending<P::Message>>,
     inbound_tx: mpsc::Sender<Inbound<P::Message>>,
     events: mpsc::UnboundedSender<P::Event>,
@@ -193,90 +47,7 @@ struct Driver<P: Protocol> {
     counters: TransportCounters,
     observer: Option<Observer<P>>,
     options: RuntimeOptions,
-    http_of: BTreeMap<NodeId, SocketAddr>,
     serial: u64,
-}
-
-/// Starts a member with the default options: binds the endpoint, accepts admitted peers, and
-/// drives `protocol`.
-pub fn start<P>(
-    protocol: P,
-    connector: Connector,
-    observer: Option<Observer<P>>,
-) -> RuntimeHandle<P::Command, P::Event>
-where
-    P: Protocol + Send + 'static,
-    P::Message: Send + 'static,
-    P::Command: Send + 'static,
-    P::Event: Send + 'static,
-{
-    start_with(protocol, connector, observer, RuntimeOptions::default())
-}
-
-/// Starts a member with `options`.
-pub fn start_with<P>(
-    protocol: P,
-    connector: Connector,
-    observer: Option<Observer<P>>,
-    options: RuntimeOptions,
-) -> RuntimeHandle<P::Command, P::Event>
-where
-    P: Protocol + Send + 'static,
-    P::Message: Send + 'static,
-    P::Command: Send + 'static,
-    P::Event: Send + 'static,
-{
-    let (control_tx, control_rx) = mpsc::channel(1024);
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (inbound_tx, inbound_rx) = mpsc::channel(8192);
-    let snapshot = Arc::new(Mutex::new(TransportSnapshot::default()));
-    let id = connector.id();
-    let local_addr = connector.local_addr();
-    let (admitted_tx, mut admitted_rx) = mpsc::channel(64);
-    let (refused_tx, mut refused_rx) = mpsc::channel(64);
-    tokio::spawn(connector.clone().accept_loop(admitted_tx, refused_tx));
-    let forward = inbound_tx.clone();
-    tokio::spawn(async move {
-        loop {
-            let item = tokio::select! {
-                Some(a) = admitted_rx.recv() => Inbound::Admitted(a),
-                Some((addr, why)) = refused_rx.recv() => Inbound::Refused(addr, why),
-                else => break,
-            };
-            if forward.send(item).await.is_err() {
-                break;
-            }
-        }
-    });
-    let driver = Driver {
-        protocol,
-        connector,
-        clock: WallClock::default(),
-        peers: BTreeMap::new(),
-        addresses: BTreeMap::new(),
-        pending: BTreeMap::new(),
-        inbound_tx,
-        events: events_tx,
-        snapshot: snapshot.clone(),
-        counters: TransportCounters::default(),
-        observer,
-        options,
-        http_of: BTreeMap::new(),
-        serial: 0,
-    };
-    let task = tokio::spawn(driver.run(control_rx, inbound_rx));
-    RuntimeHandle {
-        control: control_tx,
-        events: events_rx,
-        snapshot,
-        id,
-        local_addr,
-        task,
-    }
-}
-
-fn instant_of(clock_now: Time, deadline: Time) -> tokio::time::Instant {
-    tokio::time::Instant::now() + deadline.saturating_since(clock_now)
 }
 
 impl<P> Driver<P>
@@ -286,7 +57,35 @@ where
     P::Command: Send + 'static,
     P::Event: Send + 'static,
 {
-    async fn run(
+    /// A driver for `protocol` over `connector`; its connections report on `inbound_tx`.
+    pub(super) fn new(
+        protocol: P,
+        connector: Connector,
+        inbound_tx: mpsc::Sender<Inbound<P::Message>>,
+        events: mpsc::UnboundedSender<P::Event>,
+        snapshot: Arc<Mutex<TransportSnapshot>>,
+        observer: Option<Observer<P>>,
+        options: RuntimeOptions,
+    ) -> Self {
+        Self {
+            protocol,
+            connector,
+            clock: WallClock::default(),
+            peers: BTreeMap::new(),
+            addresses: AddressBook::default(),
+            pending: BTreeMap::new(),
+            inbound_tx,
+            events,
+            snapshot,
+            counters: TransportCounters::default(),
+            observer,
+            options,
+            serial: 0,
+        }
+    }
+
+    /// Runs until the application says stop or drops its handle.
+    pub(super) async fn run(
         mut self,
         mut control: mpsc::Receiver<Control<P::Command>>,
         mut inbound: mpsc::Receiver<Inbound<P::Message>>,
@@ -460,7 +259,7 @@ where
     }
 
     fn dial_member(&mut self, peer: NodeId) {
-        let Some(&addr) = self.addresses.get(&peer) else {
+        let Some(addr) = self.addresses.get(&peer) else {
             self.dial_failed(Some(peer));
             return;
         };
@@ -472,12 +271,7 @@ where
         self.dial(addr, Some(peer), None);
     }
 
-    fn dial(
-        &mut self,
-        addr: SocketAddr,
-        expected: Option<NodeId>,
-        reply: Option<oneshot::Sender<Result<NodeId, String>>>,
-    ) {
+    fn dial(&mut self, addr: SocketAddr, expected: Option<NodeId>, reply: DialReply) {
         let connector = self.connector.clone();
         let tx = self.inbound_tx.clone();
         tokio::spawn(async move {
@@ -532,7 +326,7 @@ where
                 }
                 tracing::debug!(%error, "dial failed");
                 if let Some(r) = reply {
-                    let _ = r.send(Err(error.to_string()));
+                    let _ = r.send(Err(error.into()));
                 }
                 self.dial_failed(expected);
             }
@@ -571,7 +365,7 @@ where
         }
         self.remember_address(peer_id, a.listen, true);
         if let Some(h) = a.http {
-            self.http_of.insert(peer_id, h);
+            self.addresses.remember_http(peer_id, h);
         }
         let (frames_tx, frames_rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
         spawn_connection_tasks(
@@ -619,15 +413,8 @@ where
     }
 
     fn remember_address(&mut self, peer: NodeId, addr: SocketAddr, first_hand: bool) {
-        if peer == self.connector.id() {
-            return;
-        }
-        if first_hand || self.addresses.len() < MAX_ADDRESS_BOOK {
-            if first_hand {
-                self.addresses.insert(peer, addr);
-            } else {
-                self.addresses.entry(peer).or_insert(addr);
-            }
+        if peer != self.connector.id() {
+            self.addresses.remember(peer, addr, first_hand);
         }
     }
 
@@ -685,7 +472,7 @@ where
             .peers
             .iter()
             .map(|(id, p)| (*id, p.listen))
-            .chain(self.addresses.iter().map(|(id, a)| (*id, *a)))
+            .chain(self.addresses.iter())
             .take(MAX_ADDRESSES)
             .collect();
         let targets: Vec<NodeId> = self.peers.keys().copied().collect();
@@ -723,72 +510,8 @@ where
                 peers,
                 counters: self.counters,
                 addresses_known: self.addresses.len(),
-                http_addresses: self
-                    .http_of
-                    .iter()
-                    .map(|(id, a)| (id.to_hex(), *a))
-                    .collect(),
+                http_addresses: self.addresses.http_by_hex(),
             };
         }
     }
-}
-
-fn spawn_connection_tasks<M>(
-    peer: NodeId,
-    serial: u64,
-    conn: quinn::Connection,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-    mut frames: mpsc::Receiver<Vec<u8>>,
-    inbound: mpsc::Sender<Inbound<M>>,
-) where
-    M: WireMessage + Send + 'static,
-{
-    tokio::spawn(async move {
-        while let Some(bytes) = frames.recv().await {
-            if send.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-    });
-    let tx = inbound.clone();
-    tokio::spawn(async move {
-        loop {
-            match read_frame::<M, _>(&mut recv).await {
-                Ok(frame) => {
-                    if tx.send(Inbound::Frame(peer, serial, frame)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(crate::frame::FrameError::End | crate::frame::FrameError::Io(_)) => return,
-                Err(e) => {
-                    let _ = tx
-                        .send(Inbound::BadFrame(peer, serial, e.to_string()))
-                        .await;
-                    return;
-                }
-            }
-        }
-    });
-    tokio::spawn(async move {
-        loop {
-            match conn.read_datagram().await {
-                Ok(bytes) => {
-                    let item = match wire::decode::<M>(&bytes) {
-                        Ok(msg) => Inbound::Datagram(peer, msg),
-                        Err(_) => Inbound::BadDatagram,
-                    };
-                    if inbound.send(item).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = inbound
-                        .send(Inbound::Closed(peer, serial, e.to_string()))
-                        .await;
-                    return;
-                }
-            }
-        }
-    });
 }

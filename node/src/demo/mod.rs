@@ -14,9 +14,49 @@ use std::time::{Duration, Instant};
 use overlay_core::Bandwidth;
 use serde::Serialize;
 
-use crate::conference::ConferenceStatus;
-use crate::identity::Identity;
-use crate::process::{MemberProcess, MemberSpec, current_esm, key_path};
+pub mod picture;
+pub mod process;
+
+use crate::app::anycast::{self, DEFAULT_DOMAIN, Lookup};
+use crate::app::conference::ConferenceStatus;
+use crate::transport::admission::{AdmissionError, GroupSecret};
+use crate::transport::identity::{Identity, IdentityError};
+use picture::mesh_svg;
+use process::{MemberProcess, MemberSpec, ProcessError, current_esm, key_path};
+
+/// Why the demo stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The arguments are out of range.
+    #[error("{0}")]
+    Arguments(&'static str),
+    /// An identity could not be made.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The demo's group secret.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// The demo's anycast name.
+    #[error(transparent)]
+    Name(#[from] anycast_resolver::NameError),
+    /// A member process.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The founder never appeared at the resolver.
+    #[error("the founder never registered with the resolver: {0}")]
+    NotRegistered(String),
+    /// An output file.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The summary could not be encoded.
+    #[error("summary.json: {0}")]
+    Json(#[from] serde_json::Error),
+}
 
 /// Arguments of `esm demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -82,27 +122,27 @@ fn short(hex: &str) -> &str {
 }
 
 /// Runs the demo.
-pub async fn run(args: DemoArgs) -> Result<(), String> {
+pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     if args.members < 2 || args.senders == 0 || args.senders > args.members {
-        return Err("--members must be at least 2 and --senders between 1 and --members".into());
+        return Err(DemoError::Arguments(
+            "--members must be at least 2 and --senders between 1 and --members",
+        ));
     }
     if args.seconds < 5 {
-        return Err("--seconds must be at least 5".into());
+        return Err(DemoError::Arguments("--seconds must be at least 5"));
     }
-    let secret = Identity::generate()
-        .map_err(|e| e.to_string())?
-        .id()
-        .to_hex();
+    let secret = Identity::generate()?.id().to_hex();
     let exe = current_esm()?;
     let keys = args.out.join("keys");
-    std::fs::create_dir_all(&keys).map_err(|e| format!("{}: {e}", keys.display()))?;
+    std::fs::create_dir_all(&keys).map_err(|source| DemoError::Write {
+        path: keys.clone(),
+        source,
+    })?;
     let started = Instant::now();
     let resolver =
         MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key")).await?;
-    let admission =
-        crate::admission::GroupSecret::new("demo", secret.as_bytes()).map_err(|e| e.to_string())?;
-    let name = anycast_resolver::AnycastName::new("demo", crate::anycast::DEFAULT_DOMAIN)
-        .map_err(|e| e.to_string())?;
+    let admission = GroupSecret::new("demo", secret.as_bytes())?;
+    let name = anycast_resolver::AnycastName::new("demo", DEFAULT_DOMAIN)?;
     println!(
         "anycast resolver {} on {}: members join by looking up {name}",
         short(&resolver.id),
@@ -115,7 +155,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         "esm demo: {} member processes on loopback, {} sending {} each; a SIGKILL at {} s; {} s in all",
         args.members, args.senders, args.rate, args.crash_at, args.seconds
     );
-    let looker = Identity::generate().map_err(|e| e.to_string())?;
+    let looker = Identity::generate()?;
     for i in 0..args.members {
         let spec = MemberSpec {
             exe: exe.clone(),
@@ -135,15 +175,13 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 let found =
-                    crate::anycast::resolve(&looker, admission.clone(), resolver.quic, &name).await;
-                if let Ok(crate::anycast::Lookup::Found { address, .. }) = found {
+                    anycast::resolve(&looker, admission.clone(), resolver.quic, &name).await;
+                if let Ok(Lookup::Found { address, .. }) = found {
                     println!("{name} answers {address}: the founder is registered");
                     break;
                 }
                 if Instant::now() > deadline {
-                    return Err(format!(
-                        "the founder never registered with the resolver: {found:?}"
-                    ));
+                    return Err(DemoError::NotRegistered(format!("{found:?}")));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -296,13 +334,22 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .worst_recovery_s
             .map_or_else(|| "-".to_owned(), |s| format!("{s:.2} s"))
     );
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| DemoError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    std::fs::create_dir_all(&args.out).map_err(|source| DemoError::Write {
+        path: args.out.clone(),
+        source,
+    })?;
+    let json = serde_json::to_string_pretty(&summary)?;
     let summary_path = args.out.join("summary.json");
-    std::fs::write(&summary_path, json).map_err(|e| format!("{}: {e}", summary_path.display()))?;
+    write(&summary_path, json.as_bytes())?;
     let svg = mesh_svg(&ids, &senders, &last_status, crashed);
     let svg_path = args.out.join("mesh.svg");
-    std::fs::write(&svg_path, svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+    write(&svg_path, svg.as_bytes())?;
     println!(
         "wrote {} and {}",
         summary_path.display(),
@@ -360,106 +407,4 @@ fn print_table(
         out.push('\n');
     }
     println!("{out}");
-}
-
-/// The mesh (grey) and each source's tree (coloured arrows from parent to child), members on
-/// a circle.
-fn mesh_svg(
-    ids: &[String],
-    senders: &[String],
-    statuses: &[Option<ConferenceStatus>],
-    crashed: Option<usize>,
-) -> String {
-    let n = ids.len().max(1);
-    let (w, h, r) = (640.0, 640.0, 240.0);
-    let pos = |i: usize| {
-        let a = std::f64::consts::TAU * i as f64 / n as f64 - std::f64::consts::FRAC_PI_2;
-        (w / 2.0 + r * a.cos(), h / 2.0 + r * a.sin())
-    };
-    let index: BTreeMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    let colours = [
-        "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
-    ];
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"monospace\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<defs>"
-    );
-    for (k, c) in colours.iter().enumerate() {
-        let _ = write!(
-            svg,
-            "<marker id=\"a{k}\" viewBox=\"0 0 10 10\" refX=\"18\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"{c}\"/></marker>"
-        );
-    }
-    svg.push_str("</defs>\n");
-    for (i, st) in statuses.iter().enumerate() {
-        let Some(st) = st else { continue };
-        if crashed == Some(i) {
-            continue;
-        }
-        for nb in &st.neighbours {
-            if let Some(&j) = index.get(nb.as_str())
-                && i < j
-            {
-                let ((x1, y1), (x2, y2)) = (pos(i), pos(j));
-                let _ = writeln!(
-                    svg,
-                    "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"#bbb\" stroke-width=\"6\"/>"
-                );
-            }
-        }
-    }
-    for (k, src) in senders.iter().enumerate() {
-        let colour = colours[k % colours.len()];
-        let offset = (k as f64 - (senders.len() as f64 - 1.0) / 2.0) * 3.0;
-        for (i, st) in statuses.iter().enumerate() {
-            let Some(st) = st else { continue };
-            if crashed == Some(i) || ids[i] == *src {
-                continue;
-            }
-            let parent = st
-                .routes
-                .iter()
-                .find(|r| r.dest == *src)
-                .and_then(|r| r.next_hop.as_deref())
-                .and_then(|p| index.get(p).copied());
-            if let Some(p) = parent {
-                let ((x1, y1), (x2, y2)) = (pos(p), pos(i));
-                let _ = writeln!(
-                    svg,
-                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" marker-end=\"url(#a{})\"/>",
-                    x1 + offset,
-                    y1 + offset,
-                    x2 + offset,
-                    y2 + offset,
-                    k % colours.len()
-                );
-            }
-        }
-    }
-    for (i, id) in ids.iter().enumerate() {
-        let (x, y) = pos(i);
-        let fill = if crashed == Some(i) {
-            "#eee"
-        } else if senders.contains(id) {
-            colours[senders.iter().position(|s| s == id).unwrap_or(0) % colours.len()]
-        } else {
-            "#fff"
-        };
-        let _ = writeln!(
-            svg,
-            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"14\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\">{}{}</text>",
-            x + 18.0,
-            y - 10.0,
-            short(id),
-            if crashed == Some(i) { " (crashed)" } else { "" }
-        );
-    }
-    let _ = writeln!(
-        svg,
-        "<text x=\"10\" y=\"20\">grey: mesh links; arrows: each source's tree (parent to child)</text>\n</svg>"
-    );
-    svg
 }

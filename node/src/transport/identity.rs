@@ -61,11 +61,10 @@ impl Clone for Identity {
     }
 }
 
-fn id_of(key: &rcgen::KeyPair) -> Result<NodeId, String> {
-    let raw: [u8; 32] = key
-        .public_key_raw()
-        .try_into()
-        .map_err(|_| "the public key is not 32 bytes (not Ed25519)".to_owned())?;
+fn id_of(key: &rcgen::KeyPair) -> Result<NodeId, IdentityError> {
+    let raw: [u8; 32] = key.public_key_raw().try_into().map_err(|_| {
+        IdentityError::Certificate("the public key is not 32 bytes (not Ed25519)".to_owned())
+    })?;
     Ok(NodeId::from_bytes(raw))
 }
 
@@ -78,7 +77,7 @@ impl Identity {
     }
 
     fn from_key(key: &rcgen::KeyPair) -> Result<Self, IdentityError> {
-        let id = id_of(key).map_err(IdentityError::Certificate)?;
+        let id = id_of(key)?;
         let params = rcgen::CertificateParams::new(vec!["esm".to_owned()])
             .map_err(|e| IdentityError::Certificate(e.to_string()))?;
         let certificate = params
@@ -195,15 +194,28 @@ fn check_private(_: &Path) -> Result<(), IdentityError> {
     Ok(())
 }
 
+/// Why a peer's certificate names no member.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CertificateError {
+    /// The certificate is not DER X.509.
+    #[error("unparsable certificate: {0}")]
+    Unparsable(String),
+    /// Its key is of another algorithm.
+    #[error("the certificate's key is not Ed25519 (algorithm {0})")]
+    NotEd25519(String),
+    /// Its Ed25519 key has the wrong length.
+    #[error("the certificate's Ed25519 key is not 32 bytes")]
+    BadKeyLength,
+}
+
 /// The [`NodeId`] a certificate's Ed25519 key makes, or why there is none.
-pub fn id_from_certificate(cert: &CertificateDer<'_>) -> Result<NodeId, String> {
+pub fn id_from_certificate(cert: &CertificateDer<'_>) -> Result<NodeId, CertificateError> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| format!("unparsable certificate: {e}"))?;
+        .map_err(|e| CertificateError::Unparsable(e.to_string()))?;
     let spki = parsed.public_key();
     if spki.algorithm.algorithm != x509_parser::oid_registry::OID_SIG_ED25519 {
-        return Err(format!(
-            "the certificate's key is not Ed25519 (algorithm {})",
-            spki.algorithm.algorithm
+        return Err(CertificateError::NotEd25519(
+            spki.algorithm.algorithm.to_string(),
         ));
     }
     let raw: [u8; 32] = spki
@@ -211,7 +223,7 @@ pub fn id_from_certificate(cert: &CertificateDer<'_>) -> Result<NodeId, String> 
         .data
         .as_ref()
         .try_into()
-        .map_err(|_| "the certificate's Ed25519 key is not 32 bytes".to_owned())?;
+        .map_err(|_| CertificateError::BadKeyLength)?;
     Ok(NodeId::from_bytes(raw))
 }
 

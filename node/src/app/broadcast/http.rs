@@ -11,7 +11,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::broadcast::Shared;
+use super::Shared;
+use crate::edge::prometheus::{self, Kind, MetricsPage};
 
 /// The node's router.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -77,13 +78,40 @@ async fn status(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let s = shared.status();
-    let body = format!(
-        "# HELP esm_broadcast_content_bytes Bytes of the stream held.\n# TYPE esm_broadcast_content_bytes gauge\nesm_broadcast_content_bytes {}\n# HELP esm_broadcast_stored_bytes Bytes written to the store.\n# TYPE esm_broadcast_stored_bytes gauge\nesm_broadcast_stored_bytes {}\n# HELP esm_broadcast_clients HTTP clients being served.\n# TYPE esm_broadcast_clients gauge\nesm_broadcast_clients {}\n# HELP esm_broadcast_children Children in the tree.\n# TYPE esm_broadcast_children gauge\nesm_broadcast_children {}\n# HELP esm_broadcast_live_nodes Live nodes in the root's table.\n# TYPE esm_broadcast_live_nodes gauge\nesm_broadcast_live_nodes {}\n",
-        s.content_end,
-        s.stored,
-        s.clients,
-        s.children.len(),
-        s.live_nodes.len()
+    let mut page = MetricsPage::new();
+    page.single(
+        Kind::Gauge,
+        "esm_broadcast_content_bytes",
+        "Bytes of the stream held.",
+        s.content_end as f64,
+    )
+    .single(
+        Kind::Gauge,
+        "esm_broadcast_stored_bytes",
+        "Bytes written to the store.",
+        s.stored as f64,
+    )
+    .single(
+        Kind::Gauge,
+        "esm_broadcast_clients",
+        "HTTP clients being served.",
+        s.clients as f64,
+    )
+    .single(
+        Kind::Gauge,
+        "esm_broadcast_children",
+        "Children in the tree.",
+        s.children.len() as f64,
+    )
+    .single(
+        Kind::Gauge,
+        "esm_broadcast_live_nodes",
+        "Live nodes in the root's table.",
+        s.live_nodes.len() as f64,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    s.transport.write_metrics(&mut page);
+    (
+        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
+        page.finish(),
+    )
 }

@@ -9,7 +9,62 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::conference::ConferenceStatus;
+use crate::app::conference::ConferenceStatus;
+
+/// Why a child process could not be started or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The binary could not be found.
+    #[error("cannot find the esm binary: {0}")]
+    NoBinary(std::io::Error),
+    /// The child could not be started.
+    #[error("cannot start {exe}: {source}")]
+    Spawn {
+        /// The program.
+        exe: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The child's stdout is not piped.
+    #[error("no stdout")]
+    NoStdout,
+    /// The child did not print its ready line in time.
+    #[error("the member did not say it was ready within 20 s")]
+    NotReady,
+    /// The child's stdout could not be read.
+    #[error("reading the member's stdout: {0}")]
+    Stdout(std::io::Error),
+    /// The child ended before it was ready.
+    #[error("the member exited before it was ready")]
+    Exited,
+    /// The ready line lacks a field or has a bad one.
+    #[error("the ready line {line:?}: {reason}")]
+    ReadyLine {
+        /// The line.
+        line: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A status page was asked of a process that serves none.
+    #[error("this process serves no status page")]
+    NoStatusPage,
+    /// An HTTP GET failed.
+    #[error("GET {url}: {reason}")]
+    Http {
+        /// What was asked.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A status page did not parse.
+    #[error("/status of {id}: {source}")]
+    Status {
+        /// The member.
+        id: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
 
 /// A running `esm conference` process.
 #[derive(Debug)]
@@ -46,7 +101,7 @@ pub struct MemberSpec {
 
 impl MemberProcess {
     /// Starts a member and waits (up to 20 s) for its ready line.
-    pub async fn start(spec: &MemberSpec) -> Result<Self, String> {
+    pub async fn start(spec: &MemberSpec) -> Result<Self, ProcessError> {
         let mut cmd = Command::new(&spec.exe);
         cmd.arg("conference")
             .args(["--group", &spec.group])
@@ -80,7 +135,7 @@ impl MemberProcess {
         group: &str,
         secret: &str,
         key: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProcessError> {
         let mut cmd = Command::new(exe);
         cmd.arg("resolver")
             .args(["--group", group])
@@ -97,34 +152,38 @@ impl MemberProcess {
 
     /// Starts any `esm` command that prints a ready line (`ready id=… quic=… http=…`) and
     /// waits (up to 20 s) for it; the child is killed when this is dropped.
-    pub async fn spawn_ready(mut cmd: Command) -> Result<Self, String> {
+    pub async fn spawn_ready(mut cmd: Command) -> Result<Self, ProcessError> {
         cmd.stdout(Stdio::piped()).kill_on_drop(true);
         let exe = format!("{:?}", cmd.as_std().get_program());
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {exe}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
+            .map_err(|source| ProcessError::Spawn { exe, source })?;
+        let stdout = child.stdout.take().ok_or(ProcessError::NoStdout)?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
             .await
-            .map_err(|_| "the member did not say it was ready within 20 s".to_owned())?
-            .map_err(|e| e.to_string())?
-            .ok_or("the member exited before it was ready")?;
+            .map_err(|_| ProcessError::NotReady)?
+            .map_err(ProcessError::Stdout)?
+            .ok_or(ProcessError::Exited)?;
         // Keep draining stdout so the child never blocks on it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let bad = |reason: String| ProcessError::ReadyLine {
+            line: line.clone(),
+            reason,
+        };
         let field = |name: &str| {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(name))
                 .map(str::to_owned)
-                .ok_or_else(|| format!("no {name} in the ready line {line:?}"))
+                .ok_or_else(|| bad(format!("no {name}")))
         };
         let id = field("id=")?;
         let quic = field("quic=")?
             .parse()
-            .map_err(|e| format!("quic address: {e}"))?;
+            .map_err(|e| bad(format!("quic address: {e}")))?;
         let http = match field("http=")?.as_str() {
             "-" => None,
-            h => Some(h.parse().map_err(|e| format!("http address: {e}"))?),
+            h => Some(h.parse().map_err(|e| bad(format!("http address: {e}")))?),
         };
         Ok(Self {
             id,
@@ -135,10 +194,13 @@ impl MemberProcess {
     }
 
     /// Its `/status`.
-    pub async fn status(&self) -> Result<ConferenceStatus, String> {
-        let http = self.http.ok_or("this process serves no status page")?;
+    pub async fn status(&self) -> Result<ConferenceStatus, ProcessError> {
+        let http = self.http.ok_or(ProcessError::NoStatusPage)?;
         let body = http_get(http, "/status").await?;
-        serde_json::from_str(&body).map_err(|e| format!("/status of {}: {e}", self.id))
+        serde_json::from_str(&body).map_err(|source| ProcessError::Status {
+            id: self.id.clone(),
+            source,
+        })
     }
 
     /// The process id.
@@ -159,39 +221,40 @@ impl MemberProcess {
 }
 
 /// A plain HTTP/1.0 GET on loopback; the body, or why not.
-pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, ProcessError> {
+    let fail = |reason: String| ProcessError::Http {
+        url: format!("http://{addr}{path}"),
+        reason,
+    };
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("GET http://{addr}{path}: {e}"))?;
+            .map_err(|e| fail(e.to_string()))?;
         s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| fail(e.to_string()))?;
         let mut response = Vec::new();
         s.take(16 << 20)
             .read_to_end(&mut response)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| fail(e.to_string()))?;
         let text = String::from_utf8_lossy(&response).into_owned();
         let (head, body) = text
             .split_once("\r\n\r\n")
-            .ok_or_else(|| format!("GET http://{addr}{path}: no header end"))?;
+            .ok_or_else(|| fail("no header end".to_owned()))?;
         if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-            return Err(format!(
-                "GET http://{addr}{path}: {}",
-                head.lines().next().unwrap_or("")
-            ));
+            return Err(fail(head.lines().next().unwrap_or("").to_owned()));
         }
         Ok(body.to_owned())
     };
     tokio::time::timeout(Duration::from_secs(5), fetch)
         .await
-        .map_err(|_| format!("GET http://{addr}{path}: timed out"))?
+        .map_err(|_| fail("timed out".to_owned()))?
 }
 
 /// The `esm` binary next to the running one (the demo starts copies of itself).
-pub fn current_esm() -> Result<PathBuf, String> {
-    std::env::current_exe().map_err(|e| format!("cannot find the esm binary: {e}"))
+pub fn current_esm() -> Result<PathBuf, ProcessError> {
+    std::env::current_exe().map_err(ProcessError::NoBinary)
 }
 
 /// Key file `i` under `dir`.

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use crate::identity::{Identity, id_from_certificate};
+use super::identity::{Identity, id_from_certificate};
 
 /// The ALPN protocol name members speak.
 pub const ALPN: &[u8] = b"esm/1";
@@ -29,7 +29,7 @@ struct PeerKeyVerifier {
 
 impl PeerKeyVerifier {
     fn check(&self, cert: &CertificateDer<'_>) -> Result<NodeId, rustls::Error> {
-        let id = id_from_certificate(cert).map_err(rustls::Error::General)?;
+        let id = id_from_certificate(cert).map_err(|e| rustls::Error::General(e.to_string()))?;
         match self.expected {
             Some(want) if want != id => Err(rustls::Error::General(format!(
                 "the peer's key is {id}, not the member {want} that was dialled"
@@ -116,7 +116,7 @@ impl ClientCertVerifier for PeerKeyVerifier {
 /// Why a TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS configuration: {0}")]
-pub struct TlsError(String);
+pub struct TlsError(#[from] rustls::Error);
 
 fn verifier(expected: Option<NodeId>) -> Arc<PeerKeyVerifier> {
     Arc::new(PeerKeyVerifier {
@@ -131,12 +131,10 @@ pub fn client_config(
     expected: Option<NodeId>,
 ) -> Result<rustls::ClientConfig, TlsError> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError(e.to_string()))?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier(expected))
-        .with_client_auth_cert(vec![identity.certificate()], identity.private_key())
-        .map_err(|e| TlsError(e.to_string()))?;
+        .with_client_auth_cert(vec![identity.certificate()], identity.private_key())?;
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
 }
@@ -144,11 +142,9 @@ pub fn client_config(
 /// The server side for accepting: presents `identity`, requires a client key.
 pub fn server_config(identity: &Identity) -> Result<rustls::ServerConfig, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError(e.to_string()))?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier(None))
-        .with_single_cert(vec![identity.certificate()], identity.private_key())
-        .map_err(|e| TlsError(e.to_string()))?;
+        .with_single_cert(vec![identity.certificate()], identity.private_key())?;
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
 }

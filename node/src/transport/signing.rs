@@ -5,7 +5,18 @@ use overlay_core::NodeId;
 use overlay_core::signature::{Signer, Verifier};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
-use crate::identity::Identity;
+use super::identity::Identity;
+
+/// Why a member's key cannot sign.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// The key file's key is not one `ring` can sign with.
+    #[error("the member's key cannot sign: {0}")]
+    Unusable(String),
+    /// The key is not the one the member's id names.
+    #[error("the member's key does not match its id")]
+    NotItsId,
+}
 
 /// Signs with a member's Ed25519 key.
 #[derive(Debug)]
@@ -15,11 +26,11 @@ pub struct Ed25519Signer {
 
 impl Ed25519Signer {
     /// The signer of `identity`.
-    pub fn new(identity: &Identity) -> Result<Self, String> {
+    pub fn new(identity: &Identity) -> Result<Self, SigningError> {
         let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(identity.key_pkcs8())
-            .map_err(|e| format!("the member's key cannot sign: {e}"))?;
+            .map_err(|e| SigningError::Unusable(e.to_string()))?;
         if key.public_key().as_ref() != identity.id().as_bytes() {
-            return Err("the member's key does not match its id".into());
+            return Err(SigningError::NotItsId);
         }
         Ok(Self { key })
     }

@@ -1,0 +1,206 @@
+//! Lookups at the authoritative resolver: `esm resolve`, a member joining by name, and a
+//! broadcast root following every node's estimate.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anycast_resolver::{
+    AnycastName, EstimateFetcher, LocalCommand, LocalConfig, LocalEvent, LocalResolver,
+};
+use overlay_core::NodeId;
+
+use super::{AnycastError, wildcard_for};
+use crate::runtime::{self, Control};
+use crate::transport::admission::GroupSecret;
+use crate::transport::connect::{Connector, TransportSettings};
+use crate::transport::identity::Identity;
+
+/// The flags of `esm resolve`.
+#[derive(Debug, clap::Args)]
+pub struct ResolveArgs {
+    /// The anycast name, GROUP%DOMAIN.
+    pub name: String,
+    /// The authoritative resolver's address.
+    #[arg(long)]
+    pub resolver: SocketAddr,
+    /// The group whose secret admits this lookup (default: the name's group).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// A file holding the group secret (else the ESM_SECRET variable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// `esm resolve`: looks the name up and prints `NAME ADDRESS ID`.
+pub async fn run(a: ResolveArgs) -> Result<(), AnycastError> {
+    let name: AnycastName = a.name.parse().map_err(|source| AnycastError::NotAName {
+        text: a.name.clone(),
+        source,
+    })?;
+    let group = a.group.unwrap_or_else(|| name.service().to_owned());
+    let admission = GroupSecret::from_file_or_env(&group, a.secret_file.as_deref())?;
+    let identity = Identity::generate()?;
+    match resolve(&identity, admission, a.resolver, &name).await? {
+        Lookup::Found { server, address } => {
+            println!("{name} {address} {}", server.to_hex());
+            Ok(())
+        }
+        Lookup::Nobody(why) => Err(AnycastError::Nobody { name, why }),
+    }
+}
+
+/// What a lookup found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Use this member.
+    Found {
+        /// Its id.
+        server: NodeId,
+        /// Its address.
+        address: SocketAddr,
+    },
+    /// The resolver knows no such group, or it has no reachable server.
+    Nobody(String),
+}
+
+/// A client's own endpoint towards the resolver at `resolver`, and the resolver's id (learned
+/// by one admitted dial: the client protocols are configured with it).
+async fn client_endpoint(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+) -> Result<(Connector, NodeId), AnycastError> {
+    let connector = Connector::bind(
+        wildcard_for(resolver),
+        identity.clone(),
+        admission,
+        TransportSettings::default(),
+    )?;
+    let first = connector.dial(resolver, None).await?;
+    first.conn.close(0u32.into(), b"learned the id");
+    Ok((connector, first.peer))
+}
+
+/// Looks up `name` at the authoritative resolver at `resolver`, as a local resolver and client
+/// in one (its own endpoint, the group's admission).
+pub async fn resolve(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: &AnycastName,
+) -> Result<Lookup, AnycastError> {
+    let (connector, resolver_id) = client_endpoint(identity, admission, resolver).await?;
+    let config = LocalConfig {
+        authorities: BTreeMap::from([(name.domain().to_owned(), resolver_id)]),
+        ..LocalConfig::default()
+    };
+    let local = LocalResolver::new(identity.id(), config);
+    let mut handle = runtime::start(local, connector, None);
+    runtime::dial(&handle.control, resolver).await?;
+    handle
+        .control
+        .send(Control::Command(LocalCommand::Resolve {
+            token: 1,
+            name: name.clone(),
+        }))
+        .await
+        .map_err(|_| AnycastError::Stopped)?;
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(event) = handle.events.recv().await {
+            match event {
+                LocalEvent::Resolved {
+                    server, address, ..
+                } => return Ok(Lookup::Found { server, address }),
+                LocalEvent::Failed { reason, .. } => return Ok(Lookup::Nobody(reason.to_string())),
+                LocalEvent::Advised { .. } => {}
+            }
+        }
+        Err(AnycastError::Stopped)
+    })
+    .await
+    .map_err(|_| AnycastError::NoAnswer { resolver })?;
+    let _ = handle.control.send(Control::Shutdown).await;
+    answer
+}
+
+/// Keeps `into` filled with the resolver's response-time estimates for the servers of `name`
+/// (asked every two seconds; ids without an estimate are left out); a failure is logged and
+/// retried with backoff, for as long as the node runs.
+pub async fn follow_estimates(
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: AnycastName,
+    into: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
+) {
+    // The fetcher is a client with an id of its own: the member's id already names its server
+    // endpoint at the resolver, and a second endpoint with that id would take its messages.
+    let identity = match Identity::generate() {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(%e, "no identity for the estimate fetcher");
+            return;
+        }
+    };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        let why = follow_once(&identity, admission.clone(), resolver, &name, &into).await;
+        tracing::warn!(%resolver, %why, retry_in = ?backoff, "lost the anycast resolver's estimates");
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(500);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(8));
+    }
+}
+
+async fn follow_once(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: &AnycastName,
+    into: &Arc<Mutex<BTreeMap<NodeId, Duration>>>,
+) -> AnycastError {
+    match follow(identity, admission, resolver, name, into).await {
+        Ok(()) => AnycastError::Stopped,
+        Err(e) => e,
+    }
+}
+
+async fn follow(
+    identity: &Identity,
+    admission: GroupSecret,
+    resolver: SocketAddr,
+    name: &AnycastName,
+    into: &Arc<Mutex<BTreeMap<NodeId, Duration>>>,
+) -> Result<(), AnycastError> {
+    let (connector, resolver_id) = client_endpoint(identity, admission, resolver).await?;
+    let fetcher = EstimateFetcher::new(identity.id(), resolver_id, name.clone());
+    let mut handle = runtime::start(fetcher, connector, None);
+    runtime::dial(&handle.control, resolver).await?;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if handle.control.send(Control::Command(())).await.is_err() {
+                    return Err(AnycastError::Stopped);
+                }
+            }
+            answer = handle.events.recv() => {
+                let Some(servers) = answer else {
+                    return Ok(());
+                };
+                let estimates: BTreeMap<NodeId, Duration> = servers
+                    .iter()
+                    .filter_map(|s| Some((s.server, Duration::from_micros(s.estimate_us?))))
+                    .collect();
+                if let Ok(mut slot) = into.lock() {
+                    *slot = estimates;
+                }
+            }
+        }
+    }
+}

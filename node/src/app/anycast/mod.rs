@@ -1,0 +1,87 @@
+//! Application-layer anycast between processes: the authoritative resolver (`esm resolver`,
+//! [`resolver`]), a member's server side ([`entry`]: it registers its address under
+//! `GROUP%DOMAIN`, answers probes and pushes how busy it is, signed with its key), and lookups
+//! ([`lookup`]: `esm resolve`, a member joining by name, a broadcast root following every
+//! node's estimate). All of it runs the `anycast-resolver` protocols over the same QUIC runtime
+//! and admission (the group's secret) as the conference.
+
+pub mod entry;
+pub mod lookup;
+pub mod resolver;
+
+use std::net::SocketAddr;
+
+pub use entry::AnycastEntry;
+pub use lookup::{Lookup, ResolveArgs, follow_estimates, resolve};
+pub use resolver::{ResolverArgs, ResolverProcess};
+
+use crate::runtime::DialError;
+use crate::transport::admission::AdmissionError;
+use crate::transport::connect::ConnectError;
+use crate::transport::identity::IdentityError;
+use crate::transport::signing::SigningError;
+
+/// The domain conference groups are registered under unless told otherwise.
+pub const DEFAULT_DOMAIN: &str = "esm.local";
+
+/// Why an anycast resolver, registration or lookup could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum AnycastError {
+    /// The endpoint could not be opened, or the resolver not reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A dial through the runtime failed.
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// The member's key cannot sign pushes.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// The identity could not be loaded or made.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The group or its secret.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// A group and domain that make no anycast name.
+    #[error("--domain {domain}: {source}")]
+    Domain {
+        /// The domain.
+        domain: String,
+        /// Why.
+        source: anycast_resolver::NameError,
+    },
+    /// Text that is no anycast name.
+    #[error("{text:?} is not an anycast name: {source}")]
+    NotAName {
+        /// The text.
+        text: String,
+        /// Why.
+        source: anycast_resolver::NameError,
+    },
+    /// The runtime's task ended.
+    #[error("the runtime stopped")]
+    Stopped,
+    /// The resolver did not answer in time.
+    #[error("no answer from the resolver at {resolver} within 5 s")]
+    NoAnswer {
+        /// The resolver.
+        resolver: SocketAddr,
+    },
+    /// The resolver answered that it has no server for the name.
+    #[error("{name}: {why}")]
+    Nobody {
+        /// The name.
+        name: anycast_resolver::AnycastName,
+        /// The resolver's reason.
+        why: String,
+    },
+}
+
+/// The unspecified address of `addr`'s family: where a client endpoint towards `addr` binds.
+fn wildcard_for(addr: SocketAddr) -> SocketAddr {
+    if addr.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    }
+}

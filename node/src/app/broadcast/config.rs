@@ -1,0 +1,187 @@
+//! A broadcast node's settings: the flags of `esm broadcast` and `esm relay`, and the
+//! [`BroadcastConfig`] they make.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of a broadcast root or relay.
+#[derive(Clone, Debug)]
+pub struct BroadcastConfig {
+    /// The channel (also the admission group).
+    pub channel: String,
+    /// Where to listen for nodes (UDP).
+    pub listen: SocketAddr,
+    /// Where to serve HTTP.
+    pub http: SocketAddr,
+    /// Where to keep the stream.
+    pub store: PathBuf,
+    /// The linear roots to join through, top first (none: this is the root). A relay joins
+    /// under the last; a standby root lists the root it stands by for.
+    pub roots: Vec<SocketAddr>,
+    /// This node is a standby root: it takes its place in the chain under `roots`.
+    pub standby: bool,
+    /// The root's input: a file, or `-` for stdin.
+    pub input: Option<PathBuf>,
+    /// Publish a file as fast as it reads instead of at its own rate.
+    pub fast: bool,
+    /// End an HTTP response after the stream has not grown for this long.
+    pub idle_end: Duration,
+    /// Bytes each node keeps in memory for children that resume.
+    pub memory_limit: u64,
+    /// Bytes of the stream the store keeps at least (older segments are deleted).
+    pub retention: u64,
+    /// An anycast resolver (for group CHANNEL): the node registers its HTTP address there as a
+    /// server of `CHANNEL%esm.local`, and the root's redirects use the resolver's estimates.
+    pub resolver: Option<SocketAddr>,
+}
+
+/// The flags of `esm broadcast`.
+#[derive(Debug, clap::Args)]
+pub struct BroadcastArgs {
+    /// The channel's name (also the admission group).
+    #[arg(long)]
+    pub channel: String,
+    /// Where to listen for relays (UDP).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Where to serve HTTP (viewers are redirected from here).
+    #[arg(long)]
+    pub http: SocketAddr,
+    /// The MPEG-TS input: a file, or - for stdin (not with --standby-for).
+    #[arg(long, required_unless_present = "standby_for")]
+    pub input: Option<PathBuf>,
+    /// Run as a standby root for the root at this QUIC address: it holds the whole table and
+    /// takes over (redirects included) if the root dies.
+    #[arg(long, conflicts_with = "input")]
+    pub standby_for: Option<SocketAddr>,
+    /// Publish a file as fast as it reads, not at its own rate.
+    #[arg(long)]
+    pub fast: bool,
+    /// What roots and relays share.
+    #[command(flatten)]
+    pub common: BroadcastCommon,
+}
+
+/// The flags of `esm relay`.
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// The root's QUIC address; repeat for standby roots, in their order.
+    #[arg(long, required = true)]
+    pub root: Vec<SocketAddr>,
+    /// The channel (the root's).
+    #[arg(long)]
+    pub channel: String,
+    /// Where to listen for other nodes (UDP).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Where to serve viewers over HTTP.
+    #[arg(long)]
+    pub http: SocketAddr,
+    /// What roots and relays share.
+    #[command(flatten)]
+    pub common: BroadcastCommon,
+}
+
+/// The flags `esm broadcast` and `esm relay` share.
+#[derive(Debug, clap::Args)]
+pub struct BroadcastCommon {
+    /// Where to keep the stream (default .esm/store-PORT).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// The node's key file (default .esm/node-PORT.key).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// A file holding the channel's secret (else the ESM_SECRET variable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// End a viewer's response once the stream has not grown for this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub idle_end: Duration,
+    /// Bytes of the stream each node keeps in memory for children that resume.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub memory_limit: u64,
+    /// An anycast resolver (`esm resolver --group CHANNEL`): register this node's HTTP address
+    /// there, and at the root, redirect viewers by the resolver's estimates.
+    #[arg(long)]
+    pub resolver: Option<SocketAddr>,
+    /// Bytes of the stream the store keeps at least, in 4 MiB segments (older ones are
+    /// deleted; a viewer that falls behind them is skipped to the live edge).
+    #[arg(long, default_value_t = 1 << 30)]
+    pub retention: u64,
+}
+
+impl BroadcastCommon {
+    /// The node's settings with these flags: `roots` to join through (none: the root),
+    /// `standby` for a standby root, `input` and `fast` for the root's input.
+    fn config(
+        self,
+        channel: String,
+        listen: SocketAddr,
+        http: SocketAddr,
+        roots: Vec<SocketAddr>,
+        standby: bool,
+    ) -> BroadcastConfig {
+        BroadcastConfig {
+            store: self
+                .store
+                .unwrap_or_else(|| PathBuf::from(format!(".esm/store-{}", listen.port()))),
+            channel,
+            listen,
+            http,
+            roots,
+            standby,
+            input: None,
+            fast: false,
+            idle_end: self.idle_end,
+            memory_limit: self.memory_limit,
+            retention: self.retention,
+            resolver: self.resolver,
+        }
+    }
+
+    /// The key file: as given, else `.esm/node-PORT.key`.
+    pub fn key_file(&self, listen: SocketAddr) -> PathBuf {
+        self.key
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!(".esm/node-{}.key", listen.port())))
+    }
+}
+
+impl BroadcastArgs {
+    /// The root's (or standby root's) settings.
+    pub fn config(self) -> BroadcastConfig {
+        let roots: Vec<SocketAddr> = self.standby_for.into_iter().collect();
+        let standby = !roots.is_empty();
+        BroadcastConfig {
+            input: self.input,
+            fast: self.fast,
+            ..self
+                .common
+                .config(self.channel, self.listen, self.http, roots, standby)
+        }
+    }
+}
+
+impl RelayArgs {
+    /// The relay's settings.
+    pub fn config(self) -> BroadcastConfig {
+        self.common
+            .config(self.channel, self.listen, self.http, self.root, false)
+    }
+}
+
+/// A duration as the flags take it: `5s`, `500ms`, or a number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(secs) = s.strip_suffix('s') {
+        (secs, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    match number.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(Duration::from_secs_f64(x * scale)),
+        _ => Err(format!("{s:?} is not a duration (say 5s or 500ms)")),
+    }
+}

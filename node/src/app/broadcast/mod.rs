@@ -1,0 +1,339 @@
+//! Broadcasting: Overcast over QUIC. The root (`esm broadcast`) reads MPEG-TS from a file
+//! (paced by the stream's own clock unless `--fast`) or stdin (forwarded as it arrives) and
+//! publishes it into the tree; relays (`esm relay`) join through the root, run tree building and
+//! the up/down protocol, keep what they receive in a store file, and serve it over HTTP. The
+//! root answers `GET /channels/NAME` with a redirect to the best live node (Overcast's redirect
+//! choice over its table of every live node); a node answers with the stream as `video/mp2t`,
+//! from the live edge or, with `?from=start`, from the beginning. Each HTTP client reads the
+//! store at its own pace, so a slow one never slows the tree or the others. Overcast's content
+//! is a byte stream delivered in order by offset, so the runtime carries it on the control
+//! stream, not in datagrams.
+//!
+//! Modules: [`config`] (flags and settings), [`ingest`] (the root's MPEG-TS input, paced by its
+//! PCR), [`ts`] (MPEG-TS packets), [`store`] (segment files bounded by a retention),
+//! [`serving`] (what viewers and status pages read), [`http`] (the routes).
+
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod serving;
+pub mod store;
+pub mod ts;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use overcast::certificate::NodeInfo;
+use overcast::{Command, Overcast, OvercastConfig};
+use overlay_core::NodeId;
+use tokio::sync::mpsc;
+
+pub use config::{BroadcastArgs, BroadcastCommon, BroadcastConfig, RelayArgs};
+pub use serving::{BroadcastStatus, ClientGuard, LiveNode, Shared};
+
+use crate::app::anycast::{AnycastEntry, AnycastError, DEFAULT_DOMAIN, follow_estimates};
+use crate::runtime::{self, Control, DialError, RuntimeOptions};
+use crate::transport::admission::{AdmissionError, GroupSecret, check_group};
+use crate::transport::connect::{ConnectError, Connector, TransportSettings};
+use crate::transport::identity::{Identity, IdentityError};
+use crate::transport::signing::{Ed25519Signer, Ed25519Verifier, SigningError};
+use ingest::publish_input;
+use serving::View;
+
+/// Why a broadcast node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BroadcastError {
+    /// The channel name or its secret.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// The node's identity.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The HTTP listener.
+    #[error("cannot serve HTTP on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The QUIC endpoint.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A root could not be reached or refused the node.
+    #[error("the root at {addr}: {source}")]
+    Root {
+        /// The root's address.
+        addr: SocketAddr,
+        /// Why.
+        source: DialError,
+    },
+    /// The node's key cannot sign certificates.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// The store could not be opened.
+    #[error("store {}: {source}", dir.display())]
+    Store {
+        /// Its folder.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The channel makes no anycast name.
+    #[error("anycast name for channel {channel}: {source}")]
+    AnycastName {
+        /// The channel.
+        channel: String,
+        /// Why.
+        source: anycast_resolver::NameError,
+    },
+    /// The anycast registration.
+    #[error(transparent)]
+    Anycast(#[from] AnycastError),
+}
+
+/// Bytes per store segment file.
+const SEGMENT_BYTES: u64 = 4 << 20;
+
+/// A running root or relay.
+#[derive(Debug)]
+pub struct BroadcastNode {
+    /// Its id.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub listen: SocketAddr,
+    /// Its HTTP address.
+    pub http: SocketAddr,
+    /// What HTTP serves from.
+    pub shared: Arc<Shared>,
+    control: mpsc::Sender<Control<Command>>,
+    anycast: Option<AnycastEntry>,
+}
+
+impl BroadcastNode {
+    /// Starts a root (no `root` in the config) or a relay.
+    pub async fn start(
+        config: &BroadcastConfig,
+        identity: Identity,
+        admission: GroupSecret,
+    ) -> Result<Self, BroadcastError> {
+        let id = identity.id();
+        let store_dir = config.store.join(&config.channel);
+        let http_error = |source| BroadcastError::Http {
+            addr: config.http,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .map_err(http_error)?;
+        let http = listener.local_addr().map_err(http_error)?;
+        let mut connector = Connector::bind(
+            config.listen,
+            identity.clone(),
+            admission.clone(),
+            TransportSettings::default(),
+        )?;
+        connector.advertise_http(http);
+        let mut root_ids = Vec::new();
+        for &root in &config.roots {
+            let a = connector
+                .dial(root, None)
+                .await
+                .map_err(|e| BroadcastError::Root {
+                    addr: root,
+                    source: e.into(),
+                })?;
+            a.conn.close(0u32.into(), b"learned the id");
+            root_ids.push(a.peer);
+        }
+        if config.roots.is_empty() || config.standby {
+            root_ids.push(id);
+        }
+        let overcast_config = OvercastConfig {
+            roots: root_ids,
+            store_limit: config.memory_limit,
+            seed: u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or_default()),
+            ..OvercastConfig::default()
+        };
+        let signer = Ed25519Signer::new(&identity)?;
+        let node = Overcast::new(
+            id,
+            overcast_config,
+            Box::new(signer),
+            Box::new(Ed25519Verifier),
+        );
+        // The store: segment files written in offset order, bounded by the retention.
+        let store_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let (store, chunks_tx) = store::open(
+            &store_dir,
+            config.retention,
+            SEGMENT_BYTES.min(config.retention.max(1)),
+            store_error.clone(),
+        )
+        .map_err(|source| BroadcastError::Store {
+            dir: store_dir.clone(),
+            source,
+        })?;
+        let view = Arc::new(Mutex::new(View::default()));
+        let observer_view = view.clone();
+        let channel = config.channel.clone();
+        let mut sent_end = 0u64;
+        let mut last_view = Instant::now() - Duration::from_secs(1);
+        let observer: runtime::Observer<Overcast> = Box::new(move |n: &Overcast| {
+            let end = n.content_end();
+            if end > sent_end {
+                for (offset, bytes) in n.content_from(sent_end) {
+                    let _ = chunks_tx.send((offset, bytes));
+                }
+                sent_end = end;
+            }
+            if last_view.elapsed() >= Duration::from_millis(200) {
+                last_view = Instant::now();
+                let candidates: Vec<(NodeId, NodeInfo)> =
+                    n.table().live().map(|(id, e)| (*id, e.info)).collect();
+                if let Ok(mut v) = observer_view.lock() {
+                    v.status.id = id.to_hex();
+                    v.status.channel = channel.clone();
+                    v.status.is_root = n.is_root();
+                    v.status.parent = n.parent().map(|p| p.to_hex());
+                    v.status.children = n.children().map(NodeId::to_hex).collect();
+                    v.status.content_end = end;
+                    v.candidates = candidates;
+                }
+            }
+        });
+        let options = RuntimeOptions {
+            datagrams: false,
+            observe_every_input: true,
+        };
+        let handle = runtime::start_with(node, connector, Some(observer), options);
+        let listen = handle.local_addr;
+        let control = handle.control.clone();
+        for &root in &config.roots {
+            runtime::dial(&control, root)
+                .await
+                .map_err(|source| BroadcastError::Root { addr: root, source })?;
+        }
+        let _ = control.send(Control::Command(Command::Start)).await;
+        let shared = Arc::new(Shared::new(
+            config.channel.clone(),
+            store,
+            view,
+            store_error,
+            handle.snapshot.clone(),
+            config.idle_end,
+            id,
+        ));
+        let mut anycast = None;
+        if let Some(resolver) = config.resolver {
+            let name = anycast_resolver::AnycastName::new(&config.channel, DEFAULT_DOMAIN)
+                .map_err(|source| BroadcastError::AnycastName {
+                    channel: config.channel.clone(),
+                    source,
+                })?;
+            let entry = AnycastEntry::start(
+                &identity,
+                admission.clone(),
+                resolver,
+                name.clone(),
+                http,
+                control.clone(),
+            )?;
+            anycast = Some(entry);
+            tokio::spawn(follow_estimates(
+                admission.clone(),
+                resolver,
+                name,
+                shared.estimates(),
+            ));
+        }
+        tokio::spawn(async move {
+            let mut events = handle.events;
+            while let Some(e) = events.recv().await {
+                tracing::info!(?e, "overcast");
+            }
+        });
+        if config.roots.is_empty()
+            && let Some(input) = config.input.clone()
+        {
+            tokio::spawn(publish_input(
+                input,
+                config.fast,
+                control.clone(),
+                shared.input_state(),
+            ));
+        }
+        let app = http::router(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            id,
+            listen,
+            http,
+            shared,
+            control,
+            anycast,
+        })
+    }
+
+    /// Stops the node.
+    pub async fn stop(self) {
+        if let Some(a) = self.anycast {
+            a.stop().await;
+        }
+        let _ = self.control.send(Control::Shutdown).await;
+    }
+}
+
+/// `esm broadcast`: the root (or a standby root), until interrupted.
+pub async fn run_root(a: BroadcastArgs) -> Result<(), BroadcastError> {
+    check_group(&a.channel)?;
+    let key = a.common.key_file(a.listen);
+    let secret_file = a.common.secret_file.clone();
+    run(a.config(), &key, secret_file).await
+}
+
+/// `esm relay`: a relay, until interrupted.
+pub async fn run_relay(a: RelayArgs) -> Result<(), BroadcastError> {
+    check_group(&a.channel)?;
+    let key = a.common.key_file(a.listen);
+    let secret_file = a.common.secret_file.clone();
+    run(a.config(), &key, secret_file).await
+}
+
+async fn run(
+    config: BroadcastConfig,
+    key: &std::path::Path,
+    secret_file: Option<PathBuf>,
+) -> Result<(), BroadcastError> {
+    let admission = GroupSecret::from_file_or_env(&config.channel, secret_file.as_deref())?;
+    let identity = Identity::load_or_create(key)?;
+    let node = BroadcastNode::start(&config, identity, admission).await?;
+    println!(
+        "ready id={} quic={} http={}",
+        node.id.to_hex(),
+        node.listen,
+        node.http
+    );
+    eprintln!(
+        "{} {} of channel {}: QUIC {}, viewers at http://{}/channels/{}",
+        if config.standby {
+            "standby root"
+        } else if config.roots.is_empty() {
+            "root"
+        } else {
+            "relay"
+        },
+        node.id,
+        config.channel,
+        node.listen,
+        node.http,
+        config.channel
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    node.stop().await;
+    Ok(())
+}

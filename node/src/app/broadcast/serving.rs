@@ -1,0 +1,309 @@
+//! What a broadcast node's viewers and status pages read: the store, the protocol's view and
+//! the transport's snapshot, the redirect choice at the root, and each viewer's stream.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use overcast::certificate::NodeInfo;
+use overcast::redirect::{RedirectRequest, choose};
+use overlay_core::NodeId;
+use serde::{Deserialize, Serialize};
+
+use super::store::{Read, StoreReader};
+use super::ts::PACKET;
+use crate::runtime::TransportSnapshot;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// A live node as the root's `/status` lists it.
+pub struct LiveNode {
+    /// Its id.
+    pub id: String,
+    /// Where it serves HTTP, if known.
+    pub http: Option<SocketAddr>,
+    /// One past the last content byte it holds.
+    pub content: u64,
+    /// Children plus clients it serves.
+    pub load: u32,
+}
+
+/// `/status` of a broadcast node.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BroadcastStatus {
+    /// This node.
+    pub id: String,
+    /// The channel.
+    pub channel: String,
+    /// Whether it is the root.
+    pub is_root: bool,
+    /// Its parent.
+    pub parent: Option<String>,
+    /// Its children.
+    pub children: Vec<String>,
+    /// Bytes of the stream it holds (one past the last).
+    pub content_end: u64,
+    /// Bytes written to its store (one past the last).
+    pub stored: u64,
+    /// The first byte its store still keeps (older segments went with the retention).
+    pub first_kept: u64,
+    /// Why storing stopped, if it did.
+    pub store_error: Option<String>,
+    /// The root's input: why it stopped early, if it did.
+    pub input_error: Option<String>,
+    /// Whether the root's input ended.
+    pub input_done: bool,
+    /// HTTP clients being served now.
+    pub clients: usize,
+    /// At the root: every live node, from its up/down table.
+    pub live_nodes: Vec<LiveNode>,
+    /// The anycast resolver's response-time estimates the redirect uses, milliseconds by node.
+    pub estimates_ms: BTreeMap<String, f64>,
+    /// The transport.
+    pub transport: TransportSnapshot,
+}
+
+/// What the runtime's observer copies out of the protocol for HTTP handlers.
+#[derive(Debug, Default)]
+pub(super) struct View {
+    /// The status as far as the protocol knows it.
+    pub(super) status: BroadcastStatus,
+    /// At the root: every live node with what it reported.
+    pub(super) candidates: Vec<(NodeId, NodeInfo)>,
+}
+
+/// The state HTTP handlers share.
+pub struct Shared {
+    channel: String,
+    store: StoreReader,
+    /// Written by the observer on the driver task, read by HTTP handlers.
+    view: Arc<Mutex<View>>,
+    store_error: Arc<Mutex<Option<String>>>,
+    /// Whether the root's input ended, and why early if it did.
+    input: Arc<Mutex<(bool, Option<String>)>>,
+    transport: Arc<Mutex<TransportSnapshot>>,
+    clients: Mutex<usize>,
+    idle_end: Duration,
+    me: NodeId,
+    estimates: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// The state of node `me` of `channel`: its store, the protocol `view` and transport
+    /// `snapshot` that the runtime keeps current, the store's error slot, and how long a
+    /// viewer waits for the stream to grow before its response ends.
+    pub(super) fn new(
+        channel: String,
+        store: StoreReader,
+        view: Arc<Mutex<View>>,
+        store_error: Arc<Mutex<Option<String>>>,
+        transport: Arc<Mutex<TransportSnapshot>>,
+        idle_end: Duration,
+        me: NodeId,
+    ) -> Self {
+        Self {
+            channel,
+            store,
+            view,
+            store_error,
+            input: Arc::new(Mutex::new((false, None))),
+            transport,
+            clients: Mutex::new(0),
+            idle_end,
+            me,
+            estimates: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// Where the anycast resolver's estimates go.
+    pub(super) fn estimates(&self) -> Arc<Mutex<BTreeMap<NodeId, Duration>>> {
+        self.estimates.clone()
+    }
+
+    /// Where the root's input says whether it ended, and why early.
+    pub(super) fn input_state(&self) -> Arc<Mutex<(bool, Option<String>)>> {
+        self.input.clone()
+    }
+
+    /// The status now.
+    pub fn status(&self) -> BroadcastStatus {
+        let mut s = self
+            .view
+            .lock()
+            .map(|v| v.status.clone())
+            .unwrap_or_default();
+        let extent = self.store.extent();
+        s.stored = extent.end;
+        s.first_kept = extent.first;
+        s.store_error = self.store_error.lock().ok().and_then(|e| e.clone());
+        if let Ok(i) = self.input.lock() {
+            s.input_done = i.0;
+            s.input_error = i.1.clone();
+        }
+        s.clients = self.clients.lock().map(|c| *c).unwrap_or(0);
+        s.transport = self.transport.lock().map(|t| t.clone()).unwrap_or_default();
+        s.estimates_ms = self
+            .estimates
+            .lock()
+            .map(|e| {
+                e.iter()
+                    .map(|(id, d)| (id.to_hex(), d.as_secs_f64() * 1e3))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if s.is_root {
+            let http = &s.transport.http_addresses;
+            s.live_nodes = self
+                .view
+                .lock()
+                .map(|v| {
+                    v.candidates
+                        .iter()
+                        .map(|(id, info)| LiveNode {
+                            id: id.to_hex(),
+                            http: http.get(&id.to_hex()).copied(),
+                            content: info.content,
+                            load: info.load,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        s
+    }
+
+    /// The channel's name.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Where the root sends a client wanting bytes from `from` on: another live node's HTTP
+    /// address, or `None` to serve it here.
+    pub fn redirect_target(&self, from: u64) -> Option<SocketAddr> {
+        let (is_root, candidates) = self
+            .view
+            .lock()
+            .map(|v| (v.status.is_root, v.candidates.clone()))
+            .ok()?;
+        if !is_root {
+            return None;
+        }
+        let http: BTreeMap<String, SocketAddr> = self
+            .transport
+            .lock()
+            .map(|t| t.http_addresses.clone())
+            .unwrap_or_default();
+        let reachable = candidates
+            .into_iter()
+            .filter(|(id, _)| *id != self.me && http.contains_key(&id.to_hex()));
+        let rtt: BTreeMap<NodeId, Duration> =
+            self.estimates.lock().map(|e| e.clone()).unwrap_or_default();
+        let request = RedirectRequest {
+            from,
+            through: from,
+            rtt: &rtt,
+            estimate: None,
+        };
+        let chosen = choose(reachable, &request)?;
+        http.get(&chosen.to_hex()).copied()
+    }
+
+    /// Bytes stored so far.
+    pub fn stored(&self) -> u64 {
+        self.store.extent().end
+    }
+
+    /// Where a viewer of the live edge starts: the latest packet in the last 2 MiB that opens
+    /// a random-access point (a keyframe), so a player decodes from its first frame; the
+    /// packet-aligned end when there is none.
+    pub async fn live_start(&self) -> u64 {
+        let extent = self.store.extent();
+        let end = extent.end - extent.end % PACKET as u64;
+        let from = end.saturating_sub(2 << 20).max(extent.first);
+        let from = from + (PACKET as u64 - from % PACKET as u64) % PACKET as u64;
+        let mut tail = Vec::new();
+        let mut pos = from;
+        while pos < end {
+            match self.store.read(pos, (end - pos) as usize).await {
+                Ok(Read::Bytes(b)) => {
+                    pos += b.len() as u64;
+                    tail.extend_from_slice(&b);
+                }
+                _ => return end,
+            }
+        }
+        tail.chunks_exact(PACKET)
+            .rposition(super::ts::opens_random_access)
+            .map_or(end, |i| from + (i * PACKET) as u64)
+    }
+
+    /// A client starts; returns the guard that counts it.
+    pub fn client(self: &Arc<Self>) -> ClientGuard {
+        if let Ok(mut c) = self.clients.lock() {
+            *c += 1;
+        }
+        ClientGuard(self.clone())
+    }
+
+    /// The stream from `from`: chunks of the store as they become available, ending once it
+    /// has not grown for the idle time.
+    pub fn stream_from(
+        self: &Arc<Self>,
+        from: u64,
+    ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let shared = self.clone();
+        let guard = self.client();
+        let mut grown = self.store.watch();
+        async_stream::try_stream! {
+            let _guard = guard;
+            let mut pos = from;
+            loop {
+                grown.borrow_and_update();
+                match shared.store.read(pos, 64 * 1024).await? {
+                    Read::Bytes(b) => {
+                        pos += b.len() as u64;
+                        yield b;
+                    }
+                    Read::Behind(extent) => {
+                        // Too far behind what is kept: on to the live edge.
+                        let edge = extent.end - extent.end % PACKET as u64;
+                        tracing::warn!(
+                            at = pos,
+                            first_kept = extent.first,
+                            skipped_to = edge,
+                            "a viewer fell behind the store; skipped it to the live edge"
+                        );
+                        pos = edge;
+                    }
+                    Read::Empty => {
+                        match tokio::time::timeout(shared.idle_end, grown.changed()).await {
+                            Ok(Ok(())) => {}
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts a client while it is served.
+#[derive(Debug)]
+pub struct ClientGuard(Arc<Shared>);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.0.clients.lock() {
+            *c = c.saturating_sub(1);
+        }
+    }
+}

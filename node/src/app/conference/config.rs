@@ -1,0 +1,326 @@
+//! A conference member's settings: the flags of `esm conference`, its TOML file, and the
+//! [`ConferenceConfig`] they make.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use overlay_core::{Bandwidth, ParseBandwidthError};
+use serde::{Deserialize, Serialize};
+
+use crate::app::anycast::DEFAULT_DOMAIN;
+use crate::transport::admission::{AdmissionError, check_group};
+
+/// Settings of a conference member (the flags of `esm conference`, or its TOML file).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConferenceConfig {
+    /// The group's name.
+    pub group: String,
+    /// Where to listen for members (UDP).
+    pub listen: SocketAddr,
+    /// Members to join through (none founds the group).
+    #[serde(default)]
+    pub join: Vec<SocketAddr>,
+    /// Send synthetic media at this rate (none: only receive).
+    #[serde(default)]
+    pub send_rate: Option<Bandwidth>,
+    /// Serve `/status` and `/metrics` here.
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
+    /// The member's key file (created on first start).
+    pub key_file: PathBuf,
+    /// The group secret's file (else the `ESM_SECRET` variable).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// The rate bandwidth levels are measured against.
+    #[serde(default = "default_stream_rate")]
+    pub stream_rate: Bandwidth,
+    /// An anycast resolver to register with as a server of `GROUP%DOMAIN`.
+    #[serde(default)]
+    pub resolver: Option<SocketAddr>,
+    /// The anycast domain.
+    #[serde(default = "default_domain")]
+    pub anycast_domain: String,
+    /// With no `join` addresses, look up an entry member by name at the resolver (founding
+    /// the group if it has none).
+    #[serde(default)]
+    pub join_by_name: bool,
+}
+
+fn default_domain() -> String {
+    DEFAULT_DOMAIN.to_owned()
+}
+
+/// 500 kbit/s: the demo's synthetic rate, and a typical conferencing video stream.
+fn default_stream_rate() -> Bandwidth {
+    Bandwidth::from_kbps(500)
+}
+
+impl ConferenceConfig {
+    /// The group's anycast name.
+    pub fn anycast_name(&self) -> Result<anycast_resolver::AnycastName, ConfigError> {
+        Ok(anycast_resolver::AnycastName::new(
+            &self.group,
+            &self.anycast_domain,
+        )?)
+    }
+}
+
+/// The flags of `esm conference`.
+#[derive(Debug, clap::Args)]
+pub struct ConferenceArgs {
+    /// A TOML file with any of the settings below (flags given override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The group's name (letters, digits, '.', '_', '-').
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Where to listen for members (UDP), e.g. 127.0.0.1:7000.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// A member to join through (repeat for more; none founds the group).
+    #[arg(long)]
+    pub join: Vec<SocketAddr>,
+    /// What to send: `synthetic:RATE` (e.g. synthetic:500kbps).
+    #[arg(long)]
+    pub send: Option<String>,
+    /// Serve /status and /metrics on this TCP address.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// The member's key file (created with mode 600 on first start); default
+    /// `.esm/GROUP-PORT.key`.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// A file holding the group secret (else the ESM_SECRET variable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// The stream rate bandwidth levels are measured against.
+    #[arg(long)]
+    pub stream_rate: Option<Bandwidth>,
+    /// Register with this anycast resolver as a server of GROUP%DOMAIN.
+    #[arg(long)]
+    pub resolver: Option<SocketAddr>,
+    /// The anycast domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// With no --join, look up an entry member by name at the resolver (or found the group
+    /// if it has none).
+    #[arg(long)]
+    pub join_by_name: bool,
+}
+
+/// Why the settings do not make a member.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No group was given.
+    #[error("no group: give --group NAME (or `group` in the config file)")]
+    NoGroup,
+    /// The group name is not allowed.
+    #[error(transparent)]
+    Group(#[from] AdmissionError),
+    /// No listen address was given.
+    #[error("no listen address: give --listen ADDR (or `listen` in the config file)")]
+    NoListen,
+    /// `--send` names something other than a synthetic source.
+    #[error(
+        "--send {0}: only `synthetic:RATE` is supported (sending a media file is not built yet)"
+    )]
+    SendKind(String),
+    /// `--send synthetic:RATE` with a rate that is not a bandwidth.
+    #[error("--send {spec}: the rate {rate:?} is not a bandwidth: {source}")]
+    SendRate {
+        /// The whole `--send` value.
+        spec: String,
+        /// Its rate part.
+        rate: String,
+        /// Why it is not a bandwidth.
+        source: ParseBandwidthError,
+    },
+    /// The config file's `stream_rate` is not a bandwidth.
+    #[error("config file: stream_rate {rate:?}: {source}")]
+    StreamRate {
+        /// The value.
+        rate: String,
+        /// Why it is not a bandwidth.
+        source: ParseBandwidthError,
+    },
+    /// The stream rate is zero.
+    #[error("--stream-rate must be above zero")]
+    ZeroStreamRate,
+    /// `--join-by-name` without a resolver to ask.
+    #[error("--join-by-name needs --resolver ADDR")]
+    JoinByNameWithoutResolver,
+    /// The group and domain do not make an anycast name (the error names both).
+    #[error("anycast name {0}")]
+    AnycastName(#[from] anycast_resolver::NameError),
+}
+
+/// The rate of a `--send` value (`synthetic:RATE`).
+fn parse_send(spec: &str) -> Result<Bandwidth, ConfigError> {
+    match spec.split_once(':') {
+        Some(("synthetic", rate)) => {
+            rate.parse::<Bandwidth>()
+                .map_err(|source| ConfigError::SendRate {
+                    spec: spec.to_owned(),
+                    rate: rate.to_owned(),
+                    source,
+                })
+        }
+        _ => Err(ConfigError::SendKind(spec.to_owned())),
+    }
+}
+
+/// The config file's keys: the flags' names, all optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    group: Option<String>,
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    join: Vec<SocketAddr>,
+    send: Option<String>,
+    http: Option<SocketAddr>,
+    key: Option<PathBuf>,
+    secret_file: Option<PathBuf>,
+    stream_rate: Option<String>,
+    resolver: Option<SocketAddr>,
+    domain: Option<String>,
+    #[serde(default)]
+    join_by_name: bool,
+}
+
+impl TryFrom<ConferenceArgs> for ConferenceConfig {
+    type Error = ConfigError;
+
+    /// The flags over the config file they name (flags win), checked.
+    fn try_from(a: ConferenceArgs) -> Result<Self, ConfigError> {
+        let file = match &a.config {
+            Some(path) => {
+                let fail = |reason: String| ConfigError::File {
+                    path: path.clone(),
+                    reason,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| fail(e.to_string()))?
+            }
+            None => FileConfig::default(),
+        };
+        let group = a.group.or(file.group).ok_or(ConfigError::NoGroup)?;
+        check_group(&group)?;
+        let listen = a.listen.or(file.listen).ok_or(ConfigError::NoListen)?;
+        let join = if a.join.is_empty() { file.join } else { a.join };
+        let send = a.send.or(file.send);
+        let send_rate = send.as_deref().map(parse_send).transpose()?;
+        let key_file = a
+            .key
+            .or(file.key)
+            .unwrap_or_else(|| PathBuf::from(format!(".esm/{group}-{}.key", listen.port())));
+        let file_rate = file
+            .stream_rate
+            .map(|rate| {
+                rate.parse::<Bandwidth>()
+                    .map_err(|source| ConfigError::StreamRate { rate, source })
+            })
+            .transpose()?;
+        let stream_rate = a
+            .stream_rate
+            .or(file_rate)
+            .or(send_rate)
+            .unwrap_or_else(default_stream_rate);
+        if stream_rate.bps() == 0 {
+            return Err(ConfigError::ZeroStreamRate);
+        }
+        let resolver = a.resolver.or(file.resolver);
+        let anycast_domain = a.domain.or(file.domain).unwrap_or_else(default_domain);
+        let join_by_name = a.join_by_name || file.join_by_name;
+        if join_by_name && resolver.is_none() {
+            return Err(ConfigError::JoinByNameWithoutResolver);
+        }
+        Ok(Self {
+            group,
+            listen,
+            join,
+            send_rate,
+            http: a.http.or(file.http),
+            key_file,
+            secret_file: a.secret_file.or(file.secret_file),
+            stream_rate,
+            resolver,
+            anycast_domain,
+            join_by_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ConferenceArgs {
+        ConferenceArgs {
+            config: None,
+            group: Some("talk".into()),
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            join: Vec::new(),
+            send: None,
+            http: None,
+            key: None,
+            secret_file: None,
+            stream_rate: None,
+            resolver: None,
+            domain: None,
+            join_by_name: false,
+        }
+    }
+
+    #[test]
+    fn flags_make_a_config_with_the_documented_defaults() {
+        let c = ConferenceConfig::try_from(ConferenceArgs {
+            send: Some("synthetic:300kbps".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(c.send_rate, Some(Bandwidth::from_kbps(300)));
+        // The stream rate follows what the member sends unless given.
+        assert_eq!(c.stream_rate, Bandwidth::from_kbps(300));
+        assert_eq!(c.key_file, PathBuf::from(".esm/talk-7000.key"));
+        assert_eq!(c.anycast_domain, DEFAULT_DOMAIN);
+    }
+
+    #[test]
+    fn wrong_settings_are_refused_with_what_to_do() {
+        let no_group = ConferenceConfig::try_from(ConferenceArgs {
+            group: None,
+            ..args()
+        });
+        assert!(matches!(no_group, Err(ConfigError::NoGroup)));
+        let file = ConferenceConfig::try_from(ConferenceArgs {
+            send: Some("file:talk.ts".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert!(file.to_string().contains("only `synthetic:RATE`"), "{file}");
+        let rate = ConferenceConfig::try_from(ConferenceArgs {
+            send: Some("synthetic:fast".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert!(matches!(rate, ConfigError::SendRate { .. }), "{rate}");
+        let by_name = ConferenceConfig::try_from(ConferenceArgs {
+            join_by_name: true,
+            ..args()
+        });
+        assert!(matches!(
+            by_name,
+            Err(ConfigError::JoinByNameWithoutResolver)
+        ));
+    }
+}

@@ -1,0 +1,313 @@
+//! What a conference member shows: per-source receive figures measured with the `probe`
+//! crate's estimators, the protocol's view (members, neighbours, routes) copied by the runtime's
+//! observer, the transport's snapshot, as `/status` JSON and `/metrics` text.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use overlay_core::{NodeId, Time};
+use serde::{Deserialize, Serialize};
+
+use crate::edge::prometheus::{Kind, MetricsPage};
+use crate::runtime::{TransportSnapshot, WallClock};
+
+/// One source as a receiver sees it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// Receive rate over the last two seconds, kbit/s.
+    pub rate_kbps: f64,
+    /// Packets missing (by sequence number) over the last finished interval of two seconds or
+    /// more, as a fraction.
+    pub loss: f64,
+    /// Smoothed one-way delay, milliseconds (source and receiver share a wall clock on one
+    /// machine; across machines it includes clock offset).
+    pub delay_ms: f64,
+    /// Packets received in all.
+    pub packets: u64,
+    /// Packets that arrived through gap repair.
+    pub recovered: u64,
+    /// Milliseconds since the last packet.
+    pub last_heard_ms: u64,
+}
+
+/// A route as `/status` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RouteStatus {
+    /// The destination.
+    pub dest: String,
+    /// The next hop.
+    pub next_hop: Option<String>,
+    /// The route's latency, milliseconds.
+    pub latency_ms: Option<f64>,
+    /// Its bandwidth level (of the configured levels).
+    pub width: Option<u16>,
+}
+
+/// `/status`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ConferenceStatus {
+    /// This member.
+    pub id: String,
+    /// The group.
+    pub group: String,
+    /// Whether it joined.
+    pub joined: bool,
+    /// Members believed alive (this one included).
+    pub members: Vec<String>,
+    /// Mesh neighbours.
+    pub neighbours: Vec<String>,
+    /// Routes to every other member.
+    pub routes: Vec<RouteStatus>,
+    /// Per source, what arrives.
+    pub sources: BTreeMap<String, SourceStatus>,
+    /// Packets this member sent as a source.
+    pub sent_packets: u64,
+    /// The transport: peers with RTT and path rate, counters.
+    pub transport: TransportSnapshot,
+}
+
+/// What one receiver measures of one source, with the `probe` crate's estimators: delivered
+/// rate over a two-second window (bounded buckets), loss by sequence number over intervals of
+/// at least two seconds, smoothed one-way delay.
+struct SourceMeter {
+    rate: probe::RateMeter,
+    loss: probe::SequenceLossMeter,
+    /// Loss over the last finished interval, and when the current one began.
+    last_loss: f64,
+    interval_from: Time,
+    delay_us: probe::Ewma,
+    packets: u64,
+    recovered: u64,
+    last: Time,
+}
+
+const WINDOW: Duration = Duration::from_secs(2);
+
+impl SourceMeter {
+    fn new(now: Time) -> Self {
+        Self {
+            // The meter's current bucket is partly filled yet the rate divides by the whole
+            // window: 100 buckets keep that under-count under 1%.
+            rate: probe::RateMeter::new(WINDOW, 100),
+            loss: probe::SequenceLossMeter::default(),
+            last_loss: 0.0,
+            interval_from: now,
+            delay_us: probe::Ewma::new(0.1),
+            packets: 0,
+            recovered: 0,
+            last: now,
+        }
+    }
+
+    fn add(&mut self, now: Time, seq: u64, bytes: usize, sent_at_us: u64, recovered: bool) {
+        self.rate.record(now, bytes as u64);
+        self.loss.record(seq);
+        self.delay_us
+            .update(now.as_micros().saturating_sub(sent_at_us) as f64);
+        self.packets += 1;
+        self.recovered += u64::from(recovered);
+        self.last = now;
+    }
+
+    fn status(&mut self, now: Time) -> SourceStatus {
+        if now.saturating_since(self.interval_from) >= WINDOW {
+            if let Some((expected, received)) = self.loss.take_interval()
+                && expected > 0
+            {
+                self.last_loss = 1.0 - received as f64 / expected as f64;
+            }
+            self.interval_from = now;
+        }
+        SourceStatus {
+            rate_kbps: self.rate.rate(now).map_or(0.0, |r| r.bps_f64() / 1e3),
+            loss: self.last_loss,
+            delay_ms: self.delay_us.value().map_or(0.0, |d| d / 1e3),
+            packets: self.packets,
+            recovered: self.recovered,
+            last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
+        }
+    }
+}
+
+/// What the runtime's observer copies out of the protocol for the status page.
+#[derive(Debug, Default)]
+pub(super) struct ProtocolView {
+    pub(super) joined: bool,
+    pub(super) members: Vec<String>,
+    pub(super) neighbours: Vec<String>,
+    pub(super) routes: Vec<RouteStatus>,
+}
+
+/// The shared state behind `/status`.
+#[derive(Default)]
+pub struct StatusBoard {
+    view: Arc<Mutex<ProtocolView>>,
+    sources: Mutex<BTreeMap<NodeId, SourceMeter>>,
+    sent: Mutex<u64>,
+    group: String,
+    id: String,
+    transport: Arc<Mutex<TransportSnapshot>>,
+}
+
+impl std::fmt::Debug for StatusBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusBoard").field("id", &self.id).finish()
+    }
+}
+
+impl StatusBoard {
+    /// A board for member `id` of `group`, showing the protocol `view` and the transport
+    /// `snapshot` that the runtime keeps current.
+    pub(super) fn new(
+        group: String,
+        id: NodeId,
+        view: Arc<Mutex<ProtocolView>>,
+        transport: Arc<Mutex<TransportSnapshot>>,
+    ) -> Self {
+        Self {
+            view,
+            sources: Mutex::new(BTreeMap::new()),
+            sent: Mutex::new(0),
+            group,
+            id: id.to_hex(),
+            transport,
+        }
+    }
+
+    /// A packet of `source` arrived.
+    pub(super) fn received(
+        &self,
+        now: Time,
+        source: NodeId,
+        seq: u64,
+        bytes: usize,
+        sent_at_us: u64,
+        recovered: bool,
+    ) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.entry(source)
+                .or_insert_with(|| SourceMeter::new(now))
+                .add(now, seq, bytes, sent_at_us, recovered);
+        }
+    }
+
+    /// `source` left or died: its figures go.
+    pub(super) fn forget(&self, source: &NodeId) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.remove(source);
+        }
+    }
+
+    /// This member sent a packet as a source.
+    pub(super) fn sent_one(&self) {
+        if let Ok(mut s) = self.sent.lock() {
+            *s += 1;
+        }
+    }
+
+    /// The status now.
+    pub fn status(&self) -> ConferenceStatus {
+        let now = WallClock::default().now();
+        let view = self.view.lock().map(|v| {
+            (
+                v.joined,
+                v.members.clone(),
+                v.neighbours.clone(),
+                v.routes.clone(),
+            )
+        });
+        let (joined, members, neighbours, routes) = view.unwrap_or_default();
+        let sources = self
+            .sources
+            .lock()
+            .map(|mut s| {
+                s.iter_mut()
+                    .map(|(id, w)| (id.to_hex(), w.status(now)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ConferenceStatus {
+            id: self.id.clone(),
+            group: self.group.clone(),
+            joined,
+            members,
+            neighbours,
+            routes,
+            sources,
+            sent_packets: self.sent.lock().map(|s| *s).unwrap_or(0),
+            transport: self.transport.lock().map(|t| t.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The Prometheus text exposition of the status.
+    pub fn metrics(&self) -> String {
+        let s = self.status();
+        let by_source = |f: fn(&SourceStatus) -> f64| {
+            s.sources.iter().map(move |(id, st)| (id.as_str(), f(st)))
+        };
+        let mut page = MetricsPage::new();
+        page.single(
+            Kind::Gauge,
+            "esm_members",
+            "Members believed alive, this one included.",
+            s.members.len() as f64,
+        )
+        .single(
+            Kind::Gauge,
+            "esm_neighbours",
+            "Mesh neighbours.",
+            s.neighbours.len() as f64,
+        )
+        .labelled(
+            Kind::Gauge,
+            "esm_source_rate_kbps",
+            "Receive rate per source over the last two seconds, kbit/s.",
+            "source",
+            by_source(|st| st.rate_kbps),
+        )
+        .labelled(
+            Kind::Gauge,
+            "esm_source_loss_ratio",
+            "Missing packets per source over the last finished interval of two seconds or more.",
+            "source",
+            by_source(|st| st.loss),
+        )
+        .labelled(
+            Kind::Gauge,
+            "esm_source_delay_ms",
+            "Smoothed one-way delay per source, milliseconds.",
+            "source",
+            by_source(|st| st.delay_ms),
+        );
+        s.transport.write_metrics(&mut page);
+        page.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_meter_reports_rate_loss_and_delay() {
+        let at = |ms: u64| Time::from_millis(10_000 + ms);
+        let mut m = SourceMeter::new(at(0));
+        // 200 packets of 625 bytes over two seconds (500 kbit/s), every tenth missing, each
+        // sent 3 ms before it arrives.
+        for i in 0..200u64 {
+            if i % 10 == 9 {
+                continue;
+            }
+            let now = at(i * 10);
+            m.add(now, i, 625, now.as_micros() - 3_000, false);
+        }
+        let s = m.status(at(2_000));
+        assert!((s.loss - 0.1).abs() < 0.011, "{s:?}");
+        assert!((s.delay_ms - 3.0).abs() < 1e-6, "{s:?}");
+        assert!((400.0..500.0).contains(&s.rate_kbps), "{s:?}");
+        assert_eq!(s.packets, 180);
+        // Silence: the rate falls to nothing once the window has passed.
+        assert_eq!(m.status(at(10_000)).rate_kbps, 0.0);
+    }
+}

@@ -1,0 +1,29 @@
+//! The protocol's clock in the runtime.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use overlay_core::Time;
+
+/// The protocol's clock: wall-clock microseconds since the Unix epoch, never going back (so
+/// timestamps a source stamps mean something to receivers on other processes).
+#[derive(Debug, Default)]
+pub struct WallClock {
+    last: u64,
+}
+
+impl WallClock {
+    /// Now.
+    pub fn now(&mut self) -> Time {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        self.last = self.last.max(wall);
+        Time::from_micros(self.last)
+    }
+}
+
+/// When, on tokio's clock, the protocol's `deadline` falls, given the protocol's `now`.
+pub(super) fn instant_of(clock_now: Time, deadline: Time) -> tokio::time::Instant {
+    tokio::time::Instant::now() + deadline.saturating_since(clock_now)
+}

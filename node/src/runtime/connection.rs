@@ -1,0 +1,147 @@
+//! One admitted connection as the driver keeps it: its entry in the peer table, what waits
+//! for a dial to a member, what the connection's tasks hand the driver, and the tasks that
+//! write its control frames and read its frames and datagrams.
+
+use std::net::SocketAddr;
+
+use overlay_core::wire::{self, WireMessage};
+use overlay_core::{MeasureRequest, NodeId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::DialError;
+use crate::transport::connect::{Admitted, ConnectError, Refusal};
+use crate::transport::frame::{Frame, FrameError, read_frame};
+
+/// One QUIC connection to a peer.
+pub(super) struct Conn {
+    /// Which of the runtime's connections it is (they are numbered as admitted).
+    pub(super) serial: u64,
+    pub(super) conn: quinn::Connection,
+    /// Encoded control frames for its writer task.
+    pub(super) frames: mpsc::Sender<Vec<u8>>,
+}
+
+/// A peer with at least one open connection.
+pub(super) struct Peer {
+    /// Where it listens.
+    pub(super) listen: SocketAddr,
+    /// Where it serves HTTP, if it said.
+    pub(super) http: Option<SocketAddr>,
+    /// Its connections, oldest first (two while a newer one supersedes an older).
+    pub(super) conns: Vec<Conn>,
+    /// Whether the protocol holds a link to it.
+    pub(super) link: bool,
+}
+
+/// What waits for a connection to a member being dialled.
+pub(super) struct Pending<M> {
+    /// Messages to send once it is open.
+    pub(super) sends: Vec<M>,
+    /// Whether the protocol asked for a link.
+    pub(super) link: bool,
+    /// Measurements asked for.
+    pub(super) measures: Vec<MeasureRequest>,
+    /// Whether a dial is under way.
+    pub(super) dialing: bool,
+}
+
+impl<M> Default for Pending<M> {
+    fn default() -> Self {
+        Self {
+            sends: Vec::new(),
+            link: false,
+            measures: Vec::new(),
+            dialing: false,
+        }
+    }
+}
+
+/// Where a dial's answer goes, if someone waits for it.
+pub(super) type DialReply = Option<oneshot::Sender<Result<NodeId, DialError>>>;
+
+/// What the connection tasks, the acceptor and dials hand the driver.
+pub(super) enum Inbound<M> {
+    /// A peer dialled in and was admitted.
+    Admitted(Admitted),
+    /// A peer dialled in and was refused.
+    Refused(SocketAddr, Refusal),
+    /// A dial failed.
+    DialFailed {
+        /// The member the dial was for, if it was for one.
+        expected: Option<NodeId>,
+        /// Why.
+        error: ConnectError,
+        /// Who waits for the answer.
+        reply: DialReply,
+    },
+    /// A dial succeeded.
+    Dialed(Admitted, DialReply),
+    /// A control frame from a peer's connection.
+    Frame(NodeId, u64, Frame<M>),
+    /// A peer's control stream broke its framing (the connection is then closed).
+    BadFrame(NodeId, u64, FrameError),
+    /// A datagram from a peer.
+    Datagram(NodeId, M),
+    /// A datagram that did not decode.
+    BadDatagram,
+    /// A connection closed, and why.
+    Closed(NodeId, u64, String),
+}
+
+pub(super) fn spawn_connection_tasks<M>(
+    peer: NodeId,
+    serial: u64,
+    conn: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    inbound: mpsc::Sender<Inbound<M>>,
+) where
+    M: WireMessage + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(bytes) = frames.recv().await {
+            if send.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let tx = inbound.clone();
+    tokio::spawn(async move {
+        loop {
+            match read_frame::<M, _>(&mut recv).await {
+                Ok(frame) => {
+                    if tx.send(Inbound::Frame(peer, serial, frame)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(FrameError::End | FrameError::Io(_)) => return,
+                Err(e) => {
+                    let _ = tx.send(Inbound::BadFrame(peer, serial, e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            match conn.read_datagram().await {
+                Ok(bytes) => {
+                    let item = match wire::decode::<M>(&bytes) {
+                        Ok(msg) => Inbound::Datagram(peer, msg),
+                        Err(_) => Inbound::BadDatagram,
+                    };
+                    if inbound.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = inbound
+                        .send(Inbound::Closed(peer, serial, e.to_string()))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+}
