@@ -7,9 +7,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use experiments::sim::{SimConfig, Simulator, UniformPaths};
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
-use overlay_core::{
-    LinkEvent, LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TrafficClass, WireMessage,
-};
+use overlay_core::{NodeId, Outbox, Output, Protocol, Time, TrafficClass, WireMessage};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 

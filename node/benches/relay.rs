@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use node::runtime::{self, Control, RuntimeHandle};
 use node::transport::admission::GroupSecret;
 use node::transport::connect::{Connector, TransportSettings};
 use node::transport::identity::Identity;
-use node::runtime::{self, Control, RuntimeHandle};
 use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{NodeId, Outbox, Protocol, Time};
 use serde::{Deserialize, Serialize};

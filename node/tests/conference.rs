@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use node::transport::admission::GroupSecret;
 use node::app::conference::ConferenceStatus;
+use node::demo::process::{MemberProcess, MemberSpec, key_path};
+use node::transport::admission::GroupSecret;
 use node::transport::connect::{Connector, TransportSettings};
 use node::transport::identity::Identity;
-use node::demo::process::{MemberProcess, MemberSpec, key_path};
 use overlay_core::NodeId;
 
 const RATE_KBPS: f64 = 500.0;

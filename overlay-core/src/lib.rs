@@ -7,7 +7,9 @@
 //! - [`LinkMetrics`] and [`MeasureRequest`]: what a member knows or asks about a path;
 //! - [`wire`]: the envelope codec (version byte, postcard, size limit, total decoding);
 //! - [`TimerTable`]: named deadlines behind `poll_timeout`;
-//! - [`rng`]: seeded randomness, so simulations replay bit for bit.
+//! - [`rng`]: seeded randomness, so simulations replay bit for bit;
+//! - `sim` (feature `sim`): the deterministic discrete-event simulator every crate's tests and
+//!   the experiments drive protocols with.
 //!
 //! A driver's loop, in full (the simulator and the QUIC runtime both follow it):
 //!
@@ -37,6 +39,8 @@ mod link;
 mod protocol;
 pub mod rng;
 pub mod signature;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod time;
 mod timer;
 pub mod wire;

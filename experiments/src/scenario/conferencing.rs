@@ -497,7 +497,9 @@ fn overlay_run(
         },
         seed,
     );
-    group.sim.enable_shaping(Duration::from_secs(1));
+    group
+        .sim
+        .enable_shaping(Box::new(crate::sim::Shaper::new(Duration::from_secs(1))));
     group.schedule_joins(
         &(0..n).collect::<Vec<_>>(),
         Time::ZERO,

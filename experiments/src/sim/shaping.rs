@@ -10,8 +10,20 @@ use std::time::Duration;
 use media::{Priority, PriorityPacer};
 use overlay_core::{Bandwidth, Time};
 
-use super::PathModel;
+use overlay_core::sim::Shaping;
+
 use crate::network::{FlowDemand, max_min_fair};
+
+/// Where data flows over channels of known capacity: what the flow model needs of a network.
+pub trait FlowModel {
+    /// Channels (directed links) of the unicast path from `from` to `to`; none means the path
+    /// is unconstrained.
+    fn path_channels(&self, from: usize, to: usize, out: &mut Vec<u32>);
+    /// Capacity of every channel, bits per second.
+    fn channel_capacities(&self) -> &[f64];
+    /// Take note of the current data load, so bandwidth measurements see it.
+    fn record_load(&mut self, flows: &[FlowDemand], rates: &[f64]);
+}
 
 #[derive(Debug)]
 struct Edge {
@@ -59,7 +71,7 @@ impl Shaper {
     pub fn admit(
         &mut self,
         now: Time,
-        model: &impl PathModel,
+        model: &impl FlowModel,
         from: u32,
         to: u32,
         bytes: usize,
@@ -95,7 +107,7 @@ impl Shaper {
 
     /// Re-divide bandwidth among the edges by what each offered in the last interval (a little
     /// more, so an edge held back can grow into spare capacity).
-    pub fn reallocate(&mut self, model: &mut impl PathModel) {
+    pub fn reallocate(&mut self, model: &mut impl FlowModel) {
         let seconds = self.interval.as_secs_f64().max(1e-6);
         self.edges.retain(|_, e| {
             e.idle_intervals = if e.offered_bytes == 0 {
@@ -136,6 +148,28 @@ impl Shaper {
     }
 }
 
+impl<N: FlowModel> Shaping<N> for Shaper {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn reallocate(&mut self, paths: &mut N) {
+        Self::reallocate(self, paths);
+    }
+
+    fn admit(
+        &mut self,
+        now: Time,
+        paths: &N,
+        from: usize,
+        to: usize,
+        bytes: usize,
+        drop_class: u8,
+    ) -> bool {
+        Self::admit(self, now, paths, from as u32, to as u32, bytes, drop_class)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,22 +179,7 @@ mod tests {
         capacity: Vec<f64>,
     }
 
-    impl PathModel for Toy {
-        fn members(&self) -> usize {
-            10
-        }
-        fn one_way_delay(&self, _: usize, _: usize) -> Duration {
-            Duration::ZERO
-        }
-        fn measure(
-            &self,
-            _: usize,
-            _: usize,
-            _: overlay_core::MeasureRequest,
-            _: &mut overlay_core::rng::ProtocolRng,
-        ) -> overlay_core::LinkMetrics {
-            overlay_core::LinkMetrics::default()
-        }
+    impl FlowModel for Toy {
         fn path_channels(&self, from: usize, _to: usize, out: &mut Vec<u32>) {
             out.push(if from == 2 { 1 } else { 0 });
         }

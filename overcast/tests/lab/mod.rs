@@ -1,49 +1,31 @@
-//! A small deterministic driver for Overcast nodes: random per-message delays (so messages
-//! between the same pair overtake each other), a bandwidth and RTT matrix drawn from a seed,
-//! scheduled starts and crashes, and optionally forged certificates injected by an attacker.
+//! Overcast nodes on the project's simulator (`overlay_core::sim`): a bandwidth and delay
+//! matrix drawn from a seed, random per-message jitter (so messages between the same pair
+//! overtake each other), scheduled starts and crashes, and forged certificates injected by an
+//! attacker.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
 
 use overcast::certificate::SimulatedSignatures;
 use overcast::{Command, Message, Overcast, OvercastConfig};
-use overlay_core::rng::{ProtocolRng, rng_from_seed};
-use overlay_core::{Bandwidth, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time};
+use overlay_core::rng::rng_from_seed;
+use overlay_core::sim::{MatrixPaths, SimConfig, Simulator};
+use overlay_core::{Bandwidth, NodeId, Time};
 use rand::RngExt;
 
 /// The group secret of the simulated signatures.
 pub const SECRET: u64 = 0x0ca5;
 
-enum Input {
-    Deliver { from: usize, msg: Message },
-    Measured { peer: usize, metrics: LinkMetrics },
-    Start,
-    Crash,
-}
-
 /// The lab.
 pub struct Lab {
-    pub nodes: Vec<Option<Overcast>>,
-    pub crashed: Vec<bool>,
-    index: BTreeMap<NodeId, usize>,
-    queue: BinaryHeap<Reverse<(Time, u64, usize)>>,
-    inputs: BTreeMap<u64, Input>,
-    next: u64,
+    pub sim: Simulator<Overcast, MatrixPaths>,
+    /// The time the lab last ran to.
     pub now: Time,
-    rng: ProtocolRng,
-    /// Bits per second from `j` to `i` is `bandwidth[i][j]`.
-    bandwidth: Vec<Vec<f64>>,
-    delay: Vec<Vec<Duration>>,
-    /// Up to this much extra delay per message, drawn afresh each time (reordering).
-    pub jitter: Duration,
-    pub processed: u64,
 }
 
 pub fn id(i: usize) -> NodeId {
-    NodeId::from_index(i as u64)
+    Simulator::<Overcast, MatrixPaths>::member_id(i)
 }
 
 impl Lab {
@@ -76,194 +58,93 @@ impl Lab {
                     .collect()
             })
             .collect();
-        let bandwidth: Vec<Vec<f64>> = (0..n)
+        let bandwidth: Vec<Vec<Bandwidth>> = (0..n)
             .map(|i| {
                 (0..n)
-                    .map(|j| up[j].min(up[i]) / (1.0 + delay[i][j].as_secs_f64() * 10.0))
+                    .map(|j| {
+                        Bandwidth::from_bps_f64(
+                            up[j].min(up[i]) / (1.0 + delay[i][j].as_secs_f64() * 10.0),
+                        )
+                    })
                     .collect()
             })
             .collect();
-        let config = OvercastConfig {
+        let mut config = OvercastConfig {
             roots: (0..roots).map(id).collect(),
             reevaluate_interval: Duration::from_secs(5),
             ..OvercastConfig::default()
         };
-        let mut config = config;
         tweak(&mut config);
-        let nodes = (0..n)
-            .map(|i| {
-                let c = OvercastConfig {
-                    seed: seed ^ (i as u64) << 8,
-                    ..config.clone()
-                };
-                Some(Overcast::new(
+        let mut sim = Simulator::new(
+            MatrixPaths { delay, bandwidth },
+            SimConfig {
+                seed,
+                ..SimConfig::default()
+            },
+        );
+        sim.set_jitter(jitter);
+        for i in 0..n {
+            let c = OvercastConfig {
+                seed: seed ^ (i as u64) << 8,
+                ..config.clone()
+            };
+            sim.add_member(
+                i,
+                Overcast::new(
                     id(i),
                     c,
                     Box::new(SimulatedSignatures::new(SECRET, id(i))),
                     Box::new(SimulatedSignatures::new(SECRET, id(i))),
-                ))
-            })
-            .collect();
+                ),
+            );
+        }
         Self {
-            nodes,
-            crashed: vec![false; n],
-            index: (0..n).map(|i| (id(i), i)).collect(),
-            queue: BinaryHeap::new(),
-            inputs: BTreeMap::new(),
-            next: 0,
+            sim,
             now: Time::ZERO,
-            rng,
-            bandwidth,
-            delay,
-            jitter,
-            processed: 0,
         }
     }
 
-    fn push(&mut self, at: Time, node: usize, input: Input) {
-        let k = self.next;
-        self.next += 1;
-        self.inputs.insert(k, input);
-        self.queue.push(Reverse((at, k, node)));
-    }
-
     pub fn start(&mut self, at: Time, node: usize) {
-        self.push(at, node, Input::Start);
+        self.sim.schedule_command(at, node, Command::Start);
     }
 
     pub fn crash(&mut self, at: Time, node: usize) {
-        self.push(at, node, Input::Crash);
+        self.sim.schedule_crash(at, node);
     }
 
     /// Send `msg` to `to` as if from `from` (an attacker may claim to be anyone).
     pub fn inject(&mut self, at: Time, from: usize, to: usize, msg: Message) {
-        self.push(at, to, Input::Deliver { from, msg });
+        self.sim.inject(at, id(from), to, msg);
     }
 
     pub fn is_live(&self, i: usize) -> bool {
-        !self.crashed[i] && self.nodes[i].is_some()
+        self.sim.is_alive(i)
     }
 
     pub fn node(&self, i: usize) -> &Overcast {
-        self.nodes[i].as_ref().expect("live node")
+        self.sim.member(i).expect("live node")
     }
 
     pub fn index_of(&self, id: &NodeId) -> usize {
-        self.index[id]
-    }
-
-    fn drain(&mut self, i: usize) {
-        loop {
-            let Some(out) = self.nodes[i].as_mut().and_then(Overcast::poll_output) else {
-                break;
-            };
-            match out {
-                Output::Send { to, msg } => {
-                    let Some(&j) = self.index.get(&to) else {
-                        continue;
-                    };
-                    let extra = if self.jitter.is_zero() {
-                        Duration::ZERO
-                    } else {
-                        self.jitter.mul_f64(self.rng.random::<f64>())
-                    };
-                    let at = self.now + self.delay[i][j] + extra;
-                    self.push(at, j, Input::Deliver { from: i, msg });
-                }
-                Output::Measure { peer, request } => {
-                    let Some(&j) = self.index.get(&peer) else {
-                        continue;
-                    };
-                    if self.crashed[j] {
-                        continue;
-                    }
-                    let rtt = self.delay[i][j] * 2;
-                    let bw = self.bandwidth[i][j];
-                    let took = match request {
-                        MeasureRequest::Bandwidth { duration, .. } => duration + rtt,
-                        _ => rtt,
-                    };
-                    let metrics = LinkMetrics {
-                        rtt: Some(rtt),
-                        bandwidth: Some(Bandwidth::from_bps_f64(bw)),
-                        loss: None,
-                    };
-                    self.push(self.now + took, i, Input::Measured { peer: j, metrics });
-                }
-                Output::Emit(_) | Output::Connect { .. } | Output::Disconnect { .. } => {}
-            }
-        }
+        (0..self.size())
+            .find(|&i| self::id(i) == *id)
+            .expect("a lab node")
     }
 
     /// Run until `until`.
     pub fn run_until(&mut self, until: Time) {
-        loop {
-            let next_input = self.queue.peek().map(|Reverse((t, _, _))| *t);
-            let next_timer = (0..self.nodes.len())
-                .filter(|&i| self.is_live(i))
-                .filter_map(|i| self.node(i).poll_timeout().map(|t| (t, i)))
-                .min();
-            let timer_first = match (next_input, next_timer) {
-                (Some(a), Some((b, _))) => b < a,
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            if timer_first {
-                let (t, i) = next_timer.expect("a timer");
-                if t > until {
-                    break;
-                }
-                self.now = self.now.max(t);
-                if let Some(node) = self.nodes[i].as_mut() {
-                    node.handle_timeout(self.now);
-                }
-                self.processed += 1;
-                self.drain(i);
-                continue;
-            }
-            let Some(Reverse((t, k, i))) = self.queue.peek().copied() else {
-                break;
-            };
-            if t > until {
-                break;
-            }
-            self.queue.pop();
-            self.now = self.now.max(t);
-            let input = self.inputs.remove(&k).expect("queued input");
-            if self.crashed[i] {
-                continue;
-            }
-            self.processed += 1;
-            let now = self.now;
-            match input {
-                Input::Crash => {
-                    self.crashed[i] = true;
-                    continue;
-                }
-                Input::Start => {
-                    if let Some(n) = self.nodes[i].as_mut() {
-                        n.handle_command(now, Command::Start);
-                    }
-                }
-                Input::Deliver { from, msg } => {
-                    if let Some(n) = self.nodes[i].as_mut() {
-                        n.handle_message(now, id(from), msg);
-                    }
-                }
-                Input::Measured { peer, metrics } => {
-                    if let Some(n) = self.nodes[i].as_mut() {
-                        n.handle_measurement(now, id(peer), metrics);
-                    }
-                }
-            }
-            self.drain(i);
-        }
-        self.now = self.now.max(until);
+        self.sim.run_until(until);
+        self.now = self.sim.now();
+    }
+
+    /// Nodes in the lab, live or not.
+    pub fn size(&self) -> usize {
+        self.sim.network().delay.len()
     }
 
     /// The live node that is the root (the top live chain root), if exactly one claims it.
     pub fn roots(&self) -> Vec<usize> {
-        (0..self.nodes.len())
+        (0..self.size())
             .filter(|&i| self.is_live(i) && self.node(i).is_root())
             .collect()
     }
@@ -278,7 +159,7 @@ impl Lab {
             return problems;
         }
         let root = roots[0];
-        for i in (0..self.nodes.len()).filter(|&i| self.is_live(i) && i != root) {
+        for i in (0..self.size()).filter(|&i| self.is_live(i) && i != root) {
             let mut at = i;
             let mut steps = 0;
             while at != root {
@@ -297,7 +178,7 @@ impl Lab {
                 }
                 at = p;
                 steps += 1;
-                if steps > self.nodes.len() {
+                if steps > self.size() {
                     problems.push(format!("{i}: cycle"));
                     break;
                 }
@@ -312,7 +193,7 @@ impl Lab {
             return (Vec::new(), Vec::new());
         };
         let table = self.node(root).table();
-        let missing = (0..self.nodes.len())
+        let missing = (0..self.size())
             .filter(|&i| i != root && self.is_live(i) && table.via(&id(i)).is_none())
             .collect();
         let extra = table

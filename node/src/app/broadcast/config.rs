@@ -171,8 +171,13 @@ impl RelayArgs {
     }
 }
 
+/// A duration flag that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a duration (say 5s or 500ms)")]
+pub struct ParseDurationError(String);
+
 /// A duration as the flags take it: `5s`, `500ms`, or a number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+fn parse_duration(s: &str) -> Result<Duration, ParseDurationError> {
     let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
         (ms, 1e-3)
     } else if let Some(secs) = s.strip_suffix('s') {
@@ -181,7 +186,25 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         (s, 1.0)
     };
     match number.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(Duration::from_secs_f64(x * scale)),
-        _ => Err(format!("{s:?} is not a duration (say 5s or 500ms)")),
+        Ok(x) if x.is_finite() && x >= 0.0 && x * scale < 1e9 => {
+            Ok(Duration::from_secs_f64(x * scale))
+        }
+        _ => Err(ParseDurationError(s.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_seconds_or_milliseconds_and_nonsense_is_refused() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        for bad in ["", "-1s", "fast", "1e300s", "NaNs"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.to_string().contains("is not a duration"), "{bad}: {e}");
+        }
     }
 }

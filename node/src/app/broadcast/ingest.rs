@@ -9,7 +9,7 @@ use bytes::Bytes;
 use overcast::Command;
 use tokio::sync::mpsc;
 
-use super::ts::{PACKET, PcrClock, TsReader, pcr};
+use super::ts::{PACKET, PcrClock, TsError, TsReader, pcr};
 use crate::runtime::Control;
 
 /// Packets per published chunk at most.
@@ -42,14 +42,14 @@ pub(super) async fn publish_input(
     };
     // Packets come from a reader task (a read cancelled half way would lose bytes), so the
     // publisher can wait for the next one with a deadline.
-    let (packets_tx, mut packets) = mpsc::channel::<Result<[u8; PACKET], String>>(1024);
+    let (packets_tx, mut packets) = mpsc::channel::<Result<[u8; PACKET], TsError>>(1024);
     tokio::spawn(async move {
         let mut ts = TsReader::new(reader);
         loop {
             let item = match ts.next_packet().await {
                 Ok(Some(p)) => Ok(p),
                 Ok(None) => return,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             };
             let stop = item.is_err();
             if packets_tx.send(item).await.is_err() || stop {
@@ -113,7 +113,7 @@ pub(super) async fn publish_input(
                     }
                 }
             }
-            Some(Err(e)) => break Some(e),
+            Some(Err(e)) => break Some(e.to_string()),
             None => break None,
         }
     };

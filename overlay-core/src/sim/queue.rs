@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use overlay_core::Time;
+use crate::Time;
 
 struct Entry<E> {
     at: Time,
