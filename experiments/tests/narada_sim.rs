@@ -92,7 +92,7 @@ fn check_invariants(g: &NaradaGroup) -> Result<(), TestCaseError> {
         );
     }
     for d in g.degrees() {
-        prop_assert!(d <= config.max_degree + 1, "degree {}", d);
+        prop_assert!(d <= config.mesh.max_degree + 1, "degree {}", d);
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! Narada's settings. Every default says why it is what it is; experiments override them from
-//! TOML or JSON (every field has a serde default).
+//! Narada's settings, in one part per concern ([`RoutingConfig`], [`BandwidthConfig`],
+//! [`MembershipConfig`], [`RepairConfig`], [`MeshConfig`], [`DataConfig`]) gathered by
+//! [`NaradaConfig`]. Every default says why it is what it is. Experiments override any subset
+//! from JSON with the fields' flat names, as before the split (each part is flattened).
 
 use std::time::Duration;
 
@@ -9,12 +11,78 @@ use serde::{Deserialize, Serialize};
 use crate::metric::MetricKind;
 
 /// Settings of a Narada member.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NaradaConfig {
+    /// How routes are chosen and advertised: the metric, the tolerance that keeps noise from
+    /// switching routes, and the batching of route news.
+    #[serde(flatten)]
+    pub routing: RoutingConfig,
+    /// How link bandwidth is measured (passively from rate reports, actively by probes) and
+    /// what it is measured against.
+    #[serde(flatten)]
+    pub bandwidth: BandwidthConfig,
+    /// Membership news: the heartbeat, refreshes, joining, leaving, and the size of what a
+    /// member accepts.
+    #[serde(flatten)]
+    pub membership: MembershipConfig,
+    /// Finding dead members and healing partitions: pings, the partition queue, probes, and how
+    /// long the dead are remembered.
+    #[serde(flatten)]
+    pub repair: RepairConfig,
+    /// The mesh: degree bounds, and the rules that add, drop and swap links.
+    #[serde(flatten)]
+    pub mesh: MeshConfig,
+    /// The data plane: the repair buffer and when gaps are asked for.
+    #[serde(flatten)]
+    pub data: DataConfig,
+    /// Seed of this member's randomness.
+    pub seed: u64,
+}
+
+/// How routes are chosen and advertised: the metric, the tolerance that keeps noise from
+/// switching routes, and the batching of route news.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoutingConfig {
     /// What routes, utility and consensus cost optimise: latency (Narada's default), or
     /// bandwidth then latency (conferencing), bandwidth only, or random weights (baselines).
     pub metric: MetricKind,
+    /// Delay before route changes are sent, so a burst of changes goes out in one update.
+    pub update_delay: Duration,
+    /// A route is switched only to one cheaper by more than this fraction (plus `switch_floor`),
+    /// and re-advertised only when its cost moves by more: small latency differences and noise
+    /// cause no route changes.
+    pub switch_fraction: f64,
+    /// With a bandwidth metric, paths of equal bandwidth level whose latencies differ by less
+    /// than this fraction count as equal (the conferencing paper ignores small latency
+    /// differences so noise causes no route changes); 10% keeps trees steady on a latency
+    /// matrix whose RTTs jitter by a few percent.
+    pub tie_fraction: f64,
+    /// Absolute part of the switching tolerance.
+    pub switch_floor: Duration,
+    /// Longest path accepted in a route; longer ones are dropped as absurd.
+    pub max_path_len: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            metric: MetricKind::Latency,
+            update_delay: Duration::from_millis(50),
+            switch_fraction: 0.02,
+            tie_fraction: 0.1,
+            switch_floor: Duration::from_micros(500),
+            max_path_len: 64,
+        }
+    }
+}
+
+/// How link bandwidth is measured (passively from rate reports, actively by probes) and what it
+/// is measured against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BandwidthConfig {
     /// The stream rate bandwidth levels are measured against (a level is
     /// `stream_rate / bandwidth_levels`; anything at or above the rate is full). The
     /// conferencing paper's sources sent 1.2 or 2.4 Mbit/s.
@@ -37,21 +105,59 @@ pub struct NaradaConfig {
     /// This member's download capacity, if known: when what arrives reaches it, the access
     /// link is the bottleneck and probing others cannot help, so no probes are sent.
     pub download: Option<Bandwidth>,
-    /// Fewest mesh neighbours a member keeps; below it, it adds links without asking for a
-    /// utility gain. Three keeps the mesh connected through any single failure (the paper's
-    /// simulations used a fanout range of 3 to 6).
-    pub min_degree: usize,
-    /// Most mesh neighbours a member accepts. It bounds the copies a member sends (the stress on
-    /// its own uplink) and its control traffic. Six is the paper's upper fanout.
-    pub max_degree: usize,
+}
+
+impl Default for BandwidthConfig {
+    fn default() -> Self {
+        Self {
+            stream_rate: Bandwidth::from_kbps(1200),
+            bandwidth_levels: 10,
+            rate_interval: Duration::from_secs(2),
+            probe_duration: Duration::from_millis(250),
+            reprobe_interval: Duration::from_secs(60),
+            upload: None,
+            download: None,
+        }
+    }
+}
+
+/// Membership news: the heartbeat, refreshes, joining, leaving, and the size of what a member
+/// accepts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MembershipConfig {
     /// A member increments its own sequence number this often: the liveness heartbeat that
     /// spreads through the mesh. Ten seconds costs each link a few bytes per member per period.
     pub heartbeat_interval: Duration,
     /// How often membership changes are sent to neighbours. One second keeps news moving at a
     /// hop per second while batching many changes into one message.
     pub refresh_interval: Duration,
-    /// Delay before route changes are sent, so a burst of changes goes out in one update.
-    pub update_delay: Duration,
+    /// Most entries accepted in one table or update; larger ones are dropped as hostile.
+    pub max_table_entries: usize,
+    /// How long a joining member waits for an answer before asking other members.
+    pub join_retry: Duration,
+    /// A leaving member keeps forwarding this long after announcing its leave, while the
+    /// others reroute around it.
+    pub leave_grace: Duration,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(10),
+            refresh_interval: Duration::from_secs(1),
+            max_table_entries: 65_536,
+            join_retry: Duration::from_secs(2),
+            leave_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Finding dead members and healing partitions: pings, the partition queue, probes, and how
+/// long the dead are remembered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RepairConfig {
     /// Ping interval to each neighbour (RTT for routing, and liveness).
     pub ping_interval: Duration,
     /// Consecutive unanswered pings after which a neighbour is declared dead (3 s at 1 s pings:
@@ -70,6 +176,33 @@ pub struct NaradaConfig {
     /// Dead members are remembered this long, so a stale refresh cannot resurrect them. It must
     /// exceed the time old news can take to cross a partitioned mesh; five minutes is generous.
     pub dead_retention: Duration,
+}
+
+impl Default for RepairConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(1),
+            dead_after_lost_pings: 3,
+            member_timeout: Duration::from_secs(40),
+            queue_max_wait: Duration::from_secs(40),
+            repair_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            dead_retention: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The mesh: degree bounds, and the rules that add, drop and swap links.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MeshConfig {
+    /// Fewest mesh neighbours a member keeps; below it, it adds links without asking for a
+    /// utility gain. Three keeps the mesh connected through any single failure (the paper's
+    /// simulations used a fanout range of 3 to 6).
+    pub min_degree: usize,
+    /// Most mesh neighbours a member accepts. It bounds the copies a member sends (the stress on
+    /// its own uplink) and its control traffic. Six is the paper's upper fanout.
+    pub max_degree: usize,
     /// Period of mesh improvement: probing random non-neighbours for a better link.
     pub improve_interval: Duration,
     /// Non-neighbours queried per improvement period. One: a member adds at most one link per
@@ -123,64 +256,20 @@ pub struct NaradaConfig {
     /// other end routes few members over, is dropped. Below the spanner rule's gate
     /// (`add_base`), so a link just added for its utility is not dropped next.
     pub drop_value: f64,
-    /// How long a joining member waits for an answer before asking other members.
-    pub join_retry: Duration,
-    /// A leaving member keeps forwarding this long after announcing its leave, while the
-    /// others reroute around it.
-    pub leave_grace: Duration,
-    /// A route is switched only to one cheaper by more than this fraction (plus `switch_floor`),
-    /// and re-advertised only when its cost moves by more: small latency differences and noise
-    /// cause no route changes.
-    pub switch_fraction: f64,
-    /// With a bandwidth metric, paths of equal bandwidth level whose latencies differ by less
-    /// than this fraction count as equal (the conferencing paper ignores small latency
-    /// differences so noise causes no route changes); 10% keeps trees steady on a latency
-    /// matrix whose RTTs jitter by a few percent.
-    pub tie_fraction: f64,
-    /// Absolute part of the switching tolerance.
-    pub switch_floor: Duration,
-    /// Longest path accepted in a route; longer ones are dropped as absurd.
-    pub max_path_len: usize,
-    /// Most entries accepted in one table or update; larger ones are dropped as hostile.
-    pub max_table_entries: usize,
-    /// Data packets kept per source for repairing receivers' gaps after a route change.
-    pub recovery_packets: usize,
-    /// How long after a gap appears a receiver first asks its upstream to fill it.
-    pub nack_delay: Duration,
-    /// Seed of this member's randomness.
-    pub seed: u64,
 }
 
-impl Default for NaradaConfig {
+impl Default for MeshConfig {
     fn default() -> Self {
         Self {
-            metric: MetricKind::Latency,
-            stream_rate: Bandwidth::from_kbps(1200),
-            bandwidth_levels: 10,
-            rate_interval: Duration::from_secs(2),
-            probe_duration: Duration::from_millis(250),
-            reprobe_interval: Duration::from_secs(60),
-            upload: None,
-            download: None,
             min_degree: 3,
             max_degree: 6,
-            heartbeat_interval: Duration::from_secs(10),
-            refresh_interval: Duration::from_secs(1),
-            update_delay: Duration::from_millis(50),
-            ping_interval: Duration::from_secs(1),
-            dead_after_lost_pings: 3,
-            member_timeout: Duration::from_secs(40),
-            queue_max_wait: Duration::from_secs(40),
-            repair_interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_secs(3),
-            dead_retention: Duration::from_secs(300),
             improve_interval: Duration::from_secs(3),
             improve_candidates: 1,
             explore_per_tick: 32,
-            stretch_add: 2.0,
-            stretch_drop: 1.9,
-            horizon_growth: Duration::from_micros(500),
             explore_first: 0.75,
+            stretch_add: 2.0,
+            horizon_growth: Duration::from_micros(500),
+            stretch_drop: 1.9,
             provisional_links: true,
             swap_ratio: 2.0,
             readd_holdoff: Duration::from_secs(120),
@@ -190,21 +279,30 @@ impl Default for NaradaConfig {
             add_per_member: 0.02,
             drop_per_member: 0.25,
             drop_value: 0.5,
-            join_retry: Duration::from_secs(2),
-            leave_grace: Duration::from_secs(5),
-            switch_fraction: 0.02,
-            switch_floor: Duration::from_micros(500),
-            tie_fraction: 0.1,
-            max_path_len: 64,
-            max_table_entries: 65_536,
-            recovery_packets: 1024,
-            nack_delay: Duration::from_millis(100),
-            seed: 0,
         }
     }
 }
 
-impl NaradaConfig {
+/// The data plane: the repair buffer and when gaps are asked for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataConfig {
+    /// Data packets kept per source for repairing receivers' gaps after a route change.
+    pub recovery_packets: usize,
+    /// How long after a gap appears a receiver first asks its upstream to fill it.
+    pub nack_delay: Duration,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            recovery_packets: 1024,
+            nack_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+impl MeshConfig {
     /// Utility a candidate link must exceed, for a group of `members` where this end has
     /// `degree` neighbours and the other `other_degree`.
     ///
@@ -222,24 +320,27 @@ impl NaradaConfig {
         base * (1.0 + 3.0 * f * f)
     }
 
-    /// The degree bound of this member while `streams` sources send: `max_degree`, lowered
-    /// with a bandwidth metric to the number of neighbours its upload can feed every stream to
-    /// (never below `min_degree`).
-    pub fn degree_bound(&self, streams: usize) -> usize {
-        match (self.metric.uses_bandwidth(), self.upload) {
-            (true, Some(up)) => {
-                let per_child = self.stream_rate.bps_f64().max(1.0) * streams.max(1) as f64;
-                let children = (up.bps_f64() / per_child).floor() as usize;
-                children.clamp(self.min_degree, self.max_degree)
-            }
-            _ => self.max_degree,
-        }
-    }
-
     /// Consensus cost below which a link may be dropped, for a group of `members` where this end
     /// has `degree` neighbours.
     pub fn drop_threshold(&self, members: usize, degree: usize) -> f64 {
         self.drop_per_member * members as f64 / degree.max(1) as f64
+    }
+}
+
+impl NaradaConfig {
+    /// The degree bound of this member while `streams` sources send: `max_degree`, lowered
+    /// with a bandwidth metric to the number of neighbours its upload can feed every stream to
+    /// (never below `min_degree`).
+    pub fn degree_bound(&self, streams: usize) -> usize {
+        match (self.routing.metric.uses_bandwidth(), self.bandwidth.upload) {
+            (true, Some(up)) => {
+                let per_child =
+                    self.bandwidth.stream_rate.bps_f64().max(1.0) * streams.max(1) as f64;
+                let children = (up.bps_f64() / per_child).floor() as usize;
+                children.clamp(self.mesh.min_degree, self.mesh.max_degree)
+            }
+            _ => self.mesh.max_degree,
+        }
     }
 }
 
@@ -250,17 +351,38 @@ mod tests {
     #[test]
     fn thresholds_grow_with_group_and_degree() {
         let c = NaradaConfig::default();
-        assert!(c.add_threshold(128, 3, 3) > c.add_threshold(16, 3, 3));
-        assert!(c.add_threshold(128, 5, 3) > c.add_threshold(128, 3, 3));
-        assert!(c.add_threshold(128, 3, 6) > c.add_threshold(128, 3, 4));
-        assert!(c.drop_threshold(128, 3) > c.drop_threshold(128, 6));
+        assert!(c.mesh.add_threshold(128, 3, 3) > c.mesh.add_threshold(16, 3, 3));
+        assert!(c.mesh.add_threshold(128, 5, 3) > c.mesh.add_threshold(128, 3, 3));
+        assert!(c.mesh.add_threshold(128, 3, 6) > c.mesh.add_threshold(128, 3, 4));
+        assert!(c.mesh.drop_threshold(128, 3) > c.mesh.drop_threshold(128, 6));
+    }
+
+    #[test]
+    fn the_json_of_a_config_has_the_flat_names_of_before_the_split_and_reads_back() {
+        let c = NaradaConfig::default();
+        let json = serde_json::to_value(&c).unwrap();
+        let object = json.as_object().unwrap();
+        for key in [
+            "metric",
+            "stream_rate",
+            "max_degree",
+            "heartbeat_interval",
+            "nack_delay",
+            "seed",
+        ] {
+            assert!(object.contains_key(key), "{key} missing from {json}");
+        }
+        assert_eq!(object.len(), 46, "every setting, flat");
+        let back: NaradaConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]
     fn partial_json_takes_defaults() {
         let c: NaradaConfig = serde_json::from_str("{\"max_degree\": 8}").unwrap();
-        assert_eq!(c.max_degree, 8);
-        assert_eq!(c.min_degree, 3);
-        assert_eq!(c.heartbeat_interval, Duration::from_secs(10));
+        assert_eq!(c.mesh.max_degree, 8);
+        assert_eq!(c.mesh.min_degree, 3);
+        assert_eq!(c.membership.heartbeat_interval, Duration::from_secs(10));
+        assert_eq!(c.routing.metric, MetricKind::Latency);
     }
 }

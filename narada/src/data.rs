@@ -6,18 +6,25 @@
 //! from routing with no tree protocol. Duplicates are dropped; gaps left by a route change are
 //! asked for from the current upstream, which resends what it buffered. Each packet carries its
 //! drop class, so the driver's per-link pacer can drop the least important first where a link
-//! is slower than the stream; how much is sent to and received from each neighbour is counted
-//! for passive bandwidth estimation.
+//! is slower than the stream.
+//!
+//! [`DataPlane`] is a part of [`crate::Narada`] with inputs of its own (a publish, a packet, a
+//! repair request, its repair timer), its own deadline ([`DataPlane::poll_timeout`]) and its
+//! own outputs ([`DataOutput`], drained with [`DataPlane::poll_output`]). It reads routing
+//! through [`SourceTrees`] and knows members only by slot; the member introduces handles,
+//! counts bytes per link and names members for the application.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use overlay_core::{Time, WireMessage};
+use overlay_core::{Bandwidth, Time, soonest};
+use probe::RateMeter;
 
-use crate::forwarding::{Arrival, Buffered};
+use crate::config::DataConfig;
+use crate::forwarding::{Arrival, Buffered, SourceState};
 use crate::members::{SELF_SLOT, Slot};
-use crate::message::{DataPacket, Handle, Message};
-use crate::node::{Event, Narada, Timer};
+use crate::message::{DataPacket, Message};
 
 /// Most packets one repair request may ask for.
 const MAX_REPAIR: u64 = 1024;
@@ -25,13 +32,144 @@ const MAX_REPAIR: u64 = 1024;
 /// How long packets from the previous upstream are still accepted after a route change.
 const UPSTREAM_GRACE: Duration = Duration::from_secs(2);
 
-impl Narada {
-    pub(crate) fn publish(&mut self, now: Time, payload: Bytes, priority: u8) {
-        if !self.joined || self.leaving_since.is_some() {
-            return;
+/// A source counts as active (its stream loads every link of its tree) for this long after its
+/// last packet.
+const ACTIVE_FOR: Duration = Duration::from_secs(10);
+
+/// What the data plane reads of routing: each source's tree at this member.
+pub(crate) trait SourceTrees {
+    /// The neighbour packets of `source` come from: this member's next hop towards it.
+    fn upstream(&self, source: Slot) -> Option<Slot>;
+    /// The neighbours whose route to `source` goes through this member, in slot order.
+    fn downstream(&self, source: Slot) -> Vec<Slot>;
+}
+
+/// What the data plane asks of the member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DataOutput {
+    /// Send `msg` (a packet of `source`, or a repair request naming it) to neighbour `to`.
+    Send {
+        /// The neighbour.
+        to: Slot,
+        /// The source the message names (introduced to `to` first).
+        source: Slot,
+        /// A `Message::Data` or `Message::Nack`.
+        msg: Message,
+    },
+    /// A packet of `source` for the application.
+    Deliver {
+        /// The source.
+        source: Slot,
+        /// Its sequence number.
+        seq: u64,
+        /// When the source sent it (source clock, microseconds).
+        sent_at_us: u64,
+        /// The bytes.
+        payload: Bytes,
+        /// It filled a gap.
+        recovered: bool,
+    },
+}
+
+/// What the data plane counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DataStats {
+    /// Data not from the next hop towards its source: dropped.
+    pub(crate) rpf_drops: u64,
+    /// Data seen before: dropped.
+    pub(crate) duplicates: u64,
+    /// Gap repairs asked for.
+    pub(crate) nacks_sent: u64,
+    /// Packets resent to fill a neighbour's gap.
+    pub(crate) repairs_sent: u64,
+}
+
+/// A member's data plane.
+#[derive(Debug)]
+pub(crate) struct DataPlane {
+    config: DataConfig,
+    sources: BTreeMap<Slot, SourceState>,
+    next_seq: u64,
+    /// Data arriving here, for telling whether this member's own access link is the bottleneck.
+    arriving: RateMeter,
+    /// Sources heard from lately (at least one): each child link carries all their streams.
+    active_streams: usize,
+    /// When gaps are next due to be asked for.
+    nack_at: Option<Time>,
+    stats: DataStats,
+    out: VecDeque<DataOutput>,
+}
+
+impl DataPlane {
+    /// A data plane with nothing sent or received.
+    pub(crate) fn new(config: DataConfig) -> Self {
+        Self {
+            config,
+            sources: BTreeMap::new(),
+            next_seq: 0,
+            arriving: RateMeter::new(Duration::from_secs(4), 8),
+            active_streams: 1,
+            nack_at: None,
+            stats: DataStats::default(),
+            out: VecDeque::new(),
         }
-        let seq = self.next_data_seq;
-        self.next_data_seq += 1;
+    }
+
+    /// What it counted.
+    pub(crate) fn stats(&self) -> DataStats {
+        self.stats
+    }
+
+    /// The next queued output.
+    pub(crate) fn poll_output(&mut self) -> Option<DataOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`DataPlane::nack_tick`] is next due.
+    pub(crate) fn poll_timeout(&self) -> Option<Time> {
+        self.nack_at
+    }
+
+    /// Sources heard from in the last ten seconds (at least one).
+    pub(crate) fn active_streams(&self) -> usize {
+        self.active_streams
+    }
+
+    /// Whether packets of `source` have reached (or left) this member.
+    pub(crate) fn carries(&self, source: Slot) -> bool {
+        self.sources.contains_key(&source)
+    }
+
+    /// Every source whose packets reached (or left) this member.
+    pub(crate) fn sources(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.sources.keys().copied()
+    }
+
+    /// What arrives here per second, over the last few seconds.
+    pub(crate) fn arriving_rate(&mut self, now: Time) -> Option<Bandwidth> {
+        self.arriving.rate(now)
+    }
+
+    /// `bytes` of data arrived from a neighbour.
+    pub(crate) fn record_arrival(&mut self, now: Time, bytes: u64) {
+        self.arriving.record(now, bytes);
+    }
+
+    /// `source` is gone for good: forget its stream.
+    pub(crate) fn forget(&mut self, source: Slot) {
+        self.sources.remove(&source);
+    }
+
+    /// Send a packet as a source.
+    pub(crate) fn publish(
+        &mut self,
+        now: Time,
+        payload: Bytes,
+        priority: u8,
+        trees: &impl SourceTrees,
+    ) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let packet = Buffered {
             sent_at_us: now.as_micros(),
             priority,
@@ -42,12 +180,11 @@ impl Narada {
             .entry(SELF_SLOT)
             .or_default()
             .keep(seq, packet.clone(), capacity);
-        self.forward(SELF_SLOT, None, seq, &packet);
+        self.forward(SELF_SLOT, None, seq, &packet, trees);
     }
 
-    /// Send a data packet to neighbour `n`, counting its bytes for the rate report.
+    /// Send a packet of `source` to neighbour `n`.
     fn send_data(&mut self, n: Slot, source: Slot, seq: u64, packet: &Buffered) {
-        self.ensure_introduced(n, source);
         let msg = Message::Data(DataPacket {
             source,
             seq,
@@ -55,41 +192,43 @@ impl Narada {
             priority: packet.priority,
             payload: packet.payload.clone(),
         });
-        if let Some(nb) = self.neighbours.get_mut(&n) {
-            nb.sent_bytes += msg.wire_size() as u64;
-            nb.sent_sources.insert(source);
-        }
-        self.send(n, msg);
+        self.out.push_back(DataOutput::Send { to: n, source, msg });
     }
 
-    /// Send a packet of `source` to every neighbour that routes to it through this member.
-    fn forward(&mut self, source: Slot, from: Option<Slot>, seq: u64, packet: &Buffered) {
-        // Never back to where it came from, nor to this member's own upstream for the source: a
-        // neighbour whose news that it now routes through this member is stale would otherwise
-        // bounce packets back up (a transient two-member loop).
-        let upstream = self.routing.route(source).map(|r| r.next_hop);
-        let children: Vec<Slot> = self
-            .neighbours
-            .keys()
-            .copied()
-            .filter(|&n| {
-                Some(n) != from && Some(n) != upstream && self.routing.routes_through_me(n, source)
-            })
-            .collect();
-        for n in children {
-            self.send_data(n, source, seq, packet);
+    /// Send a packet of `source` to every neighbour that routes to it through this member:
+    /// never back to where it came from, nor to this member's own upstream for the source (a
+    /// neighbour whose news that it now routes through this member is stale would otherwise
+    /// bounce packets back up, a transient two-member loop).
+    fn forward(
+        &mut self,
+        source: Slot,
+        from: Option<Slot>,
+        seq: u64,
+        packet: &Buffered,
+        trees: &impl SourceTrees,
+    ) {
+        let upstream = trees.upstream(source);
+        for n in trees.downstream(source) {
+            if Some(n) != from && Some(n) != upstream {
+                self.send_data(n, source, seq, packet);
+            }
         }
     }
 
-    pub(crate) fn on_data(&mut self, now: Time, from: Slot, packet: DataPacket) {
-        let Some(source) = self.translate(from, packet.source) else {
-            return;
-        };
+    /// A packet of `source` (a slot of this member's) arrived from neighbour `from`.
+    pub(crate) fn on_data(
+        &mut self,
+        now: Time,
+        from: Slot,
+        source: Slot,
+        packet: DataPacket,
+        trees: &impl SourceTrees,
+    ) {
         if source == SELF_SLOT {
             self.stats.duplicates += 1;
             return;
         }
-        let upstream = self.routing.route(source).map(|r| r.next_hop);
+        let upstream = trees.upstream(source);
         let state = self.sources.entry(source).or_default();
         if state.upstream != upstream {
             if let Some(old) = state.upstream {
@@ -117,28 +256,23 @@ impl Narada {
         };
         state.keep(packet.seq, buffered.clone(), self.config.recovery_packets);
         let next_nack = state.next_nack();
-        if let Some(id) = self.members.id_of(source) {
-            self.outbox.emit(Event::Deliver {
-                source: id,
-                seq: packet.seq,
-                sent_at_us: buffered.sent_at_us,
-                payload: buffered.payload.clone(),
-                recovered: arrival == Arrival::Recovered,
-            });
-        }
-        self.forward(source, Some(from), packet.seq, &buffered);
+        self.out.push_back(DataOutput::Deliver {
+            source,
+            seq: packet.seq,
+            sent_at_us: buffered.sent_at_us,
+            payload: buffered.payload.clone(),
+            recovered: arrival == Arrival::Recovered,
+        });
+        self.forward(source, Some(from), packet.seq, &buffered, trees);
         if let Some(at) = next_nack
-            && self.timers.get(Timer::Nack).is_none_or(|t| at < t)
+            && self.nack_at.is_none_or(|t| at < t)
         {
-            self.timers.set(Timer::Nack, at);
+            self.nack_at = Some(at);
         }
     }
 
-    /// A neighbour asks for packets it missed: resend what is buffered.
-    pub(crate) fn on_nack(&mut self, from: Slot, source: Handle, ranges: Vec<(u64, u16)>) {
-        let Some(source) = self.translate(from, source) else {
-            return;
-        };
+    /// Neighbour `from` asks for packets of `source` it missed: resend what is buffered.
+    pub(crate) fn on_nack(&mut self, from: Slot, source: Slot, ranges: Vec<(u64, u16)>) {
         let Some(state) = self.sources.get(&source) else {
             return;
         };
@@ -163,126 +297,182 @@ impl Narada {
         }
     }
 
-    /// Ask upstreams for gaps that are due.
-    pub(crate) fn nack_tick(&mut self, now: Time) {
+    /// The repair timer: ask upstreams for gaps that are due.
+    pub(crate) fn nack_tick(&mut self, now: Time, trees: &impl SourceTrees) {
         let delay = self.config.nack_delay;
         // (upstream, source, missing ranges)
         type Request = (Slot, Slot, Vec<(u64, u16)>);
         let mut requests: Vec<Request> = Vec::new();
         let mut next: Option<Time> = None;
         for (&source, state) in &mut self.sources {
-            let Some(upstream) = self.routing.route(source).map(|r| r.next_hop) else {
+            let Some(upstream) = trees.upstream(source) else {
                 continue;
             };
             let ranges = state.due_nacks(now, delay);
             if !ranges.is_empty() {
                 requests.push((upstream, source, ranges));
             }
-            if let Some(at) = state.next_nack() {
-                next = Some(next.map_or(at, |n: Time| n.min(at)));
-            }
+            next = soonest(next, state.next_nack());
         }
         for (upstream, source, ranges) in requests {
             self.stats.nacks_sent += 1;
-            self.ensure_introduced(upstream, source);
-            self.send(upstream, Message::Nack { source, ranges });
+            self.out.push_back(DataOutput::Send {
+                to: upstream,
+                source,
+                msg: Message::Nack { source, ranges },
+            });
         }
-        if let Some(at) = next {
-            self.timers
-                .set(Timer::Nack, at.max(now + Duration::from_millis(1)));
-        }
+        self.nack_at = next.map(|at| at.max(now + Duration::from_millis(1)));
     }
 
-    /// Tell each neighbour how much data it was sent since the last report; probe links that
-    /// lost bandwidth and carry no data, so their recovery is noticed.
-    pub(crate) fn rate_tick(&mut self, now: Time) {
-        let recent = Duration::from_secs(10);
+    /// Count the sources heard from lately: each child link carries all their streams.
+    pub(crate) fn refresh_active_streams(&mut self, now: Time) {
         self.active_streams = self
             .sources
             .values()
             .filter(|st| {
                 st.last_arrival
-                    .is_some_and(|t| now.saturating_since(t) < recent)
+                    .is_some_and(|t| now.saturating_since(t) < ACTIVE_FOR)
             })
             .count()
             .max(1);
-        let millis = u32::try_from(self.config.rate_interval.as_millis()).unwrap_or(u32::MAX);
-        let reports: Vec<(Slot, u64, u16)> = self
-            .neighbours
-            .iter_mut()
-            .filter(|(_, nb)| nb.sent_bytes > 0)
-            .map(|(&n, nb)| {
-                let streams =
-                    u16::try_from(std::mem::take(&mut nb.sent_sources).len()).unwrap_or(u16::MAX);
-                (n, std::mem::take(&mut nb.sent_bytes), streams)
-            })
-            .collect();
-        for (n, sent_bytes, streams) in reports {
-            self.send(
-                n,
-                Message::Rate {
-                    sent_bytes,
-                    millis,
-                    streams,
-                },
-            );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member with neighbours 1, 2 and 3: it reaches source 5 through 1, and 2 and 3 route
+    /// to 5 through it.
+    struct Star;
+
+    impl SourceTrees for Star {
+        fn upstream(&self, source: Slot) -> Option<Slot> {
+            (source == 5).then_some(1)
         }
-        if !self.config.metric.uses_bandwidth() || self.access_is_bottleneck(now) {
-            return;
-        }
-        // Re-probe a narrowed, idle link only while some source reaches this member at less
-        // than full bandwidth (otherwise its recovery could not improve anything); probe a new
-        // link once.
-        let full = self.config.bandwidth_levels;
-        let short = self
-            .sources
-            .keys()
-            .any(|&s| s != SELF_SLOT && self.routing.metric_to(s).is_none_or(|m| m.width < full));
-        let interval = self.config.reprobe_interval;
-        let stale: Vec<Slot> = self
-            .neighbours
-            .iter()
-            .filter(|(_, nb)| {
-                let degraded = nb.bandwidth.level().is_some_and(|l| l < full);
-                let idle = nb.received_bytes == 0;
-                let due = nb
-                    .probed_at
-                    .is_none_or(|t| now.saturating_since(t) >= interval);
-                (short && degraded && idle && due)
-                    || (nb.bandwidth.level().is_none() && nb.probed_at.is_none())
-            })
-            .map(|(&n, _)| n)
-            .collect();
-        for n in stale {
-            if let Some(nb) = self.neighbours.get_mut(&n) {
-                nb.probed_at = Some(now);
+        fn downstream(&self, source: Slot) -> Vec<Slot> {
+            match source {
+                5 => vec![2, 3],
+                SELF_SLOT => vec![1, 2, 3],
+                _ => Vec::new(),
             }
-            self.probe_bandwidth(now, n);
         }
     }
 
-    /// A neighbour reported what it sent over `millis`: compare with what arrived.
-    pub(crate) fn on_rate(
-        &mut self,
-        now: Time,
-        from: Slot,
-        sent_bytes: u64,
-        millis: u32,
-        streams: u16,
-    ) {
-        let Some(nb) = self.neighbours.get_mut(&from) else {
-            return;
-        };
-        // Per stream: the link is shared by every stream it carries.
-        let per_stream = f64::from(millis.max(1)) / 1e3 * f64::from(streams.max(1));
-        let claimed = overlay_core::Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / per_stream);
-        let received = overlay_core::Bandwidth::from_bps_f64(
-            std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / per_stream,
-        );
-        let before = nb.bandwidth.level();
-        nb.bandwidth.on_report(now, claimed, received);
-        if nb.bandwidth.level() != before {
-            self.reroute(now);
+    fn config() -> DataConfig {
+        DataConfig {
+            recovery_packets: 16,
+            nack_delay: Duration::from_millis(100),
         }
+    }
+
+    fn drained(d: &mut DataPlane) -> Vec<DataOutput> {
+        std::iter::from_fn(|| d.poll_output()).collect()
+    }
+
+    fn packet(seq: u64) -> DataPacket {
+        DataPacket {
+            source: 5,
+            seq,
+            sent_at_us: 7,
+            priority: 1,
+            payload: Bytes::from_static(b"p"),
+        }
+    }
+
+    fn data_to(to: Slot, source: Slot, seq: u64, sent_at_us: u64) -> DataOutput {
+        DataOutput::Send {
+            to,
+            source,
+            msg: Message::Data(DataPacket {
+                source,
+                seq,
+                sent_at_us,
+                priority: 1,
+                payload: Bytes::from_static(b"p"),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_packet_from_the_upstream_is_delivered_then_sent_down_the_tree() {
+        let mut d = DataPlane::new(config());
+        let now = Time::from_secs(1);
+        d.on_data(now, 1, 5, packet(0), &Star);
+        assert_eq!(
+            drained(&mut d),
+            vec![
+                DataOutput::Deliver {
+                    source: 5,
+                    seq: 0,
+                    sent_at_us: 7,
+                    payload: Bytes::from_static(b"p"),
+                    recovered: false,
+                },
+                data_to(2, 5, 0, 7),
+                data_to(3, 5, 0, 7),
+            ]
+        );
+        assert_eq!(d.poll_timeout(), None, "no gap, no repair due");
+    }
+
+    #[test]
+    fn a_packet_from_another_neighbour_is_refused_and_a_second_copy_dropped() {
+        let mut d = DataPlane::new(config());
+        let now = Time::from_secs(1);
+        d.on_data(now, 2, 5, packet(0), &Star);
+        assert_eq!(drained(&mut d), Vec::new());
+        assert_eq!(d.stats().rpf_drops, 1);
+        d.on_data(now, 1, 5, packet(0), &Star);
+        drained(&mut d);
+        d.on_data(now, 1, 5, packet(0), &Star);
+        assert_eq!(drained(&mut d), Vec::new());
+        assert_eq!(d.stats().duplicates, 1);
+    }
+
+    #[test]
+    fn a_gap_is_asked_for_from_the_upstream_when_due() {
+        let mut d = DataPlane::new(config());
+        let now = Time::from_secs(1);
+        d.on_data(now, 1, 5, packet(0), &Star);
+        d.on_data(now, 1, 5, packet(3), &Star);
+        drained(&mut d);
+        let due = now + Duration::from_millis(100);
+        assert_eq!(d.poll_timeout(), Some(due));
+        d.nack_tick(due, &Star);
+        assert_eq!(
+            drained(&mut d),
+            vec![DataOutput::Send {
+                to: 1,
+                source: 5,
+                msg: Message::Nack {
+                    source: 5,
+                    ranges: vec![(1, 2)],
+                },
+            }]
+        );
+        assert_eq!(d.stats().nacks_sent, 1);
+        assert!(d.poll_timeout().is_some_and(|t| t > due), "retried later");
+    }
+
+    #[test]
+    fn a_repair_request_is_answered_from_the_buffer_only() {
+        let mut d = DataPlane::new(config());
+        let now = Time::from_secs(1);
+        d.publish(now, Bytes::from_static(b"p"), 1, &Star);
+        d.publish(now, Bytes::from_static(b"p"), 1, &Star);
+        drained(&mut d);
+        // Packets 0..4 asked for; 0 and 1 are buffered.
+        d.on_nack(2, SELF_SLOT, vec![(0, 4)]);
+        let sent_at = now.as_micros();
+        assert_eq!(
+            drained(&mut d),
+            vec![
+                data_to(2, SELF_SLOT, 0, sent_at),
+                data_to(2, SELF_SLOT, 1, sent_at)
+            ]
+        );
+        assert_eq!(d.stats().repairs_sent, 2);
     }
 }

@@ -1,112 +1,120 @@
-//! Incoming messages: who may send what, and where each goes.
+//! Incoming messages: who may send what, and which part of the member takes it.
 
 use overlay_core::{NodeId, Protocol, Time, WireMessage};
 
+use crate::mesh::{LinkAsk, TheirTable};
 use crate::message::{Liveness, Message};
 use crate::node::Narada;
 
 impl Narada {
     pub(crate) fn on_message(&mut self, now: Time, from: NodeId, msg: Message) {
-        let slot = self.members.slot_of(&from);
-        let neighbour = slot.filter(|s| self.neighbours.contains_key(s));
+        let (cx, mesh) = (&mut self.core, &mut self.mesh);
+        let slot = cx.members.slot_of(&from);
+        let neighbour = slot.filter(|s| cx.neighbours.contains_key(s));
         match msg {
             Message::Probe(p) => {
                 self.drive_prober(now, |prober, now| prober.handle_message(now, from, p))
             }
-            Message::TableQuery { nonce, digest } => self.on_table_query(from, nonce, digest),
+            Message::TableQuery { nonce, digest } => mesh.on_table_query(cx, from, nonce, digest),
             Message::TableReply {
                 nonce,
                 degree,
                 costs,
                 ids,
             } => match slot {
-                Some(s) => self.on_table_reply(now, s, nonce, degree, costs, ids),
-                None => self.stats.unmatched_replies += 1,
+                Some(s) => {
+                    let table = TheirTable { degree, costs, ids };
+                    mesh.on_table_reply(cx, &mut self.data, now, s, nonce, table)
+                }
+                None => cx.stats.unmatched_replies += 1,
             },
             Message::LinkRequest {
                 reason,
                 rtt_us,
                 utility_milli,
             } => {
-                if self.members.slots() >= self.config.max_table_entries && slot.is_none() {
-                    self.stats.oversized += 1;
+                if cx.members.slots() >= cx.config.membership.max_table_entries && slot.is_none() {
+                    cx.stats.oversized += 1;
                     return;
                 }
-                let s = self.members.intern(from, now);
-                self.on_link_request(now, s, reason, rtt_us, f64::from(utility_milli) / 1000.0);
+                let s = cx.members.intern(from, now);
+                let ask = LinkAsk {
+                    reason,
+                    rtt_us,
+                    utility: f64::from(utility_milli) / 1000.0,
+                };
+                mesh.on_link_request(cx, &self.data, now, s, ask);
             }
             Message::LinkAccept => match slot {
-                Some(s) => self.on_link_accept(now, s),
-                None => self.stats.unmatched_replies += 1,
+                Some(s) => mesh.on_link_accept(cx, now, s),
+                None => cx.stats.unmatched_replies += 1,
             },
             Message::LinkReject { referrals } => {
                 if let Some(s) = slot {
-                    self.on_link_reject(now, s, referrals);
+                    mesh.on_link_reject(cx, now, s, referrals);
                 }
             }
             Message::LinkDrop => {
                 if let Some(s) = neighbour {
-                    self.link_down(now, s);
+                    mesh.link_down(cx, now, s);
                 }
             }
             Message::Leave { seq } => {
                 let Some(s) = neighbour else {
-                    self.not_a_neighbour(now, from);
+                    mesh.not_a_neighbour(cx, now, from);
                     return;
                 };
-                if let Some(n) = self.neighbours.get_mut(&s) {
+                if let Some(n) = cx.neighbours.get_mut(&s) {
                     n.leaving = true;
                 }
-                let observed = self.members.observe(s, seq, Liveness::Left, None, now);
-                self.on_observed(now, s, observed);
-                self.reroute(now);
+                let observed = cx.members.observe(s, seq, Liveness::Left, None, now);
+                if cx.on_observed(s, observed).died {
+                    mesh.unqueue(s);
+                }
+                cx.reroute(now);
             }
             Message::Update(update) => match neighbour {
-                Some(s) => self.apply_update(now, s, update),
-                None => self.not_a_neighbour(now, from),
+                Some(s) => {
+                    for died in cx.apply_update(now, s, update) {
+                        mesh.unqueue(died);
+                    }
+                }
+                None => mesh.not_a_neighbour(cx, now, from),
             },
             Message::Data(packet) => match neighbour {
                 Some(s) => {
                     let bytes = Message::Data(packet.clone()).wire_size() as u64;
-                    if let Some(nb) = self.neighbours.get_mut(&s) {
+                    if let Some(nb) = cx.neighbours.get_mut(&s) {
                         nb.received_bytes += bytes;
                     }
-                    self.arriving.record(now, bytes);
-                    self.on_data(now, s, packet)
+                    self.data.record_arrival(now, bytes);
+                    let Some(source) = cx.translate(s, packet.source) else {
+                        return;
+                    };
+                    self.data
+                        .on_data(now, s, source, packet, &crate::node::Trees(cx));
+                    self.drain_data();
                 }
-                None => self.not_a_neighbour(now, from),
+                None => mesh.not_a_neighbour(cx, now, from),
             },
             Message::Rate {
                 sent_bytes,
                 millis,
                 streams,
             } => match neighbour {
-                Some(s) => self.on_rate(now, s, sent_bytes, millis, streams),
-                None => self.not_a_neighbour(now, from),
+                Some(s) => cx.on_rate(now, s, sent_bytes, millis, streams),
+                None => mesh.not_a_neighbour(cx, now, from),
             },
             Message::Nack { source, ranges } => match neighbour {
-                Some(s) => self.on_nack(s, source, ranges),
-                None => self.not_a_neighbour(now, from),
+                Some(s) => {
+                    let Some(source) = cx.translate(s, source) else {
+                        return;
+                    };
+                    self.data.on_nack(s, source, ranges);
+                    self.drain_data();
+                }
+                None => mesh.not_a_neighbour(cx, now, from),
             },
-        }
-    }
-
-    /// A message only neighbours may send came from a member that is not one: drop it, count
-    /// it, and tell the sender (at most once a second) that there is no link, so a link one
-    /// end lost without the other knowing (a drop lost in a partition) is undone at both ends.
-    fn not_a_neighbour(&mut self, now: Time, from: NodeId) {
-        self.stats.from_non_neighbour += 1;
-        if self.told_not_neighbour.len() > 1024 {
-            self.told_not_neighbour
-                .retain(|_, at| now.saturating_since(*at) < std::time::Duration::from_secs(1));
-        }
-        let recent = self
-            .told_not_neighbour
-            .get(&from)
-            .is_some_and(|at| now.saturating_since(*at) < std::time::Duration::from_secs(1));
-        if !recent {
-            self.told_not_neighbour.insert(from, now);
-            self.outbox.send(from, Message::LinkDrop);
         }
     }
 }

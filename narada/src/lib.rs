@@ -15,21 +15,26 @@
 #![forbid(unsafe_code)]
 
 mod config;
-pub mod data;
+mod core;
+mod data;
 mod dispatch;
 pub mod forwarding;
 pub mod members;
-pub mod mesh;
+mod mesh;
 pub mod message;
 pub mod metric;
 mod neighbours;
 mod node;
 pub mod routing;
-pub mod sync;
+mod sync;
 #[cfg(test)]
 mod tests;
+mod utility;
 
-pub use config::NaradaConfig;
+pub use config::{
+    BandwidthConfig, DataConfig, MembershipConfig, MeshConfig, NaradaConfig, RepairConfig,
+    RoutingConfig,
+};
 pub use message::Message;
 pub use metric::{MetricKind, PathMetric};
 pub use node::{Command, Event, Narada, NaradaStats};

@@ -3,11 +3,21 @@
 
 use overlay_core::{NodeId, Time};
 
+use crate::core::Core;
 use crate::members::{Observed, SELF_SLOT, Slot, Status};
 use crate::message::{Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update};
 use crate::metric::PathMetric;
-use crate::node::{Event, Narada};
+use crate::node::Event;
 use crate::routing::Advert;
+
+/// What a membership change calls for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reaction {
+    /// Routes may have changed.
+    pub(crate) reroute: bool,
+    /// The member died or left: it is no longer waited for.
+    pub(crate) died: bool,
+}
 
 /// Entries per update message: a full sync of a large group is split so no frame nears the
 /// envelope's size limit.
@@ -22,7 +32,7 @@ fn liveness(status: Status) -> Option<Liveness> {
     }
 }
 
-impl Narada {
+impl Core {
     /// Introduce `slot` to neighbour `n` in `update` if it has not been yet.
     fn introduce(&mut self, n: Slot, slot: Slot, update: &mut Update) {
         let Some(id) = self.members.id_of(slot) else {
@@ -189,19 +199,20 @@ impl Narada {
         slot
     }
 
-    /// Take in an update from neighbour `n`.
-    pub(crate) fn apply_update(&mut self, now: Time, n: Slot, update: Update) {
-        let limit = self.config.max_table_entries;
+    /// Take in an update from neighbour `n`; the members it reported dead.
+    pub(crate) fn apply_update(&mut self, now: Time, n: Slot, update: Update) -> Vec<Slot> {
+        let limit = self.config.membership.max_table_entries;
+        let mut died = Vec::new();
         if update.intro.len() + update.members.len() + update.routes.len() > limit {
             self.stats.oversized += 1;
-            return;
+            return died;
         }
         for (handle, id) in update.intro {
             let Some(slot) = self.intern_bounded(id, now) else {
                 continue;
             };
             let Some(nb) = self.neighbours.get_mut(&n) else {
-                return;
+                return died;
             };
             if nb.theirs.len() >= limit && !nb.theirs.contains_key(&handle) {
                 self.stats.oversized += 1;
@@ -218,9 +229,13 @@ impl Narada {
             let observed = self
                 .members
                 .observe(slot, entry.seq, entry.liveness, Some(n), now);
-            reroute_all |= self.on_observed(now, slot, observed);
+            let reaction = self.on_observed(slot, observed);
+            reroute_all |= reaction.reroute;
+            if reaction.died {
+                died.push(slot);
+            }
         }
-        let max_len = self.config.max_path_len;
+        let max_len = self.config.routing.max_path_len;
         for entry in update.routes {
             let Some(dest) = self.translate(n, entry.dest) else {
                 continue;
@@ -250,11 +265,12 @@ impl Narada {
         } else if !touched.is_empty() {
             self.reroute_dests(now, &touched);
         }
+        died
     }
 
     fn intern_bounded(&mut self, id: NodeId, now: Time) -> Option<Slot> {
         if self.members.slot_of(&id).is_none()
-            && self.members.slots() >= self.config.max_table_entries
+            && self.members.slots() >= self.config.membership.max_table_entries
         {
             self.stats.oversized += 1;
             return None;
@@ -262,16 +278,19 @@ impl Narada {
         Some(self.members.intern(id, now))
     }
 
-    /// React to a membership change; returns whether routes may have changed.
-    pub(crate) fn on_observed(&mut self, now: Time, slot: Slot, observed: Observed) -> bool {
+    /// React to a membership change: tell the application who joined, died or left.
+    pub(crate) fn on_observed(&mut self, slot: Slot, observed: Observed) -> Reaction {
         let id = self.members.id_of(slot);
         match observed {
-            Observed::Nothing | Observed::Advanced | Observed::Refuted => false,
+            Observed::Nothing | Observed::Advanced | Observed::Refuted => Reaction::default(),
             Observed::Joined | Observed::Revived => {
                 if let Some(id) = id {
                     self.outbox.emit(Event::MemberJoined(id));
                 }
-                true
+                Reaction {
+                    reroute: true,
+                    died: false,
+                }
             }
             Observed::Died => {
                 let left = self
@@ -285,11 +304,12 @@ impl Narada {
                         Event::MemberDied(id)
                     });
                 }
-                self.partition_queue.remove(&slot);
                 // A neighbour reported dead by others keeps its link: this member's own pings
                 // decide, and if it is alive it hears of its reported death and refutes it.
-                let _ = now;
-                true
+                Reaction {
+                    reroute: true,
+                    died: true,
+                }
             }
         }
     }

@@ -127,8 +127,11 @@ fn the_first_member_starts_the_group_and_the_second_joins_through_it() {
 #[test]
 fn a_full_member_refuses_and_refers_the_joiner_elsewhere() {
     let config = NaradaConfig {
-        max_degree: 1,
-        min_degree: 1,
+        mesh: crate::MeshConfig {
+            max_degree: 1,
+            min_degree: 1,
+            ..crate::MeshConfig::default()
+        },
         ..NaradaConfig::default()
     };
     let mut lab = Lab::new(3, config);
@@ -160,13 +163,16 @@ fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
     // A chain 0 - 1 - 2 (max degree 2 keeps 2 from linking to 0 directly... and min 1 lets it
     // stay a chain).
     let config = NaradaConfig {
-        max_degree: 1,
-        min_degree: 1,
+        mesh: crate::MeshConfig {
+            max_degree: 1,
+            min_degree: 1,
+            ..crate::MeshConfig::default()
+        },
         ..NaradaConfig::default()
     };
     let mut lab = Lab::with(3, config, |i, c| {
         if i == 1 {
-            c.max_degree = 2;
+            c.mesh.max_degree = 2;
         }
     });
     lab.command(0, Command::Join { bootstrap: vec![] });

@@ -49,6 +49,6 @@ pub use bandwidth::{Bandwidth, ParseBandwidthError};
 pub use id::{NodeId, ParseNodeIdError};
 pub use link::{LinkMetrics, MeasureRequest};
 pub use protocol::{LinkEvent, Outbox, Output, Protocol};
-pub use time::{Time, duration_micros};
+pub use time::{Time, duration_micros, soonest};
 pub use timer::TimerTable;
 pub use wire::{TrafficClass, WireMessage};

@@ -4,7 +4,9 @@
 //! from the operating system, so a simulation is reproducible bit for bit. ChaCha8's output is
 //! fixed by its specification, so the same seed gives the same stream on every platform.
 
-use rand::SeedableRng;
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
 
 /// The random number generator every protocol state machine owns.
 pub type ProtocolRng = rand::rngs::ChaCha8Rng;
@@ -33,6 +35,12 @@ pub fn derive_seed(master: u64, stream: u64) -> u64 {
     splitmix64(&mut state)
 }
 
+/// `period` stretched or shrunk by up to a quarter, uniformly: periodic work jittered so members
+/// (or servers) that started together do not stay in step.
+pub fn jitter(rng: &mut ProtocolRng, period: Duration) -> Duration {
+    period.mul_f64(0.75 + 0.5 * rng.random::<f64>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +53,23 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
         }
         assert_ne!(rng_from_seed(9).next_u64(), rng_from_seed(10).next_u64());
+    }
+
+    #[test]
+    fn jitter_stays_within_a_quarter_of_the_period() {
+        let mut rng = rng_from_seed(3);
+        let period = Duration::from_secs(4);
+        let draws: Vec<Duration> = (0..1000).map(|_| jitter(&mut rng, period)).collect();
+        assert!(
+            draws
+                .iter()
+                .all(|d| (Duration::from_secs(3)..=Duration::from_secs(5)).contains(d))
+        );
+        let mean = draws.iter().sum::<Duration>() / 1000;
+        assert!(
+            mean.abs_diff(period) < Duration::from_millis(100),
+            "{mean:?}"
+        );
     }
 
     #[test]

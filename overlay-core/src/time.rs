@@ -57,6 +57,15 @@ impl Time {
     }
 }
 
+/// The sooner of two optional deadlines (`None` is never): how a protocol made of parts, each
+/// with its own deadline, answers `poll_timeout`.
+pub fn soonest(a: Option<Time>, b: Option<Time>) -> Option<Time> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Microseconds in `d`, saturated to `u64::MAX`.
 pub fn duration_micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)

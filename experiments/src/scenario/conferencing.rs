@@ -250,11 +250,9 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
             None => reference_run(&net, &senders, &reference),
             Some(metric) => {
                 let net = common.network()?;
-                let config = NaradaConfig {
-                    metric,
-                    stream_rate: args.rate,
-                    ..base.clone()
-                };
+                let mut config = base.clone();
+                config.routing.metric = metric;
+                config.bandwidth.stream_rate = args.rate;
                 let started = std::time::Instant::now();
                 let run = overlay_run(
                     net,
@@ -490,10 +488,11 @@ fn overlay_run(
     let n = net.members();
     let mut group = NaradaGroup::with_configs(
         net,
-        |_, host| NaradaConfig {
-            upload: Some(host.access.up),
-            download: Some(host.access.down),
-            ..config.clone()
+        |_, host| {
+            let mut config = config.clone();
+            config.bandwidth.upload = Some(host.access.up);
+            config.bandwidth.download = Some(host.access.down);
+            config
         },
         seed,
     );

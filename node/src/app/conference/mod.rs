@@ -112,11 +112,9 @@ impl Member {
             TransportSettings::default(),
         )?;
         let listen = connector.local_addr();
-        let narada_config = NaradaConfig {
-            metric: MetricKind::BandwidthLatency,
-            stream_rate: config.stream_rate,
-            ..NaradaConfig::default()
-        };
+        let mut narada_config = NaradaConfig::default();
+        narada_config.routing.metric = MetricKind::BandwidthLatency;
+        narada_config.bandwidth.stream_rate = config.stream_rate;
         let now = WallClock::default().now();
         let narada = Narada::new(id, narada_config, now);
         let view = Arc::new(Mutex::new(ProtocolView::default()));

@@ -1,0 +1,349 @@
+//! What every part of a member shares: its settings, its view of the group (the member table,
+//! its mesh neighbours, the routing table), its life (joined, leaving, left), and what it hands
+//! its driver (outputs, timers, counters, randomness). The mesh ([`crate::mesh::Mesh`]) and the
+//! data plane ([`crate::data::DataPlane`]) own the rest of their state; [`crate::Narada`]
+//! composes the three.
+//!
+//! Routing glue lives here: recomputing routes when links or news change, and scheduling what
+//! changed for the neighbours ([`crate::sync`] writes that news).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use overlay_core::rng::{ProtocolRng, derive_seed, jitter, rng_from_seed};
+use overlay_core::{Bandwidth, MeasureRequest, NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use probe::{LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig};
+
+use crate::NaradaConfig;
+use crate::members::{MemberTable, Slot, Status};
+use crate::message::Message;
+use crate::neighbours::Neighbour;
+use crate::node::{Event, NaradaStats, Timer};
+use crate::routing::{LinkCost, RoutingTable, Tolerance};
+
+/// Where a member is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Life {
+    /// In a group (it has had a neighbour, or started the group).
+    pub(crate) joined: bool,
+    /// Announced its leave at this time, and forwards until the grace ends.
+    pub(crate) leaving_since: Option<Time>,
+    /// Finished leaving: does nothing more.
+    pub(crate) left: bool,
+    /// When it started its periodic work (joined or founded the group).
+    pub(crate) started_at: Option<Time>,
+}
+
+/// The shared part of a member.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) config: NaradaConfig,
+    pub(crate) rng: ProtocolRng,
+    pub(crate) members: MemberTable,
+    pub(crate) routing: RoutingTable,
+    pub(crate) neighbours: BTreeMap<Slot, Neighbour>,
+    /// Pings neighbours (link latency and liveness) and candidates (latency to non-neighbours).
+    pub(crate) prober: Prober,
+    /// Destinations whose advertisement changed since the last route flush.
+    pub(crate) route_dirty: BTreeSet<Slot>,
+    pub(crate) life: Life,
+    /// Every timer of the member and its parts, in one table so ties fire in one fixed order
+    /// (the declaration order of [`Timer`]).
+    pub(crate) timers: TimerTable<Timer>,
+    pub(crate) outbox: Outbox<Message, Event>,
+    pub(crate) stats: NaradaStats,
+}
+
+impl Core {
+    /// The shared part of member `id`, at `now`.
+    pub(crate) fn new(id: NodeId, config: NaradaConfig, now: Time) -> Self {
+        let prober_config = ProberConfig {
+            interval: config.repair.ping_interval,
+            seed: derive_seed(config.seed, 1),
+            ..ProberConfig::default()
+        };
+        Self {
+            rng: rng_from_seed(derive_seed(config.seed, 2)),
+            members: MemberTable::new(id, now),
+            routing: RoutingTable::new(config.routing.metric),
+            neighbours: BTreeMap::new(),
+            prober: Prober::new(id, prober_config),
+            route_dirty: BTreeSet::new(),
+            life: Life::default(),
+            timers: TimerTable::default(),
+            outbox: Outbox::default(),
+            stats: NaradaStats::default(),
+            config,
+        }
+    }
+
+    pub(crate) fn me(&self) -> NodeId {
+        self.members.me()
+    }
+
+    /// Whether `slot` is a member that counts for the group (alive).
+    pub(crate) fn counts(&self, slot: Slot) -> bool {
+        self.members
+            .record(slot)
+            .is_some_and(|r| r.status == Status::Alive)
+    }
+
+    /// How much better a route must be to replace another.
+    pub(crate) fn tolerance(&self) -> Tolerance {
+        let routing = &self.config.routing;
+        let fraction = if routing.metric.uses_bandwidth() {
+            routing.tie_fraction
+        } else {
+            routing.switch_fraction
+        };
+        Tolerance {
+            fraction,
+            floor_us: u32::try_from(routing.switch_floor.as_micros()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// `period` ±25%, so members' periodic work does not fall in step.
+    pub(crate) fn jitter(&mut self, period: Duration) -> Duration {
+        jitter(&mut self.rng, period)
+    }
+
+    /// Send `msg` to the member in `slot`.
+    pub(crate) fn send(&mut self, to: Slot, msg: Message) {
+        if let Some(id) = self.members.id_of(to) {
+            self.outbox.send(id, msg);
+        }
+    }
+
+    /// Tell the prober `cmd` and lift what it asks for. A command never reports a measurement
+    /// at once (replies and timeouts do, through [`crate::Narada`]), so no event is lost here.
+    pub(crate) fn command_prober(&mut self, now: Time, cmd: ProberCommand) {
+        self.prober.handle_command(now, cmd);
+        while let Some(output) = self.prober.poll_output() {
+            match output {
+                Output::Send { to, msg } => self.outbox.send(to, Message::Probe(msg)),
+                Output::Connect { peer } => self.outbox.connect(peer),
+                Output::Disconnect { peer } => self.outbox.disconnect(peer),
+                Output::Measure { peer, request } => self.outbox.measure(peer, request),
+                Output::Emit(event) => {
+                    debug_assert!(false, "a prober command reported {event:?} at once");
+                }
+            }
+        }
+    }
+
+    /// Every mesh link's cost in the routing metric.
+    pub(crate) fn link_costs(&self) -> BTreeMap<Slot, LinkCost> {
+        let me = self.me();
+        let kind = self.config.routing.metric;
+        self.neighbours
+            .iter()
+            .map(|(&s, n)| {
+                let peer = self.members.id_of(s).unwrap_or(me);
+                let width = n
+                    .bandwidth
+                    .level()
+                    .unwrap_or_else(|| n.bandwidth.full_level());
+                let metric = kind.link(n.cost_us(), width, &me, &peer);
+                (
+                    s,
+                    LinkCost {
+                        metric,
+                        latency_us: n.cost_us(),
+                        leaving: n.leaving,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// A fresh bandwidth estimator for a new link.
+    pub(crate) fn link_bandwidth(&self) -> LinkBandwidth {
+        LinkBandwidth::new(LinkBandwidthConfig {
+            stream_rate: self.config.bandwidth.stream_rate,
+            levels: self.config.bandwidth.bandwidth_levels,
+            ..LinkBandwidthConfig::default()
+        })
+    }
+
+    /// Recompute routes and schedule the flush of what changed.
+    pub(crate) fn reroute(&mut self, now: Time) {
+        let before = self.next_hops();
+        let links = self.link_costs();
+        let members = &self.members;
+        let changed =
+            self.routing
+                .recompute(now, &links, |s| members.is_routable(s), self.tolerance());
+        self.schedule_flush(now, changed, &before);
+    }
+
+    /// Recompute the routes to `dests` only.
+    pub(crate) fn reroute_dests(&mut self, now: Time, dests: &BTreeSet<Slot>) {
+        let before = self.next_hops();
+        let links = self.link_costs();
+        let members = &self.members;
+        let changed = self.routing.recompute_dests(
+            now,
+            dests,
+            &links,
+            |s| members.is_routable(s),
+            self.tolerance(),
+        );
+        self.schedule_flush(now, changed, &before);
+    }
+
+    fn next_hops(&self) -> BTreeMap<Slot, Slot> {
+        self.routing
+            .routes()
+            .map(|(d, r)| (d, r.next_hop))
+            .collect()
+    }
+
+    /// Send changed routes after `update_delay` (batching bursts). A route whose next hop
+    /// changed is also sent at once to its new next hop: the sooner that neighbour learns this
+    /// member now routes through it, the shorter the moment in which it could pick this member
+    /// as its own next hop (a transient cycle).
+    fn schedule_flush(&mut self, now: Time, changed: Vec<Slot>, before: &BTreeMap<Slot, Slot>) {
+        match self.routing.next_hold_end() {
+            Some(at) => self.timers.set(Timer::RouteHold, at),
+            None => {
+                self.timers.cancel(Timer::RouteHold);
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        // New next hops hear at once; so does everyone of a withdrawal (a route gone active
+        // waits for neighbours to stop using this member).
+        let mut urgent: BTreeMap<Slot, Vec<Slot>> = BTreeMap::new();
+        let mut withdrawn = Vec::new();
+        for &d in &changed {
+            match self.routing.route(d).map(|r| r.next_hop) {
+                Some(hop) if before.get(&d) != Some(&hop) => urgent.entry(hop).or_default().push(d),
+                None if before.contains_key(&d) => withdrawn.push(d),
+                _ => {}
+            }
+        }
+        for (hop, dests) in urgent {
+            self.send_routes_now(hop, &dests);
+        }
+        if !withdrawn.is_empty() {
+            let all: Vec<Slot> = self.neighbours.keys().copied().collect();
+            for n in all {
+                self.send_routes_now(n, &withdrawn);
+            }
+        }
+        self.route_dirty.extend(changed);
+        if !self.timers.is_armed(Timer::FlushRoutes) {
+            self.timers
+                .set(Timer::FlushRoutes, now + self.config.routing.update_delay);
+        }
+    }
+
+    /// Start the periodic timers (on joining or starting a group).
+    pub(crate) fn start(&mut self, now: Time) {
+        self.life.started_at = Some(now);
+        let (heartbeat, refresh) = (
+            self.config.membership.heartbeat_interval,
+            self.config.membership.refresh_interval,
+        );
+        let first_heartbeat = self.jitter(heartbeat);
+        self.timers.set(Timer::Heartbeat, now + first_heartbeat);
+        let first_refresh = self.jitter(refresh);
+        self.timers.set(Timer::Refresh, now + first_refresh);
+        self.timers
+            .set(Timer::Repair, now + self.config.repair.repair_interval);
+        let improve = self.jitter(self.config.mesh.improve_interval);
+        self.timers
+            .set(Timer::Improve, now + improve.min(Duration::from_secs(1)));
+        let drop = self.jitter(self.config.mesh.drop_interval);
+        self.timers.set(Timer::Drop, now + drop);
+        self.timers
+            .set(Timer::Purge, now + self.config.repair.dead_retention / 4);
+        self.timers
+            .set(Timer::RateReport, now + self.config.bandwidth.rate_interval);
+    }
+
+    /// This member is in the group from now on (its first link, or it founded the group).
+    pub(crate) fn joined(&mut self, now: Time) {
+        if !self.life.joined {
+            self.life.joined = true;
+            self.outbox.emit(Event::Joined);
+            self.start(now);
+        }
+    }
+
+    /// The bandwidth level of a measured rate.
+    pub(crate) fn width_of(&self, bandwidth: Bandwidth) -> u16 {
+        let config = &self.config.bandwidth;
+        let step = config.stream_rate.bps_f64() / f64::from(config.bandwidth_levels.max(1));
+        let level = (bandwidth.bps_f64() / step.max(1.0) + 0.5).floor();
+        level.clamp(0.0, f64::from(config.bandwidth_levels)) as u16
+    }
+
+    /// Ask the driver to measure the bandwidth from `slot` to this member, at no more than the
+    /// stream rate.
+    pub(crate) fn probe_bandwidth(&mut self, slot: Slot) {
+        let Some(id) = self.members.id_of(slot) else {
+            return;
+        };
+        self.stats.bandwidth_probes += 1;
+        self.outbox.measure(
+            id,
+            MeasureRequest::Bandwidth {
+                max_rate: self.config.bandwidth.stream_rate,
+                duration: self.config.bandwidth.probe_duration,
+            },
+        );
+    }
+
+    /// Tell each neighbour how much data it was sent since the last report.
+    pub(crate) fn send_rate_reports(&mut self) {
+        let millis =
+            u32::try_from(self.config.bandwidth.rate_interval.as_millis()).unwrap_or(u32::MAX);
+        let reports: Vec<(Slot, u64, u16)> = self
+            .neighbours
+            .iter_mut()
+            .filter(|(_, nb)| nb.sent_bytes > 0)
+            .map(|(&n, nb)| {
+                let streams =
+                    u16::try_from(std::mem::take(&mut nb.sent_sources).len()).unwrap_or(u16::MAX);
+                (n, std::mem::take(&mut nb.sent_bytes), streams)
+            })
+            .collect();
+        for (n, sent_bytes, streams) in reports {
+            self.send(
+                n,
+                Message::Rate {
+                    sent_bytes,
+                    millis,
+                    streams,
+                },
+            );
+        }
+    }
+
+    /// A neighbour reported what it sent over `millis`: compare with what arrived.
+    pub(crate) fn on_rate(
+        &mut self,
+        now: Time,
+        from: Slot,
+        sent_bytes: u64,
+        millis: u32,
+        streams: u16,
+    ) {
+        let Some(nb) = self.neighbours.get_mut(&from) else {
+            return;
+        };
+        // Per stream: the link is shared by every stream it carries.
+        let per_stream = f64::from(millis.max(1)) / 1e3 * f64::from(streams.max(1));
+        let claimed = Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / per_stream);
+        let received = Bandwidth::from_bps_f64(
+            std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / per_stream,
+        );
+        let before = nb.bandwidth.level();
+        nb.bandwidth.on_report(now, claimed, received);
+        if nb.bandwidth.level() != before {
+            self.reroute(now);
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Finding better links: latencies to non-neighbours, table queries to the most promising,
+//! and the decision to link (the spanner rule, the paper's utility rule, swaps when full), with
+//! bandwidth probed only where it could matter.
+
+use overlay_core::{Bandwidth, NodeId, Time};
+use probe::ProberCommand;
+use rand::RngExt;
+use rand::seq::SliceRandom;
+
+use super::{Candidate, LinkAsk, Mesh, Query, QueryPurpose, TheirTable};
+use crate::core::Core;
+use crate::data::DataPlane;
+use crate::members::{SELF_SLOT, Slot, Status};
+use crate::message::{LinkReason, Message};
+use crate::metric::PathMetric;
+use crate::node::Timer;
+use crate::utility::{link_value, utility};
+
+impl Mesh {
+    /// Send a table query to `slot`.
+    pub(crate) fn send_query(
+        &mut self,
+        cx: &mut Core,
+        now: Time,
+        slot: Slot,
+        purpose: QueryPurpose,
+    ) {
+        if self.queries.values().any(|q| q.target == slot) {
+            return;
+        }
+        let nonce = cx.rng.random::<u64>();
+        let digest = cx.members.live_digest();
+        self.queries.insert(
+            nonce,
+            Query {
+                target: slot,
+                sent: now,
+                purpose,
+            },
+        );
+        cx.timers.set(
+            Timer::QueryExpire(nonce),
+            now + cx.config.repair.probe_timeout,
+        );
+        cx.send(slot, Message::TableQuery { nonce, digest });
+    }
+
+    pub(crate) fn on_table_query(&self, cx: &mut Core, from: NodeId, nonce: u64, digest: u64) {
+        let mine = cx.members.live_digest();
+        let live = cx.members.sorted_live().to_vec();
+        let costs: Vec<Option<PathMetric>> =
+            live.iter().map(|&s| cx.routing.metric_to(s)).collect();
+        let ids =
+            (mine != digest).then(|| live.iter().filter_map(|&s| cx.members.id_of(s)).collect());
+        let degree = u16::try_from(cx.neighbours.len()).unwrap_or(u16::MAX);
+        cx.outbox.send(
+            from,
+            Message::TableReply {
+                nonce,
+                degree,
+                costs,
+                ids,
+            },
+        );
+    }
+
+    pub(crate) fn on_table_reply(
+        &mut self,
+        cx: &mut Core,
+        data: &mut DataPlane,
+        now: Time,
+        from: Slot,
+        nonce: u64,
+        table: TheirTable,
+    ) {
+        let TheirTable {
+            degree: their_degree,
+            costs,
+            ids,
+        } = table;
+        if self.queries.get(&nonce).is_none_or(|q| q.target != from) {
+            cx.stats.unmatched_replies += 1;
+            return;
+        }
+        let Some(query) = self.queries.remove(&nonce) else {
+            return;
+        };
+        cx.timers.cancel(Timer::QueryExpire(nonce));
+        if costs.len() > cx.config.membership.max_table_entries {
+            cx.stats.oversized += 1;
+            return;
+        }
+        let rtt_us =
+            u32::try_from(now.saturating_since(query.sent).as_micros()).unwrap_or(u32::MAX);
+        self.partition_queue.remove(&from);
+        if cx.neighbours.contains_key(&from) || self.pending.contains_key(&from) {
+            return;
+        }
+        if query.purpose == QueryPurpose::Repair {
+            // It answers: a silent member that lives gets a link, which repairs a partition if
+            // there is one.
+            if self.has_room(cx, data, LinkReason::Repair) {
+                let ask = LinkAsk {
+                    reason: LinkReason::Repair,
+                    rtt_us,
+                    utility: 0.0,
+                };
+                self.request_link(cx, now, from, ask, None);
+            }
+            return;
+        }
+        let their_costs: Vec<(Slot, Option<PathMetric>)> = match ids {
+            None => {
+                let live = cx.members.sorted_live().to_vec();
+                if live.len() != costs.len() {
+                    cx.stats.unmatched_replies += 1;
+                    return;
+                }
+                live.into_iter().zip(costs).collect()
+            }
+            Some(ids) => {
+                if ids.len() != costs.len() {
+                    cx.stats.unmatched_replies += 1;
+                    return;
+                }
+                ids.iter()
+                    .zip(costs)
+                    .filter_map(|(id, c)| cx.members.slot_of(id).map(|s| (s, c)))
+                    .collect()
+            }
+        };
+        let candidate = Candidate {
+            their_costs,
+            rtt_us,
+            their_degree,
+        };
+        if !cx.config.routing.metric.uses_bandwidth() {
+            self.evaluate(cx, data, now, from, &candidate, PathMetric::UNBOUNDED);
+            return;
+        }
+        // Bandwidth matters, but probes are costly (the paper found them 92% of its overhead):
+        // probe only a candidate that reaches some source this member receives more widely
+        // than this member does (it does well and could help), only if the link would be wanted
+        // even at full bandwidth, and never while this member's own access link is the limit.
+        let full = cx.config.bandwidth.bandwidth_levels;
+        if !Self::could_widen(cx, data, &candidate.their_costs) {
+            // Only latency is at stake: no probe; the link is measured once it exists.
+            self.evaluate(cx, data, now, from, &candidate, full);
+            return;
+        }
+        if Self::wanted(cx, from, &candidate, full).is_none()
+            || Self::access_is_bottleneck(cx, data, now)
+        {
+            return;
+        }
+        let fresh = self
+            .probed
+            .get(&from)
+            .filter(|(_, at)| now.saturating_since(*at) < cx.config.bandwidth.reprobe_interval);
+        if let Some(&(bandwidth, _)) = fresh {
+            let width = cx.width_of(bandwidth);
+            self.evaluate(cx, data, now, from, &candidate, width);
+            return;
+        }
+        cx.probe_bandwidth(from);
+        self.awaiting_probe.insert(from, candidate);
+    }
+
+    /// Whether a candidate with routes `their_costs` reaches a source this member receives with
+    /// more bandwidth than this member does.
+    fn could_widen(
+        cx: &Core,
+        data: &DataPlane,
+        their_costs: &[(Slot, Option<PathMetric>)],
+    ) -> bool {
+        their_costs.iter().any(|&(m, cost)| {
+            let receiving = m != SELF_SLOT && data.carries(m);
+            let mine = cx.routing.metric_to(m).map_or(0, |r| r.width);
+            receiving && cost.is_some_and(|c| c.width > mine)
+        })
+    }
+
+    /// Decide on a candidate whose table arrived, with `width` the bandwidth level of the link
+    /// from it.
+    fn evaluate(
+        &mut self,
+        cx: &mut Core,
+        data: &DataPlane,
+        now: Time,
+        from: Slot,
+        candidate: &Candidate,
+        width: u16,
+    ) {
+        if cx.neighbours.contains_key(&from) || self.pending.contains_key(&from) {
+            return;
+        }
+        let Some((reason, utility)) = Self::wanted(cx, from, candidate, width) else {
+            return;
+        };
+        let direct_us = candidate.rtt_us / 2;
+        let ask = LinkAsk {
+            reason,
+            rtt_us: candidate.rtt_us,
+            utility,
+        };
+        if self.has_room(cx, data, reason) {
+            self.request_link(cx, now, from, ask, None);
+        } else if let Some(old) = swap_target(cx, now, utility, direct_us) {
+            self.request_link(cx, now, from, ask, Some(old));
+        }
+    }
+
+    /// Whether a link from `from` (its table in `candidate`, its bandwidth level `width`) is
+    /// wanted, and why, with its utility.
+    fn wanted(
+        cx: &Core,
+        from: Slot,
+        candidate: &Candidate,
+        width: u16,
+    ) -> Option<(LinkReason, f64)> {
+        let direct_us = candidate.rtt_us / 2;
+        let link = Self::candidate_link(cx, from, direct_us, width);
+        let utility = utility(
+            cx.config.routing.metric,
+            &cx.routing,
+            |m| cx.counts(m),
+            from,
+            link,
+            &candidate.their_costs,
+        );
+        let degree = cx.neighbours.len();
+        let below_min = degree < cx.config.mesh.min_degree;
+        // The spanner rule: the mesh route is much longer than the direct path (a light gate on
+        // utility keeps useless links out); otherwise the paper's rule: utility over a threshold
+        // that grows with group size and degree.
+        let stretch = cx.routing.latency_to(from).map_or(f64::INFINITY, |c| {
+            f64::from(c) / f64::from(direct_us.max(1))
+        });
+        let wanted = below_min
+            || (stretch > cx.config.mesh.stretch_add && utility > cx.config.mesh.add_base)
+            || utility
+                > cx.config.mesh.add_threshold(
+                    cx.members.alive_count(),
+                    degree,
+                    usize::from(candidate.their_degree),
+                );
+        let reason = if below_min {
+            LinkReason::Degree
+        } else {
+            LinkReason::Improve
+        };
+        wanted.then_some((reason, utility))
+    }
+
+    /// The metric of a link from `candidate` at one-way latency `latency_us` and bandwidth level
+    /// `width`.
+    fn candidate_link(cx: &Core, candidate: Slot, latency_us: u32, width: u16) -> PathMetric {
+        let me = cx.me();
+        let peer = cx.members.id_of(candidate).unwrap_or(me);
+        cx.config.routing.metric.link(latency_us, width, &me, &peer)
+    }
+
+    /// Whether what arrives here already fills this member's own download: then its access
+    /// link limits it and probing others cannot help (the paper's first heuristic).
+    pub(crate) fn access_is_bottleneck(cx: &Core, data: &mut DataPlane, now: Time) -> bool {
+        let Some(download) = cx.config.bandwidth.download else {
+            return false;
+        };
+        data.arriving_rate(now)
+            .is_some_and(|r| r.bps_f64() >= 0.9 * download.bps_f64())
+    }
+
+    /// A bandwidth measurement arrived (a probe's result, or the driver's own estimate).
+    pub(crate) fn on_bandwidth_measured(
+        &mut self,
+        cx: &mut Core,
+        data: &mut DataPlane,
+        now: Time,
+        peer: NodeId,
+        bandwidth: Bandwidth,
+    ) {
+        let Some(slot) = cx.members.slot_of(&peer) else {
+            return;
+        };
+        self.probed.insert(slot, (bandwidth, now));
+        if let Some(nb) = cx.neighbours.get_mut(&slot) {
+            let before = nb.bandwidth.level();
+            nb.bandwidth.on_probe(now, bandwidth);
+            nb.probed_at = Some(now);
+            if nb.bandwidth.level() != before {
+                cx.reroute(now);
+            }
+        }
+        if let Some(candidate) = self.awaiting_probe.remove(&slot) {
+            let width = cx.width_of(bandwidth);
+            self.evaluate(cx, data, now, slot, &candidate, width);
+        }
+    }
+
+    /// Learn latencies, then query the most promising non-neighbours for their routing tables.
+    pub(crate) fn improve_tick(&mut self, cx: &mut Core, now: Time) {
+        let timeout = cx.config.repair.probe_timeout;
+        self.pending
+            .retain(|_, p| now.saturating_since(p.1) < timeout);
+        self.holdoff.retain(|_, until| now < *until);
+        if !cx.life.joined || cx.life.leaving_since.is_some() {
+            return;
+        }
+        let others: Vec<(Slot, NodeId)> = cx
+            .members
+            .existing()
+            .filter(|&(s, r)| {
+                s != SELF_SLOT && r.status == Status::Alive && !cx.neighbours.contains_key(&s)
+            })
+            .map(|(s, r)| (s, r.id))
+            .collect();
+        // Explore: ping members whose latency is unknown.
+        let mut unknown: Vec<NodeId> = others
+            .iter()
+            .filter(|(_, id)| cx.prober.rtt(*id).is_none())
+            .map(|&(_, id)| id)
+            .collect();
+        unknown.shuffle(&mut cx.rng);
+        for id in unknown.into_iter().take(cx.config.mesh.explore_per_tick) {
+            cx.command_prober(now, ProberCommand::ProbeNow(id));
+        }
+        // Links chosen before latencies are known are chosen blind: wait until most members
+        // have been measured (a joiner has its join link meanwhile).
+        let known = others
+            .iter()
+            .filter(|(_, id)| cx.prober.rtt(*id).is_some())
+            .count();
+        if !cx.neighbours.is_empty()
+            && (known as f64) < cx.config.mesh.explore_first * others.len() as f64
+        {
+            return;
+        }
+        // Candidates, nearest first: below minimum degree any member; otherwise members whose
+        // mesh route is over `stretch_add` times their direct latency (the spanner rule).
+        let below_min = cx.neighbours.len() < cx.config.mesh.min_degree;
+        let stretch_add = cx.config.mesh.stretch_add;
+        // The latency horizon grows from the moment this member started: short links are
+        // considered before long ones, as a greedy spanner considers them (globally shortest
+        // first), so long links are added only where the short ones left a gap.
+        let horizon_us = cx.life.started_at.map_or(u64::MAX, |t| {
+            (now.saturating_since(t).as_secs_f64()
+                * cx.config.mesh.horizon_growth.as_micros() as f64) as u64
+        });
+        let mut near: Vec<(u64, Slot)> = others
+            .iter()
+            .filter(|&&(s, _)| !self.pending.contains_key(&s) && !self.held_off(now, s))
+            .filter_map(|&(s, id)| {
+                let direct = cx.prober.rtt(id)?.as_micros() as u64 / 2;
+                let stretched = cx
+                    .routing
+                    .latency_to(s)
+                    .is_none_or(|c| c as f64 > stretch_add * direct.max(1) as f64);
+                (below_min || (stretched && direct <= horizon_us)).then_some((direct, s))
+            })
+            .collect();
+        near.sort_unstable();
+        let want = if below_min {
+            cx.config.mesh.improve_candidates.max(3)
+        } else {
+            cx.config.mesh.improve_candidates
+        };
+        let mut chosen: Vec<Slot> = near.iter().take(want).map(|&(_, s)| s).collect();
+        // Otherwise, now and then, the paper's random probe keeps looking for shortcuts.
+        if chosen.is_empty() && !others.is_empty() && cx.rng.random_bool(0.3) {
+            let (s, _) = others[cx.rng.random_range(0..others.len())];
+            if !self.pending.contains_key(&s) && !self.held_off(now, s) {
+                chosen.push(s);
+            }
+        }
+        for slot in chosen {
+            self.send_query(cx, now, slot, QueryPurpose::Improve);
+        }
+    }
+}
+
+/// The link to give up for a new one of `utility` and one-way latency `direct_us`: the link of
+/// least value, if that value is under `1 / swap_ratio` of the new link's utility and the new
+/// link is shorter (so swaps make the mesh lighter, never heavier).
+pub(super) fn swap_target(cx: &Core, now: Time, utility: f64, direct_us: u32) -> Option<Slot> {
+    let links = cx.link_costs();
+    let members = &cx.members;
+    let (value, worst) = super::prune::weakest_link(cx, now, |n| {
+        link_value(
+            cx.config.routing.metric,
+            &cx.routing,
+            &links,
+            |s| members.is_routable(s),
+            n,
+        )
+    })?;
+    let worst_us = cx.neighbours.get(&worst)?.cost_us();
+    (utility > cx.config.mesh.swap_ratio * value && direct_us < worst_us).then_some(worst)
+}
+
+/// Probe links that lost bandwidth and carry no data, so their recovery is noticed (only
+/// while some source reaches this member at less than full bandwidth, since otherwise the
+/// recovery could not improve anything), and probe a new link once. Never when bandwidth does
+/// not matter, nor while this member's own access link is the limit.
+pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
+    if !cx.config.routing.metric.uses_bandwidth() || Mesh::access_is_bottleneck(cx, data, now) {
+        return;
+    }
+    let full = cx.config.bandwidth.bandwidth_levels;
+    let short = data
+        .sources()
+        .any(|s| s != SELF_SLOT && cx.routing.metric_to(s).is_none_or(|m| m.width < full));
+    let interval = cx.config.bandwidth.reprobe_interval;
+    let stale: Vec<Slot> = cx
+        .neighbours
+        .iter()
+        .filter(|(_, nb)| {
+            let degraded = nb.bandwidth.level().is_some_and(|l| l < full);
+            let idle = nb.received_bytes == 0;
+            let due = nb
+                .probed_at
+                .is_none_or(|t| now.saturating_since(t) >= interval);
+            (short && degraded && idle && due)
+                || (nb.bandwidth.level().is_none() && nb.probed_at.is_none())
+        })
+        .map(|(&n, _)| n)
+        .collect();
+    for n in stale {
+        if let Some(nb) = cx.neighbours.get_mut(&n) {
+            nb.probed_at = Some(now);
+        }
+        cx.probe_bandwidth(n);
+    }
+}
