@@ -18,13 +18,13 @@ use overlay_core::{Bandwidth, Time, TrafficClass};
 use serde::Serialize;
 
 use super::narada::load_config;
-use super::narada_group::NaradaGroup;
-use super::quality::{References, TreeQuality};
 use super::{CommonArgs, RunHeader, ScenarioError};
+use crate::group::narada::NaradaGroup;
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;
+use crate::tree::quality::{References, TreeQuality};
 
 /// The WonderNetwork matrix shipped in `data/`.
 pub const DEFAULT_MATRIX: &str = "matrix:data/latency/wondernetwork-2018-242cities-rtt-ms.csv";

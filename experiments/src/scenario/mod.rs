@@ -6,13 +6,10 @@ pub mod baselines;
 pub mod conferencing;
 pub mod narada;
 pub mod narada_dynamics;
-pub mod narada_group;
 pub mod narada_sweep;
 pub mod overcast;
 pub mod overcast_dynamics;
-pub mod overcast_group;
 pub mod overcast_sweep;
-pub mod quality;
 
 use std::path::PathBuf;
 

@@ -11,13 +11,13 @@ use narada::NaradaConfig;
 use overlay_core::{Bandwidth, Time, TrafficClass};
 use serde::Serialize;
 
-use super::narada_group::NaradaGroup;
-use super::quality::{References, TreeQuality};
 use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use crate::group::narada::NaradaGroup;
 use crate::network::Network;
 use crate::report::{self, Curve, Line, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;
+use crate::tree::quality::{References, TreeQuality};
 
 /// Arguments of `run narada`.
 #[derive(Debug, Clone, Args)]

@@ -15,8 +15,8 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::narada::{Counters, load_config};
-use super::narada_group::NaradaGroup;
 use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use crate::group::narada::NaradaGroup;
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
 use crate::spec::duration_arg;

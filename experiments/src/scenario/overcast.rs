@@ -14,8 +14,8 @@ use overlay_core::{Bandwidth, Time};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::overcast_group::OvercastGroup;
 use super::{CommonArgs, RunHeader, ScenarioError};
+use crate::group::overcast::OvercastGroup;
 use crate::network::{AccessSpec, Network, Placement};
 use crate::report::{self, Table, fmt_opt, round6};
 use crate::spec::duration_arg;

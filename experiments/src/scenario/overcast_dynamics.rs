@@ -15,8 +15,8 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::overcast::{OvercastSetup, orphans_of, rejoin_times};
-use super::overcast_group::OvercastGroup;
 use super::{RunHeader, ScenarioError};
+use crate::group::overcast::OvercastGroup;
 use crate::report::{self, Line, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::ScenarioError;
 use super::overcast::{self as overcast_scenario, OvercastArgs, OvercastSetup};
-use super::overcast_group::OvercastGroup;
+use crate::group::overcast::OvercastGroup;
 use crate::network::Placement;
 use crate::report::{self, Line, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
