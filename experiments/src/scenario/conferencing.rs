@@ -8,7 +8,7 @@
 //! relay's uplink loses most of its capacity for a minute and the trees must route around it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -18,7 +18,7 @@ use overlay_core::{Bandwidth, Time, TrafficClass};
 use serde::Serialize;
 
 use super::narada::load_config;
-use super::{CommonArgs, RunHeader, ScenarioError};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError};
 use crate::group::narada::NaradaGroup;
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
@@ -217,6 +217,44 @@ struct SchemeRun {
     series: Vec<(f64, f64, Option<f64>)>,
 }
 
+/// `run conferencing` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct Conferencing;
+
+impl Scenario for Conferencing {
+    const NAME: &'static str = "conferencing";
+    type Args = ConferencingArgs;
+    type Summary = ConferencingSummary;
+
+    fn out(args: &ConferencingArgs) -> Option<&Path> {
+        args.out.as_deref()
+    }
+
+    fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(
+        _args: &ConferencingArgs,
+        summary: &ConferencingSummary,
+        elapsed: Duration,
+    ) -> String {
+        format!(
+            "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}) in {:.1} s",
+            summary.header.topology_name,
+            summary.header.members,
+            summary.senders.len(),
+            summary.rate_mbps,
+            summary.header.seed,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &ConferencingSummary) -> String {
+        table(summary)
+    }
+}
+
 /// Run every scheme and write the comparison.
 pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError> {
     let common = args.common();
@@ -240,7 +278,7 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
     });
     let mut senders: Vec<usize> = by_upload[..args.senders].to_vec();
     senders.sort_unstable();
-    let header = RunHeader::new("conferencing", &common, &net);
+    let header = RunHeader::new(Conferencing::NAME, &common, &net);
     let reference = sequential_unicast(&net, &senders, args.rate.bps_f64());
     let timeline = args.timeline();
     let mut schemes = BTreeMap::new();
@@ -288,7 +326,7 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
         upload_over_demand: round6(upload / demand.max(1.0)),
         schemes,
     };
-    write_outputs(&common.out_dir("conferencing"), &summary, &runs, timeline)?;
+    write_outputs(&Conferencing::out_dir(args), &summary, &runs, timeline)?;
     Ok(summary)
 }
 
@@ -730,7 +768,7 @@ fn start_congestion(
 }
 
 fn write_outputs(
-    out: &std::path::Path,
+    out: &Path,
     summary: &ConferencingSummary,
     runs: &BTreeMap<Scheme, SchemeRun>,
     t: Timeline,
