@@ -81,7 +81,8 @@ pub trait Scenario {
         None
     }
 
-    /// Where the run writes: `--out DIR` if given, else `out/NAME`.
+    /// Where the run writes: `--out DIR` if given, else `out/NAME`. The one rule: `run` writes
+    /// here and [`run_and_report`] prints this path, so implementations keep the default.
     fn out_dir(args: &Self::Args) -> PathBuf {
         Self::out(args).map_or_else(|| PathBuf::from("out").join(Self::NAME), Path::to_path_buf)
     }
@@ -180,4 +181,36 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_owned());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::baselines::{Baselines, BaselinesArgs};
+    use super::*;
+
+    fn baselines_args(out: Option<&str>) -> BaselinesArgs {
+        BaselinesArgs {
+            common: CommonArgs {
+                topology: DEFAULT_TOPOLOGY.to_owned(),
+                members: 8,
+                seed: 1,
+                access: DEFAULT_ACCESS.to_owned(),
+                out: out.map(PathBuf::from),
+            },
+            rate: overlay_core::Bandwidth::from_bps_f64(1e6),
+            sources: None,
+        }
+    }
+
+    #[test]
+    fn out_dir_is_the_given_folder_else_out_and_the_name() {
+        assert_eq!(
+            Baselines::out_dir(&baselines_args(Some("/tmp/x"))),
+            PathBuf::from("/tmp/x")
+        );
+        assert_eq!(
+            Baselines::out_dir(&baselines_args(None)),
+            PathBuf::from("out/baselines")
+        );
+    }
 }
