@@ -5,12 +5,15 @@
 //! - [`network`]: members on a topology, access links, unicast routing, the max-min fair flow
 //!   model;
 //! - [`sim`]: the discrete-event simulator that drives any [`overlay_core::Protocol`];
-//! - [`tree`]: RDP, link stress, resource usage and receiver bandwidth of delivery trees;
+//! - [`tree`]: RDP, link stress, resource usage and receiver bandwidth of delivery trees, and
+//!   the quality of a live overlay's trees;
+//! - [`group`]: Narada and Overcast groups driven in the simulator, shared by the scenarios;
 //! - [`scenario`]: named, seeded runs that write `summary.json`, CSV series and plots.
 
 #![forbid(unsafe_code)]
 
 pub mod describe;
+pub mod group;
 pub mod network;
 pub mod report;
 pub mod scenario;

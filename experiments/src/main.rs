@@ -6,10 +6,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use experiments::network::{AccessSpec, Network};
-use experiments::scenario::{
-    DEFAULT_ACCESS, DEFAULT_TOPOLOGY, anycast, baselines, conferencing, narada, narada_dynamics,
-    narada_sweep, overcast, overcast_dynamics, overcast_sweep,
-};
+use experiments::scenario::anycast::{self, Anycast};
+use experiments::scenario::baselines::{self, Baselines};
+use experiments::scenario::conferencing::{self, Conferencing};
+use experiments::scenario::narada::{self, Narada};
+use experiments::scenario::narada_dynamics::{self, NaradaDynamics};
+use experiments::scenario::narada_sweep::{self, NaradaSweep};
+use experiments::scenario::overcast::{self, Overcast};
+use experiments::scenario::overcast_dynamics::{self, OvercastDynamics};
+use experiments::scenario::overcast_sweep::{self, OvercastSweep};
+use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, run_and_report};
 use experiments::{describe, topology};
 
 /// Simulate end-system multicast overlays on real and generated networks, and measure them
@@ -117,177 +123,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             };
             print!("{}", describe::describe(&topo, net.as_ref()));
         }
-        Command::Run {
-            scenario: Scenario::Baselines(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = baselines::run(&args)?;
-            let out = args.common.out_dir("baselines");
-            println!(
-                "baselines on {} with {} members (seed {}), {} sources, in {:.2} s",
-                summary.header.topology_name,
-                summary.header.members,
-                summary.header.seed,
-                summary.sources,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", baselines::table(&summary));
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::Narada(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = narada::run(&args)?;
-            println!(
-                "narada on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
-                summary.header.topology_name,
-                summary.header.members,
-                summary.header.seed,
-                summary.duration_s,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", narada::table(&summary));
-            println!(
-                "wrote {}",
-                args.common.out_dir("narada").join("summary.json").display()
-            );
-        }
-        Command::Run {
-            scenario: Scenario::NaradaDynamics(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = narada_dynamics::run(&args)?;
-            println!(
-                "narada-dynamics on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
-                summary.header.topology_name,
-                args.common.members,
-                summary.header.seed,
-                summary.duration_s,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", narada_dynamics::table(&summary));
-            let out = args.common.out_dir("narada-dynamics");
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::NaradaSweep(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = narada_sweep::run(&args)?;
-            println!(
-                "narada-sweep on {} (seed {}) in {:.1} s",
-                summary.topology,
-                summary.seed,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", narada_sweep::table(&summary));
-            println!(
-                "control grows by {:.4} kbit/s per member for each member added",
-                summary.control_kbps_slope_per_member
-            );
-            let out = args.common.out_dir("narada-sweep");
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::Conferencing(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = conferencing::run(&args)?;
-            println!(
-                "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}) in {:.1} s",
-                summary.header.topology_name,
-                summary.header.members,
-                summary.senders.len(),
-                summary.rate_mbps,
-                summary.header.seed,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", conferencing::table(&summary));
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| "out/conferencing".into());
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::Overcast(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = overcast::run(&args)?;
-            println!(
-                "overcast on {} with {} nodes ({:?} placement, seed {}), {:.0} simulated s in {:.1} s",
-                summary.header.topology_name,
-                summary.header.members,
-                summary.placement,
-                summary.header.seed,
-                summary.duration_s,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", overcast::table(&summary));
-            let out = args
-                .setup
-                .out
-                .clone()
-                .unwrap_or_else(|| "out/overcast".into());
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::OvercastDynamics(args),
-        } => {
-            let started = std::time::Instant::now();
-            let (summary, _) = overcast_dynamics::run(&args)?;
-            println!(
-                "overcast-dynamics on {} with {} nodes in {} waves (seed {}), {:.0} simulated s in {:.1} s",
-                summary.header.topology_name,
-                summary.header.members,
-                summary.waves,
-                summary.header.seed,
-                summary.duration_s,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", overcast_dynamics::table(&summary));
-            let out = overcast_dynamics::out_dir(&args);
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::OvercastSweep(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = overcast_sweep::run(&args)?;
-            println!(
-                "overcast-sweep on {} (seed {}) in {:.1} s",
-                summary.topology,
-                summary.seed,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", overcast_sweep::table(&summary));
-            let out = overcast_sweep::out_dir(&args);
-            println!("wrote {}", out.join("summary.json").display());
-        }
-        Command::Run {
-            scenario: Scenario::Anycast(args),
-        } => {
-            let started = std::time::Instant::now();
-            let summary = anycast::run(&args)?;
-            println!(
-                "anycast on {} with {} clients and {} servers (seed {}), {} requests per policy in {:.1} s",
-                summary.header.topology_name,
-                args.common.members,
-                summary.servers,
-                summary.header.seed,
-                summary.requests,
-                started.elapsed().as_secs_f64()
-            );
-            print!("{}", anycast::table(&summary));
-            println!(
-                "wrote {}",
-                args.common
-                    .out_dir("anycast")
-                    .join("summary.json")
-                    .display()
-            );
-        }
+        Command::Run { scenario } => match scenario {
+            Scenario::Baselines(args) => run_and_report::<Baselines>(&args)?,
+            Scenario::Narada(args) => run_and_report::<Narada>(&args)?,
+            Scenario::NaradaDynamics(args) => run_and_report::<NaradaDynamics>(&args)?,
+            Scenario::NaradaSweep(args) => run_and_report::<NaradaSweep>(&args)?,
+            Scenario::Conferencing(args) => run_and_report::<Conferencing>(&args)?,
+            Scenario::Overcast(args) => run_and_report::<Overcast>(&args)?,
+            Scenario::OvercastDynamics(args) => run_and_report::<OvercastDynamics>(&args)?,
+            Scenario::OvercastSweep(args) => run_and_report::<OvercastSweep>(&args)?,
+            Scenario::Anycast(args) => run_and_report::<Anycast>(&args)?,
+        },
     }
     Ok(())
 }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use experiments::group::narada::NaradaGroup;
 use experiments::network::{AccessSpec, Network};
 use experiments::scenario::CommonArgs;
 use experiments::scenario::narada::{self as narada_scenario, NaradaArgs};
-use experiments::scenario::narada_group::NaradaGroup;
 use experiments::topology;
 use experiments::tree::DeliveryTree;
 use narada::{Command, NaradaConfig};

@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::path::Path;
 use std::time::Duration;
 
 use anycast_resolver::{
@@ -30,7 +31,7 @@ use overlay_core::{NodeId, Time};
 use rand::RngExt;
 use serde::Serialize;
 
-use super::{CommonArgs, RunHeader, ScenarioError};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError};
 use crate::network::Network;
 use crate::report::{self, Curve, Line, Table, round6};
 use crate::spec::duration_arg;
@@ -450,8 +451,42 @@ fn build_world(args: &AnycastArgs, net: &Network) -> World {
     }
 }
 
+/// `run anycast` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct Anycast;
+
+impl Scenario for Anycast {
+    const NAME: &'static str = "anycast";
+    type Args = AnycastArgs;
+    type Summary = AnycastSummary;
+
+    fn out(args: &AnycastArgs) -> Option<&Path> {
+        args.common.out.as_deref()
+    }
+
+    fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(args: &AnycastArgs, summary: &AnycastSummary, elapsed: Duration) -> String {
+        format!(
+            "anycast on {} with {} clients and {} servers (seed {}), {} requests per policy in {:.1} s",
+            summary.header.topology_name,
+            args.common.members,
+            summary.servers,
+            summary.header.seed,
+            summary.requests,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &AnycastSummary) -> String {
+        table(summary)
+    }
+}
+
 /// Run every policy on the same world; writes `summary.json`, `rt.csv`, `rt_cdf.svg` and one
-/// `load_threshold_T.svg` per equivalent-set threshold under `out`.
+/// `load_threshold_T.svg` per equivalent-set threshold under [`Anycast::out_dir`].
 pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
     if args.servers == 0 || args.common.members == 0 || args.request_rate <= 0.0 {
         return Err(ScenarioError::Argument(
@@ -469,7 +504,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
         ..args.common.clone()
     };
     let net = hosts.network()?;
-    let header = RunHeader::new("anycast", &args.common, &net);
+    let header = RunHeader::new(Anycast::NAME, &args.common, &net);
     let world = build_world(args, &net);
     let seed = args.common.seed;
     let random = replay(&world, Policy::Random, args, seed);
@@ -508,7 +543,7 @@ pub fn run(args: &AnycastArgs) -> Result<AnycastSummary, ScenarioError> {
         totals.iter().fold(0.0f64, |a, &b| a.max(b)) / all.max(1e-9)
     };
     let mut thresholds = Vec::new();
-    let out = args.common.out_dir("anycast");
+    let out = Anycast::out_dir(args);
     report::create_dir(&out)?;
     for threshold in [0.0, 0.1, 0.3, 0.6, 1.0] {
         let r = replay(

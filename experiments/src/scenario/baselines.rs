@@ -8,12 +8,13 @@
 //! stress is N − 1 on the source's uplink, and IP multicast's stress is 1 everywhere.
 
 use std::path::Path;
+use std::time::Duration;
 
 use clap::Args;
 use overlay_core::Bandwidth;
 use serde::Serialize;
 
-use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::network::Network;
 use crate::report::{self, Curve, Table, fmt_opt, round6};
 use crate::stats::{Distribution, Histogram};
@@ -98,6 +99,39 @@ struct PerSource {
     rates: Vec<(usize, f64, f64)>,
 }
 
+/// `run baselines` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct Baselines;
+
+impl Scenario for Baselines {
+    const NAME: &'static str = "baselines";
+    type Args = BaselinesArgs;
+    type Summary = BaselinesSummary;
+
+    fn out(args: &BaselinesArgs) -> Option<&Path> {
+        args.common.out.as_deref()
+    }
+
+    fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(_args: &BaselinesArgs, summary: &BaselinesSummary, elapsed: Duration) -> String {
+        format!(
+            "baselines on {} with {} members (seed {}), {} sources, in {:.2} s",
+            summary.header.topology_name,
+            summary.header.members,
+            summary.header.seed,
+            summary.sources,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &BaselinesSummary) -> String {
+        table(summary)
+    }
+}
+
 /// Run the scenario and write its results to the output directory.
 pub fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
     let net = args.common.network()?;
@@ -143,7 +177,7 @@ pub fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
     }
     bar.finish_and_clear();
     let summary = summarise(args, &net, sources, &per_source);
-    let out = args.common.out_dir("baselines");
+    let out = Baselines::out_dir(args);
     write_outputs(&out, &net, &summary, &per_source)?;
     Ok(summary)
 }
@@ -212,7 +246,7 @@ fn summarise(
     });
     let q = |d: &Distribution, p: f64| round6(d.quantile(p).unwrap_or(f64::NAN));
     BaselinesSummary {
-        header: RunHeader::new("baselines", &args.common, net),
+        header: RunHeader::new(Baselines::NAME, &args.common, net),
         rate_mbps: args.rate.mbps_f64(),
         sources,
         unicast: UnicastFigures {

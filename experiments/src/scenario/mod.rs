@@ -1,22 +1,25 @@
 //! Named, seeded scenarios. Each takes `--topology`, `--members`, `--seed`, `--access` and
 //! `--out DIR`, and writes `DIR/summary.json`, CSV series and SVG plots.
+//!
+//! One module per `run` subcommand, each with a [`Scenario`] implementation; [`run_and_report`]
+//! runs any of them the same way, and [`Scenario::out_dir`] is the one rule for where a scenario
+//! writes (`--out DIR`, else `out/NAME`).
 
 pub mod anycast;
 pub mod baselines;
 pub mod conferencing;
 pub mod narada;
 pub mod narada_dynamics;
-pub mod narada_group;
 pub mod narada_sweep;
 pub mod overcast;
 pub mod overcast_dynamics;
-pub mod overcast_group;
 pub mod overcast_sweep;
-pub mod quality;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::network::{AccessSpec, Network, NetworkError};
 use crate::report::ReportError;
@@ -51,6 +54,54 @@ pub struct CommonArgs {
     pub out: Option<PathBuf>,
 }
 
+/// A `run` subcommand: its arguments, what it reports in `summary.json`, and how it prints.
+pub trait Scenario {
+    /// The subcommand's name (`narada-dynamics`), also the default output folder `out/NAME`.
+    const NAME: &'static str;
+    /// The subcommand's arguments.
+    type Args: Args;
+    /// What the run reports; `run` writes it to `summary.json`.
+    type Summary: Serialize;
+
+    /// The folder given with `--out`, if any.
+    fn out(args: &Self::Args) -> Option<&Path>;
+
+    /// Run the scenario; writes `summary.json`, CSV series and plots under
+    /// [`out_dir`](Self::out_dir).
+    fn run(args: &Self::Args) -> Result<Self::Summary, ScenarioError>;
+
+    /// The line printed first: what ran, on what, and how long it took (`elapsed`).
+    fn headline(args: &Self::Args, summary: &Self::Summary, elapsed: Duration) -> String;
+
+    /// The figures as a table.
+    fn table(summary: &Self::Summary) -> String;
+
+    /// A line printed after the table, if the scenario has one.
+    fn footer(_summary: &Self::Summary) -> Option<String> {
+        None
+    }
+
+    /// Where the run writes: `--out DIR` if given, else `out/NAME`. The one rule: `run` writes
+    /// here and [`run_and_report`] prints this path, so implementations keep the default.
+    fn out_dir(args: &Self::Args) -> PathBuf {
+        Self::out(args).map_or_else(|| PathBuf::from("out").join(Self::NAME), Path::to_path_buf)
+    }
+}
+
+/// Run scenario `S` and print its headline, its table, its footer if any, and where
+/// `summary.json` went.
+pub fn run_and_report<S: Scenario>(args: &S::Args) -> Result<(), ScenarioError> {
+    let started = Instant::now();
+    let summary = S::run(args)?;
+    println!("{}", S::headline(args, &summary, started.elapsed()));
+    print!("{}", S::table(&summary));
+    if let Some(footer) = S::footer(&summary) {
+        println!("{footer}");
+    }
+    println!("wrote {}", S::out_dir(args).join("summary.json").display());
+    Ok(())
+}
+
 /// A scenario that could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -77,13 +128,6 @@ impl CommonArgs {
         let access = AccessSpec::parse(&self.access)?;
         let topology = topology::load(&self.topology)?;
         Ok(Network::build(topology, self.members, &access, self.seed)?)
-    }
-
-    /// The output directory for scenario `name`.
-    pub fn out_dir(&self, name: &str) -> PathBuf {
-        self.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("out").join(name))
     }
 }
 
@@ -137,4 +181,36 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_owned());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::baselines::{Baselines, BaselinesArgs};
+    use super::*;
+
+    fn baselines_args(out: Option<&str>) -> BaselinesArgs {
+        BaselinesArgs {
+            common: CommonArgs {
+                topology: DEFAULT_TOPOLOGY.to_owned(),
+                members: 8,
+                seed: 1,
+                access: DEFAULT_ACCESS.to_owned(),
+                out: out.map(PathBuf::from),
+            },
+            rate: overlay_core::Bandwidth::from_bps_f64(1e6),
+            sources: None,
+        }
+    }
+
+    #[test]
+    fn out_dir_is_the_given_folder_else_out_and_the_name() {
+        assert_eq!(
+            Baselines::out_dir(&baselines_args(Some("/tmp/x"))),
+            PathBuf::from("/tmp/x")
+        );
+        assert_eq!(
+            Baselines::out_dir(&baselines_args(None)),
+            PathBuf::from("out/baselines")
+        );
+    }
 }

@@ -11,13 +11,13 @@ use narada::NaradaConfig;
 use overlay_core::{Bandwidth, Time, TrafficClass};
 use serde::Serialize;
 
-use super::narada_group::NaradaGroup;
-use super::quality::{References, TreeQuality};
-use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
+use crate::group::narada::NaradaGroup;
 use crate::network::Network;
 use crate::report::{self, Curve, Line, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;
+use crate::tree::quality::{References, TreeQuality};
 
 /// Arguments of `run narada`.
 #[derive(Debug, Clone, Args)]
@@ -199,6 +199,39 @@ fn control_bytes(group: &NaradaGroup) -> u64 {
     t.bytes_of(TrafficClass::Control) + t.bytes_of(TrafficClass::Probe)
 }
 
+/// `run narada` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct Narada;
+
+impl Scenario for Narada {
+    const NAME: &'static str = "narada";
+    type Args = NaradaArgs;
+    type Summary = NaradaSummary;
+
+    fn out(args: &NaradaArgs) -> Option<&Path> {
+        args.common.out.as_deref()
+    }
+
+    fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(_args: &NaradaArgs, summary: &NaradaSummary, elapsed: Duration) -> String {
+        format!(
+            "narada on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
+            summary.header.topology_name,
+            summary.header.members,
+            summary.header.seed,
+            summary.duration_s,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &NaradaSummary) -> String {
+        table(summary)
+    }
+}
+
 /// Run the scenario and write its results.
 pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
     let config = load_config(args.narada_config.as_deref())?;
@@ -251,7 +284,7 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
     let steady_s = (end - settle).as_secs_f64().max(1e-9);
     let degrees = group.degrees();
     let summary = NaradaSummary {
-        header: RunHeader::new("narada", &args.common, group.sim.network()),
+        header: RunHeader::new(Narada::NAME, &args.common, group.sim.network()),
         duration_s: args.duration.as_secs_f64(),
         rate_mbps: args.rate.mbps_f64(),
         rdp_p50: round6(q.rdp.quantile(0.5).unwrap_or(f64::NAN)),
@@ -287,7 +320,7 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
         ),
     };
     write_outputs(
-        &args.common.out_dir("narada"),
+        &Narada::out_dir(args),
         group.sim.network(),
         &summary,
         &samples,

@@ -4,6 +4,7 @@
 //! how long each failure disrupts it, how soon the mesh is whole again after the partition, and
 //! whether forwarding ever loops.
 
+use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
@@ -15,8 +16,8 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::narada::{Counters, load_config};
-use super::narada_group::NaradaGroup;
-use super::{CommonArgs, RunHeader, ScenarioError, progress};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
+use crate::group::narada::NaradaGroup;
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
 use crate::spec::duration_arg;
@@ -112,6 +113,39 @@ pub struct DynamicsSummary {
 struct Presence {
     from: Option<Time>,
     until: Time,
+}
+
+/// `run narada-dynamics` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct NaradaDynamics;
+
+impl Scenario for NaradaDynamics {
+    const NAME: &'static str = "narada-dynamics";
+    type Args = DynamicsArgs;
+    type Summary = DynamicsSummary;
+
+    fn out(args: &DynamicsArgs) -> Option<&Path> {
+        args.common.out.as_deref()
+    }
+
+    fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(args: &DynamicsArgs, summary: &DynamicsSummary, elapsed: Duration) -> String {
+        format!(
+            "narada-dynamics on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
+            summary.header.topology_name,
+            args.common.members,
+            summary.header.seed,
+            summary.duration_s,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &DynamicsSummary) -> String {
+        table(summary)
+    }
 }
 
 /// Run the scenario and write its results.
@@ -245,7 +279,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
             .traffic()
             .bytes_of(overlay_core::TrafficClass::Probe);
     let summary = DynamicsSummary {
-        header: RunHeader::new("narada-dynamics", &common, group.sim.network()),
+        header: RunHeader::new(NaradaDynamics::NAME, &common, group.sim.network()),
         duration_s: args.duration.as_secs_f64(),
         delivery_ratio: round6(got as f64 / expected.max(1) as f64),
         delivery_ratio_live: round6(got_live as f64 / expected.max(1) as f64),
@@ -265,7 +299,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         ),
         counters: Counters::of(&group),
     };
-    let out = args.common.out_dir("narada-dynamics");
+    let out = NaradaDynamics::out_dir(args);
     report::create_dir(&out)?;
     report::write_json(&out.join("summary.json"), &summary)?;
     report::write_csv(

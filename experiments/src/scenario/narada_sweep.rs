@@ -1,13 +1,14 @@
 //! `run narada-sweep`: the same map with groups of 16 to 256 members: how tree quality and
 //! control overhead grow with the group (the paper's claim: overhead grows linearly).
 
+use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::narada::{self as narada_scenario, NaradaArgs, NaradaSummary};
-use super::{CommonArgs, ScenarioError};
+use super::{CommonArgs, Scenario, ScenarioError};
 use crate::report::{self, Line, Table};
 use crate::spec::duration_arg;
 
@@ -70,9 +71,48 @@ pub struct SweepSummary {
     pub control_kbps_slope_per_member: f64,
 }
 
+/// `run narada-sweep` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct NaradaSweep;
+
+impl Scenario for NaradaSweep {
+    const NAME: &'static str = "narada-sweep";
+    type Args = SweepArgs;
+    type Summary = SweepSummary;
+
+    fn out(args: &SweepArgs) -> Option<&Path> {
+        args.common.out.as_deref()
+    }
+
+    fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(_args: &SweepArgs, summary: &SweepSummary, elapsed: Duration) -> String {
+        format!(
+            "narada-sweep on {} (seed {}) in {:.1} s",
+            summary.topology,
+            summary.seed,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &SweepSummary) -> String {
+        table(summary)
+    }
+
+    /// The growth of control traffic with the group.
+    fn footer(summary: &SweepSummary) -> Option<String> {
+        Some(format!(
+            "control grows by {:.4} kbit/s per member for each member added",
+            summary.control_kbps_slope_per_member
+        ))
+    }
+}
+
 /// Run every size and write the comparison.
 pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
-    let out = args.common.out_dir("narada-sweep");
+    let out = NaradaSweep::out_dir(args);
     let mut points = Vec::new();
     for &n in &args.sizes {
         let run_args = NaradaArgs {
@@ -108,7 +148,7 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     let xs: Vec<f64> = points.iter().map(|p| p.members as f64).collect();
     let ys: Vec<f64> = points.iter().map(|p| p.control_kbps_per_member).collect();
     let summary = SweepSummary {
-        scenario: "narada-sweep".to_owned(),
+        scenario: NaradaSweep::NAME.to_owned(),
         topology: args.common.topology.clone(),
         seed: args.common.seed,
         control_kbps_slope_per_member: report::round6(crate::stats::slope(&xs, &ys)),

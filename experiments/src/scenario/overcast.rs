@@ -14,8 +14,8 @@ use overlay_core::{Bandwidth, Time};
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::overcast_group::OvercastGroup;
-use super::{CommonArgs, RunHeader, ScenarioError};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError};
+use crate::group::overcast::OvercastGroup;
 use crate::network::{AccessSpec, Network, Placement};
 use crate::report::{self, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
@@ -225,6 +225,40 @@ pub struct PossibleClass {
     pub mean_fraction: f64,
 }
 
+/// `run overcast` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct Overcast;
+
+impl Scenario for Overcast {
+    const NAME: &'static str = "overcast";
+    type Args = OvercastArgs;
+    type Summary = OvercastSummary;
+
+    fn out(args: &OvercastArgs) -> Option<&Path> {
+        args.setup.out.as_deref()
+    }
+
+    fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(_args: &OvercastArgs, summary: &OvercastSummary, elapsed: Duration) -> String {
+        format!(
+            "overcast on {} with {} nodes ({:?} placement, seed {}), {:.0} simulated s in {:.1} s",
+            summary.header.topology_name,
+            summary.header.members,
+            summary.placement,
+            summary.header.seed,
+            summary.duration_s,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &OvercastSummary) -> String {
+        table(summary)
+    }
+}
+
 /// Run the scenario and write `summary.json`.
 pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
     if !(0.0..1.0).contains(&args.fail_fraction) {
@@ -234,7 +268,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         )));
     }
     let net = args.setup.network()?;
-    let header = RunHeader::new("overcast", &args.setup.common(), &net);
+    let header = RunHeader::new(Overcast::NAME, &args.setup.common(), &net);
     let config = args.setup.config()?;
     let n = net.members();
     let mut group = OvercastGroup::new(net, &config, args.setup.roots, args.setup.seed);
@@ -368,11 +402,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         loops_broken: stats.1,
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
-    let out = args
-        .setup
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out/overcast"));
+    let out = Overcast::out_dir(args);
     report::create_dir(&out)?;
     report::write_json(&out.join("summary.json"), &summary)?;
     Ok(summary)

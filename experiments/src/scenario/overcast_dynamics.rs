@@ -5,7 +5,7 @@
 //! and how far behind the stream nodes lag; at the end every live node's copy of the stream is
 //! checked byte for byte.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
@@ -15,8 +15,8 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::overcast::{OvercastSetup, orphans_of, rejoin_times};
-use super::overcast_group::OvercastGroup;
-use super::{RunHeader, ScenarioError};
+use super::{RunHeader, Scenario, ScenarioError};
+use crate::group::overcast::OvercastGroup;
 use crate::report::{self, Line, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;
@@ -181,7 +181,43 @@ impl RootCounter {
     }
 }
 
-/// Run the scenario; writes `summary.json`, `series.csv` and `series.svg` under `out`.
+/// `run overcast-dynamics` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct OvercastDynamics;
+
+impl Scenario for OvercastDynamics {
+    const NAME: &'static str = "overcast-dynamics";
+    type Args = DynamicsArgs;
+    type Summary = DynamicsSummary;
+
+    fn out(args: &DynamicsArgs) -> Option<&Path> {
+        args.setup.out.as_deref()
+    }
+
+    /// [`run`], without the per-second samples (they are in `series.csv`).
+    fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
+        run(args).map(|(summary, _)| summary)
+    }
+
+    fn headline(_args: &DynamicsArgs, summary: &DynamicsSummary, elapsed: Duration) -> String {
+        format!(
+            "overcast-dynamics on {} with {} nodes in {} waves (seed {}), {:.0} simulated s in {:.1} s",
+            summary.header.topology_name,
+            summary.header.members,
+            summary.waves,
+            summary.header.seed,
+            summary.duration_s,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &DynamicsSummary) -> String {
+        table(summary)
+    }
+}
+
+/// Run the scenario; writes `summary.json`, `series.csv` and `series.svg` under
+/// [`OvercastDynamics::out_dir`].
 pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), ScenarioError> {
     if !(0.0..1.0).contains(&args.fail_fraction) || args.waves == 0 {
         return Err(ScenarioError::Argument(format!(
@@ -191,7 +227,7 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
     }
     let setup = &args.setup;
     let net = setup.network()?;
-    let header = RunHeader::new("overcast-dynamics", &setup.common(), &net);
+    let header = RunHeader::new(OvercastDynamics::NAME, &setup.common(), &net);
     let config = setup.config()?;
     let n = net.members();
     let mut group = OvercastGroup::new(net, &config, setup.roots, setup.seed);
@@ -369,7 +405,7 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
         loops_broken,
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
-    let out = out_dir(args);
+    let out = OvercastDynamics::out_dir(args);
     report::create_dir(&out)?;
     report::write_json(&out.join("summary.json"), &summary)?;
     report::write_csv(
@@ -421,14 +457,6 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
         ],
     )?;
     Ok((summary, series))
-}
-
-/// Where the run writes.
-pub fn out_dir(args: &DynamicsArgs) -> PathBuf {
-    args.setup
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out/overcast-dynamics"))
 }
 
 /// The figures as a table.

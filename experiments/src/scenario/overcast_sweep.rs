@@ -2,7 +2,7 @@
 //! (bandwidth fraction and network load against group size), and a group under steady churn at
 //! several rates (certificates reaching the root against the rate of membership change).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
@@ -11,9 +11,9 @@ use overlay_core::rng::{derive_seed, rng_from_seed};
 use rand::RngExt;
 use serde::Serialize;
 
-use super::ScenarioError;
 use super::overcast::{self as overcast_scenario, OvercastArgs, OvercastSetup};
-use super::overcast_group::OvercastGroup;
+use super::{Scenario, ScenarioError};
+use crate::group::overcast::OvercastGroup;
 use crate::network::Placement;
 use crate::report::{self, Line, Table, fmt_opt, round6};
 use crate::spec::duration_arg;
@@ -97,9 +97,41 @@ pub struct SweepSummary {
     pub root_certificates_per_change: f64,
 }
 
-/// Run every size and churn rate; writes `summary.json`, CSVs and SVG plots under `out`.
+/// `run overcast-sweep` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct OvercastSweep;
+
+impl Scenario for OvercastSweep {
+    const NAME: &'static str = "overcast-sweep";
+    type Args = SweepArgs;
+    type Summary = SweepSummary;
+
+    fn out(args: &SweepArgs) -> Option<&Path> {
+        args.setup.out.as_deref()
+    }
+
+    fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(_args: &SweepArgs, summary: &SweepSummary, elapsed: Duration) -> String {
+        format!(
+            "overcast-sweep on {} (seed {}) in {:.1} s",
+            summary.topology,
+            summary.seed,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &SweepSummary) -> String {
+        table(summary)
+    }
+}
+
+/// Run every size and churn rate; writes `summary.json`, CSVs and SVG plots under
+/// [`OvercastSweep::out_dir`].
 pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
-    let out = out_dir(args);
+    let out = OvercastSweep::out_dir(args);
     let mut sizes = Vec::new();
     for placement in [Placement::Backbone, Placement::Random] {
         for &n in &args.sizes {
@@ -147,7 +179,7 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     let xs: Vec<f64> = churn.iter().map(|p| p.changes_per_s).collect();
     let ys: Vec<f64> = churn.iter().map(|p| p.root_certificates_per_s).collect();
     let summary = SweepSummary {
-        scenario: "overcast-sweep".to_owned(),
+        scenario: OvercastSweep::NAME.to_owned(),
         topology: args.setup.topology.clone(),
         seed: args.setup.seed,
         sizes,
@@ -216,7 +248,7 @@ fn churn_run(args: &SweepArgs, rate: u32) -> Result<ChurnPoint, ScenarioError> {
     })
 }
 
-fn write(out: &std::path::Path, summary: &SweepSummary) -> Result<(), ScenarioError> {
+fn write(out: &Path, summary: &SweepSummary) -> Result<(), ScenarioError> {
     report::create_dir(out)?;
     report::write_json(&out.join("summary.json"), summary)?;
     report::write_csv(
@@ -321,14 +353,6 @@ fn write(out: &std::path::Path, summary: &SweepSummary) -> Result<(), ScenarioEr
         }],
     )?;
     Ok(())
-}
-
-/// Where the sweep writes.
-pub fn out_dir(args: &SweepArgs) -> PathBuf {
-    args.setup
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out/overcast-sweep"))
 }
 
 /// The figures as a table.

@@ -1,9 +1,9 @@
 //! Tree quality of an overlay at one instant: every member in turn as the source, its tree
 //! taken from the members' forwarding state, measured against unicast and IP multicast.
 
+use super::{self as tree, DeliveryTree, StressCounter};
 use crate::network::Network;
 use crate::stats::{Distribution, Histogram};
-use crate::tree::{self, DeliveryTree, StressCounter};
 
 /// Reference figures that do not change while the overlay evolves (per source).
 #[derive(Debug, Clone)]

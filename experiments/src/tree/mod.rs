@@ -5,6 +5,11 @@
 //! - resource usage: the sum over links of delay × stress;
 //! - receiver bandwidth: what each receiver gets when every overlay edge is a flow in the
 //!   max-min fair model and a member forwards no more than it receives.
+//!
+//! [`quality`] measures a live overlay's trees (every member in turn as the source) against
+//! unicast and IP multicast.
+
+pub mod quality;
 
 use std::collections::VecDeque;
 

@@ -7,24 +7,25 @@
 //! each receiver's bandwidth and RTT are measured against sequential unicast's; then one busy
 //! relay's uplink loses most of its capacity for a minute and the trees must route around it.
 
+mod overlay;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use media::{MediaPacket, Receiver, SourceConfig, SyntheticSource};
-use narada::{Command, Event, MetricKind, NaradaConfig};
-use overlay_core::{Bandwidth, Time, TrafficClass};
+use narada::MetricKind;
+use overlay_core::{Bandwidth, Time};
 use serde::Serialize;
 
+use self::overlay::OverlayRun;
 use super::narada::load_config;
-use super::narada_group::NaradaGroup;
-use super::quality::{References, TreeQuality};
-use super::{CommonArgs, RunHeader, ScenarioError};
+use super::{CommonArgs, RunHeader, Scenario, ScenarioError};
 use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;
+use crate::tree::quality::{References, TreeQuality};
 
 /// The WonderNetwork matrix shipped in `data/`.
 pub const DEFAULT_MATRIX: &str = "matrix:data/latency/wondernetwork-2018-242cities-rtt-ms.csv";
@@ -217,6 +218,44 @@ struct SchemeRun {
     series: Vec<(f64, f64, Option<f64>)>,
 }
 
+/// `run conferencing` as a [`Scenario`].
+#[derive(Debug, Clone, Copy)]
+pub struct Conferencing;
+
+impl Scenario for Conferencing {
+    const NAME: &'static str = "conferencing";
+    type Args = ConferencingArgs;
+    type Summary = ConferencingSummary;
+
+    fn out(args: &ConferencingArgs) -> Option<&Path> {
+        args.out.as_deref()
+    }
+
+    fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError> {
+        run(args)
+    }
+
+    fn headline(
+        _args: &ConferencingArgs,
+        summary: &ConferencingSummary,
+        elapsed: Duration,
+    ) -> String {
+        format!(
+            "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}) in {:.1} s",
+            summary.header.topology_name,
+            summary.header.members,
+            summary.senders.len(),
+            summary.rate_mbps,
+            summary.header.seed,
+            elapsed.as_secs_f64()
+        )
+    }
+
+    fn table(summary: &ConferencingSummary) -> String {
+        table(summary)
+    }
+}
+
 /// Run every scheme and write the comparison.
 pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError> {
     let common = args.common();
@@ -240,7 +279,7 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
     });
     let mut senders: Vec<usize> = by_upload[..args.senders].to_vec();
     senders.sort_unstable();
-    let header = RunHeader::new("conferencing", &common, &net);
+    let header = RunHeader::new(Conferencing::NAME, &common, &net);
     let reference = sequential_unicast(&net, &senders, args.rate.bps_f64());
     let timeline = args.timeline();
     let mut schemes = BTreeMap::new();
@@ -254,15 +293,16 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
                 config.routing.metric = metric;
                 config.bandwidth.stream_rate = args.rate;
                 let started = std::time::Instant::now();
-                let run = overlay_run(
+                let run = OverlayRun::new(
                     net,
                     &config,
+                    args.rate,
                     &senders,
-                    args,
                     timeline,
                     &reference,
                     common.seed,
-                );
+                )
+                .run();
                 eprintln!(
                     "  {} in {:.1} s",
                     scheme.name(),
@@ -286,7 +326,7 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
         upload_over_demand: round6(upload / demand.max(1.0)),
         schemes,
     };
-    write_outputs(&common.out_dir("conferencing"), &summary, &runs, timeline)?;
+    write_outputs(&Conferencing::out_dir(args), &summary, &runs, timeline)?;
     Ok(summary)
 }
 
@@ -467,271 +507,8 @@ fn tree_shape(
     )
 }
 
-/// Bytes and delays per (sender stream, receiver) inside a time window.
-#[derive(Debug, Default, Clone, Copy)]
-struct PairCounters {
-    bytes: u64,
-    delay_sum_us: u128,
-    packets: u64,
-}
-
-#[allow(clippy::too_many_lines)]
-fn overlay_run(
-    net: Network,
-    config: &NaradaConfig,
-    senders: &[usize],
-    args: &ConferencingArgs,
-    t: Timeline,
-    reference: &Reference,
-    seed: u64,
-) -> SchemeRun {
-    let n = net.members();
-    let mut group = NaradaGroup::with_configs(
-        net,
-        |_, host| {
-            let mut config = config.clone();
-            config.bandwidth.upload = Some(host.access.up);
-            config.bandwidth.download = Some(host.access.down);
-            config
-        },
-        seed,
-    );
-    group
-        .sim
-        .enable_shaping(Box::new(crate::sim::Shaper::new(Duration::from_secs(1))));
-    group.schedule_joins(
-        &(0..n).collect::<Vec<_>>(),
-        Time::ZERO,
-        Duration::from_secs(5),
-    );
-    let source_config = SourceConfig {
-        rate: args.rate,
-        ..SourceConfig::default()
-    };
-    let mut sources: Vec<(usize, SyntheticSource)> = senders
-        .iter()
-        .map(|&s| {
-            (
-                s,
-                SyntheticSource::new(source_config.clone(), s as u32, t.stream_start),
-            )
-        })
-        .collect();
-    let mut receivers: Vec<Receiver> = (0..n)
-        .map(|_| Receiver::new(Duration::from_millis(400)))
-        .collect();
-    let mut window: BTreeMap<(usize, usize), PairCounters> = BTreeMap::new();
-    let mut per_second: BTreeMap<u64, BTreeMap<usize, u64>> = BTreeMap::new();
-    let mut traffic_at_window = None;
-    let mut congested: Option<(usize, Vec<usize>, u32, Bandwidth)> = None;
-    let slice = Duration::from_millis(100);
-    let mut now = Time::ZERO;
-    while now < t.end {
-        let next = (now + slice).min(t.end);
-        for (s, source) in &mut sources {
-            for packet in source.poll(next) {
-                let at = Time::from_micros(packet.timestamp_us);
-                let priority = packet.priority.class();
-                group.sim.schedule_command(
-                    at,
-                    *s,
-                    Command::Publish {
-                        payload: packet.encode(),
-                        priority,
-                    },
-                );
-            }
-        }
-        if traffic_at_window.is_none() && next > t.window.0 {
-            group.sim.run_until(t.window.0);
-            traffic_at_window = Some(traffic_snapshot(&group));
-        }
-        if let Some((from, until)) = t.congestion {
-            if congested.is_none() && next > from {
-                group.sim.run_until(from);
-                congested = start_congestion(&mut group, senders[0]);
-            }
-            if let Some((relay, _, channel, capacity)) = congested.as_ref()
-                && next > until
-                && now <= until
-            {
-                group.sim.run_until(until);
-                group
-                    .sim
-                    .network_mut()
-                    .set_channel_capacity(*channel, *capacity);
-                let _ = relay;
-            }
-        }
-        group.sim.run_until(next);
-        for emitted in group.sim.take_events() {
-            let Event::Deliver { payload, .. } = emitted.event else {
-                continue;
-            };
-            let Ok(packet) = MediaPacket::decode(&payload) else {
-                continue;
-            };
-            let m = emitted.member;
-            if receivers[m].on_packet(emitted.at, &packet) != media::Playout::OnTime {
-                continue;
-            }
-            let bytes = packet.payload.len() as u64;
-            let sender = packet.stream as usize;
-            *per_second
-                .entry(emitted.at.as_micros() / 1_000_000)
-                .or_default()
-                .entry(m)
-                .or_default() += bytes * u64::from(sender == senders[0]);
-            if emitted.at >= t.window.0 && emitted.at < t.window.1 {
-                let c = window.entry((sender, m)).or_default();
-                c.bytes += bytes;
-                c.packets += 1;
-                c.delay_sum_us +=
-                    u128::from(emitted.at.as_micros().saturating_sub(packet.timestamp_us));
-            }
-        }
-        if now < t.window.1 && next >= t.window.1 {
-            // Remember what the window cost in traffic, and the trees at its end.
-            let start = traffic_at_window.take().unwrap_or_default();
-            let end = traffic_snapshot(&group);
-            traffic_at_window = Some(TrafficSnapshot {
-                control: end.control - start.control,
-                data: end.data - start.data,
-                probes: end.probes - start.probes,
-            });
-        }
-        now = next;
-    }
-    let seconds = (t.window.1 - t.window.0).as_secs_f64();
-    let pairs: Vec<PairResult> = reference
-        .pairs
-        .keys()
-        .map(|&(sender, receiver)| {
-            let c = window.get(&(sender, receiver)).copied().unwrap_or_default();
-            let rtt_ms = if c.packets > 0 {
-                2.0 * (c.delay_sum_us / u128::from(c.packets)) as f64 / 1e3
-            } else {
-                f64::NAN
-            };
-            PairResult {
-                sender,
-                receiver,
-                bw_bps: c.bytes as f64 * 8.0 / seconds,
-                rtt_ms,
-            }
-        })
-        .collect();
-    let mut figures = figures_of(&pairs, reference);
-    let cost = traffic_at_window.unwrap_or_default();
-    figures.overhead_ratio = round6(cost.control as f64 / cost.data.max(1) as f64);
-    figures.probe_share = round6(cost.probes as f64 / cost.control.max(1) as f64);
-    figures.ru_ratio = mean_ru(group.sim.network(), senders, |s| {
-        group.forwarding_parents(s)
-    });
-    (figures.sender_children, figures.tree_depth_mean) =
-        tree_shape(senders, |s| group.forwarding_parents(s));
-    // Bandwidth over time from the first sender: everyone, and those cut off by congestion.
-    let affected: Vec<usize> = congested.as_ref().map(|c| c.1.clone()).unwrap_or_default();
-    let alone = |r: usize| reference.pairs.get(&(senders[0], r)).map_or(1.0, |p| p.0);
-    let receivers_of_0: Vec<usize> = (0..n).filter(|&r| r != senders[0]).collect();
-    let series: Vec<(f64, f64, Option<f64>)> = per_second
-        .iter()
-        .map(|(&sec, bytes)| {
-            let mbps = |r: &usize| bytes.get(r).copied().unwrap_or(0) as f64 * 8.0 / 1e6;
-            let all =
-                receivers_of_0.iter().map(mbps).sum::<f64>() / receivers_of_0.len().max(1) as f64;
-            let cut = (!affected.is_empty())
-                .then(|| affected.iter().map(mbps).sum::<f64>() / affected.len() as f64);
-            (sec as f64, all, cut)
-        })
-        .collect();
-    if let Some((from, until)) = t.congestion
-        && !affected.is_empty()
-    {
-        let span = until - from;
-        let ratio_in = |a: Time, b: Time| {
-            let (a, b) = (a.as_micros() / 1_000_000, b.as_micros() / 1_000_000);
-            let secs = (b - a).max(1) as f64;
-            let got: f64 = affected
-                .iter()
-                .map(|&r| {
-                    let bytes: u64 = (a..b)
-                        .filter_map(|s| per_second.get(&s).and_then(|m| m.get(&r)))
-                        .sum();
-                    bytes as f64 * 8.0 / secs / alone(r).max(1.0)
-                })
-                .sum();
-            round6(got / affected.len() as f64)
-        };
-        figures.congestion_bw_ratio = Some([
-            ratio_in(from - span, from),
-            ratio_in(from, until),
-            ratio_in(until, (until + span).min(t.end)),
-        ]);
-    }
-    SchemeRun {
-        figures,
-        pairs,
-        series,
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct TrafficSnapshot {
-    control: u64,
-    data: u64,
-    probes: u64,
-}
-
-fn traffic_snapshot(group: &NaradaGroup) -> TrafficSnapshot {
-    let t = group.sim.traffic();
-    TrafficSnapshot {
-        control: t.bytes_of(TrafficClass::Control) + t.bytes_of(TrafficClass::Probe),
-        data: t.bytes_of(TrafficClass::Data),
-        probes: t.bandwidth_probe_bytes,
-    }
-}
-
-/// Cut the uplink of the member forwarding most of `sender`'s tree to a quarter; returns that
-/// member, the receivers below it, the channel and its old capacity.
-fn start_congestion(
-    group: &mut NaradaGroup,
-    sender: usize,
-) -> Option<(usize, Vec<usize>, u32, Bandwidth)> {
-    let parents = group.forwarding_parents(sender);
-    let n = parents.len();
-    let mut children = vec![0usize; n];
-    for p in parents.iter().flatten() {
-        children[*p] += 1;
-    }
-    let relay = (0..n)
-        .filter(|&m| m != sender)
-        .max_by_key(|&m| (children[m], std::cmp::Reverse(m)))?;
-    if children[relay] == 0 {
-        return None;
-    }
-    let below: Vec<usize> = (0..n)
-        .filter(|&m| {
-            let mut at = m;
-            for _ in 0..n {
-                match parents[at] {
-                    Some(p) if p == relay => return true,
-                    Some(p) => at = p,
-                    None => return false,
-                }
-            }
-            false
-        })
-        .collect();
-    let net = group.sim.network_mut();
-    let channel = 2 * net.access_link(relay) as u32;
-    let old = Bandwidth::from_bps_f64(net.capacities()[channel as usize]);
-    net.set_channel_capacity(channel, Bandwidth::from_bps_f64(old.bps_f64() / 4.0));
-    Some((relay, below, channel, old))
-}
-
 fn write_outputs(
-    out: &std::path::Path,
+    out: &Path,
     summary: &ConferencingSummary,
     runs: &BTreeMap<Scheme, SchemeRun>,
     t: Timeline,

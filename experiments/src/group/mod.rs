@@ -1,0 +1,5 @@
+//! Protocol groups in the simulator, shared by several scenarios: a Narada group
+//! ([`narada::NaradaGroup`]) and an Overcast network ([`overcast::OvercastGroup`]).
+
+pub mod narada;
+pub mod overcast;
