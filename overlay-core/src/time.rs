@@ -1,7 +1,9 @@
 //! Monotonic time in microseconds, owned by the project.
 //!
 //! Protocols never read a clock: every input carries `now: Time`. The simulator starts at zero, so
-//! logs read in simulated seconds; the runtime converts from `std::time::Instant` at its edge.
+//! logs read in simulated seconds; the QUIC runtime uses wall-clock microseconds since the Unix
+//! epoch, kept from going back (`node::runtime::WallClock`), so a timestamp a source stamps means
+//! something to receivers in other processes.
 //! Arithmetic saturates instead of overflowing, so no input can make it panic.
 
 use std::fmt;

@@ -2,8 +2,11 @@
 //! estimates per peer.
 //!
 //! It implements [`Protocol`], so it runs alone under any driver (the simulator drives it in
-//! tests), and a larger protocol can embed it, wrap [`ProbeMessage`] in its own message type and
-//! lift the prober's outputs with [`overlay_core::Output::map`].
+//! tests), and a larger protocol can embed it: wrap [`ProbeMessage`] in its own message type,
+//! drain the prober after every input it feeds it, and act on each output in order (Narada
+//! wraps the messages and handles each [`ProberEvent`] as it comes, so a report and the sends
+//! around it keep their order; [`overlay_core::Output::map`] lifts outputs whose events only
+//! need converting).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -446,3 +446,6 @@ impl Mesh {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! Exact-output tests of the mesh: each drives one input into a member's mesh and asserts the
+//! whole drained output.
+
+use overlay_core::{NodeId, Output, Time};
+use probe::ProberEvent;
+
+use super::*;
+use crate::config::MeshConfig;
+use crate::message::{MemberEntry, RouteAdvert, RouteEntry, Update};
+use crate::{Event, NaradaConfig};
+
+fn id(i: u64) -> NodeId {
+    NodeId::from_index(i)
+}
+
+/// Member 0's parts, the group founded (its own outputs drained).
+fn founder(mesh: MeshConfig) -> (Core, Mesh, DataPlane) {
+    let config = NaradaConfig {
+        mesh,
+        ..NaradaConfig::default()
+    };
+    let data = DataPlane::new(config.data.clone());
+    let mut cx = Core::new(id(0), config, Time::ZERO);
+    let mut m = Mesh::default();
+    m.join(&mut cx, Time::ZERO, Vec::new());
+    assert_eq!(drained(&mut cx), vec![Output::Emit(Event::Joined)]);
+    (cx, m, data)
+}
+
+fn drained(cx: &mut Core) -> Vec<Output<Message, Event>> {
+    std::iter::from_fn(|| cx.outbox.pop()).collect()
+}
+
+fn ask(reason: LinkReason, rtt_us: u32) -> LinkAsk {
+    LinkAsk {
+        reason,
+        rtt_us,
+        utility: 0.0,
+    }
+}
+
+#[test]
+fn a_joiner_asks_one_bootstrap_member_for_a_link_and_retries_later() {
+    let config = NaradaConfig::default();
+    let mut cx = Core::new(id(5), config.clone(), Time::ZERO);
+    let mut m = Mesh::default();
+    let now = Time::from_secs(1);
+    m.join(&mut cx, now, vec![id(0)]);
+    assert_eq!(
+        drained(&mut cx),
+        vec![Output::Send {
+            to: id(0),
+            msg: Message::LinkRequest {
+                reason: LinkReason::Join,
+                rtt_us: 0,
+                utility_milli: 0,
+            },
+        }]
+    );
+    assert_eq!(
+        cx.timers.get(Timer::JoinRetry),
+        Some(now + config.membership.join_retry)
+    );
+}
+
+#[test]
+fn a_link_request_is_accepted_with_everything_the_member_knows() {
+    let (mut cx, mut m, data) = founder(MeshConfig::default());
+    let now = Time::from_secs(1);
+    let joiner = cx.members.intern(id(7), now);
+    m.on_link_request(&mut cx, &data, now, joiner, ask(LinkReason::Join, 20_000));
+    let own_seq = cx.members.record(SELF_SLOT).map(|r| r.seq).unwrap();
+    let one_way = PathMetric {
+        width: PathMetric::UNBOUNDED,
+        dist: 10_000,
+    };
+    assert_eq!(
+        drained(&mut cx),
+        vec![
+            Output::Send {
+                to: id(7),
+                msg: Message::LinkAccept
+            },
+            Output::Emit(Event::NeighbourUp(id(7))),
+            // The full sync: this member alive, and its route to itself.
+            Output::Send {
+                to: id(7),
+                msg: Message::Update(Update {
+                    intro: vec![(SELF_SLOT, id(0))],
+                    members: vec![MemberEntry {
+                        member: SELF_SLOT,
+                        seq: own_seq,
+                        liveness: crate::message::Liveness::Alive,
+                    }],
+                    routes: vec![RouteEntry {
+                        dest: SELF_SLOT,
+                        route: Some(RouteAdvert {
+                            metric: PathMetric::ZERO,
+                            latency_us: 0,
+                            path: Vec::new(),
+                        }),
+                    }],
+                }),
+            },
+            // The new route to the joiner goes to its next hop (the joiner) at once.
+            Output::Send {
+                to: id(7),
+                msg: Message::Update(Update {
+                    intro: vec![(joiner, id(7))],
+                    members: Vec::new(),
+                    routes: vec![RouteEntry {
+                        dest: joiner,
+                        route: Some(RouteAdvert {
+                            metric: one_way,
+                            latency_us: 10_000,
+                            path: vec![joiner],
+                        }),
+                    }],
+                }),
+            },
+        ]
+    );
+    assert_eq!(cx.neighbours.len(), 1);
+}
+
+#[test]
+fn a_full_member_refuses_a_link_and_refers_the_asker_to_its_neighbours() {
+    let (mut cx, mut m, data) = founder(MeshConfig {
+        min_degree: 1,
+        max_degree: 1,
+        ..MeshConfig::default()
+    });
+    let now = Time::from_secs(1);
+    let first = cx.members.intern(id(7), now);
+    m.on_link_request(&mut cx, &data, now, first, ask(LinkReason::Join, 20_000));
+    drained(&mut cx);
+    let second = cx.members.intern(id(8), now);
+    m.on_link_request(&mut cx, &data, now, second, ask(LinkReason::Join, 20_000));
+    assert_eq!(
+        drained(&mut cx),
+        vec![Output::Send {
+            to: id(8),
+            msg: Message::LinkReject {
+                referrals: vec![id(7)]
+            },
+        }]
+    );
+}
+
+#[test]
+fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
+    let (mut cx, mut m, data) = founder(MeshConfig::default());
+    let now = Time::from_secs(1);
+    let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
+    m.on_link_request(&mut cx, &data, now, a, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, &data, now, b, ask(LinkReason::Join, 20_000));
+    drained(&mut cx);
+    let lost = ProberEvent::Lost {
+        peer: id(7),
+        loss_per_mille: 1000,
+    };
+    m.on_probe_event(&mut cx, now, lost.clone());
+    m.on_probe_event(&mut cx, now, lost.clone());
+    assert_eq!(drained(&mut cx), Vec::new(), "two lost pings are not death");
+    m.on_probe_event(&mut cx, now, lost);
+    let withdrawal = Message::Update(Update {
+        intro: Vec::new(),
+        members: Vec::new(),
+        routes: vec![RouteEntry {
+            dest: a,
+            route: None,
+        }],
+    });
+    assert_eq!(
+        drained(&mut cx),
+        vec![
+            Output::Emit(Event::MemberDied(id(7))),
+            Output::Emit(Event::NeighbourDown(id(7))),
+            // The remaining neighbour hears at once that 7 is unreachable through this member.
+            Output::Send {
+                to: id(8),
+                msg: withdrawal,
+            },
+        ]
+    );
+    assert_eq!(cx.stats.neighbours_died, 1);
+    assert!(!cx.neighbours.contains_key(&a));
+}
