@@ -159,8 +159,8 @@ fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn(
         peer: id(7),
         loss_per_mille: 1000,
     };
-    m.on_probe_event(&mut cx, now, lost.clone());
-    m.on_probe_event(&mut cx, now, lost.clone());
+    m.on_probe_event(&mut cx, now, lost);
+    m.on_probe_event(&mut cx, now, lost);
     assert_eq!(drained(&mut cx), Vec::new(), "two lost pings are not death");
     m.on_probe_event(&mut cx, now, lost);
     let withdrawal = Message::Update(Update {
