@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use anycast_resolver::{AnycastName, AnycastServer, PushConfig, ServerCommand};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AnycastError, wildcard_for};
+use super::{AnycastError, endpoint_towards};
 use crate::runtime::{self, Control};
 use crate::transport::admission::GroupSecret;
-use crate::transport::connect::{Connector, TransportSettings};
 use crate::transport::identity::Identity;
 use crate::transport::signing::Ed25519Signer;
 
@@ -48,12 +47,7 @@ impl AnycastEntry {
         busy: mpsc::Sender<Control<C>>,
     ) -> Result<Self, AnycastError> {
         let signer = Ed25519Signer::new(identity)?;
-        let connector = Connector::bind(
-            wildcard_for(resolver),
-            identity.clone(),
-            admission,
-            TransportSettings::default(),
-        )?;
+        let connector = endpoint_towards(resolver, identity, admission)?;
         let server = AnycastServer::new(identity.id(), PushConfig::default(), Box::new(signer));
         let handle = runtime::start(server, connector, None);
         let control = handle.control.clone();

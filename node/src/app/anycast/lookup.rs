@@ -12,10 +12,10 @@ use anycast_resolver::{
 };
 use overlay_core::NodeId;
 
-use super::{AnycastError, wildcard_for};
+use super::{AnycastError, endpoint_towards};
 use crate::runtime::{self, Control};
 use crate::transport::admission::GroupSecret;
-use crate::transport::connect::{Connector, TransportSettings};
+use crate::transport::connect::Connector;
 use crate::transport::identity::Identity;
 
 /// The flags of `esm resolve`.
@@ -73,12 +73,7 @@ async fn client_endpoint(
     admission: GroupSecret,
     resolver: SocketAddr,
 ) -> Result<(Connector, NodeId), AnycastError> {
-    let connector = Connector::bind(
-        wildcard_for(resolver),
-        identity.clone(),
-        admission,
-        TransportSettings::default(),
-    )?;
+    let connector = endpoint_towards(resolver, identity, admission)?;
     let first = connector.dial(resolver, None).await?;
     first.conn.close(0u32.into(), b"learned the id");
     Ok((connector, first.peer))

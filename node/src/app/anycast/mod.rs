@@ -16,9 +16,9 @@ pub use lookup::{Lookup, ResolveArgs, follow_estimates, resolve};
 pub use resolver::{ResolverArgs, ResolverProcess};
 
 use crate::runtime::DialError;
-use crate::transport::admission::AdmissionError;
-use crate::transport::connect::ConnectError;
-use crate::transport::identity::IdentityError;
+use crate::transport::admission::{AdmissionError, GroupSecret};
+use crate::transport::connect::{ConnectError, Connector, TransportSettings};
+use crate::transport::identity::{Identity, IdentityError};
 use crate::transport::signing::SigningError;
 
 /// The domain conference groups are registered under unless told otherwise.
@@ -77,11 +77,17 @@ pub enum AnycastError {
     },
 }
 
-/// The unspecified address of `addr`'s family: where a client endpoint towards `addr` binds.
-fn wildcard_for(addr: SocketAddr) -> SocketAddr {
-    if addr.is_ipv4() {
+/// An endpoint of `identity`'s own towards the resolver at `resolver`: bound to any port of
+/// the unspecified address of the resolver's family, admitted with the group's secret.
+fn endpoint_towards(
+    resolver: SocketAddr,
+    identity: &Identity,
+    admission: GroupSecret,
+) -> Result<Connector, ConnectError> {
+    let any = if resolver.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
         SocketAddr::from(([0u16; 8], 0))
-    }
+    };
+    Connector::bind(any, identity.clone(), admission, TransportSettings::default())
 }
