@@ -1,15 +1,15 @@
 //! The real runtime: the overlay's protocols between processes over QUIC, and the `esm`
-//! command's applications. Each folder is one layer and knows only the layers below it:
+//! command's applications. Each folder is one layer and knows only the layers listed before it:
 //!
 //! - [`transport`]: QUIC below any protocol (identity, TLS where a member is its key, group
 //!   admission, admitted connections, control frames, signatures with the member's key);
 //! - [`runtime`]: drives any sans-IO [`overlay_core::Protocol`] over the transport (the driver
 //!   loop, connections on demand, address gossip, the clock, the transport's status); it knows
 //!   no application;
-//! - [`app`]: the applications, each knowing one protocol crate: [`app::conference`] (Narada),
-//!   [`app::broadcast`] (Overcast), [`app::anycast`] (the anycast resolver);
 //! - [`edge`]: client-facing pieces every application shares (the Prometheus text writer;
 //!   the browser (WebRTC) and HLS edges will live here, knowing `media`, not the protocols);
+//! - [`app`]: the applications, each knowing one protocol crate: [`app::conference`] (Narada),
+//!   [`app::broadcast`] (Overcast), [`app::anycast`] (the anycast resolver);
 //! - [`demo`]: the demo and member child processes (for the demo, tests and benchmarks).
 #![forbid(unsafe_code)]
 

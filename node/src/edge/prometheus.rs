@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use crate::runtime::TransportSnapshot;
+
 /// The `Content-Type` of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
@@ -79,6 +81,36 @@ impl MetricsPage {
     pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.out)
     }
+}
+
+/// Adds the transport's families to a page: RTT per peer and every counter.
+pub fn write_transport(page: &mut MetricsPage, transport: &TransportSnapshot) {
+    let c = transport.counters;
+    page.labelled(
+        Kind::Gauge,
+        "esm_peer_rtt_ms",
+        "QUIC smoothed RTT per peer, milliseconds.",
+        "peer",
+        transport.peers.iter().map(|p| (p.id.as_str(), p.rtt_ms)),
+    )
+    .labelled(
+        Kind::Counter,
+        "esm_transport_total",
+        "Transport counters.",
+        "counter",
+        [
+            ("admissions", c.admissions),
+            ("admissions_refused", c.admissions_refused),
+            ("bad_frames", c.bad_frames),
+            ("bad_datagrams", c.bad_datagrams),
+            ("messages_sent", c.messages_sent),
+            ("messages_received", c.messages_received),
+            ("sends_dropped", c.sends_dropped),
+            ("dials_failed", c.dials_failed),
+            ("measurements_unsupported", c.measurements_unsupported),
+        ]
+        .map(|(k, v)| (k, v as f64)),
+    );
 }
 
 /// A label value as the format wants it: backslash, double quote and line feed escaped.

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::edge::prometheus::{Kind, MetricsPage};
-
 /// Counters of what the transport refused, dropped or did.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct TransportCounters {
@@ -66,36 +64,4 @@ pub struct TransportSnapshot {
     /// Every member that said where it serves HTTP (hex id to address), connected or not.
     #[serde(default)]
     pub http_addresses: BTreeMap<String, SocketAddr>,
-}
-
-impl TransportSnapshot {
-    /// Adds the transport's families to a `/metrics` page: RTT per peer and every counter.
-    pub fn write_metrics(&self, page: &mut MetricsPage) {
-        let c = self.counters;
-        page.labelled(
-            Kind::Gauge,
-            "esm_peer_rtt_ms",
-            "QUIC smoothed RTT per peer, milliseconds.",
-            "peer",
-            self.peers.iter().map(|p| (p.id.as_str(), p.rtt_ms)),
-        )
-        .labelled(
-            Kind::Counter,
-            "esm_transport_total",
-            "Transport counters.",
-            "counter",
-            [
-                ("admissions", c.admissions),
-                ("admissions_refused", c.admissions_refused),
-                ("bad_frames", c.bad_frames),
-                ("bad_datagrams", c.bad_datagrams),
-                ("messages_sent", c.messages_sent),
-                ("messages_received", c.messages_received),
-                ("sends_dropped", c.sends_dropped),
-                ("dials_failed", c.dials_failed),
-                ("measurements_unsupported", c.measurements_unsupported),
-            ]
-            .map(|(k, v)| (k, v as f64)),
-        );
-    }
 }

@@ -89,5 +89,10 @@ fn endpoint_towards(
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    Connector::bind(any, identity.clone(), admission, TransportSettings::default())
+    Connector::bind(
+        any,
+        identity.clone(),
+        admission,
+        TransportSettings::default(),
+    )
 }

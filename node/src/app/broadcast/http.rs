@@ -109,7 +109,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "Live nodes in the root's table.",
         s.live_nodes.len() as f64,
     );
-    s.transport.write_metrics(&mut page);
+    prometheus::write_transport(&mut page, &s.transport);
     (
         [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
         page.finish(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use overlay_core::{NodeId, Time};
 use serde::{Deserialize, Serialize};
 
-use crate::edge::prometheus::{Kind, MetricsPage};
+use crate::edge::prometheus::{self, Kind, MetricsPage};
 use crate::runtime::{TransportSnapshot, WallClock};
 
 /// One source as a receiver sees it.
@@ -280,7 +280,7 @@ impl StatusBoard {
             "source",
             by_source(|st| st.delay_ms),
         );
-        s.transport.write_metrics(&mut page);
+        prometheus::write_transport(&mut page, &s.transport);
         page.finish()
     }
 }
