@@ -244,7 +244,7 @@ pub struct MeshConfig {
     /// A link younger than this is never dropped, so a new link gets time to attract routes.
     pub link_min_age: Duration,
     /// Add threshold: utility needed to add a link is `add_base + add_per_member × N`, scaled up
-    /// as either end nears its maximum degree (see [`NaradaConfig::add_threshold`]).
+    /// as either end nears its maximum degree (see [`MeshConfig::add_threshold`]).
     pub add_base: f64,
     /// See `add_base`.
     pub add_per_member: f64,

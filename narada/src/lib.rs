@@ -1,13 +1,13 @@
 //! Narada (Chu, Rao, Zhang, SIGMETRICS 2000), sans-IO.
 //!
 //! End systems form a group with no help from routers. They keep a *mesh* among themselves
-//! ([`mesh`]): a joining member links to a few existing ones; every member probes random
+//! (`mesh`): a joining member links to a few existing ones; every member probes random
 //! non-neighbours and adds a link when its *utility* (the sum over members of the relative
 //! latency improvement) passes a threshold, and drops a link whose *consensus cost* (how many
 //! members either end routes over it) falls below another, lower one. Membership spreads as
-//! sequence-numbered refreshes between neighbours ([`members`], [`sync`]); silent members are
+//! sequence-numbered refreshes between neighbours ([`members`], `sync`); silent members are
 //! queued and probed, which repairs partitions. A path-vector protocol ([`routing`]) computes
-//! shortest-latency routes over the mesh, and reverse-path forwarding ([`data`]) turns them into
+//! shortest-latency routes over the mesh, and reverse-path forwarding (`data`) turns them into
 //! one delivery tree per source.
 //!
 //! [`Narada`] implements [`overlay_core::Protocol`]: it never reads a clock or touches a socket.

@@ -12,9 +12,9 @@
 //! so the protocol can reach members it learned of by id alone (a wrong address is harmless:
 //! the dial checks the key).
 //!
-//! Modules: [`driver`] (the loop and what it does with each output and input), [`connection`]
-//! (one admitted connection's tasks and the peer table's entries), [`addresses`] (the address
-//! book and its gossip), [`clock`] (the protocol's wall clock), [`status`] (counters and the
+//! Modules: `driver` (the loop and what it does with each output and input), `connection`
+//! (one admitted connection's tasks and the peer table's entries), `addresses` (the address
+//! book and its gossip), `clock` (the protocol's wall clock), [`status`] (counters and the
 //! snapshot for status pages).
 
 mod addresses;
