@@ -22,7 +22,9 @@ pub enum Role {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AdmissionError {
     /// The group name is empty, too long or has characters outside `[A-Za-z0-9._-]`.
-    #[error("group name {0:?} must be 1 to 64 characters of letters, digits, '.', '_' or '-'")]
+    #[error(
+        "group name {0:?} must be 1 to 64 characters of letters, digits, '.', '_' or '-', not only dots"
+    )]
     BadGroup(String),
     /// The secret is shorter than 8 bytes.
     #[error("the group secret is {0} bytes; it must be at least 8")]
@@ -52,11 +54,14 @@ impl std::fmt::Debug for GroupSecret {
 
 /// Checks a group name.
 pub fn check_group(group: &str) -> Result<(), AdmissionError> {
+    // Names made only of dots (`.`, `..`) would name folders that are not the channel's own
+    // (the store lives under `--store/CHANNEL`).
     let ok = !group.is_empty()
         && group.len() <= 64
         && group
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !group.bytes().all(|b| b == b'.');
     if ok {
         Ok(())
     } else {
@@ -159,6 +164,10 @@ mod tests {
         );
         assert!(GroupSecret::new("a b", b"12345678").is_err());
         assert!(GroupSecret::new(&"x".repeat(65), b"12345678").is_err());
+        for dots in [".", "..", "..."] {
+            assert!(check_group(dots).is_err(), "{dots}");
+        }
+        assert!(check_group("tv.hd").is_ok());
         assert_eq!(
             GroupSecret::new("ok", b"short").unwrap_err(),
             AdmissionError::ShortSecret(5)

@@ -147,26 +147,46 @@ impl Identity {
     }
 }
 
-#[cfg(unix)]
+/// Writes `bytes` to `path` readable by its owner only, all or nothing: into a temporary file
+/// beside it, synced, then renamed over `path` (a disk that fills half way leaves no empty key
+/// file to block the next start). Refuses to replace a file that exists.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a key file is already there",
+        ));
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let written = create_private(&temporary).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    renamed
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new()
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+        .open(path)
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = fs::OpenOptions::new()
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+        .open(path)
 }
 
 #[cfg(unix)]
@@ -255,6 +275,14 @@ mod tests {
             ));
             fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         }
+        // A temporary file left by a write that failed half way is no key file.
+        assert!(
+            fs::read_dir(&dir)
+                .unwrap()
+                .all(|e| !e.unwrap().path().to_string_lossy().ends_with(".tmp")),
+            "no temporary file is left"
+        );
+        assert!(write_private(&path, b"again").is_err(), "never replaced");
         fs::write(&path, b"not a key").unwrap();
         let err = Identity::load_or_create(&path).unwrap_err();
         assert!(matches!(err, IdentityError::BadKey { .. }), "{err}");
