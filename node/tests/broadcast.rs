@@ -5,7 +5,8 @@
 //! them reading at a trickle, while the root publishes at the stream's own rate: the others
 //! keep up. Bad requests: an unknown channel is 404, a bad offset 400; a non-TS input is
 //! reported with its byte offset. A standby root takes over; a viewer keeps identical bytes
-//! when its relay's parent is killed; a full disk stops a store, not the tree; with an anycast
+//! when its relay's parent is killed; a full disk pauses a store, not the tree, and storing
+//! resumes when space returns; with an anycast
 //! resolver the root redirects by its estimates.
 //!
 //! Needs ffmpeg, ffprobe and curl; without them the tests say so and pass unless
@@ -489,7 +490,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_stops_storing_but_not_the_tree() {
+async fn a_full_disk_pauses_storing_not_the_tree_and_storing_resumes_when_space_returns() {
     if !tools(&["ffmpeg"]) {
         return;
     }
@@ -556,6 +557,35 @@ async fn a_full_disk_stops_storing_but_not_the_tree() {
     );
     assert!(s["stored"].as_u64().unwrap() < size);
     wait_stored(&[&other], size, Duration::from_secs(30)).await;
+    // Space returns: the store catches up from the node's memory and says it writes again.
+    let grown = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&small)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(grown, "could not grow the tmpfs");
+    let wait = Instant::now();
+    let s = loop {
+        let s = status(&full).await;
+        if s["stored"].as_u64() == Some(size) && s["store_error"].is_null() {
+            break s;
+        }
+        assert!(
+            wait.elapsed() < Duration::from_secs(30),
+            "storing never resumed: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "space returned: stored {} of {size} bytes after {} retries, {} skipped",
+        s["stored"], s["store_retries"], s["store_skipped"]
+    );
+    assert_eq!(s["store_skipped"].as_u64(), Some(0), "memory held it all");
+    let got = dir.join("healed.ts");
+    let url = format!("http://{}/channels/tv?here=1&from=start", full.http);
+    let outcome = curl_follow(&url, &got).await;
+    assert!(outcome.starts_with("200"), "{outcome}");
+    assert_eq!(sha256(&got), sha256(&src), "the healed store serves it all");
     drop(full);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = std::process::Command::new("umount").arg(&small).status();

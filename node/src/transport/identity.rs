@@ -277,9 +277,11 @@ mod tests {
         }
         // A temporary file left by a write that failed half way is no key file.
         assert!(
-            fs::read_dir(&dir)
+            fs::read_dir(&dir).unwrap().all(|e| !e
                 .unwrap()
-                .all(|e| !e.unwrap().path().to_string_lossy().ends_with(".tmp")),
+                .path()
+                .to_string_lossy()
+                .ends_with(".tmp")),
             "no temporary file is left"
         );
         assert!(write_private(&path, b"again").is_err(), "never replaced");

@@ -165,12 +165,11 @@ impl BroadcastNode {
             Box::new(Ed25519Verifier),
         );
         // The store: segment files written in offset order, bounded by the retention.
-        let store_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        let (store, chunks_tx) = store::open(
+        let (store, store_writer) = store::open(
             &store_dir,
             config.retention,
             SEGMENT_BYTES.min(config.retention.max(1)),
-            store_error.clone(),
+            false,
         )
         .map_err(|source| BroadcastError::Store {
             dir: store_dir.clone(),
@@ -179,15 +178,20 @@ impl BroadcastNode {
         let view = Arc::new(Mutex::new(View::default()));
         let observer_view = view.clone();
         let channel = config.channel.clone();
-        let mut sent_end = 0u64;
+        // What the store has been offered: it advances only by what its queue took, so a slow
+        // or full disk is caught up from memory later and never holds up the tree.
+        let mut stored_end = 0u64;
         let mut last_view = Instant::now() - Duration::from_secs(1);
         let observer: runtime::Observer<Overcast> = Box::new(move |n: &Overcast| {
             let end = n.content_end();
-            if end > sent_end {
-                for (offset, bytes) in n.content_from(sent_end) {
-                    let _ = chunks_tx.send((offset, bytes));
+            if end > stored_end && store_writer.has_room() {
+                for (offset, bytes) in n.content_from(stored_end) {
+                    let next = offset + bytes.len() as u64;
+                    if !store_writer.offer(offset, bytes) {
+                        break;
+                    }
+                    stored_end = next;
                 }
-                sent_end = end;
             }
             if last_view.elapsed() >= Duration::from_millis(200) {
                 last_view = Instant::now();
@@ -221,7 +225,6 @@ impl BroadcastNode {
             config.channel.clone(),
             store,
             view,
-            store_error,
             handle.snapshot.clone(),
             config.idle_end,
             id,

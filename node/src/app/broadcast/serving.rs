@@ -48,8 +48,13 @@ pub struct BroadcastStatus {
     pub stored: u64,
     /// The first byte its store still keeps (older segments went with the retention).
     pub first_kept: u64,
-    /// Why storing stopped, if it did.
+    /// Why the store's writes fail, while they do (they are retried; storing resumes when
+    /// they succeed).
     pub store_error: Option<String>,
+    /// Failed store writes tried again, in all.
+    pub store_retries: u64,
+    /// Bytes of the stream the store never got (the disk could not keep up), in all.
+    pub store_skipped: u64,
     /// The root's input: why it stopped early, if it did.
     pub input_error: Option<String>,
     /// Whether the root's input ended.
@@ -79,7 +84,6 @@ pub struct Shared {
     store: StoreReader,
     /// Written by the observer on the driver task, read by HTTP handlers.
     view: Arc<Mutex<View>>,
-    store_error: Arc<Mutex<Option<String>>>,
     /// Whether the root's input ended, and why early if it did.
     input: Arc<Mutex<(bool, Option<String>)>>,
     transport: Arc<Mutex<TransportSnapshot>>,
@@ -105,7 +109,6 @@ impl Shared {
         channel: String,
         store: StoreReader,
         view: Arc<Mutex<View>>,
-        store_error: Arc<Mutex<Option<String>>>,
         transport: Arc<Mutex<TransportSnapshot>>,
         idle_end: Duration,
         me: NodeId,
@@ -114,7 +117,6 @@ impl Shared {
             channel,
             store,
             view,
-            store_error,
             input: Arc::new(Mutex::new((false, None))),
             transport,
             clients: Mutex::new(0),
@@ -144,7 +146,10 @@ impl Shared {
         let extent = self.store.extent();
         s.stored = extent.end;
         s.first_kept = extent.first;
-        s.store_error = self.store_error.lock().ok().and_then(|e| e.clone());
+        let health = self.store.health();
+        s.store_error = health.error;
+        s.store_retries = health.retries;
+        s.store_skipped = health.skipped;
         if let Ok(i) = self.input.lock() {
             s.input_done = i.0;
             s.input_error = i.1.clone();

@@ -1,12 +1,20 @@
 //! A node's store of the stream: append-only segment files under a directory, bounded by a
 //! retention (the oldest segments are deleted once the rest hold at least that much). Readers
 //! find the segment holding their position; one that fell behind what is kept is told so and
-//! can skip to the live edge. A write that fails (a full disk) stops storing with an error; it
-//! never stops the tree.
+//! can skip to the live edge.
+//!
+//! The store never holds up the tree: chunks come in through a bounded queue that a full queue
+//! refuses ([`StoreWriter::offer`]), so the caller keeps its own cursor and offers again later
+//! (from the node's memory). A write that fails (a full disk) is retried with backoff, and
+//! storing resumes when space returns; bytes the store never got (the node's memory moved on
+//! meanwhile) are recorded as skipped, and the store starts again after them. A store opened on
+//! a folder that already holds segments keeps their longest contiguous run, so a restarted
+//! relay resumes from what it holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -21,11 +29,60 @@ pub struct Extent {
     pub end: u64,
 }
 
+/// Chunks the writer's queue holds before it refuses more: a few megabytes of the stream,
+/// enough to ride out a slow write without letting a stuck disk grow memory.
+const QUEUE_CHUNKS: usize = 256;
+
+/// The first wait before a failed write is tried again; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between tries of a failed write.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How the store is doing, for status pages and for telling the root whether this node can
+/// serve viewers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Why the last write failed, while writes fail (cleared when one succeeds).
+    pub error: Option<String>,
+    /// Writes that failed and were tried again.
+    pub retries: u64,
+    /// Bytes of the stream the store never got (the node's memory moved past them while the
+    /// disk could not keep up), in all.
+    pub skipped: u64,
+}
+
+impl Health {
+    /// Whether writes succeed now.
+    pub fn writing(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
 /// The read side of a store.
 #[derive(Clone, Debug)]
 pub struct StoreReader {
     segments: Arc<Mutex<BTreeMap<u64, PathBuf>>>,
     extent: watch::Receiver<Extent>,
+    health: Arc<Mutex<Health>>,
+}
+
+/// The write side of a store: offers never wait.
+#[derive(Clone, Debug)]
+pub struct StoreWriter {
+    chunks: mpsc::Sender<(u64, Bytes)>,
+}
+
+impl StoreWriter {
+    /// Offers the bytes at `offset`; `false` when the queue is full (offer them again later;
+    /// nothing was taken).
+    pub fn offer(&self, offset: u64, bytes: Bytes) -> bool {
+        self.chunks.try_send((offset, bytes)).is_ok()
+    }
+
+    /// Whether the queue has room for another chunk now.
+    pub fn has_room(&self) -> bool {
+        self.chunks.capacity() > 0
+    }
 }
 
 /// What a read found.
@@ -48,6 +105,11 @@ impl StoreReader {
     /// A receiver that changes when the store grows.
     pub fn watch(&self) -> watch::Receiver<Extent> {
         self.extent.clone()
+    }
+
+    /// How the store is doing.
+    pub fn health(&self) -> Health {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Up to `max` bytes from `pos`.
@@ -89,100 +151,285 @@ impl StoreReader {
     }
 }
 
-/// Opens a store in `dir` (emptied first: a node's stream starts with its join), keeping at
-/// least `retention` bytes in segments of `segment` bytes. Returns the reader and the sender
-/// the writer task takes chunks `(offset, bytes)` from; `error` receives why storing stopped.
+/// The name of the segment file starting at byte `start`.
+fn segment_name(start: u64) -> String {
+    format!("{start:020}.ts")
+}
+
+/// The segments already in `dir`: the longest contiguous run that ends with the newest one
+/// (the rest are deleted), by start offset, with the extent they cover.
+fn existing_segments(dir: &Path) -> std::io::Result<(BTreeMap<u64, PathBuf>, Extent)> {
+    let mut found: BTreeMap<u64, (PathBuf, u64)> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let start = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".ts"))
+            .filter(|n| n.len() == 20)
+            .and_then(|n| n.parse::<u64>().ok());
+        match start {
+            Some(start) => {
+                let len = std::fs::metadata(&path)?.len();
+                found.insert(start, (path, len));
+            }
+            // A file that is not a segment of ours is left alone (never a `.ts` of someone
+            // else's: they are not named like ours).
+            None => {}
+        }
+    }
+    // Walk back from the newest segment while each one ends where the next begins.
+    let mut run: Vec<u64> = Vec::new();
+    let mut expected_end: Option<u64> = None;
+    for (&start, (_, len)) in found.iter().rev() {
+        if expected_end.is_some_and(|e| start + len != e) || *len == 0 {
+            break;
+        }
+        run.push(start);
+        expected_end = Some(start);
+    }
+    let mut segments = BTreeMap::new();
+    let mut extent = Extent::default();
+    if let (Some(&first), Some(&last)) = (run.last(), run.first()) {
+        extent = Extent {
+            first,
+            end: last + found[&last].1,
+        };
+    }
+    for (start, (path, _)) in found {
+        if run.contains(&start) {
+            segments.insert(start, path);
+        } else {
+            std::fs::remove_file(path)?;
+        }
+    }
+    Ok((segments, extent))
+}
+
+/// Opens a store in `dir`, keeping at least `retention` bytes in segments of `segment` bytes.
+/// With `resume`, the segments already there are kept (their longest contiguous run) and the
+/// store goes on from their end; without, they are deleted first (a new stream).
 pub fn open(
     dir: &Path,
     retention: u64,
     segment: u64,
-    error: Arc<Mutex<Option<String>>>,
-) -> std::io::Result<(StoreReader, mpsc::UnboundedSender<(u64, Bytes)>)> {
-    if dir.exists() {
+    resume: bool,
+) -> std::io::Result<(StoreReader, StoreWriter)> {
+    std::fs::create_dir_all(dir)?;
+    let (segments, extent) = if resume {
+        existing_segments(dir)?
+    } else {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "ts") {
                 std::fs::remove_file(path)?;
             }
         }
-    }
-    std::fs::create_dir_all(dir)?;
-    let segments = Arc::new(Mutex::new(BTreeMap::new()));
-    let (extent_tx, extent_rx) = watch::channel(Extent::default());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(write(
-        dir.to_owned(),
-        retention.max(segment),
-        segment.max(PACKET_ALIGN),
-        segments.clone(),
-        extent_tx,
-        rx,
-        error,
-    ));
+        (BTreeMap::new(), Extent::default())
+    };
+    let segments = Arc::new(Mutex::new(segments));
+    let (extent_tx, extent_rx) = watch::channel(extent);
+    let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
+    let health = Arc::new(Mutex::new(Health::default()));
+    let writer = Writer {
+        dir: dir.to_owned(),
+        retention: retention.max(segment),
+        segment: segment.max(PACKET_ALIGN),
+        segments: segments.clone(),
+        extent: extent_tx,
+        health: health.clone(),
+        first: extent.first,
+        end: extent.end,
+        current: None,
+    };
+    tokio::spawn(writer.run(rx));
     Ok((
         StoreReader {
             segments,
             extent: extent_rx,
+            health,
         },
-        tx,
+        StoreWriter { chunks: tx },
     ))
 }
 
 const PACKET_ALIGN: u64 = 188;
 
-async fn write(
+/// The writer task's state.
+struct Writer {
     dir: PathBuf,
     retention: u64,
     segment: u64,
     segments: Arc<Mutex<BTreeMap<u64, PathBuf>>>,
     extent: watch::Sender<Extent>,
-    mut chunks: mpsc::UnboundedReceiver<(u64, Bytes)>,
-    error: Arc<Mutex<Option<String>>>,
-) {
-    let mut end = 0u64;
-    let mut first = 0u64;
-    let mut current: Option<(u64, tokio::fs::File)> = None;
-    let fail = |why: String| {
-        tracing::error!(%why, "storing stopped; the stream goes on down the tree");
-        if let Ok(mut slot) = error.lock() {
-            *slot = Some(why);
+    health: Arc<Mutex<Health>>,
+    first: u64,
+    end: u64,
+    /// The segment being written: its start and its file (`None` until the next write opens
+    /// one).
+    current: Option<(u64, tokio::fs::File)>,
+}
+
+impl Writer {
+    async fn run(mut self, mut chunks: mpsc::Receiver<(u64, Bytes)>) {
+        while let Some((offset, bytes)) = chunks.recv().await {
+            let len = bytes.len() as u64;
+            if offset + len <= self.end {
+                continue;
+            }
+            if offset > self.end {
+                self.start_over(offset);
+            }
+            let mut fresh = bytes.slice((self.end - offset) as usize..);
+            while !fresh.is_empty() {
+                let room = self.room();
+                let part = fresh.split_to(room.min(fresh.len()));
+                self.write_until_done(&part).await;
+                self.end += part.len() as u64;
+            }
+            self.retire_old();
         }
-    };
-    while let Some((offset, bytes)) = chunks.recv().await {
-        let len = bytes.len() as u64;
-        if offset + len <= end || offset > end {
-            continue;
+    }
+
+    /// The stream goes on at `offset`, after bytes this store never got: what it holds no
+    /// longer joins up with what comes, so it starts again there.
+    fn start_over(&mut self, offset: u64) {
+        let empty = self.first == self.end;
+        if !empty {
+            let skipped = offset - self.end;
+            tracing::warn!(
+                from = self.end,
+                to = offset,
+                "the store missed bytes the node's memory no longer holds; it starts again after them"
+            );
+            if let Ok(mut h) = self.health.lock() {
+                h.skipped += skipped;
+            }
         }
-        let mut fresh = bytes.slice((end - offset) as usize..);
-        while !fresh.is_empty() {
-            let full = current
-                .as_ref()
-                .is_some_and(|(start, _)| end - start >= segment);
-            if current.is_none() || full {
-                let path = dir.join(format!("{end:020}.ts"));
-                match tokio::fs::File::create(&path).await {
-                    Ok(f) => current = Some((end, f)),
-                    Err(e) => return fail(format!("segment {}: {e}", path.display())),
+        self.current = None;
+        let old: Vec<PathBuf> = self
+            .segments
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s).into_values().collect())
+            .unwrap_or_default();
+        for path in old {
+            let _ = std::fs::remove_file(path);
+        }
+        self.first = offset;
+        self.end = offset;
+        let _ = self.extent.send(Extent {
+            first: offset,
+            end: offset,
+        });
+    }
+
+    /// Bytes the current segment takes before the next one starts.
+    fn room(&self) -> usize {
+        match &self.current {
+            Some((start, _)) if self.end - start < self.segment => {
+                (self.segment - (self.end - start)) as usize
+            }
+            _ => self.segment as usize,
+        }
+    }
+
+    /// Writes `part` at the end of the stream, trying again with backoff until it is written
+    /// (a full disk: storing waits for space, and the queue in front refuses new chunks).
+    async fn write_until_done(&mut self, part: &[u8]) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.write(part).await {
+                Ok(()) => {
+                    if let Ok(mut h) = self.health.lock()
+                        && h.error.take().is_some()
+                    {
+                        tracing::info!(at = self.end, "the store writes again");
+                    }
+                    return;
                 }
-                if let Ok(mut s) = segments.lock() {
-                    s.insert(end, path);
+                Err(why) => {
+                    let first_failure = self
+                        .health
+                        .lock()
+                        .map(|mut h| {
+                            h.retries += 1;
+                            h.error.replace(why.clone()).is_none()
+                        })
+                        .unwrap_or(false);
+                    if first_failure {
+                        tracing::error!(%why, "storing waits; the stream goes on down the tree");
+                    }
+                    // The segment may hold part of the write: open it afresh next time.
+                    self.current = None;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
-            let Some((start, file)) = current.as_mut() else {
-                return;
-            };
-            let room = (segment - (end - *start)) as usize;
-            let part = fresh.split_to(room.min(fresh.len()));
-            if let Err(e) = file.write_all(&part).await {
-                return fail(format!("writing byte {end}: {e}"));
-            }
-            if let Err(e) = file.flush().await {
-                return fail(format!("writing byte {end}: {e}"));
-            }
-            end += part.len() as u64;
         }
-        // Drop the oldest segments while the others still hold the retention.
-        let removed: Vec<PathBuf> = segments
+    }
+
+    /// One try at writing `part` at `self.end`.
+    async fn write(&mut self, part: &[u8]) -> Result<(), String> {
+        let full = self
+            .current
+            .as_ref()
+            .is_some_and(|(start, _)| self.end - start >= self.segment);
+        if full {
+            self.current = None;
+        }
+        if self.current.is_none() {
+            self.current = Some(self.open_segment().await?);
+        }
+        let Some((start, file)) = self.current.as_mut() else {
+            return Err("no segment open".to_owned());
+        };
+        let at = self.end - *start;
+        let written = async {
+            // A failed try may have left part of it: cut back to where the stream ends.
+            file.set_len(at).await?;
+            file.seek(std::io::SeekFrom::Start(at)).await?;
+            file.write_all(part).await?;
+            file.flush().await
+        };
+        written
+            .await
+            .map_err(|e| format!("writing byte {}: {e}", self.end))
+    }
+
+    /// The segment that holds byte `self.end`: the last one if it has room (after a failed
+    /// write), else a new one starting there.
+    async fn open_segment(&mut self) -> Result<(u64, tokio::fs::File), String> {
+        let last = self
+            .segments
+            .lock()
+            .ok()
+            .and_then(|s| s.last_key_value().map(|(&k, p)| (k, p.clone())));
+        if let Some((start, path)) = last.filter(|(start, _)| self.end - start < self.segment) {
+            let file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .await
+                .map_err(|e| format!("segment {}: {e}", path.display()))?;
+            return Ok((start, file));
+        }
+        let path = self.dir.join(segment_name(self.end));
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| format!("segment {}: {e}", path.display()))?;
+        if let Ok(mut s) = self.segments.lock() {
+            s.insert(self.end, path);
+        }
+        Ok((self.end, file))
+    }
+
+    /// Drops the oldest segments while the others still hold the retention, and publishes
+    /// the extent.
+    fn retire_old(&mut self) {
+        let end = self.end;
+        let retention = self.retention;
+        let mut first = self.first;
+        let removed: Vec<PathBuf> = self
+            .segments
             .lock()
             .map(|mut s| {
                 let mut gone = Vec::new();
@@ -199,9 +446,10 @@ async fn write(
                 gone
             })
             .unwrap_or_default();
-        let _ = extent.send(Extent { first, end });
+        self.first = first;
+        let _ = self.extent.send(Extent { first, end });
         for path in removed {
-            let _ = tokio::fs::remove_file(path).await;
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -210,32 +458,23 @@ async fn write(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn segments_rotate_old_ones_go_and_readers_behind_are_told() {
-        let dir = std::env::temp_dir().join(format!("esm-store-{}", std::process::id()));
-        let error = Arc::new(Mutex::new(None));
-        let (reader, tx) = open(&dir, 1000, 400, error.clone()).unwrap();
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("esm-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    async fn until_end(reader: &StoreReader, end: u64) {
         let mut watch = reader.watch();
-        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        for (i, c) in data.chunks(250).enumerate() {
-            tx.send(((i * 250) as u64, Bytes::copy_from_slice(c)))
-                .unwrap();
-        }
-        // A repeat and a chunk beyond a gap change nothing.
-        tx.send((0, Bytes::from_static(b"zz"))).unwrap();
-        tx.send((5000, Bytes::from_static(b"zz"))).unwrap();
-        while watch.borrow_and_update().end < 3000 {
+        while watch.borrow_and_update().end < end {
             watch.changed().await.unwrap();
         }
-        let e = reader.extent();
-        assert_eq!(e.end, 3000);
-        assert!(e.first >= 1600 && 3000 - e.first >= 1000, "{e:?}");
-        let files = std::fs::read_dir(&dir).unwrap().count();
-        assert!(files <= 4, "{files} segments kept");
-        // Reading across segments gives the bytes back.
-        let mut pos = e.first;
+    }
+
+    async fn read_all(reader: &StoreReader, from: u64, to: u64) -> Vec<u8> {
+        let mut pos = from;
         let mut back = Vec::new();
-        while pos < 3000 {
+        while pos < to {
             match reader.read(pos, 300).await.unwrap() {
                 Read::Bytes(b) => {
                     pos += b.len() as u64;
@@ -244,10 +483,114 @@ mod tests {
                 other => panic!("{other:?} at {pos}"),
             }
         }
-        assert_eq!(back, data[e.first as usize..]);
+        back
+    }
+
+    #[tokio::test]
+    async fn segments_rotate_old_ones_go_and_readers_behind_are_told() {
+        let dir = temp("rotate");
+        let (reader, writer) = open(&dir, 1000, 400, false).unwrap();
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        for (i, c) in data.chunks(250).enumerate() {
+            assert!(writer.offer((i * 250) as u64, Bytes::copy_from_slice(c)));
+        }
+        // A repeat changes nothing.
+        assert!(writer.offer(0, Bytes::from_static(b"zz")));
+        until_end(&reader, 3000).await;
+        let e = reader.extent();
+        assert_eq!(e.end, 3000);
+        assert!(e.first >= 1600 && 3000 - e.first >= 1000, "{e:?}");
+        let files = std::fs::read_dir(&dir).unwrap().count();
+        assert!(files <= 4, "{files} segments kept");
+        assert_eq!(
+            read_all(&reader, e.first, 3000).await,
+            data[e.first as usize..]
+        );
         assert!(matches!(reader.read(0, 10).await.unwrap(), Read::Behind(_)));
         assert!(matches!(reader.read(3000, 10).await.unwrap(), Read::Empty));
-        assert!(error.lock().unwrap().is_none());
+        assert!(reader.health().writing());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_store_starts_where_its_first_chunk_does_and_starts_over_after_a_gap() {
+        let dir = temp("gap");
+        let (reader, writer) = open(&dir, 10_000, 400, false).unwrap();
+        // A node that joins late: its stream starts at byte 5000.
+        assert!(writer.offer(5000, Bytes::from(vec![1u8; 500])));
+        until_end(&reader, 5500).await;
+        assert_eq!(
+            reader.extent(),
+            Extent {
+                first: 5000,
+                end: 5500
+            }
+        );
+        assert_eq!(reader.health().skipped, 0, "a first chunk skips nothing");
+        // Bytes 5500..6000 never reach the store.
+        assert!(writer.offer(6000, Bytes::from(vec![2u8; 100])));
+        until_end(&reader, 6100).await;
+        assert_eq!(
+            reader.extent(),
+            Extent {
+                first: 6000,
+                end: 6100
+            }
+        );
+        assert_eq!(reader.health().skipped, 500);
+        assert_eq!(read_all(&reader, 6000, 6100).await, vec![2u8; 100]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_resumes_from_its_longest_run_of_segments() {
+        let dir = temp("resume");
+        // A relay that joined late: its stream starts at byte 1000.
+        let data: Vec<u8> = (0..2000u32).map(|i| (i * 7) as u8).collect();
+        {
+            let (reader, writer) = open(&dir, 10_000, 400, false).unwrap();
+            for (i, c) in data.chunks(100).enumerate() {
+                assert!(writer.offer(1000 + (i * 100) as u64, Bytes::copy_from_slice(c)));
+            }
+            until_end(&reader, 3000).await;
+        }
+        // A stray older segment that does not join up, and a file of someone else's.
+        std::fs::write(dir.join(segment_name(10)), b"stale").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"keep me").unwrap();
+        let (reader, writer) = open(&dir, 10_000, 400, true).unwrap();
+        assert_eq!(
+            reader.extent(),
+            Extent {
+                first: 1000,
+                end: 3000
+            }
+        );
+        assert_eq!(read_all(&reader, 1000, 3000).await, data);
+        assert!(!dir.join(segment_name(10)).exists());
+        assert!(dir.join("notes.txt").exists());
+        // It goes on from where it was.
+        assert!(writer.offer(3000, Bytes::from_static(b"more")));
+        until_end(&reader, 3004).await;
+        assert_eq!(
+            read_all(&reader, 2996, 3004).await,
+            [&data[1996..], b"more"].concat()
+        );
+        // Without resume, a new stream empties it.
+        let (reader, _writer) = open(&dir, 10_000, 400, false).unwrap();
+        assert_eq!(reader.extent(), Extent::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_instead_of_growing() {
+        let dir = temp("queue");
+        let (_reader, writer) = open(&dir, 1 << 30, 4 << 20, false).unwrap();
+        // Offered faster than any disk can take them, some are refused at once (never queued
+        // without bound).
+        let refused = (0..100_000u64)
+            .filter(|i| !writer.offer(i * 1000, Bytes::from(vec![0u8; 1000])))
+            .count();
+        assert!(refused > 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
