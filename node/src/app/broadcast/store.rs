@@ -168,14 +168,10 @@ fn existing_segments(dir: &Path) -> std::io::Result<(BTreeMap<u64, PathBuf>, Ext
             .and_then(|n| n.strip_suffix(".ts"))
             .filter(|n| n.len() == 20)
             .and_then(|n| n.parse::<u64>().ok());
-        match start {
-            Some(start) => {
-                let len = std::fs::metadata(&path)?.len();
-                found.insert(start, (path, len));
-            }
-            // A file that is not a segment of ours is left alone (never a `.ts` of someone
-            // else's: they are not named like ours).
-            None => {}
+        // A file not named like a segment of ours is left alone.
+        if let Some(start) = start {
+            let len = std::fs::metadata(&path)?.len();
+            found.insert(start, (path, len));
         }
     }
     // Walk back from the newest segment while each one ends where the next begins.
