@@ -13,6 +13,7 @@ use overlay_core::{LinkMetrics, NodeId, Outbox, Output, Protocol, Time, TimerTab
 use rand::RngExt;
 
 use crate::OvercastConfig;
+use crate::PathBandwidth;
 use crate::certificate::{CertBody, Certificate, NodeInfo, Signer, Verifier};
 use crate::content::ContentStore;
 use crate::message::Message;
@@ -124,29 +125,10 @@ struct Child {
     /// Next byte to send (`None` until it asks).
     sent: Option<u64>,
     /// The child's bandwidth from the root, as it last reported it.
-    path_bw: f64,
+    path_bw: PathBandwidth,
     /// Whether its full listing arrived (until then this node does not know who is below it,
     /// and must not move: it could land under one of them).
     listed: bool,
-}
-
-/// A bandwidth on the wire: bits per second, `u64::MAX` for unlimited (the root's own).
-fn bw_to_wire(bw: f64) -> u64 {
-    if bw.is_finite() {
-        // Saturating float-to-integer conversion.
-        bw.max(0.0) as u64
-    } else {
-        u64::MAX
-    }
-}
-
-/// The inverse of [`bw_to_wire`].
-fn bw_from_wire(bw: u64) -> f64 {
-    if bw == u64::MAX {
-        f64::INFINITY
-    } else {
-        bw as f64
-    }
 }
 
 /// An Overcast node.
@@ -164,9 +146,9 @@ pub struct Overcast {
     ancestors: Vec<NodeId>,
     parent_heard: Time,
     /// The parent's bandwidth from the root, as it last told.
-    parent_path_bw: f64,
-    /// The last measure of the path from the parent (infinite until one is taken).
-    link_bw: f64,
+    parent_path_bw: PathBandwidth,
+    /// The last measure of the path from the parent (unlimited until one is taken).
+    link_bw: PathBandwidth,
     seq: u32,
     /// The highest sequence number offered in an adoption request (each request gets a fresh
     /// one, so a retracted request is never confused with a later one to the same node).
@@ -211,8 +193,8 @@ impl Overcast {
             parent: None,
             ancestors: Vec::new(),
             parent_heard: Time::ZERO,
-            parent_path_bw: 0.0,
-            link_bw: f64::INFINITY,
+            parent_path_bw: PathBandwidth::ZERO,
+            link_bw: PathBandwidth::Unlimited,
             seq: 0,
             offered_seq: 0,
             left_parents: VecDeque::new(),
@@ -288,7 +270,7 @@ impl Overcast {
             first: self.content.first(),
             content: self.content.end(),
             load: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
-            path_bw: bw_to_wire(self.path_bandwidth()),
+            path_bw: self.path_bandwidth().to_wire(),
             landmark_rtt_us: self.landmark_rtt_us,
         }
     }
@@ -320,7 +302,13 @@ impl Overcast {
             Some(i) => {
                 let fallback: Vec<NodeId> =
                     self.config.roots[..i - 1].iter().rev().copied().collect();
-                self.attach_to(now, self.config.roots[i - 1], fallback, 0, f64::INFINITY);
+                self.attach_to(
+                    now,
+                    self.config.roots[i - 1],
+                    fallback,
+                    0,
+                    PathBandwidth::Unlimited,
+                );
             }
             None => self.search_from_bottom(now),
         }
@@ -348,13 +336,13 @@ impl Overcast {
 
     /// This node's bandwidth from the root: unlimited at the root, otherwise the smaller of the
     /// parent's and the last measure of the path from the parent; zero while unplaced.
-    pub fn path_bandwidth(&self) -> f64 {
+    pub fn path_bandwidth(&self) -> PathBandwidth {
         if self.is_root {
-            f64::INFINITY
+            PathBandwidth::Unlimited
         } else if self.parent.is_some() {
             self.parent_path_bw.min(self.link_bw)
         } else {
-            0.0
+            PathBandwidth::ZERO
         }
     }
 
@@ -417,7 +405,7 @@ impl Overcast {
             });
         }
         let ancestors = self.ancestors_through_me();
-        let path_bw = bw_to_wire(self.path_bandwidth());
+        let path_bw = self.path_bandwidth().to_wire();
         self.outbox.send(
             from,
             Message::Adopted {
@@ -497,7 +485,7 @@ impl Overcast {
         self.is_root = false;
         self.ancestors = ancestors;
         self.parent_heard = now;
-        self.parent_path_bw = bw_from_wire(path_bw);
+        self.parent_path_bw = PathBandwidth::from_wire(path_bw);
         self.link_bw = attempt.link_bw;
         self.suspect_roots.clear();
         self.outbox.send(
@@ -595,20 +583,20 @@ impl Protocol for Overcast {
                     .children
                     .iter()
                     .filter(|(c, _)| **c != from)
-                    .map(|(c, child)| (*c, bw_to_wire(child.path_bw)))
+                    .map(|(c, child)| (*c, child.path_bw.to_wire()))
                     .collect();
                 let ancestors = self.ancestors_through_me();
                 let parent_path_bw = if self.is_root {
                     u64::MAX
                 } else {
-                    bw_to_wire(self.parent_path_bw)
+                    self.parent_path_bw.to_wire()
                 };
                 self.outbox.send(
                     from,
                     Message::Children {
                         children,
                         ancestors,
-                        path_bw: bw_to_wire(self.path_bandwidth()),
+                        path_bw: self.path_bandwidth().to_wire(),
                         parent_path_bw,
                     },
                 );
@@ -622,10 +610,10 @@ impl Protocol for Overcast {
                 let caps = PathCaps {
                     children: children
                         .iter()
-                        .map(|&(c, bw)| (c, bw_from_wire(bw)))
+                        .map(|&(c, bw)| (c, PathBandwidth::from_wire(bw)))
                         .collect(),
-                    sender: bw_from_wire(path_bw),
-                    sender_parent: bw_from_wire(parent_path_bw),
+                    sender: PathBandwidth::from_wire(path_bw),
+                    sender_parent: PathBandwidth::from_wire(parent_path_bw),
                 };
                 let children = children.into_iter().map(|(c, _)| c).collect();
                 self.on_children(now, from, children, ancestors, caps);
@@ -672,7 +660,7 @@ impl Protocol for Overcast {
                     self.on_parent_lost(now, from);
                 } else {
                     self.ancestors = ancestors;
-                    self.parent_path_bw = bw_from_wire(path_bw);
+                    self.parent_path_bw = PathBandwidth::from_wire(path_bw);
                 }
             }
             Message::SampleQuery { count, near } => {

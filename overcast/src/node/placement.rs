@@ -8,28 +8,38 @@ use overlay_core::{Bandwidth, MeasureRequest, NodeId, Time};
 use rand::seq::SliceRandom;
 
 use super::{Overcast, Timer};
+use crate::PathBandwidth;
 use crate::message::Message;
 
-/// What a `Children` answer says of bandwidth from the root (bits per second).
-#[derive(Clone, Debug, Default)]
+/// What a `Children` answer says of bandwidth from the root.
+#[derive(Clone, Debug)]
 pub(super) struct PathCaps {
     /// Each listed child's.
-    pub(super) children: BTreeMap<NodeId, f64>,
+    pub(super) children: BTreeMap<NodeId, PathBandwidth>,
     /// The answering node's.
-    pub(super) sender: f64,
+    pub(super) sender: PathBandwidth,
     /// The answering node's parent's.
-    pub(super) sender_parent: f64,
+    pub(super) sender_parent: PathBandwidth,
+}
+
+/// One measurement of the path from a peer.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    /// The bandwidth of the last hop.
+    bandwidth: Bandwidth,
+    /// The round-trip time.
+    rtt: Duration,
 }
 
 /// Bandwidth measurements of one round.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Probe {
     waiting: BTreeSet<NodeId>,
-    /// Bits per second and round-trip time, by peer.
-    results: BTreeMap<NodeId, (f64, Duration)>,
+    /// What was measured, by peer.
+    results: BTreeMap<NodeId, Measured>,
     /// Each measured peer's own bandwidth from the root, where known: a path through it can
     /// carry no more than that, whatever the last hop measures.
-    caps: BTreeMap<NodeId, f64>,
+    caps: BTreeMap<NodeId, PathBandwidth>,
     /// The nodes measured against the reference (children of the candidate, or siblings).
     others: Vec<NodeId>,
     /// Those of `others` drawn from the root's table rather than listed by the parent.
@@ -39,14 +49,24 @@ pub(super) struct Probe {
 impl Probe {
     /// The bandwidth from the root through `peer`: the measured last hop, capped by the peer's
     /// own bandwidth from the root.
-    fn through(&self, peer: &NodeId) -> Option<f64> {
-        let &(bw, _) = self.results.get(peer)?;
-        Some(bw.min(self.caps.get(peer).copied().unwrap_or(f64::INFINITY)))
+    fn through(&self, peer: &NodeId) -> Option<Bandwidth> {
+        let measured = self.results.get(peer)?;
+        let cap = self.caps.get(peer).copied();
+        let cap = cap.unwrap_or(PathBandwidth::Unlimited);
+        Some(cap.cap(measured.bandwidth))
     }
 
-    /// The measured last hop from `peer` (what a move under it sets the link to).
-    fn hop(&self, peer: &NodeId) -> f64 {
-        self.results.get(peer).map_or(f64::INFINITY, |r| r.0)
+    /// The measured last hop from `peer` (what a move under it sets the link to), unlimited if
+    /// it was not measured.
+    fn hop(&self, peer: &NodeId) -> PathBandwidth {
+        self.results
+            .get(peer)
+            .map_or(PathBandwidth::Unlimited, |r| r.bandwidth.into())
+    }
+
+    /// The round-trip time measured to `peer`.
+    fn rtt(&self, peer: &NodeId) -> Option<Duration> {
+        self.results.get(peer).map(|r| r.rtt)
     }
 }
 
@@ -56,7 +76,7 @@ pub(super) struct Search {
     candidate: NodeId,
     round: u32,
     /// The best bandwidth seen on the way down.
-    best: f64,
+    best: Bandwidth,
     /// The candidate's ancestors, ending with it: where to fall back if it refuses.
     candidate_ancestors: Vec<NodeId>,
     /// `None` until the candidate listed its children.
@@ -71,8 +91,8 @@ pub(super) struct Attempt {
     pub(super) rounds: u32,
     /// Whether a live node refused along the way (a standby root must not then take over).
     refused: bool,
-    /// The measured path from the target (infinite when the move was not measured).
-    pub(super) link_bw: f64,
+    /// The measured path from the target (unlimited when the move was not measured).
+    pub(super) link_bw: PathBandwidth,
     /// The sequence number this request offered.
     pub(super) seq: u32,
 }
@@ -85,7 +105,7 @@ pub(super) struct Reevaluation {
     probe: Option<Probe>,
     /// Nodes drawn from the root's table, with their bandwidth from the root, while the
     /// parent's answer is awaited.
-    sample: Vec<(NodeId, f64)>,
+    sample: Vec<(NodeId, PathBandwidth)>,
 }
 
 impl Overcast {
@@ -139,11 +159,11 @@ impl Overcast {
             pick(&self.suspect_roots, &self.config.roots, self.id)
         });
         if let Some(bottom) = bottom {
-            self.search(now, bottom, 0, 0.0);
+            self.search(now, bottom, 0, Bandwidth::ZERO);
         }
     }
 
-    fn search(&mut self, now: Time, candidate: NodeId, round: u32, best: f64) {
+    fn search(&mut self, now: Time, candidate: NodeId, round: u32, best: Bandwidth) {
         self.stats.rounds += 1;
         self.search = Some(Search {
             candidate,
@@ -163,7 +183,7 @@ impl Overcast {
         target: NodeId,
         fallback: Vec<NodeId>,
         rounds: u32,
-        link_bw: f64,
+        link_bw: PathBandwidth,
     ) {
         let seq = self.seq.max(self.offered_seq) + 1;
         self.offered_seq = seq;
@@ -189,7 +209,7 @@ impl Overcast {
         children: Vec<NodeId>,
         ancestors: &[NodeId],
         caps: PathCaps,
-        extra: Option<(NodeId, f64)>,
+        extra: Option<(NodeId, PathBandwidth)>,
     ) -> Probe {
         let others = self.eligible(children, ancestors);
         let mut probe = Probe {
@@ -273,10 +293,10 @@ impl Overcast {
         let Some(mut reevaluation) = self.reevaluation.take() else {
             return;
         };
-        let nodes: Vec<(NodeId, f64)> = nodes
+        let nodes: Vec<(NodeId, PathBandwidth)> = nodes
             .into_iter()
             .take(self.config.sample_size)
-            .map(|(n, bw)| (n, super::bw_from_wire(bw)))
+            .map(|(n, bw)| (n, PathBandwidth::from_wire(bw)))
             .collect();
         match reevaluation.probe.as_mut() {
             Some(probe) => self.add_sample(probe, nodes),
@@ -286,7 +306,7 @@ impl Overcast {
     }
 
     /// Measure the sampled nodes that could be this node's parent and are not yet measured.
-    fn add_sample(&mut self, probe: &mut Probe, sample: Vec<(NodeId, f64)>) {
+    fn add_sample(&mut self, probe: &mut Probe, sample: Vec<(NodeId, PathBandwidth)>) {
         let parent = self.parent;
         for (node, path_bw) in sample {
             if Some(node) == parent
@@ -314,7 +334,7 @@ impl Overcast {
         bandwidth: Bandwidth,
         rtt: Duration,
     ) {
-        let result = (bandwidth.bps_f64(), rtt);
+        let result = Measured { bandwidth, rtt };
         if self.landmark_rtt_us == 0 && self.config.roots.last() == Some(&peer) {
             self.landmark_rtt_us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
         }
@@ -337,14 +357,15 @@ impl Overcast {
         }
     }
 
-    /// The closest of the measured others whose bandwidth reaches `floor`.
+    /// The closest of the measured others whose bandwidth reaches `floor` (bits per second),
+    /// the wider first among equally close ones.
     fn closest_reaching(probe: &Probe, floor: f64) -> Option<NodeId> {
         probe
             .others
             .iter()
-            .filter_map(|o| Some((*o, probe.through(o)?, probe.results.get(o)?.1)))
-            .filter(|&(_, bw, _)| bw >= floor && bw > 0.0)
-            .min_by(|a, b| a.2.cmp(&b.2).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)))
+            .filter_map(|o| Some((*o, probe.through(o)?, probe.rtt(o)?)))
+            .filter(|&(_, bw, _)| bw.bps_f64() >= floor && bw > Bandwidth::ZERO)
+            .min_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)))
             .map(|(o, _, _)| o)
     }
 
@@ -355,22 +376,22 @@ impl Overcast {
         };
         let mut probe = search.probe.unwrap_or_default();
         probe.others.retain(|o| !self.is_descendant(o));
-        let direct = probe.through(&search.candidate).unwrap_or(0.0);
+        let direct = probe.through(&search.candidate).unwrap_or(Bandwidth::ZERO);
         let best = if self.config.cumulative_floor {
             search.best.max(direct)
         } else {
             direct
         };
-        let floor = best * (1.0 - self.config.equal_fraction);
+        let floor = best.bps_f64() * (1.0 - self.config.equal_fraction);
         if self.config.descend_closer
-            && let Some(&(_, here_rtt)) = probe.results.get(&search.candidate)
+            && let Some(here_rtt) = probe.rtt(&search.candidate)
         {
             // Go down only towards this node: a child farther than the candidate leads into
             // another part of the network, where the tree would carry the stream out and back.
             let results = &probe.results;
             probe
                 .others
-                .retain(|o| results.get(o).is_some_and(|r| r.1 < here_rtt));
+                .retain(|o| results.get(o).is_some_and(|r| r.rtt < here_rtt));
         }
         match Self::closest_reaching(&probe, floor) {
             Some(child) => self.search(now, child, search.round + 1, best),
@@ -439,7 +460,7 @@ impl Overcast {
             fallback,
             rounds: 0,
             refused: false,
-            link_bw: f64::INFINITY,
+            link_bw: PathBandwidth::Unlimited,
             seq: 0,
         };
         self.try_next(now, attempt);
@@ -456,7 +477,7 @@ impl Overcast {
             return;
         }
         let first = fallback.remove(0);
-        self.attach_to(now, first, fallback, 0, f64::INFINITY);
+        self.attach_to(now, first, fallback, 0, PathBandwidth::Unlimited);
     }
 
     /// The next fallback target; when none is left, stay (a move that did not work out), take
@@ -465,7 +486,7 @@ impl Overcast {
         if !attempt.fallback.is_empty() {
             let next = attempt.fallback.remove(0);
             let (fallback, rounds, refused) = (attempt.fallback, attempt.rounds, attempt.refused);
-            self.attach_to(now, next, fallback, rounds, f64::INFINITY);
+            self.attach_to(now, next, fallback, rounds, PathBandwidth::Unlimited);
             if let Some(a) = self.attempt.as_mut() {
                 a.refused = refused;
             }
@@ -542,22 +563,27 @@ impl Overcast {
         let mut probe = probe;
         probe.others.retain(|o| !self.is_descendant(o));
         let grandparent = reevaluation.grandparent.filter(|g| !self.is_descendant(g));
-        let (Some(here), Some(&(link, parent_rtt))) = (
+        let (Some(here), Some(&parent_measured)) = (
             probe.through(&reevaluation.parent),
             probe.results.get(&reevaluation.parent),
         ) else {
             return;
         };
-        self.link_bw = link;
+        self.link_bw = parent_measured.bandwidth.into();
+        let parent_rtt = parent_measured.rtt;
         let margin = self.config.equal_fraction;
+        // Above this a bandwidth is clearly better than the parent's; at or above `as_good` it
+        // is as good (bits per second).
+        let clearly_better = here.bps_f64() * (1.0 + margin);
+        let as_good = here.bps_f64() * (1.0 - margin);
         // A sibling clearly better than the parent, or as good and closer; moving under a farther
         // sibling that is merely as good would only lengthen the path (and invite oscillation).
         let better = probe
             .others
             .iter()
             .filter_map(|o| Some((*o, probe.through(o)?)))
-            .filter(|&(_, bw)| bw > here * (1.0 + margin))
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .filter(|&(_, bw)| bw.bps_f64() > clearly_better)
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|(o, _)| o);
         // A move that merely keeps bandwidth never returns to a recent parent: joining a node
         // lowers what it offers (its upstream is shared once more), so "as good and closer"
@@ -566,14 +592,15 @@ impl Overcast {
         if self.config.strict_moves {
             kept.others.retain(|o| !self.left_parents.contains(o));
         }
-        let closer = Self::closest_reaching(&kept, here * (1.0 - margin))
-            .filter(|s| !self.config.strict_moves || probe.results[s].1 < parent_rtt);
+        let closer = Self::closest_reaching(&kept, as_good).filter(|s| {
+            !self.config.strict_moves || probe.rtt(s).is_some_and(|rtt| rtt < parent_rtt)
+        });
         // A sibling that gives up nothing at all: moving below it takes one flow off the
         // parent's links (the paper's push down the tree), even if it is farther.
         let lossless = || {
             let mut siblings = kept.clone();
             siblings.others.retain(|o| !kept.sampled.contains(o));
-            Self::closest_reaching(&siblings, here)
+            Self::closest_reaching(&siblings, here.bps_f64())
         };
         let pick = if self.config.strict_moves {
             better
@@ -588,7 +615,7 @@ impl Overcast {
         } else if let Some(g) = grandparent
             && probe
                 .through(&g)
-                .is_some_and(|bw| bw > here * (1.0 + margin))
+                .is_some_and(|bw| bw.bps_f64() > clearly_better)
         {
             self.restless += 1;
             self.attach_to(now, g, Vec::new(), 0, probe.hop(&g));

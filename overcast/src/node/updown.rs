@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use overlay_core::{NodeId, Time};
 use rand::seq::SliceRandom;
 
-use super::{MAX_RESYNC_BACKOFF, Overcast, RESYNC_AFTER, Timer, bw_from_wire, bw_to_wire};
+use super::{MAX_RESYNC_BACKOFF, Overcast, RESYNC_AFTER, Timer};
+use crate::PathBandwidth;
 use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo};
 use crate::message::Message;
 use crate::table::{Applied, Digest, State};
@@ -113,7 +114,7 @@ impl Overcast {
             return;
         };
         child.lease_until = now + self.config.lease;
-        child.path_bw = bw_from_wire(path_bw);
+        child.path_bw = PathBandwidth::from_wire(path_bw);
         self.take_certificates(from, certificates);
         let agrees = self.table.digest_under(&from) == digest;
         if let Some(child) = self.children.get_mut(&from) {
@@ -130,7 +131,7 @@ impl Overcast {
             }
         }
         let ancestors = self.ancestors_through_me();
-        let path_bw = bw_to_wire(self.path_bandwidth());
+        let path_bw = self.path_bandwidth().to_wire();
         self.outbox
             .send(from, Message::CheckInAck { ancestors, path_bw });
     }
@@ -297,7 +298,7 @@ impl Overcast {
             .min(self.config.max_certificates_per_check_in);
         let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
         let digest = self.table.digest_of_subtree();
-        let path_bw = bw_to_wire(self.path_bandwidth());
+        let path_bw = self.path_bandwidth().to_wire();
         self.outbox.send(
             parent,
             Message::CheckIn {
@@ -315,13 +316,10 @@ impl Overcast {
         let grew = info.content >= self.reported.content + self.config.content_report_step
             || info.first != self.reported.first;
         // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
-        let (now_bw, was_bw) = (
-            bw_from_wire(info.path_bw),
-            bw_from_wire(self.reported.path_bw),
+        let bw_moved = PathBandwidth::from_wire(info.path_bw).moved_beyond(
+            PathBandwidth::from_wire(self.reported.path_bw),
+            self.config.equal_fraction,
         );
-        let band = self.config.equal_fraction;
-        let bw_moved = now_bw != was_bw
-            && !(now_bw >= was_bw * (1.0 - band) && now_bw <= was_bw * (1.0 + band));
         if self.parent.is_some() && (grew || bw_moved || info.load != self.reported.load) {
             self.reported = info;
             self.certify(CertBody::Extra {
