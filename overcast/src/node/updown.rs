@@ -1,18 +1,102 @@
-//! The up/down protocol's side of a node: check-ins up the tree, certificates taken in and
-//! passed on, children lost, full listings, and samples of the table for other nodes.
+//! The up/down protocol's side of a node: children adopted, check-ins up the tree, certificates
+//! taken in and passed on, children lost, full listings, and samples of the table for other
+//! nodes. It is the behaviour of the shared part ([`Core`]): its state (children, table, news)
+//! is what placement reads.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use overlay_core::{NodeId, Time};
 use rand::seq::SliceRandom;
 
-use super::{MAX_RESYNC_BACKOFF, Overcast, RESYNC_AFTER, Timer};
+use super::Timer;
+use super::core::{Child, Core};
 use crate::PathBandwidth;
 use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo};
 use crate::message::Message;
 use crate::table::{Applied, Digest, State};
 
-impl Overcast {
+/// Check-ins in a row that must disagree before a parent asks for a child's full subtree.
+const RESYNC_AFTER: u32 = 3;
+
+/// The longest wait between two full listings asked of one child.
+const MAX_RESYNC_BACKOFF: Duration = Duration::from_secs(64);
+
+impl Core {
+    /// A standby root that still has the next root of the chain below it takes no other
+    /// children, so every chain member holds the full table.
+    fn standby_refuses(&self, asker: &NodeId) -> bool {
+        let Some(i) = self.chain_index() else {
+            return false;
+        };
+        let asker_in_chain = self.config.roots.iter().position(|r| r == asker);
+        if asker_in_chain.is_some_and(|j| j > i) {
+            return false;
+        }
+        self.children.keys().any(|c| {
+            self.config
+                .roots
+                .iter()
+                .position(|r| r == c)
+                .is_some_and(|j| j > i)
+        })
+    }
+
+    /// `from` asks to become a child, offering sequence number `seq`: adopt it (and certify its
+    /// birth), or refuse. A node in the middle of its own move (`moving`) refuses: two nodes
+    /// moving under each other at once would otherwise close a loop before either ancestor list
+    /// shows it.
+    pub(super) fn on_attach(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        seq: u32,
+        info: NodeInfo,
+        moving: bool,
+    ) {
+        if !self.is_placed()
+            || moving
+            || from == self.id
+            || self.ancestors.contains(&from)
+            || self.standby_refuses(&from)
+        {
+            self.outbox.send(from, Message::Refused);
+            return;
+        }
+        self.children.insert(
+            from,
+            Child {
+                lease_until: now + self.config.lease,
+                seq,
+                mismatches: 0,
+                next_resync: now,
+                resync_backoff: self.config.check_in_interval * RESYNC_AFTER,
+                sent: None,
+                // An upper bound until its first check-in reports the real figure.
+                path_bw: self.path_bandwidth(),
+                listed: false,
+            },
+        );
+        if self.table.adopt(from, seq, info) {
+            self.certify(CertBody::Birth {
+                node: from,
+                seq,
+                info,
+            });
+        }
+        let ancestors = self.ancestors_through_me();
+        let path_bw = self.path_bandwidth().to_wire();
+        self.outbox.send(
+            from,
+            Message::Adopted {
+                ancestors,
+                path_bw,
+                seq,
+            },
+        );
+    }
+
+    /// Sign `body` and queue it for the parent.
     pub(super) fn certify(&mut self, body: CertBody) {
         let cert = Certificate::new(body, self.id, self.signer.as_ref());
         self.pending.push(cert);
@@ -69,6 +153,7 @@ impl Overcast {
         }
     }
 
+    /// Child `from` moved under `new_parent`, with the news of its subtree up to the move.
     pub(super) fn on_detach(
         &mut self,
         from: NodeId,
@@ -101,6 +186,7 @@ impl Overcast {
         }
     }
 
+    /// A check-in from child `from`: renew its lease, take its news, and compare digests.
     pub(super) fn on_check_in(
         &mut self,
         now: Time,
@@ -235,7 +321,10 @@ impl Overcast {
         }
     }
 
-    pub(super) fn check_in(&mut self, now: Time) {
+    /// The periodic check-in: children that missed their lease are lost, and the news goes up
+    /// to the parent. Returns the parent if it was silent too long (the caller leaves it).
+    #[must_use]
+    pub(super) fn check_in(&mut self, now: Time) -> Option<NodeId> {
         self.timers
             .set(Timer::CheckIn, now + self.config.check_in_interval);
         // Children that missed their lease are dead, with their subtrees.
@@ -251,16 +340,14 @@ impl Overcast {
         if self.is_root {
             // Nothing above: the news stops here.
             self.pending.clear();
-            return;
+            return None;
         }
-        let Some(parent) = self.parent else {
-            return;
-        };
+        let parent = self.parent?;
         if now.saturating_since(self.parent_heard) > self.config.parent_timeout {
-            self.on_parent_lost(now, parent);
-            return;
+            return Some(parent);
         }
         self.send_check_in(parent);
+        None
     }
 
     /// With news waiting and a parent to tell, send it soon rather than at the next check-in
@@ -291,7 +378,8 @@ impl Overcast {
         }
     }
 
-    pub(super) fn send_check_in(&mut self, parent: NodeId) {
+    /// A check-in to `parent`: the news waiting (as much as one carries) and the digest.
+    fn send_check_in(&mut self, parent: NodeId) {
         let take = self
             .pending
             .len()
@@ -309,6 +397,7 @@ impl Overcast {
         );
     }
 
+    /// Certify this node's extra information if it changed enough since last reported.
     pub(super) fn report_extra(&mut self, now: Time) {
         self.timers
             .set(Timer::Extra, now + self.config.extra_interval);
