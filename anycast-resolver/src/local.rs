@@ -139,6 +139,8 @@ pub struct LocalResolver {
     cache: BTreeMap<AnycastName, Cached>,
     pending: BTreeMap<AnycastName, Pending>,
     next_id: u64,
+    /// When to give up on each query in flight, keyed by its id: the query timeout after it
+    /// left, unless its answer came first (its waiting clients are then failed).
     timers: TimerTable<u64>,
     outbox: Outbox<Message, LocalEvent>,
     stats: LocalStats,

@@ -74,9 +74,14 @@ pub struct ResolverStats {
     pub unknown: u64,
 }
 
+/// The authoritative resolver's timers, keyed by server (ties fire in declaration order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
+    /// When to probe this registered server (at once when it registers, then every probe
+    /// interval with ±25% jitter).
     Probe(NodeId),
+    /// When the outstanding probe of this server counts as lost and the server as unreachable
+    /// (the probe timeout after it left), unless its reply came first.
     ProbeLost(NodeId),
 }
 

@@ -65,6 +65,8 @@ pub struct AnycastServer {
     agent: PushAgent,
     /// (group, resolver) registrations.
     joined: BTreeSet<(AnycastName, NodeId)>,
+    /// One timer: when to check whether a push is due (every `PUSH_CHECK` while the server is
+    /// registered anywhere).
     timers: TimerTable<()>,
     outbox: Outbox<Message, ()>,
     probes_answered: u64,

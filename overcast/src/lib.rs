@@ -18,9 +18,11 @@ mod config;
 pub mod content;
 pub mod message;
 mod node;
+mod path_bandwidth;
 pub mod redirect;
 pub mod table;
 
 pub use config::OvercastConfig;
 pub use message::Message;
 pub use node::{Command, Event, Overcast, OvercastStats};
+pub use path_bandwidth::PathBandwidth;

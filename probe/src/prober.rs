@@ -133,9 +133,14 @@ pub struct PeerEstimate {
     in_flight: BTreeMap<u64, Time>,
 }
 
+/// The prober's timers, keyed by peer (ties fire in declaration order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum ProbeTimer {
+    /// When to ping this watched peer again (the interval with its jitter after the last ping;
+    /// at once when it is first watched).
     NextPing(NodeId),
+    /// When the ping with this nonce to this peer counts as lost (one retransmission timeout
+    /// after it left), unless its pong came first.
     Expire(NodeId, u64),
 }
 

@@ -1,62 +1,44 @@
 //! Where a node places itself: join rounds down from the root, periodic re-evaluation against
 //! parent, grandparent and siblings, and attach attempts that climb a fallback list.
+//!
+//! [`Placement`] is a part of [`crate::Overcast`]: it owns the decisions in flight (a join
+//! search, an adoption request, a re-evaluation), the sequence numbers it offered, and what it
+//! remembers between rounds (recent parents, roots suspected dead, how restless it has been).
+//! It acts through the node's shared [`Core`]: its place in the tree, its subtree, timers and
+//! outputs. Its inputs are `Children`, `Adopted`, `Refused` and `Sample` answers, bandwidth
+//! measurements, a lost parent, and its timers (search, attach, re-evaluate, re-evaluation
+//! done). Modules: this one (joining and attaching), [`probe`] (one round's measurements),
+//! [`reevaluation`] (moving once attached).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod probe;
+mod reevaluation;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use overlay_core::{Bandwidth, MeasureRequest, NodeId, Time};
-use rand::seq::SliceRandom;
+use overlay_core::{Bandwidth, NodeId, Time};
 
-use super::{Overcast, Timer};
+pub(super) use probe::PathCaps;
+use probe::{Measured, Probe, measure_timeout};
+use reevaluation::Reevaluation;
+
+use super::Timer;
+use super::core::{Adoption, Core};
+use crate::PathBandwidth;
 use crate::message::Message;
 
-/// What a `Children` answer says of bandwidth from the root (bits per second).
-#[derive(Clone, Debug, Default)]
-pub(super) struct PathCaps {
-    /// Each listed child's.
-    pub(super) children: BTreeMap<NodeId, f64>,
-    /// The answering node's.
-    pub(super) sender: f64,
-    /// The answering node's parent's.
-    pub(super) sender_parent: f64,
-}
-
-/// Bandwidth measurements of one round.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Probe {
-    waiting: BTreeSet<NodeId>,
-    /// Bits per second and round-trip time, by peer.
-    results: BTreeMap<NodeId, (f64, Duration)>,
-    /// Each measured peer's own bandwidth from the root, where known: a path through it can
-    /// carry no more than that, whatever the last hop measures.
-    caps: BTreeMap<NodeId, f64>,
-    /// The nodes measured against the reference (children of the candidate, or siblings).
-    others: Vec<NodeId>,
-    /// Those of `others` drawn from the root's table rather than listed by the parent.
-    sampled: BTreeSet<NodeId>,
-}
-
-impl Probe {
-    /// The bandwidth from the root through `peer`: the measured last hop, capped by the peer's
-    /// own bandwidth from the root.
-    fn through(&self, peer: &NodeId) -> Option<f64> {
-        let &(bw, _) = self.results.get(peer)?;
-        Some(bw.min(self.caps.get(peer).copied().unwrap_or(f64::INFINITY)))
-    }
-
-    /// The measured last hop from `peer` (what a move under it sets the link to).
-    fn hop(&self, peer: &NodeId) -> f64 {
-        self.results.get(peer).map_or(f64::INFINITY, |r| r.0)
-    }
-}
+/// How many recently left parents a node will not return to merely to get closer.
+const LEFT_PARENTS_KEPT: usize = 4;
 
 /// A join (or rejoin) searching down from a candidate.
 #[derive(Clone, Debug)]
-pub(super) struct Search {
+struct Search {
     candidate: NodeId,
     round: u32,
     /// The best bandwidth seen on the way down.
-    best: f64,
+    best: Bandwidth,
     /// The candidate's ancestors, ending with it: where to fall back if it refuses.
     candidate_ancestors: Vec<NodeId>,
     /// `None` until the candidate listed its children.
@@ -65,68 +47,67 @@ pub(super) struct Search {
 
 /// An adoption request in flight.
 #[derive(Clone, Debug)]
-pub(super) struct Attempt {
-    pub(super) target: NodeId,
+struct Attempt {
+    /// The node asked.
+    target: NodeId,
+    /// Whom to ask next if it refuses or stays silent, in order.
     fallback: Vec<NodeId>,
-    pub(super) rounds: u32,
+    /// Search rounds it took to choose the target.
+    rounds: u32,
     /// Whether a live node refused along the way (a standby root must not then take over).
     refused: bool,
-    /// The measured path from the target (infinite when the move was not measured).
-    pub(super) link_bw: f64,
+    /// The measured path from the target (unlimited when the move was not measured).
+    link_bw: PathBandwidth,
     /// The sequence number this request offered.
-    pub(super) seq: u32,
+    seq: u32,
 }
 
-/// A re-evaluation of an attached node's place.
-#[derive(Clone, Debug)]
-pub(super) struct Reevaluation {
-    parent: NodeId,
-    grandparent: Option<NodeId>,
-    probe: Option<Probe>,
-    /// Nodes drawn from the root's table, with their bandwidth from the root, while the
-    /// parent's answer is awaited.
-    sample: Vec<(NodeId, f64)>,
+/// The placement part of a node.
+#[derive(Debug, Default)]
+pub(super) struct Placement {
+    /// The highest sequence number offered in an adoption request (each request gets a fresh
+    /// one, so a retracted request is never confused with a later one to the same node).
+    offered_seq: u32,
+    /// Re-evaluations in a row that ended in a move.
+    restless: u32,
+    /// The last few parents this node moved away from, newest last.
+    left_parents: VecDeque<NodeId>,
+    /// Roots that stayed silent: searches start from the lowest root not among them.
+    suspect_roots: BTreeSet<NodeId>,
+    search: Option<Search>,
+    attempt: Option<Attempt>,
+    reevaluation: Option<Reevaluation>,
 }
 
-impl Overcast {
-    fn measure_timeout(&self) -> Duration {
-        self.config.answer_timeout + self.config.probe_duration
-    }
-
-    fn measure(&mut self, probe: &mut Probe, peer: NodeId) {
-        if peer == self.id || !probe.waiting.insert(peer) {
-            return;
+impl Placement {
+    /// Take this node's place: the top root is the root, a standby root attaches under the
+    /// root above it, and any other node searches from the bottom of the chain.
+    pub(super) fn start(&mut self, cx: &mut Core, now: Time) {
+        match cx.chain_index() {
+            Some(0) => self.become_root(cx),
+            Some(i) => {
+                let fallback: Vec<NodeId> =
+                    cx.config.roots[..i - 1].iter().rev().copied().collect();
+                let target = cx.config.roots[i - 1];
+                self.attach_to(cx, now, target, fallback, 0, PathBandwidth::Unlimited);
+            }
+            None => self.search_from_bottom(cx, now),
         }
-        self.stats.measurements += 1;
-        let request = match self.config.probe_bytes {
-            Some(bytes) => MeasureRequest::Transfer { bytes },
-            None => MeasureRequest::Bandwidth {
-                max_rate: self.config.probe_rate,
-                duration: self.config.probe_duration,
-            },
-        };
-        self.outbox.measure(peer, request);
     }
 
-    /// Whether `node` is below this node (it must never become its parent).
-    fn is_descendant(&self, node: &NodeId) -> bool {
-        self.children.contains_key(node) || self.table.via(node).is_some()
+    /// Whether an adoption request is in flight (a node moving refuses to adopt).
+    pub(super) fn is_moving(&self) -> bool {
+        self.attempt.is_some()
     }
 
-    /// Up to `max_probed_children` of `nodes` that could be this node's parent, chosen at random.
-    fn eligible(&mut self, nodes: Vec<NodeId>, exclude: &[NodeId]) -> Vec<NodeId> {
-        let mut eligible: Vec<NodeId> = nodes
-            .into_iter()
-            .filter(|c| *c != self.id && !self.is_descendant(c) && !exclude.contains(c))
-            .collect();
-        eligible.shuffle(&mut self.rng);
-        eligible.truncate(self.config.max_probed_children);
-        eligible.sort_unstable();
-        eligible
+    fn become_root(&mut self, cx: &mut Core) {
+        self.attempt = None;
+        self.search = None;
+        cx.become_root();
     }
 
     /// The lowest root not suspected dead (the bottom of the chain, where nodes join).
-    pub(super) fn search_from_bottom(&mut self, now: Time) {
+    fn search_from_bottom(&mut self, cx: &mut Core, now: Time) {
         let pick = |suspects: &BTreeSet<NodeId>, roots: &[NodeId], me: NodeId| {
             roots
                 .iter()
@@ -134,17 +115,17 @@ impl Overcast {
                 .find(|r| **r != me && !suspects.contains(*r))
                 .copied()
         };
-        let bottom = pick(&self.suspect_roots, &self.config.roots, self.id).or_else(|| {
+        let bottom = pick(&self.suspect_roots, &cx.config.roots, cx.id).or_else(|| {
             self.suspect_roots.clear();
-            pick(&self.suspect_roots, &self.config.roots, self.id)
+            pick(&self.suspect_roots, &cx.config.roots, cx.id)
         });
         if let Some(bottom) = bottom {
-            self.search(now, bottom, 0, 0.0);
+            self.search(cx, now, bottom, 0, Bandwidth::ZERO);
         }
     }
 
-    fn search(&mut self, now: Time, candidate: NodeId, round: u32, best: f64) {
-        self.stats.rounds += 1;
+    fn search(&mut self, cx: &mut Core, now: Time, candidate: NodeId, round: u32, best: Bandwidth) {
+        cx.stats.rounds += 1;
         self.search = Some(Search {
             candidate,
             round,
@@ -152,20 +133,21 @@ impl Overcast {
             candidate_ancestors: Vec::new(),
             probe: None,
         });
-        self.outbox.send(candidate, Message::ChildrenQuery);
-        self.timers
-            .set(Timer::Search, now + self.config.answer_timeout);
+        cx.outbox.send(candidate, Message::ChildrenQuery);
+        cx.timers.set(Timer::Search, now + cx.config.answer_timeout);
     }
 
-    pub(super) fn attach_to(
+    /// Ask `target` to adopt this node, with a fresh sequence number.
+    fn attach_to(
         &mut self,
+        cx: &mut Core,
         now: Time,
         target: NodeId,
         fallback: Vec<NodeId>,
         rounds: u32,
-        link_bw: f64,
+        link_bw: PathBandwidth,
     ) {
-        let seq = self.seq.max(self.offered_seq) + 1;
+        let seq = cx.seq.max(self.offered_seq) + 1;
         self.offered_seq = seq;
         self.attempt = Some(Attempt {
             target,
@@ -175,47 +157,16 @@ impl Overcast {
             link_bw,
             seq,
         });
-        let info = self.info();
-        self.outbox.send(target, Message::Attach { seq, info });
-        self.timers
-            .set(Timer::Attach, now + self.config.answer_timeout);
+        let info = cx.info();
+        cx.outbox.send(target, Message::Attach { seq, info });
+        cx.timers.set(Timer::Attach, now + cx.config.answer_timeout);
     }
 
-    /// Measure `reference` (the candidate or the parent), the eligible `children` it listed and
-    /// any `extra` node, each capped by its bandwidth from the root where known.
-    fn start_probe(
-        &mut self,
-        reference: NodeId,
-        children: Vec<NodeId>,
-        ancestors: &[NodeId],
-        caps: PathCaps,
-        extra: Option<(NodeId, f64)>,
-    ) -> Probe {
-        let others = self.eligible(children, ancestors);
-        let mut probe = Probe {
-            others: others.clone(),
-            caps: caps.children,
-            ..Probe::default()
-        };
-        probe.caps.insert(reference, caps.sender);
-        if let Some((node, cap)) = extra {
-            probe.caps.insert(node, cap);
-        }
-        if !self.config.use_path_bandwidth {
-            probe.caps.clear();
-        }
-        self.measure(&mut probe, reference);
-        if let Some((node, _)) = extra {
-            self.measure(&mut probe, node);
-        }
-        for c in others {
-            self.measure(&mut probe, c);
-        }
-        probe
-    }
-
+    /// A `Children` answer from `from`: it starts the measurements of the search round or of
+    /// the re-evaluation that asked.
     pub(super) fn on_children(
         &mut self,
+        cx: &mut Core,
         now: Time,
         from: NodeId,
         children: Vec<NodeId>,
@@ -227,153 +178,75 @@ impl Overcast {
             .as_ref()
             .is_some_and(|s| s.candidate == from && s.probe.is_none());
         if searching {
-            let probe = self.start_probe(from, children, &ancestors, caps, None);
+            let probe = Probe::start(cx, from, children, &ancestors, caps, None);
             if let Some(search) = self.search.as_mut() {
                 search.candidate_ancestors = ancestors;
                 search.probe = Some(probe);
             }
-            self.timers.set(Timer::Search, now + self.measure_timeout());
+            cx.timers.set(Timer::Search, now + measure_timeout(cx));
             return;
         }
-        let reevaluating = self
-            .reevaluation
-            .as_ref()
-            .is_some_and(|r| r.parent == from && r.probe.is_none() && self.parent == Some(from));
-        if reevaluating {
-            // Ancestors end with the parent; the one before it is the grandparent.
-            let grandparent = ancestors
-                .len()
-                .checked_sub(2)
-                .map(|i| ancestors[i])
-                .filter(|g| !self.is_descendant(g));
-            let sender_parent = caps.sender_parent;
-            let extra = grandparent.map(|g| (g, sender_parent));
-            let mut probe = self.start_probe(from, children, &ancestors, caps, extra);
-            let sample = self
-                .reevaluation
-                .as_mut()
-                .map(|r| std::mem::take(&mut r.sample))
-                .unwrap_or_default();
-            self.add_sample(&mut probe, sample);
-            if let Some(r) = self.reevaluation.as_mut() {
-                r.grandparent = grandparent;
-                r.probe = Some(probe);
-            }
-            self.timers
-                .set(Timer::ReevaluationDone, now + self.measure_timeout());
-        }
+        self.on_parent_children(cx, now, from, children, ancestors, caps);
     }
 
-    /// Nodes drawn from the root's table for a re-evaluation: measure them beside the siblings
-    /// (or keep them until the parent's answer starts the round).
-    pub(super) fn on_sample(&mut self, _now: Time, from: NodeId, nodes: Vec<(NodeId, u64)>) {
-        if self.ancestors.first() != Some(&from) {
-            return;
-        }
-        let Some(mut reevaluation) = self.reevaluation.take() else {
-            return;
-        };
-        let nodes: Vec<(NodeId, f64)> = nodes
-            .into_iter()
-            .take(self.config.sample_size)
-            .map(|(n, bw)| (n, super::bw_from_wire(bw)))
-            .collect();
-        match reevaluation.probe.as_mut() {
-            Some(probe) => self.add_sample(probe, nodes),
-            None => reevaluation.sample = nodes,
-        }
-        self.reevaluation = Some(reevaluation);
-    }
-
-    /// Measure the sampled nodes that could be this node's parent and are not yet measured.
-    fn add_sample(&mut self, probe: &mut Probe, sample: Vec<(NodeId, f64)>) {
-        let parent = self.parent;
-        for (node, path_bw) in sample {
-            if Some(node) == parent
-                || self.is_descendant(&node)
-                || probe.others.contains(&node)
-                || probe.results.contains_key(&node)
-                || probe.waiting.contains(&node)
-                || node == self.id
-            {
-                continue;
-            }
-            probe.others.push(node);
-            probe.sampled.insert(node);
-            if self.config.use_path_bandwidth {
-                probe.caps.insert(node, path_bw);
-            }
-            self.measure(probe, node);
-        }
-    }
-
+    /// A measurement of the path from `peer`, for the search round or the re-evaluation
+    /// waiting for it (the first from the lowest root also fixes this node's landmark time).
     pub(super) fn on_measured(
         &mut self,
+        cx: &mut Core,
         now: Time,
         peer: NodeId,
         bandwidth: Bandwidth,
         rtt: Duration,
     ) {
-        let result = (bandwidth.bps_f64(), rtt);
-        if self.landmark_rtt_us == 0 && self.config.roots.last() == Some(&peer) {
-            self.landmark_rtt_us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+        let result = Measured { bandwidth, rtt };
+        if cx.landmark_rtt_us == 0 && cx.config.roots.last() == Some(&peer) {
+            cx.landmark_rtt_us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
         }
         if let Some(probe) = self.search.as_mut().and_then(|s| s.probe.as_mut())
-            && probe.waiting.remove(&peer)
+            && probe.record(peer, result)
         {
-            probe.results.insert(peer, result);
-            if probe.waiting.is_empty() {
-                self.decide_search(now);
+            if probe.is_complete() {
+                self.decide_search(cx, now);
             }
             return;
         }
         if let Some(probe) = self.reevaluation.as_mut().and_then(|r| r.probe.as_mut())
-            && probe.waiting.remove(&peer)
+            && probe.record(peer, result)
+            && probe.is_complete()
         {
-            probe.results.insert(peer, result);
-            if probe.waiting.is_empty() {
-                self.finish_reevaluation(now);
-            }
+            self.finish_reevaluation(cx, now);
         }
     }
 
-    /// The closest of the measured others whose bandwidth reaches `floor`.
-    fn closest_reaching(probe: &Probe, floor: f64) -> Option<NodeId> {
-        probe
-            .others
-            .iter()
-            .filter_map(|o| Some((*o, probe.through(o)?, probe.results.get(o)?.1)))
-            .filter(|&(_, bw, _)| bw >= floor && bw > 0.0)
-            .min_by(|a, b| a.2.cmp(&b.2).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)))
-            .map(|(o, _, _)| o)
-    }
-
-    fn decide_search(&mut self, now: Time) {
-        self.timers.cancel(Timer::Search);
+    /// End a search round: go down to the closest child as good as the best seen, or ask the
+    /// candidate to adopt this node.
+    fn decide_search(&mut self, cx: &mut Core, now: Time) {
+        cx.timers.cancel(Timer::Search);
         let Some(search) = self.search.take() else {
             return;
         };
         let mut probe = search.probe.unwrap_or_default();
-        probe.others.retain(|o| !self.is_descendant(o));
-        let direct = probe.through(&search.candidate).unwrap_or(0.0);
-        let best = if self.config.cumulative_floor {
+        probe.others.retain(|o| !cx.is_descendant(o));
+        let direct = probe.through(&search.candidate).unwrap_or(Bandwidth::ZERO);
+        let best = if cx.config.cumulative_floor {
             search.best.max(direct)
         } else {
             direct
         };
-        let floor = best * (1.0 - self.config.equal_fraction);
-        if self.config.descend_closer
-            && let Some(&(_, here_rtt)) = probe.results.get(&search.candidate)
+        let floor = best.bps_f64() * (1.0 - cx.config.equal_fraction);
+        if cx.config.descend_closer
+            && let Some(here_rtt) = probe.rtt(&search.candidate)
         {
             // Go down only towards this node: a child farther than the candidate leads into
             // another part of the network, where the tree would carry the stream out and back.
             let results = &probe.results;
             probe
                 .others
-                .retain(|o| results.get(o).is_some_and(|r| r.1 < here_rtt));
+                .retain(|o| results.get(o).is_some_and(|r| r.rtt < here_rtt));
         }
-        match Self::closest_reaching(&probe, floor) {
-            Some(child) => self.search(now, child, search.round + 1, best),
+        match probe.closest_reaching(floor) {
+            Some(child) => self.search(cx, now, child, search.round + 1, best),
             None => {
                 // Fall back up the candidate's ancestors if it refuses.
                 let fallback = search
@@ -384,48 +257,53 @@ impl Overcast {
                     .copied()
                     .collect();
                 let link = probe.hop(&search.candidate);
-                self.attach_to(now, search.candidate, fallback, search.round + 1, link);
+                self.attach_to(cx, now, search.candidate, fallback, search.round + 1, link);
             }
         }
     }
 
-    pub(super) fn on_search_timeout(&mut self, now: Time) {
+    /// The search timer: decide with what was measured, or start over if the candidate never
+    /// answered.
+    pub(super) fn on_search_timeout(&mut self, cx: &mut Core, now: Time) {
         let Some(search) = self.search.as_ref() else {
             return;
         };
         if search.probe.is_some() {
             // Decide with what was measured.
-            self.decide_search(now);
+            self.decide_search(cx, now);
         } else {
             // The candidate is silent: start over from the lowest live root.
             let candidate = search.candidate;
             self.search = None;
-            if self.config.roots.contains(&candidate) {
+            if cx.config.roots.contains(&candidate) {
                 self.suspect_roots.insert(candidate);
             }
-            self.search_from_bottom(now);
+            self.search_from_bottom(cx, now);
         }
     }
 
-    pub(super) fn on_refused(&mut self, now: Time, from: NodeId) {
+    /// `from` refused to adopt this node: try the next fallback.
+    pub(super) fn on_refused(&mut self, cx: &mut Core, now: Time, from: NodeId) {
         if let Some(mut attempt) = self.attempt.take_if(|a| a.target == from) {
-            self.timers.cancel(Timer::Attach);
+            cx.timers.cancel(Timer::Attach);
             attempt.refused = true;
-            self.try_next(now, attempt);
+            self.try_next(cx, now, attempt);
         }
     }
 
-    pub(super) fn on_attach_timeout(&mut self, now: Time) {
+    /// The attach timer: the target stayed silent (try the next fallback), or a standby root
+    /// retries its chain.
+    pub(super) fn on_attach_timeout(&mut self, cx: &mut Core, now: Time) {
         match self.attempt.take() {
             Some(attempt) => {
-                if self.config.roots.contains(&attempt.target) {
+                if cx.config.roots.contains(&attempt.target) {
                     self.suspect_roots.insert(attempt.target);
                 }
-                self.try_next(now, attempt);
+                self.try_next(cx, now, attempt);
             }
             // A standby root waiting to retry its chain.
-            None if self.parent.is_none() && !self.is_root && self.chain_index().is_some() => {
-                self.chain_rejoin(now);
+            None if cx.parent.is_none() && !cx.is_root && cx.chain_index().is_some() => {
+                self.chain_rejoin(cx, now);
             }
             None => {}
         }
@@ -433,167 +311,141 @@ impl Overcast {
 
     /// Attach to the first of `fallback` that takes this node (its ancestors after its parent
     /// failed), or else search afresh.
-    pub(super) fn climb(&mut self, now: Time, fallback: Vec<NodeId>) {
+    fn climb(&mut self, cx: &mut Core, now: Time, fallback: Vec<NodeId>) {
         let attempt = Attempt {
-            target: self.id,
+            target: cx.id,
             fallback,
             rounds: 0,
             refused: false,
-            link_bw: f64::INFINITY,
+            link_bw: PathBandwidth::Unlimited,
             seq: 0,
         };
-        self.try_next(now, attempt);
+        self.try_next(cx, now, attempt);
     }
 
     /// Attach to the nearest live root above this standby root.
-    fn chain_rejoin(&mut self, now: Time) {
-        let Some(i) = self.chain_index() else {
+    fn chain_rejoin(&mut self, cx: &mut Core, now: Time) {
+        let Some(i) = cx.chain_index() else {
             return;
         };
-        let mut fallback: Vec<NodeId> = self.config.roots[..i].iter().rev().copied().collect();
+        let mut fallback: Vec<NodeId> = cx.config.roots[..i].iter().rev().copied().collect();
         if fallback.is_empty() {
-            self.become_root();
+            self.become_root(cx);
             return;
         }
         let first = fallback.remove(0);
-        self.attach_to(now, first, fallback, 0, f64::INFINITY);
+        self.attach_to(cx, now, first, fallback, 0, PathBandwidth::Unlimited);
     }
 
     /// The next fallback target; when none is left, stay (a move that did not work out), take
     /// over as root (a standby root whose roots above are all silent), or search afresh.
-    pub(super) fn try_next(&mut self, now: Time, mut attempt: Attempt) {
+    fn try_next(&mut self, cx: &mut Core, now: Time, mut attempt: Attempt) {
         if !attempt.fallback.is_empty() {
             let next = attempt.fallback.remove(0);
             let (fallback, rounds, refused) = (attempt.fallback, attempt.rounds, attempt.refused);
-            self.attach_to(now, next, fallback, rounds, f64::INFINITY);
+            self.attach_to(cx, now, next, fallback, rounds, PathBandwidth::Unlimited);
             if let Some(a) = self.attempt.as_mut() {
                 a.refused = refused;
             }
-        } else if self.parent.is_some() || self.is_root {
+        } else if cx.parent.is_some() || cx.is_root {
             // A move that did not work out: stay.
-        } else if self.chain_index().is_some() {
+        } else if cx.chain_index().is_some() {
             if attempt.refused {
                 // A root above lives but cannot take this one yet: try again shortly.
-                self.timers
-                    .set(Timer::Attach, now + self.config.answer_timeout);
+                cx.timers.set(Timer::Attach, now + cx.config.answer_timeout);
             } else {
-                self.become_root();
+                self.become_root(cx);
             }
         } else {
-            self.search_from_bottom(now);
+            self.search_from_bottom(cx, now);
         }
     }
 
-    pub(super) fn start_reevaluation(&mut self, now: Time) {
-        // With strict moves, a node that moved at each of its last re-evaluations waits longer
-        // (twice, up to eight times the period): the moves of many nodes change what each
-        // measures, and backing off lets them settle instead of chasing each other.
-        let backoff = if self.config.strict_moves {
-            1u32 << self.restless.min(3)
-        } else {
-            1
-        };
-        let next = self.jitter(self.config.reevaluate_interval * backoff);
-        self.timers.set(Timer::Reevaluate, now + next);
-        let Some(parent) = self.parent else {
-            return;
-        };
-        let busy = self.attempt.is_some() || self.search.is_some() || self.reevaluation.is_some();
-        if busy || self.is_root || self.chain_index().is_some() {
+    /// Adopted by `from`: move there (the shared part tells the old parent and the new path),
+    /// or retract an answer to a request that is no longer wanted.
+    pub(super) fn on_adopted(
+        &mut self,
+        cx: &mut Core,
+        now: Time,
+        from: NodeId,
+        ancestors: Vec<NodeId>,
+        path_bw: u64,
+        seq: u32,
+    ) {
+        let matching = self
+            .attempt
+            .as_ref()
+            .is_some_and(|a| a.target == from && a.seq == seq);
+        let looped = ancestors.contains(&cx.id) || ancestors.last() != Some(&from);
+        if !matching || looped {
+            // An answer to an abandoned request, or a parent that is below this node now (the
+            // tree moved meanwhile): retract, so it does not hold a phantom child whose birth
+            // and later silence would mislead its ancestors. The retraction names this node's
+            // real parent, where the ancestors re-point it.
+            if seq <= self.offered_seq {
+                cx.outbox.send(
+                    from,
+                    Message::Detach {
+                        seq,
+                        new_parent: cx.parent.unwrap_or(cx.id),
+                        certificates: Vec::new(),
+                    },
+                );
+                // Ancestors may have heard of the request's number: stay at or above it.
+                cx.seq = cx.seq.max(seq);
+            }
+            if matching {
+                self.attempt = None;
+                cx.timers.cancel(Timer::Attach);
+            }
             return;
         }
-        self.reevaluation = Some(Reevaluation {
-            parent,
-            grandparent: None,
-            probe: None,
-            sample: Vec::new(),
-        });
-        self.outbox.send(parent, Message::ChildrenQuery);
-        if self.config.sample_size > 0
-            && let Some(&top) = self.ancestors.first()
-        {
-            let count = u16::try_from(self.config.sample_size).unwrap_or(u16::MAX);
-            let near = self.landmark_rtt_us;
-            self.outbox.send(top, Message::SampleQuery { count, near });
+        let Some(attempt) = self.attempt.take() else {
+            return;
+        };
+        cx.timers.cancel(Timer::Attach);
+        let adoption = Adoption {
+            parent: from,
+            ancestors,
+            parent_path_bw: PathBandwidth::from_wire(path_bw),
+            link_bw: attempt.link_bw,
+            seq: attempt.seq,
+            rounds: attempt.rounds,
+        };
+        if let Some(old) = cx.move_under(now, adoption) {
+            if self.left_parents.len() == LEFT_PARENTS_KEPT {
+                self.left_parents.pop_front();
+            }
+            self.left_parents.push_back(old);
         }
-        self.timers
-            .set(Timer::ReevaluationDone, now + self.config.answer_timeout);
+        self.suspect_roots.clear();
+        let next = cx.jitter(cx.config.reevaluate_interval);
+        cx.timers.set(Timer::Reevaluate, now + next);
     }
 
-    /// Move under a sibling that is as good as the parent, or back up under the grandparent if
-    /// it is clearly better; otherwise stay.
-    pub(super) fn finish_reevaluation(&mut self, now: Time) {
-        self.timers.cancel(Timer::ReevaluationDone);
-        let Some(reevaluation) = self.reevaluation.take() else {
-            return;
+    /// The parent stopped answering (or its path runs through this node): leave it and climb
+    /// the ancestors, grandparent first.
+    pub(super) fn on_parent_lost(&mut self, cx: &mut Core, now: Time, parent: NodeId) {
+        cx.lose_parent(parent);
+        self.reevaluation = None;
+        cx.timers.cancel(Timer::ReevaluationDone);
+        // Climb the ancestor list: grandparent first, then further up.
+        let fallback: Vec<NodeId> = match cx.chain_index() {
+            Some(i) => cx.config.roots[..i]
+                .iter()
+                .rev()
+                .filter(|r| **r != parent)
+                .copied()
+                .collect(),
+            None => cx
+                .ancestors
+                .iter()
+                .rev()
+                .filter(|a| **a != parent)
+                .copied()
+                .collect(),
         };
-        let Some(probe) = reevaluation.probe else {
-            return;
-        };
-        if self.parent != Some(reevaluation.parent) || self.attempt.is_some() {
-            return;
-        }
-        if !self.knows_subtree() {
-            // A child adopted during the round has not listed its subtree yet; the round's
-            // candidates may be below it. Decide next round.
-            return;
-        }
-        // Nodes that came below this one since they were measured are out.
-        let mut probe = probe;
-        probe.others.retain(|o| !self.is_descendant(o));
-        let grandparent = reevaluation.grandparent.filter(|g| !self.is_descendant(g));
-        let (Some(here), Some(&(link, parent_rtt))) = (
-            probe.through(&reevaluation.parent),
-            probe.results.get(&reevaluation.parent),
-        ) else {
-            return;
-        };
-        self.link_bw = link;
-        let margin = self.config.equal_fraction;
-        // A sibling clearly better than the parent, or as good and closer; moving under a farther
-        // sibling that is merely as good would only lengthen the path (and invite oscillation).
-        let better = probe
-            .others
-            .iter()
-            .filter_map(|o| Some((*o, probe.through(o)?)))
-            .filter(|&(_, bw)| bw > here * (1.0 + margin))
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(o, _)| o);
-        // A move that merely keeps bandwidth never returns to a recent parent: joining a node
-        // lowers what it offers (its upstream is shared once more), so "as good and closer"
-        // followed by "clearly better" elsewhere would otherwise repeat forever.
-        let mut kept = probe.clone();
-        if self.config.strict_moves {
-            kept.others.retain(|o| !self.left_parents.contains(o));
-        }
-        let closer = Self::closest_reaching(&kept, here * (1.0 - margin))
-            .filter(|s| !self.config.strict_moves || probe.results[s].1 < parent_rtt);
-        // A sibling that gives up nothing at all: moving below it takes one flow off the
-        // parent's links (the paper's push down the tree), even if it is farther.
-        let lossless = || {
-            let mut siblings = kept.clone();
-            siblings.others.retain(|o| !kept.sampled.contains(o));
-            Self::closest_reaching(&siblings, here)
-        };
-        let pick = if self.config.strict_moves {
-            better
-                .or(closer)
-                .or_else(|| lossless().filter(|_| self.config.lossless_down_moves))
-        } else {
-            closer
-        };
-        if let Some(sibling) = pick {
-            self.restless += 1;
-            self.attach_to(now, sibling, Vec::new(), 0, probe.hop(&sibling));
-        } else if let Some(g) = grandparent
-            && probe
-                .through(&g)
-                .is_some_and(|bw| bw > here * (1.0 + margin))
-        {
-            self.restless += 1;
-            self.attach_to(now, g, Vec::new(), 0, probe.hop(&g));
-        } else {
-            self.restless = 0;
-        }
+        self.suspect_roots.insert(parent);
+        self.climb(cx, now, fallback);
     }
 }

@@ -1,17 +1,102 @@
-//! The up/down protocol's side of a node: check-ins up the tree, certificates taken in and
-//! passed on, children lost, full listings, and samples of the table for other nodes.
+//! The up/down protocol's side of a node: children adopted, check-ins up the tree, certificates
+//! taken in and passed on, children lost, full listings, and samples of the table for other
+//! nodes. It is the behaviour of the shared part ([`Core`]): its state (children, table, news)
+//! is what placement reads.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use overlay_core::{NodeId, Time};
 use rand::seq::SliceRandom;
 
-use super::{MAX_RESYNC_BACKOFF, Overcast, RESYNC_AFTER, Timer, bw_from_wire, bw_to_wire};
+use super::Timer;
+use super::core::{Child, Core};
+use crate::PathBandwidth;
 use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo};
 use crate::message::Message;
 use crate::table::{Applied, Digest, State};
 
-impl Overcast {
+/// Check-ins in a row that must disagree before a parent asks for a child's full subtree.
+const RESYNC_AFTER: u32 = 3;
+
+/// The longest wait between two full listings asked of one child.
+const MAX_RESYNC_BACKOFF: Duration = Duration::from_secs(64);
+
+impl Core {
+    /// A standby root that still has the next root of the chain below it takes no other
+    /// children, so every chain member holds the full table.
+    fn standby_refuses(&self, asker: &NodeId) -> bool {
+        let Some(i) = self.chain_index() else {
+            return false;
+        };
+        let asker_in_chain = self.config.roots.iter().position(|r| r == asker);
+        if asker_in_chain.is_some_and(|j| j > i) {
+            return false;
+        }
+        self.children.keys().any(|c| {
+            self.config
+                .roots
+                .iter()
+                .position(|r| r == c)
+                .is_some_and(|j| j > i)
+        })
+    }
+
+    /// `from` asks to become a child, offering sequence number `seq`: adopt it (and certify its
+    /// birth), or refuse. A node in the middle of its own move (`moving`) refuses: two nodes
+    /// moving under each other at once would otherwise close a loop before either ancestor list
+    /// shows it.
+    pub(super) fn on_attach(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        seq: u32,
+        info: NodeInfo,
+        moving: bool,
+    ) {
+        if !self.is_placed()
+            || moving
+            || from == self.id
+            || self.ancestors.contains(&from)
+            || self.standby_refuses(&from)
+        {
+            self.outbox.send(from, Message::Refused);
+            return;
+        }
+        self.children.insert(
+            from,
+            Child {
+                lease_until: now + self.config.lease,
+                seq,
+                mismatches: 0,
+                next_resync: now,
+                resync_backoff: self.config.check_in_interval * RESYNC_AFTER,
+                sent: None,
+                // An upper bound until its first check-in reports the real figure.
+                path_bw: self.path_bandwidth(),
+                listed: false,
+            },
+        );
+        if self.table.adopt(from, seq, info) {
+            self.certify(CertBody::Birth {
+                node: from,
+                seq,
+                info,
+            });
+        }
+        let ancestors = self.ancestors_through_me();
+        let path_bw = self.path_bandwidth().to_wire();
+        self.outbox.send(
+            from,
+            Message::Adopted {
+                ancestors,
+                path_bw,
+                seq,
+            },
+        );
+    }
+
+    /// Sign `body` and queue it for the parent.
     pub(super) fn certify(&mut self, body: CertBody) {
         let cert = Certificate::new(body, self.id, self.signer.as_ref());
         self.pending.push(cert);
@@ -68,6 +153,7 @@ impl Overcast {
         }
     }
 
+    /// Child `from` moved under `new_parent`, with the news of its subtree up to the move.
     pub(super) fn on_detach(
         &mut self,
         from: NodeId,
@@ -100,6 +186,7 @@ impl Overcast {
         }
     }
 
+    /// A check-in from child `from`: renew its lease, take its news, and compare digests.
     pub(super) fn on_check_in(
         &mut self,
         now: Time,
@@ -113,7 +200,7 @@ impl Overcast {
             return;
         };
         child.lease_until = now + self.config.lease;
-        child.path_bw = bw_from_wire(path_bw);
+        child.path_bw = PathBandwidth::from_wire(path_bw);
         self.take_certificates(from, certificates);
         let agrees = self.table.digest_under(&from) == digest;
         if let Some(child) = self.children.get_mut(&from) {
@@ -130,7 +217,7 @@ impl Overcast {
             }
         }
         let ancestors = self.ancestors_through_me();
-        let path_bw = bw_to_wire(self.path_bandwidth());
+        let path_bw = self.path_bandwidth().to_wire();
         self.outbox
             .send(from, Message::CheckInAck { ancestors, path_bw });
     }
@@ -234,7 +321,10 @@ impl Overcast {
         }
     }
 
-    pub(super) fn check_in(&mut self, now: Time) {
+    /// The periodic check-in: children that missed their lease are lost, and the news goes up
+    /// to the parent. Returns the parent if it was silent too long (the caller leaves it).
+    #[must_use]
+    pub(super) fn check_in(&mut self, now: Time) -> Option<NodeId> {
         self.timers
             .set(Timer::CheckIn, now + self.config.check_in_interval);
         // Children that missed their lease are dead, with their subtrees.
@@ -250,16 +340,14 @@ impl Overcast {
         if self.is_root {
             // Nothing above: the news stops here.
             self.pending.clear();
-            return;
+            return None;
         }
-        let Some(parent) = self.parent else {
-            return;
-        };
+        let parent = self.parent?;
         if now.saturating_since(self.parent_heard) > self.config.parent_timeout {
-            self.on_parent_lost(now, parent);
-            return;
+            return Some(parent);
         }
         self.send_check_in(parent);
+        None
     }
 
     /// With news waiting and a parent to tell, send it soon rather than at the next check-in
@@ -290,14 +378,15 @@ impl Overcast {
         }
     }
 
-    pub(super) fn send_check_in(&mut self, parent: NodeId) {
+    /// A check-in to `parent`: the news waiting (as much as one carries) and the digest.
+    fn send_check_in(&mut self, parent: NodeId) {
         let take = self
             .pending
             .len()
             .min(self.config.max_certificates_per_check_in);
         let certificates: Vec<Certificate> = self.pending.drain(..take).collect();
         let digest = self.table.digest_of_subtree();
-        let path_bw = bw_to_wire(self.path_bandwidth());
+        let path_bw = self.path_bandwidth().to_wire();
         self.outbox.send(
             parent,
             Message::CheckIn {
@@ -308,6 +397,7 @@ impl Overcast {
         );
     }
 
+    /// Certify this node's extra information if it changed enough since last reported.
     pub(super) fn report_extra(&mut self, now: Time) {
         self.timers
             .set(Timer::Extra, now + self.config.extra_interval);
@@ -315,13 +405,10 @@ impl Overcast {
         let grew = info.content >= self.reported.content + self.config.content_report_step
             || info.first != self.reported.first;
         // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
-        let (now_bw, was_bw) = (
-            bw_from_wire(info.path_bw),
-            bw_from_wire(self.reported.path_bw),
+        let bw_moved = PathBandwidth::from_wire(info.path_bw).moved_beyond(
+            PathBandwidth::from_wire(self.reported.path_bw),
+            self.config.equal_fraction,
         );
-        let band = self.config.equal_fraction;
-        let bw_moved = now_bw != was_bw
-            && !(now_bw >= was_bw * (1.0 - band) && now_bw <= was_bw * (1.0 + band));
         if self.parent.is_some() && (grew || bw_moved || info.load != self.reported.load) {
             self.reported = info;
             self.certify(CertBody::Extra {

@@ -1,0 +1,250 @@
+//! Exact-output tests of the placement part: each drives one input through [`Placement`] over a
+//! [`Core`] and asserts everything the node then hands its driver, in order.
+
+use std::time::Duration;
+
+use overlay_core::{Bandwidth, MeasureRequest, NodeId, Output, Time};
+
+use super::{PathCaps, Placement};
+use crate::certificate::{NodeInfo, SimulatedSignatures};
+use crate::message::Message;
+use crate::node::Event;
+use crate::node::core::Core;
+use crate::{OvercastConfig, PathBandwidth};
+
+fn id(i: u64) -> NodeId {
+    NodeId::from_index(i)
+}
+
+fn mbps(m: u64) -> Bandwidth {
+    Bandwidth::from_mbps(m)
+}
+
+fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+/// The shared part of node `me` under the default settings with these linear roots.
+fn core(me: NodeId, roots: Vec<NodeId>) -> Core {
+    let config = OvercastConfig {
+        roots,
+        ..OvercastConfig::default()
+    };
+    Core::new(
+        me,
+        config,
+        Box::new(SimulatedSignatures::new(1, me)),
+        Box::new(SimulatedSignatures::new(1, me)),
+    )
+}
+
+/// Everything the node hands its driver now, in order.
+fn drain(cx: &mut Core) -> Vec<Output<Message, Event>> {
+    std::iter::from_fn(|| cx.outbox.pop()).collect()
+}
+
+fn send(to: NodeId, msg: Message) -> Output<Message, Event> {
+    Output::Send { to, msg }
+}
+
+/// A measurement as the default settings ask for it.
+fn measure(peer: NodeId) -> Output<Message, Event> {
+    let config = OvercastConfig::default();
+    Output::Measure {
+        peer,
+        request: MeasureRequest::Bandwidth {
+            max_rate: config.probe_rate,
+            duration: config.probe_duration,
+        },
+    }
+}
+
+fn caps(
+    children: &[(NodeId, PathBandwidth)],
+    sender: PathBandwidth,
+    sender_parent: PathBandwidth,
+) -> PathCaps {
+    PathCaps {
+        children: children.iter().copied().collect(),
+        sender,
+        sender_parent,
+    }
+}
+
+#[test]
+fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
+    let (root, a, b, me) = (id(0), id(1), id(2), id(9));
+    let mut cx = core(me, vec![root]);
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+
+    placement.start(&mut cx, now);
+    assert_eq!(drain(&mut cx), vec![send(root, Message::ChildrenQuery)]);
+
+    // The root lists two children: `a` can carry no more than 80 Mbit/s from the root, `b` is
+    // not limited.
+    let answer = caps(
+        &[
+            (a, PathBandwidth::Limited(mbps(80))),
+            (b, PathBandwidth::Unlimited),
+        ],
+        PathBandwidth::Unlimited,
+        PathBandwidth::Unlimited,
+    );
+    placement.on_children(&mut cx, now, root, vec![a, b], vec![root], answer);
+    // The reference first, then the children in identifier order.
+    let (first, second) = if a < b { (a, b) } else { (b, a) };
+    assert_eq!(
+        drain(&mut cx),
+        vec![measure(root), measure(first), measure(second)]
+    );
+
+    placement.on_measured(&mut cx, now, root, mbps(100), ms(50));
+    assert_eq!(drain(&mut cx), vec![]);
+    placement.on_measured(&mut cx, now, a, mbps(100), ms(10));
+    assert_eq!(drain(&mut cx), vec![]);
+    // The last measurement decides: 100 Mbit/s direct sets the floor at 90; `a` is capped at
+    // 80, `b` carries 95 and is closer than the root, so the search goes down to `b`.
+    placement.on_measured(&mut cx, now, b, mbps(95), ms(20));
+    assert_eq!(drain(&mut cx), vec![send(b, Message::ChildrenQuery)]);
+    assert_eq!(cx.landmark_rtt_us, 50_000);
+
+    let answer = caps(
+        &[],
+        PathBandwidth::Limited(mbps(95)),
+        PathBandwidth::Unlimited,
+    );
+    placement.on_children(&mut cx, now, b, vec![], vec![root, b], answer);
+    assert_eq!(drain(&mut cx), vec![measure(b)]);
+
+    // No child below `b`: ask it to adopt this node, falling back to the root.
+    placement.on_measured(&mut cx, now, b, mbps(92), ms(20));
+    let info = NodeInfo {
+        landmark_rtt_us: 50_000,
+        ..NodeInfo::default()
+    };
+    assert_eq!(
+        drain(&mut cx),
+        vec![send(b, Message::Attach { seq: 1, info })]
+    );
+    assert!(placement.is_moving());
+
+    placement.on_adopted(&mut cx, now, b, vec![root, b], 95_000_000, 1);
+    assert_eq!(
+        drain(&mut cx),
+        vec![
+            send(b, Message::Subtree { births: vec![] }),
+            send(b, Message::Fetch { from: 0 }),
+            Output::Emit(Event::Attached {
+                parent: b,
+                rounds: 2,
+                moved: false,
+            }),
+        ]
+    );
+    assert!(!placement.is_moving());
+    assert_eq!(cx.parent, Some(b));
+    assert_eq!(cx.seq, 1);
+    // The smaller of the parent's 95 and the measured hop's 92.
+    assert_eq!(cx.path_bandwidth(), PathBandwidth::Limited(mbps(92)));
+}
+
+#[test]
+fn a_reevaluation_moves_under_the_widest_clearly_better_candidate() {
+    let (root, parent, sibling, sampled, me) = (id(0), id(1), id(2), id(3), id(9));
+    let mut cx = core(me, vec![root]);
+    cx.parent = Some(parent);
+    cx.ancestors = vec![root, parent];
+    cx.parent_path_bw = PathBandwidth::Limited(mbps(50));
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+
+    placement.start_reevaluation(&mut cx, now);
+    assert_eq!(
+        drain(&mut cx),
+        vec![
+            send(parent, Message::ChildrenQuery),
+            send(root, Message::SampleQuery { count: 8, near: 0 }),
+        ]
+    );
+
+    // The parent lists this node and a sibling; the grandparent (the root) is measured too.
+    let answer = caps(
+        &[
+            (me, PathBandwidth::Limited(mbps(50))),
+            (sibling, PathBandwidth::Limited(mbps(50))),
+        ],
+        PathBandwidth::Limited(mbps(50)),
+        PathBandwidth::Unlimited,
+    );
+    placement.on_children(
+        &mut cx,
+        now,
+        parent,
+        vec![me, sibling],
+        vec![root, parent],
+        answer,
+    );
+    assert_eq!(
+        drain(&mut cx),
+        vec![measure(parent), measure(root), measure(sibling)]
+    );
+
+    // The root's sample names the parent (skipped) and one node in another branch.
+    placement.on_sample(
+        &mut cx,
+        root,
+        vec![(parent, 50_000_000), (sampled, 60_000_000)],
+    );
+    assert_eq!(drain(&mut cx), vec![measure(sampled)]);
+
+    placement.on_measured(&mut cx, now, parent, mbps(40), ms(30));
+    placement.on_measured(&mut cx, now, root, mbps(40), ms(80));
+    placement.on_measured(&mut cx, now, sibling, mbps(48), ms(10));
+    assert_eq!(drain(&mut cx), vec![]);
+    // Through the parent: 40. Clearly better is above 44: the sibling gives 48, the sampled
+    // node 55 (its hop, under its own 60); the wider wins.
+    placement.on_measured(&mut cx, now, sampled, mbps(55), ms(5));
+    // The root's round-trip time, the first measured, is this node's landmark time.
+    let info = NodeInfo {
+        path_bw: 40_000_000,
+        landmark_rtt_us: 80_000,
+        ..NodeInfo::default()
+    };
+    assert_eq!(
+        drain(&mut cx),
+        vec![send(sampled, Message::Attach { seq: 1, info })]
+    );
+    assert_eq!(cx.link_bw, PathBandwidth::Limited(mbps(40)));
+}
+
+#[test]
+fn a_lost_parent_is_left_for_the_grandparent() {
+    let (root, grandparent, parent, me) = (id(0), id(1), id(2), id(9));
+    let mut cx = core(me, vec![root]);
+    cx.parent = Some(parent);
+    cx.ancestors = vec![root, grandparent, parent];
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+
+    placement.on_parent_lost(&mut cx, now, parent);
+    let info = NodeInfo::default();
+    assert_eq!(
+        drain(&mut cx),
+        vec![
+            Output::Emit(Event::ParentLost { parent }),
+            send(grandparent, Message::Attach { seq: 1, info }),
+        ]
+    );
+
+    // The grandparent stays silent: the next ancestor up is asked.
+    placement.on_attach_timeout(&mut cx, now);
+    assert_eq!(
+        drain(&mut cx),
+        vec![send(root, Message::Attach { seq: 2, info })]
+    );
+
+    // The root refuses and nothing is left to climb: search afresh from the root.
+    placement.on_refused(&mut cx, now, root);
+    assert_eq!(drain(&mut cx), vec![send(root, Message::ChildrenQuery)]);
+}
