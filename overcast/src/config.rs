@@ -73,6 +73,23 @@ pub struct OvercastConfig {
     pub max_certificates_per_check_in: usize,
     /// Most content bytes a node keeps (oldest dropped first; late joiners then start there).
     pub store_limit: u64,
+    /// Most content bytes a node sends a child beyond what the child acknowledged. Two
+    /// mebibytes keep a 40 Mbit/s path with a 400 ms round trip full, and are far below what the
+    /// runtime queues for one peer (4096 frames of the ~12 kB chunks a root publishes), so the
+    /// queue never overflows and a child never sees a gap it cannot get filled.
+    pub send_window: u64,
+    /// A child acknowledges what arrived at most this long after it arrived (and at once after
+    /// a quarter of the window), so its parent's window keeps moving.
+    pub ack_delay: Duration,
+    /// A parent that sent bytes no acknowledgement covers, and heard of no progress for this
+    /// long, sends again from what was acknowledged (the bytes were lost on the way).
+    pub resend_after: Duration,
+    /// The stream this node starts (a root: a number that differs from any earlier stream's,
+    /// chosen by the driver); 0 for a node that takes its stream from its parent.
+    pub stream: u64,
+    /// Resume a stream: `(stream, byte)`: the node held the stream up to `byte` before (in its
+    /// driver's store) and asks its parent to go on from there.
+    pub resume: Option<(u64, u64)>,
     /// Seed of this node's randomness.
     pub seed: u64,
 }
@@ -102,6 +119,11 @@ impl Default for OvercastConfig {
             content_report_step: 16 << 20,
             max_certificates_per_check_in: 4096,
             store_limit: 1 << 30,
+            send_window: 2 << 20,
+            ack_delay: Duration::from_millis(200),
+            resend_after: Duration::from_secs(2),
+            stream: 0,
+            resume: None,
             seed: 0,
         }
     }

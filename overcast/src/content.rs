@@ -1,5 +1,6 @@
-//! The content a node holds: contiguous bytes from the start of the stream (bounded), kept as
-//! the chunks they arrived in.
+//! The content a node holds: contiguous bytes of the stream (bounded: the oldest go first), kept
+//! as the chunks they arrived in. It starts at the stream's first byte, or wherever the node
+//! joined or resumed ([`ContentStore::restart`]).
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,26 @@ impl ContentStore {
         added
     }
 
+    /// Holds nothing from now on, and takes bytes from `offset` on: a node that joins a stream
+    /// late, resumes one, or skips what its parent no longer holds.
+    pub fn restart(&mut self, offset: u64) {
+        self.chunks.clear();
+        self.first = offset;
+        self.end = offset;
+    }
+
+    /// The held bytes at `from`, up to `max` of them, in one piece (the rest of the chunk that
+    /// holds `from`); `None` when `from` is not held.
+    pub fn chunk_at(&self, from: u64, max: u64) -> Option<(u64, Bytes)> {
+        if from < self.first || from >= self.end || max == 0 {
+            return None;
+        }
+        let (&start, chunk) = self.chunks.range(..=from).next_back()?;
+        let skip = (from - start) as usize;
+        let len = (chunk.len() - skip).min(usize::try_from(max).unwrap_or(usize::MAX));
+        Some((from, chunk.slice(skip..skip + len)))
+    }
+
     /// The chunks from byte `from` on (the first one cut to start there).
     pub fn from(&self, from: u64) -> Vec<(u64, Bytes)> {
         let from = from.max(self.first);
@@ -97,6 +118,25 @@ mod tests {
         assert_eq!(tail, b"o world");
         assert_eq!(s.from(4)[0].0, 4);
         assert!(s.from(11).is_empty());
+    }
+
+    #[test]
+    fn one_piece_at_a_time_and_a_restart_anywhere() {
+        let mut s = ContentStore::new(1 << 20);
+        s.append(0, Bytes::from_static(b"hello"));
+        s.append(5, Bytes::from_static(b" world"));
+        assert_eq!(s.chunk_at(3, 100), Some((3, Bytes::from_static(b"lo"))));
+        assert_eq!(s.chunk_at(5, 3), Some((5, Bytes::from_static(b" wo"))));
+        assert_eq!(s.chunk_at(11, 100), None);
+        assert_eq!(s.chunk_at(0, 0), None);
+        s.restart(1000);
+        assert_eq!((s.first(), s.end()), (1000, 1000));
+        assert_eq!(s.append(0, Bytes::from_static(b"old")), 0);
+        assert_eq!(s.append(1000, Bytes::from_static(b"new")), 3);
+        assert_eq!(
+            s.chunk_at(1001, 10),
+            Some((1001, Bytes::from_static(b"ew")))
+        );
     }
 
     #[test]

@@ -98,10 +98,27 @@ pub enum Message {
         /// The nodes.
         nodes: Vec<(NodeId, u64)>,
     },
-    /// Send me the content from this byte on.
+    /// Send me stream `stream` from this byte on (`stream` 0: I hold no stream yet). Sent on
+    /// attaching, and again when a gap shows that bytes were lost on the way.
     Fetch {
+        /// The stream the asker holds.
+        stream: u64,
         /// The first byte wanted.
         from: u64,
+    },
+    /// The answer to a `Fetch`: the stream is `id`, and what follows starts at byte `start`
+    /// (after the byte asked for when this node no longer holds it, or at this node's first
+    /// byte when the asker holds another stream).
+    Stream {
+        /// The stream.
+        id: u64,
+        /// The first byte that follows.
+        start: u64,
+    },
+    /// Everything before `end` arrived (child to parent): the parent may send further.
+    Ack {
+        /// One past the last byte held.
+        end: u64,
     },
     /// Content bytes starting at `offset`.
     Data {

@@ -5,6 +5,7 @@
 //! core. This module holds the public types and routes each input to its part.
 
 mod core;
+mod delivery;
 mod placement;
 mod updown;
 
@@ -86,6 +87,14 @@ pub struct OvercastStats {
     pub loops_broken: u64,
     /// Full subtree listings asked of children whose digest kept disagreeing.
     pub resyncs: u64,
+    /// Gaps in the content from the parent (bytes lost on the way), each asked for again.
+    pub gaps: u64,
+    /// Times a child's feed was sent again from what it acknowledged (bytes lost on the way).
+    pub resends: u64,
+    /// Times a child's feed fell behind what this node still holds and was moved on.
+    pub child_skips: u64,
+    /// Bytes of the stream this node never got: its parent no longer held them.
+    pub bytes_skipped: u64,
 }
 
 /// The most nodes a `Sample` answer names.
@@ -119,6 +128,12 @@ enum Timer {
     /// When to send the news that arose since the last check-in ahead of the next one (the
     /// news delay after it arose, if set; up/down).
     News,
+    /// When to acknowledge to the parent the content that arrived (the ack delay after bytes
+    /// arrived unacknowledged; delivery).
+    Ack,
+    /// When to check whether a child acknowledged nothing new for the resend time while bytes
+    /// were on their way (the resend time after sending; delivery).
+    Resend,
 }
 
 /// An Overcast node.
@@ -182,9 +197,25 @@ impl Overcast {
         self.core.content.end()
     }
 
+    /// The first content byte held (a node that joined late, resumed or skipped starts later
+    /// than the stream; the oldest bytes go as the memory limit is reached).
+    pub fn content_first(&self) -> u64 {
+        self.core.content.first()
+    }
+
     /// The content held, from byte `from` on.
     pub fn content_from(&self, from: u64) -> Vec<(u64, Bytes)> {
         self.core.content.from(from)
+    }
+
+    /// The held content at `from`, up to `max` bytes in one piece; `None` when not held.
+    pub fn content_chunk(&self, from: u64, max: u64) -> Option<(u64, Bytes)> {
+        self.core.content.chunk_at(from, max)
+    }
+
+    /// The stream this node holds (0: none yet).
+    pub fn stream(&self) -> u64 {
+        self.core.intake.stream
     }
 
     /// Times this node changed parents.
@@ -319,13 +350,13 @@ impl Protocol for Overcast {
                 cx.outbox.send(from, Message::Sample { nodes });
             }
             Message::Sample { nodes } => placement.on_sample(cx, from, nodes),
-            Message::Fetch { from: offset } => {
-                if let Some(c) = cx.children.get_mut(&from) {
-                    c.sent = Some(offset);
-                    cx.send_available(from);
-                }
-            }
-            Message::Data { offset, bytes } => cx.on_data(from, offset, bytes),
+            Message::Fetch {
+                stream,
+                from: offset,
+            } => cx.on_fetch(now, from, stream, offset),
+            Message::Stream { id, start } => cx.on_stream(now, from, id, start),
+            Message::Ack { end } => cx.on_ack(now, from, end),
+            Message::Data { offset, bytes } => cx.on_data(now, from, offset, bytes),
         }
         cx.hurry_news(now);
     }
@@ -340,7 +371,8 @@ impl Protocol for Overcast {
             Command::Publish { offset, bytes } => {
                 let cx = &mut self.core;
                 if cx.is_root && cx.content.append(offset, bytes) > 0 {
-                    cx.forward();
+                    cx.own_stream();
+                    cx.forward(now);
                 }
             }
         }
@@ -369,6 +401,8 @@ impl Protocol for Overcast {
                 Timer::ReevaluationDone => placement.finish_reevaluation(cx, now),
                 Timer::Extra => cx.report_extra(now),
                 Timer::News => cx.send_news(),
+                Timer::Ack => cx.send_ack(),
+                Timer::Resend => cx.on_resend_timer(now),
             }
         }
         cx.hurry_news(now);

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use overlay_core::rng::{ProtocolRng, jitter, rng_from_seed};
 use overlay_core::{NodeId, Outbox, Time, TimerTable};
 
+use super::delivery::{Feed, Intake};
 use super::{Event, OvercastStats, Timer};
 use crate::certificate::{Certificate, NodeInfo, Signer, Verifier};
 use crate::content::ContentStore;
@@ -32,13 +32,30 @@ pub(super) struct Child {
     pub(super) next_resync: Time,
     /// How long to wait after the next full listing asked for before asking again.
     pub(super) resync_backoff: Duration,
-    /// Next byte to send (`None` until it asks).
-    pub(super) sent: Option<u64>,
+    /// What it is sent of the stream.
+    pub(super) feed: Feed,
     /// The child's bandwidth from the root, as it last reported it.
     pub(super) path_bw: PathBandwidth,
     /// Whether its full listing arrived (until then this node does not know who is below it,
     /// and must not move: it could land under one of them).
     pub(super) listed: bool,
+}
+
+impl Child {
+    /// A child that attached at `now` with sequence number `seq`, its bandwidth from the root
+    /// at most `path_bw` until it reports its own.
+    pub(super) fn new(now: Time, seq: u32, path_bw: PathBandwidth) -> Self {
+        Self {
+            lease_until: now,
+            seq,
+            mismatches: 0,
+            next_resync: now,
+            resync_backoff: Duration::ZERO,
+            feed: Feed::default(),
+            path_bw,
+            listed: false,
+        }
+    }
 }
 
 /// A parent that took this node, as placement hands it over to move there.
@@ -85,6 +102,8 @@ pub(super) struct Core {
     /// Certificates for the parent, in order.
     pub(super) pending: Vec<Certificate>,
     pub(super) content: ContentStore,
+    /// The stream this node holds and what it acknowledged of it.
+    pub(super) intake: Intake,
     /// The extra information last reported up.
     pub(super) reported: NodeInfo,
     /// Every timer of the node and its parts, in one table so ties fire in one fixed order
@@ -102,10 +121,20 @@ impl Core {
         signer: Box<dyn Signer>,
         verifier: Box<dyn Verifier>,
     ) -> Self {
+        let mut content = ContentStore::new(config.store_limit);
+        let mut intake = Intake::default();
+        if let Some((stream, end)) = config.resume {
+            content.restart(end);
+            intake.stream = stream;
+            intake.acked = end;
+        } else if config.stream != 0 {
+            intake.stream = config.stream;
+        }
         Self {
             id,
             rng: rng_from_seed(config.seed),
-            content: ContentStore::new(config.store_limit),
+            content,
+            intake,
             config,
             signer,
             verifier,
@@ -182,12 +211,7 @@ impl Core {
         self.parent_heard = now;
         self.parent_path_bw = parent_path_bw;
         self.link_bw = link_bw;
-        self.outbox.send(
-            parent,
-            Message::Fetch {
-                from: self.content.end(),
-            },
-        );
+        self.fetch_from_parent();
         self.outbox.emit(Event::Attached {
             parent,
             rounds,
@@ -274,38 +298,5 @@ impl Core {
                 parent_path_bw,
             },
         );
-    }
-
-    /// Send child `child` what it has not had yet, from where it asked on.
-    pub(super) fn send_available(&mut self, child: NodeId) {
-        let Some(from) = self.children.get(&child).and_then(|c| c.sent) else {
-            return;
-        };
-        for (offset, bytes) in self.content.from(from) {
-            self.outbox.send(child, Message::Data { offset, bytes });
-        }
-        let end = self.content.end().max(from);
-        if let Some(c) = self.children.get_mut(&child) {
-            c.sent = Some(end);
-        }
-    }
-
-    /// Send every child what it has not had yet.
-    pub(super) fn forward(&mut self) {
-        let children: Vec<NodeId> = self.children.keys().copied().collect();
-        for c in children {
-            self.send_available(c);
-        }
-    }
-
-    /// Content from `from`, taken only from the parent and passed on to the children.
-    pub(super) fn on_data(&mut self, from: NodeId, offset: u64, bytes: Bytes) {
-        if Some(from) != self.parent {
-            self.stats.stray_data += 1;
-            return;
-        }
-        if self.content.append(offset, bytes) > 0 {
-            self.forward();
-        }
     }
 }

@@ -63,20 +63,12 @@ impl Core {
             self.outbox.send(from, Message::Refused);
             return;
         }
-        self.children.insert(
-            from,
-            Child {
-                lease_until: now + self.config.lease,
-                seq,
-                mismatches: 0,
-                next_resync: now,
-                resync_backoff: self.config.check_in_interval * RESYNC_AFTER,
-                sent: None,
-                // An upper bound until its first check-in reports the real figure.
-                path_bw: self.path_bandwidth(),
-                listed: false,
-            },
-        );
+        // Its bandwidth from the root is at most this node's until its first check-in reports
+        // the real figure.
+        let mut child = Child::new(now, seq, self.path_bandwidth());
+        child.lease_until = now + self.config.lease;
+        child.resync_backoff = self.config.check_in_interval * RESYNC_AFTER;
+        self.children.insert(from, child);
         if self.table.adopt(from, seq, info) {
             self.certify(CertBody::Birth {
                 node: from,

@@ -92,6 +92,9 @@ pub enum BroadcastError {
     /// The anycast registration.
     #[error(transparent)]
     Anycast(#[from] AnycastError),
+    /// The system's randomness failed (a new stream needs a number).
+    #[error("the system's random number generator failed")]
+    Random,
 }
 
 /// Bytes per store segment file.
@@ -151,10 +154,37 @@ impl BroadcastNode {
         if config.roots.is_empty() || config.standby {
             root_ids.push(id);
         }
+        // The store: segment files written in offset order, bounded by the retention. A relay
+        // keeps what it held (it resumes its stream from there); a root starts a new stream.
+        let is_root = config.roots.is_empty();
+        let (store, store_writer) = store::open(
+            &store_dir,
+            config.retention,
+            SEGMENT_BYTES.min(config.retention.max(1)),
+            !is_root,
+        )
+        .map_err(|source| BroadcastError::Store {
+            dir: store_dir.clone(),
+            source,
+        })?;
+        let held = store.extent();
+        let resume = store.resumed_stream().map(|stream| (stream, held.end));
+        if let Some((stream, end)) = resume {
+            tracing::info!(
+                stream,
+                from = held.first,
+                to = end,
+                "resuming the stream from the store"
+            );
+        }
         let overcast_config = OvercastConfig {
             roots: root_ids,
             store_limit: config.memory_limit,
             seed: u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or_default()),
+            // A root's stream differs from every earlier one's, so relays that held another
+            // (this root before a restart) start afresh instead of resuming into it.
+            stream: if is_root { new_stream_number()? } else { 0 },
+            resume,
             ..OvercastConfig::default()
         };
         let signer = Ed25519Signer::new(&identity)?;
@@ -164,34 +194,33 @@ impl BroadcastNode {
             Box::new(signer),
             Box::new(Ed25519Verifier),
         );
-        // The store: segment files written in offset order, bounded by the retention.
-        let (store, store_writer) = store::open(
-            &store_dir,
-            config.retention,
-            SEGMENT_BYTES.min(config.retention.max(1)),
-            false,
-        )
-        .map_err(|source| BroadcastError::Store {
-            dir: store_dir.clone(),
-            source,
-        })?;
         let view = Arc::new(Mutex::new(View::default()));
         let observer_view = view.clone();
         let channel = config.channel.clone();
         // What the store has been offered: it advances only by what its queue took, so a slow
         // or full disk is caught up from memory later and never holds up the tree.
-        let mut stored_end = 0u64;
+        let mut stored_stream = resume.map_or(0, |(stream, _)| stream);
+        let mut stored_end = held.end;
         let mut last_view = Instant::now() - Duration::from_secs(1);
         let observer: runtime::Observer<Overcast> = Box::new(move |n: &Overcast| {
             let end = n.content_end();
-            if end > stored_end && store_writer.has_room() {
-                for (offset, bytes) in n.content_from(stored_end) {
-                    let next = offset + bytes.len() as u64;
-                    if !store_writer.offer(offset, bytes) {
-                        break;
-                    }
-                    stored_end = next;
+            if n.stream() != stored_stream && n.stream() != 0 {
+                // Another stream than the store holds: it starts afresh where this node's does.
+                stored_stream = n.stream();
+                stored_end = n.content_first();
+                store_writer.restart(stored_stream, stored_end);
+            }
+            // Bytes this node's memory no longer holds are gone for the store too.
+            stored_end = stored_end.max(n.content_first());
+            while stored_end < end && store_writer.has_room() {
+                let Some((offset, bytes)) = n.content_chunk(stored_end, 1 << 20) else {
+                    break;
+                };
+                let next = offset + bytes.len() as u64;
+                if !store_writer.offer(offset, bytes) {
+                    break;
                 }
+                stored_end = next;
             }
             if last_view.elapsed() >= Duration::from_millis(200) {
                 last_view = Instant::now();
@@ -289,6 +318,16 @@ impl BroadcastNode {
         }
         let _ = self.control.send(Control::Shutdown).await;
     }
+}
+
+/// A number for a new stream: random, never 0.
+fn new_stream_number() -> Result<u64, BroadcastError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| BroadcastError::Random)?;
+    Ok(u64::from_le_bytes(bytes) | 1)
 }
 
 /// `esm broadcast`: the root (or a standby root), until interrupted.

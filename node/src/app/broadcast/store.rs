@@ -64,19 +64,48 @@ pub struct StoreReader {
     segments: Arc<Mutex<BTreeMap<u64, PathBuf>>>,
     extent: watch::Receiver<Extent>,
     health: Arc<Mutex<Health>>,
+    /// The stream the store held when it was opened (resumed), if it knew.
+    resumed_stream: Option<u64>,
 }
 
 /// The write side of a store: offers never wait.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct StoreWriter {
-    chunks: mpsc::Sender<(u64, Bytes)>,
+    chunks: mpsc::Sender<(u64, u64, Bytes)>,
+    /// The stream being stored and where it starts, numbered so the writer can tell chunks
+    /// of an earlier stream from this one's.
+    start: watch::Sender<Start>,
+}
+
+/// Which stream a store holds, from which byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Start {
+    /// Bumped at every restart; queued chunks carry the number they were offered under.
+    generation: u64,
+    /// The stream (0: none named yet).
+    stream: u64,
+    /// Its first byte here.
+    offset: u64,
 }
 
 impl StoreWriter {
     /// Offers the bytes at `offset`; `false` when the queue is full (offer them again later;
     /// nothing was taken).
     pub fn offer(&self, offset: u64, bytes: Bytes) -> bool {
-        self.chunks.try_send((offset, bytes)).is_ok()
+        let generation = self.start.borrow().generation;
+        self.chunks.try_send((generation, offset, bytes)).is_ok()
+    }
+
+    /// Stores stream `stream` from byte `offset` on, dropping what the store held (another
+    /// stream, or this one before a gap) and anything offered before.
+    pub fn restart(&self, stream: u64, offset: u64) {
+        self.start.send_modify(|s| {
+            *s = Start {
+                generation: s.generation + 1,
+                stream,
+                offset,
+            }
+        });
     }
 
     /// Whether the queue has room for another chunk now.
@@ -105,6 +134,11 @@ impl StoreReader {
     /// A receiver that changes when the store grows.
     pub fn watch(&self) -> watch::Receiver<Extent> {
         self.extent.clone()
+    }
+
+    /// The stream a resumed store holds (`None`: it was opened empty, or did not know).
+    pub fn resumed_stream(&self) -> Option<u64> {
+        self.resumed_stream
     }
 
     /// How the store is doing.
@@ -202,9 +236,23 @@ fn existing_segments(dir: &Path) -> std::io::Result<(BTreeMap<u64, PathBuf>, Ext
     Ok((segments, extent))
 }
 
+/// The file that names the stream a store holds.
+const STREAM_FILE: &str = "stream";
+
+/// The stream named in `dir`, if any.
+fn stream_in(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join(STREAM_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&s| s != 0)
+}
+
 /// Opens a store in `dir`, keeping at least `retention` bytes in segments of `segment` bytes.
-/// With `resume`, the segments already there are kept (their longest contiguous run) and the
-/// store goes on from their end; without, they are deleted first (a new stream).
+/// With `resume`, the segments already there are kept (their longest contiguous run) when the
+/// store knows which stream they hold ([`StoreReader::resumed_stream`]), and the store goes on
+/// from their end; otherwise they are deleted first (a new stream).
 pub fn open(
     dir: &Path,
     retention: u64,
@@ -212,7 +260,8 @@ pub fn open(
     resume: bool,
 ) -> std::io::Result<(StoreReader, StoreWriter)> {
     std::fs::create_dir_all(dir)?;
-    let (segments, extent) = if resume {
+    let resumed_stream = stream_in(dir).filter(|_| resume);
+    let (segments, extent) = if resumed_stream.is_some() {
         existing_segments(dir)?
     } else {
         for entry in std::fs::read_dir(dir)? {
@@ -223,9 +272,15 @@ pub fn open(
         }
         (BTreeMap::new(), Extent::default())
     };
+    let resumed_stream = resumed_stream.filter(|_| extent.end > extent.first);
     let segments = Arc::new(Mutex::new(segments));
     let (extent_tx, extent_rx) = watch::channel(extent);
     let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
+    let (start_tx, start_rx) = watch::channel(Start {
+        generation: 0,
+        stream: resumed_stream.unwrap_or(0),
+        offset: extent.end,
+    });
     let health = Arc::new(Mutex::new(Health::default()));
     let writer = Writer {
         dir: dir.to_owned(),
@@ -237,6 +292,8 @@ pub fn open(
         first: extent.first,
         end: extent.end,
         current: None,
+        generation: 0,
+        start: start_rx,
     };
     tokio::spawn(writer.run(rx));
     Ok((
@@ -244,8 +301,12 @@ pub fn open(
             segments,
             extent: extent_rx,
             health,
+            resumed_stream,
         },
-        StoreWriter { chunks: tx },
+        StoreWriter {
+            chunks: tx,
+            start: start_tx,
+        },
     ))
 }
 
@@ -264,11 +325,22 @@ struct Writer {
     /// The segment being written: its start and its file (`None` until the next write opens
     /// one).
     current: Option<(u64, tokio::fs::File)>,
+    /// The restart this writer is at.
+    generation: u64,
+    /// Restarts, as the write side asks for them.
+    start: watch::Receiver<Start>,
 }
 
 impl Writer {
-    async fn run(mut self, mut chunks: mpsc::Receiver<(u64, Bytes)>) {
-        while let Some((offset, bytes)) = chunks.recv().await {
+    async fn run(mut self, mut chunks: mpsc::Receiver<(u64, u64, Bytes)>) {
+        while let Some((generation, offset, bytes)) = chunks.recv().await {
+            let start = *self.start.borrow();
+            if start.generation != self.generation {
+                self.restart(start);
+            }
+            if generation != self.generation {
+                continue; // offered before the restart: another stream's, or before a gap
+            }
             let len = bytes.len() as u64;
             if offset + len <= self.end {
                 continue;
@@ -284,6 +356,36 @@ impl Writer {
                 self.end += part.len() as u64;
             }
             self.retire_old();
+        }
+    }
+
+    /// Starts over: stream `start.stream` from `start.offset`, nothing held.
+    fn restart(&mut self, start: Start) {
+        self.generation = start.generation;
+        self.current = None;
+        self.drop_all_segments();
+        self.first = start.offset;
+        self.end = start.offset;
+        let _ = self.extent.send(Extent {
+            first: start.offset,
+            end: start.offset,
+        });
+        let named = std::fs::write(self.dir.join(STREAM_FILE), format!("{}\n", start.stream));
+        if let Err(why) = named {
+            tracing::warn!(%why, "the store could not note its stream; it will not resume");
+            let _ = std::fs::remove_file(self.dir.join(STREAM_FILE));
+        }
+    }
+
+    /// Deletes every segment.
+    fn drop_all_segments(&mut self) {
+        let old: Vec<PathBuf> = self
+            .segments
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s).into_values().collect())
+            .unwrap_or_default();
+        for path in old {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -303,14 +405,7 @@ impl Writer {
             }
         }
         self.current = None;
-        let old: Vec<PathBuf> = self
-            .segments
-            .lock()
-            .map(|mut s| std::mem::take(&mut *s).into_values().collect())
-            .unwrap_or_default();
-        for path in old {
-            let _ = std::fs::remove_file(path);
-        }
+        self.drop_all_segments();
         self.first = offset;
         self.end = offset;
         let _ = self.extent.send(Extent {
@@ -545,6 +640,7 @@ mod tests {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 7) as u8).collect();
         {
             let (reader, writer) = open(&dir, 10_000, 400, false).unwrap();
+            writer.restart(42, 1000);
             for (i, c) in data.chunks(100).enumerate() {
                 assert!(writer.offer(1000 + (i * 100) as u64, Bytes::copy_from_slice(c)));
             }
@@ -574,6 +670,27 @@ mod tests {
         // Without resume, a new stream empties it.
         let (reader, _writer) = open(&dir, 10_000, 400, false).unwrap();
         assert_eq!(reader.extent(), Extent::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_restart_drops_what_was_held_and_what_was_offered_before() {
+        let dir = temp("restart");
+        let (reader, writer) = open(&dir, 10_000, 400, false).unwrap();
+        writer.restart(1, 0);
+        assert!(writer.offer(0, Bytes::from(vec![1u8; 300])));
+        until_end(&reader, 300).await;
+        // Another stream from byte 0: the old bytes go, and a chunk offered before the restart
+        // is never written.
+        assert!(writer.offer(300, Bytes::from(vec![1u8; 100])));
+        writer.restart(2, 0);
+        assert!(writer.offer(0, Bytes::from(vec![2u8; 200])));
+        let mut watch = reader.watch();
+        while *watch.borrow_and_update() != (Extent { first: 0, end: 200 }) {
+            watch.changed().await.unwrap();
+        }
+        assert_eq!(read_all(&reader, 0, 200).await, vec![2u8; 200]);
+        assert_eq!(stream_in(&dir), Some(2));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -134,7 +134,7 @@ fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
         drain(&mut cx),
         vec![
             send(b, Message::Subtree { births: vec![] }),
-            send(b, Message::Fetch { from: 0 }),
+            send(b, Message::Fetch { stream: 0, from: 0 }),
             Output::Emit(Event::Attached {
                 parent: b,
                 rounds: 2,
