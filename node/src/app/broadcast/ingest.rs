@@ -44,7 +44,9 @@ pub(super) async fn publish_input(
     // publisher can wait for the next one with a deadline.
     let (packets_tx, mut packets) = mpsc::channel::<Result<[u8; PACKET], TsError>>(1024);
     tokio::spawn(async move {
-        let mut ts = TsReader::new(reader);
+        // Buffered: a file read 188 bytes at a time would cost a read (a blocking-pool task
+        // in tokio) per packet.
+        let mut ts = TsReader::new(tokio::io::BufReader::with_capacity(256 << 10, reader));
         loop {
             let item = match ts.next_packet().await {
                 Ok(Some(p)) => Ok(p),

@@ -31,7 +31,7 @@ use overlay_core::NodeId;
 use tokio::sync::mpsc;
 
 pub use config::{BroadcastArgs, BroadcastCommon, BroadcastConfig, RelayArgs};
-pub use serving::{BroadcastStatus, ClientGuard, LiveNode, Shared};
+pub use serving::{BroadcastStatus, ClientGuard, Delivery, LiveNode, Shared};
 
 use crate::app::anycast::{AnycastEntry, AnycastError, DEFAULT_DOMAIN, follow_estimates};
 use crate::runtime::{self, Control, DialError, RuntimeOptions};
@@ -233,6 +233,15 @@ impl BroadcastNode {
                     v.status.parent = n.parent().map(|p| p.to_hex());
                     v.status.children = n.children().map(NodeId::to_hex).collect();
                     v.status.content_end = end;
+                    v.status.content_first = n.content_first();
+                    v.status.stream = n.stream();
+                    let stats = n.stats();
+                    v.status.delivery = Delivery {
+                        gaps: stats.gaps,
+                        resends: stats.resends,
+                        child_skips: stats.child_skips,
+                        bytes_skipped: stats.bytes_skipped,
+                    };
                     v.candidates = candidates;
                 }
             }

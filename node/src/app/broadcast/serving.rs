@@ -29,6 +29,19 @@ pub struct LiveNode {
     pub load: u32,
 }
 
+/// Delivery figures of a broadcast node (Overcast's counters).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Gaps in what came from the parent, each asked for again.
+    pub gaps: u64,
+    /// Times a child's feed was sent again from what it acknowledged.
+    pub resends: u64,
+    /// Times a child fell behind what this node held and was moved on.
+    pub child_skips: u64,
+    /// Bytes this node never got (its parent no longer held them).
+    pub bytes_skipped: u64,
+}
+
 /// `/status` of a broadcast node.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BroadcastStatus {
@@ -44,6 +57,14 @@ pub struct BroadcastStatus {
     pub children: Vec<String>,
     /// Bytes of the stream it holds (one past the last).
     pub content_end: u64,
+    /// The first byte of the stream it holds in memory (later than 0 when it joined late,
+    /// resumed from its store, or its memory limit dropped the oldest).
+    pub content_first: u64,
+    /// The stream it carries (0: none yet).
+    pub stream: u64,
+    /// Delivery from its parent and to its children: gaps asked for again, feeds sent again,
+    /// children moved past what it no longer held, bytes it never got.
+    pub delivery: Delivery,
     /// Bytes written to its store (one past the last).
     pub stored: u64,
     /// The first byte its store still keeps (older segments went with the retention).

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -32,6 +32,11 @@ pub struct Extent {
 /// Chunks the writer's queue holds before it refuses more: a few megabytes of the stream,
 /// enough to ride out a slow write without letting a stuck disk grow memory.
 const QUEUE_CHUNKS: usize = 256;
+
+/// Queued chunks written to the disk together at most.
+const BATCH_CHUNKS: usize = 64;
+/// Bytes gathered before they are written, at most (beyond it they are written at once).
+const BATCH_BYTES: usize = 1 << 20;
 
 /// The first wait before a failed write is tried again; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -294,6 +299,7 @@ pub fn open(
         current: None,
         generation: 0,
         start: start_rx,
+        pending: BytesMut::new(),
     };
     tokio::spawn(writer.run(rx));
     Ok((
@@ -327,36 +333,70 @@ struct Writer {
     current: Option<(u64, tokio::fs::File)>,
     /// The restart this writer is at.
     generation: u64,
+    /// Bytes taken in and not yet written: they follow `end`.
+    pending: BytesMut,
     /// Restarts, as the write side asks for them.
     start: watch::Receiver<Start>,
 }
 
 impl Writer {
     async fn run(mut self, mut chunks: mpsc::Receiver<(u64, u64, Bytes)>) {
-        while let Some((generation, offset, bytes)) = chunks.recv().await {
-            let start = *self.start.borrow();
-            if start.generation != self.generation {
-                self.restart(start);
+        while let Some(item) = chunks.recv().await {
+            // Take what else is queued, so consecutive chunks go to the disk in one write.
+            let mut batch = vec![item];
+            while batch.len() < BATCH_CHUNKS {
+                match chunks.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
             }
-            if generation != self.generation {
-                continue; // offered before the restart: another stream's, or before a gap
+            for (generation, offset, bytes) in batch {
+                self.take(generation, offset, bytes).await;
             }
-            let len = bytes.len() as u64;
-            if offset + len <= self.end {
-                continue;
-            }
-            if offset > self.end {
-                self.start_over(offset);
-            }
-            let mut fresh = bytes.slice((self.end - offset) as usize..);
-            while !fresh.is_empty() {
-                let room = self.room();
-                let part = fresh.split_to(room.min(fresh.len()));
-                self.write_until_done(&part).await;
-                self.end += part.len() as u64;
-            }
-            self.retire_old();
+            self.write_pending().await;
         }
+    }
+
+    /// Takes in a chunk: what is new of it joins the bytes waiting to be written.
+    async fn take(&mut self, generation: u64, offset: u64, bytes: Bytes) {
+        let start = *self.start.borrow();
+        if start.generation != self.generation {
+            self.pending.clear();
+            self.restart(start);
+        }
+        if generation != self.generation {
+            return; // offered before the restart: another stream's, or before a gap
+        }
+        let end = self.end + self.pending.len() as u64;
+        let len = bytes.len() as u64;
+        if offset + len <= end {
+            return;
+        }
+        if offset > end {
+            self.write_pending().await;
+            self.start_over(offset);
+        }
+        let end = self.end + self.pending.len() as u64;
+        self.pending
+            .extend_from_slice(&bytes[(end - offset) as usize..]);
+        if self.pending.len() >= BATCH_BYTES {
+            self.write_pending().await;
+        }
+    }
+
+    /// Writes the bytes waiting, segment by segment, then retires old segments.
+    async fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut data = std::mem::take(&mut self.pending).freeze();
+        while !data.is_empty() {
+            let room = self.room();
+            let part = data.split_to(room.min(data.len()));
+            self.write_until_done(&part).await;
+            self.end += part.len() as u64;
+        }
+        self.retire_old();
     }
 
     /// Starts over: stream `start.stream` from `start.offset`, nothing held.
@@ -468,7 +508,8 @@ impl Writer {
         if full {
             self.current = None;
         }
-        if self.current.is_none() {
+        let reopened = self.current.is_none();
+        if reopened {
             self.current = Some(self.open_segment().await?);
         }
         let Some((start, file)) = self.current.as_mut() else {
@@ -476,9 +517,12 @@ impl Writer {
         };
         let at = self.end - *start;
         let written = async {
-            // A failed try may have left part of it: cut back to where the stream ends.
-            file.set_len(at).await?;
-            file.seek(std::io::SeekFrom::Start(at)).await?;
+            if reopened {
+                // A segment opened afresh (a new one is empty; one a failed try left may hold
+                // part of it): cut back to where the stream ends, and write there.
+                file.set_len(at).await?;
+                file.seek(std::io::SeekFrom::Start(at)).await?;
+            }
             file.write_all(part).await?;
             file.flush().await
         };
