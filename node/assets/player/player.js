@@ -76,7 +76,9 @@
   if (window.Hls && window.Hls.isSupported()) {
     var Hls = window.Hls;
     report.engine = 'hls.js ' + Hls.version;
-    var hls = new Hls();
+    // Live: an endless duration, so the controls show a live stream rather than a short clip.
+    // From the start: position 0, since hls.js starts a growing EVENT playlist at its edge.
+    var hls = new Hls({ liveDurationInfinity: !fromStart, startPosition: fromStart ? 0 : -1 });
     var recoveries = 0;
     hls.on(Hls.Events.MANIFEST_PARSED, play);
     hls.on(Hls.Events.FRAG_BUFFERED, function () {
@@ -101,7 +103,10 @@
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     report.engine = 'native HLS';
     video.src = playlist;
-    video.addEventListener('loadedmetadata', play);
+    video.addEventListener('loadedmetadata', function () {
+      if (fromStart) video.currentTime = 0;
+      play();
+    });
   } else {
     fail('browser', 'this browser plays neither HLS nor Media Source Extensions', true);
   }

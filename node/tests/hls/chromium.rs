@@ -110,6 +110,11 @@ impl Chromium {
         );
         self.call("Runtime.enable", json!({})).await;
         self.call("Page.enable", json!({})).await;
+        self.navigate(url).await;
+    }
+
+    /// Navigates the tab to `url`.
+    pub(crate) async fn navigate(&mut self, url: &str) {
         let navigated = self.call("Page.navigate", json!({ "url": url })).await;
         assert!(
             navigated.get("errorText").is_none(),

@@ -11,7 +11,8 @@
 //!   decode alone: they carry the tables as a prefix.
 //! - Headless Chromium opens the root's page, is redirected to a relay and plays the live
 //!   stream with hls.js: `currentTime` advances by at least 8 s within 12 s, frames are
-//!   decoded, no fatal player error (see `chromium.rs` for how it is driven).
+//!   decoded, no fatal player error; then `?from=start` plays the event playlist from its
+//!   beginning (see `chromium.rs` for how Chromium is driven).
 //!
 //! Needs ffmpeg and ffprobe (else SKIPPED, unless `ESM_REQUIRE_FFMPEG` is set) and, for the
 //! browser test, Debian's `chromium` (else SKIPPED, unless `ESM_REQUIRE_CHROMIUM` is set);
@@ -605,6 +606,27 @@ async fn chromium_opens_the_roots_page_and_plays_the_live_stream_from_a_relay() 
         "playback jumped by {largest_step:.2} s: a seek, not play"
     );
     assert!(frames >= 150, "only {frames} frames decoded");
+
+    // From the start: the event playlist, from its first segment.
+    browser
+        .navigate(&format!("http://{}/channels/tv/?from=start", root.http))
+        .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let s = browser.eval(SAMPLE).await;
+    println!(
+        "chromium from the start: {} at t={} s, {} frames decoded, status {}",
+        s["href"], s["time"], s["frames"], s["status"]
+    );
+    assert_eq!(
+        s["href"],
+        format!("http://{}/channels/tv/?here=1&from=start", relay.http)
+    );
+    assert_eq!(s["fatal"], serde_json::json!([]), "fatal player errors");
+    let time = s["time"].as_f64().unwrap_or(0.0);
+    assert!(
+        (2.0..8.0).contains(&time),
+        "t={time} s is not near the start"
+    );
     drop((browser, relay, root));
     let _ = std::fs::remove_dir_all(&dir);
 }
