@@ -1,5 +1,6 @@
 //! The HTTP face of a broadcast node: `GET /channels/NAME` (a redirect at the root, the stream
-//! elsewhere), `/status` and `/metrics`.
+//! elsewhere), `/status` and `/metrics`; HLS (`/channels/NAME/`, its playlists and segments,
+//! the player's scripts) is served by [`super::hls`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::Shared;
+use super::{Shared, hls};
+use crate::edge::hls::page;
 use crate::edge::prometheus::{self, Kind, MetricsPage};
 
 /// The node's router.
@@ -20,6 +22,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/channels/{name}", get(channel))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        // HLS: the player page, the live and event playlists, segments, the page's scripts.
+        .route("/channels/{name}/", get(hls::page))
+        .route("/channels/{name}/index.m3u8", get(hls::live_playlist))
+        .route("/channels/{name}/event.m3u8", get(hls::event_playlist))
+        .route("/channels/{name}/seg/{file}", get(hls::segment))
+        .route(page::HLS_JS_PATH, get(hls::hls_js))
+        .route(page::HLS_JS_LICENSE_PATH, get(hls::hls_js_license))
+        .route(page::PLAYER_JS_PATH, get(hls::player_js))
         .with_state(shared)
 }
 

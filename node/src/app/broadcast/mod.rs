@@ -14,6 +14,7 @@
 //! [`serving`] (what viewers and status pages read), [`http`] (the routes).
 
 pub mod config;
+pub mod hls;
 pub mod http;
 pub mod ingest;
 pub mod serving;

@@ -12,6 +12,7 @@ use overcast::redirect::{RedirectRequest, choose};
 use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
 
+use super::hls::Hls;
 use super::store::{Read, StoreReader};
 use super::ts::PACKET;
 use crate::runtime::TransportSnapshot;
@@ -112,6 +113,8 @@ pub struct Shared {
     idle_end: Duration,
     me: NodeId,
     estimates: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
+    /// HLS segments cut from the store as it grows.
+    hls: Hls,
 }
 
 impl std::fmt::Debug for Shared {
@@ -124,8 +127,9 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     /// The state of node `me` of `channel`: its store, the protocol `view` and transport
-    /// `snapshot` that the runtime keeps current, the store's error slot, and how long a
-    /// viewer waits for the stream to grow before its response ends.
+    /// `snapshot` that the runtime keeps current, and how long a
+    /// viewer waits for the stream to grow before its response ends. Starts the task that
+    /// cuts HLS segments from the store (so it needs a tokio runtime).
     pub(super) fn new(
         channel: String,
         store: StoreReader,
@@ -134,16 +138,19 @@ impl Shared {
         idle_end: Duration,
         me: NodeId,
     ) -> Self {
+        let input = Arc::new(Mutex::new((false, None)));
+        let hls = Hls::follow(store.clone(), input.clone(), idle_end);
         Self {
             channel,
             store,
             view,
-            input: Arc::new(Mutex::new((false, None))),
+            input,
             transport,
             clients: Mutex::new(0),
             idle_end,
             me,
             estimates: Arc::new(Mutex::new(BTreeMap::new())),
+            hls,
         }
     }
 
@@ -315,6 +322,47 @@ impl Shared {
                             Ok(Ok(())) => {}
                             _ => break,
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// The HLS segments and playlists.
+    pub fn hls(&self) -> &Hls {
+        &self.hls
+    }
+
+    /// Bytes `[start, end)` of the store after `prefix`, counted as a client while they are
+    /// sent; the stream fails if the store no longer (or not yet) holds them.
+    pub fn read_range(
+        self: &Arc<Self>,
+        prefix: Option<Bytes>,
+        start: u64,
+        end: u64,
+    ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let shared = self.clone();
+        let guard = self.client();
+        async_stream::try_stream! {
+            let _guard = guard;
+            if let Some(prefix) = prefix {
+                yield prefix;
+            }
+            let mut pos = start;
+            while pos < end {
+                let want = usize::try_from(end - pos).unwrap_or(usize::MAX).min(64 * 1024);
+                match shared.store.read(pos, want).await? {
+                    Read::Bytes(b) => {
+                        pos += b.len() as u64;
+                        yield b;
+                    }
+                    Read::Behind(_) | Read::Empty => {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("bytes {pos}..{end} are not in the store"),
+                        ))?;
                     }
                 }
             }

@@ -78,6 +78,75 @@ pub fn opens_random_access(packet: &[u8]) -> bool {
         .is_some_and(|h| h[..3] == [0, 0, 1] && (0xe0..=0xef).contains(&h[3]))
 }
 
+/// The packet identifier (PID) of a packet, `None` unless it starts with the sync byte.
+pub fn pid(packet: &[u8]) -> Option<u16> {
+    match packet {
+        [SYNC, b1, b2, ..] => Some((u16::from(*b1 & 0x1f) << 8) | u16::from(*b2)),
+        _ => None,
+    }
+}
+
+/// The payload of a packet that starts a payload unit (a PES packet or a PSI section): what
+/// follows the header and the adaptation field, if any.
+fn unit_payload(packet: &[u8]) -> Option<&[u8]> {
+    if packet.len() != PACKET || packet[0] != SYNC || packet[1] & 0x40 == 0 {
+        return None;
+    }
+    let start = match packet[3] & 0x30 {
+        0x10 => 4,
+        0x30 => 5 + usize::from(packet[4]),
+        _ => return None,
+    };
+    packet.get(start..)
+}
+
+/// The stream id of the PES packet a packet starts, if it starts one.
+fn pes_stream_id(packet: &[u8]) -> Option<u8> {
+    match unit_payload(packet)? {
+        [0, 0, 1, id, ..] => Some(*id),
+        _ => None,
+    }
+}
+
+/// Whether a packet starts a video PES packet (stream id 0xE0–0xEF): the first packet of a
+/// video frame, keyframe or not.
+pub fn starts_video_pes(packet: &[u8]) -> bool {
+    pes_stream_id(packet).is_some_and(|id| (0xe0..=0xef).contains(&id))
+}
+
+/// The presentation time stamp (90 kHz, 33 bits) of the PES packet a packet starts, if its
+/// header carries one.
+pub fn pes_pts(packet: &[u8]) -> Option<u64> {
+    let payload = unit_payload(packet)?;
+    // Start code, stream id, length, two flag bytes (the first `10xxxxxx` when the optional
+    // header is there), the header's length, then the PTS when the flags say so.
+    let [0, 0, 1, _, _, _, flags1, flags2, _, b0, b1, b2, b3, b4, ..] = *payload else {
+        return None;
+    };
+    if flags1 & 0xc0 != 0x80 || flags2 & 0x80 == 0 {
+        return None;
+    }
+    Some(
+        (u64::from((b0 >> 1) & 0x07) << 30)
+            | (u64::from(b1) << 22)
+            | (u64::from(b2 >> 1) << 15)
+            | (u64::from(b3) << 7)
+            | u64::from(b4 >> 1),
+    )
+}
+
+/// The table id of the PSI section a packet starts (0x00 a program association table, 0x02
+/// a program map table, 0x42 a service description table), `None` if it starts a PES packet
+/// or nothing.
+pub fn psi_table(packet: &[u8]) -> Option<u8> {
+    let payload = unit_payload(packet)?;
+    if payload.starts_with(&[0, 0, 1]) {
+        return None;
+    }
+    let pointer = usize::from(*payload.first()?);
+    payload.get(1 + pointer).copied().filter(|&t| t != 0xff)
+}
+
 /// Reads packets one at a time and says where each starts.
 #[derive(Debug)]
 pub struct TsReader<R> {
@@ -205,6 +274,49 @@ mod tests {
         p[15] = 0xe0;
         p[3] = 0x20;
         assert!(!opens_random_access(&p), "no payload");
+    }
+
+    #[test]
+    fn pes_time_stamps_tables_and_video_starts_are_read_from_a_unit_start() {
+        // A packet without an adaptation field starting a video PES with the largest PTS.
+        let pts = (1u64 << 33) - 1;
+        let mut p = [0xffu8; PACKET];
+        p[..4].copy_from_slice(&[SYNC, 0x41, 0x00, 0x10]);
+        p[4..18].copy_from_slice(&[
+            0,
+            0,
+            1,
+            0xe0,
+            0,
+            0,
+            0x80,
+            0x80,
+            5,
+            0x21 | ((pts >> 29) & 0x0e) as u8,
+            (pts >> 22) as u8,
+            ((pts >> 14) as u8) | 1,
+            (pts >> 7) as u8,
+            ((pts << 1) as u8) | 1,
+        ]);
+        assert_eq!(pid(&p), Some(0x100));
+        assert_eq!(pes_pts(&p), Some(pts));
+        assert!(starts_video_pes(&p));
+        assert_eq!(psi_table(&p), None);
+        // Without the PTS flag, or as the middle of a unit, no time stamp.
+        let mut q = p;
+        q[11] = 0;
+        assert_eq!(pes_pts(&q), None);
+        q = p;
+        q[1] &= !0x40;
+        assert_eq!((pes_pts(&q), starts_video_pes(&q)), (None, false));
+        // A PMT section after a pointer field of 2.
+        let mut t = [0xffu8; PACKET];
+        t[..4].copy_from_slice(&[SYNC, 0x50, 0x00, 0x10]);
+        t[4..8].copy_from_slice(&[2, 0xaa, 0xbb, 0x02]);
+        assert_eq!((pid(&t), psi_table(&t)), (Some(0x1000), Some(0x02)));
+        assert!(!starts_video_pes(&t));
+        assert_eq!(pid(&[0x46, 0, 0]), None);
+        assert_eq!(psi_table(&[SYNC, 0x40, 0, 0x10]), None);
     }
 
     fn pcr_of(p: &[u8]) -> Option<u64> {
