@@ -350,6 +350,31 @@ async fn a_full_disk_pauses_storing_not_the_tree_and_storing_resumes_when_space_
     );
     assert!(s["stored"].as_u64().unwrap() < size);
     wait_stored(&[&other], size, Duration::from_secs(30)).await;
+    // The root learns the full relay cannot serve, and sends no viewer there.
+    let full_id = s["id"].as_str().unwrap().to_owned();
+    let degraded_at_root = |root_status: &serde_json::Value, want: bool| {
+        root_status["live_nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == full_id.as_str() && n["degraded"] == want)
+    };
+    let wait = Instant::now();
+    while !degraded_at_root(&status(&root).await, true) {
+        assert!(
+            wait.elapsed() < Duration::from_secs(15),
+            "the root never heard the relay's store is full: {}",
+            status(&root).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for _ in 0..20 {
+        let response = http_get_raw(&root.http, "/channels/tv").await;
+        assert!(
+            !response.contains(&full.http),
+            "a viewer was sent to the full relay: {response}"
+        );
+    }
     // Space returns: the store catches up from the node's memory and says it writes again.
     let grown = std::process::Command::new("mount")
         .args(["-o", "remount,size=64m"])
@@ -374,6 +399,14 @@ async fn a_full_disk_pauses_storing_not_the_tree_and_storing_resumes_when_space_
         s["stored"], s["store_retries"], s["store_skipped"]
     );
     assert_eq!(s["store_skipped"].as_u64(), Some(0), "memory held it all");
+    let wait = Instant::now();
+    while !degraded_at_root(&status(&root).await, false) {
+        assert!(
+            wait.elapsed() < Duration::from_secs(15),
+            "the root never heard the relay serves again"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let got = dir.join("healed.ts");
     let url = format!("http://{}/channels/tv?here=1&from=start", full.http);
     let outcome = curl_follow(&url, &got).await;

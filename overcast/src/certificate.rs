@@ -14,7 +14,8 @@ pub use overlay_core::signature::{Signer, SimulatedSignatures, Verifier};
 /// A node's extra information, reported up the tree when it changes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
-    /// The first content byte it still holds (its store is bounded).
+    /// The first content byte it still holds (its store is bounded; its driver's store when
+    /// it said what that holds, else its memory).
     pub first: u64,
     /// One past the last content byte it holds.
     pub content: u64,
@@ -25,6 +26,10 @@ pub struct NodeInfo {
     /// Its round-trip time to the lowest root when it joined, microseconds (0: unknown): a
     /// one-dimensional position, so the root can name a node's likely neighbours.
     pub landmark_rtt_us: u32,
+    /// Its driver said it cannot serve clients now (its store cannot take the stream: a full
+    /// disk); the root sends none there until this clears.
+    #[serde(default)]
+    pub degraded: bool,
 }
 
 /// Why a node left a subtree.

@@ -33,6 +33,16 @@ pub enum Command {
         /// The bytes.
         bytes: Bytes,
     },
+    /// What the driver's store holds of the stream: from byte `first` on, and whether it can
+    /// serve clients now (`degraded`: it cannot take the stream; the root sends clients
+    /// elsewhere). Reported up with the extra information; a driver says it when it changes
+    /// enough to matter to the root's redirects.
+    Store {
+        /// The first byte the store keeps.
+        first: u64,
+        /// The store cannot take the stream now.
+        degraded: bool,
+    },
 }
 
 /// What a node reports.
@@ -366,6 +376,15 @@ impl Protocol for Overcast {
             Command::Start => {
                 if !self.started {
                     self.start(now);
+                }
+            }
+            Command::Store { first, degraded } => {
+                let started = self.started;
+                let cx = &mut self.core;
+                let changed = cx.store != Some((first, degraded));
+                cx.store = Some((first, degraded));
+                if changed && started {
+                    cx.report_extra(now);
                 }
             }
             Command::Publish { offset, bytes } => {

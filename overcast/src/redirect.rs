@@ -54,7 +54,10 @@ pub fn choose(
     let mut best_known: Option<(f64, NodeId)> = None;
     let mut best_unknown: Option<(u32, NodeId)> = None;
     for (node, info) in candidates {
-        if info.first > request.from || info.content < request.through.max(request.from) {
+        if info.degraded
+            || info.first > request.from
+            || info.content < request.through.max(request.from)
+        {
             continue;
         }
         let distance = request
@@ -149,5 +152,17 @@ mod tests {
             },
         )];
         assert_eq!(choose(evicted, &request), None);
+        let degraded = [(
+            id(2),
+            NodeInfo {
+                degraded: true,
+                ..info(10, 0)
+            },
+        )];
+        assert_eq!(
+            choose(degraded, &request),
+            None,
+            "a degraded node gets no clients"
+        );
     }
 }

@@ -220,3 +220,31 @@ pub async fn wait_stored(nodes: &[&Node], size: u64, within: Duration) -> f64 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// The head of the answer to `GET path` at `addr` (status line and headers), without waiting
+/// for the body (a stream may not end).
+pub async fn http_get_raw(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("an answer's head within 5 s");
+    let text = String::from_utf8_lossy(&head).into_owned();
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}

@@ -104,6 +104,9 @@ pub(super) struct Core {
     pub(super) content: ContentStore,
     /// The stream this node holds and what it acknowledged of it.
     pub(super) intake: Intake,
+    /// What the driver's store holds (its first byte) and whether it is degraded, as the
+    /// driver last said (`None`: it never did; memory stands for the store).
+    pub(super) store: Option<(u64, bool)>,
     /// The extra information last reported up.
     pub(super) reported: NodeInfo,
     /// Every timer of the node and its parts, in one table so ties fire in one fixed order
@@ -135,6 +138,7 @@ impl Core {
             rng: rng_from_seed(config.seed),
             content,
             intake,
+            store: None,
             config,
             signer,
             verifier,
@@ -258,12 +262,14 @@ impl Core {
 
     /// This node's extra information now.
     pub(super) fn info(&self) -> NodeInfo {
+        let (first, degraded) = self.store.unwrap_or((self.content.first(), false));
         NodeInfo {
-            first: self.content.first(),
+            first,
             content: self.content.end(),
             load: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
             path_bw: self.path_bandwidth().to_wire(),
             landmark_rtt_us: self.landmark_rtt_us,
+            degraded,
         }
     }
 

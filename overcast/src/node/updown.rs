@@ -395,7 +395,8 @@ impl Core {
             .set(Timer::Extra, now + self.config.extra_interval);
         let info = self.info();
         let grew = info.content >= self.reported.content + self.config.content_report_step
-            || info.first != self.reported.first;
+            || info.first != self.reported.first
+            || info.degraded != self.reported.degraded;
         // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
         let bw_moved = PathBandwidth::from_wire(info.path_bw).moved_beyond(
             PathBandwidth::from_wire(self.reported.path_bw),

@@ -260,6 +260,7 @@ impl BroadcastNode {
                 .map_err(|source| BroadcastError::Root { addr: root, source })?;
         }
         let _ = control.send(Control::Command(Command::Start)).await;
+        tokio::spawn(report_store(store.clone(), control.clone()));
         let shared = Arc::new(Shared::new(
             config.channel.clone(),
             store,
@@ -327,6 +328,44 @@ impl BroadcastNode {
             a.stop().await;
         }
         let _ = self.control.send(Control::Shutdown).await;
+    }
+}
+
+/// How far the store's first byte moves before the root hears of it: a store retires a segment
+/// every few megabytes, and the root needs to know only roughly what a node keeps.
+const STORE_REPORT_STEP: u64 = 16 << 20;
+
+/// Tells the protocol what the store holds and whether it can take the stream, when that
+/// changes enough to matter to the root's redirects (a full disk at once; the first byte kept
+/// in steps), until the node stops.
+async fn report_store(store: store::StoreReader, control: mpsc::Sender<Control<Command>>) {
+    let mut said: Option<(u64, bool)> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let first = store.extent().first;
+        let degraded = !store.health().writing();
+        let due = said.is_none_or(|(f, d)| {
+            d != degraded || first < f || first >= f.saturating_add(STORE_REPORT_STEP)
+        });
+        if !due {
+            continue;
+        }
+        let before = said.map(|(_, d)| d);
+        said = Some((first, degraded));
+        match (before, degraded) {
+            (Some(false) | None, true) => {
+                tracing::warn!(
+                    "the store cannot take the stream: the root sends viewers elsewhere"
+                );
+            }
+            (Some(true), false) => tracing::info!("the store takes the stream again"),
+            _ => {}
+        }
+        let report = Command::Store { first, degraded };
+        if control.send(Control::Command(report)).await.is_err() {
+            return;
+        }
     }
 }
 

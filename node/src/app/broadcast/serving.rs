@@ -28,6 +28,8 @@ pub struct LiveNode {
     pub content: u64,
     /// Children plus clients it serves.
     pub load: u32,
+    /// Its store cannot take the stream now: it gets no viewers.
+    pub degraded: bool,
 }
 
 /// Delivery figures of a broadcast node (Overcast's counters).
@@ -206,6 +208,7 @@ impl Shared {
                             http: http.get(&id.to_hex()).copied(),
                             content: info.content,
                             load: info.load,
+                            degraded: info.degraded,
                         })
                         .collect()
                 })
