@@ -262,7 +262,7 @@ impl Core {
 
     /// This node's extra information now.
     pub(super) fn info(&self) -> NodeInfo {
-        let (first, degraded) = self.store.unwrap_or((self.content.first(), false));
+        let (first, degraded) = self.store.unwrap_or_else(|| (self.content.first(), false));
         NodeInfo {
             first,
             content: self.content.end(),
