@@ -2,7 +2,7 @@
 //! for its timers, and a tick that passes addresses on and refreshes the status snapshot.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ pub(super) struct Driver<P: Protocol> {
     observer: Option<Observer<P>>,
     options: RuntimeOptions,
     serial: u64,
+    /// Where this member's connections come from, as the last peer it dialled saw them.
+    observed: Option<IpAddr>,
 }
 
 impl<P> Driver<P>
@@ -81,6 +83,7 @@ where
             observer,
             options,
             serial: 0,
+            observed: None,
         }
     }
 
@@ -363,8 +366,22 @@ where
             a.conn.close(code::CLOSED.into(), b"that is me");
             return;
         }
-        self.remember_address(peer_id, a.listen, true);
-        if let Some(h) = a.http {
+        // A peer on a wildcard address names no address others can reach: it is where its
+        // connection comes from.
+        let remote = a.conn.remote_address();
+        let reachable = |addr: SocketAddr| {
+            if addr.ip().is_unspecified() {
+                SocketAddr::new(remote.ip(), addr.port())
+            } else {
+                addr
+            }
+        };
+        let (listen, http) = (reachable(a.listen), a.http.map(reachable));
+        if let Some(seen) = a.observed {
+            self.observed = Some(seen.ip());
+        }
+        self.remember_address(peer_id, listen, true);
+        if let Some(h) = http {
             self.addresses.remember_http(peer_id, h);
         }
         let (frames_tx, frames_rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
@@ -378,13 +395,13 @@ where
             self.inbound_tx.clone(),
         );
         let peer = self.peers.entry(peer_id).or_insert_with(|| Peer {
-            listen: a.listen,
-            http: a.http,
+            listen,
+            http,
             conns: Vec::new(),
             link: false,
         });
-        peer.listen = a.listen;
-        peer.http = a.http;
+        peer.listen = listen;
+        peer.http = http;
         peer.conns.push(Conn {
             serial,
             conn: a.conn,
@@ -511,6 +528,7 @@ where
                 counters: self.counters,
                 addresses_known: self.addresses.len(),
                 http_addresses: self.addresses.http_by_hex(),
+                observed: self.observed,
             };
         }
     }

@@ -2,7 +2,7 @@
 //! a snapshot of its peers, refreshed by the runtime for status pages.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -64,4 +64,7 @@ pub struct TransportSnapshot {
     /// Every member that said where it serves HTTP (hex id to address), connected or not.
     #[serde(default)]
     pub http_addresses: BTreeMap<String, SocketAddr>,
+    /// Where this member's connections come from, as the peers it dialled see them.
+    #[serde(default)]
+    pub observed: Option<IpAddr>,
 }

@@ -3,7 +3,7 @@
 //! sides proved the group secret; a refused peer is told why, the connection is closed with that
 //! reason, and the refusal is counted.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub struct Admitted {
     pub recv: quinn::RecvStream,
     /// Whether this member dialled it.
     pub dialed: bool,
+    /// For a connection this member dialled: where the peer saw it come from.
+    pub observed: Option<SocketAddr>,
 }
 
 /// Settings of the QUIC transport.
@@ -164,6 +166,8 @@ pub struct Connector {
     admission: GroupSecret,
     listen: SocketAddr,
     http: Option<SocketAddr>,
+    /// The address to tell peers in place of the one bound (`--advertise`).
+    advertise: Option<IpAddr>,
     settings: TransportSettings,
 }
 
@@ -171,6 +175,18 @@ impl Connector {
     /// Tells peers where this member serves HTTP (in the admission handshake).
     pub fn advertise_http(&mut self, http: SocketAddr) {
         self.http = Some(http);
+    }
+
+    /// Tells peers this address, with the ports bound, in place of the addresses bound (a
+    /// member behind a NAT, or on a wildcard address, names the one others reach it at).
+    pub fn advertise(&mut self, ip: IpAddr) {
+        self.advertise = Some(ip);
+    }
+
+    /// `addr` as peers are told it: with the advertised address, if one was given.
+    fn public(&self, addr: SocketAddr) -> SocketAddr {
+        self.advertise
+            .map_or(addr, |ip| SocketAddr::new(ip, addr.port()))
     }
 
     /// Binds `listen` and prepares both sides of TLS.
@@ -200,6 +216,7 @@ impl Connector {
             admission,
             listen,
             http: None,
+            advertise: None,
             settings,
         })
     }
@@ -238,8 +255,8 @@ impl Connector {
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
             let hello: Frame<()> = Frame::Hello {
                 group: self.admission.group().to_owned(),
-                listen: self.listen,
-                http: self.http,
+                listen: self.public(self.listen),
+                http: self.http.map(|h| self.public(h)),
                 proof: self.admission.proof(Role::Dialer, me, peer),
             };
             write_frame(&mut send, &hello)
@@ -249,6 +266,7 @@ impl Connector {
                 Ok(Frame::Welcome {
                     listen,
                     http,
+                    observed,
                     proof,
                 }) => {
                     if self.admission.verify(Role::Acceptor, peer, me, &proof) {
@@ -260,6 +278,7 @@ impl Connector {
                             send,
                             recv,
                             dialed: true,
+                            observed: Some(observed),
                         })
                     } else {
                         conn.close(
@@ -363,8 +382,9 @@ impl Connector {
                     return Err(refuse(Refusal::Refused { peer, reason }).await);
                 }
                 let welcome: Frame<()> = Frame::Welcome {
-                    listen: self.listen,
-                    http: self.http,
+                    listen: self.public(self.listen),
+                    http: self.http.map(|h| self.public(h)),
+                    observed: conn.remote_address(),
                     proof: self.admission.proof(Role::Acceptor, me, peer),
                 };
                 write_frame(&mut send, &welcome)
@@ -378,6 +398,7 @@ impl Connector {
                     send,
                     recv,
                     dialed: false,
+                    observed: None,
                 })
             }
             Ok(other) => Err(refuse(Refusal::NotHello {

@@ -34,6 +34,9 @@ pub enum Frame<M> {
         listen: SocketAddr,
         /// Where the acceptor serves HTTP, if it does.
         http: Option<SocketAddr>,
+        /// Where the dialer's connection comes from, as the acceptor sees it (how the dialer
+        /// looks to others: the address to advertise when it listens on a wildcard).
+        observed: SocketAddr,
         /// HMAC over group, role and both ids.
         proof: Vec<u8>,
     },
