@@ -8,13 +8,13 @@
 
 #![allow(missing_docs)]
 
-use std::process::Stdio;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use node::demo::process::MemberProcess;
+use common::spawn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
 
 const RATE_BPS: f64 = 4_000_000.0;
 const VIEWERS: usize = 50;
@@ -25,28 +25,6 @@ fn wall_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn esm() -> std::path::PathBuf {
-    // target/release/deps/broadcast-xxxx -> target/release/esm
-    let me = std::env::current_exe().unwrap();
-    let dir = me.parent().unwrap().parent().unwrap();
-    dir.join("esm")
-}
-
-async fn spawn(args: &[&str], dir: &std::path::Path, name: &str, stdin: bool) -> MemberProcess {
-    let mut cmd = Command::new(esm());
-    cmd.args(args)
-        .arg("--key")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("--store")
-        .arg(dir.join(format!("store-{name}")))
-        .env("ESM_SECRET", "bench-broadcast-secret")
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stderr(Stdio::null());
-    MemberProcess::spawn_ready(cmd)
-        .await
-        .expect("run target/release/esm (cargo build --release -p node --bin esm)")
 }
 
 /// Writes TS packets (PID 0x100, payload only) at RATE_BPS, each stamped with the wall clock.
