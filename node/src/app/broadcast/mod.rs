@@ -11,11 +11,14 @@
 //!
 //! Modules: [`config`] (flags and settings), [`ingest`] (the root's MPEG-TS input, paced by its
 //! PCR), [`ts`] (MPEG-TS packets), [`store`] (segment files bounded by a retention),
-//! [`serving`] (what viewers and status pages read), [`http`] (the routes).
+//! [`serving`] (what viewers and status pages read), [`http`] (the routes); the live edge a
+//! viewer starts at is found once per growth of the store (`live_edge`). HTTP goes through
+//! [`crate::edge::http_server`] with the timeouts and caps of the config.
 
 pub mod config;
 pub mod http;
 pub mod ingest;
+mod live_edge;
 pub mod serving;
 pub mod store;
 pub mod ts;
@@ -34,6 +37,7 @@ pub use config::{BroadcastArgs, BroadcastCommon, BroadcastConfig, RelayArgs};
 pub use serving::{BroadcastStatus, ClientGuard, LiveNode, Shared};
 
 use crate::app::anycast::{AnycastEntry, AnycastError, DEFAULT_DOMAIN, follow_estimates};
+use crate::edge::http_server::{self, RESERVED_DESCRIPTORS};
 use crate::runtime::{self, Control, DialError, RuntimeOptions};
 use crate::transport::admission::{AdmissionError, GroupSecret, check_group};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
@@ -217,15 +221,18 @@ impl BroadcastNode {
                 .map_err(|source| BroadcastError::Root { addr: root, source })?;
         }
         let _ = control.send(Control::Command(Command::Start)).await;
-        let shared = Arc::new(Shared::new(
-            config.channel.clone(),
-            store,
-            view,
-            store_error,
-            handle.snapshot.clone(),
-            config.idle_end,
-            id,
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                config.channel.clone(),
+                store,
+                view,
+                store_error,
+                handle.snapshot.clone(),
+                config.idle_end,
+                id,
+            )
+            .with_max_viewers(config.max_viewers),
+        );
         let mut anycast = None;
         if let Some(resolver) = config.resolver {
             let name = anycast_resolver::AnycastName::new(&config.channel, DEFAULT_DOMAIN)
@@ -266,9 +273,15 @@ impl BroadcastNode {
             ));
         }
         let app = http::router(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        // Each viewer also holds a store file open while it reads.
+        let limits =
+            (config.http_limits).fit_descriptors(RESERVED_DESCRIPTORS + config.max_viewers as u64);
+        tokio::spawn(http_server::serve(
+            listener,
+            app,
+            limits,
+            shared.http_counters(),
+        ));
         Ok(Self {
             id,
             listen,
