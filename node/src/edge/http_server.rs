@@ -260,10 +260,11 @@ pub async fn serve(
     limits: HttpLimits,
     counters: Arc<HttpCounters>,
 ) {
-    let places = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let cap = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let places = Arc::new(Semaphore::new(cap));
     counters
         .max_connections
-        .store(limits.max_connections as u64, Ordering::Relaxed);
+        .store(cap as u64, Ordering::Relaxed);
     let logs = LogLimiter::default();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -276,7 +277,7 @@ pub async fn serve(
                 HttpCounters::bump(&counters.waited_at_cap);
                 if let Some(suppressed) = logs.allow("connection cap") {
                     tracing::warn!(
-                        cap = limits.max_connections,
+                        cap,
                         suppressed,
                         "HTTP connection cap reached; new connections wait to be accepted"
                     );

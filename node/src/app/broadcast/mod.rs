@@ -274,8 +274,8 @@ impl BroadcastNode {
         }
         let app = http::router(shared.clone());
         // Each viewer also holds a store file open while it reads.
-        let limits =
-            (config.http_limits).fit_descriptors(RESERVED_DESCRIPTORS + config.max_viewers as u64);
+        let reserved = RESERVED_DESCRIPTORS.saturating_add(config.max_viewers as u64);
+        let limits = config.http_limits.fit_descriptors(reserved);
         tokio::spawn(http_server::serve(
             listener,
             app,
