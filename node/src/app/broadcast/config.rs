@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::serving::DEFAULT_MAX_VIEWERS;
+use crate::edge::http_server::HttpLimits;
+
 /// Settings of a broadcast root or relay.
 #[derive(Clone, Debug)]
 pub struct BroadcastConfig {
@@ -34,6 +37,12 @@ pub struct BroadcastConfig {
     /// An anycast resolver (for group CHANNEL): the node registers its HTTP address there as a
     /// server of `CHANNEL%esm.local`, and the root's redirects use the resolver's estimates.
     pub resolver: Option<SocketAddr>,
+    /// The HTTP server's timeouts and connection cap (the cap is lowered at start to fit the
+    /// descriptor limit).
+    pub http_limits: HttpLimits,
+    /// The most viewers streamed to at once; beyond it the root sends a viewer to another live
+    /// node and a relay answers 503 with `Retry-After`.
+    pub max_viewers: usize,
 }
 
 /// The flags of `esm broadcast`.
@@ -109,6 +118,27 @@ pub struct BroadcastCommon {
     /// deleted; a viewer that falls behind them is skipped to the live edge).
     #[arg(long, default_value_t = 1 << 30)]
     pub retention: u64,
+    /// The most viewers streamed at once; beyond it the root sends a viewer to another live node
+    /// and a relay answers 503 with Retry-After.
+    #[arg(long, default_value_t = DEFAULT_MAX_VIEWERS)]
+    pub max_viewers: usize,
+    /// The most HTTP connections open at once; beyond it new ones wait to be accepted (lowered
+    /// at start to fit the descriptor limit).
+    #[arg(long, default_value_t = HttpLimits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Close an HTTP connection that has not sent a complete request head this long after
+    /// connecting or after its previous response.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Close an HTTP connection that has neither sent nor taken a byte for this long while the
+    /// node waits for it (at least --idle-end and a second, so a viewer waiting for the stream
+    /// to grow is not cut).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub http_idle_timeout: Duration,
+    /// Close an HTTP connection whose client does not take any of a write for this long (a
+    /// viewer that stopped reading).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub http_write_timeout: Duration,
 }
 
 impl BroadcastCommon {
@@ -137,6 +167,15 @@ impl BroadcastCommon {
             memory_limit: self.memory_limit,
             retention: self.retention,
             resolver: self.resolver,
+            http_limits: HttpLimits {
+                header_read_timeout: self.http_header_timeout,
+                idle_timeout: self
+                    .http_idle_timeout
+                    .max(self.idle_end + Duration::from_secs(1)),
+                write_timeout: self.http_write_timeout,
+                max_connections: self.max_connections,
+            },
+            max_viewers: self.max_viewers,
         }
     }
 
@@ -196,6 +235,48 @@ fn parse_duration(s: &str) -> Result<Duration, ParseDurationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Relay {
+        #[command(flatten)]
+        args: RelayArgs,
+    }
+
+    fn relay(extra: &[&str]) -> BroadcastConfig {
+        let mut argv = vec!["esm", "--root", "127.0.0.1:1", "--channel", "tv"];
+        argv.extend_from_slice(&["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        argv.extend_from_slice(extra);
+        Relay::parse_from(argv).args.config()
+    }
+
+    #[test]
+    fn the_http_flags_default_to_the_documented_limits_and_change_them() {
+        let c = relay(&[]);
+        assert_eq!(c.http_limits, HttpLimits::default());
+        assert_eq!(c.max_viewers, DEFAULT_MAX_VIEWERS);
+        let c = relay(&[
+            "--max-viewers",
+            "3",
+            "--max-connections",
+            "9",
+            "--http-header-timeout",
+            "2s",
+            "--http-write-timeout",
+            "500ms",
+            "--http-idle-timeout",
+            "1s",
+            "--idle-end",
+            "4s",
+        ]);
+        let expected = HttpLimits {
+            header_read_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_millis(500),
+            max_connections: 9,
+        };
+        assert_eq!((c.http_limits, c.max_viewers), (expected, 3));
+    }
 
     #[test]
     fn durations_read_in_seconds_or_milliseconds_and_nonsense_is_refused() {

@@ -358,8 +358,23 @@ pub(super) async fn segment(
     if let Some(r) = redirect(&shared, &query, segment.end, &rest) {
         return r;
     }
+    let Some(guard) = shared.try_client() else {
+        shared.turned_away(true);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (
+                    header::RETRY_AFTER,
+                    super::http::RETRY_AFTER_SECS.to_string(),
+                ),
+                (header::CONTENT_TYPE, "text/plain".to_owned()),
+            ],
+            "this node serves as many viewers as it can; retry later\n",
+        )
+            .into_response();
+    };
     let prefix = segment.prefix.clone().map(Bytes::from_owner);
-    let body = shared.read_range(prefix, segment.start, segment.end);
+    let body = shared.read_range(prefix, segment.start, segment.end, guard);
     cors(
         (
             [

@@ -11,12 +11,15 @@
 //!
 //! Modules: [`config`] (flags and settings), [`ingest`] (the root's MPEG-TS input, paced by its
 //! PCR), [`ts`] (MPEG-TS packets), [`store`] (segment files bounded by a retention),
-//! [`serving`] (what viewers and status pages read), [`http`] (the routes).
+//! [`serving`] (what viewers and status pages read), [`http`] (the routes); the live edge a
+//! viewer starts at is found once per growth of the store (`live_edge`). HTTP goes through
+//! [`crate::edge::http_server`] with the timeouts and caps of the config.
 
 pub mod config;
 pub mod hls;
 pub mod http;
 pub mod ingest;
+mod live_edge;
 pub mod serving;
 pub mod store;
 pub mod ts;
@@ -35,6 +38,7 @@ pub use config::{BroadcastArgs, BroadcastCommon, BroadcastConfig, RelayArgs};
 pub use serving::{BroadcastStatus, ClientGuard, Delivery, LiveNode, Shared};
 
 use crate::app::anycast::{AnycastEntry, AnycastError, DEFAULT_DOMAIN, follow_estimates};
+use crate::edge::http_server::{self, RESERVED_DESCRIPTORS};
 use crate::runtime::{self, Control, DialError, RuntimeOptions};
 use crate::transport::admission::{AdmissionError, GroupSecret, check_group};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
@@ -261,14 +265,17 @@ impl BroadcastNode {
         }
         let _ = control.send(Control::Command(Command::Start)).await;
         tokio::spawn(report_store(store.clone(), control.clone()));
-        let shared = Arc::new(Shared::new(
-            config.channel.clone(),
-            store,
-            view,
-            handle.snapshot.clone(),
-            config.idle_end,
-            id,
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                config.channel.clone(),
+                store,
+                view,
+                handle.snapshot.clone(),
+                config.idle_end,
+                id,
+            )
+            .with_max_viewers(config.max_viewers),
+        );
         let mut anycast = None;
         if let Some(resolver) = config.resolver {
             let name = anycast_resolver::AnycastName::new(&config.channel, DEFAULT_DOMAIN)
@@ -309,9 +316,15 @@ impl BroadcastNode {
             ));
         }
         let app = http::router(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        // Each viewer also holds a store file open while it reads.
+        let reserved = RESERVED_DESCRIPTORS.saturating_add(config.max_viewers as u64);
+        let limits = config.http_limits.fit_descriptors(reserved);
+        tokio::spawn(http_server::serve(
+            listener,
+            app,
+            limits,
+            shared.http_counters(),
+        ));
         Ok(Self {
             id,
             listen,

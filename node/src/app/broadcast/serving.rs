@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,9 +14,17 @@ use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
 
 use super::hls::Hls;
+use super::live_edge::LiveEdge;
 use super::store::{Read, StoreReader};
 use super::ts::PACKET;
+use crate::edge::http_server::{HttpCounters, HttpSnapshot};
+use crate::edge::log_limit::LogLimiter;
 use crate::runtime::TransportSnapshot;
+
+/// Viewers a node streams to at once by default: 256. At the 4 Mbit/s of the broadcast bench's
+/// stream that is about 1 Gbit/s, a typical node's whole link; a viewer beyond it would get a
+/// share too small to follow the stream, so it is better sent elsewhere or told to retry.
+pub const DEFAULT_MAX_VIEWERS: usize = 256;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// A live node as the root's `/status` lists it.
@@ -85,6 +94,14 @@ pub struct BroadcastStatus {
     pub input_done: bool,
     /// HTTP clients being served now.
     pub clients: usize,
+    /// The most viewers this node streams to at once.
+    pub max_viewers: usize,
+    /// Viewers refused (503) because this node was full and knew no other.
+    pub viewers_refused: u64,
+    /// Viewers sent to another live node because this one was full.
+    pub viewers_sent_elsewhere: u64,
+    /// The HTTP server's connections and timeouts.
+    pub http: HttpSnapshot,
     /// At the root: every live node, from its up/down table.
     pub live_nodes: Vec<LiveNode>,
     /// The anycast resolver's response-time estimates the redirect uses, milliseconds by node.
@@ -112,6 +129,14 @@ pub struct Shared {
     input: Arc<Mutex<(bool, Option<String>)>>,
     transport: Arc<Mutex<TransportSnapshot>>,
     clients: Mutex<usize>,
+    max_viewers: usize,
+    viewers_refused: AtomicU64,
+    viewers_sent_elsewhere: AtomicU64,
+    /// The live edge as last found, for the store's end it was found at.
+    live: tokio::sync::Mutex<LiveEdge>,
+    http: Arc<HttpCounters>,
+    /// Lines that viewers can cause.
+    logs: LogLimiter,
     idle_end: Duration,
     me: NodeId,
     estimates: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
@@ -149,11 +174,30 @@ impl Shared {
             input,
             transport,
             clients: Mutex::new(0),
+            max_viewers: DEFAULT_MAX_VIEWERS,
+            viewers_refused: AtomicU64::new(0),
+            viewers_sent_elsewhere: AtomicU64::new(0),
+            live: tokio::sync::Mutex::new(LiveEdge::default()),
+            http: Arc::default(),
+            logs: LogLimiter::default(),
             idle_end,
             me,
             estimates: Arc::new(Mutex::new(BTreeMap::new())),
             hls,
         }
+    }
+
+    /// The same, streaming to at most `max` viewers at once.
+    pub(super) fn with_max_viewers(self, max: usize) -> Self {
+        Self {
+            max_viewers: max,
+            ..self
+        }
+    }
+
+    /// Where the HTTP server counts its connections, for `/status` and `/metrics`.
+    pub(super) fn http_counters(&self) -> Arc<HttpCounters> {
+        self.http.clone()
     }
 
     /// Where the anycast resolver's estimates go.
@@ -185,6 +229,10 @@ impl Shared {
             s.input_error = i.1.clone();
         }
         s.clients = self.clients.lock().map(|c| *c).unwrap_or(0);
+        s.max_viewers = self.max_viewers;
+        s.viewers_refused = self.viewers_refused.load(Ordering::Relaxed);
+        s.viewers_sent_elsewhere = self.viewers_sent_elsewhere.load(Ordering::Relaxed);
+        s.http = self.http.snapshot();
         s.transport = self.transport.lock().map(|t| t.clone()).unwrap_or_default();
         s.estimates_ms = self
             .estimates
@@ -260,44 +308,52 @@ impl Shared {
 
     /// Where a viewer of the live edge starts: the latest packet in the last 2 MiB that opens
     /// a random-access point (a keyframe), so a player decodes from its first frame; the
-    /// packet-aligned end when there is none.
+    /// packet-aligned end when there is none. Found once per growth of the store (one request
+    /// at a time scans what is new; the others wait for its answer).
     pub async fn live_start(&self) -> u64 {
-        let extent = self.store.extent();
-        let end = extent.end - extent.end % PACKET as u64;
-        let from = end.saturating_sub(2 << 20).max(extent.first);
-        let from = from + (PACKET as u64 - from % PACKET as u64) % PACKET as u64;
-        let mut tail = Vec::new();
-        let mut pos = from;
-        while pos < end {
-            match self.store.read(pos, (end - pos) as usize).await {
-                Ok(Read::Bytes(b)) => {
-                    pos += b.len() as u64;
-                    tail.extend_from_slice(&b);
-                }
-                _ => return end,
-            }
-        }
-        tail.chunks_exact(PACKET)
-            .rposition(super::ts::opens_random_access)
-            .map_or(end, |i| from + (i * PACKET) as u64)
+        self.live.lock().await.start(&self.store).await
     }
 
-    /// A client starts; returns the guard that counts it.
-    pub fn client(self: &Arc<Self>) -> ClientGuard {
-        if let Ok(mut c) = self.clients.lock() {
-            *c += 1;
+    /// A viewer starts if this node has room for one: the guard that counts it while it is
+    /// served, or `None` when it already streams to its most viewers.
+    pub fn try_client(self: &Arc<Self>) -> Option<ClientGuard> {
+        let mut c = self.clients.lock().ok()?;
+        if *c >= self.max_viewers {
+            return None;
         }
-        ClientGuard(self.clone())
+        *c += 1;
+        Some(ClientGuard(self.clone()))
     }
 
-    /// The stream from `from`: chunks of the store as they become available, ending once it
-    /// has not grown for the idle time.
+    /// A viewer this full node sent elsewhere (`refused`: told to retry instead), counted and
+    /// logged at a limited rate.
+    pub fn turned_away(&self, refused: bool) {
+        let count = if refused {
+            &self.viewers_refused
+        } else {
+            &self.viewers_sent_elsewhere
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = self.logs.allow("viewer cap") {
+            tracing::warn!(
+                max_viewers = self.max_viewers,
+                refused,
+                suppressed,
+                "a viewer came to a full node"
+            );
+        }
+    }
+
+    /// The stream from `from` for the viewer `guard` counts: chunks of the store as they become
+    /// available, ending once it has not grown for the idle time. Chunks are taken one at a
+    /// time as the connection sends them, so a viewer that does not read holds one chunk here
+    /// plus the HTTP server's bounded buffer.
     pub fn stream_from(
         self: &Arc<Self>,
         from: u64,
+        guard: ClientGuard,
     ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         let shared = self.clone();
-        let guard = self.client();
         let mut grown = self.store.watch();
         async_stream::try_stream! {
             let _guard = guard;
@@ -312,12 +368,15 @@ impl Shared {
                     Read::Behind(extent) => {
                         // Too far behind what is kept: on to the live edge.
                         let edge = extent.end - extent.end % PACKET as u64;
-                        tracing::warn!(
-                            at = pos,
-                            first_kept = extent.first,
-                            skipped_to = edge,
-                            "a viewer fell behind the store; skipped it to the live edge"
-                        );
+                        if let Some(suppressed) = shared.logs.allow("viewer behind") {
+                            tracing::warn!(
+                                at = pos,
+                                first_kept = extent.first,
+                                skipped_to = edge,
+                                suppressed,
+                                "a viewer fell behind the store; skipped it to the live edge"
+                            );
+                        }
                         pos = edge;
                     }
                     Read::Empty => {
@@ -338,16 +397,16 @@ impl Shared {
         &self.hls
     }
 
-    /// Bytes `[start, end)` of the store after `prefix`, counted as a client while they are
-    /// sent; the stream fails if the store no longer (or not yet) holds them.
+    /// Bytes `[start, end)` of the store after `prefix`, counted as a client (by `guard`)
+    /// while they are sent; the stream fails if the store no longer (or not yet) holds them.
     pub fn read_range(
         self: &Arc<Self>,
         prefix: Option<Bytes>,
         start: u64,
         end: u64,
+        guard: ClientGuard,
     ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         let shared = self.clone();
-        let guard = self.client();
         async_stream::try_stream! {
             let _guard = guard;
             if let Some(prefix) = prefix {

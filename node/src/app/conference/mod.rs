@@ -19,6 +19,7 @@ pub use config::{ConferenceArgs, ConferenceConfig, ConfigError};
 pub use status::{ConferenceStatus, RouteStatus, SourceStatus, StatusBoard};
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
+use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
 use crate::runtime::{self, Control, RuntimeHandle, WallClock};
 use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
@@ -192,9 +193,13 @@ impl Member {
                     reason: e.to_string(),
                 })?;
                 let app = http::router(board.clone());
-                tasks.push(tokio::spawn(async move {
-                    let _ = axum::serve(listener, app).await;
-                }));
+                let limits = HttpLimits::default().fit_descriptors(RESERVED_DESCRIPTORS);
+                tasks.push(tokio::spawn(http_server::serve(
+                    listener,
+                    app,
+                    limits,
+                    Default::default(),
+                )));
                 Some(bound)
             }
             None => None,
