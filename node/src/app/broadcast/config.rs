@@ -1,7 +1,7 @@
 //! A broadcast node's settings: the flags of `esm broadcast` and `esm relay`, and the
 //! [`BroadcastConfig`] they make.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,6 +43,10 @@ pub struct BroadcastConfig {
     /// The most viewers streamed to at once; beyond it the root sends a viewer to another live
     /// node and a relay answers 503 with `Retry-After`.
     pub max_viewers: usize,
+    /// The address to tell other nodes (and so viewers) in place of the one bound: the ports
+    /// stay the ones bound. Without it, a node bound to a wildcard is known by where its
+    /// connections come from.
+    pub advertise: Option<IpAddr>,
 }
 
 /// The flags of `esm broadcast`.
@@ -122,6 +126,10 @@ pub struct BroadcastCommon {
     /// and a relay answers 503 with Retry-After.
     #[arg(long, default_value_t = DEFAULT_MAX_VIEWERS)]
     pub max_viewers: usize,
+    /// The address other nodes and viewers reach this node at, when it is not the one bound
+    /// (behind a NAT, or bound to 0.0.0.0): told to peers with the ports bound.
+    #[arg(long)]
+    pub advertise: Option<IpAddr>,
     /// The most HTTP connections open at once; beyond it new ones wait to be accepted (lowered
     /// at start to fit the descriptor limit).
     #[arg(long, default_value_t = HttpLimits::DEFAULT_MAX_CONNECTIONS)]
@@ -176,6 +184,7 @@ impl BroadcastCommon {
                 max_connections: self.max_connections,
             },
             max_viewers: self.max_viewers,
+            advertise: self.advertise,
         }
     }
 

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::Shared;
+use super::serving::Want;
 use super::store::{Extent, Read, StoreReader};
 use super::ts::{self, PACKET};
 use crate::edge::hls::{self, HlsConfig, PacketFacts, Segment, SegmentIndex, Segmenter, page};
@@ -260,9 +261,9 @@ fn no_channel(name: &str) -> Response {
 }
 
 /// At the root, the redirect of a request for `rest` (the path after `/channels/NAME`) to
-/// the best live node holding bytes from `needs`, as `channel` redirects streams; `None` to
+/// the best live node holding what `needs` names, as `channel` redirects streams; `None` to
 /// serve it here (`?here=1`, not the root, or no better node).
-fn redirect(shared: &Shared, query: &Params, needs: u64, rest: &str) -> Option<Response> {
+fn redirect(shared: &Shared, query: &Params, needs: Want, rest: &str) -> Option<Response> {
     if query.contains_key("here") {
         return None;
     }
@@ -285,7 +286,7 @@ pub(super) async fn page(
     if name != shared.channel() {
         return no_channel(&name);
     }
-    if let Some(r) = redirect(&shared, &query, 0, "/") {
+    if let Some(r) = redirect(&shared, &query, Want::Live, "/") {
         return r;
     }
     (
@@ -302,7 +303,7 @@ fn playlist(shared: &Shared, name: &str, query: &Params, rest: &str, body: Strin
     if name != shared.channel() {
         return no_channel(name);
     }
-    if let Some(r) = redirect(shared, query, 0, rest) {
+    if let Some(r) = redirect(shared, query, Want::Live, rest) {
         return r;
     }
     cors(
@@ -355,7 +356,15 @@ pub(super) async fn segment(
         return not_found("no such segment here\n".to_owned());
     };
     let rest = format!("/seg/{}.ts", segment.seq);
-    if let Some(r) = redirect(&shared, &query, segment.end, &rest) {
+    if let Some(r) = redirect(
+        &shared,
+        &query,
+        Want::Bytes {
+            from: segment.start,
+            through: segment.end,
+        },
+        &rest,
+    ) {
         return r;
     }
     let Some(guard) = shared.try_client() else {

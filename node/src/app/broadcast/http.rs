@@ -16,6 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::serving::Want;
 use super::{Shared, hls};
 use crate::edge::hls::page;
 use crate::edge::prometheus::{self, Kind, MetricsPage};
@@ -106,8 +107,18 @@ async fn channel(
     // A viewer of the live edge may go to any live node (each reaches the edge within its
     // tree delay); one asking for earlier bytes only to a node that holds them.
     let needs = match from {
-        StartAt::Byte(n) => n.min(shared.stored()),
-        StartAt::Live | StartAt::Beginning => 0,
+        StartAt::Byte(n) => {
+            let n = n.min(shared.stored());
+            Want::Bytes {
+                from: n,
+                through: n,
+            }
+        }
+        StartAt::Beginning => Want::Bytes {
+            from: 0,
+            through: 0,
+        },
+        StartAt::Live => Want::Live,
     };
     let redirect = |target| {
         let mut location = format!("http://{target}/channels/{name}?here=1");

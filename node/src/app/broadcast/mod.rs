@@ -11,9 +11,11 @@
 //!
 //! Modules: [`config`] (flags and settings), [`ingest`] (the root's MPEG-TS input, paced by its
 //! PCR), [`ts`] (MPEG-TS packets), [`store`] (segment files bounded by a retention),
-//! [`serving`] (what viewers and status pages read), [`http`] (the routes); the live edge a
-//! viewer starts at is found once per growth of the store (`live_edge`). HTTP goes through
-//! [`crate::edge::http_server`] with the timeouts and caps of the config.
+//! [`serving`] (what viewers and status pages read, and where the root redirects them),
+//! [`vouch`] (the root redirects only to HTTP addresses it checked), [`hls`] (the HLS routes),
+//! [`http`] (the routes); the live edge a viewer starts at is found once per growth of the store
+//! (`live_edge`). HTTP goes through [`crate::edge::http_server`] with the timeouts and caps of
+//! the config.
 
 pub mod config;
 pub mod hls;
@@ -23,6 +25,7 @@ mod live_edge;
 pub mod serving;
 pub mod store;
 pub mod ts;
+pub mod vouch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -144,6 +147,9 @@ impl BroadcastNode {
             TransportSettings::default(),
         )?;
         connector.advertise_http(http);
+        if let Some(ip) = config.advertise {
+            connector.advertise(ip);
+        }
         let mut root_ids = Vec::new();
         for &root in &config.roots {
             let a = connector
@@ -276,6 +282,7 @@ impl BroadcastNode {
             )
             .with_max_viewers(config.max_viewers),
         );
+        tokio::spawn(shared.clone().vouch_for_live_nodes());
         let mut anycast = None;
         if let Some(resolver) = config.resolver {
             let name = anycast_resolver::AnycastName::new(&config.channel, DEFAULT_DOMAIN)

@@ -17,6 +17,7 @@ use super::hls::Hls;
 use super::live_edge::LiveEdge;
 use super::store::{Read, StoreReader};
 use super::ts::PACKET;
+use super::vouch::Vouchers;
 use crate::edge::http_server::{HttpCounters, HttpSnapshot};
 use crate::edge::log_limit::LogLimiter;
 use crate::runtime::TransportSnapshot;
@@ -119,6 +120,24 @@ pub(super) struct View {
     pub(super) candidates: Vec<(NodeId, NodeInfo)>,
 }
 
+/// What a client asks the root for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// The live edge: any node that follows it will do.
+    Live,
+    /// The bytes `[from, through)`: only a node holding them will do.
+    Bytes {
+        /// The first byte.
+        from: u64,
+        /// One past the last.
+        through: u64,
+    },
+}
+
+/// How far behind the root's end a node that follows the live edge may look: nodes report
+/// what they hold when it grew by a step (16 MiB), so twice that.
+const LIVE_LAG: u64 = 32 << 20;
+
 /// The state HTTP handlers share.
 pub struct Shared {
     channel: String,
@@ -142,6 +161,8 @@ pub struct Shared {
     estimates: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
     /// HLS segments cut from the store as it grows.
     hls: Hls,
+    /// The HTTP addresses the root checked (it redirects only to those).
+    vouchers: Arc<Vouchers>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -184,6 +205,7 @@ impl Shared {
             me,
             estimates: Arc::new(Mutex::new(BTreeMap::new())),
             hls,
+            vouchers: Arc::new(Vouchers::default()),
         }
     }
 
@@ -270,35 +292,78 @@ impl Shared {
         &self.channel
     }
 
-    /// Where the root sends a client wanting bytes from `from` on: another live node's HTTP
-    /// address, or `None` to serve it here.
-    pub fn redirect_target(&self, from: u64) -> Option<SocketAddr> {
-        let (is_root, candidates) = self
+    /// Where the root sends a client wanting `want`: another live node's HTTP address (not
+    /// degraded, holding what is wanted, nearest by the resolver's estimates where known and
+    /// least loaded), or `None` to serve it here.
+    pub fn redirect_target(&self, want: Want) -> Option<SocketAddr> {
+        let (is_root, candidates, end) = self
             .view
             .lock()
-            .map(|v| (v.status.is_root, v.candidates.clone()))
+            .map(|v| (v.status.is_root, v.candidates.clone(), v.status.content_end))
             .ok()?;
         if !is_root {
             return None;
         }
+        let (from, through) = match want {
+            // Nodes report what they hold in steps, so one that follows the live edge may
+            // look this far behind it.
+            Want::Live => {
+                let recent = end.saturating_sub(LIVE_LAG);
+                (recent, recent)
+            }
+            Want::Bytes { from, through } => (from, through),
+        };
         let http: BTreeMap<String, SocketAddr> = self
             .transport
             .lock()
             .map(|t| t.http_addresses.clone())
             .unwrap_or_default();
-        let reachable = candidates
-            .into_iter()
-            .filter(|(id, _)| *id != self.me && http.contains_key(&id.to_hex()));
+        let reachable = candidates.into_iter().filter(|(id, _)| {
+            *id != self.me
+                && http
+                    .get(&id.to_hex())
+                    .is_some_and(|&addr| self.vouchers.vouches(id, addr))
+        });
         let rtt: BTreeMap<NodeId, Duration> =
             self.estimates.lock().map(|e| e.clone()).unwrap_or_default();
         let request = RedirectRequest {
             from,
-            through: from,
+            through,
             rtt: &rtt,
             estimate: None,
         };
         let chosen = choose(reachable, &request)?;
         http.get(&chosen.to_hex()).copied()
+    }
+
+    /// At the root, checks the HTTP addresses live nodes named, for as long as the node runs
+    /// (a node that is not the root checks none).
+    pub(super) async fn vouch_for_live_nodes(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let Ok((is_root, candidates)) = self
+                .view
+                .lock()
+                .map(|v| (v.status.is_root, v.candidates.clone()))
+            else {
+                return;
+            };
+            if !is_root {
+                continue;
+            }
+            let http = self
+                .transport
+                .lock()
+                .map(|t| t.http_addresses.clone())
+                .unwrap_or_default();
+            let named: Vec<(NodeId, SocketAddr)> = candidates
+                .iter()
+                .filter(|(id, _)| *id != self.me)
+                .filter_map(|(id, _)| http.get(&id.to_hex()).map(|&a| (*id, a)))
+                .collect();
+            self.vouchers.check(&named);
+        }
     }
 
     /// Bytes stored so far.
