@@ -282,7 +282,7 @@ impl BroadcastNode {
             )
             .with_max_viewers(config.max_viewers),
         );
-        tokio::spawn(shared.clone().vouch_for_live_nodes());
+        tokio::spawn(shared.clone().vouch_for_live_nodes(config.standby));
         let mut anycast = None;
         if let Some(resolver) = config.resolver {
             let name = anycast_resolver::AnycastName::new(&config.channel, DEFAULT_DOMAIN)

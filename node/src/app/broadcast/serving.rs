@@ -40,6 +40,9 @@ pub struct LiveNode {
     pub load: u32,
     /// Its store cannot take the stream now: it gets no viewers.
     pub degraded: bool,
+    /// Its HTTP address answered as this node when the root checked it (only such addresses
+    /// get viewers).
+    pub vouched: bool,
 }
 
 /// Delivery figures of a broadcast node (Overcast's counters).
@@ -273,12 +276,16 @@ impl Shared {
                 .map(|v| {
                     v.candidates
                         .iter()
-                        .map(|(id, info)| LiveNode {
-                            id: id.to_hex(),
-                            http: http.get(&id.to_hex()).copied(),
-                            content: info.content,
-                            load: info.load,
-                            degraded: info.degraded,
+                        .map(|(id, info)| {
+                            let addr = http.get(&id.to_hex()).copied();
+                            LiveNode {
+                                id: id.to_hex(),
+                                http: addr,
+                                content: info.content,
+                                load: info.load,
+                                degraded: info.degraded,
+                                vouched: addr.is_some_and(|a| self.vouchers.vouches(id, a)),
+                            }
                         })
                         .collect()
                 })
@@ -336,9 +343,9 @@ impl Shared {
         http.get(&chosen.to_hex()).copied()
     }
 
-    /// At the root, checks the HTTP addresses live nodes named, for as long as the node runs
-    /// (a node that is not the root checks none).
-    pub(super) async fn vouch_for_live_nodes(self: Arc<Self>) {
+    /// At the root, checks the HTTP addresses live nodes named, for as long as the node runs;
+    /// a standby root (`standby`) checks them too, so it can redirect as soon as it takes over.
+    pub(super) async fn vouch_for_live_nodes(self: Arc<Self>, standby: bool) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
@@ -349,7 +356,7 @@ impl Shared {
             else {
                 return;
             };
-            if !is_root {
+            if !is_root && !standby {
                 continue;
             }
             let http = self
