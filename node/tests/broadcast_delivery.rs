@@ -34,6 +34,15 @@ fn synthetic_stream(dir: &Path, size: u64) -> PathBuf {
     path
 }
 
+/// What `node` serves from the start (curl) is the source's bytes (sha256).
+async fn assert_serves(node: &Node, src: &Path, dir: &Path, what: &str) {
+    let got = dir.join("served.ts");
+    let url = format!("http://{}/channels/tv?here=1&from=start", node.http);
+    let outcome = curl_follow(&url, &got).await;
+    assert!(outcome.starts_with("200"), "{outcome}");
+    assert_eq!(sha256(&got), sha256(src), "{what}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_joining_after_a_large_stream_was_published_gets_every_byte() {
     if !tools(&["curl"]) {
@@ -59,18 +68,7 @@ async fn a_relay_joining_after_a_large_stream_was_published_gets_every_byte() {
         late_status["delivery"]["gaps"],
         root_status["delivery"]["resends"],
     );
-    let got = dir.join("late.ts");
-    let outcome = curl_follow(
-        &format!("http://{}/channels/tv?here=1&from=start", late.http),
-        &got,
-    )
-    .await;
-    assert!(outcome.starts_with("200"), "{outcome}");
-    assert_eq!(
-        sha256(&got),
-        sha256(&src),
-        "the late relay serves the whole stream"
-    );
+    assert_serves(&late, &src, &dir, "the late relay serves the whole stream").await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -117,17 +115,12 @@ async fn a_relay_killed_and_restarted_resumes_from_its_store() {
         Some(0),
         "it kept what it stored: {s}"
     );
-    let got = dir.join("resumed.ts");
-    let outcome = curl_follow(
-        &format!("http://{}/channels/tv?here=1&from=start", again.http),
-        &got,
+    assert_serves(
+        &again,
+        &src,
+        &dir,
+        "the resumed relay serves the source's bytes",
     )
     .await;
-    assert!(outcome.starts_with("200"), "{outcome}");
-    assert_eq!(
-        sha256(&got),
-        sha256(&src),
-        "the resumed relay serves the source's bytes"
-    );
     let _ = std::fs::remove_dir_all(&dir);
 }
