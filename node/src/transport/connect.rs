@@ -12,6 +12,8 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use tokio::sync::mpsc;
 
 use super::admission::{GroupSecret, Role};
+use super::emulation::Emulation;
+use super::emulation::socket::EmulatedSocket;
 use super::frame::{Frame, FrameError, read_frame, write_frame};
 use super::identity::Identity;
 use super::tls;
@@ -55,6 +57,9 @@ pub struct TransportSettings {
     pub idle_timeout: Duration,
     /// Keep-alive interval (well under the idle timeout).
     pub keep_alive: Duration,
+    /// Send and receive over an emulated wide-area network (tests and demos): the endpoint's
+    /// address must be one of the emulation's places.
+    pub emulation: Option<Arc<Emulation>>,
 }
 
 impl Default for TransportSettings {
@@ -62,6 +67,7 @@ impl Default for TransportSettings {
         Self {
             idle_timeout: Duration::from_secs(4),
             keep_alive: Duration::from_millis(500),
+            emulation: None,
         }
     }
 }
@@ -201,11 +207,27 @@ impl Connector {
             QuicServerConfig::try_from(server).map_err(|e| ConnectError::Tls(e.to_string()))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server_config.transport_config(transport(&settings));
-        let endpoint =
-            quinn::Endpoint::server(server_config, listen).map_err(|e| ConnectError::Bind {
-                addr: listen,
-                reason: e.to_string(),
-            })?;
+        let bind_error = |e: std::io::Error| ConnectError::Bind {
+            addr: listen,
+            reason: e.to_string(),
+        };
+        let endpoint = match &settings.emulation {
+            None => quinn::Endpoint::server(server_config, listen).map_err(bind_error)?,
+            Some(emulation) => {
+                let seed = u64::from_le_bytes(
+                    identity.id().as_bytes()[..8].try_into().unwrap_or_default(),
+                );
+                let socket =
+                    EmulatedSocket::bind(listen, emulation.clone(), seed).map_err(bind_error)?;
+                quinn::Endpoint::new_with_abstract_socket(
+                    quinn::EndpointConfig::default(),
+                    Some(server_config),
+                    socket,
+                    Arc::new(quinn::TokioRuntime),
+                )
+                .map_err(bind_error)?
+            }
+        };
         let listen = endpoint.local_addr().map_err(|e| ConnectError::Bind {
             addr: listen,
             reason: e.to_string(),

@@ -1,8 +1,10 @@
 //! QUIC below any protocol: who a member is, how two members admit each other, and the frames
-//! on an admitted connection. Nothing here knows a protocol or an application.
+//! on an admitted connection; and, for tests and demos, an emulated wide-area network under
+//! QUIC ([`emulation`]). Nothing here knows a protocol or an application.
 
 pub mod admission;
 pub mod connect;
+pub mod emulation;
 pub mod frame;
 pub mod identity;
 pub mod signing;

@@ -45,6 +45,10 @@ pub struct ConferenceConfig {
     /// the group if it has none).
     #[serde(default)]
     pub join_by_name: bool,
+    /// Run over an emulated wide-area network (tests and demos): the spec's file; `listen`
+    /// must be one of its places.
+    #[serde(default)]
+    pub emulate: Option<PathBuf>,
 }
 
 fn default_domain() -> String {
@@ -107,6 +111,11 @@ pub struct ConferenceArgs {
     /// if it has none).
     #[arg(long)]
     pub join_by_name: bool,
+    /// Run over an emulated wide-area network (tests and demos): a JSON spec of places,
+    /// delays and access links (`experiments emulation-spec` writes one); --listen must be one
+    /// of its places' addresses.
+    #[arg(long)]
+    pub emulate: Option<PathBuf>,
 }
 
 /// Why the settings do not make a member.
@@ -195,6 +204,7 @@ struct FileConfig {
     domain: Option<String>,
     #[serde(default)]
     join_by_name: bool,
+    emulate: Option<PathBuf>,
 }
 
 impl TryFrom<ConferenceArgs> for ConferenceConfig {
@@ -256,6 +266,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             resolver,
             anycast_domain,
             join_by_name,
+            emulate: a.emulate.or(file.emulate),
         })
     }
 }
@@ -278,6 +289,7 @@ mod tests {
             resolver: None,
             domain: None,
             join_by_name: false,
+            emulate: None,
         }
     }
 

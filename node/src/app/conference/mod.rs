@@ -23,6 +23,7 @@ use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
 use crate::runtime::{self, Control, RuntimeHandle, WallClock};
 use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
+use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError};
 use status::ProtocolView;
 
@@ -44,6 +45,9 @@ pub enum StartError {
     /// The anycast resolver.
     #[error("anycast: {0}")]
     Anycast(#[from] AnycastError),
+    /// The emulated network's spec.
+    #[error(transparent)]
+    Emulation(#[from] EmulationError),
     /// The HTTP listener.
     #[error("cannot serve HTTP on {addr}: {reason}")]
     Http {
@@ -106,11 +110,18 @@ impl Member {
                 }
             }
         }
+        let emulation = match &config.emulate {
+            Some(path) => Some(Arc::new(Emulation::load(path)?)),
+            None => None,
+        };
         let connector = Connector::bind(
             config.listen,
             identity.clone(),
             admission.clone(),
-            TransportSettings::default(),
+            TransportSettings {
+                emulation,
+                ..TransportSettings::default()
+            },
         )?;
         let listen = connector.local_addr();
         let mut narada_config = NaradaConfig::default();
