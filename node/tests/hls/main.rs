@@ -250,11 +250,11 @@ async fn wait_for<F: AsyncFnMut() -> bool>(what: &str, within: Duration, mut che
     started.elapsed().as_secs_f64()
 }
 
-/// The segment numbers a playlist lists.
-fn listed(playlist: &str) -> Vec<u64> {
+/// The segment names (`START-END`, the bytes each covers) a playlist lists.
+fn listed(playlist: &str) -> Vec<String> {
     playlist
         .lines()
-        .filter_map(|l| l.strip_prefix("seg/")?.strip_suffix(".ts")?.parse().ok())
+        .filter_map(|l| Some(l.strip_prefix("seg/")?.strip_suffix(".ts")?.to_owned()))
         .collect()
 }
 
@@ -365,7 +365,15 @@ async fn ffprobe_counts_the_sources_frames_through_the_roots_event_playlist() {
         text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n") && text.contains("#EXT-X-MEDIA-SEQUENCE:0\n")
     );
     let seqs = listed(&text);
-    assert_eq!(seqs, (0..10).collect::<Vec<_>>(), "ten 2-s segments");
+    assert_eq!(seqs.len(), 10, "ten 2-s segments");
+    // Named by the bytes they cover, end to end from byte 0 to the last.
+    let mut next = 0;
+    for name in &seqs {
+        let (start, end) = name.split_once('-').unwrap();
+        assert_eq!(start.parse::<u64>().unwrap(), next, "{name}");
+        next = end.parse().unwrap();
+    }
+    assert_eq!(next, size);
     assert_eq!(text.matches("#EXTINF:2.000,").count(), 10);
     let other = get(relays[1].http, "/channels/tv/event.m3u8").await.text();
     assert_eq!(
@@ -373,11 +381,7 @@ async fn ffprobe_counts_the_sources_frames_through_the_roots_event_playlist() {
         other
     );
     let live = get(relays[0].http, "/channels/tv/index.m3u8").await.text();
-    assert_eq!(
-        listed(&live),
-        (4..10).collect::<Vec<_>>(),
-        "a window of six"
-    );
+    assert_eq!(listed(&live), seqs[4..], "a window of six");
     assert!(live.contains("#EXT-X-MEDIA-SEQUENCE:4\n") && live.ends_with("#EXT-X-ENDLIST\n"));
 
     // The segments end to end are the source; each starts with a PAT and decodes alone. The
@@ -394,7 +398,7 @@ async fn ffprobe_counts_the_sources_frames_through_the_roots_event_playlist() {
     )
     .await;
     let mut joined = Vec::new();
-    for &seq in &seqs {
+    for seq in &seqs {
         let path = format!("/channels/tv/seg/{seq}.ts");
         let (seg, from) = get_following(root.http, &path).await;
         assert_eq!(seg.status, 200, "{from}");
@@ -411,7 +415,10 @@ async fn ffprobe_counts_the_sources_frames_through_the_roots_event_playlist() {
         joined.extend_from_slice(&seg.body);
     }
     assert!(joined == source, "the segments differ from the source");
-    let alone = count_frames(&format!("http://{}/channels/tv/seg/5.ts", relays[0].http));
+    let alone = count_frames(&format!(
+        "http://{}/channels/tv/seg/{}.ts",
+        relays[0].http, seqs[5]
+    ));
     println!("segment 5 alone: {alone:?} frames");
     assert_eq!(alone.0, 50);
 
@@ -420,6 +427,8 @@ async fn ffprobe_counts_the_sources_frames_through_the_roots_event_playlist() {
         "/channels/nope/event.m3u8",
         "/channels/nope/",
         "/channels/tv/seg/10.ts",
+        "/channels/tv/seg/0-188.ts",
+        format!("/channels/tv/seg/0-{size}.ts").as_str(),
         "/channels/tv/seg/abc.ts",
         "/channels/tv/seg/-1.ts",
         "/channels/tv/seg/+1.ts",
@@ -492,7 +501,7 @@ async fn a_stream_without_tables_before_its_keyframes_gets_them_as_a_prefix() {
     let event = get(root.http, "/channels/tv/event.m3u8").await.text();
     let seqs = listed(&event);
     assert_eq!(seqs.len(), 5, "{event}");
-    for &seq in &seqs[1..] {
+    for seq in &seqs[1..] {
         let seg = get(root.http, &format!("/channels/tv/seg/{seq}.ts")).await;
         assert_eq!(
             (pid(&seg.body), pid(&seg.body[PACKET..])),
@@ -502,7 +511,10 @@ async fn a_stream_without_tables_before_its_keyframes_gets_them_as_a_prefix() {
         assert!(opens_with_tables(&seg.body, pmt));
         assert_eq!(seg.header("content-length"), seg.body.len().to_string());
     }
-    let alone = count_frames(&format!("http://{}/channels/tv/seg/2.ts", root.http));
+    let alone = count_frames(&format!(
+        "http://{}/channels/tv/seg/{}.ts",
+        root.http, seqs[2]
+    ));
     let (source, hls) = (
         count_frames(src.to_str().unwrap()),
         count_frames(&format!("http://{}/channels/tv/event.m3u8", root.http)),

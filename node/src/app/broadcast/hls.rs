@@ -91,9 +91,9 @@ impl Hls {
         self.with(SegmentIndex::event_playlist)
     }
 
-    /// Segment `seq`, if it is kept.
-    pub fn segment(&self, seq: u64) -> Option<Segment> {
-        self.with(|i| i.get(seq).cloned())
+    /// The kept segment covering bytes `[start, end)`, if there is one.
+    pub fn segment(&self, start: u64, end: u64) -> Option<Segment> {
+        self.with(|i| i.find(start, end).cloned())
     }
 
     /// Segments kept.
@@ -338,8 +338,20 @@ pub(super) async fn event_playlist(
     playlist(&shared, &name, &query, "/event.m3u8", body)
 }
 
-/// `GET /channels/NAME/seg/N.ts`: segment N, its prefix (if any) then its stored bytes; at
-/// the root, a redirect to a node known to hold all of it, if there is one.
+/// The byte range a segment file name (`START-END.ts`) names; `None` for anything else.
+fn segment_range(file: &str) -> Option<(u64, u64)> {
+    let digits = |n: &str| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit());
+    let (start, end) = file.strip_suffix(".ts")?.split_once('-')?;
+    if !digits(start) || !digits(end) {
+        return None;
+    }
+    let (start, end) = (start.parse().ok()?, end.parse().ok()?);
+    (start < end).then_some((start, end))
+}
+
+/// `GET /channels/NAME/seg/START-END.ts`: the segment covering those bytes, its prefix (if
+/// any) then its stored bytes; at the root, a redirect to a node known to hold all of it, if
+/// there is one (which, cutting on the same grid, names the same segment the same).
 pub(super) async fn segment(
     State(shared): State<Arc<Shared>>,
     Path((name, file)): Path<(String, String)>,
@@ -348,14 +360,11 @@ pub(super) async fn segment(
     if name != shared.channel() {
         return no_channel(&name);
     }
-    let seq = file
-        .strip_suffix(".ts")
-        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|n| n.parse::<u64>().ok());
-    let Some(segment) = seq.and_then(|seq| shared.hls().segment(seq)) else {
+    let range = segment_range(&file);
+    let Some(segment) = range.and_then(|(start, end)| shared.hls().segment(start, end)) else {
         return not_found("no such segment here\n".to_owned());
     };
-    let rest = format!("/seg/{}.ts", segment.seq);
+    let rest = format!("/seg/{}.ts", segment.name());
     if let Some(r) = redirect(
         &shared,
         &query,
@@ -492,6 +501,27 @@ mod tests {
             }
         );
         assert_eq!(packet_facts(&[0u8; 10]).pid, 0x1fff);
+    }
+
+    #[test]
+    fn segment_file_names_give_byte_ranges_and_nothing_else_does() {
+        assert_eq!(segment_range("0-376.ts"), Some((0, 376)));
+        assert_eq!(segment_range("1880-3760.ts"), Some((1880, 3760)));
+        for bad in [
+            "3.ts",
+            "376-0.ts",
+            "5-5.ts",
+            "-5.ts",
+            "5-.ts",
+            "+1-5.ts",
+            "1-5",
+            "1-5.ts.ts",
+            "1--5.ts",
+            "99999999999999999999-99999999999999999999999.ts",
+            "18446744073709551616-18446744073709551617.ts",
+        ] {
+            assert_eq!(segment_range(bad), None, "{bad}");
+        }
     }
 
     #[test]

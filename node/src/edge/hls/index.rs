@@ -78,6 +78,15 @@ impl SegmentIndex {
         self.segments.get(at).filter(|s| s.seq == seq)
     }
 
+    /// The kept segment covering bytes `[start, end)` exactly (the range its name gives).
+    pub fn find(&self, start: u64, end: u64) -> Option<&Segment> {
+        let at = self
+            .segments
+            .binary_search_by_key(&start, |s| s.start)
+            .ok()?;
+        self.segments.get(at).filter(|s| s.end == end)
+    }
+
     /// Segments kept.
     pub fn len(&self) -> usize {
         self.segments.len()
@@ -139,7 +148,7 @@ impl SegmentIndex {
                 "#EXTINF:{}.{:03},\nseg/{}.ts",
                 ms / 1000,
                 ms % 1000,
-                s.seq
+                s.name()
             );
         }
         if self.ended {
@@ -187,15 +196,18 @@ mod tests {
         assert_eq!(
             idx.live_playlist(),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:2\n\
-             #EXTINF:2.002,\nseg/2.ts\n#EXTINF:2.003,\nseg/3.ts\n#EXTINF:2.004,\nseg/4.ts\n"
+             #EXTINF:2.002,\nseg/2000-3000.ts\n#EXTINF:2.003,\nseg/3000-4000.ts\n#EXTINF:2.004,\nseg/4000-5000.ts\n"
         );
         idx.set_ended(true);
         let event = idx.event_playlist();
         assert!(event.starts_with(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
-             #EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.000,\nseg/0.ts\n"
+             #EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.000,\nseg/0-1000.ts\n"
         ));
-        assert!(event.ends_with("seg/4.ts\n#EXT-X-ENDLIST\n"), "{event}");
+        assert!(
+            event.ends_with("seg/4000-5000.ts\n#EXT-X-ENDLIST\n"),
+            "{event}"
+        );
         assert!(idx.live_playlist().ends_with("#EXT-X-ENDLIST\n"));
     }
 
@@ -209,8 +221,8 @@ mod tests {
         assert_eq!(
             idx.live_playlist(),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:2\n\
-             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXTINF:2.000,\nseg/2.ts\n\
-             #EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg/3.ts\n"
+             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXTINF:2.000,\nseg/2000-3000.ts\n\
+             #EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg/3000-4000.ts\n"
         );
         // The store now starts inside segment 1: segments 0 and 1 go.
         idx.forget_before(1500);
@@ -219,8 +231,8 @@ mod tests {
         assert_eq!(
             idx.event_playlist(),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:2\n\
-             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXTINF:2.000,\nseg/2.ts\n\
-             #EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg/3.ts\n"
+             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXTINF:2.000,\nseg/2000-3000.ts\n\
+             #EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nseg/3000-4000.ts\n"
         );
     }
 
@@ -235,6 +247,10 @@ mod tests {
         assert_eq!(idx.get(9).map(|s| s.seq), Some(9));
         for missing in [0, 5, 10, u64::MAX] {
             assert!(idx.get(missing).is_none(), "{missing}");
+        }
+        assert_eq!(idx.find(7000, 8000).map(|s| s.seq), Some(7));
+        for (start, end) in [(5000, 6000), (7000, 7999), (7500, 8500), (10_000, 11_000)] {
+            assert!(idx.find(start, end).is_none(), "{start}-{end}");
         }
         assert!(!idx.event_playlist().contains("PLAYLIST-TYPE"));
     }

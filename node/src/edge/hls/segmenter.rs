@@ -2,18 +2,24 @@
 //! grows, without touching the bytes: a segment is a byte range of the store (plus, when the
 //! stream does not repeat its tables, the tables to send first).
 //!
-//! **Where cuts fall.** At a video random-access point (a keyframe's first packet) once at
-//! least the target duration has passed since the open segment's first frame, measured by the
-//! keyframes' presentation time stamps (the PCR where a keyframe carries none). A segment must
-//! decode alone, so it has to begin with the program association table (PAT) and the program
-//! map table (PMT). ffmpeg writes PAT and PMT just before every keyframe: when only tables (or
-//! null packets) lie between the latest PAT, a PMT after it and the keyframe, the cut goes at
-//! that PAT and the segment is a plain byte range. Otherwise the cut goes at the keyframe and
-//! the segment carries the latest PAT and PMT packets as a prefix to send before its bytes.
+//! **Where cuts fall.** At a video random-access point (a keyframe's first packet) whose
+//! presentation time stamp (the PCR where a keyframe carries none) lies in a later slot of a
+//! fixed grid than the open segment's first frame: the grid divides the 33-bit clock into
+//! slots of the target duration, counted from time stamp 0. The cuts are therefore a function
+//! of the bytes alone, not of where a node began indexing them: a relay that joined late, or
+//! resumed after a gap, cuts every segment after its first exactly where the root cut it.
+//! Segments last about the target (shorter only when keyframes do not fall on the grid, longer
+//! when keyframes are rarer than the target). A segment must decode alone, so it has to begin
+//! with the program association table (PAT) and the program map table (PMT). ffmpeg writes PAT
+//! and PMT just before every keyframe: when only tables (or null packets) lie between the
+//! latest PAT, a PMT after it and the keyframe, the cut goes at that PAT and the segment is a
+//! plain byte range. Otherwise the cut goes at the keyframe and the segment carries the latest
+//! PAT and PMT packets as a prefix to send before its bytes.
 //!
-//! **Numbering.** Segments are numbered from the first one cut; the cuts are a function of the
-//! bytes alone, so every node that indexed the stream from its first byte numbers it the same,
-//! and a client sent to another node by a redirect finds the same segment under the same number.
+//! **Naming.** A segment is named by the byte range it covers (see [`Segment::name`]), so the
+//! same name means the same bytes on every node, and a client sent to another node by a
+//! redirect finds the same segment there. Media sequence numbers count the segments this node
+//! cut; nodes that began at different bytes number differently (see `edge::hls::index`).
 
 use std::sync::Arc;
 
@@ -72,6 +78,12 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// Its name in URLs: `{start}-{end}`, the byte range it covers, which any node that cut
+    /// the same bytes cuts identically.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.start, self.end)
+    }
+
     /// Its duration in whole milliseconds, rounded.
     pub fn millis(&self) -> u64 {
         (self.ticks + 45) / 90
@@ -123,6 +135,11 @@ pub struct Segmenter {
     at: u64,
     skipped: bool,
     ended: bool,
+}
+
+/// The grid slot of time stamp `t`: cuts go at the first keyframe of a later slot.
+fn slot(t: u64, target: u64) -> u64 {
+    (t & TICK_MASK) / target
 }
 
 /// `b - a` on the 33-bit clock, `None` when `b` is before `a` or implausibly far after it.
@@ -247,7 +264,7 @@ impl Segmenter {
     }
 
     /// A keyframe at `offset` with time stamp `time`: cut here (or at the tables before it)
-    /// when the open segment is long enough.
+    /// when it lies in a later grid slot than the open segment's first frame.
     fn random_access(&mut self, offset: u64, time: Option<u64>) -> Option<Segment> {
         let (cut, prefix) = match self.run {
             Some(run) if self.run_has_pmt => (run, None),
@@ -273,7 +290,7 @@ impl Segmenter {
             return None;
         };
         let (ticks, discontinuity) = match step(start, time) {
-            Some(elapsed) if elapsed < self.target => {
+            Some(elapsed) if slot(time, self.target) == slot(start, self.target) => {
                 open.last = open.last.max(elapsed);
                 self.note_frame(Some(time));
                 return None;
@@ -389,6 +406,8 @@ mod tests {
         seg: Option<Segmenter>,
         offset: u64,
         cut: Vec<Segment>,
+        /// Every packet fed, to replay.
+        packets: Vec<(PacketFacts, [u8; 188])>,
     }
 
     impl Feed {
@@ -409,6 +428,7 @@ mod tests {
             if let Some(s) = seg.push(self.offset, &bytes, &facts) {
                 self.cut.push(s);
             }
+            self.packets.push((facts, bytes));
             self.offset += 188;
         }
 
@@ -536,12 +556,43 @@ mod tests {
         assert_eq!(feed.cut[0].ticks, SECOND, "24 frame steps plus one frame");
         assert!(feed.cut[1].discontinuity);
         assert_eq!(feed.cut[1].ticks, 2 * SECOND);
-        // The 33-bit clock wrapping is time going on, not a jump.
+        // The 33-bit clock wrapping is time going on, not a jump (and a grid line: the cut
+        // at the wrap lasts the second before it).
         let mut feed = Feed::new(2 * SECOND);
         feed.gops(4, 25, true, TICK_MASK + 1 - SECOND);
-        assert_eq!(feed.cut.len(), 1);
-        assert!(!feed.cut[0].discontinuity);
-        assert_eq!(feed.cut[0].ticks, 2 * SECOND);
+        let ticks: Vec<u64> = feed.cut.iter().map(|s| s.ticks).collect();
+        assert_eq!(ticks, [SECOND, 2 * SECOND]);
+        assert!(feed.cut.iter().all(|s| !s.discontinuity));
+    }
+
+    #[test]
+    fn a_node_that_begins_mid_stream_cuts_every_segment_after_its_first_as_the_root_did() {
+        // GOPs of 0.8 s against a 2 s target: keyframes fall on the grid only now and then.
+        let mut root = Feed::new(2 * SECOND);
+        root.gops(30, 20, true, 7 * SECOND + 1234);
+        let root_cuts: Vec<(u64, u64, u64)> =
+            root.cut.iter().map(|s| (s.start, s.end, s.ticks)).collect();
+        assert!(root_cuts.len() >= 10, "{root_cuts:?}");
+        for from in [1, 50, 61, 62, 63, 200, 333, 999] {
+            let mut late = Segmenter::new(from as u64 * 188, 2 * SECOND);
+            let mut cut = Vec::new();
+            for (i, (facts, bytes)) in root.packets.iter().enumerate().skip(from) {
+                cut.extend(late.push(i as u64 * 188, bytes, facts));
+            }
+            assert!(cut.len() >= 2, "from packet {from}");
+            for s in &cut[1..] {
+                assert!(
+                    root_cuts.contains(&(s.start, s.end, s.ticks)),
+                    "from packet {from}: {} is not a root segment",
+                    s.name()
+                );
+                assert!(!s.discontinuity);
+            }
+            assert_eq!(
+                cut.last().map(Segment::name),
+                root.cut.last().map(Segment::name)
+            );
+        }
     }
 
     #[test]
