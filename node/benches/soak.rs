@@ -34,6 +34,10 @@ const HLS_VIEWERS: usize = 5;
 /// memory reaches its steady state before minute 5, where RSS is first taken).
 const MEMORY_LIMIT: &str = "67108864";
 
+/// How long a process runs before its RSS is first taken: real minutes, not scaled, since
+/// memory fills at the stream's rate (64 MiB at 4 Mbit/s takes about two minutes).
+const RSS_AFTER: Duration = Duration::from_secs(5 * 60);
+
 /// What the viewers saw, in all.
 #[derive(Default)]
 struct Tally {
@@ -378,8 +382,8 @@ async fn main() {
                 println!("{:>6.0} s  relay{i} joins", t.as_secs_f64());
             }
         }
-        // Each process's RSS once it has run five (scaled) minutes: its memory is steady by
-        // then, so what it gains after is growth.
+        // Each process's RSS once it has run five minutes: its memory is steady by then, so
+        // what it gains after is growth.
         let mut procs = vec![
             ("root".to_owned(), root.pid()),
             ("standby".to_owned(), standby.pid()),
@@ -393,7 +397,7 @@ async fn main() {
         for (name, pid) in procs {
             let Some(pid) = pid else { continue };
             let seen = *first_seen.entry(pid).or_insert_with(Instant::now);
-            if seen.elapsed() >= scale(5.0)
+            if seen.elapsed() >= RSS_AFTER
                 && !rss_at_5.contains_key(&pid)
                 && let Some(kb) = rss_kb(pid)
             {
