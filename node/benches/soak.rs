@@ -274,6 +274,8 @@ impl Relays {
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
+            "--memory-limit",
+            MEMORY_LIMIT,
         ];
         for r in &self.roots {
             args.push("--root");
