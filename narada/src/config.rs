@@ -291,6 +291,10 @@ pub struct DataConfig {
     pub recovery_packets: usize,
     /// How long after a gap appears a receiver first asks its upstream to fill it.
     pub nack_delay: Duration,
+    /// Gaps older than this are not asked for, and packets kept longer than this are not
+    /// resent: live media that late is no longer played, and resending it would crowd out the
+    /// current packets on a link that just had to drop some.
+    pub repair_age: Duration,
 }
 
 impl Default for DataConfig {
@@ -298,6 +302,7 @@ impl Default for DataConfig {
         Self {
             recovery_packets: 1024,
             nack_delay: Duration::from_millis(100),
+            repair_age: Duration::from_millis(2000),
         }
     }
 }
@@ -372,7 +377,7 @@ mod tests {
         ] {
             assert!(object.contains_key(key), "{key} missing from {json}");
         }
-        assert_eq!(object.len(), 46, "every setting, flat");
+        assert_eq!(object.len(), 47, "every setting, flat");
         let back: NaradaConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
     }

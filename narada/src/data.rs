@@ -179,7 +179,7 @@ impl DataPlane {
         self.sources
             .entry(SELF_SLOT)
             .or_default()
-            .keep(seq, packet.clone(), capacity);
+            .keep(seq, packet.clone(), capacity, now);
         self.forward(SELF_SLOT, None, seq, &packet, trees);
     }
 
@@ -254,7 +254,12 @@ impl DataPlane {
             priority: packet.priority,
             payload: packet.payload,
         };
-        state.keep(packet.seq, buffered.clone(), self.config.recovery_packets);
+        state.keep(
+            packet.seq,
+            buffered.clone(),
+            self.config.recovery_packets,
+            now,
+        );
         let next_nack = state.next_nack();
         self.out.push_back(DataOutput::Deliver {
             source,
@@ -272,10 +277,15 @@ impl DataPlane {
     }
 
     /// Neighbour `from` asks for packets of `source` it missed: resend what is buffered.
-    pub(crate) fn on_nack(&mut self, from: Slot, source: Slot, ranges: Vec<(u64, u16)>) {
+    /// Packets kept longer than [`DataConfig::repair_age`] ago are not resent.
+    pub(crate) fn on_nack(&mut self, now: Time, from: Slot, source: Slot, ranges: Vec<(u64, u16)>) {
         let Some(state) = self.sources.get(&source) else {
             return;
         };
+        let since = Time::from_micros(
+            now.as_micros()
+                .saturating_sub(self.config.repair_age.as_micros() as u64),
+        );
         // Bounded work: look at no more than four times the resend budget, and spend the
         // budget only on packets still buffered (a long gap's oldest part may be gone).
         let mut looked = 0;
@@ -286,7 +296,7 @@ impl DataPlane {
                 if looked > 4 * MAX_REPAIR || resend.len() as u64 >= MAX_REPAIR {
                     break 'ranges;
                 }
-                if let Some(b) = state.buffered(seq) {
+                if let Some(b) = state.buffered(seq, since) {
                     resend.push((seq, b.clone()));
                 }
             }
@@ -308,7 +318,7 @@ impl DataPlane {
             let Some(upstream) = trees.upstream(source) else {
                 continue;
             };
-            let ranges = state.due_nacks(now, delay);
+            let ranges = state.due_nacks(now, delay, self.config.repair_age);
             if !ranges.is_empty() {
                 requests.push((upstream, source, ranges));
             }
@@ -364,6 +374,7 @@ mod tests {
         DataConfig {
             recovery_packets: 16,
             nack_delay: Duration::from_millis(100),
+            repair_age: Duration::from_millis(500),
         }
     }
 
@@ -464,7 +475,7 @@ mod tests {
         d.publish(now, Bytes::from_static(b"p"), 1, &Star);
         drained(&mut d);
         // Packets 0..4 asked for; 0 and 1 are buffered.
-        d.on_nack(2, SELF_SLOT, vec![(0, 4)]);
+        d.on_nack(now, 2, SELF_SLOT, vec![(0, 4)]);
         let sent_at = now.as_micros();
         assert_eq!(
             drained(&mut d),
@@ -473,6 +484,10 @@ mod tests {
                 data_to(2, SELF_SLOT, 1, sent_at)
             ]
         );
+        assert_eq!(d.stats().repairs_sent, 2);
+        // Asked again once they were kept longer than the repair age: too late to resend.
+        d.on_nack(now + Duration::from_millis(501), 2, SELF_SLOT, vec![(0, 2)]);
+        assert_eq!(drained(&mut d), vec![]);
         assert_eq!(d.stats().repairs_sent, 2);
     }
 }

@@ -110,7 +110,7 @@ impl Narada {
                     let Some(source) = cx.translate(s, source) else {
                         return;
                     };
-                    self.data.on_nack(s, source, ranges);
+                    self.data.on_nack(now, s, source, ranges);
                     self.drain_data();
                 }
                 None => mesh.not_a_neighbour(cx, now, from),

@@ -32,6 +32,8 @@ pub struct Buffered {
 /// A gap waiting to be filled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Missing {
+    /// When the gap was noticed.
+    pub noticed: Time,
     /// When to ask next.
     pub next_nack: Time,
     /// Times asked.
@@ -55,7 +57,8 @@ pub struct SourceState {
     highest: Option<u64>,
     /// Bit i of word w: `highest - (64 w + i)` received (bounded by [`WINDOW`]).
     seen: std::collections::VecDeque<u64>,
-    buffer: BTreeMap<u64, Buffered>,
+    /// Recent packets by sequence number, each with when it was kept.
+    buffer: BTreeMap<u64, (Time, Buffered)>,
     /// Gaps by sequence number.
     pub missing: BTreeMap<u64, Missing>,
     /// The previous upstream and until when its packets are still accepted.
@@ -147,6 +150,7 @@ impl SourceState {
                     self.missing.insert(
                         gap,
                         Missing {
+                            noticed: now,
                             next_nack: now + nack_delay,
                             nacks: 0,
                         },
@@ -166,29 +170,39 @@ impl SourceState {
         }
     }
 
-    /// Keep `packet` for repairs, holding at most `capacity` packets.
-    pub fn keep(&mut self, seq: u64, packet: Buffered, capacity: usize) {
-        self.buffer.insert(seq, packet);
+    /// Keep `packet` for repairs as of `now`, holding at most `capacity` packets.
+    pub fn keep(&mut self, seq: u64, packet: Buffered, capacity: usize, now: Time) {
+        self.buffer.insert(seq, (now, packet));
         while self.buffer.len() > capacity {
             self.buffer.pop_first();
         }
     }
 
-    /// A buffered packet.
-    pub fn buffered(&self, seq: u64) -> Option<&Buffered> {
-        self.buffer.get(&seq)
+    /// A buffered packet, if it was kept at `since` or later (older ones are too late to be
+    /// worth resending).
+    pub fn buffered(&self, seq: u64, since: Time) -> Option<&Buffered> {
+        self.buffer
+            .get(&seq)
+            .filter(|(kept, _)| *kept >= since)
+            .map(|(_, packet)| packet)
     }
 
     /// Gaps due to be asked for at `now`, as ranges; their next request is scheduled with
-    /// exponential backoff, and gaps asked for too often are given up.
-    pub fn due_nacks(&mut self, now: Time, nack_delay: Duration) -> Vec<(u64, u16)> {
+    /// exponential backoff, and gaps asked for too often, or noticed more than `max_age` ago
+    /// (an answer would come too late to be played), are given up.
+    pub fn due_nacks(
+        &mut self,
+        now: Time,
+        nack_delay: Duration,
+        max_age: Duration,
+    ) -> Vec<(u64, u16)> {
         let mut due = Vec::new();
         let mut give_up = Vec::new();
         for (&seq, m) in &mut self.missing {
             if m.next_nack > now {
                 continue;
             }
-            if m.nacks >= MAX_NACKS {
+            if m.nacks >= MAX_NACKS || now.saturating_since(m.noticed) > max_age {
                 give_up.push(seq);
                 continue;
             }
@@ -224,6 +238,8 @@ mod tests {
     use proptest::prelude::*;
 
     const D: Duration = Duration::from_millis(100);
+    /// A repair age no gap reaches.
+    const AGES: Duration = Duration::from_secs(1_000_000);
 
     #[test]
     fn gaps_are_recorded_asked_for_and_filled() {
@@ -235,16 +251,30 @@ mod tests {
             s.missing.keys().copied().collect::<Vec<_>>(),
             vec![11, 12, 13]
         );
-        assert_eq!(s.due_nacks(t, D), vec![]);
-        assert_eq!(s.due_nacks(t + D, D), vec![(11, 3)]);
+        assert_eq!(s.due_nacks(t, D, AGES), vec![]);
+        assert_eq!(s.due_nacks(t + D, D, AGES), vec![(11, 3)]);
         assert_eq!(s.arrive(12, t, D), Arrival::Recovered);
         assert_eq!(s.arrive(12, t, D), Arrival::Duplicate);
         assert_eq!(s.next_nack(), Some(t + D + D * 2));
         for k in 2..=MAX_NACKS + 1 {
-            let _ = s.due_nacks(Time::from_secs(u64::from(k) * 100), D);
+            let _ = s.due_nacks(Time::from_secs(u64::from(k) * 100), D, AGES);
         }
         assert!(s.missing.is_empty());
         assert_eq!(s.given_up, 2);
+    }
+
+    #[test]
+    fn a_gap_too_old_to_be_played_is_given_up_not_asked_for() {
+        let mut s = SourceState::default();
+        let t = Time::from_secs(1);
+        let age = Duration::from_millis(500);
+        s.arrive(10, t, D);
+        s.arrive(12, t, D);
+        assert_eq!(s.due_nacks(t + D, D, age), vec![(11, 1)]);
+        // Asked once; by its next turn it is older than the repair age.
+        assert_eq!(s.due_nacks(t + D * 6, D, age), vec![]);
+        assert!(s.missing.is_empty());
+        assert_eq!(s.given_up, 1);
     }
 
     #[test]
@@ -259,10 +289,15 @@ mod tests {
                     payload: Bytes::new(),
                 },
                 10,
+                Time::from_millis(seq),
             );
         }
-        assert!(s.buffered(89).is_none());
-        assert_eq!(s.buffered(95).unwrap().sent_at_us, 95);
+        let any = Time::ZERO;
+        assert!(s.buffered(89, any).is_none());
+        assert_eq!(s.buffered(95, any).unwrap().sent_at_us, 95);
+        // Packets kept before `since` are too old to resend.
+        assert!(s.buffered(95, Time::from_millis(96)).is_none());
+        assert!(s.buffered(96, Time::from_millis(96)).is_some());
     }
 
     proptest! {
