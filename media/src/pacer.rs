@@ -22,6 +22,8 @@ pub struct PriorityPacer {
     last: Option<Time>,
     sent: u64,
     dropped: u64,
+    /// How far below empty a keyframe may take the bucket, as a multiple of the burst.
+    keyframe_debt: f64,
 }
 
 /// How much burst a pacer absorbs: 200 ms of its rate.
@@ -39,7 +41,16 @@ impl PriorityPacer {
             last: None,
             sent: 0,
             dropped: 0,
+            keyframe_debt: 1.0,
         }
+    }
+
+    /// Lets keyframes borrow up to `debt` of the rate below an empty bucket (one burst,
+    /// [`BURST`], unless set): a keyframe that does not fit the burst is then sent whole, and
+    /// the other classes wait while the debt is repaid.
+    pub fn with_keyframe_debt(mut self, debt: Duration) -> Self {
+        self.keyframe_debt = (debt.as_secs_f64() / BURST.as_secs_f64()).max(0.0);
+        self
     }
 
     /// Change the rate (keeps the current level, clamped to the new burst).
@@ -63,10 +74,10 @@ impl PriorityPacer {
     }
 
     /// The level a class needs before it may send: a share of the burst, larger for less
-    /// important classes (keyframes may borrow down to minus one burst).
+    /// important classes (keyframes may borrow, by default down to minus one burst).
     fn reserve(&self, priority: Priority) -> f64 {
         match priority {
-            Priority::Keyframe => -self.burst,
+            Priority::Keyframe => -self.burst * self.keyframe_debt,
             Priority::Base => 0.0,
             Priority::Enhancement(n) => self.burst * (0.25 * f64::from(n.max(1))).min(0.9),
         }
@@ -103,6 +114,24 @@ mod tests {
     use super::*;
     use crate::source::{SourceConfig, SyntheticSource};
     use proptest::prelude::*;
+
+    #[test]
+    fn a_keyframe_larger_than_the_burst_goes_whole_when_it_may_borrow_enough() {
+        // 800 kbit/s: a burst is 20 kB; a keyframe of 40 datagrams is 48 kB.
+        let rate = Bandwidth::from_kbps(800);
+        let offer = |pacer: &mut PriorityPacer| {
+            (0..40)
+                .filter(|_| pacer.offer(Time::from_secs(1), 1200, Priority::Keyframe))
+                .count()
+        };
+        let mut short = PriorityPacer::new(rate);
+        assert!(offer(&mut short) < 40, "one burst of debt cuts it");
+        let mut long = PriorityPacer::new(rate).with_keyframe_debt(Duration::from_secs(1));
+        assert_eq!(offer(&mut long), 40);
+        // The debt is repaid before the base layer goes again.
+        assert!(!long.offer(Time::from_millis(1100), 1200, Priority::Base));
+        assert!(long.offer(Time::from_millis(1310), 1200, Priority::Base));
+    }
 
     #[test]
     fn a_slow_link_loses_enhancements_first_and_keeps_keyframes() {

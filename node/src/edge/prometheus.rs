@@ -106,6 +106,7 @@ pub fn write_transport(page: &mut MetricsPage, transport: &TransportSnapshot) {
             ("messages_sent", c.messages_sent),
             ("messages_received", c.messages_received),
             ("sends_dropped", c.sends_dropped),
+            ("sends_shaped", c.sends_shaped),
             ("dials_failed", c.dials_failed),
             ("measurements_unsupported", c.measurements_unsupported),
         ]

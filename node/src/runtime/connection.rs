@@ -9,6 +9,8 @@ use overlay_core::{MeasureRequest, NodeId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::DialError;
+use super::pacing::LinkPacer;
+use super::release::Release;
 use crate::transport::connect::{Admitted, ConnectError, Refusal};
 use crate::transport::frame::{Frame, FrameError, read_frame};
 
@@ -19,6 +21,8 @@ pub(super) struct Conn {
     pub(super) conn: quinn::Connection,
     /// Encoded control frames for its writer task.
     pub(super) frames: mpsc::Sender<Vec<u8>>,
+    /// Media datagrams on their way out at the paced rate.
+    pub(super) release: Release,
 }
 
 /// A peer with at least one open connection.
@@ -31,6 +35,8 @@ pub(super) struct Peer {
     pub(super) conns: Vec<Conn>,
     /// Whether the protocol holds a link to it.
     pub(super) link: bool,
+    /// Rate adaptation of the media sent to it.
+    pub(super) pacer: LinkPacer,
 }
 
 /// What waits for a connection to a member being dialled.

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use media::Priority;
 use overlay_core::wire::{self, TrafficClass, WireMessage};
 use overlay_core::{
     Bandwidth, LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time,
@@ -16,6 +18,8 @@ use tokio::sync::mpsc;
 use super::addresses::AddressBook;
 use super::clock::{WallClock, instant_of};
 use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
+use super::pacing::LinkPacer;
+use super::release::Release;
 use super::{
     Control, Observer, PeerSnapshot, RuntimeOptions, TransportCounters, TransportSnapshot,
 };
@@ -50,6 +54,8 @@ pub(super) struct Driver<P: Protocol> {
     serial: u64,
     /// Where this member's connections come from, as the last peer it dialled saw them.
     observed: Option<IpAddr>,
+    /// Media datagrams the connections' release queues dropped.
+    released_late: Arc<AtomicU64>,
 }
 
 impl<P> Driver<P>
@@ -84,6 +90,7 @@ where
             options,
             serial: 0,
             observed: None,
+            released_late: Arc::default(),
         }
     }
 
@@ -172,7 +179,8 @@ where
     }
 
     fn send(&mut self, to: NodeId, msg: P::Message) {
-        if let Some(peer) = self.peers.get(&to)
+        let now = self.clock.now();
+        if let Some(peer) = self.peers.get_mut(&to)
             && let Some(conn) = peer.conns.last()
         {
             self.counters.messages_sent += 1;
@@ -184,12 +192,17 @@ where
                     .max_datagram_size()
                     .is_some_and(|max| bytes.len() <= max)
             {
-                // Tail drop when quinn's datagram buffer is full (its own policy would evict
-                // older datagrams silently); either way the drop is counted.
-                if conn.conn.datagram_send_buffer_space() < bytes.len()
-                    || conn.conn.send_datagram(Bytes::from(bytes)).is_err()
-                {
-                    self.counters.sends_dropped += 1;
+                // Rate adaptation: what the link cannot carry now is dropped here, least
+                // important first.
+                let priority = Priority::from_class(msg.drop_class());
+                if !peer.pacer.admit(now, &conn.conn, bytes.len(), priority) {
+                    self.counters.sends_shaped += 1;
+                    return;
+                }
+                // Out at the paced rate, not in a burst the access link would drop.
+                conn.release.set_rate(peer.pacer.rate().bps_f64());
+                if !conn.release.send(Bytes::from(bytes), priority) {
+                    self.counters.sends_shaped += 1;
                 }
                 return;
             }
@@ -399,11 +412,13 @@ where
             http,
             conns: Vec::new(),
             link: false,
+            pacer: LinkPacer::new(),
         });
         peer.listen = listen;
         peer.http = http;
         peer.conns.push(Conn {
             serial,
+            release: Release::spawn(a.conn.clone(), self.released_late.clone()),
             conn: a.conn,
             frames: frames_tx,
         });
@@ -516,6 +531,7 @@ where
                     http: p.http,
                     rtt_ms: rtt.as_secs_f64() * 1e3,
                     path_bps,
+                    paced_bps: p.pacer.rate().bps_f64(),
                     connections: p.conns.len(),
                 })
             })
@@ -525,7 +541,10 @@ where
                 id: self.connector.id().to_hex(),
                 listen: Some(self.connector.local_addr()),
                 peers,
-                counters: self.counters,
+                counters: TransportCounters {
+                    sends_late: self.released_late.load(Ordering::Relaxed),
+                    ..self.counters
+                },
                 addresses_known: self.addresses.len(),
                 http_addresses: self.addresses.http_by_hex(),
                 observed: self.observed,

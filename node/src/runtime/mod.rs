@@ -14,13 +14,16 @@
 //!
 //! Modules: `driver` (the loop and what it does with each output and input), `connection`
 //! (one admitted connection's tasks and the peer table's entries), `addresses` (the address
-//! book and its gossip), `clock` (the protocol's wall clock), [`status`] (counters and the
+//! book and its gossip), `pacing` (rate adaptation by dropping on each link), `clock` (the
+//! protocol's wall clock), [`status`] (counters and the
 //! snapshot for status pages).
 
 mod addresses;
 mod clock;
 mod connection;
 mod driver;
+mod pacing;
+mod release;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -31,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use clock::WallClock;
+pub use pacing::DATAGRAM_BUFFER;
 pub use status::{PeerSnapshot, TransportCounters, TransportSnapshot};
 
 use crate::transport::connect::{ConnectError, Connector};

@@ -23,6 +23,13 @@ pub struct TransportCounters {
     pub messages_received: u64,
     /// Sends dropped: no address for the peer, its queue full, or its dial failed.
     pub sends_dropped: u64,
+    /// Media dropped by rate adaptation: the link could not carry it (least important first).
+    #[serde(default)]
+    pub sends_shaped: u64,
+    /// Media dropped on its way out: it waited at the paced rate longer than its layer may,
+    /// or QUIC's buffer was full.
+    #[serde(default)]
+    pub sends_late: u64,
     /// Dials that failed.
     pub dials_failed: u64,
     /// Measurements the runtime cannot make (`FetchBytes`).
@@ -44,6 +51,9 @@ pub struct PeerSnapshot {
     pub rtt_ms: f64,
     /// Congestion window over RTT, bits per second: what the path could carry now.
     pub path_bps: f64,
+    /// The rate media to it is paced at (smoothed), bits per second.
+    #[serde(default)]
+    pub paced_bps: f64,
     /// Open QUIC connections to it (two while a newer one supersedes an older).
     pub connections: usize,
 }

@@ -79,7 +79,9 @@ fn transport(settings: &TransportSettings) -> Arc<quinn::TransportConfig> {
     }
     t.keep_alive_interval(Some(settings.keep_alive));
     t.datagram_receive_buffer_size(Some(4 << 20));
-    t.datagram_send_buffer_size(4 << 20);
+    // Small: media that waits here goes stale (the runtime paces it to what the path carries
+    // and drops the rest, least important first); 128 KiB is ~50 ms at 20 Mbit/s.
+    t.datagram_send_buffer_size(crate::runtime::DATAGRAM_BUFFER);
     Arc::new(t)
 }
 

@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use media::{MediaPacket, SourceConfig, SyntheticSource};
 use narada::{Command, Event, MetricKind, Narada, NaradaConfig};
 use overlay_core::{Bandwidth, NodeId};
 use tokio::sync::mpsc;
 
 pub use config::{ConferenceArgs, ConferenceConfig, ConfigError};
-pub use status::{ConferenceStatus, RouteStatus, SourceStatus, StatusBoard};
+pub use status::{ByClass, ConferenceStatus, RouteStatus, SourceStatus, StatusBoard};
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
 use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
@@ -127,6 +127,10 @@ impl Member {
         let mut narada_config = NaradaConfig::default();
         narada_config.routing.metric = MetricKind::BandwidthLatency;
         narada_config.bandwidth.stream_rate = config.stream_rate;
+        // A live conversation plays what arrives within about 400 ms of being said (ITU-T
+        // G.114's mouth-to-ear budget); repairing later than that only takes a slow link's
+        // room from current media (the simulator's default is longer, for its figures).
+        narada_config.data.repair_age = CONVERSATION_REPAIR_AGE;
         let now = WallClock::default().now();
         let narada = Narada::new(id, narada_config, now);
         let view = Arc::new(Mutex::new(ProtocolView::default()));
@@ -173,14 +177,17 @@ impl Member {
                         recovered,
                     } => {
                         let now = clock.now();
-                        receiver_board.received(
-                            now,
-                            source,
+                        let class = MediaPacket::decode(&payload)
+                            .ok()
+                            .map(|p| p.priority.class());
+                        let arrival = status::Arrival {
                             seq,
-                            payload.len(),
+                            bytes: payload.len(),
                             sent_at_us,
                             recovered,
-                        );
+                            class,
+                        };
+                        receiver_board.received(now, source, arrival);
                     }
                     Event::MemberDied(m) | Event::MemberLeft(m) => {
                         tracing::info!(member = %m, "member gone");
@@ -328,29 +335,42 @@ async fn join_group(control: mpsc::Sender<Control<Command>>, join: Vec<SocketAdd
     }
 }
 
-/// Publishes synthetic media at `rate`: a packet every 10 ms.
+/// Oldest media a conference member still asks for or resends.
+const CONVERSATION_REPAIR_AGE: Duration = Duration::from_millis(400);
+
+/// Publishes synthetic video at `rate` (`media::SyntheticSource`: 30 frames a second, a
+/// keyframe every two seconds, delta frames in a base layer and two enhancement layers of
+/// 35%, 30% and 35%), each
+/// packet marked with its layer's priority so every link drops enhancement first.
 async fn send_synthetic(
     control: mpsc::Sender<Control<Command>>,
     rate: Bandwidth,
     board: Arc<StatusBoard>,
 ) {
-    let interval = Duration::from_millis(10);
-    let size = (rate.bytes_in(interval) as usize).clamp(16, 1100);
-    let per_tick = (rate.bytes_in(interval) as usize).div_ceil(size).max(1);
-    let payload = Bytes::from(vec![0x5a; size]);
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut clock = WallClock::default();
+    let config = SourceConfig {
+        rate,
+        // Keyframes and the base layer take 39% of the rate, so a link with half the rate
+        // still carries both with room to spare (with the default split they take 53%).
+        layers: vec![0.35, 0.3, 0.35],
+        ..SourceConfig::default()
+    };
+    let mut source = SyntheticSource::new(config, 0, clock.now());
+    let started = (clock.now(), tokio::time::Instant::now());
     loop {
-        tick.tick().await;
-        for _ in 0..per_tick {
+        // The source's clock is the protocol's; sleep on tokio's until its next frame.
+        let due = source.next_due().saturating_since(started.0);
+        tokio::time::sleep_until(started.1 + due).await;
+        for packet in source.poll(clock.now()) {
+            let priority = packet.priority.class();
             let cmd = Command::Publish {
-                payload: payload.clone(),
-                priority: 0,
+                payload: packet.encode(),
+                priority,
             };
             if control.send(Control::Command(cmd)).await.is_err() {
                 return;
             }
-            board.sent_one();
+            board.sent_one(priority);
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct SourceStatus {
     pub recovered: u64,
     /// Milliseconds since the last packet.
     pub last_heard_ms: u64,
+    /// Media packets received, by layer (when the payload is a media packet).
+    #[serde(default)]
+    pub by_class: ByClass,
 }
 
 /// A route as `/status` lists it.
@@ -63,8 +66,33 @@ pub struct ConferenceStatus {
     pub sources: BTreeMap<String, SourceStatus>,
     /// Packets this member sent as a source.
     pub sent_packets: u64,
+    /// Of them, by layer.
+    #[serde(default)]
+    pub sent_by_class: ByClass,
     /// The transport: peers with RTT and path rate, counters.
     pub transport: TransportSnapshot,
+}
+
+/// Media packets by drop class: keyframes, the base layer, enhancement layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByClass {
+    /// Keyframe packets (class 0, kept longest).
+    pub keyframe: u64,
+    /// Base-layer packets of delta frames (class 1).
+    pub base: u64,
+    /// Enhancement-layer packets (classes 2 and above, dropped first).
+    pub enhancement: u64,
+}
+
+impl ByClass {
+    /// Counts one packet of drop class `class`.
+    pub fn count(&mut self, class: u8) {
+        match class {
+            0 => self.keyframe += 1,
+            1 => self.base += 1,
+            _ => self.enhancement += 1,
+        }
+    }
 }
 
 /// What one receiver measures of one source, with the `probe` crate's estimators: delivered
@@ -80,6 +108,7 @@ struct SourceMeter {
     packets: u64,
     recovered: u64,
     last: Time,
+    by_class: ByClass,
 }
 
 const WINDOW: Duration = Duration::from_secs(2);
@@ -97,10 +126,21 @@ impl SourceMeter {
             packets: 0,
             recovered: 0,
             last: now,
+            by_class: ByClass::default(),
         }
     }
 
-    fn add(&mut self, now: Time, seq: u64, bytes: usize, sent_at_us: u64, recovered: bool) {
+    fn add(&mut self, now: Time, arrival: Arrival) {
+        let Arrival {
+            seq,
+            bytes,
+            sent_at_us,
+            recovered,
+            class,
+        } = arrival;
+        if let Some(class) = class {
+            self.by_class.count(class);
+        }
         self.rate.record(now, bytes as u64);
         self.loss.record(seq);
         self.delay_us
@@ -126,6 +166,7 @@ impl SourceMeter {
             packets: self.packets,
             recovered: self.recovered,
             last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
+            by_class: self.by_class,
         }
     }
 }
@@ -144,7 +185,7 @@ pub(super) struct ProtocolView {
 pub struct StatusBoard {
     view: Arc<Mutex<ProtocolView>>,
     sources: Mutex<BTreeMap<NodeId, SourceMeter>>,
-    sent: Mutex<u64>,
+    sent: Mutex<(u64, ByClass)>,
     group: String,
     id: String,
     transport: Arc<Mutex<TransportSnapshot>>,
@@ -154,6 +195,21 @@ impl std::fmt::Debug for StatusBoard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusBoard").field("id", &self.id).finish()
     }
+}
+
+/// One packet that arrived from a source, as the status counts it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Arrival {
+    /// Its number in the source's sequence.
+    pub(super) seq: u64,
+    /// Its payload's length.
+    pub(super) bytes: usize,
+    /// When the source sent it, microseconds of the shared wall clock.
+    pub(super) sent_at_us: u64,
+    /// Whether it came by repair.
+    pub(super) recovered: bool,
+    /// Its media class, if it decoded as media.
+    pub(super) class: Option<u8>,
 }
 
 impl StatusBoard {
@@ -168,7 +224,7 @@ impl StatusBoard {
         Self {
             view,
             sources: Mutex::new(BTreeMap::new()),
-            sent: Mutex::new(0),
+            sent: Mutex::new((0, ByClass::default())),
             group,
             id: id.to_hex(),
             transport,
@@ -176,19 +232,11 @@ impl StatusBoard {
     }
 
     /// A packet of `source` arrived.
-    pub(super) fn received(
-        &self,
-        now: Time,
-        source: NodeId,
-        seq: u64,
-        bytes: usize,
-        sent_at_us: u64,
-        recovered: bool,
-    ) {
+    pub(super) fn received(&self, now: Time, source: NodeId, arrival: Arrival) {
         if let Ok(mut s) = self.sources.lock() {
             s.entry(source)
                 .or_insert_with(|| SourceMeter::new(now))
-                .add(now, seq, bytes, sent_at_us, recovered);
+                .add(now, arrival);
         }
     }
 
@@ -200,9 +248,10 @@ impl StatusBoard {
     }
 
     /// This member sent a packet as a source.
-    pub(super) fn sent_one(&self) {
+    pub(super) fn sent_one(&self, class: u8) {
         if let Ok(mut s) = self.sent.lock() {
-            *s += 1;
+            s.0 += 1;
+            s.1.count(class);
         }
     }
 
@@ -235,7 +284,8 @@ impl StatusBoard {
             neighbours,
             routes,
             sources,
-            sent_packets: self.sent.lock().map(|s| *s).unwrap_or(0),
+            sent_packets: self.sent.lock().map(|s| s.0).unwrap_or(0),
+            sent_by_class: self.sent.lock().map(|s| s.1).unwrap_or_default(),
             transport: self.transport.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }
@@ -300,13 +350,28 @@ mod tests {
                 continue;
             }
             let now = at(i * 10);
-            m.add(now, i, 625, now.as_micros() - 3_000, false);
+            let arrival = Arrival {
+                seq: i,
+                bytes: 625,
+                sent_at_us: now.as_micros() - 3_000,
+                recovered: false,
+                class: Some((i % 3) as u8),
+            };
+            m.add(now, arrival);
         }
         let s = m.status(at(2_000));
         assert!((s.loss - 0.1).abs() < 0.011, "{s:?}");
         assert!((s.delay_ms - 3.0).abs() < 1e-6, "{s:?}");
         assert!((400.0..500.0).contains(&s.rate_kbps), "{s:?}");
         assert_eq!(s.packets, 180);
+        assert_eq!(
+            s.by_class,
+            ByClass {
+                keyframe: 60,
+                base: 60,
+                enhancement: 60
+            }
+        );
         // Silence: the rate falls to nothing once the window has passed.
         assert_eq!(m.status(at(10_000)).rate_kbps, 0.0);
     }

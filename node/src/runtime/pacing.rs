@@ -1,0 +1,247 @@
+//! Rate adaptation by dropping on each outgoing link, as the conferencing paper asks and the
+//! simulator models: media sent as datagrams to a peer passes a [`PriorityPacer`] at the rate
+//! the path sustains now, so an overloaded link drops enhancement layers first, then the base
+//! layer, keyframes last, instead of queueing everything until it is stale and then dropping
+//! whatever comes next. A slow receiver thus costs only its own link.
+//!
+//! The rate follows the path the way media congestion control does (delay first, then loss):
+//! every tenth of a second it is read against the connection: a queue building (the round trip
+//! grown well past the smallest seen, or datagrams waiting in QUIC's own buffer because the
+//! congestion window holds them back) or new losses cut it; otherwise it grows a little, never
+//! beyond what QUIC's congestion window allows over the round trip. Where the path has room,
+//! the pacer drops nothing.
+
+use std::time::Duration;
+
+use media::{Priority, PriorityPacer};
+use overlay_core::{Bandwidth, Time};
+
+/// How often the rate is read against the connection.
+const REFRESH: Duration = Duration::from_millis(100);
+/// Queueing (round trip over the smallest seen) beyond this means the path is full.
+const QUEUE_LIMIT: Duration = Duration::from_millis(25);
+/// The cut when a queue builds.
+const DELAY_CUT: f64 = 0.95;
+/// The cut when packets were lost.
+const LOSS_CUT: f64 = 0.85;
+/// The growth otherwise, per reading: 1% (about 10% a second, as media congestion control
+/// probes), plus a little so a slow start gets going.
+const GROWTH: f64 = 1.01;
+const GROWTH_STEP_BPS: f64 = 4_000.0;
+/// The rate never falls below this (a link is probed by what is sent over it).
+const FLOOR_BPS: f64 = 64_000.0;
+/// The smallest round trip is forgotten after this long (routes change).
+const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long media may wait in QUIC's datagram buffer, at the paced rate (enhancement layers;
+/// the base layer a little longer; keyframes, a burst every few seconds that is worthless
+/// unless whole, as long as the buffer has room).
+const BUFFER_TIME: Duration = Duration::from_millis(60);
+/// How much of the rate a keyframe may borrow: a whole keyframe of a stream a few times the
+/// link's rate goes out (it is worthless in part), and the layers below wait for it.
+const KEYFRAME_DEBT: Duration = Duration::from_secs(1);
+/// QUIC's buffer may always hold this much (four full datagrams).
+const MIN_BUFFER: usize = 4 * 1200;
+
+/// QUIC's datagram send buffer (set on every connection, see `transport::connect`).
+pub const DATAGRAM_BUFFER: usize = 128 << 10;
+
+/// What a connection says at one reading.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    /// Its smoothed round trip.
+    rtt: Duration,
+    /// Its congestion window, bytes.
+    cwnd: u64,
+    /// Packets it lost so far.
+    lost: u64,
+    /// The fewest bytes of datagrams seen waiting in its send buffer since the last reading
+    /// (a standing queue, not a burst on its way out).
+    waiting: u64,
+}
+
+/// One peer's pacer and the state of its rate control.
+#[derive(Debug)]
+pub(super) struct LinkPacer {
+    pacer: PriorityPacer,
+    rate_bps: f64,
+    refreshed: Option<Time>,
+    min_rtt: Option<(Duration, Time)>,
+    lost: u64,
+    /// After a cut, no other until this time (the signals of one congestion event arrive over
+    /// a round trip, and each would cut again).
+    hold_until: Option<Time>,
+    /// The fewest bytes seen waiting in QUIC's buffer since the last reading.
+    least_waiting: Option<usize>,
+}
+
+impl LinkPacer {
+    /// A pacer that has read nothing yet (it starts at what the congestion window allows).
+    pub(super) fn new() -> Self {
+        Self {
+            pacer: PriorityPacer::new(Bandwidth::from_mbps(1000)).with_keyframe_debt(KEYFRAME_DEBT),
+            rate_bps: 0.0,
+            refreshed: None,
+            min_rtt: None,
+            lost: 0,
+            hold_until: None,
+            least_waiting: None,
+        }
+    }
+
+    /// Whether a datagram of `bytes` and `priority` goes out at `now` over `conn` (`false`: it
+    /// is dropped; the link cannot carry it now).
+    pub(super) fn admit(
+        &mut self,
+        now: Time,
+        conn: &quinn::Connection,
+        bytes: usize,
+        priority: Priority,
+    ) -> bool {
+        let waiting = DATAGRAM_BUFFER.saturating_sub(conn.datagram_send_buffer_space());
+        let least = self.least_waiting.map_or(waiting, |l| l.min(waiting));
+        self.least_waiting = Some(least);
+        if self
+            .refreshed
+            .is_none_or(|t| now.saturating_since(t) >= REFRESH)
+        {
+            self.refreshed = Some(now);
+            let stats = conn.stats();
+            let reading = Reading {
+                rtt: conn.rtt(),
+                cwnd: stats.path.cwnd,
+                lost: stats.path.lost_packets,
+                waiting: least as u64,
+            };
+            self.least_waiting = None;
+            self.adapt(now, reading);
+            self.pacer.set_rate(Bandwidth::from_bps_f64(self.rate_bps));
+        }
+        // Whatever the rate says, media does not wait in QUIC's buffer (behind its congestion
+        // window) for longer than it could still be played: less important media less long.
+        if waiting + bytes > self.buffer_allowance(priority) {
+            return false;
+        }
+        self.pacer.offer(now, bytes, priority)
+    }
+
+    /// Bytes of datagrams QUIC's buffer may hold before a datagram of `priority` is dropped
+    /// rather than queued: [`BUFFER_TIME`] at the paced rate (one and a half times that for
+    /// the base layer), never less than a few datagrams; keyframes, as much as the buffer holds.
+    fn buffer_allowance(&self, priority: Priority) -> usize {
+        let factor = match priority {
+            Priority::Keyframe => return DATAGRAM_BUFFER,
+            Priority::Base => 1.5,
+            Priority::Enhancement(_) => 1.0,
+        };
+        let bytes = self.rate_bps.max(FLOOR_BPS) / 8.0 * BUFFER_TIME.as_secs_f64() * factor;
+        (bytes as usize).clamp(MIN_BUFFER, DATAGRAM_BUFFER)
+    }
+
+    /// Takes in one reading of the connection.
+    fn adapt(&mut self, now: Time, reading: Reading) {
+        let Reading {
+            rtt,
+            cwnd,
+            lost,
+            waiting,
+        } = reading;
+        let allowed = cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
+        // Datagrams waiting in QUIC's buffer wait this long at the current rate.
+        let held = Duration::from_secs_f64(waiting as f64 * 8.0 / self.rate_bps.max(FLOOR_BPS));
+        let min = match self.min_rtt {
+            Some((m, at)) if m <= rtt && now.saturating_since(at) < MIN_RTT_WINDOW => m,
+            _ => {
+                self.min_rtt = Some((rtt, now));
+                rtt
+            }
+        };
+        let new_losses = lost > self.lost;
+        self.lost = lost;
+        if self.hold_until.is_some_and(|t| now < t) {
+            return;
+        }
+        let queued = rtt.saturating_sub(min) > QUEUE_LIMIT || held > QUEUE_LIMIT;
+        self.rate_bps = if self.rate_bps == 0.0 {
+            allowed
+        } else if new_losses || queued {
+            self.hold_until = Some(now + rtt + REFRESH);
+            self.rate_bps * if new_losses { LOSS_CUT } else { DELAY_CUT }
+        } else {
+            (self.rate_bps * GROWTH + GROWTH_STEP_BPS).min(allowed.max(self.rate_bps))
+        }
+        .max(FLOOR_BPS);
+    }
+
+    /// The rate the pacer lets through now.
+    pub(super) fn rate(&self) -> Bandwidth {
+        self.pacer.rate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_growing_queue_or_a_loss_cuts_the_rate_and_a_clear_path_lets_it_grow() {
+        let mut p = LinkPacer::new();
+        let t = |n: u64| Time::from_millis(n * 100);
+        let read = |rtt: u64, lost: u64, waiting: u64| Reading {
+            rtt: ms(rtt),
+            cwnd: 100_000,
+            lost,
+            waiting,
+        };
+        // First reading: what the window allows (100 kB over 100 ms: 8 Mbit/s).
+        p.adapt(t(1), read(100, 0, 0));
+        assert_eq!(p.rate_bps, 8_000_000.0);
+        // A queue builds (the round trip grows 50 ms): cut.
+        p.adapt(t(2), read(150, 0, 0));
+        let cut = 8_000_000.0 * DELAY_CUT;
+        assert_eq!(p.rate_bps, cut);
+        // For a round trip and a reading after it, the same event's signals do not cut again.
+        p.adapt(t(3), read(150, 1, 0));
+        p.adapt(t(4), read(150, 1, 0));
+        assert_eq!(p.rate_bps, cut);
+        // A loss after that: cut harder.
+        p.adapt(t(5), read(100, 3, 0));
+        let cut = cut * LOSS_CUT;
+        assert_eq!(p.rate_bps, cut);
+        // A clear path: grow, but never beyond what the window allows.
+        p.adapt(t(8), read(100, 3, 0));
+        assert!((p.rate_bps - (cut * GROWTH + GROWTH_STEP_BPS)).abs() < 1.0);
+        // Datagrams held in QUIC's buffer for longer than the queue allows: cut.
+        let before = p.rate_bps;
+        p.adapt(t(9), read(100, 3, 64 << 10));
+        assert!((p.rate_bps - before * DELAY_CUT).abs() < 1.0);
+        for i in 12..400 {
+            p.adapt(t(i), read(100, 3, 0));
+        }
+        assert_eq!(p.rate_bps, 8_000_000.0);
+        // Never below the floor.
+        for i in 400..2000 {
+            p.adapt(t(i), read(100, 3 + i, 0));
+        }
+        assert_eq!(p.rate_bps, FLOOR_BPS);
+    }
+
+    #[test]
+    fn media_waits_in_quics_buffer_no_longer_than_it_could_still_play() {
+        let mut p = LinkPacer::new();
+        // 800 kbit/s is 100 kB/s: 60 ms of it is 6000 bytes.
+        p.rate_bps = 800_000.0;
+        assert_eq!(p.buffer_allowance(Priority::Enhancement(2)), 6000);
+        assert_eq!(p.buffer_allowance(Priority::Base), 9000);
+        assert_eq!(p.buffer_allowance(Priority::Keyframe), DATAGRAM_BUFFER);
+        // Slow links still hold a few datagrams; fast ones no more than the buffer.
+        p.rate_bps = 0.0;
+        assert_eq!(p.buffer_allowance(Priority::Enhancement(1)), MIN_BUFFER);
+        p.rate_bps = 1e10;
+        assert_eq!(p.buffer_allowance(Priority::Base), DATAGRAM_BUFFER);
+    }
+}
