@@ -22,8 +22,11 @@ const REFRESH: Duration = Duration::from_millis(100);
 const QUEUE_LIMIT: Duration = Duration::from_millis(25);
 /// The cut when a queue builds.
 const DELAY_CUT: f64 = 0.95;
-/// The cut when packets were lost.
-const LOSS_CUT: f64 = 0.85;
+/// Losses above this share of the packets sent since the last reading cut the rate (in
+/// proportion, as media congestion control does: `1 - loss / 2`); between the two bounds the
+/// rate holds; below the lower, losses are noise (a burst, a reordering) and the rate may grow.
+const LOSS_CUT_ABOVE: f64 = 0.10;
+const LOSS_HOLD_ABOVE: f64 = 0.02;
 /// The growth otherwise, per reading: 1% (about 10% a second, as media congestion control
 /// probes), plus a little so a slow start gets going.
 const GROWTH: f64 = 1.01;
@@ -55,6 +58,8 @@ struct Reading {
     cwnd: u64,
     /// Packets it lost so far.
     lost: u64,
+    /// Packets it sent so far.
+    sent: u64,
     /// The fewest bytes of datagrams seen waiting in its send buffer since the last reading
     /// (a standing queue, not a burst on its way out).
     waiting: u64,
@@ -68,6 +73,7 @@ pub(super) struct LinkPacer {
     refreshed: Option<Time>,
     min_rtt: Option<(Duration, Time)>,
     lost: u64,
+    sent: u64,
     /// After a cut, no other until this time (the signals of one congestion event arrive over
     /// a round trip, and each would cut again).
     hold_until: Option<Time>,
@@ -84,6 +90,7 @@ impl LinkPacer {
             refreshed: None,
             min_rtt: None,
             lost: 0,
+            sent: 0,
             hold_until: None,
             least_waiting: None,
         }
@@ -111,6 +118,7 @@ impl LinkPacer {
                 rtt: conn.rtt(),
                 cwnd: stats.path.cwnd,
                 lost: stats.path.lost_packets,
+                sent: stats.path.sent_packets,
                 waiting: least as u64,
             };
             self.least_waiting = None;
@@ -144,6 +152,7 @@ impl LinkPacer {
             rtt,
             cwnd,
             lost,
+            sent,
             waiting,
         } = reading;
         let allowed = cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
@@ -156,17 +165,27 @@ impl LinkPacer {
                 rtt
             }
         };
-        let new_losses = lost > self.lost;
+        let loss =
+            lost.saturating_sub(self.lost) as f64 / sent.saturating_sub(self.sent).max(1) as f64;
         self.lost = lost;
+        self.sent = sent;
         if self.hold_until.is_some_and(|t| now < t) {
             return;
         }
         let queued = rtt.saturating_sub(min) > QUEUE_LIMIT || held > QUEUE_LIMIT;
         self.rate_bps = if self.rate_bps == 0.0 {
             allowed
-        } else if new_losses || queued {
+        } else if loss > LOSS_CUT_ABOVE || queued {
             self.hold_until = Some(now + rtt + REFRESH);
-            self.rate_bps * if new_losses { LOSS_CUT } else { DELAY_CUT }
+            let loss_cut = if loss > LOSS_CUT_ABOVE {
+                1.0 - loss.min(1.0) / 2.0
+            } else {
+                1.0
+            };
+            let delay_cut = if queued { DELAY_CUT } else { 1.0 };
+            self.rate_bps * loss_cut.min(delay_cut)
+        } else if loss > LOSS_HOLD_ABOVE {
+            self.rate_bps
         } else {
             (self.rate_bps * GROWTH + GROWTH_STEP_BPS).min(allowed.max(self.rate_bps))
         }
@@ -191,41 +210,45 @@ mod tests {
     fn a_growing_queue_or_a_loss_cuts_the_rate_and_a_clear_path_lets_it_grow() {
         let mut p = LinkPacer::new();
         let t = |n: u64| Time::from_millis(n * 100);
-        let read = |rtt: u64, lost: u64, waiting: u64| Reading {
+        // Every reading, 100 more packets were sent; `lost` in all so far.
+        let read = |n: u64, rtt: u64, lost: u64, waiting: u64| Reading {
             rtt: ms(rtt),
             cwnd: 100_000,
             lost,
+            sent: 100 * n,
             waiting,
         };
+        let at = |p: &mut LinkPacer, n: u64, rtt: u64, lost: u64, waiting: u64| {
+            p.adapt(t(n), read(n, rtt, lost, waiting));
+            p.rate_bps
+        };
         // First reading: what the window allows (100 kB over 100 ms: 8 Mbit/s).
-        p.adapt(t(1), read(100, 0, 0));
-        assert_eq!(p.rate_bps, 8_000_000.0);
+        assert_eq!(at(&mut p, 1, 100, 0, 0), 8_000_000.0);
         // A queue builds (the round trip grows 50 ms): cut.
-        p.adapt(t(2), read(150, 0, 0));
         let cut = 8_000_000.0 * DELAY_CUT;
-        assert_eq!(p.rate_bps, cut);
+        assert_eq!(at(&mut p, 2, 150, 0, 0), cut);
         // For a round trip and a reading after it, the same event's signals do not cut again.
-        p.adapt(t(3), read(150, 1, 0));
-        p.adapt(t(4), read(150, 1, 0));
-        assert_eq!(p.rate_bps, cut);
-        // A loss after that: cut harder.
-        p.adapt(t(5), read(100, 3, 0));
-        let cut = cut * LOSS_CUT;
-        assert_eq!(p.rate_bps, cut);
+        assert_eq!(at(&mut p, 3, 150, 30, 0), cut);
+        assert_eq!(at(&mut p, 4, 150, 30, 0), cut);
+        // A fifth of the packets lost after that: cut by a tenth.
+        assert_eq!(at(&mut p, 5, 100, 50, 0), cut * 0.9);
+        let cut = cut * 0.9;
         // A clear path: grow, but never beyond what the window allows.
-        p.adapt(t(8), read(100, 3, 0));
-        assert!((p.rate_bps - (cut * GROWTH + GROWTH_STEP_BPS)).abs() < 1.0);
+        let grown = cut * GROWTH + GROWTH_STEP_BPS;
+        assert!((at(&mut p, 8, 100, 50, 0) - grown).abs() < 1.0);
+        // A few percent lost: hold; one percent: grow.
+        assert_eq!(at(&mut p, 9, 100, 55, 0), p.rate_bps);
+        assert!(at(&mut p, 10, 100, 56, 0) > grown);
         // Datagrams held in QUIC's buffer for longer than the queue allows: cut.
         let before = p.rate_bps;
-        p.adapt(t(9), read(100, 3, 64 << 10));
-        assert!((p.rate_bps - before * DELAY_CUT).abs() < 1.0);
-        for i in 12..400 {
-            p.adapt(t(i), read(100, 3, 0));
+        assert!((at(&mut p, 11, 100, 56, 64 << 10) - before * DELAY_CUT).abs() < 1.0);
+        for n in 14..400 {
+            at(&mut p, n, 100, 56, 0);
         }
         assert_eq!(p.rate_bps, 8_000_000.0);
-        // Never below the floor.
-        for i in 400..2000 {
-            p.adapt(t(i), read(100, 3 + i, 0));
+        // Never below the floor: half the packets lost every time.
+        for n in 400..2000 {
+            at(&mut p, n, 100, 56 + 50 * (n - 399), 0);
         }
         assert_eq!(p.rate_bps, FLOOR_BPS);
     }
