@@ -14,8 +14,8 @@
 //!
 //! Modules: `driver` (the loop and what it does with each output and input), `connection`
 //! (one admitted connection's tasks and the peer table's entries), `addresses` (the address
-//! book and its gossip), `pacing` (rate adaptation by dropping on each link), `clock` (the
-//! protocol's wall clock), [`status`] (counters and the
+//! book and its gossip), `pacing` (rate adaptation by dropping on each link), `release` (media
+//! datagrams leave at the paced rate, not in bursts), `clock` (the protocol's wall clock), [`status`] (counters and the
 //! snapshot for status pages).
 
 mod addresses;
