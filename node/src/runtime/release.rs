@@ -1,5 +1,5 @@
 //! Paced release of media datagrams: what the [`LinkPacer`](super::pacing::LinkPacer) admitted
-//! for a connection leaves at a little over the paced rate, not in one burst.
+//! for a connection leaves at the paced rate, not in one burst.
 //!
 //! A keyframe is many datagrams made at once. Handed to QUIC together they leave as fast as
 //! its congestion window allows, which on a slow access link is faster than the link: the
@@ -19,8 +19,10 @@ use tokio::time::Instant;
 
 /// Datagrams waiting to be released, at most (beyond it new ones are dropped).
 const QUEUE: usize = 512;
-/// Release this much faster than the paced rate, so the queue drains between bursts.
-const HEADROOM: f64 = 1.25;
+/// Release at this multiple of the paced rate: exactly it (faster, a keyframe's burst
+/// overflowed a slow link's queue whenever the rate estimate overshot; the pacer's admission
+/// already keeps the average below the rate, so the queue drains between keyframes).
+const HEADROOM: f64 = 1.0;
 /// Up to this much may leave at once after a pause (a couple of datagrams).
 const BURST: Duration = Duration::from_millis(10);
 /// The slowest release rate, bits per second (a rate of 0 has not been read yet).
@@ -30,7 +32,7 @@ const FLOOR_BPS: f64 = 64_000.0;
 fn max_wait(priority: Priority) -> Duration {
     match priority {
         Priority::Keyframe => Duration::from_millis(400),
-        Priority::Base => Duration::from_millis(150),
+        Priority::Base => Duration::from_millis(300),
         Priority::Enhancement(_) => Duration::from_millis(60),
     }
 }
