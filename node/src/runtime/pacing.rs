@@ -5,9 +5,11 @@
 //! whatever comes next. A slow receiver thus costs only its own link.
 //!
 //! The rate follows the path the way media congestion control does (delay first, then loss):
-//! every tenth of a second it is read against the connection: a queue building (the round trip
-//! grown well past the smallest seen, or datagrams waiting in QUIC's own buffer because the
-//! congestion window holds them back) or new losses cut it; otherwise it grows a little, never
+//! every tenth of a second it is read against the connection. A queue building (the round trip
+//! grown well past the smallest seen, or datagrams standing in QUIC's own buffer through a
+//! whole reading because the congestion window holds them back) cuts it a little; losses above
+//! a tenth of the packets sent cut it in proportion, and a few percent hold it; one cut per
+//! round trip. Otherwise it grows about 10% a second (faster on short round trips), never
 //! beyond what QUIC's congestion window allows over the round trip. Where the path has room,
 //! the pacer drops nothing.
 
@@ -32,7 +34,7 @@ const LOSS_HOLD_ABOVE: f64 = 0.02;
 const GROWTH: f64 = 1.01;
 const GROWTH_STEP_BPS: f64 = 4_000.0;
 /// The rate never falls below this (a link is probed by what is sent over it).
-const FLOOR_BPS: f64 = 64_000.0;
+pub(super) const FLOOR_BPS: f64 = 64_000.0;
 /// The smallest round trip is forgotten after this long (routes change).
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 

@@ -7,6 +7,10 @@
 //! at the pace the path carries, the burst spreads over a few hundred milliseconds instead,
 //! the way a media sender's pacer spreads it. A datagram that waited here longer than its
 //! class may (enhancement layers least, keyframes longest) is dropped as too late.
+//!
+//! The release is at the paced rate itself, not faster: at 1.25 times it, a keyframe
+//! overflowed a slow link's queue whenever the rate estimate overshot. The pacer's admission
+//! keeps the average under the rate, so the queue drains between keyframes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,16 +21,12 @@ use media::Priority;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::pacing::FLOOR_BPS;
+
 /// Datagrams waiting to be released, at most (beyond it new ones are dropped).
 const QUEUE: usize = 512;
-/// Release at this multiple of the paced rate: exactly it (faster, a keyframe's burst
-/// overflowed a slow link's queue whenever the rate estimate overshot; the pacer's admission
-/// already keeps the average below the rate, so the queue drains between keyframes).
-const HEADROOM: f64 = 1.0;
 /// Up to this much may leave at once after a pause (a couple of datagrams).
 const BURST: Duration = Duration::from_millis(10);
-/// The slowest release rate, bits per second (a rate of 0 has not been read yet).
-const FLOOR_BPS: f64 = 64_000.0;
 
 /// How long a datagram of `priority` may wait to be released before it is too late.
 fn max_wait(priority: Priority) -> Duration {
@@ -46,7 +46,7 @@ pub(super) struct Release {
 
 #[derive(Debug)]
 struct Shared {
-    /// The rate to release at before headroom, bits per second (as `f64` bits).
+    /// The rate to release at, bits per second (as `f64` bits).
     rate_bps: AtomicU64,
     /// Datagrams dropped for waiting too long, or because QUIC's buffer was full (one counter
     /// for all the runtime's connections).
@@ -66,7 +66,7 @@ impl Release {
         Self { queue, shared }
     }
 
-    /// Sets the paced rate the queue releases at (with some headroom).
+    /// Sets the paced rate the queue releases at.
     pub(super) fn set_rate(&self, bps: f64) {
         self.shared.rate_bps.store(bps.to_bits(), Ordering::Relaxed);
     }
@@ -99,7 +99,7 @@ async fn release(
             continue;
         }
         let rate = f64::from_bits(shared.rate_bps.load(Ordering::Relaxed)).max(FLOOR_BPS);
-        next += Duration::from_secs_f64(bytes.len() as f64 * 8.0 / (rate * HEADROOM));
+        next += Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate);
         if conn.datagram_send_buffer_space() < bytes.len() || conn.send_datagram(bytes).is_err() {
             shared.dropped.fetch_add(1, Ordering::Relaxed);
         }

@@ -111,9 +111,9 @@ pub struct ConferenceArgs {
     /// if it has none).
     #[arg(long)]
     pub join_by_name: bool,
-    /// Run over an emulated wide-area network (tests and demos): a JSON spec of places,
-    /// delays and access links (`experiments emulation-spec` writes one); --listen must be one
-    /// of its places' addresses.
+    /// Run over an emulated wide-area network (tests and demos): a JSON spec of places
+    /// (loopback addresses), one-way delays and access links, written by hand for now;
+    /// --listen must be one of its places' addresses.
     #[arg(long)]
     pub emulate: Option<PathBuf>,
 }

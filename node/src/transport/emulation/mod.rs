@@ -7,9 +7,9 @@
 //! lost at random), and enters through the receiver's download link.
 //!
 //! Every member reads the same [`EmulationSpec`] (JSON): each member's address, place and
-//! access link, and the one-way delay between every two places. The experiments write it from a
-//! measured latency matrix and drawn access links (`experiments emulation-spec`), so a placement
-//! can run both in the simulator and as real processes.
+//! access link, and the one-way delay between every two places. It is written by hand today;
+//! writing it from a measured latency matrix and drawn access links, so that one placement runs
+//! both in the simulator and as real processes, is issue 14's next step.
 
 pub mod link;
 pub mod socket;
