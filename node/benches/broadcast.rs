@@ -181,6 +181,8 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
         .map(|n| cpu_seconds(n.pid().unwrap_or(0)))
         .collect();
     let root_cpu0 = cpu_seconds(root.pid().unwrap_or(0));
+    // CPU is divided by the time it was counted over (the viewers may finish a little late).
+    let counted_from = Instant::now();
     let seen: Vec<Arc<Mutex<Seen>>> = (0..VIEWERS).map(|_| Arc::default()).collect();
     let until = Instant::now() + MEASURE;
     let mut tasks = Vec::new();
@@ -194,12 +196,13 @@ async fn run(relays: usize) -> (f64, f64, f64, f64, Vec<f64>) {
     for t in tasks {
         let _ = t.await;
     }
+    let counted = counted_from.elapsed().as_secs_f64();
     let cpu: Vec<f64> = nodes
         .iter()
         .zip(&cpu0)
-        .map(|(n, c0)| (cpu_seconds(n.pid().unwrap_or(0)) - c0) / MEASURE.as_secs_f64())
+        .map(|(n, c0)| (cpu_seconds(n.pid().unwrap_or(0)) - c0) / counted)
         .collect();
-    let root_cpu = (cpu_seconds(root.pid().unwrap_or(0)) - root_cpu0) / MEASURE.as_secs_f64();
+    let root_cpu = (cpu_seconds(root.pid().unwrap_or(0)) - root_cpu0) / counted;
     let mut delays: Vec<u64> = Vec::new();
     let mut rates = Vec::new();
     for s in &seen {

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{rss_kb, spawn};
-use node::demo::process::MemberProcess;
+use common::spawn;
+use node::demo::process::{MemberProcess, rss_kb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HTTP_VIEWERS: usize = 50;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use node::demo::process::{MemberProcess, http_get};
+use node::demo::process::{MemberProcess, http_get, rss_kb};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{ChildStdin, Command};
@@ -140,18 +140,8 @@ fn feed(mut stdin: ChildStdin, bytes_per_s: usize, stop: Arc<AtomicBool>) -> Joi
     })
 }
 
-/// A `/proc/PID/status` field in kB.
-fn proc_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn rss_mb(pid: u32) -> f64 {
-    proc_kb(pid, "VmRSS:") as f64 / 1024.0
+    rss_kb(pid).unwrap_or(0) as f64 / 1024.0
 }
 
 fn descriptors(pid: u32) -> usize {

@@ -34,15 +34,3 @@ pub async fn spawn(args: &[&str], dir: &Path, name: &str, stdin: bool) -> Member
         .await
         .expect("run target/release/esm (cargo build --release -p node --bin esm)")
 }
-
-/// Resident memory of process `pid`, kilobytes (`None` once it is gone).
-pub fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}

@@ -261,3 +261,16 @@ pub fn current_esm() -> Result<PathBuf, ProcessError> {
 pub fn key_path(dir: &Path, i: usize) -> PathBuf {
     dir.join(format!("member-{i}.key"))
 }
+
+/// Resident memory of process `pid`, kilobytes, from `/proc/PID/status` (`None` once it is
+/// gone, or where there is no `/proc`).
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
