@@ -5,8 +5,9 @@
 //! best live node as live streams are, and a segment request to the best node the root knows
 //! to hold the whole segment (else the root serves it); `?here=1` asks for this node. Clients
 //! resolve segment URLs against the playlist's final URL, so segment requests rarely reach the
-//! root at all; where they do, any node serves the same segment under the same number, since
-//! the cuts are a function of the bytes.
+//! root at all; where they do, any node serves the same segment under the same name (the byte
+//! range it covers), since the cuts fall on a grid of the stream's own clock. Sequence numbers
+//! in the playlists are each node's own.
 //!
 //! The stream ends, for the playlists' `#EXT-X-ENDLIST`, when the root's input ended or when
 //! the store has not grown for the node's idle time (`--idle-end`, the rule that also ends a
@@ -77,28 +78,23 @@ impl Hls {
         Self { index }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&SegmentIndex) -> T) -> T {
-        f(&self.index.lock().unwrap_or_else(PoisonError::into_inner))
+    fn with<T>(&self, f: impl FnOnce(&mut SegmentIndex) -> T) -> T {
+        f(&mut self.index.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The live playlist.
-    pub fn live_playlist(&self) -> String {
-        self.with(SegmentIndex::live_playlist)
+    /// The live playlist (shared by every request until the index changes).
+    pub fn live_playlist(&self) -> Bytes {
+        self.with(|i| i.playlists().0)
     }
 
-    /// The event playlist.
-    pub fn event_playlist(&self) -> String {
-        self.with(SegmentIndex::event_playlist)
+    /// The event playlist (shared by every request until the index changes).
+    pub fn event_playlist(&self) -> Bytes {
+        self.with(|i| i.playlists().1)
     }
 
     /// The kept segment covering bytes `[start, end)`, if there is one.
     pub fn segment(&self, start: u64, end: u64) -> Option<Segment> {
         self.with(|i| i.find(start, end).cloned())
-    }
-
-    /// Segments kept.
-    pub fn segments(&self) -> usize {
-        self.with(SegmentIndex::len)
     }
 }
 
@@ -286,7 +282,7 @@ pub(super) async fn page(
     if name != shared.channel() {
         return no_channel(&name);
     }
-    if let Some(r) = redirect(&shared, &query, Want::Live, "/") {
+    if let Some(r) = redirect(&shared, &query, wanted(&query), "/") {
         return r;
     }
     (
@@ -299,11 +295,31 @@ pub(super) async fn page(
         .into_response()
 }
 
-fn playlist(shared: &Shared, name: &str, query: &Params, rest: &str, body: String) -> Response {
+/// What a request for the page or a playlist needs of the node it is sent to: the live edge,
+/// or (`?from=start`) the stream's first byte.
+fn wanted(query: &Params) -> Want {
+    if query.get("from").is_some_and(|f| f == "start") {
+        Want::Bytes {
+            from: 0,
+            through: 0,
+        }
+    } else {
+        Want::Live
+    }
+}
+
+/// A playlist response: `body` is taken only once the request is known to be served here.
+fn playlist(
+    shared: &Shared,
+    name: &str,
+    query: &Params,
+    rest: &str,
+    body: impl FnOnce() -> Bytes,
+) -> Response {
     if name != shared.channel() {
         return no_channel(name);
     }
-    if let Some(r) = redirect(shared, query, Want::Live, rest) {
+    if let Some(r) = redirect(shared, query, wanted(query), rest) {
         return r;
     }
     cors(
@@ -312,7 +328,7 @@ fn playlist(shared: &Shared, name: &str, query: &Params, rest: &str, body: Strin
                 (header::CONTENT_TYPE, hls::PLAYLIST_TYPE),
                 (header::CACHE_CONTROL, hls::PLAYLIST_CACHE),
             ],
-            body,
+            body(),
         )
             .into_response(),
     )
@@ -324,8 +340,9 @@ pub(super) async fn live_playlist(
     Path(name): Path<String>,
     query: Params,
 ) -> Response {
-    let body = shared.hls().live_playlist();
-    playlist(&shared, &name, &query, "/index.m3u8", body)
+    playlist(&shared, &name, &query, "/index.m3u8", || {
+        shared.hls().live_playlist()
+    })
 }
 
 /// `GET /channels/NAME/event.m3u8`: the event playlist, from the first segment kept.
@@ -334,8 +351,9 @@ pub(super) async fn event_playlist(
     Path(name): Path<String>,
     query: Params,
 ) -> Response {
-    let body = shared.hls().event_playlist();
-    playlist(&shared, &name, &query, "/event.m3u8", body)
+    playlist(&shared, &name, &query, "/event.m3u8", || {
+        shared.hls().event_playlist()
+    })
 }
 
 /// The byte range a segment file name (`START-END.ts`) names; `None` for anything else.

@@ -19,7 +19,8 @@ const MAX_ANSWER: u64 = 1 << 20;
 const RECHECK: Duration = Duration::from_secs(60);
 /// An address that failed its check is tried again after this long.
 const RETRY: Duration = Duration::from_secs(5);
-/// Most checks under way at once.
+/// Most first checks and retries under way at once (re-checks of vouched addresses, one per
+/// node a minute, come on top).
 const MAX_CHECKS: usize = 16;
 
 /// What the root knows of the addresses it checked.
@@ -45,8 +46,9 @@ impl Vouchers {
         })
     }
 
-    /// Starts the checks due among `nodes` (their ids and the HTTP addresses they named), at
-    /// most a few at a time; forgets nodes no longer listed.
+    /// Starts the checks due among `nodes` (their ids and the HTTP addresses they named): at
+    /// most a few first checks under way at once, and at most one check per node (a vouched
+    /// address is checked again once a minute); forgets nodes no longer listed.
     pub fn check(self: &Arc<Self>, nodes: &[(NodeId, SocketAddr)]) {
         let now = Instant::now();
         let due: Vec<(NodeId, SocketAddr)> = {
@@ -113,6 +115,11 @@ async fn answers_as(addr: SocketAddr, node: &NodeId) -> bool {
             .ok()?;
         let mut answer = Vec::new();
         s.take(MAX_ANSWER).read_to_end(&mut answer).await.ok()?;
+        // Only a 200 counts (a 404 page could carry any id).
+        let ok = answer.starts_with(b"HTTP/1.1 200 ") || answer.starts_with(b"HTTP/1.0 200 ");
+        if !ok {
+            return Some(false);
+        }
         let body = answer
             .windows(4)
             .position(|w| w == b"\r\n\r\n")

@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::fmt::Write;
 
+use bytes::Bytes;
+
 use super::HlsConfig;
 use super::segmenter::{Segment, TICKS_PER_SECOND};
 
@@ -21,6 +23,9 @@ pub struct SegmentIndex {
     /// The longest segment ever listed (ticks), so the target duration never shrinks.
     longest: u64,
     ended: bool,
+    /// The live and event playlists as last rendered, until the index changes: every request
+    /// shares them instead of rendering (the event playlist runs to megabytes) its own copy.
+    rendered: Option<(Bytes, Bytes)>,
 }
 
 impl SegmentIndex {
@@ -34,11 +39,13 @@ impl SegmentIndex {
             dropped_discontinuities: 0,
             longest: 0,
             ended: false,
+            rendered: None,
         }
     }
 
     /// Adds the segment cut after the last one; beyond the count bound the oldest goes.
     pub fn push(&mut self, segment: Segment) {
+        self.rendered = None;
         self.longest = self.longest.max(segment.ticks);
         self.next_seq = segment.seq + 1;
         self.segments.push_back(segment);
@@ -56,6 +63,7 @@ impl SegmentIndex {
 
     fn drop_front(&mut self) {
         if let Some(s) = self.segments.pop_front() {
+            self.rendered = None;
             self.dropped += 1;
             self.dropped_discontinuities += u64::from(s.discontinuity);
         }
@@ -63,7 +71,10 @@ impl SegmentIndex {
 
     /// Says whether the stream ended (the playlists then close with `#EXT-X-ENDLIST`).
     pub fn set_ended(&mut self, ended: bool) {
-        self.ended = ended;
+        if self.ended != ended {
+            self.rendered = None;
+            self.ended = ended;
+        }
     }
 
     /// Whether the stream ended.
@@ -104,6 +115,16 @@ impl SegmentIndex {
         let target = u64::try_from(target_ms.div_ceil(1000)).unwrap_or(u64::MAX);
         let longest = (self.longest * 1000 / TICKS_PER_SECOND + 500) / 1000;
         target.max(longest).max(1)
+    }
+
+    /// The live and event playlists, rendered once per change of the index.
+    pub fn playlists(&mut self) -> (Bytes, Bytes) {
+        if self.rendered.is_none() {
+            let live = Bytes::from(self.live_playlist());
+            let event = Bytes::from(self.event_playlist());
+            self.rendered = Some((live, event));
+        }
+        self.rendered.clone().unwrap_or_default()
     }
 
     /// The live playlist: the latest segments of the window.

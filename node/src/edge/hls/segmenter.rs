@@ -219,7 +219,9 @@ impl Segmenter {
                 self.frame_at(pts);
             }
         }
-        if !table {
+        // A run of tables ends at anything else, and at any video frame even on a table's pid
+        // (a crafted stream): else a later cut could fall before the open segment's start.
+        if !table || video {
             self.run = None;
         }
         closed
@@ -645,5 +647,31 @@ mod tests {
         assert_eq!(feed.seg.as_mut().unwrap().finish(), None);
         feed.gops(3, 25, true, 0);
         assert!(!feed.cut[0].discontinuity);
+    }
+
+    #[test]
+    fn video_on_a_tables_pid_still_cuts_forward() {
+        // A crafted stream whose video frames ride the PAT's pid: every cut must still come
+        // after the previous one, each segment a range with its end past its start.
+        let mut f = Feed::new(2 * SECOND);
+        f.tables();
+        for i in 0..5 {
+            f.packet(PacketFacts {
+                pid: 0,
+                random_access: true,
+                video_start: true,
+                pts: Some(i * 2 * SECOND),
+                ..PacketFacts::default()
+            });
+            f.packet(PacketFacts {
+                pid: 0,
+                ..PacketFacts::default()
+            });
+        }
+        assert!(!f.cut.is_empty());
+        for pair in f.cut.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "{:?}", f.cut);
+        }
+        assert!(f.cut.iter().all(|s| s.start < s.end), "{:?}", f.cut);
     }
 }
