@@ -26,6 +26,8 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
         ],
         no_congestion: true,
         narada_config: None,
+        delay_budget: Duration::from_millis(300),
+        no_delay_budget: false,
     };
     let s = conferencing::run(&args).unwrap();
     let (bl, lo, bo) = (

@@ -63,6 +63,11 @@ pub struct RoutingConfig {
     pub switch_floor: Duration,
     /// Longest path accepted in a route; longer ones are dropped as absurd.
     pub max_path_len: usize,
+    /// With a bandwidth metric, the one-way latency past which a path is worth no bandwidth:
+    /// live media that arrives after its playout deadline is not played, so a wide detour
+    /// through many relays is worse than a narrower path in time. `None` (the conferencing
+    /// paper's metric) ranks paths by width alone, however long.
+    pub delay_budget: Option<Duration>,
 }
 
 impl Default for RoutingConfig {
@@ -74,6 +79,7 @@ impl Default for RoutingConfig {
             tie_fraction: 0.1,
             switch_floor: Duration::from_micros(500),
             max_path_len: 64,
+            delay_budget: None,
         }
     }
 }
@@ -99,9 +105,15 @@ pub struct BandwidthConfig {
     /// A link whose bandwidth level is below full and that carries no data is probed again
     /// this often, so a recovered link is noticed.
     pub reprobe_interval: Duration,
-    /// This member's upload capacity, if known: with a bandwidth metric, its degree bound is
-    /// the number of streams it can upload (between the minimum and maximum degree).
+    /// This member's upload capacity, if known: with a bandwidth metric, it bounds the child
+    /// streams this member forwards across all sources (see `upload_share`) and its degree
+    /// (between the minimum and maximum degree).
     pub upload: Option<Bandwidth>,
+    /// The share of the upload that carries child streams (the rest is headroom for
+    /// keyframe bursts, control and probes): with a known upload and a bandwidth metric, a
+    /// member forwards at most `upload * upload_share / stream_rate` child streams across all
+    /// sources before it tells its neighbours it is full.
+    pub upload_share: f64,
     /// This member's download capacity, if known: when what arrives reaches it, the access
     /// link is the bottleneck and probing others cannot help, so no probes are sent.
     pub download: Option<Bandwidth>,
@@ -116,6 +128,7 @@ impl Default for BandwidthConfig {
             probe_duration: Duration::from_millis(250),
             reprobe_interval: Duration::from_secs(60),
             upload: None,
+            upload_share: 0.9,
             download: None,
         }
     }
@@ -295,6 +308,11 @@ pub struct DataConfig {
     /// resent: live media that late is no longer played, and resending it would crowd out the
     /// current packets on a link that just had to drop some.
     pub repair_age: Duration,
+    /// The least important drop class that is resent on request (0 is kept longest). Rate
+    /// adaptation sheds the least important classes first; resending them into the link that
+    /// just shed them is dropped again and asked for again, a storm that crowds out current
+    /// packets. The default, 1, repairs keyframes and the base layer: what a decoder needs.
+    pub max_repair_class: u8,
 }
 
 impl Default for DataConfig {
@@ -303,6 +321,7 @@ impl Default for DataConfig {
             recovery_packets: 1024,
             nack_delay: Duration::from_millis(100),
             repair_age: Duration::from_millis(2000),
+            max_repair_class: 1,
         }
     }
 }
@@ -333,17 +352,23 @@ impl MeshConfig {
 }
 
 impl NaradaConfig {
-    /// The degree bound of this member while `streams` sources send: `max_degree`, lowered
-    /// with a bandwidth metric to the number of neighbours its upload can feed every stream to
-    /// (never below `min_degree`).
-    pub fn degree_bound(&self, streams: usize) -> usize {
-        match (self.routing.metric.uses_bandwidth(), self.bandwidth.upload) {
-            (true, Some(up)) => {
-                let per_child =
-                    self.bandwidth.stream_rate.bps_f64().max(1.0) * streams.max(1) as f64;
-                let children = (up.bps_f64() / per_child).floor() as usize;
-                children.clamp(self.mesh.min_degree, self.mesh.max_degree)
-            }
+    /// How many child streams this member's upload carries across all sources (`None`: the
+    /// upload is not known, so no limit).
+    pub fn child_slots(&self) -> Option<usize> {
+        let b = &self.bandwidth;
+        let up = b.upload?.bps_f64() * b.upload_share.clamp(0.0, 1.0);
+        Some((up / b.stream_rate.bps_f64().max(1.0)).floor() as usize)
+    }
+
+    /// The degree bound of this member: `max_degree`, lowered with a bandwidth metric and a
+    /// known upload to the child streams the upload carries (never below `min_degree`). Which
+    /// neighbours get which streams is left to admission ([`Self::child_slots`]): with several
+    /// sources a neighbour need not take every stream from this member, so the bound does not
+    /// divide by the number of streams (that made meshes of degree 3 and trees too deep for
+    /// the conversational delay budget).
+    pub fn degree_bound(&self) -> usize {
+        match (self.routing.metric.uses_bandwidth(), self.child_slots()) {
+            (true, Some(slots)) => slots.clamp(self.mesh.min_degree, self.mesh.max_degree),
             _ => self.mesh.max_degree,
         }
     }
@@ -377,7 +402,7 @@ mod tests {
         ] {
             assert!(object.contains_key(key), "{key} missing from {json}");
         }
-        assert_eq!(object.len(), 47, "every setting, flat");
+        assert_eq!(object.len(), 50, "every setting, flat");
         let back: NaradaConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
     }

@@ -52,6 +52,8 @@ pub(crate) struct Core {
     pub(crate) timers: TimerTable<Timer>,
     pub(crate) outbox: Outbox<Message, Event>,
     pub(crate) stats: NaradaStats,
+    /// This member told its neighbours its upload is full.
+    pub(crate) upload_full: bool,
 }
 
 impl Core {
@@ -65,7 +67,8 @@ impl Core {
         Self {
             rng: rng_from_seed(derive_seed(config.seed, 2)),
             members: MemberTable::new(id, now),
-            routing: RoutingTable::new(config.routing.metric),
+            routing: RoutingTable::new(config.routing.metric)
+                .with_delay_budget(config.routing.delay_budget),
             neighbours: BTreeMap::new(),
             prober: Prober::new(id, prober_config),
             route_dirty: BTreeSet::new(),
@@ -73,6 +76,7 @@ impl Core {
             timers: TimerTable::default(),
             outbox: Outbox::default(),
             stats: NaradaStats::default(),
+            upload_full: false,
             config,
         }
     }
@@ -150,6 +154,7 @@ impl Core {
                         metric,
                         latency_us: n.cost_us(),
                         leaving: n.leaving,
+                        full: n.full,
                     },
                 )
             })

@@ -92,8 +92,6 @@ pub(crate) struct DataPlane {
     next_seq: u64,
     /// Data arriving here, for telling whether this member's own access link is the bottleneck.
     arriving: RateMeter,
-    /// Sources heard from lately (at least one): each child link carries all their streams.
-    active_streams: usize,
     /// When gaps are next due to be asked for.
     nack_at: Option<Time>,
     stats: DataStats,
@@ -108,7 +106,6 @@ impl DataPlane {
             sources: BTreeMap::new(),
             next_seq: 0,
             arriving: RateMeter::new(Duration::from_secs(4), 8),
-            active_streams: 1,
             nack_at: None,
             stats: DataStats::default(),
             out: VecDeque::new(),
@@ -128,11 +125,6 @@ impl DataPlane {
     /// When [`DataPlane::nack_tick`] is next due.
     pub(crate) fn poll_timeout(&self) -> Option<Time> {
         self.nack_at
-    }
-
-    /// Sources heard from in the last ten seconds (at least one).
-    pub(crate) fn active_streams(&self) -> usize {
-        self.active_streams
     }
 
     /// Whether packets of `source` have reached (or left) this member.
@@ -296,7 +288,9 @@ impl DataPlane {
                 if looked > 4 * MAX_REPAIR || resend.len() as u64 >= MAX_REPAIR {
                     break 'ranges;
                 }
-                if let Some(b) = state.buffered(seq, since) {
+                if let Some(b) = state.buffered(seq, since)
+                    && b.priority <= self.config.max_repair_class
+                {
                     resend.push((seq, b.clone()));
                 }
             }
@@ -335,17 +329,13 @@ impl DataPlane {
         self.nack_at = next.map(|at| at.max(now + Duration::from_millis(1)));
     }
 
-    /// Count the sources heard from lately: each child link carries all their streams.
-    pub(crate) fn refresh_active_streams(&mut self, now: Time) {
-        self.active_streams = self
-            .sources
-            .values()
-            .filter(|st| {
-                st.last_arrival
-                    .is_some_and(|t| now.saturating_since(t) < ACTIVE_FOR)
-            })
-            .count()
-            .max(1);
+    /// The sources heard from (or, for this member's own, sent) in the last ten seconds.
+    pub(crate) fn active_sources(&self, now: Time) -> impl Iterator<Item = Slot> + '_ {
+        self.sources.iter().filter_map(move |(&s, st)| {
+            st.last_arrival
+                .is_some_and(|t| now.saturating_since(t) < ACTIVE_FOR)
+                .then_some(s)
+        })
     }
 }
 
@@ -375,6 +365,7 @@ mod tests {
             recovery_packets: 16,
             nack_delay: Duration::from_millis(100),
             repair_age: Duration::from_millis(500),
+            max_repair_class: u8::MAX,
         }
     }
 
@@ -465,6 +456,33 @@ mod tests {
         );
         assert_eq!(d.stats().nacks_sent, 1);
         assert!(d.poll_timeout().is_some_and(|t| t > due), "retried later");
+    }
+
+    #[test]
+    fn classes_past_the_repair_class_are_not_resent() {
+        let mut d = DataPlane::new(DataConfig {
+            max_repair_class: 1,
+            ..config()
+        });
+        let now = Time::from_secs(1);
+        // A keyframe packet, a base one, an enhancement one.
+        for class in [0, 1, 2] {
+            d.publish(now, Bytes::from_static(b"p"), class, &Star);
+        }
+        drained(&mut d);
+        d.on_nack(now, 2, SELF_SLOT, vec![(0, 3)]);
+        let resent: Vec<u64> = drained(&mut d)
+            .into_iter()
+            .filter_map(|o| match o {
+                DataOutput::Send {
+                    msg: Message::Data(p),
+                    ..
+                } => Some(p.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resent, vec![0, 1], "the enhancement packet is not resent");
+        assert_eq!(d.stats().repairs_sent, 2);
     }
 
     #[test]

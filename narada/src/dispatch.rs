@@ -43,7 +43,7 @@ impl Narada {
                     rtt_us,
                     utility: f64::from(utility_milli) / 1000.0,
                 };
-                mesh.on_link_request(cx, &self.data, now, s, ask);
+                mesh.on_link_request(cx, now, s, ask);
             }
             Message::LinkAccept => match slot {
                 Some(s) => mesh.on_link_accept(cx, now, s),
@@ -78,6 +78,7 @@ impl Narada {
                     for died in cx.apply_update(now, s, update) {
                         mesh.unqueue(died);
                     }
+                    self.refresh_upload_room(now);
                 }
                 None => mesh.not_a_neighbour(cx, now, from),
             },
@@ -103,6 +104,17 @@ impl Narada {
                 streams,
             } => match neighbour {
                 Some(s) => cx.on_rate(now, s, sent_bytes, millis, streams),
+                None => mesh.not_a_neighbour(cx, now, from),
+            },
+            Message::Upload { full } => match neighbour {
+                Some(s) => {
+                    if let Some(nb) = cx.neighbours.get_mut(&s)
+                        && nb.full != full
+                    {
+                        nb.full = full;
+                        cx.reroute(now);
+                    }
+                }
                 None => mesh.not_a_neighbour(cx, now, from),
             },
             Message::Nack { source, ranges } => match neighbour {

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 mod config;
 mod core;
 mod data;

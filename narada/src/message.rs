@@ -170,6 +170,13 @@ pub enum Message {
         /// Missing ranges: `(first sequence number, count)`.
         ranges: Vec<(u64, u16)>,
     },
+    /// Whether this member's upload carries all the child streams it can (sent when that
+    /// changes, and at link-up when full): if so, only members already its children for a
+    /// source should route that source through it.
+    Upload {
+        /// No room for another child stream.
+        full: bool,
+    },
 }
 
 impl WireMessage for Message {
@@ -206,6 +213,7 @@ impl Message {
             Self::TableReply { .. } => "table-reply",
             Self::Data(_) => "data",
             Self::Nack { .. } => "nack",
+            Self::Upload { .. } => "upload",
             Self::Rate { .. } => "rate",
         }
     }

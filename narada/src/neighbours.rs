@@ -65,6 +65,8 @@ pub(crate) struct Neighbour {
     pub(crate) sent_sources: std::collections::BTreeSet<Slot>,
     /// When this member last probed the link's bandwidth.
     pub(crate) probed_at: Option<Time>,
+    /// The neighbour said its upload is full (see [`crate::Message::Upload`]).
+    pub(crate) full: bool,
 }
 
 impl Neighbour {
@@ -85,6 +87,7 @@ impl Neighbour {
             sent_bytes: 0,
             sent_sources: std::collections::BTreeSet::new(),
             probed_at: None,
+            full: false,
         }
     }
 

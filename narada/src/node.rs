@@ -415,7 +415,7 @@ impl Narada {
             Timer::QueryExpire(nonce) => self.mesh.query_expired(cx, now, nonce),
             Timer::RouteHold => cx.reroute(now),
             Timer::RateReport => {
-                self.data.refresh_active_streams(now);
+                self.refresh_upload_room(now);
                 self.core.send_rate_reports();
                 reprobe_links(&mut self.core, &mut self.data, now);
                 let cx = &mut self.core;
@@ -499,7 +499,7 @@ impl Protocol for Narada {
     fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics) {
         if let Some(bandwidth) = metrics.bandwidth {
             self.mesh
-                .on_bandwidth_measured(&mut self.core, &mut self.data, now, peer, bandwidth);
+                .on_bandwidth_measured(&mut self.core, now, peer, bandwidth);
         }
         self.drive_prober(now, |p, now| p.handle_measurement(now, peer, metrics));
     }

@@ -67,6 +67,10 @@ pub struct LinkCost {
     pub latency_us: u32,
     /// The neighbour is leaving: use its routes only when nothing else reaches a destination.
     pub leaving: bool,
+    /// The neighbour's upload carries all the child streams it can: a route through it is worth
+    /// no bandwidth to a member not already its child for that destination (admission control
+    /// across all the streams a member forwards).
+    pub full: bool,
 }
 
 /// Tolerance below which cost changes do not switch routes or trigger advertisements.
@@ -104,6 +108,8 @@ pub struct RoutingTable {
     /// Destinations whose route went active (withdrawn, waiting for neighbours to stop using
     /// this member) and since when.
     active: BTreeMap<Slot, Time>,
+    /// One-way latency, microseconds, past which a path's width counts as zero.
+    delay_budget_us: Option<u32>,
 }
 
 impl RoutingTable {
@@ -113,6 +119,14 @@ impl RoutingTable {
             kind,
             ..Self::default()
         }
+    }
+
+    /// With a bandwidth metric, count paths longer than `budget` (one way) as worth no
+    /// bandwidth. Still monotone: a path's latency only grows as it is extended, so a path
+    /// over the budget never becomes better by extension, which loop-freedom rests on.
+    pub fn with_delay_budget(mut self, budget: Option<std::time::Duration>) -> Self {
+        self.delay_budget_us = budget.map(|b| u32::try_from(b.as_micros()).unwrap_or(u32::MAX));
+        self
     }
 
     /// The metric this table routes by.
@@ -296,6 +310,12 @@ impl RoutingTable {
                     continue;
                 }
             }
+            let metric = if link.full && kind.uses_bandwidth() && Some(n) != current_hop {
+                // Joining a full relay would take a share of streams it already carries.
+                PathMetric { width: 0, ..metric }
+            } else {
+                metric
+            };
             if Some(n) == current_hop {
                 current = Some((metric, latency));
             }
@@ -358,16 +378,28 @@ impl RoutingTable {
         link_metric.dist = link_metric.dist.saturating_add(penalty);
         let link_us = link.latency_us.max(1);
         if d == n {
-            return Some((PathMetric::ZERO.extend(link_metric), link_us));
+            let metric = self.over_budget(PathMetric::ZERO.extend(link_metric), link_us);
+            return Some((metric, link_us));
         }
         let advert = self.rib_in.get(&n)?.get(&d)?;
         if advert.path.iter().any(|&s| s == SELF_SLOT || !routable(s)) {
             return None;
         }
+        let latency = link_us.saturating_add(advert.latency_us);
         Some((
-            advert.metric.extend(link_metric),
-            link_us.saturating_add(advert.latency_us),
+            self.over_budget(advert.metric.extend(link_metric), latency),
+            latency,
         ))
+    }
+
+    /// `metric` with its width cut to zero if `latency_us` is past the delay budget.
+    fn over_budget(&self, metric: PathMetric, latency_us: u32) -> PathMetric {
+        match self.delay_budget_us {
+            Some(budget) if self.kind.uses_bandwidth() && latency_us > budget => {
+                PathMetric { width: 0, ..metric }
+            }
+            _ => metric,
+        }
     }
 
     /// What neighbour `n` advertised for `dest`.
@@ -519,6 +551,7 @@ mod tests {
                         metric: lat(c),
                         latency_us: c,
                         leaving: false,
+                        full: false,
                     },
                 )
             })
@@ -558,6 +591,106 @@ mod tests {
             t.recompute(Time::ZERO, &links(&[(1, 10), (2, 5)]), |_| true, TOL)
                 .is_empty()
         );
+    }
+
+    /// Bandwidth-latency links of width 10 and latency `us`, neighbour 1 full or not.
+    fn wide_links(costs: &[(Slot, u32)], full: Option<Slot>) -> BTreeMap<Slot, LinkCost> {
+        costs
+            .iter()
+            .map(|&(s, us)| {
+                let link = LinkCost {
+                    metric: PathMetric {
+                        width: 10,
+                        dist: us,
+                    },
+                    latency_us: us,
+                    leaving: false,
+                    full: full == Some(s),
+                };
+                (s, link)
+            })
+            .collect()
+    }
+
+    fn wide_advert(us: u32, path: &[Slot]) -> Option<Advert> {
+        Some(Advert {
+            metric: PathMetric {
+                width: 10,
+                dist: us,
+            },
+            latency_us: us,
+            path: path.to_vec(),
+        })
+    }
+
+    #[test]
+    fn a_full_neighbour_keeps_its_children_and_takes_no_new_ones() {
+        let mut t = RoutingTable::new(MetricKind::BandwidthLatency);
+        // Neighbour 1 reaches source 3 in 10 ms, neighbour 2 in 40 ms; both as wide.
+        t.apply(1, 3, wide_advert(10_000, &[3]), 64).unwrap();
+        t.apply(2, 3, wide_advert(40_000, &[3]), 64).unwrap();
+        // Not yet a child of 1, and 1 is full: the slower, open neighbour is taken.
+        t.recompute(
+            Time::ZERO,
+            &wide_links(&[(1, 1), (2, 1)], Some(1)),
+            |_| true,
+            TOL,
+        );
+        assert_eq!(t.route(3).map(|r| r.next_hop), Some(2));
+        // 1 has room: it is better, so this member moves to it.
+        t.recompute(
+            Time::ZERO,
+            &wide_links(&[(1, 1), (2, 1)], None),
+            |_| true,
+            TOL,
+        );
+        assert_eq!(t.route(3).map(|r| r.next_hop), Some(1));
+        // 1 fills up: this member, already its child, stays.
+        t.recompute(
+            Time::ZERO,
+            &wide_links(&[(1, 1), (2, 1)], Some(1)),
+            |_| true,
+            TOL,
+        );
+        assert_eq!(t.route(3).map(|r| r.next_hop), Some(1));
+        assert_eq!(t.route(3).map(|r| r.metric.width), Some(10));
+    }
+
+    #[test]
+    fn a_path_past_the_delay_budget_is_worth_no_bandwidth() {
+        let budget = Some(std::time::Duration::from_millis(300));
+        let mut t = RoutingTable::new(MetricKind::BandwidthLatency).with_delay_budget(budget);
+        // Through 1: full width but 500 ms; through 2: 80% width in 100 ms.
+        t.apply(1, 3, wide_advert(500_000, &[4, 3]), 64).unwrap();
+        let narrow = Advert {
+            metric: PathMetric {
+                width: 8,
+                dist: 100_000,
+            },
+            latency_us: 100_000,
+            path: vec![3],
+        };
+        t.apply(2, 3, Some(narrow), 64).unwrap();
+        t.recompute(
+            Time::ZERO,
+            &wide_links(&[(1, 1), (2, 1)], None),
+            |_| true,
+            TOL,
+        );
+        assert_eq!(t.route(3).map(|r| r.next_hop), Some(2));
+        // Without a budget, width decides, however long the path.
+        let mut paper = RoutingTable::new(MetricKind::BandwidthLatency);
+        paper
+            .apply(1, 3, wide_advert(500_000, &[4, 3]), 64)
+            .unwrap();
+        paper.apply(2, 3, t.advert_of(2, 3).cloned(), 64).unwrap();
+        paper.recompute(
+            Time::ZERO,
+            &wide_links(&[(1, 1), (2, 1)], None),
+            |_| true,
+            TOL,
+        );
+        assert_eq!(paper.route(3).map(|r| r.next_hop), Some(1));
     }
 
     #[test]

@@ -112,6 +112,9 @@ impl Core {
             }
         }
         self.send_update(n, update);
+        if self.upload_full {
+            self.send(n, Message::Upload { full: true });
+        }
         if let Some(nb) = self.neighbours.get_mut(&n) {
             nb.sent_version = version;
         }

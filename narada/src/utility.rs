@@ -85,6 +85,7 @@ mod tests {
             metric: latency(us),
             latency_us: us,
             leaving: false,
+            full: false,
         }
     }
 

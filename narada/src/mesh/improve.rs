@@ -99,7 +99,7 @@ impl Mesh {
         if query.purpose == QueryPurpose::Repair {
             // It answers: a silent member that lives gets a link, which repairs a partition if
             // there is one.
-            if self.has_room(cx, data, LinkReason::Repair) {
+            if self.has_room(cx, LinkReason::Repair) {
                 let ask = LinkAsk {
                     reason: LinkReason::Repair,
                     rtt_us,
@@ -135,7 +135,7 @@ impl Mesh {
             their_degree,
         };
         if !cx.config.routing.metric.uses_bandwidth() {
-            self.evaluate(cx, data, now, from, &candidate, PathMetric::UNBOUNDED);
+            self.evaluate(cx, now, from, &candidate, PathMetric::UNBOUNDED);
             return;
         }
         // Bandwidth matters, but probes are costly (the paper found them 92% of its overhead):
@@ -145,7 +145,7 @@ impl Mesh {
         let full = cx.config.bandwidth.bandwidth_levels;
         if !Self::could_widen(cx, data, &candidate.their_costs) {
             // Only latency is at stake: no probe; the link is measured once it exists.
-            self.evaluate(cx, data, now, from, &candidate, full);
+            self.evaluate(cx, now, from, &candidate, full);
             return;
         }
         if Self::wanted(cx, from, &candidate, full).is_none()
@@ -159,7 +159,7 @@ impl Mesh {
             .filter(|(_, at)| now.saturating_since(*at) < cx.config.bandwidth.reprobe_interval);
         if let Some(&(bandwidth, _)) = fresh {
             let width = cx.width_of(bandwidth);
-            self.evaluate(cx, data, now, from, &candidate, width);
+            self.evaluate(cx, now, from, &candidate, width);
             return;
         }
         cx.probe_bandwidth(from);
@@ -185,7 +185,6 @@ impl Mesh {
     fn evaluate(
         &mut self,
         cx: &mut Core,
-        data: &DataPlane,
         now: Time,
         from: Slot,
         candidate: &Candidate,
@@ -203,7 +202,7 @@ impl Mesh {
             rtt_us: candidate.rtt_us,
             utility,
         };
-        if self.has_room(cx, data, reason) {
+        if self.has_room(cx, reason) {
             self.request_link(cx, now, from, ask, None);
         } else if let Some(old) = swap_target(cx, now, utility, direct_us) {
             self.request_link(cx, now, from, ask, Some(old));
@@ -274,7 +273,6 @@ impl Mesh {
     pub(crate) fn on_bandwidth_measured(
         &mut self,
         cx: &mut Core,
-        data: &mut DataPlane,
         now: Time,
         peer: NodeId,
         bandwidth: Bandwidth,
@@ -293,7 +291,7 @@ impl Mesh {
         }
         if let Some(candidate) = self.awaiting_probe.remove(&slot) {
             let width = cx.width_of(bandwidth);
-            self.evaluate(cx, data, now, slot, &candidate, width);
+            self.evaluate(cx, now, slot, &candidate, width);
         }
     }
 

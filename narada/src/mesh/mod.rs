@@ -28,7 +28,6 @@ use rand::seq::SliceRandom;
 pub(crate) use improve::reprobe_links;
 
 use crate::core::Core;
-use crate::data::DataPlane;
 use crate::members::{SELF_SLOT, Slot};
 use crate::message::{LinkReason, Message};
 use crate::metric::PathMetric;
@@ -176,13 +175,13 @@ impl Mesh {
     }
 
     /// Capacity for one more link, counting requests in flight (swaps replace a link).
-    fn has_room(&self, cx: &Core, data: &DataPlane, reason: LinkReason) -> bool {
+    fn has_room(&self, cx: &Core, reason: LinkReason) -> bool {
         let used = cx.neighbours.len() + self.pending.values().filter(|p| p.2.is_none()).count();
         let limit = match reason {
             // Repair links join partitions; they may exceed the bound by one, and the drop rule
             // trims the mesh afterwards.
-            LinkReason::Repair => cx.config.degree_bound(data.active_streams()) + 1,
-            _ => cx.config.degree_bound(data.active_streams()),
+            LinkReason::Repair => cx.config.degree_bound() + 1,
+            _ => cx.config.degree_bound(),
         };
         used < limit
     }
@@ -203,14 +202,7 @@ impl Mesh {
         self.link_down(cx, now, n);
     }
 
-    pub(crate) fn on_link_request(
-        &mut self,
-        cx: &mut Core,
-        data: &DataPlane,
-        now: Time,
-        from: Slot,
-        ask: LinkAsk,
-    ) {
+    pub(crate) fn on_link_request(&mut self, cx: &mut Core, now: Time, from: Slot, ask: LinkAsk) {
         let LinkAsk {
             reason,
             rtt_us,
@@ -249,7 +241,7 @@ impl Mesh {
             || (reason == LinkReason::Improve && self.held_off(now, from));
         let mut replaced = None;
         let accept = !refuse
-            && (crossing || self.has_room(cx, data, reason) || {
+            && (crossing || self.has_room(cx, reason) || {
                 // Full: give up the least useful link for a much better one.
                 replaced = improve::swap_target(cx, now, utility, rtt_us / 2);
                 replaced.is_some()

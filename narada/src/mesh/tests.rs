@@ -14,17 +14,16 @@ fn id(i: u64) -> NodeId {
 }
 
 /// Member 0's parts, the group founded (its own outputs drained).
-fn founder(mesh: MeshConfig) -> (Core, Mesh, DataPlane) {
+fn founder(mesh: MeshConfig) -> (Core, Mesh) {
     let config = NaradaConfig {
         mesh,
         ..NaradaConfig::default()
     };
-    let data = DataPlane::new(config.data.clone());
     let mut cx = Core::new(id(0), config, Time::ZERO);
     let mut m = Mesh::default();
     m.join(&mut cx, Time::ZERO, Vec::new());
     assert_eq!(drained(&mut cx), vec![Output::Emit(Event::Joined)]);
-    (cx, m, data)
+    (cx, m)
 }
 
 fn drained(cx: &mut Core) -> Vec<Output<Message, Event>> {
@@ -65,10 +64,10 @@ fn a_joiner_asks_one_bootstrap_member_for_a_link_and_retries_later() {
 
 #[test]
 fn a_link_request_is_accepted_with_everything_the_member_knows() {
-    let (mut cx, mut m, data) = founder(MeshConfig::default());
+    let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);
     let joiner = cx.members.intern(id(7), now);
-    m.on_link_request(&mut cx, &data, now, joiner, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, joiner, ask(LinkReason::Join, 20_000));
     let own_seq = cx.members.record(SELF_SLOT).map(|r| r.seq).unwrap();
     let one_way = PathMetric {
         width: PathMetric::UNBOUNDED,
@@ -125,17 +124,17 @@ fn a_link_request_is_accepted_with_everything_the_member_knows() {
 
 #[test]
 fn a_full_member_refuses_a_link_and_refers_the_asker_to_its_neighbours() {
-    let (mut cx, mut m, data) = founder(MeshConfig {
+    let (mut cx, mut m) = founder(MeshConfig {
         min_degree: 1,
         max_degree: 1,
         ..MeshConfig::default()
     });
     let now = Time::from_secs(1);
     let first = cx.members.intern(id(7), now);
-    m.on_link_request(&mut cx, &data, now, first, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, first, ask(LinkReason::Join, 20_000));
     drained(&mut cx);
     let second = cx.members.intern(id(8), now);
-    m.on_link_request(&mut cx, &data, now, second, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, second, ask(LinkReason::Join, 20_000));
     assert_eq!(
         drained(&mut cx),
         vec![Output::Send {
@@ -149,11 +148,11 @@ fn a_full_member_refuses_a_link_and_refers_the_asker_to_its_neighbours() {
 
 #[test]
 fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
-    let (mut cx, mut m, data) = founder(MeshConfig::default());
+    let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);
     let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
-    m.on_link_request(&mut cx, &data, now, a, ask(LinkReason::Join, 20_000));
-    m.on_link_request(&mut cx, &data, now, b, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
     drained(&mut cx);
     let lost = ProberEvent::Lost {
         peer: id(7),

@@ -104,6 +104,14 @@ pub struct ConferencingArgs {
     /// Narada settings as JSON (any subset; the metric is set per scheme).
     #[arg(long)]
     pub narada_config: Option<PathBuf>,
+    /// One-way latency past which a tree path counts as worth no bandwidth (the bandwidth
+    /// metrics' delay budget; receivers play what arrives within 400 ms). Unless the Narada
+    /// settings give one.
+    #[arg(long, default_value = "300ms", value_parser = duration_arg)]
+    pub delay_budget: Duration,
+    /// Rank paths by width alone, however long (the conferencing paper's metric).
+    #[arg(long)]
+    pub no_delay_budget: bool,
 }
 
 impl ConferencingArgs {
@@ -291,6 +299,11 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
                 let net = common.network()?;
                 let mut config = base.clone();
                 config.routing.metric = metric;
+                if args.no_delay_budget {
+                    config.routing.delay_budget = None;
+                } else if config.routing.delay_budget.is_none() {
+                    config.routing.delay_budget = Some(args.delay_budget);
+                }
                 config.bandwidth.stream_rate = args.rate;
                 let started = std::time::Instant::now();
                 let run = OverlayRun::new(

@@ -49,6 +49,10 @@ pub struct ConferenceConfig {
     /// must be one of its places.
     #[serde(default)]
     pub emulate: Option<PathBuf>,
+    /// This member's upload capacity: it then forwards no more streams than 90% of it
+    /// carries, across every sender (with `emulate`, its place's upload unless given).
+    #[serde(default)]
+    pub upload: Option<Bandwidth>,
 }
 
 fn default_domain() -> String {
@@ -116,6 +120,11 @@ pub struct ConferenceArgs {
     /// --listen must be one of its places' addresses.
     #[arg(long)]
     pub emulate: Option<PathBuf>,
+    /// This member's upload capacity, e.g. 20mbps: it then relays no more streams than 90%
+    /// of it carries, across every sender, and tells its neighbours when it is full (with
+    /// --emulate, its place's upload unless given).
+    #[arg(long)]
+    pub upload: Option<Bandwidth>,
 }
 
 /// Why the settings do not make a member.
@@ -156,6 +165,14 @@ pub enum ConfigError {
     /// The config file's `stream_rate` is not a bandwidth.
     #[error("config file: stream_rate {rate:?}: {source}")]
     StreamRate {
+        /// The value.
+        rate: String,
+        /// Why it is not a bandwidth.
+        source: ParseBandwidthError,
+    },
+    /// The config file's `upload` is not a bandwidth.
+    #[error("config file: upload {rate:?}: {source}")]
+    Upload {
         /// The value.
         rate: String,
         /// Why it is not a bandwidth.
@@ -205,6 +222,7 @@ struct FileConfig {
     #[serde(default)]
     join_by_name: bool,
     emulate: Option<PathBuf>,
+    upload: Option<String>,
 }
 
 impl TryFrom<ConferenceArgs> for ConferenceConfig {
@@ -248,6 +266,14 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
         if stream_rate.bps() == 0 {
             return Err(ConfigError::ZeroStreamRate);
         }
+        let file_upload = file
+            .upload
+            .map(|rate| {
+                rate.parse::<Bandwidth>()
+                    .map_err(|source| ConfigError::Upload { rate, source })
+            })
+            .transpose()?;
+        let upload = a.upload.or(file_upload);
         let resolver = a.resolver.or(file.resolver);
         let anycast_domain = a.domain.or(file.domain).unwrap_or_else(default_domain);
         let join_by_name = a.join_by_name || file.join_by_name;
@@ -267,6 +293,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             anycast_domain,
             join_by_name,
             emulate: a.emulate.or(file.emulate),
+            upload,
         })
     }
 }
@@ -290,6 +317,7 @@ mod tests {
             domain: None,
             join_by_name: false,
             emulate: None,
+            upload: None,
         }
     }
 

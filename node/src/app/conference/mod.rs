@@ -114,6 +114,10 @@ impl Member {
             Some(path) => Some(Arc::new(Emulation::load(path)?)),
             None => None,
         };
+        // Admission across streams needs the upload: given, or the emulated place's.
+        let place = emulation
+            .as_ref()
+            .and_then(|e| e.place_of(config.listen.ip()).map(|i| e.place(i).clone()));
         let connector = Connector::bind(
             config.listen,
             identity.clone(),
@@ -131,6 +135,12 @@ impl Member {
         // G.114's mouth-to-ear budget); repairing later than that only takes a slow link's
         // room from current media (the simulator's default is longer, for its figures).
         narada_config.data.repair_age = CONVERSATION_REPAIR_AGE;
+        // Paths whose latency leaves no room in that budget carry nothing that plays.
+        narada_config.routing.delay_budget = Some(CONVERSATION_DELAY_BUDGET);
+        narada_config.bandwidth.upload = config
+            .upload
+            .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.up_bps)));
+        narada_config.bandwidth.download = place.as_ref().map(|p| Bandwidth::from_bps(p.down_bps));
         let now = WallClock::default().now();
         let narada = Narada::new(id, narada_config, now);
         let view = Arc::new(Mutex::new(ProtocolView::default()));
@@ -334,6 +344,10 @@ async fn join_group(control: mpsc::Sender<Control<Command>>, join: Vec<SocketAdd
         backoff = (backoff * 2).min(Duration::from_secs(8));
     }
 }
+
+/// One-way path latency past which a conference tree path counts as worth no bandwidth:
+/// 400 ms of mouth-to-ear budget less room for queueing and the receiver's jitter buffer.
+const CONVERSATION_DELAY_BUDGET: Duration = Duration::from_millis(300);
 
 /// Oldest media a conference member still asks for or resends.
 const CONVERSATION_REPAIR_AGE: Duration = Duration::from_millis(400);
