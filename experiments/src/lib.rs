@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod describe;
+pub mod emulation_spec;
 pub mod group;
 pub mod network;
 pub mod report;

@@ -16,7 +16,7 @@ use experiments::scenario::overcast::{self, Overcast};
 use experiments::scenario::overcast_dynamics::{self, OvercastDynamics};
 use experiments::scenario::overcast_sweep::{self, OvercastSweep};
 use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, run_and_report};
-use experiments::{describe, topology};
+use experiments::{describe, emulation_spec, topology};
 
 /// Simulate end-system multicast overlays on real and generated networks, and measure them
 /// with the papers' metrics (RDP, link stress, resource usage, receiver bandwidth).
@@ -45,6 +45,36 @@ enum Command {
         /// Access links for placed members.
         #[arg(long, default_value = DEFAULT_ACCESS)]
         access: String,
+    },
+    /// Write the emulation spec of a placement (members on a latency matrix with drawn
+    /// access links, as `run conferencing` places them with the same seed) for real
+    /// processes: `esm conference --emulate FILE --listen ADDR:PORT`, ADDR one of its places.
+    #[command(name = "emulation-spec")]
+    EmulationSpec {
+        /// The latency matrix (or any topology: delays are its unicast paths').
+        #[arg(long, default_value = conferencing::DEFAULT_MATRIX)]
+        topology: String,
+        /// Members to place.
+        #[arg(long, default_value_t = 16)]
+        members: usize,
+        /// Seed of placement and access links (the simulator's, for the same placement).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Access links (the conferencing default: SimBlock's regions, 15% slow ADSL).
+        #[arg(long, default_value = "simblock:year=2019,adsl=0.15")]
+        access: String,
+        /// The first member's loopback address; the others follow it.
+        #[arg(long, default_value = "127.0.0.10")]
+        first_ip: std::net::Ipv4Addr,
+        /// City coordinates, for pictures (CSV: city,Lat,Long).
+        #[arg(long, default_value = "data/latency/wondernetwork-2018-cities.csv")]
+        cities: std::path::PathBuf,
+        /// Put the last member on a slow link: this download instead of its drawn one.
+        #[arg(long)]
+        slow_down: Option<overlay_core::Bandwidth>,
+        /// Where to write the spec (JSON).
+        #[arg(long, default_value = "out/emulation.json")]
+        out: std::path::PathBuf,
     },
     /// Run a named scenario; it writes OUT/summary.json, CSV series and SVG plots.
     Run {
@@ -122,6 +152,42 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 None => None,
             };
             print!("{}", describe::describe(&topo, net.as_ref()));
+        }
+        Command::EmulationSpec {
+            topology: spec,
+            members,
+            seed,
+            access,
+            first_ip,
+            cities,
+            slow_down,
+            out,
+        } => {
+            let topo = topology::load(&spec)?;
+            let net = Network::build(topo, members, &AccessSpec::parse(&access)?, seed)?;
+            let addresses = emulation_spec::loopback_addresses(first_ip, members)?;
+            let cities = emulation_spec::read_cities(&cities)?;
+            let mut name = format!("{spec}, {members} members, {access}, seed {seed}");
+            let mut written = emulation_spec::spec_of(&net, &name, &addresses, &cities);
+            if let (Some(rate), Some(last)) = (slow_down, written.places.last_mut()) {
+                last.down_bps = rate.bps();
+                name.push_str(&format!(", the last member's download {rate}"));
+                written.name = name;
+            }
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&out, serde_json::to_string_pretty(&written)?)?;
+            for place in &written.places {
+                println!(
+                    "{:<15} {:<20} up {:>6.1} Mbit/s  down {:>6.1} Mbit/s",
+                    place.ip.to_string(),
+                    place.name,
+                    place.up_bps as f64 / 1e6,
+                    place.down_bps as f64 / 1e6
+                );
+            }
+            println!("wrote {}", out.display());
         }
         Command::Run { scenario } => match scenario {
             Scenario::Baselines(args) => run_and_report::<Baselines>(&args)?,

@@ -8,42 +8,81 @@
 //! neighbours it is full ([`crate::Message::Upload`]); to a neighbour not already its child
 //! for a source, a route through it is then worth no bandwidth (see
 //! [`crate::routing::LinkCost::full`]), so new children go elsewhere while the ones it has
-//! keep their parent.
+//! keep their parent. Trees form before the streams start, so a member can find itself over
+//! its upload once they do: it then asks its farthest children, as many as bring it back
+//! within, to move too (`shed`); a child with no other parent stays.
 
 use overlay_core::Time;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::Message;
 use crate::data::SourceTrees;
+use crate::members::Slot;
+use crate::message::UploadRoom;
 use crate::node::{Narada, Trees};
 
 impl Narada {
-    /// The child streams this member forwards now: for each source heard from lately, the
-    /// neighbours that route to it through this member.
-    pub(crate) fn child_streams(&self, now: Time) -> usize {
+    /// The child streams this member forwards now, per child: for each source heard from
+    /// lately, the neighbours that route to it through this member.
+    fn child_streams(&self, now: Time) -> BTreeMap<Slot, usize> {
         let trees = Trees(&self.core);
-        self.data
-            .active_sources(now)
-            .map(|source| trees.downstream(source).len())
-            .sum()
+        let mut per_child = BTreeMap::new();
+        for source in self.data.active_sources(now) {
+            for child in trees.downstream(source) {
+                *per_child.entry(child).or_insert(0) += 1;
+            }
+        }
+        per_child
     }
 
-    /// Compare the child streams with what the upload carries, and tell every neighbour when
-    /// this member becomes full or has room again.
+    /// Compare the child streams with what the upload carries, and tell each neighbour when
+    /// what it should know changes: whether this member is full, and whether it should move
+    /// away although it is a child (the member is over its upload, and this child is among
+    /// the farthest whose streams bring it back within).
     pub(crate) fn refresh_upload_room(&mut self, now: Time) {
         let config = &self.core.config;
-        let full = match (config.routing.metric.uses_bandwidth(), config.child_slots()) {
-            (true, Some(slots)) => {
-                std::env::var_os("ESM_NOADMIT").is_none() && self.child_streams(now) >= slots
-            }
-            _ => false,
-        };
-        if full == self.core.upload_full {
+        let (true, Some(slots)) = (config.routing.metric.uses_bandwidth(), config.child_slots())
+        else {
             return;
+        };
+        let per_child = self.child_streams(now);
+        let used: usize = per_child.values().sum();
+        let full = used >= slots;
+        let mut shed = BTreeSet::new();
+        if used > slots {
+            // Farthest first: they are the likeliest to have a nearer parent with room.
+            let mut children: Vec<(u32, Slot, usize)> = per_child
+                .iter()
+                .map(|(&c, &n)| {
+                    let far = self.core.neighbours.get(&c).map_or(0, |nb| nb.cost_us());
+                    (far, c, n)
+                })
+                .collect();
+            children.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut excess = used - slots;
+            for (_, child, streams) in children {
+                if excess == 0 {
+                    break;
+                }
+                shed.insert(child);
+                excess = excess.saturating_sub(streams);
+            }
         }
         self.core.upload_full = full;
-        let neighbours: Vec<_> = self.core.neighbours.keys().copied().collect();
-        for n in neighbours {
-            self.core.send(n, Message::Upload { full });
+        let mut news = Vec::new();
+        for (&n, nb) in &mut self.core.neighbours {
+            let room = UploadRoom {
+                full,
+                shed: shed.contains(&n),
+            };
+            if nb.told_room != room {
+                nb.told_room = room;
+                news.push((n, room));
+            }
+        }
+        for (n, room) in news {
+            self.core.send(n, Message::Upload(room));
         }
     }
 }

@@ -52,7 +52,7 @@ pub(crate) struct Core {
     pub(crate) timers: TimerTable<Timer>,
     pub(crate) outbox: Outbox<Message, Event>,
     pub(crate) stats: NaradaStats,
-    /// This member told its neighbours its upload is full.
+    /// This member's upload carries all the child streams it can.
     pub(crate) upload_full: bool,
 }
 
@@ -154,7 +154,8 @@ impl Core {
                         metric,
                         latency_us: n.cost_us(),
                         leaving: n.leaving,
-                        full: n.full,
+                        full: n.room.full,
+                        shed: n.room.shed,
                     },
                 )
             })

@@ -106,12 +106,12 @@ impl Narada {
                 Some(s) => cx.on_rate(now, s, sent_bytes, millis, streams),
                 None => mesh.not_a_neighbour(cx, now, from),
             },
-            Message::Upload { full } => match neighbour {
+            Message::Upload(room) => match neighbour {
                 Some(s) => {
                     if let Some(nb) = cx.neighbours.get_mut(&s)
-                        && nb.full != full
+                        && nb.room != room
                     {
-                        nb.full = full;
+                        nb.room = room;
                         cx.reroute(now);
                     }
                 }

@@ -70,6 +70,16 @@ pub struct Update {
     pub routes: Vec<RouteEntry>,
 }
 
+/// What a member's upload has room for, as told to one neighbour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRoom {
+    /// No room for another child stream: only members already its children for a source
+    /// should route that source through it.
+    pub full: bool,
+    /// Over its upload: the recipient, though a child, should find another parent if it can.
+    pub shed: bool,
+}
+
 /// A data packet from a source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataPacket {
@@ -170,13 +180,10 @@ pub enum Message {
         /// Missing ranges: `(first sequence number, count)`.
         ranges: Vec<(u64, u16)>,
     },
-    /// Whether this member's upload carries all the child streams it can (sent when that
-    /// changes, and at link-up when full): if so, only members already its children for a
-    /// source should route that source through it.
-    Upload {
-        /// No room for another child stream.
-        full: bool,
-    },
+    /// Whether this member's upload carries all the child streams it can, and whether the
+    /// recipient should move away (sent when that changes for the recipient, and at link-up
+    /// when full).
+    Upload(UploadRoom),
 }
 
 impl WireMessage for Message {
@@ -213,7 +220,7 @@ impl Message {
             Self::TableReply { .. } => "table-reply",
             Self::Data(_) => "data",
             Self::Nack { .. } => "nack",
-            Self::Upload { .. } => "upload",
+            Self::Upload(_) => "upload",
             Self::Rate { .. } => "rate",
         }
     }

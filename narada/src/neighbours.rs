@@ -6,7 +6,7 @@ use overlay_core::Time;
 use probe::LinkBandwidth;
 
 use crate::members::Slot;
-use crate::message::Handle;
+use crate::message::{Handle, UploadRoom};
 
 /// A set of slots as a bitmap (slots are small and dense).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,8 +65,11 @@ pub(crate) struct Neighbour {
     pub(crate) sent_sources: std::collections::BTreeSet<Slot>,
     /// When this member last probed the link's bandwidth.
     pub(crate) probed_at: Option<Time>,
-    /// The neighbour said its upload is full (see [`crate::Message::Upload`]).
-    pub(crate) full: bool,
+    /// What the neighbour's upload has room for, as it told this member (see
+    /// [`crate::Message::Upload`]).
+    pub(crate) room: UploadRoom,
+    /// What this member last told the neighbour of its own upload.
+    pub(crate) told_room: UploadRoom,
 }
 
 impl Neighbour {
@@ -87,7 +90,8 @@ impl Neighbour {
             sent_bytes: 0,
             sent_sources: std::collections::BTreeSet::new(),
             probed_at: None,
-            full: false,
+            room: UploadRoom::default(),
+            told_room: UploadRoom::default(),
         }
     }
 

@@ -71,6 +71,8 @@ pub struct LinkCost {
     /// no bandwidth to a member not already its child for that destination (admission control
     /// across all the streams a member forwards).
     pub full: bool,
+    /// The neighbour is over its upload and asks this member to move too, child or not.
+    pub shed: bool,
 }
 
 /// Tolerance below which cost changes do not switch routes or trigger advertisements.
@@ -310,12 +312,13 @@ impl RoutingTable {
                     continue;
                 }
             }
-            let metric = if link.full && kind.uses_bandwidth() && Some(n) != current_hop {
-                // Joining a full relay would take a share of streams it already carries.
-                PathMetric { width: 0, ..metric }
-            } else {
-                metric
-            };
+            let metric =
+                if link.full && kind.uses_bandwidth() && (link.shed || Some(n) != current_hop) {
+                    // Joining a full relay would take a share of streams it already carries.
+                    PathMetric { width: 0, ..metric }
+                } else {
+                    metric
+                };
             if Some(n) == current_hop {
                 current = Some((metric, latency));
             }
@@ -552,6 +555,7 @@ mod tests {
                         latency_us: c,
                         leaving: false,
                         full: false,
+                        shed: false,
                     },
                 )
             })
@@ -606,6 +610,7 @@ mod tests {
                     latency_us: us,
                     leaving: false,
                     full: full == Some(s),
+                    shed: false,
                 };
                 (s, link)
             })
@@ -654,6 +659,11 @@ mod tests {
         );
         assert_eq!(t.route(3).map(|r| r.next_hop), Some(1));
         assert_eq!(t.route(3).map(|r| r.metric.width), Some(10));
+        // 1 is over its upload and asks this member to move: it does.
+        let mut over = wide_links(&[(1, 1), (2, 1)], Some(1));
+        over.get_mut(&1).unwrap().shed = true;
+        t.recompute(Time::ZERO, &over, |_| true, TOL);
+        assert_eq!(t.route(3).map(|r| r.next_hop), Some(2));
     }
 
     #[test]

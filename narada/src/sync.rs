@@ -5,7 +5,9 @@ use overlay_core::{NodeId, Time};
 
 use crate::core::Core;
 use crate::members::{Observed, SELF_SLOT, Slot, Status};
-use crate::message::{Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update};
+use crate::message::{
+    Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update, UploadRoom,
+};
 use crate::metric::PathMetric;
 use crate::node::Event;
 use crate::routing::Advert;
@@ -113,7 +115,14 @@ impl Core {
         }
         self.send_update(n, update);
         if self.upload_full {
-            self.send(n, Message::Upload { full: true });
+            let room = UploadRoom {
+                full: true,
+                shed: false,
+            };
+            if let Some(nb) = self.neighbours.get_mut(&n) {
+                nb.told_room = room;
+            }
+            self.send(n, Message::Upload(room));
         }
         if let Some(nb) = self.neighbours.get_mut(&n) {
             nb.sent_version = version;

@@ -86,6 +86,7 @@ mod tests {
             latency_us: us,
             leaving: false,
             full: false,
+            shed: false,
         }
     }
 

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 mod bandwidth;
+pub mod emulation;
 mod id;
 mod link;
 mod protocol;

@@ -116,8 +116,8 @@ pub struct ConferenceArgs {
     #[arg(long)]
     pub join_by_name: bool,
     /// Run over an emulated wide-area network (tests and demos): a JSON spec of places
-    /// (loopback addresses), one-way delays and access links, written by hand for now;
-    /// --listen must be one of its places' addresses.
+    /// (loopback addresses), one-way delays and access links, as `experiments
+    /// emulation-spec` writes it; --listen must be one of its places' addresses.
     #[arg(long)]
     pub emulate: Option<PathBuf>,
     /// This member's upload capacity, e.g. 20mbps: it then relays no more streams than 90%
