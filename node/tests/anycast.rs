@@ -43,6 +43,8 @@ async fn members_register_join_by_name_and_are_found() {
         send: Some("synthetic:200kbps".into()),
         port: 0,
         resolver: Some(resolver.quic),
+        ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        emulate: None,
     };
     let first = MemberProcess::start(&spec(0)).await.unwrap();
     // Wait until the resolver answers with the founder.

@@ -28,6 +28,8 @@ fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> Mem
         send: Some("synthetic:500kbps".into()),
         port: 0,
         resolver: None,
+        ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        emulate: None,
     }
 }
 

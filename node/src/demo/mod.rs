@@ -1,10 +1,12 @@
 //! `esm demo`: the main job on built-in defaults. Starts an anycast resolver and 8
-//! `esm conference` processes on loopback (each with its own QUIC endpoint, key and status
-//! page), 3 of them sending synthetic media; each member registers with the resolver and joins
-//! by looking the group's name up there (the first founds the group), kills the busiest relay with SIGKILL mid-run, and
+//! `esm conference` processes (each with its own QUIC endpoint, key and status page) in the
+//! cities of an emulated wide-area network (`data/emulation/demo-world.json`, built in; or
+//! `--world`, or `--loopback` for none), the 3 with the largest uploads sending synthetic
+//! media; each member registers with the resolver and joins by looking the group's name up
+//! there (the first founds the group), kills the busiest relay with SIGKILL mid-run, and
 //! prints a live table and a per-receiver summary (rate, loss, delay, recovery time) read from
-//! the members' `/status`. Writes `summary.json` and `mesh.svg` (the mesh and each source's
-//! tree) under `--out`.
+//! the members' `/status`. Writes `summary.json`, `world.json` and `mesh.svg` (the mesh and
+//! each source's tree, members at their cities) under `--out`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,8 +22,9 @@ pub mod process;
 use crate::app::anycast::{self, DEFAULT_DOMAIN, Lookup};
 use crate::app::conference::ConferenceStatus;
 use crate::transport::admission::{AdmissionError, GroupSecret};
+use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError};
-use picture::mesh_svg;
+use picture::{MapPlace, mesh_svg};
 use process::{MemberProcess, MemberSpec, ProcessError, current_esm, key_path};
 
 /// Why the demo stopped.
@@ -56,6 +59,9 @@ pub enum DemoError {
     /// The summary could not be encoded.
     #[error("summary.json: {0}")]
     Json(#[from] serde_json::Error),
+    /// The world cannot be used.
+    #[error(transparent)]
+    World(#[from] EmulationError),
 }
 
 /// Arguments of `esm demo`.
@@ -79,7 +85,21 @@ pub struct DemoArgs {
     /// Where to write `summary.json` and `mesh.svg`.
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
+    /// The emulated world the members live in (an `experiments emulation-spec` file; default:
+    /// the built-in one, 8 cities on five continents, the last on a 1.2 Mbit/s download).
+    #[arg(long)]
+    pub world: Option<PathBuf>,
+    /// No emulated world: every member on 127.0.0.1, every path equally fast.
+    #[arg(long, conflicts_with = "world")]
+    pub loopback: bool,
 }
+
+/// The share of a conference member's synthetic stream in keyframes and the base layer (see
+/// `send_synthetic` in `app::conference`).
+const KEYFRAME_AND_BASE_SHARE: f64 = 0.39;
+
+/// The built-in world: `data/emulation/demo-world.json` (see `data/README.md`).
+const BUILT_IN_WORLD: &str = include_str!("../../../data/emulation/demo-world.json");
 
 /// One receiver's figures for one source at the end of the run.
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +108,10 @@ pub struct ReceiverFigures {
     pub receiver: String,
     /// The source.
     pub source: String,
+    /// The receiver's city (empty on loopback).
+    pub city: String,
+    /// The receiver's download cannot carry every source in full (its share is judged apart).
+    pub slow: bool,
     /// Receive rate at the end, kbit/s.
     pub rate_kbps: f64,
     /// Its fraction of the sending rate.
@@ -113,8 +137,12 @@ pub struct DemoSummary {
     pub receivers: Vec<ReceiverFigures>,
     /// The worst recovery time, seconds.
     pub worst_recovery_s: Option<f64>,
-    /// The lowest rate fraction at the end.
+    /// The lowest rate fraction at the end, over receivers whose download carries every
+    /// source.
     pub min_rate_fraction: f64,
+    /// The lowest rate fraction at the end at a receiver whose download cannot carry every
+    /// source (rate adaptation gives it the keyframes and base layer first), if any.
+    pub slow_min_rate_fraction: Option<f64>,
 }
 
 fn short(hex: &str) -> &str {
@@ -138,6 +166,27 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         path: keys.clone(),
         source,
     })?;
+    // The world: each member's place (address, city, access link) and the delays between them.
+    let world = if args.loopback {
+        None
+    } else {
+        let emulation = match &args.world {
+            Some(path) => Emulation::load(path)?,
+            None => Emulation::parse(BUILT_IN_WORLD)?,
+        };
+        if emulation.places().len() < args.members {
+            return Err(DemoError::Arguments(
+                "the world has fewer places than --members: give a larger --world, or --loopback",
+            ));
+        }
+        let path = args.out.join("world.json");
+        let json = serde_json::to_string_pretty(emulation.spec())?;
+        std::fs::write(&path, json).map_err(|source| DemoError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Some((emulation, path))
+    };
     let started = Instant::now();
     let resolver =
         MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key")).await?;
@@ -149,12 +198,65 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         resolver.quic
     );
     let mut members: Vec<Option<MemberProcess>> = Vec::new();
-    let sender_every = (args.members / args.senders).max(1);
-    let is_sender = |i: usize| i.is_multiple_of(sender_every) && i / sender_every < args.senders;
-    println!(
-        "esm demo: {} member processes on loopback, {} sending {} each; a SIGKILL at {} s; {} s in all",
-        args.members, args.senders, args.rate, args.crash_at, args.seconds
-    );
+    // Senders: in a world, the members with the largest uploads (a conference's presenters
+    // sit on good links; an ADSL uplink could not feed even one child); on loopback, spread.
+    let sender_set: Vec<usize> = match &world {
+        Some((e, _)) => {
+            let mut by_upload: Vec<usize> = (0..args.members).collect();
+            by_upload.sort_by_key(|&i| (std::cmp::Reverse(e.place(i).up_bps), i));
+            by_upload.truncate(args.senders);
+            by_upload
+        }
+        None => {
+            let every = (args.members / args.senders).max(1);
+            (0..args.members)
+                .filter(|i| i.is_multiple_of(every) && i / every < args.senders)
+                .collect()
+        }
+    };
+    let is_sender = |i: usize| sender_set.contains(&i);
+    let cities: Vec<String> = (0..args.members)
+        .map(|i| {
+            world
+                .as_ref()
+                .map_or_else(String::new, |(e, _)| e.place(i).name.clone())
+        })
+        .collect();
+    let map: Option<Vec<MapPlace>> = world.as_ref().and_then(|(e, _)| {
+        e.places()[..args.members]
+            .iter()
+            .map(|p| {
+                Some(MapPlace {
+                    name: p.name.clone(),
+                    lat: p.lat?,
+                    lon: p.lon?,
+                })
+            })
+            .collect()
+    });
+    match &world {
+        None => println!(
+            "esm demo: {} member processes on loopback, {} sending {} each; a SIGKILL at {} s; {} s in all",
+            args.members, args.senders, args.rate, args.crash_at, args.seconds
+        ),
+        Some((e, _)) => {
+            println!(
+                "esm demo: {} member processes in {} cities over an emulated wide-area network (delays from WonderNetwork's measured RTTs, access links drawn as SimBlock's), {} sending {} each; a SIGKILL at {} s; {} s in all",
+                args.members, args.members, args.senders, args.rate, args.crash_at, args.seconds
+            );
+            for i in 0..args.members {
+                let p = e.place(i);
+                println!(
+                    "  {:<15} {:<14} up {:>5.1} Mbit/s down {:>5.1} Mbit/s{}",
+                    p.ip.to_string(),
+                    p.name,
+                    p.up_bps as f64 / 1e6,
+                    p.down_bps as f64 / 1e6,
+                    if is_sender(i) { "  sends" } else { "" }
+                );
+            }
+        }
+    }
     let looker = Identity::generate()?;
     for i in 0..args.members {
         let spec = MemberSpec {
@@ -166,6 +268,11 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             send: is_sender(i).then(|| format!("synthetic:{}", args.rate)),
             port: 0,
             resolver: Some(resolver.quic),
+            ip: world.as_ref().map_or_else(
+                || std::net::Ipv4Addr::LOCALHOST.into(),
+                |(e, _)| e.place(i).ip,
+            ),
+            emulate: world.as_ref().map(|(_, path)| path.clone()),
         };
         let m = MemberProcess::start(&spec).await?;
         members.push(Some(m));
@@ -266,9 +373,16 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         }
         if now.duration_since(last_table) >= Duration::from_secs(3) {
             last_table = now;
-            print_table(started, &ids, &senders, &last_status, crashed);
+            print_table(started, &ids, &cities, &senders, &last_status, crashed);
         }
     }
+    // A member whose download cannot carry every other sender's stream with a tenth to spare.
+    let slow = |i: usize| {
+        world.as_ref().is_some_and(|(e, _)| {
+            let streams = sender_set.iter().filter(|&&s| s != i).count() as f64;
+            (e.place(i).down_bps as f64) < streams * args.rate.bps_f64() * 1.1
+        })
+    };
     let mut receivers = Vec::new();
     for (i, status) in last_status.iter().enumerate() {
         if crashed == Some(i) {
@@ -283,6 +397,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             receivers.push(ReceiverFigures {
                 receiver: ids[i].clone(),
                 source: src.clone(),
+                city: cities[i].clone(),
+                slow: slow(i),
                 rate_kbps: s.rate_kbps,
                 rate_fraction: s.rate_kbps * 1e3 / args.rate.bps_f64().max(1.0),
                 loss: s.loss,
@@ -302,8 +418,14 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             .reduce(f64::max),
         min_rate_fraction: receivers
             .iter()
+            .filter(|r| !r.slow)
             .map(|r| r.rate_fraction)
             .fold(f64::INFINITY, f64::min),
+        slow_min_rate_fraction: receivers
+            .iter()
+            .filter(|r| r.slow)
+            .map(|r| r.rate_fraction)
+            .reduce(f64::min),
         receivers,
     };
     println!(
@@ -311,14 +433,25 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         args.rate
     );
     println!(
-        "{:<9} {:<9} {:>9} {:>6} {:>7} {:>9} {:>10}",
+        "{:<24} {:<24} {:>9} {:>6} {:>7} {:>9} {:>10}",
         "receiver", "source", "kbit/s", "share", "loss", "delay ms", "recovery s"
     );
+    let named = |id: &str| {
+        let city = ids
+            .iter()
+            .position(|x| x == id)
+            .map_or("", |i| cities[i].as_str());
+        format!("{city} {}", short(id)).trim().to_owned()
+    };
     for r in &summary.receivers {
         println!(
-            "{:<9} {:<9} {:>9.0} {:>6.2} {:>7.3} {:>9.2} {:>10}",
-            short(&r.receiver),
-            short(&r.source),
+            "{:<24} {:<24} {:>9.0} {:>6.2} {:>7.3} {:>9.2} {:>10}",
+            format!(
+                "{}{}",
+                named(&r.receiver),
+                if r.slow { " (slow)" } else { "" }
+            ),
+            named(&r.source),
             r.rate_kbps,
             r.rate_fraction,
             r.loss,
@@ -327,8 +460,14 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}"))
         );
     }
+    if let Some(slow) = summary.slow_min_rate_fraction {
+        println!(
+            "the slow member's lowest share {slow:.2} (keyframes and base layer are {:.2} of the rate)",
+            KEYFRAME_AND_BASE_SHARE
+        );
+    }
     println!(
-        "lowest share {:.2}; worst recovery after the crash {}",
+        "lowest share of the others {:.2}; worst recovery after the crash {}",
         summary.min_rate_fraction,
         summary
             .worst_recovery_s
@@ -347,7 +486,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let json = serde_json::to_string_pretty(&summary)?;
     let summary_path = args.out.join("summary.json");
     write(&summary_path, json.as_bytes())?;
-    let svg = mesh_svg(&ids, &senders, &last_status, crashed);
+    let svg = mesh_svg(&ids, &senders, &last_status, crashed, map.as_deref());
     let svg_path = args.out.join("mesh.svg");
     write(&svg_path, svg.as_bytes())?;
     println!(
@@ -366,31 +505,41 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
 fn print_table(
     started: Instant,
     ids: &[String],
+    cities: &[String],
     senders: &[String],
     statuses: &[Option<ConferenceStatus>],
     crashed: Option<usize>,
 ) {
     let mut out = format!(
-        "{:>5.1} s  {:<9} {:>4} {:>10}",
+        "{:>5.1} s  {:<24} {:>4} {:>7}",
         started.elapsed().as_secs_f64(),
         "member",
         "nbrs",
         "members"
     );
+    let name = |i: usize| {
+        let city = cities.get(i).map_or("", String::as_str);
+        format!("{city} {}", short(&ids[i])).trim().to_owned()
+    };
     for s in senders {
-        let _ = write!(out, " {:>10}", format!("from {}", &s[..4]));
+        let from = ids
+            .iter()
+            .position(|id| id == s)
+            .and_then(|i| cities.get(i).filter(|c| !c.is_empty()).cloned())
+            .unwrap_or_else(|| s[..4].to_owned());
+        let _ = write!(out, " {:>16}", format!("from {from}"));
     }
     out.push('\n');
     for (i, st) in statuses.iter().enumerate() {
         let Some(st) = st else { continue };
         if crashed == Some(i) {
-            let _ = writeln!(out, "         {:<9} crashed", short(&ids[i]));
+            let _ = writeln!(out, "         {:<24} crashed", name(i));
             continue;
         }
         let _ = write!(
             out,
-            "         {:<9} {:>4} {:>10}",
-            short(&ids[i]),
+            "         {:<24} {:>4} {:>7}",
+            name(i),
             st.neighbours.len(),
             st.members.len()
         );
@@ -398,11 +547,12 @@ fn print_table(
             let cell = if *s == ids[i] {
                 "(sends)".to_owned()
             } else {
-                st.sources
-                    .get(s)
-                    .map_or_else(|| "-".to_owned(), |x| format!("{:.0} kb/s", x.rate_kbps))
+                st.sources.get(s).map_or_else(
+                    || "-".to_owned(),
+                    |x| format!("{:.0} kb/s {:.0} ms", x.rate_kbps, x.delay_ms),
+                )
             };
-            let _ = write!(out, " {cell:>10}");
+            let _ = write!(out, " {cell:>16}");
         }
         out.push('\n');
     }

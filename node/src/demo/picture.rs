@@ -1,23 +1,50 @@
-//! The demo's picture: the mesh and each source's tree as an SVG, members on a circle.
+//! The demo's picture: the mesh and each source's tree as an SVG, members at their cities on
+//! a world map (longitude and latitude as x and y), or on a circle when they have no place.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::app::conference::ConferenceStatus;
 
-/// The mesh (grey) and each source's tree (coloured arrows from parent to child), members on
-/// a circle.
+/// Where a member is drawn: its city and coordinates (degrees).
+#[derive(Clone, Debug)]
+pub(super) struct MapPlace {
+    /// The city.
+    pub(super) name: String,
+    /// Latitude.
+    pub(super) lat: f64,
+    /// Longitude.
+    pub(super) lon: f64,
+}
+
+/// The mesh (grey) and each source's tree (coloured arrows from parent to child): members at
+/// their `places` (equirectangular, the world 1080 wide) if every member has one, else on a
+/// circle.
 pub(super) fn mesh_svg(
     ids: &[String],
     senders: &[String],
     statuses: &[Option<ConferenceStatus>],
     crashed: Option<usize>,
+    places: Option<&[MapPlace]>,
 ) -> String {
     let n = ids.len().max(1);
-    let (w, h, r) = (640.0, 640.0, 240.0);
-    let pos = |i: usize| {
-        let a = std::f64::consts::TAU * i as f64 / n as f64 - std::f64::consts::FRAC_PI_2;
-        (w / 2.0 + r * a.cos(), h / 2.0 + r * a.sin())
+    let places = places.filter(|p| p.len() >= ids.len());
+    let (w, h) = if places.is_some() {
+        (1200.0, 600.0)
+    } else {
+        (640.0, 640.0)
+    };
+    let pos = |i: usize| match places {
+        // 3 pixels a degree; latitudes beyond ±80 are off the picture's useful part.
+        Some(p) => (
+            60.0 + (p[i].lon + 180.0) * 3.0,
+            60.0 + (80.0 - p[i].lat.clamp(-80.0, 80.0)) * 3.0,
+        ),
+        None => {
+            let r = 240.0;
+            let a = std::f64::consts::TAU * i as f64 / n as f64 - std::f64::consts::FRAC_PI_2;
+            (w / 2.0 + r * a.cos(), h / 2.0 + r * a.sin())
+        }
     };
     let index: BTreeMap<&str, usize> = ids
         .iter()
@@ -37,6 +64,25 @@ pub(super) fn mesh_svg(
         );
     }
     svg.push_str("</defs>\n");
+    if places.is_some() {
+        // A graticule every 30 degrees, the equator darker: enough to read the continents'
+        // places from the cities.
+        for lon in (-180..=180).step_by(30) {
+            let x = 60.0 + f64::from(lon + 180) * 3.0;
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{x}\" y1=\"60\" x2=\"{x}\" y2=\"540\" stroke=\"#eee\"/>"
+            );
+        }
+        for lat in (-60..=60).step_by(30) {
+            let y = 60.0 + f64::from(80 - lat) * 3.0;
+            let stroke = if lat == 0 { "#ccc" } else { "#eee" };
+            let _ = writeln!(
+                svg,
+                "<line x1=\"0\" y1=\"{y}\" x2=\"{w}\" y2=\"{y}\" stroke=\"{stroke}\"/>"
+            );
+        }
+    }
     for (i, st) in statuses.iter().enumerate() {
         let Some(st) = st else { continue };
         if crashed == Some(i) {
@@ -91,18 +137,45 @@ pub(super) fn mesh_svg(
         } else {
             "#fff"
         };
+        // Labels go right of the member, or left of it near the right edge; a label that
+        // would run into an earlier member's (about 160 px wide) moves down a line for each.
+        let crowded = (0..i).filter(|&j| {
+            let (xj, yj) = pos(j);
+            (xj - x).abs() < 160.0 && (yj - y).abs() < 28.0
+        });
+        let dy = -10.0 + 16.0 * crowded.count() as f64;
+        let (lx, anchor) = if x > w - 220.0 {
+            (x - 18.0, "end")
+        } else {
+            (x + 18.0, "start")
+        };
         let _ = writeln!(
             svg,
-            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"14\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\">{}{}</text>",
-            x + 18.0,
-            y - 10.0,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"14\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}{}{}</text>",
+            lx,
+            y + dy,
+            places.map_or_else(String::new, |p| format!("{} ", xml_text(&p[i].name))),
             super::short(id),
             if crashed == Some(i) { " (crashed)" } else { "" }
         );
     }
-    let _ = writeln!(
-        svg,
-        "<text x=\"10\" y=\"20\">grey: mesh links; arrows: each source's tree (parent to child)</text>\n</svg>"
-    );
+    let legend = if places.is_some() {
+        "grey: mesh links; arrows: each source's tree (parent to child), in the source's colour; members at their cities (a line every 30 degrees)"
+    } else {
+        "grey: mesh links; arrows: each source's tree (parent to child), in the source's colour"
+    };
+    let _ = writeln!(svg, "<text x=\"10\" y=\"20\">{legend}</text>\n</svg>");
     svg
+}
+
+/// `text` safe inside an SVG text element.
+fn xml_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
 }

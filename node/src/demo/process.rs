@@ -97,6 +97,10 @@ pub struct MemberSpec {
     pub port: u16,
     /// An anycast resolver to register with and join through by name.
     pub resolver: Option<SocketAddr>,
+    /// The address to listen on (a place's loopback address when emulating).
+    pub ip: std::net::IpAddr,
+    /// Run over this emulation spec (`--emulate`).
+    pub emulate: Option<PathBuf>,
 }
 
 impl MemberProcess {
@@ -105,7 +109,7 @@ impl MemberProcess {
         let mut cmd = Command::new(&spec.exe);
         cmd.arg("conference")
             .args(["--group", &spec.group])
-            .args(["--listen", &format!("127.0.0.1:{}", spec.port)])
+            .args(["--listen", &SocketAddr::new(spec.ip, spec.port).to_string()])
             .args(["--http", "127.0.0.1:0"])
             .arg("--key")
             .arg(&spec.key)
@@ -119,6 +123,9 @@ impl MemberProcess {
         }
         if let Some(send) = &spec.send {
             cmd.args(["--send", send]);
+        }
+        if let Some(world) = &spec.emulate {
+            cmd.arg("--emulate").arg(world);
         }
         if let Some(r) = spec.resolver {
             cmd.args(["--resolver", &r.to_string()]);
