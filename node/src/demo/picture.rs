@@ -128,6 +128,8 @@ pub(super) fn mesh_svg(
             }
         }
     }
+    // Label boxes placed so far: (left, top, right, bottom).
+    let mut labels: Vec<(f64, f64, f64, f64)> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let (x, y) = pos(i);
         let fill = if crashed == Some(i) {
@@ -137,26 +139,16 @@ pub(super) fn mesh_svg(
         } else {
             "#fff"
         };
-        // Labels go right of the member, or left of it near the right edge; a label that
-        // would run into an earlier member's (about 160 px wide) moves down a line for each.
-        let crowded = (0..i).filter(|&j| {
-            let (xj, yj) = pos(j);
-            (xj - x).abs() < 160.0 && (yj - y).abs() < 28.0
-        });
-        let dy = -10.0 + 16.0 * crowded.count() as f64;
-        let (lx, anchor) = if x > w - 220.0 {
-            (x - 18.0, "end")
-        } else {
-            (x + 18.0, "start")
-        };
-        let _ = writeln!(
-            svg,
-            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"14\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}{}{}</text>",
-            lx,
-            y + dy,
+        let text = format!(
+            "{}{}{}",
             places.map_or_else(String::new, |p| format!("{} ", xml_text(&p[i].name))),
             super::short(id),
             if crashed == Some(i) { " (crashed)" } else { "" }
+        );
+        let (lx, ly, anchor) = label_spot(&mut labels, x, y, text.chars().count(), w);
+        let _ = writeln!(
+            svg,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"14\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\">{text}</text>"
         );
     }
     let legend = if places.is_some() {
@@ -166,6 +158,43 @@ pub(super) fn mesh_svg(
     };
     let _ = writeln!(svg, "<text x=\"10\" y=\"20\">{legend}</text>\n</svg>");
     svg
+}
+
+/// Where a label of `chars` characters goes beside a member at (`x`, `y`): right of it (left
+/// near the right edge), at the first of a few heights where it overlaps no label placed
+/// before; the box it takes is added to `placed`.
+fn label_spot(
+    placed: &mut Vec<(f64, f64, f64, f64)>,
+    x: f64,
+    y: f64,
+    chars: usize,
+    width: f64,
+) -> (f64, f64, &'static str) {
+    // 12 px monospace: 7.2 px a character in most fonts; 8 leaves room for wider ones.
+    let len = chars as f64 * 8.0;
+    let (lx, anchor) = if x + 18.0 + len > width {
+        (x - 18.0, "end")
+    } else {
+        (x + 18.0, "start")
+    };
+    let (left, right) = if anchor == "end" {
+        (lx - len, lx)
+    } else {
+        (lx, lx + len)
+    };
+    let free = |ly: f64| {
+        let (top, bottom) = (ly - 12.0, ly + 3.0);
+        !placed
+            .iter()
+            .any(|&(l, t, r, b)| left < r && l < right && top < b && t < bottom)
+    };
+    let ly = [-10.0, 20.0, -26.0, 36.0, -42.0, 52.0]
+        .into_iter()
+        .map(|dy| y + dy)
+        .find(|&ly| free(ly))
+        .unwrap_or(y - 10.0);
+    placed.push((left, ly - 12.0, right, ly + 3.0));
+    (lx, ly, anchor)
 }
 
 /// `text` safe inside an SVG text element.
@@ -178,4 +207,28 @@ fn xml_text(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_of_members_close_together_do_not_overlap() {
+        let mut placed = Vec::new();
+        // Three members a few pixels apart, as Chicago, Piscataway and Phoenix are.
+        let spots: Vec<(f64, f64, &str)> = [(337.0, 174.0), (376.0, 178.0), (263.0, 199.0)]
+            .into_iter()
+            .map(|(x, y)| label_spot(&mut placed, x, y, 20, 1200.0))
+            .collect();
+        for (i, a) in placed.iter().enumerate() {
+            for b in &placed[i + 1..] {
+                let overlap = a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3;
+                assert!(!overlap, "{a:?} and {b:?} overlap ({spots:?})");
+            }
+        }
+        // Near the right edge a label goes left of its member.
+        let (x, _, anchor) = label_spot(&mut placed, 1150.0, 400.0, 20, 1200.0);
+        assert_eq!((x, anchor), (1132.0, "end"));
+    }
 }
