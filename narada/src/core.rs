@@ -52,6 +52,8 @@ pub(crate) struct Core {
     pub(crate) timers: TimerTable<Timer>,
     pub(crate) outbox: Outbox<Message, Event>,
     pub(crate) stats: NaradaStats,
+    /// Heartbeats so far (every few, the route table is sent again).
+    pub(crate) heartbeats: u64,
     /// This member's upload carries all the child streams it can.
     pub(crate) upload_full: bool,
 }
@@ -76,6 +78,7 @@ impl Core {
             timers: TimerTable::default(),
             outbox: Outbox::default(),
             stats: NaradaStats::default(),
+            heartbeats: 0,
             upload_full: false,
             config,
         }

@@ -143,6 +143,10 @@ pub struct Narada {
     pub(crate) data: DataPlane,
 }
 
+/// Every this many heartbeats (about 30 s), each member sends its whole route table to its
+/// neighbours again (see `Core::resend_routes`).
+const ROUTE_RESEND_HEARTBEATS: u64 = 3;
+
 /// Each source's tree at this member, as the routing table and the neighbour set give it.
 pub(crate) struct Trees<'a>(pub(crate) &'a Core);
 
@@ -370,6 +374,10 @@ impl Narada {
             Timer::Heartbeat => {
                 if cx.life.leaving_since.is_none() {
                     cx.members.bump_own(now);
+                }
+                cx.heartbeats += 1;
+                if cx.heartbeats.is_multiple_of(ROUTE_RESEND_HEARTBEATS) {
+                    cx.resend_routes();
                 }
                 let next = cx.jitter(cx.config.membership.heartbeat_interval);
                 cx.timers.set(Timer::Heartbeat, now + next);

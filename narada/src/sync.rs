@@ -95,24 +95,7 @@ impl Core {
                 self.send_update(n, std::mem::take(&mut update));
             }
         }
-        for dest in dests {
-            if dest == SELF_SLOT {
-                self.introduce(n, SELF_SLOT, &mut update);
-                update.routes.push(RouteEntry {
-                    dest,
-                    route: Some(RouteAdvert {
-                        metric: PathMetric::ZERO,
-                        latency_us: 0,
-                        path: Vec::new(),
-                    }),
-                });
-            } else {
-                self.route_entry(n, dest, &mut update);
-            }
-            if update.routes.len() >= CHUNK {
-                self.send_update(n, std::mem::take(&mut update));
-            }
-        }
+        self.route_entries(n, &dests, &mut update);
         self.send_update(n, update);
         if self.upload_full {
             let room = UploadRoom {
@@ -126,6 +109,50 @@ impl Core {
         }
         if let Some(nb) = self.neighbours.get_mut(&n) {
             nb.sent_version = version;
+        }
+    }
+
+    /// Every route in `dests` into `update` for neighbour `n` (sending full chunks).
+    fn route_entries(&mut self, n: Slot, dests: &[Slot], update: &mut Update) {
+        for &dest in dests {
+            if dest == SELF_SLOT {
+                self.introduce(n, SELF_SLOT, update);
+                update.routes.push(RouteEntry {
+                    dest,
+                    route: Some(RouteAdvert {
+                        metric: PathMetric::ZERO,
+                        latency_us: 0,
+                        path: Vec::new(),
+                    }),
+                });
+            } else {
+                self.route_entry(n, dest, update);
+            }
+            if update.routes.len() >= CHUNK {
+                self.send_update(n, std::mem::take(update));
+            }
+        }
+    }
+
+    /// Every route again, to every neighbour. Route news is sent once, when a route changes;
+    /// news lost on the way (a partition that heals before the link times out) would leave a
+    /// neighbour forwarding by a stale path for good, so the whole table is repeated now and
+    /// then, as Narada's members exchange their tables periodically.
+    pub(crate) fn resend_routes(&mut self) {
+        // Every member known, so a withdrawal that was lost is repeated too.
+        let dests: Vec<Slot> = std::iter::once(SELF_SLOT)
+            .chain(
+                self.members
+                    .existing()
+                    .map(|(s, _)| s)
+                    .filter(|&s| s != SELF_SLOT),
+            )
+            .collect();
+        let targets: Vec<Slot> = self.neighbours.keys().copied().collect();
+        for n in targets {
+            let mut update = Update::default();
+            self.route_entries(n, &dests, &mut update);
+            self.send_update(n, update);
         }
     }
 
