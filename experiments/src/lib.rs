@@ -19,6 +19,7 @@ pub mod network;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod sim_to_real;
 pub mod spec;
 pub mod stats;
 pub mod topology;

@@ -76,6 +76,13 @@ enum Command {
         #[arg(long, default_value = "out/emulation.json")]
         out: std::path::PathBuf,
     },
+    /// The same placement (matrix, places, access links, seed, senders) in the simulator
+    /// and as real `esm` processes over the emulated network (`esm demo --world`), figures
+    /// side by side per scheme: RTT p50/p90 along the trees, bandwidth against sequential
+    /// unicast per receiver, control overhead, the stall after a relay's SIGKILL. Needs the
+    /// `esm` binary (`cargo build --release -p node`); writes OUT/summary.json and pairs.csv.
+    #[command(name = "sim-to-real")]
+    SimToReal(experiments::sim_to_real::SimToRealArgs),
     /// Run a named scenario; it writes OUT/summary.json, CSV series and SVG plots.
     Run {
         #[command(subcommand)]
@@ -188,6 +195,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             println!("wrote {}", out.display());
+        }
+        Command::SimToReal(args) => {
+            let started = std::time::Instant::now();
+            let summary = experiments::sim_to_real::run(&args)?;
+            println!(
+                "sim-to-real on {} in {:.0} s",
+                summary.placement,
+                started.elapsed().as_secs_f64()
+            );
+            print!("{}", experiments::sim_to_real::table(&summary));
+            println!("wrote {}", args.out.join("summary.json").display());
         }
         Command::Run { scenario } => match scenario {
             Scenario::Baselines(args) => run_and_report::<Baselines>(&args)?,

@@ -45,6 +45,7 @@ async fn members_register_join_by_name_and_are_found() {
         resolver: Some(resolver.quic),
         ip: std::net::Ipv4Addr::LOCALHOST.into(),
         emulate: None,
+        flags: Vec::new(),
     };
     let first = MemberProcess::start(&spec(0)).await.unwrap();
     // Wait until the resolver answers with the founder.

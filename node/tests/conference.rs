@@ -30,6 +30,7 @@ fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> Mem
         resolver: None,
         ip: std::net::Ipv4Addr::LOCALHOST.into(),
         emulate: None,
+        flags: Vec::new(),
     }
 }
 

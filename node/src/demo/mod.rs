@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use narada::MetricKind;
 use overlay_core::Bandwidth;
 use serde::Serialize;
 
@@ -92,6 +93,14 @@ pub struct DemoArgs {
     /// No emulated world: every member on 127.0.0.1, every path equally fast.
     #[arg(long, conflicts_with = "world")]
     pub loopback: bool,
+    /// The members' routing metric (bandwidth-latency, latency, bandwidth-only or random).
+    #[arg(long, default_value = "bandwidth-latency", value_parser = crate::app::conference::config::parse_metric)]
+    pub metric: MetricKind,
+    /// Start of the measurement window, seconds from the start (0: half-way to the crash,
+    /// or to the end without one); the window ends at the crash (or the end). Its mean
+    /// rates and delays, and its control and media bytes, go into `summary.json`.
+    #[arg(long, default_value_t = 0)]
+    pub measure_from: u64,
 }
 
 /// The share of a conference member's synthetic stream in keyframes and the base layer (see
@@ -122,6 +131,14 @@ pub struct ReceiverFigures {
     pub delay_ms: f64,
     /// The longest stall of this source at this receiver after the crash, seconds.
     pub recovery_s: Option<f64>,
+    /// The receiver's place in the world (its member number).
+    pub receiver_index: usize,
+    /// The source's place in the world.
+    pub source_index: usize,
+    /// Mean receive rate over the measurement window, kbit/s (none: no sample in it).
+    pub window_rate_kbps: Option<f64>,
+    /// Mean one-way delay over the measurement window, milliseconds.
+    pub window_delay_ms: Option<f64>,
 }
 
 /// `summary.json` of the demo.
@@ -133,6 +150,8 @@ pub struct DemoSummary {
     pub senders: Vec<String>,
     /// The member crashed, if any.
     pub crashed: Option<String>,
+    /// Its place in the world (its member number).
+    pub crashed_index: Option<usize>,
     /// Per receiver and source.
     pub receivers: Vec<ReceiverFigures>,
     /// The worst recovery time, seconds.
@@ -143,6 +162,31 @@ pub struct DemoSummary {
     /// The lowest rate fraction at the end at a receiver whose download cannot carry every
     /// source (rate adaptation gives it the keyframes and base layer first), if any.
     pub slow_min_rate_fraction: Option<f64>,
+    /// The routing metric.
+    pub metric: MetricKind,
+    /// Each sender's rate, kbit/s.
+    pub rate_kbps: f64,
+    /// The measurement window, seconds from the start.
+    pub window_s: (f64, f64),
+    /// Control bytes the members sent in the window (protocol messages other than media).
+    pub control_bytes: u64,
+    /// Media bytes the members sent in the window (sources and relays).
+    pub data_bytes: u64,
+    /// Control over media bytes in the window.
+    pub overhead_ratio: f64,
+}
+
+/// Control and media bytes a member has sent.
+type BytesSent = (u64, u64);
+
+/// A metric's name as `--metric` takes it.
+fn metric_name(metric: MetricKind) -> &'static str {
+    match metric {
+        MetricKind::Latency => "latency",
+        MetricKind::BandwidthLatency => "bandwidth-latency",
+        MetricKind::BandwidthOnly => "bandwidth-only",
+        MetricKind::Random => "random",
+    }
 }
 
 fn short(hex: &str) -> &str {
@@ -273,6 +317,12 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 |(e, _)| e.place(i).ip,
             ),
             emulate: world.as_ref().map(|(_, path)| path.clone()),
+            flags: vec![
+                "--stream-rate".into(),
+                args.rate.to_string(),
+                "--metric".into(),
+                metric_name(args.metric).into(),
+            ],
         };
         let m = MemberProcess::start(&spec).await?;
         members.push(Some(m));
@@ -308,6 +358,16 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let mut progress: BTreeMap<(usize, String), (u64, Instant, f64)> = BTreeMap::new();
     let mut last_table = Instant::now();
     let mut last_status: Vec<Option<ConferenceStatus>> = vec![None; args.members];
+    let window_end = crash_at.unwrap_or(end).min(end);
+    let window_start = if args.measure_from > 0 {
+        Duration::from_secs(args.measure_from).min(window_end)
+    } else {
+        window_end / 2
+    };
+    // (receiver, source) -> (sum of rates, sum of delays, samples) inside the window.
+    let mut window: BTreeMap<(usize, String), (f64, f64, u32)> = BTreeMap::new();
+    // Per member: (control, data) bytes sent at its first and last poll inside the window.
+    let mut bytes: BTreeMap<usize, [BytesSent; 2]> = BTreeMap::new();
     while started.elapsed() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now = Instant::now();
@@ -316,6 +376,20 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             let Ok(status) = m.status().await else {
                 continue;
             };
+            let in_window = (window_start..window_end).contains(&started.elapsed());
+            if in_window {
+                let c = &status.transport.counters;
+                let sent = (c.control_bytes_sent, c.data_bytes_sent);
+                bytes.entry(i).or_insert([sent, sent])[1] = sent;
+                for src in senders.iter().filter(|s| **s != ids[i]) {
+                    if let Some(s) = status.sources.get(src) {
+                        let w = window.entry((i, src.clone())).or_default();
+                        w.0 += s.rate_kbps;
+                        w.1 += s.delay_ms;
+                        w.2 += 1;
+                    }
+                }
+            }
             for src in &senders {
                 if *src == ids[i] || crashed.is_some_and(|c| ids[c] == *src) {
                     continue;
@@ -394,7 +468,12 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 continue;
             }
             let s = status.sources.get(src).cloned().unwrap_or_default();
+            let w = window.get(&(i, src.clone())).filter(|w| w.2 > 0);
             receivers.push(ReceiverFigures {
+                receiver_index: i,
+                source_index: ids.iter().position(|x| x == src).unwrap_or(usize::MAX),
+                window_rate_kbps: w.map(|w| w.0 / f64::from(w.2)),
+                window_delay_ms: w.map(|w| w.1 / f64::from(w.2)),
                 receiver: ids[i].clone(),
                 source: src.clone(),
                 city: cities[i].clone(),
@@ -408,10 +487,23 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             });
         }
     }
+    let (control_bytes, data_bytes) = bytes.values().fold((0, 0), |acc, [first, last]| {
+        (
+            acc.0 + last.0.saturating_sub(first.0),
+            acc.1 + last.1.saturating_sub(first.1),
+        )
+    });
     let summary = DemoSummary {
+        metric: args.metric,
+        rate_kbps: args.rate.bps_f64() / 1e3,
+        window_s: (window_start.as_secs_f64(), window_end.as_secs_f64()),
+        control_bytes,
+        data_bytes,
+        overhead_ratio: control_bytes as f64 / data_bytes.max(1) as f64,
         members: args.members,
         senders: senders.clone(),
         crashed: crashed.map(|c| ids[c].clone()),
+        crashed_index: crashed,
         worst_recovery_s: receivers
             .iter()
             .filter_map(|r| r.recovery_s)
@@ -472,6 +564,15 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         summary
             .worst_recovery_s
             .map_or_else(|| "-".to_owned(), |s| format!("{s:.2} s"))
+    );
+    println!(
+        "measurement window {:.0}-{:.0} s ({} metric): control {} kB, media {} kB sent, overhead {:.4}",
+        summary.window_s.0,
+        summary.window_s.1,
+        metric_name(summary.metric),
+        summary.control_bytes / 1000,
+        summary.data_bytes / 1000,
+        summary.overhead_ratio
     );
     let write = |path: &std::path::Path, bytes: &[u8]| {
         std::fs::write(path, bytes).map_err(|source| DemoError::Write {

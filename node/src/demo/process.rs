@@ -101,6 +101,8 @@ pub struct MemberSpec {
     pub ip: std::net::IpAddr,
     /// Run over this emulation spec (`--emulate`).
     pub emulate: Option<PathBuf>,
+    /// More flags for `esm conference` (say `--stream-rate 1.2mbps --metric latency`).
+    pub flags: Vec<String>,
 }
 
 impl MemberProcess {
@@ -127,6 +129,7 @@ impl MemberProcess {
         if let Some(world) = &spec.emulate {
             cmd.arg("--emulate").arg(world);
         }
+        cmd.args(&spec.flags);
         if let Some(r) = spec.resolver {
             cmd.args(["--resolver", &r.to_string()]);
             if spec.join.is_empty() {

@@ -201,7 +201,10 @@ where
                 }
                 // Out at the paced rate, not in a burst the access link would drop.
                 conn.release.set_rate(peer.pacer.rate().bps_f64());
-                if !conn.release.send(Bytes::from(bytes), priority) {
+                let len = bytes.len() as u64;
+                if conn.release.send(Bytes::from(bytes), priority) {
+                    self.counters.data_bytes_sent += len;
+                } else {
                     self.counters.sends_shaped += 1;
                 }
                 return;
@@ -222,10 +225,16 @@ where
         let Some(conn) = self.peers.get(&to).and_then(|p| p.conns.last()) else {
             return;
         };
+        let data = matches!(frame, Frame::Message(m) if m.traffic_class() == TrafficClass::Data);
         match encode_frame(frame) {
             Ok(bytes) => {
+                let len = bytes.len() as u64;
                 if conn.frames.try_send(bytes).is_err() {
                     self.counters.sends_dropped += 1;
+                } else if data {
+                    self.counters.data_bytes_sent += len;
+                } else {
+                    self.counters.control_bytes_sent += len;
                 }
             }
             Err(_) => self.counters.sends_dropped += 1,

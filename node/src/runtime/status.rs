@@ -30,6 +30,13 @@ pub struct TransportCounters {
     /// or QUIC's buffer was full.
     #[serde(default)]
     pub sends_late: u64,
+    /// Bytes of media (data-class protocol messages) handed on to be sent, as encoded (some
+    /// may still be dropped late, see `sends_late`).
+    #[serde(default)]
+    pub data_bytes_sent: u64,
+    /// Bytes of everything else the protocol sent (control, probes, link open and close).
+    #[serde(default)]
+    pub control_bytes_sent: u64,
     /// Dials that failed.
     pub dials_failed: u64,
     /// Measurements the runtime cannot make (`FetchBytes`).

@@ -47,7 +47,8 @@ pub enum Scheme {
 }
 
 impl Scheme {
-    fn name(self) -> &'static str {
+    /// The scheme's name, as `--schemes` takes it.
+    pub fn name(self) -> &'static str {
         match self {
             Self::SequentialUnicast => "sequential-unicast",
             Self::Random => "random",
@@ -57,7 +58,8 @@ impl Scheme {
         }
     }
 
-    fn metric(self) -> Option<MetricKind> {
+    /// Narada's metric for the scheme (none for the reference).
+    pub fn metric(self) -> Option<MetricKind> {
         match self {
             Self::SequentialUnicast => None,
             Self::Random => Some(MetricKind::Random),
@@ -264,8 +266,34 @@ impl Scenario for Conferencing {
     }
 }
 
+/// One (sender, receiver) pair's result under one scheme, with its reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairFigures {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The sender (member number).
+    pub sender: usize,
+    /// The receiver.
+    pub receiver: usize,
+    /// Mean bandwidth received in the measurement window, bit/s.
+    pub bw_bps: f64,
+    /// Twice the mean one-way delay of what arrived in the window, ms (NaN: nothing arrived).
+    pub rtt_ms: f64,
+    /// What sequential unicast gives the pair: its path alone, capped at the rate, bit/s.
+    pub alone_bps: f64,
+    /// What the receiver's paths allow it from this sender with every sender at once, bit/s.
+    pub allowance_bps: f64,
+}
+
 /// Run every scheme and write the comparison.
 pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError> {
+    run_with_pairs(args).map(|(summary, _)| summary)
+}
+
+/// [`run`], also returning every scheme's per-pair results.
+pub fn run_with_pairs(
+    args: &ConferencingArgs,
+) -> Result<(ConferencingSummary, Vec<PairFigures>), ScenarioError> {
     let common = args.common();
     let base = load_config(args.narada_config.as_deref())?;
     let net = common.network()?;
@@ -340,7 +368,23 @@ pub fn run(args: &ConferencingArgs) -> Result<ConferencingSummary, ScenarioError
         schemes,
     };
     write_outputs(&Conferencing::out_dir(args), &summary, &runs, timeline)?;
-    Ok(summary)
+    let pairs = runs
+        .iter()
+        .flat_map(|(&scheme, run)| run.pairs.iter().map(move |p| (scheme, p)))
+        .map(|(scheme, p)| {
+            let (alone_bps, _, allowance_bps) = reference.pairs[&(p.sender, p.receiver)];
+            PairFigures {
+                scheme,
+                sender: p.sender,
+                receiver: p.receiver,
+                bw_bps: p.bw_bps,
+                rtt_ms: p.rtt_ms,
+                alone_bps,
+                allowance_bps,
+            }
+        })
+        .collect();
+    Ok((summary, pairs))
 }
 
 /// What each receiver gets alone on its unicast path from each sender (bits per second) and the

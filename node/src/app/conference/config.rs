@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use narada::MetricKind;
 use overlay_core::{Bandwidth, ParseBandwidthError};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,22 @@ pub struct ConferenceConfig {
     /// carries, across every sender (with `emulate`, its place's upload unless given).
     #[serde(default)]
     pub upload: Option<Bandwidth>,
+    /// The routing metric the trees follow (experiments compare them; members of one group
+    /// must agree).
+    #[serde(default = "default_metric")]
+    pub metric: MetricKind,
+}
+
+/// Bandwidth first, then latency: the conferencing paper's metric.
+fn default_metric() -> MetricKind {
+    MetricKind::BandwidthLatency
+}
+
+/// A `--metric` value: the metric's kebab-case name.
+pub(crate) fn parse_metric(text: &str) -> Result<MetricKind, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+        format!("{text:?} is not a metric: bandwidth-latency, latency, bandwidth-only or random")
+    })
 }
 
 fn default_domain() -> String {
@@ -125,6 +142,10 @@ pub struct ConferenceArgs {
     /// --emulate, its place's upload unless given).
     #[arg(long)]
     pub upload: Option<Bandwidth>,
+    /// The routing metric: bandwidth-latency (the default: widest path, then lowest
+    /// latency), latency, bandwidth-only or random; every member of a group must use the same.
+    #[arg(long, value_parser = parse_metric)]
+    pub metric: Option<MetricKind>,
 }
 
 /// Why the settings do not make a member.
@@ -223,6 +244,7 @@ struct FileConfig {
     join_by_name: bool,
     emulate: Option<PathBuf>,
     upload: Option<String>,
+    metric: Option<MetricKind>,
 }
 
 impl TryFrom<ConferenceArgs> for ConferenceConfig {
@@ -294,6 +316,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             join_by_name,
             emulate: a.emulate.or(file.emulate),
             upload,
+            metric: a.metric.or(file.metric).unwrap_or_else(default_metric),
         })
     }
 }
@@ -318,6 +341,7 @@ mod tests {
             join_by_name: false,
             emulate: None,
             upload: None,
+            metric: None,
         }
     }
 
@@ -333,6 +357,18 @@ mod tests {
         assert_eq!(c.stream_rate, Bandwidth::from_kbps(300));
         assert_eq!(c.key_file, PathBuf::from(".esm/talk-7000.key"));
         assert_eq!(c.anycast_domain, DEFAULT_DOMAIN);
+        assert_eq!(c.metric, MetricKind::BandwidthLatency);
+    }
+
+    #[test]
+    fn metrics_parse_by_their_kebab_case_names() {
+        assert_eq!(parse_metric("latency"), Ok(MetricKind::Latency));
+        assert_eq!(
+            parse_metric("bandwidth-latency"),
+            Ok(MetricKind::BandwidthLatency)
+        );
+        let wrong = parse_metric("fastest").unwrap_err();
+        assert!(wrong.contains("\"fastest\" is not a metric"), "{wrong}");
     }
 
     #[test]

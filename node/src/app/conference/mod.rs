@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use media::{MediaPacket, SourceConfig, SyntheticSource};
-use narada::{Command, Event, MetricKind, Narada, NaradaConfig};
+use narada::{Command, Event, Narada, NaradaConfig};
 use overlay_core::{Bandwidth, NodeId};
 use tokio::sync::mpsc;
 
@@ -129,7 +129,7 @@ impl Member {
         )?;
         let listen = connector.local_addr();
         let mut narada_config = NaradaConfig::default();
-        narada_config.routing.metric = MetricKind::BandwidthLatency;
+        narada_config.routing.metric = config.metric;
         narada_config.bandwidth.stream_rate = config.stream_rate;
         // A live conversation plays what arrives within about 400 ms of being said (ITU-T
         // G.114's mouth-to-ear budget); repairing later than that only takes a slow link's

@@ -1,0 +1,577 @@
+//! `experiments sim-to-real`: one placement (latency matrix, member places, access draws,
+//! seed, senders) run twice, in the simulator (`run conferencing`'s overlay) and as real `esm`
+//! processes over the emulated network (`esm demo --world`), with the figures side by side per
+//! scheme: RTT p50/p90 from source to receivers along the trees, bandwidth ratio against
+//! sequential unicast (per receiver and overall), control overhead, and (real side) the stall
+//! after a relay's SIGKILL. Both sides are judged on the same (sender, receiver) pairs: the
+//! member the real run kills is left out of both.
+
+mod real;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use overlay_core::Bandwidth;
+use serde::Serialize;
+
+pub use self::real::{RealRun, RealRunError, RealSummary};
+use crate::emulation_spec::{self, SpecError};
+use crate::network::AccessSpec;
+use crate::network::Network;
+use crate::report::{self, ReportError, Table, round6};
+use crate::scenario::ScenarioError;
+use crate::scenario::conferencing::{self, ConferencingArgs, DEFAULT_MATRIX, PairFigures, Scheme};
+use crate::spec::duration_arg;
+use crate::stats::Distribution;
+use crate::topology;
+
+/// Why the comparison could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SimToRealError {
+    /// The simulator's side.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The placement's spec.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The real side.
+    #[error(transparent)]
+    Real(#[from] RealRunError),
+    /// A report file.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// The arguments.
+    #[error("{0}")]
+    Arguments(String),
+}
+
+/// Arguments of `experiments sim-to-real`.
+#[derive(Debug, Clone, Args)]
+pub struct SimToRealArgs {
+    /// The latency matrix (or any topology).
+    #[arg(long, default_value = DEFAULT_MATRIX)]
+    pub topology: String,
+    /// Members (each a real process on the real side).
+    #[arg(long, default_value_t = 16)]
+    pub members: usize,
+    /// Seed of placement, access links and the simulator's randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Access links (the conferencing default: SimBlock's regions, 15% slow ADSL).
+    #[arg(long, default_value = "simblock:year=2019,adsl=0.15")]
+    pub access: String,
+    /// Each sender's rate.
+    #[arg(long, default_value = "1.2mbps")]
+    pub rate: Bandwidth,
+    /// Senders (the largest uploads, on both sides).
+    #[arg(long, default_value_t = 1)]
+    pub senders: usize,
+    /// Schemes to compare (Narada metrics; sequential unicast is the reference of both).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "latency-only,bandwidth-latency"
+    )]
+    pub schemes: Vec<Scheme>,
+    /// Simulated time of each scheme's run.
+    #[arg(long, default_value = "360s", value_parser = duration_arg)]
+    pub duration: Duration,
+    /// Length of each real run, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// When the real run kills its busiest relay, seconds (0: never); its measurement window
+    /// is the second half of the time before.
+    #[arg(long, default_value_t = 45)]
+    pub crash_at: u64,
+    /// The first member's loopback address.
+    #[arg(long, default_value = "127.0.0.10")]
+    pub first_ip: std::net::Ipv4Addr,
+    /// City coordinates, for the real side's pictures.
+    #[arg(long, default_value = "data/latency/wondernetwork-2018-cities.csv")]
+    pub cities: PathBuf,
+    /// The `esm` binary (default: beside this one).
+    #[arg(long)]
+    pub esm: Option<PathBuf>,
+    /// Output folder: `world.json`, `sim/`, `real-SCHEME/`, `pairs.csv`, `summary.json`.
+    #[arg(long, default_value = "out/sim-to-real")]
+    pub out: PathBuf,
+}
+
+/// One side's figures over the compared pairs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SideFigures {
+    /// Median RTT from source to receiver along the tree, ms.
+    pub rtt_p50_ms: f64,
+    /// 90th percentile of it, ms.
+    pub rtt_p90_ms: f64,
+    /// Mean over pairs of bandwidth received over sequential unicast's.
+    pub mean_bw_ratio: f64,
+    /// 10th percentile of that ratio.
+    pub bw_ratio_p10: f64,
+    /// Worst receiver: all it got over what its paths allow.
+    pub min_receiver_ratio: f64,
+    /// Control bytes over media bytes.
+    pub overhead_ratio: f64,
+    /// Longest stall of a source at a receiver after the relay's SIGKILL, seconds (real only).
+    pub worst_stall_s: Option<f64>,
+}
+
+/// One scheme, both sides.
+#[derive(Clone, Debug, Serialize)]
+pub struct SchemeComparison {
+    /// The simulator.
+    pub sim: SideFigures,
+    /// The real processes.
+    pub real: SideFigures,
+    /// Real RTT p90 over the simulator's.
+    pub rtt_p90_real_over_sim: f64,
+    /// Real mean bandwidth ratio minus the simulator's.
+    pub bw_ratio_real_minus_sim: f64,
+}
+
+/// One pair, both sides.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairComparison {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The sender's place.
+    pub sender: usize,
+    /// The receiver's place.
+    pub receiver: usize,
+    /// Simulated bandwidth over sequential unicast's.
+    pub sim_bw_ratio: f64,
+    /// Real bandwidth over sequential unicast's.
+    pub real_bw_ratio: f64,
+    /// Simulated RTT along the tree, ms.
+    pub sim_rtt_ms: f64,
+    /// Real RTT along the tree (twice the measured one-way delay), ms.
+    pub real_rtt_ms: f64,
+}
+
+/// `summary.json` of `sim-to-real`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimToRealSummary {
+    /// The placement, as `emulation-spec` would name it.
+    pub placement: String,
+    /// The members' cities, in order.
+    pub cities: Vec<String>,
+    /// Senders' places.
+    pub senders: Vec<usize>,
+    /// The stream rate, Mbit/s.
+    pub rate_mbps: f64,
+    /// The place the real runs killed (left out of both sides), per scheme.
+    pub crashed: BTreeMap<&'static str, Option<usize>>,
+    /// Per scheme.
+    pub schemes: BTreeMap<&'static str, SchemeComparison>,
+    /// Per pair.
+    pub pairs: Vec<PairComparison>,
+}
+
+/// A pair's figures on one side: (bandwidth, RTT ms, alone, allowance, receiver).
+struct Sample {
+    bw_bps: f64,
+    rtt_ms: f64,
+    alone_bps: f64,
+    allowance_bps: f64,
+    receiver: usize,
+}
+
+fn side_figures(samples: &[Sample], overhead_ratio: f64, stall: Option<f64>) -> SideFigures {
+    let ratios = Distribution::new(
+        samples
+            .iter()
+            .map(|s| s.bw_bps / s.alone_bps.max(1.0))
+            .collect(),
+    );
+    let rtts = Distribution::new(samples.iter().map(|s| s.rtt_ms).collect());
+    let mut per_receiver: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+    for s in samples {
+        let e = per_receiver.entry(s.receiver).or_default();
+        e.0 += s.bw_bps;
+        e.1 += s.allowance_bps;
+    }
+    SideFigures {
+        rtt_p50_ms: round6(rtts.quantile(0.5).unwrap_or(f64::NAN)),
+        rtt_p90_ms: round6(rtts.quantile(0.9).unwrap_or(f64::NAN)),
+        mean_bw_ratio: round6(ratios.mean().unwrap_or(0.0)),
+        bw_ratio_p10: round6(ratios.quantile(0.1).unwrap_or(0.0)),
+        min_receiver_ratio: round6(
+            per_receiver
+                .values()
+                .map(|&(got, allowed)| (got / allowed.max(1.0)).min(1.0))
+                .fold(1.0, f64::min),
+        ),
+        overhead_ratio: round6(overhead_ratio),
+        worst_stall_s: stall.map(round6),
+    }
+}
+
+/// The `esm` beside the running binary.
+fn default_esm() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("esm")))
+        .unwrap_or_else(|| PathBuf::from("esm"))
+}
+
+/// Runs both sides and compares them; prints progress on stderr.
+pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
+    let schemes: Vec<Scheme> = args
+        .schemes
+        .iter()
+        .copied()
+        .filter(|s| s.metric().is_some())
+        .collect();
+    if schemes.is_empty() {
+        return Err(SimToRealError::Arguments(
+            "--schemes needs at least one Narada scheme (sequential-unicast is the reference)"
+                .into(),
+        ));
+    }
+    if args.crash_at >= args.seconds || (args.crash_at > 0 && args.crash_at < 10) {
+        return Err(SimToRealError::Arguments(format!(
+            "--crash-at {} must be 0 or from 10 s to before --seconds {}",
+            args.crash_at, args.seconds
+        )));
+    }
+    report::create_dir(&args.out)?;
+    // The placement, once, for both sides.
+    let net = Network::build(
+        topology::load(&args.topology).map_err(ScenarioError::from)?,
+        args.members,
+        &AccessSpec::parse(&args.access).map_err(ScenarioError::from)?,
+        args.seed,
+    )
+    .map_err(ScenarioError::from)?;
+    let placement = format!(
+        "{}, {} members, {}, seed {}",
+        args.topology, args.members, args.access, args.seed
+    );
+    let addresses = emulation_spec::loopback_addresses(args.first_ip, args.members)?;
+    let cities = emulation_spec::read_cities(&args.cities)?;
+    let spec = emulation_spec::spec_of(&net, &placement, &addresses, &cities);
+    let world = args.out.join("world.json");
+    report::write_json(&world, &spec)?;
+    let names: Vec<String> = net.hosts().iter().map(|h| h.name.clone()).collect();
+    drop(net);
+
+    eprintln!(
+        "simulator: {placement}, {} sender(s) at {}",
+        args.senders, args.rate
+    );
+    let mut sim_schemes = vec![Scheme::SequentialUnicast];
+    sim_schemes.extend(&schemes);
+    let sim_args = ConferencingArgs {
+        topology: args.topology.clone(),
+        members: args.members,
+        seed: args.seed,
+        access: args.access.clone(),
+        out: Some(args.out.join("sim")),
+        rate: args.rate,
+        senders: args.senders,
+        duration: args.duration,
+        schemes: sim_schemes,
+        no_congestion: true,
+        narada_config: None,
+        delay_budget: Duration::from_millis(300),
+        no_delay_budget: false,
+    };
+    let (sim_summary, sim_pairs) = conferencing::run_with_pairs(&sim_args)?;
+    let esm = args.esm.clone().unwrap_or_else(default_esm);
+    let mut comparisons = BTreeMap::new();
+    let mut crashed = BTreeMap::new();
+    let mut pairs = Vec::new();
+    for scheme in schemes {
+        let metric = match scheme {
+            Scheme::LatencyOnly => "latency",
+            Scheme::BandwidthOnly => "bandwidth-only",
+            Scheme::Random => "random",
+            Scheme::BandwidthLatency | Scheme::SequentialUnicast => "bandwidth-latency",
+        };
+        eprintln!(
+            "real: {} esm processes over the emulated network, {} metric, {} s",
+            args.members, metric, args.seconds
+        );
+        let out = args.out.join(format!("real-{}", scheme.name()));
+        let real = RealRun {
+            esm: &esm,
+            world: &world,
+            members: args.members,
+            senders: args.senders,
+            rate: args.rate,
+            seconds: args.seconds,
+            crash_at: args.crash_at,
+            metric,
+            out: &out,
+        }
+        .run()?;
+        let (comparison, scheme_pairs, victim) = compare(
+            scheme,
+            &sim_pairs,
+            sim_summary.schemes[scheme.name()].overhead_ratio,
+            &real,
+        );
+        comparisons.insert(scheme.name(), comparison);
+        crashed.insert(scheme.name(), victim);
+        pairs.extend(scheme_pairs);
+    }
+    let summary = SimToRealSummary {
+        placement,
+        cities: names,
+        senders: sim_summary.senders.clone(),
+        rate_mbps: args.rate.mbps_f64(),
+        crashed,
+        schemes: comparisons,
+        pairs,
+    };
+    report::write_json(&args.out.join("summary.json"), &summary)?;
+    report::write_csv(
+        &args.out.join("pairs.csv"),
+        &[
+            "scheme",
+            "sender",
+            "receiver",
+            "sim_bw_ratio",
+            "real_bw_ratio",
+            "sim_rtt_ms",
+            "real_rtt_ms",
+        ],
+        summary.pairs.iter().map(|p| {
+            vec![
+                p.scheme.name().to_owned(),
+                p.sender.to_string(),
+                p.receiver.to_string(),
+                format!("{:.4}", p.sim_bw_ratio),
+                format!("{:.4}", p.real_bw_ratio),
+                format!("{:.1}", p.sim_rtt_ms),
+                format!("{:.1}", p.real_rtt_ms),
+            ]
+        }),
+    )?;
+    Ok(summary)
+}
+
+/// One scheme's comparison over the pairs both sides measured.
+fn compare(
+    scheme: Scheme,
+    sim_pairs: &[PairFigures],
+    sim_overhead: f64,
+    real: &RealSummary,
+) -> (SchemeComparison, Vec<PairComparison>, Option<usize>) {
+    let sim: BTreeMap<(usize, usize), &PairFigures> = sim_pairs
+        .iter()
+        .filter(|p| p.scheme == scheme)
+        .map(|p| ((p.sender, p.receiver), p))
+        .collect();
+    let victim = real.crashed_index;
+    let (mut sim_side, mut real_side, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stall: Option<f64> = None;
+    for r in &real.receivers {
+        let Some(p) = sim.get(&(r.source_index, r.receiver_index)) else {
+            continue;
+        };
+        let real_bw = r.window_rate_kbps.unwrap_or(0.0) * 1e3;
+        let real_rtt = r.window_delay_ms.map_or(f64::NAN, |d| 2.0 * d);
+        if let Some(s) = r.recovery_s.filter(|s| s.is_finite()) {
+            stall = Some(stall.map_or(s, |x: f64| x.max(s)));
+        }
+        let sample = |bw_bps, rtt_ms| Sample {
+            bw_bps,
+            rtt_ms,
+            alone_bps: p.alone_bps,
+            allowance_bps: p.allowance_bps,
+            receiver: p.receiver,
+        };
+        sim_side.push(sample(p.bw_bps, p.rtt_ms));
+        real_side.push(sample(real_bw, real_rtt));
+        out.push(PairComparison {
+            scheme,
+            sender: p.sender,
+            receiver: p.receiver,
+            sim_bw_ratio: round6(p.bw_bps / p.alone_bps.max(1.0)),
+            real_bw_ratio: round6(real_bw / p.alone_bps.max(1.0)),
+            sim_rtt_ms: round6(p.rtt_ms),
+            real_rtt_ms: round6(real_rtt),
+        });
+    }
+    let sim = side_figures(&sim_side, sim_overhead, None);
+    let real = side_figures(&real_side, real.overhead_ratio, stall);
+    let comparison = SchemeComparison {
+        rtt_p90_real_over_sim: round6(real.rtt_p90_ms / sim.rtt_p90_ms),
+        bw_ratio_real_minus_sim: round6(real.mean_bw_ratio - sim.mean_bw_ratio),
+        sim,
+        real,
+    };
+    (comparison, out, victim)
+}
+
+/// The comparison as tables, with the goals checked.
+pub fn table(s: &SimToRealSummary) -> String {
+    let mut t = Table::new(&[
+        "scheme",
+        "side",
+        "RTT p50 / p90 ms",
+        "bw ratio mean (p10)",
+        "worst receiver",
+        "overhead",
+        "stall after SIGKILL",
+    ]);
+    for (name, c) in &s.schemes {
+        for (side, f) in [("sim", &c.sim), ("real", &c.real)] {
+            t.row(&[
+                if side == "sim" {
+                    (*name).to_owned()
+                } else {
+                    String::new()
+                },
+                side.to_owned(),
+                format!("{:.0} / {:.0}", f.rtt_p50_ms, f.rtt_p90_ms),
+                format!("{:.3} ({:.3})", f.mean_bw_ratio, f.bw_ratio_p10),
+                format!("{:.3}", f.min_receiver_ratio),
+                format!("{:.4}", f.overhead_ratio),
+                f.worst_stall_s
+                    .map_or_else(|| "not simulated".to_owned(), |x| format!("{x:.1} s")),
+            ]);
+        }
+        t.row(&[
+            String::new(),
+            "real vs sim".to_owned(),
+            format!("p90 x{:.3}", c.rtt_p90_real_over_sim),
+            format!("{:+.3}", c.bw_ratio_real_minus_sim),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    let mut out = t.render();
+    if let Some(bl) = s.schemes.get(Scheme::BandwidthLatency.name()) {
+        let check = |ok: bool| if ok { "met" } else { "NOT met" };
+        let _ = writeln!(
+            out,
+            "bandwidth-latency: real RTT p90 within 15% of the simulator's: x{:.3}, {}",
+            bl.rtt_p90_real_over_sim,
+            check((bl.rtt_p90_real_over_sim - 1.0).abs() <= 0.15)
+        );
+        let _ = writeln!(
+            out,
+            "bandwidth-latency: real mean bandwidth ratio within 0.05 of the simulator's: {:+.3}, {}",
+            bl.bw_ratio_real_minus_sim,
+            check(bl.bw_ratio_real_minus_sim.abs() <= 0.05)
+        );
+        for (side, f) in [("sim", &bl.sim), ("real", &bl.real)] {
+            let _ = write!(
+                out,
+                "{side}: bandwidth ratio {:.3} (goal >= 0.95: {})",
+                f.mean_bw_ratio,
+                check(f.mean_bw_ratio >= 0.95)
+            );
+            if let Some(lat) = s.schemes.get(Scheme::LatencyOnly.name()) {
+                let lat = if side == "sim" { &lat.sim } else { &lat.real };
+                let over = f.rtt_p90_ms / lat.rtt_p90_ms;
+                let _ = write!(
+                    out,
+                    "; RTT p90 x{over:.3} latency-only's (goal <= 1.2: {})",
+                    check(over <= 1.2)
+                );
+            }
+            out.push('\n');
+        }
+    }
+    let mut p = Table::new(&[
+        "scheme",
+        "receiver",
+        "from",
+        "bw sim / real",
+        "RTT ms sim / real",
+    ]);
+    let city = |i: usize| s.cities.get(i).cloned().unwrap_or_else(|| i.to_string());
+    for pair in &s.pairs {
+        p.row(&[
+            pair.scheme.name().to_owned(),
+            format!("{} {}", pair.receiver, city(pair.receiver)),
+            city(pair.sender),
+            format!("{:.2} / {:.2}", pair.sim_bw_ratio, pair.real_bw_ratio),
+            format!("{:.0} / {:.0}", pair.sim_rtt_ms, pair.real_rtt_ms),
+        ]);
+    }
+    out.push_str("\nper pair:\n");
+    out.push_str(&p.render());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimToRealArgs,
+    }
+
+    fn sim_pair(receiver: usize, bw_bps: f64, rtt_ms: f64) -> PairFigures {
+        PairFigures {
+            scheme: Scheme::BandwidthLatency,
+            sender: 0,
+            receiver,
+            bw_bps,
+            rtt_ms,
+            alone_bps: 1e6,
+            allowance_bps: 1e6,
+        }
+    }
+
+    fn real_pair(receiver: usize, kbps: f64, delay_ms: f64, stall: f64) -> real::RealPair {
+        real::RealPair {
+            receiver_index: receiver,
+            source_index: 0,
+            window_rate_kbps: Some(kbps),
+            window_delay_ms: Some(delay_ms),
+            recovery_s: Some(stall),
+        }
+    }
+
+    #[test]
+    fn both_sides_are_judged_on_the_pairs_the_real_run_kept() {
+        let sim = [
+            sim_pair(1, 1e6, 100.0),
+            sim_pair(2, 0.5e6, 200.0),
+            // The member the real run killed: left out of both sides.
+            sim_pair(3, 0.0, 900.0),
+        ];
+        let real = RealSummary {
+            receivers: vec![
+                real_pair(1, 900.0, 60.0, 2.0),
+                real_pair(2, 1000.0, 150.0, 0.5),
+            ],
+            crashed_index: Some(3),
+            overhead_ratio: 0.02,
+            window_s: (10.0, 20.0),
+        };
+        let (c, pairs, victim) = compare(Scheme::BandwidthLatency, &sim, 0.01, &real);
+        assert_eq!(victim, Some(3));
+        assert_eq!(pairs.len(), 2);
+        assert!((c.sim.mean_bw_ratio - 0.75).abs() < 1e-9, "{c:?}");
+        assert!((c.real.mean_bw_ratio - 0.95).abs() < 1e-9, "{c:?}");
+        assert!((c.bw_ratio_real_minus_sim - 0.2).abs() < 1e-9, "{c:?}");
+        // RTT: twice the real one-way delay; p90 interpolates between the two pairs.
+        assert!((c.sim.rtt_p90_ms - 190.0).abs() < 1e-9, "{c:?}");
+        assert!((c.real.rtt_p90_ms - 282.0).abs() < 1e-9, "{c:?}");
+        assert!((c.sim.min_receiver_ratio - 0.5).abs() < 1e-9, "{c:?}");
+        assert_eq!(c.real.worst_stall_s, Some(2.0));
+        assert_eq!(c.sim.worst_stall_s, None);
+        assert!((c.real.overhead_ratio - 0.02).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_crash_outside_the_run_is_refused() {
+        let args = Cli::parse_from(["x", "--seconds", "30", "--crash-at", "30"]).args;
+        let err = run(&args).unwrap_err();
+        assert!(err.to_string().contains("--crash-at 30"), "{err}");
+    }
+}
