@@ -130,11 +130,12 @@ impl Shaper {
             })
             .collect();
         let rates = max_min_fair(model.channel_capacities(), &flows);
-        for (k, &rate) in keys.iter().zip(&rates) {
+        let spare = spare_shares(model.channel_capacities(), &flows, &rates);
+        for ((k, &rate), &spare) in keys.iter().zip(&rates).zip(&spare) {
             let e = self.edges.get_mut(k).expect("edge just listed");
             if !e.channels.is_empty() {
-                e.share = rate;
-                e.pacer.set_rate(Bandwidth::from_bps_f64(rate));
+                e.share = rate + spare;
+                e.pacer.set_rate(Bandwidth::from_bps_f64(e.share));
             }
             e.offered_bytes = 0;
             e.sent_bytes = 0;
@@ -146,6 +147,37 @@ impl Shaper {
     pub fn share(&self, from: u32, to: u32) -> Option<f64> {
         self.edges.get(&(from, to)).map(|e| e.share)
     }
+}
+
+/// Each flow's max-min share of the capacity its channels have left once every flow has its
+/// `rates`: a link with room lets a burst through above the edge's demand (QUIC's window grows
+/// into spare capacity; a keyframe then queues briefly instead of being cut), while a full
+/// channel gives nothing more. Flows crossing no channel get none (they are not paced).
+fn spare_shares(capacity: &[f64], flows: &[FlowDemand], rates: &[f64]) -> Vec<f64> {
+    let mut left = capacity.to_vec();
+    for (flow, &rate) in flows.iter().zip(rates) {
+        let mut channels = flow.channels.clone();
+        channels.sort_unstable();
+        channels.dedup();
+        for c in channels {
+            left[c as usize] = (left[c as usize] - rate).max(0.0);
+        }
+    }
+    let elastic: Vec<FlowDemand> = flows
+        .iter()
+        .map(|f| FlowDemand {
+            channels: f.channels.clone(),
+            demand: if f.channels.is_empty() {
+                0.0
+            } else {
+                f64::INFINITY
+            },
+        })
+        .collect();
+    max_min_fair(&left, &elastic)
+        .into_iter()
+        .map(|x| if x.is_finite() { x } else { 0.0 })
+        .collect()
 }
 
 impl<N: FlowModel> Shaping<N> for Shaper {
@@ -217,5 +249,37 @@ mod tests {
         );
         assert!(c > 2e6, "the private channel is not shared: {c}");
         assert!(shaper.dropped() > 0);
+    }
+
+    #[test]
+    fn spare_capacity_is_shared_among_the_edges_that_cross_it() {
+        // Channel 0 (1 Mbps) carries two light flows; channel 1 (1 Mbps) one flow wanting more.
+        let flows = [
+            FlowDemand {
+                channels: vec![0],
+                demand: 0.2e6,
+            },
+            FlowDemand {
+                channels: vec![0, 0],
+                demand: 0.4e6,
+            },
+            FlowDemand {
+                channels: vec![1],
+                demand: 3e6,
+            },
+            FlowDemand {
+                channels: vec![],
+                demand: 1e6,
+            },
+        ];
+        let capacity = [1e6, 1e6];
+        let rates = max_min_fair(&capacity, &flows);
+        let spare = spare_shares(&capacity, &flows, &rates);
+        // 0.4 Mbps left on channel 0, split evenly; nothing left on the full channel 1; the
+        // flow that crosses no channel is not paced.
+        assert!((spare[0] - 0.2e6).abs() < 1.0, "{spare:?}");
+        assert!((spare[1] - 0.2e6).abs() < 1.0, "{spare:?}");
+        assert!(spare[2].abs() < 1.0, "{spare:?}");
+        assert_eq!(spare[3], 0.0);
     }
 }

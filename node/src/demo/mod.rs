@@ -135,9 +135,10 @@ pub struct ReceiverFigures {
     pub receiver_index: usize,
     /// The source's place in the world.
     pub source_index: usize,
-    /// Mean receive rate over the measurement window, kbit/s (none: no sample in it).
+    /// Receive rate over the measurement window (bytes that arrived in it over its length),
+    /// kbit/s (none: polled once or never in it).
     pub window_rate_kbps: Option<f64>,
-    /// Mean one-way delay over the measurement window, milliseconds.
+    /// Mean one-way delay of the packets that arrived in the window, milliseconds.
     pub window_delay_ms: Option<f64>,
 }
 
@@ -174,6 +175,15 @@ pub struct DemoSummary {
     pub data_bytes: u64,
     /// Control over media bytes in the window.
     pub overhead_ratio: f64,
+}
+
+/// What had arrived from a source at a receiver by a poll.
+#[derive(Clone, Copy, Debug)]
+struct Arrived {
+    at: Instant,
+    bytes: u64,
+    packets: u64,
+    delay_total_ms: f64,
 }
 
 /// Control and media bytes a member has sent.
@@ -364,8 +374,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     } else {
         window_end / 2
     };
-    // (receiver, source) -> (sum of rates, sum of delays, samples) inside the window.
-    let mut window: BTreeMap<(usize, String), (f64, f64, u32)> = BTreeMap::new();
+    // (receiver, source) -> what had arrived at its first and last poll inside the window.
+    let mut window: BTreeMap<(usize, String), [Arrived; 2]> = BTreeMap::new();
     // Per member: (control, data) bytes sent at its first and last poll inside the window.
     let mut bytes: BTreeMap<usize, [BytesSent; 2]> = BTreeMap::new();
     while started.elapsed() < end {
@@ -382,12 +392,14 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 let sent = (c.control_bytes_sent, c.data_bytes_sent);
                 bytes.entry(i).or_insert([sent, sent])[1] = sent;
                 for src in senders.iter().filter(|s| **s != ids[i]) {
-                    if let Some(s) = status.sources.get(src) {
-                        let w = window.entry((i, src.clone())).or_default();
-                        w.0 += s.rate_kbps;
-                        w.1 += s.delay_ms;
-                        w.2 += 1;
-                    }
+                    let s = status.sources.get(src).cloned().unwrap_or_default();
+                    let arrived = Arrived {
+                        at: now,
+                        bytes: s.bytes,
+                        packets: s.packets,
+                        delay_total_ms: s.delay_total_ms,
+                    };
+                    window.entry((i, src.clone())).or_insert([arrived; 2])[1] = arrived;
                 }
             }
             for src in &senders {
@@ -468,12 +480,19 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 continue;
             }
             let s = status.sources.get(src).cloned().unwrap_or_default();
-            let w = window.get(&(i, src.clone())).filter(|w| w.2 > 0);
+            let w = window.get(&(i, src.clone()));
             receivers.push(ReceiverFigures {
                 receiver_index: i,
                 source_index: ids.iter().position(|x| x == src).unwrap_or(usize::MAX),
-                window_rate_kbps: w.map(|w| w.0 / f64::from(w.2)),
-                window_delay_ms: w.map(|w| w.1 / f64::from(w.2)),
+                window_rate_kbps: w.and_then(|[a, b]| {
+                    let seconds = b.at.duration_since(a.at).as_secs_f64();
+                    (seconds > 0.0)
+                        .then(|| b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / seconds / 1e3)
+                }),
+                window_delay_ms: w.and_then(|[a, b]| {
+                    let packets = b.packets.saturating_sub(a.packets);
+                    (packets > 0).then(|| (b.delay_total_ms - a.delay_total_ms) / packets as f64)
+                }),
                 receiver: ids[i].clone(),
                 source: src.clone(),
                 city: cities[i].clone(),

@@ -27,6 +27,13 @@ pub struct SourceStatus {
     pub packets: u64,
     /// Packets that arrived through gap repair.
     pub recovered: u64,
+    /// Payload bytes received in all (rates over any window: the difference over its length).
+    #[serde(default)]
+    pub bytes: u64,
+    /// The sum of every received packet's one-way delay, milliseconds (mean delay over any
+    /// window: the difference over the packets' difference).
+    #[serde(default)]
+    pub delay_total_ms: f64,
     /// Milliseconds since the last packet.
     pub last_heard_ms: u64,
     /// Media packets received, by layer (when the payload is a media packet).
@@ -107,6 +114,8 @@ struct SourceMeter {
     delay_us: probe::Ewma,
     packets: u64,
     recovered: u64,
+    bytes: u64,
+    delay_total_us: u64,
     last: Time,
     by_class: ByClass,
 }
@@ -125,6 +134,8 @@ impl SourceMeter {
             delay_us: probe::Ewma::new(0.1),
             packets: 0,
             recovered: 0,
+            bytes: 0,
+            delay_total_us: 0,
             last: now,
             by_class: ByClass::default(),
         }
@@ -143,8 +154,10 @@ impl SourceMeter {
         }
         self.rate.record(now, bytes as u64);
         self.loss.record(seq);
-        self.delay_us
-            .update(now.as_micros().saturating_sub(sent_at_us) as f64);
+        let delay_us = now.as_micros().saturating_sub(sent_at_us);
+        self.delay_us.update(delay_us as f64);
+        self.delay_total_us = self.delay_total_us.saturating_add(delay_us);
+        self.bytes += bytes as u64;
         self.packets += 1;
         self.recovered += u64::from(recovered);
         self.last = now;
@@ -165,6 +178,8 @@ impl SourceMeter {
             delay_ms: self.delay_us.value().map_or(0.0, |d| d / 1e3),
             packets: self.packets,
             recovered: self.recovered,
+            bytes: self.bytes,
+            delay_total_ms: self.delay_total_us as f64 / 1e3,
             last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
             by_class: self.by_class,
         }
