@@ -131,6 +131,9 @@ pub struct SchemeComparison {
     pub rtt_p90_real_over_sim: f64,
     /// Real mean bandwidth ratio minus the simulator's.
     pub bw_ratio_real_minus_sim: f64,
+    /// RTT p50 and p90 along the real trees without queueing (twice the paths' one-way
+    /// delays), ms: how much of the real RTT is the tree, how much the queues.
+    pub real_path_rtt_ms: (f64, f64),
 }
 
 /// One pair, both sides.
@@ -150,6 +153,11 @@ pub struct PairComparison {
     pub sim_rtt_ms: f64,
     /// Real RTT along the tree (twice the measured one-way delay), ms.
     pub real_rtt_ms: f64,
+    /// Twice the one-way delays along the real tree's path at the window's end: the RTT
+    /// without queueing (NaN where the path did not reach the source).
+    pub real_path_rtt_ms: f64,
+    /// That path, receiver first.
+    pub real_path: Vec<usize>,
 }
 
 /// `summary.json` of `sim-to-real`.
@@ -314,6 +322,7 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
             &sim_pairs,
             sim_summary.schemes[scheme.name()].overhead_ratio,
             &real,
+            &spec.one_way_us,
         );
         comparisons.insert(scheme.name(), comparison);
         crashed.insert(scheme.name(), victim);
@@ -355,12 +364,29 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
     Ok(summary)
 }
 
+/// Twice the one-way delays from the source down `path` (receiver first, source last), ms;
+/// NaN unless the path ends at `source`.
+fn path_rtt_ms(path: &[usize], source: usize, one_way_us: &[Vec<u64>]) -> f64 {
+    if path.last() != Some(&source) {
+        return f64::NAN;
+    }
+    let mut total = 0u64;
+    for hop in path.windows(2) {
+        let Some(d) = one_way_us.get(hop[1]).and_then(|row| row.get(hop[0])) else {
+            return f64::NAN;
+        };
+        total += d;
+    }
+    2.0 * total as f64 / 1e3
+}
+
 /// One scheme's comparison over the pairs both sides measured.
 fn compare(
     scheme: Scheme,
     sim_pairs: &[PairFigures],
     sim_overhead: f64,
     real: &RealSummary,
+    one_way_us: &[Vec<u64>],
 ) -> (SchemeComparison, Vec<PairComparison>, Option<usize>) {
     let sim: BTreeMap<(usize, usize), &PairFigures> = sim_pairs
         .iter()
@@ -396,11 +422,18 @@ fn compare(
             real_bw_ratio: round6(real_bw / p.alone_bps.max(1.0)),
             sim_rtt_ms: round6(p.rtt_ms),
             real_rtt_ms: round6(real_rtt),
+            real_path_rtt_ms: round6(path_rtt_ms(&r.window_path, p.sender, one_way_us)),
+            real_path: r.window_path.clone(),
         });
     }
     let sim = side_figures(&sim_side, sim_overhead, None);
     let real = side_figures(&real_side, real.overhead_ratio, stall);
+    let paths = Distribution::new(out.iter().map(|p| p.real_path_rtt_ms).collect());
     let comparison = SchemeComparison {
+        real_path_rtt_ms: (
+            round6(paths.quantile(0.5).unwrap_or(f64::NAN)),
+            round6(paths.quantile(0.9).unwrap_or(f64::NAN)),
+        ),
         rtt_p90_real_over_sim: round6(real.rtt_p90_ms / sim.rtt_p90_ms),
         bw_ratio_real_minus_sim: round6(real.mean_bw_ratio - sim.mean_bw_ratio),
         sim,
@@ -437,6 +470,15 @@ pub fn table(s: &SimToRealSummary) -> String {
                     .map_or_else(|| "not simulated".to_owned(), |x| format!("{x:.1} s")),
             ]);
         }
+        t.row(&[
+            String::new(),
+            "real trees, no queues".to_owned(),
+            format!("{:.0} / {:.0}", c.real_path_rtt_ms.0, c.real_path_rtt_ms.1),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
         t.row(&[
             String::new(),
             "real vs sim".to_owned(),
@@ -496,6 +538,15 @@ pub fn table(s: &SimToRealSummary) -> String {
             city(pair.sender),
             format!("{:.2} / {:.2}", pair.sim_bw_ratio, pair.real_bw_ratio),
             format!("{:.0} / {:.0}", pair.sim_rtt_ms, pair.real_rtt_ms),
+            format!(
+                "{:.0}  {}",
+                pair.real_path_rtt_ms,
+                pair.real_path
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("<")
+            ),
         ]);
     }
     out.push_str("\nper pair:\n");
@@ -533,6 +584,11 @@ mod tests {
             window_rate_kbps: Some(kbps),
             window_delay_ms: Some(delay_ms),
             recovery_s: Some(stall),
+            window_path: if receiver == 1 {
+                vec![1, 2, 0]
+            } else {
+                vec![2]
+            },
         }
     }
 
@@ -553,7 +609,11 @@ mod tests {
             overhead_ratio: 0.02,
             window_s: (10.0, 20.0),
         };
-        let (c, pairs, victim) = compare(Scheme::BandwidthLatency, &sim, 0.01, &real);
+        let one_way = vec![vec![0, 10_000, 20_000, 30_000]; 4];
+        let (c, pairs, victim) = compare(Scheme::BandwidthLatency, &sim, 0.01, &real, &one_way);
+        // Receiver 1's path 1 < 2 < 0: 0 -> 2 -> 1 is 10 + 20 ms one way.
+        assert!((pairs[0].real_path_rtt_ms - 60.0).abs() < 1e-9, "{pairs:?}");
+        assert!(pairs[1].real_path_rtt_ms.is_nan(), "{pairs:?}");
         assert_eq!(victim, Some(3));
         assert_eq!(pairs.len(), 2);
         assert!((c.sim.mean_bw_ratio - 0.75).abs() < 1e-9, "{c:?}");

@@ -59,6 +59,9 @@ pub struct RealPair {
     pub window_delay_ms: Option<f64>,
     /// Longest stall of this source here after the crash, seconds.
     pub recovery_s: Option<f64>,
+    /// The tree's path from the receiver up to the source at the window's end.
+    #[serde(default)]
+    pub window_path: Vec<usize>,
 }
 
 /// What the comparison reads from the demo's `summary.json`.

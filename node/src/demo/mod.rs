@@ -135,11 +135,15 @@ pub struct ReceiverFigures {
     pub receiver_index: usize,
     /// The source's place in the world.
     pub source_index: usize,
-    /// Receive rate over the measurement window (bytes that arrived in it over its length),
-    /// kbit/s (none: polled once or never in it).
+    /// Media received in time to play over the measurement window (payload bytes that arrived
+    /// in it over its length, as the simulator counts), kbit/s (none: polled once or never).
     pub window_rate_kbps: Option<f64>,
-    /// Mean one-way delay of the packets that arrived in the window, milliseconds.
+    /// Mean one-way delay of the packets that played in the window, milliseconds.
     pub window_delay_ms: Option<f64>,
+    /// The tree's path from the receiver up to the source at the window's end (member
+    /// numbers, receiver first; each member's next hop towards the source, which is its
+    /// parent in the source's reverse-path tree); it ends early where a route was unknown.
+    pub window_path: Vec<usize>,
 }
 
 /// `summary.json` of the demo.
@@ -177,7 +181,34 @@ pub struct DemoSummary {
     pub overhead_ratio: f64,
 }
 
-/// What had arrived from a source at a receiver by a poll.
+/// The path from `receiver` up to the source `src` along each member's next hop towards it,
+/// as the members' last statuses say (receiver first; cut where a hop is unknown or loops).
+fn tree_path(
+    ids: &[String],
+    statuses: &[Option<ConferenceStatus>],
+    receiver: usize,
+    src: &str,
+) -> Vec<usize> {
+    let mut path = vec![receiver];
+    let mut at = receiver;
+    while ids[at] != src && path.len() <= ids.len() {
+        let next = statuses[at]
+            .as_ref()
+            .and_then(|s| s.routes.iter().find(|r| r.dest == src))
+            .and_then(|r| r.next_hop.as_deref())
+            .and_then(|hop| ids.iter().position(|id| id == hop));
+        match next {
+            Some(n) if !path.contains(&n) => {
+                path.push(n);
+                at = n;
+            }
+            _ => break,
+        }
+    }
+    path
+}
+
+/// What had arrived from a source at a receiver in time to play, by a poll.
 #[derive(Clone, Copy, Debug)]
 struct Arrived {
     at: Instant,
@@ -378,6 +409,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let mut window: BTreeMap<(usize, String), [Arrived; 2]> = BTreeMap::new();
     // Per member: (control, data) bytes sent at its first and last poll inside the window.
     let mut bytes: BTreeMap<usize, [BytesSent; 2]> = BTreeMap::new();
+    // (receiver, source) -> the tree's path up to the source at the window's last poll.
+    let mut window_paths: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
     while started.elapsed() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now = Instant::now();
@@ -395,9 +428,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                     let s = status.sources.get(src).cloned().unwrap_or_default();
                     let arrived = Arrived {
                         at: now,
-                        bytes: s.bytes,
-                        packets: s.packets,
-                        delay_total_ms: s.delay_total_ms,
+                        bytes: s.played_bytes,
+                        packets: s.played_packets,
+                        delay_total_ms: s.played_delay_total_ms,
                     };
                     window.entry((i, src.clone())).or_insert([arrived; 2])[1] = arrived;
                 }
@@ -419,6 +452,14 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 }
             }
             last_status[i] = Some(status);
+        }
+        if (window_start..window_end).contains(&started.elapsed()) {
+            for i in 0..args.members {
+                for src in senders.iter().filter(|s| **s != ids[i]) {
+                    let path = tree_path(&ids, &last_status, i, src);
+                    window_paths.insert((i, src.clone()), path);
+                }
+            }
         }
         if let (Some(at), None) = (crash_at, crashed)
             && started.elapsed() >= at
@@ -503,6 +544,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 delay_ms: s.delay_ms,
                 recovery_s: crash_time
                     .map(|_| progress.get(&(i, src.clone())).map_or(f64::NAN, |p| p.2)),
+                window_path: window_paths.remove(&(i, src.clone())).unwrap_or_default(),
             });
         }
     }
@@ -677,4 +719,47 @@ fn print_table(
         out.push('\n');
     }
     println!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::conference::RouteStatus;
+
+    fn status(routes: &[(&str, &str)]) -> Option<ConferenceStatus> {
+        Some(ConferenceStatus {
+            routes: routes
+                .iter()
+                .map(|(dest, hop)| RouteStatus {
+                    dest: (*dest).to_owned(),
+                    next_hop: Some((*hop).to_owned()),
+                    latency_ms: None,
+                    width: None,
+                })
+                .collect(),
+            ..ConferenceStatus::default()
+        })
+    }
+
+    #[test]
+    fn tree_paths_follow_next_hops_and_stop_at_loops_and_gaps() {
+        let ids: Vec<String> = ["s", "a", "b", "c"].map(String::from).to_vec();
+        // b -> a -> s; c's next hop is not a member.
+        let statuses = vec![
+            status(&[]),
+            status(&[("s", "s")]),
+            status(&[("s", "a"), ("x", "c")]),
+            status(&[("s", "d")]),
+        ];
+        assert_eq!(tree_path(&ids, &statuses, 2, "s"), vec![2, 1, 0]);
+        // c's next hop is no member: the path stops there.
+        assert_eq!(tree_path(&ids, &statuses, 3, "s"), vec![3]);
+        let looping = vec![
+            status(&[]),
+            status(&[("s", "b")]),
+            status(&[("s", "a")]),
+            status(&[]),
+        ];
+        assert_eq!(tree_path(&ids, &looping, 1, "s"), vec![1, 2]);
+    }
 }

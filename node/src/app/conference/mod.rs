@@ -187,15 +187,12 @@ impl Member {
                         recovered,
                     } => {
                         let now = clock.now();
-                        let class = MediaPacket::decode(&payload)
-                            .ok()
-                            .map(|p| p.priority.class());
                         let arrival = status::Arrival {
                             seq,
                             bytes: payload.len(),
                             sent_at_us,
                             recovered,
-                            class,
+                            media: MediaPacket::decode(&payload).ok(),
                         };
                         receiver_board.received(now, source, arrival);
                     }

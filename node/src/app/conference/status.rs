@@ -34,6 +34,16 @@ pub struct SourceStatus {
     /// window: the difference over the packets' difference).
     #[serde(default)]
     pub delay_total_ms: f64,
+    /// Media packets that arrived in time to play (a 400 ms playout delay after the stream's
+    /// first packet, as the simulator's receivers play), duplicates not counted.
+    #[serde(default)]
+    pub played_packets: u64,
+    /// Their media payload bytes (what the simulator counts as received bandwidth).
+    #[serde(default)]
+    pub played_bytes: u64,
+    /// The sum of their one-way delays, milliseconds.
+    #[serde(default)]
+    pub played_delay_total_ms: f64,
     /// Milliseconds since the last packet.
     pub last_heard_ms: u64,
     /// Media packets received, by layer (when the payload is a media packet).
@@ -116,9 +126,15 @@ struct SourceMeter {
     recovered: u64,
     bytes: u64,
     delay_total_us: u64,
+    playout: media::Receiver,
+    played_delay_total_us: u64,
     last: Time,
     by_class: ByClass,
 }
+
+/// How long after the stream's first packet (plus its place in the stream) a packet may come
+/// and still play: the simulator's receivers' playout delay.
+const PLAYOUT_DELAY: Duration = Duration::from_millis(400);
 
 const WINDOW: Duration = Duration::from_secs(2);
 
@@ -136,6 +152,8 @@ impl SourceMeter {
             recovered: 0,
             bytes: 0,
             delay_total_us: 0,
+            playout: media::Receiver::new(PLAYOUT_DELAY),
+            played_delay_total_us: 0,
             last: now,
             by_class: ByClass::default(),
         }
@@ -147,10 +165,17 @@ impl SourceMeter {
             bytes,
             sent_at_us,
             recovered,
-            class,
+            media,
         } = arrival;
-        if let Some(class) = class {
-            self.by_class.count(class);
+        if let Some(mut packet) = media {
+            self.by_class.count(packet.priority.class());
+            // One meter per source: whatever stream number a peer writes, it is this one
+            // (so a peer cannot grow the playout's table).
+            packet.stream = 0;
+            if self.playout.on_packet(now, &packet) == media::Playout::OnTime {
+                let delay = now.as_micros().saturating_sub(packet.timestamp_us);
+                self.played_delay_total_us = self.played_delay_total_us.saturating_add(delay);
+            }
         }
         self.rate.record(now, bytes as u64);
         self.loss.record(seq);
@@ -180,6 +205,9 @@ impl SourceMeter {
             recovered: self.recovered,
             bytes: self.bytes,
             delay_total_ms: self.delay_total_us as f64 / 1e3,
+            played_packets: self.playout.stats(0).map_or(0, |s| s.on_time),
+            played_bytes: self.playout.stats(0).map_or(0, |s| s.bytes),
+            played_delay_total_ms: self.played_delay_total_us as f64 / 1e3,
             last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
             by_class: self.by_class,
         }
@@ -213,7 +241,7 @@ impl std::fmt::Debug for StatusBoard {
 }
 
 /// One packet that arrived from a source, as the status counts it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Arrival {
     /// Its number in the source's sequence.
     pub(super) seq: u64,
@@ -223,8 +251,8 @@ pub(super) struct Arrival {
     pub(super) sent_at_us: u64,
     /// Whether it came by repair.
     pub(super) recovered: bool,
-    /// Its media class, if it decoded as media.
-    pub(super) class: Option<u8>,
+    /// The media packet it carries, if it decoded as one.
+    pub(super) media: Option<media::MediaPacket>,
 }
 
 impl StatusBoard {
@@ -370,7 +398,16 @@ mod tests {
                 bytes: 625,
                 sent_at_us: now.as_micros() - 3_000,
                 recovered: false,
-                class: Some((i % 3) as u8),
+                media: Some(media::MediaPacket {
+                    stream: 7,
+                    seq: i,
+                    frame: i,
+                    timestamp_us: now.as_micros() - 3_000,
+                    priority: media::Priority::from_class((i % 3) as u8),
+                    fragment: 0,
+                    fragments: 1,
+                    payload: bytes::Bytes::from(vec![0; 600]),
+                }),
             };
             m.add(now, arrival);
         }
@@ -379,6 +416,15 @@ mod tests {
         assert!((s.delay_ms - 3.0).abs() < 1e-6, "{s:?}");
         assert!((400.0..500.0).contains(&s.rate_kbps), "{s:?}");
         assert_eq!(s.packets, 180);
+        assert_eq!(s.bytes, 180 * 625);
+        assert!((s.delay_total_ms - 180.0 * 3.0).abs() < 1e-6, "{s:?}");
+        // Every packet plays (3 ms after its capture, all on the stream's schedule).
+        assert_eq!(s.played_packets, 180);
+        assert_eq!(s.played_bytes, 180 * 600);
+        assert!(
+            (s.played_delay_total_ms - 180.0 * 3.0).abs() < 1e-6,
+            "{s:?}"
+        );
         assert_eq!(
             s.by_class,
             ByClass {
