@@ -5,10 +5,12 @@
 use std::net::SocketAddr;
 
 use overlay_core::wire::{self, WireMessage};
-use overlay_core::{MeasureRequest, NodeId};
+use overlay_core::{MeasureRequest, NodeId, Time};
 use tokio::sync::{mpsc, oneshot};
 
 use super::DialError;
+use super::bandwidth_probe;
+use super::clock::WallClock;
 use super::pacing::LinkPacer;
 use super::release::Release;
 use crate::transport::connect::{Admitted, ConnectError, Refusal};
@@ -37,6 +39,12 @@ pub(super) struct Peer {
     pub(super) link: bool,
     /// Rate adaptation of the media sent to it.
     pub(super) pacer: LinkPacer,
+    /// The bandwidth probe asked of it, until its train is in.
+    pub(super) probe_out: Option<bandwidth_probe::Outgoing>,
+    /// That probe's train, arriving.
+    pub(super) probe_in: Option<bandwidth_probe::Incoming>,
+    /// When this member last sent it a train.
+    pub(super) train_sent: Option<Time>,
 }
 
 /// What waits for a connection to a member being dialled.
@@ -84,6 +92,21 @@ pub(super) enum Inbound<M> {
     Dialed(Admitted, DialReply),
     /// A control frame from a peer's connection.
     Frame(NodeId, u64, Frame<M>),
+    /// A bandwidth probe's frame from a peer, stamped when it was read.
+    Probe {
+        /// The peer.
+        peer: NodeId,
+        /// Which probe.
+        id: u32,
+        /// The frame's place in the train.
+        index: u16,
+        /// Frames in the train.
+        count: u16,
+        /// Its filler's length.
+        bytes: usize,
+        /// When it was read.
+        at: Time,
+    },
     /// A peer's control stream broke its framing (the connection is then closed).
     BadFrame(NodeId, u64, FrameError),
     /// A datagram from a peer.
@@ -114,10 +137,27 @@ pub(super) fn spawn_connection_tasks<M>(
     });
     let tx = inbound.clone();
     tokio::spawn(async move {
+        let mut clock = WallClock::default();
         loop {
             match read_frame::<M, _>(&mut recv).await {
                 Ok(frame) => {
-                    if tx.send(Inbound::Frame(peer, serial, frame)).await.is_err() {
+                    let item = match frame {
+                        Frame::Probe {
+                            id,
+                            index,
+                            count,
+                            fill,
+                        } => Inbound::Probe {
+                            peer,
+                            id,
+                            index,
+                            count,
+                            bytes: fill.len(),
+                            at: clock.now(),
+                        },
+                        frame => Inbound::Frame(peer, serial, frame),
+                    };
+                    if tx.send(item).await.is_err() {
                         return;
                     }
                 }

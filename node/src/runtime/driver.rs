@@ -16,6 +16,7 @@ use overlay_core::{
 use tokio::sync::mpsc;
 
 use super::addresses::AddressBook;
+use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
 use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
 use super::pacing::LinkPacer;
@@ -56,6 +57,8 @@ pub(super) struct Driver<P: Protocol> {
     observed: Option<IpAddr>,
     /// Media datagrams the connections' release queues dropped.
     released_late: Arc<AtomicU64>,
+    /// The last bandwidth probe's number.
+    probe_serial: u32,
 }
 
 impl<P> Driver<P>
@@ -91,6 +94,7 @@ where
             serial: 0,
             observed: None,
             released_late: Arc::default(),
+            probe_serial: 0,
         }
     }
 
@@ -147,6 +151,7 @@ where
                     if ticks.is_multiple_of(GOSSIP_EVERY) {
                         self.gossip_addresses();
                     }
+                    self.expire_probes();
                     self.refresh_snapshot();
                 }
             }
@@ -265,14 +270,8 @@ where
         let metrics = match request {
             MeasureRequest::Rtt => LinkMetrics::rtt(rtt),
             MeasureRequest::Bandwidth { max_rate, .. } => {
-                let cwnd = conn.conn.stats().path.cwnd as f64 * 8.0;
-                let bps = cwnd / rtt.as_secs_f64().max(1e-4);
-                let bw = Bandwidth::from_bps_f64(bps.min(max_rate.bps_f64()));
-                LinkMetrics {
-                    rtt: Some(rtt),
-                    bandwidth: Some(bw),
-                    loss: None,
-                }
+                self.ask_probe(peer, max_rate);
+                return;
             }
             _ => {
                 self.counters.measurements_unsupported += 1;
@@ -281,6 +280,94 @@ where
         };
         let now = self.clock.now();
         self.protocol.handle_measurement(now, peer, metrics);
+    }
+
+    /// Asks `peer` for a bandwidth probe (unless one is under way: its train answers this
+    /// request too); the train's rate, or the fallback when none comes, goes to the protocol.
+    fn ask_probe(&mut self, peer: NodeId, max_rate: Bandwidth) {
+        let now = self.clock.now();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.probe_out.is_some() {
+            return;
+        }
+        self.probe_serial = self.probe_serial.wrapping_add(1);
+        let id = self.probe_serial;
+        p.probe_out = Some(bandwidth_probe::Outgoing {
+            id,
+            at: now,
+            max_bps: max_rate.bps_f64(),
+        });
+        p.probe_in = None;
+        self.send_frame(peer, &Frame::ProbeAsk { id });
+    }
+
+    /// Sends `peer` the train of probe `id` it asked for (at most one a
+    /// [`bandwidth_probe::MIN_SPACING`]).
+    fn send_train(&mut self, peer: NodeId, id: u32) {
+        let now = self.clock.now();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.train_sent
+            .is_some_and(|t| now.saturating_since(t) < bandwidth_probe::MIN_SPACING)
+        {
+            return;
+        }
+        p.train_sent = Some(now);
+        for index in 0..bandwidth_probe::TRAIN {
+            let frame = Frame::Probe {
+                id,
+                index,
+                count: bandwidth_probe::TRAIN,
+                fill: vec![0; bandwidth_probe::FILL],
+            };
+            self.send_frame(peer, &frame);
+        }
+    }
+
+    /// The protocol's answer to a bandwidth probe of `peer`: the rate its train arrived at
+    /// (`None`: no train came, so QUIC's congestion window over the round trip, what the
+    /// connection knows), capped at what the protocol asked for.
+    fn probe_answered(&mut self, peer: NodeId, probe: bandwidth_probe::Outgoing, bps: Option<u64>) {
+        let Some(conn) = self.peers.get(&peer).and_then(|p| p.conns.last()) else {
+            return;
+        };
+        let rtt = conn.conn.rtt();
+        let bps = bps.map_or_else(
+            || conn.conn.stats().path.cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4),
+            |b| b as f64,
+        );
+        if bps.is_nan() {
+            return;
+        }
+        let metrics = LinkMetrics {
+            rtt: Some(rtt),
+            bandwidth: Some(Bandwidth::from_bps_f64(bps.min(probe.max_bps))),
+            loss: None,
+        };
+        let now = self.clock.now();
+        self.protocol.handle_measurement(now, peer, metrics);
+    }
+
+    /// Probes whose report is overdue get the fallback answer.
+    fn expire_probes(&mut self) {
+        let now = self.clock.now();
+        let overdue: Vec<(NodeId, bandwidth_probe::Outgoing)> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(id, p)| {
+                let late = p
+                    .probe_out
+                    .is_some_and(|o| now.saturating_since(o.at) >= bandwidth_probe::TIMEOUT);
+                late.then(|| p.probe_out.take().map(|o| (*id, o))).flatten()
+            })
+            .collect();
+        for (peer, probe) in overdue {
+            self.counters.probes_unanswered += 1;
+            self.probe_answered(peer, probe, None);
+        }
     }
 
     fn dial_member(&mut self, peer: NodeId) {
@@ -356,6 +443,28 @@ where
                 self.dial_failed(expected);
             }
             Inbound::Frame(peer, serial, frame) => self.on_frame(peer, serial, frame),
+            Inbound::Probe {
+                peer,
+                id,
+                index,
+                count,
+                bytes,
+                at,
+            } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                // Only the train of the probe this member asked for counts.
+                if p.probe_out.is_none_or(|o| o.id != id) {
+                    return;
+                }
+                if let Some(bps) =
+                    bandwidth_probe::Incoming::take(&mut p.probe_in, id, index, count, bytes, at)
+                    && let Some(probe) = p.probe_out.take()
+                {
+                    self.probe_answered(peer, probe, Some(bps));
+                }
+            }
             Inbound::BadFrame(peer, serial, why) => {
                 self.counters.bad_frames += 1;
                 tracing::warn!(%peer, %why, "bad control frame; closing the connection");
@@ -422,6 +531,9 @@ where
             conns: Vec::new(),
             link: false,
             pacer: LinkPacer::new(),
+            probe_out: None,
+            probe_in: None,
+            train_sent: None,
         });
         peer.listen = listen;
         peer.http = http;
@@ -485,6 +597,9 @@ where
                     self.remember_address(id, addr, false);
                 }
             }
+            Frame::ProbeAsk { id } => self.send_train(peer, id),
+            // Probe frames are taken apart as they are read (`Inbound::Probe`).
+            Frame::Probe { .. } => {}
             Frame::Hello { .. } | Frame::Welcome { .. } | Frame::Refused { .. } => {
                 self.counters.bad_frames += 1;
             }

@@ -19,6 +19,7 @@
 //! snapshot for status pages).
 
 mod addresses;
+mod bandwidth_probe;
 mod clock;
 mod connection;
 mod driver;

@@ -37,6 +37,9 @@ pub struct TransportCounters {
     /// Bytes of everything else the protocol sent (control, probes, link open and close).
     #[serde(default)]
     pub control_bytes_sent: u64,
+    /// Bandwidth probes whose train never came (QUIC's window answered instead).
+    #[serde(default)]
+    pub probes_unanswered: u64,
     /// Dials that failed.
     pub dials_failed: u64,
     /// Measurements the runtime cannot make (`FetchBytes`).

@@ -53,6 +53,23 @@ pub enum Frame<M> {
     Addresses(Vec<(NodeId, SocketAddr)>),
     /// A protocol message.
     Message(M),
+    /// One frame of a bandwidth probe: a short train of frames sent back to back, whose
+    /// spacing on arrival tells the receiver the path's bottleneck rate.
+    Probe {
+        /// Which probe.
+        id: u32,
+        /// This frame's place in the train.
+        index: u16,
+        /// Frames in the train.
+        count: u16,
+        /// Filler.
+        fill: Vec<u8>,
+    },
+    /// Asks the receiver for a bandwidth probe: a train of [`Frame::Probe`] back.
+    ProbeAsk {
+        /// Which probe (the train carries it).
+        id: u32,
+    },
 }
 
 /// Why a frame could not be read or written.
