@@ -79,7 +79,7 @@ enum Command {
     /// The same placement (matrix, places, access links, seed, senders) in the simulator
     /// and as real `esm` processes over the emulated network (`esm demo --world`), figures
     /// side by side per scheme: RTT p50/p90 along the trees, bandwidth against sequential
-    /// unicast per receiver, control overhead, the stall after a relay's SIGKILL. Needs the
+    /// unicast per receiver, control overhead, the stall after the busiest relay dies. Needs the
     /// `esm` binary (`cargo build --release -p node`); writes OUT/summary.json and pairs.csv.
     #[command(name = "sim-to-real")]
     SimToReal(experiments::sim_to_real::SimToRealArgs),

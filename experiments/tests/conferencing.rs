@@ -1,5 +1,6 @@
 //! A small seeded conference: bandwidth-then-latency trees give receivers more bandwidth than
-//! latency-only trees and shorter round trips than bandwidth-only trees.
+//! latency-only trees and shorter round trips than bandwidth-only trees, and route around the
+//! busiest relay's crash within seconds.
 
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
         narada_config: None,
         delay_budget: Duration::from_millis(300),
         no_delay_budget: false,
+        // After the window: the figures above are the steady state's.
+        crash_at: Some(0.6),
     };
     let s = conferencing::run(&args).unwrap();
     let (bl, lo, bo) = (
@@ -49,6 +52,11 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
     );
     assert!(bl.mean_bw_ratio > 0.9, "{}", bl.mean_bw_ratio);
     assert!(bl.overhead_ratio < 0.05, "{}", bl.overhead_ratio);
+    // The busiest relay's crash: the trees route around it (3.4 s on this run).
+    let victim = bl.crashed.expect("a relay was crashed");
+    assert!(!s.senders.contains(&victim));
+    let stall = bl.worst_stall_s.expect("a stall was measured");
+    assert!(stall > 0.0 && stall < 15.0, "stall {stall} s");
 }
 
 /// Four senders share the relays: admission by upload, base-only repairs and the delay budget
@@ -73,6 +81,7 @@ fn four_senders_share_relays_without_starving_a_receiver() {
         narada_config: None,
         delay_budget: Duration::from_millis(300),
         no_delay_budget: false,
+        crash_at: None,
     };
     let s = conferencing::run(&args).unwrap();
     let bl = &s.schemes["bandwidth-latency"];

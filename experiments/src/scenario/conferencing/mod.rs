@@ -114,6 +114,11 @@ pub struct ConferencingArgs {
     /// Rank paths by width alone, however long (the conferencing paper's metric).
     #[arg(long)]
     pub no_delay_budget: bool,
+    /// Crash the busiest relay (the parent of the most receivers, not a sender) at this
+    /// fraction of the run, after the measurement window, and report the longest stall a
+    /// receiver sees (none: no crash).
+    #[arg(long)]
+    pub crash_at: Option<f64>,
 }
 
 impl ConferencingArgs {
@@ -148,6 +153,7 @@ impl ConferencingArgs {
             window: (at(1.0 / 6.0), at(0.55)),
             congestion: (!self.no_congestion)
                 .then(|| (at(0.6), at(0.6) + Duration::from_secs_f64(d / 6.0))),
+            crash: self.crash_at.map(|f| at(f.clamp(0.55, 1.0))),
             end,
         }
     }
@@ -160,6 +166,8 @@ struct Timeline {
     window: (Time, Time),
     /// Congestion episode.
     congestion: Option<(Time, Time)>,
+    /// When the busiest relay crashes.
+    crash: Option<Time>,
     end: Time,
 }
 
@@ -193,6 +201,12 @@ pub struct SchemeFigures {
     pub sender_children: f64,
     /// Mean overlay hops from sender to receiver.
     pub tree_depth_mean: f64,
+    /// The relay crashed (`--crash-at`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crashed: Option<usize>,
+    /// The longest a receiver went without a source's stream after the crash, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_stall_s: Option<f64>,
 }
 
 /// `summary.json` of `run conferencing`.
@@ -529,6 +543,8 @@ fn figures_of(pairs: &[PairResult], reference: &Reference) -> SchemeFigures {
         congestion_bw_ratio: None,
         sender_children: 0.0,
         tree_depth_mean: 0.0,
+        crashed: None,
+        worst_stall_s: None,
     }
 }
 

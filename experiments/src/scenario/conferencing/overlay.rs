@@ -116,6 +116,10 @@ pub(super) struct OverlayRun<'a> {
     window_traffic: Option<TrafficSnapshot>,
     /// The congestion episode, once a relay's uplink was cut.
     congested: Option<Congestion>,
+    /// The relay crashed (the timeline's crash), once it was.
+    crashed: Option<usize>,
+    /// Per (sender, receiver) after the crash: the last on-time arrival and the longest gap.
+    stalls: BTreeMap<(usize, usize), (Time, Duration)>,
     /// The end of the last slice run.
     now: Time,
 }
@@ -179,6 +183,8 @@ impl<'a> OverlayRun<'a> {
             per_second: BTreeMap::new(),
             window_traffic: None,
             congested: None,
+            crashed: None,
+            stalls: BTreeMap::new(),
             now: Time::ZERO,
         }
     }
@@ -190,6 +196,7 @@ impl<'a> OverlayRun<'a> {
             self.publish(next);
             self.open_window(next);
             self.congest(next);
+            self.crash(next);
             self.deliver(next);
             self.close_window(next);
             self.now = next;
@@ -244,6 +251,39 @@ impl<'a> OverlayRun<'a> {
         }
     }
 
+    /// At the timeline's crash, kill the busiest relay that is not a sender: the member that
+    /// is the parent of the most receivers across the senders' trees (as `esm demo` picks the
+    /// member others most often name as their next hop towards a source).
+    fn crash(&mut self, next: Time) {
+        let Some(at) = self.t.crash else {
+            return;
+        };
+        if self.crashed.is_some() || next <= at {
+            return;
+        }
+        self.group.sim.run_until(at);
+        let n = self.receivers.len();
+        let mut children = vec![0usize; n];
+        for &s in self.senders {
+            for parent in self.group.forwarding_parents(s).into_iter().flatten() {
+                children[parent] += 1;
+            }
+        }
+        let Some(victim) = (0..n)
+            .filter(|m| !self.senders.contains(m))
+            .max_by_key(|&m| (children[m], std::cmp::Reverse(m)))
+        else {
+            return;
+        };
+        self.group.sim.crash(victim);
+        self.crashed = Some(victim);
+        for &s in self.senders {
+            for r in (0..n).filter(|&r| r != s && r != victim) {
+                self.stalls.insert((s, r), (at, Duration::ZERO));
+            }
+        }
+    }
+
     /// Run the simulator to `next` and count the on-time deliveries: per second from the first
     /// sender, and per (sender, receiver) inside the window.
     fn deliver(&mut self, next: Time) {
@@ -261,6 +301,10 @@ impl<'a> OverlayRun<'a> {
             }
             let bytes = packet.payload.len() as u64;
             let sender = packet.stream as usize;
+            if let Some((last, longest)) = self.stalls.get_mut(&(sender, m)) {
+                *longest = (*longest).max(emitted.at.saturating_since(*last));
+                *last = (*last).max(emitted.at);
+            }
             *self
                 .per_second
                 .entry(emitted.at.as_micros() / 1_000_000)
@@ -309,6 +353,18 @@ impl<'a> OverlayRun<'a> {
             .map(|c| c.below.clone())
             .unwrap_or_default();
         let series = self.series(&affected);
+        // The longest stall after the crash, a stream that never came back counted to the end.
+        figures.worst_stall_s = self.crashed.map(|_| {
+            round6(
+                self.stalls
+                    .values()
+                    .map(|&(last, longest)| longest.max(self.t.end.saturating_since(last)))
+                    .max()
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            )
+        });
+        figures.crashed = self.crashed;
         if let Some((from, until)) = self.t.congestion
             && !affected.is_empty()
         {
