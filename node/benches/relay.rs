@@ -4,6 +4,8 @@
 //! 2. a relay member (the runtime driving a minimal forwarding protocol) receives one source and
 //!    forwards every packet to 4 receivers, the source sending as fast as the runtime takes its
 //!    commands: throughput per outgoing link;
+//!    once with media sent straight to QUIC and once paced (the runtime's rate adaptation,
+//!    its default): what the pacer costs;
 //! 3. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
 //!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
 //!
@@ -18,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node::runtime::{self, Control, RuntimeHandle};
+use node::runtime::{self, Control, RuntimeHandle, RuntimeOptions};
 use node::transport::admission::GroupSecret;
 use node::transport::connect::{Connector, TransportSettings};
 use node::transport::identity::Identity;
@@ -102,13 +104,75 @@ fn connector() -> Connector {
 }
 
 fn member() -> RuntimeHandle<RelayCommand, Packet> {
+    member_with(true)
+}
+
+/// A relay member, its media paced (the runtime's rate adaptation) or sent straight to QUIC.
+fn member_with(pacing: bool) -> RuntimeHandle<RelayCommand, Packet> {
     let c = connector();
     let relay = Relay {
         id: c.id(),
         downstream: Vec::new(),
         outbox: Outbox::default(),
     };
-    runtime::start(relay, c, None)
+    let options = RuntimeOptions {
+        pacing,
+        ..RuntimeOptions::default()
+    };
+    runtime::start_with(relay, c, None, options)
+}
+
+/// A source, a relay and 4 receivers' sinks, connected.
+struct Rig {
+    source: RuntimeHandle<RelayCommand, Packet>,
+    sinks: Vec<Sink>,
+    _relay: RuntimeHandle<RelayCommand, Packet>,
+}
+
+async fn rig(pacing: bool) -> Rig {
+    let source = member_with(pacing);
+    let relay = member_with(pacing);
+    let receivers: Vec<_> = (0..4).map(|_| member_with(pacing)).collect();
+    let relay_id = dial(&source, relay.local_addr).await;
+    let mut down = Vec::new();
+    for r in &receivers {
+        down.push(dial(&relay, r.local_addr).await);
+    }
+    source
+        .control
+        .send(Control::Command(RelayCommand::Downstream(vec![relay_id])))
+        .await
+        .unwrap();
+    relay
+        .control
+        .send(Control::Command(RelayCommand::Downstream(down)))
+        .await
+        .unwrap();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        println!("relay {:?}", relay.snapshot.lock().unwrap());
+    }
+    Rig {
+        source,
+        sinks: receivers.into_iter().map(sink).collect(),
+        _relay: relay,
+    }
+}
+
+/// Each outgoing link's Mbit/s over `duration` after a half-second warm-up, the source sending
+/// at `blast` packets/s (0: as fast as the runtime takes them).
+async fn per_link_mbps(rig: &Rig, duration: Duration, blast: u64) -> Vec<f64> {
+    publish(&rig.source, Duration::from_millis(500), blast).await;
+    let before: Vec<u64> = rig
+        .sinks
+        .iter()
+        .map(|s| s.bytes.load(Ordering::Relaxed))
+        .collect();
+    publish(&rig.source, duration, blast).await;
+    rig.sinks
+        .iter()
+        .zip(&before)
+        .map(|(s, b)| mbps(s.bytes.load(Ordering::Relaxed) - b, duration))
+        .collect()
 }
 
 async fn dial(from: &RuntimeHandle<RelayCommand, Packet>, to: SocketAddr) -> NodeId {
@@ -225,46 +289,24 @@ async fn bench() {
     let raw = raw_quinn(duration).await;
     println!("raw quinn, one link, {PAYLOAD}-byte datagrams: {raw:.0} Mbit/s");
 
-    // Source -> relay -> 4 receivers, as fast as the runtime takes the source's commands.
-    let source = member();
-    let relay = member();
-    let receivers: Vec<_> = (0..4).map(|_| member()).collect();
-    let relay_id = dial(&source, relay.local_addr).await;
-    let mut down = Vec::new();
-    for r in &receivers {
-        down.push(dial(&relay, r.local_addr).await);
-    }
-    source
-        .control
-        .send(Control::Command(RelayCommand::Downstream(vec![relay_id])))
-        .await
-        .unwrap();
-    relay
-        .control
-        .send(Control::Command(RelayCommand::Downstream(down)))
-        .await
-        .unwrap();
-    let sinks: Vec<Sink> = receivers.into_iter().map(sink).collect();
+    // Source -> relay -> 4 receivers, as fast as the runtime takes the source's commands:
+    // first with media sent straight to QUIC, then paced (the runtime's default).
     let blast: u64 = std::env::var("BENCH_RATE")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    publish(&source, Duration::from_millis(500), blast).await;
-    let before: Vec<u64> = sinks
-        .iter()
-        .map(|s| s.bytes.load(Ordering::Relaxed))
-        .collect();
-    publish(&source, duration, blast).await;
-    let per_link: Vec<f64> = sinks
-        .iter()
-        .zip(&before)
-        .map(|(s, b)| mbps(s.bytes.load(Ordering::Relaxed) - b, duration))
-        .collect();
+    let unpaced = {
+        let rig = rig(false).await;
+        let per_link = per_link_mbps(&rig, duration, blast).await;
+        per_link.iter().sum::<f64>() / per_link.len() as f64
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rig = rig(true).await;
+    let per_link = per_link_mbps(&rig, duration, blast).await;
     let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
     tokio::time::sleep(Duration::from_millis(600)).await;
     if std::env::var_os("BENCH_DEBUG").is_some() {
-        println!("source {:?}", source.snapshot.lock().unwrap());
-        println!("relay {:?}", relay.snapshot.lock().unwrap());
+        println!("source {:?}", rig.source.snapshot.lock().unwrap());
     }
     println!(
         "relay member to 4 receivers: per outgoing link {} Mbit/s (mean {mean:.0}), {:.2} of raw quinn per link, {:.2} in all",
@@ -276,7 +318,12 @@ async fn bench() {
         mean / raw,
         4.0 * mean / raw
     );
+    println!(
+        "the pacer's cost: per link {mean:.0} Mbit/s paced against {unpaced:.0} unpaced in the same run, a ratio of {:.3}",
+        mean / unpaced
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let Rig { source, sinks, .. } = rig;
 
     // Delay at a moderate rate: through the relay, then directly.
     for s in &sinks {

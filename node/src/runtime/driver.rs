@@ -197,6 +197,15 @@ where
                     .max_datagram_size()
                     .is_some_and(|max| bytes.len() <= max)
             {
+                if !self.options.pacing {
+                    let len = bytes.len() as u64;
+                    if conn.conn.send_datagram(Bytes::from(bytes)).is_ok() {
+                        self.counters.data_bytes_sent += len;
+                    } else {
+                        self.counters.sends_dropped += 1;
+                    }
+                    return;
+                }
                 // Rate adaptation: what the link cannot carry now is dropped here, least
                 // important first.
                 let priority = Priority::from_class(msg.drop_class());

@@ -115,6 +115,9 @@ pub struct RuntimeOptions {
     /// Call the observer after every input, not only twice a second (to follow content as it
     /// arrives).
     pub observe_every_input: bool,
+    /// Pace media datagrams and drop what a link cannot carry, least important first (see
+    /// `pacing`); off, they go straight to QUIC (the relay benchmark's baseline).
+    pub pacing: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -122,6 +125,7 @@ impl Default for RuntimeOptions {
         Self {
             datagrams: true,
             observe_every_input: false,
+            pacing: true,
         }
     }
 }

@@ -260,6 +260,7 @@ impl BroadcastNode {
         let options = RuntimeOptions {
             datagrams: false,
             observe_every_input: true,
+            ..RuntimeOptions::default()
         };
         let handle = runtime::start_with(node, connector, Some(observer), options);
         let listen = handle.local_addr;
