@@ -464,7 +464,7 @@ pub fn table(s: &SimToRealSummary) -> String {
         "bw ratio mean (p10)",
         "worst receiver",
         "overhead",
-        "stall after SIGKILL",
+        "stall after the relay dies",
     ]);
     for (name, c) in &s.schemes {
         for (side, f) in [("sim", &c.sim), ("real", &c.real)] {

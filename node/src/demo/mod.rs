@@ -220,14 +220,12 @@ struct Arrived {
 /// Control and media bytes a member has sent.
 type BytesSent = (u64, u64);
 
-/// A metric's name as `--metric` takes it.
-fn metric_name(metric: MetricKind) -> &'static str {
-    match metric {
-        MetricKind::Latency => "latency",
-        MetricKind::BandwidthLatency => "bandwidth-latency",
-        MetricKind::BandwidthOnly => "bandwidth-only",
-        MetricKind::Random => "random",
-    }
+/// A metric's name as `--metric` takes it: its serde name, which `--metric` parses.
+fn metric_name(metric: MetricKind) -> String {
+    serde_json::to_value(metric)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn short(hex: &str) -> &str {
@@ -362,7 +360,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 "--stream-rate".into(),
                 args.rate.to_string(),
                 "--metric".into(),
-                metric_name(args.metric).into(),
+                metric_name(args.metric),
             ],
         };
         let m = MemberProcess::start(&spec).await?;
@@ -739,6 +737,24 @@ mod tests {
                 .collect(),
             ..ConferenceStatus::default()
         })
+    }
+
+    #[test]
+    fn metric_names_are_what_metric_parses() {
+        for m in [
+            MetricKind::Latency,
+            MetricKind::BandwidthLatency,
+            MetricKind::BandwidthOnly,
+            MetricKind::Random,
+        ] {
+            let name = metric_name(m);
+            assert_eq!(
+                crate::app::conference::config::parse_metric(&name),
+                Ok(m),
+                "{name}"
+            );
+        }
+        assert_eq!(metric_name(MetricKind::Latency), "latency");
     }
 
     #[test]
