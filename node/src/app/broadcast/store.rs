@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 /// Where a store stands: bytes `[first, end)` are kept.
@@ -71,7 +71,14 @@ pub struct StoreReader {
     health: Arc<Mutex<Health>>,
     /// The stream the store held when it was opened (resumed), if it knew.
     resumed_stream: Option<u64>,
+    /// Disk reads in flight at once: each runs on tokio's blocking pool, so without a cap a
+    /// hundred viewers reading old bytes would start a hundred threads (stacks and malloc
+    /// arenas that stay resident).
+    reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Disk reads a store serves at once (the rest wait their turn).
+const CONCURRENT_READS: usize = 4;
 
 /// The write side of a store: offers never wait.
 #[derive(Debug)]
@@ -170,24 +177,46 @@ impl StoreReader {
         };
         let limit = next.unwrap_or(extent.end).min(extent.end);
         let want = ((limit - pos) as usize).min(max);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
+        // The semaphore is never closed; a closed one would only mean no cap.
+        let _turn = self.reads.acquire().await.ok();
+        let offset = pos - start;
+        let read = tokio::task::spawn_blocking(move || read_at(&path, offset, want))
+            .await
+            .map_err(std::io::Error::other)?;
+        let buf = match read {
+            Ok(b) => b,
             // Deleted by retention between the lookup and the open.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Read::Behind(self.extent()));
             }
             Err(e) => return Err(e),
         };
-        file.seek(std::io::SeekFrom::Start(pos - start)).await?;
-        let mut buf = vec![0u8; want];
-        let n = file.read(&mut buf).await?;
-        buf.truncate(n);
+        let n = buf.len();
         Ok(if n == 0 {
             Read::Empty
         } else {
             Read::Bytes(Bytes::from(buf))
         })
     }
+}
+
+/// Up to `want` bytes of the file at `path` from `offset` (fewer at its end), in one buffer.
+fn read_at(path: &Path, offset: u64, want: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
 }
 
 /// The name of the segment file starting at byte `start`.
@@ -308,6 +337,7 @@ pub fn open(
             extent: extent_rx,
             health,
             resumed_stream,
+            reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)),
         },
         StoreWriter {
             chunks: tx,
