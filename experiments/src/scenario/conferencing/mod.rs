@@ -189,6 +189,10 @@ pub struct SchemeFigures {
     pub overhead_ratio: f64,
     /// Share of that overhead spent on active bandwidth probes.
     pub probe_share: f64,
+    /// Mean over receivers of the bandwidth received from all senders over what their paths
+    /// allow (with one sender, the mean bandwidth ratio capped at 1).
+    #[serde(default)]
+    pub mean_receiver_ratio: f64,
     /// Worst receiver: bandwidth received from all senders over what its paths allow (its
     /// unicast paths, its download shared among the senders).
     pub min_receiver_ratio: f64,
@@ -539,6 +543,9 @@ fn figures_of(pairs: &[PairResult], reference: &Reference) -> SchemeFigures {
         ru_ratio: None,
         overhead_ratio: 0.0,
         probe_share: 0.0,
+        mean_receiver_ratio: round6(
+            receiver_ratios.iter().sum::<f64>() / receiver_ratios.len().max(1) as f64,
+        ),
         min_receiver_ratio: round6(
             receiver_ratios
                 .iter()
@@ -705,7 +712,7 @@ pub fn table(s: &ConferencingSummary) -> String {
         "RTT p50 / p90 ms",
         "RU ratio",
         "overhead (probes)",
-        "worst receiver (pair)",
+        "receivers mean / worst (pair)",
         "congestion before/during/after",
     ]);
     for (name, f) in &s.schemes {
@@ -715,7 +722,10 @@ pub fn table(s: &ConferencingSummary) -> String {
             format!("{:.0} / {:.0}", f.rtt_p50_ms, f.rtt_p90_ms),
             report::fmt_opt(f.ru_ratio, 2),
             format!("{:.4} ({:.0}%)", f.overhead_ratio, 100.0 * f.probe_share),
-            format!("{:.3} ({:.3})", f.min_receiver_ratio, f.min_pair_share),
+            format!(
+                "{:.3} / {:.3} ({:.3})",
+                f.mean_receiver_ratio, f.min_receiver_ratio, f.min_pair_share
+            ),
             f.congestion_bw_ratio.map_or_else(
                 || "-".to_owned(),
                 |c| format!("{:.2} / {:.2} / {:.2}", c[0], c[1], c[2]),
@@ -757,6 +767,7 @@ mod tests {
         let f = figures_of(&pairs, &reference);
         assert!((f.min_pair_share - 0.5).abs() < 1e-9, "{f:?}");
         assert!((f.min_receiver_ratio - 0.75).abs() < 1e-9, "{f:?}");
+        assert!((f.mean_receiver_ratio - 0.75).abs() < 1e-9, "{f:?}");
         // Against sequential unicast alone (2 Mbit/s each): a half and a quarter.
         assert!((f.mean_bw_ratio - 0.375).abs() < 1e-9, "{f:?}");
     }
