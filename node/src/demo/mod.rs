@@ -9,7 +9,6 @@
 //! each source's tree, members at their cities) under `--out`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,9 @@ use narada::MetricKind;
 use overlay_core::Bandwidth;
 use serde::Serialize;
 
+pub mod layers;
 pub mod picture;
+mod printout;
 pub mod process;
 
 use crate::app::anycast::{self, DEFAULT_DOMAIN, Lookup};
@@ -25,6 +26,7 @@ use crate::app::conference::ConferenceStatus;
 use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError};
+use layers::{LayerLedger, LayerShares};
 use picture::{MapPlace, mesh_svg};
 use process::{MemberProcess, MemberSpec, ProcessError, current_esm, key_path};
 
@@ -144,6 +146,8 @@ pub struct ReceiverFigures {
     /// numbers, receiver first; each member's next hop towards the source, which is its
     /// parent in the source's reverse-path tree); it ends early where a route was unknown.
     pub window_path: Vec<usize>,
+    /// The share of each layer the source sent that played in time here over the window.
+    pub window_on_time: Option<LayerShares>,
 }
 
 /// `summary.json` of the demo.
@@ -167,6 +171,11 @@ pub struct DemoSummary {
     /// The lowest rate fraction at the end at a receiver whose download cannot carry every
     /// source (rate adaptation gives it the keyframes and base layer first), if any.
     pub slow_min_rate_fraction: Option<f64>,
+    /// The lowest share of each layer that played in time over the window, at the receivers
+    /// whose download cannot carry every source (none: no such receiver, or not measured).
+    pub slow_on_time: Option<LayerShares>,
+    /// The same at the other receivers.
+    pub others_on_time: Option<LayerShares>,
     /// The routing metric.
     pub metric: MetricKind,
     /// Each sender's rate, kbit/s.
@@ -409,6 +418,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let mut bytes: BTreeMap<usize, [BytesSent; 2]> = BTreeMap::new();
     // (receiver, source) -> the tree's path up to the source at the window's last poll.
     let mut window_paths: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+    let mut layers = LayerLedger::default();
     while started.elapsed() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now = Instant::now();
@@ -418,6 +428,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 continue;
             };
             let in_window = (window_start..window_end).contains(&started.elapsed());
+            if is_sender(i) {
+                layers.record_sent(&ids[i], now, status.sent_by_class);
+            }
             if in_window {
                 let c = &status.transport.counters;
                 let sent = (c.control_bytes_sent, c.data_bytes_sent);
@@ -431,6 +444,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                         delay_total_ms: s.played_delay_total_ms,
                     };
                     window.entry((i, src.clone())).or_insert([arrived; 2])[1] = arrived;
+                    layers.record_played(i, src, now, s.played_by_class);
                 }
             }
             for src in &senders {
@@ -498,7 +512,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         }
         if now.duration_since(last_table) >= Duration::from_secs(3) {
             last_table = now;
-            print_table(started, &ids, &cities, &senders, &last_status, crashed);
+            printout::print_table(started, &ids, &cities, &senders, &last_status, crashed);
         }
     }
     // A member whose download cannot carry every other sender's stream with a tenth to spare.
@@ -520,7 +534,14 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             }
             let s = status.sources.get(src).cloned().unwrap_or_default();
             let w = window.get(&(i, src.clone()));
+            let window_delay_ms = w.and_then(|[a, b]| {
+                let packets = b.packets.saturating_sub(a.packets);
+                (packets > 0).then(|| (b.delay_total_ms - a.delay_total_ms) / packets as f64)
+            });
             receivers.push(ReceiverFigures {
+                window_on_time: window_delay_ms.and_then(|ms| {
+                    layers.on_time(i, src, Duration::from_secs_f64(ms.max(0.0) / 1e3))
+                }),
                 receiver_index: i,
                 source_index: ids.iter().position(|x| x == src).unwrap_or(usize::MAX),
                 window_rate_kbps: w.and_then(|[a, b]| {
@@ -528,10 +549,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                     (seconds > 0.0)
                         .then(|| b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / seconds / 1e3)
                 }),
-                window_delay_ms: w.and_then(|[a, b]| {
-                    let packets = b.packets.saturating_sub(a.packets);
-                    (packets > 0).then(|| (b.delay_total_ms - a.delay_total_ms) / packets as f64)
-                }),
+                window_delay_ms,
                 receiver: ids[i].clone(),
                 source: src.clone(),
                 city: cities[i].clone(),
@@ -577,62 +595,19 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             .filter(|r| r.slow)
             .map(|r| r.rate_fraction)
             .reduce(f64::min),
+        slow_on_time: receivers
+            .iter()
+            .filter(|r| r.slow)
+            .filter_map(|r| r.window_on_time)
+            .reduce(LayerShares::min),
+        others_on_time: receivers
+            .iter()
+            .filter(|r| !r.slow)
+            .filter_map(|r| r.window_on_time)
+            .reduce(LayerShares::min),
         receivers,
     };
-    println!(
-        "\nper receiver, at the end (rate as a fraction of {}):",
-        args.rate
-    );
-    println!(
-        "{:<24} {:<24} {:>9} {:>6} {:>7} {:>9} {:>10}",
-        "receiver", "source", "kbit/s", "share", "loss", "delay ms", "recovery s"
-    );
-    let named = |id: &str| {
-        let city = ids
-            .iter()
-            .position(|x| x == id)
-            .map_or("", |i| cities[i].as_str());
-        format!("{city} {}", short(id)).trim().to_owned()
-    };
-    for r in &summary.receivers {
-        println!(
-            "{:<24} {:<24} {:>9.0} {:>6.2} {:>7.3} {:>9.2} {:>10}",
-            format!(
-                "{}{}",
-                named(&r.receiver),
-                if r.slow { " (slow)" } else { "" }
-            ),
-            named(&r.source),
-            r.rate_kbps,
-            r.rate_fraction,
-            r.loss,
-            r.delay_ms,
-            r.recovery_s
-                .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}"))
-        );
-    }
-    if let Some(slow) = summary.slow_min_rate_fraction {
-        println!(
-            "the slow member's lowest share {slow:.2} (keyframes and base layer are {:.2} of the rate)",
-            KEYFRAME_AND_BASE_SHARE
-        );
-    }
-    println!(
-        "lowest share of the others {:.2}; worst recovery after the crash {}",
-        summary.min_rate_fraction,
-        summary
-            .worst_recovery_s
-            .map_or_else(|| "-".to_owned(), |s| format!("{s:.2} s"))
-    );
-    println!(
-        "measurement window {:.0}-{:.0} s ({} metric): control {} kB, media {} kB sent, overhead {:.4}",
-        summary.window_s.0,
-        summary.window_s.1,
-        metric_name(summary.metric),
-        summary.control_bytes / 1000,
-        summary.data_bytes / 1000,
-        summary.overhead_ratio
-    );
+    printout::print_summary(&summary, args.rate, &ids, &cities);
     let write = |path: &std::path::Path, bytes: &[u8]| {
         std::fs::write(path, bytes).map_err(|source| DemoError::Write {
             path: path.to_owned(),
@@ -660,63 +635,6 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let mut resolver = resolver;
     resolver.kill().await;
     Ok(())
-}
-
-fn print_table(
-    started: Instant,
-    ids: &[String],
-    cities: &[String],
-    senders: &[String],
-    statuses: &[Option<ConferenceStatus>],
-    crashed: Option<usize>,
-) {
-    let mut out = format!(
-        "{:>5.1} s  {:<24} {:>4} {:>7}",
-        started.elapsed().as_secs_f64(),
-        "member",
-        "nbrs",
-        "members"
-    );
-    let name = |i: usize| {
-        let city = cities.get(i).map_or("", String::as_str);
-        format!("{city} {}", short(&ids[i])).trim().to_owned()
-    };
-    for s in senders {
-        let from = ids
-            .iter()
-            .position(|id| id == s)
-            .and_then(|i| cities.get(i).filter(|c| !c.is_empty()).cloned())
-            .unwrap_or_else(|| s[..4].to_owned());
-        let _ = write!(out, " {:>16}", format!("from {from}"));
-    }
-    out.push('\n');
-    for (i, st) in statuses.iter().enumerate() {
-        let Some(st) = st else { continue };
-        if crashed == Some(i) {
-            let _ = writeln!(out, "         {:<24} crashed", name(i));
-            continue;
-        }
-        let _ = write!(
-            out,
-            "         {:<24} {:>4} {:>7}",
-            name(i),
-            st.neighbours.len(),
-            st.members.len()
-        );
-        for s in senders {
-            let cell = if *s == ids[i] {
-                "(sends)".to_owned()
-            } else {
-                st.sources.get(s).map_or_else(
-                    || "-".to_owned(),
-                    |x| format!("{:.0} kb/s {:.0} ms", x.rate_kbps, x.delay_ms),
-                )
-            };
-            let _ = write!(out, " {cell:>16}");
-        }
-        out.push('\n');
-    }
-    println!("{out}");
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub struct SourceStatus {
     /// Media packets received, by layer (when the payload is a media packet).
     #[serde(default)]
     pub by_class: ByClass,
+    /// Of them, those that arrived in time to play (as `played_packets`), by layer.
+    #[serde(default)]
+    pub played_by_class: ByClass,
 }
 
 /// A route as `/status` lists it.
@@ -130,6 +133,7 @@ struct SourceMeter {
     played_delay_total_us: u64,
     last: Time,
     by_class: ByClass,
+    played_by_class: ByClass,
 }
 
 /// How long after the stream's first packet (plus its place in the stream) a packet may come
@@ -156,6 +160,7 @@ impl SourceMeter {
             played_delay_total_us: 0,
             last: now,
             by_class: ByClass::default(),
+            played_by_class: ByClass::default(),
         }
     }
 
@@ -168,11 +173,13 @@ impl SourceMeter {
             media,
         } = arrival;
         if let Some(mut packet) = media {
-            self.by_class.count(packet.priority.class());
+            let class = packet.priority.class();
+            self.by_class.count(class);
             // One meter per source: whatever stream number a peer writes, it is this one
             // (so a peer cannot grow the playout's table).
             packet.stream = 0;
             if self.playout.on_packet(now, &packet) == media::Playout::OnTime {
+                self.played_by_class.count(class);
                 let delay = now.as_micros().saturating_sub(packet.timestamp_us);
                 self.played_delay_total_us = self.played_delay_total_us.saturating_add(delay);
             }
@@ -210,6 +217,7 @@ impl SourceMeter {
             played_delay_total_ms: self.played_delay_total_us as f64 / 1e3,
             last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
             by_class: self.by_class,
+            played_by_class: self.played_by_class,
         }
     }
 }
@@ -433,6 +441,32 @@ mod tests {
                 enhancement: 60
             }
         );
+        assert_eq!(s.played_by_class, s.by_class);
+        // A packet lost on the way and repaired two seconds late counts as received, not as
+        // played.
+        let late = media::MediaPacket {
+            stream: 7,
+            seq: 9,
+            frame: 9,
+            timestamp_us: at(90).as_micros() - 3_000,
+            priority: media::Priority::Keyframe,
+            fragment: 0,
+            fragments: 1,
+            payload: bytes::Bytes::from(vec![0; 600]),
+        };
+        m.add(
+            at(2_100),
+            Arrival {
+                seq: 9,
+                bytes: 625,
+                sent_at_us: late.timestamp_us,
+                recovered: true,
+                media: Some(late),
+            },
+        );
+        let s = m.status(at(2_100));
+        assert_eq!(s.by_class.keyframe, 61);
+        assert_eq!(s.played_by_class.keyframe, 60);
         // Silence: the rate falls to nothing once the window has passed.
         assert_eq!(m.status(at(10_000)).rate_kbps, 0.0);
     }
