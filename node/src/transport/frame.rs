@@ -168,6 +168,13 @@ mod tests {
             Frame::LinkOpen,
             Frame::Addresses(vec![(NodeId::from_index(3), "[::1]:5".parse().unwrap())]),
             Frame::Message(7),
+            Frame::ProbeAsk { id: 41 },
+            Frame::Probe {
+                id: 41,
+                index: 7,
+                count: 8,
+                fill: vec![0; 1250],
+            },
         ];
         let mut bytes = Vec::new();
         for f in &frames {
