@@ -2,10 +2,13 @@
 //! than the stream, keeps the most important packets and drops the least important first.
 //!
 //! Each priority class may send only while the bucket holds at least its reserve: enhancement
-//! layers need the most headroom, the base layer needs the bucket not to be in debt, and
-//! keyframes may even borrow. So when the link's share shrinks, enhancement packets stop first,
-//! then base packets; a keyframe is never dropped while an enhancement packet of the stream would
-//! still be sent (its reserve is lower). Nothing queues: a conference skips what would be stale.
+//! layers need the most headroom; keyframes may borrow below an empty bucket, and the base
+//! layer may borrow half as far. So when the link's share shrinks, enhancement packets stop
+//! first, then base packets; a keyframe is never dropped while a packet of a higher class would
+//! still be sent (its reserve is lower), and the debt a keyframe leaves is repaid by the
+//! enhancement layers it holds back, not by the base layer's next frames (a lost base frame
+//! spoils every frame until the next keyframe). Nothing queues: a conference skips what would
+//! be stale.
 
 use std::time::Duration;
 
@@ -47,7 +50,8 @@ impl PriorityPacer {
 
     /// Lets keyframes borrow up to `debt` of the rate below an empty bucket (one burst,
     /// [`BURST`], unless set): a keyframe that does not fit the burst is then sent whole, and
-    /// the other classes wait while the debt is repaid.
+    /// the enhancement layers wait while the debt is repaid (the base layer may borrow half as
+    /// far).
     pub fn with_keyframe_debt(mut self, debt: Duration) -> Self {
         self.keyframe_debt = (debt.as_secs_f64() / BURST.as_secs_f64()).max(0.0);
         self
@@ -78,7 +82,7 @@ impl PriorityPacer {
     fn reserve(&self, priority: Priority) -> f64 {
         match priority {
             Priority::Keyframe => -self.burst * self.keyframe_debt,
-            Priority::Base => 0.0,
+            Priority::Base => -self.burst * self.keyframe_debt / 2.0,
             Priority::Enhancement(n) => self.burst * (0.25 * f64::from(n.max(1))).min(0.9),
         }
     }
@@ -128,9 +132,18 @@ mod tests {
         assert!(offer(&mut short) < 40, "one burst of debt cuts it");
         let mut long = PriorityPacer::new(rate).with_keyframe_debt(Duration::from_secs(1));
         assert_eq!(offer(&mut long), 40);
-        // The debt is repaid before the base layer goes again.
-        assert!(!long.offer(Time::from_millis(1100), 1200, Priority::Base));
-        assert!(long.offer(Time::from_millis(1310), 1200, Priority::Base));
+        // The bucket is 28 kB in debt: the base layer goes on (a lost base frame spoils the
+        // group), the enhancement layers wait until the debt is repaid and 5 kB are back.
+        assert!(long.offer(Time::from_millis(1100), 1200, Priority::Base));
+        assert!(!long.offer(Time::from_millis(1300), 1200, Priority::Enhancement(1)));
+        assert!(long.offer(Time::from_millis(1400), 1200, Priority::Enhancement(1)));
+        // Deeper in debt than half the keyframes' 100 kB, the base layer waits too.
+        let mut deep = PriorityPacer::new(rate).with_keyframe_debt(Duration::from_secs(1));
+        for _ in 0..80 {
+            assert!(deep.offer(Time::from_secs(1), 1200, Priority::Keyframe));
+        }
+        assert!(!deep.offer(Time::from_secs(1), 1200, Priority::Base));
+        assert!(deep.offer(Time::from_secs(1), 1200, Priority::Keyframe));
     }
 
     #[test]

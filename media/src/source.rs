@@ -42,6 +42,17 @@ impl Default for SourceConfig {
     }
 }
 
+impl SourceConfig {
+    /// The share of the stream's payload in keyframes and the base layer of delta frames: what
+    /// a link must carry for a receiver to see every frame, at the lowest quality.
+    pub fn keyframe_and_base_share(&self) -> f64 {
+        let k = self.keyframe_factor.max(0.0);
+        let deltas = f64::from(self.gop.max(1)) - 1.0;
+        let base = self.layers.first().copied().unwrap_or(1.0);
+        (k + deltas * base) / (k + deltas).max(f64::MIN_POSITIVE)
+    }
+}
+
 /// A source emitting packets as its frames fall due.
 #[derive(Clone, Debug)]
 pub struct SyntheticSource {
@@ -181,5 +192,30 @@ mod tests {
                 .any(|p| p.priority == Priority::Enhancement(2))
         );
         assert_eq!(source.next_due(), Time::from_secs(10));
+    }
+
+    #[test]
+    fn the_keyframe_and_base_share_is_what_the_source_sends_in_them() {
+        for layers in [vec![0.5, 0.25, 0.25], vec![0.25, 0.35, 0.4], vec![1.0]] {
+            let config = SourceConfig {
+                rate: Bandwidth::from_kbps(1200),
+                layers,
+                ..SourceConfig::default()
+            };
+            let share = config.keyframe_and_base_share();
+            let mut source = SyntheticSource::new(config, 0, Time::ZERO);
+            // Ten whole groups of pictures.
+            let packets = source.poll(Time::from_secs(20) - Duration::from_micros(1));
+            let bytes = |keep: fn(Priority) -> bool| -> f64 {
+                packets
+                    .iter()
+                    .filter(|p| keep(p.priority))
+                    .map(|p| p.payload.len() as f64)
+                    .sum()
+            };
+            let counted =
+                bytes(|p| matches!(p, Priority::Keyframe | Priority::Base)) / bytes(|_| true);
+            assert!((counted - share).abs() < 0.005, "{counted} {share}");
+        }
     }
 }

@@ -62,20 +62,21 @@ async fn members_far_apart_see_the_emulated_delay_and_a_slow_link_limits_what_ar
         .find(|p| p.id == a.id)
         .expect("the far member is connected to the source");
     let from_a = s.sources.get(&a.id).cloned().unwrap_or_default();
-    let before = b0.sources.get(&a.id).cloned().unwrap_or_default().by_class;
+    let before = b0.sources.get(&a.id).cloned().unwrap_or_default();
     let minus = |x: ByClass, y: ByClass| ByClass {
         keyframe: x.keyframe - y.keyframe,
         base: x.base - y.base,
         enhancement: x.enhancement - y.enhancement,
     };
-    let (got, out) = (
-        minus(from_a.by_class, before),
+    let (got, played, out) = (
+        minus(from_a.by_class, before.by_class),
+        minus(from_a.played_by_class, before.played_by_class),
         minus(sent.sent_by_class, a0.sent_by_class),
     );
     println!(
         "QUIC RTT {:.1} ms; from the source: {:.0} kbit/s, one-way delay {:.1} ms, loss {:.3}; \
-         received keyframe {}/{}, base {}/{}, enhancement {}/{}; the source's link paced at \
-         {:.0} kbit/s, {} shaped, {} late, {} dropped",
+         received keyframe {}/{}, base {}/{}, enhancement {}/{} (in time to play: {}, {}, {}); \
+         the source's link paced at {:.0} kbit/s, {} shaped, {} late, {} dropped",
         peer.rtt_ms,
         from_a.rate_kbps,
         from_a.delay_ms,
@@ -86,6 +87,9 @@ async fn members_far_apart_see_the_emulated_delay_and_a_slow_link_limits_what_ar
         out.base,
         got.enhancement,
         out.enhancement,
+        played.keyframe,
+        played.base,
+        played.enhancement,
         sent.transport
             .peers
             .iter()
@@ -105,22 +109,23 @@ async fn members_far_apart_see_the_emulated_delay_and_a_slow_link_limits_what_ar
         "packets take the emulated 60 ms, and wait in no queue for long: {}",
         from_a.delay_ms
     );
-    // What the link could not carry was the enhancement layers, not keyframes or the base.
-    // (Measured, also with the machine's cores busy: keyframes 90 of 90, base 0.91-0.92,
-    // enhancement about 0.11; the base layer still loses what the rate control's overshoots
-    // cost in the link's queue, short of the 0.98 the issue asks for.)
+    // What the link could not carry was the enhancement layers, not keyframes or the base,
+    // and what came, came in time to play. (Measured: keyframes 90 of 90, base 591 of 590 (the
+    // two windows are a second apart), enhancement 0.16-0.20, all of it in time; before the
+    // base layer could wait behind a keyframe and borrow half as far as keyframes, base
+    // 0.91-0.92.)
     assert!(
         out.keyframe > 0 && out.base > 0 && out.enhancement > 0,
         "the source sent every class in the window: {out:?}"
     );
     let share = |got: u64, out: u64| got as f64 / out.max(1) as f64;
     assert!(
-        share(got.keyframe, out.keyframe) >= 0.95,
-        "keyframes: {got:?} of {out:?}"
+        share(played.keyframe, out.keyframe) >= 0.95,
+        "keyframes in time: {played:?} of {out:?}"
     );
     assert!(
-        share(got.base, out.base) >= 0.88,
-        "base layer: {got:?} of {out:?}"
+        share(played.base, out.base) >= 0.98,
+        "base layer in time: {played:?} of {out:?}"
     );
     assert!(
         share(got.enhancement, out.enhancement) < 0.3,

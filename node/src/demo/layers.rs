@@ -39,14 +39,17 @@ impl LayerShares {
     }
 }
 
+/// One poll of a receiver: when, what had played, what had arrived.
+type Polled = (Instant, ByClass, ByClass);
+
 /// What the sources sent and the receivers played, as the demo polled them.
 #[derive(Debug, Default)]
 pub struct LayerLedger {
     /// Per source: its cumulative sent counts at each poll, oldest first.
     sent: BTreeMap<String, Vec<(Instant, ByClass)>>,
-    /// Per (receiver, source): its cumulative played counts at its first and last poll in the
-    /// window.
-    played: BTreeMap<(usize, String), [(Instant, ByClass); 2]>,
+    /// Per (receiver, source): its cumulative counts at its first and last poll in the window,
+    /// of packets that played and of packets that arrived at all.
+    played: BTreeMap<(usize, String), [Polled; 2]>,
 }
 
 impl LayerLedger {
@@ -59,18 +62,43 @@ impl LayerLedger {
         series.push((at, sent));
     }
 
-    /// Receiver `receiver` had played `played` of `source` by `at` (a poll inside the window).
-    pub fn record_played(&mut self, receiver: usize, source: &str, at: Instant, played: ByClass) {
+    /// Receiver `receiver` had played `played` of `source` by `at` and received `arrived`
+    /// (a poll inside the window).
+    pub fn record_played(
+        &mut self,
+        receiver: usize,
+        source: &str,
+        at: Instant,
+        played: ByClass,
+        arrived: ByClass,
+    ) {
+        let poll = (at, played, arrived);
         self.played
             .entry((receiver, source.to_owned()))
-            .or_insert([(at, played); 2])[1] = (at, played);
+            .or_insert([poll; 2])[1] = poll;
     }
 
     /// The share of each layer `receiver` played of what `source` sent, with packets taking
     /// `delay` from the one to the other (none: polled once, or the source's polls do not
     /// cover the shifted window).
     pub fn on_time(&self, receiver: usize, source: &str, delay: Duration) -> Option<LayerShares> {
-        let [(from, first), (until, last)] = *self.played.get(&(receiver, source.to_owned()))?;
+        self.shares(receiver, source, delay, |p| p.1)
+    }
+
+    /// The same for what arrived at all, in time or late.
+    pub fn arrived(&self, receiver: usize, source: &str, delay: Duration) -> Option<LayerShares> {
+        self.shares(receiver, source, delay, |p| p.2)
+    }
+
+    fn shares(
+        &self,
+        receiver: usize,
+        source: &str,
+        delay: Duration,
+        counts: fn(&Polled) -> ByClass,
+    ) -> Option<LayerShares> {
+        let [a, b] = self.played.get(&(receiver, source.to_owned()))?;
+        let (from, first, until, last) = (a.0, counts(a), b.0, counts(b));
         if until <= from {
             return None;
         }
@@ -134,9 +162,16 @@ mod tests {
         }
         // The receiver, 250 ms behind, plays every keyframe, 99% of the base layer and half
         // of the enhancement over 2-8 s of its clock.
-        ledger.record_played(1, "src", at(2_000), counts(17, 170, 100));
-        ledger.record_played(1, "src", at(5_000), counts(40, 400, 300));
-        ledger.record_played(1, "src", at(8_000), counts(77, 764, 700));
+        // Everything else arrived, late.
+        let played = [
+            (2_000, (17, 170, 100)),
+            (5_000, (40, 400, 300)),
+            (8_000, (77, 764, 700)),
+        ];
+        let arrived = [(17, 170, 100), (40, 403, 700), (77, 770, 1300)];
+        for ((ms, (k, b, e)), (ka, ba, ea)) in played.into_iter().zip(arrived) {
+            ledger.record_played(1, "src", at(ms), counts(k, b, e), counts(ka, ba, ea));
+        }
         let s = ledger
             .on_time(1, "src", Duration::from_millis(250))
             .unwrap();
@@ -144,6 +179,12 @@ mod tests {
         assert!((s.keyframe.unwrap() - 1.0).abs() < 1e-9, "{s:?}");
         assert!((s.base.unwrap() - 0.99).abs() < 1e-9, "{s:?}");
         assert!((s.enhancement.unwrap() - 0.5).abs() < 1e-9, "{s:?}");
+        let all = ledger
+            .arrived(1, "src", Duration::from_millis(250))
+            .unwrap();
+        for share in [all.keyframe, all.base, all.enhancement] {
+            assert!((share.unwrap() - 1.0).abs() < 1e-9, "{all:?}");
+        }
         // A window the source's polls do not cover, and a pair never polled.
         assert!(
             ledger

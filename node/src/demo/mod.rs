@@ -105,10 +105,6 @@ pub struct DemoArgs {
     pub measure_from: u64,
 }
 
-/// The share of a conference member's synthetic stream in keyframes and the base layer (see
-/// `send_synthetic` in `app::conference`).
-const KEYFRAME_AND_BASE_SHARE: f64 = 0.39;
-
 /// The built-in world: `data/emulation/demo-world.json` (see `data/README.md`).
 const BUILT_IN_WORLD: &str = include_str!("../../../data/emulation/demo-world.json");
 
@@ -148,6 +144,8 @@ pub struct ReceiverFigures {
     pub window_path: Vec<usize>,
     /// The share of each layer the source sent that played in time here over the window.
     pub window_on_time: Option<LayerShares>,
+    /// The share that arrived at all (in time or late) over the window.
+    pub window_arrived: Option<LayerShares>,
 }
 
 /// `summary.json` of the demo.
@@ -444,7 +442,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                         delay_total_ms: s.played_delay_total_ms,
                     };
                     window.entry((i, src.clone())).or_insert([arrived; 2])[1] = arrived;
-                    layers.record_played(i, src, now, s.played_by_class);
+                    layers.record_played(i, src, now, s.played_by_class, s.by_class);
                 }
             }
             for src in &senders {
@@ -541,6 +539,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             receivers.push(ReceiverFigures {
                 window_on_time: window_delay_ms.and_then(|ms| {
                     layers.on_time(i, src, Duration::from_secs_f64(ms.max(0.0) / 1e3))
+                }),
+                window_arrived: window_delay_ms.and_then(|ms| {
+                    layers.arrived(i, src, Duration::from_secs_f64(ms.max(0.0) / 1e3))
                 }),
                 receiver_index: i,
                 source_index: ids.iter().position(|x| x == src).unwrap_or(usize::MAX),

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use overlay_core::Bandwidth;
 
-use super::{DemoSummary, KEYFRAME_AND_BASE_SHARE, metric_name, short};
-use crate::app::conference::ConferenceStatus;
+use super::{DemoSummary, metric_name, short};
+use crate::app::conference::{ConferenceStatus, synthetic_source_config};
 
 /// The per-receiver table at the end, the slow member's layers, the window's figures.
 pub(super) fn print_summary(
@@ -50,7 +50,7 @@ pub(super) fn print_summary(
     if let Some(slow) = summary.slow_min_rate_fraction {
         println!(
             "the slow member's lowest share {slow:.2} (keyframes and base layer are {:.2} of the rate)",
-            KEYFRAME_AND_BASE_SHARE
+            synthetic_source_config(rate).keyframe_and_base_share()
         );
     }
     let layer = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"));

@@ -38,10 +38,12 @@ pub(super) const FLOOR_BPS: f64 = 64_000.0;
 /// The smallest round trip is forgotten after this long (routes change).
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
-/// How long media may wait in QUIC's datagram buffer, at the paced rate (enhancement layers;
-/// the base layer a little longer; keyframes, a burst every few seconds that is worthless
-/// unless whole, as long as the buffer has room).
+/// How long media may wait in QUIC's datagram buffer, at the paced rate: enhancement layers
+/// briefly; the base layer long enough to wait behind a keyframe (a burst every few seconds of
+/// several frames' size, worthless unless whole, so kept as long as the buffer has room) and
+/// still play in a conversation's budget.
 const BUFFER_TIME: Duration = Duration::from_millis(60);
+const BASE_BUFFER_TIME: Duration = Duration::from_millis(300);
 /// How much of the rate a keyframe may borrow: a whole keyframe of a stream a few times the
 /// link's rate goes out (it is worthless in part), and the layers below wait for it.
 const KEYFRAME_DEBT: Duration = Duration::from_secs(1);
@@ -136,15 +138,15 @@ impl LinkPacer {
     }
 
     /// Bytes of datagrams QUIC's buffer may hold before a datagram of `priority` is dropped
-    /// rather than queued: [`BUFFER_TIME`] at the paced rate (one and a half times that for
-    /// the base layer), never less than a few datagrams; keyframes, as much as the buffer holds.
+    /// rather than queued: [`BUFFER_TIME`] at the paced rate ([`BASE_BUFFER_TIME`] for the base
+    /// layer), never less than a few datagrams; keyframes, as much as the buffer holds.
     fn buffer_allowance(&self, priority: Priority) -> usize {
-        let factor = match priority {
+        let time = match priority {
             Priority::Keyframe => return DATAGRAM_BUFFER,
-            Priority::Base => 1.5,
-            Priority::Enhancement(_) => 1.0,
+            Priority::Base => BASE_BUFFER_TIME,
+            Priority::Enhancement(_) => BUFFER_TIME,
         };
-        let bytes = self.rate_bps.max(FLOOR_BPS) / 8.0 * BUFFER_TIME.as_secs_f64() * factor;
+        let bytes = self.rate_bps.max(FLOOR_BPS) / 8.0 * time.as_secs_f64();
         (bytes as usize).clamp(MIN_BUFFER, DATAGRAM_BUFFER)
     }
 
@@ -282,10 +284,10 @@ mod tests {
     #[test]
     fn media_waits_in_quics_buffer_no_longer_than_it_could_still_play() {
         let mut p = LinkPacer::new();
-        // 800 kbit/s is 100 kB/s: 60 ms of it is 6000 bytes.
+        // 800 kbit/s is 100 kB/s: 60 ms of it is 6000 bytes, 300 ms 30 000.
         p.rate_bps = 800_000.0;
         assert_eq!(p.buffer_allowance(Priority::Enhancement(2)), 6000);
-        assert_eq!(p.buffer_allowance(Priority::Base), 9000);
+        assert_eq!(p.buffer_allowance(Priority::Base), 30_000);
         assert_eq!(p.buffer_allowance(Priority::Keyframe), DATAGRAM_BUFFER);
         // Slow links still hold a few datagrams; fast ones no more than the buffer.
         p.rate_bps = 0.0;

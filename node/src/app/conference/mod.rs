@@ -349,23 +349,29 @@ const CONVERSATION_DELAY_BUDGET: Duration = Duration::from_millis(300);
 /// Oldest media a conference member still asks for or resends.
 const CONVERSATION_REPAIR_AGE: Duration = Duration::from_millis(400);
 
-/// Publishes synthetic video at `rate` (`media::SyntheticSource`: 30 frames a second, a
-/// keyframe every two seconds, delta frames in a base layer and two enhancement layers of
-/// 35%, 30% and 35%), each
-/// packet marked with its layer's priority so every link drops enhancement first.
+/// The synthetic video a conference member publishes at `rate` (`media::SyntheticSource`: 30
+/// frames a second, a keyframe every two seconds four times a delta frame's size, delta frames
+/// in a base layer and two enhancement layers of 25%, 35% and 40%). Keyframes and the base
+/// layer then take 30% of the rate, so a link with half the rate carries both with room for
+/// the packets' headers and the group's control traffic, as a scalable codec's base layer
+/// (commonly a quarter of the rate or less) does.
+pub fn synthetic_source_config(rate: Bandwidth) -> SourceConfig {
+    SourceConfig {
+        rate,
+        layers: vec![0.25, 0.35, 0.4],
+        ..SourceConfig::default()
+    }
+}
+
+/// Publishes synthetic video at `rate` ([`synthetic_source_config`]), each packet marked with
+/// its layer's priority so every link drops enhancement first.
 async fn send_synthetic(
     control: mpsc::Sender<Control<Command>>,
     rate: Bandwidth,
     board: Arc<StatusBoard>,
 ) {
     let mut clock = WallClock::default();
-    let config = SourceConfig {
-        rate,
-        // Keyframes and the base layer take 39% of the rate, so a link with half the rate
-        // still carries both with room to spare (with the default split they take 53%).
-        layers: vec![0.35, 0.3, 0.35],
-        ..SourceConfig::default()
-    };
+    let config = synthetic_source_config(rate);
     let mut source = SyntheticSource::new(config, 0, clock.now());
     let started = (clock.now(), tokio::time::Instant::now());
     loop {
