@@ -18,5 +18,7 @@ mod source;
 
 pub use pacer::{BURST, PriorityPacer};
 pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};
-pub use receiver::{Playout, Receiver, StreamStats};
+pub use receiver::{
+    CONVERSATION_PLAYOUT, CONVERSATION_PLAYOUT_GROWTH, Playout, Receiver, StreamStats,
+};
 pub use source::{SourceConfig, SyntheticSource};

@@ -1,6 +1,9 @@
 //! The receiving end: a playout deadline per packet (a jitter buffer's worth of delay after the
 //! first packet), and counters of what arrived, what came too late, what was lost, and how long
-//! packets took.
+//! packets took. An adaptive receiver, as a real player's jitter buffer does, delays its
+//! playout by as much as a late packet missed it by (up to a bound), so a path that became
+//! longer, or a link whose keyframes take a quarter of a second to cross, costs a few late
+//! packets once rather than every keyframe.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -31,6 +34,9 @@ pub struct StreamStats {
     pub duplicates: u64,
     /// Payload bytes in time.
     pub bytes: u64,
+    /// How much an adaptive receiver has delayed this stream's playout beyond its initial
+    /// delay.
+    pub playout_added: Duration,
     /// Sequence numbers never received between the first and highest seen.
     pub lost: u64,
     /// Mean end-to-end delay of packets in time (capture to arrival).
@@ -48,6 +54,23 @@ struct StreamState {
     seen: BTreeSet<u64>,
     stats: StreamStats,
     delay_sum_us: u128,
+    /// Playout delay added since the first packet (adaptive receivers).
+    added: Duration,
+}
+
+/// A conference receiver's playout delay after a stream's first packet: a jitter buffer within
+/// a conversation's budget.
+pub const CONVERSATION_PLAYOUT: Duration = Duration::from_millis(400);
+/// The most a conference receiver delays its playout further when packets come late (a path
+/// that grew longer, a keyframe crossing a slow link).
+pub const CONVERSATION_PLAYOUT_GROWTH: Duration = Duration::from_millis(300);
+
+impl Receiver {
+    /// A conference member's receiver: [`CONVERSATION_PLAYOUT`], adapting by up to
+    /// [`CONVERSATION_PLAYOUT_GROWTH`].
+    pub fn conversation() -> Self {
+        Self::new(CONVERSATION_PLAYOUT).with_adaptive_playout(CONVERSATION_PLAYOUT_GROWTH)
+    }
 }
 
 /// Sequence numbers remembered for duplicate detection.
@@ -57,6 +80,8 @@ const WINDOW: u64 = 16_384;
 #[derive(Clone, Debug)]
 pub struct Receiver {
     playout_delay: Duration,
+    /// The most an adaptive receiver adds to `playout_delay` (zero: it does not adapt).
+    max_added: Duration,
     streams: BTreeMap<u32, StreamState>,
 }
 
@@ -65,8 +90,16 @@ impl Receiver {
     pub fn new(playout_delay: Duration) -> Self {
         Self {
             playout_delay,
+            max_added: Duration::ZERO,
             streams: BTreeMap::new(),
         }
+    }
+
+    /// Adapts each stream's playout: a packet late by `x` delays the stream's playout by `x`
+    /// from then on, up to `max_added` in all (the packet itself still counts as late).
+    pub fn with_adaptive_playout(mut self, max_added: Duration) -> Self {
+        self.max_added = max_added;
+        self
     }
 
     /// Take in a packet arriving at `now`.
@@ -91,9 +124,10 @@ impl Receiver {
             state.seen.pop_first();
         }
         let offset = Duration::from_micros(packet.timestamp_us.saturating_sub(first_ts));
-        let deadline = first_arrival + offset + self.playout_delay;
+        let deadline = first_arrival + offset + self.playout_delay + state.added;
         if now > deadline {
             state.stats.late += 1;
+            state.added = (state.added + now.saturating_since(deadline)).min(self.max_added);
             return Playout::Late;
         }
         let delay = now.as_micros().saturating_sub(packet.timestamp_us);
@@ -108,6 +142,7 @@ impl Receiver {
     pub fn stats(&self, stream: u32) -> Option<StreamStats> {
         let state = self.streams.get(&stream)?;
         let mut stats = state.stats.clone();
+        stats.playout_added = state.added;
         let expected = state.highest - state.lowest + 1;
         stats.lost = expected.saturating_sub(stats.on_time + stats.late);
         if stats.on_time > 0 {
@@ -160,5 +195,24 @@ mod tests {
             s.mean_delay,
             Duration::from_micros((50_000 + 57_000 + 18_000) / 3)
         );
+        assert_eq!(s.playout_added, Duration::ZERO);
+    }
+
+    #[test]
+    fn an_adaptive_receiver_delays_its_playout_by_what_it_missed_up_to_a_bound() {
+        let mut r = Receiver::new(Duration::from_millis(100))
+            .with_adaptive_playout(Duration::from_millis(50));
+        let at = |ms| Time::from_millis(ms);
+        assert_eq!(r.on_packet(at(50), &packet(0, 0)), Playout::OnTime);
+        // Due at 216 ms, 30 ms late: late, and the playout moves 30 ms later.
+        assert_eq!(r.on_packet(at(246), &packet(2, 66)), Playout::Late);
+        // The same lateness again now plays.
+        assert_eq!(r.on_packet(at(279), &packet(3, 99)), Playout::OnTime);
+        // 40 ms past the new deadline: late, and the playout moves up to its bound.
+        assert_eq!(r.on_packet(at(352), &packet(4, 132)), Playout::Late);
+        assert_eq!(r.stats(1).unwrap().playout_added, Duration::from_millis(50));
+        // 50 ms late plays now; 51 ms does not.
+        assert_eq!(r.on_packet(at(365), &packet(5, 165)), Playout::OnTime);
+        assert_eq!(r.on_packet(at(399), &packet(6, 198)), Playout::Late);
     }
 }

@@ -146,6 +146,9 @@ pub struct ReceiverFigures {
     pub window_on_time: Option<LayerShares>,
     /// The share that arrived at all (in time or late) over the window.
     pub window_arrived: Option<LayerShares>,
+    /// How much the receiver had delayed its playout of this source beyond the first 400 ms
+    /// by the end, milliseconds.
+    pub playout_added_ms: f64,
 }
 
 /// `summary.json` of the demo.
@@ -551,6 +554,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                         .then(|| b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / seconds / 1e3)
                 }),
                 window_delay_ms,
+                playout_added_ms: s.playout_added_ms,
                 receiver: ids[i].clone(),
                 source: src.clone(),
                 city: cities[i].clone(),

@@ -169,9 +169,7 @@ impl<'a> OverlayRun<'a> {
                 )
             })
             .collect();
-        let receivers: Vec<Receiver> = (0..n)
-            .map(|_| Receiver::new(Duration::from_millis(400)))
-            .collect();
+        let receivers: Vec<Receiver> = (0..n).map(|_| Receiver::conversation()).collect();
         Self {
             group,
             senders,

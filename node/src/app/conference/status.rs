@@ -34,13 +34,17 @@ pub struct SourceStatus {
     /// window: the difference over the packets' difference).
     #[serde(default)]
     pub delay_total_ms: f64,
-    /// Media packets that arrived in time to play (a 400 ms playout delay after the stream's
-    /// first packet, as the simulator's receivers play), duplicates not counted.
+    /// Media packets that arrived in time to play (`media::Receiver::conversation`, as the
+    /// simulator's receivers play: 400 ms after the stream's first packet, delayed further by
+    /// up to 300 ms as packets come late), duplicates not counted.
     #[serde(default)]
     pub played_packets: u64,
     /// Their media payload bytes (what the simulator counts as received bandwidth).
     #[serde(default)]
     pub played_bytes: u64,
+    /// How much the playout has been delayed beyond its first 400 ms, milliseconds.
+    #[serde(default)]
+    pub playout_added_ms: f64,
     /// The sum of their one-way delays, milliseconds.
     #[serde(default)]
     pub played_delay_total_ms: f64,
@@ -136,10 +140,6 @@ struct SourceMeter {
     played_by_class: ByClass,
 }
 
-/// How long after the stream's first packet (plus its place in the stream) a packet may come
-/// and still play: the simulator's receivers' playout delay.
-const PLAYOUT_DELAY: Duration = Duration::from_millis(400);
-
 const WINDOW: Duration = Duration::from_secs(2);
 
 impl SourceMeter {
@@ -156,7 +156,7 @@ impl SourceMeter {
             recovered: 0,
             bytes: 0,
             delay_total_us: 0,
-            playout: media::Receiver::new(PLAYOUT_DELAY),
+            playout: media::Receiver::conversation(),
             played_delay_total_us: 0,
             last: now,
             by_class: ByClass::default(),
@@ -214,6 +214,10 @@ impl SourceMeter {
             delay_total_ms: self.delay_total_us as f64 / 1e3,
             played_packets: self.playout.stats(0).map_or(0, |s| s.on_time),
             played_bytes: self.playout.stats(0).map_or(0, |s| s.bytes),
+            playout_added_ms: self
+                .playout
+                .stats(0)
+                .map_or(0.0, |s| s.playout_added.as_secs_f64() * 1e3),
             played_delay_total_ms: self.played_delay_total_us as f64 / 1e3,
             last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
             by_class: self.by_class,
