@@ -1,0 +1,213 @@
+//! The emulation's bandwidth part checked against the kernel's: two real `esm conference`
+//! processes, the second in a network namespace of its own that this test creates, reached
+//! over a veth pair whose near end shapes everything towards it with `tc` tbf at 600 kbit/s
+//! (no delay: netem is not available here). With the kernel's queue as the bottleneck instead
+//! of the user-space emulation's, the slow member must still get every keyframe and the base
+//! layer in time and lose the enhancement layers, as `tests/emulation.rs` asks of the
+//! emulated link. Needs root and `ip`/`tc` (iproute2); traffic stays on the veth pair.
+//!
+//! Ignored in CI: it fails about one run in three (measured: keyframes 78 of 88 received in
+//! time, base 549 of 631, with the source's rate control at 669 kbit/s, over the link's
+//! 600): the rate control overshoots the kernel's queue more than the emulation's. Run it with
+//! `cargo test --release -p node --test kernel_shaping -- --ignored --nocapture`.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use node::app::conference::{ByClass, ConferenceStatus};
+use node::demo::process::MemberProcess;
+use tokio::process::Command;
+
+const SECRET: &str = "kernel-shaping-test-secret";
+
+/// A namespace and the veth pair into it; both are deleted when this is dropped.
+struct SlowLink {
+    netns: String,
+    near: String,
+    near_ip: String,
+    far_ip: String,
+}
+
+fn run(args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{} could not run: {e}", args[0]));
+    assert!(
+        out.status.success(),
+        "`{}` failed (this test needs root and iproute2): {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+impl SlowLink {
+    /// A namespace behind a veth pair shaped to `rate` (tc's syntax) towards it.
+    fn new(rate: &str) -> Self {
+        let tag = std::process::id() % 100_000;
+        let link = Self {
+            netns: format!("esm-slow-{tag}"),
+            near: format!("esmn{tag}"),
+            near_ip: format!("10.231.{}.1", tag % 250),
+            far_ip: format!("10.231.{}.2", tag % 250),
+        };
+        let far = format!("esmf{tag}");
+        let ns = link.netns.as_str();
+        run(&["ip", "netns", "add", ns]);
+        run(&[
+            "ip", "link", "add", &link.near, "type", "veth", "peer", "name", &far,
+        ]);
+        run(&["ip", "link", "set", &far, "netns", ns]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", link.near_ip),
+            "dev",
+            &link.near,
+        ]);
+        run(&["ip", "link", "set", &link.near, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", ns];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", link.far_ip),
+            "dev",
+            &far,
+        ]);
+        inside(&["ip", "link", "set", &far, "up"]);
+        inside(&["ip", "link", "set", "lo", "up"]);
+        // A token bucket of 600 kbit/s whose queue holds 100 ms, as the emulation's does.
+        run(&[
+            "tc", "qdisc", "add", "dev", &link.near, "root", "tbf", "rate", rate, "burst", "3000",
+            "latency", "100ms",
+        ]);
+        link
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.near])
+            .output();
+    }
+}
+
+async fn member(dir: &Path, netns: Option<&str>, ip: &str, extra: &[&str]) -> MemberProcess {
+    let esm = env!("CARGO_BIN_EXE_esm");
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, esm]);
+            c
+        }
+        None => Command::new(esm),
+    };
+    cmd.arg("conference")
+        .args(["--group", "shaped", "--listen", &format!("{ip}:0")])
+        .args(["--http", &format!("{ip}:0")])
+        .arg("--key")
+        .arg(dir.join(format!("{ip}.key")))
+        .args(extra)
+        .env("ESM_SECRET", SECRET)
+        .stderr(Stdio::inherit());
+    MemberProcess::spawn_ready(cmd).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root; fails about one run in three (the rate control overshoots tbf)"]
+async fn behind_a_kernel_shaped_600_kbits_link_a_member_gets_keyframes_and_base_in_time() {
+    let dir = std::env::temp_dir().join(format!("esm-kernel-shaping-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = SlowLink::new("600kbit");
+    let a = member(&dir, None, &link.near_ip, &["--send", "synthetic:1200kbps"]).await;
+    let b = member(
+        &dir,
+        Some(&link.netns),
+        &link.far_ip,
+        &["--join", &a.quic.to_string()],
+    )
+    .await;
+    // As in tests/emulation.rs: past the join, what was sent over ten seconds, and what
+    // arrived over the same ten seconds a second later.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let a0: ConferenceStatus = a.status().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b0: ConferenceStatus = b.status().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let sent: ConferenceStatus = a.status().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s: ConferenceStatus = b.status().await.unwrap();
+    let from_a = s.sources.get(&a.id).cloned().unwrap_or_default();
+    let before = b0.sources.get(&a.id).cloned().unwrap_or_default();
+    let minus = |x: ByClass, y: ByClass| ByClass {
+        keyframe: x.keyframe - y.keyframe,
+        base: x.base - y.base,
+        enhancement: x.enhancement - y.enhancement,
+    };
+    let (got, played, out) = (
+        minus(from_a.by_class, before.by_class),
+        minus(from_a.played_by_class, before.played_by_class),
+        minus(sent.sent_by_class, a0.sent_by_class),
+    );
+    let paced = sent
+        .transport
+        .peers
+        .iter()
+        .find(|p| p.id == b.id)
+        .map_or(0.0, |p| p.paced_bps / 1e3);
+    println!(
+        "kernel tbf 600 kbit/s: from the source {:.0} kbit/s, one-way delay {:.1} ms; received \
+         keyframe {}/{}, base {}/{}, enhancement {}/{} (in time to play: {}, {}, {}); the \
+         source's link paced at {paced:.0} kbit/s, {} shaped",
+        from_a.rate_kbps,
+        from_a.delay_ms,
+        got.keyframe,
+        out.keyframe,
+        got.base,
+        out.base,
+        got.enhancement,
+        out.enhancement,
+        played.keyframe,
+        played.base,
+        played.enhancement,
+        sent.transport.counters.sends_shaped,
+    );
+    assert!(
+        out.keyframe > 0 && out.base > 0 && out.enhancement > 0,
+        "the source sent every class in the window: {out:?}"
+    );
+    let share = |got: u64, out: u64| got as f64 / out.max(1) as f64;
+    assert!(
+        share(played.keyframe, out.keyframe) >= 0.95,
+        "keyframes in time: {played:?} of {out:?}"
+    );
+    assert!(
+        share(played.base, out.base) >= 0.98,
+        "base layer in time: {played:?} of {out:?}"
+    );
+    assert!(
+        share(got.enhancement, out.enhancement) < 0.3,
+        "enhancement dropped first: {got:?} of {out:?}"
+    );
+    assert!(
+        from_a.rate_kbps > 200.0 && from_a.rate_kbps < 620.0,
+        "a 600 kbit/s link carries no more: {}",
+        from_a.rate_kbps
+    );
+    drop((a, b));
+    drop(link);
+    let _ = std::fs::remove_dir_all(&dir);
+}
