@@ -38,14 +38,16 @@ pub(super) const FLOOR_BPS: f64 = 64_000.0;
 /// The smallest round trip is forgotten after this long (routes change).
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 
-/// How long media may wait in QUIC's datagram buffer, at the paced rate: enhancement layers
-/// briefly; the base layer long enough to wait behind a keyframe (a burst every few seconds of
-/// several frames' size, worthless unless whole, so kept as long as the buffer has room) and
-/// still play in a conversation's budget.
+/// How long enhancement-layer media may wait in QUIC's datagram buffer, at the paced rate
+/// (keyframes, a burst every few seconds of several frames' size that is worthless unless
+/// whole, may wait as long as the buffer has room).
 const BUFFER_TIME: Duration = Duration::from_millis(60);
+/// How long base-layer media may wait there: long enough to wait behind a keyframe and still
+/// play in a conversation's budget.
 const BASE_BUFFER_TIME: Duration = Duration::from_millis(300);
 /// How much of the rate a keyframe may borrow: a whole keyframe of a stream a few times the
-/// link's rate goes out (it is worthless in part), and the layers below wait for it.
+/// link's rate goes out (it is worthless in part); the enhancement layers wait while the debt
+/// is repaid, the base layer only past half of it (see `media::PriorityPacer`).
 const KEYFRAME_DEBT: Duration = Duration::from_secs(1);
 /// QUIC's buffer may always hold this much (four full datagrams).
 const MIN_BUFFER: usize = 4 * 1200;
