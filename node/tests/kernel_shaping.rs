@@ -13,11 +13,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
-use node::app::conference::{ByClass, ConferenceStatus};
 use node::demo::process::MemberProcess;
 use tokio::process::Command;
+
+mod slow_link;
 
 const SECRET: &str = "kernel-shaping-test-secret";
 
@@ -140,73 +140,9 @@ async fn behind_a_kernel_shaped_600_kbits_link_a_member_gets_keyframes_and_base_
         &["--join", &a.quic.to_string()],
     )
     .await;
-    // As in tests/emulation.rs: past the join, what was sent over ten seconds, and what
-    // arrived over the same ten seconds a second later.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let a0: ConferenceStatus = a.status().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let b0: ConferenceStatus = b.status().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(9)).await;
-    let sent: ConferenceStatus = a.status().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let s: ConferenceStatus = b.status().await.unwrap();
-    let from_a = s.sources.get(&a.id).cloned().unwrap_or_default();
-    let before = b0.sources.get(&a.id).cloned().unwrap_or_default();
-    let minus = |x: ByClass, y: ByClass| ByClass {
-        keyframe: x.keyframe - y.keyframe,
-        base: x.base - y.base,
-        enhancement: x.enhancement - y.enhancement,
-    };
-    let (got, played, out) = (
-        minus(from_a.by_class, before.by_class),
-        minus(from_a.played_by_class, before.played_by_class),
-        minus(sent.sent_by_class, a0.sent_by_class),
-    );
-    let paced = sent
-        .transport
-        .peers
-        .iter()
-        .find(|p| p.id == b.id)
-        .map_or(0.0, |p| p.paced_bps / 1e3);
-    println!(
-        "kernel tbf 600 kbit/s: from the source {:.0} kbit/s, one-way delay {:.1} ms; received \
-         keyframe {}/{}, base {}/{}, enhancement {}/{} (in time to play: {}, {}, {}); the \
-         source's link paced at {paced:.0} kbit/s, {} shaped",
-        from_a.rate_kbps,
-        from_a.delay_ms,
-        got.keyframe,
-        out.keyframe,
-        got.base,
-        out.base,
-        got.enhancement,
-        out.enhancement,
-        played.keyframe,
-        played.base,
-        played.enhancement,
-        sent.transport.counters.sends_shaped,
-    );
-    assert!(
-        out.keyframe > 0 && out.base > 0 && out.enhancement > 0,
-        "the source sent every class in the window: {out:?}"
-    );
-    let share = |got: u64, out: u64| got as f64 / out.max(1) as f64;
-    assert!(
-        share(played.keyframe, out.keyframe) >= 0.95,
-        "keyframes in time: {played:?} of {out:?}"
-    );
-    assert!(
-        share(played.base, out.base) >= 0.98,
-        "base layer in time: {played:?} of {out:?}"
-    );
-    assert!(
-        share(got.enhancement, out.enhancement) < 0.3,
-        "enhancement dropped first: {got:?} of {out:?}"
-    );
-    assert!(
-        from_a.rate_kbps > 200.0 && from_a.rate_kbps < 620.0,
-        "a 600 kbit/s link carries no more: {}",
-        from_a.rate_kbps
-    );
+    let w = slow_link::measure(&a, &b).await;
+    println!("kernel tbf 600 kbit/s: {}", w.describe(&b.id));
+    w.assert_layers_kept();
     drop((a, b));
     drop(link);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,0 +1,122 @@
+//! What the slow-link tests share (`emulation.rs`, `kernel_shaping.rs`): a source sending
+//! 1.2 Mbit/s to a member behind a 600 kbit/s link, what was sent and what arrived over the
+//! same ten seconds by layer, and the check that rate adaptation kept the keyframes and the
+//! base layer in time while the enhancement layers gave way.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use node::app::conference::{ByClass, ConferenceStatus, SourceStatus};
+use node::demo::process::MemberProcess;
+
+/// Ten seconds past the join, at both ends.
+pub struct SlowLinkWindow {
+    /// Packets that arrived at the receiver, by layer.
+    pub got: ByClass,
+    /// Of them, those in time to play.
+    pub played: ByClass,
+    /// Packets the source sent, by layer.
+    pub out: ByClass,
+    /// The receiver's view of the source at the end.
+    pub from_source: SourceStatus,
+    /// The source's status at the end.
+    pub source: ConferenceStatus,
+    /// The receiver's status at the end.
+    pub receiver: ConferenceStatus,
+}
+
+fn minus(x: ByClass, y: ByClass) -> ByClass {
+    ByClass {
+        keyframe: x.keyframe.saturating_sub(y.keyframe),
+        base: x.base.saturating_sub(y.base),
+        enhancement: x.enhancement.saturating_sub(y.enhancement),
+    }
+}
+
+/// Past the join, what `source` sent over ten seconds and what arrived at `receiver` over the
+/// same ten seconds a second later (what was on its way at either end is counted once).
+pub async fn measure(source: &MemberProcess, receiver: &MemberProcess) -> SlowLinkWindow {
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let a0 = source.status().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b0 = receiver.status().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let a1 = source.status().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b1 = receiver.status().await.unwrap();
+    let from_source = b1.sources.get(&source.id).cloned().unwrap_or_default();
+    let before = b0.sources.get(&source.id).cloned().unwrap_or_default();
+    SlowLinkWindow {
+        got: minus(from_source.by_class, before.by_class),
+        played: minus(from_source.played_by_class, before.played_by_class),
+        out: minus(a1.sent_by_class, a0.sent_by_class),
+        from_source,
+        source: a1,
+        receiver: b1,
+    }
+}
+
+impl SlowLinkWindow {
+    /// One line of the figures: rate, delay, each layer received and in time, the source's
+    /// paced rate towards `receiver_id` and its pacer's counters.
+    pub fn describe(&self, receiver_id: &str) -> String {
+        let (got, played, out, s) = (self.got, self.played, self.out, &self.from_source);
+        let paced = self
+            .source
+            .transport
+            .peers
+            .iter()
+            .find(|p| p.id == receiver_id)
+            .map_or(0.0, |p| p.paced_bps / 1e3);
+        let c = &self.source.transport.counters;
+        format!(
+            "from the source {:.0} kbit/s, one-way delay {:.1} ms, loss {:.3}; received \
+             keyframe {}/{}, base {}/{}, enhancement {}/{} (in time to play: {}, {}, {}); the \
+             source's link paced at {paced:.0} kbit/s, {} shaped, {} late, {} dropped",
+            s.rate_kbps,
+            s.delay_ms,
+            s.loss,
+            got.keyframe,
+            out.keyframe,
+            got.base,
+            out.base,
+            got.enhancement,
+            out.enhancement,
+            played.keyframe,
+            played.base,
+            played.enhancement,
+            c.sends_shaped,
+            c.sends_late,
+            c.sends_dropped,
+        )
+    }
+
+    /// What the link could not carry was the enhancement layers, not keyframes or the base,
+    /// and what came, came in time to play; no more arrived than 600 kbit/s carries.
+    pub fn assert_layers_kept(&self) {
+        let (got, played, out) = (self.got, self.played, self.out);
+        assert!(
+            out.keyframe > 0 && out.base > 0 && out.enhancement > 0,
+            "the source sent every class in the window: {out:?}"
+        );
+        let share = |got: u64, out: u64| got as f64 / out.max(1) as f64;
+        assert!(
+            share(played.keyframe, out.keyframe) >= 0.95,
+            "keyframes in time: {played:?} of {out:?}"
+        );
+        assert!(
+            share(played.base, out.base) >= 0.98,
+            "base layer in time: {played:?} of {out:?}"
+        );
+        assert!(
+            share(got.enhancement, out.enhancement) < 0.3,
+            "enhancement dropped first: {got:?} of {out:?}"
+        );
+        let rate = self.from_source.rate_kbps;
+        assert!(
+            rate > 200.0 && rate < 620.0,
+            "a 600 kbit/s link carries no more: {rate}"
+        );
+    }
+}
