@@ -39,17 +39,12 @@ impl LayerShares {
     }
 }
 
-/// One poll of a receiver: when, what had played, what had arrived.
-type Polled = (Instant, ByClass, ByClass);
-
-/// What the sources sent and the receivers played, as the demo polled them.
+/// What the sources sent, as the demo polled them; the receivers' counts come from the demo's
+/// own first and last polls in the window.
 #[derive(Debug, Default)]
 pub struct LayerLedger {
     /// Per source: its cumulative sent counts at each poll, oldest first.
     sent: BTreeMap<String, Vec<(Instant, ByClass)>>,
-    /// Per (receiver, source): its cumulative counts at its first and last poll in the window,
-    /// of packets that played and of packets that arrived at all.
-    played: BTreeMap<(usize, String), [Polled; 2]>,
 }
 
 impl LayerLedger {
@@ -62,43 +57,19 @@ impl LayerLedger {
         series.push((at, sent));
     }
 
-    /// Receiver `receiver` had played `played` of `source` by `at` and received `arrived`
-    /// (a poll inside the window).
-    pub fn record_played(
-        &mut self,
-        receiver: usize,
-        source: &str,
-        at: Instant,
-        played: ByClass,
-        arrived: ByClass,
-    ) {
-        let poll = (at, played, arrived);
-        self.played
-            .entry((receiver, source.to_owned()))
-            .or_insert([poll; 2])[1] = poll;
-    }
-
-    /// The share of each layer `receiver` played of what `source` sent, with packets taking
-    /// `delay` from the one to the other (none: polled once, or the source's polls do not
-    /// cover the shifted window).
-    pub fn on_time(&self, receiver: usize, source: &str, delay: Duration) -> Option<LayerShares> {
-        self.shares(receiver, source, delay, |p| p.1)
-    }
-
-    /// The same for what arrived at all, in time or late.
-    pub fn arrived(&self, receiver: usize, source: &str, delay: Duration) -> Option<LayerShares> {
-        self.shares(receiver, source, delay, |p| p.2)
-    }
-
-    fn shares(
+    /// The share of each layer of `source` that a receiver counted between two of its polls
+    /// (`first` and `last`: when, and its cumulative counts by layer, of what played or of
+    /// what arrived), against what the source sent over the same span shifted back by
+    /// `delay`, the packets' time from the one to the other (none: the polls are not in order,
+    /// or the source's polls do not cover the shifted span).
+    pub fn shares(
         &self,
-        receiver: usize,
         source: &str,
+        first: (Instant, ByClass),
+        last: (Instant, ByClass),
         delay: Duration,
-        counts: fn(&Polled) -> ByClass,
     ) -> Option<LayerShares> {
-        let [a, b] = self.played.get(&(receiver, source.to_owned()))?;
-        let (from, first, until, last) = (a.0, counts(a), b.0, counts(b));
+        let ((from, first), (until, last)) = (first, last);
         if until <= from {
             return None;
         }
@@ -161,37 +132,30 @@ mod tests {
             ledger.record_sent("src", at(ms), counts(ms / 100, ms / 10, ms / 5));
         }
         // The receiver, 250 ms behind, plays every keyframe, 99% of the base layer and half
-        // of the enhancement over 2-8 s of its clock.
-        // Everything else arrived, late.
-        let played = [
-            (2_000, (17, 170, 100)),
-            (5_000, (40, 400, 300)),
-            (8_000, (77, 764, 700)),
-        ];
-        let arrived = [(17, 170, 100), (40, 403, 700), (77, 770, 1300)];
-        for ((ms, (k, b, e)), (ka, ba, ea)) in played.into_iter().zip(arrived) {
-            ledger.record_played(1, "src", at(ms), counts(k, b, e), counts(ka, ba, ea));
-        }
-        let s = ledger
-            .on_time(1, "src", Duration::from_millis(250))
-            .unwrap();
+        // of the enhancement over 2-8 s of its clock; everything else arrived, late.
+        let delay = Duration::from_millis(250);
+        let played = (
+            (at(2_000), counts(17, 170, 100)),
+            (at(8_000), counts(77, 764, 700)),
+        );
+        let arrived = (
+            (at(2_000), counts(17, 170, 100)),
+            (at(8_000), counts(77, 770, 1300)),
+        );
+        let s = ledger.shares("src", played.0, played.1, delay).unwrap();
         // Sent in 1.75-7.75 s: 60 keyframe, 600 base, 1200 enhancement packets.
         assert!((s.keyframe.unwrap() - 1.0).abs() < 1e-9, "{s:?}");
         assert!((s.base.unwrap() - 0.99).abs() < 1e-9, "{s:?}");
         assert!((s.enhancement.unwrap() - 0.5).abs() < 1e-9, "{s:?}");
-        let all = ledger
-            .arrived(1, "src", Duration::from_millis(250))
-            .unwrap();
+        let all = ledger.shares("src", arrived.0, arrived.1, delay).unwrap();
         for share in [all.keyframe, all.base, all.enhancement] {
             assert!((share.unwrap() - 1.0).abs() < 1e-9, "{all:?}");
         }
-        // A window the source's polls do not cover, and a pair never polled.
-        assert!(
-            ledger
-                .on_time(1, "src", Duration::from_millis(2_500))
-                .is_none()
-        );
-        assert!(ledger.on_time(2, "src", Duration::ZERO).is_none());
+        // A span the source's polls do not cover, and polls out of order.
+        let late = Duration::from_millis(2_500);
+        assert!(ledger.shares("src", played.0, played.1, late).is_none());
+        assert!(ledger.shares("src", played.1, played.0, delay).is_none());
+        assert!(ledger.shares("other", played.0, played.1, delay).is_none());
         let worse = LayerShares {
             keyframe: Some(0.5),
             base: None,

@@ -22,7 +22,7 @@ mod printout;
 pub mod process;
 
 use crate::app::anycast::{self, DEFAULT_DOMAIN, Lookup};
-use crate::app::conference::ConferenceStatus;
+use crate::app::conference::{ByClass, ConferenceStatus};
 use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError};
@@ -225,6 +225,10 @@ struct Arrived {
     bytes: u64,
     packets: u64,
     delay_total_ms: f64,
+    /// Packets in time to play, by layer.
+    played_by_class: ByClass,
+    /// Packets that arrived at all, by layer.
+    by_class: ByClass,
 }
 
 /// Control and media bytes a member has sent.
@@ -443,9 +447,10 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                         bytes: s.played_bytes,
                         packets: s.played_packets,
                         delay_total_ms: s.played_delay_total_ms,
+                        played_by_class: s.played_by_class,
+                        by_class: s.by_class,
                     };
                     window.entry((i, src.clone())).or_insert([arrived; 2])[1] = arrived;
-                    layers.record_played(i, src, now, s.played_by_class, s.by_class);
                 }
             }
             for src in &senders {
@@ -539,13 +544,15 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 let packets = b.packets.saturating_sub(a.packets);
                 (packets > 0).then(|| (b.delay_total_ms - a.delay_total_ms) / packets as f64)
             });
+            // Each layer against what the source sent a mean delay earlier.
+            let layer_shares = |counts: fn(&Arrived) -> ByClass| {
+                let ([a, b], ms) = (w?, window_delay_ms?);
+                let delay = Duration::from_secs_f64(ms.max(0.0) / 1e3);
+                layers.shares(src, (a.at, counts(a)), (b.at, counts(b)), delay)
+            };
             receivers.push(ReceiverFigures {
-                window_on_time: window_delay_ms.and_then(|ms| {
-                    layers.on_time(i, src, Duration::from_secs_f64(ms.max(0.0) / 1e3))
-                }),
-                window_arrived: window_delay_ms.and_then(|ms| {
-                    layers.arrived(i, src, Duration::from_secs_f64(ms.max(0.0) / 1e3))
-                }),
+                window_on_time: layer_shares(|a| a.played_by_class),
+                window_arrived: layer_shares(|a| a.by_class),
                 receiver_index: i,
                 source_index: ids.iter().position(|x| x == src).unwrap_or(usize::MAX),
                 window_rate_kbps: w.and_then(|[a, b]| {
