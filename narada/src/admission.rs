@@ -11,6 +11,11 @@
 //! keep their parent. Trees form before the streams start, so a member can find itself over
 //! its upload once they do: it then asks its farthest children, as many as bring it back
 //! within, to move too (`shed`); a child with no other parent stays.
+//!
+//! Full is not all or nothing: with it a member tells the bandwidth level a stream through it
+//! would get ([`UploadRoom::level`]: its upload shared by one more child stream, or by the
+//! ones it has when it sheds), so among full relays routing prefers the one with the most
+//! upload to spare, and a member whose upload cannot carry one stream is the last resort.
 
 use overlay_core::Time;
 
@@ -70,11 +75,19 @@ impl Narada {
             }
         }
         self.core.upload_full = full;
+        self.core.upload_used = used;
         let mut news = Vec::new();
         for (&n, nb) in &mut self.core.neighbours {
-            let room = UploadRoom {
-                full,
-                shed: shed.contains(&n),
+            let shed = shed.contains(&n);
+            let room = if full {
+                let streams = if shed { used } else { used + 1 };
+                UploadRoom {
+                    full,
+                    shed,
+                    level: config.stream_level(streams),
+                }
+            } else {
+                UploadRoom::default()
             };
             if nb.told_room != room {
                 nb.told_room = room;

@@ -109,8 +109,9 @@ pub struct BandwidthConfig {
     /// streams this member forwards across all sources (see `upload_share`) and its degree
     /// (between the minimum and maximum degree).
     pub upload: Option<Bandwidth>,
-    /// The share of the upload that carries child streams (the rest is headroom for
-    /// keyframe bursts, control and probes): with a known upload and a bandwidth metric, a
+    /// The share of the upload that carries child streams (the rest is headroom for packet
+    /// headers, keyframe bursts, control and probes; at 0.9 a full relay's links lost a few
+    /// percent to their own keyframe bursts): with a known upload and a bandwidth metric, a
     /// member forwards at most `upload * upload_share / stream_rate` child streams across all
     /// sources before it tells its neighbours it is full.
     pub upload_share: f64,
@@ -128,7 +129,7 @@ impl Default for BandwidthConfig {
             probe_duration: Duration::from_millis(250),
             reprobe_interval: Duration::from_secs(60),
             upload: None,
-            upload_share: 0.9,
+            upload_share: 0.8,
             download: None,
         }
     }
@@ -360,6 +361,18 @@ impl NaradaConfig {
         Some((up / b.stream_rate.bps_f64().max(1.0)).floor() as usize)
     }
 
+    /// The bandwidth level each of `streams` child streams gets of this member's upload share
+    /// (0 with an unknown upload or none), kept below the full level: what a full member
+    /// offers (see [`crate::message::UploadRoom::level`]).
+    pub fn stream_level(&self, streams: usize) -> u16 {
+        let b = &self.bandwidth;
+        let levels = b.bandwidth_levels.max(1);
+        let Some(upload) = b.upload else { return 0 };
+        let per_stream = upload.bps_f64() * b.upload_share.clamp(0.0, 1.0) / streams.max(1) as f64;
+        let level = (per_stream / b.stream_rate.bps_f64().max(1.0) * f64::from(levels)).floor();
+        (level.max(0.0) as u16).min(levels - 1)
+    }
+
     /// The degree bound of this member: `max_degree`, lowered with a bandwidth metric and a
     /// known upload to the child streams the upload carries (never below `min_degree`). Which
     /// neighbours get which streams is left to admission ([`Self::child_slots`]): with several
@@ -377,6 +390,23 @@ impl NaradaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_members_stream_level_shares_its_upload_and_stays_below_full() {
+        let mut config = NaradaConfig::default();
+        config.bandwidth.stream_rate = Bandwidth::from_kbps(2400);
+        assert_eq!(config.stream_level(1), 0, "no known upload");
+        config.bandwidth.upload = Some(Bandwidth::from_mbps(30));
+        // 30 Mbit/s x 0.8 = 24: ten streams fill it, an eleventh would get 9/10 of the rate.
+        assert_eq!(config.child_slots(), Some(10));
+        assert_eq!(config.stream_level(11), 9);
+        assert_eq!(config.stream_level(20), 5);
+        assert_eq!(config.stream_level(1), 9, "never the full level");
+        // 1 Mbit/s of upload carries no stream: a child would get 3/10 of one.
+        config.bandwidth.upload = Some(Bandwidth::from_mbps(1));
+        assert_eq!(config.child_slots(), Some(0));
+        assert_eq!(config.stream_level(1), 3);
+    }
 
     #[test]
     fn thresholds_grow_with_group_and_degree() {

@@ -56,6 +56,8 @@ pub(crate) struct Core {
     pub(crate) heartbeats: u64,
     /// This member's upload carries all the child streams it can.
     pub(crate) upload_full: bool,
+    /// Child streams forwarded at the last admission check.
+    pub(crate) upload_used: usize,
 }
 
 impl Core {
@@ -80,6 +82,8 @@ impl Core {
             stats: NaradaStats::default(),
             heartbeats: 0,
             upload_full: false,
+            upload_used: 0,
+
             config,
         }
     }
@@ -159,6 +163,7 @@ impl Core {
                         leaving: n.leaving,
                         full: n.room.full,
                         shed: n.room.shed,
+                        room_level: n.room.level,
                     },
                 )
             })

@@ -78,6 +78,12 @@ pub struct UploadRoom {
     pub full: bool,
     /// Over its upload: the recipient, though a child, should find another parent if it can.
     pub shed: bool,
+    /// When full (or shedding), the bandwidth level a stream through this member gets: for a
+    /// neighbour not yet its child, what one more child stream would get of the upload; for a
+    /// shed child, what each child stream gets now. Always below the full level, so a member
+    /// with room beats a full one, and a full relay with a large upload beats one that cannot
+    /// carry even one stream.
+    pub level: u16,
 }
 
 /// A data packet from a source.

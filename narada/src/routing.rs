@@ -73,6 +73,10 @@ pub struct LinkCost {
     pub full: bool,
     /// The neighbour is over its upload and asks this member to move too, child or not.
     pub shed: bool,
+    /// With `full`: the bandwidth level a stream through the neighbour gets (see
+    /// [`crate::message::UploadRoom::level`]); it caps the width of routes a new or shed
+    /// child would take through it.
+    pub room_level: u16,
 }
 
 /// Tolerance below which cost changes do not switch routes or trigger advertisements.
@@ -314,8 +318,12 @@ impl RoutingTable {
             }
             let metric =
                 if link.full && kind.uses_bandwidth() && (link.shed || Some(n) != current_hop) {
-                    // Joining a full relay would take a share of streams it already carries.
-                    PathMetric { width: 0, ..metric }
+                    // Joining a full relay would take a share of the upload its streams
+                    // already use: the route is only as wide as that share.
+                    PathMetric {
+                        width: metric.width.min(link.room_level),
+                        ..metric
+                    }
                 } else {
                     metric
                 };
@@ -556,6 +564,7 @@ mod tests {
                         leaving: false,
                         full: false,
                         shed: false,
+                        room_level: 0,
                     },
                 )
             })
@@ -611,6 +620,7 @@ mod tests {
                     leaving: false,
                     full: full == Some(s),
                     shed: false,
+                    room_level: 0,
                 };
                 (s, link)
             })
@@ -664,6 +674,38 @@ mod tests {
         over.get_mut(&1).unwrap().shed = true;
         t.recompute(Time::ZERO, &over, |_| true, TOL);
         assert_eq!(t.route(3).map(|r| r.next_hop), Some(2));
+    }
+
+    #[test]
+    fn among_full_neighbours_the_one_with_more_upload_to_spare_wins() {
+        let mut t = RoutingTable::new(MetricKind::BandwidthLatency);
+        t.apply(1, 3, wide_advert(10_000, &[3]), 64).unwrap();
+        t.apply(2, 3, wide_advert(40_000, &[3]), 64).unwrap();
+        // Both full: 1 (nearer) could give a new child 3 levels, 2 could give 9.
+        let mut links = wide_links(&[(1, 1), (2, 1)], Some(1));
+        links.get_mut(&1).unwrap().room_level = 3;
+        let two = links.get_mut(&2).unwrap();
+        two.full = true;
+        two.room_level = 9;
+        t.recompute(Time::ZERO, &links, |_| true, TOL);
+        assert_eq!(
+            t.route(3).map(|r| (r.next_hop, r.metric.width)),
+            Some((2, 9))
+        );
+        // As 2's child, this member keeps its full width there however full 2 gets.
+        links.get_mut(&2).unwrap().room_level = 1;
+        t.recompute(Time::ZERO, &links, |_| true, TOL);
+        assert_eq!(
+            t.route(3).map(|r| (r.next_hop, r.metric.width)),
+            Some((2, 10))
+        );
+        // Shed by 2, it moves to 1, which now offers more.
+        links.get_mut(&2).unwrap().shed = true;
+        t.recompute(Time::ZERO, &links, |_| true, TOL);
+        assert_eq!(
+            t.route(3).map(|r| (r.next_hop, r.metric.width)),
+            Some((1, 3))
+        );
     }
 
     #[test]

@@ -87,6 +87,7 @@ mod tests {
             leaving: false,
             full: false,
             shed: false,
+            room_level: 0,
         }
     }
 

@@ -17,6 +17,12 @@ use crate::network::Network;
 use crate::report::round6;
 use crate::sim::Shaper;
 
+/// How often the simulator re-divides bandwidth among the overlay edges: the time a congestion
+/// controller takes to find its share, a few round trips on the matrix's 50–300 ms paths (at one
+/// second, an ADSL download shared by four streams lost a tenth of its capacity to shares
+/// left to edges that had just gone quiet).
+const SHAPING_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Simulated time between two rounds of feeding the sources and collecting deliveries.
 const SLICE: Duration = Duration::from_millis(100);
 
@@ -150,7 +156,7 @@ impl<'a> OverlayRun<'a> {
         );
         group
             .sim
-            .enable_shaping(Box::new(Shaper::new(Duration::from_secs(1))));
+            .enable_shaping(Box::new(Shaper::new(SHAPING_INTERVAL)));
         group.schedule_joins(
             &(0..n).collect::<Vec<_>>(),
             Time::ZERO,
