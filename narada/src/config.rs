@@ -111,7 +111,7 @@ pub struct BandwidthConfig {
     pub upload: Option<Bandwidth>,
     /// The share of the upload that carries child streams (the rest is headroom for packet
     /// headers, keyframe bursts, control and probes; at 0.9 a full relay's links lost a few
-    /// percent to their own keyframe bursts): with a known upload and a bandwidth metric, a
+    /// percent to their own keyframe bursts, at 0.8 too few relays had room): with a known upload and a bandwidth metric, a
     /// member forwards at most `upload * upload_share / stream_rate` child streams across all
     /// sources before it tells its neighbours it is full.
     pub upload_share: f64,
@@ -129,7 +129,7 @@ impl Default for BandwidthConfig {
             probe_duration: Duration::from_millis(250),
             reprobe_interval: Duration::from_secs(60),
             upload: None,
-            upload_share: 0.8,
+            upload_share: 0.85,
             download: None,
         }
     }
@@ -397,7 +397,7 @@ mod tests {
         config.bandwidth.stream_rate = Bandwidth::from_kbps(2400);
         assert_eq!(config.stream_level(1), 0, "no known upload");
         config.bandwidth.upload = Some(Bandwidth::from_mbps(30));
-        // 30 Mbit/s x 0.8 = 24: ten streams fill it, an eleventh would get 9/10 of the rate.
+        // 30 Mbit/s x 0.85 = 25.5: ten streams fill it, an eleventh would get 9/10 of the rate.
         assert_eq!(config.child_slots(), Some(10));
         assert_eq!(config.stream_level(11), 9);
         assert_eq!(config.stream_level(20), 5);

@@ -168,10 +168,10 @@ impl DataPlane {
             payload,
         };
         let capacity = self.config.recovery_packets;
-        self.sources
-            .entry(SELF_SLOT)
-            .or_default()
-            .keep(seq, packet.clone(), capacity, now);
+        let own = self.sources.entry(SELF_SLOT).or_default();
+        own.keep(seq, packet.clone(), capacity, now);
+        // This member's own stream is active too: its children count against the upload.
+        own.last_arrival = Some(now);
         self.forward(SELF_SLOT, None, seq, &packet, trees);
     }
 
@@ -417,6 +417,19 @@ mod tests {
             ]
         );
         assert_eq!(d.poll_timeout(), None, "no gap, no repair due");
+    }
+
+    #[test]
+    fn a_source_counts_its_own_stream_as_active_until_it_stops() {
+        let mut d = DataPlane::new(config());
+        assert_eq!(d.active_sources(Time::from_secs(1)).count(), 0);
+        d.publish(Time::from_secs(1), Bytes::from_static(b"p"), 0, &Star);
+        d.on_data(Time::from_secs(1), 1, 5, packet(0), &Star);
+        assert_eq!(
+            d.active_sources(Time::from_secs(1)).collect::<Vec<_>>(),
+            vec![SELF_SLOT, 5]
+        );
+        assert_eq!(d.active_sources(Time::from_secs(1) + ACTIVE_FOR).count(), 0);
     }
 
     #[test]
