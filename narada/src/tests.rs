@@ -443,3 +443,50 @@ fn a_leaving_member_says_goodbye_and_stops_after_its_grace() {
     assert!(!lab.node(0).neighbours().contains(&Lab::id(1)));
     assert_eq!(lab.node(1).poll_timeout(), None);
 }
+
+/// A source whose upload carries one child stream feeds one neighbour and asks the other to
+/// take its stream through that one: its own stream counts against its upload like any other.
+#[test]
+fn a_source_with_upload_for_one_child_stream_feeds_one_neighbour() {
+    use overlay_core::Bandwidth;
+    let mut config = NaradaConfig::default();
+    config.routing.metric = crate::MetricKind::BandwidthLatency;
+    config.bandwidth.stream_rate = Bandwidth::from_kbps(1000);
+    let mut lab = Lab::with(3, config, |i, c| {
+        if i == 0 {
+            // 1.5 Mbit/s x 0.85: one child stream of 1 Mbit/s.
+            c.bandwidth.upload = Some(Bandwidth::from_kbps(1500));
+        }
+    });
+    lab.command(0, Command::Join { bootstrap: vec![] });
+    for i in 1..3 {
+        lab.command(
+            i,
+            Command::Join {
+                bootstrap: vec![Lab::id(0)],
+            },
+        );
+    }
+    lab.run_until(Time::from_secs(20));
+    assert_eq!(lab.node(0).neighbours().len(), 2, "0 meets both");
+    let source = Lab::id(0);
+    assert_eq!(lab.node(0).forwards_to(&source).len(), 2, "no stream yet");
+    // 0 streams at its rate (a packet of 1250 bytes every 10 ms) for 20 s.
+    let start = lab.now();
+    for k in 0..2000u32 {
+        let at = start + Duration::from_millis(10 * u64::from(k));
+        lab.sim.schedule_command(
+            at,
+            0,
+            Command::Publish {
+                payload: Bytes::from(vec![0u8; 1250]),
+                priority: 0,
+            },
+        );
+    }
+    lab.run_until(start + Duration::from_secs(20));
+    let children = lab.node(0).forwards_to(&source);
+    assert_eq!(children.len(), 1, "one child stream: {children:?}");
+    let other = if children[0] == Lab::id(1) { 2 } else { 1 };
+    assert_eq!(lab.node(other).next_hop(&source), Some(children[0]));
+}
