@@ -59,9 +59,10 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
     assert!(stall > 0.0 && stall < 15.0, "stall {stall} s");
 }
 
-/// Four senders share the relays: admission by upload, base-only repairs and the delay budget
-/// keep every receiver fed (on the 20-member default run they lifted the worst receiver from
-/// 0.47 to 0.78 of what its paths allow).
+/// Four senders share the relays: admission by upload (a source's own stream included, full
+/// relays graded by what they could still give), base-only repairs and the delay budget keep
+/// every receiver fed (on the 20-member default run they lifted the worst receiver from 0.47
+/// to 0.78 of what its paths allow, then to 0.90; here 0.894, mean 0.928).
 #[test]
 fn four_senders_share_relays_without_starving_a_receiver() {
     let args = ConferencingArgs {
@@ -89,9 +90,9 @@ fn four_senders_share_relays_without_starving_a_receiver() {
         "4 senders: mean {:.3}, worst receiver {:.3}, RTT p90 {:.0} ms",
         bl.mean_bw_ratio, bl.min_receiver_ratio, bl.rtt_p90_ms
     );
-    assert!(bl.mean_bw_ratio > 0.8, "mean {}", bl.mean_bw_ratio);
+    assert!(bl.mean_bw_ratio > 0.9, "mean {}", bl.mean_bw_ratio);
     assert!(
-        bl.min_receiver_ratio > 0.6,
+        bl.min_receiver_ratio > 0.8,
         "worst {}",
         bl.min_receiver_ratio
     );
