@@ -183,6 +183,50 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Load settings of type `T` from the JSON file at `path`, or its defaults with no path. A key
+/// the settings do not have is an error naming it (serde cannot refuse unknown keys in the
+/// flattened sections these settings are made of, and a misspelt key would silently do nothing).
+pub fn load_json_config<T>(path: Option<&Path>) -> Result<T, ScenarioError>
+where
+    T: Default + Serialize + serde::de::DeserializeOwned,
+{
+    let Some(path) = path else {
+        return Ok(T::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::Argument(format!("{}: cannot read: {e}", path.display())))?;
+    let config: T = serde_json::from_str(&text).map_err(|e| {
+        ScenarioError::Argument(format!(
+            "{}: line {} column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let given: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ScenarioError::Argument(format!("{}: {e}", path.display())))?;
+    let known = serde_json::to_value(T::default())
+        .map_err(|e| ScenarioError::Argument(format!("{}: {e}", path.display())))?;
+    if let (Some(given), Some(known)) = (given.as_object(), known.as_object()) {
+        let unknown: Vec<&str> = given
+            .keys()
+            .filter(|k| !known.contains_key(k.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            return Err(ScenarioError::Argument(format!(
+                "{}: unknown key(s) {} (the settings are: {})",
+                path.display(),
+                unknown.join(", "),
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::baselines::{Baselines, BaselinesArgs};
@@ -200,6 +244,23 @@ mod tests {
             rate: overlay_core::Bandwidth::from_bps_f64(1e6),
             sources: None,
         }
+    }
+
+    #[test]
+    fn settings_files_refuse_a_key_the_settings_do_not_have() {
+        let dir = std::env::temp_dir().join(format!("esm-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("narada.json");
+        std::fs::write(&file, r#"{"upload_share": 0.7, "delay_budget": null}"#).unwrap();
+        let config: ::narada::NaradaConfig = load_json_config(Some(&file)).unwrap();
+        assert_eq!(config.bandwidth.upload_share, 0.7);
+        std::fs::write(&file, r#"{"bandwidth": {"upload_share": 0.7}}"#).unwrap();
+        let err = load_json_config::<::narada::NaradaConfig>(Some(&file))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key(s) bandwidth"), "{err}");
+        assert!(err.contains("upload_share"), "names the known keys: {err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

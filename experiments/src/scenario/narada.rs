@@ -163,19 +163,7 @@ struct Sample {
 
 /// Load Narada settings from a JSON file, or the defaults.
 pub fn load_config(path: Option<&Path>) -> Result<NaradaConfig, ScenarioError> {
-    let Some(path) = path else {
-        return Ok(NaradaConfig::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::Argument(format!("{}: cannot read: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        ScenarioError::Argument(format!(
-            "{}: line {} column {}: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
+    super::load_json_config(path)
 }
 
 /// Sources sampled while the mesh evolves (all of them at the end).

@@ -136,19 +136,7 @@ impl OvercastSetup {
 
 /// Load Overcast settings from a JSON file, or the defaults.
 pub fn load_config(path: Option<&Path>) -> Result<OvercastConfig, ScenarioError> {
-    let Some(path) = path else {
-        return Ok(OvercastConfig::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::Argument(format!("{}: cannot read: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        ScenarioError::Argument(format!(
-            "{}: line {} column {}: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
+    super::load_json_config(path)
 }
 
 /// `summary.json` of `run overcast`.
