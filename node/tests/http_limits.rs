@@ -547,6 +547,17 @@ async fn six_hundred_concurrent_live_gets_at_the_root_are_redirected_within_boun
     let (rss_peak, _) = sampler.await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = rss_mb(pid);
+    // The server's own account of connections it cut or kept waiting, for a failure's message.
+    let (_, body, _) = get(root.http, "/metrics").await;
+    let cuts: Vec<String> = String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| {
+            l.starts_with("esm_http_timeouts_total")
+                || l.starts_with("esm_http_waited_at_cap_total")
+        })
+        .map(str::to_owned)
+        .collect();
+    println!("the root's HTTP counters: {cuts:?}");
     println!(
         "600 concurrent keep-alive clients at the root for {run:?} each: live redirect \
          {live_rate:.0} requests/s {live_codes:?} (its connections closed within {drained:?}), \
@@ -563,7 +574,7 @@ async fn six_hundred_concurrent_live_gets_at_the_root_are_redirected_within_boun
     ] {
         assert!(
             codes.keys().all(|&c| c == right || c == 0),
-            "{page}: {codes:?}"
+            "{page}: {codes:?} {cuts:?}"
         );
         assert!(
             codes.get(&right).copied().unwrap_or(0) > 0,
@@ -571,7 +582,7 @@ async fn six_hundred_concurrent_live_gets_at_the_root_are_redirected_within_boun
         );
         assert!(
             codes.get(&0).copied().unwrap_or(0) <= 60,
-            "{page}: more than a tenth of the clients cut off: {codes:?}"
+            "{page}: more than a tenth of the clients cut off: {codes:?} {cuts:?}"
         );
     }
     assert!(rss_peak < rss_before + 48.0, "{rss_peak:.1} MB peak");
