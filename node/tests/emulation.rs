@@ -4,7 +4,6 @@
 //! delay, and the slow member receives no more than its link carries.
 
 use std::path::Path;
-use std::process::Stdio;
 
 use node::demo::process::MemberProcess;
 use tokio::process::Command;
@@ -14,18 +13,10 @@ mod slow_link;
 const SECRET: &str = "emulation-test-secret";
 
 async fn member(dir: &Path, spec: &Path, ip: &str, extra: &[&str]) -> MemberProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_esm"));
-    cmd.arg("conference")
-        .args(["--group", "emulated", "--listen", &format!("{ip}:0")])
-        .args(["--http", &format!("{ip}:0")])
-        .arg("--emulate")
-        .arg(spec)
-        .arg("--key")
-        .arg(dir.join(format!("{ip}.key")))
-        .args(extra)
-        .env("ESM_SECRET", SECRET)
-        .stderr(Stdio::inherit());
-    MemberProcess::spawn_ready(cmd).await.unwrap()
+    let spec = spec.to_str().expect("a UTF-8 temporary path");
+    let args = [&["--emulate", spec][..], extra].concat();
+    let esm = Command::new(env!("CARGO_BIN_EXE_esm"));
+    slow_link::conference_member(esm, "emulated", SECRET, dir, ip, &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

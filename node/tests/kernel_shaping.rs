@@ -12,7 +12,6 @@
 //! `cargo test --release -p node --test kernel_shaping -- --ignored --nocapture`.
 
 use std::path::Path;
-use std::process::Stdio;
 
 use node::demo::process::MemberProcess;
 use tokio::process::Command;
@@ -106,7 +105,7 @@ impl Drop for SlowLink {
 
 async fn member(dir: &Path, netns: Option<&str>, ip: &str, extra: &[&str]) -> MemberProcess {
     let esm = env!("CARGO_BIN_EXE_esm");
-    let mut cmd = match netns {
+    let cmd = match netns {
         Some(ns) => {
             let mut c = Command::new("ip");
             c.args(["netns", "exec", ns, esm]);
@@ -114,15 +113,7 @@ async fn member(dir: &Path, netns: Option<&str>, ip: &str, extra: &[&str]) -> Me
         }
         None => Command::new(esm),
     };
-    cmd.arg("conference")
-        .args(["--group", "shaped", "--listen", &format!("{ip}:0")])
-        .args(["--http", &format!("{ip}:0")])
-        .arg("--key")
-        .arg(dir.join(format!("{ip}.key")))
-        .args(extra)
-        .env("ESM_SECRET", SECRET)
-        .stderr(Stdio::inherit());
-    MemberProcess::spawn_ready(cmd).await.unwrap()
+    slow_link::conference_member(cmd, "shaped", SECRET, dir, ip, extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,35 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use node::app::conference::{ByClass, ConferenceStatus, SourceStatus};
 use node::demo::process::MemberProcess;
+use tokio::process::Command;
+
+/// Start an `esm conference` member of `group` through `cmd` (the `esm` binary, or a wrapper
+/// that runs it): it listens and serves HTTP on `ip`, keeps its key in `dir`, shares `secret`
+/// with the group, and takes the `extra` arguments; returns once it is ready.
+pub async fn conference_member(
+    mut cmd: Command,
+    group: &str,
+    secret: &str,
+    dir: &Path,
+    ip: &str,
+    extra: &[&str],
+) -> MemberProcess {
+    cmd.arg("conference")
+        .args(["--group", group, "--listen", &format!("{ip}:0")])
+        .args(["--http", &format!("{ip}:0")])
+        .arg("--key")
+        .arg(dir.join(format!("{ip}.key")))
+        .args(extra)
+        .env("ESM_SECRET", secret)
+        .stderr(Stdio::inherit());
+    MemberProcess::spawn_ready(cmd).await.unwrap()
+}
 
 /// Ten seconds past the join, at both ends.
 pub struct SlowLinkWindow {
