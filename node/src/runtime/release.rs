@@ -100,11 +100,18 @@ async fn release(
         }
         let rate = f64::from_bits(shared.rate_bps.load(Ordering::Relaxed)).max(FLOOR_BPS);
         next += Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate);
-        if conn.datagram_send_buffer_space() < bytes.len() || conn.send_datagram(bytes).is_err() {
+        // Never push out older datagrams (quinn's `send_datagram` would drop the oldest to make
+        // room): a full buffer drops this one.
+        if conn.datagram_send_buffer_space() < bytes.len() {
             shared.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
-        if conn.close_reason().is_some() {
-            return;
+        match conn.send_datagram(bytes) {
+            Ok(()) => {}
+            Err(quinn::SendDatagramError::ConnectionLost(_)) => return,
+            Err(_) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
