@@ -582,17 +582,24 @@ async fn chromium_opens_the_roots_page_and_plays_the_live_stream_from_a_relay() 
     let mut first: Option<(f64, f64)> = None;
     let mut last = serde_json::Value::Null;
     let mut largest_step: f64 = 0.0;
-    let mut previous = None;
+    // How far currentTime ran ahead of the wall clock between two samples: a seek, not play
+    // (a slow sample on a loaded machine spaces two samples far apart, and play covers it).
+    let mut largest_lead: f64 = 0.0;
+    let mut previous: Option<(f64, Instant)> = None;
     while opened.elapsed() < Duration::from_secs(12) {
         let s = browser.eval(SAMPLE).await;
+        let sampled = Instant::now();
         let time = s["time"].as_f64().unwrap_or(-1.0);
         if first.is_none() && s["ready"].as_i64().unwrap_or(0) >= 2 {
             first = Some((opened.elapsed().as_secs_f64(), time));
         }
-        if let Some(p) = previous.filter(|_| first.is_some()) {
+        if let Some((p, at)) = previous {
             largest_step = largest_step.max(time - p);
+            largest_lead = largest_lead.max(time - p - sampled.duration_since(at).as_secs_f64());
         }
-        previous = Some(time);
+        // Steps count from the first playable sample on: before it, currentTime is 0 while
+        // hls.js picks its start near the live edge (2.17 s in one run, read as a seek).
+        previous = first.is_some().then_some((time, sampled));
         last = s;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -601,7 +608,8 @@ async fn chromium_opens_the_roots_page_and_plays_the_live_stream_from_a_relay() 
     let frames = last["frames"].as_u64().unwrap_or(0);
     println!(
         "chromium: {} via {}; playable {started_at:.1} s after opening at t={start_time:.2} s; \
-         currentTime advanced {advance:.2} s by 12 s (largest step between samples {largest_step:.2} s); \
+         currentTime advanced {advance:.2} s by 12 s (largest step between samples {largest_step:.2} s, \
+         at most {largest_lead:.2} s ahead of the wall clock); \
          {frames} frames decoded, {} dropped; status {:?}; errors {}",
         last["engine"], last["href"], last["dropped"], last["status"], last["errors"]
     );
@@ -613,9 +621,12 @@ async fn chromium_opens_the_roots_page_and_plays_the_live_stream_from_a_relay() 
     assert_eq!(last["engine"], "hls.js 1.7.4");
     assert_eq!(last["fatal"], serde_json::json!([]), "fatal player errors");
     assert!(advance >= 8.0, "currentTime advanced only {advance:.2} s");
+    // Samples are a quarter second apart: play never runs more than a little ahead of the
+    // clock between them (hls.js may speed up slightly to catch the live edge).
     assert!(
-        largest_step < 2.0,
-        "playback jumped by {largest_step:.2} s: a seek, not play"
+        largest_lead < 1.5,
+        "playback jumped {largest_lead:.2} s ahead of the wall clock between two samples \
+         (step {largest_step:.2} s): a seek, not play"
     );
     assert!(frames >= 150, "only {frames} frames decoded");
 
