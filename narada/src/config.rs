@@ -110,15 +110,16 @@ pub struct BandwidthConfig {
     /// (between the minimum and maximum degree).
     pub upload: Option<Bandwidth>,
     /// The share of the upload that carries child streams (the rest is headroom for packet
-    /// headers, keyframe bursts, control and probes). 0.9 gave the best receivers in
-    /// `run conferencing --senders 4` over seeds 1-4 (receivers' mean and worst, averaged over
-    /// the seeds: 0.965/0.917, against 0.960/0.902 at 0.85, 0.959/0.898 at 0.8 and 0.959/0.911
-    /// at 0.95, the simulator's edges then asking 64 kbit/s above what they offered); on seeds
-    /// 5-8 it tied 0.85 and adapted better to the congestion episode. With the simulator as
-    /// it is now: 0.962/0.910 on seeds 1-4, 0.976/0.927 on 5-8. With a known upload and a
-    /// bandwidth metric, a
-    /// member forwards at most `upload * upload_share / stream_rate` child streams across all
-    /// sources before it tells its neighbours it is full.
+    /// headers, keyframe bursts, control and probes). With a known upload and a bandwidth
+    /// metric, a member forwards at most `upload * upload_share / stream_rate` child streams
+    /// across all sources before it tells its neighbours it is full.
+    ///
+    /// 0.9 gave the best receivers in `run conferencing --senders 4` over seeds 1-4
+    /// (receivers' mean and worst, averaged over the seeds: 0.965/0.917, against 0.960/0.902
+    /// at 0.85, 0.959/0.898 at 0.8 and 0.959/0.911 at 0.95, the simulator's edges then asking
+    /// 64 kbit/s above what they offered); on seeds 5-8 it tied 0.85 and adapted better to the
+    /// congestion episode. With the simulator as it is now: 0.962/0.910 on seeds 1-4,
+    /// 0.976/0.927 on 5-8.
     pub upload_share: f64,
     /// This member's download capacity, if known: when what arrives reaches it, the access
     /// link is the bottleneck and probing others cannot help, so no probes are sent.
