@@ -13,6 +13,7 @@
 //! beyond what QUIC's congestion window allows over the round trip. Where the path has room,
 //! the pacer drops nothing.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use media::{Priority, PriorityPacer};
@@ -77,7 +78,9 @@ pub(super) struct LinkPacer {
     pacer: PriorityPacer,
     rate_bps: f64,
     refreshed: Option<Time>,
-    min_rtt: Option<(Duration, Time)>,
+    /// The round trips read over the last [`MIN_RTT_WINDOW`], as a windowed minimum: each
+    /// entry smaller than every later one, the oldest (the smallest) first.
+    min_rtt: VecDeque<(Time, Duration)>,
     lost: u64,
     sent: u64,
     /// After a cut, no other until this time (the signals of one congestion event arrive over
@@ -94,7 +97,7 @@ impl LinkPacer {
             pacer: PriorityPacer::new(Bandwidth::from_mbps(1000)).with_keyframe_debt(KEYFRAME_DEBT),
             rate_bps: 0.0,
             refreshed: None,
-            min_rtt: None,
+            min_rtt: VecDeque::new(),
             lost: 0,
             sent: 0,
             hold_until: None,
@@ -164,13 +167,7 @@ impl LinkPacer {
         let allowed = cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
         // Datagrams waiting in QUIC's buffer wait this long at the current rate.
         let held = Duration::from_secs_f64(waiting as f64 * 8.0 / self.rate_bps.max(FLOOR_BPS));
-        let min = match self.min_rtt {
-            Some((m, at)) if m <= rtt && now.saturating_since(at) < MIN_RTT_WINDOW => m,
-            _ => {
-                self.min_rtt = Some((rtt, now));
-                rtt
-            }
-        };
+        let min = self.smallest_rtt(now, rtt);
         let loss =
             lost.saturating_sub(self.lost) as f64 / sent.saturating_sub(self.sent).max(1) as f64;
         self.lost = lost;
@@ -200,6 +197,25 @@ impl LinkPacer {
             (self.rate_bps * growth + GROWTH_STEP_BPS).min(allowed.max(self.rate_bps))
         }
         .max(FLOOR_BPS);
+    }
+
+    /// Takes in a round trip read at `now` and returns the smallest of the last
+    /// [`MIN_RTT_WINDOW`]. A windowed minimum, not the last minimum kept until it expires:
+    /// that one, on expiring, took whatever the round trip was then, and behind a standing
+    /// queue (a kernel's shaper holding 100 ms) the queue became the baseline and went unseen.
+    fn smallest_rtt(&mut self, now: Time, rtt: Duration) -> Duration {
+        while self.min_rtt.back().is_some_and(|&(_, r)| r >= rtt) {
+            self.min_rtt.pop_back();
+        }
+        self.min_rtt.push_back((now, rtt));
+        while self
+            .min_rtt
+            .front()
+            .is_some_and(|&(at, _)| now.saturating_since(at) >= MIN_RTT_WINDOW)
+        {
+            self.min_rtt.pop_front();
+        }
+        self.min_rtt.front().map_or(rtt, |&(_, r)| r)
     }
 
     /// The rate the pacer lets through now.
@@ -261,6 +277,28 @@ mod tests {
             at(&mut p, n, 100, 56 + 50 * (n - 399), 0);
         }
         assert_eq!(p.rate_bps, FLOOR_BPS);
+    }
+
+    #[test]
+    fn the_smallest_round_trip_is_the_windows_and_a_standing_queue_stays_visible() {
+        let mut p = LinkPacer::new();
+        let at = |s: u64| Time::from_millis(s * 1000);
+        assert_eq!(p.smallest_rtt(at(0), ms(20)), ms(20));
+        // A queue stands from second 1 on, 100 ms deep, with one dip at second 6.
+        for s in 1..=5 {
+            assert_eq!(p.smallest_rtt(at(s), ms(120)), ms(20));
+        }
+        assert_eq!(p.smallest_rtt(at(6), ms(110)), ms(20));
+        for s in 7..=9 {
+            assert_eq!(p.smallest_rtt(at(s), ms(120)), ms(20));
+        }
+        // Ten seconds on, the 20 ms reading is forgotten; the window's smallest is the dip,
+        // not the queue's depth at that moment.
+        assert_eq!(p.smallest_rtt(at(10), ms(125)), ms(110));
+        assert_eq!(p.smallest_rtt(at(16), ms(120)), ms(120));
+        // A route that became faster counts at once.
+        assert_eq!(p.smallest_rtt(at(17), ms(5)), ms(5));
+        assert_eq!(p.min_rtt.len(), 1);
     }
 
     #[test]
