@@ -1,17 +1,19 @@
 //! Which layers of each source reach each receiver in time to play over the demo's
-//! measurement window: the receiver's on-time count of a layer over what the source sent of it
-//! in the same span of the source's clock (the receiver's window shifted back by the pair's
-//! mean delay, the source's counts interpolated between the demo's polls).
+//! measurement window: per second of the source's media clock (its frames' capture time), what
+//! the receiver counted arrived and in time against what the source counted sent, both as the
+//! members report them (`MediaSecond`), over the whole seconds inside the window. The same
+//! frames are compared at both ends, so a keyframe on its way at a window's edge is neither
+//! missed nor counted twice.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::app::conference::ByClass;
+use crate::app::conference::{ByClass, MediaSecond};
 
-/// Polls kept per source (ten a second: over a quarter of an hour); older ones are dropped.
-const SAMPLES_PER_SOURCE: usize = 10_000;
+/// Seconds kept per source and per pair (a day of media); older ones are dropped.
+const SECONDS_KEPT: usize = 86_400;
 
 /// The share of each layer that arrived in time to play (none: the source sent none of it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -39,74 +41,77 @@ impl LayerShares {
     }
 }
 
-/// What the sources sent, as the demo polled them; the receivers' counts come from the demo's
-/// own first and last polls in the window.
+/// What the sources sent and the receivers got, by capture second, merged from the demo's
+/// polls (each poll's counts of a second replace the earlier ones: they only grow).
 #[derive(Debug, Default)]
 pub struct LayerLedger {
-    /// Per source: its cumulative sent counts at each poll, oldest first.
-    sent: BTreeMap<String, Vec<(Instant, ByClass)>>,
+    /// Per source: its packets sent, by second.
+    sent: BTreeMap<String, BTreeMap<u64, ByClass>>,
+    /// Per (receiver, source): the packets that arrived and those in time, by second.
+    received: BTreeMap<(usize, String), BTreeMap<u64, (ByClass, ByClass)>>,
+}
+
+fn keep<V>(series: &mut BTreeMap<u64, V>) {
+    while series.len() > SECONDS_KEPT {
+        series.pop_first();
+    }
 }
 
 impl LayerLedger {
-    /// The source `source` had sent `sent` by `at`.
-    pub fn record_sent(&mut self, source: &str, at: Instant, sent: ByClass) {
+    /// The source `source` reported `seconds` of what it sent.
+    pub fn record_sent(&mut self, source: &str, seconds: &[MediaSecond]) {
         let series = self.sent.entry(source.to_owned()).or_default();
-        if series.len() >= SAMPLES_PER_SOURCE {
-            series.remove(0);
+        for s in seconds {
+            series.insert(s.second, s.packets);
         }
-        series.push((at, sent));
+        keep(series);
     }
 
-    /// The share of each layer of `source` that a receiver counted between two of its polls
-    /// (`first` and `last`: when, and its cumulative counts by layer, of what played or of
-    /// what arrived), against what the source sent over the same span shifted back by
-    /// `delay`, the packets' time from the one to the other (none: the polls are not in order,
-    /// or the source's polls do not cover the shifted span).
+    /// The member `receiver` reported `seconds` of what arrived from `source`.
+    pub fn record_received(&mut self, receiver: usize, source: &str, seconds: &[MediaSecond]) {
+        let series = self
+            .received
+            .entry((receiver, source.to_owned()))
+            .or_default();
+        for s in seconds {
+            series.insert(s.second, (s.packets, s.played));
+        }
+        keep(series);
+    }
+
+    /// The share of each layer of `source`'s frames captured in `seconds` (whole seconds since
+    /// the Unix epoch) that reached `receiver`, in time to play and at all (none: the source
+    /// reported nothing sent over them).
     pub fn shares(
         &self,
+        receiver: usize,
         source: &str,
-        first: (Instant, ByClass),
-        last: (Instant, ByClass),
-        delay: Duration,
-    ) -> Option<LayerShares> {
-        let ((from, first), (until, last)) = (first, last);
-        if until <= from {
+        seconds: Range<u64>,
+    ) -> Option<(LayerShares, LayerShares)> {
+        let sent = self.sent.get(source)?;
+        let total = |counts: &mut dyn Iterator<Item = ByClass>| {
+            counts.fold([0u64; 3], |acc, c| {
+                [acc[0] + c.keyframe, acc[1] + c.base, acc[2] + c.enhancement]
+            })
+        };
+        let out = total(&mut sent.range(seconds.clone()).map(|(_, c)| *c));
+        if out == [0; 3] {
             return None;
         }
-        let series = self.sent.get(source)?;
-        let sent_from = sent_at(series, from.checked_sub(delay)?)?;
-        let sent_until = sent_at(series, until.checked_sub(delay)?)?;
-        let share = |played: (u64, u64), sent: (f64, f64)| {
-            let sent = sent.1 - sent.0;
-            (sent >= 1.0).then(|| played.1.saturating_sub(played.0) as f64 / sent)
+        let got = self.received.get(&(receiver, source.to_owned()));
+        let got_range = || got.into_iter().flat_map(|r| r.range(seconds.clone()));
+        let arrived = total(&mut got_range().map(|(_, c)| c.0));
+        let played = total(&mut got_range().map(|(_, c)| c.1));
+        let shares = |counts: [u64; 3]| {
+            let share = |i: usize| (out[i] > 0).then(|| counts[i] as f64 / out[i] as f64);
+            LayerShares {
+                keyframe: share(0),
+                base: share(1),
+                enhancement: share(2),
+            }
         };
-        Some(LayerShares {
-            keyframe: share(
-                (first.keyframe, last.keyframe),
-                (sent_from[0], sent_until[0]),
-            ),
-            base: share((first.base, last.base), (sent_from[1], sent_until[1])),
-            enhancement: share(
-                (first.enhancement, last.enhancement),
-                (sent_from[2], sent_until[2]),
-            ),
-        })
+        Some((shares(played), shares(arrived)))
     }
-}
-
-/// The source's counts (keyframe, base, enhancement) at `at`, interpolated between the polls
-/// around it (none: outside them).
-fn sent_at(series: &[(Instant, ByClass)], at: Instant) -> Option<[f64; 3]> {
-    let after = series.partition_point(|&(t, _)| t < at);
-    let (t1, c1) = *series.get(after)?;
-    let counts = |c: ByClass| [c.keyframe as f64, c.base as f64, c.enhancement as f64];
-    if t1 == at {
-        return Some(counts(c1));
-    }
-    let (t0, c0) = *series.get(after.checked_sub(1)?)?;
-    let f = at.duration_since(t0).as_secs_f64() / t1.duration_since(t0).as_secs_f64().max(1e-9);
-    let (a, b) = (counts(c0), counts(c1));
-    Some([0, 1, 2].map(|i| a[i] + (b[i] - a[i]) * f))
 }
 
 #[cfg(test)]
@@ -121,48 +126,66 @@ mod tests {
         }
     }
 
+    fn second(second: u64, packets: ByClass, played: ByClass) -> MediaSecond {
+        MediaSecond {
+            second,
+            packets,
+            played,
+        }
+    }
+
     #[test]
-    fn shares_compare_with_what_the_source_sent_a_delay_earlier() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
+    fn shares_compare_the_same_seconds_of_media_at_both_ends() {
         let mut ledger = LayerLedger::default();
-        // The source sends 10 keyframe, 100 base and 200 enhancement packets a second.
-        for s in 0..=20 {
-            let ms = s * 500;
-            ledger.record_sent("src", at(ms), counts(ms / 100, ms / 10, ms / 5));
-        }
-        // The receiver, 250 ms behind, plays every keyframe, 99% of the base layer and half
-        // of the enhancement over 2-8 s of its clock; everything else arrived, late.
-        let delay = Duration::from_millis(250);
-        let played = (
-            (at(2_000), counts(17, 170, 100)),
-            (at(8_000), counts(77, 764, 700)),
-        );
-        let arrived = (
-            (at(2_000), counts(17, 170, 100)),
-            (at(8_000), counts(77, 770, 1300)),
-        );
-        let s = ledger.shares("src", played.0, played.1, delay).unwrap();
-        // Sent in 1.75-7.75 s: 60 keyframe, 600 base, 1200 enhancement packets.
-        assert!((s.keyframe.unwrap() - 1.0).abs() < 1e-9, "{s:?}");
-        assert!((s.base.unwrap() - 0.99).abs() < 1e-9, "{s:?}");
-        assert!((s.enhancement.unwrap() - 0.5).abs() < 1e-9, "{s:?}");
-        let all = ledger.shares("src", arrived.0, arrived.1, delay).unwrap();
-        for share in [all.keyframe, all.base, all.enhancement] {
-            assert!((share.unwrap() - 1.0).abs() < 1e-9, "{all:?}");
-        }
-        // A span the source's polls do not cover, and polls out of order.
-        let late = Duration::from_millis(2_500);
-        assert!(ledger.shares("src", played.0, played.1, late).is_none());
-        assert!(ledger.shares("src", played.1, played.0, delay).is_none());
-        assert!(ledger.shares("other", played.0, played.1, delay).is_none());
+        // The source sends a keyframe of 10 packets every other second, 100 base and 200
+        // enhancement packets a second; its first poll saw second 104 half sent.
+        let sent = |s: u64, part: u64| {
+            second(
+                s,
+                counts(
+                    if s.is_multiple_of(2) { 10 } else { 0 } / part,
+                    100 / part,
+                    200 / part,
+                ),
+                ByClass::default(),
+            )
+        };
+        ledger.record_sent("src", &[sent(100, 1), sent(104, 2)]);
+        ledger.record_sent("src", &(100..110).map(|s| sent(s, 1)).collect::<Vec<_>>());
+        // The receiver got every keyframe and base packet and half the enhancement of seconds
+        // 100-107, all in time but one base packet a second; nothing of second 105 (an outage).
+        let got = |s: u64| {
+            let k = if s.is_multiple_of(2) { 10 } else { 0 };
+            second(s, counts(k, 100, 100), counts(k, 99, 100))
+        };
+        let seconds: Vec<_> = (100..108).filter(|&s| s != 105).map(got).collect();
+        ledger.record_received(3, "src", &seconds[..2]);
+        ledger.record_received(3, "src", &seconds);
+        let (played, arrived) = ledger.shares(3, "src", 100..105).unwrap();
+        assert_eq!(arrived.keyframe, Some(1.0));
+        assert_eq!(played.base, Some(0.99));
+        assert_eq!(played.enhancement, Some(0.5));
+        // Over 104-106 the outage costs a third of the base layer; keyframes came at 104 and
+        // 106 only, both whole.
+        let (played, arrived) = ledger.shares(3, "src", 104..107).unwrap();
+        assert_eq!(arrived.keyframe, Some(1.0));
+        assert!((arrived.base.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        assert!((played.base.unwrap() - 1.98 / 3.0).abs() < 1e-9);
+        // A second with no keyframe has no keyframe share; an unknown pair got nothing; an
+        // unknown source or a span it sent nothing in has no shares.
+        let (played, _) = ledger.shares(3, "src", 105..106).unwrap();
+        assert_eq!((played.keyframe, played.base), (None, Some(0.0)));
+        assert_eq!(ledger.shares(4, "src", 100..105).unwrap().1.base, Some(0.0));
+        assert!(ledger.shares(3, "other", 100..105).is_none());
+        assert!(ledger.shares(3, "src", 200..205).is_none());
         let worse = LayerShares {
             keyframe: Some(0.5),
             base: None,
             enhancement: Some(0.9),
         };
+        let (played, _) = ledger.shares(3, "src", 100..105).unwrap();
         assert_eq!(
-            s.min(worse),
+            played.min(worse),
             LayerShares {
                 keyframe: Some(0.5),
                 base: Some(0.99),

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use narada::MetricKind;
 use overlay_core::Bandwidth;
@@ -22,7 +22,7 @@ mod printout;
 pub mod process;
 
 use crate::app::anycast::{self, DEFAULT_DOMAIN, Lookup};
-use crate::app::conference::{ByClass, ConferenceStatus};
+use crate::app::conference::ConferenceStatus;
 use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError};
@@ -104,6 +104,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     pub measure_from: u64,
 }
+
+/// The last second of the measurement window whose frames are not compared (they may still be
+/// on their way at its end: a playout waits at most 700 ms).
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// The built-in world: `data/emulation/demo-world.json` (see `data/README.md`).
 const BUILT_IN_WORLD: &str = include_str!("../../../data/emulation/demo-world.json");
@@ -225,10 +229,6 @@ struct Arrived {
     bytes: u64,
     packets: u64,
     delay_total_ms: f64,
-    /// Packets in time to play, by layer.
-    played_by_class: ByClass,
-    /// Packets that arrived at all, by layer.
-    by_class: ByClass,
 }
 
 /// Control and media bytes a member has sent.
@@ -285,6 +285,10 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         Some((emulation, path))
     };
     let started = Instant::now();
+    // The same moment on the wall clock the members stamp their media with.
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let resolver =
         MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key")).await?;
     let admission = GroupSecret::new("demo", secret.as_bytes())?;
@@ -434,7 +438,12 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             };
             let in_window = (window_start..window_end).contains(&started.elapsed());
             if is_sender(i) {
-                layers.record_sent(&ids[i], now, status.sent_by_class);
+                layers.record_sent(&ids[i], &status.sent_by_media_second);
+            }
+            for (src, s) in &status.sources {
+                if senders.contains(src) {
+                    layers.record_received(i, src, &s.by_media_second);
+                }
             }
             if in_window {
                 let c = &status.transport.counters;
@@ -447,8 +456,6 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                         bytes: s.played_bytes,
                         packets: s.played_packets,
                         delay_total_ms: s.played_delay_total_ms,
-                        played_by_class: s.played_by_class,
-                        by_class: s.by_class,
                     };
                     window.entry((i, src.clone())).or_insert([arrived; 2])[1] = arrived;
                 }
@@ -528,6 +535,13 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             (e.place(i).down_bps as f64) < streams * args.rate.bps_f64() * 1.1
         })
     };
+    // The layers are compared over the frames captured in whole seconds inside the window,
+    // but for its last second: what was captured then may still have been on its way.
+    let window_seconds = {
+        let at = |d: Duration| started_unix + d;
+        at(window_start).as_secs_f64().ceil() as u64
+            ..at(window_end.saturating_sub(SETTLE)).as_secs()
+    };
     let mut receivers = Vec::new();
     for (i, status) in last_status.iter().enumerate() {
         if crashed == Some(i) {
@@ -544,15 +558,10 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 let packets = b.packets.saturating_sub(a.packets);
                 (packets > 0).then(|| (b.delay_total_ms - a.delay_total_ms) / packets as f64)
             });
-            // Each layer against what the source sent a mean delay earlier.
-            let layer_shares = |counts: fn(&Arrived) -> ByClass| {
-                let ([a, b], ms) = (w?, window_delay_ms?);
-                let delay = Duration::from_secs_f64(ms.max(0.0) / 1e3);
-                layers.shares(src, (a.at, counts(a)), (b.at, counts(b)), delay)
-            };
+            let shares = layers.shares(i, src, window_seconds.clone());
             receivers.push(ReceiverFigures {
-                window_on_time: layer_shares(|a| a.played_by_class),
-                window_arrived: layer_shares(|a| a.by_class),
+                window_on_time: shares.map(|s| s.0),
+                window_arrived: shares.map(|s| s.1),
                 receiver_index: i,
                 source_index: ids.iter().position(|x| x == src).unwrap_or(usize::MAX),
                 window_rate_kbps: w.and_then(|[a, b]| {

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod http;
+pub mod seconds;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use overlay_core::{Bandwidth, NodeId};
 use tokio::sync::mpsc;
 
 pub use config::{ConferenceArgs, ConferenceConfig, ConfigError};
+pub use seconds::MediaSecond;
 pub use status::{ByClass, ConferenceStatus, RouteStatus, SourceStatus, StatusBoard};
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
@@ -380,6 +382,7 @@ async fn send_synthetic(
         tokio::time::sleep_until(started.1 + due).await;
         for packet in source.poll(clock.now()) {
             let priority = packet.priority.class();
+            let captured_us = packet.timestamp_us;
             let cmd = Command::Publish {
                 payload: packet.encode(),
                 priority,
@@ -387,7 +390,7 @@ async fn send_synthetic(
             if control.send(Control::Command(cmd)).await.is_err() {
                 return;
             }
-            board.sent_one(priority);
+            board.sent_one(priority, captured_us);
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use overlay_core::{NodeId, Time};
 use serde::{Deserialize, Serialize};
 
+use super::seconds::{MediaSecond, MediaSeconds};
 use crate::edge::prometheus::{self, Kind, MetricsPage};
 use crate::runtime::{TransportSnapshot, WallClock};
 
@@ -56,6 +57,11 @@ pub struct SourceStatus {
     /// Of them, those that arrived in time to play (as `played_packets`), by layer.
     #[serde(default)]
     pub played_by_class: ByClass,
+    /// The same, by the second the frames were captured, for the last few seconds: compared
+    /// with the source's [`ConferenceStatus::sent_by_media_second`], the same frames at both
+    /// ends, whatever was on its way.
+    #[serde(default)]
+    pub by_media_second: Vec<MediaSecond>,
 }
 
 /// A route as `/status` lists it.
@@ -93,6 +99,9 @@ pub struct ConferenceStatus {
     /// Of them, by layer.
     #[serde(default)]
     pub sent_by_class: ByClass,
+    /// Of them, by the second the frames were captured, for the last few seconds.
+    #[serde(default)]
+    pub sent_by_media_second: Vec<MediaSecond>,
     /// The transport: peers with RTT and path rate, counters.
     pub transport: TransportSnapshot,
 }
@@ -138,6 +147,7 @@ struct SourceMeter {
     last: Time,
     by_class: ByClass,
     played_by_class: ByClass,
+    seconds: MediaSeconds,
 }
 
 const WINDOW: Duration = Duration::from_secs(2);
@@ -161,6 +171,7 @@ impl SourceMeter {
             last: now,
             by_class: ByClass::default(),
             played_by_class: ByClass::default(),
+            seconds: MediaSeconds::default(),
         }
     }
 
@@ -178,7 +189,12 @@ impl SourceMeter {
             // One meter per source: whatever stream number a peer writes, it is this one
             // (so a peer cannot grow the playout's table).
             packet.stream = 0;
-            if self.playout.on_packet(now, &packet) == media::Playout::OnTime {
+            let outcome = self.playout.on_packet(now, &packet);
+            if outcome != media::Playout::Duplicate {
+                let played = outcome == media::Playout::OnTime;
+                self.seconds.count(packet.timestamp_us, class, played);
+            }
+            if outcome == media::Playout::OnTime {
                 self.played_by_class.count(class);
                 let delay = now.as_micros().saturating_sub(packet.timestamp_us);
                 self.played_delay_total_us = self.played_delay_total_us.saturating_add(delay);
@@ -222,6 +238,7 @@ impl SourceMeter {
             last_heard_ms: now.saturating_since(self.last).as_millis() as u64,
             by_class: self.by_class,
             played_by_class: self.played_by_class,
+            by_media_second: self.seconds.list(),
         }
     }
 }
@@ -240,7 +257,7 @@ pub(super) struct ProtocolView {
 pub struct StatusBoard {
     view: Arc<Mutex<ProtocolView>>,
     sources: Mutex<BTreeMap<NodeId, SourceMeter>>,
-    sent: Mutex<(u64, ByClass)>,
+    sent: Mutex<(u64, ByClass, MediaSeconds)>,
     group: String,
     id: String,
     transport: Arc<Mutex<TransportSnapshot>>,
@@ -279,7 +296,7 @@ impl StatusBoard {
         Self {
             view,
             sources: Mutex::new(BTreeMap::new()),
-            sent: Mutex::new((0, ByClass::default())),
+            sent: Mutex::new((0, ByClass::default(), MediaSeconds::default())),
             group,
             id: id.to_hex(),
             transport,
@@ -302,11 +319,13 @@ impl StatusBoard {
         }
     }
 
-    /// This member sent a packet as a source.
-    pub(super) fn sent_one(&self, class: u8) {
+    /// This member sent a packet of drop class `class` as a source, of a frame captured at
+    /// `captured_us` (microseconds since the Unix epoch).
+    pub(super) fn sent_one(&self, class: u8, captured_us: u64) {
         if let Ok(mut s) = self.sent.lock() {
             s.0 += 1;
             s.1.count(class);
+            s.2.count(captured_us, class, false);
         }
     }
 
@@ -341,6 +360,7 @@ impl StatusBoard {
             sources,
             sent_packets: self.sent.lock().map(|s| s.0).unwrap_or(0),
             sent_by_class: self.sent.lock().map(|s| s.1).unwrap_or_default(),
+            sent_by_media_second: self.sent.lock().map(|s| s.2.list()).unwrap_or_default(),
             transport: self.transport.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }
