@@ -1,15 +1,16 @@
 //! What the slow-link tests share (`emulation.rs`, `kernel_shaping.rs`): a source sending
-//! 1.2 Mbit/s to a member behind a 600 kbit/s link, what was sent and what arrived over the
-//! same ten seconds by layer, and the check that rate adaptation kept the keyframes and the
+//! 1.2 Mbit/s to a member behind a 600 kbit/s link, what was sent and what arrived of the
+//! frames of the same ten seconds by layer, and the check that rate adaptation kept the keyframes and the
 //! base layer in time while the enhancement layers gave way.
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::ops::Range;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use node::app::conference::{ByClass, ConferenceStatus, SourceStatus};
+use node::app::conference::{ByClass, ConferenceStatus, MediaSecond, SourceStatus};
 use node::demo::process::MemberProcess;
 use tokio::process::Command;
 
@@ -35,13 +36,13 @@ pub async fn conference_member(
     MemberProcess::spawn_ready(cmd).await.unwrap()
 }
 
-/// Ten seconds past the join, at both ends.
+/// The frames of ten seconds past the join, at both ends.
 pub struct SlowLinkWindow {
-    /// Packets that arrived at the receiver, by layer.
+    /// Their packets that arrived at the receiver, by layer.
     pub got: ByClass,
     /// Of them, those in time to play.
     pub played: ByClass,
-    /// Packets the source sent, by layer.
+    /// Their packets the source sent, by layer.
     pub out: ByClass,
     /// The receiver's view of the source at the end.
     pub from_source: SourceStatus,
@@ -51,34 +52,52 @@ pub struct SlowLinkWindow {
     pub receiver: ConferenceStatus,
 }
 
-fn minus(x: ByClass, y: ByClass) -> ByClass {
-    ByClass {
-        keyframe: x.keyframe.saturating_sub(y.keyframe),
-        base: x.base.saturating_sub(y.base),
-        enhancement: x.enhancement.saturating_sub(y.enhancement),
-    }
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
 }
 
-/// Past the join, what `source` sent over ten seconds and what arrived at `receiver` over the
-/// same ten seconds a second later (what was on its way at either end is counted once).
+/// The packets of the frames captured in `seconds`, by layer: `pick` chooses which count of
+/// each second.
+fn over(seconds: &[MediaSecond], range: &Range<u64>, pick: fn(&MediaSecond) -> ByClass) -> ByClass {
+    seconds
+        .iter()
+        .filter(|s| range.contains(&s.second))
+        .map(pick)
+        .fold(ByClass::default(), |a, c| ByClass {
+            keyframe: a.keyframe + c.keyframe,
+            base: a.base + c.base,
+            enhancement: a.enhancement + c.enhancement,
+        })
+}
+
+/// Past the join, the frames `source` captured over ten whole seconds: how many packets of
+/// each layer it sent and how many arrived at `receiver` (counted by the second the frames
+/// were captured at both ends, so what was on its way at either end is neither lost nor
+/// counted twice).
 pub async fn measure(source: &MemberProcess, receiver: &MemberProcess) -> SlowLinkWindow {
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let a0 = source.status().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let b0 = receiver.status().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(9)).await;
-    let a1 = source.status().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let b1 = receiver.status().await.unwrap();
-    let from_source = b1.sources.get(&source.id).cloned().unwrap_or_default();
-    let before = b0.sources.get(&source.id).cloned().unwrap_or_default();
+    let from = unix_now().as_secs() + 1;
+    let seconds = from..from + 10;
+    // Until the last second's frames have been played or given up (a playout waits at most
+    // 700 ms), well within the seconds the members keep.
+    let end = Duration::from_secs(seconds.end) + Duration::from_millis(1500);
+    tokio::time::sleep(end.saturating_sub(unix_now())).await;
+    let source_status = source.status().await.unwrap();
+    let receiver_status = receiver.status().await.unwrap();
+    let from_source = receiver_status
+        .sources
+        .get(&source.id)
+        .cloned()
+        .unwrap_or_default();
     SlowLinkWindow {
-        got: minus(from_source.by_class, before.by_class),
-        played: minus(from_source.played_by_class, before.played_by_class),
-        out: minus(a1.sent_by_class, a0.sent_by_class),
+        got: over(&from_source.by_media_second, &seconds, |s| s.packets),
+        played: over(&from_source.by_media_second, &seconds, |s| s.played),
+        out: over(&source_status.sent_by_media_second, &seconds, |s| s.packets),
         from_source,
-        source: a1,
-        receiver: b1,
+        source: source_status,
+        receiver: receiver_status,
     }
 }
 
