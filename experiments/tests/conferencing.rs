@@ -31,6 +31,7 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
         no_delay_budget: false,
         // After the window: the figures above are the steady state's.
         crash_at: Some(0.6),
+        window: None,
     };
     let s = conferencing::run(&args).unwrap();
     let (bl, lo, bo) = (
@@ -84,6 +85,7 @@ fn four_senders_share_relays_without_starving_a_receiver() {
         delay_budget: Duration::from_millis(300),
         no_delay_budget: false,
         crash_at: None,
+        window: None,
     };
     let s = conferencing::run(&args).unwrap();
     let bl = &s.schemes["bandwidth-latency"];

@@ -119,6 +119,10 @@ pub struct ConferencingArgs {
     /// receiver sees (none: no crash).
     #[arg(long)]
     pub crash_at: Option<f64>,
+    /// The measurement window, from the start of the run, in place of the usual one (a sixth
+    /// of the run to 0.55 of it): for a run measured on a real run's timeline.
+    #[arg(skip)]
+    pub window: Option<(Duration, Duration)>,
 }
 
 impl ConferencingArgs {
@@ -148,12 +152,17 @@ impl ConferencingArgs {
         let end = Time::ZERO + self.duration;
         let d = self.duration.as_secs_f64();
         let at = |fraction: f64| Time::ZERO + Duration::from_secs_f64(d * fraction);
+        let window = self.window.map_or_else(
+            || (at(1.0 / 6.0), at(0.55)),
+            |(from, until)| (Time::ZERO + from, (Time::ZERO + until).min(end)),
+        );
         Timeline {
             stream_start: Time::from_secs(10).min(at(0.1)),
-            window: (at(1.0 / 6.0), at(0.55)),
+            window,
             congestion: (!self.no_congestion)
                 .then(|| (at(0.6), at(0.6) + Duration::from_secs_f64(d / 6.0))),
-            crash: self.crash_at.map(|f| at(f.clamp(0.55, 1.0))),
+            // Never inside the window.
+            crash: self.crash_at.map(|f| at(f.min(1.0)).max(window.1)),
             end,
         }
     }
@@ -770,5 +779,43 @@ mod tests {
         assert!((f.mean_receiver_ratio - 0.75).abs() < 1e-9, "{f:?}");
         // Against sequential unicast alone (2 Mbit/s each): a half and a quarter.
         assert!((f.mean_bw_ratio - 0.375).abs() < 1e-9, "{f:?}");
+    }
+
+    #[test]
+    fn a_real_runs_window_replaces_the_usual_one_and_the_crash_stays_after_it() {
+        let mut args = ConferencingArgs {
+            topology: String::new(),
+            members: 16,
+            seed: 1,
+            access: String::new(),
+            out: None,
+            rate: Bandwidth::from_kbps(1200),
+            senders: 1,
+            duration: Duration::from_secs(60),
+            schemes: Vec::new(),
+            no_congestion: true,
+            narada_config: None,
+            delay_budget: Duration::from_millis(300),
+            no_delay_budget: false,
+            crash_at: Some(0.6),
+            window: None,
+        };
+        let t = args.timeline();
+        assert_eq!(t.window, (Time::from_secs(10), Time::from_secs(33)));
+        assert_eq!(t.crash, Some(Time::from_secs(36)));
+        args.window = Some((Duration::from_millis(22_500), Duration::from_secs(45)));
+        let t = args.timeline();
+        assert_eq!(t.window, (Time::from_millis(22_500), Time::from_secs(45)));
+        assert_eq!(
+            t.crash,
+            Some(Time::from_secs(45)),
+            "never inside the window"
+        );
+        args.window = Some((Duration::from_secs(30), Duration::from_secs(90)));
+        assert_eq!(
+            args.timeline().window.1,
+            Time::from_secs(60),
+            "within the run"
+        );
     }
 }
