@@ -14,18 +14,21 @@
 //! too late; so on a link that cannot carry everything, the enhancement layers queued behind
 //! a keyframe are what gives way, not the keyframe's last pieces.
 //!
+//! On a path faster than what is sent, nothing waits: a datagram whose time has come leaves at
+//! once from the sender's own task, and only what must wait is handed to the queue's task.
+//!
 //! The release is at the paced rate itself, not faster: at 1.25 times it, a keyframe
 //! overflowed a slow link's queue whenever the rate estimate overshot. The pacer's admission
 //! keeps the average under the rate, so the queue drains between keyframes.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use media::Priority;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::pacing::FLOOR_BPS;
@@ -98,12 +101,15 @@ impl Waiting {
 /// One connection's release queue and its task.
 #[derive(Debug)]
 pub(super) struct Release {
-    queue: mpsc::Sender<(Bytes, Priority, Instant)>,
     shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
 struct Shared {
+    conn: quinn::Connection,
+    state: Mutex<State>,
+    /// Wakes the task when a datagram is queued, or when the queue is dropped.
+    wake: Notify,
     /// The rate to release at, bits per second (as `f64` bits).
     rate_bps: AtomicU64,
     /// Datagrams dropped for waiting too long, or because QUIC's buffer was full (one counter
@@ -111,17 +117,63 @@ struct Shared {
     dropped: Arc<AtomicU64>,
 }
 
+#[derive(Debug)]
+struct State {
+    waiting: Waiting,
+    /// When the next datagram may leave.
+    next: Instant,
+    /// The queue was dropped or the connection lost: the task ends.
+    closed: bool,
+}
+
+impl Shared {
+    /// The time `bytes` take at the rate.
+    fn serialisation(&self, bytes: usize) -> Duration {
+        let rate = f64::from_bits(self.rate_bps.load(Ordering::Relaxed)).max(FLOOR_BPS);
+        Duration::from_secs_f64(bytes as f64 * 8.0 / rate)
+    }
+
+    /// Hands a datagram to QUIC; `false` when it was dropped (QUIC's buffer full, or the
+    /// connection lost, which also closes the queue).
+    fn transmit(&self, bytes: Bytes) -> bool {
+        // Never push out older datagrams (quinn's `send_datagram` would drop the oldest to make
+        // room): a full buffer drops this one.
+        if self.conn.datagram_send_buffer_space() < bytes.len() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        match self.conn.send_datagram(bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                if matches!(e, quinn::SendDatagramError::ConnectionLost(_))
+                    && let Ok(mut state) = self.state.lock()
+                {
+                    state.closed = true;
+                }
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
+
 impl Release {
     /// A release queue for `conn`, its task running until the connection closes or this is
     /// dropped; what it drops is counted in `dropped`.
     pub(super) fn spawn(conn: quinn::Connection, dropped: Arc<AtomicU64>) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared {
+            conn,
+            state: Mutex::new(State {
+                waiting: Waiting::new(),
+                next: Instant::now(),
+                closed: false,
+            }),
+            wake: Notify::new(),
             rate_bps: AtomicU64::new(0),
             dropped,
         });
-        tokio::spawn(release(conn, rx, shared.clone()));
-        Self { queue, shared }
+        tokio::spawn(release(shared.clone()));
+        Self { shared }
     }
 
     /// Sets the paced rate the queue releases at.
@@ -129,80 +181,93 @@ impl Release {
         self.shared.rate_bps.store(bps.to_bits(), Ordering::Relaxed);
     }
 
-    /// Queues a datagram; `false` when the queue is full (it is dropped).
+    /// Sends a datagram at the paced rate: at once when nothing waits and its time has come
+    /// (on a path faster than what is sent, every datagram: no hand-over to the task), else
+    /// queued for the task. `false` when the queue is full or closed (it is dropped); what
+    /// QUIC refuses is counted with what the queue drops, as when the task sends it.
     pub(super) fn send(&self, bytes: Bytes, priority: Priority) -> bool {
-        self.queue
-            .try_send((bytes, priority, Instant::now()))
-            .is_ok()
+        let now = Instant::now();
+        let Ok(mut state) = self.shared.state.lock() else {
+            return false;
+        };
+        if state.closed {
+            return false;
+        }
+        // After a pause, only a small burst may leave at once.
+        state.next = state.next.max(now.checked_sub(BURST).unwrap_or(now));
+        if state.waiting.is_empty() && state.next <= now {
+            state.next += self.shared.serialisation(bytes.len());
+            drop(state);
+            self.shared.transmit(bytes);
+            return true;
+        }
+        let queued = state.waiting.push(bytes, priority, now);
+        drop(state);
+        self.shared.wake.notify_one();
+        queued
     }
 }
 
-/// Moves what was queued on the channel into `waiting`, without waiting (what does not fit
-/// is counted into `dropped`); `false` once the channel is closed and empty.
-fn take_queued(
-    rx: &mut mpsc::Receiver<(Bytes, Priority, Instant)>,
-    waiting: &mut Waiting,
-    dropped: &mut u64,
-) -> bool {
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.closed = true;
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+/// What the task does next.
+enum Turn {
+    /// Nothing waits: sleep until something is queued.
+    Idle,
+    /// The next datagram may leave at this time.
+    At(Instant),
+    /// The queue is closed.
+    Stop,
+}
+
+/// The release task: what was queued leaves one datagram at a time, each after the previous
+/// one's time at the rate, the most important waiting first.
+async fn release(shared: Arc<Shared>) {
     loop {
-        match rx.try_recv() {
-            Ok((bytes, priority, queued)) => {
-                if !waiting.push(bytes, priority, queued) {
-                    *dropped += 1;
+        let turn = match shared.state.lock() {
+            Ok(state) if state.closed => Turn::Stop,
+            Ok(state) if state.waiting.is_empty() => Turn::Idle,
+            Ok(state) => Turn::At(state.next),
+            Err(_) => Turn::Stop,
+        };
+        match turn {
+            Turn::Stop => return,
+            Turn::Idle => {
+                shared.wake.notified().await;
+                continue;
+            }
+            Turn::At(next) => {
+                if next > Instant::now() {
+                    tokio::time::sleep_until(next).await;
+                } else {
+                    // Yield now and then, as a channel's receive would.
+                    tokio::task::consume_budget().await;
                 }
             }
-            Err(mpsc::error::TryRecvError::Empty) => return true,
-            Err(mpsc::error::TryRecvError::Disconnected) => return false,
-        }
-    }
-}
-
-/// The release task: one datagram at a time, each after the previous one's time at the rate,
-/// the most important waiting first.
-async fn release(
-    conn: quinn::Connection,
-    mut rx: mpsc::Receiver<(Bytes, Priority, Instant)>,
-    shared: Arc<Shared>,
-) {
-    let mut next = Instant::now();
-    let mut waiting = Waiting::new();
-    let mut open = true;
-    loop {
-        if waiting.is_empty() {
-            if !open {
-                return;
-            }
-            let Some((bytes, priority, queued)) = rx.recv().await else {
-                return;
-            };
-            waiting.push(bytes, priority, queued);
         }
         let now = Instant::now();
-        // After a pause, only a small burst may leave at once.
-        next = next.max(now.checked_sub(BURST).unwrap_or(now));
-        if next > now {
-            tokio::time::sleep_until(next).await;
-        }
-        // What arrived meanwhile competes for this turn.
         let mut late = 0;
-        open = open && take_queued(&mut rx, &mut waiting, &mut late);
-        let picked = waiting.pop(Instant::now(), &mut late);
-        shared.dropped.fetch_add(late, Ordering::Relaxed);
-        let Some(bytes) = picked else { continue };
-        let rate = f64::from_bits(shared.rate_bps.load(Ordering::Relaxed)).max(FLOOR_BPS);
-        next += Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate);
-        // Never push out older datagrams (quinn's `send_datagram` would drop the oldest to make
-        // room): a full buffer drops this one.
-        if conn.datagram_send_buffer_space() < bytes.len() {
-            shared.dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        match conn.send_datagram(bytes) {
-            Ok(()) => {}
-            Err(quinn::SendDatagramError::ConnectionLost(_)) => return,
-            Err(_) => {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
+        let picked = match shared.state.lock() {
+            Ok(mut state) => {
+                let picked = state.waiting.pop(now, &mut late);
+                if let Some(bytes) = &picked {
+                    state.next = state.next.max(now.checked_sub(BURST).unwrap_or(now))
+                        + shared.serialisation(bytes.len());
+                }
+                picked
             }
+            Err(_) => return,
+        };
+        shared.dropped.fetch_add(late, Ordering::Relaxed);
+        if let Some(bytes) = picked {
+            shared.transmit(bytes);
         }
     }
 }
