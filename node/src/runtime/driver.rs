@@ -656,7 +656,9 @@ where
             .filter_map(|(id, p)| {
                 let c = p.conns.last()?;
                 let rtt = c.conn.rtt();
-                let path_bps = c.conn.stats().path.cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
+                let path = c.conn.stats().path;
+                let path_bps = path.cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
+                let (shaped_by_rate, shaped_by_buffer) = p.pacer.shaped();
                 Some(PeerSnapshot {
                     id: id.to_hex(),
                     address: p.listen,
@@ -666,6 +668,12 @@ where
                     path_bps,
                     paced_bps: p.pacer.rate().bps_f64(),
                     connections: p.conns.len(),
+                    cwnd_bytes: path.cwnd,
+                    congestion_events: path.congestion_events,
+                    sent_packets: path.sent_packets,
+                    lost_packets: path.lost_packets,
+                    shaped_by_rate,
+                    shaped_by_buffer,
                 })
             })
             .collect();

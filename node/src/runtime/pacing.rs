@@ -88,6 +88,8 @@ pub(super) struct LinkPacer {
     hold_until: Option<Time>,
     /// The fewest bytes seen waiting in QUIC's buffer since the last reading.
     least_waiting: Option<usize>,
+    /// Datagrams refused because QUIC's buffer held too much already.
+    refused_by_buffer: u64,
 }
 
 impl LinkPacer {
@@ -102,6 +104,7 @@ impl LinkPacer {
             sent: 0,
             hold_until: None,
             least_waiting: None,
+            refused_by_buffer: 0,
         }
     }
 
@@ -137,6 +140,7 @@ impl LinkPacer {
         // Whatever the rate says, media does not wait in QUIC's buffer (behind its congestion
         // window) for longer than it could still be played: less important media less long.
         if waiting + bytes > self.buffer_allowance(priority) {
+            self.refused_by_buffer += 1;
             return false;
         }
         self.pacer.offer(now, bytes, priority)
@@ -216,6 +220,11 @@ impl LinkPacer {
             self.min_rtt.pop_front();
         }
         self.min_rtt.front().map_or(rtt, |&(_, r)| r)
+    }
+
+    /// Datagrams dropped so far: over the paced rate, and because QUIC's buffer held too much.
+    pub(super) fn shaped(&self) -> (u64, u64) {
+        (self.pacer.counts().1, self.refused_by_buffer)
     }
 
     /// The rate the pacer lets through now.

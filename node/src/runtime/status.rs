@@ -66,6 +66,26 @@ pub struct PeerSnapshot {
     pub paced_bps: f64,
     /// Open QUIC connections to it (two while a newer one supersedes an older).
     pub connections: usize,
+    /// The newest connection's congestion window, bytes.
+    #[serde(default)]
+    pub cwnd_bytes: u64,
+    /// Its congestion events (each a cut of the window) so far.
+    #[serde(default)]
+    pub congestion_events: u64,
+    /// Its packets sent and declared lost so far.
+    #[serde(default)]
+    pub sent_packets: u64,
+    /// See `sent_packets`.
+    #[serde(default)]
+    pub lost_packets: u64,
+    /// Media datagrams to it the pacer dropped so far: over the paced rate, and because too
+    /// much already waited in QUIC's buffer behind the congestion window (the two tell a path
+    /// that is slow from a window that is small).
+    #[serde(default)]
+    pub shaped_by_rate: u64,
+    /// See `shaped_by_rate`.
+    #[serde(default)]
+    pub shaped_by_buffer: u64,
 }
 
 /// The transport's state, refreshed twice a second for status pages.
