@@ -9,8 +9,9 @@
 //! grown well past the smallest seen, or datagrams standing in QUIC's own buffer through a
 //! whole reading because the congestion window holds them back) cuts it a little; losses above
 //! a tenth of the packets sent cut it in proportion, and a few percent hold it; one cut per
-//! round trip. Otherwise it grows about 10% a second (faster on short round trips), never
-//! beyond what QUIC's congestion window allows over the round trip. Where the path has room,
+//! round trip. Otherwise it grows about 10% a second (faster on short round trips); it is never
+//! above what QUIC's congestion window allows over the round trip, which a window cut by
+//! QUIC's own congestion control lowers at once. Where the path has room,
 //! the pacer drops nothing.
 
 use std::collections::VecDeque;
@@ -198,8 +199,12 @@ impl LinkPacer {
             // (up to ten times, on a path under 10 ms).
             let per_rtt = (REFRESH.as_secs_f64() / rtt.as_secs_f64().max(1e-4)).clamp(1.0, 10.0);
             let growth = 1.0 + (GROWTH - 1.0) * per_rtt;
-            (self.rate_bps * growth + GROWTH_STEP_BPS).min(allowed.max(self.rate_bps))
+            self.rate_bps * growth + GROWTH_STEP_BPS
         }
+        // Never beyond what QUIC's window lets through: past it, datagrams wait in QUIC's
+        // buffer and are refused there by age, the base layer with the enhancements, where the
+        // pacer would have dropped the enhancements first.
+        .min(allowed)
         .max(FLOOR_BPS);
     }
 
@@ -245,10 +250,11 @@ mod tests {
     fn a_growing_queue_or_a_loss_cuts_the_rate_and_a_clear_path_lets_it_grow() {
         let mut p = LinkPacer::new();
         let t = |n: u64| Time::from_millis(n * 100);
-        // Every reading, 100 more packets were sent; `lost` in all so far.
+        // Every reading, 100 more packets were sent; `lost` in all so far; the window lets
+        // 8 Mbit/s through whatever the round trip.
         let read = |n: u64, rtt: u64, lost: u64, waiting: u64| Reading {
             rtt: ms(rtt),
-            cwnd: 100_000,
+            cwnd: rtt * 1000,
             lost,
             sent: 100 * n,
             waiting,
@@ -281,6 +287,13 @@ mod tests {
             at(&mut p, n, 100, 56, 0);
         }
         assert_eq!(p.rate_bps, 8_000_000.0);
+        // QUIC's congestion control halves its window: the rate follows at once.
+        let halved = Reading {
+            cwnd: 50_000,
+            ..read(400, 100, 56, 0)
+        };
+        p.adapt(t(400), halved);
+        assert_eq!(p.rate_bps, 4_000_000.0);
         // Never below the floor: half the packets lost every time.
         for n in 400..2000 {
             at(&mut p, n, 100, 56 + 50 * (n - 399), 0);
