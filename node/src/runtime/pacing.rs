@@ -9,10 +9,10 @@
 //! grown well past the smallest seen, or datagrams standing in QUIC's own buffer through a
 //! whole reading because the congestion window holds them back) cuts it a little; losses above
 //! a tenth of the packets sent cut it in proportion, and a few percent hold it; one cut per
-//! round trip. Otherwise it grows about 10% a second (faster on short round trips); it is never
-//! above what QUIC's congestion window allows over the round trip, which a window cut by
-//! QUIC's own congestion control lowers at once. Where the path has room,
-//! the pacer drops nothing.
+//! round trip. Otherwise it grows about 10% a second (faster on short round trips). It is
+//! never above what QUIC's congestion window allows over the round trip: a window cut by
+//! QUIC's own congestion control lowers it at the next reading. Where the path has room, the
+//! pacer drops nothing.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -178,6 +178,8 @@ impl LinkPacer {
         self.lost = lost;
         self.sent = sent;
         if self.hold_until.is_some_and(|t| now < t) {
+            // No other cut of its own, but never above what the window lets through.
+            self.rate_bps = self.rate_bps.min(allowed).max(FLOOR_BPS);
             return;
         }
         let queued = rtt.saturating_sub(min) > QUEUE_LIMIT || held > QUEUE_LIMIT;
@@ -299,6 +301,26 @@ mod tests {
             at(&mut p, n, 100, 56 + 50 * (n - 399), 0);
         }
         assert_eq!(p.rate_bps, FLOOR_BPS);
+    }
+
+    #[test]
+    fn a_window_cut_during_a_hold_lowers_the_rate_too() {
+        let mut p = LinkPacer::new();
+        let read = |cwnd: u64, rtt: u64, sent: u64| Reading {
+            rtt: ms(rtt),
+            cwnd,
+            lost: 0,
+            sent,
+            waiting: 0,
+        };
+        // 8 Mbit/s, then a queue (150 ms): cut, and a hold of a round trip and a reading.
+        p.adapt(Time::from_millis(100), read(100_000, 100, 100));
+        p.adapt(Time::from_millis(200), read(150_000, 150, 200));
+        assert_eq!(p.rate_bps, 8_000_000.0 * DELAY_CUT);
+        // Within the hold QUIC halves its window: 2.4 Mbit/s over 150 ms.
+        p.adapt(Time::from_millis(300), read(45_000, 150, 300));
+        assert!(p.hold_until.is_some_and(|t| t > Time::from_millis(300)));
+        assert_eq!(p.rate_bps, 2_400_000.0);
     }
 
     #[test]
