@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::app::conference::{ByClass, MediaSecond};
 
 /// Seconds kept per source and per pair (a day of media); older ones are dropped.
-const SECONDS_KEPT: usize = 86_400;
+const LEDGER_SECONDS: usize = 86_400;
 
 /// The share of each layer that arrived in time to play (none: the source sent none of it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -52,7 +52,7 @@ pub struct LayerLedger {
 }
 
 fn keep<V>(series: &mut BTreeMap<u64, V>) {
-    while series.len() > SECONDS_KEPT {
+    while series.len() > LEDGER_SECONDS {
         series.pop_first();
     }
 }

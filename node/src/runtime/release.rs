@@ -133,26 +133,22 @@ impl Shared {
         Duration::from_secs_f64(bytes as f64 * 8.0 / rate)
     }
 
-    /// Hands a datagram to QUIC; `false` when it was dropped (QUIC's buffer full, or the
-    /// connection lost, which also closes the queue).
-    fn transmit(&self, bytes: Bytes) -> bool {
+    /// Hands a datagram to QUIC; what QUIC's buffer has no room for, or a lost connection
+    /// refuses, is counted as dropped (a lost connection also closes the queue).
+    fn transmit(&self, bytes: Bytes) {
         // Never push out older datagrams (quinn's `send_datagram` would drop the oldest to make
         // room): a full buffer drops this one.
         if self.conn.datagram_send_buffer_space() < bytes.len() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return;
         }
-        match self.conn.send_datagram(bytes) {
-            Ok(()) => true,
-            Err(e) => {
-                if matches!(e, quinn::SendDatagramError::ConnectionLost(_))
-                    && let Ok(mut state) = self.state.lock()
-                {
-                    state.closed = true;
-                }
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                false
+        if let Err(e) = self.conn.send_datagram(bytes) {
+            if matches!(e, quinn::SendDatagramError::ConnectionLost(_))
+                && let Ok(mut state) = self.state.lock()
+            {
+                state.closed = true;
             }
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -350,6 +350,12 @@ impl StatusBoard {
                     .collect()
             })
             .unwrap_or_default();
+        // One reading of what was sent, so the three figures agree.
+        let (sent_packets, sent_by_class, sent_by_media_second) = self
+            .sent
+            .lock()
+            .map(|s| (s.0, s.1, s.2.list()))
+            .unwrap_or_default();
         ConferenceStatus {
             id: self.id.clone(),
             group: self.group.clone(),
@@ -358,9 +364,9 @@ impl StatusBoard {
             neighbours,
             routes,
             sources,
-            sent_packets: self.sent.lock().map(|s| s.0).unwrap_or(0),
-            sent_by_class: self.sent.lock().map(|s| s.1).unwrap_or_default(),
-            sent_by_media_second: self.sent.lock().map(|s| s.2.list()).unwrap_or_default(),
+            sent_packets,
+            sent_by_class,
+            sent_by_media_second,
             transport: self.transport.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }
