@@ -146,14 +146,19 @@ impl Core {
     pub(crate) fn link_costs(&self) -> BTreeMap<Slot, LinkCost> {
         let me = self.me();
         let kind = self.config.routing.metric;
+        // Nothing reaches this member faster than its own download: with it known, no link is
+        // wider (measurements of the same bottleneck that round to different levels then tie,
+        // and latency decides).
+        let download = self.config.bandwidth.download.map(|d| self.width_of(d));
         self.neighbours
             .iter()
             .map(|(&s, n)| {
                 let peer = self.members.id_of(s).unwrap_or(me);
-                let width = n
+                let measured = n
                     .bandwidth
                     .level()
                     .unwrap_or_else(|| n.bandwidth.full_level());
+                let width = download.map_or(measured, |d| measured.min(d));
                 let metric = kind.link(n.cost_us(), width, &me, &peer);
                 (
                     s,
@@ -336,7 +341,38 @@ impl Core {
         }
     }
 
-    /// A neighbour reported what it sent over `millis`: compare with what arrived.
+    /// What a link measured at `sample` delivers, for a member whose download is narrower than
+    /// a stream, while data arrived at `arriving` from all its neighbours.
+    ///
+    /// Such a download is the bottleneck of every path to the member. When the sample and the
+    /// rest of what arrives together come near it (three quarters: rate control upstream
+    /// keeps what arrives below the download, so its queue stays short), the sample measured
+    /// the download's share left to this link, not the link: the link is taken to carry what
+    /// the download does. Else a slow member fed by one parent would find every other link as
+    /// narrow as what its download had left, and would never move to a nearer parent. A member
+    /// whose download carries a stream or more keeps every sample as measured: several streams
+    /// fill it while one link is truly congested.
+    pub(crate) fn download_limited(
+        &self,
+        sample: Bandwidth,
+        arriving: Option<Bandwidth>,
+    ) -> Bandwidth {
+        let Some(download) = self.config.bandwidth.download else {
+            return sample;
+        };
+        if download >= self.config.bandwidth.stream_rate {
+            return sample;
+        }
+        let together = sample.bps_f64() + arriving.map_or(0.0, |a| a.bps_f64());
+        if together >= 0.75 * download.bps_f64() {
+            sample.max(download)
+        } else {
+            sample
+        }
+    }
+
+    /// A neighbour reported what it sent over `millis`: compare with what arrived (while data
+    /// arrived here from every neighbour at `arriving`).
     pub(crate) fn on_rate(
         &mut self,
         now: Time,
@@ -344,16 +380,24 @@ impl Core {
         sent_bytes: u64,
         millis: u32,
         streams: u16,
+        arriving: Option<Bandwidth>,
     ) {
         let Some(nb) = self.neighbours.get_mut(&from) else {
             return;
         };
         // Per stream: the link is shared by every stream it carries.
-        let per_stream = f64::from(millis.max(1)) / 1e3 * f64::from(streams.max(1));
-        let claimed = Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / per_stream);
-        let received = Bandwidth::from_bps_f64(
-            std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / per_stream,
-        );
+        let seconds = f64::from(millis.max(1)) / 1e3;
+        let streams = f64::from(streams.max(1));
+        let claimed = Bandwidth::from_bps_f64(sent_bytes as f64 * 8.0 / seconds / streams);
+        let received_bps = std::mem::take(&mut nb.received_bytes) as f64 * 8.0 / seconds;
+        // What arrived from the others: this link's own bytes are part of `arriving`.
+        let others =
+            arriving.map(|a| Bandwidth::from_bps_f64((a.bps_f64() - received_bps).max(0.0)));
+        let received =
+            self.download_limited(Bandwidth::from_bps_f64(received_bps / streams), others);
+        let Some(nb) = self.neighbours.get_mut(&from) else {
+            return;
+        };
         let before = nb.bandwidth.level();
         nb.bandwidth.on_report(now, claimed, received);
         if nb.bandwidth.level() != before {

@@ -103,7 +103,10 @@ impl Narada {
                 millis,
                 streams,
             } => match neighbour {
-                Some(s) => cx.on_rate(now, s, sent_bytes, millis, streams),
+                Some(s) => {
+                    let arriving = self.data.arriving_rate(now);
+                    cx.on_rate(now, s, sent_bytes, millis, streams, arriving);
+                }
                 None => mesh.not_a_neighbour(cx, now, from),
             },
             Message::Upload(room) => match neighbour {

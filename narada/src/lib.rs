@@ -38,4 +38,4 @@ pub use config::{
 };
 pub use message::Message;
 pub use metric::{MetricKind, PathMetric};
-pub use node::{Command, Event, Narada, NaradaStats};
+pub use node::{Command, Event, MeshLink, Narada, NaradaStats};

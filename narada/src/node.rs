@@ -67,6 +67,24 @@ pub enum Event {
     Left,
 }
 
+/// A mesh link as routing sees it (see [`Narada::mesh_links`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeshLink {
+    /// The neighbour at the other end.
+    pub neighbour: NodeId,
+    /// Its one-way latency as routing uses it.
+    pub latency: Duration,
+    /// The bandwidth level of the link towards this member (capped by this member's known
+    /// download).
+    pub width: u16,
+    /// Whether the level was measured (else it is assumed full).
+    pub measured: bool,
+    /// The neighbour's upload carries all the child streams it can.
+    pub full: bool,
+    /// The neighbour asks this member to move its routes elsewhere.
+    pub shed: bool,
+}
+
 /// Counters of what a member dropped, refused or did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NaradaStats {
@@ -209,6 +227,27 @@ impl Narada {
             .neighbours
             .keys()
             .filter_map(|&s| self.core.members.id_of(s))
+            .collect()
+    }
+
+    /// Each mesh link as routing sees it now: its latency, its bandwidth level, and what the
+    /// neighbour said of its upload.
+    pub fn mesh_links(&self) -> Vec<MeshLink> {
+        let links = self.core.link_costs();
+        self.core
+            .neighbours
+            .iter()
+            .filter_map(|(s, nb)| {
+                let link = links.get(s)?;
+                Some(MeshLink {
+                    neighbour: self.core.members.id_of(*s)?,
+                    latency: Duration::from_micros(u64::from(link.latency_us)),
+                    width: link.metric.width,
+                    measured: nb.bandwidth.level().is_some(),
+                    full: link.full,
+                    shed: link.shed,
+                })
+            })
             .collect()
     }
 
@@ -506,8 +545,9 @@ impl Protocol for Narada {
 
     fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics) {
         if let Some(bandwidth) = metrics.bandwidth {
+            let arriving = self.data.arriving_rate(now);
             self.mesh
-                .on_bandwidth_measured(&mut self.core, now, peer, bandwidth);
+                .on_bandwidth_measured(&mut self.core, now, peer, bandwidth, arriving);
         }
         self.drive_prober(now, |p, now| p.handle_measurement(now, peer, metrics));
     }

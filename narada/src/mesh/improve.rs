@@ -269,17 +269,20 @@ impl Mesh {
             .is_some_and(|r| r.bps_f64() >= 0.9 * download.bps_f64())
     }
 
-    /// A bandwidth measurement arrived (a probe's result, or the driver's own estimate).
+    /// A bandwidth measurement arrived (a probe's result, or the driver's own estimate), while
+    /// data arrived here from elsewhere at `arriving` (see [`Core::download_limited`]).
     pub(crate) fn on_bandwidth_measured(
         &mut self,
         cx: &mut Core,
         now: Time,
         peer: NodeId,
         bandwidth: Bandwidth,
+        arriving: Option<Bandwidth>,
     ) {
         let Some(slot) = cx.members.slot_of(&peer) else {
             return;
         };
+        let bandwidth = cx.download_limited(bandwidth, arriving);
         self.probed.insert(slot, (bandwidth, now));
         if let Some(nb) = cx.neighbours.get_mut(&slot) {
             let before = nb.bandwidth.level();

@@ -185,3 +185,32 @@ fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn(
     assert_eq!(cx.stats.neighbours_died, 1);
     assert!(!cx.neighbours.contains_key(&a));
 }
+
+#[test]
+fn a_probe_that_filled_a_slow_members_download_measured_the_download_not_the_link() {
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    // A download narrower than the stream (1.2 Mbit/s by default).
+    cx.config.bandwidth.download = Some(Bandwidth::from_kbps(600));
+    let now = Time::from_secs(1);
+    let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
+    m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
+    drained(&mut cx);
+    let level = |cx: &Core, n| cx.neighbours.get(&n).and_then(|n| n.bandwidth.level());
+    let probe = Bandwidth::from_kbps(100);
+    // 100 kbit/s came through 7 while 520 arrived from elsewhere: the download was full, so
+    // 7's link carries what the download does (600 kbit/s, level 5).
+    let busy = Some(Bandwidth::from_kbps(520));
+    m.on_bandwidth_measured(&mut cx, now, id(7), probe, busy);
+    assert_eq!(level(&cx, a), Some(5));
+    // With little else arriving, the same probe through 8 measured the link.
+    let idle = Some(Bandwidth::from_kbps(100));
+    m.on_bandwidth_measured(&mut cx, now, id(8), probe, idle);
+    assert_eq!(level(&cx, b), Some(1));
+    // A member whose download carries a stream keeps what the probe found.
+    cx.config.bandwidth.download = Some(Bandwidth::from_kbps(2000));
+    let c = cx.members.intern(id(9), now);
+    m.on_link_request(&mut cx, now, c, ask(LinkReason::Join, 20_000));
+    m.on_bandwidth_measured(&mut cx, now, id(9), probe, Some(Bandwidth::from_kbps(1900)));
+    assert_eq!(level(&cx, c), Some(1));
+}

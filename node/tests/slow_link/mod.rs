@@ -1,7 +1,8 @@
-//! What the slow-link tests share (`emulation.rs`, `kernel_shaping.rs`): a source sending
-//! 1.2 Mbit/s to a member behind a 600 kbit/s link, what was sent and what arrived of the
-//! frames of the same ten seconds by layer, and the check that rate adaptation kept the keyframes and the
-//! base layer in time while the enhancement layers gave way.
+//! What the slow-link tests share (`emulation.rs`, `emulation_relay.rs`, `kernel_shaping.rs`):
+//! a source sending 1.2 Mbit/s to a member behind a 600 kbit/s link (directly or through a
+//! relay), what was sent and what arrived of the frames of the same ten seconds by layer, the
+//! check that rate adaptation kept the keyframes and the base layer in time while the
+//! enhancement layers gave way, and the check that a member on a fast link got everything.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -77,7 +78,18 @@ fn over(seconds: &[MediaSecond], range: &Range<u64>, pick: fn(&MediaSecond) -> B
 /// were captured at both ends, so what was on its way at either end is neither lost nor
 /// counted twice).
 pub async fn measure(source: &MemberProcess, receiver: &MemberProcess) -> SlowLinkWindow {
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut windows = measure_after(Duration::from_secs(6), source, &[receiver]).await;
+    windows.pop().expect("one window per receiver")
+}
+
+/// As [`measure`], for each of `receivers`, over the same ten seconds, which start `settle`
+/// from now.
+pub async fn measure_after(
+    settle: Duration,
+    source: &MemberProcess,
+    receivers: &[&MemberProcess],
+) -> Vec<SlowLinkWindow> {
+    tokio::time::sleep(settle).await;
     let from = unix_now().as_secs() + 1;
     let seconds = from..from + 10;
     // Until the last second's frames have been played or given up (a playout waits at most
@@ -85,20 +97,24 @@ pub async fn measure(source: &MemberProcess, receiver: &MemberProcess) -> SlowLi
     let end = Duration::from_secs(seconds.end) + Duration::from_millis(1500);
     tokio::time::sleep(end.saturating_sub(unix_now())).await;
     let source_status = source.status().await.unwrap();
-    let receiver_status = receiver.status().await.unwrap();
-    let from_source = receiver_status
-        .sources
-        .get(&source.id)
-        .cloned()
-        .unwrap_or_default();
-    SlowLinkWindow {
-        got: over(&from_source.by_media_second, &seconds, |s| s.packets),
-        played: over(&from_source.by_media_second, &seconds, |s| s.played),
-        out: over(&source_status.sent_by_media_second, &seconds, |s| s.packets),
-        from_source,
-        source: source_status,
-        receiver: receiver_status,
+    let mut windows = Vec::new();
+    for receiver in receivers {
+        let receiver_status = receiver.status().await.unwrap();
+        let from_source = receiver_status
+            .sources
+            .get(&source.id)
+            .cloned()
+            .unwrap_or_default();
+        windows.push(SlowLinkWindow {
+            got: over(&from_source.by_media_second, &seconds, |s| s.packets),
+            played: over(&from_source.by_media_second, &seconds, |s| s.played),
+            out: over(&source_status.sent_by_media_second, &seconds, |s| s.packets),
+            from_source,
+            source: source_status.clone(),
+            receiver: receiver_status,
+        });
     }
+    windows
 }
 
 impl SlowLinkWindow {
@@ -134,6 +150,26 @@ impl SlowLinkWindow {
             c.sends_late,
             c.sends_dropped,
         )
+    }
+
+    /// Every layer came, in time to play: at least `share` of the packets of each.
+    pub fn assert_full_rate(&self, share: f64) {
+        let (played, out) = (self.played, self.out);
+        let of = |got: u64, out: u64| got as f64 / out.max(1) as f64;
+        assert!(
+            out.keyframe > 0 && out.base > 0 && out.enhancement > 0,
+            "the source sent every class in the window: {out:?}"
+        );
+        for (class, got, sent) in [
+            ("keyframes", played.keyframe, out.keyframe),
+            ("base layer", played.base, out.base),
+            ("enhancement layers", played.enhancement, out.enhancement),
+        ] {
+            assert!(
+                of(got, sent) >= share,
+                "{class} in time at a member on a fast link: {played:?} of {out:?}"
+            );
+        }
     }
 
     /// What the link could not carry was the enhancement layers, not keyframes or the base,

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 pub use config::{ConferenceArgs, ConferenceConfig, ConfigError};
 pub use seconds::MediaSecond;
-pub use status::{ByClass, ConferenceStatus, RouteStatus, SourceStatus, StatusBoard};
+pub use status::{ByClass, ConferenceStatus, LinkStatus, RouteStatus, SourceStatus, StatusBoard};
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
 use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
@@ -159,12 +159,25 @@ impl Member {
                     width: n.route_width(m),
                 })
                 .collect();
+            let links = n
+                .mesh_links()
+                .into_iter()
+                .map(|l| LinkStatus {
+                    neighbour: l.neighbour.to_hex(),
+                    latency_ms: l.latency.as_secs_f64() * 1e3,
+                    width: l.width,
+                    measured: l.measured,
+                    full: l.full,
+                    shed: l.shed,
+                })
+                .collect();
             if let Ok(mut v) = observer_view.lock() {
                 *v = ProtocolView {
                     joined: n.is_joined(),
                     members: members.iter().map(NodeId::to_hex).collect(),
                     neighbours: n.neighbours().iter().map(NodeId::to_hex).collect(),
                     routes,
+                    links,
                 };
             }
         });

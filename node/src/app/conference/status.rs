@@ -77,6 +77,23 @@ pub struct RouteStatus {
     pub width: Option<u16>,
 }
 
+/// A mesh link as `/status` lists it: what routing knows of the neighbour.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// The neighbour.
+    pub neighbour: String,
+    /// The one-way latency routing uses, milliseconds.
+    pub latency_ms: f64,
+    /// The bandwidth level of the link towards this member (of the configured levels).
+    pub width: u16,
+    /// Whether that level was measured (else it is assumed full).
+    pub measured: bool,
+    /// The neighbour said its upload is full.
+    pub full: bool,
+    /// The neighbour asked this member to move its routes elsewhere.
+    pub shed: bool,
+}
+
 /// `/status`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ConferenceStatus {
@@ -92,6 +109,9 @@ pub struct ConferenceStatus {
     pub neighbours: Vec<String>,
     /// Routes to every other member.
     pub routes: Vec<RouteStatus>,
+    /// The mesh links, as routing sees them.
+    #[serde(default)]
+    pub links: Vec<LinkStatus>,
     /// Per source, what arrives.
     pub sources: BTreeMap<String, SourceStatus>,
     /// Packets this member sent as a source.
@@ -250,6 +270,7 @@ pub(super) struct ProtocolView {
     pub(super) members: Vec<String>,
     pub(super) neighbours: Vec<String>,
     pub(super) routes: Vec<RouteStatus>,
+    pub(super) links: Vec<LinkStatus>,
 }
 
 /// The shared state behind `/status`.
@@ -338,9 +359,10 @@ impl StatusBoard {
                 v.members.clone(),
                 v.neighbours.clone(),
                 v.routes.clone(),
+                v.links.clone(),
             )
         });
-        let (joined, members, neighbours, routes) = view.unwrap_or_default();
+        let (joined, members, neighbours, routes, links) = view.unwrap_or_default();
         let sources = self
             .sources
             .lock()
@@ -363,6 +385,7 @@ impl StatusBoard {
             members,
             neighbours,
             routes,
+            links,
             sources,
             sent_packets,
             sent_by_class,
