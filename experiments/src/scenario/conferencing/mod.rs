@@ -239,6 +239,11 @@ pub struct ConferencingSummary {
     /// The members' total upload over what every receiver getting every stream in full needs
     /// (senders x receivers x rate): under 1, no tree can give everyone everything.
     pub upload_over_demand: f64,
+    /// The same in whole streams: the child streams the members' uploads carry (each member's
+    /// upload over the rate, rounded down) over those every receiver getting every stream
+    /// needs (senders x receivers). Under 1, some receivers must take a stream from a parent
+    /// whose upload cannot carry it in full, whatever the trees.
+    pub stream_slots_over_demand: f64,
     /// Figures per scheme.
     pub schemes: BTreeMap<&'static str, SchemeFigures>,
 }
@@ -282,12 +287,15 @@ impl Scenario for Conferencing {
         elapsed: Duration,
     ) -> String {
         format!(
-            "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}) in {:.1} s",
+            "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}; uploads \
+             x{:.2} of the demand, x{:.2} in whole streams) in {:.1} s",
             summary.header.topology_name,
             summary.header.members,
             summary.senders.len(),
             summary.rate_mbps,
             summary.header.seed,
+            summary.upload_over_demand,
+            summary.stream_slots_over_demand,
             elapsed.as_secs_f64()
         )
     }
@@ -390,11 +398,18 @@ pub fn run_with_pairs(
     let upload: f64 = (0..n)
         .map(|m| net.hosts()[m].access.up.bps_f64().min(demand))
         .sum();
+    // In whole streams: each receiver of each stream needs a parent whose upload carries it.
+    let child_streams = (n - 1) as f64 * senders.len() as f64;
+    let slots: f64 = (0..n)
+        .map(|m| (net.hosts()[m].access.up.bps_f64() / args.rate.bps_f64().max(1.0)).floor())
+        .map(|slots| slots.min(child_streams))
+        .sum();
     let summary = ConferencingSummary {
         header,
         rate_mbps: args.rate.mbps_f64(),
         senders,
         upload_over_demand: round6(upload / demand.max(1.0)),
+        stream_slots_over_demand: round6(slots / child_streams.max(1.0)),
         schemes,
     };
     write_outputs(&Conferencing::out_dir(args), &summary, &runs, timeline)?;

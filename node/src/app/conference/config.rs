@@ -119,7 +119,9 @@ pub struct ConferenceArgs {
     /// A file holding the group secret (else the ESM_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
-    /// The stream rate bandwidth levels are measured against.
+    /// The stream rate bandwidth levels are measured against; give every member of a group
+    /// the same (default: the rate of --send, else 500 kbit/s). A receiver left at 500 kbit/s
+    /// in a group streaming 1.2 Mbit/s takes a half-rate path as full.
     #[arg(long)]
     pub stream_rate: Option<Bandwidth>,
     /// Register with this anycast resolver as a server of GROUP%DOMAIN.
