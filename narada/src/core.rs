@@ -345,8 +345,9 @@ impl Core {
     /// a stream, while data arrived at `arriving` from all its neighbours.
     ///
     /// Such a download is the bottleneck of every path to the member. When the sample and the
-    /// rest of what arrives together come near it (three quarters: rate control upstream
-    /// keeps what arrives below the download, so its queue stays short), the sample measured
+    /// rest of what arrives together fill most of it (60%: rate control upstream keeps what
+    /// arrives well below the download, at most 85% of it where the member tells its parents
+    /// their shares, so its queue stays short), the sample measured
     /// the download's share left to this link, not the link: the link is taken to carry what
     /// the download does. Else a slow member fed by one parent would find every other link as
     /// narrow as what its download had left, and would never move to a nearer parent. A member
@@ -364,7 +365,7 @@ impl Core {
             return sample;
         }
         let together = sample.bps_f64() + arriving.map_or(0.0, |a| a.bps_f64());
-        if together >= 0.75 * download.bps_f64() {
+        if together >= 0.6 * download.bps_f64() {
             sample.max(download)
         } else {
             sample

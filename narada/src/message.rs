@@ -209,6 +209,13 @@ impl WireMessage for Message {
             _ => 0,
         }
     }
+
+    fn flow(&self) -> Option<u64> {
+        match self {
+            Self::Data(packet) => Some(u64::from(packet.source)),
+            _ => None,
+        }
+    }
 }
 
 impl Message {

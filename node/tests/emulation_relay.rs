@@ -98,6 +98,25 @@ async fn a_slow_member_below_a_relay_keeps_the_base_and_the_relays_other_childre
             w.describe(&w.receiver.id)
         );
     }
+    for (name, w) in names.iter().zip(&windows) {
+        for p in w
+            .receiver
+            .transport
+            .peers
+            .iter()
+            .filter(|p| p.id == slow.id)
+        {
+            println!(
+                "{name} towards slow: paced {:.0} kbit/s, shaped {} by rate and {} by buffer, \
+                 {} of {} packets lost",
+                p.paced_bps / 1e3,
+                p.shaped_by_rate,
+                p.shaped_by_buffer,
+                p.lost_packets,
+                p.sent_packets
+            );
+        }
+    }
     // The direct paths from the source to the two are far longer than through the relay.
     for (name, w) in names.iter().zip(&windows).skip(1) {
         assert_eq!(

@@ -56,6 +56,13 @@ pub trait WireMessage: Serialize + DeserializeOwned + Clone + Debug {
         0
     }
 
+    /// For a data message, the flow it belongs to (one source's stream, as the sending peer
+    /// names it): a receiver splitting its download among the peers that feed it gives each
+    /// flow an equal claim. `None`: not part of a flow.
+    fn flow(&self) -> Option<u64> {
+        None
+    }
+
     /// Bytes this message occupies on the wire, envelope included. The simulator never encodes
     /// messages but charges this size, so overhead figures count real bytes.
     fn wire_size(&self) -> usize {

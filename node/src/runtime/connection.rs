@@ -39,6 +39,10 @@ pub(super) struct Peer {
     pub(super) link: bool,
     /// Rate adaptation of the media sent to it.
     pub(super) pacer: LinkPacer,
+    /// Bytes of media datagrams that arrived from it since the last shares were sent.
+    pub(super) received_media: u64,
+    /// The flows (sources' streams) among them, at most `receive_budget::MAX_FLOWS`.
+    pub(super) received_flows: std::collections::BTreeSet<u64>,
     /// The bandwidth probe asked of it, until its train is in.
     pub(super) probe_out: Option<bandwidth_probe::Outgoing>,
     /// That probe's train, arriving.
@@ -109,8 +113,8 @@ pub(super) enum Inbound<M> {
     },
     /// A peer's control stream broke its framing (the connection is then closed).
     BadFrame(NodeId, u64, FrameError),
-    /// A datagram from a peer.
-    Datagram(NodeId, M),
+    /// A datagram from a peer, and its size in bytes.
+    Datagram(NodeId, M, usize),
     /// A datagram that did not decode.
     BadDatagram,
     /// A connection closed, and why.
@@ -174,7 +178,7 @@ pub(super) fn spawn_connection_tasks<M>(
             match conn.read_datagram().await {
                 Ok(bytes) => {
                     let item = match wire::decode::<M>(&bytes) {
-                        Ok(msg) => Inbound::Datagram(peer, msg),
+                        Ok(msg) => Inbound::Datagram(peer, msg, bytes.len()),
                         Err(_) => Inbound::BadDatagram,
                     };
                     if inbound.send(item).await.is_err() {

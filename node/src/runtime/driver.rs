@@ -20,6 +20,7 @@ use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
 use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
 use super::pacing::LinkPacer;
+use super::receive_budget;
 use super::release::Release;
 use super::{
     Control, Observer, PeerSnapshot, RuntimeOptions, TransportCounters, TransportSnapshot,
@@ -59,6 +60,8 @@ pub(super) struct Driver<P: Protocol> {
     released_late: Arc<AtomicU64>,
     /// The last bandwidth probe's number.
     probe_serial: u32,
+    /// When the received media was last counted into shares of the download.
+    shares_at: Option<Time>,
 }
 
 impl<P> Driver<P>
@@ -95,6 +98,7 @@ where
             observed: None,
             released_late: Arc::default(),
             probe_serial: 0,
+            shares_at: None,
         }
     }
 
@@ -152,6 +156,7 @@ where
                         self.gossip_addresses();
                     }
                     self.expire_probes();
+                    self.send_shares();
                     self.refresh_snapshot();
                 }
             }
@@ -485,8 +490,14 @@ where
                     c.conn.close(code::CLOSED.into(), b"bad control frame");
                 }
             }
-            Inbound::Datagram(peer, msg) => {
-                if self.peers.contains_key(&peer) {
+            Inbound::Datagram(peer, msg, bytes) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.received_media = p.received_media.saturating_add(bytes as u64);
+                    if let Some(flow) = msg.flow()
+                        && p.received_flows.len() < receive_budget::MAX_FLOWS
+                    {
+                        p.received_flows.insert(flow);
+                    }
                     self.counters.messages_received += 1;
                     let now = self.clock.now();
                     self.protocol.handle_message(now, peer, msg);
@@ -540,6 +551,8 @@ where
             conns: Vec::new(),
             link: false,
             pacer: LinkPacer::new(),
+            received_media: 0,
+            received_flows: std::collections::BTreeSet::new(),
             probe_out: None,
             probe_in: None,
             train_sent: None,
@@ -607,6 +620,11 @@ where
                 }
             }
             Frame::ProbeAsk { id } => self.send_train(peer, id),
+            Frame::ReceiveShare { bps } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.pacer.set_share(now, bps as f64);
+                }
+            }
             // Probe frames are taken apart as they are read (`Inbound::Probe`).
             Frame::Probe { .. } => {}
             Frame::Hello { .. } | Frame::Welcome { .. } | Frame::Refused { .. } => {
@@ -629,6 +647,35 @@ where
         if link {
             let now = self.clock.now();
             self.protocol.handle_link(now, peer, LinkEvent::Down);
+        }
+    }
+
+    /// With a known download, tell each peer that sent media since the last tick the share of
+    /// the download it may fill (see `receive_budget`).
+    fn send_shares(&mut self) {
+        let now = self.clock.now();
+        let Some(download) = self.options.download else {
+            return;
+        };
+        let since = self.shares_at.replace(now);
+        let Some(elapsed) = since.map(|t| now.saturating_since(t).as_secs_f64()) else {
+            return;
+        };
+        let senders: Vec<(NodeId, receive_budget::Sending)> = self
+            .peers
+            .iter_mut()
+            .filter(|(_, p)| p.received_media > 0)
+            .map(|(&id, p)| {
+                let bytes = std::mem::take(&mut p.received_media);
+                let flows = std::mem::take(&mut p.received_flows).len().max(1);
+                let bps = bytes as f64 * 8.0 / elapsed.max(0.05);
+                (id, receive_budget::Sending { bps, flows })
+            })
+            .collect();
+        let sending: Vec<receive_budget::Sending> = senders.iter().map(|&(_, s)| s).collect();
+        let total = download.bps_f64() * receive_budget::HEADROOM;
+        for ((peer, _), share) in senders.iter().zip(receive_budget::shares(total, &sending)) {
+            self.send_frame(*peer, &Frame::ReceiveShare { bps: share as u64 });
         }
     }
 

@@ -24,13 +24,14 @@ mod clock;
 mod connection;
 mod driver;
 mod pacing;
+mod receive_budget;
 mod release;
 pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use overlay_core::{NodeId, Protocol};
+use overlay_core::{Bandwidth, NodeId, Protocol};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -118,6 +119,10 @@ pub struct RuntimeOptions {
     /// Pace media datagrams and drop what a link cannot carry, least important first (see
     /// `pacing`); off, they go straight to QUIC (the relay benchmark's baseline).
     pub pacing: bool,
+    /// This member's download capacity, if known: it then tells each peer sending it media
+    /// the share of the download it may fill, so parents feeding it at once stay under it
+    /// together (see `receive_budget`).
+    pub download: Option<Bandwidth>,
 }
 
 impl Default for RuntimeOptions {
@@ -126,6 +131,7 @@ impl Default for RuntimeOptions {
             datagrams: true,
             observe_every_input: false,
             pacing: true,
+            download: None,
         }
     }
 }

@@ -11,14 +11,17 @@
 //! a tenth of the packets sent cut it in proportion, and a few percent hold it; one cut per
 //! round trip. Otherwise it grows about 10% a second (faster on short round trips). It is
 //! never above what QUIC's congestion window allows over the round trip: a window cut by
-//! QUIC's own congestion control lowers it at the next reading. Where the path has room, the
-//! pacer drops nothing.
+//! QUIC's own congestion control lowers it at the next reading, nor above the share of its
+//! download the receiver last gave this link (see `receive_budget`). Where the path has room,
+//! the pacer drops nothing.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use media::{Priority, PriorityPacer};
 use overlay_core::{Bandwidth, Time};
+
+use super::receive_budget::SHARE_LIFETIME;
 
 /// How often the rate is read against the connection.
 const REFRESH: Duration = Duration::from_millis(100);
@@ -91,6 +94,8 @@ pub(super) struct LinkPacer {
     least_waiting: Option<usize>,
     /// Datagrams refused because QUIC's buffer held too much already.
     refused_by_buffer: u64,
+    /// The share of its download the receiver last said this link may fill, and when.
+    share: Option<(Time, f64)>,
 }
 
 impl LinkPacer {
@@ -106,7 +111,21 @@ impl LinkPacer {
             hold_until: None,
             least_waiting: None,
             refused_by_buffer: 0,
+            share: None,
         }
+    }
+
+    /// The receiver says this link may fill `bps` of its download (see `receive_budget`):
+    /// the rate stays at or under it until the share lapses.
+    pub(super) fn set_share(&mut self, now: Time, bps: f64) {
+        self.share = Some((now, bps.max(FLOOR_BPS)));
+    }
+
+    /// The receiver's share, while it is fresh (else no bound).
+    fn share_bps(&self, now: Time) -> f64 {
+        self.share
+            .filter(|&(at, _)| now.saturating_since(at) < SHARE_LIFETIME)
+            .map_or(f64::INFINITY, |(_, bps)| bps)
     }
 
     /// Whether a datagram of `bytes` and `priority` goes out at `now` over `conn` (`false`: it
@@ -169,7 +188,9 @@ impl LinkPacer {
             sent,
             waiting,
         } = reading;
-        let allowed = cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4);
+        // What QUIC's window lets through over the round trip, and no more than the
+        // receiver's share of its download.
+        let allowed = (cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4)).min(self.share_bps(now));
         // Datagrams waiting in QUIC's buffer wait this long at the current rate.
         let held = Duration::from_secs_f64(waiting as f64 * 8.0 / self.rate_bps.max(FLOOR_BPS));
         let min = self.smallest_rtt(now, rtt);
@@ -301,6 +322,38 @@ mod tests {
             at(&mut p, n, 100, 56 + 50 * (n - 399), 0);
         }
         assert_eq!(p.rate_bps, FLOOR_BPS);
+    }
+
+    #[test]
+    fn the_receivers_share_bounds_the_rate_until_it_lapses() {
+        let mut p = LinkPacer::new();
+        let read = |sent: u64| Reading {
+            rtt: ms(100),
+            cwnd: 100_000,
+            lost: 0,
+            sent,
+            waiting: 0,
+        };
+        // The window allows 8 Mbit/s; the receiver gives this link 400 kbit/s of its download.
+        p.set_share(Time::from_millis(50), 400_000.0);
+        p.adapt(Time::from_millis(100), read(100));
+        assert_eq!(p.rate_bps, 400_000.0);
+        // A clear path does not grow past it.
+        p.adapt(Time::from_millis(200), read(200));
+        assert_eq!(p.rate_bps, 400_000.0);
+        // Renewed higher, the rate may grow into it; once it lapses, only the window bounds it.
+        p.set_share(Time::from_millis(250), 1_000_000.0);
+        p.adapt(Time::from_millis(300), read(300));
+        assert!(p.rate_bps > 400_000.0 && p.rate_bps <= 1_000_000.0);
+        let later = Time::from_millis(250) + SHARE_LIFETIME;
+        p.adapt(later, read(400));
+        let before = p.rate_bps;
+        p.adapt(later + REFRESH, read(500));
+        assert!(
+            p.rate_bps > before,
+            "grows past the lapsed share: {}",
+            p.rate_bps
+        );
     }
 
     #[test]

@@ -70,6 +70,13 @@ pub enum Frame<M> {
         /// Which probe (the train carries it).
         id: u32,
     },
+    /// The share of the sender's download the receiver may fill with media, bits per second
+    /// (the sender of this frame knows its download and splits it among the peers sending it
+    /// media; see the runtime's `receive_budget`).
+    ReceiveShare {
+        /// Bits per second.
+        bps: u64,
+    },
 }
 
 /// Why a frame could not be read or written.
@@ -169,6 +176,7 @@ mod tests {
             Frame::Addresses(vec![(NodeId::from_index(3), "[::1]:5".parse().unwrap())]),
             Frame::Message(7),
             Frame::ProbeAsk { id: 41 },
+            Frame::ReceiveShare { bps: 510_000 },
             Frame::Probe {
                 id: 41,
                 index: 7,

@@ -54,6 +54,11 @@ pub struct ConferenceConfig {
     /// carries, across every sender (with `emulate`, its place's upload unless given).
     #[serde(default)]
     pub upload: Option<Bandwidth>,
+    /// This member's download capacity: it then routes as if no link to it were wider, and
+    /// tells each peer sending it media the share of the download it may fill (with
+    /// `emulate`, its place's download unless given).
+    #[serde(default)]
+    pub download: Option<Bandwidth>,
     /// The routing metric the trees follow (experiments compare them; members of one group
     /// must agree).
     #[serde(default = "default_metric")]
@@ -144,6 +149,12 @@ pub struct ConferenceArgs {
     /// --emulate, its place's upload unless given).
     #[arg(long)]
     pub upload: Option<Bandwidth>,
+    /// This member's download capacity, e.g. 8mbps: no link to it counts as wider, and each
+    /// peer sending it media is told the share of 85% of it that it may fill, so parents
+    /// feeding it at once stay under it together (with --emulate, its place's download
+    /// unless given).
+    #[arg(long)]
+    pub download: Option<Bandwidth>,
     /// The routing metric: bandwidth-latency (the default: widest path, then lowest
     /// latency), latency, bandwidth-only or random; every member of a group must use the same.
     #[arg(long, value_parser = parse_metric)]
@@ -188,6 +199,14 @@ pub enum ConfigError {
     /// The config file's `stream_rate` is not a bandwidth.
     #[error("config file: stream_rate {rate:?}: {source}")]
     StreamRate {
+        /// The value.
+        rate: String,
+        /// Why it is not a bandwidth.
+        source: ParseBandwidthError,
+    },
+    /// The config file's `download` is not a bandwidth.
+    #[error("config file: download {rate:?}: {source}")]
+    Download {
         /// The value.
         rate: String,
         /// Why it is not a bandwidth.
@@ -246,6 +265,7 @@ struct FileConfig {
     join_by_name: bool,
     emulate: Option<PathBuf>,
     upload: Option<String>,
+    download: Option<String>,
     metric: Option<MetricKind>,
 }
 
@@ -298,6 +318,14 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             })
             .transpose()?;
         let upload = a.upload.or(file_upload);
+        let file_download = file
+            .download
+            .map(|rate| {
+                rate.parse::<Bandwidth>()
+                    .map_err(|source| ConfigError::Download { rate, source })
+            })
+            .transpose()?;
+        let download = a.download.or(file_download);
         let resolver = a.resolver.or(file.resolver);
         let anycast_domain = a.domain.or(file.domain).unwrap_or_else(default_domain);
         let join_by_name = a.join_by_name || file.join_by_name;
@@ -318,6 +346,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             join_by_name,
             emulate: a.emulate.or(file.emulate),
             upload,
+            download,
             metric: a.metric.or(file.metric).unwrap_or_else(default_metric),
         })
     }
@@ -343,6 +372,7 @@ mod tests {
             join_by_name: false,
             emulate: None,
             upload: None,
+            download: None,
             metric: None,
         }
     }

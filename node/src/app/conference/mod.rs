@@ -142,7 +142,10 @@ impl Member {
         narada_config.bandwidth.upload = config
             .upload
             .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.up_bps)));
-        narada_config.bandwidth.download = place.as_ref().map(|p| Bandwidth::from_bps(p.down_bps));
+        narada_config.bandwidth.download = config
+            .download
+            .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.down_bps)));
+        let download = narada_config.bandwidth.download;
         let now = WallClock::default().now();
         let narada = Narada::new(id, narada_config, now);
         let view = Arc::new(Mutex::new(ProtocolView::default()));
@@ -186,7 +189,15 @@ impl Member {
             mut events,
             snapshot,
             ..
-        } = runtime::start(narada, connector, Some(observer));
+        } = runtime::start_with(
+            narada,
+            connector,
+            Some(observer),
+            runtime::RuntimeOptions {
+                download,
+                ..runtime::RuntimeOptions::default()
+            },
+        );
         let board = Arc::new(StatusBoard::new(config.group.clone(), id, view, snapshot));
         let mut tasks = Vec::new();
         let receiver_board = board.clone();
