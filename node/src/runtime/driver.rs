@@ -492,11 +492,14 @@ where
             }
             Inbound::Datagram(peer, msg, bytes) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.received_media = p.received_media.saturating_add(bytes as u64);
-                    if let Some(flow) = msg.flow()
-                        && p.received_flows.len() < receive_budget::MAX_FLOWS
-                    {
-                        p.received_flows.insert(flow);
+                    // Counted only where shares of the download are given.
+                    if self.options.download.is_some() {
+                        p.received_media = p.received_media.saturating_add(bytes as u64);
+                        if let Some(flow) = msg.flow()
+                            && p.received_flows.len() < receive_budget::MAX_FLOWS
+                        {
+                            p.received_flows.insert(flow);
+                        }
                     }
                     self.counters.messages_received += 1;
                     let now = self.clock.now();
