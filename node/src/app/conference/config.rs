@@ -196,25 +196,12 @@ pub enum ConfigError {
         /// Why it is not a bandwidth.
         source: ParseBandwidthError,
     },
-    /// The config file's `stream_rate` is not a bandwidth.
-    #[error("config file: stream_rate {rate:?}: {source}")]
-    StreamRate {
-        /// The value.
-        rate: String,
-        /// Why it is not a bandwidth.
-        source: ParseBandwidthError,
-    },
-    /// The config file's `download` is not a bandwidth.
-    #[error("config file: download {rate:?}: {source}")]
-    Download {
-        /// The value.
-        rate: String,
-        /// Why it is not a bandwidth.
-        source: ParseBandwidthError,
-    },
-    /// The config file's `upload` is not a bandwidth.
-    #[error("config file: upload {rate:?}: {source}")]
-    Upload {
+    /// A bandwidth setting of the config file (`stream_rate`, `upload`, `download`) is not
+    /// a bandwidth.
+    #[error("config file: {key} {rate:?}: {source}")]
+    FileBandwidth {
+        /// The setting.
+        key: &'static str,
         /// The value.
         rate: String,
         /// Why it is not a bandwidth.
@@ -269,6 +256,19 @@ struct FileConfig {
     metric: Option<MetricKind>,
 }
 
+/// The config file's bandwidth setting `key`, if given.
+fn file_bandwidth(
+    key: &'static str,
+    value: Option<String>,
+) -> Result<Option<Bandwidth>, ConfigError> {
+    value
+        .map(|rate| {
+            rate.parse::<Bandwidth>()
+                .map_err(|source| ConfigError::FileBandwidth { key, rate, source })
+        })
+        .transpose()
+}
+
 impl TryFrom<ConferenceArgs> for ConferenceConfig {
     type Error = ConfigError;
 
@@ -295,13 +295,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             .key
             .or(file.key)
             .unwrap_or_else(|| PathBuf::from(format!(".esm/{group}-{}.key", listen.port())));
-        let file_rate = file
-            .stream_rate
-            .map(|rate| {
-                rate.parse::<Bandwidth>()
-                    .map_err(|source| ConfigError::StreamRate { rate, source })
-            })
-            .transpose()?;
+        let file_rate = file_bandwidth("stream_rate", file.stream_rate)?;
         let stream_rate = a
             .stream_rate
             .or(file_rate)
@@ -310,21 +304,9 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
         if stream_rate.bps() == 0 {
             return Err(ConfigError::ZeroStreamRate);
         }
-        let file_upload = file
-            .upload
-            .map(|rate| {
-                rate.parse::<Bandwidth>()
-                    .map_err(|source| ConfigError::Upload { rate, source })
-            })
-            .transpose()?;
+        let file_upload = file_bandwidth("upload", file.upload)?;
         let upload = a.upload.or(file_upload);
-        let file_download = file
-            .download
-            .map(|rate| {
-                rate.parse::<Bandwidth>()
-                    .map_err(|source| ConfigError::Download { rate, source })
-            })
-            .transpose()?;
+        let file_download = file_bandwidth("download", file.download)?;
         let download = a.download.or(file_download);
         let resolver = a.resolver.or(file.resolver);
         let anycast_domain = a.domain.or(file.domain).unwrap_or_else(default_domain);
@@ -430,5 +412,26 @@ mod tests {
             by_name,
             Err(ConfigError::JoinByNameWithoutResolver)
         ));
+    }
+
+    #[test]
+    fn a_config_files_bad_bandwidth_is_named_by_its_setting() {
+        let path = std::env::temp_dir().join(format!("esm-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "upload = \"20mbps\"\ndownload = \"fast\"\n").unwrap();
+        let err = ConferenceConfig::try_from(ConferenceArgs {
+            config: Some(path.clone()),
+            ..args()
+        })
+        .unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            matches!(&err, ConfigError::FileBandwidth { key: "download", rate, .. } if rate == "fast"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("config file: download \"fast\""),
+            "{err}"
+        );
     }
 }
