@@ -21,6 +21,10 @@ use crate::neighbours::Neighbour;
 use crate::node::{Event, NaradaStats, Timer};
 use crate::routing::{LinkCost, RoutingTable, Tolerance};
 
+/// The share of a slow member's download that, filled by a sample and what else arrives,
+/// makes the sample a measure of the download (see [`Core::download_limited`]).
+const DOWNLOAD_FILLED: f64 = 0.6;
+
 /// Where a member is in its life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Life {
@@ -345,11 +349,11 @@ impl Core {
     /// a stream, while data arrived at `arriving` from all its neighbours.
     ///
     /// Such a download is the bottleneck of every path to the member. When the sample and the
-    /// rest of what arrives together fill most of it (60%: rate control upstream keeps what
-    /// arrives well below the download, at most 85% of it where the member tells its parents
-    /// their shares, so its queue stays short), the sample measured
-    /// the download's share left to this link, not the link: the link is taken to carry what
-    /// the download does. Else a slow member fed by one parent would find every other link as
+    /// rest of what arrives together fill most of it ([`DOWNLOAD_FILLED`], 60%: rate control
+    /// upstream keeps what arrives well below the download, at most 85% of it where the member
+    /// tells its parents their shares, so its queue stays short), the sample measured the
+    /// download's share left to this link, not the link: the link is taken to carry what the
+    /// download does. Else a slow member fed by one parent would find every other link as
     /// narrow as what its download had left, and would never move to a nearer parent. A member
     /// whose download carries a stream or more keeps every sample as measured: several streams
     /// fill it while one link is truly congested.
@@ -365,7 +369,7 @@ impl Core {
             return sample;
         }
         let together = sample.bps_f64() + arriving.map_or(0.0, |a| a.bps_f64());
-        if together >= 0.6 * download.bps_f64() {
+        if together >= DOWNLOAD_FILLED * download.bps_f64() {
             sample.max(download)
         } else {
             sample

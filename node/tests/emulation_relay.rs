@@ -8,17 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use node::demo::process::MemberProcess;
-use tokio::process::Command;
 
 mod slow_link;
 
 const SECRET: &str = "emulation-relay-test-secret";
 
 async fn member(dir: &Path, spec: &Path, ip: &str, extra: &[&str]) -> MemberProcess {
-    let spec = spec.to_str().expect("a UTF-8 temporary path");
-    let args = [&["--emulate", spec][..], extra].concat();
-    let esm = Command::new(env!("CARGO_BIN_EXE_esm"));
-    slow_link::conference_member(esm, "emulated-relay", SECRET, dir, ip, &args).await
+    slow_link::emulated_member("emulated-relay", SECRET, dir, spec, ip, extra).await
 }
 
 /// The member `of` hears `source` from: its next hop towards the source (trees are reverse

@@ -37,6 +37,22 @@ pub async fn conference_member(
     MemberProcess::spawn_ready(cmd).await.unwrap()
 }
 
+/// Start an `esm conference` member of `group` in the emulated world `spec` (a place of which
+/// is at `ip`), as [`conference_member`] does.
+pub async fn emulated_member(
+    group: &str,
+    secret: &str,
+    dir: &Path,
+    spec: &Path,
+    ip: &str,
+    extra: &[&str],
+) -> MemberProcess {
+    let spec = spec.to_str().expect("a UTF-8 temporary path");
+    let args = [&["--emulate", spec][..], extra].concat();
+    let esm = Command::new(env!("CARGO_BIN_EXE_esm"));
+    conference_member(esm, group, secret, dir, ip, &args).await
+}
+
 /// The frames of ten seconds past the join, at both ends.
 pub struct SlowLinkWindow {
     /// Their packets that arrived at the receiver, by layer.
