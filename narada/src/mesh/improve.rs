@@ -381,8 +381,7 @@ impl Mesh {
 
 /// The link to give up for a new one of `utility` and one-way latency `direct_us`: the link of
 /// least value, if that value is under `1 / swap_ratio` of the new link's utility and the new
-/// link is shorter (so swaps make the mesh lighter), or, with a bandwidth metric, the old
-/// neighbour's upload is full.
+/// link is shorter (so swaps make the mesh lighter, never heavier).
 pub(super) fn swap_target(cx: &Core, now: Time, utility: f64, direct_us: u32) -> Option<Slot> {
     let links = cx.link_costs();
     let members = &cx.members;
@@ -396,12 +395,7 @@ pub(super) fn swap_target(cx: &Core, now: Time, utility: f64, direct_us: u32) ->
         )
     })?;
     let worst_us = cx.neighbours.get(&worst)?.cost_us();
-    // With a bandwidth metric, a neighbour whose upload is full relays nothing new: a longer
-    // link to a member with upload to spare may take its place.
-    let no_relay =
-        cx.config.routing.metric.uses_bandwidth() && links.get(&worst).is_some_and(|l| l.full);
-    (utility > cx.config.mesh.swap_ratio * value && (direct_us < worst_us || no_relay))
-        .then_some(worst)
+    (utility > cx.config.mesh.swap_ratio * value && direct_us < worst_us).then_some(worst)
 }
 
 /// Probe links that lost bandwidth and carry no data, so their recovery is noticed (only

@@ -1,10 +1,9 @@
 //! Exact-output tests of the mesh: each drives one input into a member's mesh and asserts the
 //! whole drained output.
 
-use overlay_core::{Bandwidth, NodeId, Output, Time};
+use overlay_core::{NodeId, Output, Time};
 use probe::ProberEvent;
 
-use super::improve::swap_target;
 use super::*;
 use crate::config::MeshConfig;
 use crate::message::{MemberEntry, RouteAdvert, RouteEntry, Update};
@@ -214,53 +213,4 @@ fn a_probe_that_filled_a_slow_members_download_measured_the_download_not_the_lin
     m.on_link_request(&mut cx, now, c, ask(LinkReason::Join, 20_000));
     m.on_bandwidth_measured(&mut cx, now, id(9), probe, Some(Bandwidth::from_kbps(1900)));
     assert_eq!(level(&cx, c), Some(1));
-}
-
-/// A founder routing by bandwidth then latency, its upload 10 Mbit/s for 2 Mbit/s streams.
-fn bandwidth_founder() -> (Core, Mesh) {
-    let mut config = NaradaConfig::default();
-    config.routing.metric = crate::metric::MetricKind::BandwidthLatency;
-    config.bandwidth.upload = Some(Bandwidth::from_bps(10_000_000));
-    config.bandwidth.stream_rate = Bandwidth::from_bps(2_000_000);
-    let mut cx = Core::new(id(0), config, Time::ZERO);
-    let mut m = Mesh::default();
-    m.join(&mut cx, Time::ZERO, Vec::new());
-    drained(&mut cx);
-    (cx, m)
-}
-
-#[test]
-fn a_full_neighbour_may_give_way_to_a_longer_link_with_upload_to_spare() {
-    let (mut cx, mut m) = bandwidth_founder();
-    let t0 = Time::from_secs(1);
-    let near = cx.members.intern(id(1), t0);
-    let other = cx.members.intern(id(2), t0);
-    m.link_up(&mut cx, t0, near, 10_000, LinkReason::Improve);
-    m.link_up(&mut cx, t0, other, 10_000, LinkReason::Improve);
-    // Each neighbour reaches the other in 10 ms, so neither link is needed to reach anyone.
-    let advert = |to| crate::routing::Advert {
-        metric: PathMetric {
-            width: PathMetric::UNBOUNDED,
-            dist: 10_000,
-        },
-        latency_us: 10_000,
-        path: vec![to],
-    };
-    cx.routing
-        .apply(near, other, Some(advert(other)), 64)
-        .unwrap();
-    cx.routing
-        .apply(other, near, Some(advert(near)), 64)
-        .unwrap();
-    cx.reroute(t0);
-    drained(&mut cx);
-    let now = t0 + cx.config.mesh.link_min_age;
-    // Two equal links, the one to `near` first in order: a 50 ms link may not replace it...
-    assert_eq!(swap_target(&cx, now, 100.0, 50_000), None);
-    // ...unless its upload is full.
-    cx.neighbours.get_mut(&near).unwrap().room.full = true;
-    assert_eq!(swap_target(&cx, now, 100.0, 50_000), Some(near));
-    // A shorter link may replace it either way.
-    cx.neighbours.get_mut(&near).unwrap().room.full = false;
-    assert_eq!(swap_target(&cx, now, 100.0, 5_000), Some(near));
 }
