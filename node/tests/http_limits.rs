@@ -284,9 +284,9 @@ async fn attacker(addr: SocketAddr, dribble: bool) -> Fate {
         s.write_all(b"G").await.ok()?;
         s.read(&mut buf).await.ok()
     };
-    // A connection still in the relay's accept queue at the poke is taken only when a place
-    // frees, then gets its own header timeout (5 s): on a loaded 2-core machine 38 of them
-    // were still waiting 15 s after the poke, so the wait is 25 s.
+    // The relay may take a poked connection late (likely: one still in its accept queue is
+    // taken only when a place frees, and only then gets its 5 s header timeout). On a loaded
+    // 2-core machine 38 were still open 15 s after the poke, so the wait is 25 s; none may stay.
     match tokio::time::timeout(Duration::from_secs(25), poke).await {
         Ok(None | Some(0)) => Fate::EndedWhenPoked,
         _ => Fate::Open,
