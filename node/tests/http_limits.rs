@@ -415,72 +415,126 @@ async fn a_relay_with_1024_descriptors_sheds_2000_idle_and_300_slowloris_connect
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `conns` keep-alive connections each asking `path` again and again for `run`: responses per
-/// second and how many of each status.
-async fn hammer(
-    addr: SocketAddr,
-    path: &'static str,
-    conns: usize,
-    run: Duration,
-) -> (f64, BTreeMap<u16, u64>) {
+/// What became of one request/response exchange on a kept-alive connection.
+enum Exchange {
+    /// A complete response with this status and a length.
+    Answered(u16),
+    /// The connection ended before any byte of a response: the server closed it between
+    /// requests (a real client then retries an idempotent GET on a new connection, RFC 9112
+    /// section 9.3.1).
+    ClosedBeforeAnswer,
+    /// Anything else: a broken or unlengthed response.
+    Failed,
+}
+
+/// Sends `request` on `s` and reads one response.
+async fn exchange(s: &mut BufReader<TcpStream>, request: &[u8]) -> Exchange {
+    if s.get_mut().write_all(request).await.is_err() {
+        return Exchange::ClosedBeforeAnswer;
+    }
+    let (mut code, mut length, mut first) = (0u16, None, true);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match s.read_line(&mut line).await {
+            Ok(0) | Err(_) if first => return Exchange::ClosedBeforeAnswer,
+            Ok(0) | Err(_) => return Exchange::Failed,
+            Ok(_) => first = false,
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if code == 0 {
+            code = code_and(&line, "").0;
+        } else if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse::<usize>().ok();
+        }
+    }
+    // A response without a length (a stream) ends this client.
+    let Some(length) = length else {
+        return Exchange::Failed;
+    };
+    let mut body = vec![0u8; length];
+    match s.read_exact(&mut body).await {
+        Ok(_) => Exchange::Answered(code),
+        Err(_) => Exchange::Failed,
+    }
+}
+
+/// What `hammer`'s clients got.
+struct Hammered {
+    /// Responses per second over the whole load (until the last client ended).
+    rate: f64,
+    /// How many responses of each status; 0 counts clients that ended without one (no
+    /// connection, no answer within 10 s, a broken answer, or a new connection closed unanswered).
+    codes: BTreeMap<u16, u64>,
+    /// Requests retried on a new connection after the server closed a kept-alive one between
+    /// requests (its header timeout runs from the end of the previous response).
+    retried: u64,
+}
+
+/// `conns` keep-alive connections each asking `path` again and again for `run`, like a browser
+/// or curl: a kept-alive connection the server closed before answering is replaced and the GET
+/// retried (counted apart); any other failure ends the client.
+async fn hammer(addr: SocketAddr, path: &'static str, conns: usize, run: Duration) -> Hammered {
     let until = Instant::now() + run;
     let mut tasks = Vec::new();
     for _ in 0..conns {
         tasks.push(tokio::spawn(async move {
-            let mut codes = BTreeMap::new();
-            let Ok(s) = TcpStream::connect(addr).await else {
-                return codes;
-            };
-            let mut s = BufReader::new(s);
+            let (mut codes, mut retried) = (BTreeMap::new(), 0u64);
             let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            // The connection and whether it has carried an answer already.
+            let mut connection: Option<(BufReader<TcpStream>, bool)> = None;
             while Instant::now() < until {
-                let exchange = async {
-                    s.get_mut().write_all(request.as_bytes()).await.ok()?;
-                    let (mut code, mut length) = (0u16, None);
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if s.read_line(&mut line).await.ok()? == 0 {
-                            return None;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if code == 0 {
-                            code = code_and(&line, "").0;
-                        } else if let Some((k, v)) = line.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            length = v.trim().parse::<usize>().ok();
-                        }
-                    }
-                    // A response without a length (a stream) ends this client.
-                    let mut body = vec![0u8; length?];
-                    s.read_exact(&mut body).await.ok()?;
-                    Some(code)
+                if connection.is_none() {
+                    let Ok(s) = TcpStream::connect(addr).await else {
+                        *codes.entry(0).or_insert(0) += 1;
+                        break;
+                    };
+                    connection = Some((BufReader::new(s), false));
+                }
+                let Some((s, reused)) = connection.as_mut() else {
+                    break;
                 };
                 // A response that does not come in time counts as code 0 and ends the client.
-                let code = tokio::time::timeout(Duration::from_secs(10), exchange).await;
-                match code {
-                    Ok(Some(code)) => *codes.entry(code).or_insert(0) += 1,
-                    Ok(None) | Err(_) => {
+                let done =
+                    tokio::time::timeout(Duration::from_secs(10), exchange(s, request.as_bytes()))
+                        .await;
+                match done {
+                    Ok(Exchange::Answered(code)) => {
+                        *codes.entry(code).or_insert(0) += 1;
+                        *reused = true;
+                    }
+                    Ok(Exchange::ClosedBeforeAnswer) if *reused => {
+                        retried += 1;
+                        connection = None;
+                    }
+                    Ok(Exchange::ClosedBeforeAnswer | Exchange::Failed) | Err(_) => {
                         *codes.entry(0).or_insert(0) += 1;
                         break;
                     }
                 }
             }
-            codes
+            (codes, retried)
         }));
     }
     let t0 = Instant::now();
-    let mut codes = BTreeMap::new();
+    let (mut codes, mut retried) = (BTreeMap::new(), 0);
     for t in tasks {
-        for (code, n) in t.await.unwrap() {
+        let (client_codes, client_retried) = t.await.unwrap();
+        retried += client_retried;
+        for (code, n) in client_codes {
             *codes.entry(code).or_insert(0) += n;
         }
     }
     let total: u64 = codes.values().sum();
-    (total as f64 / t0.elapsed().as_secs_f64(), codes)
+    Hammered {
+        rate: total as f64 / t0.elapsed().as_secs_f64(),
+        codes,
+        retried,
+    }
 }
 
 /// Waits until the server at `addr` has at most `open` HTTP connections besides the one asking
@@ -540,12 +594,12 @@ async fn six_hundred_concurrent_live_gets_at_the_root_are_redirected_within_boun
     let stop_sampling = Arc::new(AtomicBool::new(false));
     let sampler = sample(pid, stop_sampling.clone());
     let run = Duration::from_secs(4);
-    let (live_rate, live_codes) = hammer(root.http, "/channels/tv", 600, run).await;
+    let live = hammer(root.http, "/channels/tv", 600, run).await;
     // The two loads are separate phases: the second starts once the root has closed the
     // first's connections (on a busy 2-core CI machine that took seconds, and 600 new clients
     // then queued at the connection cap behind the old ones until their 10 s ran out).
     let drained = drain_connections(root.http, 50, Duration::from_secs(20)).await;
-    let (metrics_rate, metrics_codes) = hammer(root.http, "/metrics", 600, run).await;
+    let metrics = hammer(root.http, "/metrics", 600, run).await;
     stop_sampling.store(true, Ordering::Relaxed);
     let (rss_peak, _) = sampler.await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -563,18 +617,19 @@ async fn six_hundred_concurrent_live_gets_at_the_root_are_redirected_within_boun
     println!("the root's HTTP counters: {cuts:?}");
     println!(
         "600 concurrent keep-alive clients at the root for {run:?} each: live redirect \
-         {live_rate:.0} requests/s {live_codes:?} (its connections closed within {drained:?}), \
-         /metrics {metrics_rate:.0} requests/s \
-         {metrics_codes:?}; root RSS {rss_before:.1} MB before, {rss_peak:.1} MB peak, \
-         {rss_after:.1} MB after"
+         {:.0} requests/s {:?}, {} retried on a new connection (its connections closed within \
+         {drained:?}), /metrics {:.0} requests/s {:?}, {} retried; root RSS {rss_before:.1} MB \
+         before, {rss_peak:.1} MB peak, {rss_after:.1} MB after",
+        live.rate, live.codes, live.retried, metrics.rate, metrics.codes, metrics.retried
     );
     // Every answer is the right one. A client whose exchange did not finish (code 0: no answer
-    // within 10 s, or the connection closed by the server's timeouts) ends; on a loaded 2-core
-    // CI machine a few dozen of the 600 did (56 once, on /metrics), so up to a tenth may.
-    for (codes, right, page) in [
-        (&live_codes, 302, "live"),
-        (&metrics_codes, 200, "/metrics"),
-    ] {
+    // within 10 s, a broken answer, or a new connection closed unanswered) ends. A kept-alive
+    // connection the server closed between requests is retried, as browsers and curl do: a
+    // clean-clone CI run on a loaded 2-core machine (3222 requests/s in the debug build) saw 65
+    // of the 600 cut by the 5 s header timeout, which runs from the end of the previous
+    // response, so the client's next request had not arrived in 5 s. Up to a tenth may fail.
+    for (load, right, page) in [(&live, 302, "live"), (&metrics, 200, "/metrics")] {
+        let codes = &load.codes;
         assert!(
             codes.keys().all(|&c| c == right || c == 0),
             "{page}: {codes:?} {cuts:?}"
@@ -585,7 +640,8 @@ async fn six_hundred_concurrent_live_gets_at_the_root_are_redirected_within_boun
         );
         assert!(
             codes.get(&0).copied().unwrap_or(0) <= 60,
-            "{page}: more than a tenth of the clients cut off: {codes:?} {cuts:?}"
+            "{page}: more than a tenth of the clients failed: {codes:?}, {} retried {cuts:?}",
+            load.retried
         );
     }
     assert!(rss_peak < rss_before + 48.0, "{rss_peak:.1} MB peak");
