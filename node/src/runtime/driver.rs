@@ -22,6 +22,7 @@ use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connectio
 use super::pacing::LinkPacer;
 use super::receive_budget;
 use super::release::Release;
+use super::upload_budget;
 use super::{
     Control, Observer, PeerSnapshot, RuntimeOptions, TransportCounters, TransportSnapshot,
 };
@@ -62,6 +63,8 @@ pub(super) struct Driver<P: Protocol> {
     probe_serial: u32,
     /// When the received media was last counted into shares of the download.
     shares_at: Option<Time>,
+    /// When this member's upload was last split among its links.
+    upload_split_at: Option<Time>,
 }
 
 impl<P> Driver<P>
@@ -99,6 +102,7 @@ where
             released_late: Arc::default(),
             probe_serial: 0,
             shares_at: None,
+            upload_split_at: None,
         }
     }
 
@@ -157,6 +161,7 @@ where
                     }
                     self.expire_probes();
                     self.send_shares();
+                    self.split_upload();
                     self.refresh_snapshot();
                 }
             }
@@ -223,6 +228,12 @@ where
                 let len = bytes.len() as u64;
                 if conn.release.send(Bytes::from(bytes), priority) {
                     self.counters.data_bytes_sent += len;
+                    peer.sent_media = peer.sent_media.saturating_add(len);
+                    if let Some(flow) = msg.flow()
+                        && peer.sent_flows.len() < receive_budget::MAX_FLOWS
+                    {
+                        peer.sent_flows.insert(flow);
+                    }
                 } else {
                     self.counters.sends_shaped += 1;
                 }
@@ -556,6 +567,8 @@ where
             pacer: LinkPacer::new(),
             received_media: 0,
             received_flows: std::collections::BTreeSet::new(),
+            sent_media: 0,
+            sent_flows: std::collections::BTreeSet::new(),
             probe_out: None,
             probe_in: None,
             train_sent: None,
@@ -679,6 +692,35 @@ where
         let total = download.bps_f64() * receive_budget::HEADROOM;
         for ((peer, _), share) in senders.iter().zip(receive_budget::shares(total, &sending)) {
             self.send_frame(*peer, &Frame::ReceiveShare { bps: share as u64 });
+        }
+    }
+
+    /// With a known upload, cap each linked peer's pacer at its share of the upload (see
+    /// `upload_budget`), by what was released to it since the last split.
+    fn split_upload(&mut self) {
+        let now = self.clock.now();
+        let Some(upload) = self.options.upload else {
+            return;
+        };
+        let since = self.upload_split_at.replace(now);
+        let Some(elapsed) = since.map(|t| now.saturating_since(t).as_secs_f64()) else {
+            return;
+        };
+        let mut links: Vec<(&mut Peer, receive_budget::Sending)> = self
+            .peers
+            .values_mut()
+            .filter(|p| p.link || p.sent_media > 0)
+            .map(|p| {
+                let bytes = std::mem::take(&mut p.sent_media);
+                let flows = std::mem::take(&mut p.sent_flows).len().max(1);
+                let bps = bytes as f64 * 8.0 / elapsed.max(0.05);
+                (p, receive_budget::Sending { bps, flows })
+            })
+            .collect();
+        let sending: Vec<receive_budget::Sending> = links.iter().map(|(_, s)| *s).collect();
+        let shares = upload_budget::shares(upload.bps_f64(), &sending);
+        for ((p, _), share) in links.iter_mut().zip(shares) {
+            p.pacer.set_upload_share(Some(share));
         }
     }
 

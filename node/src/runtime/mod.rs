@@ -27,6 +27,7 @@ mod pacing;
 mod receive_budget;
 mod release;
 pub mod status;
+mod upload_budget;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -123,6 +124,10 @@ pub struct RuntimeOptions {
     /// the share of the download it may fill, so parents feeding it at once stay under it
     /// together (see `receive_budget`).
     pub download: Option<Bandwidth>,
+    /// This member's upload capacity, if known: its outgoing links' pacers then split most of
+    /// it, so its own media does not queue at its access link in front of the acknowledgements
+    /// of what it receives (see `upload_budget`).
+    pub upload: Option<Bandwidth>,
 }
 
 impl Default for RuntimeOptions {
@@ -132,6 +137,7 @@ impl Default for RuntimeOptions {
             observe_every_input: false,
             pacing: true,
             download: None,
+            upload: None,
         }
     }
 }

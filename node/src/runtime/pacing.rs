@@ -12,8 +12,9 @@
 //! round trip. Otherwise it grows about 10% a second (faster on short round trips). It is
 //! never above what QUIC's congestion window allows over the round trip: a window cut by
 //! QUIC's own congestion control lowers it at the next reading, nor above the share of its
-//! download the receiver last gave this link (see `receive_budget`). Where the path has room,
-//! the pacer drops nothing.
+//! download the receiver last gave this link (see `receive_budget`), nor above this link's
+//! share of the member's own upload (see `upload_budget`). Where the path has room, the pacer
+//! drops nothing.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -96,6 +97,9 @@ pub(super) struct LinkPacer {
     refused_by_buffer: u64,
     /// The share of its download the receiver last said this link may fill, and when.
     share: Option<(Time, f64)>,
+    /// The share of this member's own upload this link may fill (see `upload_budget`; `None`:
+    /// the upload is not known).
+    upload_share: Option<f64>,
 }
 
 impl LinkPacer {
@@ -112,6 +116,7 @@ impl LinkPacer {
             least_waiting: None,
             refused_by_buffer: 0,
             share: None,
+            upload_share: None,
         }
     }
 
@@ -119,6 +124,12 @@ impl LinkPacer {
     /// the rate stays at or under it until the share lapses.
     pub(super) fn set_share(&mut self, now: Time, bps: f64) {
         self.share = Some((now, bps.max(FLOOR_BPS)));
+    }
+
+    /// This member's own upload lets this link fill `bps` (`None`: no bound), renewed by the
+    /// member every tick.
+    pub(super) fn set_upload_share(&mut self, bps: Option<f64>) {
+        self.upload_share = bps.map(|b| b.max(FLOOR_BPS));
     }
 
     /// The receiver's share, while it is fresh (else no bound).
@@ -189,8 +200,10 @@ impl LinkPacer {
             waiting,
         } = reading;
         // What QUIC's window lets through over the round trip, and no more than the
-        // receiver's share of its download.
-        let allowed = (cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4)).min(self.share_bps(now));
+        // receiver's share of its download or this link's share of this member's upload.
+        let allowed = (cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4))
+            .min(self.share_bps(now))
+            .min(self.upload_share.unwrap_or(f64::INFINITY));
         // Datagrams waiting in QUIC's buffer wait this long at the current rate.
         let held = Duration::from_secs_f64(waiting as f64 * 8.0 / self.rate_bps.max(FLOOR_BPS));
         let min = self.smallest_rtt(now, rtt);

@@ -146,6 +146,7 @@ impl Member {
             .download
             .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.down_bps)));
         let download = narada_config.bandwidth.download;
+        let upload = narada_config.bandwidth.upload;
         let now = WallClock::default().now();
         let narada = Narada::new(id, narada_config, now);
         let view = Arc::new(Mutex::new(ProtocolView::default()));
@@ -195,6 +196,7 @@ impl Member {
             Some(observer),
             runtime::RuntimeOptions {
                 download,
+                upload,
                 ..runtime::RuntimeOptions::default()
             },
         );
