@@ -51,7 +51,8 @@ pub struct ConferenceConfig {
     #[serde(default)]
     pub emulate: Option<PathBuf>,
     /// This member's upload capacity: it then forwards no more streams than 90% of it
-    /// carries, across every sender (with `emulate`, its place's upload unless given).
+    /// carries, across every sender, and its links together send at most 85% of it (with
+    /// `emulate`, its place's upload unless given).
     #[serde(default)]
     pub upload: Option<Bandwidth>,
     /// This member's download capacity: it then routes as if no link to it were wider, and
@@ -145,8 +146,9 @@ pub struct ConferenceArgs {
     #[arg(long)]
     pub emulate: Option<PathBuf>,
     /// This member's upload capacity, e.g. 20mbps: it then relays no more streams than 90%
-    /// of it carries, across every sender, and tells its neighbours when it is full (with
-    /// --emulate, its place's upload unless given).
+    /// of it carries, across every sender, and tells its neighbours when it is full; its
+    /// links together send at most 85% of it, so its own media does not queue in front of
+    /// what it acknowledges (with --emulate, its place's upload unless given).
     #[arg(long)]
     pub upload: Option<Bandwidth>,
     /// This member's download capacity, e.g. 8mbps: no link to it counts as wider, and each
