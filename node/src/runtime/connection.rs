@@ -39,14 +39,10 @@ pub(super) struct Peer {
     pub(super) link: bool,
     /// Rate adaptation of the media sent to it.
     pub(super) pacer: LinkPacer,
-    /// Bytes of media datagrams that arrived from it since the last shares were sent.
-    pub(super) received_media: u64,
-    /// The flows (sources' streams) among them, at most `receive_budget::MAX_FLOWS`.
-    pub(super) received_flows: std::collections::BTreeSet<u64>,
-    /// Bytes of media datagrams released to it since this member's upload was last split.
-    pub(super) sent_media: u64,
-    /// The flows among them, at most `receive_budget::MAX_FLOWS`.
-    pub(super) sent_flows: std::collections::BTreeSet<u64>,
+    /// Media datagrams that arrived from it since the last shares were sent.
+    pub(super) received_media: super::receive_budget::MediaTally,
+    /// Media datagrams released to it since this member's upload was last split.
+    pub(super) sent_media: super::receive_budget::MediaTally,
     /// The bandwidth probe asked of it, until its train is in.
     pub(super) probe_out: Option<bandwidth_probe::Outgoing>,
     /// That probe's train, arriving.

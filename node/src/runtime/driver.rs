@@ -228,12 +228,7 @@ where
                 let len = bytes.len() as u64;
                 if conn.release.send(Bytes::from(bytes), priority) {
                     self.counters.data_bytes_sent += len;
-                    peer.sent_media = peer.sent_media.saturating_add(len);
-                    if let Some(flow) = msg.flow()
-                        && peer.sent_flows.len() < receive_budget::MAX_FLOWS
-                    {
-                        peer.sent_flows.insert(flow);
-                    }
+                    peer.sent_media.add(len, msg.flow());
                 } else {
                     self.counters.sends_shaped += 1;
                 }
@@ -505,12 +500,7 @@ where
                 if let Some(p) = self.peers.get_mut(&peer) {
                     // Counted only where shares of the download are given.
                     if self.options.download.is_some() {
-                        p.received_media = p.received_media.saturating_add(bytes as u64);
-                        if let Some(flow) = msg.flow()
-                            && p.received_flows.len() < receive_budget::MAX_FLOWS
-                        {
-                            p.received_flows.insert(flow);
-                        }
+                        p.received_media.add(bytes as u64, msg.flow());
                     }
                     self.counters.messages_received += 1;
                     let now = self.clock.now();
@@ -565,10 +555,8 @@ where
             conns: Vec::new(),
             link: false,
             pacer: LinkPacer::new(),
-            received_media: 0,
-            received_flows: std::collections::BTreeSet::new(),
-            sent_media: 0,
-            sent_flows: std::collections::BTreeSet::new(),
+            received_media: receive_budget::MediaTally::default(),
+            sent_media: receive_budget::MediaTally::default(),
             probe_out: None,
             probe_in: None,
             train_sent: None,
@@ -680,13 +668,8 @@ where
         let senders: Vec<(NodeId, receive_budget::Sending)> = self
             .peers
             .iter_mut()
-            .filter(|(_, p)| p.received_media > 0)
-            .map(|(&id, p)| {
-                let bytes = std::mem::take(&mut p.received_media);
-                let flows = std::mem::take(&mut p.received_flows).len().max(1);
-                let bps = bytes as f64 * 8.0 / elapsed.max(0.05);
-                (id, receive_budget::Sending { bps, flows })
-            })
+            .filter(|(_, p)| !p.received_media.is_empty())
+            .map(|(&id, p)| (id, p.received_media.take(elapsed)))
             .collect();
         let sending: Vec<receive_budget::Sending> = senders.iter().map(|&(_, s)| s).collect();
         let total = download.bps_f64() * receive_budget::HEADROOM;
@@ -709,12 +692,10 @@ where
         let mut links: Vec<(&mut Peer, receive_budget::Sending)> = self
             .peers
             .values_mut()
-            .filter(|p| p.link || p.sent_media > 0)
+            .filter(|p| p.link || !p.sent_media.is_empty())
             .map(|p| {
-                let bytes = std::mem::take(&mut p.sent_media);
-                let flows = std::mem::take(&mut p.sent_flows).len().max(1);
-                let bps = bytes as f64 * 8.0 / elapsed.max(0.05);
-                (p, receive_budget::Sending { bps, flows })
+                let sending = p.sent_media.take(elapsed);
+                (p, sending)
             })
             .collect();
         let sending: Vec<receive_budget::Sending> = links.iter().map(|(_, s)| *s).collect();

@@ -35,6 +35,40 @@ pub(super) struct Sending {
     pub(super) flows: usize,
 }
 
+/// Media bytes and flows counted on one link between two splits (what it received, or what it
+/// was released), turned into a [`Sending`] when the split is made.
+#[derive(Clone, Debug, Default)]
+pub(super) struct MediaTally {
+    bytes: u64,
+    flows: std::collections::BTreeSet<u64>,
+}
+
+impl MediaTally {
+    /// Counts `len` bytes of `flow` (a flow past [`MAX_FLOWS`] adds bytes only).
+    pub(super) fn add(&mut self, len: u64, flow: Option<u64>) {
+        self.bytes = self.bytes.saturating_add(len);
+        if let Some(flow) = flow
+            && self.flows.len() < MAX_FLOWS
+        {
+            self.flows.insert(flow);
+        }
+    }
+
+    /// Whether anything was counted since the last [`MediaTally::take`].
+    pub(super) fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// The rate over `elapsed_s` seconds (at least 50 ms) and the flows seen, starting over.
+    pub(super) fn take(&mut self, elapsed_s: f64) -> Sending {
+        let tally = std::mem::take(self);
+        Sending {
+            bps: tally.bytes as f64 * 8.0 / elapsed_s.max(0.05),
+            flows: tally.flows.len().max(1),
+        }
+    }
+}
+
 /// Splits `total_bps` among peers sending as `senders` say: max-min fair per flow over their
 /// demands (each rate with room to grow), so a parent carrying two streams has twice the
 /// claim of one carrying one. Demands that fit are met and what is left is shared out by
@@ -75,6 +109,31 @@ pub(super) fn shares(total_bps: f64, senders: &[Sending]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tally_gives_the_rate_and_the_flows_it_saw_and_starts_over() {
+        let mut tally = MediaTally::default();
+        assert!(tally.is_empty());
+        for flow in 0..100 {
+            tally.add(1_000, Some(flow));
+        }
+        tally.add(500, None);
+        assert!(!tally.is_empty());
+        // 100.5 kB in half a second; flows past MAX_FLOWS add bytes only.
+        let sending = tally.take(0.5);
+        assert_eq!(sending.flows, MAX_FLOWS);
+        assert!((sending.bps - 1_608_000.0).abs() < 1e-6, "{sending:?}");
+        assert!(tally.is_empty());
+        // No flow named counts as one; a near-zero interval is taken as 50 ms.
+        tally.add(100, None);
+        assert_eq!(
+            tally.take(0.0),
+            Sending {
+                bps: 16_000.0,
+                flows: 1
+            }
+        );
+    }
 
     #[test]
     fn shares_split_by_flows_meet_small_demands_and_leave_no_room_unused() {

@@ -136,9 +136,7 @@ impl BroadcastNode {
             addr: config.http,
             source,
         };
-        let listener = tokio::net::TcpListener::bind(config.http)
-            .await
-            .map_err(http_error)?;
+        let listener = http_server::bind(config.http).map_err(http_error)?;
         let http = listener.local_addr().map_err(http_error)?;
         let mut connector = Connector::bind(
             config.listen,

@@ -234,13 +234,10 @@ impl Member {
         }));
         let http = match config.http {
             Some(addr) => {
-                let listener =
-                    tokio::net::TcpListener::bind(addr)
-                        .await
-                        .map_err(|e| StartError::Http {
-                            addr,
-                            reason: e.to_string(),
-                        })?;
+                let listener = http_server::bind(addr).map_err(|e| StartError::Http {
+                    addr,
+                    reason: e.to_string(),
+                })?;
                 let bound = listener.local_addr().map_err(|e| StartError::Http {
                     addr,
                     reason: e.to_string(),
