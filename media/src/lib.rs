@@ -5,17 +5,24 @@
 //! - [`SyntheticSource`]: a constant-bit-rate source with keyframes, layers and frame timing;
 //! - [`PriorityPacer`]: rate adaptation by dropping, lowest priority first, for one outgoing
 //!   link whose rate the congestion controller (or the simulator's fair share) sets;
+//! - [`FrameSlicer`] and [`FrameAssembler`]: a real codec's whole frames (audio, video
+//!   keyframes and delta frames) as packets and back, waiting for a keyframe after a loss;
 //! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).
 //!
 //! Like the protocol crates it never reads a clock: time is passed in.
 
 #![forbid(unsafe_code)]
 
+mod frame;
 mod pacer;
 mod packet;
 mod receiver;
 mod source;
 
+pub use frame::{
+    AUDIO_STREAM, Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer,
+    VIDEO_STREAM,
+};
 pub use pacer::{BURST, PriorityPacer};
 pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};
 pub use receiver::{

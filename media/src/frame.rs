@@ -1,0 +1,492 @@
+//! Whole frames of a real codec (what a browser or an encoder hands over) carried as media
+//! packets down the trees, and put back together at each receiving member.
+//!
+//! [`FrameSlicer`] cuts a [`Frame`] into packets of at most an MTU, each marked with the drop
+//! priority of its kind: audio and keyframes are kept longest, delta frames of video next.
+//! The first packet of a frame starts with a two-byte header (codec, flags) so a receiver knows
+//! how to hand the frame on without any other announcement.
+//!
+//! [`FrameAssembler`] takes packets of one source in any order and gives back whole frames,
+//! oldest first: a frame missing a packet when a later one completes is dropped (never waited
+//! for: live media skips what is late), and after a video frame is lost nothing but a keyframe
+//! goes out until one arrives, since a decoder cannot use delta frames that follow a hole. It
+//! keeps the current keyframe group, bounded, so a viewer that joins can start at once.
+//!
+//! Like the rest of the crate it reads no clock and never panics on what the network sends.
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{MediaPacket, Priority};
+
+/// The codecs a frame may be in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Codec {
+    /// Opus audio, 48 kHz RTP clock.
+    Opus,
+    /// VP8 video, 90 kHz.
+    Vp8,
+    /// VP9 video, 90 kHz.
+    Vp9,
+    /// H.264 video, 90 kHz.
+    H264,
+    /// AV1 video, 90 kHz.
+    Av1,
+}
+
+impl Codec {
+    /// Its code in a frame header.
+    fn code(self) -> u8 {
+        match self {
+            Self::Opus => 1,
+            Self::Vp8 => 2,
+            Self::Vp9 => 3,
+            Self::H264 => 4,
+            Self::Av1 => 5,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::Opus,
+            2 => Self::Vp8,
+            3 => Self::Vp9,
+            4 => Self::H264,
+            5 => Self::Av1,
+            _ => return None,
+        })
+    }
+
+    /// Whether it is an audio codec.
+    pub fn is_audio(self) -> bool {
+        matches!(self, Self::Opus)
+    }
+
+    /// Its RTP clock rate, Hz.
+    pub fn clock_rate(self) -> u32 {
+        if self.is_audio() { 48_000 } else { 90_000 }
+    }
+
+    /// The stream number its frames travel in: one audio and one video stream per source.
+    pub fn stream(self) -> u32 {
+        if self.is_audio() {
+            AUDIO_STREAM
+        } else {
+            VIDEO_STREAM
+        }
+    }
+}
+
+/// The stream of a source's video frames.
+pub const VIDEO_STREAM: u32 = 0;
+/// The stream of a source's audio frames.
+pub const AUDIO_STREAM: u32 = 1;
+
+/// Bytes of header at the start of a frame's first packet.
+const HEADER: usize = 2;
+/// Flag bit: the frame is a keyframe.
+const KEYFRAME: u8 = 1;
+
+/// One whole frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Its codec.
+    pub codec: Codec,
+    /// Whether a decoder can start at it (always true of audio).
+    pub keyframe: bool,
+    /// Capture time, microseconds of the source's media clock.
+    pub timestamp_us: u64,
+    /// The codec's bytes (depacketised: what a decoder takes).
+    pub data: Bytes,
+}
+
+impl Frame {
+    /// The drop priority of its packets: audio and keyframes kept longest.
+    pub fn priority(&self) -> Priority {
+        if self.keyframe || self.codec.is_audio() {
+            Priority::Keyframe
+        } else {
+            Priority::Base
+        }
+    }
+}
+
+/// Cuts frames of one source into packets.
+#[derive(Clone, Debug)]
+pub struct FrameSlicer {
+    mtu: usize,
+    /// Next packet and frame numbers, per stream.
+    next: BTreeMap<u32, (u64, u64)>,
+}
+
+impl FrameSlicer {
+    /// A slicer whose packets carry at most `mtu` payload bytes (at least 64).
+    pub fn new(mtu: usize) -> Self {
+        Self {
+            mtu: mtu.clamp(64, crate::MAX_PAYLOAD),
+            next: BTreeMap::new(),
+        }
+    }
+
+    /// The packets of `frame`, in order. A frame too large for 65535 packets is cut short
+    /// there (far beyond any real frame: 70 MB at a 1100-byte MTU).
+    pub fn slice(&mut self, frame: &Frame) -> Vec<MediaPacket> {
+        let stream = frame.codec.stream();
+        let (seq, number) = self.next.entry(stream).or_insert((0, 0));
+        let mut whole = BytesMut::with_capacity(HEADER + frame.data.len());
+        whole.put_u8(frame.codec.code());
+        whole.put_u8(if frame.keyframe { KEYFRAME } else { 0 });
+        whole.put_slice(&frame.data);
+        let whole = whole.freeze();
+        let chunks = whole
+            .len()
+            .div_ceil(self.mtu)
+            .clamp(1, usize::from(u16::MAX));
+        let fragments = chunks as u16;
+        let packets = (0..chunks)
+            .map(|i| {
+                let from = i * self.mtu;
+                let to = (from + self.mtu).min(whole.len());
+                let packet = MediaPacket {
+                    stream,
+                    seq: *seq,
+                    frame: *number,
+                    timestamp_us: frame.timestamp_us,
+                    priority: frame.priority(),
+                    fragment: i as u16,
+                    fragments,
+                    payload: whole.slice(from..to),
+                };
+                *seq += 1;
+                packet
+            })
+            .collect();
+        *number += 1;
+        packets
+    }
+}
+
+/// Frames of one stream still missing packets, at most this many (older ones are given up).
+const PENDING_FRAMES: usize = 16;
+/// Bytes of one stream's pending frames at most; past it the oldest are given up.
+const PENDING_BYTES: usize = 4 << 20;
+/// Bytes of the kept keyframe group at most (a group past it is not kept).
+const GROUP_BYTES: usize = 4 << 20;
+
+/// What [`FrameAssembler::push`] made of a packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assembled {
+    /// Frames now whole and playable, oldest first.
+    pub frames: Vec<Frame>,
+    /// Whether a video frame was lost, so a keyframe is needed before video plays again.
+    pub keyframe_needed: bool,
+}
+
+/// Counts of what an assembler dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AssemblyCounts {
+    /// Frames handed on whole.
+    pub frames: u64,
+    /// Frames never completed (a packet lost or too late).
+    pub incomplete: u64,
+    /// Whole frames held back because the video waited for a keyframe.
+    pub awaiting_keyframe: u64,
+    /// Packets that were not a frame's (bad header, inconsistent counts, or stale).
+    pub rejected: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Partial {
+    parts: Vec<Option<Bytes>>,
+    have: usize,
+    bytes: usize,
+    timestamp_us: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct StreamAssembly {
+    pending: BTreeMap<u64, Partial>,
+    /// The last frame handed on or given up.
+    done: Option<u64>,
+    /// Video lost a frame: only a keyframe goes out next.
+    broken: bool,
+    /// The current keyframe group (video) or nothing (audio).
+    group: Vec<Frame>,
+    group_bytes: usize,
+}
+
+/// Puts one source's packets back into whole frames.
+#[derive(Clone, Debug, Default)]
+pub struct FrameAssembler {
+    streams: BTreeMap<u32, StreamAssembly>,
+    counts: AssemblyCounts,
+}
+
+impl FrameAssembler {
+    /// An empty assembler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What it has done so far.
+    pub fn counts(&self) -> AssemblyCounts {
+        self.counts
+    }
+
+    /// The video frames from the last keyframe on, for a viewer that starts now (empty while
+    /// the video waits for a keyframe).
+    pub fn keyframe_group(&self) -> &[Frame] {
+        self.streams
+            .get(&VIDEO_STREAM)
+            .filter(|s| !s.broken)
+            .map_or(&[], |s| &s.group)
+    }
+
+    /// Takes one packet; the frames it completed (and any older frames given up).
+    pub fn push(&mut self, packet: MediaPacket) -> Assembled {
+        let mut out = Assembled::default();
+        if packet.stream != VIDEO_STREAM && packet.stream != AUDIO_STREAM {
+            self.counts.rejected += 1;
+            return out;
+        }
+        let counts = &mut self.counts;
+        // Video starts broken: a decoder needs a keyframe first.
+        let s = self
+            .streams
+            .entry(packet.stream)
+            .or_insert_with(|| StreamAssembly {
+                broken: packet.stream == VIDEO_STREAM,
+                ..StreamAssembly::default()
+            });
+        if s.done.is_some_and(|d| packet.frame <= d)
+            || packet.fragment >= packet.fragments
+            || packet.fragments == 0
+        {
+            counts.rejected += 1;
+            return out;
+        }
+        let partial = s.pending.entry(packet.frame).or_insert_with(|| Partial {
+            parts: vec![None; usize::from(packet.fragments)],
+            timestamp_us: packet.timestamp_us,
+            ..Partial::default()
+        });
+        let at = usize::from(packet.fragment);
+        if partial.parts.len() != usize::from(packet.fragments) || partial.parts[at].is_some() {
+            counts.rejected += 1;
+            return out;
+        }
+        partial.bytes += packet.payload.len();
+        partial.have += 1;
+        partial.parts[at] = Some(packet.payload);
+        // Bound what waits: the oldest pending frames go first.
+        while s.pending.len() > PENDING_FRAMES
+            || s.pending.values().map(|p| p.bytes).sum::<usize>() > PENDING_BYTES
+        {
+            let Some((&oldest, _)) = s.pending.first_key_value() else {
+                break;
+            };
+            s.pending.remove(&oldest);
+            counts.incomplete += 1;
+            s.done = Some(s.done.map_or(oldest, |d| d.max(oldest)));
+            if packet.stream == VIDEO_STREAM {
+                s.broken = true;
+            }
+        }
+        // Hand on every frame now whole, oldest first; older frames still missing packets
+        // are given up when a newer one completes.
+        loop {
+            let Some((&number, _)) = s.pending.iter().find(|(_, p)| p.have == p.parts.len()) else {
+                break;
+            };
+            let older: Vec<u64> = s.pending.range(..number).map(|(&n, _)| n).collect();
+            // Every frame between the last one done and this one is lost (pending or never
+            // seen); before the first, only those pending count.
+            let lost = match s.done {
+                Some(d) => number.saturating_sub(d + 1),
+                None => older.len() as u64,
+            };
+            for n in older {
+                s.pending.remove(&n);
+            }
+            counts.incomplete += lost;
+            if lost > 0 && packet.stream == VIDEO_STREAM {
+                s.broken = true;
+            }
+            s.done = Some(number);
+            let Some(whole) = s.pending.remove(&number) else {
+                break;
+            };
+            let Some(frame) = whole_frame(whole) else {
+                counts.rejected += 1;
+                continue;
+            };
+            if frame.codec.stream() != packet.stream {
+                counts.rejected += 1;
+                continue;
+            }
+            if frame.codec.is_audio() {
+                counts.frames += 1;
+                out.frames.push(frame);
+                continue;
+            }
+            if frame.keyframe {
+                s.broken = false;
+                s.group.clear();
+                s.group_bytes = 0;
+            }
+            if s.broken {
+                counts.awaiting_keyframe += 1;
+                out.keyframe_needed = true;
+                continue;
+            }
+            s.group_bytes += frame.data.len();
+            if s.group_bytes <= GROUP_BYTES {
+                s.group.push(frame.clone());
+            } else {
+                s.group.clear();
+            }
+            counts.frames += 1;
+            out.frames.push(frame);
+        }
+        out
+    }
+}
+
+/// A complete frame's packets joined and its header read.
+fn whole_frame(partial: Partial) -> Option<Frame> {
+    let mut joined = BytesMut::with_capacity(partial.bytes);
+    for part in partial.parts {
+        joined.put_slice(&part?);
+    }
+    if joined.len() < HEADER {
+        return None;
+    }
+    let codec = Codec::from_code(joined[0])?;
+    let keyframe = joined[1] & KEYFRAME != 0 || codec.is_audio();
+    let data = joined.freeze().slice(HEADER..);
+    Some(Frame {
+        codec,
+        keyframe,
+        timestamp_us: partial.timestamp_us,
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn video(n: u64, keyframe: bool, len: usize) -> Frame {
+        Frame {
+            codec: Codec::Vp8,
+            keyframe,
+            timestamp_us: n * 33_333,
+            data: Bytes::from(vec![n as u8; len]),
+        }
+    }
+
+    #[test]
+    fn frames_cross_as_packets_in_any_order_and_come_out_whole_in_order() {
+        let mut slicer = FrameSlicer::new(1100);
+        let frames = [
+            video(0, true, 5000),
+            video(1, false, 1200),
+            video(2, false, 10),
+        ];
+        let mut packets: Vec<MediaPacket> = frames.iter().flat_map(|f| slicer.slice(f)).collect();
+        assert_eq!(packets.len(), 5 + 2 + 1);
+        assert!(packets.iter().all(|p| p.payload.len() <= 1100));
+        assert_eq!(packets[0].priority, Priority::Keyframe);
+        assert_eq!(packets[6].priority, Priority::Base);
+        packets.swap(0, 4);
+        packets.swap(5, 6);
+        let mut assembler = FrameAssembler::new();
+        let out: Vec<Frame> = packets
+            .into_iter()
+            .flat_map(|p| assembler.push(p).frames)
+            .collect();
+        assert_eq!(out, frames);
+        assert_eq!(assembler.keyframe_group().len(), 3);
+    }
+
+    #[test]
+    fn after_a_lost_video_frame_only_a_keyframe_plays_again_and_audio_never_waits() {
+        let mut slicer = FrameSlicer::new(1100);
+        let mut assembler = FrameAssembler::new();
+        let mut played = Vec::new();
+        let mut needed = false;
+        let audio = |n: u64| Frame {
+            codec: Codec::Opus,
+            keyframe: true,
+            timestamp_us: n * 20_000,
+            data: Bytes::from_static(b"opus"),
+        };
+        for (n, frame) in [
+            video(0, true, 3000),
+            video(1, false, 3000),
+            video(2, false, 3000),
+            video(3, false, 3000),
+            video(4, true, 3000),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (i, p) in slicer.slice(&frame).into_iter().enumerate() {
+                // Frame 1 loses its second packet.
+                if n == 1 && i == 1 {
+                    continue;
+                }
+                let got = assembler.push(p);
+                needed |= got.keyframe_needed;
+                played.extend(got.frames.into_iter().map(|f| f.data[0]));
+            }
+            for p in slicer.slice(&audio(n as u64)) {
+                let got = assembler.push(p);
+                assert_eq!(got.frames.len(), 1, "audio plays at once");
+            }
+        }
+        assert_eq!(played, vec![0, 4]);
+        assert!(needed);
+        let counts = assembler.counts();
+        assert_eq!(counts.incomplete, 1);
+        assert_eq!(counts.awaiting_keyframe, 2);
+        assert_eq!(assembler.keyframe_group().len(), 1);
+    }
+
+    proptest! {
+        /// Whatever packets arrive, the assembler never panics, keeps its bounds, and hands on
+        /// frames of each stream in increasing order.
+        #[test]
+        fn any_packets_are_taken_without_panic(
+            packets in proptest::collection::vec(
+                (0u32..3, 0u64..40, 0u16..6, 0u16..6, proptest::collection::vec(any::<u8>(), 0..40)),
+                0..300,
+            )
+        ) {
+            let mut assembler = FrameAssembler::new();
+            let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+            for (stream, frame, fragment, fragments, payload) in packets {
+                let got = assembler.push(MediaPacket {
+                    stream,
+                    seq: 0,
+                    frame,
+                    timestamp_us: frame,
+                    priority: Priority::Base,
+                    fragment,
+                    fragments,
+                    payload: Bytes::from(payload),
+                });
+                for f in got.frames {
+                    let s = f.codec.stream();
+                    prop_assert!(last.get(&s).is_none_or(|&l| f.timestamp_us > l));
+                    last.insert(s, f.timestamp_us);
+                }
+                for s in assembler.streams.values() {
+                    prop_assert!(s.pending.len() <= PENDING_FRAMES);
+                }
+            }
+        }
+    }
+}
