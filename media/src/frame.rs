@@ -9,8 +9,7 @@
 //! [`FrameAssembler`] takes packets of one source in any order and gives back whole frames,
 //! oldest first: a frame missing a packet when a later one completes is dropped (never waited
 //! for: live media skips what is late), and after a video frame is lost nothing but a keyframe
-//! goes out until one arrives, since a decoder cannot use delta frames that follow a hole. It
-//! keeps the current keyframe group, bounded, so a viewer that joins can start at once.
+//! goes out until one arrives, since a decoder cannot use delta frames that follow a hole.
 //!
 //! Like the rest of the crate it reads no clock and never panics on what the network sends.
 
@@ -67,21 +66,27 @@ impl Codec {
     pub fn clock_rate(self) -> u32 {
         if self.is_audio() { 48_000 } else { 90_000 }
     }
-
-    /// The stream number its frames travel in: one audio and one video stream per source.
-    pub fn stream(self) -> u32 {
-        if self.is_audio() {
-            AUDIO_STREAM
-        } else {
-            VIDEO_STREAM
-        }
-    }
 }
 
-/// The stream of a source's video frames.
-pub const VIDEO_STREAM: u32 = 0;
-/// The stream of a source's audio frames.
-pub const AUDIO_STREAM: u32 = 1;
+/// Publishers one member may carry (a browser, an encoder): each has a video stream
+/// (`2 × publisher`) and an audio stream (`2 × publisher + 1`).
+pub const MAX_PUBLISHERS: u16 = 16;
+
+/// The stream of `publisher`'s audio or video frames.
+pub fn track_stream(publisher: u16, audio: bool) -> u32 {
+    u32::from(publisher) * 2 + u32::from(audio)
+}
+
+/// The publisher whose frames travel in `stream`, if it is one of a publisher's.
+pub fn stream_publisher(stream: u32) -> Option<u16> {
+    u16::try_from(stream / 2)
+        .ok()
+        .filter(|&p| p < MAX_PUBLISHERS)
+}
+
+fn is_video_stream(stream: u32) -> bool {
+    stream.is_multiple_of(2)
+}
 
 /// Bytes of header at the start of a frame's first packet.
 const HEADER: usize = 2;
@@ -129,10 +134,10 @@ impl FrameSlicer {
         }
     }
 
-    /// The packets of `frame`, in order. A frame too large for 65535 packets is cut short
-    /// there (far beyond any real frame: 70 MB at a 1100-byte MTU).
-    pub fn slice(&mut self, frame: &Frame) -> Vec<MediaPacket> {
-        let stream = frame.codec.stream();
+    /// The packets of `publisher`'s `frame`, in order. A frame too large for 65535 packets is
+    /// cut short there (far beyond any real frame: 70 MB at a 1100-byte MTU).
+    pub fn slice(&mut self, publisher: u16, frame: &Frame) -> Vec<MediaPacket> {
+        let stream = track_stream(publisher, frame.codec.is_audio());
         let (seq, number) = self.next.entry(stream).or_insert((0, 0));
         let mut whole = BytesMut::with_capacity(HEADER + frame.data.len());
         whole.put_u8(frame.codec.code());
@@ -171,15 +176,16 @@ impl FrameSlicer {
 const PENDING_FRAMES: usize = 16;
 /// Bytes of one stream's pending frames at most; past it the oldest are given up.
 const PENDING_BYTES: usize = 4 << 20;
-/// Bytes of the kept keyframe group at most (a group past it is not kept).
-const GROUP_BYTES: usize = 4 << 20;
 
 /// What [`FrameAssembler::push`] made of a packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Assembled {
+    /// The publisher whose stream the packet was in.
+    pub publisher: u16,
     /// Frames now whole and playable, oldest first.
     pub frames: Vec<Frame>,
-    /// Whether a video frame was lost, so a keyframe is needed before video plays again.
+    /// Whether the publisher's video lost a frame (or has not started), so a keyframe is
+    /// needed before it plays again.
     pub keyframe_needed: bool,
 }
 
@@ -211,9 +217,6 @@ struct StreamAssembly {
     done: Option<u64>,
     /// Video lost a frame: only a keyframe goes out next.
     broken: bool,
-    /// The current keyframe group (video) or nothing (audio).
-    group: Vec<Frame>,
-    group_bytes: usize,
 }
 
 /// Puts one source's packets back into whole frames.
@@ -234,29 +237,22 @@ impl FrameAssembler {
         self.counts
     }
 
-    /// The video frames from the last keyframe on, for a viewer that starts now (empty while
-    /// the video waits for a keyframe).
-    pub fn keyframe_group(&self) -> &[Frame] {
-        self.streams
-            .get(&VIDEO_STREAM)
-            .filter(|s| !s.broken)
-            .map_or(&[], |s| &s.group)
-    }
-
     /// Takes one packet; the frames it completed (and any older frames given up).
     pub fn push(&mut self, packet: MediaPacket) -> Assembled {
         let mut out = Assembled::default();
-        if packet.stream != VIDEO_STREAM && packet.stream != AUDIO_STREAM {
+        let Some(publisher) = stream_publisher(packet.stream) else {
             self.counts.rejected += 1;
             return out;
-        }
+        };
+        out.publisher = publisher;
+        let video = is_video_stream(packet.stream);
         let counts = &mut self.counts;
         // Video starts broken: a decoder needs a keyframe first.
         let s = self
             .streams
             .entry(packet.stream)
             .or_insert_with(|| StreamAssembly {
-                broken: packet.stream == VIDEO_STREAM,
+                broken: video,
                 ..StreamAssembly::default()
             });
         if s.done.is_some_and(|d| packet.frame <= d)
@@ -289,16 +285,13 @@ impl FrameAssembler {
             s.pending.remove(&oldest);
             counts.incomplete += 1;
             s.done = Some(s.done.map_or(oldest, |d| d.max(oldest)));
-            if packet.stream == VIDEO_STREAM {
+            if video {
                 s.broken = true;
             }
         }
         // Hand on every frame now whole, oldest first; older frames still missing packets
         // are given up when a newer one completes.
-        loop {
-            let Some((&number, _)) = s.pending.iter().find(|(_, p)| p.have == p.parts.len()) else {
-                break;
-            };
+        while let Some((&number, _)) = s.pending.iter().find(|(_, p)| p.have == p.parts.len()) {
             let older: Vec<u64> = s.pending.range(..number).map(|(&n, _)| n).collect();
             // Every frame between the last one done and this one is lost (pending or never
             // seen); before the first, only those pending count.
@@ -310,7 +303,7 @@ impl FrameAssembler {
                 s.pending.remove(&n);
             }
             counts.incomplete += lost;
-            if lost > 0 && packet.stream == VIDEO_STREAM {
+            if lost > 0 && video {
                 s.broken = true;
             }
             s.done = Some(number);
@@ -321,7 +314,7 @@ impl FrameAssembler {
                 counts.rejected += 1;
                 continue;
             };
-            if frame.codec.stream() != packet.stream {
+            if frame.codec.is_audio() == video {
                 counts.rejected += 1;
                 continue;
             }
@@ -332,19 +325,11 @@ impl FrameAssembler {
             }
             if frame.keyframe {
                 s.broken = false;
-                s.group.clear();
-                s.group_bytes = 0;
             }
             if s.broken {
                 counts.awaiting_keyframe += 1;
                 out.keyframe_needed = true;
                 continue;
-            }
-            s.group_bytes += frame.data.len();
-            if s.group_bytes <= GROUP_BYTES {
-                s.group.push(frame.clone());
-            } else {
-                s.group.clear();
             }
             counts.frames += 1;
             out.frames.push(frame);
@@ -395,7 +380,8 @@ mod tests {
             video(1, false, 1200),
             video(2, false, 10),
         ];
-        let mut packets: Vec<MediaPacket> = frames.iter().flat_map(|f| slicer.slice(f)).collect();
+        let mut packets: Vec<MediaPacket> =
+            frames.iter().flat_map(|f| slicer.slice(3, f)).collect();
         assert_eq!(packets.len(), 5 + 2 + 1);
         assert!(packets.iter().all(|p| p.payload.len() <= 1100));
         assert_eq!(packets[0].priority, Priority::Keyframe);
@@ -408,7 +394,6 @@ mod tests {
             .flat_map(|p| assembler.push(p).frames)
             .collect();
         assert_eq!(out, frames);
-        assert_eq!(assembler.keyframe_group().len(), 3);
     }
 
     #[test]
@@ -433,7 +418,7 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            for (i, p) in slicer.slice(&frame).into_iter().enumerate() {
+            for (i, p) in slicer.slice(0, &frame).into_iter().enumerate() {
                 // Frame 1 loses its second packet.
                 if n == 1 && i == 1 {
                     continue;
@@ -442,7 +427,7 @@ mod tests {
                 needed |= got.keyframe_needed;
                 played.extend(got.frames.into_iter().map(|f| f.data[0]));
             }
-            for p in slicer.slice(&audio(n as u64)) {
+            for p in slicer.slice(0, &audio(n as u64)) {
                 let got = assembler.push(p);
                 assert_eq!(got.frames.len(), 1, "audio plays at once");
             }
@@ -452,7 +437,6 @@ mod tests {
         let counts = assembler.counts();
         assert_eq!(counts.incomplete, 1);
         assert_eq!(counts.awaiting_keyframe, 2);
-        assert_eq!(assembler.keyframe_group().len(), 1);
     }
 
     proptest! {
@@ -461,7 +445,7 @@ mod tests {
         #[test]
         fn any_packets_are_taken_without_panic(
             packets in proptest::collection::vec(
-                (0u32..3, 0u64..40, 0u16..6, 0u16..6, proptest::collection::vec(any::<u8>(), 0..40)),
+                (0u32..40, 0u64..40, 0u16..6, 0u16..6, proptest::collection::vec(any::<u8>(), 0..40)),
                 0..300,
             )
         ) {
@@ -479,7 +463,7 @@ mod tests {
                     payload: Bytes::from(payload),
                 });
                 for f in got.frames {
-                    let s = f.codec.stream();
+                    let s = track_stream(got.publisher, f.codec.is_audio());
                     prop_assert!(last.get(&s).is_none_or(|&l| f.timestamp_us > l));
                     last.insert(s, f.timestamp_us);
                 }

@@ -20,8 +20,8 @@ mod receiver;
 mod source;
 
 pub use frame::{
-    AUDIO_STREAM, Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer,
-    VIDEO_STREAM,
+    Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_PUBLISHERS,
+    stream_publisher, track_stream,
 };
 pub use pacer::{BURST, PriorityPacer};
 pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};

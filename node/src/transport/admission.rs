@@ -126,6 +126,37 @@ impl GroupSecret {
             .to_vec()
     }
 
+    /// The token that admits browsers and WHIP/WHEP clients at `member` (64 hex digits):
+    /// derived from the group's key, so whoever holds the secret can hand it out, and it
+    /// reveals nothing of the secret or of the tokens of other members.
+    pub fn browser_token(&self, member: NodeId) -> String {
+        hmac::sign(&self.key, &self.browser_message(member))
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `token` is `member`'s browser token (checked in constant time).
+    pub fn verify_browser_token(&self, member: NodeId, token: &str) -> bool {
+        let bytes: Option<Vec<u8>> = (token.len() == 64 && token.is_ascii())
+            .then(|| {
+                (0..32)
+                    .map(|i| u8::from_str_radix(&token[2 * i..2 * i + 2], 16).ok())
+                    .collect()
+            })
+            .flatten();
+        bytes.is_some_and(|b| hmac::verify(&self.key, &self.browser_message(member), &b).is_ok())
+    }
+
+    fn browser_message(&self, member: NodeId) -> Vec<u8> {
+        let mut m = b"esm-browser-1\0".to_vec();
+        m.extend_from_slice(self.group.as_bytes());
+        m.push(0);
+        m.extend_from_slice(member.as_bytes());
+        m
+    }
+
     /// Whether `proof` is `from`'s, in `role`, towards `to` (constant time).
     pub fn verify(&self, role: Role, from: NodeId, to: NodeId, proof: &[u8]) -> bool {
         hmac::verify(&self.key, &self.message(role, from, to), proof).is_ok()
@@ -135,6 +166,19 @@ impl GroupSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browser_tokens_are_per_member_and_per_secret() {
+        let a = GroupSecret::new("talk", b"secret one").unwrap();
+        let b = GroupSecret::new("talk", b"secret two").unwrap();
+        let (m, n) = (NodeId::from_index(1), NodeId::from_index(2));
+        let token = a.browser_token(m);
+        assert_eq!(token.len(), 64);
+        assert!(a.verify_browser_token(m, &token));
+        assert!(!a.verify_browser_token(n, &token));
+        assert!(!b.verify_browser_token(m, &token));
+        assert!(!a.verify_browser_token(m, &token[..63]));
+    }
 
     #[test]
     fn proofs_bind_secret_group_role_and_pair() {

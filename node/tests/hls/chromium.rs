@@ -38,7 +38,8 @@ impl Chromium {
     /// Starts Chromium with a fresh profile under `profile` and connects to it. The flags are
     /// the ones that work on these machines: no sandbox (root), no GPU, none of the background
     /// connections a closed network refuses, autoplay without a gesture.
-    pub(crate) async fn launch(profile: &Path) -> Self {
+    /// `extra` flags are added (say, a fake camera for WebRTC).
+    pub(crate) async fn launch(profile: &Path, extra: &[&str]) -> Self {
         let _ = std::fs::remove_dir_all(profile);
         std::fs::create_dir_all(profile).unwrap();
         let child = Command::new(CHROMIUM)
@@ -56,6 +57,7 @@ impl Chromium {
                 "--autoplay-policy=no-user-gesture-required",
                 "--remote-debugging-port=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::null())
@@ -90,8 +92,9 @@ impl Chromium {
         }
     }
 
-    /// Opens a tab, attaches to it and navigates it to `url`.
-    pub(crate) async fn open(&mut self, url: &str) {
+    /// Opens a tab, attaches to it and navigates it to `url`; the tab's session, which
+    /// commands go to until another tab is opened or chosen with [`Chromium::use_tab`].
+    pub(crate) async fn open(&mut self, url: &str) -> String {
         let target = self
             .call("Target.createTarget", json!({ "url": "about:blank" }))
             .await;
@@ -111,6 +114,16 @@ impl Chromium {
         self.call("Runtime.enable", json!({})).await;
         self.call("Page.enable", json!({})).await;
         self.navigate(url).await;
+        self.session.clone().unwrap_or_default()
+    }
+
+    /// Sends the next commands to `tab` (a session [`Chromium::open`] returned).
+    #[allow(
+        dead_code,
+        reason = "the HLS test drives one tab; the conference test several"
+    )]
+    pub(crate) fn use_tab(&mut self, tab: &str) {
+        self.session = Some(tab.to_owned());
     }
 
     /// Navigates the tab to `url`.

@@ -575,9 +575,9 @@ async fn chromium_opens_the_roots_page_and_plays_the_live_stream_from_a_relay() 
     )
     .await;
 
-    let mut browser = Chromium::launch(&dir.join("chromium-profile")).await;
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), &[]).await;
     let page = format!("http://{}/channels/tv/", root.http);
-    browser.open(&page).await;
+    let _tab = browser.open(&page).await;
     let opened = Instant::now();
     let mut first: Option<(f64, f64)> = None;
     let mut last = serde_json::Value::Null;

@@ -64,6 +64,14 @@ pub struct ConferenceConfig {
     /// must agree).
     #[serde(default = "default_metric")]
     pub metric: MetricKind,
+    /// Where browsers' WebRTC media arrives (UDP; one socket for all of them). Unset: with
+    /// `http` on a specific address, that address with a port of the system's choosing.
+    #[serde(default)]
+    pub webrtc: Option<SocketAddr>,
+    /// The address browsers are told to reach the WebRTC socket at, when it is not the one
+    /// bound (a public address in front of a private one).
+    #[serde(default)]
+    pub advertise: Option<std::net::IpAddr>,
 }
 
 /// Bandwidth first, then latency: the conferencing paper's metric.
@@ -161,6 +169,15 @@ pub struct ConferenceArgs {
     /// latency), latency, bandwidth-only or random; every member of a group must use the same.
     #[arg(long, value_parser = parse_metric)]
     pub metric: Option<MetricKind>,
+    /// Where browsers' WebRTC media arrives (UDP, one socket for every browser), e.g.
+    /// 0.0.0.0:7443; default: the --http address's IP with any free port. Browsers open
+    /// http://HTTP/conference/?token=TOKEN (the member prints the link).
+    #[arg(long)]
+    pub webrtc: Option<SocketAddr>,
+    /// The IP browsers are told to send WebRTC media to (e.g. a public address in front of
+    /// --webrtc's); needed when --webrtc binds 0.0.0.0.
+    #[arg(long)]
+    pub advertise: Option<std::net::IpAddr>,
 }
 
 /// Why the settings do not make a member.
@@ -256,6 +273,8 @@ struct FileConfig {
     upload: Option<String>,
     download: Option<String>,
     metric: Option<MetricKind>,
+    webrtc: Option<SocketAddr>,
+    advertise: Option<std::net::IpAddr>,
 }
 
 /// The config file's bandwidth setting `key`, if given.
@@ -332,6 +351,8 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             upload,
             download,
             metric: a.metric.or(file.metric).unwrap_or_else(default_metric),
+            webrtc: a.webrtc.or(file.webrtc),
+            advertise: a.advertise.or(file.advertise),
         })
     }
 }
@@ -358,6 +379,8 @@ mod tests {
             upload: None,
             download: None,
             metric: None,
+            webrtc: None,
+            advertise: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! an optional synthetic source, per-source receive figures ([`status`]), and the `/status` and
 //! `/metrics` pages ([`http`]); its settings in [`config`].
 
+pub mod browser;
 pub mod config;
 pub mod http;
 pub mod seconds;
@@ -22,6 +23,7 @@ pub use status::{ByClass, ConferenceStatus, LinkStatus, RouteStatus, SourceStatu
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
 use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
+use crate::edge::webrtc::BrowserEdge;
 use crate::runtime::{self, Control, RuntimeHandle, WallClock};
 use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
@@ -50,6 +52,14 @@ pub enum StartError {
     /// The emulated network's spec.
     #[error(transparent)]
     Emulation(#[from] EmulationError),
+    /// The browsers' WebRTC socket.
+    #[error("cannot take browsers' WebRTC media on {addr}: {reason}")]
+    WebRtc {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// The HTTP listener.
     #[error("cannot serve HTTP on {addr}: {reason}")]
     Http {
@@ -71,6 +81,9 @@ pub struct Member {
     pub http: Option<SocketAddr>,
     /// Its status.
     pub board: Arc<StatusBoard>,
+    /// The page browsers open to take part (with this member's browser token), when it
+    /// serves HTTP.
+    pub browser_url: Option<String>,
     control: mpsc::Sender<Control<Command>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     anycast: Option<AnycastEntry>,
@@ -202,9 +215,27 @@ impl Member {
         );
         let board = Arc::new(StatusBoard::new(config.group.clone(), id, view, snapshot));
         let mut tasks = Vec::new();
+        let sources = Arc::new(browser::SourceBoard::default());
+        let edge = match browser_socket(config).await? {
+            Some((socket, candidates)) => {
+                let (edge, published, task) = BrowserEdge::start(socket, id, candidates);
+                tasks.push(task);
+                tasks.push(tokio::spawn(browser::publish_frames(
+                    published,
+                    control.clone(),
+                    id,
+                    sources.clone(),
+                )));
+                Some(edge)
+            }
+            None => None,
+        };
         let receiver_board = board.clone();
+        let receiver_edge = edge.clone();
+        let receiver_sources = sources.clone();
         tasks.push(tokio::spawn(async move {
             let mut clock = WallClock::default();
+            let mut frames = browser::FrameReceiver::default();
             while let Some(event) = events.recv().await {
                 match event {
                     Event::Deliver {
@@ -215,18 +246,23 @@ impl Member {
                         recovered,
                     } => {
                         let now = clock.now();
+                        let media = MediaPacket::decode(&payload).ok();
+                        if let (Some(packet), Some(edge)) = (&media, &receiver_edge) {
+                            frames.take(source, packet, edge, &receiver_sources);
+                        }
                         let arrival = status::Arrival {
                             seq,
                             bytes: payload.len(),
                             sent_at_us,
                             recovered,
-                            media: MediaPacket::decode(&payload).ok(),
+                            media,
                         };
                         receiver_board.received(now, source, arrival);
                     }
                     Event::MemberDied(m) | Event::MemberLeft(m) => {
                         tracing::info!(member = %m, "member gone");
                         receiver_board.forget(&m);
+                        frames.forget(&m);
                     }
                     other => tracing::debug!(?other, "event"),
                 }
@@ -242,7 +278,15 @@ impl Member {
                     addr,
                     reason: e.to_string(),
                 })?;
-                let app = http::router(board.clone());
+                let mut app = http::router(board.clone());
+                if let Some(edge) = &edge {
+                    app = app.merge(browser::router(browser::BrowserState {
+                        edge: edge.clone(),
+                        me: id,
+                        admission: admission.clone(),
+                        sources: sources.clone(),
+                    }));
+                }
                 let limits = HttpLimits::default().fit_descriptors(RESERVED_DESCRIPTORS);
                 tasks.push(tokio::spawn(http_server::serve(
                     listener,
@@ -254,6 +298,12 @@ impl Member {
             }
             None => None,
         };
+        let browser_url = http.filter(|_| edge.is_some()).map(|h| {
+            format!(
+                "http://{h}/conference/?token={}",
+                admission.browser_token(id)
+            )
+        });
         tasks.push(tokio::spawn(join_group(control.clone(), join)));
         let anycast = match (config.resolver, name) {
             (Some(resolver), Some(name)) => Some(AnycastEntry::start(
@@ -278,6 +328,7 @@ impl Member {
             listen,
             http,
             board,
+            browser_url,
             control,
             tasks,
             anycast,
@@ -327,11 +378,42 @@ pub async fn run(args: ConferenceArgs) -> Result<(), StartError> {
             .map(|h| format!(", status on http://{h}/status"))
             .unwrap_or_default()
     );
+    if let Some(url) = &member.browser_url {
+        eprintln!("browsers take part at {url}");
+    }
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("leaving");
     member.leave().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(())
+}
+
+/// The browsers' WebRTC socket and the addresses they are told to use: `--webrtc`, else the
+/// HTTP address's IP with any port; none without either.
+async fn browser_socket(
+    config: &ConferenceConfig,
+) -> Result<Option<(tokio::net::UdpSocket, Vec<SocketAddr>)>, StartError> {
+    let Some(addr) = config
+        .webrtc
+        .or_else(|| config.http.map(|h| SocketAddr::new(h.ip(), 0)))
+    else {
+        return Ok(None);
+    };
+    let fail = |reason: String| StartError::WebRtc { addr, reason };
+    let socket = tokio::net::UdpSocket::bind(addr)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let bound = socket.local_addr().map_err(|e| fail(e.to_string()))?;
+    let ip = match config.advertise {
+        Some(ip) => ip,
+        None if bound.ip().is_unspecified() => {
+            return Err(fail(
+                "browsers cannot be told an unspecified address: give --advertise IP".into(),
+            ));
+        }
+        None => bound.ip(),
+    };
+    Ok(Some((socket, vec![SocketAddr::new(ip, bound.port())])))
 }
 
 /// Dials each bootstrap address until one answers (backoff from half a second to eight),
@@ -388,6 +470,10 @@ pub fn synthetic_source_config(rate: Bandwidth) -> SourceConfig {
     }
 }
 
+/// The stream synthetic media travels in: past every publisher's streams
+/// ([`media::track_stream`]), so receivers never take it for a browser's frames.
+pub const SYNTHETIC_STREAM: u32 = 1 << 16;
+
 /// Publishes synthetic video at `rate` ([`synthetic_source_config`]), each packet marked with
 /// its layer's priority so every link drops enhancement first.
 async fn send_synthetic(
@@ -397,7 +483,7 @@ async fn send_synthetic(
 ) {
     let mut clock = WallClock::default();
     let config = synthetic_source_config(rate);
-    let mut source = SyntheticSource::new(config, 0, clock.now());
+    let mut source = SyntheticSource::new(config, SYNTHETIC_STREAM, clock.now());
     let started = (clock.now(), tokio::time::Instant::now());
     loop {
         // The source's clock is the protocol's; sleep on tokio's until its next frame.

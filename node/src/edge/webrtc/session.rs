@@ -1,0 +1,216 @@
+//! One WebRTC session with a browser or a WHIP/WHEP client: str0m's `Rtc` and what it is for
+//! (publishing its camera and microphone, or watching one source).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media::{Codec, Frame};
+use str0m::change::SdpOffer;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::{Candidate, Event, Rtc};
+
+use super::{EdgeError, SourceKey};
+
+/// What a session is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// It sends its camera and microphone (WHIP), as this member's publisher `n`.
+    Publish(u16),
+    /// It receives one source (WHEP).
+    Watch(SourceKey),
+}
+
+/// Keyframe requests to one publisher at most this often (merged), as browsers' own receivers
+/// do.
+const KEYFRAME_REQUEST_GAP: Duration = Duration::from_secs(1);
+
+/// One session.
+pub(super) struct Session {
+    pub(super) rtc: Rtc,
+    pub(super) role: Role,
+    /// Its media lines: what this side receives (publish) or sends (watch), by kind.
+    mids: BTreeMap<MediaKindKey, Mid>,
+    /// ICE and DTLS are up: media may be written.
+    pub(super) connected: bool,
+    last_keyframe_request: Option<Instant>,
+    /// Frames written to it, and those its codecs could not take.
+    pub(super) written: u64,
+    pub(super) unmatched: u64,
+}
+
+/// `MediaKind` as an ordered key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum MediaKindKey {
+    Audio,
+    Video,
+}
+
+impl From<MediaKind> for MediaKindKey {
+    fn from(k: MediaKind) -> Self {
+        match k {
+            MediaKind::Audio => Self::Audio,
+            MediaKind::Video => Self::Video,
+        }
+    }
+}
+
+/// What a session's event means to the edge.
+pub(super) enum Happened {
+    /// Nothing the edge acts on.
+    Nothing,
+    /// ICE and DTLS came up.
+    Connected,
+    /// A frame from a publishing session.
+    Frame(Frame),
+    /// A watching session's browser asks for a keyframe.
+    KeyframeWanted,
+    /// The session ended.
+    Ended,
+}
+
+impl Session {
+    /// A session answering `offer`, reachable at `candidates`; its SDP answer.
+    pub(super) fn answer(
+        offer: &str,
+        role: Role,
+        candidates: &[std::net::SocketAddr],
+        now: Instant,
+    ) -> Result<(Self, String), EdgeError> {
+        let offer = SdpOffer::from_sdp_string(offer)
+            .map_err(|e| EdgeError::Offer(format!("not an SDP offer: {e}")))?;
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .build(now);
+        for &addr in candidates {
+            let candidate = Candidate::host(addr, "udp")
+                .map_err(|e| EdgeError::Offer(format!("candidate {addr}: {e}")))?;
+            rtc.add_local_candidate(candidate);
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| EdgeError::Offer(format!("offer refused: {e}")))?;
+        let session = Self {
+            rtc,
+            role,
+            mids: BTreeMap::new(),
+            connected: false,
+            last_keyframe_request: None,
+            written: 0,
+            unmatched: 0,
+        };
+        Ok((session, answer.to_sdp_string()))
+    }
+
+    /// What `event` means.
+    pub(super) fn on_event(&mut self, event: Event, now: Instant) -> Happened {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                Happened::Connected
+            }
+            Event::IceConnectionStateChange(str0m::IceConnectionState::Disconnected)
+            | Event::Closed => Happened::Ended,
+            Event::MediaAdded(added) => {
+                let wanted = match self.role {
+                    Role::Publish(_) => Direction::RecvOnly,
+                    Role::Watch(_) => Direction::SendOnly,
+                };
+                if added.direction == wanted || added.direction == Direction::SendRecv {
+                    self.mids.insert(added.kind.into(), added.mid);
+                }
+                Happened::Nothing
+            }
+            Event::MediaData(data) => {
+                if !matches!(self.role, Role::Publish(_)) {
+                    return Happened::Nothing;
+                }
+                if !data.contiguous {
+                    self.request_keyframe(now);
+                }
+                let Some(codec) = codec_of(data.params.spec().codec) else {
+                    return Happened::Nothing;
+                };
+                Happened::Frame(Frame {
+                    codec,
+                    keyframe: codec.is_audio() || data.is_keyframe(),
+                    timestamp_us: data.time.as_micros(),
+                    data: bytes::Bytes::copy_from_slice(&data.data),
+                })
+            }
+            Event::KeyframeRequest(_) => Happened::KeyframeWanted,
+            _ => Happened::Nothing,
+        }
+    }
+
+    /// Asks a publishing browser for a keyframe (at most one a second).
+    pub(super) fn request_keyframe(&mut self, now: Instant) {
+        if self
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP)
+        {
+            return;
+        }
+        let Some(&mid) = self.mids.get(&MediaKindKey::Video) else {
+            return;
+        };
+        if let Some(mut writer) = self.rtc.writer(mid)
+            && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
+            && writer
+                .request_keyframe(None, KeyframeRequestKind::Pli)
+                .is_ok()
+        {
+            self.last_keyframe_request = Some(now);
+        }
+    }
+
+    /// Sends `frame` to a watching browser, in the payload type it agreed for the codec;
+    /// whether it was written.
+    pub(super) fn write(&mut self, frame: &Frame, now: Instant) -> bool {
+        let kind = if frame.codec.is_audio() {
+            MediaKindKey::Audio
+        } else {
+            MediaKindKey::Video
+        };
+        let Some(&mid) = self.mids.get(&kind) else {
+            return false;
+        };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        let pt = writer
+            .payload_params()
+            .find(|p| codec_of(p.spec().codec) == Some(frame.codec))
+            .map(|p| p.pt());
+        let Some(pt) = pt else {
+            self.unmatched += 1;
+            return false;
+        };
+        let data: Arc<[u8]> = Arc::from(&frame.data[..]);
+        let ok = writer
+            .write(pt, now, MediaTime::from_micros(frame.timestamp_us), data)
+            .is_ok();
+        if ok {
+            self.written += 1;
+        }
+        ok
+    }
+}
+
+/// Our codec for str0m's, where we carry it.
+fn codec_of(codec: str0m::format::Codec) -> Option<Codec> {
+    use str0m::format::Codec as C;
+    Some(match codec {
+        C::Opus => Codec::Opus,
+        C::Vp8 => Codec::Vp8,
+        C::Vp9 => Codec::Vp9,
+        C::H264 => Codec::H264,
+        C::Av1 => Codec::Av1,
+        _ => return None,
+    })
+}

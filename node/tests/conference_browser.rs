@@ -1,0 +1,164 @@
+//! Browsers in a conference, with a real browser nobody here wrote: headless Chromium (fake
+//! camera and microphone) opens each member's page, publishes by WHIP to its member and
+//! watches every other source by WHEP; the media crosses the overlay between members as
+//! whole frames cut into media packets.
+//!
+//! Needs Debian's `chromium` (else SKIPPED, unless `ESM_REQUIRE_CHROMIUM` is set); `.ci/run`
+//! installs it.
+
+#[path = "hls/chromium.rs"]
+mod chromium;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use node::demo::process::{MemberProcess, MemberSpec, key_path};
+use node::transport::admission::GroupSecret;
+use overlay_core::NodeId;
+use serde_json::Value;
+
+use chromium::{CHROMIUM, Chromium};
+
+const GROUP: &str = "webrtc";
+const SECRET: &str = "webrtc-test-secret-0123456789";
+
+/// WebRTC in headless Chromium: a fake camera and microphone granted without asking, host
+/// candidates on loopback, and no throttling of the tabs that are not in front.
+const WEBRTC_FLAGS: &[&str] = &[
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+];
+
+fn chromium_here() -> bool {
+    let here = std::process::Command::new(CHROMIUM)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !here {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_CHROMIUM").is_none(),
+            "chromium is required here"
+        );
+        eprintln!("SKIPPED: chromium is missing");
+    }
+    here
+}
+
+fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> MemberSpec {
+    MemberSpec {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_esm")),
+        group: GROUP.into(),
+        secret: SECRET.into(),
+        key: key_path(dir, i),
+        join,
+        send: None,
+        port: 0,
+        resolver: None,
+        ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        emulate: None,
+        flags: Vec::new(),
+    }
+}
+
+/// What a tab decoded of each source it watches: (frames, keyframes, width, audio samples).
+fn decoded(stats: &Value) -> Vec<(String, u64, u64, u64, u64)> {
+    let Some(sources) = stats.as_object() else {
+        return Vec::new();
+    };
+    sources
+        .iter()
+        .map(|(source, s)| {
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
+            (
+                source.clone(),
+                n("framesDecoded"),
+                n("keyFramesDecoded"),
+                n("frameWidth"),
+                n("totalSamplesReceived"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_browsers_on_three_members_see_and_hear_each_other() {
+    if !chromium_here() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-webrtc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A chain of joins: b through a, c through b.
+    let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
+    let b = MemberProcess::start(&spec(&dir, 1, vec![a.quic]))
+        .await
+        .unwrap();
+    let c = MemberProcess::start(&spec(&dir, 2, vec![b.quic]))
+        .await
+        .unwrap();
+    let members = [&a, &b, &c];
+    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
+    let mut tabs = Vec::new();
+    let opened = Instant::now();
+    for m in members {
+        let id: NodeId = m.id.parse().unwrap();
+        let url = format!(
+            "http://{}/conference/?token={}",
+            m.http.unwrap(),
+            admission.browser_token(id)
+        );
+        tabs.push(browser.open(&url).await);
+    }
+    // Every tab decodes the two other sources: 50 frames, a keyframe, and audio.
+    let mut last = Vec::new();
+    let took = loop {
+        last.clear();
+        for tab in &tabs {
+            browser.use_tab(tab);
+            let stats = browser
+                .eval("JSON.stringify(window.esmConference && esmConference.lastStats || {})")
+                .await;
+            let stats: Value = stats
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
+            last.push(decoded(&stats));
+        }
+        let done = last.iter().all(|tab| {
+            tab.len() == 2
+                && tab
+                    .iter()
+                    .all(|&(_, frames, keys, _, samples)| frames >= 50 && keys >= 1 && samples > 0)
+        });
+        if done {
+            break opened.elapsed();
+        }
+        if opened.elapsed() > Duration::from_secs(40) {
+            let errors = browser
+                .eval("JSON.stringify(window.esmConference && esmConference.errors)")
+                .await;
+            panic!(
+                "not every browser decoded the other two within 40 s: {last:?}; errors {errors}; \
+                 console {:?}",
+                browser.console
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "3 browsers on 3 members: each decoded the other two sources (>= 50 frames, a keyframe, \
+         audio) {:.1} s after the pages opened: {last:?}",
+        took.as_secs_f64()
+    );
+    for m in members {
+        let st = m.status().await.unwrap();
+        println!("member {}: {} members", &m.id[..8], st.members.len());
+    }
+    drop(browser);
+    let _ = std::fs::remove_dir_all(&dir);
+}
