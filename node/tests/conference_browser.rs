@@ -162,3 +162,116 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// ffmpeg with the WHIP muxer (9.x; Debian's 5.1 has none): `ESM_FFMPEG_WHIP` names it
+/// (`.ci/run` unpacks the static build of the PyPI package imageio-ffmpeg); without it the
+/// test is SKIPPED unless `ESM_REQUIRE_FFMPEG_WHIP` is set.
+fn ffmpeg_whip() -> Option<PathBuf> {
+    let exe = std::env::var_os("ESM_FFMPEG_WHIP").map(PathBuf::from);
+    let works = exe.as_ref().is_some_and(|exe| {
+        std::process::Command::new(exe)
+            .args(["-hide_banner", "-h", "muxer=whip"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("WHIP"))
+    });
+    if !works {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG_WHIP").is_none(),
+            "an ffmpeg with the WHIP muxer is required here (ESM_FFMPEG_WHIP)"
+        );
+        eprintln!("SKIPPED: no ffmpeg with the WHIP muxer (set ESM_FFMPEG_WHIP)");
+        return None;
+    }
+    exe
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_publishes_h264_and_opus_by_whip_and_a_browser_on_another_member_decodes_it() {
+    let Some(ffmpeg) = ffmpeg_whip() else {
+        return;
+    };
+    if !chromium_here() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-whip-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
+    let b = MemberProcess::start(&spec(&dir, 1, vec![a.quic]))
+        .await
+        .unwrap();
+    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
+    let token = |m: &MemberProcess| admission.browser_token(m.id.parse::<NodeId>().unwrap());
+    // 320x240 test pattern and a tone, as a publisher would send them (baseline H.264 without
+    // B-frames, a keyframe every 2 s, Opus).
+    let mut publisher = tokio::process::Command::new(&ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-g",
+            "50",
+        ])
+        .args(["-tune", "zerolatency", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "libopus", "-ar", "48000", "-ac", "2"])
+        .args(["-authorization", &token(&a)])
+        .args(["-f", "whip"])
+        .arg(format!("http://{}/conference/whip", a.http.unwrap()))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts");
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
+    let opened = Instant::now();
+    let _tab = browser
+        .open(&format!(
+            "http://{}/conference/?token={}",
+            b.http.unwrap(),
+            token(&b)
+        ))
+        .await;
+    let source = format!("{}-0", a.id);
+    let took = loop {
+        let stats = browser
+            .eval("JSON.stringify(window.esmConference && esmConference.lastStats || {})")
+            .await;
+        let stats: Value = stats
+            .as_str()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
+        let got = decoded(&stats);
+        let ffmpeg_source = got.iter().find(|(s, ..)| *s == source);
+        if let Some(&(_, frames, keys, width, samples)) = ffmpeg_source
+            && frames >= 50
+            && keys >= 1
+            && samples > 0
+        {
+            assert_eq!(width, 320, "the browser shows ffmpeg's 320x240 picture");
+            break opened.elapsed();
+        }
+        if let Ok(Some(status)) = publisher.try_wait() {
+            panic!("ffmpeg ended ({status}) before the browser decoded its stream: {got:?}");
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(40),
+            "the browser on the other member did not decode ffmpeg's stream in 40 s: {got:?}; \
+             console {:?}",
+            browser.console
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "ffmpeg published H.264 + Opus by WHIP to one member; a browser on another decoded \
+         50 frames, a keyframe and audio {:.1} s after its page opened",
+        took.as_secs_f64()
+    );
+    let _ = publisher.kill().await;
+    drop(browser);
+    let _ = std::fs::remove_dir_all(&dir);
+}
