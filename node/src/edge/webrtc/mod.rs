@@ -11,23 +11,21 @@
 //! session that never connects ends after [`CONNECT_TIMEOUT`]; datagrams that belong to no
 //! session are dropped (counted, never logged with their bytes).
 
+mod core;
 mod session;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use media::{Frame, MAX_PUBLISHERS};
 use overlay_core::NodeId;
-use str0m::net::{Protocol, Receive};
-use str0m::{Input, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use core::EdgeCore;
 pub use session::Role;
-use session::{Happened, Session};
 
 /// Sessions open at once at most.
 pub const MAX_SESSIONS: usize = 64;
@@ -36,10 +34,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The publishing browser is asked for a keyframe this often, so watchers on other members
 /// (whose requests do not yet travel up the tree) start and recover within this time.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
-/// Bytes of one source's kept keyframe group at most (a longer group is not kept).
-const GROUP_BYTES: usize = 4 << 20;
-/// Sources whose keyframe group is kept at most.
-const MAX_GROUPS: usize = 256;
 
 /// A source of the conference: a member and one of its publishers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,6 +119,8 @@ pub struct EdgeCounters {
     pub frames_in: AtomicU64,
     /// Frames written to watchers.
     pub frames_out: AtomicU64,
+    /// Publishers' frames the member could not take at once (dropped).
+    pub frames_dropped: AtomicU64,
     /// Datagrams that belonged to no session.
     pub strays: AtomicU64,
 }
@@ -167,21 +163,8 @@ impl BrowserEdge {
         let (commands, inbox) = mpsc::channel(1024);
         let (events, outbox) = mpsc::channel(1024);
         let counters = Arc::new(EdgeCounters::default());
-        let task = tokio::spawn(
-            Driver {
-                socket,
-                me,
-                candidates: candidates.clone(),
-                sessions: BTreeMap::new(),
-                opened_at: BTreeMap::new(),
-                next_id: 1,
-                groups: BTreeMap::new(),
-                events,
-                counters: counters.clone(),
-                last_keyframe_round: Instant::now(),
-            }
-            .run(inbox),
-        );
+        let core = EdgeCore::new(me, candidates.clone(), counters.clone());
+        let task = tokio::spawn(drive(core, socket, inbox, events));
         (
             Self {
                 commands,
@@ -229,289 +212,49 @@ impl BrowserEdge {
     }
 }
 
-/// A source's frames since its last keyframe.
-#[derive(Default)]
-struct Group {
-    frames: Vec<Frame>,
-    bytes: usize,
-}
-
-struct Driver {
+/// The edge's task: the socket and the clock around the core.
+async fn drive(
+    mut core: EdgeCore,
     socket: UdpSocket,
-    me: NodeId,
-    candidates: Vec<SocketAddr>,
-    sessions: BTreeMap<SessionId, Session>,
-    opened_at: BTreeMap<SessionId, Instant>,
-    next_id: SessionId,
-    groups: BTreeMap<SourceKey, Group>,
+    mut inbox: mpsc::Receiver<Command>,
     events: mpsc::Sender<EdgeEvent>,
-    counters: Arc<EdgeCounters>,
-    last_keyframe_round: Instant,
-}
-
-impl Driver {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let next = self.drain(Instant::now()).await;
-            let wait = next
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_millis(1), Duration::from_millis(100));
-            tokio::select! {
-                command = inbox.recv() => {
-                    let Some(command) = command else { return };
-                    self.on_command(command);
-                }
-                received = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = received {
-                        self.on_datagram(&buf[..n], from);
+) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let next = core.poll(Instant::now());
+        while let Some((to, bytes)) = core.poll_transmit() {
+            let _ = socket.try_send_to(&bytes, to);
+        }
+        // The member takes frames as fast as the overlay does; one it cannot take now is
+        // dropped (live media), never waited for: this loop serves every session.
+        while let Some(event) = core.poll_event() {
+            if events.try_send(event).is_err() {
+                core.count_dropped_frame();
+            }
+        }
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        tokio::select! {
+            command = inbox.recv() => {
+                let Some(command) = command else { return };
+                let now = Instant::now();
+                match command {
+                    Command::Open { offer, watch, reply } => {
+                        let _ = reply.send(core.open(&offer, watch, now));
                     }
-                }
-                () = tokio::time::sleep(wait) => {
-                    let now = Instant::now();
-                    for s in self.sessions.values_mut() {
-                        if s.rtc.handle_input(Input::Timeout(now)).is_err() {
-                            s.rtc.disconnect();
-                        }
+                    Command::Close { session, reply } => {
+                        let _ = reply.send(core.close(session));
                     }
+                    Command::Forward { source, frame } => core.forward(source, &frame, now),
                 }
             }
-            self.tidy(Instant::now());
-        }
-    }
-
-    /// Polls every session until each waits; when the next one wants time.
-    async fn drain(&mut self, now: Instant) -> Instant {
-        let mut next = now + Duration::from_millis(100);
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in ids {
-            while let Some(s) = self.sessions.get_mut(&id) {
-                match s.rtc.poll_output() {
-                    Ok(Output::Timeout(t)) => {
-                        next = next.min(t);
-                        break;
-                    }
-                    Ok(Output::Transmit(t)) => {
-                        let _ = self.socket.try_send_to(&t.contents, t.destination);
-                    }
-                    Ok(Output::Event(event)) => {
-                        let happened = s.on_event(event, now);
-                        self.on_happened(id, happened, now).await;
-                    }
-                    Err(_) => {
-                        s.rtc.disconnect();
-                        break;
-                    }
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = received {
+                    core.receive(from, &buf[..n], Instant::now());
                 }
             }
-        }
-        next
-    }
-
-    async fn on_happened(&mut self, id: SessionId, happened: Happened, now: Instant) {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        match happened {
-            Happened::Nothing => {}
-            Happened::Ended => s.rtc.disconnect(),
-            Happened::Connected => {
-                self.opened_at.remove(&id);
-                match s.role {
-                    // A watcher starts at the source's last keyframe.
-                    Role::Watch(source) => {
-                        if let Some(group) = self.groups.get(&source) {
-                            for frame in &group.frames {
-                                s.write(frame, now);
-                            }
-                        } else {
-                            self.ask_keyframe(source, now);
-                        }
-                    }
-                    Role::Publish(_) => s.request_keyframe(now),
-                }
-            }
-            Happened::KeyframeWanted => {
-                if let Role::Watch(source) = s.role {
-                    self.ask_keyframe(source, now);
-                }
-            }
-            Happened::Frame(frame) => {
-                let Role::Publish(publisher) = s.role else {
-                    return;
-                };
-                self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                let source = SourceKey {
-                    member: self.me,
-                    publisher,
-                };
-                self.deliver(source, &frame, now);
-                let _ = self
-                    .events
-                    .send(EdgeEvent::Published { publisher, frame })
-                    .await;
-            }
-        }
-    }
-
-    /// Asks this member's publisher of `source` for a keyframe, if it is one of ours.
-    fn ask_keyframe(&mut self, source: SourceKey, now: Instant) {
-        if source.member != self.me {
-            return;
-        }
-        for s in self.sessions.values_mut() {
-            if s.role == Role::Publish(source.publisher) {
-                s.request_keyframe(now);
-            }
-        }
-    }
-
-    /// Keeps `frame` in its source's group and writes it to that source's watchers.
-    fn deliver(&mut self, source: SourceKey, frame: &Frame, now: Instant) {
-        if !frame.codec.is_audio() {
-            if !self.groups.contains_key(&source) && self.groups.len() >= MAX_GROUPS {
-                return;
-            }
-            let group = self.groups.entry(source).or_default();
-            if frame.keyframe {
-                group.frames.clear();
-                group.bytes = 0;
-            }
-            group.bytes += frame.data.len();
-            if group.bytes <= GROUP_BYTES && (frame.keyframe || !group.frames.is_empty()) {
-                group.frames.push(frame.clone());
-            } else {
-                group.frames.clear();
-            }
-        }
-        for s in self.sessions.values_mut() {
-            if s.connected && s.role == Role::Watch(source) && s.write(frame, now) {
-                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn on_command(&mut self, command: Command) {
-        let now = Instant::now();
-        match command {
-            Command::Open {
-                offer,
-                watch,
-                reply,
-            } => {
-                let _ = reply.send(self.open(&offer, watch, now));
-            }
-            Command::Close { session, reply } => {
-                let existed = self.sessions.get_mut(&session).map(|s| {
-                    let _ = s.rtc.close();
-                    s.rtc.disconnect();
-                });
-                let _ = reply.send(existed.is_some());
-            }
-            Command::Forward { source, frame } => self.deliver(source, &frame, now),
-        }
-    }
-
-    fn open(
-        &mut self,
-        offer: &str,
-        watch: Option<SourceKey>,
-        now: Instant,
-    ) -> Result<Opened, EdgeError> {
-        if self.sessions.len() >= MAX_SESSIONS {
-            return Err(EdgeError::Full(format!(
-                "this member has {MAX_SESSIONS} browser sessions"
-            )));
-        }
-        let role = match watch {
-            Some(source) => Role::Watch(source),
-            None => {
-                let taken: Vec<u16> = self
-                    .sessions
-                    .values()
-                    .filter_map(|s| match s.role {
-                        Role::Publish(p) => Some(p),
-                        Role::Watch(_) => None,
-                    })
-                    .collect();
-                let free = (0..MAX_PUBLISHERS).find(|p| !taken.contains(p));
-                let Some(publisher) = free else {
-                    return Err(EdgeError::Full(format!(
-                        "this member has {MAX_PUBLISHERS} publishers"
-                    )));
-                };
-                Role::Publish(publisher)
-            }
-        };
-        let (session, answer) = Session::answer(offer, role, &self.candidates, now)?;
-        let id = self.next_id;
-        self.next_id += 1;
-        self.sessions.insert(id, session);
-        self.opened_at.insert(id, now);
-        self.counters.opened.fetch_add(1, Ordering::Relaxed);
-        let publishes = match role {
-            Role::Publish(publisher) => Some(SourceKey {
-                member: self.me,
-                publisher,
-            }),
-            Role::Watch(_) => None,
-        };
-        Ok(Opened {
-            id,
-            answer,
-            publishes,
-        })
-    }
-
-    fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
-        let Some(&destination) = self.candidates.first() else {
-            return;
-        };
-        let Ok(receive) = Receive::new(Protocol::Udp, from, destination, bytes) else {
-            self.counters.strays.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let input = Input::Receive(Instant::now(), receive);
-        match self.sessions.values_mut().find(|s| s.rtc.accepts(&input)) {
-            Some(s) => {
-                if s.rtc.handle_input(input).is_err() {
-                    s.rtc.disconnect();
-                }
-            }
-            None => {
-                self.counters.strays.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Ends sessions that died or never connected; keeps groups only of sources still
-    /// watched or published here or forwarded recently (bounded by `MAX_GROUPS` anyway).
-    fn tidy(&mut self, now: Instant) {
-        let late: Vec<SessionId> = self
-            .opened_at
-            .iter()
-            .filter(|&(_, &t)| now.saturating_duration_since(t) > CONNECT_TIMEOUT)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in late {
-            self.opened_at.remove(&id);
-            if let Some(s) = self.sessions.get_mut(&id) {
-                s.rtc.disconnect();
-            }
-        }
-        self.sessions.retain(|_, s| s.rtc.is_alive());
-        self.opened_at
-            .retain(|id, _| self.sessions.contains_key(id));
-        self.counters
-            .open
-            .store(self.sessions.len() as u64, Ordering::Relaxed);
-        if now.saturating_duration_since(self.last_keyframe_round) >= KEYFRAME_INTERVAL {
-            self.last_keyframe_round = now;
-            for s in self.sessions.values_mut() {
-                if matches!(s.role, Role::Publish(_)) && s.connected {
-                    s.request_keyframe(now);
-                }
-            }
+            () = tokio::time::sleep(wait) => core.timeout(Instant::now()),
         }
     }
 }

@@ -1,0 +1,351 @@
+//! The browser edge's sans-IO core: what [`super::BrowserEdge`]'s task drives with its socket
+//! and clock, and what a test drives with an in-memory link.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use media::{Frame, MAX_PUBLISHERS};
+use overlay_core::NodeId;
+use str0m::net::{Protocol, Receive};
+use str0m::{Input, Output};
+
+use super::session::{Happened, Role, Session};
+use super::{
+    CONNECT_TIMEOUT, EdgeCounters, EdgeError, EdgeEvent, KEYFRAME_INTERVAL, MAX_SESSIONS, Opened,
+    SessionId, SourceKey,
+};
+
+/// Bytes of one source's kept keyframe group at most (a longer group is not kept).
+const GROUP_BYTES: usize = 4 << 20;
+/// Sources whose keyframe group is kept at most.
+const MAX_GROUPS: usize = 256;
+/// A source's group is dropped this long after its last frame.
+const GROUP_IDLE: Duration = Duration::from_secs(30);
+/// Events waiting for the member at most (a publisher's frames beyond it are dropped: live
+/// media is not queued).
+const MAX_EVENTS: usize = 1024;
+
+/// A source's frames since its last keyframe.
+#[derive(Default)]
+struct Group {
+    frames: Vec<Frame>,
+    bytes: usize,
+    /// When a frame of the source last came.
+    last: Option<Instant>,
+}
+
+/// The edge without its socket: every session's `Rtc`, what each is for, and the sources'
+/// keyframe groups. Time comes in with each call; datagrams to send and events for the member
+/// come out of [`EdgeCore::poll_transmit`] and [`EdgeCore::poll_event`].
+pub struct EdgeCore {
+    me: NodeId,
+    candidates: Vec<SocketAddr>,
+    sessions: BTreeMap<SessionId, Session>,
+    opened_at: BTreeMap<SessionId, Instant>,
+    next_id: SessionId,
+    groups: BTreeMap<SourceKey, Group>,
+    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    events: VecDeque<EdgeEvent>,
+    counters: Arc<EdgeCounters>,
+    last_keyframe_round: Option<Instant>,
+}
+
+impl std::fmt::Debug for EdgeCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeCore")
+            .field("me", &self.me)
+            .field("sessions", &self.sessions.len())
+            .field("groups", &self.groups.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeCore {
+    /// An edge for member `me`, reached by browsers at `candidates` (the first is the address
+    /// datagrams arrive at).
+    pub fn new(me: NodeId, candidates: Vec<SocketAddr>, counters: Arc<EdgeCounters>) -> Self {
+        Self {
+            me,
+            candidates,
+            sessions: BTreeMap::new(),
+            opened_at: BTreeMap::new(),
+            next_id: 1,
+            groups: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters,
+            last_keyframe_round: None,
+        }
+    }
+
+    /// Counts a publisher's frame the member could not take.
+    pub fn count_dropped_frame(&self) {
+        self.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.transmits.pop_front()
+    }
+
+    /// An event for the member, if any.
+    pub fn poll_event(&mut self) -> Option<EdgeEvent> {
+        self.events.pop_front()
+    }
+
+    /// Time passed: every session's timers, then sessions that ended or never connected go,
+    /// and publishers are asked for their periodic keyframe.
+    pub fn timeout(&mut self, now: Instant) {
+        for s in self.sessions.values_mut() {
+            if s.rtc.handle_input(Input::Timeout(now)).is_err() {
+                s.rtc.disconnect();
+            }
+        }
+        self.tidy(now);
+    }
+
+    /// Polls every session until each waits (queueing datagrams and events); when the next
+    /// one wants time.
+    pub fn poll(&mut self, now: Instant) -> Instant {
+        let mut next = now + Duration::from_millis(100);
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            while let Some(s) = self.sessions.get_mut(&id) {
+                match s.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => {
+                        next = next.min(t);
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => {
+                        self.transmits.push_back((t.destination, t.contents.into()));
+                    }
+                    Ok(Output::Event(event)) => {
+                        let happened = s.on_event(event, now);
+                        self.on_happened(id, happened, now);
+                    }
+                    Err(_) => {
+                        s.rtc.disconnect();
+                        break;
+                    }
+                }
+            }
+        }
+        next
+    }
+
+    fn on_happened(&mut self, id: SessionId, happened: Happened, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        match happened {
+            Happened::Nothing => {}
+            Happened::Ended => s.rtc.disconnect(),
+            Happened::Connected => {
+                self.opened_at.remove(&id);
+                match s.role {
+                    // A watcher starts at the source's last keyframe.
+                    Role::Watch(source) => {
+                        if let Some(group) = self.groups.get(&source) {
+                            for frame in &group.frames {
+                                s.write(frame, now);
+                            }
+                        } else {
+                            self.ask_keyframe(source, now);
+                        }
+                    }
+                    Role::Publish(_) => s.request_keyframe(now),
+                }
+            }
+            Happened::KeyframeWanted => {
+                if let Role::Watch(source) = s.role {
+                    self.ask_keyframe(source, now);
+                }
+            }
+            Happened::Frame(frame) => {
+                let Role::Publish(publisher) = s.role else {
+                    return;
+                };
+                self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                let source = SourceKey {
+                    member: self.me,
+                    publisher,
+                };
+                self.deliver(source, &frame, now);
+                if self.events.len() < MAX_EVENTS {
+                    self.events
+                        .push_back(EdgeEvent::Published { publisher, frame });
+                } else {
+                    self.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Asks this member's publisher of `source` for a keyframe, if it is one of ours.
+    fn ask_keyframe(&mut self, source: SourceKey, now: Instant) {
+        if source.member != self.me {
+            return;
+        }
+        for s in self.sessions.values_mut() {
+            if s.role == Role::Publish(source.publisher) {
+                s.request_keyframe(now);
+            }
+        }
+    }
+
+    /// A frame of another member's source: kept in its group and written to its watchers.
+    pub fn forward(&mut self, source: SourceKey, frame: &Frame, now: Instant) {
+        self.deliver(source, frame, now);
+    }
+
+    /// Keeps `frame` in its source's group and writes it to that source's watchers.
+    fn deliver(&mut self, source: SourceKey, frame: &Frame, now: Instant) {
+        if !frame.codec.is_audio() {
+            if !self.groups.contains_key(&source) && self.groups.len() >= MAX_GROUPS {
+                return;
+            }
+            let group = self.groups.entry(source).or_default();
+            group.last = Some(now);
+            if frame.keyframe {
+                group.frames.clear();
+                group.bytes = 0;
+            }
+            group.bytes += frame.data.len();
+            if group.bytes <= GROUP_BYTES && (frame.keyframe || !group.frames.is_empty()) {
+                group.frames.push(frame.clone());
+            } else {
+                group.frames.clear();
+            }
+        }
+        for s in self.sessions.values_mut() {
+            if s.connected && s.role == Role::Watch(source) && s.write(frame, now) {
+                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ends a session; whether it existed.
+    pub fn close(&mut self, session: SessionId) -> bool {
+        self.sessions
+            .get_mut(&session)
+            .map(|s| {
+                let _ = s.rtc.close();
+                s.rtc.disconnect();
+            })
+            .is_some()
+    }
+
+    /// Opens a session answering `offer`: publishing when `watch` is `None`, else watching
+    /// that source.
+    pub fn open(
+        &mut self,
+        offer: &str,
+        watch: Option<SourceKey>,
+        now: Instant,
+    ) -> Result<Opened, EdgeError> {
+        if self.sessions.len() >= MAX_SESSIONS {
+            return Err(EdgeError::Full(format!(
+                "this member has {MAX_SESSIONS} browser sessions"
+            )));
+        }
+        let role = match watch {
+            Some(source) => Role::Watch(source),
+            None => {
+                let taken: Vec<u16> = self
+                    .sessions
+                    .values()
+                    .filter_map(|s| match s.role {
+                        Role::Publish(p) => Some(p),
+                        Role::Watch(_) => None,
+                    })
+                    .collect();
+                let free = (0..MAX_PUBLISHERS).find(|p| !taken.contains(p));
+                let Some(publisher) = free else {
+                    return Err(EdgeError::Full(format!(
+                        "this member has {MAX_PUBLISHERS} publishers"
+                    )));
+                };
+                Role::Publish(publisher)
+            }
+        };
+        let (session, answer) = Session::answer(offer, role, &self.candidates, now)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.sessions.insert(id, session);
+        self.opened_at.insert(id, now);
+        self.counters.opened.fetch_add(1, Ordering::Relaxed);
+        let publishes = match role {
+            Role::Publish(publisher) => Some(SourceKey {
+                member: self.me,
+                publisher,
+            }),
+            Role::Watch(_) => None,
+        };
+        Ok(Opened {
+            id,
+            answer,
+            publishes,
+        })
+    }
+
+    /// A datagram from `from`, to whichever session it belongs to.
+    pub fn receive(&mut self, from: SocketAddr, bytes: &[u8], now: Instant) {
+        let Some(&destination) = self.candidates.first() else {
+            return;
+        };
+        let Ok(receive) = Receive::new(Protocol::Udp, from, destination, bytes) else {
+            self.counters.strays.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        match self.sessions.values_mut().find(|s| s.rtc.accepts(&input)) {
+            Some(s) => {
+                if s.rtc.handle_input(input).is_err() {
+                    s.rtc.disconnect();
+                }
+            }
+            None => {
+                self.counters.strays.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ends sessions that died or never connected; keeps groups only of sources still
+    /// watched or published here or forwarded recently (bounded by `MAX_GROUPS` anyway).
+    fn tidy(&mut self, now: Instant) {
+        let late: Vec<SessionId> = self
+            .opened_at
+            .iter()
+            .filter(|&(_, &t)| now.saturating_duration_since(t) > CONNECT_TIMEOUT)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in late {
+            self.opened_at.remove(&id);
+            if let Some(s) = self.sessions.get_mut(&id) {
+                s.rtc.disconnect();
+            }
+        }
+        self.sessions.retain(|_, s| s.rtc.is_alive());
+        self.opened_at
+            .retain(|id, _| self.sessions.contains_key(id));
+        self.counters
+            .open
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        self.groups.retain(|_, g| {
+            g.last
+                .is_some_and(|t| now.saturating_duration_since(t) < GROUP_IDLE)
+        });
+        let round = self.last_keyframe_round.get_or_insert(now);
+        if now.saturating_duration_since(*round) >= KEYFRAME_INTERVAL {
+            *round = now;
+            for s in self.sessions.values_mut() {
+                if matches!(s.role, Role::Publish(_)) && s.connected {
+                    s.request_keyframe(now);
+                }
+            }
+        }
+    }
+}
