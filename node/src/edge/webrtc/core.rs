@@ -137,6 +137,31 @@ impl EdgeCore {
     }
 
     fn on_happened(&mut self, id: SessionId, happened: Happened, now: Instant) {
+        self.on_event_of(id, happened, now);
+        // A watcher starts at its source's last keyframe once it is connected and its video
+        // line is known (str0m reports the lines after the connection).
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if !s.take_start() {
+            return;
+        }
+        let Role::Watch(source) = s.role else {
+            return;
+        };
+        match self.groups.get(&source) {
+            Some(group) => {
+                for frame in &group.frames {
+                    if s.write(frame, now) {
+                        self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            None => self.ask_keyframe(source, now),
+        }
+    }
+
+    fn on_event_of(&mut self, id: SessionId, happened: Happened, now: Instant) {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -145,18 +170,8 @@ impl EdgeCore {
             Happened::Ended => s.rtc.disconnect(),
             Happened::Connected => {
                 self.opened_at.remove(&id);
-                match s.role {
-                    // A watcher starts at the source's last keyframe.
-                    Role::Watch(source) => {
-                        if let Some(group) = self.groups.get(&source) {
-                            for frame in &group.frames {
-                                s.write(frame, now);
-                            }
-                        } else {
-                            self.ask_keyframe(source, now);
-                        }
-                    }
-                    Role::Publish(_) => s.request_keyframe(now),
+                if matches!(s.role, Role::Publish(_)) {
+                    s.request_keyframe(now);
                 }
             }
             Happened::KeyframeWanted => {

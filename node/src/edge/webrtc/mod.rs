@@ -12,6 +12,8 @@
 //! session are dropped (counted, never logged with their bytes).
 
 mod core;
+#[cfg(test)]
+mod in_memory_tests;
 mod session;
 
 use std::net::SocketAddr;

@@ -33,6 +33,8 @@ pub(super) struct Session {
     mids: BTreeMap<MediaKindKey, Mid>,
     /// ICE and DTLS are up: media may be written.
     pub(super) connected: bool,
+    /// A watcher was given its source's keyframe group.
+    started: bool,
     last_keyframe_request: Option<Instant>,
     /// Frames written to it, and those its codecs could not take.
     pub(super) written: u64,
@@ -100,6 +102,7 @@ impl Session {
             role,
             mids: BTreeMap::new(),
             connected: false,
+            started: false,
             last_keyframe_request: None,
             written: 0,
             unmatched: 0,
@@ -146,6 +149,16 @@ impl Session {
             Event::KeyframeRequest(_) => Happened::KeyframeWanted,
             _ => Happened::Nothing,
         }
+    }
+
+    /// Whether a watcher can now be given its start (connected, its video line known), once.
+    pub(super) fn take_start(&mut self) -> bool {
+        let ready = matches!(self.role, Role::Watch(_))
+            && self.connected
+            && self.mids.contains_key(&MediaKindKey::Video)
+            && !self.started;
+        self.started |= ready;
+        ready
     }
 
     /// Asks a publishing browser for a keyframe (at most one a second).

@@ -1,0 +1,264 @@
+//! The edge against two WebRTC peers over an in-memory link, without a browser or a socket:
+//! str0m clients (full ICE, as a browser) publish and watch through an [`EdgeCore`] (ICE-lite),
+//! with time passed in. Offer and answer, ICE and DTLS, frames both ways, the keyframe group a
+//! new watcher starts from, and a watcher's keyframe request reaching the publisher.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use overlay_core::NodeId;
+use str0m::change::SdpAnswer;
+use str0m::format::Codec as C;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use super::{EdgeCore, EdgeCounters, EdgeError, EdgeEvent, SourceKey};
+
+const EDGE: &str = "10.0.0.1:4000";
+
+/// A peer standing in for a browser.
+struct Client {
+    rtc: Rtc,
+    addr: SocketAddr,
+    events: Vec<Event>,
+    connected: bool,
+}
+
+impl Client {
+    fn new(addr: &str, now: Instant) -> Self {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_vp8(true)
+            .enable_opus(true, false)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        Self {
+            rtc,
+            addr,
+            events: Vec::new(),
+            connected: false,
+        }
+    }
+
+    /// An offer with a video and an audio line in `dir`, answered by `answer`; the mids.
+    fn offer(
+        &mut self,
+        dir: Direction,
+        answer: impl FnOnce(String) -> Result<String, EdgeError>,
+    ) -> Result<(Mid, Mid), EdgeError> {
+        let mut api = self.rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, dir, None, None, None);
+        let audio = api.add_media(MediaKind::Audio, dir, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        let answer = answer(offer.to_sdp_string())?;
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        Ok((video, audio))
+    }
+
+    /// Drains the peer: its datagrams to the edge, its events kept.
+    fn drain(&mut self, edge: &mut EdgeCore, now: Instant) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(_) => return,
+                Output::Transmit(t) => {
+                    edge.receive(self.addr, &t.contents, now);
+                    edge.poll(now);
+                }
+                Output::Event(e) => {
+                    self.connected |= matches!(e, Event::Connected);
+                    self.events.push(e);
+                }
+            }
+        }
+    }
+
+    fn frames(&self) -> Vec<Vec<u8>> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MediaData(d) => Some(d.data.to_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn write(&mut self, mid: Mid, codec: C, at: MediaTime, data: &[u8], now: Instant) {
+        let writer = self.rtc.writer(mid).unwrap();
+        let pt = writer
+            .payload_params()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+            .unwrap();
+        writer.write(pt, now, at, data.to_vec()).unwrap();
+    }
+}
+
+/// Runs the link for `steps` of 5 ms: the edge's datagrams to the clients they are for, the
+/// clients' to the edge, every timer.
+fn run(edge: &mut EdgeCore, clients: &mut [&mut Client], now: &mut Instant, steps: usize) {
+    let from: SocketAddr = EDGE.parse().unwrap();
+    for _ in 0..steps {
+        edge.poll(*now);
+        while let Some((to, bytes)) = edge.poll_transmit() {
+            if let Some(c) = clients.iter_mut().find(|c| c.addr == to) {
+                let r = Receive::new(Protocol::Udp, from, to, &bytes).unwrap();
+                c.rtc.handle_input(Input::Receive(*now, r)).unwrap();
+                c.drain(edge, *now);
+            }
+        }
+        for c in clients.iter_mut() {
+            c.drain(edge, *now);
+        }
+        *now += Duration::from_millis(5);
+        edge.timeout(*now);
+        for c in clients.iter_mut() {
+            c.rtc.handle_input(Input::Timeout(*now)).unwrap();
+            c.drain(edge, *now);
+        }
+    }
+}
+
+/// A VP8 frame's first bytes: bit 0 of the first byte is clear on a keyframe.
+fn vp8(keyframe: bool, n: u8) -> Vec<u8> {
+    let mut f = vec![
+        if keyframe { 0x10 } else { 0x11 },
+        0x02,
+        0x00,
+        0x9d,
+        0x01,
+        0x2a,
+    ];
+    f.extend(std::iter::repeat_n(n, 1500));
+    f
+}
+
+#[test]
+fn a_publisher_and_a_watcher_meet_through_the_edge_and_keyframe_requests_reach_the_publisher() {
+    let mut now = Instant::now();
+    let me = NodeId::from_index(1);
+    let counters = Arc::new(EdgeCounters::default());
+    let mut edge = EdgeCore::new(me, vec![EDGE.parse().unwrap()], counters.clone());
+
+    // Bad input first: a stranger's datagram and an offer that is not SDP.
+    edge.receive("10.9.9.9:1".parse().unwrap(), b"\x00\x01junk", now);
+    assert_eq!(counters.strays.load(Ordering::Relaxed), 1);
+    assert!(matches!(
+        edge.open("v=0 nonsense", None, now),
+        Err(EdgeError::Offer(_))
+    ));
+
+    let mut publisher = Client::new("10.0.0.2:5000", now);
+    let mut source = None;
+    let (video, audio) = publisher
+        .offer(Direction::SendOnly, |offer| {
+            let opened = edge.open(&offer, None, now)?;
+            source = opened.publishes;
+            assert!(opened.answer.contains("a=ice-lite"), "{}", opened.answer);
+            Ok(opened.answer)
+        })
+        .unwrap();
+    let source = source.expect("a publishing session names its source");
+    assert_eq!(
+        source,
+        SourceKey {
+            member: me,
+            publisher: 0
+        }
+    );
+    run(&mut edge, &mut [&mut publisher], &mut now, 200);
+    assert!(
+        publisher.connected,
+        "ICE and DTLS up within a second: {:?} strays {}",
+        publisher.events,
+        counters.strays.load(Ordering::Relaxed)
+    );
+
+    // A keyframe, deltas and audio go out as the member's events.
+    let frames = [vp8(true, 1), vp8(false, 2), vp8(false, 3)];
+    for (i, f) in frames.iter().enumerate() {
+        let at = MediaTime::from_90khz(3000 * i as u64);
+        publisher.write(video, C::Vp8, at, f, now);
+        publisher.write(
+            audio,
+            C::Opus,
+            MediaTime::from_millis(20 * i as u64),
+            b"opus",
+            now,
+        );
+        run(&mut edge, &mut [&mut publisher], &mut now, 7);
+    }
+    let mut published = Vec::new();
+    while let Some(EdgeEvent::Published { publisher, frame }) = edge.poll_event() {
+        assert_eq!(publisher, 0);
+        published.push(frame);
+    }
+    let video_frames: Vec<_> = published.iter().filter(|f| !f.codec.is_audio()).collect();
+    assert_eq!(video_frames.len(), 3, "{published:?}");
+    assert!(video_frames[0].keyframe && !video_frames[1].keyframe);
+    assert_eq!(video_frames[2].data.as_ref(), &frames[2][..]);
+    assert_eq!(published.iter().filter(|f| f.codec.is_audio()).count(), 3);
+
+    // A watcher starts from the keyframe group, then gets what follows.
+    let mut watcher = Client::new("10.0.0.3:5000", now);
+    let (watched_video, _) = watcher
+        .offer(Direction::RecvOnly, |offer| {
+            edge.open(&offer, Some(source), now).map(|o| o.answer)
+        })
+        .unwrap();
+    run(
+        &mut edge,
+        &mut [&mut publisher, &mut watcher],
+        &mut now,
+        200,
+    );
+    assert!(watcher.connected);
+    let next = vp8(false, 4);
+    publisher.write(video, C::Vp8, MediaTime::from_90khz(9000), &next, now);
+    run(&mut edge, &mut [&mut publisher, &mut watcher], &mut now, 20);
+    let seen = watcher.frames();
+    let videos: Vec<&Vec<u8>> = seen.iter().filter(|f| f.len() > 100).collect();
+    assert_eq!(
+        videos.len(),
+        4,
+        "the group of three, then the next frame: {:?}",
+        seen.iter()
+            .map(|f| (f.len(), f[0], f.last().copied()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(videos[0], &frames[0]);
+    assert_eq!(videos[3], &next);
+
+    // The watcher's browser asks for a keyframe: the request reaches the publisher (merged to
+    // one a second, so after a pause).
+    run(
+        &mut edge,
+        &mut [&mut publisher, &mut watcher],
+        &mut now,
+        220,
+    );
+    let before = publisher
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::KeyframeRequest(_)))
+        .count();
+    watcher
+        .rtc
+        .writer(watched_video)
+        .unwrap()
+        .request_keyframe(None, KeyframeRequestKind::Pli)
+        .unwrap();
+    watcher.drain(&mut edge, now);
+    run(&mut edge, &mut [&mut publisher, &mut watcher], &mut now, 20);
+    let after = publisher
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::KeyframeRequest(_)))
+        .count();
+    assert!(after > before, "the publisher was asked for a keyframe");
+    assert!(counters.frames_out.load(Ordering::Relaxed) >= 4);
+}
