@@ -155,9 +155,17 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
          audio) {:.1} s after the pages opened: {last:?}",
         took.as_secs_f64()
     );
+    // Each member's /status counts its browser's sessions: one publishing, two watching.
     for m in members {
         let st = m.status().await.unwrap();
-        println!("member {}: {} members", &m.id[..8], st.members.len());
+        let b = st.browsers.expect("a member with HTTP serves browsers");
+        println!(
+            "member {}: {} members, browsers {b:?}",
+            &m.id[..8],
+            st.members.len()
+        );
+        assert_eq!(b.sessions_open, 3, "{b:?}");
+        assert!(b.frames_in > 0 && b.frames_out > 0, "{b:?}");
     }
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);

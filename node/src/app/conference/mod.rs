@@ -219,6 +219,7 @@ impl Member {
         let edge = match browser_socket(config).await? {
             Some((socket, candidates)) => {
                 let (edge, published, task) = BrowserEdge::start(socket, id, candidates);
+                board.show_edge(edge.counters.clone());
                 tasks.push(task);
                 tasks.push(tokio::spawn(browser::publish_frames(
                     published,

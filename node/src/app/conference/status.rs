@@ -124,6 +124,9 @@ pub struct ConferenceStatus {
     pub sent_by_media_second: Vec<MediaSecond>,
     /// The transport: peers with RTT and path rate, counters.
     pub transport: TransportSnapshot,
+    /// The browser edge's counters, when it serves browsers.
+    #[serde(default)]
+    pub browsers: Option<crate::edge::webrtc::EdgeSnapshot>,
 }
 
 /// Media packets by drop class: keyframes, the base layer, enhancement layers.
@@ -282,6 +285,7 @@ pub struct StatusBoard {
     group: String,
     id: String,
     transport: Arc<Mutex<TransportSnapshot>>,
+    edge: std::sync::OnceLock<Arc<crate::edge::webrtc::EdgeCounters>>,
 }
 
 impl std::fmt::Debug for StatusBoard {
@@ -321,7 +325,13 @@ impl StatusBoard {
             group,
             id: id.to_hex(),
             transport,
+            edge: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shows the browser edge's counters from now on.
+    pub(super) fn show_edge(&self, counters: Arc<crate::edge::webrtc::EdgeCounters>) {
+        let _ = self.edge.set(counters);
     }
 
     /// A packet of `source` arrived.
@@ -391,6 +401,7 @@ impl StatusBoard {
             sent_by_class,
             sent_by_media_second,
             transport: self.transport.lock().map(|t| t.clone()).unwrap_or_default(),
+            browsers: self.edge.get().map(|e| e.snapshot()),
         }
     }
 
@@ -434,6 +445,44 @@ impl StatusBoard {
             "source",
             by_source(|st| st.delay_ms),
         );
+        if let Some(b) = &s.browsers {
+            page.single(
+                Kind::Gauge,
+                "esm_browser_sessions",
+                "WebRTC sessions (WHIP and WHEP) open now.",
+                b.sessions_open as f64,
+            )
+            .single(
+                Kind::Counter,
+                "esm_browser_sessions_opened_total",
+                "WebRTC sessions opened.",
+                b.sessions_opened as f64,
+            )
+            .single(
+                Kind::Counter,
+                "esm_browser_frames_in_total",
+                "Frames received from publishing browsers and WHIP clients.",
+                b.frames_in as f64,
+            )
+            .single(
+                Kind::Counter,
+                "esm_browser_frames_out_total",
+                "Frames written to watching browsers.",
+                b.frames_out as f64,
+            )
+            .single(
+                Kind::Counter,
+                "esm_browser_frames_dropped_total",
+                "Publishers' frames the member could not take at once.",
+                b.frames_dropped as f64,
+            )
+            .single(
+                Kind::Counter,
+                "esm_browser_stray_datagrams_total",
+                "Datagrams on the WebRTC socket that belonged to no session.",
+                b.strays as f64,
+            );
+        }
         prometheus::write_transport(&mut page, &s.transport);
         page.finish()
     }

@@ -127,6 +127,38 @@ pub struct EdgeCounters {
     pub strays: AtomicU64,
 }
 
+/// The edge's counters at one moment (a member's `/status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EdgeSnapshot {
+    /// Sessions opened.
+    pub sessions_opened: u64,
+    /// Sessions open now.
+    pub sessions_open: u64,
+    /// Frames received from publishers.
+    pub frames_in: u64,
+    /// Frames written to watchers.
+    pub frames_out: u64,
+    /// Publishers' frames the member could not take at once (dropped).
+    pub frames_dropped: u64,
+    /// Datagrams that belonged to no session.
+    pub strays: u64,
+}
+
+impl EdgeCounters {
+    /// The counters now.
+    pub fn snapshot(&self) -> EdgeSnapshot {
+        let get = |c: &AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        EdgeSnapshot {
+            sessions_opened: get(&self.opened),
+            sessions_open: get(&self.open),
+            frames_in: get(&self.frames_in),
+            frames_out: get(&self.frames_out),
+            frames_dropped: get(&self.frames_dropped),
+            strays: get(&self.strays),
+        }
+    }
+}
+
 enum Command {
     Open {
         offer: String,
