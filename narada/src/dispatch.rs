@@ -120,6 +120,14 @@ impl Narada {
                 }
                 None => mesh.not_a_neighbour(cx, now, from),
             },
+            Message::KeyframeRequest { source, stream } => match neighbour {
+                Some(s) => {
+                    if let Some(source) = cx.translate(s, source) {
+                        self.forward_keyframe_request(now, source, stream);
+                    }
+                }
+                None => mesh.not_a_neighbour(cx, now, from),
+            },
             Message::Nack { source, ranges } => match neighbour {
                 Some(s) => {
                     let Some(source) = cx.translate(s, source) else {

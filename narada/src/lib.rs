@@ -20,6 +20,7 @@ mod core;
 mod data;
 mod dispatch;
 pub mod forwarding;
+mod keyframes;
 pub mod members;
 mod mesh;
 pub mod message;
@@ -36,6 +37,7 @@ pub use config::{
     BandwidthConfig, DataConfig, MembershipConfig, MeshConfig, NaradaConfig, RepairConfig,
     RoutingConfig,
 };
+pub use keyframes::KEYFRAME_REQUEST_GAP;
 pub use message::Message;
 pub use metric::{MetricKind, PathMetric};
 pub use node::{Command, Event, MeshLink, Narada, NaradaStats};

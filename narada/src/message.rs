@@ -190,6 +190,14 @@ pub enum Message {
     /// recipient should move away (sent when that changes for the recipient, and at link-up
     /// when full).
     Upload(UploadRoom),
+    /// Please send a keyframe of this source's stream (passed up the source's tree, merged
+    /// on each link; see `keyframes`).
+    KeyframeRequest {
+        /// The source, as a handle of the sender.
+        source: Handle,
+        /// The source's stream.
+        stream: u32,
+    },
 }
 
 impl WireMessage for Message {
@@ -235,6 +243,7 @@ impl Message {
             Self::Nack { .. } => "nack",
             Self::Upload(_) => "upload",
             Self::Rate { .. } => "rate",
+            Self::KeyframeRequest { .. } => "keyframe-request",
         }
     }
 }

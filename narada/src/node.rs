@@ -33,6 +33,14 @@ pub enum Command {
         /// Drop class where a link is too slow (0 kept longest; see `media::Priority`).
         priority: u8,
     },
+    /// Ask a source for a keyframe of one of its streams (a decoder here lost a frame or is
+    /// starting); requests merge on the way up the source's tree.
+    RequestKeyframe {
+        /// The source.
+        source: NodeId,
+        /// Its stream.
+        stream: u32,
+    },
 }
 
 /// What a member tells the application.
@@ -62,6 +70,11 @@ pub enum Event {
         payload: Bytes,
         /// It filled a gap (arrived through repair, late).
         recovered: bool,
+    },
+    /// Some receiver asked this member, as a source, for a keyframe of `stream`.
+    KeyframeRequested {
+        /// The stream.
+        stream: u32,
     },
     /// This member finished leaving; it does nothing more.
     Left,
@@ -118,6 +131,10 @@ pub struct NaradaStats {
     pub nacks_sent: u64,
     /// Packets resent to fill a neighbour's gap.
     pub repairs_sent: u64,
+    /// Keyframe requests sent up a source's tree.
+    pub keyframe_requests_sent: u64,
+    /// Keyframe requests merged into one sent within the gap.
+    pub keyframe_requests_merged: u64,
 }
 
 /// Every timer of a member, each handled by the part named. Ties (the same microsecond) fire in
@@ -159,6 +176,7 @@ pub struct Narada {
     pub(crate) core: Core,
     pub(crate) mesh: Mesh,
     pub(crate) data: DataPlane,
+    pub(crate) keyframes: crate::keyframes::KeyframeRequests,
 }
 
 /// Every this many heartbeats (about 30 s), each member sends its whole route table to its
@@ -190,6 +208,7 @@ impl Narada {
         Self {
             data: DataPlane::new(config.data.clone()),
             mesh: Mesh::default(),
+            keyframes: Default::default(),
             core: Core::new(id, config, now),
         }
     }
@@ -540,6 +559,9 @@ impl Protocol for Narada {
             Command::Join { bootstrap } => self.mesh.join(&mut self.core, now, bootstrap),
             Command::Leave => self.start_leave(now),
             Command::Publish { payload, priority } => self.publish(now, payload, priority),
+            Command::RequestKeyframe { source, stream } => {
+                self.request_keyframe(now, source, stream)
+            }
         }
     }
 

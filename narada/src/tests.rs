@@ -490,3 +490,82 @@ fn a_source_with_upload_for_one_child_stream_feeds_one_neighbour() {
     let other = if children[0] == Lab::id(1) { 2 } else { 1 };
     assert_eq!(lab.node(other).next_hop(&source), Some(children[0]));
 }
+
+#[test]
+fn keyframe_requests_go_up_the_source_tree_and_merge_on_the_way() {
+    // The chain 0 - 1 - 2 of the routing test.
+    let config = NaradaConfig {
+        mesh: crate::MeshConfig {
+            max_degree: 1,
+            min_degree: 1,
+            ..crate::MeshConfig::default()
+        },
+        ..NaradaConfig::default()
+    };
+    let mut lab = Lab::with(3, config, |i, c| {
+        if i == 1 {
+            c.mesh.max_degree = 2;
+        }
+    });
+    lab.command(0, Command::Join { bootstrap: vec![] });
+    lab.command(
+        1,
+        Command::Join {
+            bootstrap: vec![Lab::id(0)],
+        },
+    );
+    lab.run_until(Time::from_secs(1));
+    lab.command(
+        2,
+        Command::Join {
+            bootstrap: vec![Lab::id(1)],
+        },
+    );
+    lab.run_until(Time::from_secs(5));
+    assert_eq!(lab.node(2).next_hop(&Lab::id(0)), Some(Lab::id(1)));
+    let ask = |lab: &mut Lab, who: usize| {
+        lab.command(
+            who,
+            Command::RequestKeyframe {
+                source: Lab::id(0),
+                stream: 4,
+            },
+        )
+    };
+    let asked_of_source = |lab: &Lab| {
+        lab.events_of(0)
+            .iter()
+            .filter(|e| matches!(e, Event::KeyframeRequested { stream: 4 }))
+            .count()
+    };
+    // 2 asks twice, then 1 asks: one request reaches the source.
+    ask(&mut lab, 2);
+    ask(&mut lab, 2);
+    lab.run_until(lab.now() + Duration::from_millis(100));
+    ask(&mut lab, 1);
+    lab.run_until(lab.now() + Duration::from_millis(100));
+    assert_eq!(asked_of_source(&lab), 1);
+    assert_eq!(lab.node(2).stats().keyframe_requests_sent, 1);
+    assert_eq!(lab.node(2).stats().keyframe_requests_merged, 1);
+    assert_eq!(lab.node(1).stats().keyframe_requests_sent, 1);
+    assert_eq!(lab.node(1).stats().keyframe_requests_merged, 1);
+    // A second later a new loss is asked about again.
+    lab.run_until(lab.now() + Duration::from_secs(1));
+    ask(&mut lab, 2);
+    lab.run_until(lab.now() + Duration::from_millis(100));
+    assert_eq!(asked_of_source(&lab), 2);
+    // The source asking itself is answered at once; a request naming an unknown handle is
+    // counted and dropped.
+    ask(&mut lab, 0);
+    assert_eq!(asked_of_source(&lab), 3);
+    let unknown_before = lab.node(1).stats().unknown_handles;
+    lab.inject(
+        2,
+        1,
+        Message::KeyframeRequest {
+            source: 999,
+            stream: 0,
+        },
+    );
+    assert_eq!(lab.node(1).stats().unknown_handles, unknown_before + 1);
+}

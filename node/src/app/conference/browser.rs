@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use media::{FrameAssembler, FrameSlicer, MediaPacket, stream_publisher};
+use media::{FrameAssembler, FrameSlicer, MediaPacket, stream_publisher, track_stream};
 use narada::Command;
 use overlay_core::NodeId;
 use tokio::sync::mpsc;
@@ -270,40 +270,63 @@ pub async fn publish_frames(
     sources: Arc<SourceBoard>,
 ) {
     let mut slicer = FrameSlicer::new(MTU);
-    while let Some(EdgeEvent::Published { publisher, frame }) = events.recv().await {
-        sources.saw(
-            SourceKey {
-                member: me,
-                publisher,
-            },
-            Instant::now(),
-        );
-        for packet in slicer.slice(publisher, &frame) {
-            let command = Command::Publish {
-                priority: packet.priority.class(),
-                payload: packet.encode(),
-            };
-            if control.send(Control::Command(command)).await.is_err() {
-                return;
+    while let Some(event) = events.recv().await {
+        match event {
+            EdgeEvent::Published { publisher, frame } => {
+                sources.saw(
+                    SourceKey {
+                        member: me,
+                        publisher,
+                    },
+                    Instant::now(),
+                );
+                for packet in slicer.slice(publisher, &frame) {
+                    let command = Command::Publish {
+                        priority: packet.priority.class(),
+                        payload: packet.encode(),
+                    };
+                    if control.send(Control::Command(command)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            EdgeEvent::KeyframeWanted { source } => {
+                let _ = control.try_send(Control::Command(keyframe_request(source)));
             }
         }
     }
 }
 
+/// The request for a keyframe of `source`'s video, up its tree.
+fn keyframe_request(source: SourceKey) -> Command {
+    Command::RequestKeyframe {
+        source: source.member,
+        stream: track_stream(source.publisher, false),
+    }
+}
+
+/// A member asks for a keyframe of one source at most this often (narada merges them further
+/// on the way up).
+const KEYFRAME_ASK_GAP: Duration = Duration::from_millis(250);
+
 /// Whole frames of other members' sources, for the browsers here.
 #[derive(Debug, Default)]
 pub struct FrameReceiver {
     assemblers: BTreeMap<NodeId, FrameAssembler>,
+    asked: BTreeMap<SourceKey, Instant>,
 }
 
 impl FrameReceiver {
-    /// Takes a packet `source` sent; hands the frames it completes to `edge`.
+    /// Takes a packet `source` sent; hands the frames it completes to `edge`, and asks the
+    /// source for a keyframe (through `control`) when its video lost a frame or has not
+    /// started.
     pub fn take(
         &mut self,
         source: NodeId,
         packet: &MediaPacket,
         edge: &BrowserEdge,
         sources: &SourceBoard,
+        control: &mpsc::Sender<Control<Command>>,
     ) {
         if stream_publisher(packet.stream).is_none() {
             return;
@@ -317,8 +340,18 @@ impl FrameReceiver {
             member: source,
             publisher: assembled.publisher,
         };
+        let now = Instant::now();
         if !assembled.frames.is_empty() {
-            sources.saw(key, Instant::now());
+            sources.saw(key, now);
+        }
+        if assembled.keyframe_needed
+            && self
+                .asked
+                .get(&key)
+                .is_none_or(|t| now.saturating_duration_since(*t) >= KEYFRAME_ASK_GAP)
+        {
+            self.asked.insert(key, now);
+            let _ = control.try_send(Control::Command(keyframe_request(key)));
         }
         for frame in assembled.frames {
             edge.forward(key, frame);
@@ -328,5 +361,6 @@ impl FrameReceiver {
     /// Forgets a member that left or died.
     pub fn forget(&mut self, member: &NodeId) {
         self.assemblers.remove(member);
+        self.asked.retain(|k, _| k.member != *member);
     }
 }

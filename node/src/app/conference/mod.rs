@@ -234,6 +234,7 @@ impl Member {
         let receiver_board = board.clone();
         let receiver_edge = edge.clone();
         let receiver_sources = sources.clone();
+        let keyframe_control = control.clone();
         tasks.push(tokio::spawn(async move {
             let mut clock = WallClock::default();
             let mut frames = browser::FrameReceiver::default();
@@ -249,7 +250,7 @@ impl Member {
                         let now = clock.now();
                         let media = MediaPacket::decode(&payload).ok();
                         if let (Some(packet), Some(edge)) = (&media, &receiver_edge) {
-                            frames.take(source, packet, edge, &receiver_sources);
+                            frames.take(source, packet, edge, &receiver_sources, &keyframe_control);
                         }
                         let arrival = status::Arrival {
                             seq,
@@ -259,6 +260,13 @@ impl Member {
                             media,
                         };
                         receiver_board.received(now, source, arrival);
+                    }
+                    Event::KeyframeRequested { stream } => {
+                        if let (Some(edge), Some(publisher)) =
+                            (&receiver_edge, media::stream_publisher(stream))
+                        {
+                            edge.request_keyframe(publisher);
+                        }
                     }
                     Event::MemberDied(m) | Event::MemberLeft(m) => {
                         tracing::info!(member = %m, "member gone");

@@ -199,9 +199,25 @@ impl EdgeCore {
         }
     }
 
-    /// Asks this member's publisher of `source` for a keyframe, if it is one of ours.
+    /// This member's publisher `publisher` is asked for a keyframe (a receiver elsewhere
+    /// wants one).
+    pub fn keyframe_wanted(&mut self, publisher: u16, now: Instant) {
+        self.ask_keyframe(
+            SourceKey {
+                member: self.me,
+                publisher,
+            },
+            now,
+        );
+    }
+
+    /// Asks the publisher of `source` for a keyframe: ours directly, another member's through
+    /// the member (up the source's tree).
     fn ask_keyframe(&mut self, source: SourceKey, now: Instant) {
         if source.member != self.me {
+            if self.events.len() < MAX_EVENTS {
+                self.events.push_back(EdgeEvent::KeyframeWanted { source });
+            }
             return;
         }
         for s in self.sessions.values_mut() {

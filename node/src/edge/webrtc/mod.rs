@@ -33,9 +33,10 @@ pub use session::Role;
 pub const MAX_SESSIONS: usize = 64;
 /// A session whose ICE and DTLS are not up this long after its offer ends.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// The publishing browser is asked for a keyframe this often, so watchers on other members
-/// (whose requests do not yet travel up the tree) start and recover within this time.
-pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
+/// The publishing browser is also asked for a keyframe this often, a safety net under the
+/// requests that travel up the trees (a watcher whose request was lost still recovers, and a
+/// source's kept group stays short).
+pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A source of the conference: a member and one of its publishers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,6 +109,11 @@ pub enum EdgeEvent {
         /// The frame.
         frame: Frame,
     },
+    /// A browser here watching another member's source asks for a keyframe of it.
+    KeyframeWanted {
+        /// The source.
+        source: SourceKey,
+    },
 }
 
 /// What the edge has done.
@@ -172,6 +178,9 @@ enum Command {
     Forward {
         source: SourceKey,
         frame: Frame,
+    },
+    Keyframe {
+        publisher: u16,
     },
 }
 
@@ -239,6 +248,12 @@ impl BrowserEdge {
         done.await.unwrap_or(false)
     }
 
+    /// Asks this member's publisher `publisher` for a keyframe (a receiver somewhere asked;
+    /// merged with other requests to one a second).
+    pub fn request_keyframe(&self, publisher: u16) {
+        let _ = self.commands.try_send(Command::Keyframe { publisher });
+    }
+
     /// Hands a frame of another member's source to the watchers of it here (dropped when the
     /// edge is too busy to take it: live media is not queued).
     pub fn forward(&self, source: SourceKey, frame: Frame) {
@@ -262,7 +277,9 @@ async fn drive(
         // The member takes frames as fast as the overlay does; one it cannot take now is
         // dropped (live media), never waited for: this loop serves every session.
         while let Some(event) = core.poll_event() {
-            if events.try_send(event).is_err() {
+            if let Err(mpsc::error::TrySendError::Full(EdgeEvent::Published { .. })) =
+                events.try_send(event)
+            {
                 core.count_dropped_frame();
             }
         }
@@ -281,6 +298,7 @@ async fn drive(
                         let _ = reply.send(core.close(session));
                     }
                     Command::Forward { source, frame } => core.forward(source, &frame, now),
+                    Command::Keyframe { publisher } => core.keyframe_wanted(publisher, now),
                 }
             }
             received = socket.recv_from(&mut buf) => {
