@@ -283,3 +283,161 @@ async fn ffmpeg_publishes_h264_and_opus_by_whip_and_a_browser_on_another_member_
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A member of the emulated world `spec` at `ip` (its QUIC over the emulated paths; its HTTP
+/// and WebRTC sockets on `ip`, reached by the browser directly).
+async fn emulated(
+    dir: &std::path::Path,
+    spec: &std::path::Path,
+    ip: &str,
+    join: Option<&MemberProcess>,
+) -> MemberProcess {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.arg("conference")
+        .args(["--group", GROUP, "--listen", &format!("{ip}:0")])
+        .args(["--http", &format!("{ip}:0")])
+        .arg("--emulate")
+        .arg(spec)
+        .arg("--key")
+        .arg(dir.join(format!("{ip}.key")))
+        .env("ESM_SECRET", SECRET)
+        .stderr(std::process::Stdio::inherit());
+    if let Some(j) = join {
+        cmd.args(["--join", &j.quic.to_string()]);
+    }
+    MemberProcess::spawn_ready(cmd).await.unwrap()
+}
+
+/// Each watched source's figures in a tab: frames decoded and the longest stall so far (ms).
+async fn stalls(browser: &mut Chromium, tab: &str) -> Vec<(String, u64, f64)> {
+    browser.use_tab(tab);
+    let v = browser
+        .eval("JSON.stringify(window.esmConference && esmConference.stalls || {})")
+        .await;
+    let v: Value = v
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, s)| {
+                    (
+                        k.clone(),
+                        s["frames"].as_u64().unwrap_or(0),
+                        s["longestMs"].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
+    if !chromium_here() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-webrtc-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Three places on a line: a and c are 80 ms apart one way, b is 15 ms from each, so the
+    // trees between a and c run through b.
+    let spec = dir.join("world.json");
+    std::fs::write(
+        &spec,
+        r#"{"name": "a line",
+            "places": [
+              {"ip": "127.0.0.2", "name": "a", "up_bps": 50000000, "down_bps": 50000000},
+              {"ip": "127.0.0.3", "name": "b", "up_bps": 50000000, "down_bps": 50000000},
+              {"ip": "127.0.0.4", "name": "c", "up_bps": 50000000, "down_bps": 50000000}],
+            "one_way_us": [[0, 15000, 80000], [15000, 0, 15000], [80000, 15000, 0]]}"#,
+    )
+    .unwrap();
+    let a = emulated(&dir, &spec, "127.0.0.2", None).await;
+    let mut b = emulated(&dir, &spec, "127.0.0.3", Some(&a)).await;
+    let c = emulated(&dir, &spec, "127.0.0.4", Some(&b)).await;
+    // Wait for c's route to a to go through b.
+    let t0 = Instant::now();
+    loop {
+        let st = c.status().await.unwrap();
+        let via_b = st
+            .routes
+            .iter()
+            .any(|r| r.dest == a.id && r.next_hop.as_deref() == Some(b.id.as_str()));
+        if via_b {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "c never routed to a through b: {:?}",
+            st.routes
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
+    let mut tabs = Vec::new();
+    for m in [&a, &c] {
+        let token = admission.browser_token(m.id.parse::<NodeId>().unwrap());
+        let url = format!("http://{}/conference/?token={token}", m.http.unwrap());
+        tabs.push(browser.open(&url).await);
+    }
+    // Both decode the other's video.
+    let t0 = Instant::now();
+    loop {
+        let mut ready = true;
+        for tab in &tabs {
+            let s = stalls(&mut browser, tab).await;
+            ready &= s.len() == 1 && s[0].1 >= 50;
+        }
+        if ready {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "the browsers at a and c did not decode each other through b: console {:?}",
+            browser.console
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut before = Vec::new();
+    for tab in &tabs {
+        browser.use_tab(tab);
+        browser.eval("esmConference.resetStalls()").await;
+        before.push(stalls(&mut browser, tab).await);
+    }
+    b.kill().await;
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let mut worst = 0.0f64;
+    for (tab, at) in tabs.iter().zip(["a", "c"]) {
+        let s = stalls(&mut browser, tab).await;
+        assert_eq!(s.len(), 1, "{at} still watches the other: {s:?}");
+        let (_, frames, longest_ms) = &s[0];
+        let frames_before = before
+            .iter()
+            .flatten()
+            .find(|(k, ..)| *k == s[0].0)
+            .map_or(0, |x| x.1);
+        println!(
+            "browser at {at}: {} frames decoded in the {:.0} s after b was killed, longest stall \
+             {:.2} s",
+            frames.saturating_sub(frames_before),
+            killed.elapsed().as_secs_f64(),
+            longest_ms / 1e3
+        );
+        assert!(
+            *frames >= frames_before + 100,
+            "the browser at {at} decodes again after b died: {s:?}"
+        );
+        worst = worst.max(*longest_ms);
+    }
+    println!(
+        "the middle member SIGKILLed: decoding resumed in both browsers; the longest stall was \
+         {:.2} s",
+        worst / 1e3
+    );
+    drop(browser);
+    let _ = std::fs::remove_dir_all(&dir);
+}
