@@ -152,9 +152,6 @@ impl Member {
         narada_config.data.repair_age = CONVERSATION_REPAIR_AGE;
         // Paths whose latency leaves no room in that budget carry nothing that plays.
         narada_config.routing.delay_budget = Some(CONVERSATION_DELAY_BUDGET);
-        // A conversation notices a dead neighbour within about two seconds, not three.
-        narada_config.repair.ping_interval = CONVERSATION_PING_INTERVAL;
-        narada_config.repair.dead_after_lost_pings = CONVERSATION_DEAD_AFTER_LOST_PINGS;
         narada_config.bandwidth.upload = config
             .upload
             .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.up_bps)));
@@ -464,15 +461,6 @@ async fn join_group(control: mpsc::Sender<Control<Command>>, join: Vec<SocketAdd
 /// One-way path latency past which a conference tree path counts as worth no bandwidth:
 /// 400 ms of mouth-to-ear budget less room for queueing and the receiver's jitter buffer.
 const CONVERSATION_DELAY_BUDGET: Duration = Duration::from_millis(300);
-
-/// A conference member pings its neighbours this often (the simulator's figures keep the
-/// paper's one second): with [`CONVERSATION_DEAD_AFTER_LOST_PINGS`], a neighbour that died is
-/// noticed after about 2 s of silence rather than 3, so the people behind it freeze for less.
-const CONVERSATION_PING_INTERVAL: Duration = Duration::from_millis(500);
-
-/// Pings in a row a neighbour leaves unanswered (each within its round-trip timeout) before a
-/// conference member takes it for dead: four at half a second, two seconds of silence.
-const CONVERSATION_DEAD_AFTER_LOST_PINGS: u32 = 4;
 
 /// Oldest media a conference member still asks for or resends.
 const CONVERSATION_REPAIR_AGE: Duration = Duration::from_millis(400);
