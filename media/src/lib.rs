@@ -7,18 +7,21 @@
 //!   link whose rate the congestion controller (or the simulator's fair share) sets;
 //! - [`FrameSlicer`] and [`FrameAssembler`]: a real codec's whole frames (audio, video
 //!   keyframes and delta frames) as packets and back, waiting for a keyframe after a loss;
+//! - [`IvfWriter`] and [`OggOpusWriter`]: a recorded source's frames as files other tools read;
 //! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).
 //!
 //! Like the protocol crates it never reads a clock: time is passed in.
 
 #![forbid(unsafe_code)]
 
+mod container;
 mod frame;
 mod pacer;
 mod packet;
 mod receiver;
 mod source;
 
+pub use container::{IvfWriter, OggOpusWriter, vp8_size};
 pub use frame::{
     Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_PUBLISHERS,
     stream_publisher, track_stream,

@@ -448,3 +448,99 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// ffprobe's count of frames (video) or packets (audio) of the first stream in `path`, and its
+/// codec name; `None` where ffprobe is missing (SKIPPED unless `ESM_REQUIRE_FFMPEG` is set).
+fn probe(path: &std::path::Path, video: bool) -> Option<(String, u64)> {
+    let entries = if video {
+        "stream=codec_name,nb_read_frames"
+    } else {
+        "stream=codec_name,nb_read_packets"
+    };
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            if video { "v:0" } else { "a:0" },
+        ])
+        .args([if video {
+            "-count_frames"
+        } else {
+            "-count_packets"
+        }])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
+        .arg(path)
+        .output();
+    let Ok(out) = out else {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+            "ffprobe is required here"
+        );
+        eprintln!("SKIPPED: no ffprobe");
+        return None;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.trim().split(',');
+    let codec = fields.next().unwrap_or("").to_owned();
+    let count = fields.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    Some((codec, count))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
+    if !chromium_here() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let recordings = dir.join("recordings");
+    let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
+    let mut recorder_spec = spec(&dir, 1, vec![a.quic]);
+    recorder_spec.flags = vec!["--record".into(), recordings.display().to_string()];
+    let _b = MemberProcess::start(&recorder_spec).await.unwrap();
+    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
+    let token = admission.browser_token(a.id.parse::<NodeId>().unwrap());
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
+    let _tab = browser
+        .open(&format!(
+            "http://{}/conference/?token={token}",
+            a.http.unwrap()
+        ))
+        .await;
+    let stem = format!("{}-0", &a.id[..16]);
+    let (video, audio) = (
+        recordings.join(format!("{stem}.ivf")),
+        recordings.join(format!("{stem}.opus")),
+    );
+    // Eight seconds of recording once both files exist.
+    let t0 = Instant::now();
+    while !(video.exists() && audio.exists()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no recording of the browser at a: {:?}",
+            std::fs::read_dir(&recordings).map(|d| d.count())
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let Some((vcodec, frames)) = probe(&video, true) else {
+        return;
+    };
+    let Some((acodec, packets)) = probe(&audio, false) else {
+        return;
+    };
+    println!(
+        "member b recorded the browser at a: {vcodec} video, {frames} frames; {acodec} audio, \
+         {packets} packets (about 8 s)"
+    );
+    assert_eq!(vcodec, "vp8");
+    // A busy machine's headless encoder lowers its frame rate (20 fps here): 100 frames is
+    // 8 s at 12.5 fps.
+    assert!(frames >= 100, "about 8 s of video: {frames}");
+    assert_eq!(acodec, "opus");
+    assert!(packets >= 200, "about 8 s of 20 ms packets: {packets}");
+    drop(browser);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -309,14 +309,23 @@ fn keyframe_request(source: SourceKey) -> Command {
 /// on the way up).
 const KEYFRAME_ASK_GAP: Duration = Duration::from_millis(250);
 
-/// Whole frames of other members' sources, for the browsers here.
+/// Whole frames of other members' sources, for the browsers here and the recording.
 #[derive(Debug, Default)]
 pub struct FrameReceiver {
     assemblers: BTreeMap<NodeId, FrameAssembler>,
     asked: BTreeMap<SourceKey, Instant>,
+    recorder: Option<super::record::Recorder>,
 }
 
 impl FrameReceiver {
+    /// A receiver that also writes what it puts together with `recorder`.
+    pub fn new(recorder: Option<super::record::Recorder>) -> Self {
+        Self {
+            recorder,
+            ..Self::default()
+        }
+    }
+
     /// Takes a packet `source` sent; hands the frames it completes to `edge`, and asks the
     /// source for a keyframe (through `control`) when its video lost a frame or has not
     /// started.
@@ -324,7 +333,7 @@ impl FrameReceiver {
         &mut self,
         source: NodeId,
         packet: &MediaPacket,
-        edge: &BrowserEdge,
+        edge: Option<&BrowserEdge>,
         sources: &SourceBoard,
         control: &mpsc::Sender<Control<Command>>,
     ) {
@@ -354,7 +363,12 @@ impl FrameReceiver {
             let _ = control.try_send(Control::Command(keyframe_request(key)));
         }
         for frame in assembled.frames {
-            edge.forward(key, frame);
+            if let Some(recorder) = &mut self.recorder {
+                recorder.frame(key, &frame);
+            }
+            if let Some(edge) = edge {
+                edge.forward(key, frame);
+            }
         }
     }
 

@@ -72,6 +72,10 @@ pub struct ConferenceConfig {
     /// bound (a public address in front of a private one).
     #[serde(default)]
     pub advertise: Option<std::net::IpAddr>,
+    /// Write every other member's sources received here into this folder (IVF, H.264, Ogg
+    /// Opus files).
+    #[serde(default)]
+    pub record: Option<PathBuf>,
 }
 
 /// Bandwidth first, then latency: the conferencing paper's metric.
@@ -178,6 +182,11 @@ pub struct ConferenceArgs {
     /// --webrtc's); needed when --webrtc binds 0.0.0.0.
     #[arg(long)]
     pub advertise: Option<std::net::IpAddr>,
+    /// Write every other participant's audio and video received here into this folder, one
+    /// file per source and kind, as ffprobe and ffplay read them: MEMBER-N.ivf (VP8, VP9,
+    /// AV1), .h264, .opus (Ogg Opus).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
 }
 
 /// Why the settings do not make a member.
@@ -275,6 +284,7 @@ struct FileConfig {
     metric: Option<MetricKind>,
     webrtc: Option<SocketAddr>,
     advertise: Option<std::net::IpAddr>,
+    record: Option<PathBuf>,
 }
 
 /// The config file's bandwidth setting `key`, if given.
@@ -353,6 +363,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             metric: a.metric.or(file.metric).unwrap_or_else(default_metric),
             webrtc: a.webrtc.or(file.webrtc),
             advertise: a.advertise.or(file.advertise),
+            record: a.record.or(file.record),
         })
     }
 }
@@ -381,6 +392,7 @@ mod tests {
             metric: None,
             webrtc: None,
             advertise: None,
+            record: None,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod config;
 pub mod http;
+pub mod record;
 pub mod seconds;
 pub mod status;
 
@@ -52,6 +53,14 @@ pub enum StartError {
     /// The emulated network's spec.
     #[error(transparent)]
     Emulation(#[from] EmulationError),
+    /// The recording folder.
+    #[error("cannot record into {dir}: {reason}")]
+    Record {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The browsers' WebRTC socket.
     #[error("cannot take browsers' WebRTC media on {addr}: {reason}")]
     WebRtc {
@@ -235,9 +244,21 @@ impl Member {
         let receiver_edge = edge.clone();
         let receiver_sources = sources.clone();
         let keyframe_control = control.clone();
+        let recorder = match &config.record {
+            Some(dir) => {
+                Some(
+                    record::Recorder::new(dir.clone()).map_err(|e| StartError::Record {
+                        dir: dir.clone(),
+                        reason: e.to_string(),
+                    })?,
+                )
+            }
+            None => None,
+        };
         tasks.push(tokio::spawn(async move {
             let mut clock = WallClock::default();
-            let mut frames = browser::FrameReceiver::default();
+            let recording = recorder.is_some();
+            let mut frames = browser::FrameReceiver::new(recorder);
             while let Some(event) = events.recv().await {
                 match event {
                     Event::Deliver {
@@ -249,8 +270,16 @@ impl Member {
                     } => {
                         let now = clock.now();
                         let media = MediaPacket::decode(&payload).ok();
-                        if let (Some(packet), Some(edge)) = (&media, &receiver_edge) {
-                            frames.take(source, packet, edge, &receiver_sources, &keyframe_control);
+                        if let Some(packet) = &media
+                            && (receiver_edge.is_some() || recording)
+                        {
+                            frames.take(
+                                source,
+                                packet,
+                                receiver_edge.as_ref(),
+                                &receiver_sources,
+                                &keyframe_control,
+                            );
                         }
                         let arrival = status::Arrival {
                             seq,
