@@ -544,3 +544,107 @@ async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CPU seconds (user + system) process `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) : utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A benchmark, not run by CI (`cargo test -p node --test conference_browser -- --ignored
+/// --nocapture`): 4 browsers (two at a, two at c) on 3 members of the emulated line a - b - c,
+/// so b relays 4 sources (two each way); the delay the hop through b adds beyond its link
+/// (one-way delays measured by the members from the source's send time), and b's CPU per
+/// forwarded source against b idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: prints figures"]
+async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
+    if !chromium_here() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-webrtc-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("world.json");
+    std::fs::write(
+        &spec,
+        r#"{"name": "a line",
+            "places": [
+              {"ip": "127.0.0.2", "name": "a", "up_bps": 50000000, "down_bps": 50000000},
+              {"ip": "127.0.0.3", "name": "b", "up_bps": 50000000, "down_bps": 50000000},
+              {"ip": "127.0.0.4", "name": "c", "up_bps": 50000000, "down_bps": 50000000}],
+            "one_way_us": [[0, 15000, 80000], [15000, 0, 15000], [80000, 15000, 0]]}"#,
+    )
+    .unwrap();
+    let a = emulated(&dir, &spec, "127.0.0.2", None).await;
+    let b = emulated(&dir, &spec, "127.0.0.3", Some(&a)).await;
+    let c = emulated(&dir, &spec, "127.0.0.4", Some(&b)).await;
+    let t0 = Instant::now();
+    loop {
+        let st = c.status().await.unwrap();
+        if st
+            .routes
+            .iter()
+            .any(|r| r.dest == a.id && r.next_hop.as_deref() == Some(b.id.as_str()))
+        {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no route a - b - c");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let b_pid = b.pid().unwrap();
+    let idle0 = cpu_seconds(b_pid);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle = (cpu_seconds(b_pid) - idle0) / 10.0;
+    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
+    for m in [&a, &a, &c, &c] {
+        let token = admission.browser_token(m.id.parse::<NodeId>().unwrap());
+        let _tab = browser
+            .open(&format!(
+                "http://{}/conference/?token={token}",
+                m.http.unwrap()
+            ))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let busy0 = cpu_seconds(b_pid);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let busy = (cpu_seconds(b_pid) - busy0) / 10.0;
+    let (sb, sc) = (b.status().await.unwrap(), c.status().await.unwrap());
+    let from_a = |st: &node::app::conference::ConferenceStatus| {
+        st.sources.get(&a.id).map(|s| (s.delay_ms, s.rate_kbps))
+    };
+    let (Some((delay_b, rate_b)), Some((delay_c, rate_c))) = (from_a(&sb), from_a(&sc)) else {
+        panic!(
+            "a's media did not reach b and c: {:?} {:?}",
+            sb.sources, sc.sources
+        );
+    };
+    let added = delay_c - delay_b - 15.0;
+    let forwarded = 4.0;
+    println!(
+        "a's two browsers' media: one-way delay at b {delay_b:.1} ms ({rate_b:.0} kbit/s), at c \
+         {delay_c:.1} ms ({rate_c:.0} kbit/s): the hop through b adds {added:.1} ms beyond its \
+         15 ms link"
+    );
+    println!(
+        "b relaying 4 browsers' streams (two each way): {:.1}% of a core against {:.1}% idle, \
+         {:.2}% per forwarded stream (x{:.1} idle)",
+        busy * 100.0,
+        idle * 100.0,
+        (busy - idle) * 100.0 / forwarded,
+        busy / idle.max(1e-6)
+    );
+    drop(browser);
+    let _ = std::fs::remove_dir_all(&dir);
+}
