@@ -60,7 +60,7 @@ impl SourceBoard {
         }
     }
 
-    /// The sources a frame arrived from within the last [`SOURCE_FRESH`].
+    /// The sources a frame arrived from within the last 5 s.
     pub fn fresh(&self, now: Instant) -> Vec<SourceKey> {
         self.seen
             .lock()
