@@ -194,3 +194,170 @@ mod tests {
         assert_eq!(ogg_crc(&zeroed).to_le_bytes(), next[22..26]);
     }
 }
+
+/// Why bytes are not an IVF file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IvfError {
+    /// The file does not start with an IVF header.
+    #[error("not an IVF file (no DKIF header)")]
+    NotIvf,
+    /// The header's length is outside 32..=1024.
+    #[error("IVF header length {0}")]
+    HeaderLength(u16),
+    /// The header's timebase has a zero.
+    #[error("IVF timebase {0}/{1}")]
+    Timebase(u32, u32),
+    /// A frame is larger than [`MAX_IVF_FRAME`].
+    #[error("IVF frame of {0} bytes (at most {MAX_IVF_FRAME})")]
+    FrameTooLarge(u32),
+}
+
+/// Largest IVF frame taken.
+pub const MAX_IVF_FRAME: u32 = 8 << 20;
+
+/// An IVF file's header fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IvfHeader {
+    /// The codec's four characters (`VP80`, `VP90`, `AV01`).
+    pub fourcc: [u8; 4],
+    /// Timestamps are in units of `numerator / denominator` seconds.
+    pub numerator: u32,
+    /// See `numerator`.
+    pub denominator: u32,
+}
+
+/// Reads an IVF stream as its bytes come (a file, or a pipe from ffmpeg): frames with their
+/// timestamps in microseconds. Total: bad bytes give an error, never a panic, and nothing
+/// larger than [`MAX_IVF_FRAME`] is held.
+#[derive(Clone, Debug, Default)]
+pub struct IvfReader {
+    buffer: Vec<u8>,
+    header: Option<IvfHeader>,
+}
+
+impl IvfReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// More bytes of the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The header, once read.
+    pub fn header(&self) -> Option<IvfHeader> {
+        self.header
+    }
+
+    /// The next whole frame (timestamp in microseconds, bytes), if its bytes have all come.
+    pub fn next_frame(&mut self) -> Result<Option<(u64, Vec<u8>)>, IvfError> {
+        let header = match self.header {
+            Some(h) => h,
+            None => {
+                if self.buffer.len() < 32 {
+                    return Ok(None);
+                }
+                if &self.buffer[..4] != b"DKIF" {
+                    return Err(IvfError::NotIvf);
+                }
+                let len = u16::from_le_bytes([self.buffer[6], self.buffer[7]]);
+                if !(32..=1024).contains(&len) {
+                    return Err(IvfError::HeaderLength(len));
+                }
+                if self.buffer.len() < usize::from(len) {
+                    return Ok(None);
+                }
+                let word = |at: usize| {
+                    u32::from_le_bytes([
+                        self.buffer[at],
+                        self.buffer[at + 1],
+                        self.buffer[at + 2],
+                        self.buffer[at + 3],
+                    ])
+                };
+                let (denominator, numerator) = (word(16), word(20));
+                if denominator == 0 || numerator == 0 {
+                    return Err(IvfError::Timebase(numerator, denominator));
+                }
+                let header = IvfHeader {
+                    fourcc: [
+                        self.buffer[8],
+                        self.buffer[9],
+                        self.buffer[10],
+                        self.buffer[11],
+                    ],
+                    numerator,
+                    denominator,
+                };
+                self.buffer.drain(..usize::from(len));
+                self.header = Some(header);
+                header
+            }
+        };
+        if self.buffer.len() < 12 {
+            return Ok(None);
+        }
+        let size = u32::from_le_bytes([
+            self.buffer[0],
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+        ]);
+        if size > MAX_IVF_FRAME {
+            return Err(IvfError::FrameTooLarge(size));
+        }
+        let end = 12 + size as usize;
+        if self.buffer.len() < end {
+            return Ok(None);
+        }
+        let mut pts = [0u8; 8];
+        pts.copy_from_slice(&self.buffer[4..12]);
+        let pts = u64::from_le_bytes(pts);
+        let us = u128::from(pts) * u128::from(header.numerator) * 1_000_000
+            / u128::from(header.denominator);
+        let data = self.buffer[12..end].to_vec();
+        self.buffer.drain(..end);
+        Ok(Some((u64::try_from(us).unwrap_or(u64::MAX), data)))
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn what_the_writer_wrote_the_reader_reads_back_in_any_pieces() {
+        let mut w = IvfWriter::new(*b"VP80");
+        let mut file = w.frame(0, &[0x10, 1, 2]);
+        file.extend(w.frame(40_000, &[0x11, 3]));
+        let mut r = IvfReader::new();
+        let mut got = Vec::new();
+        for piece in file.chunks(5) {
+            r.push(piece);
+            while let Some(f) = r.next_frame().unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(r.header().unwrap().fourcc, *b"VP80");
+        assert_eq!(got, vec![(0, vec![0x10, 1, 2]), (40_000, vec![0x11, 3])]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_read_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut r = IvfReader::new();
+            let mut with_header = b"DKIF\0\0\x20\0VP80".to_vec();
+            with_header.extend_from_slice(&bytes);
+            r.push(&with_header);
+            for _ in 0..50 {
+                match r.next_frame() {
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+}

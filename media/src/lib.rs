@@ -21,7 +21,9 @@ mod packet;
 mod receiver;
 mod source;
 
-pub use container::{IvfWriter, OggOpusWriter, vp8_size};
+pub use container::{
+    IvfError, IvfHeader, IvfReader, IvfWriter, MAX_IVF_FRAME, OggOpusWriter, vp8_size,
+};
 pub use frame::{
     Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_PUBLISHERS,
     stream_publisher, track_stream,

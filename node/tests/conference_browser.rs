@@ -648,3 +648,64 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sends_an_ffmpeg_ivf_file_and_another_records_it_for_ffprobe() {
+    let ffmpeg = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ffmpeg {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg is required here"
+        );
+        eprintln!("SKIPPED: no ffmpeg");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-send-ivf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Six seconds of 25 fps VP8 with a keyframe every second, as a user would make it.
+    let file = dir.join("talk.ivf");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+        ])
+        .args([
+            "-t", "6", "-c:v", "libvpx", "-g", "25", "-b:v", "300k", "-f", "ivf",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg made the IVF file");
+    let recordings = dir.join("recordings");
+    let mut receiver = spec(&dir, 1, vec![]);
+    receiver.flags = vec!["--record".into(), recordings.display().to_string()];
+    let b = MemberProcess::start(&receiver).await.unwrap();
+    // Give the group a moment to form before the file starts.
+    let mut sender = spec(&dir, 0, vec![b.quic]);
+    sender.flags = vec!["--send".into(), format!("ivf:{}", file.display())];
+    let t0 = Instant::now();
+    let a = MemberProcess::start(&sender).await.unwrap();
+    let recorded = recordings.join(format!("{}-15.ivf", &a.id[..16]));
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert!(
+        recorded.exists(),
+        "b recorded a's file after {:?}",
+        t0.elapsed()
+    );
+    let Some((codec, frames)) = probe(&recorded, true) else {
+        return;
+    };
+    println!("a sent ffmpeg's 150-frame VP8 file; b recorded {frames} {codec} frames");
+    assert_eq!(codec, "vp8");
+    // The first frames may go before b's tree from a is up; the rest arrive.
+    assert!(frames >= 100, "{frames} of 150 frames");
+    let _ = std::fs::remove_dir_all(&dir);
+}

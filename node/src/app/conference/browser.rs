@@ -48,7 +48,7 @@ pub struct SourceBoard {
 }
 
 impl SourceBoard {
-    fn saw(&self, source: SourceKey, now: Instant) {
+    pub(super) fn saw(&self, source: SourceKey, now: Instant) {
         if let Ok(mut seen) = self.seen.lock() {
             if seen.len() >= MAX_SOURCES && !seen.contains_key(&source) {
                 seen.retain(|_, t| now.saturating_duration_since(*t) < SOURCE_FRESH);

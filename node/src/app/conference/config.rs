@@ -25,6 +25,9 @@ pub struct ConferenceConfig {
     /// Send synthetic media at this rate (none: only receive).
     #[serde(default)]
     pub send_rate: Option<Bandwidth>,
+    /// Send this IVF file's VP8 video, paced by its timestamps (`-`: standard input).
+    #[serde(default)]
+    pub send_file: Option<PathBuf>,
     /// Serve `/status` and `/metrics` here.
     #[serde(default)]
     pub http: Option<SocketAddr>,
@@ -124,7 +127,9 @@ pub struct ConferenceArgs {
     /// A member to join through (repeat for more; none founds the group).
     #[arg(long)]
     pub join: Vec<SocketAddr>,
-    /// What to send: `synthetic:RATE` (e.g. synthetic:500kbps).
+    /// What to send: `synthetic:RATE` (e.g. synthetic:500kbps), or `ivf:FILE`, VP8 video in
+    /// IVF paced by its timestamps (`ivf:-` reads standard input, e.g. `ffmpeg -re -i in.mp4
+    /// -c:v libvpx -deadline realtime -g 50 -f ivf - | esm conference ... --send ivf:-`).
     #[arg(long)]
     pub send: Option<String>,
     /// Serve /status and /metrics on this TCP address.
@@ -211,7 +216,8 @@ pub enum ConfigError {
     NoListen,
     /// `--send` names something other than a synthetic source.
     #[error(
-        "--send {0}: only `synthetic:RATE` is supported (sending a media file is not built yet)"
+        "--send {0}: give `synthetic:RATE` or `ivf:FILE` (VP8 in IVF, `ivf:-` for stdin, as \
+         `ffmpeg ... -c:v libvpx -f ivf -` writes it)"
     )]
     SendKind(String),
     /// `--send synthetic:RATE` with a rate that is not a bandwidth.
@@ -247,16 +253,18 @@ pub enum ConfigError {
 }
 
 /// The rate of a `--send` value (`synthetic:RATE`).
-fn parse_send(spec: &str) -> Result<Bandwidth, ConfigError> {
+fn parse_send(spec: &str) -> Result<(Option<Bandwidth>, Option<PathBuf>), ConfigError> {
     match spec.split_once(':') {
         Some(("synthetic", rate)) => {
             rate.parse::<Bandwidth>()
+                .map(|r| (Some(r), None))
                 .map_err(|source| ConfigError::SendRate {
                     spec: spec.to_owned(),
                     rate: rate.to_owned(),
                     source,
                 })
         }
+        Some(("ivf", path)) if !path.is_empty() => Ok((None, Some(PathBuf::from(path)))),
         _ => Err(ConfigError::SendKind(spec.to_owned())),
     }
 }
@@ -321,7 +329,11 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
         let listen = a.listen.or(file.listen).ok_or(ConfigError::NoListen)?;
         let join = if a.join.is_empty() { file.join } else { a.join };
         let send = a.send.or(file.send);
-        let send_rate = send.as_deref().map(parse_send).transpose()?;
+        let (send_rate, send_file) = send
+            .as_deref()
+            .map(parse_send)
+            .transpose()?
+            .unwrap_or_default();
         let key_file = a
             .key
             .or(file.key)
@@ -350,6 +362,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             listen,
             join,
             send_rate,
+            send_file,
             http: a.http.or(file.http),
             key_file,
             secret_file: a.secret_file.or(file.secret_file),

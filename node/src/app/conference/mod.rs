@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod record;
 pub mod seconds;
+pub mod send_file;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -354,6 +355,15 @@ impl Member {
             )?),
             _ => None,
         };
+        if let Some(path) = config.send_file.clone() {
+            let (control, edge, sources) = (control.clone(), edge.clone(), sources.clone());
+            tasks.push(tokio::spawn(async move {
+                match send_file::send_ivf(path, control, id, edge, sources).await {
+                    Ok(()) => tracing::info!("the sent file ended"),
+                    Err(why) => tracing::warn!(%why, "sending the file stopped"),
+                }
+            }));
+        }
         if let Some(rate) = config.send_rate {
             tasks.push(tokio::spawn(send_synthetic(
                 control.clone(),

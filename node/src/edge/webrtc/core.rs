@@ -293,10 +293,12 @@ impl EdgeCore {
                         Role::Watch(_) => None,
                     })
                     .collect();
-                let free = (0..MAX_PUBLISHERS).find(|p| !taken.contains(p));
+                // The last number is a sent file's (`--send ivf:FILE`).
+                let free = (0..MAX_PUBLISHERS - 1).find(|p| !taken.contains(p));
                 let Some(publisher) = free else {
                     return Err(EdgeError::Full(format!(
-                        "this member has {MAX_PUBLISHERS} publishers"
+                        "this member has {} publishing browsers",
+                        MAX_PUBLISHERS - 1
                     )));
                 };
                 Role::Publish(publisher)
