@@ -72,7 +72,8 @@ pub async fn send_ivf(
                     String::from_utf8_lossy(&header.fourcc)
                 ));
             }
-            let (start, first_us) = *clock.get_or_insert((tokio::time::Instant::now(), at_us));
+            let (start, first_us) =
+                *clock.get_or_insert_with(|| (tokio::time::Instant::now(), at_us));
             tokio::time::sleep_until(start + Duration::from_micros(at_us.saturating_sub(first_us)))
                 .await;
             let frame = Frame {
