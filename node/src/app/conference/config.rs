@@ -447,7 +447,18 @@ mod tests {
             ..args()
         })
         .unwrap_err();
-        assert!(file.to_string().contains("only `synthetic:RATE`"), "{file}");
+        assert!(
+            file.to_string()
+                .contains("give `synthetic:RATE` or `ivf:FILE`"),
+            "{file}"
+        );
+        let ivf = ConferenceConfig::try_from(ConferenceArgs {
+            send: Some("ivf:talk.ivf".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(ivf.send_file, Some(PathBuf::from("talk.ivf")));
+        assert_eq!(ivf.send_rate, None);
         let rate = ConferenceConfig::try_from(ConferenceArgs {
             send: Some("synthetic:fast".into()),
             ..args()
