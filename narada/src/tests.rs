@@ -158,10 +158,9 @@ fn a_full_member_refuses_and_refers_the_joiner_elsewhere() {
     assert!((0..3).all(|i| lab.node(i).degree() <= 1));
 }
 
-#[test]
-fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
-    // A chain 0 - 1 - 2 (max degree 2 keeps 2 from linking to 0 directly... and min 1 lets it
-    // stay a chain).
+/// A chain 0 - 1 - 2 (max degree 1 at the ends keeps 2 from linking to 0 directly, and min 1
+/// lets it stay a chain), settled after five seconds.
+fn chain() -> Lab {
     let config = NaradaConfig {
         mesh: crate::MeshConfig {
             max_degree: 1,
@@ -190,6 +189,12 @@ fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
         },
     );
     lab.run_until(Time::from_secs(5));
+    lab
+}
+
+#[test]
+fn routes_cross_the_mesh_and_data_follows_reverse_paths() {
+    let mut lab = chain();
     assert_eq!(lab.node(2).next_hop(&Lab::id(0)), Some(Lab::id(1)));
     assert_eq!(
         lab.node(2).route_path(&Lab::id(0)),
@@ -493,35 +498,7 @@ fn a_source_with_upload_for_one_child_stream_feeds_one_neighbour() {
 
 #[test]
 fn keyframe_requests_go_up_the_source_tree_and_merge_on_the_way() {
-    // The chain 0 - 1 - 2 of the routing test.
-    let config = NaradaConfig {
-        mesh: crate::MeshConfig {
-            max_degree: 1,
-            min_degree: 1,
-            ..crate::MeshConfig::default()
-        },
-        ..NaradaConfig::default()
-    };
-    let mut lab = Lab::with(3, config, |i, c| {
-        if i == 1 {
-            c.mesh.max_degree = 2;
-        }
-    });
-    lab.command(0, Command::Join { bootstrap: vec![] });
-    lab.command(
-        1,
-        Command::Join {
-            bootstrap: vec![Lab::id(0)],
-        },
-    );
-    lab.run_until(Time::from_secs(1));
-    lab.command(
-        2,
-        Command::Join {
-            bootstrap: vec![Lab::id(1)],
-        },
-    );
-    lab.run_until(Time::from_secs(5));
+    let mut lab = chain();
     assert_eq!(lab.node(2).next_hop(&Lab::id(0)), Some(Lab::id(1)));
     let ask = |lab: &mut Lab, who: usize| {
         lab.command(

@@ -64,6 +64,26 @@ fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> Mem
     }
 }
 
+/// A fresh folder for one test's keys, files and browser profile.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The page's `esmConference[field]` in the current tab (`Null` before the page set it).
+async fn page_value(browser: &mut Chromium, field: &str) -> Value {
+    let v = browser
+        .eval(&format!(
+            "JSON.stringify(window.esmConference && esmConference.{field} || {{}})"
+        ))
+        .await;
+    v.as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// What a tab decoded of each source it watches: (frames, keyframes, width, audio samples).
 fn decoded(stats: &Value) -> Vec<(String, u64, u64, u64, u64)> {
     let Some(sources) = stats.as_object() else {
@@ -89,9 +109,7 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
     if !chromium_here() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-webrtc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("esm-webrtc");
     // A chain of joins: b through a, c through b.
     let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
     let b = MemberProcess::start(&spec(&dir, 1, vec![a.quic]))
@@ -120,14 +138,7 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
         last.clear();
         for tab in &tabs {
             browser.use_tab(tab);
-            let stats = browser
-                .eval("JSON.stringify(window.esmConference && esmConference.lastStats || {})")
-                .await;
-            let stats: Value = stats
-                .as_str()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or(Value::Null);
-            last.push(decoded(&stats));
+            last.push(decoded(&page_value(&mut browser, "lastStats").await));
         }
         let done = last.iter().all(|tab| {
             tab.len() == 2
@@ -201,9 +212,7 @@ async fn ffmpeg_publishes_h264_and_opus_by_whip_and_a_browser_on_another_member_
     if !chromium_here() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-whip-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("esm-whip");
     let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
     let b = MemberProcess::start(&spec(&dir, 1, vec![a.quic]))
         .await
@@ -246,14 +255,7 @@ async fn ffmpeg_publishes_h264_and_opus_by_whip_and_a_browser_on_another_member_
         .await;
     let source = format!("{}-0", a.id);
     let took = loop {
-        let stats = browser
-            .eval("JSON.stringify(window.esmConference && esmConference.lastStats || {})")
-            .await;
-        let stats: Value = stats
-            .as_str()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null);
-        let got = decoded(&stats);
+        let got = decoded(&page_value(&mut browser, "lastStats").await);
         let ffmpeg_source = got.iter().find(|(s, ..)| *s == source);
         if let Some(&(_, frames, keys, width, samples)) = ffmpeg_source
             && frames >= 50
@@ -308,17 +310,50 @@ async fn emulated(
     MemberProcess::spawn_ready(cmd).await.unwrap()
 }
 
+/// Three members on an emulated line (their keys in `dir`): a and c are 80 ms apart one way,
+/// b is 15 ms from each, so the trees between a and c run through b; returns once c's route to
+/// a does.
+async fn line_world(dir: &std::path::Path) -> (MemberProcess, MemberProcess, MemberProcess) {
+    let spec = dir.join("world.json");
+    std::fs::write(
+        &spec,
+        r#"{"name": "a line",
+            "places": [
+              {"ip": "127.0.0.2", "name": "a", "up_bps": 50000000, "down_bps": 50000000},
+              {"ip": "127.0.0.3", "name": "b", "up_bps": 50000000, "down_bps": 50000000},
+              {"ip": "127.0.0.4", "name": "c", "up_bps": 50000000, "down_bps": 50000000}],
+            "one_way_us": [[0, 15000, 80000], [15000, 0, 15000], [80000, 15000, 0]]}"#,
+    )
+    .unwrap();
+    let a = emulated(dir, &spec, "127.0.0.2", None).await;
+    let b = emulated(dir, &spec, "127.0.0.3", Some(&a)).await;
+    let c = emulated(dir, &spec, "127.0.0.4", Some(&b)).await;
+    let t0 = Instant::now();
+    loop {
+        let st = c.status().await.unwrap();
+        let via_b = st
+            .routes
+            .iter()
+            .any(|r| r.dest == a.id && r.next_hop.as_deref() == Some(b.id.as_str()));
+        if via_b {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "c never routed to a through b: {:?}",
+            st.routes
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    (a, b, c)
+}
+
 /// Each watched source's figures in a tab: frames decoded and the longest stall so far (ms).
 async fn stalls(browser: &mut Chromium, tab: &str) -> Vec<(String, u64, f64)> {
     browser.use_tab(tab);
-    let v = browser
-        .eval("JSON.stringify(window.esmConference && esmConference.stalls || {})")
-        .await;
-    let v: Value = v
-        .as_str()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    v.as_object()
+    page_value(browser, "stalls")
+        .await
+        .as_object()
         .map(|o| {
             o.iter()
                 .map(|(k, s)| {
@@ -338,43 +373,8 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
     if !chromium_here() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-webrtc-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    // Three places on a line: a and c are 80 ms apart one way, b is 15 ms from each, so the
-    // trees between a and c run through b.
-    let spec = dir.join("world.json");
-    std::fs::write(
-        &spec,
-        r#"{"name": "a line",
-            "places": [
-              {"ip": "127.0.0.2", "name": "a", "up_bps": 50000000, "down_bps": 50000000},
-              {"ip": "127.0.0.3", "name": "b", "up_bps": 50000000, "down_bps": 50000000},
-              {"ip": "127.0.0.4", "name": "c", "up_bps": 50000000, "down_bps": 50000000}],
-            "one_way_us": [[0, 15000, 80000], [15000, 0, 15000], [80000, 15000, 0]]}"#,
-    )
-    .unwrap();
-    let a = emulated(&dir, &spec, "127.0.0.2", None).await;
-    let mut b = emulated(&dir, &spec, "127.0.0.3", Some(&a)).await;
-    let c = emulated(&dir, &spec, "127.0.0.4", Some(&b)).await;
-    // Wait for c's route to a to go through b.
-    let t0 = Instant::now();
-    loop {
-        let st = c.status().await.unwrap();
-        let via_b = st
-            .routes
-            .iter()
-            .any(|r| r.dest == a.id && r.next_hop.as_deref() == Some(b.id.as_str()));
-        if via_b {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "c never routed to a through b: {:?}",
-            st.routes
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let dir = scratch("esm-webrtc-kill");
+    let (a, mut b, c) = line_world(&dir).await;
     let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let mut tabs = Vec::new();
@@ -492,9 +492,7 @@ async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
     if !chromium_here() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-record-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("esm-record");
     let recordings = dir.join("recordings");
     let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
     let mut recorder_spec = spec(&dir, 1, vec![a.quic]);
@@ -571,36 +569,8 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
     if !chromium_here() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-webrtc-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = dir.join("world.json");
-    std::fs::write(
-        &spec,
-        r#"{"name": "a line",
-            "places": [
-              {"ip": "127.0.0.2", "name": "a", "up_bps": 50000000, "down_bps": 50000000},
-              {"ip": "127.0.0.3", "name": "b", "up_bps": 50000000, "down_bps": 50000000},
-              {"ip": "127.0.0.4", "name": "c", "up_bps": 50000000, "down_bps": 50000000}],
-            "one_way_us": [[0, 15000, 80000], [15000, 0, 15000], [80000, 15000, 0]]}"#,
-    )
-    .unwrap();
-    let a = emulated(&dir, &spec, "127.0.0.2", None).await;
-    let b = emulated(&dir, &spec, "127.0.0.3", Some(&a)).await;
-    let c = emulated(&dir, &spec, "127.0.0.4", Some(&b)).await;
-    let t0 = Instant::now();
-    loop {
-        let st = c.status().await.unwrap();
-        if st
-            .routes
-            .iter()
-            .any(|r| r.dest == a.id && r.next_hop.as_deref() == Some(b.id.as_str()))
-        {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "no route a - b - c");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let dir = scratch("esm-webrtc-bench");
+    let (a, b, c) = line_world(&dir).await;
     let b_pid = b.pid().unwrap();
     let idle0 = cpu_seconds(b_pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -663,9 +633,7 @@ async fn a_member_sends_an_ffmpeg_ivf_file_and_another_records_it_for_ffprobe() 
         eprintln!("SKIPPED: no ffmpeg");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("esm-send-ivf-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("esm-send-ivf");
     // Six seconds of 25 fps VP8 with a keyframe every second, as a user would make it.
     let file = dir.join("talk.ivf");
     let made = std::process::Command::new("ffmpeg")
