@@ -36,9 +36,6 @@ pub(super) struct Session {
     /// A watcher was given its source's keyframe group.
     started: bool,
     last_keyframe_request: Option<Instant>,
-    /// Frames written to it, and those its codecs could not take.
-    pub(super) written: u64,
-    pub(super) unmatched: u64,
 }
 
 /// `MediaKind` as an ordered key.
@@ -104,8 +101,6 @@ impl Session {
             connected: false,
             started: false,
             last_keyframe_request: None,
-            written: 0,
-            unmatched: 0,
         };
         Ok((session, answer.to_sdp_string()))
     }
@@ -201,17 +196,12 @@ impl Session {
             .find(|p| codec_of(p.spec().codec) == Some(frame.codec))
             .map(|p| p.pt());
         let Some(pt) = pt else {
-            self.unmatched += 1;
             return false;
         };
         let data: Arc<[u8]> = Arc::from(&frame.data[..]);
-        let ok = writer
+        writer
             .write(pt, now, MediaTime::from_micros(frame.timestamp_us), data)
-            .is_ok();
-        if ok {
-            self.written += 1;
-        }
-        ok
+            .is_ok()
     }
 }
 
