@@ -7,7 +7,8 @@
 //! frames of other members' sources come in by [`BrowserEdge::forward`]. Each source's current
 //! keyframe group is kept (bounded), so a browser that starts watching decodes at once.
 //!
-//! Limits: at most [`MAX_SESSIONS`] sessions and [`media::MAX_PUBLISHERS`] publishers; a
+//! Limits: at most [`MAX_SESSIONS`] sessions and [`media::MAX_PUBLISHERS`] publishers (the
+//! last number is a sent file's, `--send ivf:FILE`); a
 //! session that never connects ends after [`CONNECT_TIMEOUT`]; datagrams that belong to no
 //! session are dropped (counted, never logged with their bytes).
 
