@@ -94,7 +94,7 @@ impl Protocol for Relay {
 }
 
 fn connector() -> Connector {
-    let admission = GroupSecret::new("bench", b"bench-secret").unwrap();
+    let admission = GroupSecret::new("bench", b"bench-secret-quartz-fable-nimbus").unwrap();
     Connector::bind(
         "127.0.0.1:0".parse().unwrap(),
         Identity::generate().unwrap(),

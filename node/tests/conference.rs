@@ -16,7 +16,7 @@ use node::transport::identity::Identity;
 use overlay_core::NodeId;
 
 const RATE_KBPS: f64 = 500.0;
-const SECRET: &str = "integration-test-secret";
+const SECRET: &str = "integration-test-secret-quartz-fable";
 
 fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> MemberSpec {
     MemberSpec {

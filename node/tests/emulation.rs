@@ -9,7 +9,7 @@ use node::demo::process::MemberProcess;
 
 mod slow_link;
 
-const SECRET: &str = "emulation-test-secret";
+const SECRET: &str = "emulation-test-secret-quartz-fable";
 
 async fn member(dir: &Path, spec: &Path, ip: &str, extra: &[&str]) -> MemberProcess {
     slow_link::emulated_member("emulated", SECRET, dir, spec, ip, extra).await

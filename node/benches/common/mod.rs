@@ -27,7 +27,7 @@ pub async fn spawn(args: &[&str], dir: &Path, name: &str, stdin: bool) -> Member
         .arg(dir.join(format!("{name}.key")))
         .arg("--store")
         .arg(dir.join(format!("store-{name}")))
-        .env("ESM_SECRET", "bench-broadcast-secret")
+        .env("ESM_SECRET", "bench-broadcast-secret-quartz-fable")
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::null());
     MemberProcess::spawn_ready(cmd)

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::log_limit::LogLimiter;
 use super::prometheus::{Kind, MetricsPage};
 use super::timed_io::{Stalled, TimedStream};
+use crate::transport::log_limit::LogLimiter;
 
 /// Bytes hyper buffers per connection each way: the largest request head taken, and response
 /// bytes held beyond what the socket took (hyper asks the body for more only below this). 16 KiB

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::transport::connect::{Admitted, ConnectError, Connector, code};
 use crate::transport::frame::{Frame, MAX_ADDRESSES, encode_frame};
+use crate::transport::log_limit::LogLimiter;
 
 /// Most sends queued for a peer being dialled.
 const MAX_PENDING: usize = 256;
@@ -65,6 +66,8 @@ pub(super) struct Driver<P: Protocol> {
     shares_at: Option<Time>,
     /// When this member's upload was last split among its links.
     upload_split_at: Option<Time>,
+    /// Limits the lines strangers' refused connections write.
+    logs: LogLimiter,
 }
 
 impl<P> Driver<P>
@@ -95,6 +98,7 @@ where
             events,
             snapshot,
             counters: TransportCounters::default(),
+            logs: LogLimiter::default(),
             observer,
             options,
             serial: 0,
@@ -446,7 +450,11 @@ where
             }
             Inbound::Refused(addr, reason) => {
                 self.counters.admissions_refused += 1;
-                tracing::warn!(%addr, %reason, "refused a connection");
+                // A stranger triggers these at will: a few lines a minute, each naming only
+                // the address and what the member saw (never the peer's bytes).
+                if let Some(left_out) = self.logs.allow("admission refused") {
+                    tracing::warn!(%addr, %reason, left_out, "refused a connection");
+                }
             }
             Inbound::DialFailed {
                 expected,
@@ -631,7 +639,7 @@ where
             }
             // Probe frames are taken apart as they are read (`Inbound::Probe`).
             Frame::Probe { .. } => {}
-            Frame::Hello { .. } | Frame::Welcome { .. } | Frame::Refused { .. } => {
+            Frame::Hello { .. } | Frame::Welcome { .. } | Frame::Confirm { .. } => {
                 self.counters.bad_frames += 1;
             }
         }

@@ -1,7 +1,14 @@
 //! Opening admitted connections: the QUIC endpoint, dialling (with the admission handshake as
 //! the dialer) and accepting (as the acceptor). A connection reaches the runtime only once both
-//! sides proved the group secret; a refused peer is told why, the connection is closed with that
-//! reason, and the refusal is counted.
+//! sides proved the group secret (see [`admission`](super::admission)): Hello (the dialer's
+//! PAKE message), Welcome (the acceptor's, and its proof), Confirm (the dialer's proof).
+//!
+//! Strangers are bounded before admission: handshake frames of at most
+//! [`ADMISSION_FRAME_LIMIT`] bytes, one stream per connection and [`ADMISSION_WINDOW`] bytes of
+//! it buffered, datagrams dropped unread, [`MAX_HANDSHAKES`] handshakes at once (more are
+//! refused), QUIC address validation (Retry) once [`RETRY_ABOVE`] are under way, an address that
+//! failed [`FAILURES_PER_WINDOW`] times refused until its window ends, and one refusal that
+//! names nothing (not the group, not what was wrong).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,13 +21,31 @@ use tokio::sync::mpsc;
 use super::admission::{GroupSecret, Role};
 use super::emulation::Emulation;
 use super::emulation::socket::EmulatedSocket;
-use super::frame::{Frame, FrameError, read_frame, write_frame};
+pub use super::failure_limit::FAILURES_PER_WINDOW;
+use super::failure_limit::FailureLimiter;
+pub use super::frame::ADMISSION_FRAME_LIMIT;
+use super::frame::{Frame, FrameError, read_frame_within, write_frame};
 use super::identity::Identity;
 use super::tls;
 
 /// How long the admission handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Admission handshakes under way at once; connections beyond are refused at once (each holds
+/// a QUIC connection's state and [`ADMISSION_WINDOW`] bytes at most, about 100 KB together).
+pub const MAX_HANDSHAKES: usize = 128;
+
+/// Handshakes under way beyond which a new connection from an address QUIC has not validated is
+/// sent a Retry (a spoofed address never answers it).
+pub const RETRY_ABOVE: usize = 16;
+
+/// Bytes a peer may have in flight on its stream before admission (the handshake needs under
+/// 300); raised to QUIC's usual once admitted.
+pub const ADMISSION_WINDOW: u32 = 16 * 1024;
+
+/// The one reason given to every refused connection: it names neither the group nor what
+/// was wrong, so a stranger learns nothing from it.
+pub const REFUSED_REASON: &[u8] = b"admission refused";
 /// Application close codes.
 pub mod code {
     /// Admission refused.
@@ -88,6 +113,11 @@ fn transport(settings: &TransportSettings) -> Arc<quinn::TransportConfig> {
     }
     t.keep_alive_interval(Some(settings.keep_alive));
     t.datagram_receive_buffer_size(Some(4 << 20));
+    // One control stream per connection, opened by the dialer; before admission only a small
+    // window of it is buffered (raised in `admitted_window`).
+    t.max_concurrent_uni_streams(0u32.into());
+    t.max_concurrent_bidi_streams(1u32.into());
+    t.receive_window(ADMISSION_WINDOW.into());
     // Small: media that waits here goes stale (the runtime paces it to what the path carries
     // and drops the rest, least important first); 128 KiB is ~50 ms at 20 Mbit/s.
     t.datagram_send_buffer_size(crate::runtime::DATAGRAM_BUFFER);
@@ -95,6 +125,25 @@ fn transport(settings: &TransportSettings) -> Arc<quinn::TransportConfig> {
     cubic.initial_window(INITIAL_WINDOW);
     t.congestion_controller_factory(Arc::new(cubic));
     Arc::new(t)
+}
+
+/// Lifts the connection's receive window to QUIC's usual once the peer is admitted.
+fn admitted_window(conn: &quinn::Connection) {
+    conn.set_receive_window(quinn::VarInt::MAX);
+}
+
+/// The TLS session's exporter output the admission's proofs are bound to.
+fn channel_binding(conn: &quinn::Connection) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    conn.export_keying_material(&mut out, b"EXPORTER-esm-admission-2", b"")
+        .ok()?;
+    Some(out)
+}
+
+/// Reads and drops datagrams until the connection closes: nothing a peer sends as a datagram
+/// before admission is kept (QUIC would buffer up to 4 MiB of them otherwise).
+async fn drop_datagrams(conn: quinn::Connection) {
+    while conn.read_datagram().await.is_ok() {}
 }
 
 /// Why an endpoint could not be opened or a dial failed.
@@ -119,17 +168,17 @@ pub enum ConnectError {
         /// Why.
         reason: String,
     },
-    /// The peer refused this member's admission.
-    #[error("{addr} refused admission: {reason}")]
+    /// The peer refused this member's admission, or did not prove the secret itself (the
+    /// same group and secret on both sides admit; anything else is refused without detail).
+    #[error("{addr}: admission refused (not the same group and secret, or the member is busy)")]
     Refused {
         /// The address.
         addr: SocketAddr,
-        /// The peer's reason.
-        reason: String,
     },
 }
 
-/// Why an incoming connection was not admitted (for the refusal count and the log).
+/// Why an incoming connection was not admitted (for the refusal count and the log; nothing
+/// in it is the peer's bytes).
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     /// The QUIC or TLS handshake failed.
@@ -141,25 +190,23 @@ pub enum Refusal {
     /// The peer opened no control stream.
     #[error("no control stream: {0}")]
     NoControlStream(quinn::ConnectionError),
-    /// The peer's hello was refused (wrong group or secret); it was told why.
-    #[error("{peer}: {reason}")]
-    Refused {
+    /// The peer did not prove the group secret (another group, another secret, or a guess).
+    #[error("{peer}: did not prove the group secret")]
+    NotProved {
         /// The peer.
         peer: NodeId,
-        /// What it was told.
-        reason: String,
     },
-    /// The peer's first frame was not a hello.
-    #[error("{peer}: expected a hello, got {got}")]
-    NotHello {
+    /// The peer sent a frame that is not the handshake's next.
+    #[error("{peer}: expected a {want}")]
+    Unexpected {
         /// The peer.
         peer: NodeId,
-        /// What came instead.
-        got: String,
+        /// The frame expected.
+        want: &'static str,
     },
-    /// The peer's hello did not decode.
-    #[error("{peer}: bad hello: {source}")]
-    BadHello {
+    /// A handshake frame did not read or decode.
+    #[error("{peer}: bad handshake frame: {source}")]
+    BadFrame {
         /// The peer.
         peer: NodeId,
         /// What was wrong.
@@ -176,12 +223,22 @@ pub enum Refusal {
     /// The handshake took longer than [`HANDSHAKE_TIMEOUT`].
     #[error("the admission handshake timed out")]
     TimedOut,
+    /// [`MAX_HANDSHAKES`] were under way.
+    #[error("too many admission handshakes under way")]
+    Busy,
+    /// The address failed too often lately.
+    #[error("the address failed admission {FAILURES_PER_WINDOW} times lately")]
+    HeldBack,
 }
 
 /// A member's QUIC endpoint with what it needs to dial and admit.
 #[derive(Clone, Debug)]
 pub struct Connector {
     endpoint: quinn::Endpoint,
+    /// Handshakes under way (accepting).
+    handshakes: Arc<tokio::sync::Semaphore>,
+    /// Failed admissions per address.
+    failures: Arc<std::sync::Mutex<FailureLimiter>>,
     identity: Identity,
     admission: GroupSecret,
     listen: SocketAddr,
@@ -248,6 +305,8 @@ impl Connector {
         })?;
         Ok(Self {
             endpoint,
+            handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES)),
+            failures: Arc::default(),
             identity,
             admission,
             listen,
@@ -287,61 +346,79 @@ impl Connector {
         let conn = connecting.await.map_err(|e| fail(e.to_string()))?;
         let peer = tls::peer_id(&conn).ok_or_else(|| fail("the peer presented no key".into()))?;
         let me = self.identity.id();
+        let refused = || {
+            conn.close(code::REFUSED.into(), REFUSED_REASON);
+            ConnectError::Refused { addr }
+        };
         let handshake = async {
+            let channel = channel_binding(&conn).ok_or_else(|| fail("no TLS exporter".into()))?;
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
+            let (pake, mine) = self.admission.start(Role::Dialer, me, peer);
             let hello: Frame<()> = Frame::Hello {
-                group: self.admission.group().to_owned(),
+                pake: mine,
                 listen: self.public(self.listen),
                 http: self.http.map(|h| self.public(h)),
-                proof: self.admission.proof(Role::Dialer, me, peer),
             };
             write_frame(&mut send, &hello)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-            match read_frame::<(), _>(&mut recv).await {
+            match read_frame_within::<(), _>(&mut recv, ADMISSION_FRAME_LIMIT).await {
                 Ok(Frame::Welcome {
+                    pake: theirs,
+                    confirm,
                     listen,
                     http,
                     observed,
-                    proof,
                 }) => {
-                    if self.admission.verify(Role::Acceptor, peer, me, &proof) {
-                        Ok(Admitted {
-                            peer,
-                            listen,
-                            http,
-                            conn: conn.clone(),
-                            send,
-                            recv,
-                            dialed: true,
-                            observed: Some(observed),
-                        })
-                    } else {
-                        conn.close(
-                            code::REFUSED.into(),
-                            b"your proof of the group secret is wrong",
-                        );
-                        Err(ConnectError::Refused {
-                            addr,
-                            reason: "the peer does not know the group secret".into(),
-                        })
+                    // Nothing more is sent until the acceptor proved the secret: a fake
+                    // acceptor learns only whether the one guess it made was right.
+                    let confirmation = pake.finish(&theirs, &channel).map_err(|_| refused())?;
+                    confirmation.verify(&confirm).map_err(|_| refused())?;
+                    write_frame(
+                        &mut send,
+                        &Frame::<()>::Confirm {
+                            confirm: confirmation.proof(),
+                        },
+                    )
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                    admitted_window(&conn);
+                    Ok(Admitted {
+                        peer,
+                        listen,
+                        http,
+                        conn: conn.clone(),
+                        send,
+                        recv,
+                        dialed: true,
+                        observed: Some(observed),
+                    })
+                }
+                Ok(_) => Err(refused()),
+                Err(e) => match conn.close_reason() {
+                    Some(quinn::ConnectionError::ApplicationClosed(c))
+                        if c.error_code == code::REFUSED.into() =>
+                    {
+                        Err(ConnectError::Refused { addr })
                     }
-                }
-                Ok(Frame::Refused { reason }) => Err(ConnectError::Refused { addr, reason }),
-                Ok(other) => Err(fail(format!("expected a welcome, got {other:?}"))),
-                Err(e) => {
-                    let reason = conn
-                        .close_reason()
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| e.to_string());
-                    Err(fail(reason))
-                }
+                    Some(reason) => Err(fail(reason.to_string())),
+                    None => Err(fail(e.to_string())),
+                },
             }
         };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        let drain = async {
+            drop_datagrams(conn.clone()).await;
+            std::future::pending::<()>().await;
+        };
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => r,
+            // The drain never ends; this arm only keeps it polled.
+            () = drain => Ok(Err(fail("the connection closed".into()))),
+        };
+        match outcome {
             Ok(result) => result,
             Err(_) => {
-                conn.close(code::REFUSED.into(), b"admission timed out");
+                conn.close(code::REFUSED.into(), REFUSED_REASON);
                 Err(fail("the admission handshake timed out".into()))
             }
         }
@@ -355,95 +432,121 @@ impl Connector {
         refused: mpsc::Sender<(SocketAddr, Refusal)>,
     ) {
         while let Some(incoming) = self.endpoint.accept().await {
+            let remote = incoming.remote_address();
+            let held_back = self
+                .failures
+                .lock()
+                .map(|f| !f.allows(remote.ip(), std::time::Instant::now()))
+                .unwrap_or(false);
+            if held_back {
+                incoming.refuse();
+                let _ = refused.try_send((remote, Refusal::HeldBack));
+                continue;
+            }
+            let under_way = MAX_HANDSHAKES - self.handshakes.available_permits();
+            if under_way >= RETRY_ABOVE && !incoming.remote_address_validated() {
+                if incoming.may_retry() {
+                    let _ = incoming.retry();
+                } else {
+                    incoming.refuse();
+                }
+                continue;
+            }
+            let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
+                incoming.refuse();
+                let _ = refused.try_send((remote, Refusal::Busy));
+                continue;
+            };
             let this = self.clone();
             let admitted = admitted.clone();
             let refused = refused.clone();
             tokio::spawn(async move {
-                let remote = incoming.remote_address();
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, this.admit(incoming)).await {
+                let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, this.admit(incoming)).await;
+                drop(permit);
+                let reason = match outcome {
                     Ok(Ok(a)) => {
                         let _ = admitted.send(a).await;
+                        return;
                     }
-                    Ok(Err(reason)) => {
-                        let _ = refused.send((remote, reason)).await;
-                    }
-                    Err(_) => {
-                        let _ = refused.send((remote, Refusal::TimedOut)).await;
-                    }
+                    Ok(Err(reason)) => reason,
+                    Err(_) => Refusal::TimedOut,
+                };
+                if let Ok(mut f) = this.failures.lock() {
+                    f.failed(remote.ip(), std::time::Instant::now());
                 }
+                let _ = refused.try_send((remote, reason));
             });
         }
     }
 
     async fn admit(&self, incoming: quinn::Incoming) -> Result<Admitted, Refusal> {
         let conn = incoming.await.map_err(Refusal::Handshake)?;
-        let peer = tls::peer_id(&conn).ok_or(Refusal::NoKey)?;
-        let me = self.identity.id();
-        let (mut send, mut recv) = conn.accept_bi().await.map_err(Refusal::NoControlStream)?;
-        let refuse = |refusal: Refusal| {
-            let conn = conn.clone();
-            async move {
-                conn.close(code::REFUSED.into(), refusal.to_string().as_bytes());
-                refusal
-            }
-        };
-        match read_frame::<(), _>(&mut recv).await {
-            Ok(Frame::Hello {
-                group,
-                listen,
-                http,
-                proof,
-            }) => {
-                let reason = if group != self.admission.group() {
-                    Some(format!(
-                        "this member is in group {:?}, not {group:?}",
-                        self.admission.group()
-                    ))
-                } else if !self.admission.verify(Role::Dialer, peer, me, &proof) {
-                    Some("wrong group secret".to_owned())
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    let _ = write_frame(
-                        &mut send,
-                        &Frame::<()>::Refused {
-                            reason: reason.clone(),
-                        },
-                    )
-                    .await;
-                    let _ = send.finish();
-                    // Give the refusal a moment to leave before the close discards it.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    return Err(refuse(Refusal::Refused { peer, reason }).await);
-                }
-                let welcome: Frame<()> = Frame::Welcome {
-                    listen: self.public(self.listen),
-                    http: self.http.map(|h| self.public(h)),
-                    observed: conn.remote_address(),
-                    proof: self.admission.proof(Role::Acceptor, me, peer),
-                };
-                write_frame(&mut send, &welcome)
-                    .await
-                    .map_err(|source| Refusal::Welcome { peer, source })?;
-                Ok(Admitted {
-                    peer,
-                    listen,
-                    http,
-                    conn,
-                    send,
-                    recv,
-                    dialed: false,
-                    observed: None,
-                })
-            }
-            Ok(other) => Err(refuse(Refusal::NotHello {
-                peer,
-                got: format!("{other:?}"),
-            })
-            .await),
-            Err(source) => Err(refuse(Refusal::BadHello { peer, source }).await),
+        let drain = tokio::spawn(drop_datagrams(conn.clone()));
+        let result = self.handshake_as_acceptor(&conn).await;
+        drain.abort();
+        if result.is_err() {
+            conn.close(code::REFUSED.into(), REFUSED_REASON);
         }
+        result
+    }
+
+    async fn handshake_as_acceptor(&self, conn: &quinn::Connection) -> Result<Admitted, Refusal> {
+        let peer = tls::peer_id(conn).ok_or(Refusal::NoKey)?;
+        let me = self.identity.id();
+        let channel = channel_binding(conn).ok_or(Refusal::NoKey)?;
+        let (mut send, mut recv) = conn.accept_bi().await.map_err(Refusal::NoControlStream)?;
+        let bad = |source| Refusal::BadFrame { peer, source };
+        let Frame::Hello {
+            pake: theirs,
+            listen,
+            http,
+        } = read_frame_within::<(), _>(&mut recv, ADMISSION_FRAME_LIMIT)
+            .await
+            .map_err(bad)?
+        else {
+            return Err(Refusal::Unexpected {
+                peer,
+                want: "hello",
+            });
+        };
+        let (pake, mine) = self.admission.start(Role::Acceptor, peer, me);
+        let confirmation = pake
+            .finish(&theirs, &channel)
+            .map_err(|_| Refusal::NotProved { peer })?;
+        let welcome: Frame<()> = Frame::Welcome {
+            pake: mine,
+            confirm: confirmation.proof(),
+            listen: self.public(self.listen),
+            http: self.http.map(|h| self.public(h)),
+            observed: conn.remote_address(),
+        };
+        write_frame(&mut send, &welcome)
+            .await
+            .map_err(|source| Refusal::Welcome { peer, source })?;
+        let Frame::Confirm { confirm } =
+            read_frame_within::<(), _>(&mut recv, ADMISSION_FRAME_LIMIT)
+                .await
+                .map_err(bad)?
+        else {
+            return Err(Refusal::Unexpected {
+                peer,
+                want: "confirmation",
+            });
+        };
+        confirmation
+            .verify(&confirm)
+            .map_err(|_| Refusal::NotProved { peer })?;
+        admitted_window(conn);
+        Ok(Admitted {
+            peer,
+            listen,
+            http,
+            conn: conn.clone(),
+            send,
+            recv,
+            dialed: false,
+            observed: None,
+        })
     }
 
     /// Stops accepting and closes every connection.

@@ -17,19 +17,21 @@ pub const MAX_ADDRESSES: usize = 256;
 /// One control-stream frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Frame<M> {
-    /// The dialer's admission: its group, where it listens, its proof of the secret.
+    /// The dialer's admission: its SPAKE2 message and where it listens.
     Hello {
-        /// The group.
-        group: String,
+        /// The dialer's SPAKE2 message (random, blinded by the group secret).
+        pake: Vec<u8>,
         /// Where the dialer accepts connections.
         listen: SocketAddr,
         /// Where the dialer serves HTTP, if it does.
         http: Option<SocketAddr>,
-        /// HMAC over group, role and both ids.
-        proof: Vec<u8>,
     },
-    /// The acceptor admits the dialer and proves the secret in turn.
+    /// The acceptor's answer: its SPAKE2 message and its proof of the shared key.
     Welcome {
+        /// The acceptor's SPAKE2 message.
+        pake: Vec<u8>,
+        /// HMAC with the shared key over the acceptor's role and the TLS session.
+        confirm: Vec<u8>,
         /// Where the acceptor accepts connections.
         listen: SocketAddr,
         /// Where the acceptor serves HTTP, if it does.
@@ -37,13 +39,11 @@ pub enum Frame<M> {
         /// Where the dialer's connection comes from, as the acceptor sees it (how the dialer
         /// looks to others: the address to advertise when it listens on a wildcard).
         observed: SocketAddr,
-        /// HMAC over group, role and both ids.
-        proof: Vec<u8>,
     },
-    /// The acceptor refuses the dialer; the connection closes.
-    Refused {
-        /// Why.
-        reason: String,
+    /// The dialer's proof of the shared key, sent only once the acceptor's checked out.
+    Confirm {
+        /// HMAC with the shared key over the dialer's role and the TLS session.
+        confirm: Vec<u8>,
     },
     /// The sender's protocol opened a link (the receiver's protocol hears `Up`).
     LinkOpen,
@@ -94,8 +94,13 @@ pub enum FrameError {
         want: usize,
     },
     /// The announced length is over the limit.
-    #[error("a frame of {0} bytes is over the {MAX_FRAME_LEN}-byte limit")]
-    TooLong(usize),
+    #[error("a frame of {len} bytes is over the {limit}-byte limit")]
+    TooLong {
+        /// The length announced.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The body does not decode.
     #[error("undecodable frame: {0}")]
     Decode(String),
@@ -104,8 +109,21 @@ pub enum FrameError {
     Io(String),
 }
 
-/// Reads one frame.
+/// The most bytes a frame may have before admission: the handshake's frames are under 150
+/// bytes, so a stranger's 1 MiB hello is refused once its length is read.
+pub const ADMISSION_FRAME_LIMIT: usize = 512;
+
+/// Reads one frame (of at most [`MAX_FRAME_LEN`] bytes).
 pub async fn read_frame<M, R>(r: &mut R) -> Result<Frame<M>, FrameError>
+where
+    M: serde::de::DeserializeOwned,
+    R: AsyncRead + Unpin,
+{
+    read_frame_within(r, MAX_FRAME_LEN).await
+}
+
+/// Reads one frame of at most `limit` bytes: a longer one is refused before its body is read.
+pub async fn read_frame_within<M, R>(r: &mut R, limit: usize) -> Result<Frame<M>, FrameError>
 where
     M: serde::de::DeserializeOwned,
     R: AsyncRead + Unpin,
@@ -121,8 +139,11 @@ where
         }
     }
     let want = u32::from_be_bytes(len) as usize;
-    if want > MAX_FRAME_LEN {
-        return Err(FrameError::TooLong(want));
+    if want > limit.min(MAX_FRAME_LEN) {
+        return Err(FrameError::TooLong {
+            len: want,
+            limit: limit.min(MAX_FRAME_LEN),
+        });
     }
     let mut body = vec![0u8; want];
     let mut got = 0;
@@ -167,10 +188,12 @@ mod tests {
     async fn frames_round_trip_and_bad_ones_are_named() {
         let frames: Vec<F> = vec![
             Frame::Hello {
-                group: "g".into(),
+                pake: vec![1; 33],
                 listen: "127.0.0.1:9".parse().unwrap(),
                 http: None,
-                proof: vec![1; 32],
+            },
+            Frame::Confirm {
+                confirm: vec![2; 32],
             },
             Frame::LinkOpen,
             Frame::Addresses(vec![(NodeId::from_index(3), "[::1]:5".parse().unwrap())]),
@@ -207,7 +230,23 @@ mod tests {
         let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0];
         assert!(matches!(
             read_frame::<u32, _>(&mut r).await,
-            Err(FrameError::TooLong(_))
+            Err(FrameError::TooLong { .. })
+        ));
+        // Before admission the limit is small: a 100 kB hello is refused at its length.
+        let mut big = encode_frame(&Frame::<u32>::Hello {
+            pake: vec![0; 100_000],
+            listen: "127.0.0.1:9".parse().unwrap(),
+            http: None,
+        })
+        .unwrap();
+        big.truncate(4);
+        let mut r = big.as_slice();
+        assert!(matches!(
+            read_frame_within::<u32, _>(&mut r, ADMISSION_FRAME_LIMIT).await,
+            Err(FrameError::TooLong {
+                limit: ADMISSION_FRAME_LIMIT,
+                ..
+            })
         ));
         // Garbage of a believable length.
         let mut r: &[u8] = &[0, 0, 0, 3, 9, 9, 9];

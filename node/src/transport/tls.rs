@@ -15,7 +15,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use super::identity::{Identity, id_from_certificate};
 
 /// The ALPN protocol name members speak.
-pub const ALPN: &[u8] = b"esm/1";
+pub const ALPN: &[u8] = b"esm/2";
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -11,7 +11,7 @@ use node::demo::process::MemberProcess;
 use node::demo::process::http_get;
 use tokio::process::Command;
 
-pub const SECRET: &str = "broadcast-test-secret";
+pub const SECRET: &str = "broadcast-test-secret-quartz-fable";
 
 pub fn have(tool: &str) -> bool {
     ["-version", "--version"].iter().any(|flag| {

@@ -19,8 +19,8 @@ use super::store::{Read, StoreReader};
 use super::ts::PACKET;
 use super::vouch::Vouchers;
 use crate::edge::http_server::{HttpCounters, HttpSnapshot};
-use crate::edge::log_limit::LogLimiter;
 use crate::runtime::TransportSnapshot;
+use crate::transport::log_limit::LogLimiter;
 
 /// Viewers a node streams to at once by default: 256. At the 4 Mbit/s of the broadcast bench's
 /// stream that is about 1 Gbit/s, a typical node's whole link; a viewer beyond it would get a
