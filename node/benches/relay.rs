@@ -177,7 +177,7 @@ async fn per_link_mbps(rig: &Rig, duration: Duration, blast: u64) -> Vec<f64> {
 }
 
 async fn dial(from: &RuntimeHandle<RelayCommand, Packet>, to: SocketAddr) -> NodeId {
-    runtime::dial(&from.control, to).await.unwrap()
+    runtime::dial(&from.control, to, None).await.unwrap()
 }
 
 fn mbps(bytes: u64, d: Duration) -> f64 {

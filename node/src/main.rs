@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use node::app::{anycast, broadcast, conference};
+use node::app::{anycast, broadcast, conference, invite};
 
 /// jemalloc, not glibc's malloc: a node frees and replaces tens of MiB of stream chunks from
 /// several threads for hours, and glibc's per-thread arenas let that fragment (RSS kept
@@ -21,10 +21,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Make an invite token for a group: its name, a new 256-bit secret (or the existing
+    /// one) and members to join through, for `--invite` on every other command.
+    Invite(invite::InviteArgs),
     /// Run a conferencing member: Narada with the bandwidth-then-latency metric over QUIC.
     ///
-    /// The group secret comes from --secret-file or the ESM_SECRET variable (never a flag,
-    /// which `ps` would show).
+    /// The group and secret come from --invite (or the ESM_INVITE variable), else the secret
+    /// from --secret-file or the ESM_SECRET variable (never a flag, which `ps` would show).
     Conference(conference::ConferenceArgs),
     /// Run an authoritative anycast resolver for a group's members (they register with
     /// --resolver; clients look them up with `esm resolve`).
@@ -46,6 +49,7 @@ enum Cmd {
 /// Runs `command` to its end; the error as the user should read it.
 async fn run(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
     match command {
+        Cmd::Invite(a) => invite::run(a).await?,
         Cmd::Conference(a) => conference::run(a).await?,
         Cmd::Resolver(a) => anycast::resolver::run(a).await?,
         Cmd::Resolve(a) => anycast::lookup::run(a).await?,

@@ -428,3 +428,122 @@ async fn a_thousand_unadmitted_connections_leave_memory_bounded_and_streams_flow
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `esm` with `args` and no secret in its environment: (success, stderr).
+fn esm(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.args(args)
+        .env_remove("ESM_SECRET")
+        .env_remove("ESM_INVITE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
+    let dir = scratch("invite");
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (ok, text) = esm(
+        &["invite", "--group", "party", "--out", &path("first")],
+        &[],
+    );
+    assert!(ok, "{text}");
+    let start = |i: usize, invite: String| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
+        cmd.args([
+            "conference",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .args(["--invite", &invite])
+        .arg("--key")
+        .arg(key_path(&dir, i))
+        .env_remove("ESM_SECRET")
+        .stdin(Stdio::null());
+        MemberProcess::spawn_ready(cmd)
+    };
+    let founder = start(0, path("first")).await.unwrap();
+    // An invite naming the founder, asked for its id over an admitted connection.
+    let (ok, text) = esm(
+        &[
+            "invite",
+            "--from",
+            &path("first"),
+            "--bootstrap",
+            &founder.quic.to_string(),
+            "--out",
+            &path("second"),
+        ],
+        &[],
+    );
+    assert!(ok, "{text}");
+    let token = std::fs::read_to_string(path("second")).unwrap();
+    let invite = node::transport::invite::Invite::parse(&token).unwrap();
+    assert_eq!(invite.group, "party");
+    assert_eq!(
+        invite.bootstrap,
+        vec![(founder.id.parse().unwrap(), founder.quic)]
+    );
+    // The token itself (through the environment) joins the second member.
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.args([
+        "conference",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .arg("--key")
+    .arg(key_path(&dir, 1))
+    .env_remove("ESM_SECRET")
+    .env("ESM_INVITE", token.trim())
+    .stdin(Stdio::null());
+    let joiner = MemberProcess::spawn_ready(cmd).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = joiner.status().await.unwrap();
+        if st.joined && st.members.len() == 2 {
+            println!("joined with the invite: {} members", st.members.len());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the invited member did not join: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop((founder, joiner));
+    // A token file others may read is refused, as a key file is.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path("second"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (ok, text) = esm(
+            &[
+                "conference",
+                "--listen",
+                "127.0.0.1:0",
+                "--invite",
+                &path("second"),
+            ],
+            &[],
+        );
+        assert!(!ok && text.contains("chmod 600"), "{text}");
+    }
+    // A weak secret: refused, saying how to make a good one.
+    let (ok, text) = esm(
+        &["conference", "--group", "party", "--listen", "127.0.0.1:0"],
+        &[("ESM_SECRET", "summer2024")],
+    );
+    println!("{}", text.trim());
+    assert!(!ok && text.contains("esm invite --group"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,3 +3,4 @@
 pub mod anycast;
 pub mod broadcast;
 pub mod conference;
+pub mod invite;

@@ -23,9 +23,10 @@ pub mod process;
 
 use crate::app::anycast::{self, DEFAULT_DOMAIN, Lookup};
 use crate::app::conference::ConferenceStatus;
-use crate::transport::admission::{AdmissionError, GroupSecret};
+use crate::transport::admission::AdmissionError;
 use crate::transport::emulation::{Emulation, EmulationError};
-use crate::transport::identity::{Identity, IdentityError};
+use crate::transport::identity::{Identity, IdentityError, write_private};
+use crate::transport::invite::{Invite, InviteError};
 use layers::{LayerLedger, LayerShares};
 use picture::{MapPlace, mesh_svg};
 use process::{MemberProcess, MemberSpec, ProcessError, current_esm, key_path};
@@ -42,6 +43,9 @@ pub enum DemoError {
     /// The demo's group secret.
     #[error(transparent)]
     Admission(#[from] AdmissionError),
+    /// The demo's invite.
+    #[error(transparent)]
+    Invite(#[from] InviteError),
     /// The demo's anycast name.
     #[error(transparent)]
     Name(#[from] anycast_resolver::NameError),
@@ -256,7 +260,10 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     if args.seconds < 5 {
         return Err(DemoError::Arguments("--seconds must be at least 5"));
     }
-    let secret = Identity::generate()?.id().to_hex();
+    // The group's invite, as `esm invite --group demo --out FILE` makes it: members join with
+    // it (`--invite FILE`), the resolver takes its secret from the environment.
+    let invite = Invite::new("demo", Invite::generate_secret()?, Vec::new())?;
+    let secret = String::from_utf8_lossy(invite.secret()).into_owned();
     let exe = current_esm()?;
     let keys = args.out.join("keys");
     std::fs::create_dir_all(&keys).map_err(|source| DemoError::Write {
@@ -291,7 +298,15 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         .unwrap_or_default();
     let resolver =
         MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key")).await?;
-    let admission = GroupSecret::new("demo", secret.as_bytes())?;
+    let admission = invite.admission()?;
+    let invite_file = keys.join("demo.invite");
+    let _ = std::fs::remove_file(&invite_file);
+    write_private(&invite_file, format!("{}\n", invite.token()).as_bytes()).map_err(|source| {
+        DemoError::Write {
+            path: invite_file.clone(),
+            source,
+        }
+    })?;
     let name = anycast_resolver::AnycastName::new("demo", DEFAULT_DOMAIN)?;
     println!(
         "anycast resolver {} on {}: members join by looking up {name}",
@@ -363,7 +378,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         let spec = MemberSpec {
             exe: exe.clone(),
             group: "demo".into(),
-            secret: secret.clone(),
+            // The invite holds it.
+            secret: String::new(),
             key: key_path(&keys, i),
             join: Vec::new(),
             send: is_sender(i).then(|| format!("synthetic:{}", args.rate)),
@@ -375,6 +391,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             ),
             emulate: world.as_ref().map(|(_, path)| path.clone()),
             flags: vec![
+                "--invite".into(),
+                invite_file.display().to_string(),
                 "--stream-rate".into(),
                 args.rate.to_string(),
                 "--metric".into(),

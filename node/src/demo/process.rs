@@ -85,7 +85,8 @@ pub struct MemberSpec {
     pub exe: PathBuf,
     /// The group.
     pub group: String,
-    /// The secret, passed in the child's environment.
+    /// The secret, passed in the child's environment (empty: none, as with `--invite` in
+    /// `flags`).
     pub secret: String,
     /// Its key file.
     pub key: PathBuf,
@@ -115,11 +116,15 @@ impl MemberProcess {
             .args(["--http", "127.0.0.1:0"])
             .arg("--key")
             .arg(&spec.key)
-            .env("ESM_SECRET", &spec.secret)
+            .env_remove("ESM_SECRET")
+            .env_remove("ESM_INVITE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        if !spec.secret.is_empty() {
+            cmd.env("ESM_SECRET", &spec.secret);
+        }
         for j in &spec.join {
             cmd.args(["--join", &j.to_string()]);
         }

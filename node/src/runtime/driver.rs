@@ -138,7 +138,11 @@ where
                         let now = self.clock.now();
                         self.protocol.handle_command(now, cmd);
                     }
-                    Some(Control::Dial { addr, reply }) => self.dial(addr, None, Some(reply)),
+                    Some(Control::Dial {
+                        addr,
+                        expected,
+                        reply,
+                    }) => self.dial(addr, expected, Some(reply)),
                     Some(Control::Ping(reply)) => {
                         let _ = reply.send(());
                     }

@@ -52,6 +52,8 @@ pub enum Control<C> {
     Dial {
         /// The address.
         addr: SocketAddr,
+        /// The member expected there (its key must be this id), if known.
+        expected: Option<NodeId>,
         /// The member's id, or why it could not be reached or admitted.
         reply: oneshot::Sender<Result<NodeId, DialError>>,
     },
@@ -89,15 +91,21 @@ pub enum DialError {
     Connect(#[from] ConnectError),
 }
 
-/// Dials `addr` through the runtime behind `control`: the member found there, or why not
+/// Dials `addr` through the runtime behind `control` (its key must be `expected`, if given):
+/// the member found there, or why not
 /// (unreachable, refused, or the runtime stopped).
 pub async fn dial<C>(
     control: &mpsc::Sender<Control<C>>,
     addr: SocketAddr,
+    expected: Option<NodeId>,
 ) -> Result<NodeId, DialError> {
     let (reply, answer) = oneshot::channel();
     control
-        .send(Control::Dial { addr, reply })
+        .send(Control::Dial {
+            addr,
+            expected,
+            reply,
+        })
         .await
         .map_err(|_| DialError::Stopped)?;
     answer.await.map_err(|_| DialError::Stopped)?

@@ -205,17 +205,8 @@ impl GroupSecret {
     /// The secret from `file` (trailing newline dropped; only its owner may read it) or else
     /// the `ESM_SECRET` variable.
     pub fn from_file_or_env(group: &str, file: Option<&Path>) -> Result<Self, AdmissionError> {
-        let secret = match file {
-            Some(path) => {
-                let bytes = read_secret_file(path)?;
-                check_private(path)?;
-                bytes
-            }
-            None => std::env::var_os("ESM_SECRET")
-                .ok_or(AdmissionError::NoSecret)?
-                .into_encoded_bytes(),
-        };
-        Self::new(group, trim_newline(&secret))
+        let secret = read_secret(file)?.ok_or(AdmissionError::NoSecret)?;
+        Self::new(group, &secret)
     }
 
     /// The group's name.
@@ -311,6 +302,22 @@ impl Confirmation {
             Role::Acceptor => Role::Dialer,
         };
         hmac::verify(&self.key, &self.message(theirs), proof).map_err(|_| NotProved)
+    }
+}
+
+/// The secret in `file` (trailing newline dropped; only its owner may read it), else in the
+/// `ESM_SECRET` variable; `None` without either.
+pub fn read_secret(file: Option<&Path>) -> Result<Option<Vec<u8>>, AdmissionError> {
+    match file {
+        Some(path) => {
+            let bytes = read_secret_file(path)?;
+            check_private(path)?;
+            Ok(Some(trim_newline(&bytes).to_vec()))
+        }
+        None => {
+            Ok(std::env::var_os("ESM_SECRET")
+                .map(|s| trim_newline(&s.into_encoded_bytes()).to_vec()))
+        }
     }
 }
 

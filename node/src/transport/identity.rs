@@ -150,11 +150,11 @@ impl Identity {
 /// Writes `bytes` to `path` readable by its owner only, all or nothing: into a temporary file
 /// beside it, synced, then renamed over `path` (a disk that fills half way leaves no empty key
 /// file to block the next start). Refuses to replace a file that exists.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if path.exists() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
-            "a key file is already there",
+            "a file is already there",
         ));
     }
     let mut temporary = path.as_os_str().to_owned();

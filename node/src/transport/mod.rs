@@ -9,6 +9,7 @@ pub mod emulation;
 pub mod failure_limit;
 pub mod frame;
 pub mod identity;
+pub mod invite;
 
 pub mod log_limit;
 pub mod signing;

@@ -62,7 +62,7 @@ impl AnycastEntry {
             }
             let mut backoff = Duration::from_millis(500);
             let resolver_id = loop {
-                match runtime::dial(&handle.control, resolver).await {
+                match runtime::dial(&handle.control, resolver, None).await {
                     Ok(id) => break id,
                     Err(why) => {
                         tracing::warn!(%resolver, %why, retry_in = ?backoff, "resolver unreachable");

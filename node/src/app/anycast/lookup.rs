@@ -17,6 +17,7 @@ use crate::runtime::{self, Control};
 use crate::transport::admission::GroupSecret;
 use crate::transport::connect::Connector;
 use crate::transport::identity::Identity;
+use crate::transport::invite::{Invite, credentials};
 
 /// The flags of `esm resolve`.
 #[derive(Debug, clap::Args)]
@@ -32,6 +33,10 @@ pub struct ResolveArgs {
     /// A file holding the group secret (else the ESM_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// An invite from `esm invite` (token, or a file only its owner may read; else the
+    /// ESM_INVITE variable) whose secret admits the lookup.
+    #[arg(long, value_name = "TOKEN|FILE")]
+    pub invite: Option<String>,
 }
 
 /// `esm resolve`: looks the name up and prints `NAME ADDRESS ID`.
@@ -41,7 +46,8 @@ pub async fn run(a: ResolveArgs) -> Result<(), AnycastError> {
         source,
     })?;
     let group = a.group.unwrap_or_else(|| name.service().to_owned());
-    let admission = GroupSecret::from_file_or_env(&group, a.secret_file.as_deref())?;
+    let invite = Invite::from_arg_or_env(a.invite.as_deref())?;
+    let (admission, _) = credentials(&group, invite.as_ref(), a.secret_file.as_deref())?;
     let identity = Identity::generate()?;
     match resolve(&identity, admission, a.resolver, &name).await? {
         Lookup::Found { server, address } => {
@@ -94,7 +100,7 @@ pub async fn resolve(
     };
     let local = LocalResolver::new(identity.id(), config);
     let mut handle = runtime::start(local, connector, None);
-    runtime::dial(&handle.control, resolver).await?;
+    runtime::dial(&handle.control, resolver, None).await?;
     handle
         .control
         .send(Control::Command(LocalCommand::Resolve {
@@ -175,7 +181,7 @@ async fn follow(
     let (connector, resolver_id) = client_endpoint(identity, admission, resolver).await?;
     let fetcher = EstimateFetcher::new(identity.id(), resolver_id, name.clone());
     let mut handle = runtime::start(fetcher, connector, None);
-    runtime::dial(&handle.control, resolver).await?;
+    runtime::dial(&handle.control, resolver, None).await?;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {

@@ -42,6 +42,9 @@ pub enum AnycastError {
     /// The group or its secret.
     #[error(transparent)]
     Admission(#[from] AdmissionError),
+    /// The invite.
+    #[error(transparent)]
+    Invite(#[from] crate::transport::invite::InviteError),
     /// A group and domain that make no anycast name.
     #[error("--domain {domain}: {source}")]
     Domain {

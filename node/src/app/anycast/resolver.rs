@@ -12,6 +12,7 @@ use crate::runtime::{self, RuntimeHandle};
 use crate::transport::admission::GroupSecret;
 use crate::transport::connect::{Connector, TransportSettings};
 use crate::transport::identity::Identity;
+use crate::transport::invite::{Invite, credentials};
 use crate::transport::signing::Ed25519Verifier;
 
 /// The flags of `esm resolver`.
@@ -32,11 +33,16 @@ pub struct ResolverArgs {
     /// A file holding the group secret (else the ESM_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// An invite from `esm invite` (token, or a file only its owner may read; else the
+    /// ESM_INVITE variable) whose secret admits the group's members.
+    #[arg(long, value_name = "TOKEN|FILE")]
+    pub invite: Option<String>,
 }
 
 /// `esm resolver`: runs the resolver until interrupted.
 pub async fn run(a: ResolverArgs) -> Result<(), AnycastError> {
-    let admission = GroupSecret::from_file_or_env(&a.group, a.secret_file.as_deref())?;
+    let invite = Invite::from_arg_or_env(a.invite.as_deref())?;
+    let (admission, _) = credentials(&a.group, invite.as_ref(), a.secret_file.as_deref())?;
     anycast_resolver::AnycastName::new(&a.group, &a.domain).map_err(|source| {
         AnycastError::Domain {
             domain: a.domain.clone(),

@@ -5,8 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use overlay_core::NodeId;
+
 use super::serving::DEFAULT_MAX_VIEWERS;
 use crate::edge::http_server::HttpLimits;
+use crate::transport::admission::GroupSecret;
+use crate::transport::invite::{Invite, InviteError, credentials};
 
 /// Settings of a broadcast root or relay.
 #[derive(Clone, Debug)]
@@ -79,8 +83,9 @@ pub struct BroadcastArgs {
 /// The flags of `esm relay`.
 #[derive(Debug, clap::Args)]
 pub struct RelayArgs {
-    /// The root's QUIC address; repeat for standby roots, in their order.
-    #[arg(long, required = true)]
+    /// The root's QUIC address; repeat for standby roots, in their order (default: the
+    /// members of --invite).
+    #[arg(long)]
     pub root: Vec<SocketAddr>,
     /// The channel (the root's).
     #[arg(long)]
@@ -108,6 +113,10 @@ pub struct BroadcastCommon {
     /// A file holding the channel's secret (else the ESM_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// An invite from `esm invite` (token, or a file only its owner may read; else the
+    /// ESM_INVITE variable): the channel's secret, and for a relay the roots to join through.
+    #[arg(long, value_name = "TOKEN|FILE")]
+    pub invite: Option<String>,
     /// End a viewer's response once the stream has not grown for this long.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub idle_end: Duration,
@@ -186,6 +195,16 @@ impl BroadcastCommon {
             max_viewers: self.max_viewers,
             advertise: self.advertise,
         }
+    }
+
+    /// The channel's admission, from the invite if there is one (it must be for `channel`),
+    /// else the secret file or `ESM_SECRET`; with the invite's members.
+    pub fn credentials(
+        &self,
+        channel: &str,
+    ) -> Result<(GroupSecret, Vec<(NodeId, SocketAddr)>), InviteError> {
+        let invite = Invite::from_arg_or_env(self.invite.as_deref())?;
+        credentials(channel, invite.as_ref(), self.secret_file.as_deref())
     }
 
     /// The key file: as given, else `.esm/node-PORT.key`.

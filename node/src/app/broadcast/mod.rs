@@ -56,6 +56,12 @@ pub enum BroadcastError {
     /// The channel name or its secret.
     #[error(transparent)]
     Admission(#[from] AdmissionError),
+    /// The invite.
+    #[error(transparent)]
+    Invite(#[from] crate::transport::invite::InviteError),
+    /// A relay with no root to join through.
+    #[error("no root to join through: give --root ADDR, or --invite with the root as a member")]
+    NoRoot,
     /// The node's identity.
     #[error(transparent)]
     Identity(#[from] IdentityError),
@@ -264,7 +270,7 @@ impl BroadcastNode {
         let listen = handle.local_addr;
         let control = handle.control.clone();
         for &root in &config.roots {
-            runtime::dial(&control, root)
+            runtime::dial(&control, root, None)
                 .await
                 .map_err(|source| BroadcastError::Root { addr: root, source })?;
         }
@@ -402,24 +408,30 @@ fn new_stream_number() -> Result<u64, BroadcastError> {
 pub async fn run_root(a: BroadcastArgs) -> Result<(), BroadcastError> {
     check_group(&a.channel)?;
     let key = a.common.key_file(a.listen);
-    let secret_file = a.common.secret_file.clone();
-    run(a.config(), &key, secret_file).await
+    let (admission, _) = a.common.credentials(&a.channel)?;
+    run(a.config(), &key, admission).await
 }
 
 /// `esm relay`: a relay, until interrupted.
 pub async fn run_relay(a: RelayArgs) -> Result<(), BroadcastError> {
     check_group(&a.channel)?;
     let key = a.common.key_file(a.listen);
-    let secret_file = a.common.secret_file.clone();
-    run(a.config(), &key, secret_file).await
+    let (admission, members) = a.common.credentials(&a.channel)?;
+    let mut config = a.config();
+    if config.roots.is_empty() {
+        config.roots = members.into_iter().map(|(_, addr)| addr).collect();
+    }
+    if config.roots.is_empty() {
+        return Err(BroadcastError::NoRoot);
+    }
+    run(config, &key, admission).await
 }
 
 async fn run(
     config: BroadcastConfig,
     key: &std::path::Path,
-    secret_file: Option<PathBuf>,
+    admission: GroupSecret,
 ) -> Result<(), BroadcastError> {
-    let admission = GroupSecret::from_file_or_env(&config.channel, secret_file.as_deref())?;
     let identity = Identity::load_or_create(key)?;
     let node = BroadcastNode::start(&config, identity, admission).await?;
     println!(

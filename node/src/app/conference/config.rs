@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::anycast::DEFAULT_DOMAIN;
 use crate::transport::admission::{AdmissionError, check_group};
+use crate::transport::invite::{Invite, InviteError};
 
 /// Settings of a conference member (the flags of `esm conference`, or its TOML file).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +37,10 @@ pub struct ConferenceConfig {
     /// The group secret's file (else the `ESM_SECRET` variable).
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// The invite joined with: the group's secret (in place of `secret_file`) and bootstrap
+    /// members dialled by id when `join` is empty (never written out: it holds the secret).
+    #[serde(skip)]
+    pub invite: Option<Invite>,
     /// The rate bandwidth levels are measured against.
     #[serde(default = "default_stream_rate")]
     pub stream_rate: Bandwidth,
@@ -142,6 +147,11 @@ pub struct ConferenceArgs {
     /// A file holding the group secret (else the ESM_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// An invite from `esm invite` (the token, or a file only its owner may read that holds
+    /// it; else the ESM_INVITE variable): the group, its secret and members to join through.
+    /// A token on the command line is visible to other users of the machine (`ps`).
+    #[arg(long, value_name = "TOKEN|FILE")]
+    pub invite: Option<String>,
     /// The stream rate bandwidth levels are measured against; give every member of a group
     /// the same (default: the rate of --send, else 500 kbit/s). A receiver left at 500 kbit/s
     /// in a group streaming 1.2 Mbit/s takes a half-rate path as full.
@@ -206,8 +216,11 @@ pub enum ConfigError {
         reason: String,
     },
     /// No group was given.
-    #[error("no group: give --group NAME (or `group` in the config file)")]
+    #[error("no group: give --group NAME or --invite TOKEN (or `group` in the config file)")]
     NoGroup,
+    /// The invite could not be read, or is for another group.
+    #[error(transparent)]
+    Invite(#[from] InviteError),
     /// The group name is not allowed.
     #[error(transparent)]
     Group(#[from] AdmissionError),
@@ -281,6 +294,7 @@ struct FileConfig {
     http: Option<SocketAddr>,
     key: Option<PathBuf>,
     secret_file: Option<PathBuf>,
+    invite: Option<String>,
     stream_rate: Option<String>,
     resolver: Option<SocketAddr>,
     domain: Option<String>,
@@ -324,8 +338,16 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             }
             None => FileConfig::default(),
         };
-        let group = a.group.or(file.group).ok_or(ConfigError::NoGroup)?;
+        let invite = Invite::from_arg_or_env(a.invite.or(file.invite).as_deref())?;
+        let group = a
+            .group
+            .or(file.group)
+            .or_else(|| invite.as_ref().map(|i| i.group.clone()))
+            .ok_or(ConfigError::NoGroup)?;
         check_group(&group)?;
+        if let Some(invite) = &invite {
+            invite.check_group(Some(&group))?;
+        }
         let listen = a.listen.or(file.listen).ok_or(ConfigError::NoListen)?;
         let join = if a.join.is_empty() { file.join } else { a.join };
         let send = a.send.or(file.send);
@@ -366,6 +388,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             http: a.http.or(file.http),
             key_file,
             secret_file: a.secret_file.or(file.secret_file),
+            invite,
             stream_rate,
             resolver,
             anycast_domain,
@@ -395,6 +418,7 @@ mod tests {
             http: None,
             key: None,
             secret_file: None,
+            invite: None,
             stream_rate: None,
             resolver: None,
             domain: None,

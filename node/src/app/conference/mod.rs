@@ -31,6 +31,7 @@ use crate::transport::admission::{AdmissionError, GroupSecret};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
 use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError};
+use crate::transport::invite::{self, InviteError};
 use status::ProtocolView;
 
 /// Why a member could not start.
@@ -42,6 +43,9 @@ pub enum StartError {
     /// The group or secret.
     #[error(transparent)]
     Admission(#[from] AdmissionError),
+    /// The invite.
+    #[error(transparent)]
+    Invite(#[from] InviteError),
     /// The QUIC endpoint.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -103,8 +107,11 @@ impl Member {
     /// Starts a member: identity, endpoint, HTTP, joining (retried with backoff), sending.
     pub async fn start(config: &ConferenceConfig) -> Result<Self, StartError> {
         let identity = Identity::load_or_create(&config.key_file)?;
-        let admission =
-            GroupSecret::from_file_or_env(&config.group, config.secret_file.as_deref())?;
+        let (admission, _) = invite::credentials(
+            &config.group,
+            config.invite.as_ref(),
+            config.secret_file.as_deref(),
+        )?;
         Self::start_with(config, identity, admission).await
     }
 
@@ -119,7 +126,19 @@ impl Member {
             Some(_) => Some(config.anycast_name()?),
             None => None,
         };
-        let mut join = config.join.clone();
+        // The addresses given, else the invite's members, dialled as those members.
+        let mut join: Vec<(SocketAddr, Option<NodeId>)> =
+            config.join.iter().map(|&addr| (addr, None)).collect();
+        if join.is_empty()
+            && let Some(invite) = &config.invite
+        {
+            join = invite
+                .bootstrap
+                .iter()
+                .filter(|(member, _)| *member != id)
+                .map(|&(member, addr)| (addr, Some(member)))
+                .collect();
+        }
         if let (Some(resolver), Some(name), true) = (
             config.resolver,
             name.as_ref(),
@@ -128,7 +147,7 @@ impl Member {
             match anycast::resolve(&identity, admission.clone(), resolver, name).await? {
                 Lookup::Found { server, address } => {
                     tracing::info!(%name, %server, %address, "joining through the anycast answer");
-                    join.push(address);
+                    join.push((address, Some(server)));
                 }
                 Lookup::Nobody(why) => {
                     tracing::info!(%name, %why, "no member to join: founding the group");
@@ -464,9 +483,13 @@ async fn browser_socket(
     Ok(Some((socket, vec![SocketAddr::new(ip, bound.port())])))
 }
 
-/// Dials each bootstrap address until one answers (backoff from half a second to eight),
-/// then joins through every member found; with no addresses, founds the group.
-async fn join_group(control: mpsc::Sender<Control<Command>>, join: Vec<SocketAddr>) {
+/// Dials each bootstrap address (as the member given, if one is) until one answers (backoff
+/// from half a second to eight), then joins through every member found; with no addresses,
+/// founds the group.
+async fn join_group(
+    control: mpsc::Sender<Control<Command>>,
+    join: Vec<(SocketAddr, Option<NodeId>)>,
+) {
     if join.is_empty() {
         let _ = control
             .send(Control::Command(Command::Join {
@@ -478,8 +501,8 @@ async fn join_group(control: mpsc::Sender<Control<Command>>, join: Vec<SocketAdd
     let mut backoff = Duration::from_millis(500);
     loop {
         let mut found = Vec::new();
-        for &addr in &join {
-            match runtime::dial(&control, addr).await {
+        for &(addr, expected) in &join {
+            match runtime::dial(&control, addr, expected).await {
                 Ok(id) => found.push(id),
                 Err(_) if control.is_closed() => return,
                 Err(why) => tracing::warn!(%addr, %why, "bootstrap member unreachable"),
