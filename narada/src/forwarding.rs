@@ -142,10 +142,13 @@ impl SourceState {
         }
         let recovered = self.missing.remove(&seq).is_some();
         if let Some(h) = self.highest
-            && seq > h + 1
+            && seq > h.saturating_add(1)
         {
             {
-                let first = (h + 1).max(seq.saturating_sub(MAX_MISSING as u64));
+                // Sequence numbers come off the wire: saturate rather than overflow.
+                let first = h
+                    .saturating_add(1)
+                    .max(seq.saturating_sub(MAX_MISSING as u64));
                 for gap in first..seq {
                     self.missing.insert(
                         gap,
@@ -217,7 +220,9 @@ impl SourceState {
         let mut ranges: Vec<(u64, u16)> = Vec::new();
         for seq in due {
             match ranges.last_mut() {
-                Some((first, count)) if *first + u64::from(*count) == seq && *count < u16::MAX => {
+                Some((first, count))
+                    if first.checked_add(u64::from(*count)) == Some(seq) && *count < u16::MAX =>
+                {
                     *count += 1
                 }
                 _ => ranges.push((seq, 1)),
@@ -316,6 +321,25 @@ mod tests {
             let expected: Vec<u64> = (first..highest).filter(|q| !seen.contains(q)).collect();
             let got: Vec<u64> = s.missing.keys().copied().collect();
             prop_assert_eq!(got, expected);
+        }
+
+        /// Any numbers a peer may send, up to the largest, are taken and asked for without
+        /// overflowing (test builds check overflow).
+        #[test]
+        fn any_wire_numbers_are_taken_without_overflow(
+            seqs in proptest::collection::vec(
+                prop_oneof![any::<u64>(), Just(u64::MAX), (u64::MAX - 300)..=u64::MAX, 0u64..300],
+                1..200,
+            )
+        ) {
+            let mut s = SourceState::default();
+            for &q in &seqs {
+                let _ = s.arrive(q, Time::ZERO, D);
+            }
+            let ranges = s.due_nacks(Time::from_secs(1), D, AGES);
+            for (first, count) in ranges {
+                prop_assert!(first.checked_add(u64::from(count)).is_some() || count == 1);
+            }
         }
     }
 }

@@ -98,9 +98,10 @@ impl SequenceLossMeter {
             // Nothing new since the last interval.
             return Some((0, 0));
         }
-        let expected = highest - from + 1;
+        // Sequence numbers come off the wire: saturate rather than overflow.
+        let expected = (highest - from).saturating_add(1);
         let received = self.interval_received.min(expected);
-        self.interval_expected_from = Some(highest + 1);
+        self.interval_expected_from = Some(highest.saturating_add(1));
         self.interval_received = 0;
         Some((expected, received))
     }
@@ -179,6 +180,25 @@ mod tests {
             }
             let lost = kept.iter().filter(|&&k| !k).count() as f64;
             prop_assert!((w.loss_rate().unwrap() - lost / kept.len() as f64).abs() < 1e-12);
+        }
+
+        /// Any numbers off the wire, up to the largest, are counted without overflowing.
+        #[test]
+        fn any_wire_numbers_are_counted_without_overflow(
+            seqs in proptest::collection::vec(
+                prop_oneof![any::<u64>(), Just(u64::MAX), (u64::MAX - 300)..=u64::MAX],
+                1..200,
+            )
+        ) {
+            let mut m = SequenceLossMeter::default();
+            for (i, &q) in seqs.iter().enumerate() {
+                m.record(q);
+                if i % 7 == 0 {
+                    if let Some((expected, received)) = m.take_interval() {
+                        prop_assert!(received <= expected);
+                    }
+                }
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //! [`ADMISSION_FRAME_LIMIT`] bytes, one stream per connection and [`ADMISSION_WINDOW`] bytes of
 //! it buffered, datagrams dropped unread, [`MAX_HANDSHAKES`] handshakes at once (more are
 //! refused), QUIC address validation (Retry) once [`RETRY_ABOVE`] are under way, an address that
-//! failed [`FAILURES_PER_WINDOW`] times refused until its window ends, and one refusal that
+//! that failed to prove the secret [`FAILURES_PER_WINDOW`] times refused until its window ends, and one refusal that
 //! names nothing (not the group, not what was wrong).
 
 use std::net::{IpAddr, SocketAddr};
@@ -471,7 +471,11 @@ impl Connector {
                     Ok(Err(reason)) => reason,
                     Err(_) => Refusal::TimedOut,
                 };
-                if let Ok(mut f) = this.failures.lock() {
+                // Only a wrong proof told the peer anything (whether its guess was right);
+                // a peer that went away mid-handshake cost a slot, which the cap bounds.
+                if matches!(reason, Refusal::NotProved { .. })
+                    && let Ok(mut f) = this.failures.lock()
+                {
                     f.failed(remote.ip(), std::time::Instant::now());
                 }
                 let _ = refused.try_send((remote, reason));
