@@ -127,9 +127,12 @@ fn transport(settings: &TransportSettings) -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
-/// Lifts the connection's receive window to QUIC's usual once the peer is admitted.
+/// Lifts the connection's receive window once the peer is admitted: the one stream's own window
+/// bounds what is buffered then. 4 GiB, not `VarInt::MAX` (quinn's default): raised to that,
+/// an emulated relay's bandwidth probes measured its link to the source narrower and the tree
+/// went round it (`tests/emulation_relay.rs`, every run); why was not pinned down in quinn.
 fn admitted_window(conn: &quinn::Connection) {
-    conn.set_receive_window(quinn::VarInt::MAX);
+    conn.set_receive_window(quinn::VarInt::from_u32(u32::MAX));
 }
 
 /// The TLS session's exporter output the admission's proofs are bound to.
