@@ -547,3 +547,69 @@ async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
     assert!(!ok && text.contains("esm invite --group"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// This machine's address on its outbound interface, if it has one: a UDP socket "connected"
+/// to a documentation address sends nothing, but names the interface it would use.
+fn outbound_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The status line of `GET path` at `addr` with an optional bearer token.
+async fn status_line(addr: SocketAddr, path: &str, token: Option<&str>) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut s, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = AsyncReadExt::read_to_end(&mut s, &mut answer).await;
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_metrics_answer_only_this_machine_or_the_status_token() {
+    let Some(ip) = outbound_ip() else {
+        // Without an address other than loopback every client is local: nothing to show.
+        println!("no non-loopback address on this machine: the remote half is not run");
+        return;
+    };
+    let dir = scratch("quiet");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.args(["conference", "--group", GROUP, "--listen", "127.0.0.1:0"])
+        .args(["--http", "0.0.0.0:0", "--advertise", &ip.to_string()])
+        .arg("--key")
+        .arg(key_path(&dir, 0))
+        .env("ESM_SECRET", SECRET)
+        .stdin(Stdio::null());
+    let member = MemberProcess::spawn_ready(cmd).await.unwrap();
+    let port = member.http.unwrap().port();
+    let (near, far) = (
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::new(ip, port),
+    );
+    let token = GroupSecret::new(GROUP, SECRET.as_bytes())
+        .unwrap()
+        .status_token(member.id.parse().unwrap());
+    for path in ["/status", "/metrics"] {
+        let local = status_line(near, path, None).await;
+        let stranger = status_line(far, path, None).await;
+        let wrong = status_line(far, path, Some(&"0".repeat(64))).await;
+        let operator = status_line(far, path, Some(&token)).await;
+        println!(
+            "{path}: loopback {local:?}, from {ip} {stranger:?}, wrong token {wrong:?}, token {operator:?}"
+        );
+        assert!(local.contains(" 200 "), "{local}");
+        assert!(stranger.contains(" 401 "), "{stranger}");
+        assert!(wrong.contains(" 401 "), "{wrong}");
+        assert!(operator.contains(" 200 "), "{operator}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

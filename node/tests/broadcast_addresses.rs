@@ -1,7 +1,7 @@
 //! Addresses the root can trust: a relay bound to the wildcard address is known by where its
 //! connections come from (never `0.0.0.0`); a relay that advertises an address it is reached
 //! at is sent viewers there; one that advertises an address where it does not answer is never
-//! sent a viewer (the root checks each address by asking for its status page).
+//! sent a viewer (the root checks each address by asking it for its id).
 //!
 //! Needs ffmpeg (see `broadcast.rs`).
 
@@ -83,7 +83,9 @@ async fn the_root_sends_viewers_only_to_addresses_that_answer_as_the_node_that_n
         let s = status(&root).await;
         let nodes: Vec<serde_json::Value> = s["live_nodes"].as_array().cloned().unwrap_or_default();
         let vouched = |id: &str| nodes.iter().any(|n| n["id"] == id && n["vouched"] == true);
-        if vouched(&id_of(&wild)) && vouched(&id_of(&advertised)) {
+        // The liar joined last: wait until the root knows it too.
+        let known = |id: &str| nodes.iter().any(|n| n["id"] == id);
+        if vouched(&id_of(&wild)) && vouched(&id_of(&advertised)) && known(&id_of(&liar)) {
             break nodes;
         }
         assert!(

@@ -82,7 +82,6 @@ async fn record_a_members_traffic_as_seeds() {
         http: None,
     };
     keep("control_frame", &encode_frame(&hello).unwrap());
-    use tokio::io::AsyncWriteExt;
     // A link, then a join request: the member takes this peer as a mesh neighbour and sends
     // it membership and route news, probes and its media.
     let join: Frame<narada::Message> = Frame::Message(narada::Message::LinkRequest {

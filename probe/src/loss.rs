@@ -193,10 +193,10 @@ mod tests {
             let mut m = SequenceLossMeter::default();
             for (i, &q) in seqs.iter().enumerate() {
                 m.record(q);
-                if i % 7 == 0 {
-                    if let Some((expected, received)) = m.take_interval() {
-                        prop_assert!(received <= expected);
-                    }
+                if i % 7 == 0
+                    && let Some((expected, received)) = m.take_interval()
+                {
+                    prop_assert!(received <= expected);
                 }
             }
         }

@@ -21,7 +21,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -310,8 +309,8 @@ pub async fn serve(
                 }
             }
         };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 HttpCounters::bump(&counters.accept_errors);
                 if let Some(suppressed) = logs.allow("accept") {
@@ -330,7 +329,17 @@ pub async fn serve(
             limits.idle_timeout,
             limits.write_timeout,
         ));
-        let connection = http.serve_connection(io, TowerToHyperService::new(app.clone()));
+        // Handlers may ask where a request came from (`ConnectInfo`): the operator's pages
+        // answer loopback clients without a token.
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+            let mut app = app.clone();
+            async move { tower_service::Service::call(&mut app, request).await }
+        });
+        let connection = http.serve_connection(io, service);
         let counters = counters.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

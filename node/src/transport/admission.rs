@@ -233,15 +233,35 @@ impl GroupSecret {
     /// derived from the group's secret, so whoever holds the secret can hand it out, and it
     /// reveals nothing of the secret or of the tokens of other members.
     pub fn browser_token(&self, member: NodeId) -> String {
-        hmac::sign(&self.browser_key, &self.browser_message(member))
+        self.token(b"esm-browser-1", member)
+    }
+
+    /// Whether `token` is `member`'s browser token (checked in constant time).
+    pub fn verify_browser_token(&self, member: NodeId, token: &str) -> bool {
+        self.verify_token(b"esm-browser-1", member, token)
+    }
+
+    /// The token that lets an operator read `member`'s `/status` and `/metrics` from another
+    /// machine (`Authorization: Bearer`): like the browser token, but another one, so a
+    /// participant's link does not open the member's status.
+    pub fn status_token(&self, member: NodeId) -> String {
+        self.token(b"esm-status-1", member)
+    }
+
+    /// Whether `token` is `member`'s status token (checked in constant time).
+    pub fn verify_status_token(&self, member: NodeId, token: &str) -> bool {
+        self.verify_token(b"esm-status-1", member, token)
+    }
+
+    fn token(&self, label: &[u8], member: NodeId) -> String {
+        hmac::sign(&self.browser_key, &self.token_message(label, member))
             .as_ref()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
     }
 
-    /// Whether `token` is `member`'s browser token (checked in constant time).
-    pub fn verify_browser_token(&self, member: NodeId, token: &str) -> bool {
+    fn verify_token(&self, label: &[u8], member: NodeId, token: &str) -> bool {
         let bytes: Option<Vec<u8>> = (token.len() == 64 && token.is_ascii())
             .then(|| {
                 (0..32)
@@ -250,12 +270,13 @@ impl GroupSecret {
             })
             .flatten();
         bytes.is_some_and(|b| {
-            hmac::verify(&self.browser_key, &self.browser_message(member), &b).is_ok()
+            hmac::verify(&self.browser_key, &self.token_message(label, member), &b).is_ok()
         })
     }
 
-    fn browser_message(&self, member: NodeId) -> Vec<u8> {
-        let mut m = b"esm-browser-1\0".to_vec();
+    fn token_message(&self, label: &[u8], member: NodeId) -> Vec<u8> {
+        let mut m = label.to_vec();
+        m.push(0);
         m.extend_from_slice(self.group.as_bytes());
         m.push(0);
         m.extend_from_slice(member.as_bytes());
@@ -437,6 +458,12 @@ mod tests {
         assert!(!a.verify_browser_token(n, &token));
         assert!(!b.verify_browser_token(m, &token));
         assert!(!a.verify_browser_token(m, &token[..63]));
+        // The status token is another one.
+        let status = a.status_token(m);
+        assert_ne!(status, token);
+        assert!(a.verify_status_token(m, &status));
+        assert!(!a.verify_status_token(m, &token));
+        assert!(!a.verify_browser_token(m, &status));
     }
 
     #[test]

@@ -19,14 +19,20 @@ use axum::routing::get;
 use super::serving::Want;
 use super::{Shared, hls};
 use crate::edge::hls::page;
+use crate::edge::operator::{OperatorGate, require_operator};
 use crate::edge::prometheus::{self, Kind, MetricsPage};
 
-/// The node's router.
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/channels/{name}", get(channel))
+/// The node's router: viewers' routes for anyone, `/status` and `/metrics` behind `gate`.
+pub fn router(shared: Arc<Shared>, gate: OperatorGate) -> Router {
+    let operator = Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(gate, require_operator));
+    Router::new()
+        .merge(operator)
+        .route("/channels/{name}", get(channel))
+        // The node's id, for anyone (the root checks HTTP addresses by it: `vouch`).
+        .route("/id", get(id))
         // HLS: the player page, the live and event playlists, segments, the page's scripts.
         .route("/channels/{name}/", get(hls::page))
         .route("/channels/{name}/index.m3u8", get(hls::live_playlist))
@@ -158,6 +164,10 @@ async fn channel(
         Body::from_stream(shared.stream_from(start, guard)),
     )
         .into_response()
+}
+
+async fn id(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "id": shared.id().to_hex() }))
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -42,6 +42,7 @@ pub use serving::{BroadcastStatus, ClientGuard, Delivery, LiveNode, Shared};
 
 use crate::app::anycast::{AnycastEntry, AnycastError, DEFAULT_DOMAIN, follow_estimates};
 use crate::edge::http_server::{self, RESERVED_DESCRIPTORS};
+use crate::edge::operator::OperatorGate;
 use crate::runtime::{self, Control, DialError, RuntimeOptions};
 use crate::transport::admission::{AdmissionError, GroupSecret, check_group};
 use crate::transport::connect::{ConnectError, Connector, TransportSettings};
@@ -327,7 +328,12 @@ impl BroadcastNode {
                 shared.input_state(),
             ));
         }
-        let app = http::router(shared.clone());
+        let gate = {
+            let admission = admission.clone();
+            let me = id;
+            OperatorGate::new(move |token| admission.verify_status_token(me, token))
+        };
+        let app = http::router(shared.clone(), gate);
         // Each viewer also holds a store file open while it reads.
         let reserved = RESERVED_DESCRIPTORS.saturating_add(config.max_viewers as u64);
         let limits = config.http_limits.fit_descriptors(reserved);
@@ -433,6 +439,7 @@ async fn run(
     admission: GroupSecret,
 ) -> Result<(), BroadcastError> {
     let identity = Identity::load_or_create(key)?;
+    let status_token = admission.status_token(identity.id());
     let node = BroadcastNode::start(&config, identity, admission).await?;
     println!(
         "ready id={} quic={} http={}",
@@ -454,6 +461,9 @@ async fn run(
         node.listen,
         node.http,
         config.channel
+    );
+    eprintln!(
+        "/status and /metrics answer this machine, and others with `Authorization: Bearer {status_token}`"
     );
     let _ = tokio::signal::ctrl_c().await;
     node.stop().await;

@@ -235,6 +235,11 @@ impl Shared {
         self.input.clone()
     }
 
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.me
+    }
+
     /// The status now.
     pub fn status(&self) -> BroadcastStatus {
         let mut s = self

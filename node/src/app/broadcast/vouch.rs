@@ -1,6 +1,7 @@
 //! The root sends viewers only to HTTP addresses it has checked: a node names its own HTTP
-//! address (any node could name any host), so the root asks `GET /status` there and accepts the
-//! address only if the answer carries that node's id. Checks are repeated now and then, and an
+//! address (any node could name any host), so the root asks `GET /id` there and accepts the
+//! address only if the answer carries that node's id (`/id` names the node and nothing else,
+//! for anyone; `/status` is the operator's). Checks are repeated now and then, and an
 //! address that stops answering as that node is dropped.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most bytes of a status page read.
+/// Most bytes of an answer read.
 const MAX_ANSWER: u64 = 1 << 20;
 /// A vouched address is checked again this often.
 const RECHECK: Duration = Duration::from_secs(60);
@@ -105,12 +106,12 @@ impl Vouchers {
     }
 }
 
-/// Whether `GET /status` at `addr` answers, within the time and size allowed, with a page
+/// Whether `GET /id` at `addr` answers, within the time and size allowed, with a page
 /// whose `id` is `node`.
 async fn answers_as(addr: SocketAddr, node: &NodeId) -> bool {
     let ask = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(format!("GET /status HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        s.write_all(format!("GET /id HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
             .await
             .ok()?;
         let mut answer = Vec::new();

@@ -1,4 +1,5 @@
-//! The HTTP pages of a member: `/status` (JSON) and `/metrics` (Prometheus text format).
+//! The HTTP pages of a member: `/status` (JSON) and `/metrics` (Prometheus text format), for the
+//! operator only (see [`crate::edge::operator`]).
 
 use std::sync::Arc;
 
@@ -9,13 +10,15 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::StatusBoard;
+use crate::edge::operator::{OperatorGate, require_operator};
 use crate::edge::prometheus;
 
-/// The member's router.
-pub fn router(board: Arc<StatusBoard>) -> Router {
+/// The member's router: its pages behind `gate`.
+pub fn router(board: Arc<StatusBoard>, gate: OperatorGate) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(gate, require_operator))
         .with_state(board)
 }
 

@@ -25,6 +25,7 @@ pub use status::{ByClass, ConferenceStatus, LinkStatus, RouteStatus, SourceStatu
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
 use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
+use crate::edge::operator::OperatorGate;
 use crate::edge::webrtc::BrowserEdge;
 use crate::runtime::{self, Control, RuntimeHandle, WallClock};
 use crate::transport::admission::{AdmissionError, GroupSecret};
@@ -98,6 +99,9 @@ pub struct Member {
     /// The page browsers open to take part (with this member's browser token), when it
     /// serves HTTP.
     pub browser_url: Option<String>,
+    /// The token that reads `/status` and `/metrics` from another machine
+    /// (`Authorization: Bearer`).
+    pub status_token: String,
     control: mpsc::Sender<Control<Command>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     anycast: Option<AnycastEntry>,
@@ -336,7 +340,11 @@ impl Member {
                     addr,
                     reason: e.to_string(),
                 })?;
-                let mut app = http::router(board.clone());
+                let gate = {
+                    let admission = admission.clone();
+                    OperatorGate::new(move |token| admission.verify_status_token(id, token))
+                };
+                let mut app = http::router(board.clone(), gate);
                 if let Some(edge) = &edge {
                     app = app.merge(browser::router(browser::BrowserState {
                         edge: edge.clone(),
@@ -363,6 +371,7 @@ impl Member {
             )
         });
         tasks.push(tokio::spawn(join_group(control.clone(), join)));
+        let status_token = admission.status_token(id);
         let anycast = match (config.resolver, name) {
             (Some(resolver), Some(name)) => Some(AnycastEntry::start(
                 &identity,
@@ -396,6 +405,7 @@ impl Member {
             http,
             board,
             browser_url,
+            status_token,
             control,
             tasks,
             anycast,
@@ -447,6 +457,12 @@ pub async fn run(args: ConferenceArgs) -> Result<(), StartError> {
     );
     if let Some(url) = &member.browser_url {
         eprintln!("browsers take part at {url}");
+    }
+    if member.http.is_some() {
+        eprintln!(
+            "/status and /metrics answer this machine, and others with `Authorization: Bearer {}`",
+            member.status_token
+        );
     }
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("leaving");
