@@ -105,6 +105,12 @@ pub struct OvercastStats {
     pub child_skips: u64,
     /// Bytes of the stream this node never got: its parent no longer held them.
     pub bytes_skipped: u64,
+    /// Fetches that asked again for bytes already on their way to the child: ignored (the
+    /// resend timer repairs losses), so a child repeating one cannot make the node send its
+    /// window over and over.
+    pub fetches_coalesced: u64,
+    /// Births of unknown nodes dropped because the table was full.
+    pub table_full: u64,
 }
 
 /// The most nodes a `Sample` answer names.

@@ -98,7 +98,13 @@ pub enum Applied {
     OutsideSubtree,
     /// A sequence number far ahead of the known one: drop and count it.
     FromFuture,
+    /// The birth of a node not yet known, with the table at [`MAX_ENTRIES`]: drop and count
+    /// it (a child inventing ids cannot grow the table without bound).
+    TableFull,
 }
+
+/// The most nodes a table holds (dead ones are forgotten first when it fills).
+pub const MAX_ENTRIES: usize = 1 << 16;
 
 /// The descendants of one node.
 #[derive(Clone, Debug)]
@@ -186,6 +192,12 @@ impl DescendantTable {
                     info,
                     state: State::Alive,
                 };
+                if known.is_none() && self.entries.len() >= MAX_ENTRIES {
+                    self.forget_dead();
+                    if self.entries.len() >= MAX_ENTRIES {
+                        return Applied::TableFull;
+                    }
+                }
                 let verdict = match known {
                     // A direct child, known first hand, reported on another side at the same
                     // number: not a move of its own (that raises the number) but a stale
@@ -408,6 +420,23 @@ mod tests {
             seq,
             cause,
         }
+    }
+
+    #[test]
+    fn a_child_inventing_ids_fills_the_table_to_its_bound_and_no_further() {
+        let mut t = DescendantTable::new(id(0));
+        t.adopt(id(1), 1, NodeInfo::default());
+        for n in 2..(MAX_ENTRIES as u64 + 100) {
+            let _ = t.apply(id(1), &birth(n, 1, 1));
+        }
+        assert_eq!(t.len(), MAX_ENTRIES);
+        assert_eq!(t.apply(id(1), &birth(u64::MAX, 1, 1)), Applied::TableFull);
+        // A known node's news still goes in; a dead one makes room.
+        assert_eq!(
+            t.apply(id(1), &death(2, 2, DeathCause::Silent)),
+            Applied::Changed
+        );
+        assert_eq!(t.apply(id(1), &birth(u64::MAX, 1, 1)), Applied::Changed);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub(crate) struct Feed {
     pub(super) acked: u64,
     /// When the child last acknowledged new bytes (or its feed last started over).
     pub(super) progress_at: Time,
+    /// When the feed last started over at the child's request.
+    pub(super) restarted_at: Option<Time>,
 }
 
 /// What a node keeps of the feed from its parent.
@@ -79,6 +81,21 @@ impl Core {
             self.stats.stray_data += 1;
             return;
         };
+        // Bytes already on their way, asked for again within a resend interval of the last
+        // start: one repair per interval is answered (a gap's first request at once), the
+        // rest wait for the resend timer.
+        let resend_after = self.config.resend_after;
+        if stream == self.intake.stream
+            && stream != 0
+            && c.feed.wants.is_none()
+            && c.feed
+                .next
+                .is_some_and(|next| from >= c.feed.acked && from < next)
+            && c.feed.restarted_at.is_some_and(|t| now < t + resend_after)
+        {
+            self.stats.fetches_coalesced += 1;
+            return;
+        }
         c.feed.wants = Some((stream, from));
         self.answer(now, child);
     }
@@ -104,6 +121,7 @@ impl Core {
         c.feed.next = Some(start);
         c.feed.acked = start;
         c.feed.progress_at = now;
+        c.feed.restarted_at = Some(now);
         self.outbox
             .send(child, Message::Stream { id: stream, start });
         self.send_available(now, child);
@@ -389,6 +407,31 @@ mod tests {
         cx.on_resend_timer(later);
         assert_eq!(drained(&mut cx), vec![data(200), data(300), data(400)]);
         assert_eq!(cx.stats.resends, 1);
+    }
+
+    #[test]
+    fn repeated_fetches_of_bytes_on_their_way_are_answered_once_per_resend_interval() {
+        let mut cx = parent_with(1000, 300);
+        let now = Time::from_secs(1);
+        cx.on_fetch(now, id(2), 7, 200);
+        assert_eq!(drained(&mut cx).len(), 4);
+        // A child (or an insider) asking for the same bytes a thousand times: nothing sent.
+        for _ in 0..1000 {
+            cx.on_fetch(now, id(2), 7, 200);
+            cx.on_fetch(now, id(2), 7, 300);
+        }
+        assert_eq!(drained(&mut cx), Vec::new());
+        assert_eq!(cx.stats.fetches_coalesced, 2000);
+        // After the resend interval a request for bytes on their way is a repair: answered.
+        let later = now + cx.config.resend_after;
+        cx.on_fetch(later, id(2), 7, 300);
+        assert_eq!(
+            drained(&mut cx),
+            vec![stream(300), data(300), data(400), data(500)]
+        );
+        // Bytes beyond what was sent are a new start, answered at once.
+        cx.on_fetch(later, id(2), 7, 700);
+        assert_eq!(drained(&mut cx)[0], stream(700));
     }
 
     #[test]

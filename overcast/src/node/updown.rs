@@ -309,6 +309,7 @@ impl Core {
                 Applied::Stale => self.stats.stale += 1,
                 Applied::OutsideSubtree => self.stats.outside_subtree += 1,
                 Applied::FromFuture => self.stats.from_future += 1,
+                Applied::TableFull => self.stats.table_full += 1,
             }
         }
     }
