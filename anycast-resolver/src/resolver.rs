@@ -72,7 +72,17 @@ pub struct ResolverStats {
     pub queries: u64,
     /// Queries for unknown groups or other domains.
     pub unknown: u64,
+    /// Registrations refused because the tables were full ([`MAX_SERVERS`], [`MAX_GROUPS`],
+    /// [`MAX_GROUPS_PER_SERVER`]).
+    pub registrations_refused: u64,
 }
+
+/// The most servers a resolver keeps (each is an admitted key; an insider can make many).
+pub const MAX_SERVERS: usize = 4096;
+/// The most groups a resolver keeps.
+pub const MAX_GROUPS: usize = 1024;
+/// The most groups one server may register for.
+pub const MAX_GROUPS_PER_SERVER: usize = 16;
 
 /// The authoritative resolver's timers, keyed by server (ties fire in declaration order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -219,6 +229,18 @@ impl Resolver {
             return;
         }
         let fresh = !self.servers.contains_key(&from);
+        let new_group = !self.groups.contains_key(&name);
+        let server_full = self
+            .servers
+            .get(&from)
+            .is_some_and(|s| !s.groups.contains(&name) && s.groups.len() >= MAX_GROUPS_PER_SERVER);
+        if (fresh && self.servers.len() >= MAX_SERVERS)
+            || (new_group && self.groups.len() >= MAX_GROUPS)
+            || server_full
+        {
+            self.stats.registrations_refused += 1;
+            return;
+        }
         let server = self.servers.entry(from).or_insert_with(|| Server {
             address,
             groups: BTreeSet::new(),

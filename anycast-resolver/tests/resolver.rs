@@ -256,3 +256,41 @@ fn a_server_that_stops_answering_probes_leaves_the_answers() {
     let listed: Vec<u64> = estimates(&mut r, now).into_iter().map(|(s, _)| s).collect();
     assert_eq!(listed, [2]);
 }
+
+#[test]
+fn registrations_stop_at_the_tables_bounds() {
+    use anycast_resolver::resolver::{MAX_GROUPS, MAX_GROUPS_PER_SERVER, MAX_SERVERS};
+    let mut r = resolver();
+    let register = |r: &mut Resolver, server: u64, group: &str| {
+        r.handle_message(
+            at(0),
+            id(server),
+            Message::Register {
+                name: format!("{group}%example.org").parse().unwrap(),
+                address: addr(server % 250 + 1),
+            },
+        );
+    };
+    // One insider inventing groups: capped per server.
+    for g in 0..(MAX_GROUPS_PER_SERVER + 10) {
+        register(&mut r, 1, &format!("g{g}"));
+    }
+    assert_eq!(r.stats().registrations_refused, 10);
+    // Insiders inventing keys: capped in all (server 1 holds one place: of the MAX + 18 new
+    // ones, 19 find none).
+    for s in 2..(MAX_SERVERS as u64 + 20) {
+        register(&mut r, s, "web");
+    }
+    assert_eq!(r.stats().registrations_refused, 10 + 19);
+    // Groups across servers: capped in all (server 1 already holds its 16).
+    let before = r.stats().registrations_refused;
+    for g in 0..(MAX_GROUPS + 50) {
+        register(
+            &mut r,
+            2 + (g / MAX_GROUPS_PER_SERVER) as u64,
+            &format!("h{g}"),
+        );
+    }
+    assert!(r.stats().registrations_refused > before);
+    let _ = sent(&mut r);
+}

@@ -1,5 +1,7 @@
 //! The address book: where members listen, learned first hand from each peer's hello and
-//! second hand from what peers pass on, and where members serve HTTP.
+//! second hand from what peers pass on, and where members serve HTTP. Both are bounded; an
+//! address a dial failed at is forgotten, so a peer passing on a wrong one (by mistake or to
+//! poison the book) holds it only until the first dial, and the next one passed on is taken.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,9 +29,17 @@ impl AddressBook {
         }
     }
 
-    /// Takes note that `peer` serves HTTP at `addr` (it said so in its hello).
+    /// Takes note that `peer` serves HTTP at `addr` (it said so in its hello), while the
+    /// book has room.
     pub(super) fn remember_http(&mut self, peer: NodeId, addr: SocketAddr) {
-        self.http.insert(peer, addr);
+        if self.http.len() < MAX_ADDRESS_BOOK || self.http.contains_key(&peer) {
+            self.http.insert(peer, addr);
+        }
+    }
+
+    /// Forgets where `peer` listens: a dial there failed.
+    pub(super) fn forget(&mut self, peer: &NodeId) {
+        self.listen.remove(peer);
     }
 
     /// Where `peer` listens, if known.
@@ -71,6 +81,20 @@ mod tests {
     }
 
     #[test]
+    fn an_address_a_dial_failed_at_gives_way_to_the_next_one_passed_on() {
+        let mut book = AddressBook::default();
+        let peer = NodeId::from_index(1);
+        let poisoned: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        let real: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        book.remember(peer, poisoned, false);
+        book.remember(peer, real, false);
+        assert_eq!(book.get(&peer), Some(poisoned));
+        book.forget(&peer);
+        book.remember(peer, real, false);
+        assert_eq!(book.get(&peer), Some(real));
+    }
+
+    #[test]
     fn gossip_cannot_grow_the_book_past_its_bound() {
         let mut book = AddressBook::default();
         let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
@@ -78,5 +102,9 @@ mod tests {
             book.remember(NodeId::from_index(i), addr, false);
         }
         assert_eq!(book.len(), MAX_ADDRESS_BOOK);
+        for i in 0..(MAX_ADDRESS_BOOK as u64 + 10) {
+            book.remember_http(NodeId::from_index(i), addr);
+        }
+        assert_eq!(book.http_by_hex().len(), MAX_ADDRESS_BOOK);
     }
 }

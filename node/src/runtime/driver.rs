@@ -38,6 +38,10 @@ const STREAM_QUEUE: usize = 4096;
 const TICK: Duration = Duration::from_millis(500);
 /// Addresses are passed on every this many ticks (five seconds).
 const GOSSIP_EVERY: u32 = 10;
+/// The most peers connected at once (a conference's mesh has a handful; a root has its
+/// children; a resolver its servers).
+const MAX_PEERS: usize = 4096;
+
 /// Inputs taken from the network per wake-up beyond the first.
 const INBOUND_BATCH: usize = 63;
 
@@ -433,6 +437,8 @@ where
         if self.peers.contains_key(&peer) {
             return;
         }
+        // Wrong or stale: the next address passed on (or the peer's own hello) replaces it.
+        self.addresses.forget(&peer);
         if let Some(p) = self.pending.remove(&peer) {
             self.counters.sends_dropped += p.sends.len() as u64;
             if p.link {
@@ -531,6 +537,12 @@ where
         let peer_id = a.peer;
         if peer_id == self.connector.id() {
             a.conn.close(code::CLOSED.into(), b"that is me");
+            return;
+        }
+        // Admitted keys are cheap to make: an insider could connect as thousands.
+        if !self.peers.contains_key(&peer_id) && self.peers.len() >= MAX_PEERS {
+            self.counters.admissions_refused += 1;
+            a.conn.close(code::CLOSED.into(), b"too many peers");
             return;
         }
         // A peer on a wildcard address names no address others can reach: it is where its
