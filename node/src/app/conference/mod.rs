@@ -365,6 +365,11 @@ impl Member {
             None => None,
         };
         let browser_url = http.filter(|_| edge.is_some()).map(|h| {
+            // Where browsers reach it: the advertised address in place of a wildcard.
+            let h = match config.advertise {
+                Some(ip) if h.ip().is_unspecified() => SocketAddr::new(ip, h.port()),
+                _ => h,
+            };
             format!(
                 "http://{h}/conference/?token={}",
                 admission.browser_token(id)
