@@ -98,6 +98,23 @@ async fn fake_acceptor(guess: &'static str) -> (SocketAddr, tokio::task::JoinHan
         tokio::io::AsyncWriteExt::write_all(&mut send, &encode_frame(&welcome).unwrap())
             .await
             .unwrap();
+        // A proof comes only for the right guess: the fake acceptor then admits the dialer
+        // as a member would.
+        let mut head = [0u8; 4];
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_secs(3), recv.read_exact(&mut head)).await
+        {
+            let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
+            recv.read_exact(&mut body).await.unwrap();
+            bytes.extend(head);
+            bytes.extend(&body);
+            if let Ok(Frame::<()>::Confirm { .. }) = overlay_core::wire::decode(&body) {
+                let admitted = encode_frame(&Frame::<()>::Admitted).unwrap();
+                tokio::io::AsyncWriteExt::write_all(&mut send, &admitted)
+                    .await
+                    .unwrap();
+            }
+        }
         // Whatever else the dialer sends, until it closes or goes quiet.
         let mut rest = Vec::new();
         let _ = tokio::time::timeout(

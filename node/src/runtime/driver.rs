@@ -655,7 +655,10 @@ where
             }
             // Probe frames are taken apart as they are read (`Inbound::Probe`).
             Frame::Probe { .. } => {}
-            Frame::Hello { .. } | Frame::Welcome { .. } | Frame::Confirm { .. } => {
+            Frame::Hello { .. }
+            | Frame::Welcome { .. }
+            | Frame::Confirm { .. }
+            | Frame::Admitted => {
                 self.counters.bad_frames += 1;
             }
         }

@@ -1,7 +1,8 @@
 //! Opening admitted connections: the QUIC endpoint, dialling (with the admission handshake as
 //! the dialer) and accepting (as the acceptor). A connection reaches the runtime only once both
 //! sides proved the group secret (see [`admission`](super::admission)): Hello (the dialer's
-//! PAKE message), Welcome (the acceptor's, and its proof), Confirm (the dialer's proof).
+//! PAKE message), Welcome (the acceptor's, and its proof), Confirm (the dialer's proof),
+//! Admitted (the acceptor checked it; the dialer sends nothing before).
 //!
 //! Strangers are bounded before admission: handshake frames of at most
 //! [`ADMISSION_FRAME_LIMIT`] bytes, one stream per connection and [`ADMISSION_WINDOW`] bytes of
@@ -353,6 +354,16 @@ impl Connector {
             conn.close(code::REFUSED.into(), REFUSED_REASON);
             ConnectError::Refused { addr }
         };
+        // A handshake frame did not come: refused if the acceptor closed saying so.
+        let closed = |e: FrameError| match conn.close_reason() {
+            Some(quinn::ConnectionError::ApplicationClosed(c))
+                if c.error_code == code::REFUSED.into() =>
+            {
+                ConnectError::Refused { addr }
+            }
+            Some(reason) => fail(reason.to_string()),
+            None => fail(e.to_string()),
+        };
         let handshake = async {
             let channel = channel_binding(&conn).ok_or_else(|| fail("no TLS exporter".into()))?;
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
@@ -377,6 +388,10 @@ impl Connector {
                     // acceptor learns only whether the one guess it made was right.
                     let confirmation = pake.finish(&theirs, &channel).map_err(|_| refused())?;
                     confirmation.verify(&confirm).map_err(|_| refused())?;
+                    // The acceptor proved the secret: lift the window now, so its update
+                    // leaves with the confirmation and the acceptor's first data (a bandwidth
+                    // probe's train) does not stall on the small one for a round trip.
+                    admitted_window(&conn);
                     write_frame(
                         &mut send,
                         &Frame::<()>::Confirm {
@@ -385,7 +400,11 @@ impl Connector {
                     )
                     .await
                     .map_err(|e| fail(e.to_string()))?;
-                    admitted_window(&conn);
+                    match read_frame_within::<(), _>(&mut recv, ADMISSION_FRAME_LIMIT).await {
+                        Ok(Frame::Admitted) => {}
+                        Ok(_) => return Err(refused()),
+                        Err(e) => return Err(closed(e)),
+                    }
                     Ok(Admitted {
                         peer,
                         listen,
@@ -398,15 +417,7 @@ impl Connector {
                     })
                 }
                 Ok(_) => Err(refused()),
-                Err(e) => match conn.close_reason() {
-                    Some(quinn::ConnectionError::ApplicationClosed(c))
-                        if c.error_code == code::REFUSED.into() =>
-                    {
-                        Err(ConnectError::Refused { addr })
-                    }
-                    Some(reason) => Err(fail(reason.to_string())),
-                    None => Err(fail(e.to_string())),
-                },
+                Err(e) => Err(closed(e)),
             }
         };
         let drain = async {
@@ -543,7 +554,12 @@ impl Connector {
         confirmation
             .verify(&confirm)
             .map_err(|_| Refusal::NotProved { peer })?;
+        // The window first: its update leaves with (or before) the frame that lets the dialer
+        // send.
         admitted_window(conn);
+        write_frame(&mut send, &Frame::<()>::Admitted)
+            .await
+            .map_err(|source| Refusal::Welcome { peer, source })?;
         Ok(Admitted {
             peer,
             listen,

@@ -45,6 +45,10 @@ pub enum Frame<M> {
         /// HMAC with the shared key over the dialer's role and the TLS session.
         confirm: Vec<u8>,
     },
+    /// The acceptor checked the dialer's proof: both are admitted (the dialer sends nothing
+    /// else before it, so none of its data meets the small window or dropped datagrams of a
+    /// connection not yet admitted).
+    Admitted,
     /// The sender's protocol opened a link (the receiver's protocol hears `Up`).
     LinkOpen,
     /// The sender's protocol closed the link (the receiver's protocol hears `Down`).
