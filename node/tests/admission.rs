@@ -550,6 +550,8 @@ async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
                 "127.0.0.1:0",
                 "--invite",
                 &path("second"),
+                "--key",
+                &path("exposed.key"),
             ],
             &[],
         );
@@ -557,7 +559,15 @@ async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
     }
     // A weak secret: refused, saying how to make a good one.
     let (ok, text) = esm(
-        &["conference", "--group", "party", "--listen", "127.0.0.1:0"],
+        &[
+            "conference",
+            "--group",
+            "party",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &path("weak.key"),
+        ],
         &[("ESM_SECRET", "summer2024")],
     );
     println!("{}", text.trim());
