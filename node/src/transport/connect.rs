@@ -128,6 +128,22 @@ fn transport(settings: &TransportSettings) -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
+/// What went wrong with a connection, without the peer's close reason (its bytes, which a
+/// refusal's log line must not carry).
+fn connection_error_kind(e: &quinn::ConnectionError) -> &'static str {
+    use quinn::ConnectionError as E;
+    match e {
+        E::VersionMismatch => "QUIC version mismatch",
+        E::TransportError(_) => "transport error",
+        E::ConnectionClosed(_) => "closed by the peer (transport)",
+        E::ApplicationClosed(_) => "closed by the peer",
+        E::Reset => "reset by the peer",
+        E::TimedOut => "timed out",
+        E::LocallyClosed => "closed here",
+        E::CidsExhausted => "connection ids exhausted",
+    }
+}
+
 /// Lifts the connection's receive window once the peer is admitted: the one stream's own window
 /// bounds what is buffered then. 4 GiB, not `VarInt::MAX` (quinn's default): raised to that,
 /// an emulated relay's bandwidth probes measured its link to the source narrower and the tree
@@ -174,7 +190,8 @@ pub enum ConnectError {
     },
     /// The peer refused this member's admission, or did not prove the secret itself (the
     /// same group and secret on both sides admit; anything else is refused without detail).
-    #[error("{addr}: admission refused (not the same group and secret, or the member is busy)")]
+    /// A member too busy to start a handshake refuses at the QUIC level instead ([`Self::Dial`]).
+    #[error("{addr}: admission refused (not the same group and secret)")]
     Refused {
         /// The address.
         addr: SocketAddr,
@@ -187,13 +204,13 @@ pub enum ConnectError {
 pub enum Refusal {
     /// The QUIC or TLS handshake failed.
     #[error("handshake: {0}")]
-    Handshake(quinn::ConnectionError),
+    Handshake(&'static str),
     /// The peer presented no certificate key.
     #[error("the peer presented no key")]
     NoKey,
     /// The peer opened no control stream.
     #[error("no control stream: {0}")]
-    NoControlStream(quinn::ConnectionError),
+    NoControlStream(&'static str),
     /// The peer did not prove the group secret (another group, another secret, or a guess).
     #[error("{peer}: did not prove the group secret")]
     NotProved {
@@ -216,9 +233,9 @@ pub enum Refusal {
         /// What was wrong.
         source: FrameError,
     },
-    /// The welcome could not be written.
-    #[error("{peer}: welcome: {source}")]
-    Welcome {
+    /// A handshake frame (Welcome, Admitted) could not be written.
+    #[error("{peer}: writing the handshake: {source}")]
+    Write {
         /// The peer.
         peer: NodeId,
         /// What failed.
@@ -498,7 +515,9 @@ impl Connector {
     }
 
     async fn admit(&self, incoming: quinn::Incoming) -> Result<Admitted, Refusal> {
-        let conn = incoming.await.map_err(Refusal::Handshake)?;
+        let conn = incoming
+            .await
+            .map_err(|e| Refusal::Handshake(connection_error_kind(&e)))?;
         let drain = tokio::spawn(drop_datagrams(conn.clone()));
         let result = self.handshake_as_acceptor(&conn).await;
         drain.abort();
@@ -512,8 +531,18 @@ impl Connector {
         let peer = tls::peer_id(conn).ok_or(Refusal::NoKey)?;
         let me = self.identity.id();
         let channel = channel_binding(conn).ok_or(Refusal::NoKey)?;
-        let (mut send, mut recv) = conn.accept_bi().await.map_err(Refusal::NoControlStream)?;
-        let bad = |source| Refusal::BadFrame { peer, source };
+        let (mut send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| Refusal::NoControlStream(connection_error_kind(&e)))?;
+        // A transport error may carry the peer's close reason: logged without it.
+        let bad = |source| Refusal::BadFrame {
+            peer,
+            source: match source {
+                FrameError::Io(_) => FrameError::Io("the stream or connection failed".into()),
+                other => other,
+            },
+        };
         let Frame::Hello {
             pake: theirs,
             listen,
@@ -540,7 +569,7 @@ impl Connector {
         };
         write_frame(&mut send, &welcome)
             .await
-            .map_err(|source| Refusal::Welcome { peer, source })?;
+            .map_err(|source| Refusal::Write { peer, source })?;
         let Frame::Confirm { confirm } =
             read_frame_within::<(), _>(&mut recv, ADMISSION_FRAME_LIMIT)
                 .await
@@ -559,7 +588,7 @@ impl Connector {
         admitted_window(conn);
         write_frame(&mut send, &Frame::<()>::Admitted)
             .await
-            .map_err(|source| Refusal::Welcome { peer, source })?;
+            .map_err(|source| Refusal::Write { peer, source })?;
         Ok(Admitted {
             peer,
             listen,
