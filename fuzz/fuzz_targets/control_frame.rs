@@ -2,22 +2,11 @@
 //! admission (the small limit) and after (the full limit), until the bytes end or one fails.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 use node::transport::frame::{ADMISSION_FRAME_LIMIT, Frame, read_frame, read_frame_within};
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a tokio runtime")
-    })
-}
-
 fuzz_target!(|data: &[u8]| {
-    runtime().block_on(async {
+    esm_fuzz::block_on(async {
         let mut r = data;
         let _ = read_frame_within::<(), _>(&mut r, ADMISSION_FRAME_LIMIT).await;
         let mut r = data;

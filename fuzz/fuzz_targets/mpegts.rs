@@ -2,22 +2,11 @@
 //! garbage), each packet's PCR, PID, PES and PSI facts, and the HLS segmenter cutting them.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 use node::app::broadcast::ts;
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a tokio runtime")
-    })
-}
-
 fuzz_target!(|data: &[u8]| {
-    runtime().block_on(async {
+    esm_fuzz::block_on(async {
         let mut reader = ts::TsReader::new(data);
         let mut segmenter = node::edge::hls::Segmenter::new(0, 180_000);
         let mut offset = 0u64;
