@@ -469,7 +469,8 @@ async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
         &[],
     );
     assert!(ok, "{text}");
-    let start = |i: usize, invite: String| {
+    // A member taking its invite as `how` says (a flag, or the environment).
+    let start = |i: usize, how: (&str, String)| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
         cmd.args([
             "conference",
@@ -478,14 +479,18 @@ async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
             "--http",
             "127.0.0.1:0",
         ])
-        .args(["--invite", &invite])
         .arg("--key")
         .arg(key_path(&dir, i))
         .env_remove("ESM_SECRET")
+        .env_remove("ESM_INVITE")
         .stdin(Stdio::null());
+        match how {
+            ("flag", invite) => cmd.args(["--invite", &invite]),
+            (_, token) => cmd.env("ESM_INVITE", token),
+        };
         MemberProcess::spawn_ready(cmd)
     };
-    let founder = start(0, path("first")).await.unwrap();
+    let founder = start(0, ("flag", path("first"))).await.unwrap();
     // An invite naming the founder, asked for its id over an admitted connection.
     let (ok, text) = esm(
         &[
@@ -508,20 +513,7 @@ async fn an_invite_token_joins_a_member_and_a_weak_secret_is_refused() {
         vec![(founder.id.parse().unwrap(), founder.quic)]
     );
     // The token itself (through the environment) joins the second member.
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
-    cmd.args([
-        "conference",
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ])
-    .arg("--key")
-    .arg(key_path(&dir, 1))
-    .env_remove("ESM_SECRET")
-    .env("ESM_INVITE", token.trim())
-    .stdin(Stdio::null());
-    let joiner = MemberProcess::spawn_ready(cmd).await.unwrap();
+    let joiner = start(1, ("env", token.trim().to_owned())).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let st = joiner.status().await.unwrap();
