@@ -41,7 +41,6 @@ const GOSSIP_EVERY: u32 = 10;
 /// The most peers connected at once (a conference's mesh has a handful; a root has its
 /// children; a resolver its servers).
 const MAX_PEERS: usize = 4096;
-
 /// Inputs taken from the network per wake-up beyond the first.
 const INBOUND_BATCH: usize = 63;
 
