@@ -1,9 +1,10 @@
 //! `anycast-dns`: serve anycast names from a fixed table of groups, for trying the front end
-//! with `dig` or an ordinary resolver before resolvers with live estimates drive it.
+//! with `dig` or an ordinary resolver (the live one is `esm resolver --dns`).
 //!
 //! ```sh
-//! anycast-dns --listen 127.0.0.1:5353 --group web%example.org=192.0.2.7,192.0.2.8
+//! anycast-dns --listen 127.0.0.1:5353 --group web%example.org=192.0.2.7:4433,192.0.2.8:4433
 //! dig @127.0.0.1 -p 5353 web._anycast.example.org A
+//! dig @127.0.0.1 -p 5353 web._anycast.example.org SRV
 //! ```
 
 #![forbid(unsafe_code)]
@@ -11,29 +12,29 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anycast_dns::{DnsFrontEnd, Lookup, serve_udp};
+use anycast_dns::{DnsFrontEnd, FixedTable, serve_udp};
 use anycast_resolver::AnycastName;
 use clap::Parser;
 
-/// Answer A/AAAA queries for service._anycast.domain names from a fixed table, rotating among
-/// each group's servers.
+/// Answer A/AAAA/SRV queries for service._anycast.domain names from a fixed table, rotating
+/// among each group's servers.
 #[derive(Debug, Parser)]
 #[command(name = "anycast-dns", version)]
 struct Cli {
     /// UDP address to listen on.
     #[arg(long, default_value = "127.0.0.1:5353")]
     listen: SocketAddr,
-    /// A group and its servers: Service%Domain=ADDR[,ADDR...] (repeatable).
+    /// A group and its servers: Service%Domain=ADDR[,ADDR...] (repeatable), each ADDR an IP
+    /// or IP:PORT (the port SRV answers give; 0 when not said).
     #[arg(long = "group", value_parser = parse_group)]
-    groups: Vec<(AnycastName, Vec<IpAddr>)>,
+    groups: Vec<(AnycastName, Vec<SocketAddr>)>,
     /// TTL of answers, seconds.
     #[arg(long, default_value_t = 5)]
     ttl: u32,
 }
 
-fn parse_group(text: &str) -> Result<(AnycastName, Vec<IpAddr>), String> {
+fn parse_group(text: &str) -> Result<(AnycastName, Vec<SocketAddr>), String> {
     let (name, addrs) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?}: expected Service%Domain=ADDR[,ADDR...]"))?;
@@ -41,8 +42,9 @@ fn parse_group(text: &str) -> Result<(AnycastName, Vec<IpAddr>), String> {
     let addrs = addrs
         .split(',')
         .map(|a| {
-            a.trim()
-                .parse::<IpAddr>()
+            let a = a.trim();
+            a.parse::<SocketAddr>()
+                .or_else(|_| a.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
                 .map_err(|e| format!("{text:?}: address {a:?}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -51,13 +53,7 @@ fn parse_group(text: &str) -> Result<(AnycastName, Vec<IpAddr>), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let table: BTreeMap<AnycastName, Vec<IpAddr>> = cli.groups.into_iter().collect();
-    let turn = AtomicUsize::new(0);
-    let source = move |name: &AnycastName| match table.get(name) {
-        None => Lookup::Unknown,
-        Some(addrs) if addrs.is_empty() => Lookup::NoServer,
-        Some(addrs) => Lookup::Server(addrs[turn.fetch_add(1, Ordering::Relaxed) % addrs.len()]),
-    };
+    let source = FixedTable::new(cli.groups.into_iter().collect::<BTreeMap<_, _>>());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

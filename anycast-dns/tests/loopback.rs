@@ -1,48 +1,138 @@
 //! The front end on a loopback port, asked by a DNS client (hickory's message codec over UDP,
-//! and `dig` when it is installed): a known name, an unknown one, a foreign one, garbage.
+//! and `dig` when it is installed): a known name, an unknown one, a foreign one, garbage, EDNS
+//! of a known and an unknown version, SRV, and how much larger than its query a reply is.
 
-use std::net::IpAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
-use anycast_dns::{DnsFrontEnd, Lookup, serve_udp};
-use anycast_resolver::AnycastName;
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use anycast_dns::{DnsFrontEnd, EDNS_PAYLOAD, FixedTable, serve_udp};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
-fn source(name: &AnycastName) -> Lookup {
-    if name.service() == "web" && name.domain() == "example.org" {
-        Lookup::Server("192.0.2.7".parse().unwrap())
-    } else {
-        Lookup::Unknown
-    }
+fn table() -> FixedTable {
+    FixedTable::new(BTreeMap::from([(
+        "web%example.org".parse().unwrap(),
+        vec!["192.0.2.7:4433".parse().unwrap()],
+    )]))
 }
 
-async fn ask(server: std::net::SocketAddr, bytes: &[u8]) -> Option<Message> {
+/// The reply to `bytes`, and its length.
+async fn ask_sized(server: SocketAddr, bytes: &[u8]) -> Option<(Message, usize)> {
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     client.send_to(bytes, server).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let got = tokio::time::timeout(Duration::from_secs(2), client.recv_from(&mut buf)).await;
     let (n, _) = got.ok()?.ok()?;
-    Some(Message::from_vec(&buf[..n]).expect("a well-formed response"))
+    Some((
+        Message::from_vec(&buf[..n]).expect("a well-formed response"),
+        n,
+    ))
 }
 
-fn query(id: u16, name: &str, t: RecordType) -> Vec<u8> {
+async fn ask(server: SocketAddr, bytes: &[u8]) -> Option<Message> {
+    Some(ask_sized(server, bytes).await?.0)
+}
+
+fn query_with(id: u16, name: &str, t: RecordType, edns: Option<Edns>) -> Vec<u8> {
     let mut m = Message::new();
     m.set_id(id)
         .set_message_type(MessageType::Query)
         .set_op_code(OpCode::Query)
         .set_recursion_desired(true)
         .add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    if let Some(edns) = edns {
+        m.set_edns(edns);
+    }
     m.to_vec().unwrap()
+}
+
+fn query(id: u16, name: &str, t: RecordType) -> Vec<u8> {
+    query_with(id, name, t, None)
+}
+
+fn edns(version: u8) -> Edns {
+    let mut e = Edns::new();
+    e.set_max_payload(4096).set_version(version);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edns_is_answered_with_edns_srv_carries_the_port_and_replies_stay_small() {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let _server = serve_udp(socket, DnsFrontEnd::new(table(), 5));
+    let web = "web._anycast.example.org.";
+
+    // EDNS in, EDNS out (version 0, our payload size); none in, none out.
+    let with = ask(addr, &query_with(1, web, RecordType::A, Some(edns(0))))
+        .await
+        .unwrap();
+    assert_eq!(with.response_code(), ResponseCode::NoError);
+    let answered = with
+        .extensions()
+        .as_ref()
+        .expect("an OPT record in the reply");
+    assert_eq!(
+        (answered.version(), answered.max_payload()),
+        (0, EDNS_PAYLOAD)
+    );
+    let without = ask(addr, &query(2, web, RecordType::A)).await.unwrap();
+    assert!(without.extensions().is_none());
+    // A version this server does not speak: BADVERS, with EDNS.
+    let newer = ask(addr, &query_with(3, web, RecordType::A, Some(edns(1))))
+        .await
+        .unwrap();
+    // (16 is BADVERS in an OPT record's context; hickory's decoder names it BADSIG.)
+    assert_eq!(u16::from(newer.response_code()), 16, "{newer:?}");
+    assert!(newer.extensions().is_some());
+    assert!(newer.answers().is_empty());
+
+    // SRV: the port, and the target's address in the additional section.
+    let srv = ask(addr, &query(4, web, RecordType::SRV)).await.unwrap();
+    let RData::SRV(record) = srv.answers()[0].data() else {
+        panic!("{srv:?}")
+    };
+    assert_eq!(record.port(), 4433);
+    let target = record.target().to_ascii();
+    assert_eq!(target, "s0.web._anycast.example.org.");
+    assert!(
+        matches!(srv.additionals()[0].data(), RData::A(a) if a.0 == std::net::Ipv4Addr::new(192, 0, 2, 7))
+    );
+    let by_target = ask(addr, &query(5, &target, RecordType::A)).await.unwrap();
+    assert!(
+        matches!(by_target.answers()[0].data(), RData::A(a) if a.0 == std::net::Ipv4Addr::new(192, 0, 2, 7))
+    );
+
+    // No amplifier: each reply against its query (SRV, with its additional record and a
+    // target name that may not be compressed, is the largest).
+    let mut worst: f64 = 0.0;
+    for t in [RecordType::A, RecordType::SRV, RecordType::ANY] {
+        for e in [None, Some(edns(0))] {
+            let with_edns = e.is_some();
+            let q = query_with(6, web, t, e);
+            let (_, n) = ask_sized(addr, &q).await.unwrap();
+            let ratio = n as f64 / q.len() as f64;
+            println!(
+                "{t} (EDNS {with_edns}): {} byte query, {n} byte reply, {ratio:.2}",
+                q.len()
+            );
+            worst = worst.max(ratio);
+        }
+    }
+    assert!(
+        worst <= anycast_dns::MAX_REPLY_RATIO,
+        "a reply {worst:.2} times its query"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_clients_get_answers_errors_and_refusals() {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
-    let _server = serve_udp(socket, DnsFrontEnd::new(source, 5));
+    let _server = serve_udp(socket, DnsFrontEnd::new(table(), 5));
 
     let known = ask(addr, &query(1, "web._anycast.example.org.", RecordType::A))
         .await

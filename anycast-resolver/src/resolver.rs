@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
 use overlay_core::signature::Verifier;
-use overlay_core::{NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use overlay_core::{LinkEvent, NodeId, Outbox, Output, Protocol, Time, TimerTable};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +72,8 @@ pub struct ResolverStats {
     pub queries: u64,
     /// Queries for unknown groups or other domains.
     pub unknown: u64,
+    /// Servers taken out of answers because their connection went down.
+    pub links_lost: u64,
     /// Registrations refused because the tables were full ([`MAX_SERVERS`], [`MAX_GROUPS`],
     /// [`MAX_GROUPS_PER_SERVER`]).
     pub registrations_refused: u64,
@@ -102,8 +104,11 @@ struct Server {
     estimate: ServerEstimate,
     /// An outstanding probe: its nonce and when it left.
     probing: Option<(u64, Time)>,
-    /// Whether the last probe came back.
+    /// Whether the last probe came back (and the link has not gone down since).
     reachable: bool,
+    /// Whether this resolver holds a link to it (asked for at registration and at each probe
+    /// without one), so the driver reports the connection's end at once.
+    linked: bool,
 }
 
 /// Events an authoritative resolver reports.
@@ -184,6 +189,20 @@ impl Resolver {
         )
     }
 
+    /// The servers of `name` available now (the last probe came back and the link is up),
+    /// with their addresses, or `None` for an unknown group.
+    pub fn available_servers(&self, name: &AnycastName) -> Option<Vec<(NodeId, SocketAddr)>> {
+        let members = self.groups.get(name)?;
+        Some(
+            members
+                .iter()
+                .filter_map(|id| self.servers.get(id).map(|s| (*id, s)))
+                .filter(|(_, s)| s.reachable)
+                .map(|(id, s)| (id, s.address))
+                .collect(),
+        )
+    }
+
     /// The servers an answer for `name` lists at `now`, after this resolver's filters.
     pub fn records(&mut self, now: Time, name: &AnycastName) -> Option<Vec<ServerRecord>> {
         let candidates = self.candidates(now, name)?;
@@ -247,8 +266,13 @@ impl Resolver {
             estimate: ServerEstimate::default(),
             probing: None,
             reachable: true,
+            linked: false,
         });
         server.address = address;
+        if !server.linked {
+            server.linked = true;
+            self.outbox.connect(from);
+        }
         server.groups.insert(name.clone());
         self.groups.entry(name.clone()).or_default().insert(from);
         if fresh {
@@ -271,7 +295,9 @@ impl Resolver {
             s.groups.is_empty()
         });
         if gone {
-            self.servers.remove(&from);
+            if self.servers.remove(&from).is_some_and(|s| s.linked) {
+                self.outbox.disconnect(from);
+            }
             self.timers.cancel(Timer::Probe(from));
             self.timers.cancel(Timer::ProbeLost(from));
         }
@@ -281,6 +307,10 @@ impl Resolver {
         let Some(s) = self.servers.get_mut(&server) else {
             return;
         };
+        if !s.linked {
+            s.linked = true;
+            self.outbox.connect(server);
+        }
         let nonce = self.next_nonce;
         self.next_nonce += 1;
         s.probing = Some((nonce, now));
@@ -389,6 +419,31 @@ impl Protocol for Resolver {
     }
 
     fn handle_command(&mut self, _now: Time, (): ()) {}
+
+    /// A registered server's connection going down takes it out of answers at once (a
+    /// killed process is gone in the transport's idle timeout, not the next probe's); it
+    /// comes back when a probe is answered, and one leaves as soon as the link is up again.
+    fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
+        let Some(s) = self.servers.get_mut(&peer) else {
+            return;
+        };
+        match event {
+            LinkEvent::Down => {
+                if s.reachable {
+                    self.stats.links_lost += 1;
+                }
+                s.linked = false;
+                s.reachable = false;
+                s.probing = None;
+                self.timers.cancel(Timer::ProbeLost(peer));
+            }
+            LinkEvent::Up => {
+                if !s.reachable && s.probing.is_none() {
+                    self.timers.set(Timer::Probe(peer), now);
+                }
+            }
+        }
+    }
 
     fn handle_timeout(&mut self, now: Time) {
         while let Some(timer) = self.timers.pop_expired(now) {

@@ -294,3 +294,44 @@ fn registrations_stop_at_the_tables_bounds() {
     assert!(r.stats().registrations_refused > before);
     let _ = sent(&mut r);
 }
+
+#[test]
+fn a_server_whose_link_goes_down_leaves_the_answers_at_once_and_returns_when_probed() {
+    use overlay_core::LinkEvent;
+    let mut r = calibrated(&[200, 300], &[50, 50]);
+    let listed = |r: &mut Resolver, now| -> Vec<u64> {
+        estimates(r, now).into_iter().map(|(s, _)| s).collect()
+    };
+    assert_eq!(listed(&mut r, at(1000)), [1, 2]);
+    r.handle_link(at(1000), id(1), LinkEvent::Down);
+    assert_eq!(listed(&mut r, at(1000)), [2], "gone with its link");
+    assert_eq!(r.stats().links_lost, 1);
+    // Back up: probed at once, and listed again once the probe is answered.
+    let _ = sent(&mut r);
+    r.handle_link(at(2000), id(1), LinkEvent::Up);
+    r.handle_timeout(at(2000));
+    let probe = sent(&mut r)
+        .into_iter()
+        .find_map(|(to, m)| match m {
+            Message::Probe { nonce } if to == id(1) => Some(nonce),
+            _ => None,
+        })
+        .expect("a probe when the link is up again");
+    assert_eq!(
+        listed(&mut r, at(2000)),
+        [2],
+        "not before the probe comes back"
+    );
+    r.handle_message(
+        at(2200),
+        id(1),
+        Message::ProbeReply {
+            nonce: probe,
+            tufr_us: 50_000,
+        },
+    );
+    assert_eq!(listed(&mut r, at(2200)), [1, 2]);
+    // A link event for a stranger changes nothing.
+    r.handle_link(at(2300), id(77), LinkEvent::Down);
+    assert_eq!(listed(&mut r, at(2300)), [1, 2]);
+}

@@ -2,30 +2,32 @@
 //! decided for each question.
 #![no_main]
 
-use anycast_dns::{Lookup, decide};
-use anycast_resolver::AnycastName;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use anycast_dns::{FixedTable, decide};
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
 
-fn source(name: &AnycastName) -> Lookup {
-    if name.service() == "talk" {
-        Lookup::Server("192.0.2.7".parse().expect("an address"))
-    } else {
-        Lookup::Unknown
-    }
-}
+static TABLE: LazyLock<FixedTable> = LazyLock::new(|| {
+    FixedTable::new(BTreeMap::from([(
+        "talk%esm.local".parse().expect("a name"),
+        vec!["192.0.2.7:4433".parse().expect("an address")],
+    )]))
+});
 
 fuzz_target!(|data: &[u8]| {
     let Ok(message) = Message::from_vec(data) else {
         return;
     };
     for q in message.queries() {
-        let _ = decide(
-            &source,
+        let _ = esm_fuzz::block_on(decide(
+            &*TABLE,
             message.op_code(),
-            &q.name().to_ascii(),
+            q.name(),
             q.query_type(),
             q.query_class(),
-        );
+            5,
+        ));
     }
 });

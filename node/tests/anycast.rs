@@ -31,7 +31,7 @@ async fn members_register_join_by_name_and_are_found() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_esm"));
-    let resolver = MemberProcess::start_resolver(&exe, "talk", SECRET, &dir.join("r.key"))
+    let resolver = MemberProcess::start_resolver(&exe, "talk", SECRET, &dir.join("r.key"), &[])
         .await
         .unwrap();
     let spec = |i: usize| MemberSpec {

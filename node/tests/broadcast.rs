@@ -446,6 +446,7 @@ async fn the_roots_redirect_follows_the_anycast_resolvers_estimates() {
         "tv",
         SECRET,
         &dir.join("resolver.key"),
+        &[],
     )
     .await
     .unwrap();

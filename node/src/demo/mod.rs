@@ -297,7 +297,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let resolver =
-        MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key")).await?;
+        MemberProcess::start_resolver(&exe, "demo", &secret, &keys.join("resolver.key"), &[])
+            .await?;
     let admission = invite.admission()?;
     let invite_file = keys.join("demo.invite");
     let _ = std::fs::remove_file(&invite_file);

@@ -75,6 +75,8 @@ pub struct MemberProcess {
     pub quic: SocketAddr,
     /// Its HTTP address (none for a resolver).
     pub http: Option<SocketAddr>,
+    /// Where it answers DNS (a resolver started with `--dns`).
+    pub dns: Option<SocketAddr>,
     child: Child,
 }
 
@@ -144,12 +146,14 @@ impl MemberProcess {
         Self::spawn_ready(cmd).await
     }
 
-    /// Starts an anycast resolver for `group` (its secret in the environment).
+    /// Starts an anycast resolver for `group` (its secret in the environment), with `flags`
+    /// added (such as `--dns 127.0.0.1:0`).
     pub async fn start_resolver(
         exe: &Path,
         group: &str,
         secret: &str,
         key: &Path,
+        flags: &[&str],
     ) -> Result<Self, ProcessError> {
         let mut cmd = Command::new(exe);
         cmd.arg("resolver")
@@ -157,6 +161,7 @@ impl MemberProcess {
             .args(["--listen", "127.0.0.1:0"])
             .arg("--key")
             .arg(key)
+            .args(flags)
             .env("ESM_SECRET", secret)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -200,10 +205,15 @@ impl MemberProcess {
             "-" => None,
             h => Some(h.parse().map_err(|e| bad(format!("http address: {e}")))?),
         };
+        let dns = match field("dns=").ok().as_deref() {
+            None | Some("-") => None,
+            Some(d) => Some(d.parse().map_err(|e| bad(format!("dns address: {e}")))?),
+        };
         Ok(Self {
             id,
             quic,
             http,
+            dns,
             child,
         })
     }

@@ -23,6 +23,13 @@ impl WallClock {
     }
 }
 
+/// The wall clock's reading now (for readers of a protocol the runtime drives, such as the
+/// DNS front end over the resolver: they see the time the driver gives it, give or take a
+/// clock step).
+pub fn wall_now() -> Time {
+    WallClock::default().now()
+}
+
 /// When, on tokio's clock, the protocol's `deadline` falls, given the protocol's `now`.
 pub(super) fn instant_of(clock_now: Time, deadline: Time) -> tokio::time::Instant {
     tokio::time::Instant::now() + deadline.saturating_since(clock_now)

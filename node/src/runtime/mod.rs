@@ -16,7 +16,8 @@
 //! (one admitted connection's tasks and the peer table's entries), `addresses` (the address
 //! book and its gossip), `pacing` (rate adaptation by dropping on each link), `release` (media
 //! datagrams leave at the paced rate, not in bursts), `clock` (the protocol's wall clock), [`status`] (counters and the
-//! snapshot for status pages).
+//! snapshot for status pages), [`shared`] (a protocol the application reads between the
+//! driver's turns).
 
 mod addresses;
 mod bandwidth_probe;
@@ -26,6 +27,7 @@ mod driver;
 mod pacing;
 mod receive_budget;
 mod release;
+pub mod shared;
 pub mod status;
 mod upload_budget;
 
@@ -36,7 +38,7 @@ use overlay_core::{Bandwidth, NodeId, Protocol};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use clock::WallClock;
+pub use clock::{WallClock, wall_now};
 pub use pacing::DATAGRAM_BUFFER;
 pub use status::{PeerSnapshot, TransportCounters, TransportSnapshot};
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 pub use entry::AnycastEntry;
 pub use lookup::{Lookup, ResolveArgs, follow_estimates, resolve};
-pub use resolver::{ResolverArgs, ResolverProcess};
+pub use resolver::{ResolverArgs, ResolverOptions, ResolverProcess};
 
 use crate::runtime::DialError;
 use crate::transport::admission::{AdmissionError, GroupSecret};
@@ -60,6 +60,14 @@ pub enum AnycastError {
         text: String,
         /// Why.
         source: anycast_resolver::NameError,
+    },
+    /// The DNS port could not be opened.
+    #[error("--dns {at}: {source}")]
+    Dns {
+        /// The address asked for.
+        at: SocketAddr,
+        /// Why.
+        source: std::io::Error,
     },
     /// The runtime's task ended.
     #[error("the runtime stopped")]

@@ -1,13 +1,19 @@
-//! The authoritative resolver as a process: `esm resolver`.
+//! The authoritative resolver as a process: `esm resolver`. Members register over QUIC; local
+//! resolvers (`esm resolve`) ask over QUIC; with `--dns`, anything that speaks DNS asks too,
+//! answered from the same live table (the protocol is shared between the runtime that drives
+//! it and the DNS front end, [`crate::runtime::shared`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anycast_resolver::{Resolver, ResolverConfig, ResolverEvent};
+use anycast_dns::{DnsFrontEnd, LiveResolver};
+use anycast_resolver::{Pipeline, Resolver, ResolverConfig, ResolverEvent};
 use overlay_core::NodeId;
 
 use super::{AnycastError, DEFAULT_DOMAIN};
+use crate::runtime::shared::Shared;
 use crate::runtime::{self, RuntimeHandle};
 use crate::transport::admission::GroupSecret;
 use crate::transport::connect::{Connector, TransportSettings};
@@ -37,6 +43,35 @@ pub struct ResolverArgs {
     /// ESM_INVITE variable) whose secret admits the group's members.
     #[arg(long, value_name = "TOKEN|FILE")]
     pub invite: Option<String>,
+    /// Also answer DNS (UDP) here: `SERVICE._anycast.DOMAIN` A/AAAA gives the member picked
+    /// for each query, SRV its port (members may share a host).
+    #[arg(long, value_name = "ADDR")]
+    pub dns: Option<SocketAddr>,
+    /// How long an answer may be cached, in seconds (DNS TTL, and local resolvers' cache).
+    #[arg(long, default_value_t = DEFAULT_TTL_SECS, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub ttl: u32,
+}
+
+/// The answers' TTL unless told otherwise: short, since the best member changes with load and
+/// a member that died must leave clients' caches soon.
+pub const DEFAULT_TTL_SECS: u32 = 5;
+
+/// How the resolver serves.
+#[derive(Clone, Copy, Debug)]
+pub struct ResolverOptions {
+    /// Where to answer DNS, if anywhere.
+    pub dns: Option<SocketAddr>,
+    /// Seconds an answer may be cached.
+    pub ttl: u32,
+}
+
+impl Default for ResolverOptions {
+    fn default() -> Self {
+        Self {
+            dns: None,
+            ttl: DEFAULT_TTL_SECS,
+        }
+    }
 }
 
 /// `esm resolver`: runs the resolver until interrupted.
@@ -53,10 +88,19 @@ pub async fn run(a: ResolverArgs) -> Result<(), AnycastError> {
         .key
         .unwrap_or_else(|| PathBuf::from(format!(".esm/resolver-{}.key", a.listen.port())));
     let identity = Identity::load_or_create(&key)?;
-    let r = ResolverProcess::start(a.listen, identity, admission, &a.domain)?;
-    println!("ready id={} quic={} http=-", r.id.to_hex(), r.listen);
+    let options = ResolverOptions {
+        dns: a.dns,
+        ttl: a.ttl,
+    };
+    let r = ResolverProcess::start(a.listen, identity, admission, &a.domain, options).await?;
+    let dns = r.dns.map_or_else(|| "-".to_owned(), |d| d.to_string());
+    println!(
+        "ready id={} quic={} http=- dns={dns}",
+        r.id.to_hex(),
+        r.listen
+    );
     eprintln!(
-        "anycast resolver {} for {} listening on {}",
+        "anycast resolver {} for {} listening on {} (QUIC), DNS on {dns}",
         r.id, a.domain, r.listen
     );
     tokio::select! {
@@ -73,16 +117,29 @@ pub struct ResolverProcess {
     pub id: NodeId,
     /// Where it listens.
     pub listen: SocketAddr,
+    /// Where it answers DNS, if it does.
+    pub dns: Option<SocketAddr>,
     handle: RuntimeHandle<(), ResolverEvent>,
+    /// The DNS server's task (stopped with the resolver).
+    dns_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ResolverProcess {
+    fn drop(&mut self) {
+        if let Some(task) = &self.dns_task {
+            task.abort();
+        }
+    }
 }
 
 impl ResolverProcess {
-    /// Starts the resolver for `domain` on `listen`.
-    pub fn start(
+    /// Starts the resolver for `domain` on `listen` (and DNS as `options` say).
+    pub async fn start(
         listen: SocketAddr,
         identity: Identity,
         admission: GroupSecret,
         domain: &str,
+        options: ResolverOptions,
     ) -> Result<Self, AnycastError> {
         let id = identity.id();
         let connector = Connector::bind(listen, identity, admission, TransportSettings::default())?;
@@ -90,12 +147,46 @@ impl ResolverProcess {
             domain: domain.to_owned(),
             probe_interval: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
+            answer_ttl: Duration::from_secs(options.ttl.into()),
             ..ResolverConfig::default()
         };
-        let resolver = Resolver::new(id, config, Box::new(Ed25519Verifier));
+        let resolver = Arc::new(Mutex::new(Resolver::new(
+            id,
+            config,
+            Box::new(Ed25519Verifier),
+        )));
+        let (dns, dns_task) = match options.dns {
+            None => (None, None),
+            Some(at) => {
+                let socket = tokio::net::UdpSocket::bind(at)
+                    .await
+                    .map_err(|source| AnycastError::Dns { at, source })?;
+                let bound = socket
+                    .local_addr()
+                    .map_err(|source| AnycastError::Dns { at, source })?;
+                // The paper's choice for a final pick: the servers within half again of the
+                // best estimate, then a draw weighted by the spare capacity each states.
+                let source =
+                    LiveResolver::new(resolver.clone(), Pipeline::anycast(0.5), runtime::wall_now);
+                let front = DnsFrontEnd::new(source, options.ttl);
+                let mut server = anycast_dns::serve_udp(socket, front);
+                let task = tokio::spawn(async move {
+                    if let Err(e) = server.block_until_done().await {
+                        tracing::error!(%e, "the DNS server stopped");
+                    }
+                });
+                (Some(bound), Some(task))
+            }
+        };
         let listen = connector.local_addr();
-        let handle = runtime::start(resolver, connector, None);
-        Ok(Self { id, listen, handle })
+        let handle = runtime::start(Shared(resolver), connector, None);
+        Ok(Self {
+            id,
+            listen,
+            dns,
+            handle,
+            dns_task,
+        })
     }
 
     /// Logs registrations until the resolver stops.

@@ -1,0 +1,237 @@
+//! The live resolver over DNS, asked by clients nobody here wrote: in a network namespace this
+//! test creates (its `/etc/resolv.conf` points at the resolver, through `ip netns exec`'s
+//! `/etc/netns/NAME/resolv.conf`), `esm resolver --dns 127.0.0.1:53` and three members that
+//! register with it; glibc (`getent ahosts`) resolves `talk._anycast.esm.local` to a live
+//! member, `dig` shows the OPT record and the SRV port, and once the member answered most is
+//! SIGKILLed, answers leave it out (within the transport's 4 s idle timeout and a query round;
+//! the time is printed).
+//!
+//! Needs root and iproute2 (for the namespace) and `dig` (dnsutils): without them it says
+//! SKIPPED, unless `ESM_REQUIRE_NETNS=1` (set by `.ci/run` when it runs as root) makes that a
+//! failure.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use node::demo::process::MemberProcess;
+use tokio::process::Command;
+
+mod slow_link;
+
+const SECRET: &str = "dns-test-secret-walnut-orbit";
+const NAME: &str = "talk._anycast.esm.local";
+
+/// A network namespace with its loopback up and a resolv.conf of its own naming 127.0.0.1;
+/// both go when this is dropped.
+struct Namespace {
+    name: String,
+    etc: std::path::PathBuf,
+}
+
+impl Namespace {
+    /// The namespace, or why it could not be made.
+    fn new() -> Result<Self, String> {
+        let name = format!("esm-dns-{}", std::process::id() % 100_000);
+        let run = |args: &[&str]| -> Result<(), String> {
+            let out = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .map_err(|e| format!("{}: {e}", args[0]))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}`: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        run(&["ip", "netns", "add", &name])?;
+        let etc = Path::new("/etc/netns").join(&name);
+        let ns = Self { name, etc };
+        run(&[
+            "ip", "netns", "exec", &ns.name, "ip", "link", "set", "lo", "up",
+        ])?;
+        std::fs::create_dir_all(&ns.etc).map_err(|e| format!("{}: {e}", ns.etc.display()))?;
+        std::fs::write(
+            ns.etc.join("resolv.conf"),
+            "nameserver 127.0.0.1\noptions attempts:1 timeout:2\n",
+        )
+        .map_err(|e| format!("resolv.conf: {e}"))?;
+        Ok(ns)
+    }
+
+    /// A command that runs `program` inside.
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// `getent ahosts NAME` inside: the addresses glibc's resolver returned (none when the
+    /// name did not resolve).
+    async fn getent(&self, name: &str) -> Vec<String> {
+        let out = self
+            .command("getent")
+            .args(["ahosts", name])
+            .output()
+            .await
+            .expect("getent runs");
+        let mut ips: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect();
+        ips.dedup();
+        ips
+    }
+
+    /// `dig` inside with `args`, its output.
+    async fn dig(&self, args: &[&str]) -> String {
+        let out = self
+            .command("dig")
+            .args(["@127.0.0.1", "+tries=1", "+time=2"])
+            .args(args)
+            .output()
+            .await
+            .expect("dig runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.etc);
+    }
+}
+
+/// How many of `rounds` lookups named each address.
+async fn tally(ns: &Namespace, rounds: usize) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for _ in 0..rounds {
+        for ip in ns.getent(NAME).await {
+            *seen.entry(ip).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glibc_and_dig_resolve_live_members_and_a_killed_one_leaves_the_answers() {
+    let required = std::env::var_os("ESM_REQUIRE_NETNS").is_some();
+    let dig_there = std::process::Command::new("dig").arg("-v").output().is_ok();
+    let made = if dig_there {
+        Namespace::new()
+    } else {
+        Err("dig is not installed".to_owned())
+    };
+    let ns = match made {
+        Ok(ns) => ns,
+        Err(why) if required => panic!("ESM_REQUIRE_NETNS is set, but {why}"),
+        Err(why) => {
+            eprintln!("SKIPPED: needs root, iproute2 and dig ({why})");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("esm-dns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let esm = env!("CARGO_BIN_EXE_esm");
+
+    let mut cmd = ns.command(esm);
+    cmd.args(["resolver", "--group", "talk", "--listen", "127.0.0.1:0"])
+        .args(["--dns", "127.0.0.1:53"])
+        .arg("--key")
+        .arg(dir.join("resolver.key"))
+        .env("ESM_SECRET", SECRET)
+        .stderr(std::process::Stdio::inherit());
+    let resolver = MemberProcess::spawn_ready(cmd).await.unwrap();
+    assert_eq!(resolver.dns, Some("127.0.0.1:53".parse().unwrap()));
+    let at = resolver.quic.to_string();
+    let by_name = ["--resolver", at.as_str(), "--join-by-name"];
+    let mut members = Vec::new();
+    for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let m =
+            slow_link::conference_member(ns.command(esm), "talk", SECRET, &dir, ip, &by_name).await;
+        members.push((ip.to_owned(), m));
+    }
+    let member_ips: Vec<&str> = members.iter().map(|(ip, _)| ip.as_str()).collect();
+
+    // glibc finds a live member once they registered.
+    let start = Instant::now();
+    let seen = loop {
+        let seen = tally(&ns, 10).await;
+        if seen.len() >= 2 || start.elapsed() > Duration::from_secs(20) {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("getent ahosts {NAME}, 10 lookups: {seen:?}");
+    assert!(!seen.is_empty(), "glibc resolved nothing");
+    for ip in seen.keys() {
+        assert!(member_ips.contains(&ip.as_str()), "{ip} is no member");
+    }
+    assert!(ns.getent("nobody._anycast.esm.local").await.is_empty());
+
+    // dig: EDNS answered with EDNS; SRV gives a member's port and a target that resolves.
+    let a = ns.dig(&["+edns=0", NAME, "A"]).await;
+    assert!(
+        a.contains("OPT PSEUDOSECTION") && a.contains("EDNS: version: 0"),
+        "{a}"
+    );
+    assert!(a.contains("status: NOERROR") && a.contains(" aa"), "{a}");
+    let srv = ns.dig(&["+short", NAME, "SRV"]).await;
+    let fields: Vec<&str> = srv.split_whitespace().collect();
+    let [_, _, port, target] = fields[..] else {
+        panic!("SRV answer {srv:?}")
+    };
+    assert!(
+        members
+            .iter()
+            .any(|(_, m)| m.quic.port().to_string() == port),
+        "SRV port {port} is no member's"
+    );
+    let by_target = ns.dig(&["+short", target, "A"]).await;
+    assert!(
+        member_ips.contains(&by_target.trim()),
+        "{target} -> {by_target:?}"
+    );
+    println!("dig SRV: {}", srv.trim());
+
+    // Kill the member answered most: the answers leave it.
+    let (victim_ip, _) = seen.iter().max_by_key(|(_, n)| **n).unwrap();
+    let victim_ip = victim_ip.clone();
+    let victim = members.iter_mut().find(|(ip, _)| *ip == victim_ip).unwrap();
+    victim.1.kill().await;
+    let killed = Instant::now();
+    // When the first of two rounds of ten lookups, each answered, without it began.
+    let mut clean_since = None;
+    let gone_after = loop {
+        let round = killed.elapsed();
+        let seen = tally(&ns, 10).await;
+        if seen.contains_key(&victim_ip) || seen.is_empty() {
+            clean_since = None;
+        } else if let Some(since) = clean_since {
+            break Some(since);
+        } else {
+            clean_since = Some(round);
+        }
+        if killed.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+    };
+    let gone_after = gone_after.expect("the killed member was still answered 30 s later");
+    println!(
+        "killed {victim_ip}: left the answers {:.1} s later (20 lookups without it)",
+        gone_after.as_secs_f64()
+    );
+    // The transport notices in its 4 s idle timeout (a lookup round takes a moment more).
+    assert!(gone_after < Duration::from_secs(6), "{gone_after:?}");
+    drop(members);
+    drop(resolver);
+    let _ = std::fs::remove_dir_all(&dir);
+}
