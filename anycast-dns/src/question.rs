@@ -6,7 +6,7 @@
 //! - `LABEL.SERVICE._anycast.DOMAIN` (an SRV target): that one server's address, while it is
 //!   available; NXDOMAIN once it is not.
 //! - An `_anycast` name whose group is unknown, or whose labels are not host-name labels:
-//!   NXDOMAIN. Any other name, a class other than IN: REFUSED. An operation other than a
+//!   NXDOMAIN; a source that cannot tell now (a forwarder whose upstream is silent): SERVFAIL. Any other name, a class other than IN: REFUSED. An operation other than a
 //!   standard query: NOTIMP.
 
 use std::net::IpAddr;
@@ -117,6 +117,7 @@ pub async fn decide(
     match subject {
         Subject::Group(name) => match source.lookup(&name).await {
             Lookup::Unknown => Reply::Error(ResponseCode::NXDomain),
+            Lookup::Unavailable => Reply::Error(ResponseCode::ServFail),
             Lookup::NoServer => Reply::empty(),
             Lookup::Server(server) => {
                 let ip = server.address.ip();
@@ -173,6 +174,7 @@ mod tests {
                 "web" => server("192.0.2.1:4433"),
                 "v6" => server("[2001:db8::1]:4433"),
                 "idle" => Lookup::NoServer,
+                "busy" => Lookup::Unavailable,
                 _ => Lookup::Unknown,
             }
         }
@@ -225,6 +227,7 @@ mod tests {
             ("b_d._anycast.example.org.", ResponseCode::NXDomain),
             ("www.example.org.", ResponseCode::Refused),
             ("example.", ResponseCode::Refused),
+            ("busy._anycast.example.org.", ResponseCode::ServFail),
         ] {
             assert_eq!(ask(name, RecordType::A).await, Reply::Error(code), "{name}");
         }

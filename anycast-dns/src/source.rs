@@ -29,6 +29,9 @@ pub enum Lookup {
     NoServer,
     /// No such group.
     Unknown,
+    /// The source cannot tell now (its upstream did not answer in time, or too many queries
+    /// wait on it): SERVFAIL, which resolvers retry.
+    Unavailable,
 }
 
 /// Where answers come from.

@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn each_command_sends_one_numbered_query_to_the_resolver() {
-        let name: AnycastName = "tv%esm.local".parse().unwrap();
+        let name: AnycastName = "tv%esm.internal".parse().unwrap();
         let resolver = NodeId::from_index(9);
         let mut f = EstimateFetcher::new(NodeId::from_index(1), resolver, name.clone());
         f.handle_command(Time::ZERO, ());
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn only_the_latest_answer_from_the_resolver_is_emitted() {
-        let name: AnycastName = "tv%esm.local".parse().unwrap();
+        let name: AnycastName = "tv%esm.internal".parse().unwrap();
         let resolver = NodeId::from_index(9);
         let mut f = EstimateFetcher::new(NodeId::from_index(1), resolver, name.clone());
         f.handle_command(Time::ZERO, ());

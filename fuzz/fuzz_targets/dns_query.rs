@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 
 static TABLE: LazyLock<FixedTable> = LazyLock::new(|| {
     FixedTable::new(BTreeMap::from([(
-        "talk%esm.local".parse().expect("a name"),
+        "talk%esm.internal".parse().expect("a name"),
         vec!["192.0.2.7:4433".parse().expect("an address")],
     )]))
 });

@@ -51,7 +51,7 @@ async fn members_register_join_by_name_and_are_found() {
     // Wait until the resolver answers with the founder.
     let start = Instant::now();
     let (ok, text) = loop {
-        let (ok, text) = esm_resolve("talk%esm.local", resolver.quic, SECRET).await;
+        let (ok, text) = esm_resolve("talk%esm.internal", resolver.quic, SECRET).await;
         if ok || start.elapsed() > Duration::from_secs(15) {
             break (ok, text);
         }
@@ -83,7 +83,7 @@ async fn members_register_join_by_name_and_are_found() {
     // Both are answers now.
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..12 {
-        let (ok, text) = esm_resolve("talk%esm.local", resolver.quic, SECRET).await;
+        let (ok, text) = esm_resolve("talk%esm.internal", resolver.quic, SECRET).await;
         assert!(ok, "{text}");
         for m in [&first, &second] {
             if text.contains(&m.id) {
@@ -96,10 +96,10 @@ async fn members_register_join_by_name_and_are_found() {
     }
     println!("answers named {} of the 2 members", seen.len());
     assert!(!seen.is_empty());
-    let (ok, text) = esm_resolve("nobody%esm.local", resolver.quic, SECRET).await;
+    let (ok, text) = esm_resolve("nobody%esm.internal", resolver.quic, SECRET).await;
     assert!(!ok && text.contains("no such anycast group"), "{text}");
     let (ok, text) = esm_resolve(
-        "talk%esm.local",
+        "talk%esm.internal",
         resolver.quic,
         "wrong-secret-here-quartz-fable",
     )

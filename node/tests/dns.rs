@@ -1,7 +1,7 @@
 //! The live resolver over DNS, asked by clients nobody here wrote: in a network namespace this
 //! test creates (its `/etc/resolv.conf` points at the resolver, through `ip netns exec`'s
 //! `/etc/netns/NAME/resolv.conf`), `esm resolver --dns 127.0.0.1:53` and three members that
-//! register with it; glibc (`getent ahosts`) resolves `talk._anycast.esm.local` to a live
+//! register with it; glibc (`getent ahosts`) resolves `talk._anycast.esm.internal` to a live
 //! member, `dig` shows the OPT record and the SRV port, and once the member answered most is
 //! SIGKILLed, answers leave it out (within the transport's 4 s idle timeout and a query round;
 //! the time is printed).
@@ -20,7 +20,7 @@ use tokio::process::Command;
 mod slow_link;
 
 const SECRET: &str = "dns-test-secret-walnut-orbit";
-const NAME: &str = "talk._anycast.esm.local";
+const NAME: &str = "talk._anycast.esm.internal";
 
 /// A network namespace with its loopback up and a resolv.conf of its own naming 127.0.0.1;
 /// both go when this is dropped.
@@ -175,7 +175,7 @@ async fn glibc_and_dig_resolve_live_members_and_a_killed_one_leaves_the_answers(
     for ip in seen.keys() {
         assert!(member_ips.contains(&ip.as_str()), "{ip} is no member");
     }
-    assert!(ns.getent("nobody._anycast.esm.local").await.is_empty());
+    assert!(ns.getent("nobody._anycast.esm.internal").await.is_empty());
 
     // dig: EDNS answered with EDNS; SRV gives a member's port and a target that resolves.
     let a = ns.dig(&["+edns=0", NAME, "A"]).await;
@@ -233,5 +233,199 @@ async fn glibc_and_dig_resolve_live_members_and_a_killed_one_leaves_the_answers(
     assert!(gone_after < Duration::from_secs(6), "{gone_after:?}");
     drop(members);
     drop(resolver);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `dig @127.0.0.1 -p PORT` with `args` on loopback, its output.
+async fn dig_loopback(port: u16, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "+tries=1", "+time=2"])
+        .args(args)
+        .output()
+        .await
+        .expect("dig runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `esm resolve --serve`: a local caching forwarder in front of a resolver that speaks only
+/// QUIC, asked by `dig` on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_forwarder_answers_dns_from_the_resolver_it_asks_over_quic() {
+    if std::process::Command::new("dig")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("ESM_REQUIRE_NETNS").is_none(),
+            "ESM_REQUIRE_NETNS is set, but dig is not installed"
+        );
+        eprintln!("SKIPPED: needs dig");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("esm-forwarder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let esm = env!("CARGO_BIN_EXE_esm");
+    let resolver = MemberProcess::start_resolver(
+        Path::new(esm),
+        "talk",
+        SECRET,
+        &dir.join("resolver.key"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let at = resolver.quic.to_string();
+    let by_name = ["--resolver", at.as_str(), "--join-by-name"];
+    let member = slow_link::conference_member(
+        Command::new(esm),
+        "talk",
+        SECRET,
+        &dir,
+        "127.0.0.6",
+        &by_name,
+    )
+    .await;
+    let mut cmd = Command::new(esm);
+    cmd.args(["resolve", "--serve", "127.0.0.1:0", "--resolver", &at])
+        .args(["--group", "talk", "--ttl", "2"])
+        .env("ESM_SECRET", SECRET)
+        .stderr(std::process::Stdio::inherit());
+    let forwarder = MemberProcess::spawn_ready(cmd).await.unwrap();
+    let port = forwarder
+        .dns
+        .expect("the forwarder says where it serves")
+        .port();
+
+    let start = Instant::now();
+    let answer = loop {
+        let a = dig_loopback(port, &["+short", NAME, "A"]).await;
+        if !a.trim().is_empty() || start.elapsed() > Duration::from_secs(15) {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(answer.trim(), "127.0.0.6");
+    let full = dig_loopback(port, &["+edns=0", NAME, "A"]).await;
+    assert!(
+        full.contains("EDNS: version: 0") && full.contains("ANSWER: 1"),
+        "{full}"
+    );
+    let record = format!("{NAME}. 2 IN A 127.0.0.6");
+    let answered = full
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == record);
+    assert!(answered, "{full}");
+    let srv = dig_loopback(port, &["+short", NAME, "SRV"]).await;
+    let fields: Vec<&str> = srv.split_whitespace().collect();
+    let [_, _, srv_port, target] = fields[..] else {
+        panic!("SRV answer {srv:?}")
+    };
+    assert_eq!(srv_port, member.quic.port().to_string());
+    let by_target = dig_loopback(port, &["+short", target, "A"]).await;
+    assert_eq!(by_target.trim(), "127.0.0.6");
+    let unknown = dig_loopback(port, &["nobody._anycast.esm.internal", "A"]).await;
+    assert!(unknown.contains("status: NXDOMAIN"), "{unknown}");
+    let foreign = dig_loopback(port, &["www.example.org", "A"]).await;
+    assert!(foreign.contains("status: REFUSED"), "{foreign}");
+    drop((member, forwarder, resolver));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// dnsperf's queries per second and lost queries, from its report.
+fn dnsperf_figures(report: &str) -> Option<(f64, String)> {
+    let qps = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Queries per second:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let lost = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Queries lost:"))?
+        .trim()
+        .to_owned();
+    Some((qps, lost))
+}
+
+/// Runs dnsperf for `seconds` against `port` on loopback with `queries` (its data file).
+async fn dnsperf(port: u16, queries: &Path, seconds: u32) -> (f64, String) {
+    let out = Command::new("dnsperf")
+        .args(["-s", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-d")
+        .arg(queries)
+        .args([
+            "-l",
+            &seconds.to_string(),
+            "-c",
+            "4",
+            "-q",
+            "200",
+            "-t",
+            "2",
+        ])
+        .output()
+        .await
+        .expect("dnsperf runs (Debian package dnsperf)");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    dnsperf_figures(&report).unwrap_or_else(|| panic!("no figures in dnsperf's report: {report}"))
+}
+
+/// The live resolver under dnsperf with 8 registered members, against the same front end
+/// answering from a fixed table in this process (the baseline, measured in the same run).
+/// Run with `cargo test --release -p node --test dns -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 20 s benchmark that prints figures; needs dnsperf"]
+async fn dnsperf_against_the_live_resolver_and_a_fixed_table() {
+    let dir = std::env::temp_dir().join(format!("esm-dnsperf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let esm = env!("CARGO_BIN_EXE_esm");
+    let mut cmd = Command::new(esm);
+    cmd.args(["resolver", "--group", "talk", "--listen", "127.0.0.1:0"])
+        .args(["--dns", "127.0.0.1:0"])
+        .arg("--key")
+        .arg(dir.join("resolver.key"))
+        .env("ESM_SECRET", SECRET)
+        .stderr(std::process::Stdio::null());
+    let resolver = MemberProcess::spawn_ready(cmd).await.unwrap();
+    let dns = resolver.dns.unwrap();
+    let at = resolver.quic.to_string();
+    let by_name = ["--resolver", at.as_str(), "--join-by-name"];
+    let mut members = Vec::new();
+    for i in 0..8 {
+        let ip = format!("127.0.0.{}", 10 + i);
+        let mut cmd = Command::new(esm);
+        cmd.stderr(std::process::Stdio::null());
+        members.push(slow_link::conference_member(cmd, "talk", SECRET, &dir, &ip, &by_name).await);
+    }
+    // Every member registered: each answers a probe within a few seconds.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let queries = dir.join("queries.txt");
+    let lines: String = (0..1000)
+        .map(|i| match i % 4 {
+            0 => format!("{NAME} SRV\n"),
+            3 => "nobody._anycast.esm.internal A\n".to_owned(),
+            _ => format!("{NAME} A\n"),
+        })
+        .collect();
+    std::fs::write(&queries, lines).unwrap();
+    let (live_qps, live_lost) = dnsperf(dns.port(), &queries, 10).await;
+
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let fixed_port = socket.local_addr().unwrap().port();
+    let table = anycast_dns::FixedTable::new(BTreeMap::from([(
+        "talk%esm.internal".parse().unwrap(),
+        members.iter().map(|m| m.quic).collect(),
+    )]));
+    let _fixed = anycast_dns::serve_udp(socket, anycast_dns::DnsFrontEnd::new(table, 5));
+    let (fixed_qps, fixed_lost) = dnsperf(fixed_port, &queries, 10).await;
+    println!(
+        "dnsperf 10 s, 8 members registered: live resolver {live_qps:.0} queries/s (lost {live_lost}); \
+         fixed table {fixed_qps:.0} queries/s (lost {fixed_lost}); live/fixed {:.2}",
+        live_qps / fixed_qps
+    );
+    drop(members);
     let _ = std::fs::remove_dir_all(&dir);
 }

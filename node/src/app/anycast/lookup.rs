@@ -12,24 +12,39 @@ use anycast_resolver::{
 };
 use overlay_core::NodeId;
 
+use super::forwarder::Forwarder;
 use super::{AnycastError, endpoint_towards};
 use crate::runtime::{self, Control};
 use crate::transport::admission::GroupSecret;
 use crate::transport::connect::Connector;
 use crate::transport::identity::Identity;
 use crate::transport::invite::{Invite, credentials};
+use anycast_dns::DnsFrontEnd;
 
 /// The flags of `esm resolve`.
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
-    /// The anycast name, GROUP%DOMAIN.
-    pub name: String,
+    /// The anycast name, GROUP%DOMAIN (not with --serve).
+    #[arg(required_unless_present = "serve", conflicts_with = "serve")]
+    pub name: Option<String>,
     /// The authoritative resolver's address.
     #[arg(long)]
     pub resolver: SocketAddr,
-    /// The group whose secret admits this lookup (default: the name's group).
+    /// The group whose secret admits this lookup (default: the name's group; needed with
+    /// --serve).
     #[arg(long)]
     pub group: Option<String>,
+    /// Instead of one lookup, serve DNS here (UDP) as a local caching forwarder, for programs
+    /// that cannot be changed: point the machine's resolver at it (port 53 for
+    /// /etc/resolv.conf) and `SERVICE._anycast.DOMAIN` resolves to the member picked here.
+    #[arg(long, value_name = "ADDR", requires = "group")]
+    pub serve: Option<SocketAddr>,
+    /// The domain the resolver is authoritative for (with --serve).
+    #[arg(long, default_value = super::DEFAULT_DOMAIN)]
+    pub domain: String,
+    /// Seconds the forwarder's DNS answers may be cached (with --serve).
+    #[arg(long, default_value_t = super::resolver::DEFAULT_TTL_SECS)]
+    pub ttl: u32,
     /// A file holding the group secret (else the ESM_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
@@ -39,10 +54,15 @@ pub struct ResolveArgs {
     pub invite: Option<String>,
 }
 
-/// `esm resolve`: looks the name up and prints `NAME ADDRESS ID`.
+/// `esm resolve`: looks the name up and prints `NAME ADDRESS ID`, or with `--serve` answers
+/// DNS as a local caching forwarder until interrupted.
 pub async fn run(a: ResolveArgs) -> Result<(), AnycastError> {
-    let name: AnycastName = a.name.parse().map_err(|source| AnycastError::NotAName {
-        text: a.name.clone(),
+    if let (Some(at), Some(group)) = (a.serve, a.group.as_deref()) {
+        return serve(&a, at, group).await;
+    }
+    let text = a.name.clone().unwrap_or_default();
+    let name: AnycastName = text.parse().map_err(|source| AnycastError::NotAName {
+        text: text.clone(),
         source,
     })?;
     let group = a.group.unwrap_or_else(|| name.service().to_owned());
@@ -56,6 +76,48 @@ pub async fn run(a: ResolveArgs) -> Result<(), AnycastError> {
         }
         Lookup::Nobody(why) => Err(AnycastError::Nobody { name, why }),
     }
+}
+
+/// `esm resolve --serve AT`: the local resolver over QUIC towards the authoritative one, and a
+/// DNS front end on `at` answering from it.
+async fn serve(a: &ResolveArgs, at: SocketAddr, group: &str) -> Result<(), AnycastError> {
+    let invite = Invite::from_arg_or_env(a.invite.as_deref())?;
+    let (admission, _) = credentials(group, invite.as_ref(), a.secret_file.as_deref())?;
+    let identity = Identity::generate()?;
+    let (connector, resolver_id) = client_endpoint(&identity, admission, a.resolver).await?;
+    let quic = connector.local_addr();
+    let config = LocalConfig {
+        authorities: BTreeMap::from([(a.domain.to_ascii_lowercase(), resolver_id)]),
+        ..LocalConfig::default()
+    };
+    let handle = runtime::start(LocalResolver::new(identity.id(), config), connector, None);
+    runtime::dial(&handle.control, a.resolver, Some(resolver_id)).await?;
+    let socket = tokio::net::UdpSocket::bind(at)
+        .await
+        .map_err(|source| AnycastError::Dns { at, source })?;
+    let bound = socket
+        .local_addr()
+        .map_err(|source| AnycastError::Dns { at, source })?;
+    let ttl = Duration::from_secs(a.ttl.into());
+    let forwarder = Forwarder::new(handle.control.clone(), handle.events, ttl);
+    let mut server = anycast_dns::serve_udp(socket, DnsFrontEnd::new(forwarder, a.ttl));
+    println!(
+        "ready id={} quic={quic} http=- dns={bound}",
+        identity.id().to_hex()
+    );
+    eprintln!(
+        "forwarding DNS for *._anycast.{} on {bound} to the resolver at {}",
+        a.domain, a.resolver
+    );
+    tokio::select! {
+        done = server.block_until_done() => {
+            if let Err(e) = done {
+                tracing::error!(%e, "the DNS server stopped");
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
 }
 
 /// What a lookup found.

@@ -2,10 +2,12 @@
 //! [`resolver`]), a member's server side ([`entry`]: it registers its address under
 //! `GROUP%DOMAIN`, answers probes and pushes how busy it is, signed with its key), and lookups
 //! ([`lookup`]: `esm resolve`, a member joining by name, a broadcast root following every
-//! node's estimate). All of it runs the `anycast-resolver` protocols over the same QUIC runtime
+//! node's estimate), and DNS for programs that cannot be changed (`esm resolver --dns`;
+//! [`forwarder`]: `esm resolve --serve`, a local caching forwarder). All of it runs the `anycast-resolver` protocols over the same QUIC runtime
 //! and admission (the group's secret) as the conference.
 
 pub mod entry;
+pub mod forwarder;
 pub mod lookup;
 pub mod resolver;
 
@@ -21,8 +23,11 @@ use crate::transport::connect::{ConnectError, Connector, TransportSettings};
 use crate::transport::identity::{Identity, IdentityError};
 use crate::transport::signing::SigningError;
 
-/// The domain conference groups are registered under unless told otherwise.
-pub const DEFAULT_DOMAIN: &str = "esm.local";
+/// The domain conference groups are registered under unless told otherwise: under `.internal`,
+/// which ICANN keeps for private use (2024), so no public name can clash, and which glibc's
+/// mDNS module leaves to DNS (`.local` names never reach a DNS server on hosts with
+/// nss-mdns).
+pub const DEFAULT_DOMAIN: &str = "esm.internal";
 
 /// Why an anycast resolver, registration or lookup could not go on.
 #[derive(Debug, thiserror::Error)]

@@ -39,7 +39,7 @@ pub struct BroadcastConfig {
     /// Bytes of the stream the store keeps at least (older segments are deleted).
     pub retention: u64,
     /// An anycast resolver (for group CHANNEL): the node registers its HTTP address there as a
-    /// server of `CHANNEL%esm.local`, and the root's redirects use the resolver's estimates.
+    /// server of `CHANNEL%esm.internal`, and the root's redirects use the resolver's estimates.
     pub resolver: Option<SocketAddr>,
     /// The HTTP server's timeouts and connection cap (the cap is lowered at start to fit the
     /// descriptor limit).
