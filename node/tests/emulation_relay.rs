@@ -25,9 +25,11 @@ fn parent(of: &slow_link::SlowLinkWindow, source: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "since the PAKE admission (2026-12-03) a member's measured width to the far source \
-            reads 7 of 10 in about half the runs and the tree goes round the relay; not yet \
-            understood (not the receive window, the address book or concurrent probes)"]
+#[ignore = "since the PAKE admission (2026-12-03) the link a member's stream first came over \
+            (its --join) reads width 7 of 10 once the tree moves off it, in about half the runs, \
+            and the tree may go round the relay; the probe trains arrive at 20 Mbit/s and the \
+            source's window is untouched, so the width seems to come from the passive rate reports; \
+            not yet fixed (see the closing note of issue 16)"]
 async fn a_slow_member_below_a_relay_keeps_the_base_and_the_relays_other_children_the_full_rate() {
     let dir = std::env::temp_dir().join(format!("esm-emulation-relay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -111,6 +113,23 @@ async fn a_slow_member_below_a_relay_keeps_the_base_and_the_relays_other_childre
                 p.paced_bps / 1e3,
                 p.shaped_by_rate,
                 p.shaped_by_buffer,
+                p.lost_packets,
+                p.sent_packets
+            );
+        }
+    }
+    // What the source's QUIC connections think of each path (its pacer spaces the bandwidth
+    // probes' trains at about 1.25 congestion windows a round trip).
+    if let Ok(st) = source.status().await {
+        for p in &st.transport.peers {
+            println!(
+                "source towards {}: rtt {:.0} ms, cwnd {} B ({:.0} kbit/s a round trip), {} \
+                 congestion events, {} of {} packets lost",
+                name_of(&p.id),
+                p.rtt_ms,
+                p.cwnd_bytes,
+                p.cwnd_bytes as f64 * 8.0 / (p.rtt_ms.max(0.1) / 1e3) / 1e3,
+                p.congestion_events,
                 p.lost_packets,
                 p.sent_packets
             );
