@@ -106,7 +106,8 @@ impl OggOpusWriter {
             tags.extend_from_slice(&0u32.to_le_bytes());
             out.extend(self.page_of(&tags, 0, 0));
         }
-        let samples = timestamp_us.saturating_sub(first) * 48 / 1000 + OPUS_FRAME_SAMPLES;
+        let samples = (timestamp_us.saturating_sub(first).saturating_mul(48) / 1000)
+            .saturating_add(OPUS_FRAME_SAMPLES);
         out.extend(self.page_of(data, samples, 0));
         out
     }

@@ -262,9 +262,12 @@ impl FrameAssembler {
             counts.rejected += 1;
             return out;
         }
+        // The slots a sender's fragment count asks for are memory too: counted with the
+        // payload against PENDING_BYTES (65 535 of them are 2 MiB).
         let partial = s.pending.entry(packet.frame).or_insert_with(|| Partial {
             parts: vec![None; usize::from(packet.fragments)],
             timestamp_us: packet.timestamp_us,
+            bytes: usize::from(packet.fragments) * size_of::<Option<Bytes>>(),
             ..Partial::default()
         });
         let at = usize::from(packet.fragment);
@@ -370,6 +373,30 @@ mod tests {
             timestamp_us: n * 33_333,
             data: Bytes::from(vec![n as u8; len]),
         }
+    }
+
+    #[test]
+    fn fragment_counts_a_sender_inflates_are_held_to_the_pending_bound() {
+        // Frames of 65 535 fragments each (2 MiB of slots) with one byte sent of each: the
+        // slots count against PENDING_BYTES, so at most one waits.
+        let mut assembler = FrameAssembler::new();
+        for n in 0..16 {
+            assembler.push(MediaPacket {
+                stream: track_stream(0, true),
+                seq: n,
+                frame: n,
+                timestamp_us: n,
+                priority: Priority::Keyframe,
+                fragment: 0,
+                fragments: u16::MAX,
+                payload: Bytes::from_static(&[1]),
+            });
+        }
+        assert!(
+            assembler.counts().incomplete >= 14,
+            "{:?}",
+            assembler.counts()
+        );
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Receiver {
         if state.seen.is_empty() {
             (state.lowest, state.highest) = (packet.seq, packet.seq);
         }
-        let too_old = packet.seq + WINDOW < state.highest;
+        let too_old = state.highest.saturating_sub(packet.seq) > WINDOW;
         if too_old || !state.seen.insert(packet.seq) {
             state.stats.duplicates += 1;
             return Playout::Duplicate;
@@ -119,7 +119,7 @@ impl Receiver {
         while state
             .seen
             .first()
-            .is_some_and(|&s| s + WINDOW < state.highest)
+            .is_some_and(|&s| state.highest.saturating_sub(s) > WINDOW)
         {
             state.seen.pop_first();
         }
@@ -143,7 +143,7 @@ impl Receiver {
         let state = self.streams.get(&stream)?;
         let mut stats = state.stats.clone();
         stats.playout_added = state.added;
-        let expected = state.highest - state.lowest + 1;
+        let expected = (state.highest - state.lowest).saturating_add(1);
         stats.lost = expected.saturating_sub(stats.on_time + stats.late);
         if stats.on_time > 0 {
             stats.mean_delay =
@@ -161,6 +161,19 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_numbers_at_the_top_of_the_range_are_no_panic() {
+        let mut r = Receiver::new(Duration::from_millis(100));
+        let now = Time::from_millis(10);
+        r.on_packet(now, &packet(u64::MAX, 0));
+        r.on_packet(now, &packet(0, 0));
+        r.on_packet(now, &packet(u64::MAX - 1, 0));
+        let stats = r.stats(1).unwrap();
+        // 0 is far behind the highest (u64::MAX): too old, counted as a duplicate.
+        assert_eq!(stats.duplicates, 1, "{stats:?}");
+        assert_eq!(stats.lost, 0, "{stats:?}");
+    }
     use crate::packet::Priority;
     use bytes::Bytes;
 

@@ -198,7 +198,12 @@ impl MemberTable {
         };
         if slot == SELF_SLOT {
             if liveness != Liveness::Alive && seq >= r.seq {
-                r.seq = seq + 1;
+                // A rumour at the last number cannot be outbid: leave it (saturating, so a
+                // peer's u64::MAX is no panic).
+                let Some(next) = seq.checked_add(1) else {
+                    return Observed::Nothing;
+                };
+                r.seq = next;
                 self.touch(SELF_SLOT);
                 return Observed::Refuted;
             }
@@ -259,7 +264,7 @@ impl MemberTable {
         let Some(Some(r)) = self.records.get_mut(SELF_SLOT as usize) else {
             return 0;
         };
-        r.seq += 1;
+        r.seq = r.seq.saturating_add(1);
         r.heard_at = now;
         let seq = r.seq;
         self.touch(SELF_SLOT);
@@ -333,6 +338,26 @@ impl MemberTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_numbers_at_the_top_of_the_range_are_no_panic() {
+        let (mut t, b) = table();
+        // A rumour that this member died at the last number: it cannot be outbid.
+        assert_eq!(
+            t.observe(SELF_SLOT, u64::MAX, Liveness::Dead, Some(b), Time::ZERO),
+            Observed::Nothing
+        );
+        assert_eq!(
+            t.observe(SELF_SLOT, u64::MAX - 1, Liveness::Dead, Some(b), Time::ZERO),
+            Observed::Refuted
+        );
+        assert_eq!(t.bump_own(Time::ZERO), u64::MAX);
+        assert_eq!(t.bump_own(Time::ZERO), u64::MAX);
+        assert_eq!(
+            t.observe(b, u64::MAX, Liveness::Alive, None, Time::ZERO),
+            Observed::Joined
+        );
+    }
 
     fn table() -> (MemberTable, Slot) {
         let mut t = MemberTable::new(NodeId::from_index(0), Time::ZERO);

@@ -90,7 +90,7 @@ pub struct Tolerance {
 
 impl Tolerance {
     fn of(&self, cost: u32) -> u32 {
-        (f64::from(cost) * self.fraction) as u32 + self.floor_us
+        ((f64::from(cost) * self.fraction) as u32).saturating_add(self.floor_us)
     }
 }
 

@@ -39,7 +39,7 @@ impl ContentStore {
     /// beyond a gap are refused, since delivery is in order).
     pub fn append(&mut self, offset: u64, bytes: Bytes) -> u64 {
         let len = bytes.len() as u64;
-        if offset > self.end || offset + len <= self.end {
+        if offset > self.end || offset.checked_add(len).is_none_or(|end| end <= self.end) {
             return 0;
         }
         let skip = (self.end - offset) as usize;
@@ -101,6 +101,16 @@ impl ContentStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_said_to_start_near_the_top_of_the_range_is_no_panic() {
+        let mut s = ContentStore::new(1 << 20);
+        s.restart(u64::MAX - 50);
+        assert_eq!(s.append(u64::MAX - 50, Bytes::from(vec![0u8; 100])), 0);
+        assert_eq!(s.append(u64::MAX - 50, Bytes::from(vec![0u8; 50])), 50);
+        assert_eq!(s.end(), u64::MAX);
+        assert_eq!(s.append(u64::MAX, Bytes::from(vec![0u8; 1])), 0);
+    }
 
     #[test]
     fn appends_in_order_and_serves_from_any_byte() {

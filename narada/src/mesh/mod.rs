@@ -398,7 +398,8 @@ impl Mesh {
                 let old = n.cost_us();
                 n.measured_us = Some(one_way);
                 if one_way.abs_diff(old)
-                    > (f64::from(old) * tolerance.fraction) as u32 + tolerance.floor_us
+                    > ((f64::from(old) * tolerance.fraction) as u32)
+                        .saturating_add(tolerance.floor_us)
                 {
                     cx.reroute(now);
                 }

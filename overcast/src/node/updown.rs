@@ -196,7 +196,11 @@ impl Core {
         self.take_certificates(from, certificates);
         let agrees = self.table.digest_under(&from) == digest;
         if let Some(child) = self.children.get_mut(&from) {
-            child.mismatches = if agrees { 0 } else { child.mismatches + 1 };
+            child.mismatches = if agrees {
+                0
+            } else {
+                child.mismatches.saturating_add(1)
+            };
             if agrees {
                 child.resync_backoff = self.config.check_in_interval * RESYNC_AFTER;
             } else if child.mismatches >= RESYNC_AFTER && now >= child.next_resync {

@@ -108,9 +108,13 @@ struct Follower {
     target: u64,
 }
 
-/// The first packet boundary at or after `offset` (the stream is whole packets from byte 0).
+/// The first packet boundary at or after `offset` (the stream is whole packets from byte 0;
+/// the last one below 2^64 for an offset past it, which a parent's stream start can say).
 fn packet_boundary(offset: u64) -> u64 {
-    offset.next_multiple_of(PACKET as u64)
+    let p = PACKET as u64;
+    offset
+        .checked_next_multiple_of(p)
+        .unwrap_or(u64::MAX - u64::MAX % p)
 }
 
 impl Follower {
@@ -463,6 +467,15 @@ pub(super) async fn player_js() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_boundaries_near_the_top_of_the_range_are_no_panic() {
+        assert_eq!(packet_boundary(0), 0);
+        assert_eq!(packet_boundary(189), 376);
+        let last = u64::MAX - u64::MAX % 188;
+        assert_eq!(packet_boundary(u64::MAX), last);
+        assert_eq!(packet_boundary(last), last);
+    }
 
     /// A packet of `pid`, starting a payload unit with `payload` when given.
     fn packet(pid: u16, payload: Option<&[u8]>, random_access: bool) -> Vec<u8> {

@@ -89,8 +89,10 @@ impl LiveEdge {
     }
 }
 
+/// The first packet boundary at or after `x` (the last one below 2^64 past it).
 fn align_up(x: u64) -> u64 {
-    x + (P - x % P) % P
+    x.checked_next_multiple_of(P)
+        .unwrap_or(u64::MAX - u64::MAX % P)
 }
 
 #[cfg(test)]
@@ -100,6 +102,12 @@ mod tests {
 
     use super::super::store;
     use super::*;
+
+    #[test]
+    fn alignment_near_the_top_of_the_range_is_no_panic() {
+        assert_eq!(align_up(1), P);
+        assert_eq!(align_up(u64::MAX), u64::MAX - u64::MAX % P);
+    }
 
     /// A packet of PID 0x100; `key` makes it open a random-access point (adaptation field with
     /// the indicator set, then a video PES start).
