@@ -30,9 +30,10 @@ enum Cmd {
     /// from --secret-file or the ESM_SECRET variable (never a flag, which `ps` would show).
     Conference(conference::ConferenceArgs),
     /// Run an authoritative anycast resolver for a group's members (they register with
-    /// --resolver; clients look them up with `esm resolve`).
+    /// --resolver; clients look them up with `esm resolve`, or over DNS with --dns).
     Resolver(anycast::ResolverArgs),
-    /// Look up the best member of `GROUP%DOMAIN` at a resolver and print its address.
+    /// Look up the best member of `GROUP%DOMAIN` at a resolver and print its address (or, with
+    /// --serve, answer DNS as a local caching forwarder).
     Resolve(anycast::ResolveArgs),
     /// Broadcast an MPEG-TS stream: the Overcast root. Reads a file (paced at its own rate
     /// unless --fast) or stdin (`--input -`, forwarded as it arrives); redirects HTTP viewers to
