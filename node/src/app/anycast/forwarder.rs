@@ -1,6 +1,6 @@
 //! `esm resolve --serve ADDR`: a local caching forwarder for programs that cannot be changed.
 //! A machine's resolver (or `dig`, `getent` with a resolv.conf naming it) asks it DNS; it runs
-//! the local anycast resolver ([`LocalResolver`]: answers cached for their TTL, one query in
+//! the local anycast resolver ([`LocalResolver`](anycast_resolver::LocalResolver): answers cached for their TTL, one query in
 //! flight per name, its own pick among the servers an answer lists) against the group's
 //! authoritative resolver over QUIC, and answers each query with the server it picked.
 //!
