@@ -170,12 +170,8 @@ impl Resolver {
     /// The servers of `name` as filters see them at `now` (reachable ones only), or `None` for
     /// an unknown group.
     pub fn candidates(&self, now: Time, name: &AnycastName) -> Option<Vec<Candidate>> {
-        let members = self.groups.get(name)?;
         Some(
-            members
-                .iter()
-                .filter_map(|id| self.servers.get(id).map(|s| (id, s)))
-                .filter(|(_, s)| s.reachable)
+            self.reachable(name)?
                 .map(|(id, s)| {
                     let estimate = s.estimate.estimate(&self.config.estimator, now);
                     Candidate {
@@ -192,14 +188,24 @@ impl Resolver {
     /// The servers of `name` available now (the last probe came back and the link is up),
     /// with their addresses, or `None` for an unknown group.
     pub fn available_servers(&self, name: &AnycastName) -> Option<Vec<(NodeId, SocketAddr)>> {
+        Some(
+            self.reachable(name)?
+                .map(|(id, s)| (*id, s.address))
+                .collect(),
+        )
+    }
+
+    /// The reachable servers of `name`, or `None` for an unknown group.
+    fn reachable<'a>(
+        &'a self,
+        name: &AnycastName,
+    ) -> Option<impl Iterator<Item = (&'a NodeId, &'a Server)>> {
         let members = self.groups.get(name)?;
         Some(
             members
                 .iter()
-                .filter_map(|id| self.servers.get(id).map(|s| (*id, s)))
-                .filter(|(_, s)| s.reachable)
-                .map(|(id, s)| (id, s.address))
-                .collect(),
+                .filter_map(|id| self.servers.get(id).map(|s| (id, s)))
+                .filter(|(_, s)| s.reachable),
         )
     }
 

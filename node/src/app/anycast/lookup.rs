@@ -13,7 +13,7 @@ use anycast_resolver::{
 use overlay_core::NodeId;
 
 use super::forwarder::Forwarder;
-use super::{AnycastError, endpoint_towards};
+use super::{AnycastError, endpoint_towards, serve_dns};
 use crate::runtime::{self, Control};
 use crate::transport::admission::GroupSecret;
 use crate::transport::connect::Connector;
@@ -92,15 +92,9 @@ async fn serve(a: &ResolveArgs, at: SocketAddr, group: &str) -> Result<(), Anyca
     };
     let handle = runtime::start(LocalResolver::new(identity.id(), config), connector, None);
     runtime::dial(&handle.control, a.resolver, Some(resolver_id)).await?;
-    let socket = tokio::net::UdpSocket::bind(at)
-        .await
-        .map_err(|source| AnycastError::Dns { at, source })?;
-    let bound = socket
-        .local_addr()
-        .map_err(|source| AnycastError::Dns { at, source })?;
     let ttl = Duration::from_secs(a.ttl.into());
     let forwarder = Forwarder::new(handle.control.clone(), handle.events, ttl);
-    let mut server = anycast_dns::serve_udp(socket, DnsFrontEnd::new(forwarder, a.ttl));
+    let (bound, mut server) = serve_dns(at, DnsFrontEnd::new(forwarder, a.ttl)).await?;
     println!(
         "ready id={} quic={quic} http=- dns={bound}",
         identity.id().to_hex()
@@ -110,12 +104,8 @@ async fn serve(a: &ResolveArgs, at: SocketAddr, group: &str) -> Result<(), Anyca
         a.domain, a.resolver
     );
     tokio::select! {
-        done = server.block_until_done() => {
-            if let Err(e) = done {
-                tracing::error!(%e, "the DNS server stopped");
-            }
-        }
-        _ = tokio::signal::ctrl_c() => {}
+        _ = &mut server => {}
+        _ = tokio::signal::ctrl_c() => server.abort(),
     }
     Ok(())
 }

@@ -93,6 +93,27 @@ pub enum AnycastError {
     },
 }
 
+/// Serves `front` on UDP `at` in a task of its own: where it listens, and the task (the server
+/// stops when it is aborted).
+async fn serve_dns(
+    at: SocketAddr,
+    front: anycast_dns::DnsFrontEnd,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AnycastError> {
+    let socket = tokio::net::UdpSocket::bind(at)
+        .await
+        .map_err(|source| AnycastError::Dns { at, source })?;
+    let bound = socket
+        .local_addr()
+        .map_err(|source| AnycastError::Dns { at, source })?;
+    let mut server = anycast_dns::serve_udp(socket, front);
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.block_until_done().await {
+            tracing::error!(%e, "the DNS server stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
 /// An endpoint of `identity`'s own towards the resolver at `resolver`: bound to any port of
 /// the unspecified address of the resolver's family, admitted with the group's secret.
 fn endpoint_towards(

@@ -12,7 +12,7 @@ use anycast_dns::{DnsFrontEnd, LiveResolver};
 use anycast_resolver::{Pipeline, Resolver, ResolverConfig, ResolverEvent};
 use overlay_core::NodeId;
 
-use super::{AnycastError, DEFAULT_DOMAIN};
+use super::{AnycastError, DEFAULT_DOMAIN, serve_dns};
 use crate::runtime::shared::Shared;
 use crate::runtime::{self, RuntimeHandle};
 use crate::transport::admission::GroupSecret;
@@ -158,23 +158,11 @@ impl ResolverProcess {
         let (dns, dns_task) = match options.dns {
             None => (None, None),
             Some(at) => {
-                let socket = tokio::net::UdpSocket::bind(at)
-                    .await
-                    .map_err(|source| AnycastError::Dns { at, source })?;
-                let bound = socket
-                    .local_addr()
-                    .map_err(|source| AnycastError::Dns { at, source })?;
                 // The paper's choice for a final pick: the servers within half again of the
                 // best estimate, then a draw weighted by the spare capacity each states.
                 let source =
                     LiveResolver::new(resolver.clone(), Pipeline::anycast(0.5), runtime::wall_now);
-                let front = DnsFrontEnd::new(source, options.ttl);
-                let mut server = anycast_dns::serve_udp(socket, front);
-                let task = tokio::spawn(async move {
-                    if let Err(e) = server.block_until_done().await {
-                        tracing::error!(%e, "the DNS server stopped");
-                    }
-                });
+                let (bound, task) = serve_dns(at, DnsFrontEnd::new(source, options.ttl)).await?;
                 (Some(bound), Some(task))
             }
         };
