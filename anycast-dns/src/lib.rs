@@ -30,7 +30,7 @@ pub const EDNS_PAYLOAD: u16 = 1232;
 /// shortest name, `a._anycast.b` (a 30-byte query): the SRV record repeats the name (hickory
 /// copies the question as it came, so nothing points into it) and its target adds a
 /// 16-character label (a target is never compressed, RFC 2782), the additional AAAA record
-/// names the target again, at most 148 bytes in all. `tests/loopback.rs` measures it.
+/// names the target again: 119 bytes, 3.97 times (`tests/loopback.rs` measures it).
 pub const MAX_REPLY_RATIO: f64 = 5.0;
 
 /// A hickory request handler answering anycast names from a source.

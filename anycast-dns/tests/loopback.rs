@@ -7,7 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
-use anycast_dns::{DnsFrontEnd, EDNS_PAYLOAD, FixedTable, serve_udp};
+use anycast_dns::{AnswerSource, DnsFrontEnd, EDNS_PAYLOAD, FixedTable, Lookup, Server, serve_udp};
+use anycast_resolver::AnycastName;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
@@ -126,6 +127,42 @@ async fn edns_is_answered_with_edns_srv_carries_the_port_and_replies_stay_small(
         worst <= anycast_dns::MAX_REPLY_RATIO,
         "a reply {worst:.2} times its query"
     );
+}
+
+/// Every name answers with one IPv6 server whose label is as long as a live resolver's.
+struct LongestAnswers;
+
+#[async_trait::async_trait]
+impl AnswerSource for LongestAnswers {
+    async fn lookup(&self, _: &AnycastName) -> Lookup {
+        Lookup::Server(Server {
+            label: "0123456789abcdef".to_owned(),
+            address: "[2001:db8::1]:4433".parse().unwrap(),
+        })
+    }
+
+    async fn member(&self, _: &AnycastName, _: &str) -> Option<SocketAddr> {
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worst_case_reply_stays_within_the_stated_ratio() {
+    // The shortest anycast name, SRV without EDNS, an AAAA target: the largest reply a query
+    // can draw against the smallest query.
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let _server = serve_udp(socket, DnsFrontEnd::new(LongestAnswers, 5));
+    let q = query(1, "a._anycast.b.", RecordType::SRV);
+    let (reply, n) = ask_sized(addr, &q).await.unwrap();
+    assert_eq!(reply.answers().len(), 1);
+    assert_eq!(reply.additionals().len(), 1);
+    let ratio = n as f64 / q.len() as f64;
+    println!(
+        "worst case: {} byte query, {n} byte reply, {ratio:.2}",
+        q.len()
+    );
+    assert!(ratio <= anycast_dns::MAX_REPLY_RATIO, "{ratio:.2}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
