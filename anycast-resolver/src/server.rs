@@ -109,9 +109,13 @@ impl Protocol for AnycastServer {
             // Only resolvers this server registered with may probe it.
             if self.resolvers().contains(&from) {
                 self.probes_answered += 1;
+                // The body: the delay of the request served last. An application that
+                // serves the probe object through its queue reports its delay (`Served`)
+                // before handing the probe over, so the body is the probe's own delay and
+                // the resolver separates the network's share exactly.
                 let tufr_us = self
                     .agent
-                    .current()
+                    .latest()
                     .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
                 self.outbox
                     .send(from, Message::ProbeReply { nonce, tufr_us });
