@@ -47,9 +47,9 @@ pub enum Message {
     ProbeReply {
         /// The request's nonce.
         nonce: u64,
-        /// Time until first read, microseconds: `AnycastServer` sends the delay of the request
-        /// it served last (this very probe's, where the application serves probes through its
-        /// queue and reports them first); 0 if none yet.
+        /// Time until first read, microseconds: this very probe's where the application served
+        /// it through its queue (`ServerCommand::AnswerProbe`), else the delay of the request
+        /// served last; 0 if none yet.
         tufr_us: u64,
     },
     /// Who serves `name`? (local resolver to authoritative resolver.)

@@ -147,8 +147,8 @@ impl PushAgent {
         self.smoothed.map(Duration::from_secs_f64)
     }
 
-    /// The delay of the request served last (what a probe's body carries: the probe's own
-    /// delay where the server serves probes through its queue and reports them first).
+    /// The delay of the request served last (what a probe's body carries when the
+    /// application does not serve the probe object itself).
     pub fn latest(&self) -> Option<Duration> {
         self.latest.map(Duration::from_secs_f64)
     }

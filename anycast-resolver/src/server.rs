@@ -45,6 +45,17 @@ pub enum ServerCommand {
         /// The spare capacity.
         mrps: u64,
     },
+    /// The application served resolver `resolver`'s probe `nonce` itself, through its queue:
+    /// reply with the probe's own delay `tufr` as the body (ignored unless `resolver` is one
+    /// this server registered with).
+    AnswerProbe {
+        /// The probing resolver.
+        resolver: NodeId,
+        /// The probe's nonce.
+        nonce: u64,
+        /// The probe's own time until first read.
+        tufr: Duration,
+    },
     /// Tell `client` that `better` (at `address`) serves `name` better.
     Advise {
         /// The client.
@@ -93,6 +104,18 @@ impl AnycastServer {
     fn resolvers(&self) -> BTreeSet<NodeId> {
         self.joined.iter().map(|(_, r)| *r).collect()
     }
+
+    /// Reply to `resolver`'s probe `nonce` with body `tufr` (0 for none yet), if this server
+    /// registered with it: only its own resolvers may probe it.
+    fn answer_probe(&mut self, resolver: NodeId, nonce: u64, tufr: Option<Duration>) {
+        if !self.resolvers().contains(&resolver) {
+            return;
+        }
+        self.probes_answered += 1;
+        let tufr_us = tufr.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.outbox
+            .send(resolver, Message::ProbeReply { nonce, tufr_us });
+    }
 }
 
 impl Protocol for AnycastServer {
@@ -106,20 +129,10 @@ impl Protocol for AnycastServer {
 
     fn handle_message(&mut self, _now: Time, from: NodeId, msg: Message) {
         if let Message::Probe { nonce } = msg {
-            // Only resolvers this server registered with may probe it.
-            if self.resolvers().contains(&from) {
-                self.probes_answered += 1;
-                // The body: the delay of the request served last. An application that
-                // serves the probe object through its queue reports its delay (`Served`)
-                // before handing the probe over, so the body is the probe's own delay and
-                // the resolver separates the network's share exactly.
-                let tufr_us = self
-                    .agent
-                    .latest()
-                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-                self.outbox
-                    .send(from, Message::ProbeReply { nonce, tufr_us });
-            }
+            // The body: the delay of the request served last (an application that serves
+            // the probe object through its queue answers with `AnswerProbe` instead).
+            let latest = self.agent.latest();
+            self.answer_probe(from, nonce, latest);
         }
     }
 
@@ -156,6 +169,11 @@ impl Protocol for AnycastServer {
                 }
             }
             ServerCommand::Served { tufr } => self.agent.on_served(tufr),
+            ServerCommand::AnswerProbe {
+                resolver,
+                nonce,
+                tufr,
+            } => self.answer_probe(resolver, nonce, Some(tufr)),
             ServerCommand::Spare { mrps } => self.agent.on_spare(mrps as f64 / 1000.0),
             ServerCommand::Advise {
                 client,
@@ -274,6 +292,25 @@ mod tests {
         assert!(matches!(&sent(&mut s)[..], [(c, Message::RouteAdvice { .. })] if *c == client));
         s.handle_command(at(500), ServerCommand::Leave { name: name.clone() });
         assert_eq!(sent(&mut s), [(resolver, Message::Unregister { name })]);
+        // A probe the application served itself carries its own delay.
+        s.handle_command(
+            at(450),
+            ServerCommand::AnswerProbe {
+                resolver,
+                nonce: 8,
+                tufr: Duration::from_millis(300),
+            },
+        );
+        assert_eq!(
+            sent(&mut s),
+            [(
+                resolver,
+                Message::ProbeReply {
+                    nonce: 8,
+                    tufr_us: 300_000
+                }
+            )]
+        );
         // No group left: probes are no longer answered.
         s.handle_message(at(600), resolver, Message::Probe { nonce: 9 });
         assert!(sent(&mut s).is_empty());

@@ -56,6 +56,19 @@ enum Work {
     Probe { from: NodeId, nonce: u64 },
 }
 
+/// A server host's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum HostTimer {
+    /// Each second: the spare capacity is measured and the background moves on.
+    Measure,
+    /// Each quarter second: the delay a request arriving now would see is reported, so the
+    /// figure falls as the queue drains even when no request arrives.
+    Sample,
+}
+
+/// How often a server host samples its queue's delay.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
 /// A server host: its queue and background, and `AnycastServer` telling resolvers about it.
 #[derive(Debug)]
 pub(super) struct ServerHost {
@@ -63,21 +76,35 @@ pub(super) struct ServerHost {
     queue: ServerQueue,
     /// Background load each minute.
     background: Vec<f64>,
-    /// Work in the queue, by when its first read comes (and arrival order).
-    reading: BTreeMap<(Time, u64), (Work, Duration)>,
+    /// Probe objects in the queue, by when their first read comes (and arrival order): the
+    /// resolver, the probe's nonce, its delay.
+    reading: BTreeMap<(Time, u64), (NodeId, u64, Duration)>,
+    /// Probes whose connection is being set up, by when their request arrives: the resolver
+    /// and the probe's nonce.
+    connecting: BTreeMap<(Time, u64), (NodeId, u64)>,
+    /// The round trip to each resolver: a probe fetches its object over a fresh connection,
+    /// as a client does, so its request reaches the queue one round trip after it was sent.
+    handshake: BTreeMap<NodeId, Duration>,
     arrived: u64,
-    /// The once-a-second measurement.
-    ticks: TimerTable<()>,
+    /// The once-a-second measurement and the quarter-second sample.
+    ticks: TimerTable<HostTimer>,
     events: VecDeque<SiteEvent>,
 }
 
 impl ServerHost {
+    /// `work` arrives at `now`: it waits its turn. The server knows the work ahead of it, so
+    /// it knows the delay at once and reports it then (not at the first read, which would
+    /// tell the resolvers of a queue as late as the queue is long).
     fn take(&mut self, now: Time, work: Work) -> Duration {
         let d = self.queue.serve(secs(now));
         let delay = Duration::from_secs_f64(d);
-        self.arrived += 1;
-        self.reading
-            .insert((now + delay, self.arrived), (work, delay));
+        self.inner
+            .handle_command(now, ServerCommand::Served { tufr: delay });
+        if let Work::Probe { from, nonce } = work {
+            self.arrived += 1;
+            self.reading
+                .insert((now + delay, self.arrived), (from, nonce, delay));
+        }
         delay
     }
 }
@@ -152,9 +179,12 @@ impl Protocol for Site {
     fn handle_message(&mut self, now: Time, from: NodeId, msg: Message) {
         match self {
             Self::Server(s) => match msg {
-                // The probe object waits in the queue like any request.
+                // The probe object is fetched like any object: a connection first, then the
+                // request waits in the queue.
                 Message::Probe { nonce } => {
-                    s.take(now, Work::Probe { from, nonce });
+                    let rtt = s.handshake.get(&from).copied().unwrap_or_default();
+                    s.arrived += 1;
+                    s.connecting.insert((now + rtt, s.arrived), (from, nonce));
                 }
                 other => s.inner.handle_message(now, from, other),
             },
@@ -186,27 +216,44 @@ impl Protocol for Site {
     fn handle_timeout(&mut self, now: Time) {
         match self {
             Self::Server(s) => {
-                while s.ticks.pop_expired(now).is_some() {
+                while let Some(timer) = s.ticks.pop_expired(now) {
                     let t = secs(now);
-                    let minute = ((t / 60.0) as usize).min(s.background.len() - 1);
-                    let spare = s.queue.tick(t, s.background[minute]);
-                    // Saturating: a negative spare states none.
-                    let mrps = (spare.max(0.0) * 1000.0) as u64;
-                    s.inner.handle_command(now, ServerCommand::Spare { mrps });
-                    s.ticks.set((), now + Duration::from_secs(1));
+                    match timer {
+                        HostTimer::Measure => {
+                            let minute = ((t / 60.0) as usize).min(s.background.len() - 1);
+                            let spare = s.queue.tick(t, s.background[minute]);
+                            // Saturating: a negative spare states none.
+                            let mrps = (spare.max(0.0) * 1000.0) as u64;
+                            s.inner.handle_command(now, ServerCommand::Spare { mrps });
+                            s.ticks.set(timer, now + Duration::from_secs(1));
+                        }
+                        HostTimer::Sample => {
+                            let tufr = Duration::from_secs_f64(s.queue.delay(t));
+                            s.inner.handle_command(now, ServerCommand::Served { tufr });
+                            s.ticks.set(timer, now + SAMPLE_EVERY);
+                        }
+                    }
                 }
-                // First reads due: the server learns each delay; a probe's reply leaves
-                // with its own delay as the body.
+                // Probe requests in after their handshake.
+                while let Some(entry) = s.connecting.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    let (from, nonce) = entry.remove();
+                    s.take(now, Work::Probe { from, nonce });
+                }
+                // Probe objects read: each reply leaves with the probe's own delay as body.
                 while let Some(entry) = s.reading.first_entry() {
                     if entry.key().0 > now {
                         break;
                     }
-                    let (work, delay) = entry.remove();
-                    s.inner
-                        .handle_command(now, ServerCommand::Served { tufr: delay });
-                    if let Work::Probe { from, nonce } = work {
-                        s.inner.handle_message(now, from, Message::Probe { nonce });
-                    }
+                    let (resolver, nonce, tufr) = entry.remove();
+                    let answer = ServerCommand::AnswerProbe {
+                        resolver,
+                        nonce,
+                        tufr,
+                    };
+                    s.inner.handle_command(now, answer);
                 }
                 if s.inner.poll_timeout().is_some_and(|d| d <= now) {
                     s.inner.handle_timeout(now);
@@ -235,6 +282,7 @@ impl Protocol for Site {
             Self::Server(s) => [
                 s.ticks.next_deadline(),
                 s.reading.keys().next().map(|k| k.0),
+                s.connecting.keys().next().map(|k| k.0),
                 s.inner.poll_timeout(),
             ]
             .into_iter()
@@ -326,12 +374,20 @@ pub(super) fn replay(
         };
         let signer = SimulatedSignatures::new(secret, id(server(s)));
         let mut ticks = TimerTable::default();
-        ticks.set((), at(1.0));
+        ticks.set(HostTimer::Measure, at(1.0));
+        ticks.set(HostTimer::Sample, at(0.0) + SAMPLE_EVERY);
         let hosted = ServerHost {
             inner: AnycastServer::new(id(server(s)), push, Box::new(signer)),
             queue: ServerQueue::new(world.capacity[s], world.background[s][0]),
             background: world.background[s].clone(),
             reading: BTreeMap::new(),
+            connecting: BTreeMap::new(),
+            handshake: (0..n)
+                .map(|c| {
+                    let rtt = world.rtt[c][world.server_host(s)];
+                    (id(resolver(c)), Duration::from_secs_f64(rtt))
+                })
+                .collect(),
             arrived: 0,
             ticks,
             events: VecDeque::new(),

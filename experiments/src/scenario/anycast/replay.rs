@@ -63,6 +63,13 @@ pub(super) enum Baseline {
     Nearest,
     /// The lowest response time at the moment of the request, from the real queues.
     Oracle,
+    /// The lowest response time from the queues as they were at the last snapshot, taken
+    /// every this many milliseconds (the best any resolver informed that often could do by
+    /// always taking the best).
+    StaleOracle(u64),
+    /// Each request to a random server, drawn by the capacity each has beyond its background
+    /// at the moment (a static split that keeps every server equally busy).
+    Headroom,
 }
 
 /// Replay `world`'s requests with `policy`.
@@ -74,7 +81,17 @@ pub(super) fn replay(world: &World, policy: Baseline, seed: u64) -> Replay {
     let mut rng: ProtocolRng = rng_from_seed(derive_seed(seed, 0xc40));
     let mut out = Replay::new(world);
     let mut next_tick = 1.0;
+    let mut snapshot: Vec<f64> = vec![0.0; k];
+    let mut next_snapshot = 0.0;
     for (i, &(t, client)) in world.requests.iter().enumerate() {
+        if let Baseline::StaleOracle(every_ms) = policy {
+            while next_snapshot <= t {
+                for (s, server) in servers.iter_mut().enumerate() {
+                    snapshot[s] = server.delay(next_snapshot);
+                }
+                next_snapshot += every_ms as f64 / 1000.0;
+            }
+        }
         while next_tick <= t {
             let minute = world.minute(next_tick);
             for (s, server) in servers.iter_mut().enumerate() {
@@ -92,6 +109,23 @@ pub(super) fn replay(world: &World, policy: Baseline, seed: u64) -> Replay {
                 .map(|s| (s, response_time(rtt(s), servers[s].delay(t))))
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map_or(0, |(s, _)| s),
+            Baseline::StaleOracle(_) => (0..k)
+                .map(|s| (s, response_time(rtt(s), snapshot[s])))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(0, |(s, _)| s),
+            Baseline::Headroom => {
+                let room: Vec<f64> = servers
+                    .iter()
+                    .map(|q| (q.capacity - q.background).max(0.0))
+                    .collect();
+                let mut x = rng.random_range(0.0..room.iter().sum::<f64>().max(1e-9));
+                room.iter()
+                    .position(|&w| {
+                        x -= w;
+                        x < 0.0
+                    })
+                    .unwrap_or(k - 1)
+            }
         };
         let d = servers[chosen].serve(t);
         out.record(world, i, t, chosen, d);
