@@ -290,8 +290,6 @@ mod tests {
             },
         );
         assert!(matches!(&sent(&mut s)[..], [(c, Message::RouteAdvice { .. })] if *c == client));
-        s.handle_command(at(500), ServerCommand::Leave { name: name.clone() });
-        assert_eq!(sent(&mut s), [(resolver, Message::Unregister { name })]);
         // A probe the application served itself carries its own delay.
         s.handle_command(
             at(450),
@@ -311,6 +309,8 @@ mod tests {
                 }
             )]
         );
+        s.handle_command(at(500), ServerCommand::Leave { name: name.clone() });
+        assert_eq!(sent(&mut s), [(resolver, Message::Unregister { name })]);
         // No group left: probes are no longer answered.
         s.handle_message(at(600), resolver, Message::Probe { nonce: 9 });
         assert!(sent(&mut s).is_empty());
