@@ -31,4 +31,4 @@ pub use message::{Message, ServerRecord};
 pub use name::{AnycastName, NameError};
 pub use push::{Push, PushAgent, PushConfig};
 pub use resolver::{Resolver, ResolverConfig, ResolverEvent, ResolverStats, UnknownGroup};
-pub use server::{AnycastServer, ServerCommand};
+pub use server::{AnycastServer, ServerCommand, ServerEvent};

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::signature::Signer;
-use overlay_core::{NodeId, Outbox, Output, Protocol, Time, TimerTable};
+use overlay_core::{LinkEvent, NodeId, Outbox, Output, Protocol, Time, TimerTable};
 
 use crate::message::Message;
 use crate::name::AnycastName;
@@ -69,6 +69,18 @@ pub enum ServerCommand {
     },
 }
 
+/// What a server tells its application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// The connection to a resolver this server registered with went down (the resolver
+    /// stopped or restarted, or the path failed): the application should reach it again and
+    /// join once more, since a restarted resolver holds no registration.
+    ResolverLost {
+        /// The resolver.
+        resolver: NodeId,
+    },
+}
+
 /// A member of anycast groups.
 #[derive(Debug)]
 pub struct AnycastServer {
@@ -79,7 +91,7 @@ pub struct AnycastServer {
     /// One timer: when to check whether a push is due (every `PUSH_CHECK` while the server is
     /// registered anywhere).
     timers: TimerTable<()>,
-    outbox: Outbox<Message, ()>,
+    outbox: Outbox<Message, ServerEvent>,
     probes_answered: u64,
 }
 
@@ -121,7 +133,7 @@ impl AnycastServer {
 impl Protocol for AnycastServer {
     type Message = Message;
     type Command = ServerCommand;
-    type Event = ();
+    type Event = ServerEvent;
 
     fn id(&self) -> NodeId {
         self.id
@@ -205,7 +217,14 @@ impl Protocol for AnycastServer {
         }
     }
 
-    fn poll_output(&mut self) -> Option<Output<Message, ()>> {
+    fn handle_link(&mut self, _now: Time, peer: NodeId, event: LinkEvent) {
+        if event == LinkEvent::Down && self.resolvers().contains(&peer) {
+            self.outbox
+                .emit(ServerEvent::ResolverLost { resolver: peer });
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Message, ServerEvent>> {
         self.outbox.pop()
     }
 
@@ -290,6 +309,16 @@ mod tests {
             },
         );
         assert!(matches!(&sent(&mut s)[..], [(c, Message::RouteAdvice { .. })] if *c == client));
+        // A resolver's connection going down is reported; a stranger's is not.
+        s.handle_link(at(440), stranger, LinkEvent::Down);
+        s.handle_link(at(440), resolver, LinkEvent::Down);
+        let mut events = Vec::new();
+        while let Some(o) = s.poll_output() {
+            if let Output::Emit(e) = o {
+                events.push(e);
+            }
+        }
+        assert_eq!(events, [ServerEvent::ResolverLost { resolver }]);
         // A probe the application served itself carries its own delay.
         s.handle_command(
             at(450),

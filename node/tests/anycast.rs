@@ -107,3 +107,79 @@ async fn members_register_join_by_name_and_are_found() {
     assert!(!ok && text.contains("admission refused"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `esm resolver` on a fixed address (a restarted resolver keeps its address and key).
+async fn resolver_at(listen: std::net::SocketAddr, key: &std::path::Path) -> MemberProcess {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
+    cmd.arg("resolver")
+        .args(["--group", "talk", "--listen", &listen.to_string()])
+        .arg("--key")
+        .arg(key)
+        .env("ESM_SECRET", SECRET)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    MemberProcess::spawn_ready(cmd).await.unwrap()
+}
+
+/// Whether `esm resolve` names `member` within `limit`, and how long it took.
+async fn found_within(
+    resolver: std::net::SocketAddr,
+    member: &str,
+    limit: Duration,
+) -> (bool, Duration, String) {
+    let start = Instant::now();
+    loop {
+        let (ok, text) = esm_resolve("talk%esm.internal", resolver, SECRET).await;
+        if ok && text.contains(member) {
+            return (true, start.elapsed(), text);
+        }
+        if start.elapsed() > limit {
+            return (false, start.elapsed(), text);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_register_again_after_the_resolver_restarts() {
+    let dir = std::env::temp_dir().join(format!("esm-anycast-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A free UDP port for the resolver to keep across its restart.
+    let listen = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let key = dir.join("r.key");
+    let mut resolver = resolver_at(listen, &key).await;
+    let member = MemberProcess::start(&MemberSpec {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_esm")),
+        group: "talk".into(),
+        secret: SECRET.into(),
+        key: key_path(&dir, 0),
+        join: Vec::new(),
+        send: None,
+        port: 0,
+        resolver: Some(listen),
+        ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        emulate: None,
+        flags: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let (ok, took, text) = found_within(listen, &member.id, Duration::from_secs(15)).await;
+    assert!(ok, "never registered: {text}");
+    println!("registered in {:.1} s", took.as_secs_f64());
+    // The resolver restarts with nothing registered; the member notices its connection end
+    // and registers again.
+    resolver.kill().await;
+    let restarted = Instant::now();
+    let _resolver = resolver_at(listen, &key).await;
+    let (ok, _, text) = found_within(listen, &member.id, Duration::from_secs(40)).await;
+    assert!(ok, "not registered again after the restart: {text}");
+    println!(
+        "found again {:.1} s after the resolver restarted",
+        restarted.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anycast_resolver::{AnycastName, AnycastServer, PushConfig, ServerCommand};
+use anycast_resolver::{AnycastName, AnycastServer, PushConfig, ServerCommand, ServerEvent};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AnycastError, endpoint_towards};
@@ -27,6 +27,24 @@ async fn time_to_read<C>(busy: &mpsc::Sender<Control<C>>) -> Option<Duration> {
     Some(start.elapsed().max(MIN_REPORTED))
 }
 
+/// Dials the resolver at `resolver` until it answers (backing off from 0.5 s to 8 s): its id.
+async fn dial_until_answered<C>(
+    control: &mpsc::Sender<Control<C>>,
+    resolver: SocketAddr,
+) -> overlay_core::NodeId {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match runtime::dial(control, resolver, None).await {
+            Ok(id) => return id,
+            Err(why) => {
+                tracing::warn!(%resolver, %why, retry_in = ?backoff, "resolver unreachable");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(8));
+            }
+        }
+    }
+}
+
 /// A member's registration as a server of its group's anycast name.
 #[derive(Debug)]
 pub struct AnycastEntry {
@@ -36,8 +54,9 @@ pub struct AnycastEntry {
 
 impl AnycastEntry {
     /// Registers `serve` (the member's QUIC address) under `name` with the resolver at
-    /// `resolver` (retried with backoff until it answers), and every second reports how long
-    /// `busy` (the member's own runtime) takes to read a request.
+    /// `resolver` (retried with backoff until it answers, and again whenever the resolver's
+    /// connection goes down), and every second reports how long `busy` (the member's own
+    /// runtime) takes to read a request.
     pub fn start<C: Send + 'static>(
         identity: &Identity,
         admission: GroupSecret,
@@ -60,26 +79,33 @@ impl AnycastEntry {
                     .send(Control::Command(ServerCommand::Served { tufr }))
                     .await;
             }
-            let mut backoff = Duration::from_millis(500);
-            let resolver_id = loop {
-                match runtime::dial(&handle.control, resolver, None).await {
-                    Ok(id) => break id,
-                    Err(why) => {
-                        tracing::warn!(%resolver, %why, retry_in = ?backoff, "resolver unreachable");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(8));
+            let control = handle.control.clone();
+            let mut events = handle.events;
+            // Join, and join again each time the resolver's connection goes down: a
+            // restarted resolver holds no registration.
+            loop {
+                let resolver_id = dial_until_answered(&control, resolver).await;
+                let join = ServerCommand::Join {
+                    name: name.clone(),
+                    address: serve,
+                    resolver: resolver_id,
+                };
+                if control.send(Control::Command(join)).await.is_err() {
+                    return;
+                }
+                loop {
+                    match events.recv().await {
+                        Some(ServerEvent::ResolverLost { resolver: lost })
+                            if lost == resolver_id =>
+                        {
+                            tracing::info!(%resolver, "resolver connection lost; registering again");
+                            break;
+                        }
+                        Some(_) => {}
+                        None => return,
                     }
                 }
-            };
-            let join = ServerCommand::Join {
-                name,
-                address: serve,
-                resolver: resolver_id,
-            };
-            let _ = handle.control.send(Control::Command(join)).await;
-            // Keep the handle (its control sender keeps the server running).
-            let mut events = handle.events;
-            while events.recv().await.is_some() {}
+            }
         });
         let report_to = control.clone();
         let report = tokio::spawn(async move {
