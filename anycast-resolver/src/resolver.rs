@@ -33,6 +33,10 @@ pub struct ResolverConfig {
     pub probe_timeout: Duration,
     /// How long a local resolver may cache an answer.
     pub answer_ttl: Duration,
+    /// A server unreachable this long (no probe answered, or its link down) is dropped from
+    /// every group, as if it had left: the table does not fill with the dead. A server that
+    /// lives on sees its link closed and registers again.
+    pub forget_after: Duration,
     /// The filters applied before answering (the local resolver applies its own after).
     pub pipeline: Pipeline,
     /// Seed of the probe jitter and random filters.
@@ -47,6 +51,7 @@ impl Default for ResolverConfig {
             probe_interval: Duration::from_secs(60),
             probe_timeout: Duration::from_secs(10),
             answer_ttl: Duration::from_secs(5),
+            forget_after: Duration::from_secs(600),
             pipeline: Pipeline::default(),
             seed: 0,
         }
@@ -74,6 +79,8 @@ pub struct ResolverStats {
     pub unknown: u64,
     /// Servers taken out of answers because their connection went down.
     pub links_lost: u64,
+    /// Servers dropped after being unreachable for `forget_after`.
+    pub forgotten: u64,
     /// Registrations refused because the tables were full ([`MAX_SERVERS`], [`MAX_GROUPS`],
     /// [`MAX_GROUPS_PER_SERVER`]).
     pub registrations_refused: u64,
@@ -106,6 +113,8 @@ struct Server {
     probing: Option<(u64, Time)>,
     /// Whether the last probe came back (and the link has not gone down since).
     reachable: bool,
+    /// Since when it has been unreachable.
+    unreachable_since: Option<Time>,
     /// Whether this resolver holds a link to it (asked for at registration and at each probe
     /// without one), so the driver reports the connection's end at once.
     linked: bool,
@@ -272,6 +281,7 @@ impl Resolver {
             estimate: ServerEstimate::default(),
             probing: None,
             reachable: true,
+            unreachable_since: None,
             linked: false,
         });
         server.address = address;
@@ -287,6 +297,19 @@ impl Resolver {
         }
         self.outbox
             .emit(ResolverEvent::Registered { server: from, name });
+    }
+
+    /// Drop `server` from every group (it was unreachable for `forget_after`).
+    fn forget(&mut self, server: NodeId) {
+        let groups: Vec<AnycastName> = self
+            .servers
+            .get(&server)
+            .map(|s| s.groups.iter().cloned().collect())
+            .unwrap_or_default();
+        for name in &groups {
+            self.on_unregister(server, name);
+        }
+        self.stats.forgotten += 1;
     }
 
     fn on_unregister(&mut self, from: NodeId, name: &AnycastName) {
@@ -313,6 +336,12 @@ impl Resolver {
         let Some(s) = self.servers.get_mut(&server) else {
             return;
         };
+        if s.unreachable_since
+            .is_some_and(|since| now.saturating_since(since) >= self.config.forget_after)
+        {
+            self.forget(server);
+            return;
+        }
         if !s.linked {
             s.linked = true;
             self.outbox.connect(server);
@@ -347,7 +376,10 @@ impl Resolver {
             .estimate
             .on_probe(config, now, rt, Duration::from_micros(tufr_us))
         {
-            Ok(()) => s.reachable = true,
+            Ok(()) => {
+                s.reachable = true;
+                s.unreachable_since = None;
+            }
             Err(_) => self.stats.replies_refused += 1,
         }
     }
@@ -440,6 +472,7 @@ impl Protocol for Resolver {
                 }
                 s.linked = false;
                 s.reachable = false;
+                s.unreachable_since.get_or_insert(now);
                 s.probing = None;
                 self.timers.cancel(Timer::ProbeLost(peer));
             }
@@ -459,6 +492,7 @@ impl Protocol for Resolver {
                     if let Some(s) = self.servers.get_mut(&server) {
                         s.probing = None;
                         s.reachable = false;
+                        s.unreachable_since.get_or_insert(now);
                         self.stats.probes_lost += 1;
                     }
                 }

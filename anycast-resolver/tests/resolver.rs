@@ -335,3 +335,65 @@ fn a_server_whose_link_goes_down_leaves_the_answers_at_once_and_returns_when_pro
     r.handle_link(at(2300), id(77), LinkEvent::Down);
     assert_eq!(listed(&mut r, at(2300)), [1, 2]);
 }
+
+#[test]
+fn a_server_unreachable_for_forget_after_is_dropped_and_may_register_again() {
+    use overlay_core::LinkEvent;
+    let mut r = calibrated(&[200, 300], &[50, 50]);
+    let listed = |r: &mut Resolver, now| -> Vec<u64> {
+        estimates(r, now).into_iter().map(|(s, _)| s).collect()
+    };
+    let forget_after = ResolverConfig::default().forget_after;
+    r.handle_link(at(1000), id(1), LinkEvent::Down);
+    // Its probes go unanswered from now on (server 2 answers its own); it is kept (unlisted)
+    // until `forget_after`.
+    let step = Duration::from_secs(30);
+    let answer_server_2 = |r: &mut Resolver, now: Time| {
+        for (to, m) in sent(r) {
+            if let Message::Probe { nonce } = m
+                && to == id(2)
+            {
+                r.handle_message(
+                    now,
+                    id(2),
+                    Message::ProbeReply {
+                        nonce,
+                        tufr_us: 50_000,
+                    },
+                );
+            }
+        }
+    };
+    let mut now = at(1000);
+    while now.saturating_since(at(1000)) < forget_after - step {
+        now = now + step;
+        r.handle_timeout(now);
+        answer_server_2(&mut r, now);
+    }
+    assert_eq!(r.stats().forgotten, 0, "kept before forget_after");
+    assert_eq!(listed(&mut r, now), [2]);
+    // Past it, the next probe time drops it from every group (and closes its link).
+    let later = now + step * 4;
+    r.handle_timeout(later);
+    let mut closed = false;
+    while let Some(o) = r.poll_output() {
+        closed |= matches!(o, Output::Disconnect { peer } if peer == id(1));
+    }
+    assert_eq!(r.stats().forgotten, 1);
+    assert!(closed, "the forgotten server's link is closed");
+    assert_eq!(
+        r.available_servers(&web()).unwrap(),
+        [(id(2), addr(2))],
+        "only the live server is left"
+    );
+    // It registers again as a new server.
+    r.handle_message(
+        later,
+        id(1),
+        Message::Register {
+            name: web(),
+            address: addr(1),
+        },
+    );
+    assert_eq!(r.available_servers(&web()).unwrap().len(), 2);
+}
