@@ -366,7 +366,7 @@ fn a_server_unreachable_for_forget_after_is_dropped_and_may_register_again() {
     };
     let mut now = at(1000);
     while now.saturating_since(at(1000)) < forget_after - step {
-        now = now + step;
+        now += step;
         r.handle_timeout(now);
         answer_server_2(&mut r, now);
     }
