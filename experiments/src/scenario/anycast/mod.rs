@@ -2,7 +2,7 @@
 //! changes every minute, N clients on the map fetching a small object. The ways to pick the
 //! server are replayed on the same requests and load: `random`, `nearest` (lowest RTT),
 //! `oracle` (the true best at each request) and `anycast`, which runs the protocols as deployed
-//! (module [`protocols`]): each server's `AnycastServer` registers with the clients' resolvers
+//! (module `protocols`): each server's `AnycastServer` registers with the clients' resolvers
 //! and pushes its processing delay and spare capacity, each client's `Resolver` probes the
 //! servers from the client's host, and the client asks it through a caching `LocalResolver`
 //! whose pipeline (the equivalent set, then a draw weighted by spare capacity) picks the
@@ -10,7 +10,7 @@
 //! under `--max-utilisation`; single servers may be nearly full.
 //!
 //! The transport is modelled: a response takes two round trips, the server's queueing and
-//! service time, and the object's transfer. Each server is a FIFO queue (module [`world`]).
+//! service time, and the object's transfer. Each server is a FIFO queue (module `world`).
 
 mod protocols;
 mod replay;
