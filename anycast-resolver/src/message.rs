@@ -48,8 +48,8 @@ pub enum Message {
         /// The request's nonce.
         nonce: u64,
         /// Time until first read, microseconds: this very probe's where the application served
-        /// it through its queue (`ServerCommand::AnswerProbe`), else the delay of the request
-        /// served last; 0 if none yet.
+        /// it through its queue (`ServerCommand::AnswerProbe`), else the server's smoothed
+        /// figure; 0 if none yet.
         tufr_us: u64,
     },
     /// Who serves `name`? (local resolver to authoritative resolver.)

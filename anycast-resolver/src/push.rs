@@ -88,8 +88,6 @@ pub struct PushAgent {
     config: PushConfig,
     signer: Box<dyn Signer>,
     smoothed: Option<f64>,
-    /// The delay of the request served last, seconds.
-    latest: Option<f64>,
     spare: Option<f64>,
     /// The last push: when, its delay and its spare capacity.
     last: Option<(Time, f64, Option<f64>)>,
@@ -104,7 +102,6 @@ impl PushAgent {
             config,
             signer,
             smoothed: None,
-            latest: None,
             spare: None,
             last: None,
             seq: 0,
@@ -114,7 +111,6 @@ impl PushAgent {
     /// The server answered a request whose first read came `tufr` after it arrived.
     pub fn on_served(&mut self, tufr: Duration) {
         let x = tufr.as_secs_f64();
-        self.latest = Some(x);
         let w = self.config.weight.clamp(0.0, 1.0);
         self.smoothed = Some(match self.smoothed {
             Some(old) => old * (1.0 - w) + x * w,
@@ -142,15 +138,10 @@ impl PushAgent {
         self.spare
     }
 
-    /// The smoothed delay (what a push carries).
+    /// The smoothed delay (what a push carries, and a probe's body unless the application
+    /// served the probe itself).
     pub fn current(&self) -> Option<Duration> {
         self.smoothed.map(Duration::from_secs_f64)
-    }
-
-    /// The delay of the request served last (what a probe's body carries when the
-    /// application does not serve the probe object itself).
-    pub fn latest(&self) -> Option<Duration> {
-        self.latest.map(Duration::from_secs_f64)
     }
 
     /// A push due at `now`, if one is.

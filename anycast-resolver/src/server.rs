@@ -141,10 +141,10 @@ impl Protocol for AnycastServer {
 
     fn handle_message(&mut self, _now: Time, from: NodeId, msg: Message) {
         if let Message::Probe { nonce } = msg {
-            // The body: the delay of the request served last (an application that serves
-            // the probe object through its queue answers with `AnswerProbe` instead).
-            let latest = self.agent.latest();
-            self.answer_probe(from, nonce, latest);
+            // The body: the smoothed delay (an application that serves the probe object
+            // through its queue answers with `AnswerProbe` and the probe's own delay instead).
+            let smoothed = self.agent.current();
+            self.answer_probe(from, nonce, smoothed);
         }
     }
 
