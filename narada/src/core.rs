@@ -7,12 +7,12 @@
 //! Routing glue lives here: recomputing routes when links or news change, and scheduling what
 //! changed for the neighbours ([`crate::sync`] writes that news).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, derive_seed, jitter, rng_from_seed};
 use overlay_core::{Bandwidth, MeasureRequest, NodeId, Outbox, Output, Protocol, Time, TimerTable};
-use probe::{LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig};
+use probe::{LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig, ProberEvent};
 
 use crate::NaradaConfig;
 use crate::members::{MemberTable, Slot, Status};
@@ -48,6 +48,10 @@ pub(crate) struct Core {
     pub(crate) neighbours: BTreeMap<Slot, Neighbour>,
     /// Pings neighbours (link latency and liveness) and candidates (latency to non-neighbours).
     pub(crate) prober: Prober,
+    /// Prober reports drained by [`Core::command_prober`] while an earlier report was being
+    /// handled (a dead neighbour's second lost ping, say): handled next, in order, by
+    /// `Narada::drive_prober`.
+    pub(crate) deferred_probe_events: VecDeque<ProberEvent>,
     /// Destinations whose advertisement changed since the last route flush.
     pub(crate) route_dirty: BTreeSet<Slot>,
     pub(crate) life: Life,
@@ -79,6 +83,7 @@ impl Core {
                 .with_delay_budget(config.routing.delay_budget),
             neighbours: BTreeMap::new(),
             prober: Prober::new(id, prober_config),
+            deferred_probe_events: VecDeque::new(),
             route_dirty: BTreeSet::new(),
             life: Life::default(),
             timers: TimerTable::default(),
@@ -129,8 +134,9 @@ impl Core {
         }
     }
 
-    /// Tell the prober `cmd` and lift what it asks for. A command never reports a measurement
-    /// at once (replies and timeouts do, through [`crate::Narada`]), so no event is lost here.
+    /// Tell the prober `cmd` and lift what it asks for. A command reports nothing itself, but
+    /// it may be given while `Narada::drive_prober` handles one of several reports a timeout
+    /// queued; the rest come out here and are kept for it, in order (none is lost).
     pub(crate) fn command_prober(&mut self, now: Time, cmd: ProberCommand) {
         self.prober.handle_command(now, cmd);
         while let Some(output) = self.prober.poll_output() {
@@ -139,9 +145,7 @@ impl Core {
                 Output::Connect { peer } => self.outbox.connect(peer),
                 Output::Disconnect { peer } => self.outbox.disconnect(peer),
                 Output::Measure { peer, request } => self.outbox.measure(peer, request),
-                Output::Emit(event) => {
-                    debug_assert!(false, "a prober command reported {event:?} at once");
-                }
+                Output::Emit(event) => self.deferred_probe_events.push_back(event),
             }
         }
     }

@@ -361,7 +361,15 @@ impl Narada {
     /// Feed the prober, then lift its outputs; its reports go to the mesh as they come.
     pub(crate) fn drive_prober(&mut self, now: Time, input: impl FnOnce(&mut Prober, Time)) {
         input(&mut self.core.prober, now);
-        while let Some(output) = self.core.prober.poll_output() {
+        loop {
+            // Reports a nested prober command drained come first: they were queued earlier.
+            if let Some(event) = self.core.deferred_probe_events.pop_front() {
+                self.mesh.on_probe_event(&mut self.core, now, event);
+                continue;
+            }
+            let Some(output) = self.core.prober.poll_output() else {
+                break;
+            };
             let outbox = &mut self.core.outbox;
             match output {
                 Output::Send { to, msg } => outbox.send(to, Message::Probe(msg)),
