@@ -21,7 +21,7 @@ use rand::RngExt;
 use super::AnycastArgs;
 use super::replay::Replay;
 use super::world::{ServerQueue, World};
-use crate::sim::{MatrixPaths, SimConfig, Simulator};
+use crate::sim::{EventQueue, MatrixPaths, SimConfig, Simulator};
 
 /// The anycast domain of the simulated group.
 const DOMAIN: &str = "anycast.sim";
@@ -76,16 +76,15 @@ pub(super) struct ServerHost {
     queue: ServerQueue,
     /// Background load each minute.
     background: Vec<f64>,
-    /// Probe objects in the queue, by when their first read comes (and arrival order): the
-    /// resolver, the probe's nonce, its delay.
-    reading: BTreeMap<(Time, u64), (NodeId, u64, Duration)>,
+    /// Probe objects in the queue, by when their first read comes: the resolver, the probe's
+    /// nonce, its delay.
+    reading: EventQueue<(NodeId, u64, Duration)>,
     /// Probes whose connection is being set up, by when their request arrives: the resolver
     /// and the probe's nonce.
-    connecting: BTreeMap<(Time, u64), (NodeId, u64)>,
+    connecting: EventQueue<(NodeId, u64)>,
     /// The round trip to each resolver: a probe fetches its object over a fresh connection,
     /// as a client does, so its request reaches the queue one round trip after it was sent.
     handshake: BTreeMap<NodeId, Duration>,
-    arrived: u64,
     /// The once-a-second measurement and the quarter-second sample.
     ticks: TimerTable<HostTimer>,
     events: VecDeque<SiteEvent>,
@@ -101,9 +100,7 @@ impl ServerHost {
         self.inner
             .handle_command(now, ServerCommand::Served { tufr: delay });
         if let Work::Probe { from, nonce } = work {
-            self.arrived += 1;
-            self.reading
-                .insert((now + delay, self.arrived), (from, nonce, delay));
+            self.reading.push(now + delay, (from, nonce, delay));
         }
         delay
     }
@@ -183,8 +180,7 @@ impl Protocol for Site {
                 // request waits in the queue.
                 Message::Probe { nonce } => {
                     let rtt = s.handshake.get(&from).copied().unwrap_or_default();
-                    s.arrived += 1;
-                    s.connecting.insert((now + rtt, s.arrived), (from, nonce));
+                    s.connecting.push(now + rtt, (from, nonce));
                 }
                 other => s.inner.handle_message(now, from, other),
             },
@@ -235,19 +231,16 @@ impl Protocol for Site {
                     }
                 }
                 // Probe requests in after their handshake.
-                while let Some(entry) = s.connecting.first_entry() {
-                    if entry.key().0 > now {
-                        break;
+                while s.connecting.peek_time().is_some_and(|t| t <= now) {
+                    if let Some((_, (from, nonce))) = s.connecting.pop() {
+                        s.take(now, Work::Probe { from, nonce });
                     }
-                    let (from, nonce) = entry.remove();
-                    s.take(now, Work::Probe { from, nonce });
                 }
                 // Probe objects read: each reply leaves with the probe's own delay as body.
-                while let Some(entry) = s.reading.first_entry() {
-                    if entry.key().0 > now {
+                while s.reading.peek_time().is_some_and(|t| t <= now) {
+                    let Some((_, (resolver, nonce, tufr))) = s.reading.pop() else {
                         break;
-                    }
-                    let (resolver, nonce, tufr) = entry.remove();
+                    };
                     let answer = ServerCommand::AnswerProbe {
                         resolver,
                         nonce,
@@ -281,8 +274,8 @@ impl Protocol for Site {
         match self {
             Self::Server(s) => [
                 s.ticks.next_deadline(),
-                s.reading.keys().next().map(|k| k.0),
-                s.connecting.keys().next().map(|k| k.0),
+                s.reading.peek_time(),
+                s.connecting.peek_time(),
                 s.inner.poll_timeout(),
             ]
             .into_iter()
@@ -380,15 +373,14 @@ pub(super) fn replay(
             inner: AnycastServer::new(id(server(s)), push, Box::new(signer)),
             queue: ServerQueue::new(world.capacity[s], world.background[s][0]),
             background: world.background[s].clone(),
-            reading: BTreeMap::new(),
-            connecting: BTreeMap::new(),
+            reading: EventQueue::default(),
+            connecting: EventQueue::default(),
             handshake: (0..n)
                 .map(|c| {
                     let rtt = world.rtt[c][world.server_host(s)];
                     (id(resolver(c)), Duration::from_secs_f64(rtt))
                 })
                 .collect(),
-            arrived: 0,
             ticks,
             events: VecDeque::new(),
         };

@@ -72,6 +72,14 @@ pub(super) enum Baseline {
     Headroom,
 }
 
+/// The server of `0..k` with the lowest `rt` (the first on ties; 0 for none).
+fn fastest(k: usize, mut rt: impl FnMut(usize) -> f64) -> usize {
+    (0..k)
+        .map(|s| (s, rt(s)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |(s, _)| s)
+}
+
 /// Replay `world`'s requests with `policy`.
 pub(super) fn replay(world: &World, policy: Baseline, seed: u64) -> Replay {
     let k = world.capacity.len();
@@ -105,14 +113,8 @@ pub(super) fn replay(world: &World, policy: Baseline, seed: u64) -> Replay {
             Baseline::Nearest => (0..k)
                 .min_by(|&a, &b| rtt(a).total_cmp(&rtt(b)))
                 .unwrap_or(0),
-            Baseline::Oracle => (0..k)
-                .map(|s| (s, response_time(rtt(s), servers[s].delay(t))))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(0, |(s, _)| s),
-            Baseline::StaleOracle(_) => (0..k)
-                .map(|s| (s, response_time(rtt(s), snapshot[s])))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(0, |(s, _)| s),
+            Baseline::Oracle => fastest(k, |s| response_time(rtt(s), servers[s].delay(t))),
+            Baseline::StaleOracle(_) => fastest(k, |s| response_time(rtt(s), snapshot[s])),
             Baseline::Headroom => {
                 let room: Vec<f64> = servers
                     .iter()
