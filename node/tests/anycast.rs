@@ -110,15 +110,10 @@ async fn members_register_join_by_name_and_are_found() {
 
 /// `esm resolver` on a fixed address (a restarted resolver keeps its address and key).
 async fn resolver_at(listen: std::net::SocketAddr, key: &std::path::Path) -> MemberProcess {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
-    cmd.arg("resolver")
-        .args(["--group", "talk", "--listen", &listen.to_string()])
-        .arg("--key")
-        .arg(key)
-        .env("ESM_SECRET", SECRET)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
-    MemberProcess::spawn_ready(cmd).await.unwrap()
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_esm"));
+    MemberProcess::start_resolver_at(&exe, "talk", SECRET, key, listen, &[])
+        .await
+        .unwrap()
 }
 
 /// Whether `esm resolve` names `member` within `limit`, and how long it took.

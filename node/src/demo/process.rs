@@ -146,8 +146,8 @@ impl MemberProcess {
         Self::spawn_ready(cmd).await
     }
 
-    /// Starts an anycast resolver for `group` (its secret in the environment), with `flags`
-    /// added (such as `--dns 127.0.0.1:0`).
+    /// Starts an anycast resolver for `group` (its secret in the environment) on a free
+    /// loopback port, with `flags` added (such as `--dns 127.0.0.1:0`).
     pub async fn start_resolver(
         exe: &Path,
         group: &str,
@@ -155,10 +155,24 @@ impl MemberProcess {
         key: &Path,
         flags: &[&str],
     ) -> Result<Self, ProcessError> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_resolver_at(exe, group, secret, key, any_port, flags).await
+    }
+
+    /// [`MemberProcess::start_resolver`] listening on `listen` (a resolver restarted on the
+    /// address its members know).
+    pub async fn start_resolver_at(
+        exe: &Path,
+        group: &str,
+        secret: &str,
+        key: &Path,
+        listen: SocketAddr,
+        flags: &[&str],
+    ) -> Result<Self, ProcessError> {
         let mut cmd = Command::new(exe);
         cmd.arg("resolver")
             .args(["--group", group])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &listen.to_string()])
             .arg("--key")
             .arg(key)
             .args(flags)
