@@ -46,8 +46,8 @@ fn anycast_beats_random_and_nearest_without_herding() {
         s.anycast_failed_resolutions * 100 < s.requests as u64,
         "{s:?}"
     );
-    // No resolver beats the oracle informed every push gap by always taking the best
-    // (it is a bound on such information, not a protocol), and the paper's factors hold.
+    // Fresh information beats information a push gap old when both always take the best, and
+    // the paper's factors hold.
     assert!(s.mean_rt_oracle_s <= s.mean_rt_stale_oracle_s, "{s:?}");
     assert!(s.mean_rt_anycast_s <= 0.5 * s.mean_rt_nearest_s, "{s:?}");
     assert!(s.mean_rt_anycast_s <= 0.25 * s.mean_rt_random_s, "{s:?}");

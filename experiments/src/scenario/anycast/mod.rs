@@ -54,7 +54,8 @@ pub struct AnycastArgs {
     pub push_threshold: f64,
     /// A server pushes at most this often (its push agent is asked every 250 ms, so shorter
     /// gaps change nothing). Pushes 1 s apart leave anycast near 2x the oracle here; the
-    /// `oracle informed every push gap` line shows what fresher figures could buy at best.
+    /// `oracle informed every push gap` line shows what always taking the best would do with
+    /// figures that fresh.
     #[arg(long, default_value = "250ms", value_parser = duration_arg)]
     pub push_gap: Duration,
     /// The group's busiest minute: background and clients together use at most this fraction
@@ -106,8 +107,9 @@ pub struct AnycastSummary {
     /// The true best at each request.
     pub mean_rt_oracle_s: f64,
     /// The true best as of the last snapshot of the queues, one taken every `--push-gap`:
-    /// what always taking the best does with information as fresh as pushes can be (a bound
-    /// on any resolver informed that often, not a protocol).
+    /// what always taking the best does with information as fresh as pushes can be (a
+    /// reference, not a protocol, and not a proven bound: a randomised choice can beat it, as
+    /// the headroom split does when snapshots are a second apart).
     pub mean_rt_stale_oracle_s: f64,
     /// A static split: each request to a server drawn by its capacity beyond its background
     /// at the moment, known exactly (every server equally busy; no protocol).
@@ -350,7 +352,7 @@ pub fn table(s: &AnycastSummary) -> String {
         ("anycast", Some(s.mean_rt_anycast_s), s.std_rt_anycast_s),
         ("oracle", Some(s.mean_rt_oracle_s), s.std_rt_oracle_s),
         (
-            "oracle informed every push gap (bound)",
+            "oracle informed every push gap",
             Some(s.mean_rt_stale_oracle_s),
             f64::NAN,
         ),
