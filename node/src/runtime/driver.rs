@@ -572,6 +572,7 @@ where
             frames_rx,
             self.inbound_tx.clone(),
         );
+        let first_connection = !self.peers.contains_key(&peer_id);
         let peer = self.peers.entry(peer_id).or_insert_with(|| Peer {
             listen,
             http,
@@ -598,6 +599,13 @@ where
             old.conn.close(code::CLOSED.into(), b"superseded");
         }
         let link = peer.link;
+        if first_connection {
+            // A new peer learns every address known here at once, not at the next gossip
+            // (seconds away): a joiner can then measure the members it hears of, and choose
+            // its links, as soon as it knows them.
+            let list = self.address_list();
+            self.send_frame(peer_id, &Frame::Addresses(list));
+        }
         if let Some(p) = self.pending.remove(&peer_id) {
             for msg in p.sends {
                 self.send(peer_id, msg);
@@ -731,14 +739,18 @@ where
         }
     }
 
-    fn gossip_addresses(&mut self) {
-        let list: Vec<(NodeId, SocketAddr)> = self
-            .peers
+    /// The addresses this member knows (its peers' first), as gossiped.
+    fn address_list(&self) -> Vec<(NodeId, SocketAddr)> {
+        self.peers
             .iter()
             .map(|(id, p)| (*id, p.listen))
             .chain(self.addresses.iter())
             .take(MAX_ADDRESSES)
-            .collect();
+            .collect()
+    }
+
+    fn gossip_addresses(&mut self) {
+        let list = self.address_list();
         let targets: Vec<NodeId> = self.peers.keys().copied().collect();
         for t in targets {
             self.send_frame(t, &Frame::Addresses(list.clone()));
