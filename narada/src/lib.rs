@@ -38,6 +38,6 @@ pub use config::{
     RoutingConfig,
 };
 pub use keyframes::KEYFRAME_REQUEST_GAP;
-pub use message::Message;
+pub use message::{DataPacket, Message};
 pub use metric::{MetricKind, PathMetric};
 pub use node::{Command, Event, MeshLink, Narada, NaradaStats};

@@ -224,6 +224,23 @@ impl WireMessage for Message {
             _ => None,
         }
     }
+
+    /// Two data packets with the same header over the same payload buffer (a packet cloned
+    /// for each child it is forwarded to) encode alike.
+    fn encodes_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Data(a), Self::Data(b)) => {
+                a.source == b.source
+                    && a.seq == b.seq
+                    && a.sent_at_us == b.sent_at_us
+                    && a.priority == b.priority
+                    // The same buffer (a clone shares it): equal bytes without comparing them.
+                    && a.payload.len() == b.payload.len()
+                    && std::ptr::eq(a.payload.as_ptr(), b.payload.as_ptr())
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Message {

@@ -7,7 +7,10 @@
 //!    with media sent straight to QUIC and paced (the runtime's rate adaptation, its default),
 //!    alternating over `BENCH_ROUNDS` rounds (default 4): what the pacer costs, as the median
 //!    ratio of the rounds;
-//! 3. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
+//! 3. the same relay, paced, forwarding each packet as one encoding shared by the 4 receivers
+//!    (the runtime's way) and as one encoding per receiver, alternating likewise: what encoding
+//!    once saves;
+//! 4. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
 //!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
 //!
 //! `cargo bench -p node --bench relay`. Everything shares the machine's cores: the relay case
@@ -17,7 +20,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,6 +34,10 @@ use serde::{Deserialize, Serialize};
 
 const PAYLOAD: usize = 1100;
 
+/// Whether a packet forwarded to several receivers is encoded once (the runtime's way, when
+/// the message says which clones encode alike) or once per receiver (as before).
+static ENCODE_ONCE: AtomicBool = AtomicBool::new(true);
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Packet {
     seq: u64,
@@ -41,6 +48,16 @@ struct Packet {
 impl WireMessage for Packet {
     fn traffic_class(&self) -> TrafficClass {
         TrafficClass::Data
+    }
+
+    /// As Narada's data packets: a clone for each child encodes alike (one encode per packet),
+    /// unless the bench turned that off to measure what it saves.
+    fn encodes_as(&self, other: &Self) -> bool {
+        ENCODE_ONCE.load(Ordering::Relaxed)
+            && self.seq == other.seq
+            && self.sent_ns == other.sent_ns
+            && self.payload.len() == other.payload.len()
+            && std::ptr::eq(self.payload.as_ptr(), other.payload.as_ptr())
     }
 }
 
@@ -285,6 +302,15 @@ fn quantile(xs: &mut [u64], q: f64) -> f64 {
     xs[((xs.len() - 1) as f64 * q).round() as usize] as f64 / 1e3
 }
 
+/// The median of sorted, non-empty `xs`.
+fn median_of(xs: &[f64]) -> f64 {
+    if xs.len() % 2 == 1 {
+        xs[xs.len() / 2]
+    } else {
+        (xs[xs.len() / 2 - 1] + xs[xs.len() / 2]) / 2.0
+    }
+}
+
 async fn bench() {
     let duration = Duration::from_secs(3);
     let raw = raw_quinn(duration).await;
@@ -331,9 +357,9 @@ async fn bench() {
         );
         ratios.push(paced_mean / unpaced_mean);
     }
-    let (rig, per_link, mean) = last.expect("at least one round ran");
+    let (last_rig, per_link, mean) = last.expect("at least one round ran");
     if std::env::var_os("BENCH_DEBUG").is_some() {
-        println!("source {:?}", rig.source.snapshot.lock().unwrap());
+        println!("source {:?}", last_rig.source.snapshot.lock().unwrap());
     }
     println!(
         "relay member to 4 receivers, paced (last round): per outgoing link {} Mbit/s (mean {mean:.0}), {:.2} of raw quinn per link, {:.2} in all",
@@ -346,17 +372,55 @@ async fn bench() {
         4.0 * mean / raw
     );
     ratios.sort_by(f64::total_cmp);
-    let median = if ratios.len() % 2 == 1 {
-        ratios[ratios.len() / 2]
-    } else {
-        (ratios[ratios.len() / 2 - 1] + ratios[ratios.len() / 2]) / 2.0
-    };
+    let median = median_of(&ratios);
     println!(
         "the pacer's cost: paced/unpaced throughput per link, median of {} alternating rounds {median:.3} (range {:.3}..{:.3})",
         ratios.len(),
         ratios[0],
         ratios[ratios.len() - 1]
     );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(last_rig);
+
+    // One encode per packet against one per receiver (paced, as by default), alternating in
+    // the same way.
+    let mut saved = Vec::new();
+    for round in 0..rounds.max(1) {
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        let (mut once, mut each) = (0.0, 0.0);
+        for encode_once in order {
+            ENCODE_ONCE.store(encode_once, Ordering::Relaxed);
+            let rig = rig(true).await;
+            let per_link = per_link_mbps(&rig, duration, blast).await;
+            let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if encode_once {
+                once = mean;
+            } else {
+                each = mean;
+            }
+        }
+        println!(
+            "round {}: per link {once:.0} Mbit/s encoding each packet once, {each:.0} once per receiver, ratio {:.3}",
+            round + 1,
+            once / each
+        );
+        saved.push(once / each);
+    }
+    ENCODE_ONCE.store(true, Ordering::Relaxed);
+    saved.sort_by(f64::total_cmp);
+    println!(
+        "one encode per packet: throughput per link over one per receiver, median of {} alternating rounds {:.3} (range {:.3}..{:.3})",
+        saved.len(),
+        median_of(&saved),
+        saved[0],
+        saved[saved.len() - 1]
+    );
+    let rig = rig(true).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let Rig { source, sinks, .. } = rig;
 

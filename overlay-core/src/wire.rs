@@ -68,6 +68,15 @@ pub trait WireMessage: Serialize + DeserializeOwned + Clone + Debug {
     fn wire_size(&self) -> usize {
         encoded_len(self)
     }
+
+    /// Whether `other` is known, without encoding either, to encode to the same bytes as this
+    /// message: a driver that just encoded `self` then sends those bytes again instead of
+    /// encoding `other` (a relay forwarding one packet to several children encodes it once).
+    /// `false` whenever that is not cheap to know, which is always safe: the default.
+    fn encodes_as(&self, other: &Self) -> bool {
+        let _ = other;
+        false
+    }
 }
 
 /// Why a message could not be encoded.

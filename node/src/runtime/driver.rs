@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use media::Priority;
-use overlay_core::wire::{self, TrafficClass, WireMessage};
+use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{
     Bandwidth, LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time,
 };
@@ -71,6 +71,9 @@ pub(super) struct Driver<P: Protocol> {
     upload_split_at: Option<Time>,
     /// Limits the lines strangers' refused connections write.
     logs: LogLimiter,
+    /// The last media datagram encoded, with its bytes: the same packet sent on to other
+    /// peers (a relay's children) goes out as these bytes, encoded once.
+    last_datagram: Option<(P::Message, Bytes)>,
 }
 
 impl<P> Driver<P>
@@ -110,6 +113,7 @@ where
             probe_serial: 0,
             shares_at: None,
             upload_split_at: None,
+            last_datagram: None,
         }
     }
 
@@ -212,7 +216,7 @@ where
             self.counters.messages_sent += 1;
             if self.options.datagrams
                 && msg.traffic_class() == TrafficClass::Data
-                && let Ok(bytes) = wire::encode(&msg)
+                && let Some(bytes) = super::encode_once::encode(&mut self.last_datagram, &msg)
                 && conn
                     .conn
                     .max_datagram_size()
@@ -220,7 +224,7 @@ where
             {
                 if !self.options.pacing {
                     let len = bytes.len() as u64;
-                    if conn.conn.send_datagram(Bytes::from(bytes)).is_ok() {
+                    if conn.conn.send_datagram(bytes).is_ok() {
                         self.counters.data_bytes_sent += len;
                     } else {
                         self.counters.sends_dropped += 1;
@@ -237,7 +241,7 @@ where
                 // Out at the paced rate, not in a burst the access link would drop.
                 conn.release.set_rate(peer.pacer.rate().bps_f64());
                 let len = bytes.len() as u64;
-                if conn.release.send(Bytes::from(bytes), priority) {
+                if conn.release.send(bytes, priority) {
                     self.counters.data_bytes_sent += len;
                     peer.sent_media.add(len, msg.flow());
                 } else {

@@ -24,6 +24,7 @@ mod bandwidth_probe;
 mod clock;
 mod connection;
 mod driver;
+mod encode_once;
 mod pacing;
 mod receive_budget;
 mod release;
