@@ -576,7 +576,6 @@ where
             frames_rx,
             self.inbound_tx.clone(),
         );
-        let first_connection = !self.peers.contains_key(&peer_id);
         let peer = self.peers.entry(peer_id).or_insert_with(|| Peer {
             listen,
             http,
@@ -603,13 +602,6 @@ where
             old.conn.close(code::CLOSED.into(), b"superseded");
         }
         let link = peer.link;
-        if first_connection {
-            // A new peer learns every address known here at once, not at the next gossip
-            // (seconds away): a joiner can then measure the members it hears of, and choose
-            // its links, as soon as it knows them.
-            let list = self.address_list();
-            self.send_frame(peer_id, &Frame::Addresses(list));
-        }
         if let Some(p) = self.pending.remove(&peer_id) {
             for msg in p.sends {
                 self.send(peer_id, msg);
@@ -743,18 +735,14 @@ where
         }
     }
 
-    /// The addresses this member knows (its peers' first), as gossiped.
-    fn address_list(&self) -> Vec<(NodeId, SocketAddr)> {
-        self.peers
+    fn gossip_addresses(&mut self) {
+        let list: Vec<(NodeId, SocketAddr)> = self
+            .peers
             .iter()
             .map(|(id, p)| (*id, p.listen))
             .chain(self.addresses.iter())
             .take(MAX_ADDRESSES)
-            .collect()
-    }
-
-    fn gossip_addresses(&mut self) {
-        let list = self.address_list();
+            .collect();
         let targets: Vec<NodeId> = self.peers.keys().copied().collect();
         for t in targets {
             self.send_frame(t, &Frame::Addresses(list.clone()));
