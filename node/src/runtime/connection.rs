@@ -49,6 +49,8 @@ pub(super) struct Peer {
     pub(super) probe_in: Option<bandwidth_probe::Incoming>,
     /// When this member last sent it a train.
     pub(super) train_sent: Option<Time>,
+    /// When this member last answered its [`Frame::AddressAsk`](crate::transport::frame::Frame).
+    pub(super) addresses_answered: Option<Time>,
 }
 
 /// What waits for a connection to a member being dialled.

@@ -38,6 +38,8 @@ const STREAM_QUEUE: usize = 4096;
 const TICK: Duration = Duration::from_millis(500);
 /// Addresses are passed on every this many ticks (five seconds).
 const GOSSIP_EVERY: u32 = 10;
+/// A member asks its peers for addresses, and answers each peer's ask, at most this often.
+const ADDRESS_ASK_GAP: Duration = Duration::from_secs(1);
 /// The most peers connected at once (a conference's mesh has a handful; a root has its
 /// children; a resolver its servers).
 const MAX_PEERS: usize = 4096;
@@ -74,6 +76,8 @@ pub(super) struct Driver<P: Protocol> {
     /// The last media datagram encoded, with its bytes: the same packet sent on to other
     /// peers (a relay's children) goes out as these bytes, encoded once.
     last_datagram: Option<(P::Message, Bytes)>,
+    /// When this member last asked its peers for addresses (see [`Frame::AddressAsk`]).
+    addresses_asked: Option<Time>,
 }
 
 impl<P> Driver<P>
@@ -114,6 +118,7 @@ where
             shares_at: None,
             upload_split_at: None,
             last_datagram: None,
+            addresses_asked: None,
         }
     }
 
@@ -407,6 +412,7 @@ where
 
     fn dial_member(&mut self, peer: NodeId) {
         let Some(addr) = self.addresses.get(&peer) else {
+            self.ask_addresses();
             self.dial_failed(Some(peer));
             return;
         };
@@ -587,6 +593,7 @@ where
             probe_out: None,
             probe_in: None,
             train_sent: None,
+            addresses_answered: None,
         });
         peer.listen = listen;
         peer.http = http;
@@ -651,6 +658,16 @@ where
                 }
             }
             Frame::ProbeAsk { id } => self.send_train(peer, id),
+            Frame::AddressAsk => {
+                if let Some(p) = self.peers.get_mut(&peer)
+                    && p.addresses_answered
+                        .is_none_or(|t| now.saturating_since(t) >= ADDRESS_ASK_GAP)
+                {
+                    p.addresses_answered = Some(now);
+                    let list = self.address_list();
+                    self.send_frame(peer, &Frame::Addresses(list));
+                }
+            }
             Frame::ReceiveShare { bps } => {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.pacer.set_share(now, bps as f64);
@@ -735,14 +752,36 @@ where
         }
     }
 
-    fn gossip_addresses(&mut self) {
-        let list: Vec<(NodeId, SocketAddr)> = self
-            .peers
+    /// The addresses this member knows (its peers' first), as gossiped.
+    fn address_list(&self) -> Vec<(NodeId, SocketAddr)> {
+        self.peers
             .iter()
             .map(|(id, p)| (*id, p.listen))
             .chain(self.addresses.iter())
             .take(MAX_ADDRESSES)
-            .collect();
+            .collect()
+    }
+
+    /// The protocol named a member this member has no address for (a referral: a full member
+    /// turned a joiner down and named others): ask the peers for what they know now rather
+    /// than wait up to five seconds for their gossip, at most once per [`ADDRESS_ASK_GAP`].
+    fn ask_addresses(&mut self) {
+        let now = self.clock.now();
+        if self
+            .addresses_asked
+            .is_some_and(|t| now.saturating_since(t) < ADDRESS_ASK_GAP)
+        {
+            return;
+        }
+        self.addresses_asked = Some(now);
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for p in peers {
+            self.send_frame(p, &Frame::AddressAsk);
+        }
+    }
+
+    fn gossip_addresses(&mut self) {
+        let list = self.address_list();
         let targets: Vec<NodeId> = self.peers.keys().copied().collect();
         for t in targets {
             self.send_frame(t, &Frame::Addresses(list.clone()));

@@ -81,6 +81,10 @@ pub enum Frame<M> {
         /// Bits per second.
         bps: u64,
     },
+    /// Asks the receiver for [`Frame::Addresses`]: the sender heard of a member by id only (a
+    /// referral when a full member turned down its join) and cannot reach it before the next
+    /// gossip. Answered at most once a second per peer.
+    AddressAsk,
 }
 
 /// Why a frame could not be read or written.
@@ -204,6 +208,7 @@ mod tests {
             Frame::Message(7),
             Frame::ProbeAsk { id: 41 },
             Frame::ReceiveShare { bps: 510_000 },
+            Frame::AddressAsk,
             Frame::Probe {
                 id: 41,
                 index: 7,
