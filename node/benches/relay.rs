@@ -311,6 +311,68 @@ fn median_of(xs: &[f64]) -> f64 {
     }
 }
 
+/// One case of a comparison: media paced or sent straight to QUIC, each packet encoded once
+/// for all receivers or once per receiver.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    pacing: bool,
+    encode_once: bool,
+}
+
+/// Runs the relay rig in case `a` and in case `b` for `rounds` rounds, the order flipping each
+/// round, so drift in the machine's load (2 cores shared by six endpoints) falls on both alike.
+/// `report(round, a, b)` sees each round's mean per-link throughputs. Returns each round's
+/// ratio `a / b`, and case `a`'s last rig with its per-link figures and their mean.
+async fn alternate(
+    rounds: usize,
+    duration: Duration,
+    blast: u64,
+    a: Case,
+    b: Case,
+    report: impl Fn(usize, f64, f64),
+) -> (Vec<f64>, (Rig, Vec<f64>, f64)) {
+    let mut ratios = Vec::new();
+    let mut last = None;
+    for round in 0..rounds.max(1) {
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        let (mut a_mean, mut b_mean) = (0.0, 0.0);
+        for is_a in order {
+            let case = if is_a { a } else { b };
+            ENCODE_ONCE.store(case.encode_once, Ordering::Relaxed);
+            let rig = rig(case.pacing).await;
+            let per_link = per_link_mbps(&rig, duration, blast).await;
+            let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if is_a {
+                a_mean = mean;
+                last = Some((rig, per_link, mean));
+            } else {
+                b_mean = mean;
+            }
+        }
+        report(round + 1, a_mean, b_mean);
+        ratios.push(a_mean / b_mean);
+    }
+    ENCODE_ONCE.store(true, Ordering::Relaxed);
+    (ratios, last.expect("at least one round ran"))
+}
+
+/// Prints the median and range of the rounds' `ratios` after `label`.
+fn print_median(label: &str, mut ratios: Vec<f64>) {
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{label}, median of {} alternating rounds {:.3} (range {:.3}..{:.3})",
+        ratios.len(),
+        median_of(&ratios),
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+}
+
 async fn bench() {
     let duration = Duration::from_secs(3);
     let raw = raw_quinn(duration).await;
@@ -322,42 +384,28 @@ async fn bench() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    // The two cases alternate over several rounds, the order flipping each round, so drift in
-    // the machine's load (2 cores shared by six endpoints) falls on both alike; the cost is the
-    // median of the rounds' ratios.
+    // Each comparison alternates its two cases over several rounds (see `alternate`); the
+    // figure is the median of the rounds' ratios.
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
-    let mut ratios = Vec::new();
-    let mut last = None;
-    for round in 0..rounds.max(1) {
-        let order = if round % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        let (mut paced_mean, mut unpaced_mean) = (0.0, 0.0);
-        for pacing in order {
-            let rig = rig(pacing).await;
-            let per_link = per_link_mbps(&rig, duration, blast).await;
-            let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if pacing {
-                paced_mean = mean;
-                last = Some((rig, per_link, mean));
-            } else {
-                unpaced_mean = mean;
-            }
-        }
-        println!(
-            "round {}: per link {paced_mean:.0} Mbit/s paced, {unpaced_mean:.0} unpaced, ratio {:.3}",
-            round + 1,
-            paced_mean / unpaced_mean
-        );
-        ratios.push(paced_mean / unpaced_mean);
-    }
-    let (last_rig, per_link, mean) = last.expect("at least one round ran");
+    let paced = Case {
+        pacing: true,
+        encode_once: true,
+    };
+    let unpaced = Case {
+        pacing: false,
+        ..paced
+    };
+    let (ratios, (last_rig, per_link, mean)) =
+        alternate(rounds, duration, blast, paced, unpaced, |round, paced, unpaced| {
+            println!(
+                "round {round}: per link {paced:.0} Mbit/s paced, {unpaced:.0} unpaced, ratio {:.3}",
+                paced / unpaced
+            );
+        })
+        .await;
     if std::env::var_os("BENCH_DEBUG").is_some() {
         println!("source {:?}", last_rig.source.snapshot.lock().unwrap());
     }
@@ -371,54 +419,28 @@ async fn bench() {
         mean / raw,
         4.0 * mean / raw
     );
-    ratios.sort_by(f64::total_cmp);
-    let median = median_of(&ratios);
-    println!(
-        "the pacer's cost: paced/unpaced throughput per link, median of {} alternating rounds {median:.3} (range {:.3}..{:.3})",
-        ratios.len(),
-        ratios[0],
-        ratios[ratios.len() - 1]
+    print_median(
+        "the pacer's cost: paced/unpaced throughput per link",
+        ratios,
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
     drop(last_rig);
 
     // One encode per packet against one per receiver (paced, as by default), alternating in
     // the same way.
-    let mut saved = Vec::new();
-    for round in 0..rounds.max(1) {
-        let order = if round % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        let (mut once, mut each) = (0.0, 0.0);
-        for encode_once in order {
-            ENCODE_ONCE.store(encode_once, Ordering::Relaxed);
-            let rig = rig(true).await;
-            let per_link = per_link_mbps(&rig, duration, blast).await;
-            let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if encode_once {
-                once = mean;
-            } else {
-                each = mean;
-            }
-        }
+    let per_receiver = Case {
+        encode_once: false,
+        ..paced
+    };
+    let (saved, _) = alternate(rounds, duration, blast, paced, per_receiver, |round, once, each| {
         println!(
-            "round {}: per link {once:.0} Mbit/s encoding each packet once, {each:.0} once per receiver, ratio {:.3}",
-            round + 1,
+            "round {round}: per link {once:.0} Mbit/s encoding each packet once, {each:.0} once per receiver, ratio {:.3}",
             once / each
         );
-        saved.push(once / each);
-    }
-    ENCODE_ONCE.store(true, Ordering::Relaxed);
-    saved.sort_by(f64::total_cmp);
-    println!(
-        "one encode per packet: throughput per link over one per receiver, median of {} alternating rounds {:.3} (range {:.3}..{:.3})",
-        saved.len(),
-        median_of(&saved),
-        saved[0],
-        saved[saved.len() - 1]
+    })
+    .await;
+    print_median(
+        "one encode per packet: throughput per link over one per receiver",
+        saved,
     );
     let rig = rig(true).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
