@@ -98,13 +98,19 @@ impl MetricKind {
         }
     }
 
-    /// Whether `new` is better than `current` by more than `tolerance` of distance (a wider path
-    /// always is; bandwidth levels already carry their own hysteresis).
-    pub fn clearly_better(self, new: PathMetric, current: PathMetric, tolerance: u32) -> bool {
+    /// Whether `new` is better than `current` by more than `tolerance` of distance, or (with a
+    /// bandwidth metric) wider by more than `width_margin` levels.
+    pub fn clearly_better(
+        self,
+        new: PathMetric,
+        current: PathMetric,
+        tolerance: u32,
+        width_margin: u16,
+    ) -> bool {
         match self {
             Self::Latency | Self::Random => new.dist.saturating_add(tolerance) < current.dist,
             Self::BandwidthLatency | Self::BandwidthOnly => {
-                new.width > current.width
+                new.width > current.width.saturating_add(width_margin)
                     || (new.width == current.width
                         && new.dist.saturating_add(tolerance) < current.dist)
             }
@@ -181,10 +187,28 @@ mod tests {
     #[test]
     fn small_latency_differences_are_ignored_but_width_is_not() {
         let k = MetricKind::BandwidthLatency;
-        assert!(!k.clearly_better(m(5, 95), m(5, 100), 10));
-        assert!(k.clearly_better(m(5, 80), m(5, 100), 10));
-        assert!(k.clearly_better(m(6, 500), m(5, 100), 10));
-        assert!(!MetricKind::Latency.clearly_better(m(9, 95), m(1, 100), 10));
+        assert!(!k.clearly_better(m(5, 95), m(5, 100), 10, 0));
+        assert!(k.clearly_better(m(5, 80), m(5, 100), 10, 0));
+        assert!(k.clearly_better(m(6, 500), m(5, 100), 10, 0));
+        assert!(!MetricKind::Latency.clearly_better(m(9, 95), m(1, 100), 10, 0));
+    }
+
+    #[test]
+    fn a_wider_path_must_clear_the_width_margin() {
+        let k = MetricKind::BandwidthLatency;
+        assert!(
+            !k.clearly_better(m(6, 50), m(5, 100), 10, 1),
+            "one level is within the margin"
+        );
+        assert!(k.clearly_better(m(7, 500), m(5, 100), 10, 1));
+        // Equal width: the latency rule alone decides, whatever the margin.
+        assert!(k.clearly_better(m(5, 80), m(5, 100), 10, 1));
+        assert!(
+            !k.clearly_better(m(4, 10), m(5, 100), 10, 1),
+            "a narrower path never is"
+        );
+        let wide = PathMetric::UNBOUNDED;
+        assert!(!k.clearly_better(m(wide, 10), m(wide, 100), 100, 1));
     }
 
     #[test]

@@ -86,6 +86,22 @@ pub struct Tolerance {
     pub fraction: f64,
     /// Absolute part, microseconds.
     pub floor_us: u32,
+    /// With a bandwidth metric, bandwidth levels by which a wider path must exceed the current
+    /// one's width to replace it (0: any wider path does) ...
+    pub width_levels: u16,
+    /// ... when the current path is at least this wide (a narrower one takes any wider path).
+    pub width_levels_from: u16,
+}
+
+impl Tolerance {
+    /// The levels by which a path must be wider than `current` to replace it.
+    fn width_margin(&self, current: u16) -> u16 {
+        if current >= self.width_levels_from {
+            self.width_levels
+        } else {
+            0
+        }
+    }
 }
 
 impl Tolerance {
@@ -337,7 +353,12 @@ impl RoutingTable {
         let (mut metric, mut latency, mut hop) = chosen?;
         // Hysteresis: keep the current next hop unless the new one is clearly better.
         if let (Some((cur, cur_latency)), Some(cur_hop)) = (current, current_hop)
-            && !kind.clearly_better(metric, cur, tolerance.of(cur.dist))
+            && !kind.clearly_better(
+                metric,
+                cur,
+                tolerance.of(cur.dist),
+                tolerance.width_margin(cur.width),
+            )
         {
             (metric, latency, hop) = (cur, cur_latency, cur_hop);
         }
@@ -543,6 +564,8 @@ mod tests {
     const TOL: Tolerance = Tolerance {
         fraction: 0.0,
         floor_us: 0,
+        width_levels: 0,
+        width_levels_from: 0,
     };
 
     fn lat(us: u32) -> PathMetric {
@@ -677,6 +700,44 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_route_moves_only_for_more_than_the_width_margin_a_narrow_one_for_any_gain() {
+        let tol = Tolerance {
+            width_levels: 1,
+            width_levels_from: 5,
+            ..TOL
+        };
+        let advert = |width, path: &[Slot]| {
+            Some(Advert {
+                metric: PathMetric {
+                    width,
+                    dist: 10_000,
+                },
+                latency_us: 10_000,
+                path: path.to_vec(),
+            })
+        };
+        let links = wide_links(&[(1, 1), (2, 1)], None);
+        let hop_and_width = |t: &RoutingTable| t.route(3).map(|r| (r.next_hop, r.metric.width));
+        let mut t = RoutingTable::new(MetricKind::BandwidthLatency);
+        t.apply(1, 3, advert(6, &[3]), 64).unwrap();
+        t.apply(2, 3, advert(4, &[3]), 64).unwrap();
+        t.recompute(Time::ZERO, &links, |_| true, tol);
+        assert_eq!(hop_and_width(&t), Some((1, 6)));
+        // One level wider through 2 is within the margin of a route half as wide as the stream.
+        t.apply(2, 3, advert(7, &[3]), 64).unwrap();
+        t.recompute(Time::ZERO, &links, |_| true, tol);
+        assert_eq!(hop_and_width(&t), Some((1, 6)));
+        t.apply(2, 3, advert(8, &[3]), 64).unwrap();
+        t.recompute(Time::ZERO, &links, |_| true, tol);
+        assert_eq!(hop_and_width(&t), Some((2, 8)));
+        // A route below half the stream takes any wider path.
+        t.apply(2, 3, advert(3, &[3]), 64).unwrap();
+        t.apply(1, 3, advert(4, &[3]), 64).unwrap();
+        t.recompute(Time::ZERO, &links, |_| true, tol);
+        assert_eq!(hop_and_width(&t), Some((1, 4)));
+    }
+
+    #[test]
     fn among_full_neighbours_the_one_with_more_upload_to_spare_wins() {
         let mut t = RoutingTable::new(MetricKind::BandwidthLatency);
         t.apply(1, 3, wide_advert(10_000, &[3]), 64).unwrap();
@@ -798,6 +859,8 @@ mod tests {
         let tol = Tolerance {
             fraction: 0.1,
             floor_us: 0,
+            width_levels: 0,
+            width_levels_from: 0,
         };
         let mut t = RoutingTable::default();
         t.apply(1, 3, advert(100, &[3]), 64).unwrap();

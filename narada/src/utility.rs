@@ -71,6 +71,8 @@ mod tests {
     const TOL: Tolerance = Tolerance {
         fraction: 0.0,
         floor_us: 0,
+        width_levels: 0,
+        width_levels_from: 0,
     };
 
     fn latency(us: u32) -> PathMetric {
