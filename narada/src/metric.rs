@@ -207,6 +207,7 @@ mod tests {
             !k.clearly_better(m(4, 10), m(5, 100), 10, 1),
             "a narrower path never is"
         );
+        // The margin saturates on an unbounded width (no overflow into a small one).
         let wide = PathMetric::UNBOUNDED;
         assert!(!k.clearly_better(m(wide, 10), m(wide, 100), 100, 1));
     }

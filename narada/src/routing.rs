@@ -94,6 +94,20 @@ pub struct Tolerance {
 }
 
 impl Tolerance {
+    /// None at all: any better route wins (for tests).
+    #[cfg(test)]
+    pub(crate) const EXACT: Self = Self {
+        fraction: 0.0,
+        floor_us: 0,
+        width_levels: 0,
+        width_levels_from: 0,
+    };
+
+    /// The distance by which a route must be shorter than one of `cost` to replace it.
+    fn of(&self, cost: u32) -> u32 {
+        ((f64::from(cost) * self.fraction) as u32).saturating_add(self.floor_us)
+    }
+
     /// The levels by which a path must be wider than `current` to replace it.
     fn width_margin(&self, current: u16) -> u16 {
         if current >= self.width_levels_from {
@@ -101,12 +115,6 @@ impl Tolerance {
         } else {
             0
         }
-    }
-}
-
-impl Tolerance {
-    fn of(&self, cost: u32) -> u32 {
-        ((f64::from(cost) * self.fraction) as u32).saturating_add(self.floor_us)
     }
 }
 

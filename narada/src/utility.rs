@@ -68,12 +68,7 @@ mod tests {
     use super::*;
     use crate::routing::{Advert, Tolerance};
 
-    const TOL: Tolerance = Tolerance {
-        fraction: 0.0,
-        floor_us: 0,
-        width_levels: 0,
-        width_levels_from: 0,
-    };
+    const TOL: Tolerance = Tolerance::EXACT;
 
     fn latency(us: u32) -> PathMetric {
         PathMetric {

@@ -2,12 +2,7 @@
 
 use super::*;
 
-const TOL: Tolerance = Tolerance {
-    fraction: 0.0,
-    floor_us: 0,
-    width_levels: 0,
-    width_levels_from: 0,
-};
+const TOL: Tolerance = Tolerance::EXACT;
 
 fn lat(us: u32) -> PathMetric {
     PathMetric {
