@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::network::Network;
 use crate::report::Table;
 use crate::stats::Distribution;
+use crate::topology::capacity::capacity_mix;
 use crate::topology::{LatencyMatrix, PhysicalGraph, ShortestPathTree, Topology};
 
 /// A text report on `topology`, and on `net`'s member pairs if members were placed.
@@ -56,14 +57,6 @@ fn describe_graph(g: &PhysicalGraph) -> String {
         delay_diameter = delay_diameter.max(spt.eccentricity_micros());
         hop_diameter = hop_diameter.max((0..n).filter_map(|x| spt.hops(x)).max().unwrap_or(0));
     }
-    let mut capacities: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
-    for l in g.links() {
-        *capacities.entry(l.capacity.bps()).or_default() += 1;
-    }
-    let caps: Vec<String> = capacities
-        .iter()
-        .map(|(&bps, count)| format!("{count} x {}", overlay_core::Bandwidth::from_bps(bps)))
-        .collect();
     let mut out = format!(
         "topology {}\nrouters {n}, links {}, attach points {}, connected: {}\n",
         g.name,
@@ -75,7 +68,11 @@ fn describe_graph(g: &PhysicalGraph) -> String {
         "diameter: {hop_diameter} hops along delay-shortest routes, {:.2} ms (largest shortest-path delay)\n",
         delay_diameter as f64 / 1e3
     ));
-    out.push_str(&format!("link capacities: {}\n\n", caps.join(", ")));
+    out.push_str(&format!("link capacities: {}\n", capacity_mix(g)));
+    if !g.capacity_rule.is_empty() {
+        out.push_str(&format!("  from: {}\n", g.capacity_rule));
+    }
+    out.push('\n');
     let mut t = Table::new(&QUANTILE_HEADER);
     t.row(&quantiles_row("degree", &degrees, "links"));
     t.row(&quantiles_row("link delay", &delays, "ms"));

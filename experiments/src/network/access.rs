@@ -5,7 +5,11 @@
 //!   probabilities SimBlock measured for Bitcoin nodes, takes that region's measured upload and
 //!   download bandwidth, scaled by a log-normal factor `exp(spread · Z)` so hosts of one region
 //!   differ; a fraction `adsl` of hosts instead get a slow asymmetric ADSL line (`adsl_up`,
-//!   `adsl_down`, default 1 and 8 Mbps). `path=FILE` reads another file of SimBlock's format.
+//!   `adsl_down`, default 1 and 8 Mbps). `path=FILE` reads another file of SimBlock's format;
+//! - `router:factor=1,delay=0.1ms`: infrastructure hosts (Overcast's nodes) whose own link, each
+//!   way, is `factor` times the capacity of all their router's links together, so the node can
+//!   feed every link of its router at once and its own link is never what limits it (only on
+//!   router maps).
 //!
 //! `delay` is the access link's propagation delay on router maps; measured RTT matrices already
 //! include the hosts' own links, so there it is not added.
@@ -75,10 +79,17 @@ pub enum AccessSpec {
         /// Delay.
         delay: Duration,
     },
+    /// A link as fast as the host's router's links together, times `factor`.
+    RouterRelative {
+        /// Multiple of the router's total link capacity.
+        factor: f64,
+        /// Delay.
+        delay: Duration,
+    },
 }
 
 /// Help text for access specs.
-pub const ACCESS_HELP: &str = "fixed:up=100mbps,down=100mbps,delay=1ms | simblock:year=2019,adsl=0.1,spread=0.3,delay=1ms[,path=FILE]";
+pub const ACCESS_HELP: &str = "fixed:up=100mbps,down=100mbps,delay=1ms | simblock:year=2019,adsl=0.1,spread=0.3,delay=1ms[,path=FILE] | router:factor=1,delay=0.1ms";
 
 impl AccessSpec {
     /// Parse an access spec string.
@@ -135,6 +146,14 @@ impl AccessSpec {
                     delay,
                 }
             }
+            "router" => {
+                let factor: f64 = spec.take("factor", 1.0)?;
+                if !(factor > 0.0 && factor <= 1e3) {
+                    return Err(spec.error(format!("factor must be in (0, 1000], got {factor}")));
+                }
+                spec.clone().finish(&["factor", "delay"])?;
+                Self::RouterRelative { factor, delay }
+            }
             other => {
                 return Err(spec.error(format!("unknown access kind {other:?}; use {ACCESS_HELP}")));
             }
@@ -149,6 +168,13 @@ impl AccessSpec {
 
     fn draw_one(&self, rng: &mut ProtocolRng) -> AccessLink {
         match self {
+            // Sized when the host is placed: see `AccessSpec::router_factor`.
+            Self::RouterRelative { delay, .. } => AccessLink {
+                up: Bandwidth::ZERO,
+                down: Bandwidth::ZERO,
+                delay: *delay,
+                class: "router".to_owned(),
+            },
             Self::Fixed { up, down, delay } => AccessLink {
                 up: *up,
                 down: *down,
@@ -196,7 +222,18 @@ impl AccessSpec {
     /// The access delay.
     pub fn delay(&self) -> Duration {
         match self {
-            Self::Fixed { delay, .. } | Self::Regional { delay, .. } => *delay,
+            Self::Fixed { delay, .. }
+            | Self::Regional { delay, .. }
+            | Self::RouterRelative { delay, .. } => *delay,
+        }
+    }
+
+    /// For router-relative links, the multiple of the router's total link capacity each host's
+    /// link gets (the network sizes them once it knows the routers).
+    pub fn router_factor(&self) -> Option<f64> {
+        match self {
+            Self::RouterRelative { factor, .. } => Some(*factor),
+            Self::Fixed { .. } | Self::Regional { .. } => None,
         }
     }
 }

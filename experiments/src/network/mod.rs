@@ -18,7 +18,7 @@ use rand::RngExt;
 pub use access::{ACCESS_HELP, AccessLink, AccessSpec, RegionTable, standard_normal};
 pub use flow::{FlowDemand, max_min_fair};
 
-use crate::topology::{LatencyMatrix, PhysicalGraph, RouterRole, ShortestPathTree, Topology};
+use crate::topology::{LatencyMatrix, PhysicalGraph, ShortestPathTree, Topology};
 
 /// A directed link: `2 × link + direction`.
 pub type Channel = u32;
@@ -61,8 +61,10 @@ pub enum Placement {
     /// Every host on a random attach point (a stub router on transit-stub maps).
     #[default]
     Random,
-    /// The first hosts on the transit (backbone) routers, one each in router order, the rest at
-    /// random: infrastructure nodes placed where the bandwidth is, as Overcast's were.
+    /// The first hosts on the backbone routers, one each (the transit routers in router order;
+    /// on a flat map the tenth of routers with the most link capacity, most first), the rest
+    /// at random on attach points off the backbone: infrastructure nodes placed where the
+    /// bandwidth is, as Overcast's were, and the audience's nodes at the edge.
     Backbone,
 }
 
@@ -132,13 +134,16 @@ impl Network {
         let (mut trees, mut tree_of) = (Vec::new(), Vec::new());
         match &topology {
             Topology::Physical(graph) => {
-                let points = graph.attach_points();
                 let backbone: Vec<usize> = match placement_rule {
                     Placement::Random => Vec::new(),
-                    Placement::Backbone => (0..graph.routers().len())
-                        .filter(|&r| graph.routers()[r].role == RouterRole::Transit)
-                        .collect(),
+                    Placement::Backbone => graph.backbone_routers(),
                 };
+                // The rest go to the edge: attach points off the backbone (on a map with
+                // roles, transit routers are no attach points anyway).
+                let mut points = graph.attach_points();
+                if points.len() > backbone.len() {
+                    points.retain(|r| !backbone.contains(r));
+                }
                 physical_links = graph.links().len();
                 link_delay = graph
                     .links()
@@ -162,6 +167,16 @@ impl Network {
                         trees.push(ShortestPathTree::compute(graph, router));
                     }
                     tree_of.push(t);
+                    let mut link = link;
+                    if let Some(factor) = access.router_factor() {
+                        let total: f64 = graph
+                            .neighbours(router)
+                            .iter()
+                            .map(|&(_, l)| graph.links()[l].capacity.bps_f64())
+                            .sum();
+                        link.up = Bandwidth::from_bps_f64(total * factor);
+                        link.down = link.up;
+                    }
                     hosts.push(Host {
                         name: format!("m{i}@{}", graph.routers()[router].name),
                         router: Some(router),
@@ -171,6 +186,12 @@ impl Network {
                 }
             }
             Topology::Matrix(matrix) => {
+                if access.router_factor().is_some() {
+                    return Err(NetworkError::Members(format!(
+                        "{} is an RTT matrix with no routers; router-relative access links need a router map",
+                        matrix.name
+                    )));
+                }
                 if members > matrix.len() {
                     return Err(NetworkError::Members(format!(
                         "{} has {} hosts; cannot place {members} members",
@@ -585,6 +606,54 @@ mod tests {
         let err =
             Network::build(too_many, 300, &AccessSpec::parse("fixed").unwrap(), 1).unwrap_err();
         assert!(err.to_string().contains("242 hosts"), "{err}");
+    }
+
+    #[test]
+    fn backbone_placement_on_a_flat_map_fills_the_backbone_then_the_edge_with_router_sized_links() {
+        let path = format!(
+            "{}/../data/topology/topozoo-Geant2012.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let topo = topology::load(&format!("topohub:{path}")).unwrap();
+        let graph = match &topo {
+            Topology::Physical(g) => g.clone(),
+            Topology::Matrix(_) => unreachable!(),
+        };
+        let backbone = graph.backbone_routers();
+        assert_eq!(backbone.len(), 4, "a tenth of 37 routers, rounded up");
+        let access = AccessSpec::parse("router:factor=2,delay=0.1ms").unwrap();
+        let net = Network::build_placed(topo, 60, &access, 3, Placement::Backbone).unwrap();
+        for (i, host) in net.hosts().iter().enumerate() {
+            let router = host.router.unwrap();
+            if i < backbone.len() {
+                assert_eq!(router, backbone[i], "node {i} on the backbone, in order");
+            } else {
+                assert!(!backbone.contains(&router), "node {i} at the edge");
+            }
+            let attached: f64 = graph
+                .neighbours(router)
+                .iter()
+                .map(|&(_, l)| graph.links()[l].capacity.bps_f64())
+                .sum();
+            assert_eq!(host.access.up.bps_f64(), 2.0 * attached);
+            assert_eq!(host.access.down, host.access.up);
+        }
+        let matrix = format!(
+            "{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let err = Network::build(
+            topology::load(&format!("matrix:{matrix}")).unwrap(),
+            5,
+            &access,
+            1,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("need a router map"), "{err}");
+        let err = AccessSpec::parse("router:factor=0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("factor must be in (0, 1000]"), "{err}");
     }
 
     #[test]

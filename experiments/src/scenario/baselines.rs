@@ -117,14 +117,16 @@ impl Scenario for Baselines {
     }
 
     fn headline(_args: &BaselinesArgs, summary: &BaselinesSummary, elapsed: Duration) -> String {
-        format!(
+        let mut line = format!(
             "baselines on {} with {} members (seed {}), {} sources, in {:.2} s",
             summary.header.topology_name,
             summary.header.members,
             summary.header.seed,
             summary.sources,
             elapsed.as_secs_f64()
-        )
+        );
+        line.push_str(&summary.header.capacities_line());
+        line
     }
 
     fn table(summary: &BaselinesSummary) -> String {

@@ -152,6 +152,9 @@ pub struct RunHeader {
     pub seed: u64,
     /// Access spec as given.
     pub access: String,
+    /// Where the router links' capacities came from and how many have each (none for a matrix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_capacities: Option<String>,
 }
 
 impl RunHeader {
@@ -167,7 +170,23 @@ impl RunHeader {
             members: net.members(),
             seed: args.seed,
             access: args.access.clone(),
+            link_capacities: net.graph().map(|g| {
+                let mix = topology::capacity::capacity_mix(g);
+                if g.capacity_rule.is_empty() {
+                    mix
+                } else {
+                    format!("{}; {mix}", g.capacity_rule)
+                }
+            }),
         }
+    }
+
+    /// A line for text reports on where link capacities came from, with its line break first;
+    /// empty for a matrix.
+    pub fn capacities_line(&self) -> String {
+        self.link_capacities
+            .as_ref()
+            .map_or_else(String::new, |c| format!("\nlink capacities: {c}"))
     }
 }
 
@@ -261,6 +280,31 @@ mod tests {
         assert!(err.contains("unknown key(s) bandwidth"), "{err}");
         assert!(err.contains("upload_share"), "names the known keys: {err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_header_says_where_link_capacities_came_from() {
+        let map = format!(
+            "topohub:{}/../data/topology/topozoo-Geant2012.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        for (topology, expected) in [
+            (map.clone(), "provisioned by load"),
+            (
+                format!("{map},capacity=2.5gbps"),
+                "every link 2.5 Gbit/s; 58 x 2.5 Gbit/s",
+            ),
+            (DEFAULT_TOPOLOGY.to_owned(), "(waxman capacity=)"),
+        ] {
+            let common = CommonArgs {
+                topology,
+                ..baselines_args(None).common
+            };
+            let header = RunHeader::new("t", &common, &common.network().unwrap());
+            let line = header.capacities_line();
+            assert!(line.starts_with("\nlink capacities: "), "{line}");
+            assert!(line.contains(expected), "{line}");
+        }
     }
 
     #[test]

@@ -205,14 +205,16 @@ impl Scenario for Narada {
     }
 
     fn headline(_args: &NaradaArgs, summary: &NaradaSummary, elapsed: Duration) -> String {
-        format!(
+        let mut line = format!(
             "narada on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
             summary.header.topology_name,
             summary.header.members,
             summary.header.seed,
             summary.duration_s,
             elapsed.as_secs_f64()
-        )
+        );
+        line.push_str(&summary.header.capacities_line());
+        line
     }
 
     fn table(summary: &NaradaSummary) -> String {

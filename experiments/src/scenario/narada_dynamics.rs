@@ -133,14 +133,16 @@ impl Scenario for NaradaDynamics {
     }
 
     fn headline(args: &DynamicsArgs, summary: &DynamicsSummary, elapsed: Duration) -> String {
-        format!(
+        let mut line = format!(
             "narada-dynamics on {} with {} members (seed {}), {:.0} simulated s in {:.1} s",
             summary.header.topology_name,
             args.common.members,
             summary.header.seed,
             summary.duration_s,
             elapsed.as_secs_f64()
-        )
+        );
+        line.push_str(&summary.header.capacities_line());
+        line
     }
 
     fn table(summary: &DynamicsSummary) -> String {

@@ -25,8 +25,9 @@ use crate::topology;
 /// The Overcast paper's kind of map.
 pub const OVERCAST_TOPOLOGY: &str = "transit-stub:nodes=600,seed=1";
 
-/// Overcast nodes are infrastructure at routers: their own links are never the bottleneck.
-pub const OVERCAST_ACCESS: &str = "fixed:up=10gbps,down=10gbps,delay=0.1ms";
+/// Overcast nodes are infrastructure at routers: each one's own link is as fast as all its
+/// router's links together, so it is never the bottleneck (the paper's model), on any map.
+pub const OVERCAST_ACCESS: &str = "router:delay=0.1ms";
 
 /// What every Overcast run shares: the map, the nodes, the stream and the protocol settings.
 #[derive(Debug, Clone, Args)]
@@ -40,7 +41,8 @@ pub struct OvercastSetup {
     /// Seed of placement and protocol randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Nodes' own links.
+    /// Nodes' own links (default: as fast as all the links of the node's router together;
+    /// fixed:up=10gbps,down=10gbps,delay=0.1ms for ordinary servers).
     #[arg(long, default_value = OVERCAST_ACCESS)]
     pub access: String,
     /// backbone: the first nodes on transit routers (the root first); random: all on stubs.
@@ -116,9 +118,15 @@ impl OvercastSetup {
         )?)
     }
 
-    /// The Overcast settings these arguments describe.
-    pub fn config(&self) -> Result<OvercastConfig, ScenarioError> {
+    /// The Overcast settings these arguments describe, for nodes on `net`. With router-relative
+    /// access links a probe may send as fast as the fastest node's own link (what limits a real
+    /// probe is the prober's link; the protocol's default cap assumes ordinary servers).
+    pub fn config(&self, net: &Network) -> Result<OvercastConfig, ScenarioError> {
         let mut config = load_config(self.overcast_config.as_deref())?;
+        if AccessSpec::parse(&self.access)?.router_factor().is_some() {
+            let fastest = net.hosts().iter().map(|h| h.access.up).max();
+            config.probe_rate = config.probe_rate.max(fastest.unwrap_or(Bandwidth::ZERO));
+        }
         if self.probe_bytes.is_some() {
             config.probe_bytes = self.probe_bytes;
         }
@@ -231,7 +239,7 @@ impl Scenario for Overcast {
     }
 
     fn headline(_args: &OvercastArgs, summary: &OvercastSummary, elapsed: Duration) -> String {
-        format!(
+        let mut line = format!(
             "overcast on {} with {} nodes ({:?} placement, seed {}), {:.0} simulated s in {:.1} s",
             summary.header.topology_name,
             summary.header.members,
@@ -239,7 +247,9 @@ impl Scenario for Overcast {
             summary.header.seed,
             summary.duration_s,
             elapsed.as_secs_f64()
-        )
+        );
+        line.push_str(&summary.header.capacities_line());
+        line
     }
 
     fn table(summary: &OvercastSummary) -> String {
@@ -257,7 +267,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
     }
     let net = args.setup.network()?;
     let header = RunHeader::new(Overcast::NAME, &args.setup.common(), &net);
-    let config = args.setup.config()?;
+    let config = args.setup.config(&net)?;
     let n = net.members();
     let mut group = OvercastGroup::new(net, &config, args.setup.roots, args.setup.seed);
     let roots = group.roots.len();

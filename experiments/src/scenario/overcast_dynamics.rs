@@ -200,7 +200,7 @@ impl Scenario for OvercastDynamics {
     }
 
     fn headline(_args: &DynamicsArgs, summary: &DynamicsSummary, elapsed: Duration) -> String {
-        format!(
+        let mut line = format!(
             "overcast-dynamics on {} with {} nodes in {} waves (seed {}), {:.0} simulated s in {:.1} s",
             summary.header.topology_name,
             summary.header.members,
@@ -208,7 +208,9 @@ impl Scenario for OvercastDynamics {
             summary.header.seed,
             summary.duration_s,
             elapsed.as_secs_f64()
-        )
+        );
+        line.push_str(&summary.header.capacities_line());
+        line
     }
 
     fn table(summary: &DynamicsSummary) -> String {
@@ -228,7 +230,7 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
     let setup = &args.setup;
     let net = setup.network()?;
     let header = RunHeader::new(OvercastDynamics::NAME, &setup.common(), &net);
-    let config = setup.config()?;
+    let config = setup.config(&net)?;
     let n = net.members();
     let mut group = OvercastGroup::new(net, &config, setup.roots, setup.seed);
     let roots = group.roots.len();

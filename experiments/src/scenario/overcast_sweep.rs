@@ -201,7 +201,7 @@ fn churn_run(args: &SweepArgs, rate: u32) -> Result<ChurnPoint, ScenarioError> {
         ..args.setup.clone()
     };
     let net = setup.network()?;
-    let config = setup.config()?;
+    let config = setup.config(&net)?;
     let mut group = OvercastGroup::new(net, &config, setup.roots, setup.seed);
     let roots = group.roots.len();
     let active = args.churn_members.max(roots + 1);

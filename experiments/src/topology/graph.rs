@@ -50,6 +50,9 @@ pub struct PhysicalGraph {
     adjacency: Vec<Vec<(usize, usize)>>,
     /// What loading changed (components dropped, duplicates merged, ...), for reports.
     pub notes: Vec<String>,
+    /// Where the links' capacities came from (the map, a model, a generator's parameters), for
+    /// reports; empty if nobody said.
+    pub capacity_rule: String,
 }
 
 impl PhysicalGraph {
@@ -75,6 +78,7 @@ impl PhysicalGraph {
             links,
             adjacency,
             notes: Vec::new(),
+            capacity_rule: String::new(),
         }
     }
 
@@ -86,6 +90,16 @@ impl PhysicalGraph {
     /// The links.
     pub fn links(&self) -> &[PhysicalLink] {
         &self.links
+    }
+
+    /// Give each link the capacity `capacity_of(link index, link)` returns.
+    pub fn set_capacities(
+        &mut self,
+        mut capacity_of: impl FnMut(usize, &PhysicalLink) -> Bandwidth,
+    ) {
+        for (i, link) in self.links.iter_mut().enumerate() {
+            link.capacity = capacity_of(i, link);
+        }
     }
 
     /// `(neighbour, link index)` pairs of router `r`.
@@ -103,6 +117,30 @@ impl PhysicalGraph {
         } else {
             stubs
         }
+    }
+
+    /// Backbone routers, where infrastructure nodes go first: the transit routers of a map that
+    /// has roles; on a flat map, the tenth of routers (at least one) with the most link capacity
+    /// attached, most first (ties: lowest index first). Transit routers come in index order.
+    pub fn backbone_routers(&self) -> Vec<usize> {
+        let transit: Vec<usize> = (0..self.routers.len())
+            .filter(|&r| self.routers[r].role == RouterRole::Transit)
+            .collect();
+        if !transit.is_empty() || self.routers.iter().any(|r| r.role != RouterRole::Plain) {
+            return transit;
+        }
+        let attached = |r: usize| -> u128 {
+            self.adjacency[r]
+                .iter()
+                .map(|&(_, l)| u128::from(self.links[l].capacity.bps()))
+                .sum()
+        };
+        let mut ranked: Vec<(std::cmp::Reverse<u128>, usize)> = (0..self.routers.len())
+            .map(|r| (std::cmp::Reverse(attached(r)), r))
+            .collect();
+        ranked.sort_unstable();
+        ranked.truncate(self.routers.len().div_ceil(10));
+        ranked.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Connected components, largest first (ties: lowest router first); routers in index order.
@@ -156,6 +194,7 @@ impl PhysicalGraph {
             .collect();
         let mut graph = Self::new(self.name.clone(), routers, links);
         graph.notes = self.notes.clone();
+        graph.capacity_rule = self.capacity_rule.clone();
         graph
     }
 }
@@ -180,6 +219,23 @@ mod tests {
             delay: Duration::from_millis(1),
             capacity: Bandwidth::from_mbps(100),
         }
+    }
+
+    #[test]
+    fn the_backbone_of_a_flat_map_is_where_capacity_is() {
+        // A star around router 2 (100 Mbit/s links) with one fast spoke 2-4 (1 Gbit/s), a tail
+        // 4-5 and, on the larger map, six more routers on 5: capacity attached is 1.3 Gbit/s
+        // at 2, 1.1 at 4 and 0.7 at 5 (which has the most links).
+        let mut links = vec![link(2, 0), link(2, 1), link(2, 3), link(2, 4), link(4, 5)];
+        links[3].capacity = Bandwidth::from_mbps(1_000);
+        let routers: Vec<Router> = (0..12).map(test_router).collect();
+        let mut more = links.clone();
+        more.extend((6..12).map(|r| link(5, r)));
+        let g = PhysicalGraph::new("star", routers, more);
+        assert_eq!(g.backbone_routers(), vec![2, 4], "12 routers: the top two");
+        let routers: Vec<Router> = (0..6).map(test_router).collect();
+        let g = PhysicalGraph::new("star", routers, links);
+        assert_eq!(g.backbone_routers(), vec![2]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - `topohub:PATH` (router maps in topohub JSON, [`topohub`]);
 //! - `matrix:PATH` (measured host-to-host RTT matrices, [`matrix`]).
 
+pub mod capacity;
 mod graph;
 pub mod matrix;
 mod paths;
@@ -12,6 +13,7 @@ pub mod topohub;
 pub mod transit_stub;
 pub mod waxman;
 
+pub use capacity::CapacityModel;
 pub use graph::{PhysicalGraph, PhysicalLink, Router, RouterRole};
 pub use matrix::LatencyMatrix;
 pub use paths::ShortestPathTree;
@@ -68,7 +70,7 @@ impl TopologyError {
 }
 
 /// The topology kinds and what their specs look like, for help texts.
-pub const SPEC_HELP: &str = "waxman:routers=1024,links=3145,seed=1 | transit-stub:nodes=600,seed=1 | topohub:PATH | matrix:PATH";
+pub const SPEC_HELP: &str = "waxman:routers=1024,links=3145,seed=1 | transit-stub:nodes=600,seed=1 | topohub:PATH[,capacity=provisioned|RATE] | matrix:PATH";
 
 /// Build or load the topology a spec string names.
 pub fn load(text: &str) -> Result<Topology, TopologyError> {

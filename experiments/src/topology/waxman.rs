@@ -130,6 +130,10 @@ pub fn generate(params: &WaxmanParams) -> PhysicalGraph {
         .collect();
     let mut graph = PhysicalGraph::new("waxman", routers, links);
     graph.notes = notes;
+    graph.capacity_rule = format!(
+        "every link {} (waxman capacity=)",
+        super::capacity::rate(params.capacity)
+    );
     graph
 }
 

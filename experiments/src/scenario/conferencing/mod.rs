@@ -286,7 +286,7 @@ impl Scenario for Conferencing {
         summary: &ConferencingSummary,
         elapsed: Duration,
     ) -> String {
-        format!(
+        let mut line = format!(
             "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}; uploads \
              x{:.2} of the demand, x{:.2} in whole streams) in {:.1} s",
             summary.header.topology_name,
@@ -297,7 +297,9 @@ impl Scenario for Conferencing {
             summary.upload_over_demand,
             summary.stream_slots_over_demand,
             elapsed.as_secs_f64()
-        )
+        );
+        line.push_str(&summary.header.capacities_line());
+        line
     }
 
     fn table(summary: &ConferencingSummary) -> String {
