@@ -110,16 +110,20 @@ impl Network {
         access: &AccessSpec,
         seed: u64,
     ) -> Result<Self, NetworkError> {
-        Self::build_placed(topology, members, access, seed, Placement::Random)
+        Self::build_placed(topology, members, access, seed, Placement::Random, 1)
     }
 
-    /// Like [`Network::build`], choosing routers for hosts by `placement`.
+    /// Like [`Network::build`], choosing routers for hosts by `placement`. With backbone
+    /// placement the first `site` hosts share the first backbone router (Overcast's linear
+    /// roots, which stand in for each other at one site, as the paper's replicated root does);
+    /// the next hosts take the other backbone routers, one each.
     pub fn build_placed(
         topology: Topology,
         members: usize,
         access: &AccessSpec,
         seed: u64,
         placement_rule: Placement,
+        site: usize,
     ) -> Result<Self, NetworkError> {
         if members < 2 {
             return Err(NetworkError::Members(format!(
@@ -157,7 +161,8 @@ impl Network {
                     .collect::<Vec<_>>();
                 let mut tree_index = std::collections::BTreeMap::new();
                 for (i, link) in access_links.drain(..).enumerate() {
-                    let router = match backbone.get(i) {
+                    let on_backbone = if i < site { 0 } else { i + 1 - site.max(1) };
+                    let router = match backbone.get(on_backbone) {
                         Some(&transit) => transit,
                         None => points[placement.random_range(0..points.len())],
                     };
@@ -622,11 +627,17 @@ mod tests {
         let backbone = graph.backbone_routers();
         assert_eq!(backbone.len(), 4, "a tenth of 37 routers, rounded up");
         let access = AccessSpec::parse("router:factor=2,delay=0.1ms").unwrap();
-        let net = Network::build_placed(topo, 60, &access, 3, Placement::Backbone).unwrap();
+        let net = Network::build_placed(topo, 60, &access, 3, Placement::Backbone, 2).unwrap();
         for (i, host) in net.hosts().iter().enumerate() {
             let router = host.router.unwrap();
-            if i < backbone.len() {
-                assert_eq!(router, backbone[i], "node {i} on the backbone, in order");
+            if i < 2 {
+                assert_eq!(router, backbone[0], "the two roots share the first router");
+            } else if i <= backbone.len() {
+                assert_eq!(
+                    router,
+                    backbone[i - 1],
+                    "node {i} on the backbone, in order"
+                );
             } else {
                 assert!(!backbone.contains(&router), "node {i} at the edge");
             }

@@ -45,7 +45,10 @@ pub struct OvercastSetup {
     /// fixed:up=10gbps,down=10gbps,delay=0.1ms for ordinary servers).
     #[arg(long, default_value = OVERCAST_ACCESS)]
     pub access: String,
-    /// backbone: the first nodes on transit routers (the root first); random: all on stubs.
+    /// backbone: the linear roots together on the first backbone router, the next nodes one
+    /// each on the other backbone routers (transit routers; on a flat map the tenth of routers
+    /// with the most link capacity), the rest at random off the backbone; random: all at random
+    /// attach points (stubs on transit-stub maps).
     #[arg(long, default_value = "backbone")]
     pub placement: Placement,
     /// Linear roots (the root and its standbys).
@@ -115,6 +118,7 @@ impl OvercastSetup {
             &access,
             self.seed,
             self.placement,
+            self.roots,
         )?)
     }
 

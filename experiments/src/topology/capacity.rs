@@ -46,7 +46,7 @@ impl fmt::Display for CapacityModel {
             Self::Uniform(c) => write!(f, "every link {}", rate(*c)),
             Self::Provisioned { top, floor } => write!(
                 f,
-                "provisioned by load (ECMP over shortest paths, uniform demand between routers): busiest link {}, standard rates down to {}",
+                "provisioned by load (uniform demand between routers, ECMP over shortest-delay paths): busiest link {}, standard rates down to {}",
                 rate(*top),
                 rate(*floor)
             ),
