@@ -52,6 +52,9 @@ pub enum NetworkError {
     /// Too few or too many members for the topology.
     #[error("{0}")]
     Members(String),
+    /// The access links asked for cannot be built on the topology.
+    #[error("{0}")]
+    Access(String),
 }
 
 /// Where hosts attach on a router map.
@@ -174,11 +177,7 @@ impl Network {
                     tree_of.push(t);
                     let mut link = link;
                     if let Some(factor) = access.router_factor() {
-                        let total: f64 = graph
-                            .neighbours(router)
-                            .iter()
-                            .map(|&(_, l)| graph.links()[l].capacity.bps_f64())
-                            .sum();
+                        let total = graph.attached_capacity_bps(router) as f64;
                         link.up = Bandwidth::from_bps_f64(total * factor);
                         link.down = link.up;
                     }
@@ -192,7 +191,7 @@ impl Network {
             }
             Topology::Matrix(matrix) => {
                 if access.router_factor().is_some() {
-                    return Err(NetworkError::Members(format!(
+                    return Err(NetworkError::Access(format!(
                         "{} is an RTT matrix with no routers; router-relative access links need a router map",
                         matrix.name
                     )));
@@ -641,12 +640,12 @@ mod tests {
             } else {
                 assert!(!backbone.contains(&router), "node {i} at the edge");
             }
-            let attached: f64 = graph
+            let attached: u64 = graph
                 .neighbours(router)
                 .iter()
-                .map(|&(_, l)| graph.links()[l].capacity.bps_f64())
+                .map(|&(_, l)| graph.links()[l].capacity.bps())
                 .sum();
-            assert_eq!(host.access.up.bps_f64(), 2.0 * attached);
+            assert_eq!(host.access.up.bps(), 2 * attached);
             assert_eq!(host.access.down, host.access.up);
         }
         let matrix = format!(

@@ -292,7 +292,7 @@ mod tests {
             (map.clone(), "provisioned by load"),
             (
                 format!("{map},capacity=2.5gbps"),
-                "every link 2.5 Gbit/s; 58 x 2.5 Gbit/s",
+                "every link 2.5gbps; 58 x 2.5gbps",
             ),
             (DEFAULT_TOPOLOGY.to_owned(), "(waxman capacity=)"),
         ] {

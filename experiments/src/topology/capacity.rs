@@ -6,17 +6,18 @@
 //! it routes one unit of demand between every ordered pair of routers over shortest paths (by
 //! delay, the simulator's routing metric), splitting equally among equal-cost next hops (ECMP),
 //! and gives each link a line rate in proportion to the busier direction's load. The busiest link
-//! gets `top`; every other link the smallest standard rate (1, 2.5, 10, 40, 100, 400 Gbit/s, and
-//! tenfold steps below) that carries its share of `top`, never less than `floor`. Links that no
-//! shortest path uses (protection links) get `floor`.
+//! gets `top`; every other link the smallest standard rate (1, 2.5 or 4 times a power of ten:
+//! ..., 1, 2.5, 4, 10, 25, 40, 100 Gbit/s, ...) that carries its share of `top`, never less than
+//! `floor`. Links that no shortest path uses (protection links) get `floor`.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use overlay_core::{Bandwidth, duration_micros};
 
 use super::PhysicalGraph;
+use super::paths::distances;
 
 /// How links without a capacity of their own get one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,40 +34,27 @@ pub enum CapacityModel {
 }
 
 impl CapacityModel {
+    /// The busiest link's rate by default.
+    pub const DEFAULT_TOP: Bandwidth = Bandwidth::from_mbps(100_000);
+    /// The least a link gets by default.
+    pub const DEFAULT_FLOOR: Bandwidth = Bandwidth::from_mbps(1_000);
     /// The default for router maps: the busiest link at 100 Gbit/s, none below 1 Gbit/s.
     pub const DEFAULT: Self = Self::Provisioned {
-        top: Bandwidth::from_mbps(100_000),
-        floor: Bandwidth::from_mbps(1_000),
+        top: Self::DEFAULT_TOP,
+        floor: Self::DEFAULT_FLOOR,
     };
 }
 
 impl fmt::Display for CapacityModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Uniform(c) => write!(f, "every link {}", rate(*c)),
+            Self::Uniform(c) => write!(f, "every link {c}"),
             Self::Provisioned { top, floor } => write!(
                 f,
-                "provisioned by load (uniform demand between routers, ECMP over shortest-delay paths): busiest link {}, standard rates down to {}",
-                rate(*top),
-                rate(*floor)
+                "provisioned by load (uniform demand between routers, ECMP over shortest-delay paths): busiest link {top}, standard rates down to {floor}"
             ),
         }
     }
-}
-
-/// A rate for reports: whole units where exact.
-pub fn rate(c: Bandwidth) -> String {
-    let bps = c.bps_f64();
-    let (value, unit) = if bps >= 1e9 {
-        (bps / 1e9, "Gbit/s")
-    } else if bps >= 1e6 {
-        (bps / 1e6, "Mbit/s")
-    } else {
-        (bps / 1e3, "kbit/s")
-    };
-    let text = format!("{value:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text} {unit}")
 }
 
 /// What "shortest" means when routing the demand.
@@ -78,30 +66,17 @@ pub enum PathMetric {
     Delay,
 }
 
-/// Each router's distance to `target` under `metric` (`None` if unreachable); links are
-/// symmetric, so this is also the distance from `target`.
-fn distances_to(graph: &PhysicalGraph, target: usize, metric: PathMetric) -> Vec<Option<u64>> {
-    let weight = |link: usize| match metric {
+/// What link `link` weighs under `metric`.
+fn link_weight(graph: &PhysicalGraph, link: usize, metric: PathMetric) -> u64 {
+    match metric {
         PathMetric::Hops => 1,
         PathMetric::Delay => duration_micros(graph.links()[link].delay),
-    };
-    let mut dist = vec![None; graph.routers().len()];
-    let mut heap = BinaryHeap::new();
-    dist[target] = Some(0);
-    heap.push(Reverse((0u64, target)));
-    while let Some(Reverse((d, r))) = heap.pop() {
-        if dist[r].is_some_and(|best| d > best) {
-            continue;
-        }
-        for &(next, link) in graph.neighbours(r) {
-            let nd = d.saturating_add(weight(link));
-            if dist[next].is_none_or(|best| nd < best) {
-                dist[next] = Some(nd);
-                heap.push(Reverse((nd, next)));
-            }
-        }
     }
-    dist
+}
+
+/// The load of a link's busier direction.
+fn busier(load: [f64; 2]) -> f64 {
+    load[0].max(load[1])
 }
 
 /// Each link's load in each direction (`[a to b, b to a]`) when one unit of demand flows
@@ -114,21 +89,18 @@ pub fn ecmp_loads(graph: &PhysicalGraph, metric: PathMetric) -> Vec<[f64; 2]> {
     let mut flow = vec![0.0; n];
     let mut next_hops: Vec<(usize, usize)> = Vec::new();
     for target in 0..n {
-        let dist = distances_to(graph, target, metric);
+        // Distances to `target` equal distances from it: links are symmetric.
+        let dist = distances(graph, target, |link| link_weight(graph, link, metric));
         order.clear();
-        order.extend((0..n).filter(|&r| r != target && dist[r].is_some()));
+        order.extend((0..n).filter(|&r| r != target && dist[r] != u64::MAX));
         // Farthest first, so a router's inflow is complete before it forwards.
         order.sort_by_key(|&r| Reverse((dist[r], r)));
         flow.iter_mut().for_each(|f| *f = 1.0);
         for &r in &order {
-            let here = dist[r].unwrap_or(u64::MAX);
             next_hops.clear();
             next_hops.extend(graph.neighbours(r).iter().copied().filter(|&(next, link)| {
-                let step = match metric {
-                    PathMetric::Hops => 1,
-                    PathMetric::Delay => duration_micros(graph.links()[link].delay),
-                };
-                dist[next].is_some_and(|d| d.saturating_add(step) == here)
+                dist[next] != u64::MAX
+                    && dist[next].saturating_add(link_weight(graph, link, metric)) == dist[r]
             }));
             if next_hops.is_empty() {
                 continue;
@@ -172,12 +144,12 @@ pub fn model_capacities(graph: &PhysicalGraph, model: CapacityModel) -> Vec<Band
         CapacityModel::Uniform(c) => vec![c; graph.links().len()],
         CapacityModel::Provisioned { top, floor } => {
             let loads = ecmp_loads(graph, PathMetric::Delay);
-            let busiest = loads.iter().map(|l| l[0].max(l[1])).fold(0.0, f64::max);
+            let busiest = loads.iter().copied().map(busier).fold(0.0, f64::max);
             loads
                 .iter()
-                .map(|l| {
+                .map(|&l| {
                     let share = if busiest > 0.0 {
-                        l[0].max(l[1]) / busiest
+                        busier(l) / busiest
                     } else {
                         0.0
                     };
@@ -189,16 +161,15 @@ pub fn model_capacities(graph: &PhysicalGraph, model: CapacityModel) -> Vec<Band
     }
 }
 
-/// How many links have each capacity, fastest first, for reports ("12 x 100 Gbit/s, ...").
+/// How many links have each capacity, fastest first, for reports ("12 x 100gbps, ...").
 pub fn capacity_mix(graph: &PhysicalGraph) -> String {
-    let mut counts: std::collections::BTreeMap<Reverse<Bandwidth>, usize> =
-        std::collections::BTreeMap::new();
+    let mut counts: BTreeMap<Reverse<Bandwidth>, usize> = BTreeMap::new();
     for link in graph.links() {
         *counts.entry(Reverse(link.capacity)).or_default() += 1;
     }
     counts
         .iter()
-        .map(|(c, n)| format!("{n} x {}", rate(c.0)))
+        .map(|(c, n)| format!("{n} x {}", c.0))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -332,7 +303,7 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let g = topohub::parse(&path, &text).unwrap();
             let ours = ecmp_loads(&g, PathMetric::Hops);
-            let busiest = ours.iter().map(|l| l[0].max(l[1])).fold(0.0, f64::max);
+            let busiest = ours.iter().copied().map(busier).fold(0.0, f64::max);
             let theirs = topohub_uniform_loads(&text);
             let mut close = 0;
             for &((a, b), load) in &theirs {
@@ -342,7 +313,7 @@ mod tests {
                     .find(|&&(n, _)| n == b)
                     .map(|&(_, l)| l)
                     .unwrap();
-                let scaled = 100.0 * ours[link][0].max(ours[link][1]) / busiest;
+                let scaled = 100.0 * busier(ours[link]) / busiest;
                 if (scaled - load).abs() <= 0.1 {
                     close += 1;
                 }
@@ -358,7 +329,7 @@ mod tests {
     /// topohub's own uniform-demand load of each edge, by the router indices of its ends.
     fn topohub_uniform_loads(text: &str) -> Vec<((usize, usize), f64)> {
         let root: serde_json::Value = serde_json::from_str(text).unwrap();
-        let index: std::collections::BTreeMap<String, usize> = root["nodes"]
+        let index: BTreeMap<String, usize> = root["nodes"]
             .as_array()
             .unwrap()
             .iter()

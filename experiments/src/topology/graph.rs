@@ -119,6 +119,14 @@ impl PhysicalGraph {
         }
     }
 
+    /// The capacity of all of router `r`'s links together, in bit/s.
+    pub fn attached_capacity_bps(&self, r: usize) -> u128 {
+        self.adjacency[r]
+            .iter()
+            .map(|&(_, l)| u128::from(self.links[l].capacity.bps()))
+            .sum()
+    }
+
     /// Backbone routers, where infrastructure nodes go first: the transit routers of a map that
     /// has roles; on a flat map, the tenth of routers (at least one) with the most link capacity
     /// attached, most first (ties: lowest index first). Transit routers come in index order.
@@ -129,14 +137,8 @@ impl PhysicalGraph {
         if !transit.is_empty() || self.routers.iter().any(|r| r.role != RouterRole::Plain) {
             return transit;
         }
-        let attached = |r: usize| -> u128 {
-            self.adjacency[r]
-                .iter()
-                .map(|&(_, l)| u128::from(self.links[l].capacity.bps()))
-                .sum()
-        };
         let mut ranked: Vec<(std::cmp::Reverse<u128>, usize)> = (0..self.routers.len())
-            .map(|r| (std::cmp::Reverse(attached(r)), r))
+            .map(|r| (std::cmp::Reverse(self.attached_capacity_bps(r)), r))
             .collect();
         ranked.sort_unstable();
         ranked.truncate(self.routers.len().div_ceil(10));

@@ -26,28 +26,9 @@ pub struct ShortestPathTree {
 impl ShortestPathTree {
     /// Paths from `root` over `graph`.
     pub fn compute(graph: &PhysicalGraph, root: usize) -> Self {
-        let n = graph.routers().len();
-        let mut dist = vec![u64::MAX; n];
-        let mut hops = vec![u32::MAX; n];
-        let mut pred = vec![None; n];
-        let mut heap = BinaryHeap::new();
-        dist[root] = 0;
-        hops[root] = 0;
-        heap.push(Reverse((0u64, root)));
-        while let Some(Reverse((d, r))) = heap.pop() {
-            if d > dist[r] {
-                continue;
-            }
-            for &(next, link) in graph.neighbours(r) {
-                let nd = d.saturating_add(duration_micros(graph.links()[link].delay));
-                if nd < dist[next] {
-                    dist[next] = nd;
-                    hops[next] = hops[r] + 1;
-                    pred[next] = Some((r as u32, link as u32));
-                    heap.push(Reverse((nd, next)));
-                }
-            }
-        }
+        let (dist, hops, pred) = dijkstra(graph, root, |link| {
+            duration_micros(graph.links()[link].delay)
+        });
         Self {
             root,
             dist,
@@ -89,6 +70,48 @@ impl ShortestPathTree {
             .max()
             .unwrap_or(0)
     }
+}
+
+/// Each router's distance from `root` when link `l` weighs `weight(l)` (`u64::MAX` if
+/// unreachable). Ties go to the path found first in router-index order, as routing's do.
+pub(crate) fn distances(
+    graph: &PhysicalGraph,
+    root: usize,
+    weight: impl Fn(usize) -> u64,
+) -> Vec<u64> {
+    dijkstra(graph, root, weight).0
+}
+
+/// Dijkstra from `root`: distances, hops and `(previous router, link)` of each router.
+#[allow(clippy::type_complexity)]
+fn dijkstra(
+    graph: &PhysicalGraph,
+    root: usize,
+    weight: impl Fn(usize) -> u64,
+) -> (Vec<u64>, Vec<u32>, Vec<Option<(u32, u32)>>) {
+    let n = graph.routers().len();
+    let mut dist = vec![u64::MAX; n];
+    let mut hops = vec![u32::MAX; n];
+    let mut pred = vec![None; n];
+    let mut heap = BinaryHeap::new();
+    dist[root] = 0;
+    hops[root] = 0;
+    heap.push(Reverse((0u64, root)));
+    while let Some(Reverse((d, r))) = heap.pop() {
+        if d > dist[r] {
+            continue;
+        }
+        for &(next, link) in graph.neighbours(r) {
+            let nd = d.saturating_add(weight(link));
+            if nd < dist[next] {
+                dist[next] = nd;
+                hops[next] = hops[r] + 1;
+                pred[next] = Some((r as u32, link as u32));
+                heap.push(Reverse((nd, next)));
+            }
+        }
+    }
+    (dist, hops, pred)
 }
 
 #[cfg(test)]

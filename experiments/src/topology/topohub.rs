@@ -7,7 +7,8 @@
 //! where it has one (`capacity`: bit/s as a number, or a rate such as "10gbps"; or Topology
 //! Zoo's `LinkSpeedRaw` in bit/s); links without one get theirs from a [`CapacityModel`]
 //! (by default provisioned by load). Self-loops are dropped and parallel edges merged (shortest
-//! kept, capacities added), and both are reported. A disconnected map is refused unless the spec
+//! kept, capacities added; if one of them has no capacity, the merged link is modelled), and
+//! both are reported. A disconnected map is refused unless the spec
 //! asks for its largest component.
 
 use std::collections::BTreeMap;
@@ -53,23 +54,15 @@ pub fn load(mut spec: Spec) -> Result<PhysicalGraph, TopologyError> {
 /// The capacity model a spec asks for.
 fn capacity_model(spec: &mut Spec) -> Result<CapacityModel, TopologyError> {
     let kind: String = spec.take("capacity", "provisioned".to_owned())?;
-    let CapacityModel::Provisioned {
-        top: default_top,
-        floor: default_floor,
-    } = CapacityModel::DEFAULT
-    else {
-        unreachable!("the default model is provisioned")
-    };
     let top: Option<Bandwidth> = spec.take_opt("top")?;
     let floor: Option<Bandwidth> = spec.take_opt("floor")?;
     if kind == "provisioned" {
-        let (top, floor) = (top.unwrap_or(default_top), floor.unwrap_or(default_floor));
+        let top = top.unwrap_or(CapacityModel::DEFAULT_TOP);
+        let floor = floor.unwrap_or(CapacityModel::DEFAULT_FLOOR);
         if floor == Bandwidth::ZERO || floor > top {
             return Err(spec
                 .error(format!(
-                    "floor must be above zero and at most top, got floor {} and top {}",
-                    capacity::rate(floor),
-                    capacity::rate(top)
+                    "floor must be above zero and at most top, got floor {floor} and top {top}"
                 ))
                 .into());
         }
@@ -130,7 +123,7 @@ fn largest_component(
 
 /// Give links the map left without a capacity (zero after [`parse`]) theirs from `model`, and
 /// say where every link's capacity came from.
-pub fn fill_capacities(graph: &mut PhysicalGraph, model: CapacityModel) {
+fn fill_capacities(graph: &mut PhysicalGraph, model: CapacityModel) {
     let total = graph.links().len();
     let given = graph
         .links()
@@ -155,7 +148,8 @@ pub fn fill_capacities(graph: &mut PhysicalGraph, model: CapacityModel) {
 }
 
 /// Parse topohub JSON text; `path` only names the file in errors. Links keep the capacity the
-/// map gives them; those without one have zero until [`fill_capacities`].
+/// map gives them; those without one have zero until [`load`] gives them theirs from a
+/// [`CapacityModel`].
 pub fn parse(path: &str, text: &str) -> Result<PhysicalGraph, TopologyError> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
         TopologyError::invalid(
@@ -214,7 +208,8 @@ pub fn parse(path: &str, text: &str) -> Result<PhysicalGraph, TopologyError> {
         });
     }
 
-    // The shortest delay of each router pair's edges, and their capacities added up.
+    // The shortest delay of each router pair's edges, and their capacities added up (zero, to
+    // be modelled, if any of them has none).
     let mut best: BTreeMap<(usize, usize), (Duration, Bandwidth)> = BTreeMap::new();
     let (mut self_loops, mut parallel, mut from_positions) = (0, 0, 0);
     for (i, edge) in edges.iter().enumerate() {
@@ -269,7 +264,11 @@ pub fn parse(path: &str, text: &str) -> Result<PhysicalGraph, TopologyError> {
             Some(old) => {
                 parallel += 1;
                 old.0 = old.0.min(delay);
-                old.1 = Bandwidth::from_bps(old.1.bps().saturating_add(capacity.bps()));
+                old.1 = if old.1 == Bandwidth::ZERO || capacity == Bandwidth::ZERO {
+                    Bandwidth::ZERO
+                } else {
+                    Bandwidth::from_bps(old.1.bps().saturating_add(capacity.bps()))
+                };
             }
             None => {
                 best.insert(key, (delay, capacity));
@@ -297,7 +296,7 @@ pub fn parse(path: &str, text: &str) -> Result<PhysicalGraph, TopologyError> {
         (self_loops, "self-loops dropped"),
         (
             parallel,
-            "parallel edges merged (shortest kept, capacities added)",
+            "parallel edges merged (shortest kept, capacities added or modelled)",
         ),
         (
             from_positions,
@@ -428,12 +427,31 @@ mod tests {
         assert_eq!(caps, [2_500_000_000, 40_000_000_000, 10_000_000_000]);
         assert!(
             g.capacity_rule
-                .starts_with("2 of 3 links from the map, the others every link 10 Gbit/s"),
+                .starts_with("2 of 3 links from the map, the others every link 10gbps"),
             "{}",
             g.capacity_rule
         );
         let g = load_text("one-missing.json", &one_missing, "").unwrap();
         assert_eq!(g.links()[2].capacity, Bandwidth::from_mbps(100_000));
+        // A second a-b edge: capacities add up when both have one; if it has none, the merged
+        // link is modelled (here by capacity=1gbps).
+        let doubled = all_given.replace(
+            r#""edges":["#,
+            r#""edges":[{"source":"b","target":"a","dist":300,"capacity":"10gbps"},"#,
+        );
+        let g = load_text("doubled.json", &doubled, ",capacity=1gbps").unwrap();
+        assert_eq!(g.links()[0].capacity, Bandwidth::from_mbps(12_500));
+        let half_given = all_given.replace(
+            r#""edges":["#,
+            r#""edges":[{"source":"b","target":"a","dist":300},"#,
+        );
+        let g = load_text("half-given.json", &half_given, ",capacity=1gbps").unwrap();
+        assert_eq!(g.links()[0].capacity, Bandwidth::from_mbps(1_000));
+        assert_eq!(
+            g.links()[0].delay,
+            Duration::from_micros(500),
+            "the shorter edge's delay"
+        );
     }
 
     #[test]
@@ -465,7 +483,7 @@ mod tests {
                 .iter()
                 .all(|l| l.capacity == Bandwidth::from_mbps(1_000))
         );
-        assert_eq!(uniform.capacity_rule, "every link 1 Gbit/s");
+        assert_eq!(uniform.capacity_rule, "every link 1gbps");
     }
 
     #[test]

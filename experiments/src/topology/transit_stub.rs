@@ -12,7 +12,6 @@ use overlay_core::Bandwidth;
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
 use rand::RngExt;
 
-use super::capacity::rate;
 use super::waxman::link_delay;
 use super::{PhysicalGraph, PhysicalLink, Router, RouterRole};
 use crate::spec::{Spec, SpecError};
@@ -216,9 +215,7 @@ pub fn generate(params: &TransitStubParams) -> PhysicalGraph {
     let mut graph = PhysicalGraph::new("transit-stub", b.routers, b.links);
     graph.capacity_rule = format!(
         "transit links {}, stub uplinks {}, links inside stubs {} (transit-stub transit_capacity=, uplink_capacity=, stub_capacity=)",
-        rate(params.transit_capacity),
-        rate(params.uplink_capacity),
-        rate(params.stub_capacity)
+        params.transit_capacity, params.uplink_capacity, params.stub_capacity
     );
     graph
 }

@@ -130,10 +130,7 @@ pub fn generate(params: &WaxmanParams) -> PhysicalGraph {
         .collect();
     let mut graph = PhysicalGraph::new("waxman", routers, links);
     graph.notes = notes;
-    graph.capacity_rule = format!(
-        "every link {} (waxman capacity=)",
-        super::capacity::rate(params.capacity)
-    );
+    graph.capacity_rule = format!("every link {} (waxman capacity=)", params.capacity);
     graph
 }
 
