@@ -44,16 +44,19 @@ pub struct OvercastConfig {
     /// check-ins and `Children` answers), so a path is judged end to end; the paper judged the
     /// last hop alone.
     pub use_path_bandwidth: bool,
-    /// At each re-evaluation, also measure this many live nodes drawn at random from the root's
-    /// table (which covers the whole tree), so a node finds a near, equally good parent in
-    /// another branch; 0 keeps the paper's parent, grandparent and siblings only.
+    /// At each re-evaluation, and once during a join, also measure this many live nodes drawn
+    /// from the root's table (which covers the whole tree; half of them the nodes whose landmark
+    /// time is nearest this node's), so a node finds a near, equally good parent in another
+    /// branch; 0 keeps the paper's candidate's children, parent, grandparent and siblings only.
     pub sample_size: usize,
     /// Re-evaluation moves under a sibling only if it is clearly better (beyond the equality
-    /// band) or as good and closer than the parent; the paper moved under any sibling as good,
-    /// which lengthens paths and lets nodes trade places forever.
+    /// band), as good and closer than the parent, or no farther, losing nothing and with a
+    /// clearly wider hop (the parent's shared upload is the limit); the paper moved under any
+    /// sibling as good, which lengthens paths and lets nodes trade places forever.
     pub strict_moves: bool,
-    /// A join goes down only to a child closer (round-trip time) than the current candidate;
-    /// the paper went down to any child as good, wherever it was.
+    /// A join goes down only to a child no farther (round-trip time) than the current
+    /// candidate (nodes on one router are equally far; a chain of them keeps each upload for one
+    /// child); the paper went down to any child as good, wherever it was.
     pub descend_closer: bool,
     /// With strict moves, still move under a sibling (listed by the parent, not sampled) that
     /// gives up no bandwidth at all, however far: it takes a flow off the parent's links. Off by

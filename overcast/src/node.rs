@@ -365,7 +365,7 @@ impl Protocol for Overcast {
                 let nodes = cx.sample_table(usize::from(count).min(MAX_SAMPLE), from, near);
                 cx.outbox.send(from, Message::Sample { nodes });
             }
-            Message::Sample { nodes } => placement.on_sample(cx, from, nodes),
+            Message::Sample { nodes } => placement.on_sample(cx, now, from, nodes),
             Message::Fetch {
                 stream,
                 from: offset,

@@ -102,6 +102,8 @@ pub struct Network {
     flows_on: Vec<u32>,
     /// Rates of the overlay edges recorded by [`Network::set_edge_load`], by `(from, to)`.
     edge_rate: std::collections::BTreeMap<(usize, usize), f64>,
+    /// The same edges by receiver: `to -> [(from, rate)]`.
+    incoming: std::collections::BTreeMap<usize, Vec<(usize, f64)>>,
     noise: f64,
 }
 
@@ -241,6 +243,7 @@ impl Network {
             load: vec![0.0; channels],
             flows_on: vec![0; channels],
             edge_rate: std::collections::BTreeMap::new(),
+            incoming: std::collections::BTreeMap::new(),
             noise: 0.0,
         })
     }
@@ -404,6 +407,7 @@ impl Network {
     /// Record the current flows and their rates, so measurements see a loaded network.
     pub fn set_load(&mut self, flows: &[FlowDemand], rates: &[f64]) {
         self.edge_rate.clear();
+        self.incoming.clear();
         self.load.iter_mut().for_each(|l| *l = 0.0);
         self.flows_on.iter_mut().for_each(|n| *n = 0);
         for (flow, &rate) in flows.iter().zip(rates) {
@@ -431,6 +435,9 @@ impl Network {
             .collect();
         self.set_load(&flows, rates);
         self.edge_rate = edges.iter().copied().zip(rates.iter().copied()).collect();
+        for (&(from, to), &rate) in edges.iter().zip(rates) {
+            self.incoming.entry(to).or_default().push((from, rate));
+        }
     }
 
     /// Set the measurement noise: each bandwidth reading is multiplied by `exp(sigma · Z)`.
@@ -442,19 +449,38 @@ impl Network {
     /// spare capacity and a fair share beside the flows already there; the smallest over the path.
     ///
     /// If an edge from `a` to `b` was recorded by [`Network::set_edge_load`], the flow is already
-    /// there: it gets its own rate plus whatever spare capacity its path has.
+    /// there: it gets its own rate plus whatever spare capacity its path has. The flows `b`
+    /// already receives over other recorded edges do not compete with the new one: the new flow
+    /// would replace them (a node weighing a new parent asks what that parent's path offers it,
+    /// and its own stream, which the move ends, is not a competitor; the model's flows are
+    /// elastic, so counting it would halve every alternative near the node).
     pub fn available_bandwidth(&self, a: usize, b: usize) -> Bandwidth {
         let mut path = Vec::new();
         self.unicast_path(a, b, &mut path);
         let existing = self.edge_rate.get(&(a, b)).copied();
+        let mut own: Vec<(Vec<Channel>, f64)> = Vec::new();
+        if existing.is_none() {
+            for &(from, rate) in self.incoming.get(&b).into_iter().flatten() {
+                let mut channels = Vec::new();
+                self.unicast_path(from, b, &mut channels);
+                own.push((channels, rate));
+            }
+        }
         let available = path
             .iter()
             .map(|&c| {
-                let c = c as usize;
-                let spare = (self.capacity[c] - self.load[c]).max(0.0);
+                let (mut load, mut flows) = (self.load[c as usize], self.flows_on[c as usize]);
+                for (channels, rate) in &own {
+                    if channels.contains(&c) {
+                        load -= rate;
+                        flows = flows.saturating_sub(1);
+                    }
+                }
+                let capacity = self.capacity[c as usize];
+                let spare = (capacity - load).max(0.0);
                 match existing {
                     Some(own) => spare + own,
-                    None => spare.max(self.capacity[c] / f64::from(self.flows_on[c] + 1)),
+                    None => spare.max(capacity / f64::from(flows + 1)),
                 }
             })
             .fold(f64::INFINITY, f64::min);
@@ -688,5 +714,22 @@ mod tests {
         let b = net.measure(0, 1, request, &mut rng_from_seed(4));
         assert_eq!(a, b);
         assert_ne!(a.bandwidth, Some(Bandwidth::from_mbps(5)));
+    }
+
+    #[test]
+    fn a_member_weighing_a_new_sender_does_not_compete_with_the_flow_it_would_replace() {
+        // Links of 10 Mbit/s each way. Member 1 receives from 0 and member 2 from 3, each at
+        // 10 Mbit/s: both downloads are full.
+        let topo = topology::load("waxman:routers=200,links=600,seed=2").unwrap();
+        let access = AccessSpec::parse("fixed:up=10mbps,down=10mbps").unwrap();
+        let mut net = Network::build(topo, 10, &access, 9).unwrap();
+        net.set_edge_load(&[(0, 1), (3, 2)], &[10e6, 10e6]);
+        // The existing edge keeps its own rate.
+        assert_eq!(net.available_bandwidth(0, 1), Bandwidth::from_mbps(10));
+        // Member 2 weighing member 4: 4's idle upload and 2's whole download, not half of it
+        // beside its own stream from 3, which the move would end.
+        assert_eq!(net.available_bandwidth(4, 2), Bandwidth::from_mbps(10));
+        // Member 1 weighing member 3, whose upload carries another member's flow: half of it.
+        assert_eq!(net.available_bandwidth(3, 1), Bandwidth::from_mbps(5));
     }
 }

@@ -29,6 +29,10 @@ use super::core::{Adoption, Core};
 use crate::PathBandwidth;
 use crate::message::Message;
 
+/// A node of the root's sample is a join's next candidate only within this fraction (one over
+/// it) of the current candidate's round trip.
+const SAMPLE_BESIDE_DIVISOR: u32 = 4;
+
 /// How many recently left parents a node will not return to merely to get closer.
 const LEFT_PARENTS_KEPT: usize = 4;
 
@@ -43,6 +47,9 @@ struct Search {
     candidate_ancestors: Vec<NodeId>,
     /// `None` until the candidate listed its children.
     probe: Option<Probe>,
+    /// The root asked for a sample of its table (once per search, at the end of the first
+    /// round that knows this node's landmark time): `None` until then.
+    sample_from: Option<NodeId>,
 }
 
 /// An adoption request in flight.
@@ -120,11 +127,18 @@ impl Placement {
             pick(&self.suspect_roots, &cx.config.roots, cx.id)
         });
         if let Some(bottom) = bottom {
-            self.search(cx, now, bottom, 0, Bandwidth::ZERO);
+            self.search(cx, now, bottom, (0, Bandwidth::ZERO), None);
         }
     }
 
-    fn search(&mut self, cx: &mut Core, now: Time, candidate: NodeId, round: u32, best: Bandwidth) {
+    fn search(
+        &mut self,
+        cx: &mut Core,
+        now: Time,
+        candidate: NodeId,
+        (round, best): (u32, Bandwidth),
+        sample_from: Option<NodeId>,
+    ) {
         cx.stats.rounds += 1;
         self.search = Some(Search {
             candidate,
@@ -132,6 +146,7 @@ impl Placement {
             best,
             candidate_ancestors: Vec::new(),
             probe: None,
+            sample_from,
         });
         cx.outbox.send(candidate, Message::ChildrenQuery);
         cx.timers.set(Timer::Search, now + cx.config.answer_timeout);
@@ -219,13 +234,19 @@ impl Placement {
         }
     }
 
-    /// End a search round: go down to the closest child as good as the best seen, or ask the
-    /// candidate to adopt this node.
+    /// End a search round: go down to the closest child (or node of the root's sample) as good
+    /// as the best seen and no farther than the candidate, or ask the candidate to adopt this
+    /// node. Before the first such request of a search, the round waits for a sample of the
+    /// root's table and decides again with it.
     fn decide_search(&mut self, cx: &mut Core, now: Time) {
         cx.timers.cancel(Timer::Search);
-        let Some(search) = self.search.take() else {
+        let Some(mut search) = self.search.take() else {
             return;
         };
+        if Self::ask_join_sample(cx, now, &mut search) {
+            self.search = Some(search);
+            return;
+        }
         let mut probe = search.probe.unwrap_or_default();
         probe.others.retain(|o| !cx.is_descendant(o));
         let direct = probe.through(&search.candidate).unwrap_or(Bandwidth::ZERO);
@@ -243,10 +264,30 @@ impl Placement {
             let results = &probe.results;
             probe
                 .others
-                .retain(|o| results.get(o).is_some_and(|r| r.rtt < here_rtt));
+                .retain(|o| results.get(o).is_some_and(|r| r.rtt <= here_rtt));
+            // A node of the root's sample must be beside this one (within a quarter of the
+            // candidate's round trip) and lose nothing against the best seen: the bandwidth the
+            // root's table gives for it may be up to a report old, and a jump into another
+            // branch on such a figure is undone later, a certificate each way.
+            let beside = here_rtt / SAMPLE_BESIDE_DIVISOR;
+            let whole = best.bps_f64();
+            let unfit: Vec<NodeId> = probe
+                .sampled
+                .iter()
+                .filter(|o| {
+                    let near = probe.rtt(o).is_some_and(|rtt| rtt <= beside);
+                    let good = probe.through(o).is_some_and(|bw| bw.bps_f64() >= whole);
+                    !(near && good)
+                })
+                .copied()
+                .collect();
+            probe.others.retain(|o| !unfit.contains(o));
         }
         match probe.closest_reaching(floor) {
-            Some(child) => self.search(cx, now, child, search.round + 1, best),
+            Some(child) => {
+                let next = (search.round + 1, best);
+                self.search(cx, now, child, next, search.sample_from);
+            }
             None => {
                 // Fall back up the candidate's ancestors if it refuses.
                 let fallback = search
@@ -260,6 +301,63 @@ impl Placement {
                 self.attach_to(cx, now, search.candidate, fallback, search.round + 1, link);
             }
         }
+    }
+
+    /// Once per search, at the end of the first round that knows this node's landmark time:
+    /// ask the root for nodes near this one, and decide the round once they are measured too. A
+    /// search down from the root finds only what lies under the branches it takes; a node on
+    /// the same router in another branch is found only this way (without it, re-evaluation
+    /// finds it later, and each such move costs the root a certificate). Returns whether the
+    /// round now waits for the sample.
+    fn ask_join_sample(cx: &mut Core, now: Time, search: &mut Search) -> bool {
+        if search.sample_from.is_some() || cx.config.sample_size == 0 || cx.landmark_rtt_us == 0 {
+            return false;
+        }
+        let top = search
+            .candidate_ancestors
+            .first()
+            .copied()
+            .unwrap_or(search.candidate);
+        if top == cx.id {
+            return false;
+        }
+        search.sample_from = Some(top);
+        let count = u16::try_from(cx.config.sample_size).unwrap_or(u16::MAX);
+        let near = cx.landmark_rtt_us;
+        cx.outbox.send(top, Message::SampleQuery { count, near });
+        cx.timers.set(Timer::Search, now + measure_timeout(cx));
+        true
+    }
+
+    /// Nodes drawn from the root's table for a join: measure them beside the candidate's
+    /// children (the round decides once they are measured, or at its timeout). Returns whether
+    /// the sample was this search's.
+    fn on_join_sample(
+        &mut self,
+        cx: &mut Core,
+        now: Time,
+        from: NodeId,
+        nodes: &[(NodeId, u64)],
+    ) -> bool {
+        let Some(search) = self.search.as_mut() else {
+            return false;
+        };
+        if search.sample_from != Some(from) {
+            return false;
+        }
+        let Some(probe) = search.probe.as_mut() else {
+            return true;
+        };
+        let nodes = nodes
+            .iter()
+            .take(cx.config.sample_size)
+            .map(|&(n, bw)| (n, PathBandwidth::from_wire(bw)))
+            .collect();
+        probe.add_sample(cx, nodes);
+        if probe.is_complete() {
+            self.decide_search(cx, now);
+        }
+        true
     }
 
     /// The search timer: decide with what was measured, or start over if the candidate never

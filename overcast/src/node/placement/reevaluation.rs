@@ -110,9 +110,13 @@ impl Placement {
     pub(in crate::node) fn on_sample(
         &mut self,
         cx: &mut Core,
+        now: Time,
         from: NodeId,
         nodes: Vec<(NodeId, u64)>,
     ) {
+        if self.on_join_sample(cx, now, from, &nodes) {
+            return;
+        }
         if cx.ancestors.first() != Some(&from) {
             return;
         }
@@ -183,9 +187,30 @@ impl Placement {
         if strict {
             kept.others.retain(|o| !self.left_parents.contains(o));
         }
+        // Closer means beyond the same band: round-trip times within it count as equal, so a
+        // node does not creep towards its source a few hundred microseconds per move, each
+        // move a certificate at the root.
+        let closer_than = parent_rtt.mul_f64(1.0 - margin);
         let closer = kept
             .closest_reaching(as_good)
-            .filter(|s| !strict || probe.rtt(s).is_some_and(|rtt| rtt < parent_rtt));
+            .filter(|s| !strict || probe.rtt(s).is_some_and(|rtt| rtt < closer_than));
+        // A node no farther than the parent (beside it, often on the same router) that gives up
+        // nothing now and whose own hop to this node is clearly wider than the parent's: the
+        // paths differ in little but the sender, so the parent's upload, shared among its
+        // children, is what holds this node (and the siblings beside it) back. Moving takes one
+        // flow off that upload. Where the hops are alike the limit is elsewhere and such a move
+        // would gain no one anything.
+        let beside = || {
+            let wider = parent_measured.bandwidth.bps_f64() * (1.0 + margin);
+            let mut near = kept.clone();
+            near.others.retain(|o| {
+                probe
+                    .results
+                    .get(o)
+                    .is_some_and(|r| r.rtt <= parent_rtt && r.bandwidth.bps_f64() > wider)
+            });
+            near.closest_reaching(here.bps_f64())
+        };
         // A sibling that gives up nothing at all: moving below it takes one flow off the
         // parent's links (the paper's push down the tree), even if it is farther.
         let lossless = || {
@@ -196,6 +221,7 @@ impl Placement {
         let pick = if strict {
             better
                 .or(closer)
+                .or_else(beside)
                 .or_else(|| lossless().filter(|_| cx.config.lossless_down_moves))
         } else {
             closer

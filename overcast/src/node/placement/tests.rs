@@ -103,11 +103,25 @@ fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
     assert_eq!(drain(&mut cx), vec![]);
     placement.on_measured(&mut cx, now, a, mbps(100), ms(10));
     assert_eq!(drain(&mut cx), vec![]);
-    // The last measurement decides: 100 Mbit/s direct sets the floor at 90; `a` is capped at
-    // 80, `b` carries 95 and is closer than the root, so the search goes down to `b`.
+    // With the round measured, this node knows its landmark time and asks the root for nodes
+    // near it before deciding.
     placement.on_measured(&mut cx, now, b, mbps(95), ms(20));
-    assert_eq!(drain(&mut cx), vec![send(b, Message::ChildrenQuery)]);
     assert_eq!(cx.landmark_rtt_us, 50_000);
+    let ask = Message::SampleQuery {
+        count: 8,
+        near: 50_000,
+    };
+    assert_eq!(drain(&mut cx), vec![send(root, ask)]);
+    // The sample names `a` (measured already) and `c` in another branch.
+    let c = id(3);
+    let sample = vec![(a, 80_000_000), (c, 100_000_000)];
+    placement.on_sample(&mut cx, now, root, sample);
+    assert_eq!(drain(&mut cx), vec![measure(c)]);
+    // The last measurement decides: 100 Mbit/s direct sets the floor at 90; `a` is capped at
+    // 80; `b` carries 95 and `c` 96, both closer than the root; `b` is the closer, so the
+    // search goes down to `b` (and asks for no second sample).
+    placement.on_measured(&mut cx, now, c, mbps(96), ms(30));
+    assert_eq!(drain(&mut cx), vec![send(b, Message::ChildrenQuery)]);
 
     let answer = caps(
         &[],
@@ -147,6 +161,36 @@ fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
     assert_eq!(cx.seq, 1);
     // The smaller of the parent's 95 and the measured hop's 92.
     assert_eq!(cx.path_bandwidth(), PathBandwidth::Limited(mbps(92)));
+}
+
+#[test]
+fn a_join_goes_to_an_as_good_node_of_the_sample_beside_it_and_down_equally_near_children() {
+    let (root, far, near, beside, me) = (id(0), id(1), id(2), id(3), id(9));
+    let mut cx = core(me, vec![root]);
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+    placement.start(&mut cx, now);
+    drain(&mut cx);
+    let unlimited = PathBandwidth::Unlimited;
+    let answer = caps(&[(far, unlimited)], unlimited, unlimited);
+    placement.on_children(&mut cx, now, root, vec![far], vec![root], answer);
+    drain(&mut cx);
+    placement.on_measured(&mut cx, now, root, mbps(100), ms(50));
+    placement.on_measured(&mut cx, now, far, mbps(100), ms(40));
+    drain(&mut cx);
+    // The root's sample has a node on this node's router, as good as the root.
+    placement.on_sample(&mut cx, now, root, vec![(near, 100_000_000)]);
+    assert_eq!(drain(&mut cx), vec![measure(near)]);
+    placement.on_measured(&mut cx, now, near, mbps(100), ms(1));
+    assert_eq!(drain(&mut cx), vec![send(near, Message::ChildrenQuery)]);
+    // Its child `beside` is exactly as near (the same router): going down to it keeps the
+    // upload of `near` for one child.
+    let answer = caps(&[(beside, unlimited)], unlimited, unlimited);
+    placement.on_children(&mut cx, now, near, vec![beside], vec![root, near], answer);
+    assert_eq!(drain(&mut cx), vec![measure(near), measure(beside)]);
+    placement.on_measured(&mut cx, now, near, mbps(50), ms(1));
+    placement.on_measured(&mut cx, now, beside, mbps(100), ms(1));
+    assert_eq!(drain(&mut cx), vec![send(beside, Message::ChildrenQuery)]);
 }
 
 #[test]
@@ -193,6 +237,7 @@ fn a_reevaluation_moves_under_the_widest_clearly_better_candidate() {
     // The root's sample names the parent (skipped) and one node in another branch.
     placement.on_sample(
         &mut cx,
+        now,
         root,
         vec![(parent, 50_000_000), (sampled, 60_000_000)],
     );
@@ -247,4 +292,55 @@ fn a_lost_parent_is_left_for_the_grandparent() {
     // The root refuses and nothing is left to climb: search afresh from the root.
     placement.on_refused(&mut cx, now, root);
     assert_eq!(drain(&mut cx), vec![send(root, Message::ChildrenQuery)]);
+}
+
+/// One re-evaluation round of a node under `parent` (which receives 25 Mbit/s and has one other
+/// child, `sibling`, as near as the parent): the hop from the parent measures 12.5 Mbit/s (its
+/// upload is shared), the sibling's hop `sibling_hop`. Returns what the node sent at the end.
+fn round_beside_the_parent(sibling_hop: Bandwidth) -> Vec<Output<Message, Event>> {
+    let (root, parent, sibling, me) = (id(0), id(1), id(2), id(9));
+    let mut cx = core(me, vec![root]);
+    cx.config.sample_size = 0;
+    cx.parent = Some(parent);
+    cx.ancestors = vec![root, parent];
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+    placement.start_reevaluation(&mut cx, now);
+    drain(&mut cx);
+    let half = PathBandwidth::Limited(Bandwidth::from_bps(12_500_000));
+    let answer = caps(
+        &[(me, half), (sibling, half)],
+        PathBandwidth::Limited(mbps(25)),
+        PathBandwidth::Unlimited,
+    );
+    let children = vec![me, sibling];
+    placement.on_children(&mut cx, now, parent, children, vec![root, parent], answer);
+    drain(&mut cx);
+    placement.on_measured(&mut cx, now, parent, Bandwidth::from_bps(12_500_000), ms(8));
+    placement.on_measured(&mut cx, now, root, mbps(10), ms(20));
+    placement.on_measured(&mut cx, now, sibling, sibling_hop, ms(8));
+    drain(&mut cx)
+}
+
+#[test]
+fn a_reevaluation_moves_under_an_equally_near_sibling_only_when_its_hop_is_clearly_wider() {
+    // The sibling's own hop is twice the parent's: the parent's shared upload is the limit, and
+    // moving under the sibling (which loses nothing) takes a flow off it.
+    let sent = round_beside_the_parent(mbps(25));
+    let moved = sent
+        .iter()
+        .any(|o| matches!(o, Output::Send { to, msg: Message::Attach { .. }, .. } if *to == id(2)));
+    assert!(moved, "{sent:?}");
+    // Alike hops: the limit is elsewhere on the path; the node stays.
+    let sent = round_beside_the_parent(Bandwidth::from_bps(13_000_000));
+    assert!(
+        !sent.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                msg: Message::Attach { .. },
+                ..
+            }
+        )),
+        "{sent:?}"
+    );
 }
