@@ -236,8 +236,8 @@ impl Placement {
 
     /// End a search round: go down to the closest child (or node of the root's sample) as good
     /// as the best seen and no farther than the candidate, or ask the candidate to adopt this
-    /// node. Before the first such request of a search, the round waits for a sample of the
-    /// root's table and decides again with it.
+    /// node. The first round of a search to end with this node's landmark time known first
+    /// waits for a sample of the root's table and decides again with it measured.
     fn decide_search(&mut self, cx: &mut Core, now: Time) {
         cx.timers.cancel(Timer::Search);
         let Some(mut search) = self.search.take() else {
