@@ -17,8 +17,11 @@ pub struct OvercastConfig {
     /// Send news up this soon after it arises instead of waiting for the next check-in (`None`:
     /// the paper's way, news rides the periodic check-ins only).
     pub news_delay: Option<Duration>,
-    /// A child silent for this long is dead, with its subtree (four check-ins: a lost message
-    /// is not a death).
+    /// A child silent for this long is dead, with its subtree (five check-ins: a lost message
+    /// is not a death, and its orphans, which notice at their own check-ins after the parent
+    /// timeout, are adopted well before it runs out, so the root hears of one death and not of
+    /// a whole subtree dying and being born again; with four, GEANT's failures cost up to 20
+    /// root certificates each).
     pub lease: Duration,
     /// A parent that has not answered a check-in for this long is lost: the child climbs its
     /// ancestors. Shorter than the lease, so orphans are adopted by their grandparent before it
@@ -103,7 +106,7 @@ impl Default for OvercastConfig {
             roots: Vec::new(),
             check_in_interval: Duration::from_secs(1),
             news_delay: Some(Duration::from_millis(20)),
-            lease: Duration::from_secs(4),
+            lease: Duration::from_secs(5),
             parent_timeout: Duration::from_secs(2),
             equal_fraction: 0.1,
             max_probed_children: 16,
