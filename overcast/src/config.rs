@@ -20,8 +20,8 @@ pub struct OvercastConfig {
     /// A child silent for this long is dead, with its subtree (five check-ins: a lost message
     /// is not a death, and its orphans, which notice at their own check-ins after the parent
     /// timeout, are adopted well before it runs out, so the root hears of one death and not of
-    /// a whole subtree dying and being born again; with four, GEANT's failures cost up to 20
-    /// root certificates each).
+    /// a whole subtree dying and being born again: on GEANT, 200 nodes, seed 1, the ten
+    /// failures cost 17.8 root certificates each with four check-ins, 3.7 with five).
     pub lease: Duration,
     /// A parent that has not answered a check-in for this long is lost: the child climbs its
     /// ancestors. Shorter than the lease, so orphans are adopted by their grandparent before it

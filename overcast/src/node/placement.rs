@@ -1,5 +1,6 @@
-//! Where a node places itself: join rounds down from the root, periodic re-evaluation against
-//! parent, grandparent and siblings, and attach attempts that climb a fallback list.
+//! Where a node places itself: join rounds down from the root (with one sample of the root's
+//! table, for a node beside it in another branch), periodic re-evaluation against parent,
+//! grandparent, siblings and such samples, and attach attempts that climb a fallback list.
 //!
 //! [`Placement`] is a part of [`crate::Overcast`]: it owns the decisions in flight (a join
 //! search, an adoption request, a re-evaluation), the sequence numbers it offered, and what it

@@ -1,7 +1,8 @@
 //! Re-evaluation of an attached node's place: every period (longer while it keeps moving) it
 //! measures its parent, grandparent, siblings and nodes sampled from the root's table, and moves
-//! under a sibling as good as the parent (or clearly better), or back up under the grandparent
-//! if that is clearly better.
+//! under one that is clearly better, as good and clearly closer, or as near, losing nothing and
+//! with a clearly wider hop (the parent's shared upload was the limit); or back up under the
+//! grandparent if that is clearly better.
 
 use overlay_core::{NodeId, Time};
 
@@ -105,8 +106,8 @@ impl Placement {
             .set(Timer::ReevaluationDone, now + measure_timeout(cx));
     }
 
-    /// Nodes drawn from the root's table for a re-evaluation: measure them beside the siblings
-    /// (or keep them until the parent's answer starts the round).
+    /// Nodes drawn from the root's table: a join's (see `on_join_sample`), or a re-evaluation's,
+    /// measured beside the siblings (or kept until the parent's answer starts the round).
     pub(in crate::node) fn on_sample(
         &mut self,
         cx: &mut Core,
