@@ -66,6 +66,11 @@ pub struct OvercastConfig {
     /// default: on transit-stub maps it lowered the bandwidth fraction and raised the load
     /// (nodes moved under far siblings and back).
     pub lossless_down_moves: bool,
+    /// Remember the nodes measured nearest; at each re-evaluation ask the nearest for its own
+    /// list and have the root's sample report a few of them (with fresh bandwidth from the
+    /// root), so a node finds the nodes of its neighbourhood in other branches. Off: the
+    /// root's sample alone (half by landmark time, half at random).
+    pub near_discovery: bool,
     /// How often a node re-evaluates its place against its parent, grandparent and siblings.
     pub reevaluate_interval: Duration,
     /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
@@ -119,6 +124,7 @@ impl Default for OvercastConfig {
             strict_moves: true,
             descend_closer: true,
             lossless_down_moves: false,
+            near_discovery: true,
             reevaluate_interval: Duration::from_secs(20),
             answer_timeout: Duration::from_secs(2),
             extra_interval: Duration::from_secs(10),

@@ -90,8 +90,13 @@ pub enum Message {
         /// How many are wanted (the answer holds at most 64).
         count: u16,
         /// The asker's round-trip time to the lowest root in microseconds (0: unknown): half
-        /// the answer are the nodes whose own figure is nearest, likely the asker's neighbours.
+        /// the rest of the answer are the nodes whose own figure is nearest, likely the asker's
+        /// neighbours.
         near: u32,
+        /// Nodes the asker wants first in the answer, if they live (at most 8 are looked at):
+        /// its neighbours and their neighbours, whose bandwidth from the root only the root
+        /// knows fresh.
+        about: Vec<NodeId>,
     },
     /// Live nodes drawn at random, each with its bandwidth from the root as last reported.
     Sample {
@@ -126,6 +131,13 @@ pub enum Message {
         offset: u64,
         /// The bytes.
         bytes: Bytes,
+    },
+    /// Name the nodes you measured nearest.
+    NearQuery,
+    /// The nodes the sender measured nearest, nearest first (at most 6 are read).
+    Near {
+        /// The nodes.
+        nodes: Vec<NodeId>,
     },
 }
 
@@ -181,6 +193,13 @@ mod tests {
                 new_parent: a,
                 certificates: Vec::new(),
             },
+            Message::SampleQuery {
+                count: 8,
+                near: 1200,
+                about: vec![a],
+            },
+            Message::NearQuery,
+            Message::Near { nodes: vec![a, a] },
         ] {
             let frame = overlay_core::wire::encode(&msg).unwrap();
             assert_eq!(overlay_core::wire::decode::<Message>(&frame).unwrap(), msg);

@@ -116,6 +116,9 @@ pub struct OvercastStats {
 /// The most nodes a `Sample` answer names.
 const MAX_SAMPLE: usize = 64;
 
+/// The most nodes of a `SampleQuery`'s wish list looked at.
+const MAX_ABOUT: usize = 8;
+
 /// A node's timers, in one table: ties fire in declaration order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -361,11 +364,18 @@ impl Protocol for Overcast {
                     cx.parent_path_bw = PathBandwidth::from_wire(path_bw);
                 }
             }
-            Message::SampleQuery { count, near } => {
-                let nodes = cx.sample_table(usize::from(count).min(MAX_SAMPLE), from, near);
+            Message::SampleQuery { count, near, about } => {
+                let count = usize::from(count).min(MAX_SAMPLE);
+                let about = &about[..about.len().min(MAX_ABOUT)];
+                let nodes = cx.sample_table(count, from, near, about);
                 cx.outbox.send(from, Message::Sample { nodes });
             }
             Message::Sample { nodes } => placement.on_sample(cx, now, from, nodes),
+            Message::NearQuery => {
+                let nodes = placement.near_list(from);
+                cx.outbox.send(from, Message::Near { nodes });
+            }
+            Message::Near { nodes } => placement.on_near(cx, from, nodes),
             Message::Fetch {
                 stream,
                 from: offset,

@@ -11,6 +11,7 @@
 //! done). Modules: this one (joining and attaching), [`probe`] (one round's measurements),
 //! [`reevaluation`] (moving once attached).
 
+mod near;
 mod probe;
 mod reevaluation;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use overlay_core::{Bandwidth, NodeId, Time};
 
+use near::Near;
 pub(super) use probe::PathCaps;
 use probe::{Measured, Probe, measure_timeout};
 use reevaluation::Reevaluation;
@@ -85,6 +87,8 @@ pub(super) struct Placement {
     search: Option<Search>,
     attempt: Option<Attempt>,
     reevaluation: Option<Reevaluation>,
+    /// The nodes measured nearest, and those heard of from them.
+    near: Near,
 }
 
 impl Placement {
@@ -216,6 +220,9 @@ impl Placement {
         rtt: Duration,
     ) {
         let result = Measured { bandwidth, rtt };
+        if cx.config.near_discovery && peer != cx.id {
+            self.near.learn(peer, rtt);
+        }
         if cx.landmark_rtt_us == 0 && cx.config.roots.last() == Some(&peer) {
             cx.landmark_rtt_us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
         }
@@ -325,9 +332,24 @@ impl Placement {
         search.sample_from = Some(top);
         let count = u16::try_from(cx.config.sample_size).unwrap_or(u16::MAX);
         let near = cx.landmark_rtt_us;
-        cx.outbox.send(top, Message::SampleQuery { count, near });
+        let about = Vec::new();
+        cx.outbox
+            .send(top, Message::SampleQuery { count, near, about });
         cx.timers.set(Timer::Search, now + measure_timeout(cx));
         true
+    }
+
+    /// The nodes this node measured nearest, for `asker` (a `NearQuery`).
+    pub(super) fn near_list(&self, asker: NodeId) -> Vec<NodeId> {
+        self.near.list(asker)
+    }
+
+    /// A neighbour named the nodes it measured nearest: candidates for the next re-evaluation.
+    pub(super) fn on_near(&mut self, cx: &Core, from: NodeId, nodes: Vec<NodeId>) {
+        let asked = self.reevaluation.as_ref().and_then(|r| r.near_asked);
+        if cx.config.near_discovery && asked == Some(from) {
+            self.near.hear(cx.id, nodes);
+        }
     }
 
     /// Nodes drawn from the root's table for a join: measure them beside the candidate's

@@ -94,14 +94,30 @@ impl Core {
         self.pending.push(cert);
     }
 
-    /// Up to `count` live nodes of this node's table drawn at random, other than `asker`, each
-    /// with its reported bandwidth from the root.
+    /// Up to `count` live nodes of this node's table other than `asker`, each with its reported
+    /// bandwidth from the root: first those of `about` that live here (at most half the
+    /// answer), then half the rest nearest the asker's landmark time `near` (if known), then
+    /// drawn at random.
     pub(super) fn sample_table(
         &mut self,
         count: usize,
         asker: NodeId,
         near: u32,
+        about: &[NodeId],
     ) -> Vec<(NodeId, u64)> {
+        let mut picked: Vec<(NodeId, NodeInfo)> = Vec::with_capacity(count);
+        for node in about {
+            if picked.len() >= count / 2 {
+                break;
+            }
+            if let Some(entry) = self.table.get(node)
+                && entry.alive()
+                && *node != asker
+                && !picked.iter().any(|p| p.0 == *node)
+            {
+                picked.push((*node, entry.info));
+            }
+        }
         let mut live: Vec<(NodeId, NodeInfo)> = self
             .table
             .live()
@@ -109,14 +125,16 @@ impl Core {
             .map(|(n, entry)| (*n, entry.info))
             .collect();
         live.shuffle(&mut self.rng);
-        let mut picked: Vec<(NodeId, NodeInfo)> = Vec::with_capacity(count);
         if near > 0 {
-            // Half by position: the nodes whose distance to the landmark is nearest the
-            // asker's (a stable sort keeps the shuffled order among equals).
-            let mut by_position: Vec<&(NodeId, NodeInfo)> =
-                live.iter().filter(|(_, i)| i.landmark_rtt_us > 0).collect();
+            // Half the rest by position: the nodes whose distance to the landmark is nearest
+            // the asker's (a stable sort keeps the shuffled order among equals).
+            let mut by_position: Vec<&(NodeId, NodeInfo)> = live
+                .iter()
+                .filter(|(n, i)| i.landmark_rtt_us > 0 && !picked.iter().any(|p| p.0 == *n))
+                .collect();
             by_position.sort_by_key(|(_, i)| i.landmark_rtt_us.abs_diff(near));
-            picked.extend(by_position.into_iter().take(count / 2).copied());
+            let half = (count - picked.len()) / 2;
+            picked.extend(by_position.into_iter().take(half).copied());
         }
         for entry in &live {
             if picked.len() >= count {

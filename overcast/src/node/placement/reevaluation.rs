@@ -12,6 +12,9 @@ use crate::PathBandwidth;
 use crate::message::Message;
 use crate::node::core::Core;
 
+/// A sibling counts as closer beyond this fraction of the equality band (one over it).
+const SIBLING_BAND_DIVISOR: f64 = 4.0;
+
 /// A re-evaluation of an attached node's place.
 #[derive(Clone, Debug)]
 pub(super) struct Reevaluation {
@@ -24,6 +27,8 @@ pub(super) struct Reevaluation {
     /// Nodes drawn from the root's table, with their bandwidth from the root, while the
     /// parent's answer is awaited.
     sample: Vec<(NodeId, PathBandwidth)>,
+    /// The near node asked for its neighbours this round.
+    pub(super) near_asked: Option<NodeId>,
 }
 
 impl Placement {
@@ -47,11 +52,25 @@ impl Placement {
         if busy || cx.is_root || cx.chain_index().is_some() {
             return;
         }
+        // Nodes near this one, and near its nearest, may be parents in other branches: the
+        // root reports their bandwidth with its sample, and the nearest names its own
+        // neighbours for the next round.
+        let mut about = Vec::new();
+        let mut near_asked = None;
+        if cx.config.near_discovery {
+            let usable = |n: &NodeId| *n != parent && *n != cx.id && !cx.is_descendant(n);
+            about = self.near.candidates(cx.config.sample_size / 2, usable);
+            near_asked = self.near.nearest(usable);
+            if let Some(near) = near_asked {
+                cx.outbox.send(near, Message::NearQuery);
+            }
+        }
         self.reevaluation = Some(Reevaluation {
             parent,
             grandparent: None,
             probe: None,
             sample: Vec::new(),
+            near_asked,
         });
         cx.outbox.send(parent, Message::ChildrenQuery);
         if cx.config.sample_size > 0
@@ -59,7 +78,8 @@ impl Placement {
         {
             let count = u16::try_from(cx.config.sample_size).unwrap_or(u16::MAX);
             let near = cx.landmark_rtt_us;
-            cx.outbox.send(top, Message::SampleQuery { count, near });
+            cx.outbox
+                .send(top, Message::SampleQuery { count, near, about });
         }
         cx.timers
             .set(Timer::ReevaluationDone, now + cx.config.answer_timeout);
@@ -146,6 +166,10 @@ impl Placement {
         let Some(probe) = reevaluation.probe else {
             return;
         };
+        // Peers that never answered the measurement are gone (or unreachable): not near.
+        for silent in &probe.waiting {
+            self.near.forget(silent);
+        }
         if cx.parent != Some(reevaluation.parent) || self.attempt.is_some() {
             return;
         }
@@ -192,9 +216,21 @@ impl Placement {
         // node does not creep towards its source a few hundred microseconds per move, each
         // move a certificate at the root.
         let closer_than = parent_rtt.mul_f64(1.0 - margin);
-        let closer = kept
-            .closest_reaching(as_good)
-            .filter(|s| !strict || probe.rtt(s).is_some_and(|rtt| rtt < closer_than));
+        let sibling_closer_than = parent_rtt.mul_f64(1.0 - margin / SIBLING_BAND_DIVISOR);
+        let closer = if strict {
+            let mut near = kept.clone();
+            near.others.retain(|o| {
+                let band = if kept.sampled.contains(o) {
+                    closer_than
+                } else {
+                    sibling_closer_than
+                };
+                probe.rtt(o).is_some_and(|rtt| rtt < band)
+            });
+            near.closest_reaching(as_good)
+        } else {
+            kept.closest_reaching(as_good)
+        };
         // A node no farther than the parent (beside it, often on the same router) that gives up
         // nothing now and whose own hop to this node is clearly wider than the parent's: the
         // paths differ in little but the sender, so the parent's upload, shared among its

@@ -110,6 +110,7 @@ fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
     let ask = Message::SampleQuery {
         count: 8,
         near: 50_000,
+        about: Vec::new(),
     };
     assert_eq!(drain(&mut cx), vec![send(root, ask)]);
     // The sample names `a` (measured already) and `c` in another branch.
@@ -208,7 +209,14 @@ fn a_reevaluation_moves_under_the_widest_clearly_better_candidate() {
         drain(&mut cx),
         vec![
             send(parent, Message::ChildrenQuery),
-            send(root, Message::SampleQuery { count: 8, near: 0 }),
+            send(
+                root,
+                Message::SampleQuery {
+                    count: 8,
+                    near: 0,
+                    about: Vec::new()
+                }
+            ),
         ]
     );
 
@@ -343,4 +351,69 @@ fn a_reevaluation_moves_under_an_equally_near_sibling_only_when_its_hop_is_clear
         )),
         "{sent:?}"
     );
+}
+
+#[test]
+fn a_reevaluation_asks_the_nearest_node_for_its_neighbours_and_the_root_for_their_bandwidth() {
+    let (root, parent, x, y, z, stranger, me) = (id(0), id(1), id(2), id(3), id(4), id(5), id(9));
+    let mut cx = core(me, vec![root]);
+    cx.parent = Some(parent);
+    cx.ancestors = vec![root, parent];
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+    // Measurements from earlier rounds: the parent is nearest, then x, then y.
+    placement.on_measured(&mut cx, now, parent, mbps(50), ms(2));
+    placement.on_measured(&mut cx, now, y, mbps(50), ms(9));
+    placement.on_measured(&mut cx, now, x, mbps(50), ms(5));
+
+    placement.start_reevaluation(&mut cx, now);
+    let about = vec![x, y];
+    assert_eq!(
+        drain(&mut cx),
+        vec![
+            send(x, Message::NearQuery),
+            send(parent, Message::ChildrenQuery),
+            send(
+                root,
+                Message::SampleQuery {
+                    count: 8,
+                    near: 0,
+                    about
+                }
+            ),
+        ],
+        "the parent is no candidate; the nearest other is asked for its neighbours"
+    );
+    // Only the node asked is heard; it names this node, a known node and a new one.
+    placement.on_near(&cx, stranger, vec![id(7)]);
+    placement.on_near(&cx, x, vec![me, y, z]);
+    assert_eq!(placement.near_list(parent), vec![x, y]);
+    let next = placement.near.candidates(4, |n| *n != parent);
+    assert_eq!(
+        next,
+        vec![z, x, y],
+        "the new neighbour first, then the nearest known"
+    );
+}
+
+#[test]
+fn nodes_that_never_answer_a_measurement_are_no_longer_near() {
+    let (root, parent, x, me) = (id(0), id(1), id(2), id(9));
+    let mut cx = core(me, vec![root]);
+    cx.parent = Some(parent);
+    cx.ancestors = vec![root, parent];
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+    placement.on_measured(&mut cx, now, x, mbps(50), ms(5));
+    placement.start_reevaluation(&mut cx, now);
+    drain(&mut cx);
+    let unlimited = PathBandwidth::Unlimited;
+    let answer = caps(&[(me, unlimited)], unlimited, unlimited);
+    placement.on_children(&mut cx, now, parent, vec![me], vec![root, parent], answer);
+    placement.on_sample(&mut cx, now, root, vec![(x, 50_000_000)]);
+    drain(&mut cx);
+    // The parent answers; x (dead) never does, and the round ends at its timeout.
+    placement.on_measured(&mut cx, now, parent, mbps(50), ms(3));
+    placement.finish_reevaluation(&mut cx, now);
+    assert_eq!(placement.near_list(me), vec![parent]);
 }
