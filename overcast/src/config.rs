@@ -71,6 +71,11 @@ pub struct OvercastConfig {
     /// root), so a node finds the nodes of its neighbourhood in other branches. Off: the
     /// root's sample alone (half by landmark time, half at random).
     pub near_discovery: bool,
+    /// With strict moves, a node as good under its grandparent that lies on the way from the
+    /// grandparent to its parent (by the round-trip times it measured and the one its parent
+    /// reports) moves up ahead of the parent, which then finds it closer and follows below it:
+    /// the way out of a parent whose own flow crosses the links to this node's children twice.
+    pub move_ahead_of_parent: bool,
     /// How often a node re-evaluates its place against its parent, grandparent and siblings.
     pub reevaluate_interval: Duration,
     /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
@@ -125,6 +130,7 @@ impl Default for OvercastConfig {
             descend_closer: true,
             lossless_down_moves: false,
             near_discovery: true,
+            move_ahead_of_parent: true,
             reevaluate_interval: Duration::from_secs(20),
             answer_timeout: Duration::from_secs(2),
             extra_interval: Duration::from_secs(10),

@@ -23,6 +23,9 @@ pub enum Message {
         path_bw: u64,
         /// The sender's parent's bandwidth from the root (`u64::MAX` if the sender is the root).
         parent_path_bw: u64,
+        /// The sender's round-trip time to its parent in microseconds, as it last measured it
+        /// (0: unknown, or the sender is the root).
+        parent_rtt_us: u32,
     },
     /// Please adopt me; after this move I will have changed parents `seq` times.
     Attach {
@@ -183,6 +186,7 @@ mod tests {
                 ancestors: vec![a],
                 path_bw: 1,
                 parent_path_bw: u64::MAX,
+                parent_rtt_us: 2_500,
             },
             Message::Data {
                 offset: 7,

@@ -305,6 +305,7 @@ impl Protocol for Overcast {
                 ancestors,
                 path_bw,
                 parent_path_bw,
+                parent_rtt_us,
             } => {
                 let caps = PathCaps {
                     children: children
@@ -313,6 +314,8 @@ impl Protocol for Overcast {
                         .collect(),
                     sender: PathBandwidth::from_wire(path_bw),
                     sender_parent: PathBandwidth::from_wire(parent_path_bw),
+                    sender_parent_rtt: (parent_rtt_us > 0)
+                        .then(|| std::time::Duration::from_micros(u64::from(parent_rtt_us))),
                 };
                 let children = children.into_iter().map(|(c, _)| c).collect();
                 placement.on_children(cx, now, from, children, ancestors, caps);

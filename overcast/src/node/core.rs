@@ -97,6 +97,9 @@ pub(super) struct Core {
     pub(super) seq: u32,
     /// Round-trip time to the lowest root, microseconds, as first measured (0: not yet).
     pub(super) landmark_rtt_us: u32,
+    /// Round-trip time to the parent as last measured (`None` until the first re-evaluation
+    /// under this parent).
+    pub(super) parent_rtt: Option<Duration>,
     pub(super) children: BTreeMap<NodeId, Child>,
     pub(super) table: DescendantTable,
     /// Certificates for the parent, in order.
@@ -150,6 +153,7 @@ impl Core {
             link_bw: PathBandwidth::Unlimited,
             seq: 0,
             landmark_rtt_us: 0,
+            parent_rtt: None,
             children: BTreeMap::new(),
             table: DescendantTable::new(id),
             pending: Vec::new(),
@@ -194,6 +198,9 @@ impl Core {
         } = adoption;
         let old = self.parent.replace(parent);
         let moved = old.is_some();
+        if old != Some(parent) {
+            self.parent_rtt = None;
+        }
         let news = std::mem::take(&mut self.pending);
         let left = old.filter(|o| *o != parent);
         if let Some(old) = left {
@@ -302,6 +309,9 @@ impl Core {
                 ancestors,
                 path_bw: self.path_bandwidth().to_wire(),
                 parent_path_bw,
+                parent_rtt_us: self.parent_rtt.map_or(0, |rtt| {
+                    u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1)
+                }),
             },
         );
     }

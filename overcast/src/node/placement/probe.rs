@@ -20,6 +20,8 @@ pub(in crate::node) struct PathCaps {
     pub(in crate::node) sender: PathBandwidth,
     /// The answering node's parent's.
     pub(in crate::node) sender_parent: PathBandwidth,
+    /// The answering node's round-trip time to its parent, if it measured it.
+    pub(in crate::node) sender_parent_rtt: Option<Duration>,
 }
 
 /// One measurement of the path from a peer.

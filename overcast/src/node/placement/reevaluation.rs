@@ -4,6 +4,8 @@
 //! with a clearly wider hop (the parent's shared upload was the limit); or back up under the
 //! grandparent if that is clearly better.
 
+use std::time::Duration;
+
 use overlay_core::{NodeId, Time};
 
 use super::probe::{PathCaps, Probe, measure_timeout};
@@ -11,6 +13,20 @@ use super::{Placement, Timer};
 use crate::PathBandwidth;
 use crate::message::Message;
 use crate::node::core::Core;
+
+/// Whether a node `to_g` from its grandparent and `to_parent` from its parent, whose parent is
+/// `parent_to_g` from the grandparent, lies ahead of its parent on the way from the grandparent:
+/// clearly nearer the grandparent than the parent is, and on the way (the detour through it is
+/// within the band `margin`).
+fn ahead_of_parent(
+    to_g: Duration,
+    to_parent: Duration,
+    parent_to_g: Duration,
+    margin: f64,
+) -> bool {
+    to_g < parent_to_g.mul_f64(1.0 - margin)
+        && to_g + to_parent <= parent_to_g.mul_f64(1.0 + margin)
+}
 
 /// A sibling counts as closer beyond this fraction of the equality band (one over it).
 const SIBLING_BAND_DIVISOR: f64 = 4.0;
@@ -22,6 +38,8 @@ pub(super) struct Reevaluation {
     pub(super) parent: NodeId,
     /// The grandparent, once the parent's answer named it.
     grandparent: Option<NodeId>,
+    /// The parent's round-trip time to the grandparent, if its answer said.
+    parent_to_grandparent: Option<Duration>,
     /// `None` until the parent listed its children.
     pub(super) probe: Option<Probe>,
     /// Nodes drawn from the root's table, with their bandwidth from the root, while the
@@ -68,6 +86,7 @@ impl Placement {
         self.reevaluation = Some(Reevaluation {
             parent,
             grandparent: None,
+            parent_to_grandparent: None,
             probe: None,
             sample: Vec::new(),
             near_asked,
@@ -110,6 +129,7 @@ impl Placement {
             .and_then(|i| ancestors.get(i).copied())
             .filter(|g| !cx.is_descendant(g));
         let sender_parent = caps.sender_parent;
+        let parent_to_grandparent = caps.sender_parent_rtt;
         let extra = grandparent.map(|g| (g, sender_parent));
         let mut probe = Probe::start(cx, from, children, &ancestors, caps, extra);
         let sample = self
@@ -120,6 +140,7 @@ impl Placement {
         probe.add_sample(cx, sample);
         if let Some(r) = self.reevaluation.as_mut() {
             r.grandparent = grandparent;
+            r.parent_to_grandparent = parent_to_grandparent;
             r.probe = Some(probe);
         }
         cx.timers
@@ -190,6 +211,7 @@ impl Placement {
         };
         cx.link_bw = parent_measured.bandwidth.into();
         let parent_rtt = parent_measured.rtt;
+        cx.parent_rtt = Some(parent_rtt);
         let margin = cx.config.equal_fraction;
         let strict = cx.config.strict_moves;
         // Above this a bandwidth is clearly better than the parent's; at or above `as_good` it
@@ -271,6 +293,24 @@ impl Placement {
                 .through(&g)
                 .is_some_and(|bw| bw.bps_f64() > clearly_better)
         {
+            self.restless += 1;
+            self.attach_to(cx, now, g, Vec::new(), 0, probe.hop(&g));
+        } else if let Some(g) = grandparent
+            && strict
+            && cx.config.move_ahead_of_parent
+            && probe.through(&g).is_some_and(|bw| bw.bps_f64() >= as_good)
+            && probe.rtt(&g).is_some_and(|to_g| {
+                reevaluation
+                    .parent_to_grandparent
+                    .is_some_and(|parent_to_g| {
+                        ahead_of_parent(to_g, parent_rtt, parent_to_g, margin)
+                    })
+            })
+        {
+            // This node lies on the way from the grandparent to the parent, and the parent's
+            // flow to it crosses those links twice (once to the parent, once back): as good
+            // under the grandparent, it moves up, and the parent, finding it closer, follows
+            // below it. Neither step alone gains bandwidth; together they free the links.
             self.restless += 1;
             self.attach_to(cx, now, g, Vec::new(), 0, probe.hop(&g));
         } else {

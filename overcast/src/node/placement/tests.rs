@@ -68,6 +68,7 @@ fn caps(
         children: children.iter().copied().collect(),
         sender,
         sender_parent,
+        sender_parent_rtt: None,
     }
 }
 
@@ -416,4 +417,53 @@ fn nodes_that_never_answer_a_measurement_are_no_longer_near() {
     placement.on_measured(&mut cx, now, parent, mbps(50), ms(3));
     placement.finish_reevaluation(&mut cx, now);
     assert_eq!(placement.near_list(me), vec![parent]);
+}
+
+#[test]
+fn a_node_on_the_way_from_the_grandparent_to_its_parent_moves_up_ahead_of_it() {
+    let (root, grandparent, parent, me) = (id(0), id(1), id(2), id(9));
+    let mut cx = core(me, vec![root]);
+    cx.parent = Some(parent);
+    cx.ancestors = vec![root, grandparent, parent];
+    cx.parent_path_bw = PathBandwidth::Limited(mbps(50));
+    let mut placement = Placement::default();
+    let now = Time::ZERO;
+    let half = PathBandwidth::Limited(mbps(50));
+    let ask = |placement: &mut Placement, cx: &mut Core, parent_to_g: u64, to_g: u64| {
+        placement.start_reevaluation(cx, now);
+        drain(cx);
+        let mut answer = caps(&[], half, half);
+        answer.sender_parent_rtt = Some(ms(parent_to_g));
+        placement.on_children(
+            cx,
+            now,
+            parent,
+            Vec::new(),
+            vec![root, grandparent, parent],
+            answer,
+        );
+        assert_eq!(drain(cx), vec![measure(parent), measure(grandparent)]);
+        // Through either: 50 (the grandparent's hop shares its upload); the parent is 4 ms away.
+        placement.on_measured(cx, now, parent, mbps(50), ms(4));
+        placement.on_measured(cx, now, grandparent, mbps(50), ms(to_g));
+        drain(cx)
+    };
+    // The parent is 10 ms from the grandparent and this node 8 ms, off the way (8 + 4 > 11):
+    // stay.
+    assert_eq!(ask(&mut placement, &mut cx, 10, 8), vec![]);
+    assert_eq!(
+        cx.parent_rtt,
+        Some(ms(4)),
+        "the parent's round trip is kept for answers"
+    );
+    // The parent is 12 ms from the grandparent, this node 8 ms and on the way (8 + 4 <= 13.2):
+    // up under the grandparent.
+    let info = NodeInfo {
+        path_bw: 50_000_000,
+        ..NodeInfo::default()
+    };
+    assert_eq!(
+        ask(&mut placement, &mut cx, 12, 8),
+        vec![send(grandparent, Message::Attach { seq: 1, info })]
+    );
 }
