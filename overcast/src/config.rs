@@ -80,6 +80,11 @@ pub struct OvercastConfig {
     pub reevaluate_interval: Duration,
     /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
     pub answer_timeout: Duration,
+    /// How long a node without a parent (an orphan climbing its ancestors, or a join whose
+    /// target failed) waits for each next adoption answer. Shorter than the lease, twice over:
+    /// an orphan whose grandparent died too reaches a live ancestor before that one declares
+    /// the orphan's subtree dead, so the root hears no death and rebirth of every node in it.
+    pub climb_timeout: Duration,
     /// Changed extra information is reported up at most this often.
     pub extra_interval: Duration,
     /// Content counts as changed extra information once it grew by this much (a live stream
@@ -133,6 +138,7 @@ impl Default for OvercastConfig {
             move_ahead_of_parent: true,
             reevaluate_interval: Duration::from_secs(20),
             answer_timeout: Duration::from_secs(2),
+            climb_timeout: Duration::from_millis(500),
             extra_interval: Duration::from_secs(10),
             content_report_step: 16 << 20,
             max_certificates_per_check_in: 4096,

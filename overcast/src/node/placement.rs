@@ -468,6 +468,12 @@ impl Placement {
             if let Some(a) = self.attempt.as_mut() {
                 a.refused = refused;
             }
+            if cx.parent.is_none() {
+                // Climbing without a parent: an adoption takes one round trip, and ancestors
+                // that died with the parent must not keep this node away until the ones above
+                // declare its whole subtree dead.
+                cx.timers.set(Timer::Attach, now + cx.config.climb_timeout);
+            }
         } else if cx.parent.is_some() || cx.is_root {
             // A move that did not work out: stay.
         } else if cx.chain_index().is_some() {

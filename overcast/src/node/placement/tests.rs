@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use overlay_core::{Bandwidth, MeasureRequest, NodeId, Output, Time};
 
-use super::{PathCaps, Placement};
+use super::{PathCaps, Placement, Timer};
 use crate::certificate::{NodeInfo, SimulatedSignatures};
 use crate::message::Message;
 use crate::node::Event;
@@ -290,6 +290,12 @@ fn a_lost_parent_is_left_for_the_grandparent() {
             send(grandparent, Message::Attach { seq: 1, info }),
         ]
     );
+    // Each ancestor gets the climb's short timeout, not the answer timeout of a search.
+    assert_eq!(
+        cx.timers.get(Timer::Attach),
+        Some(now + cx.config.climb_timeout)
+    );
+    assert!(cx.config.climb_timeout * 2 < cx.config.lease);
 
     // The grandparent stays silent: the next ancestor up is asked.
     placement.on_attach_timeout(&mut cx, now);
