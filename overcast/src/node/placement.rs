@@ -4,12 +4,13 @@
 //!
 //! [`Placement`] is a part of [`crate::Overcast`]: it owns the decisions in flight (a join
 //! search, an adoption request, a re-evaluation), the sequence numbers it offered, and what it
-//! remembers between rounds (recent parents, roots suspected dead, how restless it has been).
-//! It acts through the node's shared [`Core`]: its place in the tree, its subtree, timers and
-//! outputs. Its inputs are `Children`, `Adopted`, `Refused` and `Sample` answers, bandwidth
-//! measurements, a lost parent, and its timers (search, attach, re-evaluate, re-evaluation
-//! done). Modules: this one (joining and attaching), [`probe`] (one round's measurements),
-//! [`reevaluation`] (moving once attached).
+//! remembers between rounds (recent parents, roots suspected dead, how restless it has been,
+//! the nodes nearest it). It acts through the node's shared [`Core`]: its place in the tree,
+//! its subtree, timers and outputs. Its inputs are `Children`, `Adopted`, `Refused`, `Sample`
+//! and `Near` answers, bandwidth measurements, a lost parent, and its timers (search, attach,
+//! re-evaluate, re-evaluation done). Modules: this one (joining and attaching), [`probe`] (one
+//! round's measurements), [`reevaluation`] (moving once attached), [`near`] (the nodes
+//! measured nearest).
 
 mod near;
 mod probe;

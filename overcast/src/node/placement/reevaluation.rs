@@ -1,8 +1,9 @@
 //! Re-evaluation of an attached node's place: every period (longer while it keeps moving) it
-//! measures its parent, grandparent, siblings and nodes sampled from the root's table, and moves
-//! under one that is clearly better, as good and clearly closer, or as near, losing nothing and
-//! with a clearly wider hop (the parent's shared upload was the limit); or back up under the
-//! grandparent if that is clearly better.
+//! measures its parent, grandparent, siblings and nodes sampled from the root's table (headed by
+//! the nodes it found nearest and those its nearest named), and moves under one that is clearly
+//! better, as good and clearly closer, or as near, losing nothing and with a clearly wider hop
+//! (the parent's shared upload was the limit); or back up under the grandparent if that is
+//! clearly better, or as good with this node on the way from it to the parent.
 
 use std::time::Duration;
 
