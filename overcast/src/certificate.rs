@@ -46,6 +46,10 @@ pub enum DeathCause {
         new_parent: NodeId,
         /// The node that moved (this one, or an ancestor that took it along).
         mover: NodeId,
+        /// The lowest node above both its old and its new place, as the mover saw them (`None`
+        /// if it could not tell): the news of the new place reaches it from the other side, so
+        /// the old side's ancestors stop this departure just below it.
+        meet: Option<NodeId>,
     },
 }
 

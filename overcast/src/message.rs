@@ -54,6 +54,9 @@ pub enum Message {
         seq: u32,
         /// My new parent.
         new_parent: NodeId,
+        /// The lowest node above both my old and my new place, if I can tell (ancestors of my
+        /// old place from it up hear of the move from the new side only).
+        meet: Option<NodeId>,
         /// The last check-in's certificates.
         certificates: Vec<Certificate>,
     },
@@ -170,6 +173,7 @@ mod tests {
                 cause: DeathCause::Moved {
                     new_parent: a,
                     mover: a,
+                    meet: Some(a),
                 },
             },
             a,
@@ -195,6 +199,7 @@ mod tests {
             Message::Detach {
                 seq: 1,
                 new_parent: a,
+                meet: None,
                 certificates: Vec::new(),
             },
             Message::SampleQuery {

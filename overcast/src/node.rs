@@ -75,6 +75,9 @@ pub struct OvercastStats {
     pub membership_certificates_in: u64,
     /// Certificates that changed nothing here and were quashed.
     pub quashed: u64,
+    /// Departures (deaths of nodes that moved) not sent up: this node's parent is where the
+    /// old and new places meet, and hears of the move from the new side.
+    pub departures_stopped: u64,
     /// Certificates older than what was known.
     pub stale: u64,
     /// Certificates with bad signatures: dropped.
@@ -332,8 +335,9 @@ impl Protocol for Overcast {
             Message::Detach {
                 seq,
                 new_parent,
+                meet,
                 certificates,
-            } => cx.on_detach(from, seq, new_parent, certificates),
+            } => cx.on_detach(from, seq, new_parent, meet, certificates),
             Message::CheckIn {
                 certificates,
                 digest,

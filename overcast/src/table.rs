@@ -233,7 +233,9 @@ impl DescendantTable {
                 let state = match cause {
                     DeathCause::Silent => State::Dead,
                     DeathCause::Orphaned => State::Absent,
-                    DeathCause::Moved { new_parent, mover } => {
+                    DeathCause::Moved {
+                        new_parent, mover, ..
+                    } => {
                         // The old side's last word on the node: anything it said before (a
                         // late birth from the subtree it left) is overruled.
                         let side = if new_parent == self.me {
@@ -465,6 +467,7 @@ mod tests {
         let moved = DeathCause::Moved {
             new_parent: id(7),
             mover: id(5),
+            meet: Some(id(1)),
         };
         assert_eq!(t.apply(id(1), &death(5, 1, moved)), Applied::Unchanged);
         assert!(t.get(&id(5)).unwrap().alive());
@@ -525,6 +528,7 @@ mod tests {
             let moved = DeathCause::Moved {
                 new_parent: id(3),
                 mover: id(5),
+                meet: Some(id(0)),
             };
             let mut verdicts = Vec::new();
             if departure_first {

@@ -196,6 +196,7 @@ impl Core {
             seq,
             rounds,
         } = adoption;
+        let meet = meet_of(&self.ancestors, &ancestors);
         let old = self.parent.replace(parent);
         let moved = old.is_some();
         if old != Some(parent) {
@@ -209,6 +210,7 @@ impl Core {
                 Message::Detach {
                     seq: self.seq,
                     new_parent: parent,
+                    meet,
                     certificates: news,
                 },
             );
@@ -315,4 +317,14 @@ impl Core {
             },
         );
     }
+}
+
+/// The lowest node above two places in the tree, given the ancestor lists of each (top first):
+/// the last of their common head (`None` if they share none).
+pub(super) fn meet_of(one: &[NodeId], other: &[NodeId]) -> Option<NodeId> {
+    one.iter()
+        .zip(other)
+        .take_while(|(a, b)| a == b)
+        .last()
+        .map(|(a, _)| *a)
 }

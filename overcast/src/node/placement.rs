@@ -516,6 +516,9 @@ impl Placement {
                     Message::Detach {
                         seq,
                         new_parent: cx.parent.unwrap_or(cx.id),
+                        meet: cx
+                            .parent
+                            .and_then(|_| super::core::meet_of(&cx.ancestors, &ancestors)),
                         certificates: Vec::new(),
                     },
                 );

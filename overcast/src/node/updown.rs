@@ -88,6 +88,14 @@ impl Core {
         );
     }
 
+    /// Whether news of a death for `cause` goes no further up: a move whose meeting point is
+    /// this node or its parent, which hears of the new place from the other side (and would
+    /// only quash this).
+    fn departure_stops_here(&self, cause: &DeathCause) -> bool {
+        matches!(cause, DeathCause::Moved { meet: Some(meet), .. }
+            if *meet == self.id || Some(*meet) == self.parent)
+    }
+
     /// Sign `body` and queue it for the parent.
     pub(super) fn certify(&mut self, body: CertBody) {
         let cert = Certificate::new(body, self.id, self.signer.as_ref());
@@ -154,12 +162,17 @@ impl Core {
             DeathCause::Silent => State::Dead,
             DeathCause::Orphaned | DeathCause::Moved { .. } => State::Absent,
         };
+        let stops_here = self.departure_stops_here(&cause);
         for (node, seq) in self.table.remove_child(&child, own) {
             let cause = match cause {
                 DeathCause::Silent if node != child => DeathCause::Orphaned,
                 other => other,
             };
-            self.certify(CertBody::Death { node, seq, cause });
+            if stops_here {
+                self.stats.departures_stopped += 1;
+            } else {
+                self.certify(CertBody::Death { node, seq, cause });
+            }
         }
     }
 
@@ -169,6 +182,7 @@ impl Core {
         from: NodeId,
         seq: u32,
         new_parent: NodeId,
+        meet: Option<NodeId>,
         news: Vec<Certificate>,
     ) {
         let Some(child) = self.children.get(&from) else {
@@ -191,6 +205,7 @@ impl Core {
                 DeathCause::Moved {
                     new_parent,
                     mover: from,
+                    meet,
                 },
             );
         }
@@ -326,7 +341,12 @@ impl Core {
                 continue;
             }
             match self.table.apply(from, &cert.body) {
-                Applied::Changed => self.pending.push(cert),
+                Applied::Changed => match cert.body {
+                    CertBody::Death { cause, .. } if self.departure_stops_here(&cause) => {
+                        self.stats.departures_stopped += 1;
+                    }
+                    _ => self.pending.push(cert),
+                },
                 Applied::Unchanged => self.stats.quashed += 1,
                 Applied::Stale => self.stats.stale += 1,
                 Applied::OutsideSubtree => self.stats.outside_subtree += 1,
@@ -433,5 +453,106 @@ impl Core {
                 info,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use overlay_core::{NodeId, Time};
+
+    use crate::OvercastConfig;
+    use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo, SimulatedSignatures};
+    use crate::node::core::Core;
+
+    fn id(i: u64) -> NodeId {
+        NodeId::from_index(i)
+    }
+
+    /// Node 1 under node 0, with child 2 and grandchild 3 (no news pending).
+    fn node_with_subtree() -> Core {
+        let mut cx = Core::new(
+            id(1),
+            OvercastConfig::default(),
+            Box::new(SimulatedSignatures::new(1, id(1))),
+            Box::new(SimulatedSignatures::new(1, id(1))),
+        );
+        cx.parent = Some(id(0));
+        cx.ancestors = vec![id(0)];
+        cx.on_attach(Time::ZERO, id(2), 1, NodeInfo::default(), false);
+        let signer = SimulatedSignatures::new(1, id(2));
+        let birth = CertBody::Birth {
+            node: id(3),
+            seq: 1,
+            info: NodeInfo::default(),
+        };
+        cx.take_certificates(id(2), vec![Certificate::new(birth, id(2), &signer)]);
+        assert!(cx.table.get(&id(3)).is_some_and(|e| e.alive()));
+        cx.pending.clear();
+        cx
+    }
+
+    fn departures(cx: &Core) -> Vec<NodeId> {
+        cx.pending
+            .iter()
+            .filter_map(|c| match c.body {
+                CertBody::Death {
+                    node,
+                    cause: DeathCause::Moved { .. },
+                    ..
+                } => Some(node),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_departure_goes_up_only_to_below_where_the_old_and_new_places_meet() {
+        // Child 2 moves (with 3) to a place that meets this one's at the parent, 0: the parent
+        // hears of it from the new side; nothing goes up from here.
+        let mut cx = node_with_subtree();
+        cx.on_detach(id(2), 1, id(7), Some(id(0)), Vec::new());
+        assert!(cx.table.get(&id(3)).is_some_and(|e| !e.alive()));
+        assert_eq!(departures(&cx), vec![]);
+        assert_eq!(cx.stats.departures_stopped, 2);
+
+        // Meeting higher up (or unknown): the parent must hear of both.
+        for meet in [Some(id(5)), None] {
+            let mut cx = node_with_subtree();
+            cx.on_detach(id(2), 1, id(7), meet, Vec::new());
+            let mut gone = departures(&cx);
+            gone.sort();
+            assert_eq!(gone, vec![id(2), id(3)]);
+            assert_eq!(cx.stats.departures_stopped, 0);
+        }
+    }
+
+    #[test]
+    fn a_departure_from_below_stops_here_when_the_parent_is_the_meeting_point() {
+        // 3 (under child 2) moved to a place meeting this one's at 0: 2's departure news
+        // changes this table but goes no further.
+        let mut cx = node_with_subtree();
+        let signer = SimulatedSignatures::new(1, id(2));
+        let moved = |meet| CertBody::Death {
+            node: id(3),
+            seq: 1,
+            cause: DeathCause::Moved {
+                new_parent: id(7),
+                mover: id(3),
+                meet,
+            },
+        };
+        cx.take_certificates(
+            id(2),
+            vec![Certificate::new(moved(Some(id(0))), id(2), &signer)],
+        );
+        assert!(cx.table.get(&id(3)).is_some_and(|e| !e.alive()));
+        assert_eq!(departures(&cx), vec![]);
+
+        let mut cx = node_with_subtree();
+        cx.take_certificates(
+            id(2),
+            vec![Certificate::new(moved(Some(id(9))), id(2), &signer)],
+        );
+        assert_eq!(departures(&cx), vec![id(3)]);
     }
 }
