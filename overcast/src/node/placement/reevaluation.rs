@@ -237,7 +237,9 @@ impl Placement {
         }
         // Closer means beyond the same band: round-trip times within it count as equal, so a
         // node does not creep towards its source a few hundred microseconds per move, each
-        // move a certificate at the root.
+        // move a certificate at the root. A sibling needs only a quarter of the band: the move
+        // stops at the parent, and a sibling a little closer is often on the way to this node,
+        // its flow crossing the same links (GEANT, 600 nodes, seed 1: 6% closer, both at half).
         let closer_than = parent_rtt.mul_f64(1.0 - margin);
         let sibling_closer_than = parent_rtt.mul_f64(1.0 - margin / SIBLING_BAND_DIVISOR);
         let closer = if strict {
