@@ -382,7 +382,7 @@ impl Protocol for Overcast {
                 let nodes = placement.near_list(from);
                 cx.outbox.send(from, Message::Near { nodes });
             }
-            Message::Near { nodes } => placement.on_near(cx, from, nodes),
+            Message::Near { nodes } => placement.on_near(cx, now, from, nodes),
             Message::Fetch {
                 stream,
                 from: offset,

@@ -54,6 +54,9 @@ struct Search {
     /// The root asked for a sample of its table (once per search, at the end of the first
     /// round that knows this node's landmark time): `None` until then.
     sample_from: Option<NodeId>,
+    /// The nearest node measured, asked for its own nearest just before the sample (once per
+    /// search): `None` until then.
+    near_from: Option<NodeId>,
 }
 
 /// An adoption request in flight.
@@ -133,7 +136,7 @@ impl Placement {
             pick(&self.suspect_roots, &cx.config.roots, cx.id)
         });
         if let Some(bottom) = bottom {
-            self.search(cx, now, bottom, (0, Bandwidth::ZERO), None);
+            self.search(cx, now, bottom, (0, Bandwidth::ZERO), (None, None));
         }
     }
 
@@ -143,7 +146,7 @@ impl Placement {
         now: Time,
         candidate: NodeId,
         (round, best): (u32, Bandwidth),
-        sample_from: Option<NodeId>,
+        (sample_from, near_from): (Option<NodeId>, Option<NodeId>),
     ) {
         cx.stats.rounds += 1;
         self.search = Some(Search {
@@ -153,6 +156,7 @@ impl Placement {
             candidate_ancestors: Vec::new(),
             probe: None,
             sample_from,
+            near_from,
         });
         cx.outbox.send(candidate, Message::ChildrenQuery);
         cx.timers.set(Timer::Search, now + cx.config.answer_timeout);
@@ -252,7 +256,7 @@ impl Placement {
         let Some(mut search) = self.search.take() else {
             return;
         };
-        if Self::ask_join_sample(cx, now, &mut search) {
+        if Self::ask_join_sample(cx, now, &mut search, &mut self.near) {
             self.search = Some(search);
             return;
         }
@@ -295,7 +299,8 @@ impl Placement {
         match probe.closest_reaching(floor) {
             Some(child) => {
                 let next = (search.round + 1, best);
-                self.search(cx, now, child, next, search.sample_from);
+                let asked = (search.sample_from, search.near_from);
+                self.search(cx, now, child, next, asked);
             }
             None => {
                 // Fall back up the candidate's ancestors if it refuses.
@@ -316,9 +321,11 @@ impl Placement {
     /// ask the root for nodes near this one, and decide the round once they are measured too. A
     /// search down from the root finds only what lies under the branches it takes; a node on
     /// the same router in another branch is found only this way (without it, re-evaluation
-    /// finds it later, and each such move costs the root a certificate). Returns whether the
-    /// round now waits for the sample.
-    fn ask_join_sample(cx: &mut Core, now: Time, search: &mut Search) -> bool {
+    /// finds it later, and each such move costs the root a certificate). With near discovery
+    /// the nearest node measured so far is first asked for its own nearest, and the root's
+    /// sample is headed by them. Returns whether the round now waits (for the neighbour's list
+    /// or the sample).
+    fn ask_join_sample(cx: &mut Core, now: Time, search: &mut Search, near: &mut Near) -> bool {
         if search.sample_from.is_some() || cx.config.sample_size == 0 || cx.landmark_rtt_us == 0 {
             return false;
         }
@@ -330,10 +337,24 @@ impl Placement {
         if top == cx.id {
             return false;
         }
+        let usable = |n: &NodeId| *n != cx.id && *n != top;
+        if cx.config.near_discovery
+            && search.near_from.is_none()
+            && let Some(nearest) = near.nearest(usable)
+        {
+            search.near_from = Some(nearest);
+            cx.outbox.send(nearest, Message::NearQuery);
+            cx.timers.set(Timer::Search, now + cx.config.answer_timeout);
+            return true;
+        }
         search.sample_from = Some(top);
         let count = u16::try_from(cx.config.sample_size).unwrap_or(u16::MAX);
+        let about = if cx.config.near_discovery {
+            near.candidates(cx.config.sample_size / 2, usable)
+        } else {
+            Vec::new()
+        };
         let near = cx.landmark_rtt_us;
-        let about = Vec::new();
         cx.outbox
             .send(top, Message::SampleQuery { count, near, about });
         cx.timers.set(Timer::Search, now + measure_timeout(cx));
@@ -345,12 +366,29 @@ impl Placement {
         self.near.list(asker)
     }
 
-    /// A neighbour named the nodes it measured nearest: candidates for the next re-evaluation.
-    pub(super) fn on_near(&mut self, cx: &Core, from: NodeId, nodes: Vec<NodeId>) {
-        let asked = self.reevaluation.as_ref().and_then(|r| r.near_asked);
-        if cx.config.near_discovery && asked == Some(from) {
-            self.near.hear(cx.id, nodes);
+    /// A neighbour named the nodes it measured nearest: candidates for the next re-evaluation,
+    /// or, for a join waiting on it, for the root's sample asked for now.
+    pub(super) fn on_near(&mut self, cx: &mut Core, now: Time, from: NodeId, nodes: Vec<NodeId>) {
+        if !cx.config.near_discovery {
+            return;
         }
+        let asked = self.reevaluation.as_ref().and_then(|r| r.near_asked);
+        if asked == Some(from) {
+            self.near.hear(cx.id, nodes);
+            return;
+        }
+        let Some(mut search) = self.search.take() else {
+            return;
+        };
+        if search.near_from == Some(from) && search.sample_from.is_none() {
+            self.near.hear(cx.id, nodes);
+            if !Self::ask_join_sample(cx, now, &mut search, &mut self.near) {
+                self.search = Some(search);
+                self.decide_search(cx, now);
+                return;
+            }
+        }
+        self.search = Some(search);
     }
 
     /// Nodes drawn from the root's table for a join: measure them beside the candidate's

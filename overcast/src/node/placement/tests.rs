@@ -104,14 +104,18 @@ fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
     assert_eq!(drain(&mut cx), vec![]);
     placement.on_measured(&mut cx, now, a, mbps(100), ms(10));
     assert_eq!(drain(&mut cx), vec![]);
-    // With the round measured, this node knows its landmark time and asks the root for nodes
-    // near it before deciding.
+    // With the round measured, this node knows its landmark time; it asks the nearest node
+    // measured (`a`, not the root) for its own nearest, then the root for nodes near it, headed
+    // by those, before deciding.
     placement.on_measured(&mut cx, now, b, mbps(95), ms(20));
     assert_eq!(cx.landmark_rtt_us, 50_000);
+    assert_eq!(drain(&mut cx), vec![send(a, Message::NearQuery)]);
+    let d = id(4);
+    placement.on_near(&mut cx, now, a, vec![d, me]);
     let ask = Message::SampleQuery {
         count: 8,
         near: 50_000,
-        about: Vec::new(),
+        about: vec![d, a, b],
     };
     assert_eq!(drain(&mut cx), vec![send(root, ask)]);
     // The sample names `a` (measured already) and `c` in another branch.
@@ -179,7 +183,15 @@ fn a_join_goes_to_an_as_good_node_of_the_sample_beside_it_and_down_equally_near_
     drain(&mut cx);
     placement.on_measured(&mut cx, now, root, mbps(100), ms(50));
     placement.on_measured(&mut cx, now, far, mbps(100), ms(40));
-    drain(&mut cx);
+    assert_eq!(drain(&mut cx), vec![send(far, Message::NearQuery)]);
+    // `far` never answers: at the round's timeout the root is asked all the same.
+    placement.on_search_timeout(&mut cx, now);
+    let ask = Message::SampleQuery {
+        count: 8,
+        near: 50_000,
+        about: vec![far],
+    };
+    assert_eq!(drain(&mut cx), vec![send(root, ask)]);
     // The root's sample has a node on this node's router, as good as the root.
     placement.on_sample(&mut cx, now, root, vec![(near, 100_000_000)]);
     assert_eq!(drain(&mut cx), vec![measure(near)]);
@@ -392,8 +404,8 @@ fn a_reevaluation_asks_the_nearest_node_for_its_neighbours_and_the_root_for_thei
         "the parent is no candidate; the nearest other is asked for its neighbours"
     );
     // Only the node asked is heard; it names this node, a known node and a new one.
-    placement.on_near(&cx, stranger, vec![id(7)]);
-    placement.on_near(&cx, x, vec![me, y, z]);
+    placement.on_near(&mut cx, now, stranger, vec![id(7)]);
+    placement.on_near(&mut cx, now, x, vec![me, y, z]);
     assert_eq!(placement.near_list(parent), vec![x, y]);
     let next = placement.near.candidates(4, |n| *n != parent);
     assert_eq!(
