@@ -38,6 +38,14 @@ fn core(me: NodeId, roots: Vec<NodeId>) -> Core {
     )
 }
 
+/// Node `me` attached below `ancestors` (top root first, ending with its parent).
+fn attached(me: NodeId, ancestors: Vec<NodeId>) -> Core {
+    let mut cx = core(me, ancestors[..1].to_vec());
+    cx.parent = ancestors.last().copied();
+    cx.ancestors = ancestors;
+    cx
+}
+
 /// Everything the node hands its driver now, in order.
 fn drain(cx: &mut Core) -> Vec<Output<Message, Event>> {
     std::iter::from_fn(|| cx.outbox.pop()).collect()
@@ -210,9 +218,7 @@ fn a_join_goes_to_an_as_good_node_of_the_sample_beside_it_and_down_equally_near_
 #[test]
 fn a_reevaluation_moves_under_the_widest_clearly_better_candidate() {
     let (root, parent, sibling, sampled, me) = (id(0), id(1), id(2), id(3), id(9));
-    let mut cx = core(me, vec![root]);
-    cx.parent = Some(parent);
-    cx.ancestors = vec![root, parent];
+    let mut cx = attached(me, vec![root, parent]);
     cx.parent_path_bw = PathBandwidth::Limited(mbps(50));
     let mut placement = Placement::default();
     let now = Time::ZERO;
@@ -287,9 +293,7 @@ fn a_reevaluation_moves_under_the_widest_clearly_better_candidate() {
 #[test]
 fn a_lost_parent_is_left_for_the_grandparent() {
     let (root, grandparent, parent, me) = (id(0), id(1), id(2), id(9));
-    let mut cx = core(me, vec![root]);
-    cx.parent = Some(parent);
-    cx.ancestors = vec![root, grandparent, parent];
+    let mut cx = attached(me, vec![root, grandparent, parent]);
     let mut placement = Placement::default();
     let now = Time::ZERO;
 
@@ -326,10 +330,8 @@ fn a_lost_parent_is_left_for_the_grandparent() {
 /// upload is shared), the sibling's hop `sibling_hop`. Returns what the node sent at the end.
 fn round_beside_the_parent(sibling_hop: Bandwidth) -> Vec<Output<Message, Event>> {
     let (root, parent, sibling, me) = (id(0), id(1), id(2), id(9));
-    let mut cx = core(me, vec![root]);
+    let mut cx = attached(me, vec![root, parent]);
     cx.config.sample_size = 0;
-    cx.parent = Some(parent);
-    cx.ancestors = vec![root, parent];
     let mut placement = Placement::default();
     let now = Time::ZERO;
     placement.start_reevaluation(&mut cx, now);
@@ -375,9 +377,7 @@ fn a_reevaluation_moves_under_an_equally_near_sibling_only_when_its_hop_is_clear
 #[test]
 fn a_reevaluation_asks_the_nearest_node_for_its_neighbours_and_the_root_for_their_bandwidth() {
     let (root, parent, x, y, z, stranger, me) = (id(0), id(1), id(2), id(3), id(4), id(5), id(9));
-    let mut cx = core(me, vec![root]);
-    cx.parent = Some(parent);
-    cx.ancestors = vec![root, parent];
+    let mut cx = attached(me, vec![root, parent]);
     let mut placement = Placement::default();
     let now = Time::ZERO;
     // Measurements from earlier rounds: the parent is nearest, then x, then y.
@@ -418,9 +418,7 @@ fn a_reevaluation_asks_the_nearest_node_for_its_neighbours_and_the_root_for_thei
 #[test]
 fn nodes_that_never_answer_a_measurement_are_no_longer_near() {
     let (root, parent, x, me) = (id(0), id(1), id(2), id(9));
-    let mut cx = core(me, vec![root]);
-    cx.parent = Some(parent);
-    cx.ancestors = vec![root, parent];
+    let mut cx = attached(me, vec![root, parent]);
     let mut placement = Placement::default();
     let now = Time::ZERO;
     placement.on_measured(&mut cx, now, x, mbps(50), ms(5));
@@ -440,9 +438,7 @@ fn nodes_that_never_answer_a_measurement_are_no_longer_near() {
 #[test]
 fn a_node_on_the_way_from_the_grandparent_to_its_parent_moves_up_ahead_of_it() {
     let (root, grandparent, parent, me) = (id(0), id(1), id(2), id(9));
-    let mut cx = core(me, vec![root]);
-    cx.parent = Some(parent);
-    cx.ancestors = vec![root, grandparent, parent];
+    let mut cx = attached(me, vec![root, grandparent, parent]);
     cx.parent_path_bw = PathBandwidth::Limited(mbps(50));
     let mut placement = Placement::default();
     let now = Time::ZERO;
