@@ -81,9 +81,11 @@ pub struct OvercastConfig {
     /// How long a node waits for an answer (children list, adoption) before trying elsewhere.
     pub answer_timeout: Duration,
     /// How long a node without a parent (an orphan climbing its ancestors, or a join whose
-    /// target failed) waits for each next adoption answer. Shorter than the lease, twice over:
-    /// an orphan whose grandparent died too reaches a live ancestor before that one declares
-    /// the orphan's subtree dead, so the root hears no death and rebirth of every node in it.
+    /// target failed) waits for each next adoption answer, or three round trips to the lowest
+    /// root if that is longer (a wide-area path may need a connection set up first). Shorter
+    /// than the lease, twice over: an orphan whose grandparent died too reaches a live ancestor
+    /// before that one declares the orphan's subtree dead, so the root hears no death and
+    /// rebirth of every node in it.
     pub climb_timeout: Duration,
     /// Changed extra information is reported up at most this often.
     pub extra_interval: Duration,

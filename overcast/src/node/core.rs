@@ -311,12 +311,16 @@ impl Core {
                 ancestors,
                 path_bw: self.path_bandwidth().to_wire(),
                 parent_path_bw,
-                parent_rtt_us: self.parent_rtt.map_or(0, |rtt| {
-                    u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1)
-                }),
+                parent_rtt_us: self.parent_rtt.map_or(0, rtt_micros),
             },
         );
     }
+}
+
+/// A round-trip time in whole microseconds for the wire, where 0 means unknown: at least 1,
+/// at most `u32::MAX` (71 minutes).
+pub(super) fn rtt_micros(rtt: Duration) -> u32 {
+    u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1)
 }
 
 /// The lowest node above two places in the tree, given the ancestor lists of each (top first):

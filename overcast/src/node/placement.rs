@@ -229,7 +229,7 @@ impl Placement {
             self.near.learn(peer, rtt);
         }
         if cx.landmark_rtt_us == 0 && cx.config.roots.last() == Some(&peer) {
-            cx.landmark_rtt_us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+            cx.landmark_rtt_us = super::core::rtt_micros(rtt);
         }
         if let Some(probe) = self.search.as_mut().and_then(|s| s.probe.as_mut())
             && probe.record(peer, result)
@@ -510,8 +510,11 @@ impl Placement {
             if cx.parent.is_none() {
                 // Climbing without a parent: an adoption takes one round trip, and ancestors
                 // that died with the parent must not keep this node away until the ones above
-                // declare its whole subtree dead.
-                cx.timers.set(Timer::Attach, now + cx.config.climb_timeout);
+                // declare its whole subtree dead. On long paths allow three round trips to the
+                // lowest root (a connection may have to be set up first).
+                let landmark = Duration::from_micros(u64::from(cx.landmark_rtt_us));
+                let wait = cx.config.climb_timeout.max(landmark * 3);
+                cx.timers.set(Timer::Attach, now + wait);
             }
         } else if cx.parent.is_some() || cx.is_root {
             // A move that did not work out: stay.

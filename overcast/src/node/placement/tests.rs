@@ -313,12 +313,19 @@ fn a_lost_parent_is_left_for_the_grandparent() {
     );
     assert!(cx.config.climb_timeout * 2 < cx.config.lease);
 
-    // The grandparent stays silent: the next ancestor up is asked.
+    // The grandparent stays silent: the next ancestor up is asked. This node is far from the
+    // root (300 ms), so the step waits three round trips instead.
+    cx.landmark_rtt_us = 300_000;
+    let info = NodeInfo {
+        landmark_rtt_us: 300_000,
+        ..info
+    };
     placement.on_attach_timeout(&mut cx, now);
     assert_eq!(
         drain(&mut cx),
         vec![send(root, Message::Attach { seq: 2, info })]
     );
+    assert_eq!(cx.timers.get(Timer::Attach), Some(now + ms(900)));
 
     // The root refuses and nothing is left to climb: search afresh from the root.
     placement.on_refused(&mut cx, now, root);
