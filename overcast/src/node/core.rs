@@ -178,6 +178,7 @@ impl Core {
     pub(super) fn become_root(&mut self) {
         self.is_root = true;
         self.parent = None;
+        self.parent_rtt = None;
         self.ancestors.clear();
         self.pending.clear();
         self.outbox.emit(Event::BecameRoot);
