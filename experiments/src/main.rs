@@ -15,6 +15,7 @@ use experiments::scenario::narada_sweep::{self, NaradaSweep};
 use experiments::scenario::overcast::{self, Overcast};
 use experiments::scenario::overcast_dynamics::{self, OvercastDynamics};
 use experiments::scenario::overcast_sweep::{self, OvercastSweep};
+use experiments::scenario::peers::{self, Peers};
 use experiments::scenario::{DEFAULT_ACCESS, DEFAULT_TOPOLOGY, run_and_report};
 use experiments::{describe, emulation_spec, topology};
 
@@ -124,6 +125,10 @@ enum Scenario {
     /// at the root against the rate of change); CSV and SVG plots.
     #[command(name = "overcast-sweep")]
     OvercastSweep(overcast_sweep::SweepArgs),
+    /// Narada beside iroh-gossip's HyParView + PlumTree core on the same map, members, seed
+    /// and stream: RDP, stress, resource usage and duplicate payloads measured on packets from
+    /// every member in turn, control traffic, and the stream's delivery under churn.
+    Peers(peers::PeersArgs),
     /// Application-layer anycast: replicated servers with changing background load, clients
     /// picking a server at random, the nearest, by the hybrid push/probe estimate with an
     /// equivalent set, or the true best; response times, herding, overhead.
@@ -216,6 +221,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Scenario::Overcast(args) => run_and_report::<Overcast>(&args)?,
             Scenario::OvercastDynamics(args) => run_and_report::<OvercastDynamics>(&args)?,
             Scenario::OvercastSweep(args) => run_and_report::<OvercastSweep>(&args)?,
+            Scenario::Peers(args) => run_and_report::<Peers>(&args)?,
             Scenario::Anycast(args) => run_and_report::<Anycast>(&args)?,
         },
     }

@@ -63,6 +63,11 @@ pub struct NaradaGroup {
     pub source: Option<usize>,
     /// Packets published so far (by schedule).
     pub published: Vec<(u64, Time)>,
+    /// Packets sent at or after this time are bursts (see [`super::bursts`]): their arrivals
+    /// go to `burst_arrivals`, not to the stream's log.
+    pub bursts_from: Option<Time>,
+    /// Arrivals of burst packets: `(member, send time in µs, at)`.
+    pub burst_arrivals: Vec<(usize, u64, Time)>,
     seed: u64,
 }
 
@@ -113,6 +118,8 @@ impl NaradaGroup {
             log,
             source: None,
             published: Vec::new(),
+            bursts_from: None,
+            burst_arrivals: Vec::new(),
             seed,
         }
     }
@@ -189,6 +196,27 @@ impl NaradaGroup {
         }
     }
 
+    /// `source` publishes one `packet_bytes`-byte packet at each of `times` (not logged as the
+    /// stream: see [`Self::bursts_from`]).
+    pub fn schedule_publish(
+        &mut self,
+        source: usize,
+        times: impl IntoIterator<Item = Time>,
+        packet_bytes: usize,
+    ) {
+        let payload = Bytes::from(vec![0u8; packet_bytes]);
+        for at in times {
+            self.sim.schedule_command(
+                at,
+                source,
+                Command::Publish {
+                    payload: payload.clone(),
+                    priority: 1,
+                },
+            );
+        }
+    }
+
     /// Bootstrap list for a member joining late: member 0 and a few live members.
     pub fn bootstrap_for(&self, rng: &mut overlay_core::rng::ProtocolRng) -> Vec<NodeId> {
         let live: Vec<usize> = (0..self.sim.network().members())
@@ -225,6 +253,14 @@ impl NaradaGroup {
                 ..
             } = emitted.event
             {
+                if self
+                    .bursts_from
+                    .is_some_and(|from| sent_at_us >= from.as_micros())
+                {
+                    self.burst_arrivals
+                        .push((emitted.member, sent_at_us, emitted.at));
+                    continue;
+                }
                 if Some(source) != source_id || !self.log.mark(emitted.member, seq) {
                     continue;
                 }

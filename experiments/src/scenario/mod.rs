@@ -14,6 +14,7 @@ pub mod narada_sweep;
 pub mod overcast;
 pub mod overcast_dynamics;
 pub mod overcast_sweep;
+pub mod peers;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

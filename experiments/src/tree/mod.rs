@@ -183,6 +183,16 @@ impl StressCounter {
         self.copies[link] += 1;
     }
 
+    /// One copy on every link of the unicast path from `from` to `to`.
+    fn add_path(&mut self, net: &Network, from: usize, to: usize) {
+        self.path.clear();
+        net.unicast_path(from, to, &mut self.path);
+        for i in 0..self.path.len() {
+            let link = (self.path[i] / 2) as usize;
+            self.add_link(link);
+        }
+    }
+
     fn summarise(&mut self, net: &Network) -> StressSummary {
         let mut histogram = Histogram::default();
         let (mut max, mut max_links, mut usage_us) = (0u64, Vec::new(), 0f64);
@@ -229,12 +239,7 @@ pub fn evaluate(net: &Network, tree: &DeliveryTree, counter: &mut StressCounter)
             .expect("every member after the source has a parent");
         delay_us[m] = Some(delay_us[p].unwrap_or(0) + net.unicast_delay_micros(p, m));
         if net.has_physical_links() {
-            counter.path.clear();
-            net.unicast_path(p, m, &mut counter.path);
-            for i in 0..counter.path.len() {
-                let link = (counter.path[i] / 2) as usize;
-                counter.add_link(link);
-            }
+            counter.add_path(net, p, m);
         }
     }
     let rdp = rdp_of(net, source, &delay_us);
@@ -246,6 +251,24 @@ pub fn evaluate(net: &Network, tree: &DeliveryTree, counter: &mut StressCounter)
         reached: tree.reached(),
         stress,
     }
+}
+
+/// Link stress and resource usage of the copies of one packet that crossed overlay edges
+/// `(from, to)`, each along the unicast path between its ends (duplicates count: a packet sent
+/// twice over an edge loads its links twice); `None` without physical links.
+pub fn copies_stress(
+    net: &Network,
+    edges: &[(usize, usize)],
+    counter: &mut StressCounter,
+) -> Option<StressSummary> {
+    if !net.has_physical_links() {
+        return None;
+    }
+    counter.reset(net);
+    for &(from, to) in edges {
+        counter.add_path(net, from, to);
+    }
+    Some(counter.summarise(net))
 }
 
 /// IP multicast's figures for `source`: every receiver at its unicast delay, one copy per link of
