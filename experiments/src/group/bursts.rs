@@ -198,3 +198,78 @@ impl BurstFigures {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::CommonArgs;
+
+    fn small_net() -> Network {
+        CommonArgs {
+            topology: "waxman:routers=60,links=150,seed=1".to_owned(),
+            members: 3,
+            seed: 1,
+            access: "fixed:up=100mbps,down=100mbps,delay=1ms".to_owned(),
+            out: None,
+        }
+        .network()
+        .unwrap()
+    }
+
+    #[test]
+    fn copies_count_duplicates_and_first_arrivals_give_the_rdp() {
+        let net = small_net();
+        let refs = References::compute(&net);
+        let plan = BurstPlan {
+            sources: vec![0],
+            ..BurstPlan::every_member(3, Time::from_secs(10), 2)
+        };
+        let times = plan.times(0);
+        assert_eq!(times.len(), 2);
+        let (first, last) = (times[0].as_micros(), times[1].as_micros());
+        let mut copies = Copies::new();
+        // First packet: a chain 0 -> 1 -> 2 and a second copy 0 -> 2, and one back to the source.
+        copies.insert(first, vec![(0, 1), (1, 2), (0, 2), (2, 0)]);
+        // Last packet: a chain.
+        copies.insert(last, vec![(0, 1), (1, 2)]);
+        let d01 = net.unicast_delay_micros(0, 1);
+        let d12 = net.unicast_delay_micros(1, 2);
+        let at = |key: u64, delay: u64| Time::from_micros(key + delay);
+        let arrivals = vec![
+            (1, last, at(last, d01)),
+            (2, last, at(last, d01 + d12)),
+            // A later copy does not count as the arrival.
+            (2, last, at(last, d01 + d12 + 5_000)),
+        ];
+        let f = BurstFigures::measure(&net, &refs, &plan, &copies, &arrivals, |_| true);
+        assert_eq!((f.packets, f.copies, f.duplicates), (2, 6, 2));
+        assert_eq!((f.reached, f.expected), (2, 2));
+        let rdp = f.rdp.sorted();
+        assert!(
+            (rdp[0] - 1.0).abs() < 1e-9,
+            "member 1 hears the source directly"
+        );
+        let via = (d01 + d12) as f64 / net.unicast_delay_micros(0, 2).max(1) as f64;
+        assert!((rdp[1] - via).abs() < 1e-9, "{rdp:?} against {via}");
+        assert!(f.stress.max().is_some_and(|s| s >= 1));
+        assert!(
+            f.ru_ratio().is_some_and(|r| r >= 1.0 - 1e-9),
+            "{:?}",
+            f.ru_ratio()
+        );
+    }
+
+    #[test]
+    fn a_receiver_the_last_packet_missed_is_unreached() {
+        let net = small_net();
+        let refs = References::compute(&net);
+        let plan = BurstPlan::every_member(3, Time::from_secs(1), 1);
+        let key = plan.times(0)[0].as_micros();
+        let arrivals = vec![(1, key, Time::from_micros(key + 1_000))];
+        let f = BurstFigures::measure(&net, &refs, &plan, &Copies::new(), &arrivals, |m| m != 2);
+        // Source 0 reaches 1 of its 1 live receiver; sources 1 and 2 (1 and 2 live receivers)
+        // reach nobody.
+        assert_eq!(f.expected, 1 + 1 + 2);
+        assert_eq!(f.reached, 1);
+    }
+}
