@@ -30,6 +30,7 @@ fn args(out: &str) -> PeersArgs {
         churn_at: Duration::from_secs(15),
         no_churn: false,
         narada_config: None,
+        plumtree_config: None,
     }
 }
 

@@ -2,12 +2,16 @@
 //! PlumTree broadcast, sans-IO) driven as a [`Protocol`], so it runs on the same maps, member
 //! places, seeds and stream as Narada ([`PlumtreeGroup`]).
 //!
-//! The transport is the one iroh-gossip expects of its network layer: sending to a peer opens a
-//! connection to it (the simulator's link, so a crash reaches the other end after the failure
-//! detection delay), a closed or failed connection becomes `PeerDisconnected`, and the core's
-//! `DisconnectPeer` closes it. Messages are charged their postcard size plus the 32-byte topic
-//! every iroh-gossip frame carries; payloads (`Gossip`) count as data, everything else
-//! (membership, `IHave`, `Graft`, `Prune`) as control.
+//! The transport is the one iroh-gossip's network layer gives its core. Sending to a peer with no
+//! connection opens one (also a simulator link, so a crash reaches the other end after the
+//! failure-detection delay as `PeerDisconnected`). The core's `DisconnectPeer` closes the
+//! connection: the peer hears the close one path delay later and, if that connection was its
+//! current one, gets `PeerDisconnected`; what it sent on the closed connection meanwhile is lost,
+//! as on a real closed connection. Connections are numbered per sender (an epoch in each
+//! message, not charged), so a close never takes down a newer connection. Messages are charged
+//! their postcard size plus the 32-byte topic every iroh-gossip frame carries; payloads
+//! (`Gossip`) count as data, everything else (membership, `IHave`, `Graft`, `Prune`, closes) as
+//! control.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -37,31 +41,42 @@ const PAYLOAD_MAGIC: [u8; 8] = *b"esm-plum";
 /// Bytes of the payload header: magic, source index, sequence number, send time.
 const PAYLOAD_HEADER: usize = 8 + 4 + 8 + 8;
 
-/// One iroh-gossip message on the simulated wire.
+/// Bytes charged for closing a connection (a QUIC CONNECTION_CLOSE in a short packet).
+const CLOSE_BYTES: usize = 40;
+
+/// One iroh-gossip message on the simulated wire, or the close of a connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct GossipWire(pub topic::Message<NodeId>);
+pub struct GossipWire {
+    /// On a message, the sender's number for the connection it travels on (0 on a connection
+    /// the receiver opened); on a close, the newest of the receiver's numbers the closer heard.
+    pub epoch: u32,
+    /// The core's message; `None`: the sender closed the connection.
+    pub message: Option<topic::Message<NodeId>>,
+}
 
 impl WireMessage for GossipWire {
     fn traffic_class(&self) -> TrafficClass {
-        match self.0.kind() {
-            MessageKind::Data => TrafficClass::Data,
-            MessageKind::Control => TrafficClass::Control,
+        match self.message.as_ref().map(topic::Message::kind) {
+            Some(MessageKind::Data) => TrafficClass::Data,
+            Some(MessageKind::Control) | None => TrafficClass::Control,
         }
     }
 
     fn wire_size(&self) -> usize {
-        overlay_core::wire::encoded_len(&self.0) + TOPIC_BYTES
+        self.message.as_ref().map_or(CLOSE_BYTES, |m| {
+            overlay_core::wire::encoded_len(m) + TOPIC_BYTES
+        })
     }
 }
 
 impl GossipWire {
     /// The packet a payload message carries, if it is one this simulation made.
     pub fn packet(&self) -> Option<Packet> {
-        if !matches!(self.0.kind(), MessageKind::Data) {
+        let message = self.message.as_ref()?;
+        if !matches!(message.kind(), MessageKind::Data) {
             return None;
         }
-        let bytes = postcard::to_allocvec(&self.0).ok()?;
+        let bytes = postcard::to_allocvec(message).ok()?;
         let at = bytes
             .windows(PAYLOAD_MAGIC.len())
             .position(|w| w == PAYLOAD_MAGIC)?;
@@ -144,8 +159,16 @@ pub struct PlumtreeMember {
     epoch: std::time::Instant,
     timers: BTreeMap<(Time, u64), topic::Timer<NodeId>>,
     next_timer: u64,
+    /// Its active view, as the core's `NeighborUp` and `NeighborDown` events tell it.
+    neighbours: BTreeSet<NodeId>,
     /// Peers a connection is open (or opening) to.
     connected: BTreeSet<NodeId>,
+    /// Per peer, the number of my newest connection to it (what I stamp on what I send).
+    epoch_out: BTreeMap<NodeId, u32>,
+    /// Per peer, the newest connection number I heard from it.
+    epoch_in: BTreeMap<NodeId, u32>,
+    /// Per peer, connections of theirs up to this number are closed: what arrives on them is lost.
+    closed_in: BTreeMap<NodeId, u32>,
     outbox: Outbox<GossipWire, PeerEvent>,
     left: bool,
     joined: bool,
@@ -156,6 +179,7 @@ impl std::fmt::Debug for PlumtreeMember {
         f.debug_struct("PlumtreeMember")
             .field("id", &self.id)
             .field("timers", &self.timers.len())
+            .field("neighbours", &self.neighbours.len())
             .field("connected", &self.connected.len())
             .finish_non_exhaustive()
     }
@@ -170,7 +194,11 @@ impl PlumtreeMember {
             epoch,
             timers: BTreeMap::new(),
             next_timer: 0,
+            neighbours: BTreeSet::new(),
             connected: BTreeSet::new(),
+            epoch_out: BTreeMap::new(),
+            epoch_in: BTreeMap::new(),
+            closed_in: BTreeMap::new(),
             outbox: Outbox::default(),
             left: false,
             joined: false,
@@ -182,9 +210,9 @@ impl PlumtreeMember {
         self.joined && !self.left
     }
 
-    /// Its active view (the peers it gossips with).
+    /// The size of its active view (the peers it gossips with).
     pub fn active_peers(&self) -> usize {
-        self.connected.len()
+        self.neighbours.len()
     }
 
     fn feed(&mut self, now: Time, event: InEvent<NodeId>) {
@@ -199,10 +227,14 @@ impl PlumtreeMember {
                     if to == self.id {
                         continue;
                     }
-                    if self.connected.insert(to) {
-                        self.outbox.connect(to);
-                    }
-                    self.outbox.send(to, GossipWire(message));
+                    let epoch = self.open(to);
+                    self.outbox.send(
+                        to,
+                        GossipWire {
+                            epoch,
+                            message: Some(message),
+                        },
+                    );
                 }
                 OutEvent::EmitEvent(Event::Received(gossip)) => {
                     self.outbox.emit(PeerEvent::Delivered {
@@ -210,19 +242,49 @@ impl PlumtreeMember {
                         content: gossip.content,
                     });
                 }
-                OutEvent::EmitEvent(Event::NeighborUp(_) | Event::NeighborDown(_))
-                | OutEvent::PeerData(..) => {}
+                OutEvent::EmitEvent(Event::NeighborUp(peer)) => {
+                    self.neighbours.insert(peer);
+                }
+                OutEvent::EmitEvent(Event::NeighborDown(peer)) => {
+                    self.neighbours.remove(&peer);
+                }
+                OutEvent::PeerData(..) => {}
                 OutEvent::ScheduleTimer(after, timer) => {
                     self.timers.insert((now + after, self.next_timer), timer);
                     self.next_timer += 1;
                 }
-                OutEvent::DisconnectPeer(peer) => {
-                    if self.connected.remove(&peer) {
-                        self.outbox.disconnect(peer);
-                    }
-                }
+                OutEvent::DisconnectPeer(peer) => self.close(peer),
             }
         }
+    }
+
+    /// The connection to `peer`, opened if there is none: its number.
+    fn open(&mut self, peer: NodeId) -> u32 {
+        let epoch = self.epoch_out.entry(peer).or_insert(0);
+        if self.connected.insert(peer) {
+            *epoch += 1;
+            // A simulator link, so a crash of either end reaches the other.
+            self.outbox.connect(peer);
+        }
+        *epoch
+    }
+
+    /// Close the connection to `peer`: tell it, and lose what it sent on it.
+    fn close(&mut self, peer: NodeId) {
+        if !self.connected.remove(&peer) {
+            return;
+        }
+        // The peer's connections up to the newest heard from it close (0: one this member
+        // opened, on which the peer answered unnumbered).
+        let heard = self.epoch_in.get(&peer).copied().unwrap_or(0);
+        self.closed_in.insert(peer, heard);
+        self.outbox.send(
+            peer,
+            GossipWire {
+                epoch: heard,
+                message: None,
+            },
+        );
     }
 }
 
@@ -236,11 +298,26 @@ impl Protocol for PlumtreeMember {
     }
 
     fn handle_message(&mut self, now: Time, from: NodeId, msg: GossipWire) {
-        if !self.joined {
+        if !self.joined || self.left {
             return;
         }
+        let Some(message) = msg.message else {
+            // The peer closed the connection: this member's current one unless it opened a
+            // newer one since.
+            let current = self.epoch_out.get(&from).copied().unwrap_or(0);
+            if msg.epoch >= current && self.connected.remove(&from) {
+                self.feed(now, InEvent::PeerDisconnected(from));
+            }
+            return;
+        };
+        if self.closed_in.get(&from).is_some_and(|&c| msg.epoch <= c) {
+            // Sent on a connection this member closed.
+            return;
+        }
+        let heard = self.epoch_in.entry(from).or_insert(0);
+        *heard = (*heard).max(msg.epoch);
         self.connected.insert(from);
-        self.feed(now, InEvent::RecvMessage(from, msg.0));
+        self.feed(now, InEvent::RecvMessage(from, message));
     }
 
     fn handle_command(&mut self, now: Time, cmd: PeerCommand) {
@@ -259,6 +336,7 @@ impl Protocol for PlumtreeMember {
                 self.feed(now, InEvent::Command(Command::Quit));
                 self.left = true;
                 self.timers.clear();
+                self.neighbours.clear();
             }
         }
     }

@@ -67,6 +67,10 @@ pub struct PeersArgs {
     /// Narada settings as JSON (any subset of the fields; defaults for the rest).
     #[arg(long)]
     pub narada_config: Option<PathBuf>,
+    /// iroh-gossip settings as JSON (its `proto::Config`: `membership`, `broadcast`,
+    /// `max_message_size`; any subset, iroh-gossip's defaults for the rest).
+    #[arg(long)]
+    pub plumtree_config: Option<PathBuf>,
 }
 
 /// One protocol's figures in `run peers`.
@@ -96,7 +100,7 @@ pub struct PeerFigures {
     pub control_kbps_per_member: f64,
     /// Control traffic per member over the whole run, joins and bursts included, kbit/s.
     pub control_kbps_per_member_all: f64,
-    /// Mean overlay degree (mesh neighbours; PlumTree's active view).
+    /// Mean overlay degree at the end (mesh neighbours; PlumTree's active view).
     pub degree_mean: f64,
     /// Member 0's stream received over expected, steady run.
     pub stream_delivery_ratio: f64,
@@ -122,10 +126,8 @@ pub struct PeersSummary {
     pub churn_crashed: usize,
     /// See `churn_crashed`.
     pub churn_left: usize,
-    /// iroh-gossip's settings (its defaults).
-    pub plumtree_active_view: usize,
-    /// See `plumtree_active_view`.
-    pub plumtree_passive_view: usize,
+    /// iroh-gossip's settings (its defaults unless `--plumtree-config` changed them).
+    pub plumtree_config: GossipConfig,
     /// Narada's figures.
     pub narada: PeerFigures,
     /// iroh-gossip's figures.
@@ -497,7 +499,7 @@ pub fn run(args: &PeersArgs) -> Result<PeersSummary, ScenarioError> {
         ));
     }
     let narada_config = load_config(args.narada_config.as_deref())?;
-    let gossip_config = GossipConfig::default();
+    let gossip_config: GossipConfig = super::load_json_config(args.plumtree_config.as_deref())?;
     let net = args.common.network()?;
     let n = net.members();
     let refs = References::compute(&net);
@@ -538,8 +540,7 @@ pub fn run(args: &PeersArgs) -> Result<PeersSummary, ScenarioError> {
                 .filter(|(_, d)| matches!(d, Departure::Leave(_)))
                 .count()
         }),
-        plumtree_active_view: gossip_config.membership.active_view_capacity,
-        plumtree_passive_view: gossip_config.membership.passive_view_capacity,
+        plumtree_config: gossip_config.clone(),
         narada: figures(
             "Narada",
             &narada_steady,
