@@ -72,3 +72,50 @@ fn both_protocols_are_measured_on_the_same_packets_and_narada_is_nearer() {
     let _ = std::fs::remove_dir_all(out);
     let _ = std::fs::remove_dir_all(args("b").common.out.unwrap());
 }
+
+/// The adapter gives iroh-gossip's core the connections its network layer would: once joins
+/// are over, active views are symmetric (a one-sided view is a peer that sends and never hears)
+/// and everyone has neighbours.
+#[test]
+fn plumtree_active_views_are_symmetric_after_the_joins() {
+    use experiments::group::plumtree::PlumtreeGroup;
+    use overlay_core::Time;
+
+    for seed in 1..=4 {
+        let mut common = args("views").common;
+        common.members = 48;
+        common.seed = seed;
+        let net = common.network().unwrap();
+        let n = net.members();
+        let mut group = PlumtreeGroup::new(net, &iroh_gossip::proto::Config::default(), seed);
+        group.schedule_joins(
+            &(0..n).collect::<Vec<_>>(),
+            Time::ZERO,
+            Duration::from_secs(5),
+        );
+        group.run_until(Time::from_secs(90));
+        assert_symmetric(&group, n, seed);
+    }
+}
+
+fn assert_symmetric(group: &experiments::group::plumtree::PlumtreeGroup, n: usize, seed: u64) {
+    use overlay_core::sim::Simulator;
+    let id = Simulator::<experiments::group::plumtree::PlumtreeMember, experiments::network::Network>::member_id;
+    let views: Vec<Vec<_>> = (0..n)
+        .map(|m| group.sim.member(m).unwrap().neighbours().copied().collect())
+        .collect();
+    let mut one_sided = Vec::new();
+    for (m, view) in views.iter().enumerate() {
+        assert!(!view.is_empty(), "seed {seed}: member {m} has no neighbour");
+        for peer in view {
+            let p = (0..n).find(|&p| id(p) == *peer).unwrap();
+            if !views[p].contains(&id(m)) {
+                one_sided.push((m, p));
+            }
+        }
+    }
+    assert!(
+        one_sided.is_empty(),
+        "seed {seed}: one-sided views: {one_sided:?}"
+    );
+}

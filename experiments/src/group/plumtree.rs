@@ -7,8 +7,8 @@
 //! failure-detection delay as `PeerDisconnected`). The core's `DisconnectPeer` closes the
 //! connection: the peer hears the close one path delay later and, if that connection was its
 //! current one, gets `PeerDisconnected`; what it sent on the closed connection meanwhile is lost,
-//! as on a real closed connection. Connections are numbered per sender (an epoch in each
-//! message, not charged), so a close never takes down a newer connection. Messages are charged
+//! as on a real closed connection. Connections between two members are numbered (the number
+//! rides in each message, not charged), so a close never takes down a newer connection. Messages are charged
 //! their postcard size plus the 32-byte topic every iroh-gossip frame carries; payloads
 //! (`Gossip`) count as data, everything else (membership, `IHave`, `Graft`, `Prune`, closes) as
 //! control.
@@ -47,8 +47,7 @@ const CLOSE_BYTES: usize = 40;
 /// One iroh-gossip message on the simulated wire, or the close of a connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GossipWire {
-    /// On a message, the sender's number for the connection it travels on (0 on a connection
-    /// the receiver opened); on a close, the newest of the receiver's numbers the closer heard.
+    /// The number of the connection it travels on (or, on a close, that it closes).
     pub epoch: u32,
     /// The core's message; `None`: the sender closed the connection.
     pub message: Option<topic::Message<NodeId>>,
@@ -163,12 +162,11 @@ pub struct PlumtreeMember {
     neighbours: BTreeSet<NodeId>,
     /// Peers a connection is open (or opening) to.
     connected: BTreeSet<NodeId>,
-    /// Per peer, the number of my newest connection to it (what I stamp on what I send).
-    epoch_out: BTreeMap<NodeId, u32>,
-    /// Per peer, the newest connection number I heard from it.
-    epoch_in: BTreeMap<NodeId, u32>,
-    /// Per peer, connections of theirs up to this number are closed: what arrives on them is lost.
-    closed_in: BTreeMap<NodeId, u32>,
+    /// Per peer, the number of the newest connection with it (the opener numbers a connection
+    /// one past the newest either end has seen; both ends stamp it on what they send).
+    conn_epoch: BTreeMap<NodeId, u32>,
+    /// Per peer, connections up to this number are closed: what arrives on them is lost.
+    closed_upto: BTreeMap<NodeId, u32>,
     outbox: Outbox<GossipWire, PeerEvent>,
     left: bool,
     joined: bool,
@@ -196,9 +194,8 @@ impl PlumtreeMember {
             next_timer: 0,
             neighbours: BTreeSet::new(),
             connected: BTreeSet::new(),
-            epoch_out: BTreeMap::new(),
-            epoch_in: BTreeMap::new(),
-            closed_in: BTreeMap::new(),
+            conn_epoch: BTreeMap::new(),
+            closed_upto: BTreeMap::new(),
             outbox: Outbox::default(),
             left: false,
             joined: false,
@@ -210,7 +207,12 @@ impl PlumtreeMember {
         self.joined && !self.left
     }
 
-    /// The size of its active view (the peers it gossips with).
+    /// Its active view (the peers it gossips with).
+    pub fn neighbours(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.neighbours.iter()
+    }
+
+    /// The size of its active view.
     pub fn active_peers(&self) -> usize {
         self.neighbours.len()
     }
@@ -260,7 +262,7 @@ impl PlumtreeMember {
 
     /// The connection to `peer`, opened if there is none: its number.
     fn open(&mut self, peer: NodeId) -> u32 {
-        let epoch = self.epoch_out.entry(peer).or_insert(0);
+        let epoch = self.conn_epoch.entry(peer).or_insert(0);
         if self.connected.insert(peer) {
             *epoch += 1;
             // A simulator link, so a crash of either end reaches the other.
@@ -274,14 +276,12 @@ impl PlumtreeMember {
         if !self.connected.remove(&peer) {
             return;
         }
-        // The peer's connections up to the newest heard from it close (0: one this member
-        // opened, on which the peer answered unnumbered).
-        let heard = self.epoch_in.get(&peer).copied().unwrap_or(0);
-        self.closed_in.insert(peer, heard);
+        let epoch = self.conn_epoch.get(&peer).copied().unwrap_or(0);
+        self.closed_upto.insert(peer, epoch);
         self.outbox.send(
             peer,
             GossipWire {
-                epoch: heard,
+                epoch,
                 message: None,
             },
         );
@@ -302,20 +302,24 @@ impl Protocol for PlumtreeMember {
             return;
         }
         let Some(message) = msg.message else {
-            // The peer closed the connection: this member's current one unless it opened a
-            // newer one since.
-            let current = self.epoch_out.get(&from).copied().unwrap_or(0);
+            // The peer closed a connection: this member's current one unless it opened a newer
+            // one since.
+            let current = self.conn_epoch.get(&from).copied().unwrap_or(0);
+            let closed = self.closed_upto.entry(from).or_insert(0);
+            *closed = (*closed).max(msg.epoch);
+            // A connection opened after this gets a number past the closed one.
+            self.conn_epoch.insert(from, current.max(msg.epoch));
             if msg.epoch >= current && self.connected.remove(&from) {
                 self.feed(now, InEvent::PeerDisconnected(from));
             }
             return;
         };
-        if self.closed_in.get(&from).is_some_and(|&c| msg.epoch <= c) {
-            // Sent on a connection this member closed.
+        if self.closed_upto.get(&from).is_some_and(|&c| msg.epoch <= c) {
+            // Sent on a closed connection.
             return;
         }
-        let heard = self.epoch_in.entry(from).or_insert(0);
-        *heard = (*heard).max(msg.epoch);
+        let epoch = self.conn_epoch.entry(from).or_insert(0);
+        *epoch = (*epoch).max(msg.epoch);
         self.connected.insert(from);
         self.feed(now, InEvent::RecvMessage(from, message));
     }
