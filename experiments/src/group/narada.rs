@@ -25,8 +25,6 @@ pub struct DeliveryLog {
     pub live_arrivals: Option<Vec<(usize, u64, Time)>>,
     /// Packets that arrived through gap repair.
     pub recovered: u64,
-    /// One-way delays of delivered packets, ms (every packet).
-    pub delay_ms: Vec<f64>,
     /// RDP of delivered packets: delay over the unicast delay from the source.
     pub packet_rdp: Vec<f64>,
 }
@@ -270,7 +268,6 @@ impl NaradaGroup {
                     arrivals.push((emitted.member, seq, emitted.at));
                 }
                 let delay_us = emitted.at.as_micros().saturating_sub(sent_at_us);
-                self.log.delay_ms.push(delay_us as f64 / 1e3);
                 if let Some(s) = self.source {
                     let unicast = self
                         .sim
