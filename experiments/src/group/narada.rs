@@ -6,15 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use narada::{Command, Event, Narada, NaradaConfig};
-use overlay_core::rng::{derive_seed, rng_from_seed};
 use overlay_core::{NodeId, Time};
 use rand::RngExt;
 
 use crate::network::Network;
 use crate::sim::{SimConfig, Simulator};
 
-/// Members named in a joiner's bootstrap list besides the first member.
-const BOOTSTRAP_EXTRA: usize = 3;
+use super::BOOTSTRAP_EXTRA;
 
 /// What members received from the streaming source.
 #[derive(Debug, Clone, Default)]
@@ -130,37 +128,12 @@ impl NaradaGroup {
     /// Members join at random times in `[start, start + window)`; member 0 starts the group at
     /// `start`; each other member's bootstrap list is member 0 and a few who joined before it.
     pub fn schedule_joins(&mut self, members: &[usize], start: Time, window: Duration) {
-        let mut rng = rng_from_seed(derive_seed(self.seed, 0x101));
-        let mut times: Vec<(Time, usize)> = members
-            .iter()
-            .map(|&m| {
-                (
-                    if m == 0 {
-                        start
-                    } else {
-                        start + window.mul_f64(rng.random::<f64>())
-                    },
-                    m,
-                )
-            })
-            .collect();
-        times.sort();
-        let mut earlier: Vec<usize> = Vec::new();
-        for (at, m) in times {
-            let mut bootstrap = Vec::new();
-            if m != 0 {
-                bootstrap.push(Simulator::<Narada, Network>::member_id(0));
-                for _ in 0..BOOTSTRAP_EXTRA.min(earlier.len()) {
-                    let pick = earlier[rng.random_range(0..earlier.len())];
-                    let id = Simulator::<Narada, Network>::member_id(pick);
-                    if !bootstrap.contains(&id) {
-                        bootstrap.push(id);
-                    }
-                }
-            }
+        let plan = super::join_plan(self.seed, members, start, window, |m| {
+            Simulator::<Narada, Network>::member_id(m)
+        });
+        for (at, m, bootstrap) in plan {
             self.sim
                 .schedule_command(at, m, Command::Join { bootstrap });
-            earlier.push(m);
         }
     }
 

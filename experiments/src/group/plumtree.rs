@@ -20,9 +20,8 @@ use bytes::Bytes;
 use iroh_gossip::proto::state::MessageKind;
 use iroh_gossip::proto::topic::{self, Command, Event, InEvent, OutEvent};
 use iroh_gossip::proto::{Config as GossipConfig, Scope};
-use overlay_core::rng::{ProtocolRng, derive_seed, rng_from_seed};
+use overlay_core::rng::{ProtocolRng, rng_from_seed};
 use overlay_core::{LinkEvent, NodeId, Outbox, Output, Protocol, Time, TrafficClass, WireMessage};
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::network::Network;
@@ -30,9 +29,6 @@ use crate::sim::{SimConfig, Simulator};
 
 /// Bytes of the topic id in every iroh-gossip frame (the core's messages leave it out).
 const TOPIC_BYTES: usize = 32;
-
-/// Members named in a joiner's bootstrap list besides member 0 (as for Narada).
-const BOOTSTRAP_EXTRA: usize = 3;
 
 /// Marks the start of a payload this simulation made, so a tap can find which packet a
 /// `Gossip` message carries without the core's private message types.
@@ -407,41 +403,15 @@ impl PlumtreeGroup {
         }
     }
 
-    /// Members join at random times in `[start, start + window)` exactly as
-    /// [`NaradaGroup::schedule_joins`](super::narada::NaradaGroup::schedule_joins) draws them:
-    /// member 0 first, each other member through member 0 and a few who joined before it.
+    /// Members join as [`super::join_plan`] draws them (the same joins as a Narada group's on
+    /// the same seed).
     pub fn schedule_joins(&mut self, members: &[usize], start: Time, window: Duration) {
-        let mut rng = rng_from_seed(derive_seed(self.seed, 0x101));
-        let mut times: Vec<(Time, usize)> = members
-            .iter()
-            .map(|&m| {
-                (
-                    if m == 0 {
-                        start
-                    } else {
-                        start + window.mul_f64(rng.random::<f64>())
-                    },
-                    m,
-                )
-            })
-            .collect();
-        times.sort();
-        let id = Simulator::<PlumtreeMember, Network>::member_id;
-        let mut earlier: Vec<usize> = Vec::new();
-        for (at, m) in times {
-            let mut bootstrap = Vec::new();
-            if m != 0 {
-                bootstrap.push(id(0));
-                for _ in 0..BOOTSTRAP_EXTRA.min(earlier.len()) {
-                    let pick = id(earlier[rng.random_range(0..earlier.len())]);
-                    if !bootstrap.contains(&pick) {
-                        bootstrap.push(pick);
-                    }
-                }
-            }
+        let plan = super::join_plan(self.seed, members, start, window, |m| {
+            Simulator::<PlumtreeMember, Network>::member_id(m)
+        });
+        for (at, m, bootstrap) in plan {
             self.sim
                 .schedule_command(at, m, PeerCommand::Join(bootstrap));
-            earlier.push(m);
         }
     }
 

@@ -424,7 +424,6 @@ fn figures(
     scheme: &str,
     steady: &RunResult,
     churn: Option<&RunResult>,
-    args: &PeersArgs,
     line: &Timeline,
 ) -> PeerFigures {
     let b = &steady.bursts;
@@ -432,7 +431,6 @@ fn figures(
     let steady_s = (line.end - line.settle).as_secs_f64().max(1e-9);
     let all_s = line.plan.end().as_secs_f64().max(1e-9);
     let deliveries = (b.packets as f64 * (n - 1.0)).max(1.0);
-    let _ = args;
     PeerFigures {
         scheme: scheme.to_owned(),
         rdp_p50: round6(b.rdp.quantile(0.5).unwrap_or(f64::NAN)),
@@ -541,18 +539,11 @@ pub fn run(args: &PeersArgs) -> Result<PeersSummary, ScenarioError> {
                 .count()
         }),
         plumtree_config: gossip_config.clone(),
-        narada: figures(
-            "Narada",
-            &narada_steady,
-            narada_churn.as_ref(),
-            args,
-            &steady,
-        ),
+        narada: figures("Narada", &narada_steady, narada_churn.as_ref(), &steady),
         plumtree: figures(
             "iroh-gossip PlumTree",
             &plum_steady,
             plum_churn.as_ref(),
-            args,
             &steady,
         ),
     };
