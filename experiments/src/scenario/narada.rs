@@ -69,6 +69,9 @@ pub struct NaradaSummary {
     pub unicast_stress_max: Option<u64>,
     /// Resource usage over IP multicast's, summed over sources.
     pub ru_ratio: Option<f64>,
+    /// The floor of `ru_ratio`: the members' minimum spanning tree (the cheapest overlay tree,
+    /// whatever its latencies and degrees) over IP multicast.
+    pub ru_floor_ratio: Option<f64>,
     /// Control and probe bytes over data bytes, after the mesh settled.
     pub overhead_ratio: f64,
     /// Control and probe traffic per member after the mesh settled, kbit/s.
@@ -286,6 +289,7 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
         stress_mean: q.stress.mean().map(round6),
         unicast_stress_max: refs.unicast_stress_max,
         ru_ratio: q.ru_ratio().map(round6),
+        ru_floor_ratio: q.ru_floor_ratio().map(round6),
         overhead_ratio: round6(steady_control as f64 / steady_data.max(1) as f64),
         control_kbps_per_member: round6(steady_control as f64 * 8.0 / steady_s / n as f64 / 1e3),
         control_kbps_per_member_all: round6(
@@ -500,6 +504,12 @@ pub fn table(s: &NaradaSummary) -> String {
         fmt_opt(s.ru_ratio, 2),
         "<= 1.5".into(),
         "<= 1.3".into(),
+    ]);
+    t.row(&[
+        "  cheapest overlay tree (MST)".into(),
+        fmt_opt(s.ru_floor_ratio, 2),
+        "".into(),
+        "".into(),
     ]);
     t.row(&[
         "control kbps per member".into(),

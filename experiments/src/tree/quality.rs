@@ -12,6 +12,9 @@ pub struct References {
     pub ip_ru_ms: Vec<f64>,
     /// Naive unicast's worst stress over all sources.
     pub unicast_stress_max: Option<u64>,
+    /// The members' minimum spanning tree's weight, ms: the least resource usage any overlay
+    /// tree can have (the same for every source).
+    pub mst_ms: f64,
 }
 
 impl References {
@@ -33,6 +36,7 @@ impl References {
         Self {
             ip_ru_ms,
             unicast_stress_max: unicast_max,
+            mst_ms: tree::minimum_spanning_tree_ms(net),
         }
     }
 }
@@ -48,6 +52,9 @@ pub struct TreeQuality {
     pub ru_ms: f64,
     /// Sum of IP multicast's resource usage over the same sources, ms.
     pub ip_ru_ms: f64,
+    /// Sum of the minimum spanning tree's weight over the same sources, ms (see
+    /// [`References::mst_ms`]).
+    pub mst_ms: f64,
     /// Receivers reached over receivers expected, summed over sources.
     pub reached: usize,
     /// See `reached`.
@@ -86,6 +93,7 @@ impl TreeQuality {
                 q.stress.merge(&st.histogram);
                 q.ru_ms += st.resource_usage_ms;
                 q.ip_ru_ms += refs.ip_ru_ms.get(s).copied().unwrap_or(0.0);
+                q.mst_ms += refs.mst_ms;
             }
         }
         q.rdp = Distribution::new(rdp);
@@ -95,6 +103,12 @@ impl TreeQuality {
     /// Resource usage over IP multicast's, if defined.
     pub fn ru_ratio(&self) -> Option<f64> {
         (self.ip_ru_ms > 0.0).then(|| self.ru_ms / self.ip_ru_ms)
+    }
+
+    /// The least resource usage any overlay tree could have (the members' minimum spanning
+    /// tree) over IP multicast's, on the same sources: the floor `ru_ratio` is measured against.
+    pub fn ru_floor_ratio(&self) -> Option<f64> {
+        (self.ip_ru_ms > 0.0).then(|| self.mst_ms / self.ip_ru_ms)
     }
 
     /// Receivers reached over receivers expected.

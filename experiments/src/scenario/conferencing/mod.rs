@@ -497,7 +497,7 @@ fn mean_ru(
             ratios.extend(q.ru_ratio());
         }
     } else {
-        let mst = minimum_spanning_tree_ms(net);
+        let mst = crate::tree::minimum_spanning_tree_ms(net);
         for &s in senders {
             let tree: f64 = parents(s)
                 .iter()
@@ -508,32 +508,6 @@ fn mean_ru(
         }
     }
     (!ratios.is_empty()).then(|| round6(ratios.iter().sum::<f64>() / ratios.len() as f64))
-}
-
-/// Weight (ms of one-way delay) of the members' minimum spanning tree: the cheapest overlay tree.
-fn minimum_spanning_tree_ms(net: &Network) -> f64 {
-    let n = net.members();
-    let mut in_tree = vec![false; n];
-    let mut best = vec![f64::INFINITY; n];
-    best[0] = 0.0;
-    let mut total = 0.0;
-    for _ in 0..n {
-        let Some(u) = (0..n)
-            .filter(|&v| !in_tree[v])
-            .min_by(|&a, &b| best[a].total_cmp(&best[b]))
-        else {
-            break;
-        };
-        in_tree[u] = true;
-        total += best[u];
-        for v in (0..n).filter(|&v| !in_tree[v]) {
-            let w = net.unicast_delay_micros(u, v) as f64 / 1e3;
-            if w < best[v] {
-                best[v] = w;
-            }
-        }
-    }
-    total
 }
 
 fn figures_of(pairs: &[PairResult], reference: &Reference) -> SchemeFigures {
