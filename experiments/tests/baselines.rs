@@ -28,6 +28,8 @@ fn args(topology: &str, members: usize, seed: u64, out: &Path) -> BaselinesArgs 
         },
         rate: "1.2mbps".parse().unwrap(),
         sources: None,
+        overlay_degree: 6,
+        spanner_stretch: 2.0,
     }
 }
 
@@ -73,6 +75,17 @@ fn waxman_1024_with_128_members_has_unicast_stress_127_on_the_uplink_and_multica
     for key in ["stress_max", "ru_ms"] {
         assert!(json["ip_multicast"][key].is_number(), "ip_multicast.{key}");
     }
+    // What any overlay could reach: the bounds lie below the central spanner's own trees.
+    let o = s.overlay.expect("overlay references at degree 6");
+    let (mst, spanner_ru) = (o.mst_ru_ratio.unwrap(), o.spanner.ru_ratio.unwrap());
+    assert!(
+        mst > 0.0 && mst <= spanner_ru,
+        "MST {mst} vs spanner {spanner_ru}"
+    );
+    assert!(o.rdp_bound_p50 >= 1.0 && o.rdp_bound_p50 <= o.spanner.rdp_p50);
+    assert!(o.rdp_bound_p90 >= o.rdp_bound_p50 && o.rdp_bound_p90 <= o.spanner.rdp_p90);
+    assert_eq!(o.spanner.reachable_fraction, 1.0);
+    assert!(o.spanner.mean_degree <= 6.0);
 }
 
 #[test]

@@ -68,6 +68,12 @@ pub struct RoutingConfig {
     /// every few seconds and lost media at each move. `run conferencing --senders 4`, seeds
     /// 1-16, worst receiver: mean 0.864 -> 0.891, lowest 0.443 -> 0.581 with 1 (against 0).
     pub switch_levels: u16,
+    /// Paths as wide as the best and at most this fraction longer (or `switch_floor`) count as
+    /// nearly as good, and among them a member routes through its nearest neighbour, keeping
+    /// its current next hop while that path stays among them (0: the best path, with the
+    /// switching tolerance). Trees then hop between nearby members instead of each member
+    /// taking its own long link to a far source, whose copies cross the same physical links.
+    pub near_fraction: f64,
     /// Longest path accepted in a route; longer ones are dropped as absurd.
     pub max_path_len: usize,
     /// With a bandwidth metric, the one-way latency past which a path is worth no bandwidth:
@@ -86,6 +92,7 @@ impl Default for RoutingConfig {
             tie_fraction: 0.1,
             switch_floor: Duration::from_micros(500),
             switch_levels: 1,
+            near_fraction: 0.0,
             max_path_len: 64,
             delay_budget: None,
         }

@@ -121,6 +121,7 @@ impl Core {
             floor_us: u32::try_from(routing.switch_floor.as_micros()).unwrap_or(u32::MAX),
             width_levels: routing.switch_levels,
             width_levels_from: self.config.bandwidth.bandwidth_levels / 2,
+            near_fraction: routing.near_fraction,
         }
     }
 

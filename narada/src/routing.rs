@@ -91,6 +91,10 @@ pub struct Tolerance {
     pub width_levels: u16,
     /// ... when the current path is at least this wide (a narrower one takes any wider path).
     pub width_levels_from: u16,
+    /// Paths as wide as the best and at most this fraction longer count as nearly as good, and
+    /// among them the one through the nearest neighbour is taken (0: the best path, with
+    /// hysteresis). Only for latency-based metrics.
+    pub near_fraction: f64,
 }
 
 impl Tolerance {
@@ -101,11 +105,22 @@ impl Tolerance {
         floor_us: 0,
         width_levels: 0,
         width_levels_from: 0,
+        near_fraction: 0.0,
     };
 
     /// The distance by which a route must be shorter than one of `cost` to replace it.
     fn of(&self, cost: u32) -> u32 {
         ((f64::from(cost) * self.fraction) as u32).saturating_add(self.floor_us)
+    }
+
+    /// The longest distance a path as wide as `best` may have to count as nearly as good, if
+    /// this tolerance prefers near neighbours for `kind`.
+    fn near_bound(&self, kind: MetricKind, best: PathMetric) -> Option<u32> {
+        let latency_based = matches!(kind, MetricKind::Latency | MetricKind::BandwidthLatency);
+        (latency_based && self.near_fraction > 0.0).then(|| {
+            let slack = (f64::from(best.dist) * self.near_fraction) as u32;
+            best.dist.saturating_add(slack.max(self.floor_us))
+        })
     }
 
     /// The levels by which a path must be wider than `current` to replace it.
@@ -322,35 +337,15 @@ impl RoutingTable {
         feasible_only: bool,
     ) -> Option<Route> {
         let kind = self.kind;
-        let fd = self.feasible.get(&d).copied();
+        let current_hop = self.best.get(&d).map(|r| r.next_hop);
         let mut chosen: Option<(PathMetric, u32, Slot)> = None;
         let mut current: Option<(PathMetric, u32)> = None;
-        let current_hop = self.best.get(&d).map(|r| r.next_hop);
         for (&n, link) in links {
-            let Some((metric, latency)) = self.candidate(n, link, d, routable) else {
+            let Some((metric, latency)) =
+                self.offer(d, n, link, routable, feasible_only, current_hop)
+            else {
                 continue;
             };
-            if feasible_only && n != d {
-                let reported = self
-                    .rib_in
-                    .get(&n)
-                    .and_then(|t| t.get(&d))
-                    .map(|a| a.metric);
-                if fd.is_some_and(|fd| reported.is_none_or(|r| !kind.compare(r, fd).is_lt())) {
-                    continue;
-                }
-            }
-            let metric =
-                if link.full && kind.uses_bandwidth() && (link.shed || Some(n) != current_hop) {
-                    // Joining a full relay would take a share of the upload its streams
-                    // already use: the route is only as wide as that share.
-                    PathMetric {
-                        width: metric.width.min(link.room_level),
-                        ..metric
-                    }
-                } else {
-                    metric
-                };
             if Some(n) == current_hop {
                 current = Some((metric, latency));
             }
@@ -359,8 +354,34 @@ impl RoutingTable {
             }
         }
         let (mut metric, mut latency, mut hop) = chosen?;
-        // Hysteresis: keep the current next hop unless the new one is clearly better.
-        if let (Some((cur, cur_latency)), Some(cur_hop)) = (current, current_hop)
+        let near = tolerance.near_bound(kind, metric);
+        if let Some(near) = near {
+            // Among paths nearly as good as the best, the one through the nearest neighbour:
+            // the current one if it is among them, else the shortest link's.
+            let in_window = |m: PathMetric| m.width >= metric.width && m.dist <= near;
+            if let (Some((cur, cur_latency)), Some(cur_hop)) = (current, current_hop)
+                && in_window(cur)
+            {
+                (metric, latency, hop) = (cur, cur_latency, cur_hop);
+            } else {
+                let mut nearest: Option<(u32, PathMetric, u32, Slot)> = None;
+                for (&n, link) in links {
+                    let Some((m, l)) = self.offer(d, n, link, routable, feasible_only, current_hop)
+                    else {
+                        continue;
+                    };
+                    if in_window(m)
+                        && nearest
+                            .is_none_or(|(nl, nm, _, _)| (link.latency_us, m.dist) < (nl, nm.dist))
+                    {
+                        nearest = Some((link.latency_us, m, l, n));
+                    }
+                }
+                if let Some((_, m, l, n)) = nearest {
+                    (metric, latency, hop) = (m, l, n);
+                }
+            }
+        } else if let (Some((cur, cur_latency)), Some(cur_hop)) = (current, current_hop)
             && !kind.clearly_better(
                 metric,
                 cur,
@@ -368,6 +389,7 @@ impl RoutingTable {
                 tolerance.width_margin(cur.width),
             )
         {
+            // Hysteresis: keep the current next hop unless the new one is clearly better.
             (metric, latency, hop) = (cur, cur_latency, cur_hop);
         }
         let mut path = vec![hop];
@@ -380,6 +402,45 @@ impl RoutingTable {
             latency_us: latency,
             path,
         })
+    }
+
+    /// What a route to `d` through neighbour `n` would be worth to this member (`None`: not
+    /// usable, or not feasible when `feasible_only`): a full relay's width is cut to the share
+    /// a new child would get.
+    fn offer(
+        &self,
+        d: Slot,
+        n: Slot,
+        link: &LinkCost,
+        routable: &impl Fn(Slot) -> bool,
+        feasible_only: bool,
+        current_hop: Option<Slot>,
+    ) -> Option<(PathMetric, u32)> {
+        let kind = self.kind;
+        let (metric, latency) = self.candidate(n, link, d, routable)?;
+        if feasible_only && n != d {
+            let fd = self.feasible.get(&d).copied();
+            let reported = self
+                .rib_in
+                .get(&n)
+                .and_then(|t| t.get(&d))
+                .map(|a| a.metric);
+            if fd.is_some_and(|fd| reported.is_none_or(|r| !kind.compare(r, fd).is_lt())) {
+                return None;
+            }
+        }
+        let metric = if link.full && kind.uses_bandwidth() && (link.shed || Some(n) != current_hop)
+        {
+            // Joining a full relay would take a share of the upload its streams already use:
+            // the route is only as wide as that share.
+            PathMetric {
+                width: metric.width.min(link.room_level),
+                ..metric
+            }
+        } else {
+            metric
+        };
+        Some((metric, latency))
     }
 
     /// Bring the advertisement of `d` in line with its route; whether it changed.

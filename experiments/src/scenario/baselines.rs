@@ -4,6 +4,10 @@
 //! - naive unicast: the source sends a copy to every receiver along its unicast path;
 //! - IP multicast: one copy per link of the source's shortest-path tree on the physical graph.
 //!
+//! Beside them, what any overlay could reach on the same placement ([`crate::tree::bounds`]):
+//! the cheapest overlay tree's resource usage, a lower bound of RDP for a mesh of the given
+//! degree, and the trees of a greedy spanner built centrally with the whole delay matrix.
+//!
 //! It is also the sanity check of the accounting: unicast's RDP is 1 by definition, its worst
 //! stress is N − 1 on the source's uplink, and IP multicast's stress is 1 everywhere.
 
@@ -18,6 +22,8 @@ use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::network::Network;
 use crate::report::{self, Curve, Table, fmt_opt, round6};
 use crate::stats::{Distribution, Histogram};
+use crate::tree::bounds::{self, GreedySpanner};
+use crate::tree::quality::{References, TreeQuality};
 use crate::tree::{self, DeliveryTree, StressCounter, TreeMetrics};
 
 /// Arguments of `run baselines`.
@@ -32,6 +38,15 @@ pub struct BaselinesArgs {
     /// Take only the first N members as sources (default: every member).
     #[arg(long)]
     pub sources: Option<usize>,
+    /// Most mesh neighbours per member for the overlay references (Narada's default maximum
+    /// degree); 0 skips them (the greedy spanner costs O(N³ log N): about a second at 128
+    /// members).
+    #[arg(long, default_value_t = 6)]
+    pub overlay_degree: usize,
+    /// The greedy spanner's stretch: a link where the mesh's path is longer than this many
+    /// times the direct delay (Narada's default `stretch_add`).
+    #[arg(long, default_value_t = 2.0)]
+    pub spanner_stretch: f64,
 }
 
 /// `summary.json` of `run baselines`.
@@ -48,6 +63,45 @@ pub struct BaselinesSummary {
     pub unicast: UnicastFigures,
     /// IP multicast's figures.
     pub ip_multicast: MulticastFigures,
+    /// What any overlay could reach on this placement (`null` with `--overlay-degree 0`).
+    pub overlay: Option<OverlayReferences>,
+}
+
+/// What any overlay could reach on the placement, over the same sources.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverlayReferences {
+    /// The mesh degree bound the RDP bound and the spanner assume.
+    pub max_degree: usize,
+    /// The members' minimum spanning tree over IP multicast: the least resource usage any
+    /// overlay tree can have (null without physical links).
+    pub mst_ru_ratio: Option<f64>,
+    /// The members' minimum spanning tree's weight, ms.
+    pub mst_ms: f64,
+    /// Lower bound of the median RDP of any mesh of at most `max_degree` neighbours.
+    pub rdp_bound_p50: f64,
+    /// Lower bound of the 90th-percentile RDP of any such mesh.
+    pub rdp_bound_p90: f64,
+    /// The greedy spanner's trees.
+    pub spanner: SpannerFigures,
+}
+
+/// Figures of the shortest-path trees on a centrally built greedy spanner.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpannerFigures {
+    /// The stretch it was built with.
+    pub stretch: f64,
+    /// Mean links per member.
+    pub mean_degree: f64,
+    /// Median RDP.
+    pub rdp_p50: f64,
+    /// 90th-percentile RDP.
+    pub rdp_p90: f64,
+    /// Worst link stress over the sources (null without physical links).
+    pub stress_max: Option<u64>,
+    /// Resource usage over IP multicast's, summed over sources.
+    pub ru_ratio: Option<f64>,
+    /// Receivers reached over receivers expected.
+    pub reachable_fraction: f64,
 }
 
 /// Figures of naive unicast over all sources and receivers.
@@ -178,10 +232,44 @@ pub fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let summary = summarise(args, &net, sources, &per_source);
+    let mut summary = summarise(args, &net, sources, &per_source);
+    if args.overlay_degree > 0 {
+        if !(args.spanner_stretch >= 1.0) {
+            return Err(ScenarioError::Argument(
+                "--spanner-stretch must be at least 1".to_owned(),
+            ));
+        }
+        summary.overlay = Some(overlay_references(args, &net, sources));
+    }
     let out = Baselines::out_dir(args);
     write_outputs(&out, &net, &summary, &per_source)?;
     Ok(summary)
+}
+
+/// The overlay references of `args` over the first `sources` members.
+fn overlay_references(args: &BaselinesArgs, net: &Network, sources: usize) -> OverlayReferences {
+    let sources: Vec<usize> = (0..sources).collect();
+    let refs = References::compute(net);
+    let bound = bounds::rdp_lower_bound(net, args.overlay_degree, &sources);
+    let spanner = GreedySpanner::build(net, args.overlay_degree, args.spanner_stretch);
+    let q = TreeQuality::measure(net, &refs, &sources, |s| spanner.parents(s), |_| true);
+    let quantile = |d: &Distribution, p: f64| round6(d.quantile(p).unwrap_or(f64::NAN));
+    OverlayReferences {
+        max_degree: args.overlay_degree,
+        mst_ru_ratio: q.ru_floor_ratio().map(round6),
+        mst_ms: round6(refs.mst_ms),
+        rdp_bound_p50: quantile(&bound, 0.5),
+        rdp_bound_p90: quantile(&bound, 0.9),
+        spanner: SpannerFigures {
+            stretch: args.spanner_stretch,
+            mean_degree: round6(spanner.mean_degree()),
+            rdp_p50: quantile(&q.rdp, 0.5),
+            rdp_p90: quantile(&q.rdp, 0.9),
+            stress_max: q.stress.max().filter(|_| net.has_physical_links()),
+            ru_ratio: q.ru_ratio().map(round6),
+            reachable_fraction: round6(q.reachable_fraction()),
+        },
+    }
 }
 
 fn summarise(
@@ -271,6 +359,7 @@ fn summarise(
             stress_mean: m_mean,
             ru_ms: m_ru,
         },
+        overlay: None,
     }
 }
 
@@ -432,5 +521,31 @@ pub fn table(summary: &BaselinesSummary) -> String {
         "1.00".into(),
         "".into(),
     ]);
-    t.render()
+    let mut out = t.render();
+    if let Some(o) = &summary.overlay {
+        let sp = &o.spanner;
+        let mut t = Table::new(&["what any overlay could reach", "figure"]);
+        t.row(&[
+            "cheapest tree (MST): RU / IP multicast".into(),
+            fmt_opt(o.mst_ru_ratio, 2),
+        ]);
+        t.row(&[
+            format!("RDP p50 / p90 lower bound, degree <= {}", o.max_degree),
+            format!("{:.2} / {:.2}", o.rdp_bound_p50, o.rdp_bound_p90),
+        ]);
+        t.row(&[
+            format!(
+                "greedy spanner (stretch {}, mean degree {:.1}): RDP p50 / p90",
+                sp.stretch, sp.mean_degree
+            ),
+            format!("{:.2} / {:.2}", sp.rdp_p50, sp.rdp_p90),
+        ]);
+        t.row(&[
+            "  worst stress / RU over IP multicast".into(),
+            format!("{} / {}", int(sp.stress_max), fmt_opt(sp.ru_ratio, 2)),
+        ]);
+        out.push('\n');
+        out.push_str(&t.render());
+    }
+    out
 }

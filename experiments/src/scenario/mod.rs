@@ -263,6 +263,8 @@ mod tests {
             },
             rate: overlay_core::Bandwidth::from_bps_f64(1e6),
             sources: None,
+            overlay_degree: 6,
+            spanner_stretch: 2.0,
         }
     }
 

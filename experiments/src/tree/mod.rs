@@ -7,8 +7,9 @@
 //!   max-min fair model and a member forwards no more than it receives.
 //!
 //! [`quality`] measures a live overlay's trees (every member in turn as the source) against
-//! unicast and IP multicast.
+//! unicast and IP multicast; [`bounds`] says what any overlay tree could reach on the placement.
 
+pub mod bounds;
 pub mod quality;
 
 use std::collections::VecDeque;
@@ -351,35 +352,6 @@ pub fn receiver_rates(net: &Network, tree: &DeliveryTree, rate: f64) -> Vec<Opti
     }
     received[tree.source()] = None;
     received
-}
-
-/// Weight (ms of one-way delay) of the members' minimum spanning tree: the cheapest overlay tree.
-/// An overlay tree's resource usage is the sum of its edges' unicast delays (every link of an
-/// edge's path carries one copy per edge crossing it), so this is the least any overlay tree can
-/// use, whatever its degrees and latencies (Prim's algorithm over all pairs, O(N²)).
-pub fn minimum_spanning_tree_ms(net: &Network) -> f64 {
-    let n = net.members();
-    let mut in_tree = vec![false; n];
-    let mut best = vec![f64::INFINITY; n];
-    best[0] = 0.0;
-    let mut total = 0.0;
-    for _ in 0..n {
-        let Some(u) = (0..n)
-            .filter(|&v| !in_tree[v])
-            .min_by(|&a, &b| best[a].total_cmp(&best[b]))
-        else {
-            break;
-        };
-        in_tree[u] = true;
-        total += best[u];
-        for v in (0..n).filter(|&v| !in_tree[v]) {
-            let w = net.unicast_delay_micros(u, v) as f64 / 1e3;
-            if w < best[v] {
-                best[v] = w;
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ impl References {
         Self {
             ip_ru_ms,
             unicast_stress_max: unicast_max,
-            mst_ms: tree::minimum_spanning_tree_ms(net),
+            mst_ms: super::bounds::minimum_spanning_tree_ms(net),
         }
     }
 }

@@ -140,6 +140,7 @@ fn a_wide_route_moves_only_for_more_than_the_width_margin_a_narrow_one_for_any_g
     let tol = Tolerance {
         width_levels: 1,
         width_levels_from: 5,
+        near_fraction: 0.0,
         ..TOL
     };
     let advert = |width, path: &[Slot]| {
@@ -297,6 +298,7 @@ fn hysteresis_keeps_the_current_route_against_small_gains() {
         floor_us: 0,
         width_levels: 0,
         width_levels_from: 0,
+        near_fraction: 0.0,
     };
     let mut t = RoutingTable::default();
     t.apply(1, 3, advert(100, &[3]), 64).unwrap();
@@ -354,4 +356,41 @@ fn partition_check_sees_alternatives() {
     t.apply(2, 1, advert(10, &[1]), 64).unwrap();
     assert!(t.reachable_without(1, 1, &l, |_| true));
     assert_eq!(t.best_without(1, 1, &l, |_| true), Some((lat(11), 11)));
+}
+
+#[test]
+fn a_near_enough_path_through_the_nearest_neighbour_wins_and_stays() {
+    let near = Tolerance {
+        near_fraction: 0.1,
+        ..TOL
+    };
+    // Destination 3: through neighbour 1 (10 ms away) 60 ms, through neighbour 2 (2 ms away)
+    // 64 ms, through neighbour 4 (1 ms away) 80 ms.
+    let setup = || {
+        let mut t = RoutingTable::default();
+        t.apply(1, 3, advert(50_000, &[3]), 64).unwrap();
+        t.apply(2, 3, advert(62_000, &[3]), 64).unwrap();
+        t.apply(4, 3, advert(79_000, &[3]), 64).unwrap();
+        t
+    };
+    let l = links(&[(1, 10_000), (2, 2_000), (4, 1_000)]);
+    let mut exact = setup();
+    exact.recompute(Time::ZERO, &l, |_| true, TOL);
+    assert_eq!(exact.route(3).map(|r| r.next_hop), Some(1), "the best path");
+    let mut t = setup();
+    t.recompute(Time::ZERO, &l, |_| true, near);
+    let route = t.route(3).unwrap();
+    assert_eq!(
+        (route.next_hop, route.metric.dist),
+        (2, 64_000),
+        "within 10% of 60 ms, the nearest neighbour; 80 ms is too far"
+    );
+    // The best path gets better, but the current one is still within 10%: no switch.
+    t.apply(1, 3, advert(48_500, &[3]), 64).unwrap();
+    t.recompute(Time::ZERO, &l, |_| true, near);
+    assert_eq!(t.route(3).map(|r| r.next_hop), Some(2));
+    // Now it is not: the nearest of the paths within 10% of 50 ms is through 1 itself.
+    t.apply(1, 3, advert(40_000, &[3]), 64).unwrap();
+    t.recompute(Time::ZERO, &l, |_| true, near);
+    assert_eq!(t.route(3).map(|r| r.next_hop), Some(1));
 }

@@ -497,7 +497,7 @@ fn mean_ru(
             ratios.extend(q.ru_ratio());
         }
     } else {
-        let mst = crate::tree::minimum_spanning_tree_ms(net);
+        let mst = crate::tree::bounds::minimum_spanning_tree_ms(net);
         for &s in senders {
             let tree: f64 = parents(s)
                 .iter()
