@@ -2,21 +2,28 @@
 //! as the chunks they arrived in. It starts at the stream's first byte, or wherever the node
 //! joined or resumed ([`ContentStore::restart`]).
 //!
-//! Chunks arrive in order and leave oldest first, so they sit in a queue and are found by
-//! binary search on their offsets: 40 bytes per chunk and no tree nodes. A node keeps every
-//! chunk of a long stream (a 256 kbit/s stream fed every 100 ms is 18 000 chunks in 30
-//! minutes), and in the simulator every node's chunks share the bytes, so this index is most
-//! of a node's memory (a `BTreeMap` took about 75 bytes per chunk, half-full leaves of 11).
+//! Chunks arrive in order and leave oldest first, so they sit in a queue of fixed-size blocks
+//! and are found by binary search on their offsets: 40 bytes per chunk, no tree nodes, and at
+//! most one block not full (a queue that doubles would leave up to half its room unused). A
+//! node keeps every chunk of a long stream (a 256 kbit/s stream fed every 100 ms is 18 000
+//! chunks in 30 minutes), and in the simulator every node's chunks share the bytes, so this
+//! index is most of a node's memory (a `BTreeMap` took about 75 bytes per chunk, half-full
+//! leaves of 11).
 
 use std::collections::VecDeque;
+
+/// Chunks per block of the index (10 KiB of entries; 4 in unit tests, so that their few chunks
+/// span many blocks).
+const BLOCK: usize = if cfg!(test) { 4 } else { 256 };
 
 use bytes::Bytes;
 
 /// Stored content.
 #[derive(Clone, Debug, Default)]
 pub struct ContentStore {
-    /// `(offset, bytes)` in offset order; together they cover `[first, end)` without gaps.
-    chunks: VecDeque<(u64, Bytes)>,
+    /// `(offset, bytes)` in offset order, in blocks of at most [`BLOCK`], none empty;
+    /// together they cover `[first, end)` without gaps.
+    blocks: VecDeque<VecDeque<(u64, Bytes)>>,
     first: u64,
     end: u64,
     limit: u64,
@@ -51,13 +58,27 @@ impl ContentStore {
         let skip = (self.end - offset) as usize;
         let fresh = bytes.slice(skip..);
         let added = fresh.len() as u64;
-        self.chunks.push_back((self.end, fresh));
+        match self.blocks.back_mut() {
+            Some(block) if block.len() < BLOCK => block.push_back((self.end, fresh)),
+            _ => {
+                let mut block = VecDeque::with_capacity(BLOCK);
+                block.push_back((self.end, fresh));
+                self.blocks.push_back(block);
+            }
+        }
         self.end += added;
         while self.end - self.first > self.limit {
-            let Some((start, chunk)) = self.chunks.pop_front() else {
+            let Some(block) = self.blocks.front_mut() else {
                 break;
             };
+            let Some((start, chunk)) = block.pop_front() else {
+                self.blocks.pop_front();
+                continue;
+            };
             self.first = start + chunk.len() as u64;
+            if block.is_empty() {
+                self.blocks.pop_front();
+            }
         }
         added
     }
@@ -65,19 +86,25 @@ impl ContentStore {
     /// Holds nothing from now on, and takes bytes from `offset` on: a node that joins a stream
     /// late, resumes one, or skips what its parent no longer holds.
     pub fn restart(&mut self, offset: u64) {
-        self.chunks = VecDeque::new();
+        self.blocks = VecDeque::new();
         self.first = offset;
         self.end = offset;
     }
 
-    /// Index of the chunk holding byte `from`, if it is held.
-    fn index_of(&self, from: u64) -> Option<usize> {
+    /// Where the chunk holding byte `from` is (block, index in it), if it is held.
+    fn index_of(&self, from: u64) -> Option<(usize, usize)> {
         if from < self.first || from >= self.end {
             return None;
         }
         // The last chunk starting at or before `from`; chunks cover [first, end) without gaps.
-        let after = self.chunks.partition_point(|&(start, _)| start <= from);
-        after.checked_sub(1)
+        let block = self
+            .blocks
+            .partition_point(|b| b.front().is_some_and(|&(start, _)| start <= from))
+            .checked_sub(1)?;
+        let index = self.blocks[block]
+            .partition_point(|&(start, _)| start <= from)
+            .checked_sub(1)?;
+        Some((block, index))
     }
 
     /// The held bytes at `from`, up to `max` of them, in one piece (the rest of the chunk that
@@ -86,7 +113,8 @@ impl ContentStore {
         if max == 0 {
             return None;
         }
-        let (start, chunk) = self.chunks.get(self.index_of(from)?)?;
+        let (block, index) = self.index_of(from)?;
+        let (start, chunk) = self.blocks.get(block)?.get(index)?;
         let skip = usize::try_from(from - start).ok()?;
         let len = (chunk.len().checked_sub(skip)?).min(usize::try_from(max).unwrap_or(usize::MAX));
         Some((from, chunk.slice(skip..skip + len)))
@@ -95,11 +123,13 @@ impl ContentStore {
     /// The chunks from byte `from` on (the first one cut to start there).
     pub fn from(&self, from: u64) -> Vec<(u64, Bytes)> {
         let from = from.max(self.first);
-        let Some(i) = self.index_of(from) else {
+        let Some((block, index)) = self.index_of(from) else {
             return Vec::new();
         };
-        self.chunks
-            .range(i..)
+        self.blocks
+            .range(block..)
+            .enumerate()
+            .flat_map(|(i, b)| b.range(if i == 0 { index } else { 0 }..))
             .map(|(offset, chunk)| {
                 let skip = from.saturating_sub(*offset) as usize;
                 (offset + skip as u64, chunk.slice(skip..))
@@ -211,6 +241,9 @@ mod model_tests {
             let want: Vec<u8> = (s.first()..s.end()).map(byte).collect();
             prop_assert_eq!(held, want);
             for at in s.first()..s.end() {
+                let tail: Vec<u8> = s.from(at).into_iter().flat_map(|(_, b)| b.to_vec()).collect();
+                prop_assert_eq!(tail, (at..s.end()).map(byte).collect::<Vec<u8>>());
+                prop_assert_eq!(s.from(at).first().map(|c| c.0), Some(at));
                 let (o, b) = s.chunk_at(at, 7).expect("a held byte is served");
                 prop_assert_eq!(o, at);
                 prop_assert!(!b.is_empty() && b.len() <= 7);
