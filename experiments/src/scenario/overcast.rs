@@ -407,6 +407,18 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
     let out = Overcast::out_dir(args);
     report::create_dir(&out)?;
     report::write_json(&out.join("summary.json"), &summary)?;
+    // Every attachment after a node's first: when the tree moved, and who moved how often.
+    report::write_csv(
+        &out.join("moves.csv"),
+        &["t_s", "member", "kind"],
+        group.log.reattach.iter().map(|&(t, member, moved)| {
+            [
+                format!("{:.3}", t.as_secs_f64()),
+                member.to_string(),
+                if moved { "move" } else { "rejoin" }.to_owned(),
+            ]
+        }),
+    )?;
     Ok(summary)
 }
 
