@@ -79,6 +79,11 @@ pub struct RoutingConfig {
     /// RU 1.17 / 1.16 / 1.13 at RDP p90 2.12 / 2.19 / 2.27. `run conferencing` seeds 1-5,
     /// bandwidth-latency's mean RU over the MST 1.45 / 1.55 / 1.48 / 1.40.
     pub near_fraction: f64,
+    /// Every this many heartbeats (three: about every 30 s) each member sends its neighbours
+    /// a digest of its route table, and a neighbour whose copy differs asks for the whole
+    /// table: route news lost on the way is repaired without sending every table every time
+    /// (see `Core::send_route_digests`).
+    pub route_check_heartbeats: u64,
     /// Longest path accepted in a route; longer ones are dropped as absurd.
     pub max_path_len: usize,
     /// With a bandwidth metric, the one-way latency past which a path is worth no bandwidth:
@@ -98,6 +103,7 @@ impl Default for RoutingConfig {
             switch_floor: Duration::from_micros(500),
             switch_levels: 1,
             near_fraction: 0.0,
+            route_check_heartbeats: 3,
             max_path_len: 64,
             delay_budget: None,
         }
@@ -459,7 +465,7 @@ mod tests {
         ] {
             assert!(object.contains_key(key), "{key} missing from {json}");
         }
-        assert_eq!(object.len(), 51, "every setting, flat");
+        assert_eq!(object.len(), 53, "every setting, flat");
         let back: NaradaConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
     }

@@ -128,6 +128,14 @@ impl Narada {
                 }
                 None => mesh.not_a_neighbour(cx, now, from),
             },
+            Message::RouteDigest { digest } => match neighbour {
+                Some(s) => cx.on_route_digest(s, digest),
+                None => mesh.not_a_neighbour(cx, now, from),
+            },
+            Message::RouteAsk => match neighbour {
+                Some(s) => cx.on_route_ask(now, s),
+                None => mesh.not_a_neighbour(cx, now, from),
+            },
             Message::Nack { source, ranges } => match neighbour {
                 Some(s) => {
                     let Some(source) = cx.translate(s, source) else {

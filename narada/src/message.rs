@@ -198,6 +198,15 @@ pub enum Message {
         /// The source's stream.
         stream: u32,
     },
+    /// A digest of every route the sender advertises (see `RoutingTable::advertised_digest`),
+    /// sent now and then instead of the whole table: the recipient asks for the table
+    /// ([`Message::RouteAsk`]) only if what it holds from the sender differs.
+    RouteDigest {
+        /// The digest.
+        digest: u64,
+    },
+    /// Please send me your whole route table: what I hold from you differs from your digest.
+    RouteAsk,
 }
 
 impl WireMessage for Message {
@@ -261,6 +270,8 @@ impl Message {
             Self::Upload(_) => "upload",
             Self::Rate { .. } => "rate",
             Self::KeyframeRequest { .. } => "keyframe-request",
+            Self::RouteDigest { .. } => "route-digest",
+            Self::RouteAsk => "route-ask",
         }
     }
 }

@@ -70,6 +70,9 @@ pub(crate) struct Neighbour {
     pub(crate) room: UploadRoom,
     /// What this member last told the neighbour of its own upload.
     pub(crate) told_room: UploadRoom,
+    /// When this member last sent the neighbour its whole route table on request
+    /// ([`crate::Message::RouteAsk`]); such answers are rate-limited.
+    pub(crate) routes_resent_at: Option<Time>,
 }
 
 impl Neighbour {
@@ -92,6 +95,7 @@ impl Neighbour {
             probed_at: None,
             room: UploadRoom::default(),
             told_room: UploadRoom::default(),
+            routes_resent_at: None,
         }
     }
 

@@ -115,6 +115,12 @@ pub struct NaradaStats {
     pub duplicates: u64,
     /// Replies matching no question: dropped.
     pub unmatched_replies: u64,
+    /// Whole route tables asked of a neighbour because its route digest differed from what
+    /// this member held (route news lost or refused on the way).
+    pub route_asks: u64,
+    /// Whole route tables sent to a neighbour that asked (at most one per heartbeat interval
+    /// per neighbour).
+    pub route_tables_sent: u64,
     /// Links added (accepted by either end).
     pub links_added: u64,
     /// Links this member dropped for low utility.
@@ -178,10 +184,6 @@ pub struct Narada {
     pub(crate) data: DataPlane,
     pub(crate) keyframes: crate::keyframes::KeyframeRequests,
 }
-
-/// Every this many heartbeats (about 30 s), each member sends its whole route table to its
-/// neighbours again (see `Core::resend_routes`).
-const ROUTE_RESEND_HEARTBEATS: u64 = 3;
 
 /// Each source's tree at this member, as the routing table and the neighbour set give it.
 pub(crate) struct Trees<'a>(pub(crate) &'a Core);
@@ -442,8 +444,11 @@ impl Narada {
                     cx.members.bump_own(now);
                 }
                 cx.heartbeats += 1;
-                if cx.heartbeats.is_multiple_of(ROUTE_RESEND_HEARTBEATS) {
-                    cx.resend_routes();
+                if cx
+                    .heartbeats
+                    .is_multiple_of(cx.config.routing.route_check_heartbeats.max(1))
+                {
+                    cx.send_route_digests();
                 }
                 let next = cx.jitter(cx.config.membership.heartbeat_interval);
                 cx.timers.set(Timer::Heartbeat, now + next);

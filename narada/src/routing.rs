@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use overlay_core::Time;
+use overlay_core::{NodeId, Time};
 
 use crate::members::{SELF_SLOT, Slot};
 use crate::metric::{MetricKind, PathMetric};
@@ -131,6 +131,33 @@ impl Tolerance {
             0
         }
     }
+}
+
+/// One advertised route, digested by member ids (slots differ between members): FNV-1a, so
+/// both ends compute the same number on any platform. Digests of routes add up (wrapping), so
+/// the order of a table does not matter.
+fn entry_digest(
+    dest: &NodeId,
+    metric: PathMetric,
+    latency_us: u32,
+    path: &[Slot],
+    id_of: &impl Fn(Slot) -> Option<NodeId>,
+) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(dest.as_bytes());
+    eat(&metric.width.to_le_bytes());
+    eat(&metric.dist.to_le_bytes());
+    eat(&latency_us.to_le_bytes());
+    for &hop in path {
+        // A hop with no known id makes the digest differ, and the table is asked for.
+        eat(&id_of(hop).map_or([0u8; 32], |id| *id.as_bytes()));
+    }
+    hash
 }
 
 /// Longest a route stays active (withdrawn) waiting for neighbours to stop routing through this
@@ -506,6 +533,40 @@ impl RoutingTable {
     /// What neighbour `n` advertised for `dest`.
     pub fn advert_of(&self, n: Slot, dest: Slot) -> Option<&Advert> {
         self.rib_in.get(&n)?.get(&dest)
+    }
+
+    /// A digest of every route this member advertises, its own included (`id_of` names
+    /// slots): the same number a neighbour computes over what it holds from this member
+    /// ([`RoutingTable::digest_from`]) when no route news was lost or refused on the way.
+    pub fn advertised_digest(&self, id_of: impl Fn(Slot) -> Option<NodeId>) -> u64 {
+        let own =
+            id_of(SELF_SLOT).map_or(0, |id| entry_digest(&id, PathMetric::ZERO, 0, &[], &id_of));
+        self.advertised
+            .iter()
+            .filter(|&(&d, _)| d != SELF_SLOT)
+            .filter_map(|(&d, (metric, latency, path))| {
+                Some(entry_digest(&id_of(d)?, *metric, *latency, path, &id_of))
+            })
+            .fold(own, u64::wrapping_add)
+    }
+
+    /// A digest of what neighbour `n` advertised to this member, comparable with the
+    /// neighbour's own [`RoutingTable::advertised_digest`].
+    pub fn digest_from(&self, n: Slot, id_of: impl Fn(Slot) -> Option<NodeId>) -> u64 {
+        self.rib_in.get(&n).map_or(0, |table| {
+            table
+                .iter()
+                .filter_map(|(&d, a)| {
+                    Some(entry_digest(
+                        &id_of(d)?,
+                        a.metric,
+                        a.latency_us,
+                        &a.path,
+                        &id_of,
+                    ))
+                })
+                .fold(0, u64::wrapping_add)
+        })
     }
 
     /// What this member currently advertises for `dest` (`None`: unreachable): its metric,

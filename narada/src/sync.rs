@@ -135,11 +135,50 @@ impl Core {
         }
     }
 
-    /// Every route again, to every neighbour. Route news is sent once, when a route changes;
-    /// news lost on the way (a partition that heals before the link times out) would leave a
-    /// neighbour forwarding by a stale path for good, so the whole table is repeated now and
-    /// then, as Narada's members exchange their tables periodically.
-    pub(crate) fn resend_routes(&mut self) {
+    /// A digest of every route this member advertises, to every neighbour. Route news is sent
+    /// once, when a route changes; news lost on the way (a partition that heals before the
+    /// link times out) would leave a neighbour forwarding by a stale path for good, so Narada's
+    /// members exchange their tables periodically. Here they exchange digests, and a table
+    /// goes out only to a neighbour whose copy differs ([`Message::RouteAsk`]): the whole
+    /// table every 30 s was 7.2 of 18.2 kbit/s of control per member at 256 members.
+    pub(crate) fn send_route_digests(&mut self) {
+        let members = &self.members;
+        let digest = self.routing.advertised_digest(|s| members.id_of(s));
+        let targets: Vec<Slot> = self.neighbours.keys().copied().collect();
+        for n in targets {
+            self.send(n, Message::RouteDigest { digest });
+        }
+    }
+
+    /// Neighbour `n` sent the digest of its routes: ask for its table if ours differs.
+    pub(crate) fn on_route_digest(&mut self, n: Slot, digest: u64) {
+        let members = &self.members;
+        if self.routing.digest_from(n, |s| members.id_of(s)) != digest {
+            self.stats.route_asks += 1;
+            self.send(n, Message::RouteAsk);
+        }
+    }
+
+    /// Neighbour `n` asked for the whole route table: send it, at most once per heartbeat
+    /// interval (a neighbour cannot make this member send tables as fast as it asks).
+    pub(crate) fn on_route_ask(&mut self, now: Time, n: Slot) {
+        let gap = self.config.membership.heartbeat_interval;
+        let Some(nb) = self.neighbours.get_mut(&n) else {
+            return;
+        };
+        if nb
+            .routes_resent_at
+            .is_some_and(|t| now.saturating_since(t) < gap)
+        {
+            return;
+        }
+        nb.routes_resent_at = Some(now);
+        self.stats.route_tables_sent += 1;
+        self.resend_routes_to(n);
+    }
+
+    /// Every route again, to neighbour `n`.
+    fn resend_routes_to(&mut self, n: Slot) {
         // Every member known, so a withdrawal that was lost is repeated too.
         let dests: Vec<Slot> = std::iter::once(SELF_SLOT)
             .chain(
@@ -149,12 +188,9 @@ impl Core {
                     .filter(|&s| s != SELF_SLOT),
             )
             .collect();
-        let targets: Vec<Slot> = self.neighbours.keys().copied().collect();
-        for n in targets {
-            let mut update = Update::default();
-            self.route_entries(n, &dests, &mut update);
-            self.send_update(n, update);
-        }
+        let mut update = Update::default();
+        self.route_entries(n, &dests, &mut update);
+        self.send_update(n, update);
     }
 
     /// Membership changes since each neighbour's last refresh (not echoing news back to the

@@ -546,3 +546,42 @@ fn keyframe_requests_go_up_the_source_tree_and_merge_on_the_way() {
     );
     assert_eq!(lab.node(1).stats().unknown_handles, unknown_before + 1);
 }
+
+#[test]
+fn route_news_lost_on_the_way_is_repaired_by_the_route_digest() {
+    let mut lab = chain();
+    assert_eq!(lab.node(2).next_hop(&Lab::id(0)), Some(Lab::id(1)));
+    // Member 2 now holds a table from 1 that lacks the route to 0, as if 1's news had been
+    // lost: 1 withdrew nothing and sends no route news while its own route stays.
+    let withdrawal = Update {
+        intro: vec![(700, Lab::id(0))],
+        members: vec![],
+        routes: vec![RouteEntry {
+            dest: 700,
+            route: None,
+        }],
+    };
+    lab.inject(1, 2, Message::Update(withdrawal));
+    assert_eq!(lab.node(2).next_hop(&Lab::id(0)), None);
+    // Within a digest period (three heartbeats of about 10 s) 2 sees 1's digest differ, asks,
+    // and gets the table again.
+    let t = lab.now();
+    lab.run_until(t + Duration::from_secs(40));
+    assert_eq!(lab.node(2).next_hop(&Lab::id(0)), Some(Lab::id(1)));
+    assert!(lab.node(2).stats().route_asks >= 1);
+    assert!(lab.node(1).stats().route_tables_sent >= 1);
+    // With tables alike, digests ask for nothing: no table crosses the link for a minute.
+    let (asks, sent) = (
+        lab.node(2).stats().route_asks,
+        lab.node(1).stats().route_tables_sent,
+    );
+    let t = lab.now();
+    lab.run_until(t + Duration::from_secs(60));
+    assert_eq!(lab.node(2).stats().route_asks, asks);
+    assert_eq!(lab.node(1).stats().route_tables_sent, sent);
+    // A neighbour asking again and again gets one table per heartbeat interval.
+    for _ in 0..5 {
+        lab.inject(2, 1, Message::RouteAsk);
+    }
+    assert_eq!(lab.node(1).stats().route_tables_sent, sent + 1);
+}
