@@ -234,7 +234,7 @@ pub fn run(args: &BaselinesArgs) -> Result<BaselinesSummary, ScenarioError> {
     bar.finish_and_clear();
     let mut summary = summarise(args, &net, sources, &per_source);
     if args.overlay_degree > 0 {
-        if !(args.spanner_stretch >= 1.0) {
+        if args.spanner_stretch.is_nan() || args.spanner_stretch < 1.0 {
             return Err(ScenarioError::Argument(
                 "--spanner-stretch must be at least 1".to_owned(),
             ));
