@@ -17,6 +17,7 @@ pub mod emulation_spec;
 pub mod group;
 pub mod network;
 pub mod report;
+pub mod run_cost;
 pub mod scenario;
 pub mod sim;
 pub mod sim_to_real;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::narada::{self as narada_scenario, NaradaArgs, NaradaSummary};
 use super::{CommonArgs, Scenario, ScenarioError};
 use crate::report::{self, Line, Table};
+use crate::run_cost;
 use crate::spec::duration_arg;
 
 /// Arguments of `run narada-sweep`.
@@ -114,6 +115,7 @@ impl Scenario for NaradaSweep {
 pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     let out = NaradaSweep::out_dir(args);
     let mut points = Vec::new();
+    let mut costs = Vec::new();
     for &n in &args.sizes {
         let run_args = NaradaArgs {
             common: CommonArgs {
@@ -128,7 +130,9 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
             sample_every: Duration::from_secs(20),
             narada_config: args.narada_config.clone(),
         };
-        let s: NaradaSummary = narada_scenario::run(&run_args)?;
+        let (s, cost) = run_cost::measure(|| narada_scenario::run(&run_args));
+        let s: NaradaSummary = s?;
+        costs.push((n, cost));
         eprintln!(
             "  {n} members: rdp p90 {:.2}, stress {:?}, control {:.2} kbps/member",
             s.rdp_p90, s.stress_max, s.control_kbps_per_member
@@ -180,6 +184,15 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
                 p.overhead_ratio.to_string(),
                 p.mesh_degree_mean.to_string(),
             ]
+        }),
+    )?;
+    // What each size cost to run (not in summary.json, which replays byte for byte).
+    report::write_csv(
+        &out.join("run_cost.csv"),
+        &["members", "wall_s", "peak_rss_mb"],
+        costs.iter().map(|(n, cost)| {
+            let [wall, peak] = cost.cells();
+            [n.to_string(), wall, peak]
         }),
     )?;
     let line = |label, f: fn(&SweepPoint) -> Option<f64>| Line {

@@ -16,6 +16,7 @@ use super::{Scenario, ScenarioError};
 use crate::group::overcast::OvercastGroup;
 use crate::network::Placement;
 use crate::report::{self, Line, Table, fmt_opt, round6};
+use crate::run_cost::{self, RunCost};
 use crate::spec::duration_arg;
 
 /// Arguments of `run overcast-sweep`.
@@ -133,6 +134,7 @@ impl Scenario for OvercastSweep {
 pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
     let out = OvercastSweep::out_dir(args);
     let mut sizes = Vec::new();
+    let mut costs: Vec<(Placement, usize, RunCost)> = Vec::new();
     for placement in [Placement::Backbone, Placement::Random] {
         for &n in &args.sizes {
             let run_args = OvercastArgs {
@@ -147,7 +149,9 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
                 max_time: args.max_time,
                 fail_fraction: 0.05,
             };
-            let s = overcast_scenario::run(&run_args)?;
+            let (s, cost) = run_cost::measure(|| overcast_scenario::run(&run_args));
+            let s = s?;
+            costs.push((placement, n, cost));
             eprintln!(
                 "  {placement:?} {n}: fraction {}, load {}",
                 fmt_opt(s.bandwidth_fraction, 3),
@@ -187,6 +191,20 @@ pub fn run(args: &SweepArgs) -> Result<SweepSummary, ScenarioError> {
         root_certificates_per_change: round6(crate::stats::slope(&xs, &ys)),
     };
     write(&out, &summary)?;
+    // What each size cost to run (not in summary.json, which replays byte for byte).
+    report::write_csv(
+        &out.join("run_cost.csv"),
+        &["members", "placement", "wall_s", "peak_rss_mb"],
+        costs.iter().map(|(placement, n, cost)| {
+            let [wall, peak] = cost.cells();
+            [
+                n.to_string(),
+                format!("{placement:?}").to_lowercase(),
+                wall,
+                peak,
+            ]
+        }),
+    )?;
     Ok(summary)
 }
 
