@@ -19,6 +19,7 @@ mod config;
 mod core;
 mod data;
 mod dispatch;
+mod fnv;
 pub mod forwarding;
 mod keyframes;
 pub mod members;

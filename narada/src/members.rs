@@ -323,15 +323,13 @@ impl MemberTable {
     /// FNV-1a digest of the sorted live ids: two members with the same view get the same digest.
     pub fn live_digest(&mut self) -> u64 {
         let slots = self.sorted_live().to_vec();
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut hash = crate::fnv::Fnv1a::new();
         for slot in slots {
             if let Some(r) = self.record(slot) {
-                for &b in r.id.as_bytes() {
-                    hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-                }
+                hash.eat(r.id.as_bytes());
             }
         }
-        hash
+        hash.finish()
     }
 }
 

@@ -143,11 +143,10 @@ impl MetricKind {
 /// A weight in 1..100 ms for the link between `a` and `b`, the same seen from either end.
 fn random_weight(a: &NodeId, b: &NodeId) -> u32 {
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in lo.as_bytes().iter().chain(hi.as_bytes()) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    1_000 + (hash % 99_000) as u32
+    let mut hash = crate::fnv::Fnv1a::new();
+    hash.eat(lo.as_bytes());
+    hash.eat(hi.as_bytes());
+    1_000 + (hash.finish() % 99_000) as u32
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ impl Tolerance {
     }
 }
 
-/// One advertised route, digested by member ids (slots differ between members): FNV-1a, so
+/// One advertised route, digested by member ids (slots differ between members) with FNV-1a, so
 /// both ends compute the same number on any platform. Digests of routes add up (wrapping), so
 /// the order of a table does not matter.
 fn entry_digest(
@@ -143,21 +143,16 @@ fn entry_digest(
     path: &[Slot],
     id_of: &impl Fn(Slot) -> Option<NodeId>,
 ) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(dest.as_bytes());
-    eat(&metric.width.to_le_bytes());
-    eat(&metric.dist.to_le_bytes());
-    eat(&latency_us.to_le_bytes());
+    let mut hash = crate::fnv::Fnv1a::new();
+    hash.eat(dest.as_bytes());
+    hash.eat(&metric.width.to_le_bytes());
+    hash.eat(&metric.dist.to_le_bytes());
+    hash.eat(&latency_us.to_le_bytes());
     for &hop in path {
         // A hop with no known id makes the digest differ, and the table is asked for.
-        eat(&id_of(hop).map_or([0u8; 32], |id| *id.as_bytes()));
+        hash.eat(&id_of(hop).map_or([0u8; 32], |id| *id.as_bytes()));
     }
-    hash
+    hash.finish()
 }
 
 /// Longest a route stays active (withdrawn) waiting for neighbours to stop routing through this
