@@ -132,8 +132,8 @@ impl Narada {
                 Some(s) => cx.on_route_digest(s, digest),
                 None => mesh.not_a_neighbour(cx, now, from),
             },
-            Message::RouteAsk => match neighbour {
-                Some(s) => cx.on_route_ask(now, s),
+            Message::RouteAsk { reintroduce } => match neighbour {
+                Some(s) => cx.on_route_ask(now, s, reintroduce),
                 None => mesh.not_a_neighbour(cx, now, from),
             },
             Message::Nack { source, ranges } => match neighbour {

@@ -206,7 +206,11 @@ pub enum Message {
         digest: u64,
     },
     /// Please send me your whole route table: what I hold from you differs from your digest.
-    RouteAsk,
+    RouteAsk {
+        /// Some of your handles named members I was never told of (an introduction was lost
+        /// on the way): introduce every member you name again.
+        reintroduce: bool,
+    },
 }
 
 impl WireMessage for Message {
@@ -271,7 +275,7 @@ impl Message {
             Self::Rate { .. } => "rate",
             Self::KeyframeRequest { .. } => "keyframe-request",
             Self::RouteDigest { .. } => "route-digest",
-            Self::RouteAsk => "route-ask",
+            Self::RouteAsk { .. } => "route-ask",
         }
     }
 }

@@ -73,6 +73,9 @@ pub(crate) struct Neighbour {
     /// When this member last sent the neighbour its whole route table on request
     /// ([`crate::Message::RouteAsk`]); such answers are rate-limited.
     pub(crate) routes_resent_at: Option<Time>,
+    /// A handle of this neighbour named a member it never introduced (the introduction was
+    /// lost on the way); cleared once what this member holds from it matches its digest.
+    pub(crate) unknown_handle: bool,
 }
 
 impl Neighbour {
@@ -96,6 +99,7 @@ impl Neighbour {
             room: UploadRoom::default(),
             told_room: UploadRoom::default(),
             routes_resent_at: None,
+            unknown_handle: false,
         }
     }
 

@@ -153,15 +153,25 @@ impl Core {
     /// Neighbour `n` sent the digest of its routes: ask for its table if ours differs.
     pub(crate) fn on_route_digest(&mut self, n: Slot, digest: u64) {
         let members = &self.members;
-        if self.routing.digest_from(n, |s| members.id_of(s)) != digest {
-            self.stats.route_asks += 1;
-            self.send(n, Message::RouteAsk);
+        let same = self.routing.digest_from(n, |s| members.id_of(s)) == digest;
+        let Some(nb) = self.neighbours.get_mut(&n) else {
+            return;
+        };
+        if same {
+            nb.unknown_handle = false;
+            return;
         }
+        // Handles that could not be named mean an introduction was lost: a table in the same
+        // handles would be refused again, so ask for the introductions too.
+        let reintroduce = nb.unknown_handle;
+        self.stats.route_asks += 1;
+        self.send(n, Message::RouteAsk { reintroduce });
     }
 
     /// Neighbour `n` asked for the whole route table: send it, at most once per heartbeat
-    /// interval (a neighbour cannot make this member send tables as fast as it asks).
-    pub(crate) fn on_route_ask(&mut self, now: Time, n: Slot) {
+    /// interval (a neighbour cannot make this member send tables as fast as it asks); with
+    /// `reintroduce`, every member the table names is introduced again.
+    pub(crate) fn on_route_ask(&mut self, now: Time, n: Slot, reintroduce: bool) {
         let gap = self.config.membership.heartbeat_interval;
         let Some(nb) = self.neighbours.get_mut(&n) else {
             return;
@@ -173,6 +183,9 @@ impl Core {
             return;
         }
         nb.routes_resent_at = Some(now);
+        if reintroduce {
+            nb.introduced = Default::default();
+        }
         self.stats.route_tables_sent += 1;
         self.resend_routes_to(n);
     }
@@ -268,8 +281,10 @@ impl Core {
 
     /// A neighbour's handle in our slots.
     pub(crate) fn translate(&mut self, n: Slot, handle: Handle) -> Option<Slot> {
-        let slot = self.neighbours.get(&n)?.theirs.get(&handle).copied();
+        let nb = self.neighbours.get_mut(&n)?;
+        let slot = nb.theirs.get(&handle).copied();
         if slot.is_none() {
+            nb.unknown_handle = true;
             self.stats.unknown_handles += 1;
         }
         slot
