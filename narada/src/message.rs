@@ -214,6 +214,10 @@ pub enum Message {
 }
 
 impl WireMessage for Message {
+    fn kind_name(&self) -> &'static str {
+        self.kind()
+    }
+
     fn traffic_class(&self) -> TrafficClass {
         match self {
             Self::Probe(_) | Self::TableQuery { .. } | Self::TableReply { .. } => {

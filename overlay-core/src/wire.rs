@@ -63,6 +63,12 @@ pub trait WireMessage: Serialize + DeserializeOwned + Clone + Debug {
         None
     }
 
+    /// A short name of what this message is, for byte counts per kind (the simulator's
+    /// [`crate::sim::TrafficStats::by_kind`]); by default its traffic class's name.
+    fn kind_name(&self) -> &'static str {
+        self.traffic_class().name()
+    }
+
     /// Bytes this message occupies on the wire, envelope included. The simulator never encodes
     /// messages but charges this size, so overhead figures count real bytes.
     fn wire_size(&self) -> usize {

@@ -3,6 +3,7 @@
 //! ordered pairs, worst stress over all sources, resource usage against IP multicast, control
 //! overhead, and how tree quality evolved while the mesh improved.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -78,6 +79,9 @@ pub struct NaradaSummary {
     pub control_kbps_per_member: f64,
     /// The same over the whole run, joins included.
     pub control_kbps_per_member_all: f64,
+    /// `control_kbps_per_member` by kind of message (Narada's message names; active bandwidth
+    /// probes as `bandwidth-probe`).
+    pub control_kbps_by_kind: BTreeMap<String, f64>,
     /// Receivers reached over receivers expected, over all sources.
     pub reachable_fraction: f64,
     /// Sources whose forwarding state had a loop at the end.
@@ -251,6 +255,7 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
             settled_traffic = Some((
                 control_bytes(&group),
                 group.sim.traffic().bytes_of(TrafficClass::Data),
+                group.sim.traffic().by_kind.clone(),
             ));
         }
         group.run_until(t);
@@ -271,7 +276,7 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
 
     let all: Vec<usize> = (0..n).collect();
     let q = measure(&group, &refs, &all);
-    let (settled_control, settled_data) = settled_traffic.unwrap_or((0, 0));
+    let (settled_control, settled_data, settled_kinds) = settled_traffic.unwrap_or_default();
     let steady_control = control_bytes(&group) - settled_control;
     let steady_data = group.sim.traffic().bytes_of(TrafficClass::Data) - settled_data;
     let steady_s = (end - settle).as_secs_f64().max(1e-9);
@@ -295,6 +300,19 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
         control_kbps_per_member_all: round6(
             control_bytes(&group) as f64 * 8.0 / args.duration.as_secs_f64() / n as f64 / 1e3,
         ),
+        control_kbps_by_kind: group
+            .sim
+            .traffic()
+            .by_kind
+            .iter()
+            // Media is not control (`narada::Message::Data` is named "data").
+            .filter(|&(&kind, _)| kind != "data")
+            .map(|(&kind, &bytes)| {
+                let steady = bytes - settled_kinds.get(kind).copied().unwrap_or(0);
+                let kbps = round6(steady as f64 * 8.0 / steady_s / n as f64 / 1e3);
+                (kind.to_owned(), kbps)
+            })
+            .collect(),
         reachable_fraction: round6(q.reachable_fraction()),
         routing_loops: q.loops,
         converged_at_s: converged_at(&samples),
@@ -517,6 +535,17 @@ pub fn table(s: &NaradaSummary) -> String {
         "".into(),
         "<= 16".into(),
     ]);
+    // The largest kinds, so a reader sees where control goes.
+    let mut kinds: Vec<(&String, &f64)> = s.control_kbps_by_kind.iter().collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+    for (kind, kbps) in kinds.into_iter().take(4) {
+        t.row(&[
+            format!("  {kind}"),
+            format!("{kbps:.2}"),
+            "".into(),
+            "".into(),
+        ]);
+    }
     t.row(&[
         "overhead (control / data)".into(),
         format!("{:.4}", s.overhead_ratio),

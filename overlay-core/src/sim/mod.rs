@@ -23,7 +23,7 @@ mod queue;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::rng::{ProtocolRng, derive_seed, rng_from_seed};
@@ -113,6 +113,9 @@ pub struct TrafficStats {
     pub filtered: u64,
     /// Bytes of active bandwidth probes (also counted as probe traffic).
     pub bandwidth_probe_bytes: u64,
+    /// Bytes sent per kind of message ([`WireMessage::kind_name`]; active bandwidth probes
+    /// as `bandwidth-probe`).
+    pub by_kind: BTreeMap<&'static str, u64>,
 }
 
 impl TrafficStats {
@@ -121,7 +124,8 @@ impl TrafficStats {
         self.bytes[class_index(class)]
     }
 
-    fn count(&mut self, member: usize, class: TrafficClass, bytes: u64) {
+    fn count(&mut self, member: usize, class: TrafficClass, kind: &'static str, bytes: u64) {
+        *self.by_kind.entry(kind).or_default() += bytes;
         let c = class_index(class);
         self.messages[c] += 1;
         self.bytes[c] += bytes;
@@ -609,8 +613,12 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
             Output::Send { to, msg } => {
                 let bytes = msg.wire_size() as u64;
                 let Some(&to) = self.index.get(&to) else {
-                    self.traffic
-                        .count(member as usize, msg.traffic_class(), bytes);
+                    self.traffic.count(
+                        member as usize,
+                        msg.traffic_class(),
+                        msg.kind_name(),
+                        bytes,
+                    );
                     self.traffic.dropped += 1;
                     return;
                 };
@@ -631,7 +639,7 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                     return;
                 }
                 self.traffic
-                    .count(member as usize, msg.traffic_class(), bytes);
+                    .count(member as usize, msg.traffic_class(), msg.kind_name(), bytes);
                 if !self.reachable(member, to) {
                     self.traffic.partitioned += 1;
                     return;
@@ -748,12 +756,22 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                         // The probe's bytes flow from the peer; charge them there.
                         let rate = metrics.bandwidth.unwrap_or(max_rate).min(max_rate);
                         let bytes = rate.bytes_in(duration);
-                        self.traffic.count(p as usize, TrafficClass::Probe, bytes);
+                        self.traffic.count(
+                            p as usize,
+                            TrafficClass::Probe,
+                            "bandwidth-probe",
+                            bytes,
+                        );
                         self.traffic.bandwidth_probe_bytes += bytes;
                         duration + rtt
                     }
                     MeasureRequest::Transfer { bytes } => {
-                        self.traffic.count(p as usize, TrafficClass::Probe, bytes);
+                        self.traffic.count(
+                            p as usize,
+                            TrafficClass::Probe,
+                            "bandwidth-probe",
+                            bytes,
+                        );
                         self.traffic.bandwidth_probe_bytes += bytes;
                         // The transfer took as long as its measured rate says.
                         metrics.bandwidth.map_or(rtt, |rate| {
