@@ -23,6 +23,10 @@ impl Narada {
                 ids,
             } => match slot {
                 Some(s) => {
+                    let Ok(costs) = costs.unpack(cx.config.membership.max_table_entries) else {
+                        cx.stats.oversized += 1;
+                        return;
+                    };
                     let table = TheirTable { degree, costs, ids };
                     mesh.on_table_reply(cx, &mut self.data, now, s, nonce, table)
                 }

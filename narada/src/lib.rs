@@ -17,6 +17,7 @@
 mod admission;
 mod config;
 mod core;
+pub mod costs;
 mod data;
 mod dispatch;
 mod fnv;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use overlay_core::{NodeId, TrafficClass, WireMessage};
 use probe::ProbeMessage;
 
+use crate::costs::PackedCosts;
 use crate::metric::PathMetric;
 use serde::{Deserialize, Serialize};
 
@@ -161,8 +162,8 @@ pub enum Message {
         /// My mesh degree.
         degree: u16,
         /// When the digest matched: route metrics in the order of the requester's sorted live
-        /// ids (`None` for unreachable). Otherwise: metrics to the members listed in `ids`.
-        costs: Vec<Option<PathMetric>>,
+        /// ids (unreachable ones marked). Otherwise: metrics to the members listed in `ids`.
+        costs: PackedCosts,
         /// The members the costs are for, when the digests differ.
         ids: Option<Vec<NodeId>>,
     },

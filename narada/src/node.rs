@@ -107,7 +107,8 @@ pub struct NaradaStats {
     pub unknown_handles: u64,
     /// Route advertisements with loops, wrong ends or absurd lengths: dropped.
     pub bad_routes: u64,
-    /// Tables or updates over the size limit: dropped.
+    /// Tables or updates over the size limit, or table replies whose packed costs do not
+    /// parse: dropped.
     pub oversized: u64,
     /// Data not from the next hop towards its source: dropped.
     pub rpf_drops: u64,

@@ -408,7 +408,7 @@ fn hostile_input_is_dropped_and_counted() {
         Message::TableReply {
             nonce: 5,
             degree: 1,
-            costs: vec![],
+            costs: crate::costs::PackedCosts::pack(&[]),
             ids: None,
         },
     );

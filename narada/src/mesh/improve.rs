@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 
 use super::{Candidate, LinkAsk, Mesh, Query, QueryPurpose, TheirTable};
 use crate::core::Core;
+use crate::costs::PackedCosts;
 use crate::data::DataPlane;
 use crate::members::{SELF_SLOT, Slot, Status};
 use crate::message::{LinkReason, Message};
@@ -50,6 +51,7 @@ impl Mesh {
         let live = cx.members.sorted_live().to_vec();
         let costs: Vec<Option<PathMetric>> =
             live.iter().map(|&s| cx.routing.metric_to(s)).collect();
+        let costs = PackedCosts::pack(&costs);
         let ids =
             (mine != digest).then(|| live.iter().filter_map(|&s| cx.members.id_of(s)).collect());
         let degree = u16::try_from(cx.neighbours.len()).unwrap_or(u16::MAX);
