@@ -48,7 +48,13 @@ pub struct Record {
     pub version: u64,
     /// The neighbour the last change came from (not sent back to it).
     pub learned_from: Option<Slot>,
+    /// Other neighbours that sent the same news since (not sent to them either: they hold
+    /// it). Cleared at every change; at most [`ALSO_HEARD_MAX`].
+    pub also_heard_from: Vec<Slot>,
 }
+
+/// Most neighbours remembered per member as holding its latest news (beyond the first).
+pub const ALSO_HEARD_MAX: usize = 8;
 
 /// What taking in a member entry did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +93,7 @@ impl MemberTable {
             status_since: now,
             version: 1,
             learned_from: None,
+            also_heard_from: Vec::new(),
         };
         Self {
             records: vec![Some(record)],
@@ -170,6 +177,7 @@ impl MemberTable {
             status_since: now,
             version: self.version,
             learned_from: None,
+            also_heard_from: Vec::new(),
         }));
         self.by_id.insert(id, slot);
         slot
@@ -180,6 +188,7 @@ impl MemberTable {
         let version = self.version;
         if let Some(Some(r)) = self.records.get_mut(slot as usize) {
             r.version = version;
+            r.also_heard_from.clear();
         }
         self.sorted_live = None;
     }
@@ -220,6 +229,16 @@ impl MemberTable {
         // but life never overrides a death at the same number: only a higher number does.
         let same_but_ends = seq == r.seq && was == Status::Alive && new_status != Status::Alive;
         if !newer && !same_but_ends {
+            // The same news again, from another neighbour: it need not be told.
+            if seq == r.seq
+                && new_status == was
+                && let Some(n) = from
+                && r.learned_from != Some(n)
+                && !r.also_heard_from.contains(&n)
+                && r.also_heard_from.len() < ALSO_HEARD_MAX
+            {
+                r.also_heard_from.push(n);
+            }
             return Observed::Nothing;
         }
         r.seq = seq;

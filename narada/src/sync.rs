@@ -206,7 +206,7 @@ impl Core {
         self.send_update(n, update);
     }
 
-    /// Membership changes since each neighbour's last refresh (not echoing news back to the
+    /// Membership changes since each neighbour's last refresh (not echoing news back to a
     /// neighbour it came from).
     pub(crate) fn send_refreshes(&mut self) {
         let version = self.members.version();
@@ -222,7 +222,11 @@ impl Core {
             let changed: Vec<(Slot, u64, Liveness)> = self
                 .members
                 .existing()
-                .filter(|(_, r)| r.version > since && r.learned_from != Some(n))
+                .filter(|(_, r)| {
+                    r.version > since
+                        && r.learned_from != Some(n)
+                        && !r.also_heard_from.contains(&n)
+                })
                 .filter_map(|(s, r)| liveness(r.status).map(|l| (s, r.seq, l)))
                 .collect();
             let mut update = Update::default();
