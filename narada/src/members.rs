@@ -469,4 +469,33 @@ mod tests {
         a.declare_dead(b, Time::ZERO);
         assert_ne!(a.live_digest(), c.live_digest());
     }
+
+    #[test]
+    fn neighbours_that_sent_the_same_news_are_remembered_until_it_changes() {
+        let (mut t, b) = table();
+        let (n1, n2, n3) = (
+            t.intern(NodeId::from_index(2), Time::ZERO),
+            t.intern(NodeId::from_index(3), Time::ZERO),
+            t.intern(NodeId::from_index(4), Time::ZERO),
+        );
+        let heard = |t: &MemberTable| {
+            let r = t.record(b).unwrap();
+            (r.learned_from, r.also_heard_from.clone())
+        };
+        t.observe(b, 5, Liveness::Alive, Some(n1), Time::ZERO);
+        t.observe(b, 5, Liveness::Alive, Some(n2), Time::ZERO);
+        t.observe(b, 5, Liveness::Alive, Some(n2), Time::ZERO);
+        t.observe(b, 5, Liveness::Alive, Some(n1), Time::ZERO);
+        // Older news says nothing of what a neighbour holds now.
+        t.observe(b, 4, Liveness::Alive, Some(n3), Time::ZERO);
+        assert_eq!(heard(&t), (Some(n1), vec![n2]));
+        // A death at the same number is news: nobody is known to hold it yet but its teller.
+        t.observe(b, 5, Liveness::Dead, Some(n3), Time::ZERO);
+        assert_eq!(heard(&t), (Some(n3), vec![]));
+        t.observe(b, 6, Liveness::Alive, Some(n2), Time::ZERO);
+        t.observe(b, 6, Liveness::Alive, Some(n1), Time::ZERO);
+        assert_eq!(heard(&t), (Some(n2), vec![n1]));
+        t.declare_dead(b, Time::ZERO);
+        assert_eq!(heard(&t), (None, vec![]));
+    }
 }
