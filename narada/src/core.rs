@@ -208,7 +208,12 @@ impl Core {
 
     /// Recompute the routes to `dests` only.
     pub(crate) fn reroute_dests(&mut self, now: Time, dests: &BTreeSet<Slot>) {
-        let before = self.next_hops();
+        // Only these routes can change: remember their next hops, not every route's (an
+        // update naming one destination must not cost a copy of the whole table).
+        let before: BTreeMap<Slot, Slot> = dests
+            .iter()
+            .filter_map(|&d| self.routing.route(d).map(|r| (d, r.next_hop)))
+            .collect();
         let links = self.link_costs();
         let members = &self.members;
         let changed = self.routing.recompute_dests(
