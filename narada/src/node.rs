@@ -196,10 +196,11 @@ impl SourceTrees for Trees<'_> {
 
     fn downstream(&self, source: Slot) -> Vec<Slot> {
         self.0
-            .neighbours
-            .keys()
+            .routing
+            .routed_through_me(source)
+            .iter()
             .copied()
-            .filter(|&n| self.0.routing.routes_through_me(n, source))
+            .filter(|n| self.0.neighbours.contains_key(n))
             .collect()
     }
 }
