@@ -357,6 +357,22 @@ fn write(out: &Path, summary: &SweepSummary) -> Result<(), ScenarioError> {
         ],
     )?;
     report::plot_lines(
+        &out.join("certificates.svg"),
+        "Overcast: certificates at the root per join against group size",
+        "nodes",
+        "root certificates per join",
+        &[
+            Line {
+                label: "backbone placement",
+                points: series(Placement::Backbone, |p| Some(p.root_certificates_per_join)),
+            },
+            Line {
+                label: "random placement",
+                points: series(Placement::Random, |p| Some(p.root_certificates_per_join)),
+            },
+        ],
+    )?;
+    report::plot_lines(
         &out.join("churn.svg"),
         "Overcast: certificates at the root against churn",
         "membership changes per second",
