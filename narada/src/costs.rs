@@ -4,9 +4,9 @@
 //! of postcard's seven: the distance keeps 12 significant bits, far finer than the utility
 //! computed from it needs (a link's gain is judged against thresholds of whole percent).
 //!
-//! Layout: one byte of flags, then one entry per member. With [`WIDTHS`] clear (every
+//! Layout: one byte of flags, then one entry per member. With the widths flag (bit 0) clear (every
 //! reachable cost is [`PathMetric::UNBOUNDED`] wide, as under the latency metric) an entry is
-//! the packed distance, `u16` little-endian, [`UNREACHABLE`] for no route. With it set, an
+//! the packed distance, `u16` little-endian, `0xFFFF` for no route. With it set, an
 //! entry starts with a width byte: 0 for no route (nothing follows), `w + 1` for width `w`
 //! below 254, 255 followed by the width as `u16` little-endian for any other; then the packed
 //! distance.
