@@ -22,7 +22,22 @@ use crate::network::Network;
 use crate::report::{self, Line, Table, round6};
 use crate::spec::duration_arg;
 use crate::stats::Distribution;
-use crate::tree::DeliveryTree;
+use crate::tree::{DeliveryTree, TreeError, cycle_through};
+
+/// Loops kept in the summary (the count goes on).
+const LOOPS_KEPT: usize = 16;
+
+/// A forwarding loop seen at a sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoopSeen {
+    /// Sample time, simulated seconds.
+    pub at_s: f64,
+    /// The source whose forwarding state had the loop.
+    pub source: usize,
+    /// The members around it, each forwarding to the one before (each one's upstream is the
+    /// next).
+    pub members: Vec<usize>,
+}
 
 /// Arguments of `run narada-dynamics`.
 #[derive(Debug, Clone, Args)]
@@ -95,6 +110,8 @@ pub struct DynamicsSummary {
     /// it, while routes converged after a change. No packet enters such a cycle (none of its
     /// members has an upstream outside it): it shows as a short loss that gap repair fills.
     pub routing_loops_seen: usize,
+    /// The first loops seen (at most 16), so a loop can be looked into without rerunning.
+    pub loops: Vec<LoopSeen>,
     /// Sampled (instant, source) pairs whose next hops alone formed a cycle.
     pub next_hop_cycles_seen: usize,
     /// Members crashed, left, joined late.
@@ -207,6 +224,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         .collect();
     let mut failures: Vec<(Time, usize)> = Vec::new();
     let (mut cycles, mut next_hop_cycles) = (0usize, 0usize);
+    let mut loops: Vec<LoopSeen> = Vec::new();
     let mut repaired_at: Option<Time> = None;
     let mut track = FailureTracker::default();
     group.log.live_arrivals = Some(Vec::new());
@@ -252,8 +270,18 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         if t >= stream_start {
             let n = group.sim.network().members();
             for s in (0..n).filter(|&s| group.is_live(s)) {
-                if DeliveryTree::new(s, group.forwarding_parents(s)).is_err() {
+                let forwarding = group.forwarding_parents(s);
+                if let Err(e) = DeliveryTree::new(s, forwarding.clone()) {
                     cycles += 1;
+                    if let TreeError::Loop(at) = e
+                        && loops.len() < LOOPS_KEPT
+                    {
+                        loops.push(LoopSeen {
+                            at_s: round6(t.as_secs_f64()),
+                            source: s,
+                            members: cycle_through(&forwarding, at),
+                        });
+                    }
                 }
                 if DeliveryTree::new(s, group.parents(s)).is_err() {
                     next_hop_cycles += 1;
@@ -292,6 +320,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         partition_repaired_at_s: repaired_at.map(Time::as_secs_f64),
         partition_repair_s: repaired_at.map(|r| round6((r - healed_at).as_secs_f64())),
         routing_loops_seen: cycles,
+        loops,
         next_hop_cycles_seen: next_hop_cycles,
         crashed: crash_n,
         left: leave_n,

@@ -47,6 +47,24 @@ pub enum TreeError {
     Loop(usize),
 }
 
+/// The members of the cycle through `at` in a parent table, starting at `at` and following
+/// parents (empty if following parents from `at` does not come back to it).
+pub fn cycle_through(parent: &[Option<usize>], at: usize) -> Vec<usize> {
+    let mut cycle = vec![at];
+    let mut m = at;
+    while cycle.len() <= parent.len() {
+        match parent.get(m).copied().flatten() {
+            Some(p) if p == at => return cycle,
+            Some(p) => {
+                cycle.push(p);
+                m = p;
+            }
+            None => break,
+        }
+    }
+    Vec::new()
+}
+
 impl DeliveryTree {
     /// A tree from a parent table; members with no parent (other than the source) are unreached.
     pub fn new(source: usize, parent: Vec<Option<usize>>) -> Result<Self, TreeError> {
@@ -417,10 +435,12 @@ mod tests {
         let dangling = DeliveryTree::new(0, vec![None, Some(0), None, Some(2), Some(3)]).unwrap();
         assert_eq!(dangling.reached(), 1);
         // Below a cycle is a loop.
-        assert_eq!(
-            DeliveryTree::new(0, vec![None, Some(3), Some(1), Some(2), Some(2)]),
-            Err(TreeError::Loop(1))
-        );
+        let below = vec![None, Some(3), Some(1), Some(2), Some(2)];
+        assert_eq!(DeliveryTree::new(0, below.clone()), Err(TreeError::Loop(1)));
+        // The cycle is named from the member the error gives; a member below it is no cycle.
+        assert_eq!(cycle_through(&below, 1), vec![1, 3, 2]);
+        assert_eq!(cycle_through(&below, 4), Vec::<usize>::new());
+        assert_eq!(cycle_through(&[None, Some(0)], 1), Vec::<usize>::new());
     }
 
     #[test]
