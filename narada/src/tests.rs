@@ -161,6 +161,12 @@ fn a_full_member_refuses_and_refers_the_joiner_elsewhere() {
 /// A chain 0 - 1 - 2 (max degree 1 at the ends keeps 2 from linking to 0 directly, and min 1
 /// lets it stay a chain), settled after five seconds.
 fn chain() -> Lab {
+    chain_of(3, |i| i == 1)
+}
+
+/// The chain 0 - 1 - 2 of [`chain`] among `n` members (those past 2 not yet joined), with
+/// room for a second link at the members `wide` names.
+fn chain_of(n: usize, wide: impl Fn(usize) -> bool) -> Lab {
     let config = NaradaConfig {
         mesh: crate::MeshConfig {
             max_degree: 1,
@@ -169,8 +175,8 @@ fn chain() -> Lab {
         },
         ..NaradaConfig::default()
     };
-    let mut lab = Lab::with(3, config, |i, c| {
-        if i == 1 {
+    let mut lab = Lab::with(n, config, |i, c| {
+        if wide(i) {
             c.mesh.max_degree = 2;
         }
     });
@@ -590,34 +596,7 @@ fn route_news_lost_on_the_way_is_repaired_by_the_route_digest() {
 fn an_introduction_lost_on_the_way_is_made_again_when_the_digest_differs() {
     // A chain 3 - 0 - 1 - 2: member 3 joins through 0 while every update from 1 to 2 is lost,
     // so 2 never hears 1 introduce 3, and 1 believes it did.
-    let config = NaradaConfig {
-        mesh: crate::MeshConfig {
-            max_degree: 1,
-            min_degree: 1,
-            ..crate::MeshConfig::default()
-        },
-        ..NaradaConfig::default()
-    };
-    let mut lab = Lab::with(4, config, |i, c| {
-        if i <= 1 {
-            c.mesh.max_degree = 2;
-        }
-    });
-    lab.command(0, Command::Join { bootstrap: vec![] });
-    lab.command(
-        1,
-        Command::Join {
-            bootstrap: vec![Lab::id(0)],
-        },
-    );
-    lab.run_until(Time::from_secs(1));
-    lab.command(
-        2,
-        Command::Join {
-            bootstrap: vec![Lab::id(1)],
-        },
-    );
-    lab.run_until(Time::from_secs(5));
+    let mut lab = chain_of(4, |i| i <= 1);
     lab.sim
         .set_drop_filter(Some(Box::new(|from, to, msg: &Message| {
             from == 1 && to == 2 && matches!(msg, Message::Update(_))
