@@ -363,11 +363,7 @@ impl RoutingTable {
             return None;
         }
         if let Some(&since) = self.active.get(&d) {
-            let used_by_neighbours = self
-                .routed_through_me(d)
-                .iter()
-                .any(|n| links.contains_key(n));
-            if used_by_neighbours && now.saturating_since(since) < ACTIVE_HOLD {
+            if self.used_by_neighbours(d, links) && now.saturating_since(since) < ACTIVE_HOLD {
                 return None;
             }
             // Nobody depends on this member for `d` any more: start afresh.
@@ -375,8 +371,7 @@ impl RoutingTable {
             self.feasible.remove(&d);
         }
         let had_route = self.best.contains_key(&d);
-        let used_by_neighbours = links.keys().any(|&n| self.routes_through_me(n, d));
-        if !used_by_neighbours {
+        if !self.used_by_neighbours(d, links) {
             // Nobody depends on this member for `d`: no cycle can close through it, so the
             // feasible distance starts afresh and the best loop-free path is taken.
             self.feasible.remove(&d);
@@ -656,25 +651,29 @@ impl RoutingTable {
     /// Whether neighbour `n` routes to `source` through this member (its advertised path starts
     /// here): then this member forwards `source`'s packets to `n`.
     pub fn routes_through_me(&self, n: Slot, source: Slot) -> bool {
-        let indexed = self
-            .through_me
-            .get(&source)
-            .is_some_and(|list| list.binary_search(&n).is_ok());
-        debug_assert_eq!(
-            indexed,
-            self.rib_in
-                .get(&n)
-                .and_then(|t| t.get(&source))
-                .is_some_and(Advert::starts_here),
-            "through-me index out of step for neighbour {n}, source {source}"
-        );
-        indexed
+        self.routed_through_me(source).binary_search(&n).is_ok()
+    }
+
+    /// Whether a neighbour linked now routes to `d` through this member.
+    fn used_by_neighbours(&self, d: Slot, links: &BTreeMap<Slot, LinkCost>) -> bool {
+        self.routed_through_me(d)
+            .iter()
+            .any(|n| links.contains_key(n))
     }
 
     /// The neighbours that route to `source` through this member, in slot order (those
     /// [`RoutingTable::routes_through_me`] names).
     pub fn routed_through_me(&self, source: Slot) -> &[Slot] {
-        self.through_me.get(&source).map_or(&[], Vec::as_slice)
+        let indexed = self.through_me.get(&source).map_or(&[][..], Vec::as_slice);
+        debug_assert!(
+            indexed.iter().copied().eq(self
+                .rib_in
+                .iter()
+                .filter(|(_, t)| t.get(&source).is_some_and(Advert::starts_here))
+                .map(|(&n, _)| n)),
+            "through-me index out of step for source {source}"
+        );
+        indexed
     }
 
     /// Destinations this member reaches through neighbour `n`.
