@@ -305,10 +305,9 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
             .traffic()
             .by_kind
             .iter()
-            // Media is not control (`narada::Message::Data` is named "data").
-            .filter(|&(&kind, _)| kind != "data")
-            .map(|(&kind, &bytes)| {
-                let steady = bytes - settled_kinds.get(kind).copied().unwrap_or(0);
+            .filter(|&(&(class, _), _)| class != TrafficClass::Data)
+            .map(|(&(class, kind), &bytes)| {
+                let steady = bytes - settled_kinds.get(&(class, kind)).copied().unwrap_or(0);
                 let kbps = round6(steady as f64 * 8.0 / steady_s / n as f64 / 1e3);
                 (kind.to_owned(), kbps)
             })

@@ -113,9 +113,9 @@ pub struct TrafficStats {
     pub filtered: u64,
     /// Bytes of active bandwidth probes (also counted as probe traffic).
     pub bandwidth_probe_bytes: u64,
-    /// Bytes sent per kind of message ([`WireMessage::kind_name`]; active bandwidth probes
-    /// as `bandwidth-probe`).
-    pub by_kind: BTreeMap<&'static str, u64>,
+    /// Bytes sent per class and kind of message ([`WireMessage::kind_name`]; active
+    /// bandwidth probes as `bandwidth-probe`).
+    pub by_kind: BTreeMap<(TrafficClass, &'static str), u64>,
 }
 
 impl TrafficStats {
@@ -125,7 +125,7 @@ impl TrafficStats {
     }
 
     fn count(&mut self, member: usize, class: TrafficClass, kind: &'static str, bytes: u64) {
-        *self.by_kind.entry(kind).or_default() += bytes;
+        *self.by_kind.entry((class, kind)).or_default() += bytes;
         let c = class_index(class);
         self.messages[c] += 1;
         self.bytes[c] += bytes;

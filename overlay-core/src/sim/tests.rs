@@ -190,7 +190,10 @@ fn messages_arrive_after_the_path_delay_in_send_order() {
     // Per kind, under the class's name when the message names no kind of its own.
     assert_eq!(
         sim.traffic().by_kind,
-        BTreeMap::from([("control", 5 * Note(0).wire_size() as u64)])
+        BTreeMap::from([(
+            (TrafficClass::Control, "control"),
+            5 * Note(0).wire_size() as u64
+        )])
     );
 }
 
