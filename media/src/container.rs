@@ -136,7 +136,7 @@ impl OggOpusWriter {
 }
 
 /// Ogg's CRC-32: polynomial 0x04c11db7, initial 0, no reflection, no final xor.
-fn ogg_crc(bytes: &[u8]) -> u32 {
+pub(crate) fn ogg_crc(bytes: &[u8]) -> u32 {
     let mut crc = 0u32;
     for &b in bytes {
         crc ^= u32::from(b) << 24;

@@ -8,6 +8,7 @@
 //! - [`FrameSlicer`] and [`FrameAssembler`]: a real codec's whole frames (audio, video
 //!   keyframes and delta frames) as packets and back, waiting for a keyframe after a loss;
 //! - [`IvfWriter`] and [`OggOpusWriter`]: a recorded source's frames as files other tools read;
+//!   [`IvfReader`] and [`OggOpusReader`]: files (or ffmpeg's pipes) a member sends;
 //! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).
 //!
 //! Like the protocol crates it never reads a clock: time is passed in.
@@ -16,6 +17,7 @@
 
 mod container;
 mod frame;
+mod ogg;
 mod pacer;
 mod packet;
 mod receiver;
@@ -28,6 +30,7 @@ pub use frame::{
     Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_PUBLISHERS,
     stream_publisher, track_stream,
 };
+pub use ogg::{MAX_OGG_PACKET, OggError, OggOpusReader, opus_packet_samples};
 pub use pacer::{BURST, PriorityPacer};
 pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};
 pub use receiver::{

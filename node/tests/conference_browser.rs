@@ -620,7 +620,7 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_sends_an_ffmpeg_ivf_file_and_another_records_it_for_ffprobe() {
+async fn a_member_sends_ffmpegs_video_and_sound_files_and_another_records_them_for_ffprobe() {
     let ffmpeg = std::process::Command::new("ffmpeg")
         .arg("-version")
         .output()
@@ -633,9 +633,11 @@ async fn a_member_sends_an_ffmpeg_ivf_file_and_another_records_it_for_ffprobe() 
         eprintln!("SKIPPED: no ffmpeg");
         return;
     }
-    let dir = scratch("esm-send-ivf");
-    // Six seconds of 25 fps VP8 with a keyframe every second, as a user would make it.
-    let file = dir.join("talk.ivf");
+    let dir = scratch("esm-send-files");
+    // Six seconds of 25 fps VP8 with a keyframe every second, and six seconds of a tone as
+    // Opus in Ogg (20 ms packets: 300 of them), as a user would make them.
+    let video = dir.join("talk.ivf");
+    let sound = dir.join("talk.ogg");
     let made = std::process::Command::new("ffmpeg")
         .args([
             "-v",
@@ -644,36 +646,71 @@ async fn a_member_sends_an_ffmpeg_ivf_file_and_another_records_it_for_ffprobe() 
             "lavfi",
             "-i",
             "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
         ])
         .args([
-            "-t", "6", "-c:v", "libvpx", "-g", "25", "-b:v", "300k", "-f", "ivf",
+            "-t", "6", "-map", "0:v", "-c:v", "libvpx", "-g", "25", "-b:v", "300k", "-f", "ivf",
         ])
-        .arg(&file)
+        .arg(&video)
+        .args([
+            "-t", "6", "-map", "1:a", "-c:a", "libopus", "-b:a", "48k", "-f", "ogg",
+        ])
+        .arg(&sound)
         .status()
         .unwrap();
-    assert!(made.success(), "ffmpeg made the IVF file");
+    assert!(made.success(), "ffmpeg made the IVF and Ogg files");
     let recordings = dir.join("recordings");
     let mut receiver = spec(&dir, 1, vec![]);
     receiver.flags = vec!["--record".into(), recordings.display().to_string()];
     let b = MemberProcess::start(&receiver).await.unwrap();
-    // Give the group a moment to form before the file starts.
     let mut sender = spec(&dir, 0, vec![b.quic]);
-    sender.flags = vec!["--send".into(), format!("ivf:{}", file.display())];
+    sender.flags = vec![
+        "--send".into(),
+        format!("ivf:{}", video.display()),
+        "--send".into(),
+        format!("ogg:{}", sound.display()),
+    ];
     let t0 = Instant::now();
     let a = MemberProcess::start(&sender).await.unwrap();
-    let recorded = recordings.join(format!("{}-15.ivf", &a.id[..16]));
+    let recorded_video = recordings.join(format!("{}-15.ivf", &a.id[..16]));
+    let recorded_sound = recordings.join(format!("{}-15.opus", &a.id[..16]));
     tokio::time::sleep(Duration::from_secs(9)).await;
-    assert!(
-        recorded.exists(),
-        "b recorded a's file after {:?}",
-        t0.elapsed()
-    );
-    let Some((codec, frames)) = probe(&recorded, true) else {
+    for recorded in [&recorded_video, &recorded_sound] {
+        assert!(
+            recorded.exists(),
+            "b recorded {} after {:?}",
+            recorded.display(),
+            t0.elapsed()
+        );
+    }
+    let (Some((video_codec, frames)), Some((sound_codec, packets))) =
+        (probe(&recorded_video, true), probe(&recorded_sound, false))
+    else {
         return;
     };
-    println!("a sent ffmpeg's 150-frame VP8 file; b recorded {frames} {codec} frames");
-    assert_eq!(codec, "vp8");
+    println!(
+        "a sent ffmpeg's 150-frame VP8 file and 300-packet Opus file; b recorded {frames} \
+         {video_codec} frames and {packets} {sound_codec} packets"
+    );
+    assert_eq!(video_codec, "vp8");
+    assert_eq!(sound_codec, "opus");
     // The first frames may go before b's tree from a is up; the rest arrive.
     assert!(frames >= 100, "{frames} of 150 frames");
+    assert!(packets >= 200, "{packets} of 300 packets");
+    // The sound decodes cleanly: every packet that arrived is a whole Opus packet.
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&recorded_sound)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&decoded.stderr);
+    assert!(
+        decoded.status.success() && errors.trim().is_empty(),
+        "ffmpeg decoding the recorded sound: {errors}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

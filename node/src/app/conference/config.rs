@@ -26,9 +26,10 @@ pub struct ConferenceConfig {
     /// Send synthetic media at this rate (none: only receive).
     #[serde(default)]
     pub send_rate: Option<Bandwidth>,
-    /// Send this IVF file's VP8 video, paced by its timestamps (`-`: standard input).
+    /// Send these files (VP8 video in IVF, Opus audio in Ogg; at most one of each), each paced
+    /// by its own timestamps, as one source (`-`: standard input).
     #[serde(default)]
-    pub send_file: Option<PathBuf>,
+    pub send_files: Vec<SentFile>,
     /// Serve `/status` and `/metrics` here.
     #[serde(default)]
     pub http: Option<SocketAddr>,
@@ -132,11 +133,13 @@ pub struct ConferenceArgs {
     /// A member to join through (repeat for more; none founds the group).
     #[arg(long)]
     pub join: Vec<SocketAddr>,
-    /// What to send: `synthetic:RATE` (e.g. synthetic:500kbps), or `ivf:FILE`, VP8 video in
-    /// IVF paced by its timestamps (`ivf:-` reads standard input, e.g. `ffmpeg -re -i in.mp4
-    /// -c:v libvpx -deadline realtime -g 50 -f ivf - | esm conference ... --send ivf:-`).
+    /// What to send: `synthetic:RATE` (e.g. synthetic:500kbps); or files, as one source with
+    /// video and sound: `ivf:FILE`, VP8 video in IVF, and `ogg:FILE`, Opus audio in Ogg, each
+    /// paced by its own timestamps (repeat the flag for both; `-` reads standard input, e.g.
+    /// `ffmpeg -re -i in.mp4 -c:v libvpx -deadline realtime -g 50 -f ivf - | esm conference ...
+    /// --send ivf:- --send ogg:sound.ogg`).
     #[arg(long)]
-    pub send: Option<String>,
+    pub send: Vec<String>,
     /// Serve /status and /metrics on this TCP address.
     #[arg(long)]
     pub http: Option<SocketAddr>,
@@ -227,12 +230,19 @@ pub enum ConfigError {
     /// No listen address was given.
     #[error("no listen address: give --listen ADDR (or `listen` in the config file)")]
     NoListen,
-    /// `--send` names something other than a synthetic source.
+    /// `--send` names something other than a synthetic source or a file it reads.
     #[error(
-        "--send {0}: give `synthetic:RATE` or `ivf:FILE` (VP8 in IVF, `ivf:-` for stdin, as \
-         `ffmpeg ... -c:v libvpx -f ivf -` writes it)"
+        "--send {0}: give `synthetic:RATE`, `ivf:FILE` (VP8 in IVF, `ivf:-` for stdin, as \
+         `ffmpeg ... -c:v libvpx -f ivf -` writes it) or `ogg:FILE` (Opus in Ogg, as \
+         `ffmpeg ... -c:a libopus -f ogg` writes it)"
     )]
     SendKind(String),
+    /// `--send` given twice for what one member sends once.
+    #[error(
+        "--send {0}: a member sends synthetic media alone, or at most one `ivf:` and one `ogg:` \
+         file, and reads standard input for at most one of them"
+    )]
+    SendTwice(String),
     /// `--send synthetic:RATE` with a rate that is not a bandwidth.
     #[error("--send {spec}: the rate {rate:?} is not a bandwidth: {source}")]
     SendRate {
@@ -265,21 +275,89 @@ pub enum ConfigError {
     AnycastName(#[from] anycast_resolver::NameError),
 }
 
-/// The rate of a `--send` value (`synthetic:RATE`).
-fn parse_send(spec: &str) -> Result<(Option<Bandwidth>, Option<PathBuf>), ConfigError> {
+/// What a file a member sends holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SentKind {
+    /// VP8 video in IVF.
+    Ivf,
+    /// Opus audio in Ogg.
+    Ogg,
+}
+
+/// A file a member sends (`-`: standard input).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SentFile {
+    /// What it holds.
+    pub kind: SentKind,
+    /// Where it is read.
+    pub path: PathBuf,
+}
+
+impl SentFile {
+    /// Whether it is read from standard input.
+    pub fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == "-"
+    }
+}
+
+/// One `--send` value: a synthetic rate or a file.
+fn parse_send(spec: &str) -> Result<Result<Bandwidth, SentFile>, ConfigError> {
+    let file = |kind, path: &str| {
+        Ok(Err(SentFile {
+            kind,
+            path: PathBuf::from(path),
+        }))
+    };
     match spec.split_once(':') {
         Some(("synthetic", rate)) => {
             rate.parse::<Bandwidth>()
-                .map(|r| (Some(r), None))
+                .map(Ok)
                 .map_err(|source| ConfigError::SendRate {
                     spec: spec.to_owned(),
                     rate: rate.to_owned(),
                     source,
                 })
         }
-        Some(("ivf", path)) if !path.is_empty() => Ok((None, Some(PathBuf::from(path)))),
+        Some(("ivf", path)) if !path.is_empty() => file(SentKind::Ivf, path),
+        Some(("ogg", path)) if !path.is_empty() => file(SentKind::Ogg, path),
         _ => Err(ConfigError::SendKind(spec.to_owned())),
     }
+}
+
+/// All `--send` values: a synthetic rate alone, or files (one of each kind, at most one of
+/// them standard input).
+fn parse_sends(specs: &[String]) -> Result<(Option<Bandwidth>, Vec<SentFile>), ConfigError> {
+    let mut rate = None;
+    let mut files: Vec<SentFile> = Vec::new();
+    for spec in specs {
+        let twice = || ConfigError::SendTwice(spec.clone());
+        match parse_send(spec)? {
+            Ok(r) => {
+                if rate.is_some() || !files.is_empty() {
+                    return Err(twice());
+                }
+                rate = Some(r);
+            }
+            Err(file) => {
+                let clash = files
+                    .iter()
+                    .any(|f| f.kind == file.kind || (f.is_stdin() && file.is_stdin()));
+                if rate.is_some() || clash {
+                    return Err(twice());
+                }
+                files.push(file);
+            }
+        }
+    }
+    Ok((rate, files))
+}
+
+/// The config file's `send`: one value or a list.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SendValues {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// The config file's keys: the flags' names, all optional.
@@ -290,7 +368,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     #[serde(default)]
     join: Vec<SocketAddr>,
-    send: Option<String>,
+    send: Option<SendValues>,
     http: Option<SocketAddr>,
     key: Option<PathBuf>,
     secret_file: Option<PathBuf>,
@@ -350,12 +428,16 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
         }
         let listen = a.listen.or(file.listen).ok_or(ConfigError::NoListen)?;
         let join = if a.join.is_empty() { file.join } else { a.join };
-        let send = a.send.or(file.send);
-        let (send_rate, send_file) = send
-            .as_deref()
-            .map(parse_send)
-            .transpose()?
-            .unwrap_or_default();
+        let send = if a.send.is_empty() {
+            match file.send {
+                Some(SendValues::One(one)) => vec![one],
+                Some(SendValues::Many(many)) => many,
+                None => Vec::new(),
+            }
+        } else {
+            a.send
+        };
+        let (send_rate, send_files) = parse_sends(&send)?;
         let key_file = a
             .key
             .or(file.key)
@@ -384,7 +466,7 @@ impl TryFrom<ConferenceArgs> for ConferenceConfig {
             listen,
             join,
             send_rate,
-            send_file,
+            send_files,
             http: a.http.or(file.http),
             key_file,
             secret_file: a.secret_file.or(file.secret_file),
@@ -414,7 +496,7 @@ mod tests {
             group: Some("talk".into()),
             listen: Some("127.0.0.1:7000".parse().unwrap()),
             join: Vec::new(),
-            send: None,
+            send: Vec::new(),
             http: None,
             key: None,
             secret_file: None,
@@ -436,7 +518,7 @@ mod tests {
     #[test]
     fn flags_make_a_config_with_the_documented_defaults() {
         let c = ConferenceConfig::try_from(ConferenceArgs {
-            send: Some("synthetic:300kbps".into()),
+            send: vec!["synthetic:300kbps".into()],
             ..args()
         })
         .unwrap();
@@ -467,24 +549,50 @@ mod tests {
         });
         assert!(matches!(no_group, Err(ConfigError::NoGroup)));
         let file = ConferenceConfig::try_from(ConferenceArgs {
-            send: Some("file:talk.ts".into()),
+            send: vec!["file:talk.ts".into()],
             ..args()
         })
         .unwrap_err();
         assert!(
             file.to_string()
-                .contains("give `synthetic:RATE` or `ivf:FILE`"),
+                .contains("give `synthetic:RATE`, `ivf:FILE`"),
             "{file}"
         );
         let ivf = ConferenceConfig::try_from(ConferenceArgs {
-            send: Some("ivf:talk.ivf".into()),
+            send: vec!["ivf:talk.ivf".into()],
             ..args()
         })
         .unwrap();
-        assert_eq!(ivf.send_file, Some(PathBuf::from("talk.ivf")));
+        assert_eq!(
+            ivf.send_files,
+            vec![SentFile {
+                kind: SentKind::Ivf,
+                path: PathBuf::from("talk.ivf")
+            }]
+        );
         assert_eq!(ivf.send_rate, None);
+        let both = ConferenceConfig::try_from(ConferenceArgs {
+            send: vec!["ivf:-".into(), "ogg:talk.ogg".into()],
+            ..args()
+        })
+        .unwrap();
+        let kinds: Vec<SentKind> = both.send_files.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, vec![SentKind::Ivf, SentKind::Ogg]);
+        for twice in [
+            vec!["ogg:a.ogg", "ogg:b.ogg"],
+            vec!["ivf:-", "ogg:-"],
+            vec!["synthetic:300kbps", "ogg:a.ogg"],
+            vec!["ivf:a.ivf", "synthetic:300kbps"],
+        ] {
+            let err = ConferenceConfig::try_from(ConferenceArgs {
+                send: twice.iter().map(|s| s.to_string()).collect(),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::SendTwice(_)), "{twice:?}: {err}");
+        }
         let rate = ConferenceConfig::try_from(ConferenceArgs {
-            send: Some("synthetic:fast".into()),
+            send: vec!["synthetic:fast".into()],
             ..args()
         })
         .unwrap_err();
@@ -518,5 +626,31 @@ mod tests {
                 .starts_with("config file: download \"fast\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_config_file_sends_one_value_or_a_list_and_flags_override_it() {
+        let path = std::env::temp_dir().join(format!("esm-send-{}.toml", std::process::id()));
+        let read = |text: &str, send: Vec<String>| {
+            std::fs::write(&path, text).unwrap();
+            ConferenceConfig::try_from(ConferenceArgs {
+                config: Some(path.clone()),
+                send,
+                ..args()
+            })
+        };
+        let one = read("send = \"ogg:talk.ogg\"\n", Vec::new()).unwrap();
+        assert_eq!(one.send_files.len(), 1);
+        assert_eq!(one.send_files[0].kind, SentKind::Ogg);
+        let list = read("send = [\"ivf:talk.ivf\", \"ogg:talk.ogg\"]\n", Vec::new()).unwrap();
+        assert_eq!(list.send_files.len(), 2);
+        let flag = read(
+            "send = [\"ivf:talk.ivf\", \"ogg:talk.ogg\"]\n",
+            vec!["synthetic:200kbps".into()],
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(flag.send_files.is_empty());
+        assert_eq!(flag.send_rate, Some(Bandwidth::from_kbps(200)));
     }
 }

@@ -388,11 +388,14 @@ impl Member {
             )?),
             _ => None,
         };
-        if let Some(path) = config.send_file.clone() {
+        // The sent files share one clock, so sound and picture made together play together.
+        let start = tokio::time::Instant::now();
+        for file in config.send_files.clone() {
             let (control, edge, sources) = (control.clone(), edge.clone(), sources.clone());
             tasks.push(tokio::spawn(async move {
-                match send_file::send_ivf(path, control, id, edge, sources).await {
-                    Ok(()) => tracing::info!("the sent file ended"),
+                let kind = file.kind;
+                match send_file::send_file(file, start, control, id, edge, sources).await {
+                    Ok(()) => tracing::info!(?kind, "the sent file ended"),
                     Err(why) => tracing::warn!(%why, "sending the file stopped"),
                 }
             }));

@@ -1,19 +1,21 @@
-//! `--send ivf:FILE`: a participant without a browser. VP8 video from an IVF file (or standard
-//! input, as ffmpeg writes it) goes out as this member's publisher [`FILE_PUBLISHER`], each
-//! frame when its timestamp falls due, cut into media packets like a browser's frames (and
-//! shown to the browsers here).
+//! `--send ivf:FILE` and `--send ogg:FILE`: a participant without a browser. VP8 video from an
+//! IVF file and Opus audio from an Ogg file (or standard input, as ffmpeg writes either) go
+//! out as one source, this member's publisher [`FILE_PUBLISHER`]: each frame when its
+//! timestamp falls due, cut into media packets like a browser's frames (and shown to the
+//! browsers here). Both files' clocks start when the member starts sending, so sound and
+//! picture made together stay together.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use media::{Codec, Frame, FrameSlicer, IvfReader, MAX_PUBLISHERS};
+use media::{Codec, Frame, FrameSlicer, IvfReader, MAX_PUBLISHERS, OggOpusReader};
 use narada::Command;
 use overlay_core::NodeId;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::browser::SourceBoard;
+use super::config::{SentFile, SentKind};
 use crate::edge::webrtc::{BrowserEdge, SourceKey};
 use crate::runtime::Control;
 
@@ -22,66 +24,106 @@ pub const FILE_PUBLISHER: u16 = MAX_PUBLISHERS - 1;
 /// Payload bytes per media packet, as for browsers' frames.
 const MTU: usize = 1100;
 
-/// Sends `path` (`-`: standard input) until its end; why it stopped early, if it did.
-pub async fn send_ivf(
-    path: PathBuf,
+/// The frames of one file, as its bytes come.
+enum FileFrames {
+    Ivf(IvfReader),
+    Ogg(OggOpusReader),
+}
+
+impl FileFrames {
+    fn new(kind: SentKind) -> Self {
+        match kind {
+            SentKind::Ivf => Self::Ivf(IvfReader::new()),
+            SentKind::Ogg => Self::Ogg(OggOpusReader::new()),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Ivf(r) => r.push(bytes),
+            Self::Ogg(r) => r.push(bytes),
+        }
+    }
+
+    /// The next whole frame, if its bytes have all come; why the file cannot be sent.
+    fn next_frame(&mut self) -> Result<Option<Frame>, String> {
+        match self {
+            Self::Ivf(reader) => {
+                let Some((at_us, data)) = reader.next_frame().map_err(|e| e.to_string())? else {
+                    return Ok(None);
+                };
+                if let Some(header) = reader.header()
+                    && &header.fourcc != b"VP80"
+                {
+                    return Err(format!(
+                        "only VP8 IVF is sent (this one is {})",
+                        String::from_utf8_lossy(&header.fourcc)
+                    ));
+                }
+                Ok(Some(Frame {
+                    codec: Codec::Vp8,
+                    keyframe: data.first().is_some_and(|b| b & 1 == 0),
+                    timestamp_us: at_us,
+                    data: Bytes::from(data),
+                }))
+            }
+            Self::Ogg(reader) => {
+                let Some((at_us, data)) = reader.next_packet().map_err(|e| e.to_string())? else {
+                    return Ok(None);
+                };
+                Ok(Some(Frame {
+                    codec: Codec::Opus,
+                    keyframe: false,
+                    timestamp_us: at_us,
+                    data: Bytes::from(data),
+                }))
+            }
+        }
+    }
+}
+
+/// Sends `file` until its end, its clock starting at `start`; why it stopped early, if it
+/// did.
+pub async fn send_file(
+    file: SentFile,
+    start: tokio::time::Instant,
     control: mpsc::Sender<Control<Command>>,
     me: NodeId,
     edge: Option<BrowserEdge>,
     sources: std::sync::Arc<SourceBoard>,
 ) -> Result<(), String> {
-    let mut input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if path.as_os_str() == "-" {
+    let path = &file.path;
+    let named = |why: String| format!("{}: {why}", path.display());
+    let mut input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file.is_stdin() {
         Box::new(tokio::io::stdin())
     } else {
         Box::new(
-            tokio::fs::File::open(&path)
+            tokio::fs::File::open(path)
                 .await
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+                .map_err(|e| named(e.to_string()))?,
         )
     };
     let source = SourceKey {
         member: me,
         publisher: FILE_PUBLISHER,
     };
-    let mut reader = IvfReader::new();
+    let mut frames = FileFrames::new(file.kind);
     let mut slicer = FrameSlicer::new(MTU);
     let mut chunk = vec![0u8; 64 * 1024];
-    let mut clock: Option<(tokio::time::Instant, u64)> = None;
+    let mut first_us: Option<u64> = None;
     loop {
         let n = input
             .read(&mut chunk)
             .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| named(e.to_string()))?;
         if n == 0 {
             return Ok(());
         }
-        reader.push(&chunk[..n]);
-        while let Some((at_us, data)) = reader
-            .next_frame()
-            .map_err(|e| format!("{}: {e}", path.display()))?
-        {
-            let header = reader.header().unwrap_or(media::IvfHeader {
-                fourcc: *b"VP80",
-                numerator: 1,
-                denominator: 1,
-            });
-            if &header.fourcc != b"VP80" {
-                return Err(format!(
-                    "{}: only VP8 IVF is sent (this one is {})",
-                    path.display(),
-                    String::from_utf8_lossy(&header.fourcc)
-                ));
-            }
-            let (start, first_us) =
-                *clock.get_or_insert_with(|| (tokio::time::Instant::now(), at_us));
-            tokio::time::sleep_until(start + Duration::from_micros(at_us.saturating_sub(first_us)))
-                .await;
-            let frame = Frame {
-                codec: Codec::Vp8,
-                keyframe: data.first().is_some_and(|b| b & 1 == 0),
-                timestamp_us: at_us,
-                data: Bytes::from(data),
-            };
+        frames.push(&chunk[..n]);
+        while let Some(frame) = frames.next_frame().map_err(named)? {
+            let first = *first_us.get_or_insert(frame.timestamp_us);
+            let due = Duration::from_micros(frame.timestamp_us.saturating_sub(first));
+            tokio::time::sleep_until(start + due).await;
             sources.saw(source, std::time::Instant::now());
             if let Some(edge) = &edge {
                 edge.forward(source, frame.clone());

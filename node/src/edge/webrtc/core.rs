@@ -293,7 +293,7 @@ impl EdgeCore {
                         Role::Watch(_) => None,
                     })
                     .collect();
-                // The last number is a sent file's (`--send ivf:FILE`).
+                // The last number is a sent file's (`--send ivf:FILE` / `ogg:FILE`).
                 let free = (0..MAX_PUBLISHERS - 1).find(|p| !taken.contains(p));
                 let Some(publisher) = free else {
                     return Err(EdgeError::Full(format!(

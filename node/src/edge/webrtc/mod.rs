@@ -8,7 +8,7 @@
 //! keyframe group is kept (bounded), so a browser that starts watching decodes at once.
 //!
 //! Limits: at most [`MAX_SESSIONS`] sessions and [`media::MAX_PUBLISHERS`] publishers (the
-//! last number is a sent file's, `--send ivf:FILE`); a
+//! last number is a sent file's, `--send ivf:FILE` / `ogg:FILE`); a
 //! session that never connects ends after [`CONNECT_TIMEOUT`]; datagrams that belong to no
 //! session are dropped (counted, never logged with their bytes).
 
