@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the fuzzers' seed corpus under fuzz/seeds/ from real traffic: a real member's control
-# frames (a Rust test that joins one as a mesh neighbour), MPEG-TS from ffmpeg, DNS queries as
-# dig sends them. Needs ffmpeg and dig (Debian: ffmpeg, dnsutils).
+# frames (a Rust test that joins one as a mesh neighbour), MPEG-TS, Ogg Opus and IVF from ffmpeg,
+# DNS queries as dig sends them. Needs ffmpeg and dig (Debian: ffmpeg, dnsutils).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test -p node --test fuzz_seeds -- --ignored
@@ -9,6 +9,15 @@ mkdir -p fuzz/seeds/mpegts fuzz/seeds/dns_query fuzz/seeds/http_query
 ffmpeg -loglevel error -y -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sine=duration=1 \
   -t 1 -c:v libx264 -g 5 -pix_fmt yuv420p -c:a aac -f mpegts fuzz/seeds/mpegts/testsrc.ts
 head -c 9400 fuzz/seeds/mpegts/testsrc.ts > fuzz/seeds/mpegts/head.ts
+# Files a member sends: a byte choosing the pieces the reader gets, then ffmpeg's Ogg Opus / IVF.
+mkdir -p fuzz/seeds/media_files
+ffmpeg -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000 -t 0.3 \
+  -c:a libopus -b:a 24k -f ogg /tmp/esm-seed.ogg
+ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=10 -t 0.3 -c:v libvpx \
+  -f ivf /tmp/esm-seed.ivf
+{ printf '\x04'; cat /tmp/esm-seed.ogg; } > fuzz/seeds/media_files/sine.ogg
+{ printf '\x02'; cat /tmp/esm-seed.ivf; } > fuzz/seeds/media_files/testsrc.ivf
+rm -f /tmp/esm-seed.ogg /tmp/esm-seed.ivf
 # dig's queries, caught by a UDP socket that answers nothing.
 python3 - <<'PY'
 import socket, subprocess
