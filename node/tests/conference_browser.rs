@@ -293,9 +293,11 @@ async fn emulated(
     spec: &std::path::Path,
     ip: &str,
     join: Option<&MemberProcess>,
+    flags: &[&str],
 ) -> MemberProcess {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_esm"));
     cmd.arg("conference")
+        .args(flags)
         .args(["--group", GROUP, "--listen", &format!("{ip}:0")])
         .args(["--http", &format!("{ip}:0")])
         .arg("--emulate")
@@ -310,10 +312,13 @@ async fn emulated(
     MemberProcess::spawn_ready(cmd).await.unwrap()
 }
 
-/// Three members on an emulated line (their keys in `dir`): a and c are 80 ms apart one way,
-/// b is 15 ms from each, so the trees between a and c run through b; returns once c's route to
-/// a does.
-async fn line_world(dir: &std::path::Path) -> (MemberProcess, MemberProcess, MemberProcess) {
+/// Three members on an emulated line (their keys in `dir`; `a_flags` added to a's command): a
+/// and c are 80 ms apart one way, b is 15 ms from each, so the trees between a and c run
+/// through b; returns once c's route to a does.
+async fn line_world(
+    dir: &std::path::Path,
+    a_flags: &[&str],
+) -> (MemberProcess, MemberProcess, MemberProcess) {
     let spec = dir.join("world.json");
     std::fs::write(
         &spec,
@@ -325,9 +330,9 @@ async fn line_world(dir: &std::path::Path) -> (MemberProcess, MemberProcess, Mem
             "one_way_us": [[0, 15000, 80000], [15000, 0, 15000], [80000, 15000, 0]]}"#,
     )
     .unwrap();
-    let a = emulated(dir, &spec, "127.0.0.2", None).await;
-    let b = emulated(dir, &spec, "127.0.0.3", Some(&a)).await;
-    let c = emulated(dir, &spec, "127.0.0.4", Some(&b)).await;
+    let a = emulated(dir, &spec, "127.0.0.2", None, a_flags).await;
+    let b = emulated(dir, &spec, "127.0.0.3", Some(&a), &[]).await;
+    let c = emulated(dir, &spec, "127.0.0.4", Some(&b), &[]).await;
     let t0 = Instant::now();
     loop {
         let st = c.status().await.unwrap();
@@ -374,7 +379,7 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
         return;
     }
     let dir = scratch("esm-webrtc-kill");
-    let (a, mut b, c) = line_world(&dir).await;
+    let (a, mut b, c) = line_world(&dir, &[]).await;
     let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let mut tabs = Vec::new();
@@ -558,6 +563,76 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The one-way delay of `source`'s media at `b` and at `c` over `window` (each the mean over
+/// the packets that arrived in it, from the source's send time), and its rate at each.
+async fn window_delays(
+    b: &MemberProcess,
+    c: &MemberProcess,
+    source: &str,
+    window: Duration,
+) -> ((f64, f64), (f64, f64)) {
+    let totals = |st: &node::app::conference::ConferenceStatus| {
+        st.sources
+            .get(source)
+            .map(|s| (s.delay_total_ms, s.packets as f64, s.rate_kbps))
+            .unwrap_or_else(|| panic!("{source}'s media has not arrived: {:?}", st.sources))
+    };
+    let (b0, c0) = (
+        totals(&b.status().await.unwrap()),
+        totals(&c.status().await.unwrap()),
+    );
+    tokio::time::sleep(window).await;
+    let (b1, c1) = (
+        totals(&b.status().await.unwrap()),
+        totals(&c.status().await.unwrap()),
+    );
+    let mean = |x: (f64, f64, f64), y: (f64, f64, f64)| ((y.0 - x.0) / (y.1 - x.1).max(1.0), y.2);
+    (mean(b0, b1), mean(c0, c1))
+}
+
+/// A benchmark, not run by CI (`cargo test --release -p node --test conference_browser
+/// benchmark -- --ignored --nocapture`): without browsers, a synthetic source at a (at 300 kbit/s and at 1.2 Mbit/s)
+/// on the emulated line a - b - c, and the delay the hop through b adds beyond its 15 ms link
+/// (the mean one-way delay at c less that at b over 10 s). The baseline for the browser
+/// benchmark below: what the members' own path adds, with no browser sharing the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: prints figures"]
+async fn benchmark_latency_per_hop_without_browsers() {
+    for rate in ["300kbps", "1200kbps"] {
+        let dir = scratch("esm-hop-bench");
+        let send = format!("synthetic:{rate}");
+        let (a, b, c) = line_world(&dir, &["--send", &send]).await;
+        // b's own route to a must be the direct link too (early on it may run through c).
+        let t0 = Instant::now();
+        while !b
+            .status()
+            .await
+            .unwrap()
+            .routes
+            .iter()
+            .any(|r| r.dest == a.id && r.next_hop.as_deref() == Some(a.id.as_str()))
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "b never routed to a directly"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let ((delay_b, rate_b), (delay_c, rate_c)) =
+            window_delays(&b, &c, &a.id, Duration::from_secs(10)).await;
+        println!(
+            "synthetic {rate} from a: mean one-way delay at b {delay_b:.1} ms ({rate_b:.0} \
+             kbit/s), at c {delay_c:.1} ms ({rate_c:.0} kbit/s): a's sending and the 15 ms link \
+             {:.1} ms beyond it, the hop through b {:.1} ms beyond its 15 ms link",
+            delay_b - 15.0,
+            delay_c - delay_b - 15.0
+        );
+        drop((a, b, c));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// A benchmark, not run by CI (`cargo test -p node --test conference_browser -- --ignored
 /// --nocapture`): 4 browsers (two at a, two at c) on 3 members of the emulated line a - b - c,
 /// so b relays 4 sources (two each way); the delay the hop through b adds beyond its link
@@ -570,7 +645,7 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
         return;
     }
     let dir = scratch("esm-webrtc-bench");
-    let (a, b, c) = line_world(&dir).await;
+    let (a, b, c) = line_world(&dir, &[]).await;
     let b_pid = b.pid().unwrap();
     let idle0 = cpu_seconds(b_pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -588,22 +663,13 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
     }
     tokio::time::sleep(Duration::from_secs(10)).await;
     let busy0 = cpu_seconds(b_pid);
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let ((delay_b, rate_b), (delay_c, rate_c)) =
+        window_delays(&b, &c, &a.id, Duration::from_secs(10)).await;
     let busy = (cpu_seconds(b_pid) - busy0) / 10.0;
-    let (sb, sc) = (b.status().await.unwrap(), c.status().await.unwrap());
-    let from_a = |st: &node::app::conference::ConferenceStatus| {
-        st.sources.get(&a.id).map(|s| (s.delay_ms, s.rate_kbps))
-    };
-    let (Some((delay_b, rate_b)), Some((delay_c, rate_c))) = (from_a(&sb), from_a(&sc)) else {
-        panic!(
-            "a's media did not reach b and c: {:?} {:?}",
-            sb.sources, sc.sources
-        );
-    };
     let added = delay_c - delay_b - 15.0;
     let forwarded = 4.0;
     println!(
-        "a's two browsers' media: one-way delay at b {delay_b:.1} ms ({rate_b:.0} kbit/s), at c \
+        "a's two browsers' media: mean one-way delay at b {delay_b:.1} ms ({rate_b:.0} kbit/s), at c \
          {delay_c:.1} ms ({rate_c:.0} kbit/s): the hop through b adds {added:.1} ms beyond its \
          15 ms link"
     );
