@@ -5,7 +5,9 @@
 //! link is known to carry. If much less arrived than was sent, the link is congested and the
 //! received rate *is* its capacity; otherwise the link carries at least that rate, and the
 //! estimate only rises. A neighbour's claim can therefore never lift the estimate above what was
-//! measured. Links without data get an *active* probe, capped at the source rate. Samples are
+//! measured. Links without data get an *active* probe, capped at the source rate; so does, once,
+//! a link known only by such lower bounds below the full level (a stream slower than the
+//! nominal rate came over it before it was probed), whose probe then replaces them. Samples are
 //! smoothed and discretised into levels (by default a tenth of the source rate) with hysteresis,
 //! so noise does not change routes and a persistent change does.
 
@@ -57,6 +59,9 @@ pub struct LinkBandwidth {
     smoothed: Ewma,
     quantizer: LevelQuantizer,
     updated_at: Option<Time>,
+    /// Everything known comes from passive samples that arrived whole: lower bounds (what was
+    /// offered), not the link's capacity.
+    lower_bounds_only: bool,
 }
 
 impl LinkBandwidth {
@@ -68,6 +73,7 @@ impl LinkBandwidth {
             smoothed: Ewma::new(config.alpha),
             quantizer: LevelQuantizer::new(step, 0.3),
             updated_at: None,
+            lower_bounds_only: false,
         }
     }
 
@@ -101,11 +107,15 @@ impl LinkBandwidth {
             return Sample::Idle;
         }
         if received.bps_f64() < self.config.congestion_ratio * claimed_sent.bps_f64() {
+            self.lower_bounds_only = false;
             self.take(now, received.bps_f64());
             return Sample::Congested(received);
         }
         // Everything arrived: a lower bound; it raises the estimate, never lowers it.
         let current = self.smoothed.value().unwrap_or(0.0);
+        if self.smoothed.value().is_none() {
+            self.lower_bounds_only = true;
+        }
         if known.bps_f64() > current {
             self.take(now, known.bps_f64());
         } else {
@@ -114,9 +124,22 @@ impl LinkBandwidth {
         Sample::AtLeast(known)
     }
 
-    /// An active probe's result (capped at the probe's rate, the stream rate).
+    /// An active probe's result (capped at the probe's rate, the stream rate). Above an
+    /// estimate made only of lower bounds (a link that carried less than the stream rate and
+    /// delivered all of it), the probe is the first measure of the link itself and replaces it.
     pub fn on_probe(&mut self, now: Time, measured: Bandwidth) {
+        let bound = self.smoothed.value().unwrap_or(0.0);
+        if std::mem::take(&mut self.lower_bounds_only) && measured.bps_f64() > bound {
+            self.smoothed = Ewma::new(self.config.alpha);
+        }
         self.take(now, measured.bps_f64());
+    }
+
+    /// Whether all that is known of the link are lower bounds below the full level: it carried
+    /// less than the stream rate, delivered all of it, and was never probed (an active probe
+    /// would tell what it can carry).
+    pub fn only_lower_bounds(&self) -> bool {
+        self.lower_bounds_only && self.level().is_some_and(|l| l < self.full_level())
     }
 
     /// The bandwidth level, if anything was measured.
@@ -177,6 +200,25 @@ mod tests {
             l.on_report(Time::from_secs(50), mbps(0.01), mbps(0.01)),
             Sample::Idle
         );
+    }
+
+    #[test]
+    fn a_probe_replaces_lower_bounds_but_is_smoothed_into_measures() {
+        // A link first learnt by carrying 0.72 of the stream, all of it delivered.
+        let mut l = link();
+        l.on_report(Time::ZERO, mbps(0.72), mbps(0.72));
+        assert_eq!(l.level(), Some(3));
+        assert!(l.only_lower_bounds());
+        // The probe finds the whole stream rate: the link is full at once.
+        l.on_probe(Time::from_secs(1), mbps(2.4));
+        assert_eq!(l.level(), Some(10));
+        assert!(!l.only_lower_bounds());
+        // A link measured congested keeps smoothing: one probe does not wipe the measure out.
+        let mut l = link();
+        l.on_report(Time::ZERO, mbps(2.4), mbps(0.72));
+        assert!(!l.only_lower_bounds());
+        l.on_probe(Time::from_secs(1), mbps(2.4));
+        assert!(l.level().unwrap() < 10, "{:?}", l.level());
     }
 
     #[test]

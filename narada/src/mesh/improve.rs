@@ -402,8 +402,11 @@ pub(super) fn swap_target(cx: &Core, now: Time, utility: f64, direct_us: u32) ->
 
 /// Probe links that lost bandwidth and carry no data, so their recovery is noticed (only
 /// while some source reaches this member at less than full bandwidth, since otherwise the
-/// recovery could not improve anything), and probe a new link once. Never when bandwidth does
-/// not matter, nor while this member's own access link is the limit.
+/// recovery could not improve anything), and probe once a new link, or one known only by the
+/// lower bounds of carrying less than the stream rate (a link a stream came over before it was
+/// ever probed would otherwise look narrower than idle links probed full, and trees would avoid
+/// the links in use). Never when bandwidth does not matter, nor while this member's own access
+/// link is the limit.
 pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
     if !cx.config.routing.metric.uses_bandwidth() || Mesh::access_is_bottleneck(cx, data, now) {
         return;
@@ -424,6 +427,7 @@ pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
                 .is_none_or(|t| now.saturating_since(t) >= interval);
             (short && degraded && idle && due)
                 || (nb.bandwidth.level().is_none() && nb.probed_at.is_none())
+                || (nb.bandwidth.only_lower_bounds() && nb.probed_at.is_none())
         })
         .map(|(&n, _)| n)
         .collect();
