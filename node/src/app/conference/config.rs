@@ -300,10 +300,18 @@ impl SentFile {
     }
 }
 
-/// One `--send` value: a synthetic rate or a file.
-fn parse_send(spec: &str) -> Result<Result<Bandwidth, SentFile>, ConfigError> {
+/// What one `--send` value asks for.
+enum SendValue {
+    /// Synthetic media at this rate.
+    Synthetic(Bandwidth),
+    /// A file.
+    File(SentFile),
+}
+
+/// One `--send` value.
+fn parse_send(spec: &str) -> Result<SendValue, ConfigError> {
     let file = |kind, path: &str| {
-        Ok(Err(SentFile {
+        Ok(SendValue::File(SentFile {
             kind,
             path: PathBuf::from(path),
         }))
@@ -311,7 +319,7 @@ fn parse_send(spec: &str) -> Result<Result<Bandwidth, SentFile>, ConfigError> {
     match spec.split_once(':') {
         Some(("synthetic", rate)) => {
             rate.parse::<Bandwidth>()
-                .map(Ok)
+                .map(SendValue::Synthetic)
                 .map_err(|source| ConfigError::SendRate {
                     spec: spec.to_owned(),
                     rate: rate.to_owned(),
@@ -332,13 +340,13 @@ fn parse_sends(specs: &[String]) -> Result<(Option<Bandwidth>, Vec<SentFile>), C
     for spec in specs {
         let twice = || ConfigError::SendTwice(spec.clone());
         match parse_send(spec)? {
-            Ok(r) => {
+            SendValue::Synthetic(r) => {
                 if rate.is_some() || !files.is_empty() {
                     return Err(twice());
                 }
                 rate = Some(r);
             }
-            Err(file) => {
+            SendValue::File(file) => {
                 let clash = files
                     .iter()
                     .any(|f| f.kind == file.kind || (f.is_stdin() && file.is_stdin()));
