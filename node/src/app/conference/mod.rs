@@ -388,9 +388,11 @@ impl Member {
             )?),
             _ => None,
         };
-        // The sent files share one clock, so sound and picture made together play together.
-        let start = tokio::time::Instant::now();
+        // The sent files share one clock, started by the first frame either reads, so sound and
+        // picture made together play together.
+        let start = Arc::new(std::sync::OnceLock::new());
         for file in config.send_files.clone() {
+            let start = start.clone();
             let (control, edge, sources) = (control.clone(), edge.clone(), sources.clone());
             tasks.push(tokio::spawn(async move {
                 let kind = file.kind;

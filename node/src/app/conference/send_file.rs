@@ -2,9 +2,10 @@
 //! IVF file and Opus audio from an Ogg file (or standard input, as ffmpeg writes either) go
 //! out as one source, this member's publisher [`FILE_PUBLISHER`]: each frame when its
 //! timestamp falls due, cut into media packets like a browser's frames (and shown to the
-//! browsers here). Both files' clocks start when the member starts sending, so sound and
-//! picture made together stay together.
+//! browsers here). Both files run on one clock, started by the first frame either file gives
+//! (a pipe's first bytes may come late), so sound and picture made together stay together.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,15 +83,15 @@ impl FileFrames {
     }
 }
 
-/// Sends `file` until its end, its clock starting at `start`; why it stopped early, if it
-/// did.
+/// Sends `file` until its end, on the clock `start` (set by the first frame of any of the
+/// files sent together); why it stopped early, if it did.
 pub async fn send_file(
     file: SentFile,
-    start: tokio::time::Instant,
+    start: Arc<OnceLock<tokio::time::Instant>>,
     control: mpsc::Sender<Control<Command>>,
     me: NodeId,
     edge: Option<BrowserEdge>,
-    sources: std::sync::Arc<SourceBoard>,
+    sources: Arc<SourceBoard>,
 ) -> Result<(), String> {
     let path = &file.path;
     let named = |why: String| format!("{}: {why}", path.display());
@@ -123,6 +124,7 @@ pub async fn send_file(
         while let Some(frame) = frames.next_frame().map_err(named)? {
             let first = *first_us.get_or_insert(frame.timestamp_us);
             let due = Duration::from_micros(frame.timestamp_us.saturating_sub(first));
+            let start = *start.get_or_init(tokio::time::Instant::now);
             tokio::time::sleep_until(start + due).await;
             sources.saw(source, std::time::Instant::now());
             if let Some(edge) = &edge {
