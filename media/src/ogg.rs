@@ -71,7 +71,7 @@ pub struct OggOpusReader {
     stage: Stage,
     /// A packet begun on an earlier page.
     partial: Vec<u8>,
-    /// The rest of a packet is skipped (it began before this reader joined, or was too long).
+    /// The rest of a packet is skipped (it began on a page this reader never saw).
     skipping: bool,
     /// Packets completed and not yet taken, with the byte their page started at.
     ready: std::collections::VecDeque<(u64, Vec<u8>)>,

@@ -112,10 +112,12 @@ impl LinkBandwidth {
             return Sample::Congested(received);
         }
         // Everything arrived: a lower bound; it raises the estimate, never lowers it.
-        let current = self.smoothed.value().unwrap_or(0.0);
-        if self.smoothed.value().is_none() {
+        let Some(current) = self.smoothed.value() else {
+            // The first thing known of the link: only that it carried what it was offered.
             self.lower_bounds_only = true;
-        }
+            self.take(now, known.bps_f64());
+            return Sample::AtLeast(known);
+        };
         if known.bps_f64() > current {
             self.take(now, known.bps_f64());
         } else {
