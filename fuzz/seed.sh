@@ -11,13 +11,14 @@ ffmpeg -loglevel error -y -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sin
 head -c 9400 fuzz/seeds/mpegts/testsrc.ts > fuzz/seeds/mpegts/head.ts
 # Files a member sends: a byte choosing the pieces the reader gets, then ffmpeg's Ogg Opus / IVF.
 mkdir -p fuzz/seeds/media_files
+media=$(mktemp -d)
 ffmpeg -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000 -t 0.3 \
-  -c:a libopus -b:a 24k -f ogg /tmp/esm-seed.ogg
+  -c:a libopus -b:a 24k -f ogg "$media/sine.ogg"
 ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=10 -t 0.3 -c:v libvpx \
-  -f ivf /tmp/esm-seed.ivf
-{ printf '\x04'; cat /tmp/esm-seed.ogg; } > fuzz/seeds/media_files/sine.ogg
-{ printf '\x02'; cat /tmp/esm-seed.ivf; } > fuzz/seeds/media_files/testsrc.ivf
-rm -f /tmp/esm-seed.ogg /tmp/esm-seed.ivf
+  -f ivf "$media/testsrc.ivf"
+{ printf '\x04'; cat "$media/sine.ogg"; } > fuzz/seeds/media_files/sine.ogg
+{ printf '\x02'; cat "$media/testsrc.ivf"; } > fuzz/seeds/media_files/testsrc.ivf
+rm -r "$media"
 # dig's queries, caught by a UDP socket that answers nothing.
 python3 - <<'PY'
 import socket, subprocess

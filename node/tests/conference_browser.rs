@@ -593,10 +593,11 @@ async fn window_delays(
 }
 
 /// A benchmark, not run by CI (`cargo test --release -p node --test conference_browser
-/// benchmark -- --ignored --nocapture`): without browsers, a synthetic source at a (at 300 kbit/s and at 1.2 Mbit/s)
-/// on the emulated line a - b - c, and the delay the hop through b adds beyond its 15 ms link
-/// (the mean one-way delay at c less that at b over 10 s), each run three times. The baseline for the browser
-/// benchmark below: what the members' own path adds, with no browser sharing the machine.
+/// benchmark -- --ignored --nocapture`): without browsers, a synthetic source at a (at 300
+/// kbit/s and at 1.2 Mbit/s) on the emulated line a - b - c, and the delay the hop through b
+/// adds beyond its 15 ms link (the mean one-way delay at c less that at b over 10 s), each case
+/// three times. The baseline for the browser benchmark below: what the members' own path adds,
+/// with no browser sharing the machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: prints figures"]
 async fn benchmark_latency_per_hop_without_browsers() {
@@ -645,11 +646,11 @@ async fn benchmark_latency_per_hop_without_browsers() {
     }
 }
 
-/// A benchmark, not run by CI (`cargo test -p node --test conference_browser -- --ignored
-/// --nocapture`): 4 browsers (two at a, two at c) on 3 members of the emulated line a - b - c,
-/// so b relays 4 sources (two each way); the delay the hop through b adds beyond its link
-/// (one-way delays measured by the members from the source's send time), and b's CPU per
-/// forwarded source against b idle.
+/// A benchmark, not run by CI (`cargo test --release -p node --test conference_browser
+/// benchmark -- --ignored --nocapture`): 4 browsers (two at a, two at c) on 3 members of the
+/// emulated line a - b - c, so b relays 4 sources (two each way); the delay the hop through b
+/// adds beyond its link (the mean one-way delay at c less that at b over 10 s, measured by the
+/// members from the source's send time), and b's CPU per forwarded source against b idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: prints figures"]
 async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
