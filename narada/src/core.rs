@@ -22,7 +22,7 @@ use crate::node::{Event, NaradaStats, Timer};
 use crate::routing::{LinkCost, RoutingTable, Tolerance};
 
 /// The share of a slow member's download that, filled by a sample and what else arrives,
-/// makes the sample a measure of the download (see [`Core::download_limited`]).
+/// makes the sample a measure of the download (see [`Core::download_filled`]).
 const DOWNLOAD_FILLED: f64 = 0.6;
 
 /// Where a member is in its life.
@@ -357,35 +357,34 @@ impl Core {
         }
     }
 
-    /// What a link measured at `sample` delivers, for a member whose download is narrower than
-    /// a stream, while data arrived at `arriving` from all its neighbours.
+    /// The download a link measured at `sample` was held to, for a member whose download is
+    /// narrower than a stream, while data arrived at `arriving` from all its neighbours: `None`
+    /// when the sample measured the link.
     ///
     /// Such a download is the bottleneck of every path to the member. When the sample and the
     /// rest of what arrives together fill most of it ([`DOWNLOAD_FILLED`], 60%: rate control
     /// upstream keeps what arrives well below the download, at most 85% of it where the member
     /// tells its parents their shares, so its queue stays short), the sample measured the
     /// download's share left to this link, not the link: the link is taken to carry what the
-    /// download does. Else a slow member fed by one parent would find every other link as
-    /// narrow as what its download had left, and would never move to a nearer parent. A member
-    /// whose download carries a stream or more keeps every sample as measured: several streams
-    /// fill it while one link is truly congested.
-    pub(crate) fn download_limited(
+    /// download does, at once (the estimate becomes the download, see
+    /// [`LinkBandwidth::on_ceiling`]). Else a slow member fed by one parent would find every
+    /// other link as narrow as what its download had left, and would never move to a nearer
+    /// parent; and a link whose first windows came while the tree moved onto it (half a
+    /// window of data, a congestion controller still cut by the previous parent's losses)
+    /// would stay averaged below the download long after it carried all of it. A member whose
+    /// download carries a stream or more keeps every sample as measured: several streams fill
+    /// it while one link is truly congested.
+    pub(crate) fn download_filled(
         &self,
         sample: Bandwidth,
         arriving: Option<Bandwidth>,
-    ) -> Bandwidth {
-        let Some(download) = self.config.bandwidth.download else {
-            return sample;
-        };
+    ) -> Option<Bandwidth> {
+        let download = self.config.bandwidth.download?;
         if download >= self.config.bandwidth.stream_rate {
-            return sample;
+            return None;
         }
         let together = sample.bps_f64() + arriving.map_or(0.0, |a| a.bps_f64());
-        if together >= DOWNLOAD_FILLED * download.bps_f64() {
-            sample.max(download)
-        } else {
-            sample
-        }
+        (together >= DOWNLOAD_FILLED * download.bps_f64()).then_some(download)
     }
 
     /// A neighbour reported what it sent over `millis`: compare with what arrived (while data
@@ -410,13 +409,20 @@ impl Core {
         // What arrived from the others: this link's own bytes are part of `arriving`.
         let others =
             arriving.map(|a| Bandwidth::from_bps_f64((a.bps_f64() - received_bps).max(0.0)));
-        let received =
-            self.download_limited(Bandwidth::from_bps_f64(received_bps / streams), others);
+        let received = Bandwidth::from_bps_f64(received_bps / streams);
+        let filled = self.download_filled(received, others);
         let Some(nb) = self.neighbours.get_mut(&from) else {
             return;
         };
         let before = nb.bandwidth.level();
-        nb.bandwidth.on_report(now, claimed, received);
+        match filled {
+            // Offered more than the download takes, the link delivered all the download took.
+            Some(download) if claimed > download => nb.bandwidth.on_ceiling(now, download),
+            _ => {
+                let received = filled.map_or(received, |d| received.max(d));
+                nb.bandwidth.on_report(now, claimed, received);
+            }
+        }
         if nb.bandwidth.level() != before {
             self.reroute(now);
         }

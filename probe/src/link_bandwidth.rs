@@ -7,7 +7,9 @@
 //! estimate only rises. A neighbour's claim can therefore never lift the estimate above what was
 //! measured. Links without data get an *active* probe, capped at the source rate; so does, once,
 //! a link known only by such lower bounds below the full level (a stream slower than the
-//! nominal rate came over it before it was probed), whose probe then replaces them. Samples are
+//! nominal rate came over it before it was probed), whose probe then replaces them (as does the
+//! first congested sample). A sample that reached a ceiling the receiver knows for certain (its
+//! own download, narrower than the stream) sets the estimate at once. Other samples are
 //! smoothed and discretised into levels (by default a tenth of the source rate) with hysteresis,
 //! so noise does not change routes and a persistent change does.
 
@@ -107,7 +109,10 @@ impl LinkBandwidth {
             return Sample::Idle;
         }
         if received.bps_f64() < self.config.congestion_ratio * claimed_sent.bps_f64() {
-            self.lower_bounds_only = false;
+            // The first measure of the link itself replaces what only bounded it from below.
+            if std::mem::take(&mut self.lower_bounds_only) {
+                self.smoothed = Ewma::new(self.config.alpha);
+            }
             self.take(now, received.bps_f64());
             return Sample::Congested(received);
         }
@@ -135,6 +140,16 @@ impl LinkBandwidth {
             self.smoothed = Ewma::new(self.config.alpha);
         }
         self.take(now, measured.bps_f64());
+    }
+
+    /// A sample that reached a ceiling known for certain (the receiving member's own download,
+    /// narrower than the stream, filled while this link was measured): the link carries all that
+    /// can ever reach the member, whatever was measured before, so the estimate becomes the
+    /// ceiling at once instead of averaging it with samples the download's other traffic cut.
+    pub fn on_ceiling(&mut self, now: Time, ceiling: Bandwidth) {
+        self.lower_bounds_only = false;
+        self.smoothed = Ewma::new(self.config.alpha);
+        self.take(now, ceiling.bps_f64());
     }
 
     /// Whether all that is known of the link are lower bounds below the full level: it carried
@@ -221,6 +236,24 @@ mod tests {
         assert!(!l.only_lower_bounds());
         l.on_probe(Time::from_secs(1), mbps(2.4));
         assert!(l.level().unwrap() < 10, "{:?}", l.level());
+    }
+
+    #[test]
+    fn congestion_replaces_lower_bounds_and_a_ceiling_replaces_everything() {
+        // Half a window of data first: a lower bound of 0.24 of the stream.
+        let mut l = link();
+        l.on_report(Time::ZERO, mbps(0.24), mbps(0.24));
+        assert_eq!(l.level(), Some(1));
+        // Then congested at half the stream: the first measure of the link itself.
+        l.on_report(Time::from_secs(1), mbps(2.4), mbps(1.2));
+        assert_eq!(l.level(), Some(5));
+        // Congested lower again: smoothed with the measure before.
+        l.on_report(Time::from_secs(2), mbps(2.4), mbps(0.48));
+        assert_eq!(l.level(), Some(4));
+        // A known ceiling reached (the receiver's download filled): the estimate at once.
+        l.on_ceiling(Time::from_secs(3), mbps(1.44));
+        assert_eq!(l.level(), Some(6));
+        assert!(!l.only_lower_bounds());
     }
 
     #[test]

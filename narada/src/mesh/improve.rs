@@ -272,7 +272,7 @@ impl Mesh {
     }
 
     /// A bandwidth measurement arrived (a probe's result, or the driver's own estimate), while
-    /// data arrived here from elsewhere at `arriving` (see [`Core::download_limited`]).
+    /// data arrived here from elsewhere at `arriving` (see [`Core::download_filled`]).
     pub(crate) fn on_bandwidth_measured(
         &mut self,
         cx: &mut Core,
@@ -284,11 +284,15 @@ impl Mesh {
         let Some(slot) = cx.members.slot_of(&peer) else {
             return;
         };
-        let bandwidth = cx.download_limited(bandwidth, arriving);
+        let filled = cx.download_filled(bandwidth, arriving);
+        let bandwidth = filled.map_or(bandwidth, |d| bandwidth.max(d));
         self.probed.insert(slot, (bandwidth, now));
         if let Some(nb) = cx.neighbours.get_mut(&slot) {
             let before = nb.bandwidth.level();
-            nb.bandwidth.on_probe(now, bandwidth);
+            match filled {
+                Some(download) => nb.bandwidth.on_ceiling(now, download),
+                None => nb.bandwidth.on_probe(now, bandwidth),
+            }
             nb.probed_at = Some(now);
             if nb.bandwidth.level() != before {
                 cx.reroute(now);

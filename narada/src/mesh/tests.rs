@@ -207,6 +207,10 @@ fn a_probe_that_filled_a_slow_members_download_measured_the_download_not_the_lin
     let idle = Some(Bandwidth::from_kbps(100));
     m.on_bandwidth_measured(&mut cx, now, id(8), probe, idle);
     assert_eq!(level(&cx, b), Some(1));
+    // Once a later probe through 8 fills the download, 8's link carries what the download
+    // does at once (smoothed with the first, it would read level 2).
+    m.on_bandwidth_measured(&mut cx, now, id(8), probe, busy);
+    assert_eq!(level(&cx, b), Some(5));
     // A member whose download carries a stream keeps what the probe found.
     cx.config.bandwidth.download = Some(Bandwidth::from_kbps(2000));
     let c = cx.members.intern(id(9), now);
