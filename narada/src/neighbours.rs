@@ -39,7 +39,7 @@ impl SlotSet {
 pub(crate) struct Neighbour {
     /// When the link came up.
     pub(crate) since: Time,
-    /// One-way latency measured by pings, microseconds.
+    /// One-way latency measured by pings (half the smallest recent round trip), microseconds.
     pub(crate) measured_us: Option<u32>,
     /// One-way latency to use until measured (from the link handshake), microseconds.
     pub(crate) hint_us: u32,

@@ -1,6 +1,7 @@
 //! Sans-IO link estimators for the overlay.
 //!
-//! - [`RttEstimator`]: smoothed RTT, variation, minimum and timeout (RFC 6298);
+//! - [`RttEstimator`]: smoothed RTT, variation, minimum and timeout (RFC 6298), and the
+//!   [`RecentMin`] of its latest samples (the link without its queue);
 //! - [`Ewma`]: moving average seeded by its first sample, with deviation;
 //! - [`BandwidthEstimator`] and [`RateMeter`]: smoothed available bandwidth, and the rate at
 //!   which data is actually delivered;
@@ -20,6 +21,7 @@ mod level;
 mod link_bandwidth;
 mod loss;
 mod prober;
+mod recent_min;
 mod rtt;
 
 pub use bandwidth::{BandwidthEstimator, RateMeter};
@@ -30,4 +32,5 @@ pub use loss::{LossWindow, SequenceLossMeter};
 pub use prober::{
     PeerEstimate, ProbeMessage, Prober, ProberCommand, ProberConfig, ProberEvent, ProberStats,
 };
+pub use recent_min::{RECENT_SAMPLES, RecentMin};
 pub use rtt::{RttConfig, RttEstimator};

@@ -99,6 +99,9 @@ pub enum ProberEvent {
         smoothed: Duration,
         /// The smallest RTT seen.
         min: Duration,
+        /// The smallest of the latest RTTs (see [`crate::RecentMin`]): the link without the
+        /// queue in front of it.
+        recent_min: Duration,
     },
     /// A ping went unanswered within the timeout.
     Lost {
@@ -245,13 +248,15 @@ impl Protocol for Prober {
                 let sample = now - sent;
                 entry.rtt.update(sample);
                 entry.loss.record(true);
-                let (smoothed, min) = (entry.rtt.smoothed(), entry.rtt.min());
+                let rtt = &entry.rtt;
+                let (smoothed, min, recent_min) = (rtt.smoothed(), rtt.min(), rtt.recent_min());
                 self.timers.cancel(ProbeTimer::Expire(from, nonce));
                 self.outbox.emit(ProberEvent::Rtt {
                     peer: from,
                     sample,
                     smoothed: smoothed.unwrap_or(sample),
                     min: min.unwrap_or(sample),
+                    recent_min: recent_min.unwrap_or(sample),
                 });
             }
         }
@@ -380,7 +385,8 @@ mod tests {
                 peer: b,
                 sample: ms40,
                 smoothed: ms40,
-                min: ms40
+                min: ms40,
+                recent_min: ms40
             })]
         );
         // A replayed or forged pong is dropped and counted.

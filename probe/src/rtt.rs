@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::RecentMin;
+
 /// Settings of an [`RttEstimator`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -41,6 +43,7 @@ pub struct RttEstimator {
     smoothed: Option<Duration>,
     variance: Duration,
     min: Option<Duration>,
+    recent_min: RecentMin,
     latest: Option<Duration>,
     backoff: u32,
 }
@@ -59,6 +62,7 @@ impl RttEstimator {
             smoothed: None,
             variance: Duration::ZERO,
             min: None,
+            recent_min: RecentMin::default(),
             latest: None,
             backoff: 0,
         }
@@ -68,6 +72,7 @@ impl RttEstimator {
     pub fn update(&mut self, sample: Duration) {
         self.latest = Some(sample);
         self.min = Some(self.min.map_or(sample, |m| m.min(sample)));
+        self.recent_min.update(sample);
         self.backoff = 0;
         match self.smoothed {
             None => {
@@ -100,6 +105,12 @@ impl RttEstimator {
     /// The smallest sample seen: the best estimate of propagation delay.
     pub fn min(&self) -> Option<Duration> {
         self.min
+    }
+
+    /// The smallest of the latest samples (see [`RecentMin`]): what routing should take a
+    /// link's latency to be.
+    pub fn recent_min(&self) -> Option<Duration> {
+        self.recent_min.get()
     }
 
     /// The most recent sample.

@@ -385,7 +385,12 @@ impl Mesh {
 
     pub(crate) fn on_probe_event(&mut self, cx: &mut Core, now: Time, event: ProberEvent) {
         match event {
-            ProberEvent::Rtt { peer, smoothed, .. } => {
+            // The link's latency is the smallest of its latest round trips: the queue this
+            // member's own stream builds on the link it uses must not make that link look long
+            // (the stream would leave it for that, and come back once the queue drained).
+            ProberEvent::Rtt {
+                peer, recent_min, ..
+            } => {
                 let Some(slot) = cx.members.slot_of(&peer) else {
                     return;
                 };
@@ -394,7 +399,7 @@ impl Mesh {
                     return;
                 };
                 n.lost_pings = 0;
-                let one_way = u32::try_from(smoothed.as_micros() / 2).unwrap_or(u32::MAX);
+                let one_way = u32::try_from(recent_min.as_micros() / 2).unwrap_or(u32::MAX);
                 let old = n.cost_us();
                 n.measured_us = Some(one_way);
                 if one_way.abs_diff(old)
