@@ -63,6 +63,10 @@ pub(crate) struct Neighbour {
     pub(crate) sent_bytes: u64,
     /// Sources whose packets went to it since the last rate report.
     pub(crate) sent_sources: std::collections::BTreeSet<Slot>,
+    /// When the neighbour's latest rate report came.
+    pub(crate) last_rate_report: Option<Time>,
+    /// When the current run of its rate reports (one every interval while it sends) began.
+    pub(crate) carrying_since: Option<Time>,
     /// When this member last probed the link's bandwidth.
     pub(crate) probed_at: Option<Time>,
     /// What the neighbour's upload has room for, as it told this member (see
@@ -95,6 +99,8 @@ impl Neighbour {
             received_bytes: 0,
             sent_bytes: 0,
             sent_sources: std::collections::BTreeSet::new(),
+            last_rate_report: None,
+            carrying_since: None,
             probed_at: None,
             room: UploadRoom::default(),
             told_room: UploadRoom::default(),

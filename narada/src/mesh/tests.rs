@@ -218,3 +218,45 @@ fn a_probe_that_filled_a_slow_members_download_measured_the_download_not_the_lin
     m.on_bandwidth_measured(&mut cx, now, id(9), probe, Some(Bandwidth::from_kbps(1900)));
     assert_eq!(level(&cx, c), Some(1));
 }
+
+#[test]
+fn a_slow_members_new_parent_is_not_judged_by_its_first_reports() {
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    let now = Time::from_secs(1);
+    let a = cx.members.intern(id(7), now);
+    m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
+    drained(&mut cx);
+    let estimate = |cx: &Core| cx.neighbours.get(&a).and_then(|n| n.bandwidth.estimate());
+    let probe = Bandwidth::from_kbps(600);
+    m.on_bandwidth_measured(&mut cx, now, id(7), probe, None);
+    // A report of 2 s: the stream (1.2 Mbit/s) sent whole, 300 kbit/s of it arrived.
+    let report = |cx: &mut Core, at: u64| {
+        if let Some(nb) = cx.neighbours.get_mut(&a) {
+            nb.received_bytes = 75_000;
+        }
+        cx.on_rate(Time::from_secs(at), a, 300_000, 2_000, 1, None);
+    };
+    // A member whose download (600 kbit/s) is narrower than the stream: the first two
+    // reports of the link's run, while the new parent's rate grows into it, do not lower the
+    // link's estimate; the third does.
+    cx.config.bandwidth.download = Some(Bandwidth::from_kbps(600));
+    assert_eq!(estimate(&cx), Some(probe));
+    report(&mut cx, 2);
+    report(&mut cx, 4);
+    assert_eq!(estimate(&cx), Some(probe));
+    report(&mut cx, 6);
+    let lowered = estimate(&cx);
+    assert!(lowered < Some(probe), "{lowered:?}");
+    // After a gap (the parent stopped sending), a new run starts: again two reports of grace.
+    report(&mut cx, 20);
+    report(&mut cx, 22);
+    assert_eq!(estimate(&cx), lowered);
+    // A member with a wide download takes the first report of a run as it comes.
+    cx.config.bandwidth.download = None;
+    report(&mut cx, 40);
+    assert!(
+        estimate(&cx) < lowered,
+        "{:?} then {lowered:?}",
+        estimate(&cx)
+    );
+}
