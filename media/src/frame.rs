@@ -2,14 +2,20 @@
 //! packets down the trees, and put back together at each receiving member.
 //!
 //! [`FrameSlicer`] cuts a [`Frame`] into packets of at most an MTU, each marked with the drop
-//! priority of its kind: audio and keyframes are kept longest, delta frames of video next.
-//! The first packet of a frame starts with a two-byte header (codec, flags) so a receiver knows
-//! how to hand the frame on without any other announcement.
+//! priority of its kind: audio and keyframes are kept longest, delta frames of the base
+//! temporal layer next, higher temporal layers (a browser's VP8 `L1T2`: every other frame) as
+//! enhancement, shed first by a congested link. The first packet of a frame starts with a
+//! six-byte header (codec, flags and layer, the frame's number in its layer, the number of the
+//! base-layer frame it builds on) so a receiver knows how to hand the frame on, and which
+//! frames it needs, without any other announcement.
 //!
 //! [`FrameAssembler`] takes packets of one source in any order and gives back whole frames,
 //! oldest first: a frame missing a packet when a later one completes is dropped (never waited
-//! for: live media skips what is late), and after a video frame is lost nothing but a keyframe
-//! goes out until one arrives, since a decoder cannot use delta frames that follow a hole.
+//! for: live media skips what is late). After a base-layer frame is lost nothing but a keyframe
+//! goes out until one arrives, since a decoder cannot use delta frames that follow a hole;
+//! after a higher layer's frame is lost only that layer (and those above) waits, until a frame
+//! of it that builds on the base layer alone (VP8's layer sync), and the base plays on at its
+//! lower frame rate.
 //!
 //! Like the rest of the crate it reads no clock and never panics on what the network sends.
 
@@ -88,10 +94,15 @@ fn is_video_stream(stream: u32) -> bool {
     stream.is_multiple_of(2)
 }
 
-/// Bytes of header at the start of a frame's first packet.
-const HEADER: usize = 2;
+/// Bytes of header at the start of a frame's first packet: codec, flags, the frame's number in
+/// its layer (16 bits, wrapping), the number of the base-layer frame it builds on.
+const HEADER: usize = 6;
 /// Flag bit: the frame is a keyframe.
 const KEYFRAME: u8 = 1;
+/// Flag bit: the frame builds on the base layer only.
+const LAYER_SYNC: u8 = 2;
+/// Where the layer sits in the flags (two bits).
+const LAYER_SHIFT: u8 = 2;
 
 /// One whole frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,25 +115,48 @@ pub struct Frame {
     pub timestamp_us: u64,
     /// The codec's bytes (depacketised: what a decoder takes).
     pub data: Bytes,
+    /// Its temporal layer: 0 the base, which decodes alone; frames of higher layers may be
+    /// dropped (at most [`MAX_LAYERS`] layers; higher numbers count as the top one).
+    pub layer: u8,
+    /// A frame of a higher layer that builds on the base layer only (VP8's layer sync bit):
+    /// after its layer lost a frame, the layer decodes again from here.
+    pub layer_sync: bool,
 }
 
+/// Temporal layers a frame may be in (VP8 has at most four).
+pub const MAX_LAYERS: u8 = 4;
+
 impl Frame {
-    /// The drop priority of its packets: audio and keyframes kept longest.
+    /// The drop priority of its packets: audio and keyframes kept longest, then the base
+    /// layer, then each higher layer.
     pub fn priority(&self) -> Priority {
         if self.keyframe || self.codec.is_audio() {
             Priority::Keyframe
-        } else {
+        } else if self.layer == 0 {
             Priority::Base
+        } else {
+            Priority::Enhancement(self.layer.min(MAX_LAYERS - 1))
         }
     }
+}
+
+/// Where a stream's numbering stands at the slicer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Numbering {
+    /// The next packet.
+    seq: u64,
+    /// The next frame.
+    frame: u64,
+    /// The next frame of each layer.
+    layer: [u16; MAX_LAYERS as usize],
 }
 
 /// Cuts frames of one source into packets.
 #[derive(Clone, Debug)]
 pub struct FrameSlicer {
     mtu: usize,
-    /// Next packet and frame numbers, per stream.
-    next: BTreeMap<u32, (u64, u64)>,
+    /// Numbering, per stream.
+    next: BTreeMap<u32, Numbering>,
 }
 
 impl FrameSlicer {
@@ -138,10 +172,29 @@ impl FrameSlicer {
     /// cut short there (far beyond any real frame: 70 MB at a 1100-byte MTU).
     pub fn slice(&mut self, publisher: u16, frame: &Frame) -> Vec<MediaPacket> {
         let stream = track_stream(publisher, frame.codec.is_audio());
-        let (seq, number) = self.next.entry(stream).or_insert((0, 0));
+        let next = self.next.entry(stream).or_default();
+        // A keyframe starts the base layer afresh, whatever its encoder called it.
+        let layer = if frame.keyframe {
+            0
+        } else {
+            frame.layer.min(MAX_LAYERS - 1)
+        };
+        let in_layer = next.layer[usize::from(layer)];
+        next.layer[usize::from(layer)] = in_layer.wrapping_add(1);
+        // The base frame it builds on: itself, or the latest of the base layer.
+        let base = next.layer[0].wrapping_sub(1);
+        let mut flags = layer << LAYER_SHIFT;
+        if frame.keyframe {
+            flags |= KEYFRAME;
+        }
+        if frame.layer_sync {
+            flags |= LAYER_SYNC;
+        }
         let mut whole = BytesMut::with_capacity(HEADER + frame.data.len());
         whole.put_u8(frame.codec.code());
-        whole.put_u8(if frame.keyframe { KEYFRAME } else { 0 });
+        whole.put_u8(flags);
+        whole.put_u16(in_layer);
+        whole.put_u16(base);
         whole.put_slice(&frame.data);
         let whole = whole.freeze();
         let chunks = whole
@@ -155,19 +208,19 @@ impl FrameSlicer {
                 let to = (from + self.mtu).min(whole.len());
                 let packet = MediaPacket {
                     stream,
-                    seq: *seq,
-                    frame: *number,
+                    seq: next.seq,
+                    frame: next.frame,
                     timestamp_us: frame.timestamp_us,
                     priority: frame.priority(),
                     fragment: i as u16,
                     fragments,
                     payload: whole.slice(from..to),
                 };
-                *seq += 1;
+                next.seq += 1;
                 packet
             })
             .collect();
-        *number += 1;
+        next.frame += 1;
         packets
     }
 }
@@ -198,6 +251,9 @@ pub struct AssemblyCounts {
     pub incomplete: u64,
     /// Whole frames held back because the video waited for a keyframe.
     pub awaiting_keyframe: u64,
+    /// Whole frames of a higher layer held back because that layer lost a frame and waited
+    /// for one that builds on the base layer alone.
+    pub awaiting_layer_sync: u64,
     /// Packets that were not a frame's (bad header, inconsistent counts, or stale).
     pub rejected: u64,
 }
@@ -215,8 +271,56 @@ struct StreamAssembly {
     pending: BTreeMap<u64, Partial>,
     /// The last frame handed on or given up.
     done: Option<u64>,
-    /// Video lost a frame: only a keyframe goes out next.
+    /// Video lost a frame of its base layer: only a keyframe goes out next.
     broken: bool,
+    /// The number of the last frame of each layer that came whole.
+    last_in_layer: [Option<u16>; MAX_LAYERS as usize],
+    /// Layers (above the base) that lost a frame and wait for a layer sync.
+    layer_broken: [bool; MAX_LAYERS as usize],
+    /// The last base-layer frame handed on.
+    base_played: Option<u16>,
+}
+
+/// What a whole video frame's header says of where it sits.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    layer: u8,
+    sync: bool,
+    in_layer: u16,
+    base: u16,
+}
+
+impl StreamAssembly {
+    /// Whether the whole video `frame` at `place` can be decoded now; `None` when it waits
+    /// for a keyframe, `Some(false)` when its layer waits for a layer sync.
+    fn decodable(&mut self, keyframe: bool, place: Place) -> Option<bool> {
+        let at = usize::from(place.layer);
+        let gap = self.last_in_layer[at].is_some_and(|p| p.wrapping_add(1) != place.in_layer);
+        self.last_in_layer[at] = Some(place.in_layer);
+        if keyframe {
+            self.broken = false;
+            self.layer_broken = [false; MAX_LAYERS as usize];
+            self.base_played = Some(place.base);
+            return Some(true);
+        }
+        if place.layer == 0 {
+            self.broken |= gap;
+            if self.broken {
+                return None;
+            }
+            self.base_played = Some(place.in_layer);
+            return Some(true);
+        }
+        // A higher layer's frame whose base frame never played: the base lost it.
+        if self.base_played != Some(place.base) {
+            self.broken = true;
+        }
+        if self.broken {
+            return None;
+        }
+        self.layer_broken[at] = (self.layer_broken[at] || gap) && !place.sync;
+        Some(!self.layer_broken[1..=at].iter().any(|&b| b))
+    }
 }
 
 /// Puts one source's packets back into whole frames.
@@ -288,9 +392,6 @@ impl FrameAssembler {
             s.pending.remove(&oldest);
             counts.incomplete += 1;
             s.done = Some(s.done.map_or(oldest, |d| d.max(oldest)));
-            if video {
-                s.broken = true;
-            }
         }
         // Hand on every frame now whole, oldest first; older frames still missing packets
         // are given up when a newer one completes.
@@ -305,15 +406,13 @@ impl FrameAssembler {
             for n in older {
                 s.pending.remove(&n);
             }
+            // Which layer lost them shows in the layers' numbers of the frames that follow.
             counts.incomplete += lost;
-            if lost > 0 && video {
-                s.broken = true;
-            }
             s.done = Some(number);
             let Some(whole) = s.pending.remove(&number) else {
                 break;
             };
-            let Some(frame) = whole_frame(whole) else {
+            let Some((frame, place)) = whole_frame(whole) else {
                 counts.rejected += 1;
                 continue;
             };
@@ -326,23 +425,24 @@ impl FrameAssembler {
                 out.frames.push(frame);
                 continue;
             }
-            if frame.keyframe {
-                s.broken = false;
+            match s.decodable(frame.keyframe, place) {
+                None => {
+                    counts.awaiting_keyframe += 1;
+                    out.keyframe_needed = true;
+                }
+                Some(false) => counts.awaiting_layer_sync += 1,
+                Some(true) => {
+                    counts.frames += 1;
+                    out.frames.push(frame);
+                }
             }
-            if s.broken {
-                counts.awaiting_keyframe += 1;
-                out.keyframe_needed = true;
-                continue;
-            }
-            counts.frames += 1;
-            out.frames.push(frame);
         }
         out
     }
 }
 
 /// A complete frame's packets joined and its header read.
-fn whole_frame(partial: Partial) -> Option<Frame> {
+fn whole_frame(partial: Partial) -> Option<(Frame, Place)> {
     let mut joined = BytesMut::with_capacity(partial.bytes);
     for part in partial.parts {
         joined.put_slice(&part?);
@@ -351,14 +451,24 @@ fn whole_frame(partial: Partial) -> Option<Frame> {
         return None;
     }
     let codec = Codec::from_code(joined[0])?;
-    let keyframe = joined[1] & KEYFRAME != 0 || codec.is_audio();
+    let flags = joined[1];
+    let keyframe = flags & KEYFRAME != 0 || codec.is_audio();
+    let place = Place {
+        layer: (flags >> LAYER_SHIFT) & (MAX_LAYERS - 1),
+        sync: flags & LAYER_SYNC != 0,
+        in_layer: u16::from_be_bytes([joined[2], joined[3]]),
+        base: u16::from_be_bytes([joined[4], joined[5]]),
+    };
     let data = joined.freeze().slice(HEADER..);
-    Some(Frame {
+    let frame = Frame {
         codec,
         keyframe,
         timestamp_us: partial.timestamp_us,
         data,
-    })
+        layer: place.layer,
+        layer_sync: place.sync,
+    };
+    Some((frame, place))
 }
 
 #[cfg(test)]
@@ -372,6 +482,8 @@ mod tests {
             keyframe,
             timestamp_us: n * 33_333,
             data: Bytes::from(vec![n as u8; len]),
+            layer: 0,
+            layer_sync: false,
         }
     }
 
@@ -423,6 +535,94 @@ mod tests {
         assert_eq!(out, frames);
     }
 
+    /// Frame `n` of a VP8 `L1T2` stream: even frames the base layer, odd ones layer 1, which
+    /// builds on the base alone every fourth frame (as Chromium's encoder sends it).
+    fn layered(n: u64) -> Frame {
+        Frame {
+            layer: (n % 2) as u8,
+            layer_sync: n % 4 == 1,
+            ..video(n, n == 0, 1500)
+        }
+    }
+
+    /// Which of `frames` play when the packets of those in `lost` never arrive, and whether a
+    /// keyframe was asked for.
+    fn play_losing(frames: &[Frame], lost: &[u64]) -> (Vec<u64>, bool, AssemblyCounts) {
+        let mut slicer = FrameSlicer::new(1100);
+        let mut assembler = FrameAssembler::new();
+        let (mut played, mut needed) = (Vec::new(), false);
+        for (n, frame) in frames.iter().enumerate() {
+            let packets = slicer.slice(0, frame);
+            if lost.contains(&(n as u64)) {
+                continue;
+            }
+            for p in packets {
+                let out = assembler.push(p);
+                needed |= out.keyframe_needed;
+                played.extend(out.frames.iter().map(|f| u64::from(f.data[0])));
+            }
+        }
+        (played, needed, assembler.counts())
+    }
+
+    #[test]
+    fn temporal_layers_are_marked_and_carried() {
+        let mut slicer = FrameSlicer::new(1100);
+        let priorities: Vec<Priority> = (0..4)
+            .map(|n| slicer.slice(0, &layered(n))[0].priority)
+            .collect();
+        use Priority::{Base, Enhancement, Keyframe};
+        assert_eq!(priorities, [Keyframe, Enhancement(1), Base, Enhancement(1)]);
+        let frames: Vec<Frame> = (0..8).map(layered).collect();
+        let (played, needed, _) = play_losing(&frames, &[]);
+        assert_eq!(played, (0..8).collect::<Vec<_>>());
+        assert!(!needed);
+        // What comes out is what went in, layer and sync included.
+        let mut assembler = FrameAssembler::new();
+        let mut slicer = FrameSlicer::new(1100);
+        let out: Vec<Frame> = frames
+            .iter()
+            .flat_map(|f| slicer.slice(0, f))
+            .flat_map(|p| assembler.push(p).frames)
+            .collect();
+        assert_eq!(out, frames);
+    }
+
+    #[test]
+    fn a_lost_enhancement_frame_holds_its_layer_until_a_sync_and_the_base_plays_on() {
+        let frames: Vec<Frame> = (0..12).map(layered).collect();
+        // Frame 3 (layer 1) lost: layer 1 waits until frame 5 (a sync), frame 4 (base) plays;
+        // no keyframe is asked for.
+        let (played, needed, counts) = play_losing(&frames, &[3]);
+        assert_eq!(played, [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert!(!needed);
+        assert_eq!(counts.awaiting_layer_sync, 0);
+        // Frame 5 (a sync) lost: frame 7 (layer 1, not a sync) waits; frame 9 (a sync) plays.
+        let (played, needed, counts) = play_losing(&frames, &[5]);
+        assert_eq!(played, [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]);
+        assert!(!needed);
+        assert_eq!(counts.awaiting_layer_sync, 1);
+        // Every layer-1 frame lost (a link that sheds the layer): the base plays at half rate.
+        let odd: Vec<u64> = (1..12).step_by(2).collect();
+        let (played, needed, _) = play_losing(&frames, &odd);
+        assert_eq!(played, [0, 2, 4, 6, 8, 10]);
+        assert!(!needed);
+    }
+
+    #[test]
+    fn a_lost_base_frame_stops_every_layer_until_a_keyframe() {
+        let mut frames: Vec<Frame> = (0..12).map(layered).collect();
+        frames[8].keyframe = true;
+        // Frame 4 (base) lost: frame 5 builds on it and waits, as does all until the keyframe.
+        let (played, needed, counts) = play_losing(&frames, &[4]);
+        assert_eq!(played, [0, 1, 2, 3, 8, 9, 10, 11]);
+        assert!(needed);
+        assert_eq!(counts.awaiting_keyframe, 3);
+        // Lost together with what follows it up to the next base frame: the same.
+        let (played, _, _) = play_losing(&frames, &[4, 5]);
+        assert_eq!(played, [0, 1, 2, 3, 8, 9, 10, 11]);
+    }
+
     #[test]
     fn after_a_lost_video_frame_only_a_keyframe_plays_again_and_audio_never_waits() {
         let mut slicer = FrameSlicer::new(1100);
@@ -434,6 +634,8 @@ mod tests {
             keyframe: true,
             timestamp_us: n * 20_000,
             data: Bytes::from_static(b"opus"),
+            layer: 0,
+            layer_sync: false,
         };
         for (n, frame) in [
             video(0, true, 3000),

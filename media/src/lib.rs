@@ -27,8 +27,8 @@ pub use container::{
     IvfError, IvfHeader, IvfReader, IvfWriter, MAX_IVF_FRAME, OggOpusWriter, vp8_size,
 };
 pub use frame::{
-    Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_PUBLISHERS,
-    stream_publisher, track_stream,
+    Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_LAYERS,
+    MAX_PUBLISHERS, stream_publisher, track_stream,
 };
 pub use ogg::{MAX_OGG_PACKET, OggError, OggOpusReader, opus_packet_samples};
 pub use pacer::{BURST, PriorityPacer};

@@ -177,6 +177,12 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
         );
         assert_eq!(b.sessions_open, 3, "{b:?}");
         assert!(b.frames_in > 0 && b.frames_out > 0, "{b:?}");
+        // The page publishes video in two temporal layers: about every other frame is above
+        // the base (and marked so, for the pacers to shed first).
+        assert!(
+            b.enhancement_frames_in * 5 > b.frames_in / 2,
+            "few frames of the upper temporal layer: {b:?}"
+        );
     }
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);

@@ -66,6 +66,8 @@ impl FileFrames {
                     keyframe: data.first().is_some_and(|b| b & 1 == 0),
                     timestamp_us: at_us,
                     data: Bytes::from(data),
+                    layer: 0,
+                    layer_sync: false,
                 }))
             }
             Self::Ogg(reader) => {
@@ -77,6 +79,8 @@ impl FileFrames {
                     keyframe: false,
                     timestamp_us: at_us,
                     data: Bytes::from(data),
+                    layer: 0,
+                    layer_sync: false,
                 }))
             }
         }

@@ -466,6 +466,12 @@ impl StatusBoard {
             )
             .single(
                 Kind::Counter,
+                "esm_browser_enhancement_frames_in_total",
+                "Video frames received from publishers in a temporal layer above the base.",
+                b.enhancement_frames_in as f64,
+            )
+            .single(
+                Kind::Counter,
                 "esm_browser_frames_out_total",
                 "Frames written to watching browsers.",
                 b.frames_out as f64,

@@ -184,6 +184,11 @@ impl EdgeCore {
                     return;
                 };
                 self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                if frame.layer > 0 && !frame.codec.is_audio() {
+                    self.counters
+                        .enhancement_frames_in
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 let source = SourceKey {
                     member: self.me,
                     publisher,

@@ -126,6 +126,8 @@ pub struct EdgeCounters {
     pub open: AtomicU64,
     /// Frames received from publishers.
     pub frames_in: AtomicU64,
+    /// Of them, video frames of a temporal layer above the base (a browser sending `L1T2`).
+    pub enhancement_frames_in: AtomicU64,
     /// Frames written to watchers.
     pub frames_out: AtomicU64,
     /// Publishers' frames the member could not take at once (dropped).
@@ -143,6 +145,9 @@ pub struct EdgeSnapshot {
     pub sessions_open: u64,
     /// Frames received from publishers.
     pub frames_in: u64,
+    /// Of them, video frames of a temporal layer above the base (a browser sending `L1T2`).
+    #[serde(default)]
+    pub enhancement_frames_in: u64,
     /// Frames written to watchers.
     pub frames_out: u64,
     /// Publishers' frames the member could not take at once (dropped).
@@ -159,6 +164,7 @@ impl EdgeCounters {
             sessions_opened: get(&self.opened),
             sessions_open: get(&self.open),
             frames_in: get(&self.frames_in),
+            enhancement_frames_in: get(&self.enhancement_frames_in),
             frames_out: get(&self.frames_out),
             frames_dropped: get(&self.frames_dropped),
             strays: get(&self.strays),

@@ -134,11 +134,18 @@ impl Session {
                 let Some(codec) = codec_of(data.params.spec().codec) else {
                     return Happened::Nothing;
                 };
+                // A browser sending VP8 with temporal layers (`L1T2`) marks each frame's.
+                let (layer, layer_sync) = match &data.codec_extra {
+                    str0m::format::CodecExtra::Vp8(vp8) => (vp8.layer_index, vp8.sync),
+                    _ => (0, false),
+                };
                 Happened::Frame(Frame {
                     codec,
                     keyframe: codec.is_audio() || data.is_keyframe(),
                     timestamp_us: data.time.as_micros(),
                     data: bytes::Bytes::copy_from_slice(&data.data),
+                    layer,
+                    layer_sync,
                 })
             }
             Event::KeyframeRequest(_) => Happened::KeyframeWanted,
