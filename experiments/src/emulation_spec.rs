@@ -109,6 +109,7 @@ pub fn spec_of(
                 lon: at.map(|c| c.1),
                 up_bps: host.access.up.bps(),
                 down_bps: host.access.down.bps(),
+                down_changes: Vec::new(),
             }
         })
         .collect();

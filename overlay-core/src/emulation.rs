@@ -26,6 +26,21 @@ pub struct Place {
     pub up_bps: u64,
     /// Download capacity of its access link, bits per second (0: unlimited).
     pub down_bps: u64,
+    /// Later download capacities, in order: from `after_ms` milliseconds after the member
+    /// started, its download carries `bps` (0: unlimited). For tests of a link that narrows
+    /// and recovers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub down_changes: Vec<RateChange>,
+}
+
+/// A change of an access link's capacity at a moment of the member's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateChange {
+    /// Milliseconds after the member started.
+    pub after_ms: u64,
+    /// The capacity from then on, bits per second (0: unlimited).
+    pub bps: u64,
 }
 
 /// The emulated world, as a JSON file says it.

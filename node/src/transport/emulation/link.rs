@@ -28,6 +28,11 @@ impl Bottleneck {
         }
     }
 
+    /// From now on the link carries `rate_bps` (0: unlimited); what is queued keeps its times.
+    pub fn set_rate(&mut self, rate_bps: u64) {
+        self.rate_bps = rate_bps;
+    }
+
     /// A datagram of `bytes` offered at `now`: when it has crossed the link, or `None` when the
     /// queue is full (it is dropped).
     pub fn offer(&mut self, now: Time, bytes: usize) -> Option<Time> {

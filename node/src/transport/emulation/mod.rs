@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use overlay_core::emulation::{EmulationSpec, Place};
+pub use overlay_core::emulation::{EmulationSpec, Place, RateChange};
 
 /// Most members a spec may place.
 const MAX_MEMBERS: usize = 4096;
@@ -27,6 +27,10 @@ const MAX_MEMBERS: usize = 4096;
 const MAX_SPEC_BYTES: u64 = 64 << 20;
 /// The longest one-way delay, jitter or queue a spec may ask for.
 const MAX_DELAY_US: u64 = 10_000_000;
+/// Most changes of one place's download.
+const MAX_RATE_CHANGES: usize = 64;
+/// The latest a change may come (a day).
+const MAX_CHANGE_MS: u64 = 86_400_000;
 
 /// Why a spec cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +119,16 @@ impl Emulation {
             if by_ip.insert(place.ip, i).is_some() {
                 return invalid(format!("address {} is given to two places", place.ip));
             }
+            let changes = &place.down_changes;
+            if changes.len() > MAX_RATE_CHANGES
+                || changes.windows(2).any(|w| w[0].after_ms >= w[1].after_ms)
+                || changes.iter().any(|c| c.after_ms > MAX_CHANGE_MS)
+            {
+                return invalid(format!(
+                    "place {i}: down_changes must be at most {MAX_RATE_CHANGES}, in increasing \
+                     order of after_ms, each within {MAX_CHANGE_MS} ms"
+                ));
+            }
         }
         Ok(Self { spec, by_ip })
     }
@@ -170,6 +184,28 @@ mod tests {
     }
 
     #[test]
+    fn a_download_narrows_and_recovers_as_its_changes_say() {
+        let text = spec().replace(
+            "\"down_bps\": 8000000",
+            "\"down_bps\": 0, \"down_changes\": [{\"after_ms\": 1000, \"bps\": 1000000}, \
+             {\"after_ms\": 2000, \"bps\": 0}]",
+        );
+        let e = Emulation::parse(&text).unwrap();
+        let sydney = e.place(1);
+        assert_eq!(sydney.down_changes.len(), 2);
+        let mut download = socket::Download {
+            link: link::Bottleneck::new(sydney.down_bps, Duration::from_millis(100)),
+            changes: sydney.down_changes.clone().into(),
+        };
+        let at = overlay_core::Time::from_millis;
+        // Unlimited at first; from 1 s, 1 Mbit/s (1250 bytes take 10 ms); from 2 s unlimited.
+        assert_eq!(download.offer(at(500), 1250), Some(at(500)));
+        assert_eq!(download.offer(at(1500), 1250), Some(at(1510)));
+        assert_eq!(download.offer(at(1500), 1250), Some(at(1520)));
+        assert_eq!(download.offer(at(2500), 1250), Some(at(2500)));
+    }
+
+    #[test]
     fn impossible_specs_are_refused_with_what_is_wrong() {
         let wrong = [
             (
@@ -185,6 +221,14 @@ mod tests {
             (
                 spec().replace("\"name\": \"two", "\"colour\": \"two"),
                 "unknown field",
+            ),
+            (
+                spec().replace(
+                    "\"down_bps\": 8000000",
+                    "\"down_bps\": 8000000, \"down_changes\": [{\"after_ms\": 9, \"bps\": 1}, \
+                     {\"after_ms\": 9, \"bps\": 0}]",
+                ),
+                "increasing",
             ),
         ];
         for (text, says) in wrong {

@@ -20,8 +20,8 @@ use quinn::{AsyncUdpSocket, UdpPoller};
 use rand::RngExt;
 use tokio::sync::mpsc;
 
-use super::Emulation;
 use super::link::Bottleneck;
+use super::{Emulation, RateChange};
 
 /// Datagrams held (in flight on emulated paths, in each direction) before more are dropped.
 const HELD: usize = 65_536;
@@ -95,15 +95,19 @@ impl EmulatedSocket {
         let local = io.local_addr()?;
         let me = emulation.place_of(local.ip());
         let queue = Duration::from_micros(emulation.spec().queue_us);
-        let (up, down) = me.map_or((0, 0), |i| {
+        let (up, down, changes) = me.map_or((0, 0, Vec::new()), |i| {
             let p = emulation.place(i);
-            (p.up_bps, p.down_bps)
+            (p.up_bps, p.down_bps, p.down_changes.clone())
         });
         let clock = tokio::time::Instant::now();
         let (out_tx, out_rx) = mpsc::channel(HELD);
         let (in_tx, in_rx) = mpsc::channel(HELD);
         tokio::spawn(send_when_due(io.clone(), clock, out_rx));
-        tokio::spawn(receive(io, clock, Bottleneck::new(down, queue), in_tx));
+        let download = Download {
+            link: Bottleneck::new(down, queue),
+            changes: changes.into(),
+        };
+        tokio::spawn(receive(io, clock, download, in_tx));
         Ok(Arc::new(Self {
             local,
             emulation,
@@ -161,10 +165,31 @@ async fn send_when_due(
 
 /// Takes datagrams off the wire through the download link, and hands each over when it has
 /// crossed it.
+/// This member's download link and the changes of its rate still to come.
+pub(super) struct Download {
+    pub(super) link: Bottleneck,
+    pub(super) changes: std::collections::VecDeque<RateChange>,
+}
+
+impl Download {
+    /// A datagram of `bytes` arriving at `now`: when it has crossed the link (`None`: dropped).
+    pub(super) fn offer(&mut self, now: Time, bytes: usize) -> Option<Time> {
+        while let Some(change) = self
+            .changes
+            .front()
+            .filter(|c| now >= Time::from_millis(c.after_ms))
+        {
+            self.link.set_rate(change.bps);
+            self.changes.pop_front();
+        }
+        self.link.offer(now, bytes)
+    }
+}
+
 async fn receive(
     io: Arc<tokio::net::UdpSocket>,
     clock: tokio::time::Instant,
-    mut download: Bottleneck,
+    mut download: Download,
     ready: mpsc::Sender<(SocketAddr, Vec<u8>)>,
 ) {
     let mut heap: BinaryHeap<Held> = BinaryHeap::new();
