@@ -27,8 +27,10 @@ pub struct Place {
     /// Download capacity of its access link, bits per second (0: unlimited).
     pub down_bps: u64,
     /// Later download capacities, in order: from `after_ms` milliseconds after the member
-    /// started, its download carries `bps` (0: unlimited). For tests of a link that narrows
-    /// and recovers.
+    /// started (bound its emulated socket), its download carries `bps` (0: unlimited). For
+    /// tests of a link that narrows and recovers, as cross traffic would make it: the member's
+    /// own idea of its download (for its routing and the shares it gives its parents) stays
+    /// `down_bps`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub down_changes: Vec<RateChange>,
 }
@@ -37,7 +39,7 @@ pub struct Place {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateChange {
-    /// Milliseconds after the member started.
+    /// Milliseconds after the member started (bound its emulated socket).
     pub after_ms: u64,
     /// The capacity from then on, bits per second (0: unlimited).
     pub bps: u64,

@@ -163,8 +163,6 @@ async fn send_when_due(
     }
 }
 
-/// Takes datagrams off the wire through the download link, and hands each over when it has
-/// crossed it.
 /// This member's download link and the changes of its rate still to come.
 pub(super) struct Download {
     pub(super) link: Bottleneck,
@@ -186,6 +184,8 @@ impl Download {
     }
 }
 
+/// Takes datagrams off the wire through the download link, and hands each over when it has
+/// crossed it.
 async fn receive(
     io: Arc<tokio::net::UdpSocket>,
     clock: tokio::time::Instant,
