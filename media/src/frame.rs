@@ -535,8 +535,9 @@ mod tests {
         assert_eq!(out, frames);
     }
 
-    /// Frame `n` of a VP8 `L1T2` stream: even frames the base layer, odd ones layer 1, which
-    /// builds on the base alone every fourth frame (as Chromium's encoder sends it).
+    /// Frame `n` of a VP8 `L1T2` stream: even frames the base layer, odd ones layer 1, every
+    /// other one of which builds on the base alone (Debian's Chromium, in the three-browser
+    /// test, marked about half of its upper-layer frames so).
     fn layered(n: u64) -> Frame {
         Frame {
             layer: (n % 2) as u8,

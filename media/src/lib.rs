@@ -6,7 +6,8 @@
 //! - [`PriorityPacer`]: rate adaptation by dropping, lowest priority first, for one outgoing
 //!   link whose rate the congestion controller (or the simulator's fair share) sets;
 //! - [`FrameSlicer`] and [`FrameAssembler`]: a real codec's whole frames (audio, video
-//!   keyframes and delta frames) as packets and back, waiting for a keyframe after a loss;
+//!   keyframes and delta frames, in temporal layers) as packets and back, waiting for a keyframe
+//!   after a base frame's loss and for a layer sync after an upper layer's;
 //! - [`IvfWriter`] and [`OggOpusWriter`]: a recorded source's frames as files other tools read;
 //!   [`IvfReader`] and [`OggOpusReader`]: files (or ffmpeg's pipes) a member sends;
 //! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).

@@ -177,10 +177,11 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
         );
         assert_eq!(b.sessions_open, 3, "{b:?}");
         assert!(b.frames_in > 0 && b.frames_out > 0, "{b:?}");
-        // The page publishes video in two temporal layers: about every other frame is above
-        // the base (and marked so, for the pacers to shed first).
+        // The page publishes video in two temporal layers: every other video frame is above
+        // the base and marked so, for the pacers to shed first (30-32 of about 220 frames,
+        // sound included, in the runs here; none without L1T2).
         assert!(
-            b.enhancement_frames_in * 5 > b.frames_in / 2,
+            b.enhancement_frames_in * 20 > b.frames_in,
             "few frames of the upper temporal layer: {b:?}"
         );
     }
@@ -430,8 +431,9 @@ async fn sleep_until(from: Instant, secs: u64) {
     tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
 }
 
-/// The download below the watching browser's member, while narrowed: more than the base layer
-/// and the sound of the page's stream need, less than the whole stream.
+/// The download below the watching browser's member, while narrowed: meant to lie between what
+/// the base layer and the sound take and the whole stream (about 270 kbit/s; the base and the
+/// sound are 70 of its 87 packets a second, their bytes not measured apart).
 const NARROWED_BPS: u64 = 240_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
