@@ -9,7 +9,10 @@
 //!   keyframes and delta frames, in temporal layers) as packets and back, waiting for a keyframe
 //!   after a base frame's loss and for a layer sync after an upper layer's;
 //! - [`IvfWriter`] and [`OggOpusWriter`]: a recorded source's frames as files other tools read;
-//!   [`IvfReader`] and [`OggOpusReader`]: files (or ffmpeg's pipes) a member sends;
+//!   [`IvfReader`], [`OggOpusReader`] and [`MpegTsReader`] (H.264 and Opus in MPEG-TS): files
+//!   (or ffmpeg's pipes) a member sends;
+//! - [`h264_profile`] and [`best_h264_payload`]: an H.264 stream's profile and the payload type
+//!   a browser agreed that decodes it;
 //! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).
 //!
 //! Like the protocol crates it never reads a clock: time is passed in.
@@ -18,6 +21,8 @@
 
 mod container;
 mod frame;
+mod h264;
+mod mpegts;
 mod ogg;
 mod pacer;
 mod packet;
@@ -31,6 +36,8 @@ pub use frame::{
     Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_LAYERS,
     MAX_PUBLISHERS, stream_publisher, track_stream,
 };
+pub use h264::{H264Profile, best_h264_payload, h264_is_keyframe, h264_profile, nal_units};
+pub use mpegts::{MAX_TS_UNIT, MpegTsError, MpegTsReader, TS_PACKET, stream_type_name};
 pub use ogg::{MAX_OGG_PACKET, OggError, OggOpusReader, opus_packet_samples};
 pub use pacer::{BURST, PriorityPacer};
 pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};

@@ -6,103 +6,17 @@
 //! Needs Debian's `chromium` (else SKIPPED, unless `ESM_REQUIRE_CHROMIUM` is set); `.ci/run`
 //! installs it.
 
-#[path = "hls/chromium.rs"]
-mod chromium;
+mod conference_common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use node::demo::process::{MemberProcess, MemberSpec, key_path};
+use node::demo::process::MemberProcess;
 use node::transport::admission::GroupSecret;
 use overlay_core::NodeId;
-use serde_json::Value;
 
-use chromium::{CHROMIUM, Chromium};
-
-const GROUP: &str = "webrtc";
-const SECRET: &str = "webrtc-test-secret-0123456789";
-
-/// WebRTC in headless Chromium: a fake camera and microphone granted without asking, host
-/// candidates on loopback, and no throttling of the tabs that are not in front.
-const WEBRTC_FLAGS: &[&str] = &[
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-];
-
-fn chromium_here() -> bool {
-    let here = std::process::Command::new(CHROMIUM)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !here {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_CHROMIUM").is_none(),
-            "chromium is required here"
-        );
-        eprintln!("SKIPPED: chromium is missing");
-    }
-    here
-}
-
-fn spec(dir: &std::path::Path, i: usize, join: Vec<std::net::SocketAddr>) -> MemberSpec {
-    MemberSpec {
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_esm")),
-        group: GROUP.into(),
-        secret: SECRET.into(),
-        key: key_path(dir, i),
-        join,
-        send: None,
-        port: 0,
-        resolver: None,
-        ip: std::net::Ipv4Addr::LOCALHOST.into(),
-        emulate: None,
-        flags: Vec::new(),
-    }
-}
-
-/// A fresh folder for one test's keys, files and browser profile.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The page's `esmConference[field]` in the current tab (`Null` before the page set it).
-async fn page_value(browser: &mut Chromium, field: &str) -> Value {
-    let v = browser
-        .eval(&format!(
-            "JSON.stringify(window.esmConference && esmConference.{field} || {{}})"
-        ))
-        .await;
-    v.as_str()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null)
-}
-
-/// What a tab decoded of each source it watches: (frames, keyframes, width, audio samples).
-fn decoded(stats: &Value) -> Vec<(String, u64, u64, u64, u64)> {
-    let Some(sources) = stats.as_object() else {
-        return Vec::new();
-    };
-    sources
-        .iter()
-        .map(|(source, s)| {
-            let n = |k: &str| s[k].as_u64().unwrap_or(0);
-            (
-                source.clone(),
-                n("framesDecoded"),
-                n("keyFramesDecoded"),
-                n("frameWidth"),
-                n("totalSamplesReceived"),
-            )
-        })
-        .collect()
-}
+use conference_common::chromium::Chromium;
+use conference_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_browsers_on_three_members_see_and_hear_each_other() {
@@ -671,43 +585,6 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// ffprobe's count of frames (video) or packets (audio) of the first stream in `path`, and its
-/// codec name; `None` where ffprobe is missing (SKIPPED unless `ESM_REQUIRE_FFMPEG` is set).
-fn probe(path: &std::path::Path, video: bool) -> Option<(String, u64)> {
-    let entries = if video {
-        "stream=codec_name,nb_read_frames"
-    } else {
-        "stream=codec_name,nb_read_packets"
-    };
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            if video { "v:0" } else { "a:0" },
-        ])
-        .args([if video {
-            "-count_frames"
-        } else {
-            "-count_packets"
-        }])
-        .args(["-show_entries", entries, "-of", "csv=p=0"])
-        .arg(path)
-        .output();
-    let Ok(out) = out else {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffprobe is required here"
-        );
-        eprintln!("SKIPPED: no ffprobe");
-        return None;
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut fields = text.trim().split(',');
-    let codec = fields.next().unwrap_or("").to_owned();
-    let count = fields.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    Some((codec, count))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
@@ -910,101 +787,5 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
         busy / idle.max(1e-6)
     );
     drop(browser);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_sends_ffmpegs_video_and_sound_files_and_another_records_them_for_ffprobe() {
-    let ffmpeg = std::process::Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ffmpeg {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg is required here"
-        );
-        eprintln!("SKIPPED: no ffmpeg");
-        return;
-    }
-    let dir = scratch("esm-send-files");
-    // Six seconds of 25 fps VP8 with a keyframe every second, and six seconds of a tone as
-    // Opus in Ogg (20 ms packets: 300 of them), as a user would make them.
-    let video = dir.join("talk.ivf");
-    let sound = dir.join("talk.ogg");
-    let made = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-        ])
-        .args([
-            "-t", "6", "-map", "0:v", "-c:v", "libvpx", "-g", "25", "-b:v", "300k", "-f", "ivf",
-        ])
-        .arg(&video)
-        .args([
-            "-t", "6", "-map", "1:a", "-c:a", "libopus", "-b:a", "48k", "-f", "ogg",
-        ])
-        .arg(&sound)
-        .status()
-        .unwrap();
-    assert!(made.success(), "ffmpeg made the IVF and Ogg files");
-    let recordings = dir.join("recordings");
-    let mut receiver = spec(&dir, 1, vec![]);
-    receiver.flags = vec!["--record".into(), recordings.display().to_string()];
-    let b = MemberProcess::start(&receiver).await.unwrap();
-    let mut sender = spec(&dir, 0, vec![b.quic]);
-    sender.flags = vec![
-        "--send".into(),
-        format!("ivf:{}", video.display()),
-        "--send".into(),
-        format!("ogg:{}", sound.display()),
-    ];
-    let t0 = Instant::now();
-    let a = MemberProcess::start(&sender).await.unwrap();
-    let recorded_video = recordings.join(format!("{}-15.ivf", &a.id[..16]));
-    let recorded_sound = recordings.join(format!("{}-15.opus", &a.id[..16]));
-    tokio::time::sleep(Duration::from_secs(9)).await;
-    for recorded in [&recorded_video, &recorded_sound] {
-        assert!(
-            recorded.exists(),
-            "b recorded {} after {:?}",
-            recorded.display(),
-            t0.elapsed()
-        );
-    }
-    let (Some((video_codec, frames)), Some((sound_codec, packets))) =
-        (probe(&recorded_video, true), probe(&recorded_sound, false))
-    else {
-        return;
-    };
-    println!(
-        "a sent ffmpeg's 150-frame VP8 file and 300-packet Opus file; b recorded {frames} \
-         {video_codec} frames and {packets} {sound_codec} packets"
-    );
-    assert_eq!(video_codec, "vp8");
-    assert_eq!(sound_codec, "opus");
-    // The first frames may go before b's tree from a is up; the rest arrive.
-    assert!(frames >= 100, "{frames} of 150 frames");
-    assert!(packets >= 200, "{packets} of 300 packets");
-    // The sound decodes cleanly: every packet that arrived is a whole Opus packet.
-    let decoded = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&recorded_sound)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    let errors = String::from_utf8_lossy(&decoded.stderr);
-    assert!(
-        decoded.status.success() && errors.trim().is_empty(),
-        "ffmpeg decoding the recorded sound: {errors}"
-    );
     let _ = std::fs::remove_dir_all(&dir);
 }

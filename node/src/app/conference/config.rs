@@ -134,10 +134,11 @@ pub struct ConferenceArgs {
     #[arg(long)]
     pub join: Vec<SocketAddr>,
     /// What to send: `synthetic:RATE` (e.g. synthetic:500kbps); or files, as one source with
-    /// video and sound: `ivf:FILE`, VP8 video in IVF, and `ogg:FILE`, Opus audio in Ogg, each
-    /// paced by its own timestamps (repeat the flag for both; `-` reads standard input, e.g.
-    /// `ffmpeg -re -i in.mp4 -c:v libvpx -deadline realtime -g 50 -f ivf - | esm conference ...
-    /// --send ivf:- --send ogg:sound.ogg`).
+    /// video and sound, paced by their own timestamps (`-` reads standard input): `ts:FILE`,
+    /// H.264 video and Opus audio in MPEG-TS (e.g. `ffmpeg -re -i in.mp4 -c:v libx264
+    /// -pix_fmt yuv420p -bf 0 -g 50 -c:a libopus -f mpegts - | esm conference ... --send
+    /// ts:-`); or `ivf:FILE`, VP8 video in IVF, and `ogg:FILE`, Opus audio in Ogg (repeat the
+    /// flag for both, e.g. `--send ivf:- --send ogg:sound.ogg`).
     #[arg(long)]
     pub send: Vec<String>,
     /// Serve /status and /metrics on this TCP address.
@@ -232,15 +233,16 @@ pub enum ConfigError {
     NoListen,
     /// `--send` names something other than a synthetic source or a file it reads.
     #[error(
-        "--send {0}: give `synthetic:RATE`, `ivf:FILE` (VP8 in IVF, `ivf:-` for stdin, as \
-         `ffmpeg ... -c:v libvpx -f ivf -` writes it) or `ogg:FILE` (Opus in Ogg, as \
-         `ffmpeg ... -c:a libopus -f ogg` writes it)"
+        "--send {0}: give `synthetic:RATE`, `ts:FILE` (H.264 and Opus in MPEG-TS, `ts:-` for \
+         stdin, as `ffmpeg ... -c:v libx264 -bf 0 -c:a libopus -f mpegts -` writes it), \
+         `ivf:FILE` (VP8 in IVF, as `ffmpeg ... -c:v libvpx -f ivf` writes it) or `ogg:FILE` \
+         (Opus in Ogg, as `ffmpeg ... -c:a libopus -f ogg` writes it)"
     )]
     SendKind(String),
     /// `--send` given twice for what one member sends once.
     #[error(
-        "--send {0}: a member sends synthetic media alone, or at most one `ivf:` and one `ogg:` \
-         file, and reads standard input for at most one of them"
+        "--send {0}: a member sends synthetic media alone, one `ts:` file alone, or at most one \
+         `ivf:` and one `ogg:` file, and reads standard input for at most one of them"
     )]
     SendTwice(String),
     /// `--send synthetic:RATE` with a rate that is not a bandwidth.
@@ -278,6 +280,8 @@ pub enum ConfigError {
 /// What a file a member sends holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SentKind {
+    /// H.264 video and Opus audio in MPEG-TS.
+    Ts,
     /// VP8 video in IVF.
     Ivf,
     /// Opus audio in Ogg.
@@ -326,14 +330,15 @@ fn parse_send(spec: &str) -> Result<SendValue, ConfigError> {
                     source,
                 })
         }
+        Some(("ts", path)) if !path.is_empty() => file(SentKind::Ts, path),
         Some(("ivf", path)) if !path.is_empty() => file(SentKind::Ivf, path),
         Some(("ogg", path)) if !path.is_empty() => file(SentKind::Ogg, path),
         _ => Err(ConfigError::SendKind(spec.to_owned())),
     }
 }
 
-/// All `--send` values: a synthetic rate alone, or files (one of each kind, at most one of
-/// them standard input).
+/// All `--send` values: a synthetic rate alone, an MPEG-TS file alone, or files (one of each
+/// kind, at most one of them standard input).
 fn parse_sends(specs: &[String]) -> Result<(Option<Bandwidth>, Vec<SentFile>), ConfigError> {
     let mut rate = None;
     let mut files: Vec<SentFile> = Vec::new();
@@ -347,9 +352,12 @@ fn parse_sends(specs: &[String]) -> Result<(Option<Bandwidth>, Vec<SentFile>), C
                 rate = Some(r);
             }
             SendValue::File(file) => {
-                let clash = files
-                    .iter()
-                    .any(|f| f.kind == file.kind || (f.is_stdin() && file.is_stdin()));
+                let clash = files.iter().any(|f| {
+                    f.kind == file.kind
+                        || f.kind == SentKind::Ts
+                        || file.kind == SentKind::Ts
+                        || (f.is_stdin() && file.is_stdin())
+                });
                 if rate.is_some() || clash {
                     return Err(twice());
                 }
@@ -557,14 +565,26 @@ mod tests {
         });
         assert!(matches!(no_group, Err(ConfigError::NoGroup)));
         let file = ConferenceConfig::try_from(ConferenceArgs {
-            send: vec!["file:talk.ts".into()],
+            send: vec!["file:talk.mp4".into()],
             ..args()
         })
         .unwrap_err();
         assert!(
             file.to_string()
-                .contains("give `synthetic:RATE`, `ivf:FILE`"),
+                .contains("give `synthetic:RATE`, `ts:FILE`"),
             "{file}"
+        );
+        let ts = ConferenceConfig::try_from(ConferenceArgs {
+            send: vec!["ts:-".into()],
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(
+            ts.send_files,
+            vec![SentFile {
+                kind: SentKind::Ts,
+                path: PathBuf::from("-")
+            }]
         );
         let ivf = ConferenceConfig::try_from(ConferenceArgs {
             send: vec!["ivf:talk.ivf".into()],
@@ -591,6 +611,8 @@ mod tests {
             vec!["ivf:-", "ogg:-"],
             vec!["synthetic:300kbps", "ogg:a.ogg"],
             vec!["ivf:a.ivf", "synthetic:300kbps"],
+            vec!["ts:a.ts", "ogg:b.ogg"],
+            vec!["ivf:a.ivf", "ts:-"],
         ] {
             let err = ConferenceConfig::try_from(ConferenceArgs {
                 send: twice.iter().map(|s| s.to_string()).collect(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use media::{Codec, Frame};
 use str0m::change::SdpOffer;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::{Candidate, Event, Rtc};
 
 use super::{EdgeError, SourceKey};
@@ -36,6 +36,9 @@ pub(super) struct Session {
     /// A watcher was given its source's keyframe group.
     started: bool,
     last_keyframe_request: Option<Instant>,
+    /// The H.264 payload type chosen for the source's profile (at its last sequence parameter
+    /// set), so its delta frames follow in the same one.
+    h264_pt: Option<Pt>,
 }
 
 /// `MediaKind` as an ordered key.
@@ -101,6 +104,7 @@ impl Session {
             connected: false,
             started: false,
             last_keyframe_request: None,
+            h264_pt: None,
         };
         Ok((session, answer.to_sdp_string()))
     }
@@ -198,10 +202,29 @@ impl Session {
         let Some(writer) = self.rtc.writer(mid) else {
             return false;
         };
-        let pt = writer
-            .payload_params()
-            .find(|p| codec_of(p.spec().codec) == Some(frame.codec))
-            .map(|p| p.pt());
+        let pt = if frame.codec == Codec::H264 {
+            // Of the H.264 payload types agreed, one whose decoder takes the stream's profile
+            // (a High-profile stream in a payload type agreed as constrained baseline is one
+            // a browser may refuse).
+            let profile = media::h264_profile(&frame.data);
+            if profile.is_some() || self.h264_pt.is_none() {
+                let agreed: Vec<(Pt, Option<u32>, Option<u8>)> = writer
+                    .payload_params()
+                    .filter(|p| p.spec().codec == str0m::format::Codec::H264)
+                    .map(|p| {
+                        let format = p.spec().format;
+                        (p.pt(), format.profile_level_id, format.packetization_mode)
+                    })
+                    .collect();
+                self.h264_pt = media::best_h264_payload(profile, &agreed).or(self.h264_pt);
+            }
+            self.h264_pt
+        } else {
+            writer
+                .payload_params()
+                .find(|p| codec_of(p.spec().codec) == Some(frame.codec))
+                .map(|p| p.pt())
+        };
         let Some(pt) = pt else {
             return false;
         };
