@@ -16,7 +16,11 @@ ffmpeg -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000 -t 0.
   -c:a libopus -b:a 24k -f ogg "$media/sine.ogg"
 ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=10 -t 0.3 -c:v libvpx \
   -f ivf "$media/testsrc.ivf"
+ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=10 -f lavfi -i sine=duration=1 \
+  -t 0.3 -c:v libx264 -pix_fmt yuv420p -bf 0 -g 2 -c:a libopus -b:a 24k -f mpegts \
+  "$media/talk.ts"
 { printf '\x04'; cat "$media/sine.ogg"; } > fuzz/seeds/media_files/sine.ogg
+{ printf '\x0b'; cat "$media/talk.ts"; } > fuzz/seeds/media_files/talk.ts
 { printf '\x02'; cat "$media/testsrc.ivf"; } > fuzz/seeds/media_files/testsrc.ivf
 rm -r "$media"
 # dig's queries, caught by a UDP socket that answers nothing.

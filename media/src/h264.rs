@@ -66,6 +66,9 @@ pub enum H264Profile {
     ConstrainedHigh,
     /// High (libx264's default).
     High,
+    /// High 4:4:4 Predictive: its decoders take every profile above but Baseline (H.264
+    /// A.2.7); what Chromium on OpenH264 offers beyond Main.
+    High444,
     /// Any other profile, by its `profile_idc`.
     Other(u8),
 }
@@ -83,6 +86,7 @@ impl H264Profile {
             0x58 if flag(0) => Self::Baseline,
             0x64 if flag(4) && flag(5) => Self::ConstrainedHigh,
             0x64 => Self::High,
+            0xf4 => Self::High444,
             other => Self::Other(other),
         }
     }
@@ -95,38 +99,59 @@ impl H264Profile {
     /// Whether a decoder agreed for `self` decodes a stream of `stream`'s profile (each
     /// profile's tools are a superset of those before it: constrained baseline, main, high).
     pub fn decodes(self, stream: Self) -> bool {
-        use H264Profile as P;
         self == stream
-            || match (self, stream) {
-                (P::Baseline | P::Main | P::ConstrainedHigh | P::High, P::ConstrainedBaseline) => {
-                    true
-                }
-                (P::ConstrainedHigh | P::High, P::Main) => true,
-                (P::High, P::ConstrainedHigh) => true,
-                _ => false,
-            }
+            || matches!(
+                (self, stream),
+                (
+                    Self::Baseline | Self::Main | Self::ConstrainedHigh | Self::High,
+                    Self::ConstrainedBaseline
+                ) | (Self::ConstrainedHigh | Self::High, Self::Main)
+                    | (Self::High, Self::ConstrainedHigh)
+                    | (
+                        Self::High444,
+                        Self::ConstrainedBaseline | Self::Main | Self::ConstrainedHigh | Self::High
+                    )
+            )
     }
 }
 
 /// Of the H.264 payload types a browser agreed (each with its `profile-level-id` and
 /// `packetization-mode`, if given), the one to send a stream of profile `stream` in: one of
-/// exactly that profile, else one whose decoder takes it, else the first; those allowing
-/// fragmented NAL units (packetization mode 1) before the rest. `None` only if there is none.
+/// exactly that profile, else the least one whose decoder takes it, else (nothing fits, or the
+/// stream's profile is not known yet) the most capable; those allowing fragmented NAL units
+/// (packetization mode 1) before the rest, and the first of equals. `None` only if there is
+/// none.
 pub fn best_h264_payload<T: Copy>(
     stream: Option<H264Profile>,
     agreed: &[(T, Option<u32>, Option<u8>)],
 ) -> Option<T> {
     let score = |&(_, id, mode): &(T, Option<u32>, Option<u8>)| {
         let fragments = mode == Some(1);
-        let fit = match (stream, id.map(H264Profile::from_profile_level_id)) {
-            (Some(s), Some(p)) if p == s => 2,
-            (Some(s), Some(p)) if p.decodes(s) => 1,
-            _ => 0,
-        };
-        (fragments, fit)
+        let profile = id.map(H264Profile::from_profile_level_id);
+        let rank = profile.map_or(0, H264Profile::rank);
+        match (stream, profile) {
+            (Some(s), Some(p)) if p == s => (fragments, 2, 0),
+            (Some(s), Some(p)) if p.decodes(s) => (fragments, 1, -rank),
+            _ => (fragments, 0, rank),
+        }
     };
     // The first of the best: `max_by_key` keeps the last of equals, so go in reverse.
     agreed.iter().rev().max_by_key(|a| score(a)).map(|a| a.0)
+}
+
+impl H264Profile {
+    /// How much a decoder of this profile takes (more is more; unknown profiles least).
+    fn rank(self) -> i32 {
+        match self {
+            Self::Other(_) => 0,
+            Self::ConstrainedBaseline => 1,
+            Self::Baseline => 2,
+            Self::Main => 3,
+            Self::ConstrainedHigh => 4,
+            Self::High => 5,
+            Self::High444 => 6,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -180,13 +205,15 @@ mod tests {
             (0x4d001f, P::Main),
             (0x64001f, P::High),
             (0x640c1f, P::ConstrainedHigh),
-            (0xf4001f, P::Other(0xf4)),
+            (0xf4001f, P::High444),
+            (0x6e001f, P::Other(0x6e)),
         ] {
             assert_eq!(P::from_profile_level_id(id), profile, "{id:06x}");
         }
         assert!(P::High.decodes(P::Main) && P::High.decodes(P::ConstrainedBaseline));
         assert!(!P::Main.decodes(P::High) && !P::ConstrainedBaseline.decodes(P::Baseline));
-        assert!(P::Other(0xf4).decodes(P::Other(0xf4)) && !P::High.decodes(P::Other(0xf4)));
+        assert!(P::High444.decodes(P::High) && !P::High444.decodes(P::Baseline));
+        assert!(P::Other(0x6e).decodes(P::Other(0x6e)) && !P::High.decodes(P::Other(0x6e)));
     }
 
     #[test]
@@ -208,10 +235,24 @@ mod tests {
             best_h264_payload(Some(P::ConstrainedBaseline), &agreed),
             Some(108)
         );
-        assert_eq!(best_h264_payload(Some(P::ConstrainedHigh), &agreed), Some(114));
-        // Nothing known of the stream, or nothing that fits: the first fragmenting one.
-        assert_eq!(best_h264_payload(None, &agreed), Some(127));
-        assert_eq!(best_h264_payload(Some(P::Other(0xf4)), &agreed), Some(127));
+        assert_eq!(
+            best_h264_payload(Some(P::ConstrainedHigh), &agreed),
+            Some(114)
+        );
+        // Nothing known of the stream, or nothing that fits: the most capable fragmenting one.
+        assert_eq!(best_h264_payload(None, &agreed), Some(114));
+        assert_eq!(best_h264_payload(Some(P::Other(0x6e)), &agreed), Some(114));
+        // What Chromium on OpenH264 agrees: no High, but High 4:4:4 Predictive, which takes
+        // High; without it, Main is the nearest.
+        let chromium = [
+            (103, Some(0x42001f), Some(1)),
+            (109, Some(0x42e01f), Some(1)),
+            (117, Some(0x4d001f), Some(1)),
+            (41, Some(0xf4001f), Some(1)),
+        ];
+        assert_eq!(best_h264_payload(Some(P::High), &chromium), Some(41));
+        assert_eq!(best_h264_payload(Some(P::Main), &chromium), Some(117));
+        assert_eq!(best_h264_payload(Some(P::High), &chromium[..3]), Some(117));
         assert_eq!(best_h264_payload::<u8>(Some(P::High), &[]), None);
         // Only mode 0 agreed: still sent (what a stricter peer gets is its own choice).
         assert_eq!(

@@ -281,15 +281,17 @@ impl MpegTsReader {
             unit.extend_from_slice(payload);
         }
         // A PES that says its length is whole as soon as that many bytes came (audio).
-        let whole = self.streams.get(&pid).and_then(|s| s.unit.as_ref()).is_some_and(
-            |(unit, _)| match unit.get(4..6) {
+        let whole = self
+            .streams
+            .get(&pid)
+            .and_then(|s| s.unit.as_ref())
+            .is_some_and(|(unit, _)| match unit.get(4..6) {
                 Some(&[hi, lo]) => {
                     let length = usize::from(u16::from_be_bytes([hi, lo]));
                     length != 0 && unit.len() >= 6 + length
                 }
                 _ => false,
-            },
-        );
+            });
         if whole {
             self.finish_unit(pid)?;
         }
@@ -328,11 +330,11 @@ impl MpegTsReader {
         }
         let times = flags >> 6;
         let pts = match times {
-            2 | 3 => Some(time_stamp(unit.get(9..14)).ok_or(bad("its PTS is cut short"))?),
+            2 | 3 => Some(time_stamp(unit.get(9..14)).ok_or_else(|| bad("its PTS is cut short"))?),
             _ => None,
         };
         if times == 3 {
-            let dts = time_stamp(unit.get(14..19)).ok_or(bad("its DTS is cut short"))?;
+            let dts = time_stamp(unit.get(14..19)).ok_or_else(|| bad("its DTS is cut short"))?;
             if codec == Codec::H264 && Some(dts) != pts {
                 return Err(MpegTsError::Reordered { at });
             }
@@ -344,7 +346,9 @@ impl MpegTsReader {
         let at_us = ticks * 1_000 / 90;
         let body = &unit[body_start..end];
         match codec {
-            Codec::Opus => self.opus_packets(body, at_us, |why| MpegTsError::Pes { pid, at, why })?,
+            Codec::Opus => {
+                self.opus_packets(body, at_us, |why| MpegTsError::Pes { pid, at, why })?
+            }
             _ => {
                 if body.is_empty() {
                     return Ok(());
@@ -391,19 +395,22 @@ impl MpegTsReader {
                 }
             }
             let trims = 2 * usize::from(flags & 0x10 != 0) + 2 * usize::from(flags & 0x08 != 0);
-            rest = rest.get(trims..).ok_or(bad("an Opus control header cut short"))?;
+            rest = rest
+                .get(trims..)
+                .ok_or_else(|| bad("an Opus control header cut short"))?;
             if flags & 0x04 != 0 {
-                let (&extension, tail) =
-                    rest.split_first().ok_or(bad("an Opus control header cut short"))?;
+                let (&extension, tail) = rest
+                    .split_first()
+                    .ok_or_else(|| bad("an Opus control header cut short"))?;
                 rest = tail
                     .get(usize::from(extension)..)
-                    .ok_or(bad("an Opus control header cut short"))?;
+                    .ok_or_else(|| bad("an Opus control header cut short"))?;
             }
             let packet = rest
                 .get(..size)
-                .ok_or(bad("an Opus packet longer than its PES"))?;
+                .ok_or_else(|| bad("an Opus packet longer than its PES"))?;
             let duration = opus_packet_samples(packet)
-                .ok_or(bad("an Opus packet with no valid frame count"))?;
+                .ok_or_else(|| bad("an Opus packet with no valid frame count"))?;
             self.ready.push_back(Frame {
                 codec: Codec::Opus,
                 keyframe: false,
@@ -473,7 +480,9 @@ impl MpegTsReader {
             Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi & 0x0f, lo])),
             _ => return Err(bad("cut short before its program info")),
         };
-        let mut rest = body.get(12 + info..).ok_or(bad("program info past its end"))?;
+        let mut rest = body
+            .get(12 + info..)
+            .ok_or_else(|| bad("program info past its end"))?;
         let mut streams = BTreeMap::new();
         let mut skipped = BTreeMap::new();
         while !rest.is_empty() {
@@ -482,7 +491,9 @@ impl MpegTsReader {
             };
             let pid = u16::from(pid_hi & 0x1f) << 8 | u16::from(*pid_lo);
             let info = usize::from(u16::from_be_bytes([info_hi & 0x0f, *info_lo]));
-            let descriptors = tail.get(..info).ok_or(bad("stream descriptors past its end"))?;
+            let descriptors = tail
+                .get(..info)
+                .ok_or_else(|| bad("stream descriptors past its end"))?;
             rest = &tail[info..];
             let codec = match kind {
                 0x1b => Some(Codec::H264),
@@ -561,10 +572,12 @@ fn gather(
 ) -> Result<Option<Vec<u8>>, MpegTsError> {
     let bad = |why| MpegTsError::Table { table, at, why };
     if unit_start {
-        let (&pointer, rest) = payload.split_first().ok_or(bad("an empty payload"))?;
+        let (&pointer, rest) = payload
+            .split_first()
+            .ok_or_else(|| bad("an empty payload"))?;
         let start = rest
             .get(usize::from(pointer)..)
-            .ok_or(bad("its pointer field points past the packet"))?;
+            .ok_or_else(|| bad("its pointer field points past the packet"))?;
         section.bytes = Some(start.to_vec());
     } else if let Some(bytes) = &mut section.bytes {
         bytes.extend_from_slice(payload);

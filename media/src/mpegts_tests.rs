@@ -41,7 +41,16 @@ impl Mux {
 
     fn section(&mut self, pid: u16, table: u8, body: &[u8]) {
         let length = 5 + body.len() + 4;
-        let mut s = vec![table, 0xb0 | (length >> 8) as u8, length as u8, 0, 1, 0xc1, 0, 0];
+        let mut s = vec![
+            table,
+            0xb0 | (length >> 8) as u8,
+            length as u8,
+            0,
+            1,
+            0xc1,
+            0,
+            0,
+        ];
         s.extend_from_slice(body);
         let crc = mpeg_crc(&s);
         s.extend(crc.to_be_bytes());
@@ -54,7 +63,9 @@ impl Mux {
         self.section(0, 0, &[0, 1, 0xe0 | (PMT >> 8) as u8, PMT as u8]);
         let mut pmt = vec![0xe1, 0x00, 0xf0, 0];
         pmt.extend([0x1b, 0xe1, 0x00, 0xf0, 0]);
-        pmt.extend([0x06, 0xe1, 0x01, 0xf0, 10, 5, 4, b'O', b'p', b'u', b's', 0x7f, 2, 0x80, 2]);
+        pmt.extend([
+            0x06, 0xe1, 0x01, 0xf0, 10, 5, 4, b'O', b'p', b'u', b's', 0x7f, 2, 0x80, 2,
+        ]);
         pmt.extend([0x0f, 0xe1, 0x02, 0xf0, 0]);
         self.section(PMT, 2, &pmt);
     }
@@ -132,8 +143,14 @@ fn sample() -> (Vec<u8>, Vec<Vec<u8>>) {
     mux.tables();
     let t0 = 126_000;
     let a0 = [0xf8u8, 1, 2, 3];
-    let a1: Vec<u8> = std::iter::once(0xf8).chain((0..300).map(|i| i as u8)).collect();
-    let units = vec![access_unit(true, 900), access_unit(false, 50), access_unit(false, 60)];
+    let a1: Vec<u8> = std::iter::once(0xf8)
+        .chain((0..300).map(|i| i as u8))
+        .collect();
+    let units = vec![
+        access_unit(true, 900),
+        access_unit(false, 50),
+        access_unit(false, 60),
+    ];
     mux.pes(VIDEO, t0, None, &units[0]);
     mux.pes(AUDIO, t0, None, &opus_body(&[&a0, &a1]));
     mux.pes(VIDEO, t0 + 3600, None, &units[1]);
@@ -177,7 +194,11 @@ fn any_cut_of_the_bytes_gives_the_same_frames() {
     let (stream, _) = sample();
     let whole = read_all(&stream, stream.len()).unwrap();
     for chunk in [1, 7, 187, 188, 189, 1000] {
-        assert_eq!(read_all(&stream, chunk).unwrap(), whole, "chunks of {chunk}");
+        assert_eq!(
+            read_all(&stream, chunk).unwrap(),
+            whole,
+            "chunks of {chunk}"
+        );
     }
 }
 
@@ -259,7 +280,10 @@ fn bad_bytes_are_named_with_where_they_are() {
     let mut crc = stream.clone();
     crc[2 * TS_PACKET - 10] ^= 1; // inside the PMT section, at its end
     let err = read_all(&crc, 4096).unwrap_err();
-    assert!(err.to_string().contains("PMT") && err.to_string().contains("CRC"), "{err}");
+    assert!(
+        err.to_string().contains("PMT") && err.to_string().contains("CRC"),
+        "{err}"
+    );
     let mut mux = Mux::default();
     mux.tables();
     mux.pes(AUDIO, 0, None, &[0x12, 0x34, 0x56]);
@@ -272,7 +296,13 @@ fn bad_bytes_are_named_with_where_they_are() {
 fn a_stream_without_h264_or_opus_gives_nothing_and_says_what_it_had() {
     let mut mux = Mux::default();
     mux.section(0, 0, &[0, 1, 0xe0 | (PMT >> 8) as u8, PMT as u8]);
-    mux.section(PMT, 2, &[0xe1, 0, 0xf0, 0, 0x0f, 0xe1, 0x02, 0xf0, 0, 0x24, 0xe1, 0x03, 0xf0, 0]);
+    mux.section(
+        PMT,
+        2,
+        &[
+            0xe1, 0, 0xf0, 0, 0x0f, 0xe1, 0x02, 0xf0, 0, 0x24, 0xe1, 0x03, 0xf0, 0,
+        ],
+    );
     mux.pes(AAC, 0, None, &[1, 2, 3]);
     let mut reader = MpegTsReader::new();
     reader.push(&mux.out);

@@ -585,7 +585,6 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
     if !chromium_here() {

@@ -81,13 +81,18 @@ impl Session {
     ) -> Result<(Self, String), EdgeError> {
         let offer = SdpOffer::from_sdp_string(offer)
             .map_err(|e| EdgeError::Offer(format!("not an SDP offer: {e}")))?;
-        let mut rtc = Rtc::builder()
+        let mut config = Rtc::builder()
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
-            .enable_h264(true)
-            .build(now);
+            .enable_h264(true);
+        // str0m's H.264 set stops at High; Chromium built on OpenH264 offers to decode High
+        // 4:4:4 Predictive (a superset of High) but not High itself, and libx264 writes High.
+        config
+            .codec_config()
+            .add_h264(37.into(), Some(38.into()), true, 0xf4001f);
+        let mut rtc = config.build(now);
         for &addr in candidates {
             let candidate = Candidate::host(addr, "udp")
                 .map_err(|e| EdgeError::Offer(format!("candidate {addr}: {e}")))?;
