@@ -148,7 +148,7 @@ async fn a_browser_on_another_member_decodes_the_high_profile_h264_and_opus_of_a
         ))
         .await;
     let source = format!("{}-15", a.id);
-    let (took, codec) = loop {
+    let (took, codec, energy) = loop {
         let got = decoded(&page_value(&mut browser, "lastStats").await);
         let sent_source = got.iter().find(|(s, ..)| *s == source);
         if let Some(&(_, frames, keys, width, samples)) = sent_source
@@ -162,7 +162,10 @@ async fn a_browser_on_another_member_decodes_the_high_profile_h264_and_opus_of_a
                 .as_str()
                 .unwrap_or("")
                 .to_owned();
-            break (opened.elapsed(), codec);
+            let energy = stats[&source]["totalAudioEnergy"].as_f64().unwrap_or(0.0);
+            if energy > 0.0 {
+                break (opened.elapsed(), codec, energy);
+            }
         }
         assert!(
             opened.elapsed() < Duration::from_secs(25),
@@ -173,7 +176,8 @@ async fn a_browser_on_another_member_decodes_the_high_profile_h264_and_opus_of_a
     };
     println!(
         "a sent an MPEG-TS (H.264 High, Opus); a browser on b decoded 50 frames, a keyframe \
-         and sound {:.1} s after its page opened, the video in {codec}",
+         and sound (not silence: energy {energy:.4}) {:.1} s after its page opened, the video \
+         in {codec}",
         took.as_secs_f64()
     );
     // It came in a payload type whose decoder takes High profile (High itself, 0x64, or High
