@@ -244,3 +244,76 @@ async fn four_members_over_quic_survive_bad_input_a_crash_and_a_restart() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A joiner turned away by a full member is named others it has no address for; it asks its
+/// peers for addresses at once (`AddressAsk`) rather than wait for their next gossip (every 5
+/// s), and links to one of the named members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named() {
+    let dir = std::env::temp_dir().join(format!("esm-referral-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let quiet = |i: usize, join: Vec<std::net::SocketAddr>, flags: &[&str]| {
+        let mut s = spec(&dir, i, join);
+        s.send = None;
+        s.flags = flags.iter().map(|f| f.to_string()).collect();
+        s
+    };
+    // a's upload carries no child stream of the default 500 kbit/s: its degree bound is the
+    // least, three; b, c and d fill it.
+    let a = MemberProcess::start(&quiet(0, vec![], &["--upload", "100kbps"]))
+        .await
+        .unwrap();
+    let mut others = Vec::new();
+    for i in 1..=3 {
+        others.push(MemberProcess::start(&quiet(i, vec![a.quic], &[])).await.unwrap());
+    }
+    let t0 = Instant::now();
+    loop {
+        let s = a.status().await.unwrap();
+        if s.neighbours.len() >= 3 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "a never had three neighbours: {:?}",
+            s.neighbours
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let e = MemberProcess::start(&quiet(4, vec![a.quic], &[])).await.unwrap();
+    let started = Instant::now();
+    let (took, status) = loop {
+        let s = e.status().await.unwrap();
+        if s.joined && !s.neighbours.is_empty() {
+            break (started.elapsed(), s);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "e never joined: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let a_status = a.status().await.unwrap();
+    let named: Vec<&str> = others.iter().map(|m| m.id.as_str()).collect();
+    println!(
+        "e joined in {:.1} s through {:?} (a has {} neighbours); e asked for addresses {} \
+         times, a answered {}",
+        took.as_secs_f64(),
+        status.neighbours,
+        a_status.neighbours.len(),
+        status.transport.counters.address_asks_sent,
+        a_status.transport.counters.address_asks_answered
+    );
+    assert!(
+        status.neighbours.iter().all(|n| named.contains(&n.as_str())),
+        "e linked to the members a named, not to a: {:?}",
+        status.neighbours
+    );
+    assert!(status.transport.counters.address_asks_sent >= 1);
+    assert!(a_status.transport.counters.address_asks_answered >= 1);
+    // Sooner than the next gossip could have told it, with a join retry to spare.
+    assert!(took < Duration::from_secs(4), "e joined after {took:?}");
+    drop((a, others, e));
+    let _ = std::fs::remove_dir_all(&dir);
+}

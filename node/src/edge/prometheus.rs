@@ -108,6 +108,8 @@ pub fn write_transport(page: &mut MetricsPage, transport: &TransportSnapshot) {
             ("sends_dropped", c.sends_dropped),
             ("sends_shaped", c.sends_shaped),
             ("dials_failed", c.dials_failed),
+            ("address_asks_sent", c.address_asks_sent),
+            ("address_asks_answered", c.address_asks_answered),
             ("measurements_unsupported", c.measurements_unsupported),
         ]
         .map(|(k, v)| (k, v as f64)),

@@ -664,6 +664,7 @@ where
                         .is_none_or(|t| now.saturating_since(t) >= ADDRESS_ASK_GAP)
                 {
                     p.addresses_answered = Some(now);
+                    self.counters.address_asks_answered += 1;
                     let list = self.address_list();
                     self.send_frame(peer, &Frame::Addresses(list));
                 }
@@ -774,6 +775,7 @@ where
             return;
         }
         self.addresses_asked = Some(now);
+        self.counters.address_asks_sent += 1;
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for p in peers {
             self.send_frame(p, &Frame::AddressAsk);

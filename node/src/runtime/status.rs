@@ -42,6 +42,12 @@ pub struct TransportCounters {
     pub probes_unanswered: u64,
     /// Dials that failed.
     pub dials_failed: u64,
+    /// Times this member asked its peers for addresses (a member named with none known).
+    #[serde(default)]
+    pub address_asks_sent: u64,
+    /// Peers' address requests answered.
+    #[serde(default)]
+    pub address_asks_answered: u64,
     /// Measurements the runtime cannot make (`FetchBytes`).
     pub measurements_unsupported: u64,
 }
