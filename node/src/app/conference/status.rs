@@ -478,6 +478,19 @@ impl StatusBoard {
             )
             .single(
                 Kind::Counter,
+                "esm_browser_enhancement_frames_withheld_total",
+                "Upper-layer frames not written to watchers whose leg's bandwidth estimate \
+                 does not carry the whole stream.",
+                b.enhancement_frames_withheld as f64,
+            )
+            .single(
+                Kind::Gauge,
+                "esm_browser_watchers_on_base_layer",
+                "Watching browsers getting only the base layer now.",
+                b.watchers_on_base as f64,
+            )
+            .single(
+                Kind::Counter,
                 "esm_browser_frames_dropped_total",
                 "Publishers' frames the member could not take at once.",
                 b.frames_dropped as f64,

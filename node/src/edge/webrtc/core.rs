@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use media::{Frame, MAX_PUBLISHERS};
 use overlay_core::NodeId;
+use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output};
 
@@ -28,13 +29,36 @@ const GROUP_IDLE: Duration = Duration::from_secs(30);
 /// media is not queued).
 const MAX_EVENTS: usize = 1024;
 
-/// A source's frames since its last keyframe.
+/// A source's frames since its last keyframe, and the rate it sends at.
 #[derive(Default)]
 struct Group {
     frames: Vec<Frame>,
     bytes: usize,
     /// When a frame of the source last came.
     last: Option<Instant>,
+    rate: StreamRate,
+}
+
+/// A source's rate (every layer and its sound), over windows of a second.
+#[derive(Default)]
+struct StreamRate {
+    window_start: Option<Instant>,
+    window_bytes: usize,
+    /// Bits per second over the last whole window.
+    bps: f64,
+}
+
+impl StreamRate {
+    fn add(&mut self, bytes: usize, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        let span = now.saturating_duration_since(start);
+        if span >= Duration::from_secs(1) {
+            self.bps = self.window_bytes as f64 * 8.0 / span.as_secs_f64();
+            self.window_bytes = 0;
+            self.window_start = Some(now);
+        }
+        self.window_bytes += bytes;
+    }
 }
 
 /// The edge without its socket: every session's `Rtc`, what each is for, and the sources'
@@ -152,7 +176,11 @@ impl EdgeCore {
         match self.groups.get(&source) {
             Some(group) => {
                 for frame in &group.frames {
-                    if s.write(frame, now) {
+                    if !s.layers.admit(frame) {
+                        self.counters
+                            .enhancement_frames_withheld
+                            .fetch_add(1, Ordering::Relaxed);
+                    } else if s.write(frame, now) {
                         self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -177,6 +205,16 @@ impl EdgeCore {
             Happened::KeyframeWanted => {
                 if let Role::Watch(source) = s.role {
                     self.ask_keyframe(source, now);
+                }
+            }
+            Happened::Estimate(bps) => {
+                if let Role::Watch(source) = s.role {
+                    let stream = self.groups.get(&source).map_or(0.0, |g| g.rate.bps);
+                    s.layers.on_estimate(bps, stream, now);
+                    let (minimum, desired) = s.layers.probe_rates(stream);
+                    s.rtc
+                        .bwe()
+                        .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
                 }
             }
             Happened::Frame(frame) => {
@@ -239,12 +277,17 @@ impl EdgeCore {
 
     /// Keeps `frame` in its source's group and writes it to that source's watchers.
     fn deliver(&mut self, source: SourceKey, frame: &Frame, now: Instant) {
-        if !frame.codec.is_audio() {
+        if frame.codec.is_audio() {
+            if let Some(group) = self.groups.get_mut(&source) {
+                group.rate.add(frame.data.len(), now);
+            }
+        } else {
             if !self.groups.contains_key(&source) && self.groups.len() >= MAX_GROUPS {
                 return;
             }
             let group = self.groups.entry(source).or_default();
             group.last = Some(now);
+            group.rate.add(frame.data.len(), now);
             if frame.keyframe {
                 group.frames.clear();
                 group.bytes = 0;
@@ -257,7 +300,14 @@ impl EdgeCore {
             }
         }
         for s in self.sessions.values_mut() {
-            if s.connected && s.role == Role::Watch(source) && s.write(frame, now) {
+            if !s.connected || s.role != Role::Watch(source) {
+                continue;
+            }
+            if !s.layers.admit(frame) {
+                self.counters
+                    .enhancement_frames_withheld
+                    .fetch_add(1, Ordering::Relaxed);
+            } else if s.write(frame, now) {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -372,6 +422,14 @@ impl EdgeCore {
         self.counters
             .open
             .store(self.sessions.len() as u64, Ordering::Relaxed);
+        let on_base = self
+            .sessions
+            .values()
+            .filter(|s| matches!(s.role, Role::Watch(_)) && !s.layers.sends_upper())
+            .count();
+        self.counters
+            .watchers_on_base
+            .store(on_base as u64, Ordering::Relaxed);
         self.groups.retain(|_, g| {
             g.last
                 .is_some_and(|t| now.saturating_duration_since(t) < GROUP_IDLE)

@@ -262,3 +262,145 @@ fn a_publisher_and_a_watcher_meet_through_the_edge_and_keyframe_requests_reach_t
     assert!(after > before, "the publisher was asked for a keyframe");
     assert!(counters.frames_out.load(Ordering::Relaxed) >= 4);
 }
+
+/// The edge's leg to one client, carrying `bps` with at most `max_delay` of queue (the rest
+/// is lost), as a slow access link would.
+struct ShapedLeg {
+    bps: u64,
+    max_delay: Duration,
+    free_at: Instant,
+    queue: std::collections::VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl ShapedLeg {
+    fn send(&mut self, bytes: Vec<u8>, now: Instant) {
+        let start = self.free_at.max(now);
+        let done = start + Duration::from_secs_f64((bytes.len() as f64 + 28.0) * 8.0 / self.bps as f64);
+        if done.saturating_duration_since(now) > self.max_delay {
+            return;
+        }
+        self.free_at = done;
+        self.queue.push_back((done, bytes));
+    }
+}
+
+/// A VP8 frame of `size` bytes whose last byte says its layer.
+fn layered_vp8(keyframe: bool, layer: u8, size: usize) -> Vec<u8> {
+    let mut f = vp8(keyframe, 0x55);
+    f.resize(size, 0x55);
+    f.push(layer);
+    f
+}
+
+#[test]
+fn a_watcher_whose_leg_narrows_gets_the_base_layer_then_every_layer_again() {
+    let mut now = Instant::now();
+    let me = NodeId::from_index(1);
+    let counters = Arc::new(EdgeCounters::default());
+    let mut edge = EdgeCore::new(me, vec![EDGE.parse().unwrap()], counters.clone());
+    // Another member's source, forwarded here: 25 frames a second in two temporal layers
+    // (base 1 500 bytes, upper 2 500, every other upper frame a layer sync), a keyframe every
+    // two seconds: about 160 kbit/s of base and 400 kbit/s in all.
+    let source = SourceKey {
+        member: NodeId::from_index(2),
+        publisher: 0,
+    };
+    let mut watcher = Client::new("10.0.0.3:5000", now);
+    watcher
+        .offer(Direction::RecvOnly, |offer| {
+            edge.open(&offer, Some(source), now).map(|o| o.answer)
+        })
+        .unwrap();
+    let mut leg = ShapedLeg {
+        bps: 2_000_000,
+        max_delay: Duration::from_millis(300),
+        free_at: now,
+        queue: Default::default(),
+    };
+    let from: SocketAddr = EDGE.parse().unwrap();
+    let start = now;
+    let mut sent = 0u64;
+    // (seconds since start, layer) of each video frame the watcher got.
+    let mut got: Vec<(f64, u8)> = Vec::new();
+    let mut seen_events = 0;
+    let mut phase = |edge: &mut EdgeCore,
+                     watcher: &mut Client,
+                     leg: &mut ShapedLeg,
+                     now: &mut Instant,
+                     until: f64| {
+        while now.saturating_duration_since(start).as_secs_f64() < until {
+            let t = now.saturating_duration_since(start);
+            // A frame every 40 ms.
+            if t >= Duration::from_millis(40 * sent) {
+                let layer = (sent % 2) as u8;
+                let frame = media::Frame {
+                    codec: media::Codec::Vp8,
+                    keyframe: sent % 50 == 0,
+                    timestamp_us: 40_000 * sent,
+                    data: layered_vp8(sent % 50 == 0, layer, if layer == 0 { 1500 } else { 2500 })
+                        .into(),
+                    layer,
+                    layer_sync: layer == 1 && sent % 4 == 1,
+                };
+                edge.forward(source, &frame, *now);
+                sent += 1;
+            }
+            edge.poll(*now);
+            while let Some((to, bytes)) = edge.poll_transmit() {
+                if to == watcher.addr {
+                    leg.send(bytes, *now);
+                }
+            }
+            while leg.queue.front().is_some_and(|(at, _)| *at <= *now) {
+                let (_, bytes) = leg.queue.pop_front().unwrap();
+                let r = Receive::new(Protocol::Udp, from, watcher.addr, &bytes).unwrap();
+                watcher.rtc.handle_input(Input::Receive(*now, r)).unwrap();
+                watcher.drain(edge, *now);
+            }
+            watcher.drain(edge, *now);
+            for e in &watcher.events[seen_events..] {
+                if let Event::MediaData(d) = e
+                    && d.data.len() > 1000
+                {
+                    got.push((t.as_secs_f64(), *d.data.last().unwrap()));
+                }
+            }
+            seen_events = watcher.events.len();
+            *now += Duration::from_millis(5);
+            edge.timeout(*now);
+            watcher.rtc.handle_input(Input::Timeout(*now)).unwrap();
+            watcher.drain(edge, *now);
+        }
+    };
+    phase(&mut edge, &mut watcher, &mut leg, &mut now, 10.0);
+    assert!(watcher.connected);
+    leg.bps = 300_000;
+    phase(&mut edge, &mut watcher, &mut leg, &mut now, 25.0);
+    let on_base = counters.watchers_on_base.load(Ordering::Relaxed);
+    let withheld = counters.enhancement_frames_withheld.load(Ordering::Relaxed);
+    leg.bps = 2_000_000;
+    phase(&mut edge, &mut watcher, &mut leg, &mut now, 45.0);
+    let per_second = |from: f64, to: f64, layer: u8| {
+        got.iter()
+            .filter(|&&(t, l)| t >= from && t < to && l == layer)
+            .count() as f64
+            / (to - from)
+    };
+    let phases = [(5.0, 10.0), (20.0, 25.0), (40.0, 45.0)];
+    let rates: Vec<(f64, f64)> = phases
+        .iter()
+        .map(|&(a, b)| (per_second(a, b, 0), per_second(a, b, 1)))
+        .collect();
+    println!(
+        "frames/s received (base, upper): wide {:?}, narrowed to 300 kbit/s {:?}, wide again \
+         {:?}; {withheld} upper frames withheld while narrow",
+        rates[0], rates[1], rates[2]
+    );
+    assert!(rates[0].0 >= 12.0 && rates[0].1 >= 12.0, "wide: every layer");
+    assert_eq!(on_base, 1, "narrow: the watcher is on the base layer");
+    assert!(
+        rates[1].0 >= 11.0 && rates[1].1 <= 1.0,
+        "narrow: the base whole, the upper layer withheld"
+    );
+    assert!(rates[2].0 >= 12.0 && rates[2].1 >= 12.0, "wide again: every layer");
+}

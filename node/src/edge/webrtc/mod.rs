@@ -13,6 +13,7 @@
 //! session are dropped (counted, never logged with their bytes).
 
 mod core;
+mod layer_choice;
 #[cfg(test)]
 mod in_memory_tests;
 mod session;
@@ -130,6 +131,11 @@ pub struct EdgeCounters {
     pub enhancement_frames_in: AtomicU64,
     /// Frames written to watchers.
     pub frames_out: AtomicU64,
+    /// Frames above the base layer not written to a watcher whose leg's bandwidth estimate
+    /// does not carry its source's whole stream.
+    pub enhancement_frames_withheld: AtomicU64,
+    /// Watching sessions getting only the base layer now (their leg's estimate is short).
+    pub watchers_on_base: AtomicU64,
     /// Publishers' frames the member could not take at once (dropped).
     pub frames_dropped: AtomicU64,
     /// Datagrams that belonged to no session.
@@ -150,6 +156,13 @@ pub struct EdgeSnapshot {
     pub enhancement_frames_in: u64,
     /// Frames written to watchers.
     pub frames_out: u64,
+    /// Frames above the base layer not written to a watcher whose leg's bandwidth estimate
+    /// does not carry its source's whole stream.
+    #[serde(default)]
+    pub enhancement_frames_withheld: u64,
+    /// Watching sessions getting only the base layer now (their leg's estimate is short).
+    #[serde(default)]
+    pub watchers_on_base: u64,
     /// Publishers' frames the member could not take at once (dropped).
     pub frames_dropped: u64,
     /// Datagrams that belonged to no session.
@@ -166,6 +179,8 @@ impl EdgeCounters {
             frames_in: get(&self.frames_in),
             enhancement_frames_in: get(&self.enhancement_frames_in),
             frames_out: get(&self.frames_out),
+            enhancement_frames_withheld: get(&self.enhancement_frames_withheld),
+            watchers_on_base: get(&self.watchers_on_base),
             frames_dropped: get(&self.frames_dropped),
             strays: get(&self.strays),
         }

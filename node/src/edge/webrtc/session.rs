@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use media::{Codec, Frame};
 use str0m::change::SdpOffer;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::{Candidate, Event, Rtc};
 
+use super::layer_choice::LayerChoice;
 use super::{EdgeError, SourceKey};
 
 /// What a session is for.
@@ -20,6 +22,9 @@ pub enum Role {
     /// It receives one source (WHEP).
     Watch(SourceKey),
 }
+
+/// A watcher's leg is taken to carry this much until its feedback says otherwise.
+const INITIAL_ESTIMATE_KBPS: u64 = 1_500;
 
 /// Keyframe requests to one publisher at most this often (merged), as browsers' own receivers
 /// do.
@@ -36,6 +41,8 @@ pub(super) struct Session {
     /// A watcher was given its source's keyframe group.
     started: bool,
     last_keyframe_request: Option<Instant>,
+    /// Which layers of its source a watcher gets, from its leg's bandwidth estimate.
+    pub(super) layers: LayerChoice,
     /// The H.264 payload type chosen for the source's profile (at its last sequence parameter
     /// set), so its delta frames follow in the same one.
     h264_pt: Option<Pt>,
@@ -67,6 +74,8 @@ pub(super) enum Happened {
     Frame(Frame),
     /// A watching session's browser asks for a keyframe.
     KeyframeWanted,
+    /// A watching session's leg is estimated to carry this many bits per second.
+    Estimate(u64),
     /// The session ended.
     Ended,
 }
@@ -87,6 +96,11 @@ impl Session {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true);
+        if matches!(role, Role::Watch(_)) {
+            // What the leg to a watcher carries, from the browser's transport-wide feedback:
+            // its layers are chosen by it (starting above any one browser's stream).
+            config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+        }
         // str0m's H.264 set stops at High; Chromium built on OpenH264 offers to decode High
         // 4:4:4 Predictive (a superset of High) but not High itself, and libx264 writes High.
         config
@@ -109,6 +123,7 @@ impl Session {
             connected: false,
             started: false,
             last_keyframe_request: None,
+            layers: LayerChoice::default(),
             h264_pt: None,
         };
         Ok((session, answer.to_sdp_string()))
@@ -158,6 +173,9 @@ impl Session {
                 })
             }
             Event::KeyframeRequest(_) => Happened::KeyframeWanted,
+            Event::EgressBitrateEstimate(
+                BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
+            ) => Happened::Estimate(estimate.as_u64()),
             _ => Happened::Nothing,
         }
     }

@@ -1,0 +1,164 @@
+//! Which temporal layers of its source one watching browser gets, from the bandwidth the
+//! browser's leg is estimated to carry (str0m's transport-wide congestion control, or the
+//! browser's REMB): the base layer and sound always; the frames above the base while the whole
+//! stream fits. A leg that no longer carries the stream stops getting the upper layer at once
+//! (dropping it breaks nothing: base frames never refer to upper ones); the upper layer comes
+//! back after the estimate has held a quarter above the whole stream for three seconds, at an
+//! upper frame marked as a layer sync (it refers only to the base) or a keyframe, so the
+//! browser never gets an upper frame whose reference it lacks. Sans-IO: time comes in.
+
+use std::time::{Duration, Instant};
+
+use media::Frame;
+
+/// Headroom the estimate must show over the whole stream before the upper layer comes back.
+pub(super) const RESUME_HEADROOM: f64 = 1.25;
+/// How long that headroom must hold.
+pub(super) const RESUME_AFTER: Duration = Duration::from_secs(3);
+/// Bytes on the wire per byte of frame: RTP, SRTP, UDP and IP headers on ~1 200-byte
+/// packets, and RTCP.
+const WIRE_OVERHEAD: f64 = 1.08;
+
+/// One watcher's choice of layers.
+#[derive(Clone, Debug)]
+pub(super) struct LayerChoice {
+    /// Frames above the base layer are sent.
+    upper: bool,
+    /// The estimate has room again: the upper layer resumes at its next sync or keyframe.
+    resuming: bool,
+    /// Since when the estimate has shown the headroom (while the upper layer is off).
+    room_since: Option<Instant>,
+}
+
+impl Default for LayerChoice {
+    fn default() -> Self {
+        Self {
+            upper: true,
+            resuming: false,
+            room_since: None,
+        }
+    }
+}
+
+impl LayerChoice {
+    /// The leg's estimate is `estimate_bps`; the source sends `stream_bps` of frames now (all
+    /// layers and its sound).
+    pub(super) fn on_estimate(&mut self, estimate_bps: u64, stream_bps: f64, now: Instant) {
+        let needed = stream_bps * WIRE_OVERHEAD;
+        let estimate = estimate_bps as f64;
+        if self.upper {
+            if estimate < needed {
+                self.upper = false;
+                self.resuming = false;
+                self.room_since = None;
+            }
+            return;
+        }
+        if estimate >= needed * RESUME_HEADROOM {
+            let since = *self.room_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= RESUME_AFTER {
+                self.resuming = true;
+            }
+        } else {
+            self.room_since = None;
+            self.resuming = false;
+        }
+    }
+
+    /// Whether `frame` goes to the browser.
+    pub(super) fn admit(&mut self, frame: &Frame) -> bool {
+        if frame.codec.is_audio() {
+            return true;
+        }
+        if self.resuming && (frame.keyframe || (frame.layer > 0 && frame.layer_sync)) {
+            self.upper = true;
+            self.resuming = false;
+            self.room_since = None;
+        }
+        frame.layer == 0 || self.upper
+    }
+
+    /// Whether frames above the base layer are being sent.
+    pub(super) fn sends_upper(&self) -> bool {
+        self.upper
+    }
+
+    /// What the leg's estimator should keep the leg at (`minimum`, padding if media is less)
+    /// and aim for (`desired`), bits per second: while the upper layer is off, enough to show
+    /// that it would fit again.
+    pub(super) fn probe_rates(&self, stream_bps: f64) -> (u64, u64) {
+        let needed = stream_bps * WIRE_OVERHEAD;
+        let desired = (needed * RESUME_HEADROOM * 1.2) as u64;
+        if self.upper {
+            (0, desired)
+        } else {
+            ((needed * RESUME_HEADROOM * 1.05) as u64, desired)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use media::Codec;
+
+    use super::*;
+
+    fn frame(layer: u8, sync: bool, keyframe: bool) -> Frame {
+        Frame {
+            codec: Codec::Vp8,
+            keyframe,
+            timestamp_us: 0,
+            data: Bytes::from_static(b"x"),
+            layer,
+            layer_sync: sync,
+        }
+    }
+
+    #[test]
+    fn the_upper_layer_stops_when_the_stream_does_not_fit_and_resumes_at_a_sync() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut c = LayerChoice::default();
+        let stream = 600_000.0;
+        c.on_estimate(1_000_000, stream, at(0));
+        assert!(c.admit(&frame(1, false, false)), "it fits: every layer");
+        c.on_estimate(500_000, stream, at(1));
+        assert!(!c.sends_upper());
+        assert!(c.admit(&frame(0, false, false)), "the base always");
+        assert!(!c.admit(&frame(1, true, false)), "the upper layer not");
+        let mut sound = frame(0, false, false);
+        sound.codec = Codec::Opus;
+        assert!(c.admit(&sound));
+        // Room, but not for long enough; then long enough.
+        c.on_estimate(900_000, stream, at(2));
+        c.on_estimate(900_000, stream, at(4));
+        assert!(!c.admit(&frame(1, true, false)), "two seconds of room");
+        c.on_estimate(700_000, stream, at(5));
+        c.on_estimate(900_000, stream, at(6));
+        c.on_estimate(900_000, stream, at(9));
+        assert!(
+            !c.admit(&frame(1, false, false)),
+            "an upper frame that is no sync"
+        );
+        assert!(c.admit(&frame(1, true, false)), "resumed at a sync");
+        assert!(c.admit(&frame(1, false, false)));
+        // And after a keyframe as well.
+        c.on_estimate(100_000, stream, at(10));
+        c.on_estimate(900_000, stream, at(10));
+        c.on_estimate(900_000, stream, at(13));
+        assert!(c.admit(&frame(0, false, true)));
+        assert!(c.admit(&frame(1, false, false)));
+    }
+
+    #[test]
+    fn probing_asks_for_room_above_the_stream_only_while_the_upper_layer_is_off() {
+        let mut c = LayerChoice::default();
+        let (minimum, desired) = c.probe_rates(600_000.0);
+        assert_eq!(minimum, 0);
+        assert!(desired as f64 > 600_000.0 * WIRE_OVERHEAD * RESUME_HEADROOM);
+        c.on_estimate(100_000, 600_000.0, Instant::now());
+        let (minimum, _) = c.probe_rates(600_000.0);
+        assert!(minimum as f64 > 600_000.0 * WIRE_OVERHEAD * RESUME_HEADROOM);
+    }
+}
