@@ -266,7 +266,11 @@ async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named
         .unwrap();
     let mut others = Vec::new();
     for i in 1..=3 {
-        others.push(MemberProcess::start(&quiet(i, vec![a.quic], &[])).await.unwrap());
+        others.push(
+            MemberProcess::start(&quiet(i, vec![a.quic], &[]))
+                .await
+                .unwrap(),
+        );
     }
     let t0 = Instant::now();
     loop {
@@ -281,7 +285,9 @@ async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let e = MemberProcess::start(&quiet(4, vec![a.quic], &[])).await.unwrap();
+    let e = MemberProcess::start(&quiet(4, vec![a.quic], &[]))
+        .await
+        .unwrap();
     let started = Instant::now();
     let (took, status) = loop {
         let s = e.status().await.unwrap();
@@ -306,7 +312,10 @@ async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named
         a_status.transport.counters.address_asks_answered
     );
     assert!(
-        status.neighbours.iter().all(|n| named.contains(&n.as_str())),
+        status
+            .neighbours
+            .iter()
+            .all(|n| named.contains(&n.as_str())),
         "e linked to the members a named, not to a: {:?}",
         status.neighbours
     );

@@ -422,6 +422,18 @@ impl EdgeCore {
         self.counters
             .open
             .store(self.sessions.len() as u64, Ordering::Relaxed);
+        for s in self.sessions.values_mut() {
+            if let Role::Watch(source) = s.role
+                && s.connected
+                && s.layers.probe_due(now)
+            {
+                let stream = self.groups.get(&source).map_or(0.0, |g| g.rate.bps);
+                let (minimum, desired) = s.layers.probe_rates(stream);
+                let mut bwe = s.rtc.bwe();
+                bwe.reset(Bitrate::bps(s.layers.estimate().max(100_000)));
+                bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+            }
+        }
         let on_base = self
             .sessions
             .values()

@@ -275,7 +275,8 @@ struct ShapedLeg {
 impl ShapedLeg {
     fn send(&mut self, bytes: Vec<u8>, now: Instant) {
         let start = self.free_at.max(now);
-        let done = start + Duration::from_secs_f64((bytes.len() as f64 + 28.0) * 8.0 / self.bps as f64);
+        let done =
+            start + Duration::from_secs_f64((bytes.len() as f64 + 28.0) * 8.0 / self.bps as f64);
         if done.saturating_duration_since(now) > self.max_delay {
             return;
         }
@@ -335,10 +336,14 @@ fn a_watcher_whose_leg_narrows_gets_the_base_layer_then_every_layer_again() {
                 let layer = (sent % 2) as u8;
                 let frame = media::Frame {
                     codec: media::Codec::Vp8,
-                    keyframe: sent % 50 == 0,
+                    keyframe: sent.is_multiple_of(50),
                     timestamp_us: 40_000 * sent,
-                    data: layered_vp8(sent % 50 == 0, layer, if layer == 0 { 1500 } else { 2500 })
-                        .into(),
+                    data: layered_vp8(
+                        sent.is_multiple_of(50),
+                        layer,
+                        if layer == 0 { 1500 } else { 2500 },
+                    )
+                    .into(),
                     layer,
                     layer_sync: layer == 1 && sent % 4 == 1,
                 };
@@ -391,16 +396,27 @@ fn a_watcher_whose_leg_narrows_gets_the_base_layer_then_every_layer_again() {
         .iter()
         .map(|&(a, b)| (per_second(a, b, 0), per_second(a, b, 1)))
         .collect();
+    let back = got
+        .iter()
+        .find(|&&(t, l)| t >= 25.0 && l == 1)
+        .map_or(f64::NAN, |&(t, _)| t - 25.0);
     println!(
         "frames/s received (base, upper): wide {:?}, narrowed to 300 kbit/s {:?}, wide again \
-         {:?}; {withheld} upper frames withheld while narrow",
+         {:?}; {withheld} upper frames withheld while narrow; the upper layer back {back:.1} s \
+         after the leg widened",
         rates[0], rates[1], rates[2]
     );
-    assert!(rates[0].0 >= 12.0 && rates[0].1 >= 12.0, "wide: every layer");
+    assert!(
+        rates[0].0 >= 12.0 && rates[0].1 >= 12.0,
+        "wide: every layer"
+    );
     assert_eq!(on_base, 1, "narrow: the watcher is on the base layer");
     assert!(
         rates[1].0 >= 11.0 && rates[1].1 <= 1.0,
         "narrow: the base whole, the upper layer withheld"
     );
-    assert!(rates[2].0 >= 12.0 && rates[2].1 >= 12.0, "wide again: every layer");
+    assert!(
+        rates[2].0 >= 12.0 && rates[2].1 >= 12.0,
+        "wide again: every layer"
+    );
 }

@@ -3,7 +3,7 @@
 //! browser's REMB): the base layer and sound always; the frames above the base while the whole
 //! stream fits. A leg that no longer carries the stream stops getting the upper layer at once
 //! (dropping it breaks nothing: base frames never refer to upper ones); the upper layer comes
-//! back after the estimate has held a quarter above the whole stream for three seconds, at an
+//! back once the estimate has carried the whole stream for three seconds and shows 15% more, at an
 //! upper frame marked as a layer sync (it refers only to the base) or a keyframe, so the
 //! browser never gets an upper frame whose reference it lacks. Sans-IO: time comes in.
 
@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 use media::Frame;
 
 /// Headroom the estimate must show over the whole stream before the upper layer comes back.
-pub(super) const RESUME_HEADROOM: f64 = 1.25;
-/// How long that headroom must hold.
+pub(super) const RESUME_HEADROOM: f64 = 1.15;
+/// How long the estimate must have carried the whole stream before that.
 pub(super) const RESUME_AFTER: Duration = Duration::from_secs(3);
+/// While the upper layer is off, the leg is probed for room this often.
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(4);
+/// Each probe asks 5% more than the one before, up to this many steps.
+const MAX_PROBE_STEPS: u32 = 20;
 /// Bytes on the wire per byte of frame: RTP, SRTP, UDP and IP headers on ~1 200-byte
 /// packets, and RTCP.
 const WIRE_OVERHEAD: f64 = 1.08;
@@ -28,6 +32,12 @@ pub(super) struct LayerChoice {
     resuming: bool,
     /// Since when the estimate has shown the headroom (while the upper layer is off).
     room_since: Option<Instant>,
+    /// When the leg was last probed for room, and how many times since the upper layer
+    /// stopped.
+    probed_at: Option<Instant>,
+    probes: u32,
+    /// The leg's last estimate.
+    estimate_bps: u64,
 }
 
 impl Default for LayerChoice {
@@ -36,6 +46,9 @@ impl Default for LayerChoice {
             upper: true,
             resuming: false,
             room_since: None,
+            probed_at: None,
+            probes: 0,
+            estimate_bps: 0,
         }
     }
 }
@@ -45,6 +58,7 @@ impl LayerChoice {
     /// layers and its sound).
     pub(super) fn on_estimate(&mut self, estimate_bps: u64, stream_bps: f64, now: Instant) {
         let needed = stream_bps * WIRE_OVERHEAD;
+        self.estimate_bps = estimate_bps;
         let estimate = estimate_bps as f64;
         if self.upper {
             if estimate < needed {
@@ -54,9 +68,11 @@ impl LayerChoice {
             }
             return;
         }
-        if estimate >= needed * RESUME_HEADROOM {
+        if estimate >= needed {
             let since = *self.room_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= RESUME_AFTER {
+            if now.saturating_duration_since(since) >= RESUME_AFTER
+                && estimate >= needed * RESUME_HEADROOM
+            {
                 self.resuming = true;
             }
         } else {
@@ -78,6 +94,30 @@ impl LayerChoice {
         frame.layer == 0 || self.upper
     }
 
+    /// Whether the leg should be probed for room now: every [`PROBE_EVERY`] while the upper
+    /// layer is off (an estimator held at the base layer's rate finds no room by itself; str0m
+    /// probes when the desired rate rises, so each time it asks a little more).
+    pub(super) fn probe_due(&mut self, now: Instant) -> bool {
+        if self.upper {
+            self.probed_at = None;
+            self.probes = 0;
+            return false;
+        }
+        let due = self
+            .probed_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY);
+        if due {
+            self.probed_at = Some(now);
+            self.probes = (self.probes + 1).min(MAX_PROBE_STEPS);
+        }
+        due
+    }
+
+    /// The leg's last estimate, bits per second.
+    pub(super) fn estimate(&self) -> u64 {
+        self.estimate_bps
+    }
+
     /// Whether frames above the base layer are being sent.
     pub(super) fn sends_upper(&self) -> bool {
         self.upper
@@ -88,7 +128,7 @@ impl LayerChoice {
     /// that it would fit again.
     pub(super) fn probe_rates(&self, stream_bps: f64) -> (u64, u64) {
         let needed = stream_bps * WIRE_OVERHEAD;
-        let desired = (needed * RESUME_HEADROOM * 1.2) as u64;
+        let desired = (needed * RESUME_HEADROOM * (1.2 + 0.05 * f64::from(self.probes))) as u64;
         if self.upper {
             (0, desired)
         } else {
@@ -134,8 +174,12 @@ mod tests {
         c.on_estimate(900_000, stream, at(2));
         c.on_estimate(900_000, stream, at(4));
         assert!(!c.admit(&frame(1, true, false)), "two seconds of room");
-        c.on_estimate(700_000, stream, at(5));
-        c.on_estimate(900_000, stream, at(6));
+        // A dip below the stream starts the wait again; room without the headroom is not
+        // enough.
+        c.on_estimate(600_000, stream, at(5));
+        c.on_estimate(700_000, stream, at(6));
+        c.on_estimate(700_000, stream, at(9));
+        assert!(!c.admit(&frame(1, true, false)), "no headroom");
         c.on_estimate(900_000, stream, at(9));
         assert!(
             !c.admit(&frame(1, false, false)),

@@ -13,9 +13,9 @@
 //! session are dropped (counted, never logged with their bytes).
 
 mod core;
-mod layer_choice;
 #[cfg(test)]
 mod in_memory_tests;
+mod layer_choice;
 mod session;
 
 use std::net::SocketAddr;

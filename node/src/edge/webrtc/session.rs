@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media::{Codec, Frame};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
-use str0m::bwe::{Bitrate, BweKind};
 use str0m::{Candidate, Event, Rtc};
 
 use super::layer_choice::LayerChoice;
