@@ -22,90 +22,9 @@ use tokio::process::Command;
 
 mod slow_link;
 
+use slow_link::SlowLink;
+
 const SECRET: &str = "kernel-shaping-test-secret";
-
-/// A namespace and the veth pair into it; both are deleted when this is dropped.
-struct SlowLink {
-    netns: String,
-    near: String,
-    near_ip: String,
-    far_ip: String,
-}
-
-fn run(args: &[&str]) {
-    let out = std::process::Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{} could not run: {e}", args[0]));
-    assert!(
-        out.status.success(),
-        "`{}` failed (this test needs root and iproute2): {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-impl SlowLink {
-    /// A namespace behind a veth pair shaped to `rate` (tc's syntax) towards it.
-    fn new(rate: &str) -> Self {
-        let tag = std::process::id() % 100_000;
-        let link = Self {
-            netns: format!("esm-slow-{tag}"),
-            near: format!("esmn{tag}"),
-            near_ip: format!("10.231.{}.1", tag % 250),
-            far_ip: format!("10.231.{}.2", tag % 250),
-        };
-        let far = format!("esmf{tag}");
-        let ns = link.netns.as_str();
-        run(&["ip", "netns", "add", ns]);
-        run(&[
-            "ip", "link", "add", &link.near, "type", "veth", "peer", "name", &far,
-        ]);
-        run(&["ip", "link", "set", &far, "netns", ns]);
-        run(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/24", link.near_ip),
-            "dev",
-            &link.near,
-        ]);
-        run(&["ip", "link", "set", &link.near, "up"]);
-        let inside = |args: &[&str]| {
-            let mut all = vec!["ip", "netns", "exec", ns];
-            all.extend_from_slice(args);
-            run(&all);
-        };
-        inside(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/24", link.far_ip),
-            "dev",
-            &far,
-        ]);
-        inside(&["ip", "link", "set", &far, "up"]);
-        inside(&["ip", "link", "set", "lo", "up"]);
-        // A token bucket of 600 kbit/s whose queue holds 100 ms, as the emulation's does.
-        run(&[
-            "tc", "qdisc", "add", "dev", &link.near, "root", "tbf", "rate", rate, "burst", "3000",
-            "latency", "100ms",
-        ]);
-        link
-    }
-}
-
-impl Drop for SlowLink {
-    fn drop(&mut self) {
-        // Deleting the namespace deletes the veth pair with it.
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.near])
-            .output();
-    }
-}
 
 async fn member(dir: &Path, netns: Option<&str>, ip: &str, extra: &[&str]) -> MemberProcess {
     let esm = env!("CARGO_BIN_EXE_esm");
@@ -126,7 +45,9 @@ async fn slow_member_behind_tbf(label: &str, slow_flags: &[&str]) {
     let dir = std::env::temp_dir().join(format!("esm-kernel-shaping-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let link = SlowLink::new("600kbit");
+    let link = SlowLink::new(231, "slow");
+    // A token bucket of 600 kbit/s whose queue holds 100 ms, as the emulation's does.
+    link.shape_near("600kbit");
     let a = member(&dir, None, &link.near_ip, &["--send", "synthetic:1200kbps"]).await;
     let source = a.quic.to_string();
     let join = [&["--join", source.as_str()][..], slow_flags].concat();

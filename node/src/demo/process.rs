@@ -77,6 +77,9 @@ pub struct MemberProcess {
     pub http: Option<SocketAddr>,
     /// Where it answers DNS (a resolver started with `--dns`).
     pub dns: Option<SocketAddr>,
+    /// The status token its `/status` is asked with (needed from off this machine's
+    /// loopback, e.g. into a network namespace).
+    status_token: Option<String>,
     child: Child,
 }
 
@@ -228,6 +231,7 @@ impl MemberProcess {
             quic,
             http,
             dns,
+            status_token: None,
             child,
         })
     }
@@ -235,11 +239,16 @@ impl MemberProcess {
     /// Its `/status`.
     pub async fn status(&self) -> Result<ConferenceStatus, ProcessError> {
         let http = self.http.ok_or(ProcessError::NoStatusPage)?;
-        let body = http_get(http, "/status").await?;
+        let body = http_get_as(http, "/status", self.status_token.as_deref()).await?;
         serde_json::from_str(&body).map_err(|source| ProcessError::Status {
             id: self.id.clone(),
             source,
         })
+    }
+
+    /// Asks `/status` with this status token from now on (`GroupSecret::status_token`).
+    pub fn set_status_token(&mut self, token: String) {
+        self.status_token = Some(token);
     }
 
     /// The process id.
@@ -261,6 +270,15 @@ impl MemberProcess {
 
 /// A plain HTTP/1.0 GET on loopback; the body, or why not.
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, ProcessError> {
+    http_get_as(addr, path, None).await
+}
+
+/// As [`http_get`], with `Authorization: Bearer TOKEN` if a token is given.
+pub async fn http_get_as(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> Result<String, ProcessError> {
     let fail = |reason: String| ProcessError::Http {
         url: format!("http://{addr}{path}"),
         reason,
@@ -269,7 +287,8 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, ProcessErr
         let mut s = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").as_bytes())
             .await
             .map_err(|e| fail(e.to_string()))?;
         let mut response = Vec::new();

@@ -34,7 +34,11 @@ pub async fn conference_member(
         .args(extra)
         .env("ESM_SECRET", secret)
         .stderr(Stdio::inherit());
-    MemberProcess::spawn_ready(cmd).await.unwrap()
+    let mut member = MemberProcess::spawn_ready(cmd).await.unwrap();
+    // Its /status answers this machine's loopback, and others (into a namespace) with its token.
+    let admission = node::transport::admission::GroupSecret::new(group, secret.as_bytes()).unwrap();
+    member.set_status_token(admission.status_token(member.id.parse().unwrap()));
+    member
 }
 
 /// Start an `esm conference` member of `group` in the emulated world `spec` (a place of which
@@ -214,5 +218,139 @@ impl SlowLinkWindow {
             rate > 200.0 && rate < 620.0,
             "a 600 kbit/s link carries no more: {rate}"
         );
+    }
+}
+
+/// A network namespace behind a veth pair from this one; both are deleted when this is
+/// dropped. Nothing is shaped until asked ([`SlowLink::shape_near`], [`SlowLink::shape_port`]).
+pub struct SlowLink {
+    /// The namespace's name.
+    pub netns: String,
+    /// The pair's end in this namespace, and its address.
+    pub near: String,
+    pub near_ip: String,
+    /// The pair's end in the namespace, and its address.
+    pub far: String,
+    pub far_ip: String,
+}
+
+/// Runs a command that must succeed (this kind of test needs root and iproute2).
+pub fn run(args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{} could not run: {e}", args[0]));
+    assert!(
+        out.status.success(),
+        "`{}` failed (this test needs root and iproute2): {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+impl SlowLink {
+    /// A fresh namespace behind a veth pair, nothing shaped; `net` picks the /24 (10.231.net.0
+    /// for the kernel-shaping test, others their own) so tests in parallel do not clash.
+    pub fn new(net: u8, tag: &str) -> Self {
+        let id = std::process::id() % 100_000;
+        let link = Self {
+            netns: format!("esm-{tag}-{id}"),
+            near: format!("esm{tag}n{id}"),
+            near_ip: format!("10.{net}.{}.1", id % 250),
+            far: format!("esm{tag}f{id}"),
+            far_ip: format!("10.{net}.{}.2", id % 250),
+        };
+        let ns = link.netns.as_str();
+        run(&["ip", "netns", "add", ns]);
+        run(&[
+            "ip", "link", "add", &link.near, "type", "veth", "peer", "name", &link.far,
+        ]);
+        run(&["ip", "link", "set", &link.far, "netns", ns]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", link.near_ip),
+            "dev",
+            &link.near,
+        ]);
+        run(&["ip", "link", "set", &link.near, "up"]);
+        link.inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", link.far_ip),
+            "dev",
+            &link.far,
+        ]);
+        link.inside(&["ip", "link", "set", &link.far, "up"]);
+        link.inside(&["ip", "link", "set", "lo", "up"]);
+        link
+    }
+
+    /// Runs a command in the namespace.
+    pub fn inside(&self, args: &[&str]) {
+        let mut all = vec!["ip", "netns", "exec", self.netns.as_str()];
+        all.extend_from_slice(args);
+        run(&all);
+    }
+
+    /// Everything towards the namespace through a token bucket of `rate` (tc's syntax) whose
+    /// queue holds 100 ms.
+    pub fn shape_near(&self, rate: &str) {
+        run(&[
+            "tc", "qdisc", "add", "dev", &self.near, "root", "tbf", "rate", rate, "burst", "3000",
+            "latency", "100ms",
+        ]);
+    }
+
+    /// What the namespace sends from UDP or TCP source port `port` through `rate` (tc's
+    /// syntax; htb with a queue of `queue` packets), the rest unshaped; again to change it.
+    pub fn shape_port(&self, port: u16, rate: &str, queue: usize) {
+        let far = self.far.as_str();
+        let port = port.to_string();
+        let queue = queue.to_string();
+        let verb = if self.port_shaped() { "change" } else { "add" };
+        if verb == "add" {
+            self.inside(&["tc", "qdisc", "add", "dev", far, "root", "handle", "1:", "htb", "default", "1"]);
+            self.inside(&[
+                "tc", "class", "add", "dev", far, "parent", "1:", "classid", "1:1", "htb", "rate",
+                "10gbit",
+            ]);
+        }
+        self.inside(&[
+            "tc", "class", verb, "dev", far, "parent", "1:", "classid", "1:2", "htb", "rate", rate,
+            "ceil", rate, "burst", "3000",
+        ]);
+        if verb == "add" {
+            self.inside(&[
+                "tc", "qdisc", "add", "dev", far, "parent", "1:2", "handle", "20:", "pfifo",
+                "limit", &queue,
+            ]);
+            self.inside(&[
+                "tc", "filter", "add", "dev", far, "parent", "1:", "protocol", "ip", "u32",
+                "match", "ip", "sport", &port, "0xffff", "flowid", "1:2",
+            ]);
+        }
+    }
+
+    /// Whether [`SlowLink::shape_port`] has set up its classes.
+    fn port_shaped(&self) -> bool {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.netns, "tc", "class", "show", "dev", &self.far])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("1:2"))
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.near])
+            .output();
     }
 }
