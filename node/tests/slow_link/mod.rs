@@ -304,23 +304,28 @@ impl SlowLink {
         ]);
     }
 
-    /// What the namespace sends from UDP or TCP source port `port` through `rate` (tc's
-    /// syntax; htb with a queue of `queue` packets), the rest unshaped; again to change it.
-    pub fn shape_port(&self, port: u16, rate: &str, queue: usize) {
+    /// What the namespace sends from UDP or TCP source port `port` through `kbps` kbit/s
+    /// (htb, bursts of 5 ms at that rate and at least 3 000 bytes, a queue of `queue`
+    /// packets), the rest unshaped; called again, it changes the rate.
+    pub fn shape_port(&self, port: u16, kbps: u64, queue: usize) {
         let far = self.far.as_str();
         let port = port.to_string();
         let queue = queue.to_string();
+        let rate = format!("{kbps}kbit");
+        let burst = (kbps * 1000 / 8 / 200).max(3000).to_string();
         let verb = if self.port_shaped() { "change" } else { "add" };
         if verb == "add" {
-            self.inside(&["tc", "qdisc", "add", "dev", far, "root", "handle", "1:", "htb", "default", "1"]);
+            self.inside(&[
+                "tc", "qdisc", "add", "dev", far, "root", "handle", "1:", "htb", "default", "1",
+            ]);
             self.inside(&[
                 "tc", "class", "add", "dev", far, "parent", "1:", "classid", "1:1", "htb", "rate",
                 "10gbit",
             ]);
         }
         self.inside(&[
-            "tc", "class", verb, "dev", far, "parent", "1:", "classid", "1:2", "htb", "rate", rate,
-            "ceil", rate, "burst", "3000",
+            "tc", "class", verb, "dev", far, "parent", "1:", "classid", "1:2", "htb", "rate",
+            &rate, "ceil", &rate, "burst", &burst,
         ]);
         if verb == "add" {
             self.inside(&[
@@ -337,7 +342,16 @@ impl SlowLink {
     /// Whether [`SlowLink::shape_port`] has set up its classes.
     fn port_shaped(&self) -> bool {
         std::process::Command::new("ip")
-            .args(["netns", "exec", &self.netns, "tc", "class", "show", "dev", &self.far])
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "tc",
+                "class",
+                "show",
+                "dev",
+                &self.far,
+            ])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("1:2"))
     }

@@ -1,8 +1,9 @@
 //! Which temporal layers of its source one watching browser gets, from the bandwidth the
 //! browser's leg is estimated to carry (str0m's transport-wide congestion control, or the
 //! browser's REMB): the base layer and sound always; the frames above the base while the whole
-//! stream fits. A leg that no longer carries the stream stops getting the upper layer at once
-//! (dropping it breaks nothing: base frames never refer to upper ones); the upper layer comes
+//! stream fits. A leg that no longer carries the stream stops getting the upper layer (at once
+//! if the estimate is 10% short, after a second if less; dropping it breaks nothing: base
+//! frames never refer to upper ones); the upper layer comes
 //! back once the estimate has carried the whole stream for three seconds and shows 15% more, at an
 //! upper frame marked as a layer sync (it refers only to the base) or a keyframe, so the
 //! browser never gets an upper frame whose reference it lacks. Sans-IO: time comes in.
@@ -11,6 +12,12 @@ use std::time::{Duration, Instant};
 
 use media::Frame;
 
+/// An estimate this far below the whole stream stops the upper layer at once; one less far
+/// below, only after [`DIP_TOLERATED`] (an estimator riding just above what it is sent dips
+/// below it now and then).
+pub(super) const SHORT_AT_ONCE: f64 = 0.9;
+/// How long an estimate may dip just below the whole stream.
+pub(super) const DIP_TOLERATED: Duration = Duration::from_secs(1);
 /// Headroom the estimate must show over the whole stream before the upper layer comes back.
 pub(super) const RESUME_HEADROOM: f64 = 1.15;
 /// How long the estimate must have carried the whole stream before that.
@@ -30,8 +37,10 @@ pub(super) struct LayerChoice {
     upper: bool,
     /// The estimate has room again: the upper layer resumes at its next sync or keyframe.
     resuming: bool,
-    /// Since when the estimate has shown the headroom (while the upper layer is off).
+    /// Since when the estimate has carried the whole stream (while the upper layer is off).
     room_since: Option<Instant>,
+    /// Since when the estimate has been just short of the whole stream (while it is on).
+    short_since: Option<Instant>,
     /// When the leg was last probed for room, and how many times since the upper layer
     /// stopped.
     probed_at: Option<Instant>,
@@ -46,6 +55,7 @@ impl Default for LayerChoice {
             upper: true,
             resuming: false,
             room_since: None,
+            short_since: None,
             probed_at: None,
             probes: 0,
             estimate_bps: 0,
@@ -61,10 +71,18 @@ impl LayerChoice {
         self.estimate_bps = estimate_bps;
         let estimate = estimate_bps as f64;
         if self.upper {
-            if estimate < needed {
+            if estimate >= needed {
+                self.short_since = None;
+                return;
+            }
+            let since = *self.short_since.get_or_insert(now);
+            if estimate < needed * SHORT_AT_ONCE
+                || now.saturating_duration_since(since) >= DIP_TOLERATED
+            {
                 self.upper = false;
                 self.resuming = false;
                 self.room_since = None;
+                self.short_since = None;
             }
             return;
         }
@@ -90,6 +108,7 @@ impl LayerChoice {
             self.upper = true;
             self.resuming = false;
             self.room_since = None;
+            self.short_since = None;
         }
         frame.layer == 0 || self.upper
     }
@@ -163,6 +182,17 @@ mod tests {
         let stream = 600_000.0;
         c.on_estimate(1_000_000, stream, at(0));
         assert!(c.admit(&frame(1, false, false)), "it fits: every layer");
+        // A dip just below the stream (needed: 648 kbit/s with headers) is tolerated for a
+        // second, then not.
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        c.on_estimate(630_000, stream, ms(100));
+        c.on_estimate(700_000, stream, ms(600));
+        c.on_estimate(630_000, stream, ms(700));
+        c.on_estimate(630_000, stream, ms(1500));
+        assert!(c.sends_upper(), "short dips");
+        c.on_estimate(630_000, stream, ms(1700));
+        assert!(!c.sends_upper(), "a second short");
+        let mut c = LayerChoice::default();
         c.on_estimate(500_000, stream, at(1));
         assert!(!c.sends_upper());
         assert!(c.admit(&frame(0, false, false)), "the base always");
