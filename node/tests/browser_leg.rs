@@ -9,9 +9,9 @@
 //!
 //! The publishing browser's fake camera plays a noisy test video, so its encoder sends what its
 //! estimate allows (about 1.7 Mbit/s at 20 frames/s, half the frames in the upper layer); the
-//! leg narrows to 0.8 of that for 25 s. Measured in four runs: on the base layer 0.5-3.1 s
-//! after the leg narrowed, 9.9-10.3 frames/s decoded there with no stall over 0.5 s, every
-//! layer back 9-14 s after it widened (20 frames/s).
+//! leg narrows to 0.8 of that for 25 s. Measured in three runs: on the base layer 1.6-3.1 s
+//! after the leg narrowed, 10.1-10.3 frames/s decoded there with no stall over 0.5 s, every
+//! layer back 6.8-14.3 s after it widened (then 19.9-20.3 frames/s).
 //!
 //! Needs root, iproute2 (`ip`, `tc`), ffmpeg and chromium; SKIPPED without them unless
 //! `ESM_REQUIRE_NETNS` and `ESM_REQUIRE_CHROMIUM` are set. About 80 s.

@@ -358,7 +358,7 @@ impl Network {
         out.push(2 * self.access_link(a) as Channel);
         if let Topology::Physical(graph) = &self.topology {
             let start = out.len();
-            self.trees[self.tree_of[a]].walk_back(self.router(b), |link, from, _to| {
+            self.trees[self.tree_of[a]].walk_back(graph, self.router(b), |link, from, _to| {
                 let forward = graph.links()[link].a == from;
                 out.push(2 * link as Channel + Channel::from(!forward));
             });
