@@ -81,17 +81,6 @@ async fn a_browser_whose_leg_narrows_gets_the_base_layer_and_every_layer_again_w
         return;
     }
     let dir = scratch("esm-browser-leg");
-    // A noisy picture: the encoder fills what its estimate allows, so the upper layer is a
-    // real share of the stream.
-    let video = dir.join("noisy.y4m");
-    let made = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=640x360:rate=20,noise=alls=25:allf=t")
-        .args(["-t", "3", "-pix_fmt", "yuv420p"])
-        .arg(&video)
-        .status()
-        .unwrap();
-    assert!(made.success());
     let link = SlowLink::new(232, "leg");
     let webrtc_port = 20_000 + (std::process::id() % 20_000) as u16;
     let a = member(&dir, None, &link.near_ip, &[]).await;
@@ -110,7 +99,9 @@ async fn a_browser_whose_leg_narrows_gets_the_base_layer_and_every_layer_again_w
         a.http.unwrap(),
         b.http.unwrap()
     );
-    let fake_video = format!("--use-file-for-fake-video-capture={}", video.display());
+    // A noisy picture: the encoder fills what its estimate allows, so the upper layer is a
+    // real share of the stream.
+    let fake_video = noisy_camera(&dir);
     let flags: Vec<&str> = WEBRTC_FLAGS
         .iter()
         .copied()

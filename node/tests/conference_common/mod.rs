@@ -136,3 +136,20 @@ pub fn probe(path: &std::path::Path, video: bool) -> Option<(String, u64)> {
     let count = fields.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     Some((codec, count))
 }
+
+/// A fake camera that plays `seconds` of a noisy 640x360 test picture at 20 frames/s (made
+/// with ffmpeg under `dir`), as Chromium's flag: the encoder sends what its estimate allows
+/// (about 1.7 Mbit/s here, half the frames in the upper temporal layer), where Chromium's own
+/// fake picture makes a light stream (about 270 kbit/s, a seventh of the frames upper).
+pub fn noisy_camera(dir: &std::path::Path) -> String {
+    let video = dir.join("noisy.y4m");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=640x360:rate=20,noise=alls=25:allf=t")
+        .args(["-t", "3", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg made the noisy test picture");
+    format!("--use-file-for-fake-video-capture={}", video.display())
+}
