@@ -41,7 +41,7 @@ pub struct NaradaArgs {
     /// Tree quality is sampled this often while the mesh evolves.
     #[arg(long, default_value = "10s", value_parser = duration_arg)]
     pub sample_every: Duration,
-    /// Narada settings as JSON (any subset of the fields; defaults for the rest).
+    /// A JSON file of Narada settings (any subset of the fields; defaults for the rest).
     #[arg(long)]
     pub narada_config: Option<PathBuf>,
 }

@@ -75,7 +75,7 @@ pub struct DynamicsArgs {
     /// A member that joins late is expected to receive from this long after its join.
     #[arg(long, default_value = "5s", value_parser = duration_arg)]
     pub join_grace: Duration,
-    /// Narada settings as JSON (any subset of the fields).
+    /// A JSON file of Narada settings (any subset of the fields).
     #[arg(long)]
     pub narada_config: Option<std::path::PathBuf>,
 }

@@ -28,7 +28,7 @@ pub struct SweepArgs {
     /// Stream rate.
     #[arg(long, default_value = "1.2mbps")]
     pub rate: overlay_core::Bandwidth,
-    /// Narada settings as JSON (any subset of the fields).
+    /// A JSON file of Narada settings (any subset of the fields).
     #[arg(long)]
     pub narada_config: Option<std::path::PathBuf>,
 }

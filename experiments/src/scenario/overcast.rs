@@ -67,7 +67,7 @@ pub struct OvercastSetup {
     /// sibling as good (never backing off), news rides the periodic check-ins only.
     #[arg(long)]
     pub paper_rule: bool,
-    /// Overcast settings as JSON (any subset of the fields).
+    /// A JSON file of Overcast settings (any subset of the fields).
     #[arg(long)]
     pub overcast_config: Option<PathBuf>,
     /// Directory for summary.json (default: out/overcast; the other Overcast scenarios name

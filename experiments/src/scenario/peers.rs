@@ -64,10 +64,10 @@ pub struct PeersArgs {
     /// Skip the churn runs (steady figures only).
     #[arg(long)]
     pub no_churn: bool,
-    /// Narada settings as JSON (any subset of the fields; defaults for the rest).
+    /// A JSON file of Narada settings (any subset of the fields; defaults for the rest).
     #[arg(long)]
     pub narada_config: Option<PathBuf>,
-    /// iroh-gossip settings as JSON (its `proto::Config`: `membership`, `broadcast`,
+    /// A JSON file of iroh-gossip settings (its `proto::Config`: `membership`, `broadcast`,
     /// `max_message_size`; any subset, iroh-gossip's defaults for the rest).
     #[arg(long)]
     pub plumtree_config: Option<PathBuf>,

@@ -103,7 +103,7 @@ pub struct ConferencingArgs {
     /// Skip the congestion episode.
     #[arg(long)]
     pub no_congestion: bool,
-    /// Narada settings as JSON (any subset; the metric is set per scheme).
+    /// A JSON file of Narada settings (any subset; the metric is set per scheme).
     #[arg(long)]
     pub narada_config: Option<PathBuf>,
     /// One-way latency past which a tree path counts as worth no bandwidth (the bandwidth
