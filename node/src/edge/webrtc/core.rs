@@ -39,12 +39,13 @@ struct Group {
     rate: StreamRate,
 }
 
-/// A source's rate (every layer and its sound), over windows of a second.
+/// A source's rate (every layer and its sound), over windows of a second, smoothed (a window
+/// with a keyframe in it is well above the mean).
 #[derive(Default)]
 struct StreamRate {
     window_start: Option<Instant>,
     window_bytes: usize,
-    /// Bits per second over the last whole window.
+    /// Bits per second: each whole window moves it a third of the way.
     bps: f64,
 }
 
@@ -53,7 +54,12 @@ impl StreamRate {
         let start = *self.window_start.get_or_insert(now);
         let span = now.saturating_duration_since(start);
         if span >= Duration::from_secs(1) {
-            self.bps = self.window_bytes as f64 * 8.0 / span.as_secs_f64();
+            let window = self.window_bytes as f64 * 8.0 / span.as_secs_f64();
+            self.bps = if self.bps == 0.0 {
+                window
+            } else {
+                self.bps + (window - self.bps) / 3.0
+            };
             self.window_bytes = 0;
             self.window_start = Some(now);
         }

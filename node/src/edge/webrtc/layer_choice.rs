@@ -2,7 +2,7 @@
 //! browser's leg is estimated to carry (str0m's transport-wide congestion control, or the
 //! browser's REMB): the base layer and sound always; the frames above the base while the whole
 //! stream fits. A leg that no longer carries the stream stops getting the upper layer (at once
-//! if the estimate is 10% short, after a second if less; dropping it breaks nothing: base
+//! if the estimate is 20% short, after two seconds if less; dropping it breaks nothing: base
 //! frames never refer to upper ones); the upper layer comes
 //! back once the estimate has carried the whole stream for three seconds and shows 15% more, at an
 //! upper frame marked as a layer sync (it refers only to the base) or a keyframe, so the
@@ -14,10 +14,10 @@ use media::Frame;
 
 /// An estimate this far below the whole stream stops the upper layer at once; one less far
 /// below, only after [`DIP_TOLERATED`] (an estimator riding just above what it is sent dips
-/// below it now and then).
-pub(super) const SHORT_AT_ONCE: f64 = 0.9;
+/// below it now and then, and a second with a keyframe in it sends more than the mean).
+pub(super) const SHORT_AT_ONCE: f64 = 0.8;
 /// How long an estimate may dip just below the whole stream.
-pub(super) const DIP_TOLERATED: Duration = Duration::from_secs(1);
+pub(super) const DIP_TOLERATED: Duration = Duration::from_secs(2);
 /// Headroom the estimate must show over the whole stream before the upper layer comes back.
 pub(super) const RESUME_HEADROOM: f64 = 1.15;
 /// How long the estimate must have carried the whole stream before that.
@@ -182,16 +182,16 @@ mod tests {
         let stream = 600_000.0;
         c.on_estimate(1_000_000, stream, at(0));
         assert!(c.admit(&frame(1, false, false)), "it fits: every layer");
-        // A dip just below the stream (needed: 648 kbit/s with headers) is tolerated for a
-        // second, then not.
+        // A dip just below the stream (needed: 648 kbit/s with headers) is tolerated for two
+        // seconds, then not.
         let ms = |m: u64| t0 + Duration::from_millis(m);
         c.on_estimate(630_000, stream, ms(100));
         c.on_estimate(700_000, stream, ms(600));
-        c.on_estimate(630_000, stream, ms(700));
-        c.on_estimate(630_000, stream, ms(1500));
+        c.on_estimate(550_000, stream, ms(700));
+        c.on_estimate(630_000, stream, ms(2600));
         assert!(c.sends_upper(), "short dips");
-        c.on_estimate(630_000, stream, ms(1700));
-        assert!(!c.sends_upper(), "a second short");
+        c.on_estimate(630_000, stream, ms(2800));
+        assert!(!c.sends_upper(), "two seconds short");
         let mut c = LayerChoice::default();
         c.on_estimate(500_000, stream, at(1));
         assert!(!c.sends_upper());
