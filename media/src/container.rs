@@ -137,7 +137,14 @@ impl OggOpusWriter {
 
 /// Ogg's CRC-32: polynomial 0x04c11db7, initial 0, no reflection, no final xor.
 pub(crate) fn ogg_crc(bytes: &[u8]) -> u32 {
-    let mut crc = 0u32;
+    crc32_msb_first(0, bytes)
+}
+
+/// The CRC-32 of polynomial 0x04c11db7 computed most significant bit first, without
+/// reflection or a final xor, from `initial`: Ogg's (from 0) and MPEG-TS tables' (from all
+/// ones) differ only there.
+pub(crate) fn crc32_msb_first(initial: u32, bytes: &[u8]) -> u32 {
+    let mut crc = initial;
     for &b in bytes {
         crc ^= u32::from(b) << 24;
         for _ in 0..8 {

@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(best_h264_payload(Some(P::Main), &chromium), Some(117));
         assert_eq!(best_h264_payload(Some(P::High), &chromium[..3]), Some(117));
         assert_eq!(best_h264_payload::<u8>(Some(P::High), &[]), None);
-        // Only mode 0 agreed: still sent (what a stricter peer gets is its own choice).
+        // Only one agreed, its packetization mode not given (so 0): still the one sent.
         assert_eq!(
             best_h264_payload(Some(P::High), &[(96, Some(0x42e01f), None)]),
             Some(96)

@@ -37,7 +37,9 @@ pub use frame::{
     MAX_PUBLISHERS, stream_publisher, track_stream,
 };
 pub use h264::{H264Profile, best_h264_payload, h264_is_keyframe, h264_profile, nal_units};
-pub use mpegts::{MAX_TS_UNIT, MpegTsError, MpegTsReader, TS_PACKET, stream_type_name};
+pub use mpegts::{
+    MAX_TS_AUDIO_UNIT, MAX_TS_UNIT, MpegTsError, MpegTsReader, TS_PACKET, stream_type_name,
+};
 pub use ogg::{MAX_OGG_PACKET, OggError, OggOpusReader, opus_packet_samples};
 pub use pacer::{BURST, PriorityPacer};
 pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};

@@ -10,21 +10,25 @@
 //! cut by a lost packet (a continuity-counter gap) is dropped and counted, not sent damaged.
 //!
 //! Total: bad bytes give an error that says what and at which byte, never a panic; a table is
-//! at most 1 024 bytes and a unit at most [`MAX_TS_UNIT`], and no more than one of each per
-//! stream is held.
+//! at most 1 024 bytes and a unit at most [`MAX_TS_UNIT`] (audio [`MAX_TS_AUDIO_UNIT`]), and no
+//! more than one of each per stream is held.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
+use crate::container::crc32_msb_first;
 use crate::frame::{Codec, Frame};
 use crate::h264::h264_is_keyframe;
 use crate::ogg::opus_packet_samples;
 
 /// Bytes in a transport-stream packet.
 pub const TS_PACKET: usize = 188;
-/// Largest unit (an access unit or a PES of audio packets) taken.
+/// Largest video unit (an access unit) taken.
 pub const MAX_TS_UNIT: usize = 4 << 20;
+/// Largest PES of audio packets taken (ffmpeg's are a few kilobytes; each packet in one
+/// becomes a frame, so a small cap bounds how many frames one PES makes).
+pub const MAX_TS_AUDIO_UNIT: usize = 64 << 10;
 /// Largest PSI section (ISO/IEC 13818-1 2.4.4: section_length at most 1 021).
 const MAX_SECTION: usize = 1024;
 /// Streams the PMT may list that are remembered as skipped.
@@ -81,13 +85,15 @@ pub enum MpegTsError {
         /// What is wrong.
         why: &'static str,
     },
-    /// A unit is larger than [`MAX_TS_UNIT`].
-    #[error("MPEG-TS PES of PID {pid} starting at byte {at} is over {MAX_TS_UNIT} bytes")]
+    /// A unit is larger than [`MAX_TS_UNIT`] (video) or [`MAX_TS_AUDIO_UNIT`] (audio).
+    #[error("MPEG-TS PES of PID {pid} starting at byte {at} is over {limit} bytes")]
     UnitTooLarge {
         /// The stream's PID.
         pid: u16,
         /// Where its first packet starts.
         at: u64,
+        /// The largest taken for its stream.
+        limit: usize,
     },
     /// The video's frames are sent in another order than shown (B-frames).
     #[error(
@@ -275,8 +281,17 @@ impl MpegTsReader {
                 stream.unit = Some((payload.to_vec(), at));
             }
         } else if let Some((unit, first)) = &mut stream.unit {
-            if unit.len() + payload.len() > MAX_TS_UNIT {
-                return Err(MpegTsError::UnitTooLarge { pid, at: *first });
+            let limit = if stream.codec.is_audio() {
+                MAX_TS_AUDIO_UNIT
+            } else {
+                MAX_TS_UNIT
+            };
+            if unit.len() + payload.len() > limit {
+                return Err(MpegTsError::UnitTooLarge {
+                    pid,
+                    at: *first,
+                    limit,
+                });
             }
             unit.extend_from_slice(payload);
         }
@@ -620,18 +635,7 @@ fn gather(
 /// The CRC-32 of PSI sections (polynomial 0x04c11db7, initial all ones, not reflected): zero
 /// over a whole section with its CRC.
 pub(crate) fn mpeg_crc(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b) << 24;
-        for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                (crc << 1) ^ 0x04c1_1db7
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
+    crc32_msb_first(0xffff_ffff, bytes)
 }
 
 /// A PES time stamp's 33 bits from its five bytes.

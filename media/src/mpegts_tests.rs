@@ -314,6 +314,31 @@ fn a_stream_without_h264_or_opus_gives_nothing_and_says_what_it_had() {
     );
 }
 
+#[test]
+fn an_audio_pes_over_its_cap_is_refused() {
+    let mut mux = Mux::default();
+    mux.tables();
+    let one = [0xf8u8, 1, 2, 3];
+    let many: Vec<&[u8]> = std::iter::repeat_n(&one[..], MAX_TS_AUDIO_UNIT / 7 + 10).collect();
+    // The PES length field cannot say this much: written without one, as video's are.
+    let mut pes = vec![0, 0, 1, 0xbd, 0, 0, 0x80, 0x80, 5];
+    pes.extend(stamp(0x21, 0));
+    pes.extend(opus_body(&many));
+    mux.packets(AUDIO, &pes);
+    let err = read_all(&mux.out, 1 << 20).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MpegTsError::UnitTooLarge {
+                pid: AUDIO,
+                limit: MAX_TS_AUDIO_UNIT,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 proptest! {
     #[test]
     fn any_bytes_give_frames_or_an_error_never_a_panic(
