@@ -10,8 +10,9 @@
 //! The publishing browser's fake camera plays a noisy test video, so its encoder sends what its
 //! estimate allows (about 1.7 Mbit/s at 20 frames/s, half the frames in the upper layer); the
 //! leg narrows to 0.8 of that for 25 s. Measured in two runs of this code: on the base layer
-//! 0.6-1.6 s after the leg narrowed, 10.2 frames/s decoded there with no stall over 0.5 s, every
-//! layer back 6.7-8.7 s after it widened (then 19.6-19.8 frames/s), and no drop while wide.
+//! 0.9 s after the leg narrowed, 10.2-10.3 frames/s decoded there with no stall over 0.5 s,
+//! every layer back 10.9-11.9 s after it widened (then 20.0-20.2 frames/s), and no drop while
+//! wide.
 //!
 //! Needs root, iproute2 (`ip`, `tc`), ffmpeg and chromium; SKIPPED without them unless
 //! `ESM_REQUIRE_NETNS` and `ESM_REQUIRE_CHROMIUM` are set. About 80 s.

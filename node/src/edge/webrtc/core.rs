@@ -435,6 +435,7 @@ impl EdgeCore {
             {
                 let stream = self.groups.get(&source).map_or(0.0, |g| g.rate.bps);
                 let (minimum, desired) = s.layers.probe_rates(stream);
+                // Restarted at its estimate, str0m's estimator probes above it.
                 let mut bwe = s.rtc.bwe();
                 bwe.reset(Bitrate::bps(s.layers.estimate().max(100_000)));
                 bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));

@@ -24,8 +24,6 @@ pub(super) const RESUME_HEADROOM: f64 = 1.15;
 pub(super) const RESUME_AFTER: Duration = Duration::from_secs(3);
 /// While the upper layer is off, the leg is probed for room this often.
 pub(super) const PROBE_EVERY: Duration = Duration::from_secs(4);
-/// Each probe asks 5% more than the one before, up to this many steps.
-const MAX_PROBE_STEPS: u32 = 20;
 /// Bytes on the wire per byte of frame: RTP, SRTP, UDP and IP headers on ~1 200-byte
 /// packets, and RTCP.
 const WIRE_OVERHEAD: f64 = 1.08;
@@ -41,10 +39,8 @@ pub(super) struct LayerChoice {
     room_since: Option<Instant>,
     /// Since when the estimate has been just short of the whole stream (while it is on).
     short_since: Option<Instant>,
-    /// When the leg was last probed for room, and how many times since the upper layer
-    /// stopped.
+    /// When the leg was last probed for room.
     probed_at: Option<Instant>,
-    probes: u32,
     /// The leg's last estimate.
     estimate_bps: u64,
 }
@@ -57,7 +53,6 @@ impl Default for LayerChoice {
             room_since: None,
             short_since: None,
             probed_at: None,
-            probes: 0,
             estimate_bps: 0,
         }
     }
@@ -114,12 +109,11 @@ impl LayerChoice {
     }
 
     /// Whether the leg should be probed for room now: every [`PROBE_EVERY`] while the upper
-    /// layer is off (an estimator held at the base layer's rate finds no room by itself; str0m
-    /// probes when the desired rate rises, so each time it asks a little more).
+    /// layer is off (after losses, str0m's estimator held at the base layer's rate finds no
+    /// room by itself; restarted, it probes at a multiple of its estimate).
     pub(super) fn probe_due(&mut self, now: Instant) -> bool {
         if self.upper {
             self.probed_at = None;
-            self.probes = 0;
             return false;
         }
         let due = self
@@ -127,7 +121,6 @@ impl LayerChoice {
             .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY);
         if due {
             self.probed_at = Some(now);
-            self.probes = (self.probes + 1).min(MAX_PROBE_STEPS);
         }
         due
     }
@@ -147,7 +140,7 @@ impl LayerChoice {
     /// that it would fit again.
     pub(super) fn probe_rates(&self, stream_bps: f64) -> (u64, u64) {
         let needed = stream_bps * WIRE_OVERHEAD;
-        let desired = (needed * RESUME_HEADROOM * (1.2 + 0.05 * f64::from(self.probes))) as u64;
+        let desired = (needed * RESUME_HEADROOM * 1.2) as u64;
         if self.upper {
             (0, desired)
         } else {
