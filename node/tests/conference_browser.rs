@@ -33,18 +33,11 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
         .await
         .unwrap();
     let members = [&a, &b, &c];
-    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let mut tabs = Vec::new();
     let opened = Instant::now();
     for m in members {
-        let id: NodeId = m.id.parse().unwrap();
-        let url = format!(
-            "http://{}/conference/?token={}",
-            m.http.unwrap(),
-            admission.browser_token(id)
-        );
-        tabs.push(browser.open(&url).await);
+        tabs.push(browser.open(&page_url(m)).await);
     }
     // Every tab decodes the two other sources: 50 frames, a keyframe, and audio.
     let mut last = Vec::new();
@@ -167,13 +160,7 @@ async fn ffmpeg_publishes_h264_and_opus_by_whip_and_a_browser_on_another_member_
         .expect("ffmpeg starts");
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let opened = Instant::now();
-    let _tab = browser
-        .open(&format!(
-            "http://{}/conference/?token={}",
-            b.http.unwrap(),
-            token(&b)
-        ))
-        .await;
+    let _tab = browser.open(&page_url(&b)).await;
     let source = format!("{}-0", a.id);
     let took = loop {
         let got = decoded(&page_value(&mut browser, "lastStats").await);
@@ -370,13 +357,10 @@ async fn a_browser_below_a_narrowed_link_keeps_the_base_layer_and_recovers_the_f
     // A slow DSL line's modem holds about ten full datagrams (400 ms at 240 kbit/s; the
     // default 100 ms would hold two and a half, less than one frame and its sound).
     let (a, b, c, c_starts) = line_world_changing(&dir, &[], &[], &changes, 400_000).await;
-    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let mut tabs = Vec::new();
     for m in [&a, &c] {
-        let token = admission.browser_token(m.id.parse::<NodeId>().unwrap());
-        let url = format!("http://{}/conference/?token={token}", m.http.unwrap());
-        tabs.push(browser.open(&url).await);
+        tabs.push(browser.open(&page_url(m)).await);
     }
     let tab = tabs[1].clone();
     sleep_until(c_starts, 14).await;
@@ -511,13 +495,10 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
     }
     let dir = scratch("esm-webrtc-kill");
     let (a, mut b, c) = line_world(&dir, &[], &[]).await;
-    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let mut tabs = Vec::new();
     for m in [&a, &c] {
-        let token = admission.browser_token(m.id.parse::<NodeId>().unwrap());
-        let url = format!("http://{}/conference/?token={token}", m.http.unwrap());
-        tabs.push(browser.open(&url).await);
+        tabs.push(browser.open(&page_url(m)).await);
     }
     // Both decode the other's video.
     let t0 = Instant::now();
@@ -596,15 +577,8 @@ async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
     let mut recorder_spec = spec(&dir, 1, vec![a.quic]);
     recorder_spec.flags = vec!["--record".into(), recordings.display().to_string()];
     let _b = MemberProcess::start(&recorder_spec).await.unwrap();
-    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
-    let token = admission.browser_token(a.id.parse::<NodeId>().unwrap());
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
-    let _tab = browser
-        .open(&format!(
-            "http://{}/conference/?token={token}",
-            a.http.unwrap()
-        ))
-        .await;
+    let _tab = browser.open(&page_url(&a)).await;
     let stem = format!("{}-0", &a.id[..16]);
     let (video, audio) = (
         recordings.join(format!("{stem}.ivf")),
@@ -754,16 +728,9 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
     let idle0 = cpu_seconds(b_pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let idle = (cpu_seconds(b_pid) - idle0) / 10.0;
-    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     for m in [&a, &a, &c, &c] {
-        let token = admission.browser_token(m.id.parse::<NodeId>().unwrap());
-        let _tab = browser
-            .open(&format!(
-                "http://{}/conference/?token={token}",
-                m.http.unwrap()
-            ))
-            .await;
+        let _tab = browser.open(&page_url(m)).await;
     }
     tokio::time::sleep(Duration::from_secs(10)).await;
     let busy0 = cpu_seconds(b_pid);

@@ -6,12 +6,10 @@
 
 mod conference_common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use node::demo::process::MemberProcess;
-use node::transport::admission::GroupSecret;
-use overlay_core::NodeId;
 
 use conference_common::chromium::Chromium;
 use conference_common::*;
@@ -64,23 +62,30 @@ fn video_profile(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_sends_an_mpeg_ts_of_h264_and_opus_and_another_records_both_for_ffprobe() {
-    if !ffmpeg_here() {
-        return;
-    }
-    let dir = scratch("esm-send-ts");
-    let sent = dir.join("talk.ts");
-    make_ts(&sent, 6);
+/// What b recorded of a's sent files: (video codec, frames), (sound codec, packets), and the
+/// two files; `None` where ffprobe is missing.
+type Recorded = ((String, u64), (String, u64), PathBuf, PathBuf);
+
+/// Member b records (`--record`), member a joins it sending `sends` (`--send` values); after
+/// 9 s, b's files of a's sent source (video with `video_ext`, and Opus), which must exist, as
+/// ffprobe counts them. The members are returned to be dropped by the caller.
+async fn send_and_record(
+    dir: &Path,
+    sends: &[String],
+    video_ext: &str,
+) -> (MemberProcess, MemberProcess, Option<Recorded>) {
     let recordings = dir.join("recordings");
-    let mut receiver = spec(&dir, 1, vec![]);
+    let mut receiver = spec(dir, 1, vec![]);
     receiver.flags = vec!["--record".into(), recordings.display().to_string()];
     let b = MemberProcess::start(&receiver).await.unwrap();
-    let mut sender = spec(&dir, 0, vec![b.quic]);
-    sender.flags = vec!["--send".into(), format!("ts:{}", sent.display())];
+    let mut sender = spec(dir, 0, vec![b.quic]);
+    sender.flags = sends
+        .iter()
+        .flat_map(|s| ["--send".to_owned(), s.clone()])
+        .collect();
     let t0 = Instant::now();
     let a = MemberProcess::start(&sender).await.unwrap();
-    let recorded_video = recordings.join(format!("{}-15.h264", &a.id[..16]));
+    let recorded_video = recordings.join(format!("{}-15.{video_ext}", &a.id[..16]));
     let recorded_sound = recordings.join(format!("{}-15.opus", &a.id[..16]));
     tokio::time::sleep(Duration::from_secs(9)).await;
     for recorded in [&recorded_video, &recorded_sound] {
@@ -91,8 +96,40 @@ async fn a_member_sends_an_mpeg_ts_of_h264_and_opus_and_another_records_both_for
             t0.elapsed()
         );
     }
-    let (Some((video_codec, frames)), Some((sound_codec, packets))) =
-        (probe(&recorded_video, true), probe(&recorded_sound, false))
+    let counted = match (probe(&recorded_video, true), probe(&recorded_sound, false)) {
+        (Some(video), Some(sound)) => Some((video, sound, recorded_video, recorded_sound)),
+        _ => None,
+    };
+    (a, b, counted)
+}
+
+/// ffmpeg decodes `path` to the end without an error.
+fn assert_decodes_cleanly(path: &Path) {
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&decoded.stderr);
+    assert!(
+        decoded.status.success() && errors.trim().is_empty(),
+        "ffmpeg decoding {}: {errors}",
+        path.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sends_an_mpeg_ts_of_h264_and_opus_and_another_records_both_for_ffprobe() {
+    if !ffmpeg_here() {
+        return;
+    }
+    let dir = scratch("esm-send-ts");
+    let sent = dir.join("talk.ts");
+    make_ts(&sent, 6);
+    let (a, b, counted) = send_and_record(&dir, &[format!("ts:{}", sent.display())], "h264").await;
+    let Some(((video_codec, frames), (sound_codec, packets), recorded_video, recorded_sound)) =
+        counted
     else {
         return;
     };
@@ -107,20 +144,8 @@ async fn a_member_sends_an_mpeg_ts_of_h264_and_opus_and_another_records_both_for
     // The first frames may go before b's tree from a is up; the rest arrive.
     assert!(frames >= 100, "{frames} of 150 frames");
     assert!(packets >= 200, "{packets} of 300 packets");
-    for recorded in [&recorded_video, &recorded_sound] {
-        let decoded = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(recorded)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
-        let errors = String::from_utf8_lossy(&decoded.stderr);
-        assert!(
-            decoded.status.success() && errors.trim().is_empty(),
-            "ffmpeg decoding {}: {errors}",
-            recorded.display()
-        );
-    }
+    assert_decodes_cleanly(&recorded_video);
+    assert_decodes_cleanly(&recorded_sound);
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -137,16 +162,9 @@ async fn a_browser_on_another_member_decodes_the_high_profile_h264_and_opus_of_a
     let mut sender = spec(&dir, 0, vec![b.quic]);
     sender.flags = vec!["--send".into(), format!("ts:{}", sent.display())];
     let a = MemberProcess::start(&sender).await.unwrap();
-    let admission = GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
-    let token = admission.browser_token(b.id.parse::<NodeId>().unwrap());
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
     let opened = Instant::now();
-    let _tab = browser
-        .open(&format!(
-            "http://{}/conference/?token={token}",
-            b.http.unwrap()
-        ))
-        .await;
+    let _tab = browser.open(&page_url(&b)).await;
     let source = format!("{}-15", a.id);
     let (took, codec, energy) = loop {
         let got = decoded(&page_value(&mut browser, "lastStats").await);
@@ -228,33 +246,12 @@ async fn a_member_sends_ffmpegs_video_and_sound_files_and_another_records_them_f
         .status()
         .unwrap();
     assert!(made.success(), "ffmpeg made the IVF and Ogg files");
-    let recordings = dir.join("recordings");
-    let mut receiver = spec(&dir, 1, vec![]);
-    receiver.flags = vec!["--record".into(), recordings.display().to_string()];
-    let b = MemberProcess::start(&receiver).await.unwrap();
-    let mut sender = spec(&dir, 0, vec![b.quic]);
-    sender.flags = vec![
-        "--send".into(),
+    let sends = [
         format!("ivf:{}", video.display()),
-        "--send".into(),
         format!("ogg:{}", sound.display()),
     ];
-    let t0 = Instant::now();
-    let a = MemberProcess::start(&sender).await.unwrap();
-    let recorded_video = recordings.join(format!("{}-15.ivf", &a.id[..16]));
-    let recorded_sound = recordings.join(format!("{}-15.opus", &a.id[..16]));
-    tokio::time::sleep(Duration::from_secs(9)).await;
-    for recorded in [&recorded_video, &recorded_sound] {
-        assert!(
-            recorded.exists(),
-            "b recorded {} after {:?}",
-            recorded.display(),
-            t0.elapsed()
-        );
-    }
-    let (Some((video_codec, frames)), Some((sound_codec, packets))) =
-        (probe(&recorded_video, true), probe(&recorded_sound, false))
-    else {
+    let (a, b, counted) = send_and_record(&dir, &sends, "ivf").await;
+    let Some(((video_codec, frames), (sound_codec, packets), _, recorded_sound)) = counted else {
         return;
     };
     println!(
@@ -267,16 +264,7 @@ async fn a_member_sends_ffmpegs_video_and_sound_files_and_another_records_them_f
     assert!(frames >= 100, "{frames} of 150 frames");
     assert!(packets >= 200, "{packets} of 300 packets");
     // The sound decodes cleanly: every packet that arrived is a whole Opus packet.
-    let decoded = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&recorded_sound)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    let errors = String::from_utf8_lossy(&decoded.stderr);
-    assert!(
-        decoded.status.success() && errors.trim().is_empty(),
-        "ffmpeg decoding the recorded sound: {errors}"
-    );
+    assert_decodes_cleanly(&recorded_sound);
+    drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }

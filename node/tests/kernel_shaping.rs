@@ -15,29 +15,12 @@
 //! Run them with
 //! `cargo test --release -p node --test kernel_shaping -- --ignored --nocapture --test-threads 1`.
 
-use std::path::Path;
-
-use node::demo::process::MemberProcess;
-use tokio::process::Command;
-
 mod slow_link;
 
 use slow_link::SlowLink;
 
+const GROUP: &str = "shaped";
 const SECRET: &str = "kernel-shaping-test-secret";
-
-async fn member(dir: &Path, netns: Option<&str>, ip: &str, extra: &[&str]) -> MemberProcess {
-    let esm = env!("CARGO_BIN_EXE_esm");
-    let cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, esm]);
-            c
-        }
-        None => Command::new(esm),
-    };
-    slow_link::conference_member(cmd, "shaped", SECRET, dir, ip, extra).await
-}
 
 /// A source on the near end sends 1.2 Mbit/s to a member in the namespace, started with
 /// `slow_flags`; the member must get the keyframes and the base layer in time.
@@ -48,10 +31,18 @@ async fn slow_member_behind_tbf(label: &str, slow_flags: &[&str]) {
     let link = SlowLink::new(231, "slow");
     // A token bucket of 600 kbit/s whose queue holds 100 ms, as the emulation's does.
     link.shape_near("600kbit");
-    let a = member(&dir, None, &link.near_ip, &["--send", "synthetic:1200kbps"]).await;
+    let a = slow_link::member_in(
+        None,
+        GROUP,
+        SECRET,
+        &dir,
+        &link.near_ip,
+        &["--send", "synthetic:1200kbps"],
+    )
+    .await;
     let source = a.quic.to_string();
     let join = [&["--join", source.as_str()][..], slow_flags].concat();
-    let b = member(&dir, Some(&link.netns), &link.far_ip, &join).await;
+    let b = slow_link::member_in(Some(&link.netns), GROUP, SECRET, &dir, &link.far_ip, &join).await;
     let w = slow_link::measure(&a, &b).await;
     println!("kernel tbf 600 kbit/s, {label}: {}", w.describe(&b.id));
     drop((a, b));

@@ -153,3 +153,11 @@ pub fn noisy_camera(dir: &std::path::Path) -> String {
     assert!(made.success(), "ffmpeg made the noisy test picture");
     format!("--use-file-for-fake-video-capture={}", video.display())
 }
+
+/// The page a browser opens to take part at member `m`, with the token the group's secret
+/// gives that member's browsers.
+pub fn page_url(m: &node::demo::process::MemberProcess) -> String {
+    let admission = node::transport::admission::GroupSecret::new(GROUP, SECRET.as_bytes()).unwrap();
+    let token = admission.browser_token(m.id.parse().unwrap());
+    format!("http://{}/conference/?token={token}", m.http.unwrap())
+}

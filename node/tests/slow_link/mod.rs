@@ -41,6 +41,28 @@ pub async fn conference_member(
     member
 }
 
+/// As [`conference_member`], the `esm` binary run in network namespace `netns` if one is
+/// given (`ip netns exec`).
+pub async fn member_in(
+    netns: Option<&str>,
+    group: &str,
+    secret: &str,
+    dir: &Path,
+    ip: &str,
+    extra: &[&str],
+) -> MemberProcess {
+    let esm = env!("CARGO_BIN_EXE_esm");
+    let cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, esm]);
+            c
+        }
+        None => Command::new(esm),
+    };
+    conference_member(cmd, group, secret, dir, ip, extra).await
+}
+
 /// Start an `esm conference` member of `group` in the emulated world `spec` (a place of which
 /// is at `ip`), as [`conference_member`] does.
 pub async fn emulated_member(
