@@ -81,11 +81,12 @@ impl TsFrames {
             && let Some(profile) = h264_profile(&f.data)
         {
             self.told_profile = true;
-            if let H264Profile::Other(idc) = profile {
+            if matches!(profile, H264Profile::High444 | H264Profile::Other(_)) {
                 tracing::warn!(
-                    profile_idc = idc,
-                    "the H.264 stream's profile is none browsers decode over WebRTC \
-                     (constrained baseline, main or high): encode with -pix_fmt yuv420p"
+                    ?profile,
+                    "the H.264 stream's profile is beyond High: browsers agree up to High over \
+                     WebRTC and not all of them further (4:4:4 is one such): encode with \
+                     -pix_fmt yuv420p"
                 );
             }
         }
