@@ -10,8 +10,7 @@
 //! [`crate::routing::LinkCost::full`]), so new children go elsewhere while the ones it has
 //! keep their parent. Trees form before the streams start, so a member can find itself over
 //! its upload once they do: it then asks its farthest children, as many as bring it back
-//! within, to move too (`shed`); a child with no other parent stays, and asks the relay's own
-//! upstream for a mesh link (see [`crate::message::LinkReason::Widen`]).
+//! within, to move too (`shed`); a child with no other parent stays.
 //!
 //! Full is not all or nothing: with it a member tells the bandwidth level a stream through it
 //! would get ([`UploadRoom::level`]: its upload shared by one more child stream, or by the

@@ -114,10 +114,6 @@ pub enum LinkReason {
     Improve,
     /// Repairing a suspected partition.
     Repair,
-    /// A full relay asks this member to move a stream it receives, and no other neighbour
-    /// carries that stream as widely within the delay budget: the link reaches the relay's
-    /// own upstream for it.
-    Widen,
 }
 
 /// Narada's messages.

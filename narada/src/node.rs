@@ -128,8 +128,6 @@ pub struct NaradaStats {
     pub links_dropped: u64,
     /// Links this member gave up for a much better one.
     pub links_swapped: u64,
-    /// Links this member asked for to widen a stream a full relay shed, accepted.
-    pub links_widened: u64,
     /// Neighbours declared dead after silence.
     pub neighbours_died: u64,
     /// Partition-repair probes sent.
@@ -469,7 +467,7 @@ impl Narada {
                     .set(Timer::Repair, now + cx.config.repair.repair_interval);
             }
             Timer::Improve => {
-                self.mesh.improve_tick(cx, &self.data, now);
+                self.mesh.improve_tick(cx, now);
                 let period = if cx.neighbours.len() < cx.config.mesh.min_degree {
                     cx.config.repair.repair_interval
                 } else {

@@ -1,7 +1,6 @@
 //! Finding better links: latencies to non-neighbours, table queries to the most promising,
-//! and the decision to link (the spanner rule, the paper's utility rule, the widening rule for
-//! a stream a full relay sheds, swaps when full), with bandwidth probed only where it could
-//! matter.
+//! and the decision to link (the spanner rule, the paper's utility rule, swaps when full), with
+//! bandwidth probed only where it could matter.
 
 use overlay_core::{Bandwidth, NodeId, Time};
 use probe::ProberCommand;
@@ -136,7 +135,6 @@ impl Mesh {
             their_costs,
             rtt_us,
             their_degree,
-            widen: query.purpose == QueryPurpose::Widen,
         };
         if !cx.config.routing.metric.uses_bandwidth() {
             self.evaluate(cx, now, from, &candidate, PathMetric::UNBOUNDED);
@@ -208,8 +206,6 @@ impl Mesh {
         };
         if self.has_room(cx, reason) {
             self.request_link(cx, now, from, ask, None);
-        } else if reason == LinkReason::Widen {
-            // No swap: the link given up may carry other streams this member receives.
         } else if let Some(old) = swap_target(cx, now, utility, direct_us) {
             self.request_link(cx, now, from, ask, Some(old));
         }
@@ -241,7 +237,8 @@ impl Mesh {
         let stretch = cx.routing.latency_to(from).map_or(f64::INFINITY, |c| {
             f64::from(c) / f64::from(direct_us.max(1))
         });
-        let improves = (stretch > cx.config.mesh.stretch_add && utility > cx.config.mesh.add_base)
+        let wanted = below_min
+            || (stretch > cx.config.mesh.stretch_add && utility > cx.config.mesh.add_base)
             || utility
                 > cx.config.mesh.add_threshold(
                     cx.members.alive_count(),
@@ -250,54 +247,10 @@ impl Mesh {
                 );
         let reason = if below_min {
             LinkReason::Degree
-        } else if improves {
-            LinkReason::Improve
-        } else if candidate.widen && Self::widens_a_shed_stream(cx, link, &candidate.their_costs) {
-            LinkReason::Widen
         } else {
-            return None;
+            LinkReason::Improve
         };
-        Some((reason, utility))
-    }
-
-    /// Whether a link of metric `link` to a candidate with routes `their_costs` would carry
-    /// some member's stream more widely than this member's route does now, where that route
-    /// goes through a neighbour that asks this member to move (a full relay shedding).
-    fn widens_a_shed_stream(
-        cx: &Core,
-        link: PathMetric,
-        their_costs: &[(Slot, Option<PathMetric>)],
-    ) -> bool {
-        let links = cx.link_costs();
-        their_costs.iter().any(|&(m, cost)| {
-            let Some(route) = cx.routing.route(m) else {
-                return false;
-            };
-            let shed = links.get(&route.next_hop).is_some_and(|l| l.shed);
-            shed && cost.is_some_and(|c| c.extend(link).width > route.metric.width)
-        })
-    }
-
-    /// A member to ask for a link because a full relay sheds a stream this member receives
-    /// and no neighbour carries it more widely (the delay budget leaves none): the relay's
-    /// own upstream for that stream, the nearest point past the relay. Admission by upload
-    /// alone could not move such a child; without this, a relay whose upload carries two
-    /// streams kept forwarding three.
-    fn widening_candidate(&self, cx: &Core, data: &DataPlane, now: Time) -> Option<Slot> {
-        let links = cx.link_costs();
-        let full = cx.config.bandwidth.bandwidth_levels;
-        data.active_sources(now).find_map(|source| {
-            let route = cx.routing.route(source)?;
-            if route.metric.width >= full || !links.get(&route.next_hop).is_some_and(|l| l.shed) {
-                return None;
-            }
-            let upstream = *route.path.get(1)?;
-            let open = upstream != SELF_SLOT
-                && !cx.neighbours.contains_key(&upstream)
-                && !self.pending.contains_key(&upstream)
-                && !self.held_off(now, upstream);
-            open.then_some(upstream)
-        })
+        wanted.then_some((reason, utility))
     }
 
     /// The metric of a link from `candidate` at one-way latency `latency_us` and bandwidth level
@@ -352,7 +305,7 @@ impl Mesh {
     }
 
     /// Learn latencies, then query the most promising non-neighbours for their routing tables.
-    pub(crate) fn improve_tick(&mut self, cx: &mut Core, data: &DataPlane, now: Time) {
+    pub(crate) fn improve_tick(&mut self, cx: &mut Core, now: Time) {
         let timeout = cx.config.repair.probe_timeout;
         self.pending
             .retain(|_, p| now.saturating_since(p.1) < timeout);
@@ -425,12 +378,6 @@ impl Mesh {
             if !self.pending.contains_key(&s) && !self.held_off(now, s) {
                 chosen.push(s);
             }
-        }
-        if cx.config.routing.metric.uses_bandwidth()
-            && let Some(slot) = self.widening_candidate(cx, data, now)
-        {
-            chosen.retain(|&s| s != slot);
-            self.send_query(cx, now, slot, QueryPurpose::Widen);
         }
         for slot in chosen {
             self.send_query(cx, now, slot, QueryPurpose::Improve);

@@ -44,9 +44,6 @@ pub(crate) enum QueryPurpose {
     Improve,
     /// Checking a silent member (partition repair or a lost link).
     Repair,
-    /// Looking for a wider route to a stream a full relay asks this member to move (see
-    /// [`LinkReason::Widen`]).
-    Widen,
 }
 
 /// A table query waiting for its reply.
@@ -66,9 +63,6 @@ pub(crate) struct Candidate {
     rtt_us: u32,
     /// Its mesh degree.
     their_degree: u16,
-    /// Asked for because a full relay sheds a stream this member receives (see
-    /// [`LinkReason::Widen`]).
-    widen: bool,
 }
 
 /// A link asked for: why, the round trip the asker measured (0 if unknown), and the utility it
@@ -241,14 +235,10 @@ impl Mesh {
                     cx.neighbours.len(),
                     cx.neighbours.len(),
                 );
-        // A link to widen a stream is a new child stream: a member whose upload carries no
-        // more refuses it (else it would shed a child of its own, which would look further up).
         let refuse = cx.life.leaving_since.is_some()
             || !cx.life.joined
             || redundant
-            || (reason == LinkReason::Widen && cx.upload_full)
-            || (matches!(reason, LinkReason::Improve | LinkReason::Widen)
-                && self.held_off(now, from));
+            || (reason == LinkReason::Improve && self.held_off(now, from));
         let mut replaced = None;
         let accept = !refuse
             && (crossing || self.has_room(cx, reason) || {
@@ -291,9 +281,6 @@ impl Mesh {
             .map_or(0, |rtt| {
                 u32::try_from(rtt.as_micros() / 2).unwrap_or(u32::MAX)
             });
-        if reason == LinkReason::Widen {
-            cx.stats.links_widened += 1;
-        }
         self.link_up(cx, now, from, hint, reason);
         if let Some(old) = replaces.filter(|o| cx.neighbours.contains_key(o)) {
             cx.stats.links_swapped += 1;
@@ -321,9 +308,7 @@ impl Mesh {
                 }
                 self.join_retry(cx, now);
             }
-            LinkReason::Improve | LinkReason::Degree | LinkReason::Widen => {
-                self.hold_off(cx, now, from);
-            }
+            LinkReason::Improve | LinkReason::Degree => self.hold_off(cx, now, from),
             _ => {}
         }
     }

@@ -147,47 +147,6 @@ fn a_full_member_refuses_a_link_and_refers_the_asker_to_its_neighbours() {
 }
 
 #[test]
-fn a_member_whose_upload_is_full_refuses_a_link_to_widen_a_stream_but_not_an_improvement() {
-    let (mut cx, mut m) = founder(MeshConfig::default());
-    let now = Time::from_secs(1);
-    let neighbour = cx.members.intern(id(7), now);
-    m.on_link_request(&mut cx, now, neighbour, ask(LinkReason::Join, 20_000));
-    drained(&mut cx);
-    cx.upload_full = true;
-    let asker = cx.members.intern(id(8), now);
-    m.on_link_request(&mut cx, now, asker, ask(LinkReason::Widen, 20_000));
-    assert_eq!(
-        drained(&mut cx),
-        vec![Output::Send {
-            to: id(8),
-            msg: Message::LinkReject {
-                referrals: vec![id(7)]
-            },
-        }]
-    );
-    // With room in its upload it takes the link; full, it still takes a link for degree.
-    cx.upload_full = false;
-    m.on_link_request(&mut cx, now, asker, ask(LinkReason::Widen, 20_000));
-    assert_eq!(
-        drained(&mut cx).first(),
-        Some(&Output::Send {
-            to: id(8),
-            msg: Message::LinkAccept
-        })
-    );
-    cx.upload_full = true;
-    let third = cx.members.intern(id(9), now);
-    m.on_link_request(&mut cx, now, third, ask(LinkReason::Degree, 20_000));
-    assert_eq!(
-        drained(&mut cx).first(),
-        Some(&Output::Send {
-            to: id(9),
-            msg: Message::LinkAccept
-        })
-    );
-}
-
-#[test]
 fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
     let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);
