@@ -337,6 +337,18 @@ async fn sleep_until(from: Instant, secs: u64) {
 /// sound are 70 of its 87 packets a second, their bytes not measured apart).
 const NARROWED_BPS: u64 = 240_000;
 
+/// How the link from b to c narrows from 20 s to 35 s after c starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Narrowing {
+    /// c's download in the emulated network drops to [`NARROWED_BPS`]: b's pacer must find
+    /// the new rate from the connection (the browser at a sends Chromium's light picture).
+    Download,
+    /// b's operator caps what b sends to c at this share of a's stream (`POST /links/limit`):
+    /// the pacer knows the rate (the browser at a sends a noisy picture, about 1.7 Mbit/s
+    /// with half the frames in the upper layer, so the base layer and the whole differ).
+    OperatorCap(f64),
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "not met yet (2026-12-05): the page's stream is light (about 270 kbit/s, 20 frames/s), \
             and at 240 kbit/s the link sheds most of the upper layer (5 of 17 packets/s left) \
@@ -346,18 +358,43 @@ const NARROWED_BPS: u64 = 240_000;
             borrow) and QUIC's own bytes come on top of the paced media. Recovery after the \
             link opens is full (20 frames/s, both layers)"]
 async fn a_browser_below_a_narrowed_link_keeps_the_base_layer_and_recovers_the_full_rate() {
+    below_a_narrow_link(Narrowing::Download).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_below_a_capped_link_keeps_the_base_layer_and_recovers_the_full_rate() {
+    below_a_narrow_link(Narrowing::OperatorCap(0.8)).await;
+}
+
+/// a's browser publishes, c's watches through b; the link from b to c narrows as `how` says
+/// for 15 s, then opens again.
+async fn below_a_narrow_link(how: Narrowing) {
     if !chromium_here() {
         return;
     }
     let dir = scratch("esm-webrtc-narrowed");
-    // c's download narrows 20 s after c starts and opens again at 35 s.
-    let changes = format!(
-        r#"[{{"after_ms": 20000, "bps": {NARROWED_BPS}}}, {{"after_ms": 35000, "bps": 50000000}}]"#
-    );
-    // A slow DSL line's modem holds about ten full datagrams (400 ms at 240 kbit/s; the
-    // default 100 ms would hold two and a half, less than one frame and its sound).
-    let (a, b, c, c_starts) = line_world_changing(&dir, &[], &[], &changes, 400_000).await;
-    let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
+    let (a, b, c, c_starts) = match how {
+        Narrowing::Download => {
+            // c's download narrows 20 s after c starts and opens again at 35 s.
+            let changes = format!(
+                r#"[{{"after_ms": 20000, "bps": {NARROWED_BPS}}}, {{"after_ms": 35000, "bps": 50000000}}]"#
+            );
+            // A slow DSL line's modem holds about ten full datagrams (400 ms at 240 kbit/s;
+            // the default 100 ms would hold two and a half, less than one frame and its sound).
+            line_world_changing(&dir, &[], &[], &changes, 400_000).await
+        }
+        Narrowing::OperatorCap(_) => line_world_changing(&dir, &[], &[], "[]", 100_000).await,
+    };
+    let camera = match how {
+        Narrowing::Download => None,
+        Narrowing::OperatorCap(_) => Some(noisy_camera(&dir)),
+    };
+    let flags: Vec<&str> = WEBRTC_FLAGS
+        .iter()
+        .copied()
+        .chain(camera.as_deref())
+        .collect();
+    let mut browser = Chromium::launch(&dir.join("chromium-profile"), &flags).await;
     let mut tabs = Vec::new();
     for m in [&a, &c] {
         tabs.push(browser.open(&page_url(m)).await);
@@ -378,9 +415,22 @@ async fn a_browser_below_a_narrowed_link_keeps_the_base_layer_and_recovers_the_f
         .sources
         .get(&a.id)
         .map_or(0.0, |s| s.rate_kbps);
+    let narrowed_kbps = match how {
+        Narrowing::Download => NARROWED_BPS / 1000,
+        Narrowing::OperatorCap(share) => (rate * share) as u64,
+    };
+    let cap = async |kbps: u64| {
+        let path = format!("/links/limit?peer={}&kbps={kbps}", c.id);
+        let said = node::demo::process::http_post(b.http.unwrap(), &path).await;
+        assert!(said.is_ok(), "b's operator page refused the cap: {said:?}");
+    };
     sleep_until(c_starts, 19).await;
     let full = Tally::take(&mut browser, &tab, &c, &a).await;
     // The link narrows at 20 s; the pacer above it settles within a few seconds.
+    sleep_until(c_starts, 20).await;
+    if how != Narrowing::Download {
+        cap(narrowed_kbps).await;
+    }
     sleep_until(c_starts, 24).await;
     let narrowed_from = Tally::take(&mut browser, &tab, &c, &a).await;
     browser.use_tab(&tab);
@@ -391,9 +441,11 @@ async fn a_browser_below_a_narrowed_link_keeps_the_base_layer_and_recovers_the_f
     if let Ok(st) = b.status().await {
         for p in st.transport.peers.iter().filter(|p| p.id == c.id) {
             println!(
-                "b towards c, narrowed: paced {:.0} kbit/s, window over the round trip {:.0} \
-                 kbit/s, rtt {:.0} ms, {} shaped by rate and {} by buffer, {} of {} packets lost",
+                "b towards c, narrowed: paced {:.0} kbit/s (cap {:?}), window over the round \
+                 trip {:.0} kbit/s, rtt {:.0} ms, {} shaped by rate and {} by buffer, {} of {} \
+                 packets lost",
                 p.paced_bps / 1e3,
+                p.limit_bps.map(|b| b / 1e3),
                 p.path_bps / 1e3,
                 p.rtt_ms,
                 p.shaped_by_rate,
@@ -408,6 +460,10 @@ async fn a_browser_below_a_narrowed_link_keeps_the_base_layer_and_recovers_the_f
         .first()
         .map_or(f64::MAX, |s| s.2);
     // Open again at 35 s: the pacer grows back (about 10% a second) to the whole stream.
+    sleep_until(c_starts, 35).await;
+    if how != Narrowing::Download {
+        cap(0).await;
+    }
     sleep_until(c_starts, 45).await;
     let recovered_from = Tally::take(&mut browser, &tab, &c, &a).await;
     sleep_until(c_starts, 50).await;
@@ -421,10 +477,10 @@ async fn a_browser_below_a_narrowed_link_keeps_the_base_layer_and_recovers_the_f
         )
     };
     println!(
-        "a's stream at c ({rate:.0} kbit/s before): whole {}; c's download at {} kbit/s {}, \
+        "{how:?}: a's stream at c ({rate:.0} kbit/s before): whole {}; the link at {} kbit/s {}, \
          longest stall {:.2} s; open again {}",
         show(before),
-        NARROWED_BPS / 1000,
+        narrowed_kbps,
         show(during),
         longest_stall_ms / 1e3,
         show(after)

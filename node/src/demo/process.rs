@@ -279,6 +279,21 @@ pub async fn http_get_as(
     path: &str,
     token: Option<&str>,
 ) -> Result<String, ProcessError> {
+    http_request("GET", addr, path, token).await
+}
+
+/// A plain HTTP/1.0 POST without a body on loopback (an operator's action); the body of the
+/// answer, or why not.
+pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, ProcessError> {
+    http_request("POST", addr, path, None).await
+}
+
+async fn http_request(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> Result<String, ProcessError> {
     let fail = |reason: String| ProcessError::Http {
         url: format!("http://{addr}{path}"),
         reason,
@@ -288,7 +303,9 @@ pub async fn http_get_as(
             .await
             .map_err(|e| fail(e.to_string()))?;
         let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").as_bytes())
+        let request =
+            format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n{auth}\r\n");
+        s.write_all(request.as_bytes())
             .await
             .map_err(|e| fail(e.to_string()))?;
         let mut response = Vec::new();

@@ -45,6 +45,8 @@ const ADDRESS_ASK_GAP: Duration = Duration::from_secs(1);
 const MAX_PEERS: usize = 4096;
 /// Inputs taken from the network per wake-up beyond the first.
 const INBOUND_BATCH: usize = 63;
+/// Peers the operator may cap at once (see [`Control::LimitLink`]).
+const MAX_LINK_LIMITS: usize = 1024;
 
 /// One member's runtime: its protocol and everything the protocol's outputs touch.
 pub(super) struct Driver<P: Protocol> {
@@ -71,6 +73,9 @@ pub(super) struct Driver<P: Protocol> {
     shares_at: Option<Time>,
     /// When this member's upload was last split among its links.
     upload_split_at: Option<Time>,
+    /// The operator's caps on what goes to each peer, bits per second (see
+    /// [`Control::LimitLink`]); bounded by the peers the operator names.
+    link_limits: BTreeMap<NodeId, u64>,
     /// Limits the lines strangers' refused connections write.
     logs: LogLimiter,
     /// The last media datagram encoded, with its bytes: the same packet sent on to other
@@ -117,6 +122,7 @@ where
             probe_serial: 0,
             shares_at: None,
             upload_split_at: None,
+            link_limits: BTreeMap::new(),
             last_datagram: None,
             addresses_asked: None,
         }
@@ -158,6 +164,7 @@ where
                     Some(Control::Ping(reply)) => {
                         let _ = reply.send(());
                     }
+                    Some(Control::LimitLink { peer, bps }) => self.limit_link(peer, bps),
                     Some(Control::Shutdown) | None => break,
                 },
                 Some(item) = inbound.recv() => {
@@ -582,12 +589,13 @@ where
             frames_rx,
             self.inbound_tx.clone(),
         );
+        let limit = self.link_limits.get(&peer_id).map(|&b| b as f64);
         let peer = self.peers.entry(peer_id).or_insert_with(|| Peer {
             listen,
             http,
             conns: Vec::new(),
             link: false,
-            pacer: LinkPacer::new(),
+            pacer: LinkPacer::new().with_operator_limit(limit),
             received_media: receive_budget::MediaTally::default(),
             sent_media: receive_budget::MediaTally::default(),
             probe_out: None,
@@ -726,6 +734,25 @@ where
         }
     }
 
+    /// The operator caps (or frees) what goes to `peer`.
+    fn limit_link(&mut self, peer: NodeId, bps: Option<u64>) {
+        match bps {
+            Some(bps)
+                if self.link_limits.len() < MAX_LINK_LIMITS
+                    || self.link_limits.contains_key(&peer) =>
+            {
+                self.link_limits.insert(peer, bps);
+            }
+            Some(_) => return,
+            None => {
+                self.link_limits.remove(&peer);
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.pacer.set_operator_limit(bps.map(|b| b as f64));
+        }
+    }
+
     /// With a known upload, cap each linked peer's pacer at its share of the upload (see
     /// `upload_budget`), by what was released to it since the last split.
     fn split_upload(&mut self) {
@@ -811,6 +838,7 @@ where
                     rtt_ms: rtt.as_secs_f64() * 1e3,
                     path_bps,
                     paced_bps: p.pacer.rate().bps_f64(),
+                    limit_bps: p.pacer.operator_limit(),
                     connections: p.conns.len(),
                     cwnd_bytes: path.cwnd,
                     congestion_events: path.congestion_events,

@@ -62,6 +62,16 @@ pub enum Control<C> {
     },
     /// Answered as soon as the driver reads it: how long that takes is how busy the member is.
     Ping(oneshot::Sender<()>),
+    /// The operator caps what this member sends to `peer` at `bps` bits a second (`None`:
+    /// lifts the cap). The link's pacer then sheds by priority as it would on a narrow path
+    /// (upper layers, then the base layer, keyframes and sound last). Kept for a peer that
+    /// connects later.
+    LimitLink {
+        /// The peer.
+        peer: NodeId,
+        /// The cap, bits per second.
+        bps: Option<u64>,
+    },
     /// Stop: close every connection and end the task.
     Shutdown,
 }

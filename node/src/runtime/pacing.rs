@@ -13,8 +13,8 @@
 //! never above what QUIC's congestion window allows over the round trip: a window cut by
 //! QUIC's own congestion control lowers it at the next reading, nor above the share of its
 //! download the receiver last gave this link (see `receive_budget`), nor above this link's
-//! share of the member's own upload (see `upload_budget`). Where the path has room, the pacer
-//! drops nothing.
+//! share of the member's own upload (see `upload_budget`), nor above the operator's cap on the
+//! link, if any. Where the path has room, the pacer drops nothing.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -100,6 +100,8 @@ pub(super) struct LinkPacer {
     /// The share of this member's own upload this link may fill (see `upload_budget`; `None`:
     /// the upload is not known).
     upload_share: Option<f64>,
+    /// The operator's cap on this link (`None`: none).
+    operator_limit: Option<f64>,
 }
 
 impl LinkPacer {
@@ -117,7 +119,30 @@ impl LinkPacer {
             refused_by_buffer: 0,
             share: None,
             upload_share: None,
+            operator_limit: None,
         }
+    }
+
+    /// The same, capped by the operator at `bps` (`None`: no cap).
+    pub(super) fn with_operator_limit(mut self, bps: Option<f64>) -> Self {
+        self.set_operator_limit(bps);
+        self
+    }
+
+    /// The operator caps this link at `bps` (`None`: lifts the cap); it applies at once.
+    pub(super) fn set_operator_limit(&mut self, bps: Option<f64>) {
+        self.operator_limit = bps.map(|b| b.max(FLOOR_BPS));
+        if let Some(limit) = self.operator_limit
+            && self.rate_bps > limit
+        {
+            self.rate_bps = limit;
+            self.pacer.set_rate(Bandwidth::from_bps_f64(limit));
+        }
+    }
+
+    /// The operator's cap on this link, if any.
+    pub(super) fn operator_limit(&self) -> Option<f64> {
+        self.operator_limit
     }
 
     /// The receiver says this link may fill `bps` of its download (see `receive_budget`):
@@ -203,7 +228,8 @@ impl LinkPacer {
         // receiver's share of its download or this link's share of this member's upload.
         let allowed = (cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4))
             .min(self.share_bps(now))
-            .min(self.upload_share.unwrap_or(f64::INFINITY));
+            .min(self.upload_share.unwrap_or(f64::INFINITY))
+            .min(self.operator_limit.unwrap_or(f64::INFINITY));
         // Datagrams waiting in QUIC's buffer wait this long at the current rate.
         let held = Duration::from_secs_f64(waiting as f64 * 8.0 / self.rate_bps.max(FLOOR_BPS));
         let min = self.smallest_rtt(now, rtt);

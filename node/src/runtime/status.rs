@@ -70,6 +70,9 @@ pub struct PeerSnapshot {
     /// The rate media to it is paced at (smoothed), bits per second.
     #[serde(default)]
     pub paced_bps: f64,
+    /// The operator's cap on what goes to it, bits per second, if any (`POST /links/limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bps: Option<f64>,
     /// Open QUIC connections to it (two while a newer one supersedes an older).
     pub connections: usize,
     /// The newest connection's congestion window, bytes.

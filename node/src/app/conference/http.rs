@@ -1,32 +1,91 @@
-//! The HTTP pages of a member: `/status` (JSON) and `/metrics` (Prometheus text format), for the
-//! operator only (see [`crate::edge::operator`]).
+//! The HTTP pages of a member, for the operator only (see [`crate::edge::operator`]):
+//! `/status` (JSON), `/metrics` (Prometheus text format), and `POST /links/limit?peer=ID&kbps=N`,
+//! which caps what this member sends to one peer (`kbps=0` lifts the cap): that link's pacer
+//! then sheds the upper layers first, as on a narrow path (a metered link, or a test).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
+use overlay_core::NodeId;
+use tokio::sync::mpsc;
 
 use super::StatusBoard;
 use crate::edge::operator::{OperatorGate, require_operator};
 use crate::edge::prometheus;
+use crate::runtime::Control;
+use narada::Command;
+
+/// What the pages read and drive.
+#[derive(Clone)]
+struct Pages {
+    board: Arc<StatusBoard>,
+    control: mpsc::Sender<Control<Command>>,
+}
 
 /// The member's router: its pages behind `gate`.
-pub fn router(board: Arc<StatusBoard>, gate: OperatorGate) -> Router {
+pub fn router(
+    board: Arc<StatusBoard>,
+    control: mpsc::Sender<Control<Command>>,
+    gate: OperatorGate,
+) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/links/limit", post(limit_link))
         .route_layer(axum::middleware::from_fn_with_state(gate, require_operator))
-        .with_state(board)
+        .with_state(Pages { board, control })
 }
 
-async fn status(State(board): State<Arc<StatusBoard>>) -> impl IntoResponse {
-    axum::Json(board.status())
+async fn status(State(pages): State<Pages>) -> impl IntoResponse {
+    axum::Json(pages.board.status())
 }
 
-async fn metrics(State(board): State<Arc<StatusBoard>>) -> impl IntoResponse {
+/// `POST /links/limit`'s query.
+#[derive(serde::Deserialize)]
+struct LinkLimit {
+    /// The peer's id (64 hex digits, as `/status` names it).
+    peer: String,
+    /// The cap, kbit/s; 0 lifts it.
+    kbps: u64,
+}
+
+async fn limit_link(
+    State(pages): State<Pages>,
+    Query(limit): Query<LinkLimit>,
+) -> (StatusCode, String) {
+    let peer: NodeId = match limit.peer.parse() {
+        Ok(id) => id,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("peer: {e}\n")),
+    };
+    let bps = (limit.kbps > 0).then(|| limit.kbps.saturating_mul(1000));
+    match pages.control.send(Control::LimitLink { peer, bps }).await {
+        Ok(()) => match bps {
+            Some(_) => (
+                StatusCode::OK,
+                format!(
+                    "what goes to {} is capped at {} kbit/s\n",
+                    peer.to_hex(),
+                    limit.kbps
+                ),
+            ),
+            None => (
+                StatusCode::OK,
+                format!("the cap on {} is lifted\n", peer.to_hex()),
+            ),
+        },
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the member is stopping\n".into(),
+        ),
+    }
+}
+
+async fn metrics(State(pages): State<Pages>) -> impl IntoResponse {
+    let board = pages.board;
     (
         [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
         board.metrics(),

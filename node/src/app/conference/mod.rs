@@ -344,7 +344,7 @@ impl Member {
                     let admission = admission.clone();
                     OperatorGate::new(move |token| admission.verify_status_token(id, token))
                 };
-                let mut app = http::router(board.clone(), gate);
+                let mut app = http::router(board.clone(), control.clone(), gate);
                 if let Some(edge) = &edge {
                     app = app.merge(browser::router(browser::BrowserState {
                         edge: edge.clone(),
