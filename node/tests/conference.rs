@@ -326,3 +326,75 @@ async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named
     drop((a, others, e));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The operator caps what a sends to b (`POST /links/limit`): a's pacer towards b stays at the
+/// cap, so b receives a's 500 kbit/s stream at about the cap; lifted, the whole stream comes
+/// back. A peer id that is not one is refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
+    use node::demo::process::http_post;
+    let dir = std::env::temp_dir().join(format!("esm-cap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
+    let mut b_spec = spec(&dir, 1, vec![a.quic]);
+    b_spec.send = None;
+    let b = MemberProcess::start(&b_spec).await.unwrap();
+    let rate_at_b = async || {
+        b.status()
+            .await
+            .ok()
+            .and_then(|s| s.sources.get(&a.id).map(|s| s.rate_kbps))
+            .unwrap_or(0.0)
+    };
+    let t0 = Instant::now();
+    while rate_at_b().await < 450.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "b never got a's stream"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let http = a.http.unwrap();
+    let said = http_post(http, "/links/limit?peer=abc&kbps=200").await;
+    assert!(
+        said.as_ref().is_err_and(|e| e.to_string().contains("400")),
+        "a bad id is refused: {said:?}"
+    );
+    let said = http_post(http, &format!("/links/limit?peer={}&kbps=200", b.id)).await;
+    assert!(said.is_ok_and(|s| s.contains("capped at 200 kbit/s")));
+    // The synthetic source's rate is a second's mean: read it after a few.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let capped = rate_at_b().await;
+    let st = a.status().await.unwrap();
+    let towards_b = st.transport.peers.iter().find(|p| p.id == b.id).unwrap();
+    assert_eq!(towards_b.limit_bps, Some(200_000.0));
+    assert!(towards_b.paced_bps <= 200_000.0, "{towards_b:?}");
+    assert!(
+        (100.0..=230.0).contains(&capped),
+        "b receives {capped:.0} kbit/s under a 200 kbit/s cap"
+    );
+    assert!(
+        http_post(http, &format!("/links/limit?peer={}&kbps=0", b.id))
+            .await
+            .is_ok_and(|s| s.contains("lifted"))
+    );
+    let t1 = Instant::now();
+    while rate_at_b().await < 450.0 {
+        assert!(
+            t1.elapsed() < Duration::from_secs(20),
+            "the stream did not come back after the cap was lifted"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let lifted_after = t1.elapsed();
+    let st = a.status().await.unwrap();
+    let towards_b = st.transport.peers.iter().find(|p| p.id == b.id).unwrap();
+    assert_eq!(towards_b.limit_bps, None);
+    println!(
+        "under a 200 kbit/s cap b received {capped:.0} kbit/s of 500; the whole stream back \
+         {:.1} s after the cap was lifted",
+        lifted_after.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -141,7 +141,8 @@ pub struct ConferenceArgs {
     /// flag for both, e.g. `--send ivf:- --send ogg:sound.ogg`).
     #[arg(long)]
     pub send: Vec<String>,
-    /// Serve /status and /metrics on this TCP address.
+    /// Serve /status, /metrics and the operator's POST /links/limit?peer=ID&kbps=N (a cap on
+    /// what goes to one peer; 0 lifts it) on this TCP address.
     #[arg(long)]
     pub http: Option<SocketAddr>,
     /// The member's key file (created with mode 600 on first start); default
