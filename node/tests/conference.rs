@@ -329,7 +329,8 @@ async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named
 
 /// The operator caps what a sends to b (`POST /links/limit`): a's pacer towards b stays at the
 /// cap, so b receives a's 500 kbit/s stream at about the cap; lifted, the whole stream comes
-/// back. A peer id that is not one is refused with the reason.
+/// back. A peer id that is not one is refused with the reason; a cap under the pacer's floor
+/// (64 kbit/s) is the floor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
     use node::demo::process::http_post;
@@ -360,6 +361,13 @@ async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
     assert!(
         said.as_ref().is_err_and(|e| e.to_string().contains("400")),
         "a bad id is refused: {said:?}"
+    );
+    // Below the pacer's floor, the floor is the cap, and the answer says so.
+    let said = http_post(http, &format!("/links/limit?peer={}&kbps=10", b.id)).await;
+    assert!(
+        said.as_ref()
+            .is_ok_and(|s| s.contains("capped at 64 kbit/s")),
+        "{said:?}"
     );
     let said = http_post(http, &format!("/links/limit?peer={}&kbps=200", b.id)).await;
     assert!(said.is_ok_and(|s| s.contains("capped at 200 kbit/s")));

@@ -19,12 +19,13 @@ use super::addresses::AddressBook;
 use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
 use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
-use super::pacing::LinkPacer;
+use super::pacing::{self, LinkPacer};
 use super::receive_budget;
 use super::release::Release;
 use super::upload_budget;
 use super::{
-    Control, Observer, PeerSnapshot, RuntimeOptions, TransportCounters, TransportSnapshot,
+    Control, LinkLimitOutcome, Observer, PeerSnapshot, RuntimeOptions, TransportCounters,
+    TransportSnapshot,
 };
 use crate::transport::connect::{Admitted, ConnectError, Connector, code};
 use crate::transport::frame::{Frame, MAX_ADDRESSES, encode_frame};
@@ -164,7 +165,9 @@ where
                     Some(Control::Ping(reply)) => {
                         let _ = reply.send(());
                     }
-                    Some(Control::LimitLink { peer, bps }) => self.limit_link(peer, bps),
+                    Some(Control::LimitLink { peer, bps, reply }) => {
+                        let _ = reply.send(self.limit_link(peer, bps));
+                    }
                     Some(Control::Shutdown) | None => break,
                 },
                 Some(item) = inbound.recv() => {
@@ -735,22 +738,26 @@ where
     }
 
     /// The operator caps (or frees) what goes to `peer`.
-    fn limit_link(&mut self, peer: NodeId, bps: Option<u64>) {
-        match bps {
+    fn limit_link(&mut self, peer: NodeId, bps: Option<u64>) -> LinkLimitOutcome {
+        let outcome = match bps {
             Some(bps)
                 if self.link_limits.len() < MAX_LINK_LIMITS
                     || self.link_limits.contains_key(&peer) =>
             {
+                let bps = bps.max(pacing::FLOOR_BPS as u64);
                 self.link_limits.insert(peer, bps);
+                LinkLimitOutcome::Capped(bps)
             }
-            Some(_) => return,
+            Some(_) => return LinkLimitOutcome::TooMany,
             None => {
                 self.link_limits.remove(&peer);
+                LinkLimitOutcome::Lifted
             }
-        }
+        };
         if let Some(p) = self.peers.get_mut(&peer) {
             p.pacer.set_operator_limit(bps.map(|b| b as f64));
         }
+        outcome
     }
 
     /// With a known upload, cap each linked peer's pacer at its share of the upload (see

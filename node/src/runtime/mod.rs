@@ -71,9 +71,23 @@ pub enum Control<C> {
         peer: NodeId,
         /// The cap, bits per second.
         bps: Option<u64>,
+        /// What became of it.
+        reply: oneshot::Sender<LinkLimitOutcome>,
     },
     /// Stop: close every connection and end the task.
     Shutdown,
+}
+
+/// What became of an operator's [`Control::LimitLink`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkLimitOutcome {
+    /// The link is capped at this many bits a second (the cap asked for, or the pacer's floor
+    /// if that was lower).
+    Capped(u64),
+    /// The cap is lifted.
+    Lifted,
+    /// Refused: as many peers as a member keeps caps for are capped already.
+    TooMany,
 }
 
 /// The running member, as the application holds it.

@@ -11,12 +11,12 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use overlay_core::NodeId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::StatusBoard;
 use crate::edge::operator::{OperatorGate, require_operator};
 use crate::edge::prometheus;
-use crate::runtime::Control;
+use crate::runtime::{Control, LinkLimitOutcome};
 use narada::Command;
 
 /// What the pages read and drive.
@@ -62,25 +62,32 @@ async fn limit_link(
         Err(e) => return (StatusCode::BAD_REQUEST, format!("peer: {e}\n")),
     };
     let bps = (limit.kbps > 0).then(|| limit.kbps.saturating_mul(1000));
-    match pages.control.send(Control::LimitLink { peer, bps }).await {
-        Ok(()) => match bps {
-            Some(_) => (
-                StatusCode::OK,
-                format!(
-                    "what goes to {} is capped at {} kbit/s\n",
-                    peer.to_hex(),
-                    limit.kbps
-                ),
-            ),
-            None => (
-                StatusCode::OK,
-                format!("the cap on {} is lifted\n", peer.to_hex()),
-            ),
-        },
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the member is stopping\n".into(),
+    let (reply, outcome) = oneshot::channel();
+    let stopping = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the member is stopping\n".to_owned(),
+    );
+    if pages
+        .control
+        .send(Control::LimitLink { peer, bps, reply })
+        .await
+        .is_err()
+    {
+        return stopping;
+    }
+    let peer = peer.to_hex();
+    match outcome.await {
+        Ok(LinkLimitOutcome::Capped(bps)) => (
+            StatusCode::OK,
+            format!("what goes to {peer} is capped at {} kbit/s\n", bps / 1000),
         ),
+        Ok(LinkLimitOutcome::Lifted) => (StatusCode::OK, format!("the cap on {peer} is lifted\n")),
+        Ok(LinkLimitOutcome::TooMany) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "as many peers as a member keeps caps for are capped already: lift one first\n"
+                .to_owned(),
+        ),
+        Err(_) => stopping,
     }
 }
 
