@@ -490,13 +490,15 @@ async fn below_a_narrow_link(how: Narrowing) {
             "{f:.1} frames/s; packets/s: keyframe and audio {k:.1}, base {b:.1}, enhancement {e:.1}"
         )
     };
+    // At b only the packets count (the frames are the browser's, at c).
+    let (_, kb, bb, eb) = at_b;
     println!(
         "{how:?}: a's stream at c ({rate:.0} kbit/s before): whole {}; the link at {} kbit/s {} \
-         (arriving at b meanwhile: {}), longest stall {:.2} s; open again {}",
+         (packets/s arriving at b meanwhile: keyframe and audio {kb:.1}, base {bb:.1}, \
+         enhancement {eb:.1}), longest stall {:.2} s; open again {}",
         show(before),
         narrowed_kbps,
         show(during),
-        show(at_b),
         longest_stall_ms / 1e3,
         show(after)
     );
