@@ -243,6 +243,13 @@ impl WireMessage for Message {
         }
     }
 
+    fn sequence(&self) -> Option<u64> {
+        match self {
+            Self::Data(packet) => Some(packet.seq),
+            _ => None,
+        }
+    }
+
     /// Two data packets with the same header over the same payload buffer (a packet cloned
     /// for each child it is forwarded to) encode alike.
     fn encodes_as(&self, other: &Self) -> bool {

@@ -456,14 +456,15 @@ async fn below_a_narrow_link(how: Narrowing) {
         for p in st.transport.peers.iter().filter(|p| p.id == c.id) {
             println!(
                 "b towards c, narrowed: paced {:.0} kbit/s (cap {:?}), window over the round \
-                 trip {:.0} kbit/s, rtt {:.0} ms, {} shaped by rate and {} by buffer, {} of {} \
-                 packets lost",
+                 trip {:.0} kbit/s, rtt {:.0} ms, {} shaped by rate and {} by buffer, {} \
+                 repairs of shed packets not sent, {} of {} packets lost",
                 p.paced_bps / 1e3,
                 p.limit_bps.map(|b| b / 1e3),
                 p.path_bps / 1e3,
                 p.rtt_ms,
                 p.shaped_by_rate,
                 p.shaped_by_buffer,
+                p.repairs_refused,
                 p.lost_packets,
                 p.sent_packets
             );

@@ -63,6 +63,12 @@ pub trait WireMessage: Serialize + DeserializeOwned + Clone + Debug {
         None
     }
 
+    /// For a data message, its number in its flow (`None`: not numbered): a link that shed a
+    /// packet knows a later copy of it (a repair) by this and its flow.
+    fn sequence(&self) -> Option<u64> {
+        None
+    }
+
     /// A short name of what this message is, for byte counts per kind (the simulator's
     /// [`crate::sim::TrafficStats::by_kind`]); by default its traffic class's name.
     fn kind_name(&self) -> &'static str {

@@ -249,7 +249,11 @@ where
                 // Rate adaptation: what the link cannot carry now is dropped here, least
                 // important first.
                 let priority = Priority::from_class(msg.drop_class());
-                if !peer.pacer.admit(now, &conn.conn, bytes.len(), priority) {
+                let packet = msg.flow().zip(msg.sequence());
+                if !peer
+                    .pacer
+                    .admit(now, &conn.conn, bytes.len(), priority, packet)
+                {
                     self.counters.sends_shaped += 1;
                     return;
                 }
@@ -853,6 +857,7 @@ where
                     lost_packets: path.lost_packets,
                     shaped_by_rate,
                     shaped_by_buffer,
+                    repairs_refused: p.pacer.repairs_refused(),
                 })
             })
             .collect();

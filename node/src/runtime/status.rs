@@ -95,6 +95,10 @@ pub struct PeerSnapshot {
     /// See `shaped_by_rate`.
     #[serde(default)]
     pub shaped_by_buffer: u64,
+    /// Repairs of packets the pacer had shed towards this peer, not sent (what rate
+    /// adaptation shed is not resent into the link that shed it).
+    #[serde(default)]
+    pub repairs_refused: u64,
 }
 
 /// The transport's state, refreshed twice a second for status pages.
