@@ -3,10 +3,10 @@
 //! browser's REMB): the base layer and sound always; the frames above the base while the whole
 //! stream fits. A leg that no longer carries the stream stops getting the upper layer (at once
 //! if the estimate is 20% short, after two seconds if less; dropping it breaks nothing: base
-//! frames never refer to upper ones); the upper layer comes
-//! back once the estimate has carried the whole stream for three seconds and shows 15% more, at an
-//! upper frame marked as a layer sync (it refers only to the base) or a keyframe, so the
-//! browser never gets an upper frame whose reference it lacks. Sans-IO: time comes in.
+//! frames never refer to upper ones); the upper layer comes back once the estimate has carried
+//! the whole stream for three seconds and shows 15% more, at an upper frame marked as a layer
+//! sync (it refers only to the base) or a keyframe, so the browser never gets an upper frame
+//! whose reference it lacks. Sans-IO: time comes in.
 
 use std::time::{Duration, Instant};
 
