@@ -34,15 +34,11 @@ fn tools_here() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let have = |tool: &str| std::process::Command::new(tool).arg("-V").output().is_ok();
-    let here = root && have("ip") && have("tc") && have("ffmpeg");
-    if !here {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_NETNS").is_none(),
-            "root, ip, tc and ffmpeg are required here"
-        );
-        eprintln!("SKIPPED: needs root, ip, tc and ffmpeg");
-    }
-    here
+    here_or_skipped(
+        root && have("ip") && have("tc") && have("ffmpeg"),
+        "ESM_REQUIRE_NETNS",
+        "root, ip, tc and ffmpeg",
+    )
 }
 
 /// What b says now: (upper-layer frames withheld so far, watchers on the base layer, the

@@ -348,14 +348,25 @@ async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
             .and_then(|s| s.sources.get(&a.id).map(|s| s.rate_kbps))
             .unwrap_or(0.0)
     };
-    let t0 = Instant::now();
-    while rate_at_b().await < 450.0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "b never got a's stream"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    // How long until b receives the whole stream (at most 20 s, else `what` went wrong).
+    let whole_stream = async |what: &str| {
+        let t0 = Instant::now();
+        while rate_at_b().await < 450.0 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{what}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        t0.elapsed()
+    };
+    // What a's status says of its link to b.
+    let towards_b = async || {
+        let st = a.status().await.unwrap();
+        st.transport
+            .peers
+            .into_iter()
+            .find(|p| p.id == b.id)
+            .unwrap()
+    };
+    whole_stream("b never got a's stream").await;
     let http = a.http.unwrap();
     let said = http_post(http, "/links/limit?peer=abc&kbps=200").await;
     assert!(
@@ -374,10 +385,9 @@ async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
     // The synthetic source's rate is a second's mean: read it after a few.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let capped = rate_at_b().await;
-    let st = a.status().await.unwrap();
-    let towards_b = st.transport.peers.iter().find(|p| p.id == b.id).unwrap();
-    assert_eq!(towards_b.limit_bps, Some(200_000.0));
-    assert!(towards_b.paced_bps <= 200_000.0, "{towards_b:?}");
+    let link = towards_b().await;
+    assert_eq!(link.limit_bps, Some(200_000.0));
+    assert!(link.paced_bps <= 200_000.0, "{link:?}");
     assert!(
         (100.0..=230.0).contains(&capped),
         "b receives {capped:.0} kbit/s under a 200 kbit/s cap"
@@ -387,18 +397,8 @@ async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
             .await
             .is_ok_and(|s| s.contains("lifted"))
     );
-    let t1 = Instant::now();
-    while rate_at_b().await < 450.0 {
-        assert!(
-            t1.elapsed() < Duration::from_secs(20),
-            "the stream did not come back after the cap was lifted"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let lifted_after = t1.elapsed();
-    let st = a.status().await.unwrap();
-    let towards_b = st.transport.peers.iter().find(|p| p.id == b.id).unwrap();
-    assert_eq!(towards_b.limit_bps, None);
+    let lifted_after = whole_stream("the stream did not come back after the cap was lifted").await;
+    assert_eq!(towards_b().await.limit_bps, None);
     println!(
         "under a 200 kbit/s cap b received {capped:.0} kbit/s of 500; the whole stream back \
          {:.1} s after the cap was lifted",

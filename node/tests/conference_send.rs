@@ -20,14 +20,7 @@ fn ffmpeg_here() -> bool {
         .arg("-version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !here {
-        assert!(
-            std::env::var_os("ESM_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg is required here"
-        );
-        eprintln!("SKIPPED: no ffmpeg");
-    }
-    here
+    here_or_skipped(here, "ESM_REQUIRE_FFMPEG", "ffmpeg")
 }
 
 /// `seconds` of a 320x240 test pattern at 25 fps and a 440 Hz tone, as a user would send them

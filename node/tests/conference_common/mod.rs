@@ -33,12 +33,19 @@ pub fn chromium_here() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
+    here_or_skipped(here, "ESM_REQUIRE_CHROMIUM", "chromium")
+}
+
+/// `here`, saying SKIPPED when it is false, unless the environment variable `required_by` is
+/// set (`.ci/run` sets it where it installed the tools): then the test fails, naming `what`
+/// it lacked.
+pub fn here_or_skipped(here: bool, required_by: &str, what: &str) -> bool {
     if !here {
         assert!(
-            std::env::var_os("ESM_REQUIRE_CHROMIUM").is_none(),
-            "chromium is required here"
+            std::env::var_os(required_by).is_none(),
+            "{what} is required here ({required_by} is set)"
         );
-        eprintln!("SKIPPED: chromium is missing");
+        eprintln!("SKIPPED: needs {what}");
     }
     here
 }
