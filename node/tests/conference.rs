@@ -328,8 +328,8 @@ async fn a_joiner_turned_away_asks_for_the_addresses_of_the_members_it_was_named
 }
 
 /// The operator caps what a sends to b (`POST /links/limit`): a's pacer towards b stays at the
-/// cap, so b receives a's 500 kbit/s stream at about the cap; lifted, the whole stream comes
-/// back. A peer id that is not one is refused with the reason; a cap under the pacer's floor
+/// cap, so b receives a's 500 kbit/s stream at about the cap, its keyframes and base layer
+/// whole and the enhancement layers shed; lifted, the whole stream comes back. A peer id that is not one is refused with the reason; a cap under the pacer's floor
 /// (64 kbit/s) is the floor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
@@ -382,9 +382,38 @@ async fn an_operators_cap_on_a_link_holds_the_stream_to_it_and_lifts() {
     );
     let said = http_post(http, &format!("/links/limit?peer={}&kbps=200", b.id)).await;
     assert!(said.is_ok_and(|s| s.contains("capped at 200 kbit/s")));
-    // The synthetic source's rate is a second's mean: read it after a few.
+    // The synthetic source's rate is a second's mean: read it after a few. Then what a sent
+    // and b received over four seconds, by class: the cap sheds the enhancement layers first.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let capped = rate_at_b().await;
+    let counts = async || {
+        let sent = a.status().await.unwrap().sent_by_class;
+        let got = b.status().await.unwrap().sources[&a.id].by_class;
+        (sent, got)
+    };
+    let (sent0, got0) = counts().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (sent1, got1) = counts().await;
+    let share = |s1: u64, s0: u64, g1: u64, g0: u64| {
+        g1.saturating_sub(g0) as f64 / s1.saturating_sub(s0).max(1) as f64
+    };
+    let keyframes = share(sent1.keyframe, sent0.keyframe, got1.keyframe, got0.keyframe);
+    let base = share(sent1.base, sent0.base, got1.base, got0.base);
+    let enhancement = share(
+        sent1.enhancement,
+        sent0.enhancement,
+        got1.enhancement,
+        got0.enhancement,
+    );
+    println!(
+        "under the cap b received {keyframes:.2} of the keyframe packets, {base:.2} of the base \
+         and {enhancement:.2} of the enhancement"
+    );
+    assert!(
+        keyframes >= 0.95 && base >= 0.95 && enhancement <= 0.5,
+        "the cap shed {keyframes:.2} / {base:.2} / {enhancement:.2} of keyframe / base / \
+         enhancement packets"
+    );
     let link = towards_b().await;
     assert_eq!(link.limit_bps, Some(200_000.0));
     assert!(link.paced_bps <= 200_000.0, "{link:?}");
