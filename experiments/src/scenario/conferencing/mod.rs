@@ -414,7 +414,14 @@ pub fn run_with_pairs(
         stream_slots_over_demand: round6(slots / child_streams.max(1.0)),
         schemes,
     };
-    write_outputs(&Conferencing::out_dir(args), &summary, &runs, timeline)?;
+    write_outputs(
+        &Conferencing::out_dir(args),
+        &summary,
+        &runs,
+        &reference,
+        &net,
+        timeline,
+    )?;
     let pairs = runs
         .iter()
         .flat_map(|(&scheme, run)| run.pairs.iter().map(move |p| (scheme, p)))
@@ -599,6 +606,8 @@ fn write_outputs(
     out: &Path,
     summary: &ConferencingSummary,
     runs: &BTreeMap<Scheme, SchemeRun>,
+    reference: &Reference,
+    net: &Network,
     t: Timeline,
 ) -> Result<(), ScenarioError> {
     report::create_dir(out)?;
@@ -606,19 +615,51 @@ fn write_outputs(
     let mut rows = Vec::new();
     for (scheme, run) in runs {
         for p in &run.pairs {
+            let (alone_bps, _, allowance_bps) = reference.pairs[&(p.sender, p.receiver)];
             rows.push(vec![
                 scheme.name().to_owned(),
                 p.sender.to_string(),
                 p.receiver.to_string(),
                 format!("{:.4}", p.bw_bps / 1e6),
                 format!("{:.2}", p.rtt_ms),
+                format!("{:.4}", alone_bps / 1e6),
+                format!("{:.4}", allowance_bps / 1e6),
             ]);
         }
     }
     report::write_csv(
         &out.join("receivers.csv"),
-        &["scheme", "sender", "receiver", "mbps", "rtt_ms"],
+        &[
+            "scheme",
+            "sender",
+            "receiver",
+            "mbps",
+            "rtt_ms",
+            "alone_mbps",
+            "allowed_mbps",
+        ],
         rows,
+    )?;
+    // Where each member sat and what its access link carried, to read the pairs against.
+    let members: Vec<Vec<String>> = net
+        .hosts()
+        .iter()
+        .enumerate()
+        .map(|(m, host)| {
+            vec![
+                m.to_string(),
+                host.name.clone(),
+                host.access.class.clone(),
+                format!("{:.4}", host.access.up.mbps_f64()),
+                format!("{:.4}", host.access.down.mbps_f64()),
+                summary.senders.contains(&m).to_string(),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &out.join("members.csv"),
+        &["member", "name", "class", "up_mbps", "down_mbps", "sender"],
+        members,
     )?;
     let rank = |f: fn(&PairResult) -> f64, descending: bool| -> Vec<Line<'static>> {
         runs.iter()
