@@ -13,6 +13,7 @@
 //!   (or ffmpeg's pipes) a member sends;
 //! - [`h264_profile`] and [`best_h264_payload`]: an H.264 stream's profile and the payload type
 //!   a browser agreed that decodes it;
+//! - [`ShedPackets`]: what one link shed, so a repair of it is not sent into that link again;
 //! - [`Receiver`]: playout deadlines and counters (on time, late, lost, delay).
 //!
 //! Like the protocol crates it never reads a clock: time is passed in.
@@ -27,6 +28,7 @@ mod ogg;
 mod pacer;
 mod packet;
 mod receiver;
+mod shed;
 mod source;
 
 pub use container::{
@@ -46,4 +48,5 @@ pub use packet::{MAX_PAYLOAD, MediaError, MediaPacket, Priority};
 pub use receiver::{
     CONVERSATION_PLAYOUT, CONVERSATION_PLAYOUT_GROWTH, Playout, Receiver, StreamStats,
 };
+pub use shed::{SHED_REMEMBERED, ShedPackets};
 pub use source::{SourceConfig, SyntheticSource};

@@ -2,15 +2,16 @@
 //! fair share of the physical channels it crosses (the flow model), refreshed every interval
 //! from what each edge offered, and a priority pacer at that share drops what does not fit,
 //! lowest priority first — what a member's congestion-controlled link and its dropping policy do
-//! in the runtime.
+//! in the runtime. As there, an edge does not resend what it shed: a repair of a packet it
+//! dropped is dropped too (see [`media::ShedPackets`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use media::{Priority, PriorityPacer};
+use media::{Priority, PriorityPacer, ShedPackets};
 use overlay_core::{Bandwidth, Time};
 
-use overlay_core::sim::Shaping;
+use overlay_core::sim::{DataSend, Shaping};
 
 use crate::network::{FlowDemand, max_min_fair};
 
@@ -33,6 +34,8 @@ struct Edge {
     sent_bytes: u64,
     idle_intervals: u32,
     share: f64,
+    /// What the edge's pacer dropped, so a repair of it is dropped too.
+    shed: ShedPackets,
 }
 
 /// Per-edge fair shares and pacers.
@@ -66,41 +69,52 @@ impl Shaper {
         self.dropped
     }
 
-    /// Whether a data packet of `bytes` and drop class `class` from `from` to `to` fits its
-    /// edge's share now.
-    pub fn admit(
-        &mut self,
-        now: Time,
-        model: &impl FlowModel,
-        from: u32,
-        to: u32,
-        bytes: usize,
-        class: u8,
-    ) -> bool {
-        let edge = self.edges.entry((from, to)).or_insert_with(|| {
-            let mut channels = Vec::new();
-            model.path_channels(from as usize, to as usize, &mut channels);
-            let capacity = channels
-                .iter()
-                .map(|&c| model.channel_capacities()[c as usize])
-                .fold(f64::INFINITY, f64::min);
-            // Until the next division, a new edge may use its path's capacity.
-            let share = if capacity.is_finite() { capacity } else { 1e12 };
-            Edge {
-                pacer: PriorityPacer::new(Bandwidth::from_bps_f64(share)),
-                channels,
-                offered_bytes: 0,
-                sent_bytes: 0,
-                idle_intervals: 0,
-                share,
-            }
-        });
+    /// Whether the data packet `send` fits its edge's share now. A packet numbered (flow,
+    /// sequence number) that the edge dropped before is a repair of it, and does not fit
+    /// either.
+    pub fn admit(&mut self, now: Time, model: &impl FlowModel, send: &DataSend) -> bool {
+        let DataSend {
+            from,
+            to,
+            bytes,
+            drop_class: class,
+            packet,
+        } = *send;
+        let edge = self
+            .edges
+            .entry((from as u32, to as u32))
+            .or_insert_with(|| {
+                let mut channels = Vec::new();
+                model.path_channels(from, to, &mut channels);
+                let capacity = channels
+                    .iter()
+                    .map(|&c| model.channel_capacities()[c as usize])
+                    .fold(f64::INFINITY, f64::min);
+                // Until the next division, a new edge may use its path's capacity.
+                let share = if capacity.is_finite() { capacity } else { 1e12 };
+                Edge {
+                    pacer: PriorityPacer::new(Bandwidth::from_bps_f64(share)),
+                    channels,
+                    offered_bytes: 0,
+                    sent_bytes: 0,
+                    idle_intervals: 0,
+                    share,
+                    shed: ShedPackets::default(),
+                }
+            });
+        if edge.shed.refuses(packet) {
+            self.dropped += 1;
+            return false;
+        }
         edge.offered_bytes += bytes as u64;
         if edge.channels.is_empty() || edge.pacer.offer(now, bytes, Priority::from_class(class)) {
             edge.sent_bytes += bytes as u64;
             true
         } else {
             self.dropped += 1;
+            if let Some(p) = packet {
+                edge.shed.remember(p);
+            }
             false
         }
     }
@@ -196,22 +210,25 @@ impl<N: FlowModel> Shaping<N> for Shaper {
         Self::reallocate(self, paths);
     }
 
-    fn admit(
-        &mut self,
-        now: Time,
-        paths: &N,
-        from: usize,
-        to: usize,
-        bytes: usize,
-        drop_class: u8,
-    ) -> bool {
-        Self::admit(self, now, paths, from as u32, to as u32, bytes, drop_class)
+    fn admit(&mut self, now: Time, paths: &N, send: &DataSend) -> bool {
+        Self::admit(self, now, paths, send)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A base-layer packet of `bytes` from `from` to member 9, numbered `packet`.
+    fn send(from: u32, bytes: usize, packet: Option<(u64, u64)>) -> DataSend {
+        DataSend {
+            from: from as usize,
+            to: 9,
+            bytes,
+            drop_class: 1,
+            packet,
+        }
+    }
 
     /// Two edges through one 1 Mbps channel, one through a private 10 Mbps channel.
     struct Toy {
@@ -239,7 +256,7 @@ mod tests {
         for _ in 0..3 {
             for _ in 0..250 {
                 for from in [0u32, 1, 2] {
-                    shaper.admit(t, &toy, from, 9, 1000, 1);
+                    shaper.admit(t, &toy, &send(from, 1000, None));
                 }
                 t += Duration::from_millis(4);
             }
@@ -259,6 +276,28 @@ mod tests {
     }
 
     #[test]
+    fn an_edge_drops_the_repair_of_a_packet_it_dropped_and_passes_others() {
+        let mut toy = Toy {
+            capacity: vec![1e6, 10e6],
+        };
+        let mut shaper = Shaper::new(Duration::from_secs(1));
+        // Edge 0 -> 9 may burst its 1 Mbit/s path's capacity until the first division; numbered
+        // packets offered at once soon find it empty.
+        let dropped: Vec<u64> = (0..400)
+            .filter(|&seq| !shaper.admit(Time::ZERO, &toy, &send(0, 1000, Some((7, seq)))))
+            .collect();
+        let first = *dropped.first().expect("a burst past the bucket is shed");
+        // Two seconds later the bucket is full again: a repair of a dropped packet is still
+        // refused, a packet the edge never dropped, or from another flow, goes.
+        let later = Time::from_micros(2_000_000);
+        shaper.reallocate(&mut toy);
+        assert!(!shaper.admit(later, &toy, &send(0, 1000, Some((7, first)))));
+        assert!(shaper.admit(later, &toy, &send(0, 1000, Some((7, 0)))));
+        assert!(shaper.admit(later, &toy, &send(0, 1000, Some((8, first)))));
+        assert!(shaper.admit(later, &toy, &send(0, 1000, None)));
+    }
+
+    #[test]
     fn a_nearly_full_channel_carries_everything_offered_without_a_drop() {
         // Channel 0 (1 Mbps): edge 0 offers 0.7 Mbps, edge 1 0.24 Mbps, 94% of the channel.
         let mut toy = Toy {
@@ -269,8 +308,8 @@ mod tests {
         for _ in 0..4 {
             for _ in 0..100 {
                 // Every 10 ms, 875 and 300 bytes.
-                shaper.admit(t, &toy, 0, 9, 875, 1);
-                shaper.admit(t, &toy, 1, 9, 300, 1);
+                shaper.admit(t, &toy, &send(0, 875, None));
+                shaper.admit(t, &toy, &send(1, 300, None));
                 t += Duration::from_millis(10);
             }
             shaper.reallocate(&mut toy);

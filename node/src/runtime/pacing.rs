@@ -16,10 +16,10 @@
 //! share of the member's own upload (see `upload_budget`), nor above the operator's cap on the
 //! link, if any. Where the path has room, the pacer drops nothing.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use media::{Priority, PriorityPacer};
+use media::{Priority, PriorityPacer, ShedPackets};
 use overlay_core::{Bandwidth, Time};
 
 use super::receive_budget::SHARE_LIFETIME;
@@ -57,11 +57,6 @@ const BASE_BUFFER_TIME: Duration = Duration::from_millis(300);
 const KEYFRAME_DEBT: Duration = Duration::from_secs(1);
 /// QUIC's buffer may always hold this much (four full datagrams).
 const MIN_BUFFER: usize = 4 * 1200;
-
-/// Packets this link shed, remembered so a repair of one is not sent into it (see
-/// [`LinkPacer::admit`]): at most this many, the oldest forgotten first (a few seconds of a
-/// stream's packets, longer than repairs are asked for).
-const SHED_REMEMBERED: usize = 4096;
 
 /// QUIC's datagram send buffer (set on every connection, see `transport::connect`).
 pub const DATAGRAM_BUFFER: usize = 128 << 10;
@@ -107,11 +102,8 @@ pub(super) struct LinkPacer {
     upload_share: Option<f64>,
     /// The operator's cap on this link (`None`: none).
     operator_limit: Option<f64>,
-    /// The packets this link shed, as (flow, sequence number), and the order they came in.
-    shed: BTreeSet<(u64, u64)>,
-    shed_order: VecDeque<(u64, u64)>,
-    /// Repairs of packets this link had shed, not sent.
-    repairs_refused: u64,
+    /// The packets this link shed (see [`LinkPacer::admit`]).
+    shed: ShedPackets,
 }
 
 impl LinkPacer {
@@ -130,9 +122,7 @@ impl LinkPacer {
             share: None,
             upload_share: None,
             operator_limit: None,
-            shed: BTreeSet::new(),
-            shed_order: VecDeque::new(),
-            repairs_refused: 0,
+            shed: ShedPackets::default(),
         }
     }
 
@@ -192,40 +182,19 @@ impl LinkPacer {
         priority: Priority,
         packet: Option<(u64, u64)>,
     ) -> bool {
-        if self.refuses_repair(packet) {
+        if self.shed.refuses(packet) {
             return false;
         }
         let sent = self.admit_fresh(now, conn, bytes, priority);
         if !sent && let Some(p) = packet {
-            self.remember_shed(p);
+            self.shed.remember(p);
         }
         sent
     }
 
-    /// Whether `packet` is one this link shed (and so not sent again; counted).
-    fn refuses_repair(&mut self, packet: Option<(u64, u64)>) -> bool {
-        let refused = packet.is_some_and(|p| self.shed.contains(&p));
-        if refused {
-            self.repairs_refused += 1;
-        }
-        refused
-    }
-
-    /// Notes a packet this link shed.
-    fn remember_shed(&mut self, packet: (u64, u64)) {
-        if self.shed.insert(packet) {
-            self.shed_order.push_back(packet);
-        }
-        while self.shed_order.len() > SHED_REMEMBERED {
-            if let Some(old) = self.shed_order.pop_front() {
-                self.shed.remove(&old);
-            }
-        }
-    }
-
     /// Repairs of packets this link had shed, not sent.
     pub(super) fn repairs_refused(&self) -> u64 {
-        self.repairs_refused
+        self.shed.refused()
     }
 
     /// [`Self::admit`] for a packet this link has not shed.
@@ -372,28 +341,13 @@ mod tests {
     }
 
     #[test]
-    fn a_repair_of_a_packet_the_link_shed_is_refused_and_old_ones_are_forgotten() {
+    fn the_link_counts_the_repairs_its_memory_of_shed_packets_refused() {
+        // The memory itself is tested in `media::shed`; here, that the link reports it.
         let mut p = LinkPacer::new();
-        p.remember_shed((1, 5));
-        assert!(p.refuses_repair(Some((1, 5))));
-        assert!(
-            !p.refuses_repair(Some((1, 6))),
-            "another packet of the flow"
-        );
-        assert!(
-            !p.refuses_repair(Some((2, 5))),
-            "the same number in another flow"
-        );
-        assert!(!p.refuses_repair(None), "not a numbered packet");
+        p.shed.remember((1, 5));
+        assert!(p.shed.refuses(Some((1, 5))));
+        assert!(!p.shed.refuses(Some((1, 6))));
         assert_eq!(p.repairs_refused(), 1);
-        // Remembered at most SHED_REMEMBERED, the oldest forgotten first.
-        for seq in 0..SHED_REMEMBERED as u64 {
-            p.remember_shed((3, seq));
-        }
-        assert!(!p.refuses_repair(Some((1, 5))), "forgotten");
-        assert!(p.refuses_repair(Some((3, 0))));
-        assert_eq!(p.shed.len(), SHED_REMEMBERED);
-        assert_eq!(p.shed_order.len(), SHED_REMEMBERED);
     }
 
     #[test]

@@ -46,17 +46,24 @@ pub trait Shaping<N> {
     /// Re-divide bandwidth among the paths carrying data (and tell the path model the load,
     /// so measurements see it).
     fn reallocate(&mut self, paths: &mut N);
-    /// Whether a data message of `bytes` with drop class `drop_class` from member `from` to
-    /// member `to` fits now; what does not fit is dropped at the sender.
-    fn admit(
-        &mut self,
-        now: Time,
-        paths: &N,
-        from: usize,
-        to: usize,
-        bytes: usize,
-        drop_class: u8,
-    ) -> bool;
+    /// Whether the data message `send` fits now; what does not fit is dropped at the sender.
+    fn admit(&mut self, now: Time, paths: &N, send: &DataSend) -> bool;
+}
+
+/// A data message about to be sent, as [`Shaping::admit`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataSend {
+    /// The sending member.
+    pub from: usize,
+    /// The member it goes to.
+    pub to: usize,
+    /// Its size on the wire, envelope included.
+    pub bytes: usize,
+    /// Its drop class (see [`crate::WireMessage::drop_class`]).
+    pub drop_class: u8,
+    /// Its flow and sequence number, if it has them (see [`crate::WireMessage::sequence`]): a
+    /// later copy is a repair, which a link that shed the first may refuse.
+    pub packet: Option<(u64, u64)>,
 }
 
 /// Settings of a simulation.
@@ -629,10 +636,13 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
                     && !shaper.admit(
                         now,
                         &self.network,
-                        member as usize,
-                        to as usize,
-                        bytes as usize,
-                        msg.drop_class(),
+                        &DataSend {
+                            from: member as usize,
+                            to: to as usize,
+                            bytes: bytes as usize,
+                            drop_class: msg.drop_class(),
+                            packet: msg.flow().zip(msg.sequence()),
+                        },
                     )
                 {
                     self.traffic.shaped += 1;
