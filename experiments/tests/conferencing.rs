@@ -15,6 +15,7 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
         ),
         members: 12,
         seed: 7,
+        protocol_seed: None,
         access: "simblock:year=2019,adsl=0.15".to_owned(),
         out: Some(std::env::temp_dir().join(format!("esm-conf-{}", std::process::id()))),
         rate: "2.4mbps".parse().unwrap(),
@@ -74,6 +75,7 @@ fn four_senders_share_relays_without_starving_a_receiver() {
         ),
         members: 12,
         seed: 7,
+        protocol_seed: None,
         access: "simblock:year=2019,adsl=0.15".to_owned(),
         out: Some(std::env::temp_dir().join(format!("esm-conf4-{}", std::process::id()))),
         rate: "2.4mbps".parse().unwrap(),
@@ -98,5 +100,52 @@ fn four_senders_share_relays_without_starving_a_receiver() {
         bl.min_receiver_ratio > 0.8,
         "worst {}",
         bl.min_receiver_ratio
+    );
+}
+
+/// `--protocol-seed` keeps the placement (members, access links, senders) and changes only the
+/// protocols' random choices.
+#[test]
+fn a_protocol_seed_reruns_the_same_placement_under_other_random_choices() {
+    let args = |protocol_seed: Option<u64>| ConferencingArgs {
+        topology: format!(
+            "matrix:{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        members: 8,
+        seed: 7,
+        protocol_seed,
+        access: "simblock:year=2019,adsl=0.15".to_owned(),
+        out: Some(std::env::temp_dir().join(format!(
+            "esm-conf-pseed-{}-{}",
+            std::process::id(),
+            protocol_seed.unwrap_or(0)
+        ))),
+        rate: "1.2mbps".parse().unwrap(),
+        senders: 2,
+        duration: Duration::from_secs(40),
+        schemes: vec![Scheme::BandwidthLatency],
+        no_congestion: true,
+        narada_config: None,
+        delay_budget: Duration::from_millis(300),
+        no_delay_budget: false,
+        crash_at: None,
+        window: None,
+    };
+    let own = conferencing::run(&args(None)).unwrap();
+    let other = conferencing::run(&args(Some(99))).unwrap();
+    assert_eq!(own.protocol_seed, 7, "the run's seed by default");
+    assert_eq!(other.protocol_seed, 99);
+    assert_eq!(own.senders, other.senders);
+    assert_eq!(own.upload_over_demand, other.upload_over_demand);
+    assert_eq!(own.stream_slots_over_demand, other.stream_slots_over_demand);
+    let (a, b) = (
+        &own.schemes["bandwidth-latency"],
+        &other.schemes["bandwidth-latency"],
+    );
+    assert_ne!(
+        (a.overhead_ratio, a.rtt_p50_ms, a.mean_bw_ratio),
+        (b.overhead_ratio, b.rtt_p50_ms, b.mean_bw_ratio),
+        "other random choices, another run"
     );
 }

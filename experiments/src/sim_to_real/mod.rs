@@ -297,6 +297,7 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
         topology: args.topology.clone(),
         members: args.members,
         seed: args.seed,
+        protocol_seed: None,
         access: args.access.clone(),
         out: Some(args.out.join("sim")),
         rate: args.rate,

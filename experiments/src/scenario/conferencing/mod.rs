@@ -82,6 +82,11 @@ pub struct ConferencingArgs {
     /// Seed of host choice, access links and protocol randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Seed of the protocols' randomness alone (default: --seed): the same placement, access
+    /// links and measurement noise under other random choices, to tell what a placement allows
+    /// from one run's luck.
+    #[arg(long)]
+    pub protocol_seed: Option<u64>,
     /// Access links (default: SimBlock's regional bandwidths with 15% slow ADSL hosts).
     #[arg(long, default_value = "simblock:year=2019,adsl=0.15")]
     pub access: String,
@@ -236,6 +241,8 @@ pub struct ConferencingSummary {
     pub rate_mbps: f64,
     /// Senders.
     pub senders: Vec<usize>,
+    /// Seed of the protocols' randomness (the run's seed unless `--protocol-seed` gave one).
+    pub protocol_seed: u64,
     /// The members' total upload over what every receiver getting every stream in full needs
     /// (senders x receivers x rate): under 1, no tree can give everyone everything.
     pub upload_over_demand: f64,
@@ -287,13 +294,18 @@ impl Scenario for Conferencing {
         elapsed: Duration,
     ) -> String {
         let mut line = format!(
-            "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}; uploads \
+            "conferencing on {} with {} members, {} sender(s) at {} Mbps (seed {}{}; uploads \
              x{:.2} of the demand, x{:.2} in whole streams) in {:.1} s",
             summary.header.topology_name,
             summary.header.members,
             summary.senders.len(),
             summary.rate_mbps,
             summary.header.seed,
+            if summary.protocol_seed == summary.header.seed {
+                String::new()
+            } else {
+                format!(", protocols' seed {}", summary.protocol_seed)
+            },
             summary.upload_over_demand,
             summary.stream_slots_over_demand,
             elapsed.as_secs_f64()
@@ -357,6 +369,7 @@ pub fn run_with_pairs(
     senders.sort_unstable();
     let header = RunHeader::new(Conferencing::NAME, &common, &net);
     let reference = sequential_unicast(&net, &senders, args.rate.bps_f64());
+    let protocol_seed = args.protocol_seed.unwrap_or(common.seed);
     let timeline = args.timeline();
     let mut schemes = BTreeMap::new();
     let mut runs = BTreeMap::new();
@@ -381,7 +394,7 @@ pub fn run_with_pairs(
                     &senders,
                     timeline,
                     &reference,
-                    common.seed,
+                    protocol_seed,
                 )
                 .run();
                 eprintln!(
@@ -410,6 +423,7 @@ pub fn run_with_pairs(
         header,
         rate_mbps: args.rate.mbps_f64(),
         senders,
+        protocol_seed,
         upload_over_demand: round6(upload / demand.max(1.0)),
         stream_slots_over_demand: round6(slots / child_streams.max(1.0)),
         schemes,
@@ -819,6 +833,7 @@ mod tests {
             topology: String::new(),
             members: 16,
             seed: 1,
+            protocol_seed: None,
             access: String::new(),
             out: None,
             rate: Bandwidth::from_kbps(1200),
