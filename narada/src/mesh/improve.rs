@@ -8,6 +8,7 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 
 use super::{Candidate, LinkAsk, Mesh, Query, QueryPurpose, TheirTable};
+use crate::NaradaConfig;
 use crate::core::Core;
 use crate::costs::PackedCosts;
 use crate::data::DataPlane;
@@ -15,6 +16,7 @@ use crate::members::{SELF_SLOT, Slot, Status};
 use crate::message::{LinkReason, Message};
 use crate::metric::PathMetric;
 use crate::node::Timer;
+use crate::routing::LinkCost;
 use crate::utility::{link_value, utility};
 
 impl Mesh {
@@ -387,7 +389,11 @@ impl Mesh {
 
 /// The link to give up for a new one of `utility` and one-way latency `direct_us`: the link of
 /// least value, if that value is under `1 / swap_ratio` of the new link's utility and the new
-/// link is shorter (so swaps make the mesh lighter, never heavier).
+/// link is shorter (so swaps make the mesh lighter, never heavier) — or, under a bandwidth
+/// metric, if every neighbour this member has is a poor parent: full, giving a stream under
+/// half its rate. Without that, a slow host whose nearest neighbours are all slow hosts stays
+/// in an island that cannot relay it anything (`run conferencing --senders 4 --seed 11`: one
+/// receiver at 0.2-0.4 of what its paths allow in three runs of nine).
 pub(super) fn swap_target(cx: &Core, now: Time, utility: f64, direct_us: u32) -> Option<Slot> {
     let links = cx.link_costs();
     let members = &cx.members;
@@ -401,7 +407,18 @@ pub(super) fn swap_target(cx: &Core, now: Time, utility: f64, direct_us: u32) ->
         )
     })?;
     let worst_us = cx.neighbours.get(&worst)?.cost_us();
-    (utility > cx.config.mesh.swap_ratio * value && direct_us < worst_us).then_some(worst)
+    let island = in_an_island(&cx.config, links.values());
+    (utility > cx.config.mesh.swap_ratio * value && (direct_us < worst_us || island))
+        .then_some(worst)
+}
+
+/// Whether a member with mesh links `links` is in an island under a bandwidth metric: it has
+/// links, and every one leads to a poor parent (a full neighbour that gives a new stream under
+/// half the rate), so no route through any of them can carry a stream.
+fn in_an_island<'a>(config: &NaradaConfig, links: impl IntoIterator<Item = &'a LinkCost>) -> bool {
+    let poor = |l: &LinkCost| l.full && l.room_level < config.bandwidth.bandwidth_levels / 2;
+    let mut links = links.into_iter().peekable();
+    config.routing.metric.uses_bandwidth() && links.peek().is_some() && links.all(poor)
 }
 
 /// Probe links that lost bandwidth and carry no data, so their recovery is noticed (only
@@ -440,5 +457,46 @@ pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
             nb.probed_at = Some(now);
         }
         cx.probe_bandwidth(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MetricKind;
+
+    fn config(metric: MetricKind) -> NaradaConfig {
+        let mut config = NaradaConfig::default();
+        config.routing.metric = metric;
+        config
+    }
+
+    /// A link to a neighbour that is full (or not) and gives a new stream `room_level` of 10
+    /// levels.
+    fn link(full: bool, room_level: u16) -> LinkCost {
+        LinkCost {
+            metric: PathMetric::ZERO,
+            latency_us: 20_000,
+            leaving: false,
+            full,
+            shed: false,
+            room_level,
+        }
+    }
+
+    #[test]
+    fn a_member_whose_every_neighbour_is_a_poor_parent_is_in_an_island() {
+        let bw = config(MetricKind::BandwidthLatency);
+        // Three slow hosts, full at 3 or 1 levels of 10: an island.
+        let slow = [link(true, 3), link(true, 1), link(true, 3)];
+        assert!(in_an_island(&bw, &slow));
+        // One neighbour with room, or a full one still giving most of a stream: not.
+        let with_room = [link(true, 3), link(false, 0)];
+        assert!(!in_an_island(&bw, &with_room));
+        let rich_full = [link(true, 3), link(true, 6)];
+        assert!(!in_an_island(&bw, &rich_full));
+        // No links, or the latency metric (no widths, no upload rooms): never.
+        assert!(!in_an_island(&bw, &[]));
+        assert!(!in_an_island(&config(MetricKind::Latency), &slow));
     }
 }
