@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use experiments::scenario::conferencing::{self, ConferencingArgs, Scheme};
 
-#[test]
-fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt() {
-    let args = ConferencingArgs {
+/// Twelve members of the WonderNetwork matrix, seed 7, with no congestion episode or crash;
+/// each test changes what it needs. `tag` names its output directory.
+fn matrix_args(tag: &str) -> ConferencingArgs {
+    ConferencingArgs {
         topology: format!(
             "matrix:{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
             env!("CARGO_MANIFEST_DIR")
@@ -17,22 +18,31 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
         seed: 7,
         protocol_seed: None,
         access: "simblock:year=2019,adsl=0.15".to_owned(),
-        out: Some(std::env::temp_dir().join(format!("esm-conf-{}", std::process::id()))),
+        out: Some(std::env::temp_dir().join(format!("esm-{tag}-{}", std::process::id()))),
         rate: "2.4mbps".parse().unwrap(),
         senders: 1,
         duration: Duration::from_secs(120),
+        schemes: vec![Scheme::BandwidthLatency],
+        no_congestion: true,
+        narada_config: None,
+        delay_budget: Duration::from_millis(300),
+        no_delay_budget: false,
+        crash_at: None,
+        window: None,
+    }
+}
+
+#[test]
+fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt() {
+    let args = ConferencingArgs {
         schemes: vec![
             Scheme::LatencyOnly,
             Scheme::BandwidthOnly,
             Scheme::BandwidthLatency,
         ],
-        no_congestion: true,
-        narada_config: None,
-        delay_budget: Duration::from_millis(300),
-        no_delay_budget: false,
         // After the window: the figures above are the steady state's.
         crash_at: Some(0.6),
-        window: None,
+        ..matrix_args("conf")
     };
     let s = conferencing::run(&args).unwrap();
     let (bl, lo, bo) = (
@@ -69,25 +79,9 @@ fn bandwidth_latency_beats_latency_only_on_bandwidth_and_bandwidth_only_on_rtt()
 #[test]
 fn four_senders_share_relays_without_starving_a_receiver() {
     let args = ConferencingArgs {
-        topology: format!(
-            "matrix:{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-        members: 12,
-        seed: 7,
-        protocol_seed: None,
-        access: "simblock:year=2019,adsl=0.15".to_owned(),
-        out: Some(std::env::temp_dir().join(format!("esm-conf4-{}", std::process::id()))),
-        rate: "2.4mbps".parse().unwrap(),
         senders: 4,
         duration: Duration::from_secs(90),
-        schemes: vec![Scheme::BandwidthLatency],
-        no_congestion: true,
-        narada_config: None,
-        delay_budget: Duration::from_millis(300),
-        no_delay_budget: false,
-        crash_at: None,
-        window: None,
+        ..matrix_args("conf4")
     };
     let s = conferencing::run(&args).unwrap();
     let bl = &s.schemes["bandwidth-latency"];
@@ -108,29 +102,12 @@ fn four_senders_share_relays_without_starving_a_receiver() {
 #[test]
 fn a_protocol_seed_reruns_the_same_placement_under_other_random_choices() {
     let args = |protocol_seed: Option<u64>| ConferencingArgs {
-        topology: format!(
-            "matrix:{}/../data/latency/wondernetwork-2018-242cities-rtt-ms.csv",
-            env!("CARGO_MANIFEST_DIR")
-        ),
         members: 8,
-        seed: 7,
         protocol_seed,
-        access: "simblock:year=2019,adsl=0.15".to_owned(),
-        out: Some(std::env::temp_dir().join(format!(
-            "esm-conf-pseed-{}-{}",
-            std::process::id(),
-            protocol_seed.unwrap_or(0)
-        ))),
         rate: "1.2mbps".parse().unwrap(),
         senders: 2,
         duration: Duration::from_secs(40),
-        schemes: vec![Scheme::BandwidthLatency],
-        no_congestion: true,
-        narada_config: None,
-        delay_budget: Duration::from_millis(300),
-        no_delay_budget: false,
-        crash_at: None,
-        window: None,
+        ..matrix_args(&format!("conf-pseed-{}", protocol_seed.unwrap_or(0)))
     };
     let own = conferencing::run(&args(None)).unwrap();
     let other = conferencing::run(&args(Some(99))).unwrap();
