@@ -64,7 +64,7 @@ impl Shaper {
         self.interval
     }
 
-    /// Packets dropped for lack of bandwidth.
+    /// Packets dropped for lack of bandwidth, and repairs of those refused.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

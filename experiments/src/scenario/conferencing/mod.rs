@@ -83,8 +83,8 @@ pub struct ConferencingArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Seed of the protocols' randomness alone (default: --seed): the same placement, access
-    /// links and measurement noise under other random choices, to tell what a placement allows
-    /// from one run's luck.
+    /// links and senders under other random choices of the members and the simulator, to tell
+    /// what a placement allows from one run's luck.
     #[arg(long)]
     pub protocol_seed: Option<u64>,
     /// Access links (default: SimBlock's regional bandwidths with 15% slow ADSL hosts).
