@@ -78,20 +78,47 @@ impl Codec {
 /// (`2 × publisher`) and an audio stream (`2 × publisher + 1`).
 pub const MAX_PUBLISHERS: u16 = 16;
 
-/// The stream of `publisher`'s audio or video frames.
+/// The stream of `publisher`'s audio or video frames (its video's only or lowest simulcast
+/// encoding).
 pub fn track_stream(publisher: u16, audio: bool) -> u32 {
     u32::from(publisher) * 2 + u32::from(audio)
 }
 
+/// Simulcast encodings of one publisher's video a member carries: 0, its only or lowest
+/// encoding, and 1, a higher one (a browser sending two resolutions).
+pub const MAX_ENCODINGS: u8 = 2;
+
+/// The stream of `publisher`'s video frames in simulcast encoding `encoding` (0 is
+/// [`track_stream`]'s video; 1 lies past every publisher's two streams; higher numbers count
+/// as the top one).
+pub fn encoding_stream(publisher: u16, encoding: u8) -> u32 {
+    if encoding == 0 {
+        track_stream(publisher, false)
+    } else {
+        u32::from(MAX_PUBLISHERS) * 2 + u32::from(publisher)
+    }
+}
+
 /// The publisher whose frames travel in `stream`, if it is one of a publisher's.
 pub fn stream_publisher(stream: u32) -> Option<u16> {
-    u16::try_from(stream / 2)
-        .ok()
-        .filter(|&p| p < MAX_PUBLISHERS)
+    stream_place(stream).map(|(publisher, _)| publisher)
+}
+
+/// The publisher and the video encoding of `stream` (the encoding is 0 for audio), if it is
+/// one of a publisher's.
+pub fn stream_place(stream: u32) -> Option<(u16, u8)> {
+    let publishers = u32::from(MAX_PUBLISHERS);
+    if stream < publishers * 2 {
+        Some(((stream / 2) as u16, 0))
+    } else if stream < publishers * 3 {
+        Some(((stream - publishers * 2) as u16, 1))
+    } else {
+        None
+    }
 }
 
 fn is_video_stream(stream: u32) -> bool {
-    stream.is_multiple_of(2)
+    stream.is_multiple_of(2) || stream >= u32::from(MAX_PUBLISHERS) * 2
 }
 
 /// Bytes of header at the start of a frame's first packet: codec, flags, the frame's number in
@@ -121,6 +148,9 @@ pub struct Frame {
     /// A frame of a higher layer that builds on the base layer only (VP8's layer sync bit):
     /// after its layer lost a frame, the layer decodes again from here.
     pub layer_sync: bool,
+    /// Its simulcast encoding (video): 0 the only or the lowest, which every member carries
+    /// first; 1 a higher one, shed before any frame of encoding 0 (see [`MAX_ENCODINGS`]).
+    pub encoding: u8,
 }
 
 /// Temporal layers a frame may be in (VP8 has at most four).
@@ -128,9 +158,15 @@ pub const MAX_LAYERS: u8 = 4;
 
 impl Frame {
     /// The drop priority of its packets: audio and keyframes kept longest, then the base
-    /// layer, then each higher layer.
+    /// layer, then each higher layer. A higher simulcast encoding comes after all of its lowest
+    /// one: its keyframes and base layer with the lowest's first enhancement layer, each of its
+    /// higher layers one further (a congested link sheds the large picture, keyframes
+    /// included, before the small one stutters).
     pub fn priority(&self) -> Priority {
-        if self.keyframe || self.codec.is_audio() {
+        if self.encoding > 0 && !self.codec.is_audio() {
+            let layer = if self.keyframe { 0 } else { self.layer };
+            Priority::Enhancement(1 + layer.min(MAX_LAYERS - 1))
+        } else if self.keyframe || self.codec.is_audio() {
             Priority::Keyframe
         } else if self.layer == 0 {
             Priority::Base
@@ -171,7 +207,11 @@ impl FrameSlicer {
     /// The packets of `publisher`'s `frame`, in order. A frame too large for 65535 packets is
     /// cut short there (far beyond any real frame: 70 MB at a 1100-byte MTU).
     pub fn slice(&mut self, publisher: u16, frame: &Frame) -> Vec<MediaPacket> {
-        let stream = track_stream(publisher, frame.codec.is_audio());
+        let stream = if frame.codec.is_audio() {
+            track_stream(publisher, true)
+        } else {
+            encoding_stream(publisher, frame.encoding.min(MAX_ENCODINGS - 1))
+        };
         let next = self.next.entry(stream).or_default();
         // A keyframe starts the base layer afresh, whatever its encoder called it.
         let layer = if frame.keyframe {
@@ -235,10 +275,12 @@ const PENDING_BYTES: usize = 4 << 20;
 pub struct Assembled {
     /// The publisher whose stream the packet was in.
     pub publisher: u16,
+    /// The video encoding of that stream (0 for audio).
+    pub encoding: u8,
     /// Frames now whole and playable, oldest first.
     pub frames: Vec<Frame>,
-    /// Whether the publisher's video lost a frame (or has not started), so a keyframe is
-    /// needed before it plays again.
+    /// Whether the publisher's video in that encoding lost a frame (or has not started), so a
+    /// keyframe is needed before it plays again.
     pub keyframe_needed: bool,
 }
 
@@ -344,11 +386,12 @@ impl FrameAssembler {
     /// Takes one packet; the frames it completed (and any older frames given up).
     pub fn push(&mut self, packet: MediaPacket) -> Assembled {
         let mut out = Assembled::default();
-        let Some(publisher) = stream_publisher(packet.stream) else {
+        let Some((publisher, encoding)) = stream_place(packet.stream) else {
             self.counts.rejected += 1;
             return out;
         };
         out.publisher = publisher;
+        out.encoding = encoding;
         let video = is_video_stream(packet.stream);
         let counts = &mut self.counts;
         // Video starts broken: a decoder needs a keyframe first.
@@ -412,10 +455,11 @@ impl FrameAssembler {
             let Some(whole) = s.pending.remove(&number) else {
                 break;
             };
-            let Some((frame, place)) = whole_frame(whole) else {
+            let Some((mut frame, place)) = whole_frame(whole) else {
                 counts.rejected += 1;
                 continue;
             };
+            frame.encoding = encoding;
             if frame.codec.is_audio() == video {
                 counts.rejected += 1;
                 continue;
@@ -467,6 +511,7 @@ fn whole_frame(partial: Partial) -> Option<(Frame, Place)> {
         data,
         layer: place.layer,
         layer_sync: place.sync,
+        encoding: 0,
     };
     Some((frame, place))
 }
@@ -484,6 +529,7 @@ mod tests {
             data: Bytes::from(vec![n as u8; len]),
             layer: 0,
             layer_sync: false,
+            encoding: 0,
         }
     }
 
@@ -590,6 +636,84 @@ mod tests {
     }
 
     #[test]
+    fn two_simulcast_encodings_travel_apart_and_the_higher_is_shed_first() {
+        // Every stream of every publisher names its publisher and encoding, and no two share a
+        // number; the synthetic source's stream and beyond belong to no publisher.
+        let mut seen = std::collections::BTreeSet::new();
+        for p in 0..MAX_PUBLISHERS {
+            assert_eq!(stream_place(track_stream(p, true)), Some((p, 0)));
+            for e in 0..MAX_ENCODINGS {
+                assert_eq!(stream_place(encoding_stream(p, e)), Some((p, e)));
+                assert!(seen.insert(encoding_stream(p, e)));
+            }
+            assert!(seen.insert(track_stream(p, true)));
+        }
+        assert_eq!(stream_place(u32::from(MAX_PUBLISHERS) * 3), None);
+        assert_eq!(stream_place(1 << 16), None);
+        // The higher encoding's keyframes and base layer rank below the lower's base layer,
+        // its upper layer below that; sound stays first.
+        let high = |n: u64| Frame {
+            encoding: 1,
+            ..layered(n)
+        };
+        let mut slicer = FrameSlicer::new(1100);
+        let priorities: Vec<Priority> = (0..4)
+            .map(|n| slicer.slice(2, &high(n))[0].priority)
+            .collect();
+        use Priority::Enhancement;
+        assert_eq!(
+            priorities,
+            [
+                Enhancement(1),
+                Enhancement(2),
+                Enhancement(1),
+                Enhancement(2)
+            ]
+        );
+        assert!(Priority::Base.class() < Enhancement(1).class());
+        // Both encodings of one publisher, interleaved frame by frame, come out whole and
+        // marked; a frame of the higher lost stops only the higher, and asks for its keyframe.
+        let mut frames = Vec::new();
+        for n in 0..8 {
+            frames.push(layered(n));
+            frames.push(high(n));
+        }
+        let mut slicer = FrameSlicer::new(1100);
+        let mut assembler = FrameAssembler::new();
+        let mut out = Vec::new();
+        let mut needed = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            let packets = slicer.slice(2, frame);
+            assert!(
+                packets
+                    .iter()
+                    .all(|p| p.stream == encoding_stream(2, frame.encoding))
+            );
+            // The higher encoding's frame 2 (its base layer) is lost.
+            if i == 5 {
+                continue;
+            }
+            for p in packets {
+                let got = assembler.push(p);
+                assert_eq!(got.publisher, 2);
+                if got.keyframe_needed {
+                    needed.push(got.encoding);
+                }
+                out.extend(got.frames);
+            }
+        }
+        let lower: Vec<&Frame> = out.iter().filter(|f| f.encoding == 0).collect();
+        assert_eq!(lower.len(), 8, "the lower encoding plays on");
+        let higher: Vec<u64> = out
+            .iter()
+            .filter(|f| f.encoding == 1)
+            .map(|f| f.timestamp_us / 33_333)
+            .collect();
+        assert_eq!(higher, [0, 1], "the higher waits for its keyframe");
+        assert!(!needed.is_empty() && needed.iter().all(|&e| e == 1));
+    }
+
+    #[test]
     fn a_lost_enhancement_frame_holds_its_layer_until_a_sync_and_the_base_plays_on() {
         let frames: Vec<Frame> = (0..12).map(layered).collect();
         // Frame 3 (layer 1) lost: layer 1 waits until frame 5 (a sync), frame 4 (base) plays;
@@ -637,6 +761,7 @@ mod tests {
             data: Bytes::from_static(b"opus"),
             layer: 0,
             layer_sync: false,
+            encoding: 0,
         };
         for (n, frame) in [
             video(0, true, 3000),

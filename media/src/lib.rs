@@ -35,8 +35,8 @@ pub use container::{
     IvfError, IvfHeader, IvfReader, IvfWriter, MAX_IVF_FRAME, OggOpusWriter, vp8_size,
 };
 pub use frame::{
-    Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_LAYERS,
-    MAX_PUBLISHERS, stream_publisher, track_stream,
+    Assembled, AssemblyCounts, Codec, Frame, FrameAssembler, FrameSlicer, MAX_ENCODINGS,
+    MAX_LAYERS, MAX_PUBLISHERS, encoding_stream, stream_place, stream_publisher, track_stream,
 };
 pub use h264::{H264Profile, best_h264_payload, h264_is_keyframe, h264_profile, nal_units};
 pub use mpegts::{

@@ -375,6 +375,7 @@ impl MpegTsReader {
                     data: Bytes::copy_from_slice(body),
                     layer: 0,
                     layer_sync: false,
+                    encoding: 0,
                 });
             }
         }
@@ -433,6 +434,7 @@ impl MpegTsReader {
                 data: Bytes::copy_from_slice(packet),
                 layer: 0,
                 layer_sync: false,
+                encoding: 0,
             });
             samples += u64::from(duration);
             body = &rest[size..];

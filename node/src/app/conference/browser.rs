@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use media::{FrameAssembler, FrameSlicer, MediaPacket, stream_publisher, track_stream};
+use media::{FrameAssembler, FrameSlicer, MediaPacket, encoding_stream, stream_publisher};
 use narada::Command;
 use overlay_core::NodeId;
 use tokio::sync::mpsc;
@@ -290,30 +290,42 @@ pub async fn publish_frames(
                     }
                 }
             }
-            EdgeEvent::KeyframeWanted { source } => {
-                let _ = control.try_send(Control::Command(keyframe_request(source)));
+            EdgeEvent::KeyframeWanted { source, encoding } => {
+                let _ = control.try_send(Control::Command(keyframe_request(source, encoding)));
             }
         }
     }
 }
 
-/// The request for a keyframe of `source`'s video, up its tree.
-fn keyframe_request(source: SourceKey) -> Command {
+/// The request for a keyframe of `source`'s video in simulcast encoding `encoding`, up its
+/// tree.
+fn keyframe_request(source: SourceKey, encoding: u8) -> Command {
     Command::RequestKeyframe {
         source: source.member,
-        stream: track_stream(source.publisher, false),
+        stream: encoding_stream(source.publisher, encoding),
     }
 }
 
 /// A member asks for a keyframe of one source at most this often (narada merges them further
 /// on the way up).
 const KEYFRAME_ASK_GAP: Duration = Duration::from_millis(250);
+/// A higher simulcast encoding that keeps breaking (a congested link above sheds it first) is
+/// asked for a keyframe less and less often, up to this gap; the lower one plays meanwhile.
+/// A gap this long without breaking starts the backoff afresh.
+const HIGHER_ASK_GAP_MAX: Duration = Duration::from_secs(16);
+
+/// When a keyframe of one source's encoding was last asked for, and the gap before the next.
+#[derive(Clone, Copy, Debug)]
+struct Asked {
+    at: Instant,
+    gap: Duration,
+}
 
 /// Whole frames of other members' sources, for the browsers here and the recording.
 #[derive(Debug, Default)]
 pub struct FrameReceiver {
     assemblers: BTreeMap<NodeId, FrameAssembler>,
-    asked: BTreeMap<SourceKey, Instant>,
+    asked: BTreeMap<(SourceKey, u8), Asked>,
     recorder: Option<super::record::Recorder>,
 }
 
@@ -354,16 +366,21 @@ impl FrameReceiver {
             sources.saw(key, now);
         }
         if assembled.keyframe_needed
-            && self
-                .asked
-                .get(&key)
-                .is_none_or(|t| now.saturating_duration_since(*t) >= KEYFRAME_ASK_GAP)
+            && let Some(gap) = next_ask(
+                self.asked.get(&(key, assembled.encoding)).copied(),
+                assembled.encoding,
+                now,
+            )
         {
-            self.asked.insert(key, now);
-            let _ = control.try_send(Control::Command(keyframe_request(key)));
+            self.asked
+                .insert((key, assembled.encoding), Asked { at: now, gap });
+            let _ = control.try_send(Control::Command(keyframe_request(key, assembled.encoding)));
         }
         for frame in assembled.frames {
-            if let Some(recorder) = &mut self.recorder {
+            // The recording keeps one picture size: the lowest encoding, which always comes.
+            if let Some(recorder) = &mut self.recorder
+                && frame.encoding == 0
+            {
                 recorder.frame(key, &frame);
             }
             if let Some(edge) = edge {
@@ -375,6 +392,65 @@ impl FrameReceiver {
     /// Forgets a member that left or died.
     pub fn forget(&mut self, member: &NodeId) {
         self.assemblers.remove(member);
-        self.asked.retain(|k, _| k.member != *member);
+        self.asked.retain(|(k, _), _| k.member != *member);
+    }
+}
+
+/// Whether a keyframe of an encoding may be asked for now, after the last ask (`last`), and
+/// the gap to keep before the next one: [`KEYFRAME_ASK_GAP`] for the lowest encoding; for a
+/// higher one, doubling with each ask up to [`HIGHER_ASK_GAP_MAX`] (a link that sheds it
+/// would otherwise have its large keyframes sent to every member again and again).
+fn next_ask(last: Option<Asked>, encoding: u8, now: Instant) -> Option<Duration> {
+    let Some(last) = last else {
+        return Some(KEYFRAME_ASK_GAP);
+    };
+    let since = now.saturating_duration_since(last.at);
+    if since < last.gap {
+        return None;
+    }
+    if encoding == 0 || since >= last.gap + HIGHER_ASK_GAP_MAX {
+        return Some(KEYFRAME_ASK_GAP);
+    }
+    Some((last.gap * 2).min(HIGHER_ASK_GAP_MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_higher_encoding_that_keeps_breaking_is_asked_for_less_and_less_often() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // The lowest encoding: every 250 ms, however often it breaks.
+        let mut last = None;
+        let mut asks = Vec::new();
+        for ms in (0..2_000).step_by(50) {
+            if let Some(gap) = next_ask(last, 0, at(ms)) {
+                last = Some(Asked { at: at(ms), gap });
+                asks.push(ms);
+            }
+        }
+        assert_eq!(asks, [0, 250, 500, 750, 1000, 1250, 1500, 1750]);
+        // The higher one: the gaps double up to 16 s.
+        let mut last = None;
+        let mut asks = Vec::new();
+        for ms in (0..60_000).step_by(50) {
+            if let Some(gap) = next_ask(last, 1, at(ms)) {
+                last = Some(Asked { at: at(ms), gap });
+                asks.push(ms);
+            }
+        }
+        assert_eq!(asks, [0, 250, 750, 1750, 3750, 7750, 15750, 31750, 47750]);
+        // Quiet for longer than the gap and 16 s more: the backoff starts afresh.
+        let quiet = Asked {
+            at: t0,
+            gap: HIGHER_ASK_GAP_MAX,
+        };
+        assert_eq!(
+            next_ask(Some(quiet), 1, at(20_000)),
+            Some(HIGHER_ASK_GAP_MAX)
+        );
+        assert_eq!(next_ask(Some(quiet), 1, at(32_000)), Some(KEYFRAME_ASK_GAP));
     }
 }

@@ -315,10 +315,10 @@ impl Member {
                         receiver_board.received(now, source, arrival);
                     }
                     Event::KeyframeRequested { stream } => {
-                        if let (Some(edge), Some(publisher)) =
-                            (&receiver_edge, media::stream_publisher(stream))
+                        if let (Some(edge), Some((publisher, encoding))) =
+                            (&receiver_edge, media::stream_place(stream))
                         {
-                            edge.request_keyframe(publisher);
+                            edge.request_keyframe(publisher, encoding);
                         }
                     }
                     Event::MemberDied(m) | Event::MemberLeft(m) => {

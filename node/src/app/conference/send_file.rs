@@ -153,6 +153,7 @@ impl FileFrames {
                     data: Bytes::from(data),
                     layer: 0,
                     layer_sync: false,
+                    encoding: 0,
                 }))
             }
             Self::Ogg(reader) => {
@@ -166,6 +167,7 @@ impl FileFrames {
                     data: Bytes::from(data),
                     layer: 0,
                     layer_sync: false,
+                    encoding: 0,
                 }))
             }
         }

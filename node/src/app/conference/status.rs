@@ -490,6 +490,13 @@ impl StatusBoard {
                 b.watchers_on_base as f64,
             )
             .single(
+                Kind::Gauge,
+                "esm_browser_watchers_on_lower_encoding",
+                "Watching browsers getting the smaller of their source's two simulcast \
+                 encodings now.",
+                b.watchers_on_lower_encoding as f64,
+            )
+            .single(
                 Kind::Counter,
                 "esm_browser_frames_dropped_total",
                 "Publishers' frames the member could not take at once.",

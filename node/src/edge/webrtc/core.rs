@@ -13,6 +13,7 @@ use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output};
 
+use super::encoding_choice::STARVED_AFTER;
 use super::session::{Happened, Role, Session};
 use super::{
     CONNECT_TIMEOUT, EdgeCounters, EdgeError, EdgeEvent, KEYFRAME_INTERVAL, MAX_SESSIONS, Opened,
@@ -29,7 +30,8 @@ const GROUP_IDLE: Duration = Duration::from_secs(30);
 /// media is not queued).
 const MAX_EVENTS: usize = 1024;
 
-/// A source's frames since its last keyframe, and the rate it sends at.
+/// A source's frames in one encoding since its last keyframe (kept for the lowest encoding
+/// only: a new watcher starts there), and the rate it sends at with its sound.
 #[derive(Default)]
 struct Group {
     frames: Vec<Frame>,
@@ -76,7 +78,8 @@ pub struct EdgeCore {
     sessions: BTreeMap<SessionId, Session>,
     opened_at: BTreeMap<SessionId, Instant>,
     next_id: SessionId,
-    groups: BTreeMap<SourceKey, Group>,
+    /// By source and simulcast encoding.
+    groups: BTreeMap<(SourceKey, u8), Group>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<EdgeEvent>,
     counters: Arc<EdgeCounters>,
@@ -179,19 +182,16 @@ impl EdgeCore {
         let Role::Watch(source) = s.role else {
             return;
         };
-        match self.groups.get(&source) {
+        // It starts on the lowest encoding (the smallest keyframe group), and moves up once
+        // its leg shows room.
+        s.encodings.start(0);
+        match self.groups.get(&(source, 0)) {
             Some(group) => {
                 for frame in &group.frames {
-                    if !s.layers.admit(frame) {
-                        self.counters
-                            .enhancement_frames_withheld
-                            .fetch_add(1, Ordering::Relaxed);
-                    } else if s.write(frame, now) {
-                        self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-                    }
+                    write_to(s, frame, now, &self.counters);
                 }
             }
-            None => self.ask_keyframe(source, now),
+            None => self.ask_keyframe(source, 0, now),
         }
     }
 
@@ -205,22 +205,29 @@ impl EdgeCore {
             Happened::Connected => {
                 self.opened_at.remove(&id);
                 if matches!(s.role, Role::Publish(_)) {
-                    s.request_keyframe(now);
+                    s.request_keyframe(None, now);
                 }
             }
             Happened::KeyframeWanted => {
                 if let Role::Watch(source) = s.role {
-                    self.ask_keyframe(source, now);
+                    let encoding = s.encodings.current().unwrap_or(0);
+                    self.ask_keyframe(source, encoding, now);
                 }
             }
             Happened::Estimate(bps) => {
                 if let Role::Watch(source) = s.role {
-                    let stream = self.groups.get(&source).map_or(0.0, |g| g.rate.bps);
-                    s.layers.on_estimate(bps, stream, now);
-                    let (minimum, desired) = s.layers.probe_rates(stream);
+                    let rates = Rates::of(&self.groups, source, now);
+                    let current = s.encodings.current().unwrap_or(0);
+                    s.layers.on_estimate(bps, rates.of_encoding(current), now);
+                    let ask = s.encodings.review(bps, rates.higher, now);
+                    let below_top = s.encodings.below_top(rates.higher.is_some());
+                    let (minimum, desired) = s.layers.probe_rates(rates.top(), below_top);
                     s.rtc
                         .bwe()
                         .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+                    if let Some(encoding) = ask {
+                        self.ask_keyframe(source, encoding, now);
+                    }
                 }
             }
             Happened::Frame(frame) => {
@@ -248,30 +255,32 @@ impl EdgeCore {
         }
     }
 
-    /// This member's publisher `publisher` is asked for a keyframe (a receiver elsewhere
-    /// wants one).
-    pub fn keyframe_wanted(&mut self, publisher: u16, now: Instant) {
+    /// This member's publisher `publisher` is asked for a keyframe of simulcast encoding
+    /// `encoding` (a receiver elsewhere wants one).
+    pub fn keyframe_wanted(&mut self, publisher: u16, encoding: u8, now: Instant) {
         self.ask_keyframe(
             SourceKey {
                 member: self.me,
                 publisher,
             },
+            encoding,
             now,
         );
     }
 
-    /// Asks the publisher of `source` for a keyframe: ours directly, another member's through
-    /// the member (up the source's tree).
-    fn ask_keyframe(&mut self, source: SourceKey, now: Instant) {
+    /// Asks the publisher of `source` for a keyframe of `encoding`: ours directly, another
+    /// member's through the member (up the source's tree).
+    fn ask_keyframe(&mut self, source: SourceKey, encoding: u8, now: Instant) {
         if source.member != self.me {
             if self.events.len() < MAX_EVENTS {
-                self.events.push_back(EdgeEvent::KeyframeWanted { source });
+                self.events
+                    .push_back(EdgeEvent::KeyframeWanted { source, encoding });
             }
             return;
         }
         for s in self.sessions.values_mut() {
             if s.role == Role::Publish(source.publisher) {
-                s.request_keyframe(now);
+                s.request_keyframe(Some(encoding), now);
             }
         }
     }
@@ -284,14 +293,19 @@ impl EdgeCore {
     /// Keeps `frame` in its source's group and writes it to that source's watchers.
     fn deliver(&mut self, source: SourceKey, frame: &Frame, now: Instant) {
         if frame.codec.is_audio() {
-            if let Some(group) = self.groups.get_mut(&source) {
+            // Sound goes with every encoding: each one's rate counts it.
+            for (_, group) in self
+                .groups
+                .range_mut((source, 0)..=(source, media::MAX_ENCODINGS - 1))
+            {
                 group.rate.add(frame.data.len(), now);
             }
         } else {
-            if !self.groups.contains_key(&source) && self.groups.len() >= MAX_GROUPS {
+            let key = (source, frame.encoding.min(media::MAX_ENCODINGS - 1));
+            if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
                 return;
             }
-            let group = self.groups.entry(source).or_default();
+            let group = self.groups.entry(key).or_default();
             group.last = Some(now);
             group.rate.add(frame.data.len(), now);
             if frame.keyframe {
@@ -299,22 +313,18 @@ impl EdgeCore {
                 group.bytes = 0;
             }
             group.bytes += frame.data.len();
-            if group.bytes <= GROUP_BYTES && (frame.keyframe || !group.frames.is_empty()) {
+            if key.1 == 0
+                && group.bytes <= GROUP_BYTES
+                && (frame.keyframe || !group.frames.is_empty())
+            {
                 group.frames.push(frame.clone());
             } else {
                 group.frames.clear();
             }
         }
         for s in self.sessions.values_mut() {
-            if !s.connected || s.role != Role::Watch(source) {
-                continue;
-            }
-            if !s.layers.admit(frame) {
-                self.counters
-                    .enhancement_frames_withheld
-                    .fetch_add(1, Ordering::Relaxed);
-            } else if s.write(frame, now) {
-                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            if s.connected && s.role == Role::Watch(source) {
+                write_to(s, frame, now, &self.counters);
             }
         }
     }
@@ -428,19 +438,37 @@ impl EdgeCore {
         self.counters
             .open
             .store(self.sessions.len() as u64, Ordering::Relaxed);
+        let mut asks = Vec::new();
+        let mut on_lower = 0;
         for s in self.sessions.values_mut() {
-            if let Role::Watch(source) = s.role
-                && s.connected
-                && s.layers.probe_due(now)
-            {
-                let stream = self.groups.get(&source).map_or(0.0, |g| g.rate.bps);
-                let (minimum, desired) = s.layers.probe_rates(stream);
+            let Role::Watch(source) = s.role else {
+                continue;
+            };
+            if !s.connected {
+                continue;
+            }
+            // A higher encoding that stopped arriving is left at once (its keyframe asked
+            // for), not when the leg's next estimate comes.
+            let rates = Rates::of(&self.groups, source, now);
+            if let Some(encoding) = s.encodings.review(s.layers.estimate(), rates.higher, now) {
+                asks.push((source, encoding));
+            }
+            let below_top = s.encodings.below_top(rates.higher.is_some());
+            on_lower += usize::from(s.encodings.current() == Some(0) && rates.sends_higher);
+            if s.layers.probe_due(now, below_top) {
+                let (minimum, desired) = s.layers.probe_rates(rates.top(), below_top);
                 // Restarted at its estimate, str0m's estimator probes above it.
                 let mut bwe = s.rtc.bwe();
                 bwe.reset(Bitrate::bps(s.layers.estimate().max(100_000)));
                 bwe.set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
             }
         }
+        for (source, encoding) in asks {
+            self.ask_keyframe(source, encoding, now);
+        }
+        self.counters
+            .watchers_on_lower_encoding
+            .store(on_lower as u64, Ordering::Relaxed);
         let on_base = self
             .sessions
             .values()
@@ -458,9 +486,64 @@ impl EdgeCore {
             *round = now;
             for s in self.sessions.values_mut() {
                 if matches!(s.role, Role::Publish(_)) && s.connected {
-                    s.request_keyframe(now);
+                    s.request_keyframe(None, now);
                 }
             }
         }
+    }
+}
+
+/// Writes `frame` to watcher `s` if its encoding and layer choices let it through.
+fn write_to(s: &mut Session, frame: &Frame, now: Instant, counters: &EdgeCounters) {
+    let Some(timestamp_us) = s.encodings.admit(frame, now) else {
+        return;
+    };
+    if !s.layers.admit(frame) {
+        counters
+            .enhancement_frames_withheld
+            .fetch_add(1, Ordering::Relaxed);
+    } else if s.write(frame, timestamp_us, now) {
+        counters.frames_out.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a source's encodings take now, bits per second with its sound.
+#[derive(Clone, Copy, Debug)]
+struct Rates {
+    lower: f64,
+    /// The higher encoding's, if the source sends one and it arrives here.
+    higher: Option<f64>,
+    /// The source has sent a higher encoding here lately (arriving now or not).
+    sends_higher: bool,
+}
+
+impl Rates {
+    fn of(groups: &BTreeMap<(SourceKey, u8), Group>, source: SourceKey, now: Instant) -> Self {
+        let lower = groups.get(&(source, 0)).map_or(0.0, |g| g.rate.bps);
+        let sends_higher = groups.contains_key(&(source, 1));
+        let higher = groups
+            .get(&(source, 1))
+            .filter(|g| {
+                g.last
+                    .is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
+            })
+            .map(|g| g.rate.bps);
+        Self {
+            lower,
+            higher,
+            sends_higher,
+        }
+    }
+
+    fn of_encoding(self, encoding: u8) -> f64 {
+        match (encoding, self.higher) {
+            (1.., Some(rate)) => rate,
+            _ => self.lower,
+        }
+    }
+
+    /// The most the source sends in one encoding.
+    fn top(self) -> f64 {
+        self.higher.unwrap_or(self.lower)
     }
 }

@@ -346,6 +346,7 @@ fn a_watcher_whose_leg_narrows_gets_the_base_layer_then_every_layer_again() {
                     .into(),
                     layer,
                     layer_sync: layer == 1 && sent % 4 == 1,
+                    encoding: 0,
                 };
                 edge.forward(source, &frame, *now);
                 sent += 1;
@@ -419,4 +420,208 @@ fn a_watcher_whose_leg_narrows_gets_the_base_layer_then_every_layer_again() {
         rates[2].0 >= 12.0 && rates[2].1 >= 12.0,
         "wide again: every layer"
     );
+}
+
+/// A VP8 keyframe (or delta) announcing a `w`×`h` picture, `len` bytes, whose last byte is
+/// `tag`.
+fn sized_vp8(keyframe: bool, w: u16, h: u16, len: usize, tag: u8) -> Vec<u8> {
+    let mut f = vec![
+        if keyframe { 0x10 } else { 0x11 },
+        0x02,
+        0x00,
+        0x9d,
+        0x01,
+        0x2a,
+    ];
+    f.extend(w.to_le_bytes());
+    f.extend(h.to_le_bytes());
+    f.resize(len - 1, 0x33);
+    f.push(tag);
+    f
+}
+
+#[test]
+fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
+    use str0m::media::{Rid, Simulcast, SimulcastLayer};
+    const LOW: u8 = 0xa0;
+    const HIGH: u8 = 0xb0;
+    let mut now = Instant::now();
+    let me = NodeId::from_index(1);
+    let counters = Arc::new(EdgeCounters::default());
+    let mut edge = EdgeCore::new(me, vec![EDGE.parse().unwrap()], counters.clone());
+
+    // A publisher sending two encodings, as a browser with two `sendEncodings` does: the
+    // large one listed first (the edge ranks them by picture size, not by name or order).
+    let mut publisher = Client::new("10.0.0.2:5000", now);
+    let simulcast = Simulcast {
+        send: vec![SimulcastLayer::new("h"), SimulcastLayer::new("l")],
+        recv: vec![],
+    };
+    let mut api = publisher.rtc.sdp_api();
+    let video = api.add_media(
+        MediaKind::Video,
+        Direction::SendOnly,
+        None,
+        None,
+        Some(simulcast),
+    );
+    let (offer, pending) = api.apply().unwrap();
+    let opened = edge.open(&offer.to_sdp_string(), None, now).unwrap();
+    assert!(
+        opened.answer.contains("a=simulcast:recv"),
+        "{}",
+        opened.answer
+    );
+    let source = opened.publishes.unwrap();
+    let answer = SdpAnswer::from_sdp_string(&opened.answer).unwrap();
+    publisher
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .unwrap();
+    run(&mut edge, &mut [&mut publisher], &mut now, 200);
+    assert!(publisher.connected);
+
+    let mut watcher = Client::new("10.0.0.3:5000", now);
+    watcher
+        .offer(Direction::RecvOnly, |offer| {
+            edge.open(&offer, Some(source), now).map(|o| o.answer)
+        })
+        .unwrap();
+
+    // 25 frames a second in each encoding: the small one 400 bytes (80 kbit/s), the large
+    // 3 000 (600 kbit/s), its media clock 10 s ahead of the small one's. A keyframe of an
+    // encoding when its rid is asked for one.
+    let (low_rid, high_rid) = (Rid::from("l"), Rid::from("h"));
+    let start = now;
+    let mut frame_no = 0u64;
+    let mut keyframe_due = [true, true];
+    let mut seen_requests = 0;
+    let mut high_stops_at = f64::INFINITY;
+    // (seconds since start, tag, media time in 90 kHz ticks) of each frame the watcher got.
+    let mut got: Vec<(f64, u8, u64)> = Vec::new();
+    let mut seen_events = 0;
+    let mut published = [0usize; 2];
+    let mut step = |edge: &mut EdgeCore,
+                    publisher: &mut Client,
+                    watcher: &mut Client,
+                    now: &mut Instant,
+                    until: f64,
+                    high_stops_at: f64| {
+        while now.saturating_duration_since(start).as_secs_f64() < until {
+            let t = now.saturating_duration_since(start);
+            if t >= Duration::from_millis(40 * frame_no) {
+                for (i, (rid, tag, w, len, offset)) in [
+                    (low_rid, LOW, 160u16, 400usize, 0u64),
+                    (high_rid, HIGH, 640, 3000, 900_000),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if tag == HIGH && t.as_secs_f64() >= high_stops_at {
+                        continue;
+                    }
+                    let keyframe = std::mem::take(&mut keyframe_due[i]);
+                    let data = sized_vp8(keyframe, w, w * 3 / 4, len, tag);
+                    let writer = publisher.rtc.writer(video).unwrap();
+                    let pt = writer.payload_params().next().unwrap().pt();
+                    let at = MediaTime::from_90khz(offset + 3600 * frame_no);
+                    writer.rid(rid).write(pt, *now, at, data).unwrap();
+                }
+                frame_no += 1;
+            }
+            run(edge, &mut [&mut *publisher, &mut *watcher], now, 1);
+            for e in &publisher.events[seen_requests..] {
+                if let Event::KeyframeRequest(r) = e {
+                    if r.rid == Some(low_rid) {
+                        keyframe_due[0] = true;
+                    }
+                    if r.rid == Some(high_rid) {
+                        keyframe_due[1] = true;
+                    }
+                }
+            }
+            seen_requests = publisher.events.len();
+            for e in &watcher.events[seen_events..] {
+                if let Event::MediaData(d) = e {
+                    let tag = *d.data.last().unwrap();
+                    got.push((t.as_secs_f64(), tag, d.time.as_micros() * 9 / 100));
+                }
+            }
+            seen_events = watcher.events.len();
+            while let Some(event) = edge.poll_event() {
+                if let EdgeEvent::Published { frame, .. } = event {
+                    published[usize::from(frame.encoding)] += 1;
+                }
+            }
+        }
+    };
+    step(
+        &mut edge,
+        &mut publisher,
+        &mut watcher,
+        &mut now,
+        10.0,
+        high_stops_at,
+    );
+    assert!(watcher.connected);
+    let on_lower_while_high_came = counters.watchers_on_lower_encoding.load(Ordering::Relaxed);
+    high_stops_at = 10.0;
+    step(
+        &mut edge,
+        &mut publisher,
+        &mut watcher,
+        &mut now,
+        14.0,
+        high_stops_at,
+    );
+    let on_lower_when_starved = counters.watchers_on_lower_encoding.load(Ordering::Relaxed);
+
+    let tags_in = |from: f64, to: f64| -> (usize, usize) {
+        let n = |tag| {
+            got.iter()
+                .filter(|&&(t, g, _)| t >= from && t < to && g == tag)
+                .count()
+        };
+        (n(LOW), n(HIGH))
+    };
+    let first_high = got
+        .iter()
+        .find(|&&(_, g, _)| g == HIGH)
+        .map_or(f64::NAN, |&(t, _, _)| t);
+    let back_to_low = got
+        .iter()
+        .find(|&&(t, g, _)| t >= 10.0 && g == LOW)
+        .map_or(f64::NAN, |&(t, _, _)| t - 10.0);
+    println!(
+        "published (small, large) {published:?}; the watcher got (small, large) frames: \
+         0-2 s {:?}, 8-10 s {:?}, 11-14 s {:?}; the large one from {first_high:.2} s; the small \
+         one again {back_to_low:.2} s after the large one stopped",
+        tags_in(0.0, 2.0),
+        tags_in(8.0, 10.0),
+        tags_in(11.0, 14.0)
+    );
+    assert!(published[0] >= 240 && published[1] >= 240, "{published:?}");
+    let (low, high) = tags_in(0.0, 2.0);
+    assert!(low >= 35 && high == 0, "it starts on the small encoding");
+    let (low, high) = tags_in(8.0, 10.0);
+    assert!(
+        low == 0 && high >= 45,
+        "with room on its leg it moves to the large one"
+    );
+    assert!((3.0..8.0).contains(&first_high), "{first_high}");
+    assert_eq!(on_lower_while_high_came, 0);
+    let (low, high) = tags_in(11.0, 14.0);
+    assert!(
+        high == 0 && low >= 70,
+        "the large one starved: the small one"
+    );
+    assert!(back_to_low < 1.5, "{back_to_low}");
+    assert_eq!(on_lower_when_starved, 1);
+    // One timeline for the browser: media times never go back, and the switches leave no jump
+    // (the large encoding's clock is 10 s ahead).
+    for pair in got.windows(2) {
+        let (a, b) = (pair[0].2, pair[1].2);
+        assert!(b >= a && b - a < 90_000, "a jump from {a} to {b}");
+    }
 }

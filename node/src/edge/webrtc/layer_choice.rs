@@ -109,10 +109,11 @@ impl LayerChoice {
     }
 
     /// Whether the leg should be probed for room now: every [`PROBE_EVERY`] while the upper
-    /// layer is off (after losses, str0m's estimator held at the base layer's rate finds no
+    /// layer is off or the browser gets a lower simulcast encoding than its source's top
+    /// (`below_top`; after losses, str0m's estimator held at the base layer's rate finds no
     /// room by itself; restarted, it probes at a multiple of its estimate).
-    pub(super) fn probe_due(&mut self, now: Instant) -> bool {
-        if self.upper {
+    pub(super) fn probe_due(&mut self, now: Instant, below_top: bool) -> bool {
+        if self.upper && !below_top {
             self.probed_at = None;
             return false;
         }
@@ -136,12 +137,13 @@ impl LayerChoice {
     }
 
     /// What the leg's estimator should keep the leg at (`minimum`, padding if media is less)
-    /// and aim for (`desired`), bits per second: while the upper layer is off, enough to show
-    /// that it would fit again.
-    pub(super) fn probe_rates(&self, stream_bps: f64) -> (u64, u64) {
+    /// and aim for (`desired`), bits per second, for a source whose largest encoding takes
+    /// `stream_bps`: while the upper layer is off or the browser gets a lower encoding
+    /// (`below_top`), enough to show that it would fit again.
+    pub(super) fn probe_rates(&self, stream_bps: f64, below_top: bool) -> (u64, u64) {
         let needed = stream_bps * WIRE_OVERHEAD;
         let desired = (needed * RESUME_HEADROOM * 1.2) as u64;
-        if self.upper {
+        if self.upper && !below_top {
             (0, desired)
         } else {
             ((needed * RESUME_HEADROOM * 1.05) as u64, desired)
@@ -164,6 +166,7 @@ mod tests {
             data: Bytes::from_static(b"x"),
             layer,
             layer_sync: sync,
+            encoding: 0,
         }
     }
 
@@ -221,11 +224,17 @@ mod tests {
     #[test]
     fn probing_asks_for_room_above_the_stream_only_while_the_upper_layer_is_off() {
         let mut c = LayerChoice::default();
-        let (minimum, desired) = c.probe_rates(600_000.0);
+        let (minimum, desired) = c.probe_rates(600_000.0, false);
         assert_eq!(minimum, 0);
         assert!(desired as f64 > 600_000.0 * WIRE_OVERHEAD * RESUME_HEADROOM);
-        c.on_estimate(100_000, 600_000.0, Instant::now());
-        let (minimum, _) = c.probe_rates(600_000.0);
+        // On a lower simulcast encoding the leg is probed for the top one.
+        let now = Instant::now();
+        let (minimum, _) = c.probe_rates(600_000.0, true);
+        assert!(minimum as f64 > 600_000.0 * WIRE_OVERHEAD * RESUME_HEADROOM);
+        assert!(c.probe_due(now, true) && !c.probe_due(now, true));
+        assert!(!c.probe_due(now, false));
+        c.on_estimate(100_000, 600_000.0, now);
+        let (minimum, _) = c.probe_rates(600_000.0, false);
         assert!(minimum as f64 > 600_000.0 * WIRE_OVERHEAD * RESUME_HEADROOM);
     }
 }

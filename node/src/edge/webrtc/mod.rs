@@ -13,9 +13,11 @@
 //! session are dropped (counted, never logged with their bytes).
 
 mod core;
+mod encoding_choice;
 #[cfg(test)]
 mod in_memory_tests;
 mod layer_choice;
+mod rid_ladder;
 mod session;
 
 use std::net::SocketAddr;
@@ -115,6 +117,8 @@ pub enum EdgeEvent {
     KeyframeWanted {
         /// The source.
         source: SourceKey,
+        /// Of its simulcast encodings, the one wanted (0 for a source that sends one).
+        encoding: u8,
     },
 }
 
@@ -136,6 +140,9 @@ pub struct EdgeCounters {
     pub enhancement_frames_withheld: AtomicU64,
     /// Watching sessions getting only the base layer now (their leg's estimate is short).
     pub watchers_on_base: AtomicU64,
+    /// Watching sessions getting the lower of their source's two simulcast encodings now
+    /// (their leg's estimate is short, or the higher one does not arrive whole here).
+    pub watchers_on_lower_encoding: AtomicU64,
     /// Publishers' frames the member could not take at once (dropped).
     pub frames_dropped: AtomicU64,
     /// Datagrams that belonged to no session.
@@ -163,6 +170,10 @@ pub struct EdgeSnapshot {
     /// Watching sessions getting only the base layer now (their leg's estimate is short).
     #[serde(default)]
     pub watchers_on_base: u64,
+    /// Watching sessions getting the lower of their source's two simulcast encodings now
+    /// (their leg's estimate is short, or the higher one does not arrive whole here).
+    #[serde(default)]
+    pub watchers_on_lower_encoding: u64,
     /// Publishers' frames the member could not take at once (dropped).
     pub frames_dropped: u64,
     /// Datagrams that belonged to no session.
@@ -181,6 +192,7 @@ impl EdgeCounters {
             frames_out: get(&self.frames_out),
             enhancement_frames_withheld: get(&self.enhancement_frames_withheld),
             watchers_on_base: get(&self.watchers_on_base),
+            watchers_on_lower_encoding: get(&self.watchers_on_lower_encoding),
             frames_dropped: get(&self.frames_dropped),
             strays: get(&self.strays),
         }
@@ -203,6 +215,7 @@ enum Command {
     },
     Keyframe {
         publisher: u16,
+        encoding: u8,
     },
 }
 
@@ -270,10 +283,13 @@ impl BrowserEdge {
         done.await.unwrap_or(false)
     }
 
-    /// Asks this member's publisher `publisher` for a keyframe (a receiver somewhere asked;
-    /// merged with other requests to one a second).
-    pub fn request_keyframe(&self, publisher: u16) {
-        let _ = self.commands.try_send(Command::Keyframe { publisher });
+    /// Asks this member's publisher `publisher` for a keyframe of its simulcast encoding
+    /// `encoding` (a receiver somewhere asked; merged with other requests to one a second).
+    pub fn request_keyframe(&self, publisher: u16, encoding: u8) {
+        let _ = self.commands.try_send(Command::Keyframe {
+            publisher,
+            encoding,
+        });
     }
 
     /// Hands a frame of another member's source to the watchers of it here (dropped when the
@@ -320,7 +336,10 @@ async fn drive(
                         let _ = reply.send(core.close(session));
                     }
                     Command::Forward { source, frame } => core.forward(source, &frame, now),
-                    Command::Keyframe { publisher } => core.keyframe_wanted(publisher, now),
+                    Command::Keyframe {
+                        publisher,
+                        encoding,
+                    } => core.keyframe_wanted(publisher, encoding, now),
                 }
             }
             received = socket.recv_from(&mut buf) => {

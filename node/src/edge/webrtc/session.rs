@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use media::{Codec, Frame};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt, Rids};
 use str0m::{Candidate, Event, Rtc};
 
+use super::encoding_choice::EncodingChoice;
 use super::layer_choice::LayerChoice;
+use super::rid_ladder::RidLadder;
 use super::{EdgeError, SourceKey};
 
 /// What a session is for.
@@ -40,9 +42,14 @@ pub(super) struct Session {
     pub(super) connected: bool,
     /// A watcher was given its source's keyframe group.
     started: bool,
-    last_keyframe_request: Option<Instant>,
+    /// When a keyframe of each encoding was last asked of a publisher.
+    last_keyframe_request: [Option<Instant>; media::MAX_ENCODINGS as usize],
     /// Which layers of its source a watcher gets, from its leg's bandwidth estimate.
     pub(super) layers: LayerChoice,
+    /// Which simulcast encoding of its source a watcher gets.
+    pub(super) encodings: EncodingChoice,
+    /// A publisher's simulcast encodings, ranked by picture size.
+    rids: RidLadder,
     /// The H.264 payload type chosen for the source's profile (at its last sequence parameter
     /// set), so its delta frames follow in the same one.
     h264_pt: Option<Pt>,
@@ -122,8 +129,10 @@ impl Session {
             mids: BTreeMap::new(),
             connected: false,
             started: false,
-            last_keyframe_request: None,
+            last_keyframe_request: [None; media::MAX_ENCODINGS as usize],
             layers: LayerChoice::default(),
+            encodings: EncodingChoice::default(),
+            rids: RidLadder::default(),
             h264_pt: None,
         };
         Ok((session, answer.to_sdp_string()))
@@ -152,12 +161,29 @@ impl Session {
                 if !matches!(self.role, Role::Publish(_)) {
                     return Happened::Nothing;
                 }
-                if !data.contiguous {
-                    self.request_keyframe(now);
-                }
                 let Some(codec) = codec_of(data.params.spec().codec) else {
                     return Happened::Nothing;
                 };
+                // A browser sending simulcast marks each frame with its encoding's rid.
+                let encoding = match data.rid {
+                    None => 0,
+                    Some(rid) => {
+                        let size = (codec == Codec::Vp8)
+                            .then(|| media::vp8_size(&data.data))
+                            .flatten();
+                        let place = self.rtc.media(data.mid).and_then(|m| match m.rids_rx() {
+                            Rids::Specific(rids) => rids.iter().position(|r| *r == rid),
+                            _ => None,
+                        });
+                        match self.rids.encoding_of(rid, size, place) {
+                            Some(e) => e,
+                            None => return Happened::Nothing,
+                        }
+                    }
+                };
+                if !data.contiguous {
+                    self.request_keyframe(Some(encoding), now);
+                }
                 // A browser sending VP8 with temporal layers (`L1T2`) marks each frame's.
                 let (layer, layer_sync) = match &data.codec_extra {
                     str0m::format::CodecExtra::Vp8(vp8) => (vp8.layer_index, vp8.sync),
@@ -170,6 +196,7 @@ impl Session {
                     data: bytes::Bytes::copy_from_slice(&data.data),
                     layer,
                     layer_sync,
+                    encoding: if codec.is_audio() { 0 } else { encoding },
                 })
             }
             Event::KeyframeRequest(_) => Happened::KeyframeWanted,
@@ -190,30 +217,40 @@ impl Session {
         ready
     }
 
-    /// Asks a publishing browser for a keyframe (at most one a second).
-    pub(super) fn request_keyframe(&mut self, now: Instant) {
-        if self
-            .last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP)
-        {
-            return;
-        }
+    /// Asks a publishing browser for a keyframe of one simulcast encoding, or of every one
+    /// (`None`); of each at most one a second.
+    pub(super) fn request_keyframe(&mut self, encoding: Option<u8>, now: Instant) {
         let Some(&mid) = self.mids.get(&MediaKindKey::Video) else {
             return;
         };
-        if let Some(mut writer) = self.rtc.writer(mid)
-            && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
-            && writer
-                .request_keyframe(None, KeyframeRequestKind::Pli)
-                .is_ok()
-        {
-            self.last_keyframe_request = Some(now);
+        let encodings = match encoding {
+            Some(e) => e.min(media::MAX_ENCODINGS - 1)..=e.min(media::MAX_ENCODINGS - 1),
+            None => 0..=media::MAX_ENCODINGS - 1,
+        };
+        for e in encodings {
+            let last = &mut self.last_keyframe_request[usize::from(e)];
+            if last.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP) {
+                continue;
+            }
+            // A publisher without simulcast has no rids: its one stream is encoding 0.
+            let rid = self.rids.rid_of(e);
+            if rid.is_none() && e > 0 {
+                continue;
+            }
+            if let Some(mut writer) = self.rtc.writer(mid)
+                && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
+                && writer
+                    .request_keyframe(rid, KeyframeRequestKind::Pli)
+                    .is_ok()
+            {
+                *last = Some(now);
+            }
         }
     }
 
-    /// Sends `frame` to a watching browser, in the payload type it agreed for the codec;
-    /// whether it was written.
-    pub(super) fn write(&mut self, frame: &Frame, now: Instant) -> bool {
+    /// Sends `frame` to a watching browser with media timestamp `timestamp_us`, in the payload
+    /// type it agreed for the codec; whether it was written.
+    pub(super) fn write(&mut self, frame: &Frame, timestamp_us: u64, now: Instant) -> bool {
         let kind = if frame.codec.is_audio() {
             MediaKindKey::Audio
         } else {
@@ -253,7 +290,7 @@ impl Session {
         };
         let data: Arc<[u8]> = Arc::from(&frame.data[..]);
         writer
-            .write(pt, now, MediaTime::from_micros(frame.timestamp_us), data)
+            .write(pt, now, MediaTime::from_micros(timestamp_us), data)
             .is_ok()
     }
 }

@@ -1,0 +1,234 @@
+//! Which simulcast encoding of its source one watching browser gets: the higher one while it
+//! arrives whole at this member and the browser's leg carries it, else the lower one (the
+//! small picture, which every member carries first). A switch waits for a keyframe of the
+//! encoding switched to (asked for), and until it comes the browser keeps the one it has; the
+//! frames written after the switch carry on the browser's timeline (their timestamps are
+//! moved to follow the last frame written by the wall-clock time between them), since a
+//! browser's encodings need not share a media clock.
+//!
+//! The leg's rules are [`super::layer_choice`]'s: down at once when the estimate is 20% short
+//! of the higher encoding (and its sound), or after two seconds just short; up after three
+//! seconds of carrying it with 15% to spare. A higher encoding that has not arrived for
+//! [`STARVED_AFTER`] counts as absent (a congested link above this member sheds it first).
+//! Sources that send one encoding are untouched. Sans-IO: time comes in.
+
+use std::time::{Duration, Instant};
+
+use media::Frame;
+
+use super::layer_choice::{DIP_TOLERATED, RESUME_AFTER, RESUME_HEADROOM, SHORT_AT_ONCE};
+
+/// A higher encoding with no whole frame here this long is taken as not arriving.
+pub(super) const STARVED_AFTER: Duration = Duration::from_millis(600);
+/// A keyframe of the encoding to switch to is asked for at most this often.
+pub(super) const SWITCH_ASK_GAP: Duration = Duration::from_secs(2);
+/// Bytes on the wire per byte of frame (as [`super::layer_choice`] counts them).
+const WIRE_OVERHEAD: f64 = 1.08;
+
+/// One watcher's choice of encoding.
+#[derive(Clone, Debug, Default)]
+pub(super) struct EncodingChoice {
+    /// The encoding written to the browser now (`None` before its start).
+    current: Option<u8>,
+    /// The encoding it should have: switched to at its next keyframe.
+    target: u8,
+    /// Since when the leg has carried the higher encoding (while on the lower).
+    room_since: Option<Instant>,
+    /// Since when the leg has been just short of it (while on the higher).
+    short_since: Option<Instant>,
+    /// Added to the current encoding's video timestamps, microseconds.
+    offset_us: i64,
+    /// The last video timestamp written (after the offset) and when.
+    last_out: Option<(u64, Instant)>,
+    /// When a keyframe of the target was last asked for.
+    asked_at: Option<Instant>,
+}
+
+impl EncodingChoice {
+    /// The browser starts on `encoding` (its first frames are that encoding's keyframe group).
+    pub(super) fn start(&mut self, encoding: u8) {
+        self.current = Some(encoding);
+        self.target = encoding;
+    }
+
+    /// Reviews the choice: the leg carries `estimate_bps`; `higher_bps` is what the higher
+    /// encoding and the sound take, if the source sends one and it arrives here. The encoding
+    /// whose keyframe should be asked for now, if any.
+    pub(super) fn review(
+        &mut self,
+        estimate_bps: u64,
+        higher_bps: Option<f64>,
+        now: Instant,
+    ) -> Option<u8> {
+        let estimate = estimate_bps as f64;
+        match higher_bps {
+            None => {
+                self.target = 0;
+                self.room_since = None;
+                self.short_since = None;
+            }
+            Some(rate) => {
+                let needed = rate * WIRE_OVERHEAD;
+                if self.target == 1 {
+                    self.room_since = None;
+                    if estimate >= needed {
+                        self.short_since = None;
+                    } else {
+                        let since = *self.short_since.get_or_insert(now);
+                        if estimate < needed * SHORT_AT_ONCE
+                            || now.saturating_duration_since(since) >= DIP_TOLERATED
+                        {
+                            self.target = 0;
+                            self.short_since = None;
+                        }
+                    }
+                } else {
+                    self.short_since = None;
+                    if estimate >= needed * RESUME_HEADROOM {
+                        let since = *self.room_since.get_or_insert(now);
+                        if now.saturating_duration_since(since) >= RESUME_AFTER {
+                            self.target = 1;
+                            self.room_since = None;
+                        }
+                    } else {
+                        self.room_since = None;
+                    }
+                }
+            }
+        }
+        let switching = self.current.is_some_and(|c| c != self.target);
+        if !switching {
+            self.asked_at = None;
+            return None;
+        }
+        if self
+            .asked_at
+            .is_some_and(|t| now.saturating_duration_since(t) < SWITCH_ASK_GAP)
+        {
+            return None;
+        }
+        self.asked_at = Some(now);
+        Some(self.target)
+    }
+
+    /// Whether `frame` goes to the browser, and the timestamp it goes with.
+    pub(super) fn admit(&mut self, frame: &Frame, now: Instant) -> Option<u64> {
+        if frame.codec.is_audio() {
+            return Some(frame.timestamp_us);
+        }
+        let current = self.current?;
+        if frame.encoding != current {
+            if frame.encoding != self.target || !frame.keyframe {
+                return None;
+            }
+            // The switch: this keyframe follows the last frame written by the time between.
+            self.offset_us = match self.last_out {
+                Some((last, at)) => {
+                    let due =
+                        last.saturating_add(now.saturating_duration_since(at).as_micros() as u64);
+                    due.max(last + 1) as i64 - frame.timestamp_us as i64
+                }
+                None => 0,
+            };
+            self.current = Some(frame.encoding);
+            self.asked_at = None;
+        }
+        let out = (frame.timestamp_us as i64)
+            .saturating_add(self.offset_us)
+            .max(0) as u64;
+        self.last_out = Some((out, now));
+        Some(out)
+    }
+
+    /// The encoding written now.
+    pub(super) fn current(&self) -> Option<u8> {
+        self.current
+    }
+
+    /// Whether the browser gets (or is about to get) a lower encoding than its source's top.
+    pub(super) fn below_top(&self, source_has_higher: bool) -> bool {
+        source_has_higher && (self.current != Some(1) || self.target != 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use media::Codec;
+
+    use super::*;
+
+    fn frame(encoding: u8, keyframe: bool, ts: u64) -> Frame {
+        Frame {
+            codec: Codec::Vp8,
+            keyframe,
+            timestamp_us: ts,
+            data: Bytes::from_static(b"x"),
+            layer: 0,
+            layer_sync: false,
+            encoding,
+        }
+    }
+
+    #[test]
+    fn a_watcher_moves_up_with_room_down_when_short_or_starved_at_keyframes_on_one_timeline() {
+        let t0 = Instant::now();
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        let mut c = EncodingChoice::default();
+        c.start(0);
+        // The higher encoding takes 1 Mbit/s; the leg carries 2. After three seconds of room
+        // the higher one's keyframe is asked for, once per two seconds.
+        assert_eq!(c.review(2_000_000, Some(1e6), ms(0)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), ms(2_000)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), ms(3_000)), Some(1));
+        assert_eq!(c.review(2_000_000, Some(1e6), ms(4_000)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), ms(5_000)), Some(1));
+        // Until its keyframe the lower one plays; the higher one's deltas are withheld.
+        assert_eq!(c.admit(&frame(0, false, 900_000), ms(5_000)), Some(900_000));
+        assert_eq!(c.admit(&frame(1, false, 7_000_000), ms(5_010)), None);
+        // The keyframe switches, and continues the timeline 40 ms on.
+        assert_eq!(
+            c.admit(&frame(1, true, 7_040_000), ms(5_040)),
+            Some(940_000)
+        );
+        assert_eq!(
+            c.admit(&frame(1, false, 7_080_000), ms(5_080)),
+            Some(980_000)
+        );
+        assert_eq!(c.admit(&frame(0, false, 980_000), ms(5_080)), None);
+        assert_eq!(c.current(), Some(1));
+        // Starved (the higher encoding no longer arrives): back to the lower at its keyframe.
+        assert_eq!(c.review(2_000_000, None, ms(6_000)), Some(0));
+        assert!(c.below_top(true));
+        assert_eq!(c.admit(&frame(0, false, 1_900_000), ms(6_000)), None);
+        assert_eq!(
+            c.admit(&frame(0, true, 1_940_000), ms(6_040)),
+            Some(1_940_000)
+        );
+        assert_eq!(c.current(), Some(0));
+        // A leg 20% short of the higher encoding leaves it at once; one just short, after two
+        // seconds.
+        let mut c = EncodingChoice::default();
+        c.start(1);
+        assert_eq!(
+            c.review(1_000_000, Some(1e6), ms(0)),
+            None,
+            "1.08 Mbit/s needed"
+        );
+        assert_eq!(c.review(1_000_000, Some(1e6), ms(1_900)), None);
+        assert_eq!(c.review(1_000_000, Some(1e6), ms(2_000)), Some(0));
+        let mut c = EncodingChoice::default();
+        c.start(1);
+        assert_eq!(c.review(800_000, Some(1e6), ms(0)), Some(0));
+        // Sound passes whatever the choice, with its own timestamps.
+        let mut sound = frame(0, true, 123);
+        sound.codec = Codec::Opus;
+        assert_eq!(c.admit(&sound, ms(0)), Some(123));
+        // A source with one encoding: nothing to switch.
+        let mut c = EncodingChoice::default();
+        c.start(0);
+        assert_eq!(c.review(100_000, None, ms(0)), None);
+        assert_eq!(c.admit(&frame(0, false, 5), ms(0)), Some(5));
+        assert!(!c.below_top(false));
+    }
+}
