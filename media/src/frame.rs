@@ -158,14 +158,14 @@ pub const MAX_LAYERS: u8 = 4;
 
 impl Frame {
     /// The drop priority of its packets: audio and keyframes kept longest, then the base
-    /// layer, then each higher layer. A higher simulcast encoding comes after all of its lowest
-    /// one: its keyframes and base layer with the lowest's first enhancement layer, each of its
-    /// higher layers one further (a congested link sheds the large picture, keyframes
-    /// included, before the small one stutters).
+    /// layer, then each higher layer. A higher simulcast encoding comes after the lowest's
+    /// base and first upper layer (a browser's `L1T2`): its keyframes and base layer as the
+    /// second enhancement layer, each of its upper layers one further (a congested link sheds
+    /// the large picture, keyframes included, before the small one stutters).
     pub fn priority(&self) -> Priority {
         if self.encoding > 0 && !self.codec.is_audio() {
             let layer = if self.keyframe { 0 } else { self.layer };
-            Priority::Enhancement(1 + layer.min(MAX_LAYERS - 1))
+            Priority::Enhancement(2 + layer.min(MAX_LAYERS - 1))
         } else if self.keyframe || self.codec.is_audio() {
             Priority::Keyframe
         } else if self.layer == 0 {
@@ -282,6 +282,9 @@ pub struct Assembled {
     /// Whether the publisher's video in that encoding lost a frame (or has not started), so a
     /// keyframe is needed before it plays again.
     pub keyframe_needed: bool,
+    /// While it waits for a keyframe: how many frames in a row have since come whole (a link
+    /// that had been shedding it carries it again).
+    pub whole_while_waiting: u16,
 }
 
 /// Counts of what an assembler dropped.
@@ -321,6 +324,8 @@ struct StreamAssembly {
     layer_broken: [bool; MAX_LAYERS as usize],
     /// The last base-layer frame handed on.
     base_played: Option<u16>,
+    /// Frames in a row that came whole while it waited for a keyframe.
+    whole_run: u16,
 }
 
 /// What a whole video frame's header says of where it sits.
@@ -341,6 +346,7 @@ impl StreamAssembly {
         self.last_in_layer[at] = Some(place.in_layer);
         if keyframe {
             self.broken = false;
+            self.whole_run = 0;
             self.layer_broken = [false; MAX_LAYERS as usize];
             self.base_played = Some(place.base);
             return Some(true);
@@ -451,6 +457,9 @@ impl FrameAssembler {
             }
             // Which layer lost them shows in the layers' numbers of the frames that follow.
             counts.incomplete += lost;
+            if lost > 0 {
+                s.whole_run = 0;
+            }
             s.done = Some(number);
             let Some(whole) = s.pending.remove(&number) else {
                 break;
@@ -473,6 +482,8 @@ impl FrameAssembler {
                 None => {
                     counts.awaiting_keyframe += 1;
                     out.keyframe_needed = true;
+                    s.whole_run = s.whole_run.saturating_add(1);
+                    out.whole_while_waiting = s.whole_run;
                 }
                 Some(false) => counts.awaiting_layer_sync += 1,
                 Some(true) => {
@@ -650,8 +661,8 @@ mod tests {
         }
         assert_eq!(stream_place(u32::from(MAX_PUBLISHERS) * 3), None);
         assert_eq!(stream_place(1 << 16), None);
-        // The higher encoding's keyframes and base layer rank below the lower's base layer,
-        // its upper layer below that; sound stays first.
+        // The higher encoding's keyframes and base layer rank below the lower's upper layer,
+        // its own upper layer below that.
         let high = |n: u64| Frame {
             encoding: 1,
             ..layered(n)
@@ -664,13 +675,13 @@ mod tests {
         assert_eq!(
             priorities,
             [
-                Enhancement(1),
                 Enhancement(2),
-                Enhancement(1),
-                Enhancement(2)
+                Enhancement(3),
+                Enhancement(2),
+                Enhancement(3)
             ]
         );
-        assert!(Priority::Base.class() < Enhancement(1).class());
+        assert!(Enhancement(1).class() < Enhancement(2).class());
         // Both encodings of one publisher, interleaved frame by frame, come out whole and
         // marked; a frame of the higher lost stops only the higher, and asks for its keyframe.
         let mut frames = Vec::new();
@@ -682,6 +693,7 @@ mod tests {
         let mut assembler = FrameAssembler::new();
         let mut out = Vec::new();
         let mut needed = Vec::new();
+        let mut run = 0;
         for (i, frame) in frames.iter().enumerate() {
             let packets = slicer.slice(2, frame);
             assert!(
@@ -698,6 +710,7 @@ mod tests {
                 assert_eq!(got.publisher, 2);
                 if got.keyframe_needed {
                     needed.push(got.encoding);
+                    run = got.whole_while_waiting;
                 }
                 out.extend(got.frames);
             }
@@ -711,6 +724,8 @@ mod tests {
             .collect();
         assert_eq!(higher, [0, 1], "the higher waits for its keyframe");
         assert!(!needed.is_empty() && needed.iter().all(|&e| e == 1));
+        // Frames 3 to 7 of the higher came whole while it waited: its link carries it again.
+        assert_eq!(run, 5);
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub(super) struct LinkPacer {
     upload_share: Option<f64>,
     /// The operator's cap on this link (`None`: none).
     operator_limit: Option<f64>,
+    /// The rate the link had when a cap lowered it: lifting the cap gives it back (the path
+    /// did not narrow; growing back from the cap at 10% a second would take tens of seconds).
+    before_limit: Option<f64>,
     /// The packets this link shed (see [`LinkPacer::admit`]).
     shed: ShedPackets,
 }
@@ -122,6 +125,7 @@ impl LinkPacer {
             share: None,
             upload_share: None,
             operator_limit: None,
+            before_limit: None,
             shed: ShedPackets::default(),
         }
     }
@@ -132,14 +136,26 @@ impl LinkPacer {
         self
     }
 
-    /// The operator caps this link at `bps` (`None`: lifts the cap); it applies at once.
+    /// The operator caps this link at `bps` (`None`: lifts the cap); it applies at once, and
+    /// lifting it gives the link back the rate it had before (the next reading bounds it by
+    /// what the path allows then).
     pub(super) fn set_operator_limit(&mut self, bps: Option<f64>) {
         self.operator_limit = bps.map(|b| b.max(FLOOR_BPS));
-        if let Some(limit) = self.operator_limit
-            && self.rate_bps > limit
-        {
-            self.rate_bps = limit;
-            self.pacer.set_rate(Bandwidth::from_bps_f64(limit));
+        match self.operator_limit {
+            Some(limit) if self.rate_bps > limit => {
+                self.before_limit.get_or_insert(self.rate_bps);
+                self.rate_bps = limit;
+                self.pacer.set_rate(Bandwidth::from_bps_f64(limit));
+            }
+            Some(_) => {}
+            None => {
+                if let Some(before) = self.before_limit.take()
+                    && before > self.rate_bps
+                {
+                    self.rate_bps = before;
+                    self.pacer.set_rate(Bandwidth::from_bps_f64(before));
+                }
+            }
         }
     }
 
@@ -435,6 +451,36 @@ mod tests {
             "grows past the lapsed share: {}",
             p.rate_bps
         );
+    }
+
+    #[test]
+    fn a_lifted_cap_gives_the_link_back_its_rate_within_what_the_path_allows() {
+        let mut p = LinkPacer::new();
+        let read = |cwnd: u64, sent: u64| Reading {
+            rtt: ms(100),
+            cwnd,
+            lost: 0,
+            sent,
+            waiting: 0,
+        };
+        // 8 Mbit/s; capped at 1, then at 2 (a second cap keeps the first rate to go back to).
+        p.adapt(Time::from_millis(100), read(100_000, 100));
+        assert_eq!(p.rate_bps, 8_000_000.0);
+        p.set_operator_limit(Some(1_000_000.0));
+        assert_eq!(p.rate().bps_f64(), 1_000_000.0);
+        for n in 2..20 {
+            p.adapt(Time::from_millis(100 * n), read(100_000, 100 * n));
+        }
+        assert_eq!(p.rate_bps, 1_000_000.0);
+        p.set_operator_limit(Some(2_000_000.0));
+        p.set_operator_limit(None);
+        assert_eq!(p.rate_bps, 8_000_000.0);
+        assert_eq!(p.rate().bps_f64(), 8_000_000.0);
+        // Capped and lifted again while the path narrowed: the next reading bounds it.
+        p.set_operator_limit(Some(1_000_000.0));
+        p.set_operator_limit(None);
+        p.adapt(Time::from_millis(2_100), read(25_000, 2_100));
+        assert_eq!(p.rate_bps, 2_000_000.0);
     }
 
     #[test]

@@ -313,6 +313,9 @@ const KEYFRAME_ASK_GAP: Duration = Duration::from_millis(250);
 /// asked for a keyframe less and less often, up to this gap; the lower one plays meanwhile.
 /// A gap this long without breaking starts the backoff afresh.
 const HIGHER_ASK_GAP_MAX: Duration = Duration::from_secs(16);
+/// Frames in a row of a broken encoding that come whole show the link carries it again: its
+/// keyframe is asked for at once, and the backoff starts afresh.
+const WHOLE_AGAIN: u16 = 10;
 
 /// When a keyframe of one source's encoding was last asked for, and the gap before the next.
 #[derive(Clone, Copy, Debug)]
@@ -369,6 +372,7 @@ impl FrameReceiver {
             && let Some(gap) = next_ask(
                 self.asked.get(&(key, assembled.encoding)).copied(),
                 assembled.encoding,
+                assembled.whole_while_waiting >= WHOLE_AGAIN,
                 now,
             )
         {
@@ -399,16 +403,27 @@ impl FrameReceiver {
 /// Whether a keyframe of an encoding may be asked for now, after the last ask (`last`), and
 /// the gap to keep before the next one: [`KEYFRAME_ASK_GAP`] for the lowest encoding; for a
 /// higher one, doubling with each ask up to [`HIGHER_ASK_GAP_MAX`] (a link that sheds it
-/// would otherwise have its large keyframes sent to every member again and again).
-fn next_ask(last: Option<Asked>, encoding: u8, now: Instant) -> Option<Duration> {
+/// would otherwise have its large keyframes sent to every member again and again), unless its
+/// frames come whole again (`whole_again`).
+fn next_ask(
+    last: Option<Asked>,
+    encoding: u8,
+    whole_again: bool,
+    now: Instant,
+) -> Option<Duration> {
     let Some(last) = last else {
         return Some(KEYFRAME_ASK_GAP);
     };
     let since = now.saturating_duration_since(last.at);
-    if since < last.gap {
+    let wait = if whole_again {
+        KEYFRAME_ASK_GAP
+    } else {
+        last.gap
+    };
+    if since < wait {
         return None;
     }
-    if encoding == 0 || since >= last.gap + HIGHER_ASK_GAP_MAX {
+    if encoding == 0 || whole_again || since >= last.gap + HIGHER_ASK_GAP_MAX {
         return Some(KEYFRAME_ASK_GAP);
     }
     Some((last.gap * 2).min(HIGHER_ASK_GAP_MAX))
@@ -426,7 +441,7 @@ mod tests {
         let mut last = None;
         let mut asks = Vec::new();
         for ms in (0..2_000).step_by(50) {
-            if let Some(gap) = next_ask(last, 0, at(ms)) {
+            if let Some(gap) = next_ask(last, 0, false, at(ms)) {
                 last = Some(Asked { at: at(ms), gap });
                 asks.push(ms);
             }
@@ -436,7 +451,7 @@ mod tests {
         let mut last = None;
         let mut asks = Vec::new();
         for ms in (0..60_000).step_by(50) {
-            if let Some(gap) = next_ask(last, 1, at(ms)) {
+            if let Some(gap) = next_ask(last, 1, false, at(ms)) {
                 last = Some(Asked { at: at(ms), gap });
                 asks.push(ms);
             }
@@ -448,9 +463,19 @@ mod tests {
             gap: HIGHER_ASK_GAP_MAX,
         };
         assert_eq!(
-            next_ask(Some(quiet), 1, at(20_000)),
+            next_ask(Some(quiet), 1, false, at(20_000)),
             Some(HIGHER_ASK_GAP_MAX)
         );
-        assert_eq!(next_ask(Some(quiet), 1, at(32_000)), Some(KEYFRAME_ASK_GAP));
+        assert_eq!(
+            next_ask(Some(quiet), 1, false, at(32_000)),
+            Some(KEYFRAME_ASK_GAP)
+        );
+        // Its frames whole again: asked for at once, the backoff afresh.
+        assert_eq!(next_ask(Some(quiet), 1, false, at(1_000)), None);
+        assert_eq!(
+            next_ask(Some(quiet), 1, true, at(1_000)),
+            Some(KEYFRAME_ASK_GAP)
+        );
+        assert_eq!(next_ask(Some(quiet), 1, true, at(100)), None);
     }
 }
