@@ -381,10 +381,7 @@ impl FrameReceiver {
             let _ = control.try_send(Control::Command(keyframe_request(key, assembled.encoding)));
         }
         for frame in assembled.frames {
-            // The recording keeps one picture size: the lowest encoding, which always comes.
-            if let Some(recorder) = &mut self.recorder
-                && frame.encoding == 0
-            {
+            if let Some(recorder) = &mut self.recorder {
                 recorder.frame(key, &frame);
             }
             if let Some(edge) = edge {

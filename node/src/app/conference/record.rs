@@ -1,6 +1,9 @@
 //! `--record DIR`: every other member's sources this member receives, written as files that
 //! ffprobe, ffplay or VLC read: `MEMBER-PUBLISHER.ivf` (VP8, VP9, AV1), `.h264` (H.264 Annex
-//! B) and `.opus` (Ogg Opus). Video starts at a keyframe (the frame assembler holds video
+//! B) and `.opus` (Ogg Opus). A browser that publishes two sizes of its picture (simulcast)
+//! gives two video files: the small picture in `MEMBER-PUBLISHER.ivf` (every member carries it
+//! first) and the whole one in `MEMBER-PUBLISHER.large.ivf` (with gaps where a congested link
+//! above this member shed it). Video starts at a keyframe (the frame assembler holds video
 //! until one). Each frame is appended as it completes, so a recording killed mid-way is
 //! readable up to there.
 
@@ -31,7 +34,8 @@ struct Recording {
 /// Writes the frames of the sources this member receives into a folder.
 pub struct Recorder {
     dir: PathBuf,
-    files: BTreeMap<(SourceKey, bool), Recording>,
+    /// By source, audio or not, and simulcast encoding.
+    files: BTreeMap<(SourceKey, bool, u8), Recording>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -56,7 +60,8 @@ impl Recorder {
     /// Appends `frame` of `source` to its file (opened on its first frame).
     pub fn frame(&mut self, source: SourceKey, frame: &Frame) {
         let audio = frame.codec.is_audio();
-        if !self.files.contains_key(&(source, audio)) {
+        let key = (source, audio, frame.encoding.min(media::MAX_ENCODINGS - 1));
+        if !self.files.contains_key(&key) {
             if self.files.len() >= MAX_FILES {
                 return;
             }
@@ -71,13 +76,14 @@ impl Recorder {
                 Codec::H264 => ("h264", Format::AnnexB),
             };
             let member = source.member.to_hex();
-            let name = format!("{}-{}.{extension}", &member[..16], source.publisher);
+            let size = if key.2 > 0 { ".large" } else { "" };
+            let name = format!("{}-{}{size}.{extension}", &member[..16], source.publisher);
             let path = self.dir.join(name);
             match File::create(&path) {
                 Ok(file) => {
                     tracing::info!(path = %path.display(), "recording a source");
                     self.files.insert(
-                        (source, audio),
+                        key,
                         Recording {
                             file,
                             format,
@@ -91,7 +97,7 @@ impl Recorder {
                 }
             }
         }
-        let Some(r) = self.files.get_mut(&(source, audio)) else {
+        let Some(r) = self.files.get_mut(&key) else {
             return;
         };
         if r.failed {
