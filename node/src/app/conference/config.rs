@@ -204,7 +204,8 @@ pub struct ConferenceArgs {
     pub advertise: Option<std::net::IpAddr>,
     /// Write every other participant's audio and video received here into this folder, one
     /// file per source and kind, as ffprobe and ffplay read them: MEMBER-N.ivf (VP8, VP9,
-    /// AV1), .h264, .opus (Ogg Opus).
+    /// AV1), .h264, .opus (Ogg Opus); a browser publishing two sizes (simulcast) has its
+    /// whole picture in MEMBER-N.large.ivf.
     #[arg(long)]
     pub record: Option<PathBuf>,
 }
