@@ -329,6 +329,9 @@ struct Asked {
 pub struct FrameReceiver {
     assemblers: BTreeMap<NodeId, FrameAssembler>,
     asked: BTreeMap<(SourceKey, u8), Asked>,
+    /// Higher simulcast encodings that lost a frame and wait for a keyframe (the edge was
+    /// told once).
+    broken: std::collections::BTreeSet<(SourceKey, u8)>,
     recorder: Option<super::record::Recorder>,
 }
 
@@ -368,6 +371,14 @@ impl FrameReceiver {
         if !assembled.frames.is_empty() {
             sources.saw(key, now);
         }
+        let track = (key, assembled.encoding);
+        if assembled.keyframe_needed && assembled.encoding > 0 && self.broken.insert(track) {
+            if let Some(edge) = edge {
+                edge.encoding_broken(key, assembled.encoding);
+            }
+        } else if !assembled.frames.is_empty() {
+            self.broken.remove(&track);
+        }
         if assembled.keyframe_needed
             && let Some(gap) = next_ask(
                 self.asked.get(&(key, assembled.encoding)).copied(),
@@ -394,6 +405,7 @@ impl FrameReceiver {
     pub fn forget(&mut self, member: &NodeId) {
         self.assemblers.remove(member);
         self.asked.retain(|(k, _), _| k.member != *member);
+        self.broken.retain(|(k, _)| k.member != *member);
     }
 }
 

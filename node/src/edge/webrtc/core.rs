@@ -38,6 +38,8 @@ struct Group {
     bytes: usize,
     /// When a frame of the source last came.
     last: Option<Instant>,
+    /// The member's assembler lost a frame of it: nothing more comes until a keyframe.
+    broken: bool,
     rate: StreamRate,
 }
 
@@ -290,6 +292,28 @@ impl EdgeCore {
         self.deliver(source, frame, now);
     }
 
+    /// The member lost a frame of `source`'s simulcast encoding `encoding`: nothing more of it
+    /// comes until its next keyframe, so the watchers on it move to the other one now (its
+    /// keyframe asked for) rather than once it has been missing for [`STARVED_AFTER`].
+    pub fn encoding_broken(&mut self, source: SourceKey, encoding: u8, now: Instant) {
+        let Some(group) = self.groups.get_mut(&(source, encoding)) else {
+            return;
+        };
+        group.broken = true;
+        let mut asks = Vec::new();
+        for s in self.sessions.values_mut() {
+            if s.connected && s.role == Role::Watch(source) {
+                let rates = Rates::of(&self.groups, source, now);
+                if let Some(e) = s.encodings.review(s.layers.estimate(), rates.higher, now) {
+                    asks.push(e);
+                }
+            }
+        }
+        for e in asks {
+            self.ask_keyframe(source, e, now);
+        }
+    }
+
     /// Keeps `frame` in its source's group and writes it to that source's watchers.
     fn deliver(&mut self, source: SourceKey, frame: &Frame, now: Instant) {
         if frame.codec.is_audio() {
@@ -307,6 +331,7 @@ impl EdgeCore {
             }
             let group = self.groups.entry(key).or_default();
             group.last = Some(now);
+            group.broken = false;
             group.rate.add(frame.data.len(), now);
             if frame.keyframe {
                 group.frames.clear();
@@ -481,6 +506,11 @@ impl EdgeCore {
             g.last
                 .is_some_and(|t| now.saturating_duration_since(t) < GROUP_IDLE)
         });
+        for s in self.sessions.values_mut() {
+            if matches!(s.role, Role::Publish(_)) && s.connected {
+                s.flush_keyframe_requests(now);
+            }
+        }
         let round = self.last_keyframe_round.get_or_insert(now);
         if now.saturating_duration_since(*round) >= KEYFRAME_INTERVAL {
             *round = now;
@@ -524,8 +554,9 @@ impl Rates {
         let higher = groups
             .get(&(source, 1))
             .filter(|g| {
-                g.last
-                    .is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
+                !g.broken
+                    && g.last
+                        .is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
             })
             .map(|g| g.rate.bps);
         Self {

@@ -490,14 +490,14 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
         .unwrap();
 
     // 25 frames a second in each encoding: the small one 400 bytes (80 kbit/s), the large
-    // 3 000 (600 kbit/s), its media clock 10 s ahead of the small one's. A keyframe of an
+    // 1 500 (300 kbit/s, within what str0m's estimator finds on this link), its media clock
+    // 10 s ahead of the small one's. A keyframe of an
     // encoding when its rid is asked for one.
     let (low_rid, high_rid) = (Rid::from("l"), Rid::from("h"));
     let start = now;
     let mut frame_no = 0u64;
     let mut keyframe_due = [true, true];
     let mut seen_requests = 0;
-    let mut high_stops_at = f64::INFINITY;
     // (seconds since start, tag, media time in 90 kHz ticks) of each frame the watcher got.
     let mut got: Vec<(f64, u8, u64)> = Vec::new();
     let mut seen_events = 0;
@@ -507,18 +507,19 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
                     watcher: &mut Client,
                     now: &mut Instant,
                     until: f64,
-                    high_stops_at: f64| {
+                    high_off: &[(f64, f64)]| {
         while now.saturating_duration_since(start).as_secs_f64() < until {
             let t = now.saturating_duration_since(start);
             if t >= Duration::from_millis(40 * frame_no) {
                 for (i, (rid, tag, w, len, offset)) in [
                     (low_rid, LOW, 160u16, 400usize, 0u64),
-                    (high_rid, HIGH, 640, 3000, 900_000),
+                    (high_rid, HIGH, 640, 1500, 900_000),
                 ]
                 .into_iter()
                 .enumerate()
                 {
-                    if tag == HIGH && t.as_secs_f64() >= high_stops_at {
+                    let secs = t.as_secs_f64();
+                    if tag == HIGH && high_off.iter().any(|&(a, b)| secs >= a && secs < b) {
                         continue;
                     }
                     let keyframe = std::mem::take(&mut keyframe_due[i]);
@@ -556,26 +557,23 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
             }
         }
     };
-    step(
-        &mut edge,
-        &mut publisher,
-        &mut watcher,
-        &mut now,
-        10.0,
-        high_stops_at,
-    );
-    assert!(watcher.connected);
+    // The large one pauses from 10 to 14 s (starved: the watcher notices it missing), and
+    // stops for good at 30 s, the member's assembler saying it broke (as where a link above
+    // sheds it): then the watcher leaves it at once.
+    let high_off = [(10.0, 14.0), (30.0, f64::INFINITY)];
+    let mut run_to = |until: f64, now: &mut Instant, edge: &mut EdgeCore| {
+        step(edge, &mut publisher, &mut watcher, now, until, &high_off);
+    };
+    run_to(10.0, &mut now, &mut edge);
     let on_lower_while_high_came = counters.watchers_on_lower_encoding.load(Ordering::Relaxed);
-    high_stops_at = 10.0;
-    step(
-        &mut edge,
-        &mut publisher,
-        &mut watcher,
-        &mut now,
-        14.0,
-        high_stops_at,
-    );
+    run_to(14.0, &mut now, &mut edge);
     let on_lower_when_starved = counters.watchers_on_lower_encoding.load(Ordering::Relaxed);
+    // Back after the pause: the watcher returns to it at a keyframe asked once the leg has
+    // shown room for three seconds.
+    run_to(30.0, &mut now, &mut edge);
+    edge.encoding_broken(source, 1, now);
+    run_to(32.0, &mut now, &mut edge);
+    assert!(watcher.connected);
 
     let tags_in = |from: f64, to: f64| -> (usize, usize) {
         let n = |tag| {
@@ -589,14 +587,21 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
         .iter()
         .find(|&&(_, g, _)| g == HIGH)
         .map_or(f64::NAN, |&(t, _, _)| t);
-    let back_to_low = got
+    let back_to_low = |at: f64| {
+        got.iter()
+            .find(|&&(t, g, _)| t >= at && g == LOW)
+            .map_or(f64::NAN, |&(t, _, _)| t - at)
+    };
+    let (starved, broken) = (back_to_low(10.0), back_to_low(30.0));
+    let again = got
         .iter()
-        .find(|&&(t, g, _)| t >= 10.0 && g == LOW)
-        .map_or(f64::NAN, |&(t, _, _)| t - 10.0);
+        .find(|&&(t, g, _)| t >= 14.0 && g == HIGH)
+        .map_or(f64::NAN, |&(t, _, _)| t - 14.0);
     println!(
         "published (small, large) {published:?}; the watcher got (small, large) frames: \
          0-2 s {:?}, 8-10 s {:?}, 11-14 s {:?}; the large one from {first_high:.2} s; the small \
-         one again {back_to_low:.2} s after the large one stopped",
+         one again {starved:.2} s after the large one stopped; the large one {again:.2} s after it \
+         came back; the small one {broken:.2} s after the large one broke",
         tags_in(0.0, 2.0),
         tags_in(8.0, 10.0),
         tags_in(11.0, 14.0)
@@ -616,8 +621,16 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
         high == 0 && low >= 70,
         "the large one starved: the small one"
     );
-    assert!(back_to_low < 1.5, "{back_to_low}");
+    assert!(starved < 1.5, "{starved}");
     assert_eq!(on_lower_when_starved, 1);
+    let (low, high) = tags_in(28.5, 30.0);
+    assert!(
+        low == 0 && high >= 30,
+        "the large one again after the pause"
+    );
+    assert!(broken < 0.3, "{broken}");
+    let (low, high) = tags_in(30.5, 32.0);
+    assert!(high == 0 && low >= 30, "the small one once the large broke");
     // One timeline for the browser: media times never go back, and the switches leave no jump
     // (the large encoding's clock is 10 s ahead).
     for pair in got.windows(2) {

@@ -217,6 +217,10 @@ enum Command {
         publisher: u16,
         encoding: u8,
     },
+    Broken {
+        source: SourceKey,
+        encoding: u8,
+    },
 }
 
 /// A handle on the running edge.
@@ -292,6 +296,12 @@ impl BrowserEdge {
         });
     }
 
+    /// Tells the watchers here that the member lost a frame of `source`'s simulcast encoding
+    /// `encoding` (nothing more of it comes until a keyframe): those on it move to the other.
+    pub fn encoding_broken(&self, source: SourceKey, encoding: u8) {
+        let _ = self.commands.try_send(Command::Broken { source, encoding });
+    }
+
     /// Hands a frame of another member's source to the watchers of it here (dropped when the
     /// edge is too busy to take it: live media is not queued).
     pub fn forward(&self, source: SourceKey, frame: Frame) {
@@ -340,6 +350,9 @@ async fn drive(
                         publisher,
                         encoding,
                     } => core.keyframe_wanted(publisher, encoding, now),
+                    Command::Broken { source, encoding } => {
+                        core.encoding_broken(source, encoding, now);
+                    }
                 }
             }
             received = socket.recv_from(&mut buf) => {

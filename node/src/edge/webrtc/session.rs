@@ -44,6 +44,9 @@ pub(super) struct Session {
     started: bool,
     /// When a keyframe of each encoding was last asked of a publisher.
     last_keyframe_request: [Option<Instant>; media::MAX_ENCODINGS as usize],
+    /// Keyframes asked for within the gap after the last request: sent once it has passed
+    /// (merged, not dropped: a watcher switching encodings waits for this one).
+    keyframe_pending: [bool; media::MAX_ENCODINGS as usize],
     /// Which layers of its source a watcher gets, from its leg's bandwidth estimate.
     pub(super) layers: LayerChoice,
     /// Which simulcast encoding of its source a watcher gets.
@@ -130,6 +133,7 @@ impl Session {
             connected: false,
             started: false,
             last_keyframe_request: [None; media::MAX_ENCODINGS as usize],
+            keyframe_pending: [false; media::MAX_ENCODINGS as usize],
             layers: LayerChoice::default(),
             encodings: EncodingChoice::default(),
             rids: RidLadder::default(),
@@ -217,8 +221,18 @@ impl Session {
         ready
     }
 
+    /// Sends the keyframe requests that waited for their gap to pass.
+    pub(super) fn flush_keyframe_requests(&mut self, now: Instant) {
+        for e in 0..media::MAX_ENCODINGS {
+            if self.keyframe_pending[usize::from(e)] {
+                self.request_keyframe(Some(e), now);
+            }
+        }
+    }
+
     /// Asks a publishing browser for a keyframe of one simulcast encoding, or of every one
-    /// (`None`); of each at most one a second.
+    /// (`None`); of each at most one a second (one asked sooner is sent when the second is
+    /// up).
     pub(super) fn request_keyframe(&mut self, encoding: Option<u8>, now: Instant) {
         let Some(&mid) = self.mids.get(&MediaKindKey::Video) else {
             return;
@@ -230,8 +244,10 @@ impl Session {
         for e in encodings {
             let last = &mut self.last_keyframe_request[usize::from(e)];
             if last.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP) {
+                self.keyframe_pending[usize::from(e)] = true;
                 continue;
             }
+            self.keyframe_pending[usize::from(e)] = false;
             // A publisher without simulcast has no rids: its one stream is encoding 0.
             let rid = self.rids.rid_of(e);
             if rid.is_none() && e > 0 {
