@@ -13,7 +13,7 @@ use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output};
 
-use super::encoding_choice::STARVED_AFTER;
+use super::encoding_choice::{HEDGE_AFTER, STARVED_AFTER};
 use super::session::{Happened, Role, Session};
 use super::{
     CONNECT_TIMEOUT, EdgeCounters, EdgeError, EdgeEvent, KEYFRAME_INTERVAL, MAX_SESSIONS, Opened,
@@ -221,7 +221,9 @@ impl EdgeCore {
                     let rates = Rates::of(&self.groups, source, now);
                     let current = s.encodings.current().unwrap_or(0);
                     s.layers.on_estimate(bps, rates.of_encoding(current), now);
-                    let ask = s.encodings.review(bps, rates.higher, now);
+                    let ask = s
+                        .encodings
+                        .review(bps, rates.higher, rates.higher_quiet, now);
                     let below_top = s.encodings.below_top(rates.higher.is_some());
                     let (minimum, desired) = s.layers.probe_rates(rates.top(), below_top);
                     s.rtc
@@ -304,7 +306,10 @@ impl EdgeCore {
         for s in self.sessions.values_mut() {
             if s.connected && s.role == Role::Watch(source) {
                 let rates = Rates::of(&self.groups, source, now);
-                if let Some(e) = s.encodings.review(s.layers.estimate(), rates.higher, now) {
+                if let Some(e) =
+                    s.encodings
+                        .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now)
+                {
                     asks.push(e);
                 }
             }
@@ -347,10 +352,26 @@ impl EdgeCore {
                 group.frames.clear();
             }
         }
+        // Each video frame reviews its watchers' encodings too (a busy edge's timer may wait).
+        let rates = Rates::of(&self.groups, source, now);
+        let mut asks = Vec::new();
         for s in self.sessions.values_mut() {
             if s.connected && s.role == Role::Watch(source) {
+                if !frame.codec.is_audio()
+                    && let Some(e) = s.encodings.review(
+                        s.layers.estimate(),
+                        rates.higher,
+                        rates.higher_quiet,
+                        now,
+                    )
+                {
+                    asks.push(e);
+                }
                 write_to(s, frame, now, &self.counters);
             }
+        }
+        for e in asks {
+            self.ask_keyframe(source, e, now);
         }
     }
 
@@ -475,7 +496,10 @@ impl EdgeCore {
             // A higher encoding that stopped arriving is left at once (its keyframe asked
             // for), not when the leg's next estimate comes.
             let rates = Rates::of(&self.groups, source, now);
-            if let Some(encoding) = s.encodings.review(s.layers.estimate(), rates.higher, now) {
+            if let Some(encoding) =
+                s.encodings
+                    .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now)
+            {
                 asks.push((source, encoding));
             }
             let below_top = s.encodings.below_top(rates.higher.is_some());
@@ -545,12 +569,19 @@ struct Rates {
     higher: Option<f64>,
     /// The source has sent a higher encoding here lately (arriving now or not).
     sends_higher: bool,
+    /// The higher encoding has been quiet here for [`HEDGE_AFTER`] (or broke).
+    higher_quiet: bool,
 }
 
 impl Rates {
     fn of(groups: &BTreeMap<(SourceKey, u8), Group>, source: SourceKey, now: Instant) -> Self {
         let lower = groups.get(&(source, 0)).map_or(0.0, |g| g.rate.bps);
         let sends_higher = groups.contains_key(&(source, 1));
+        let higher_quiet = groups.get(&(source, 1)).is_some_and(|g| {
+            g.broken
+                || g.last
+                    .is_none_or(|t| now.saturating_duration_since(t) >= HEDGE_AFTER)
+        });
         let higher = groups
             .get(&(source, 1))
             .filter(|g| {
@@ -563,6 +594,7 @@ impl Rates {
             lower,
             higher,
             sends_higher,
+            higher_quiet,
         }
     }
 

@@ -9,8 +9,11 @@
 //! The leg's rules are [`super::layer_choice`]'s: down at once when the estimate is 20% short
 //! of the higher encoding (and its sound), or after two seconds just short; up after three
 //! seconds of carrying it with 15% to spare. A higher encoding that has not arrived for
-//! [`STARVED_AFTER`] counts as absent (a congested link above this member sheds it first).
-//! Sources that send one encoding are untouched. Sans-IO: time comes in.
+//! [`STARVED_AFTER`] counts as absent (a congested link above this member sheds it first); one
+//! quiet for [`HEDGE_AFTER`] already has the lower's keyframe asked for, and the browser takes
+//! it if the higher is still quiet when it comes (a switch then costs a round trip to the
+//! publisher, not the wait as well). Sources that send one encoding are untouched. Sans-IO:
+//! time comes in.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,8 @@ use super::layer_choice::{DIP_TOLERATED, RESUME_AFTER, RESUME_HEADROOM, SHORT_AT
 
 /// A higher encoding with no whole frame here this long is taken as not arriving.
 pub(super) const STARVED_AFTER: Duration = Duration::from_millis(600);
+/// A higher encoding quiet this long has the lower's keyframe asked for, as a hedge.
+pub(super) const HEDGE_AFTER: Duration = Duration::from_millis(250);
 /// A keyframe of the encoding to switch to is asked for at most this often.
 pub(super) const SWITCH_ASK_GAP: Duration = Duration::from_secs(2);
 /// Bytes on the wire per byte of frame (as [`super::layer_choice`] counts them).
@@ -42,6 +47,9 @@ pub(super) struct EncodingChoice {
     last_out: Option<(u64, Instant)>,
     /// When a keyframe of the target was last asked for.
     asked_at: Option<Instant>,
+    /// On the higher encoding, which has been quiet for [`HEDGE_AFTER`]: the lower's next
+    /// keyframe is taken.
+    hedge: bool,
 }
 
 impl EncodingChoice {
@@ -52,12 +60,14 @@ impl EncodingChoice {
     }
 
     /// Reviews the choice: the leg carries `estimate_bps`; `higher_bps` is what the higher
-    /// encoding and the sound take, if the source sends one and it arrives here. The encoding
-    /// whose keyframe should be asked for now, if any.
+    /// encoding and the sound take, if the source sends one and it arrives here, and
+    /// `higher_quiet` whether it has been quiet for [`HEDGE_AFTER`]. The encoding whose
+    /// keyframe should be asked for now, if any.
     pub(super) fn review(
         &mut self,
         estimate_bps: u64,
         higher_bps: Option<f64>,
+        higher_quiet: bool,
         now: Instant,
     ) -> Option<u8> {
         let estimate = estimate_bps as f64;
@@ -97,7 +107,8 @@ impl EncodingChoice {
             }
         }
         let switching = self.current.is_some_and(|c| c != self.target);
-        if !switching {
+        self.hedge = self.current == Some(1) && self.target == 1 && higher_quiet;
+        if !switching && !self.hedge {
             self.asked_at = None;
             return None;
         }
@@ -108,7 +119,7 @@ impl EncodingChoice {
             return None;
         }
         self.asked_at = Some(now);
-        Some(self.target)
+        Some(if self.hedge { 0 } else { self.target })
     }
 
     /// Whether `frame` goes to the browser, and the timestamp it goes with.
@@ -118,8 +129,13 @@ impl EncodingChoice {
         }
         let current = self.current?;
         if frame.encoding != current {
-            if frame.encoding != self.target || !frame.keyframe {
+            let hedged = self.hedge && frame.encoding == 0;
+            if !frame.keyframe || (frame.encoding != self.target && !hedged) {
                 return None;
+            }
+            if hedged {
+                self.target = 0;
+                self.hedge = false;
             }
             // The switch: this keyframe follows the last frame written by the time between.
             self.offset_us = match self.last_out {
@@ -178,11 +194,11 @@ mod tests {
         c.start(0);
         // The higher encoding takes 1 Mbit/s; the leg carries 2. After three seconds of room
         // the higher one's keyframe is asked for, once per two seconds.
-        assert_eq!(c.review(2_000_000, Some(1e6), ms(0)), None);
-        assert_eq!(c.review(2_000_000, Some(1e6), ms(2_000)), None);
-        assert_eq!(c.review(2_000_000, Some(1e6), ms(3_000)), Some(1));
-        assert_eq!(c.review(2_000_000, Some(1e6), ms(4_000)), None);
-        assert_eq!(c.review(2_000_000, Some(1e6), ms(5_000)), Some(1));
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(0)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(2_000)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(3_000)), Some(1));
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(4_000)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(5_000)), Some(1));
         // Until its keyframe the lower one plays; the higher one's deltas are withheld.
         assert_eq!(c.admit(&frame(0, false, 900_000), ms(5_000)), Some(900_000));
         assert_eq!(c.admit(&frame(1, false, 7_000_000), ms(5_010)), None);
@@ -198,7 +214,7 @@ mod tests {
         assert_eq!(c.admit(&frame(0, false, 980_000), ms(5_080)), None);
         assert_eq!(c.current(), Some(1));
         // Starved (the higher encoding no longer arrives): back to the lower at its keyframe.
-        assert_eq!(c.review(2_000_000, None, ms(6_000)), Some(0));
+        assert_eq!(c.review(2_000_000, None, true, ms(6_000)), Some(0));
         assert!(c.below_top(true));
         assert_eq!(c.admit(&frame(0, false, 1_900_000), ms(6_000)), None);
         assert_eq!(
@@ -211,15 +227,33 @@ mod tests {
         let mut c = EncodingChoice::default();
         c.start(1);
         assert_eq!(
-            c.review(1_000_000, Some(1e6), ms(0)),
+            c.review(1_000_000, Some(1e6), false, ms(0)),
             None,
             "1.08 Mbit/s needed"
         );
-        assert_eq!(c.review(1_000_000, Some(1e6), ms(1_900)), None);
-        assert_eq!(c.review(1_000_000, Some(1e6), ms(2_000)), Some(0));
+        assert_eq!(c.review(1_000_000, Some(1e6), false, ms(1_900)), None);
+        assert_eq!(c.review(1_000_000, Some(1e6), false, ms(2_000)), Some(0));
         let mut c = EncodingChoice::default();
         c.start(1);
-        assert_eq!(c.review(800_000, Some(1e6), ms(0)), Some(0));
+        assert_eq!(c.review(800_000, Some(1e6), false, ms(0)), Some(0));
+        // Quiet for a moment (a hedge): the lower's keyframe is asked for and taken if it comes
+        // while the higher is still quiet; nothing else of the lower passes meanwhile.
+        let mut c = EncodingChoice::default();
+        c.start(1);
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(0)), None);
+        assert_eq!(c.admit(&frame(1, false, 100), ms(0)), Some(100));
+        assert_eq!(c.review(2_000_000, Some(1e6), true, ms(300)), Some(0));
+        assert_eq!(c.admit(&frame(0, false, 5), ms(310)), None);
+        assert_eq!(c.admit(&frame(0, true, 9), ms(350)), Some(350_100));
+        assert_eq!(c.current(), Some(0));
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(400)), None);
+        // Not taken once the higher is back before the keyframe.
+        let mut c = EncodingChoice::default();
+        c.start(1);
+        assert_eq!(c.review(2_000_000, Some(1e6), true, ms(0)), Some(0));
+        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(100)), None);
+        assert_eq!(c.admit(&frame(0, true, 9), ms(150)), None);
+        assert_eq!(c.current(), Some(1));
         // Sound passes whatever the choice, with its own timestamps.
         let mut sound = frame(0, true, 123);
         sound.codec = Codec::Opus;
@@ -227,7 +261,7 @@ mod tests {
         // A source with one encoding: nothing to switch.
         let mut c = EncodingChoice::default();
         c.start(0);
-        assert_eq!(c.review(100_000, None, ms(0)), None);
+        assert_eq!(c.review(100_000, None, true, ms(0)), None);
         assert_eq!(c.admit(&frame(0, false, 5), ms(0)), Some(5));
         assert!(!c.below_top(false));
     }

@@ -621,7 +621,7 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
         high == 0 && low >= 70,
         "the large one starved: the small one"
     );
-    assert!(starved < 1.5, "{starved}");
+    assert!(starved < 0.5, "{starved}");
     assert_eq!(on_lower_when_starved, 1);
     let (low, high) = tags_in(28.5, 30.0);
     assert!(
