@@ -84,6 +84,11 @@ impl RidLadder {
         rungs.into_iter().map(|r| r.rid)
     }
 
+    /// Whether the publisher sends simulcast (two rids or more seen).
+    pub(super) fn is_simulcast(&self) -> bool {
+        self.rungs.len() >= 2
+    }
+
     /// The rid that travels as `encoding`, if the publisher sends simulcast.
     pub(super) fn rid_of(&self, encoding: u8) -> Option<Rid> {
         if self.rungs.len() < 2 {
@@ -121,10 +126,12 @@ mod tests {
         assert_eq!(l.rid_of(0), Some(q));
         assert_eq!(l.rid_of(1), Some(h));
         assert_eq!(l.rungs.len(), 3);
+        assert!(l.is_simulcast());
         // One rid alone is encoding 0; the table is bounded.
         let mut l = RidLadder::default();
         assert_eq!(l.encoding_of(h, None, None), Some(0));
         assert_eq!((l.rid_of(0), l.rid_of(1)), (Some(h), None));
+        assert!(!l.is_simulcast());
         for n in 0..20 {
             l.encoding_of(Rid::from(format!("r{n}").as_str()), None, None);
         }

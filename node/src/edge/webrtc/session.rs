@@ -31,6 +31,9 @@ const INITIAL_ESTIMATE_KBPS: u64 = 1_500;
 /// Keyframe requests to one publisher at most this often (merged), as browsers' own receivers
 /// do.
 const KEYFRAME_REQUEST_GAP: Duration = Duration::from_secs(1);
+/// The same for the small picture of a publisher that sends two (simulcast): its keyframes
+/// are a few kilobytes, and a watcher leaving the large picture waits for one.
+const SMALL_KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(250);
 
 /// One session.
 pub(super) struct Session {
@@ -242,8 +245,13 @@ impl Session {
             None => 0..=media::MAX_ENCODINGS - 1,
         };
         for e in encodings {
+            let gap = if e == 0 && self.rids.is_simulcast() {
+                SMALL_KEYFRAME_REQUEST_GAP
+            } else {
+                KEYFRAME_REQUEST_GAP
+            };
             let last = &mut self.last_keyframe_request[usize::from(e)];
-            if last.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP) {
+            if last.is_some_and(|t| now.saturating_duration_since(t) < gap) {
                 self.keyframe_pending[usize::from(e)] = true;
                 continue;
             }
