@@ -25,8 +25,11 @@ use super::layer_choice::{DIP_TOLERATED, RESUME_AFTER, RESUME_HEADROOM, SHORT_AT
 pub(super) const STARVED_AFTER: Duration = Duration::from_millis(600);
 /// A higher encoding quiet this long has the lower's keyframe asked for, as a hedge.
 pub(super) const HEDGE_AFTER: Duration = Duration::from_millis(250);
-/// A keyframe of the encoding to switch to is asked for at most this often.
+/// A keyframe of the higher encoding to switch to is asked for at most this often.
 pub(super) const SWITCH_ASK_GAP: Duration = Duration::from_secs(2);
+/// The same for the lower one (small keyframes; a browser ignores a request that comes within
+/// about 300 ms of its last keyframe, so one is asked again soon).
+pub(super) const LOWER_ASK_GAP: Duration = Duration::from_millis(500);
 /// Bytes on the wire per byte of frame (as [`super::layer_choice`] counts them).
 const WIRE_OVERHEAD: f64 = 1.08;
 
@@ -112,14 +115,20 @@ impl EncodingChoice {
             self.asked_at = None;
             return None;
         }
+        let wanted = if self.hedge { 0 } else { self.target };
+        let gap = if wanted == 0 {
+            LOWER_ASK_GAP
+        } else {
+            SWITCH_ASK_GAP
+        };
         if self
             .asked_at
-            .is_some_and(|t| now.saturating_duration_since(t) < SWITCH_ASK_GAP)
+            .is_some_and(|t| now.saturating_duration_since(t) < gap)
         {
             return None;
         }
         self.asked_at = Some(now);
-        Some(if self.hedge { 0 } else { self.target })
+        Some(wanted)
     }
 
     /// Whether `frame` goes to the browser, and the timestamp it goes with.
@@ -216,6 +225,10 @@ mod tests {
         // Starved (the higher encoding no longer arrives): back to the lower at its keyframe.
         assert_eq!(c.review(2_000_000, None, true, ms(6_000)), Some(0));
         assert!(c.below_top(true));
+        // The lower one's keyframe is asked again after half a second (a browser ignores a
+        // request too close to its last keyframe).
+        assert_eq!(c.review(2_000_000, None, true, ms(6_400)), None);
+        assert_eq!(c.review(2_000_000, None, true, ms(6_500)), Some(0));
         assert_eq!(c.admit(&frame(0, false, 1_900_000), ms(6_000)), None);
         assert_eq!(
             c.admit(&frame(0, true, 1_940_000), ms(6_040)),
