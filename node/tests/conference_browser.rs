@@ -23,6 +23,7 @@ async fn three_browsers_on_three_members_see_and_hear_each_other() {
     if !chromium_here() {
         return;
     }
+    let _turn = browser_turn().await;
     let dir = scratch("esm-webrtc");
     // A chain of joins: b through a, c through b.
     let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
@@ -126,6 +127,7 @@ async fn ffmpeg_publishes_h264_and_opus_by_whip_and_a_browser_on_another_member_
     if !chromium_here() {
         return;
     }
+    let _turn = browser_turn().await;
     let dir = scratch("esm-whip");
     let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
     let b = MemberProcess::start(&spec(&dir, 1, vec![a.quic]))
@@ -377,6 +379,7 @@ async fn below_a_narrow_link(how: Narrowing) {
     if !chromium_here() {
         return;
     }
+    let _turn = browser_turn().await;
     let dir = scratch("esm-webrtc-narrowed");
     let (a, b, c, c_starts) = match how {
         Narrowing::Download => {
@@ -593,6 +596,7 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
     if !chromium_here() {
         return;
     }
+    let _turn = browser_turn().await;
     let dir = scratch("esm-webrtc-kill");
     let (a, mut b, c) = line_world(&dir, &[], &[]).await;
     let mut browser = Chromium::launch(&dir.join("chromium-profile"), WEBRTC_FLAGS).await;
@@ -671,6 +675,7 @@ async fn a_member_records_a_browsers_video_and_audio_as_files_ffprobe_reads() {
     if !chromium_here() {
         return;
     }
+    let _turn = browser_turn().await;
     let dir = scratch("esm-record");
     let recordings = dir.join("recordings");
     let a = MemberProcess::start(&spec(&dir, 0, vec![])).await.unwrap();
@@ -832,6 +837,7 @@ async fn benchmark_latency_per_hop_and_cpu_per_forwarded_stream() {
     if !chromium_here() {
         return;
     }
+    let _turn = browser_turn().await;
     let dir = scratch("esm-webrtc-bench");
     let (a, b, c) = line_world(&dir, &[], &[]).await;
     let b_pid = b.pid().unwrap();

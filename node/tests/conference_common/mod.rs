@@ -28,6 +28,16 @@ pub const WEBRTC_FLAGS: &[&str] = &[
     "--disable-backgrounding-occluded-windows",
 ];
 
+/// Browser tests of one test binary take turns: a browser's encoder lowers its rate and frame
+/// rate on a machine busy with another test's browsers and members (a share of a stream meant
+/// to shed its large picture then sheds nothing), and stalls lengthen.
+static BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn with browsers (held until the guard drops).
+pub async fn browser_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    BROWSER_TURN.lock().await
+}
+
 pub fn chromium_here() -> bool {
     let here = std::process::Command::new(CHROMIUM)
         .arg("--version")

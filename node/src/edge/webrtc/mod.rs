@@ -334,6 +334,7 @@ async fn drive(
         let wait = next
             .saturating_duration_since(Instant::now())
             .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        let mut timed_out = false;
         tokio::select! {
             command = inbox.recv() => {
                 let Some(command) = command else { return };
@@ -360,7 +361,15 @@ async fn drive(
                     core.receive(from, &buf[..n], Instant::now());
                 }
             }
-            () = tokio::time::sleep(wait) => core.timeout(Instant::now()),
+            () = tokio::time::sleep(wait) => timed_out = true,
+        }
+        // Timers that fell due while commands and datagrams kept the loop busy run now too:
+        // a busy edge (a publisher's media and the member's frames every few milliseconds)
+        // would otherwise starve them, and with them every session's RTCP (keyframe requests
+        // included) and the watchers' reviews.
+        let now = Instant::now();
+        if timed_out || now >= next {
+            core.timeout(now);
         }
     }
 }
