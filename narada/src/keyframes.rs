@@ -1,8 +1,9 @@
 //! Keyframe requests up a source's tree: a receiver whose decoder lost a frame (or is just
 //! starting) asks the source for a keyframe. Each member sends the request to its next hop
 //! towards the source, at most one per source and stream every [`KEYFRAME_REQUEST_GAP`], so
-//! the requests of a whole subtree merge into one on each link and the source is asked about
-//! once a second however many receivers lost the same packet.
+//! the requests of a whole subtree merge into one on each link and the source is asked a few
+//! times a second at most however many receivers lost the same packet (the application at the
+//! source merges further: a browser's large picture at most once a second).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,8 +15,10 @@ use crate::members::Slot;
 use crate::message::Message;
 use crate::node::{Event, Narada, Trees};
 
-/// A request for the same source and stream goes on at most this often from one member.
-pub const KEYFRAME_REQUEST_GAP: Duration = Duration::from_secs(1);
+/// A request for the same source and stream goes on at most this often from one member (short
+/// enough that a receiver asking again, after a browser ignored a request that came just after
+/// its last keyframe, is not merged away).
+pub const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
 
 /// Requests remembered at most (sources × streams asked about within the gap).
 const MAX_REMEMBERED: usize = 4096;
@@ -87,9 +90,9 @@ mod tests {
         let mut r = KeyframeRequests::default();
         let t = |ms: u64| Time::from_millis(ms);
         assert!(r.admit(t(0), 3, 0));
-        assert!(!r.admit(t(500), 3, 0));
-        assert!(r.admit(t(500), 3, 2), "another stream of the source");
-        assert!(r.admit(t(1000), 3, 0));
+        assert!(!r.admit(t(200), 3, 0));
+        assert!(r.admit(t(200), 3, 2), "another stream of the source");
+        assert!(r.admit(t(300), 3, 0));
         for s in 0..(MAX_REMEMBERED as u32 + 10) {
             r.admit(t(2000), 4, s);
         }

@@ -532,8 +532,8 @@ fn keyframe_requests_go_up_the_source_tree_and_merge_on_the_way() {
     assert_eq!(lab.node(2).stats().keyframe_requests_merged, 1);
     assert_eq!(lab.node(1).stats().keyframe_requests_sent, 1);
     assert_eq!(lab.node(1).stats().keyframe_requests_merged, 1);
-    // A second later a new loss is asked about again.
-    lab.run_until(lab.now() + Duration::from_secs(1));
+    // After the gap a new loss is asked about again.
+    lab.run_until(lab.now() + crate::KEYFRAME_REQUEST_GAP);
     ask(&mut lab, 2);
     lab.run_until(lab.now() + Duration::from_millis(100));
     assert_eq!(asked_of_source(&lab), 2);
