@@ -296,7 +296,7 @@ impl EdgeCore {
 
     /// The member lost a frame of `source`'s simulcast encoding `encoding`: nothing more of it
     /// comes until its next keyframe, so the watchers on it move to the other one now (its
-    /// keyframe asked for) rather than once it has been missing for [`STARVED_AFTER`].
+    /// keyframe asked for) rather than once it has been missing a while.
     pub fn encoding_broken(&mut self, source: SourceKey, encoding: u8, now: Instant) {
         let Some(group) = self.groups.get_mut(&(source, encoding)) else {
             return;
