@@ -425,14 +425,9 @@ fn a_watcher_whose_leg_narrows_gets_the_base_layer_then_every_layer_again() {
 /// A VP8 keyframe (or delta) announcing a `w`×`h` picture, `len` bytes, whose last byte is
 /// `tag`.
 fn sized_vp8(keyframe: bool, w: u16, h: u16, len: usize, tag: u8) -> Vec<u8> {
-    let mut f = vec![
-        if keyframe { 0x10 } else { 0x11 },
-        0x02,
-        0x00,
-        0x9d,
-        0x01,
-        0x2a,
-    ];
+    // The first six bytes of `vp8`, then the size where a keyframe keeps it.
+    let mut f = vp8(keyframe, 0);
+    f.truncate(6);
     f.extend(w.to_le_bytes());
     f.extend(h.to_le_bytes());
     f.resize(len - 1, 0x33);
