@@ -666,6 +666,13 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
          {:.2} s",
         worst / 1e3
     );
+    // The goal is 3 s (the worst of the two browsers 2.7-2.8 s in four runs of this code on
+    // 2026-12-05); this bound catches a regression without failing on the goal's margin.
+    assert!(
+        worst <= 4000.0,
+        "decoding stalled {:.2} s after the middle member was SIGKILLed",
+        worst / 1e3
+    );
     drop(browser);
     let _ = std::fs::remove_dir_all(&dir);
 }
