@@ -578,20 +578,15 @@ fn a_simulcast_publisher_is_watched_in_the_encoding_that_arrives_and_fits() {
         };
         (n(LOW), n(HIGH))
     };
-    let first_high = got
-        .iter()
-        .find(|&&(_, g, _)| g == HIGH)
-        .map_or(f64::NAN, |&(t, _, _)| t);
-    let back_to_low = |at: f64| {
+    // Seconds from `at` to the first frame tagged `tag` after it.
+    let first_after = |at: f64, tag: u8| {
         got.iter()
-            .find(|&&(t, g, _)| t >= at && g == LOW)
+            .find(|&&(t, g, _)| t >= at && g == tag)
             .map_or(f64::NAN, |&(t, _, _)| t - at)
     };
-    let (starved, broken) = (back_to_low(10.0), back_to_low(30.0));
-    let again = got
-        .iter()
-        .find(|&&(t, g, _)| t >= 14.0 && g == HIGH)
-        .map_or(f64::NAN, |&(t, _, _)| t - 14.0);
+    let first_high = first_after(0.0, HIGH);
+    let (starved, broken) = (first_after(10.0, LOW), first_after(30.0, LOW));
+    let again = first_after(14.0, HIGH);
     println!(
         "published (small, large) {published:?}; the watcher got (small, large) frames: \
          0-2 s {:?}, 8-10 s {:?}, 11-14 s {:?}; the large one from {first_high:.2} s; the small \
