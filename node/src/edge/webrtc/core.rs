@@ -221,9 +221,7 @@ impl EdgeCore {
                     let rates = Rates::of(&self.groups, source, now);
                     let current = s.encodings.current().unwrap_or(0);
                     s.layers.on_estimate(bps, rates.of_encoding(current), now);
-                    let ask = s
-                        .encodings
-                        .review(bps, rates.higher, rates.higher_quiet, now);
+                    let ask = review_encoding(s, rates, now);
                     let below_top = s.encodings.below_top(rates.higher.is_some());
                     let (minimum, desired) = s.layers.probe_rates(rates.top(), below_top);
                     s.rtc
@@ -302,16 +300,17 @@ impl EdgeCore {
             return;
         };
         group.broken = true;
+        self.review_watchers(source, now);
+    }
+
+    /// Reviews the encoding of every watcher of `source` and asks for the keyframes their
+    /// switches need.
+    fn review_watchers(&mut self, source: SourceKey, now: Instant) {
+        let rates = Rates::of(&self.groups, source, now);
         let mut asks = Vec::new();
         for s in self.sessions.values_mut() {
             if s.connected && s.role == Role::Watch(source) {
-                let rates = Rates::of(&self.groups, source, now);
-                if let Some(e) =
-                    s.encodings
-                        .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now)
-                {
-                    asks.push(e);
-                }
+                asks.extend(review_encoding(s, rates, now));
             }
         }
         for e in asks {
@@ -338,40 +337,28 @@ impl EdgeCore {
             group.last = Some(now);
             group.broken = false;
             group.rate.add(frame.data.len(), now);
-            if frame.keyframe {
-                group.frames.clear();
-                group.bytes = 0;
-            }
-            group.bytes += frame.data.len();
-            if key.1 == 0
-                && group.bytes <= GROUP_BYTES
-                && (frame.keyframe || !group.frames.is_empty())
-            {
-                group.frames.push(frame.clone());
-            } else {
-                group.frames.clear();
+            // Only the lowest encoding keeps its keyframe group (a new watcher starts there).
+            if key.1 == 0 {
+                if frame.keyframe {
+                    group.frames.clear();
+                    group.bytes = 0;
+                }
+                group.bytes += frame.data.len();
+                if group.bytes <= GROUP_BYTES && (frame.keyframe || !group.frames.is_empty()) {
+                    group.frames.push(frame.clone());
+                } else {
+                    group.frames.clear();
+                }
             }
         }
         // Each video frame reviews its watchers' encodings too (a busy edge's timer may wait).
-        let rates = Rates::of(&self.groups, source, now);
-        let mut asks = Vec::new();
+        if !frame.codec.is_audio() {
+            self.review_watchers(source, now);
+        }
         for s in self.sessions.values_mut() {
             if s.connected && s.role == Role::Watch(source) {
-                if !frame.codec.is_audio()
-                    && let Some(e) = s.encodings.review(
-                        s.layers.estimate(),
-                        rates.higher,
-                        rates.higher_quiet,
-                        now,
-                    )
-                {
-                    asks.push(e);
-                }
                 write_to(s, frame, now, &self.counters);
             }
-        }
-        for e in asks {
-            self.ask_keyframe(source, e, now);
         }
     }
 
@@ -496,10 +483,7 @@ impl EdgeCore {
             // A higher encoding that stopped arriving is left at once (its keyframe asked
             // for), not when the leg's next estimate comes.
             let rates = Rates::of(&self.groups, source, now);
-            if let Some(encoding) =
-                s.encodings
-                    .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now)
-            {
+            if let Some(encoding) = review_encoding(s, rates, now) {
                 asks.push((source, encoding));
             }
             let below_top = s.encodings.below_top(rates.higher.is_some());
@@ -559,6 +543,13 @@ fn write_to(s: &mut Session, frame: &Frame, now: Instant, counters: &EdgeCounter
     } else if s.write(frame, timestamp_us, now) {
         counters.frames_out.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Reviews watcher `s`'s encoding against its leg's estimate and its source's `rates`: the
+/// encoding whose keyframe it needs asked for, if any.
+fn review_encoding(s: &mut Session, rates: Rates, now: Instant) -> Option<u8> {
+    s.encodings
+        .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now)
 }
 
 /// What a source's encodings take now, bits per second with its sound.
