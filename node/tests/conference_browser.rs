@@ -538,19 +538,22 @@ async fn below_a_narrow_link(how: Narrowing) {
             "a stall of {switch_stall_ms} ms as the link narrowed"
         );
     }
+    // What the narrowed link shed: c's packets against what b received over the same
+    // seconds (the browser's encoder itself varies its frames from one window to the next,
+    // so the window before is no baseline for this).
     assert!(
-        during.2 >= 0.9 * before.2,
-        "base packets lost: {during:?} {before:?}"
+        during.2 >= 0.95 * bb,
+        "base packets lost on the link: {during:?}, {bb:.1} a second arrived at b"
     );
     assert!(
-        during.1 >= 0.9 * before.1,
-        "keyframe or audio packets lost: {during:?} {before:?}"
+        during.1 >= 0.95 * kb,
+        "keyframe or audio packets lost on the link: {during:?}, {kb:.1} a second arrived at b"
     );
     // (Counted in packets: what of the large picture still passes the pacer counts, though
     // its frames are broken.)
     assert!(
-        during.3 < 0.75 * before.3,
-        "the upper layer was not shed: {during:?} {before:?}"
+        during.3 < 0.75 * eb,
+        "the upper layer was not shed: {during:?}, {eb:.1} a second arrived at b"
     );
     // Open again, the whole stream comes back.
     assert!(
