@@ -6,8 +6,9 @@
 //! - [`PriorityPacer`]: rate adaptation by dropping, lowest priority first, for one outgoing
 //!   link whose rate the congestion controller (or the simulator's fair share) sets;
 //! - [`FrameSlicer`] and [`FrameAssembler`]: a real codec's whole frames (audio, video
-//!   keyframes and delta frames, in temporal layers) as packets and back, waiting for a keyframe
-//!   after a base frame's loss and for a layer sync after an upper layer's;
+//!   keyframes and delta frames, in temporal layers, a simulcast publisher's two encodings on
+//!   streams of their own) as packets and back, waiting for a keyframe after a base frame's
+//!   loss and for a layer sync after an upper layer's;
 //! - [`IvfWriter`] and [`OggOpusWriter`]: a recorded source's frames as files other tools read;
 //!   [`IvfReader`], [`OggOpusReader`] and [`MpegTsReader`] (H.264 and Opus in MPEG-TS): files
 //!   (or ffmpeg's pipes) a member sends;
