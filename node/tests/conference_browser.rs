@@ -669,10 +669,10 @@ async fn when_the_middle_member_dies_the_browsers_beyond_it_decode_again() {
          {:.2} s",
         worst / 1e3
     );
-    // The goal is 3 s (the worst of the two browsers 2.7-2.8 s in four runs of this code on
-    // 2026-12-05); this bound catches a regression without failing on the goal's margin.
+    // The goal: 3 s. Measured 1.4-1.8 s in four runs on 2026-12-05 with pings every 400 ms
+    // (2.7 s in the same session at the simulator's one-second pings).
     assert!(
-        worst <= 4000.0,
+        worst <= 3000.0,
         "decoding stalled {:.2} s after the middle member was SIGKILLed",
         worst / 1e3
     );
