@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, derive_seed, jitter, rng_from_seed};
 use overlay_core::{Bandwidth, MeasureRequest, NodeId, Outbox, Output, Protocol, Time, TimerTable};
-use probe::{LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig, ProberEvent};
+use probe::{
+    LinkBandwidth, LinkBandwidthConfig, Prober, ProberCommand, ProberConfig, ProberEvent, RttConfig,
+};
 
 use crate::NaradaConfig;
 use crate::members::{MemberTable, Slot, Status};
@@ -87,6 +89,13 @@ impl Core {
         let prober_config = ProberConfig {
             interval: config.repair.ping_interval,
             seed: derive_seed(config.seed, 1),
+            // A neighbour that keeps talking while its pongs are lost stays (see `dispatch`);
+            // its ping timeout backs off no further than this, so were it then to die, three
+            // lost pings still find it within seconds.
+            rtt: RttConfig {
+                max_rto: Duration::from_secs(2),
+                ..RttConfig::default()
+            },
             ..ProberConfig::default()
         };
         Self {

@@ -53,7 +53,7 @@ pub(crate) struct Neighbour {
     pub(crate) theirs: BTreeMap<Handle, Slot>,
     /// Member-table version up to which this neighbour has been sent membership news.
     pub(crate) sent_version: u64,
-    /// Consecutive pings lost.
+    /// Pings lost in a row with nothing else heard from the neighbour meanwhile.
     pub(crate) lost_pings: u32,
     /// Bandwidth of the link from this neighbour to this member.
     pub(crate) bandwidth: LinkBandwidth,

@@ -318,6 +318,28 @@ fn a_silent_neighbour_is_declared_dead_and_the_death_spreads() {
 }
 
 #[test]
+fn a_neighbour_whose_pongs_are_lost_but_that_still_talks_is_not_declared_dead() {
+    // A congested link (or a deep queue on it) loses or delays the answers to pings, while
+    // the neighbour's own messages still come: it lives.
+    let mut lab = joined_pair();
+    lab.run_until(Time::from_secs(20));
+    assert!(lab.node(0).neighbours().contains(&Lab::id(1)));
+    lab.sim
+        .set_drop_filter(Some(Box::new(|from, to, msg: &Message| {
+            from == 1 && to == 0 && matches!(msg, Message::Probe(probe::ProbeMessage::Pong { .. }))
+        })));
+    lab.run_until(Time::from_secs(40));
+    assert!(lab.node(0).neighbours().contains(&Lab::id(1)));
+    assert!(lab.node(0).believes_alive(&Lab::id(1)));
+    assert_eq!(lab.node(0).stats().neighbours_died, 0);
+    // Silent as well, it is dead.
+    lab.sim.silence(1);
+    lab.run_until(Time::from_secs(50));
+    assert!(!lab.node(0).neighbours().contains(&Lab::id(1)));
+    assert_eq!(lab.node(0).stats().neighbours_died, 1);
+}
+
+#[test]
 fn stale_refreshes_do_not_resurrect_the_dead() {
     let mut lab = joined_pair();
     let stranger = NodeId::from_index(77);
