@@ -481,6 +481,8 @@ impl Protocol for Resolver {
                     self.timers.set(Timer::Probe(peer), now);
                 }
             }
+            // Reachability is the probes' to judge.
+            LinkEvent::Heard => {}
         }
     }
 

@@ -206,8 +206,9 @@ impl Default for MembershipConfig {
 pub struct RepairConfig {
     /// Ping interval to each neighbour (RTT for routing, and liveness).
     pub ping_interval: Duration,
-    /// Consecutive unanswered pings, with nothing else heard from the neighbour meanwhile,
-    /// after which it is declared dead (3 s at 1 s pings: far beyond a normal RTT, short enough
+    /// Consecutive unanswered pings, with nothing else heard from the neighbour meanwhile (no
+    /// message, no [`overlay_core::LinkEvent::Heard`] from the transport), after which it is
+    /// declared dead (3 s at 1 s pings: far beyond a normal RTT, short enough
     /// that data resumes quickly).
     pub dead_after_lost_pings: u32,
     /// Tm: a member whose sequence number has not advanced for this long enters the partition

@@ -590,6 +590,18 @@ impl Protocol for Narada {
     }
 
     fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
+        if event == LinkEvent::Heard {
+            // Alive at the transport level: pings lost meanwhile were the link's doing.
+            if let Some(n) = self
+                .core
+                .members
+                .slot_of(&peer)
+                .and_then(|s| self.core.neighbours.get_mut(&s))
+            {
+                n.lost_pings = 0;
+            }
+            return;
+        }
         if event == LinkEvent::Down
             && let Some(slot) = self.core.members.slot_of(&peer)
             && self.core.neighbours.contains_key(&slot)

@@ -340,6 +340,28 @@ fn a_neighbour_whose_pongs_are_lost_but_that_still_talks_is_not_declared_dead() 
 }
 
 #[test]
+fn a_neighbour_the_transport_still_hears_is_not_declared_dead_while_its_messages_are_held() {
+    // A stream blocked behind a loss holds every message for seconds while the connection's
+    // own packets still come: the driver reports those (`LinkEvent::Heard`).
+    let mut lab = joined_pair();
+    lab.run_until(Time::from_secs(20));
+    lab.sim
+        .set_drop_filter(Some(Box::new(|from, to, _: &Message| from == 1 && to == 0)));
+    for tick in 0..20 {
+        let at = Time::from_secs(20) + Duration::from_millis(500) * tick;
+        lab.sim
+            .schedule_link_event(at, 0, 1, overlay_core::LinkEvent::Heard);
+    }
+    lab.run_until(Time::from_secs(30));
+    assert!(lab.node(0).neighbours().contains(&Lab::id(1)));
+    assert_eq!(lab.node(0).stats().neighbours_died, 0);
+    // Heard no more, it is dead within seconds (three pings at the backed-off timeout).
+    lab.run_until(Time::from_secs(40));
+    assert!(!lab.node(0).neighbours().contains(&Lab::id(1)));
+    assert_eq!(lab.node(0).stats().neighbours_died, 1);
+}
+
+#[test]
 fn stale_refreshes_do_not_resurrect_the_dead() {
     let mut lab = joined_pair();
     let stranger = NodeId::from_index(77);

@@ -17,6 +17,11 @@ pub enum LinkEvent {
     Up,
     /// The connection failed, closed, or the peer stopped answering at the transport level.
     Down,
+    /// Packets came from the peer at the transport level (acknowledgements, retransmissions,
+    /// datagrams) since the last such report: it lives, whatever became of the protocol's own
+    /// messages on the way (a queue or a stream blocked behind a loss can hold those for
+    /// seconds). A driver with no transport of its own, like the simulator, never reports it.
+    Heard,
 }
 
 /// Something a protocol asks its driver to do.
@@ -93,7 +98,7 @@ pub trait Protocol {
         let _ = (now, peer, metrics);
     }
 
-    /// A transport link to `peer` came up or went down. By default ignored: a protocol that
+    /// A transport link to `peer` came up, went down, or was heard from. By default ignored: a protocol that
     /// works over messages alone needs no links.
     fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
         let _ = (now, peer, event);

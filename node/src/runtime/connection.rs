@@ -51,6 +51,8 @@ pub(super) struct Peer {
     pub(super) train_sent: Option<Time>,
     /// When this member last answered its [`Frame::AddressAsk`](crate::transport::frame::Frame).
     pub(super) addresses_answered: Option<Time>,
+    /// UDP datagrams its connections had received at the last liveness report.
+    pub(super) rx_datagrams: u64,
 }
 
 /// What waits for a connection to a member being dialled.

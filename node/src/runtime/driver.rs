@@ -190,6 +190,7 @@ where
                         self.gossip_addresses();
                     }
                     self.expire_probes();
+                    self.report_heard();
                     self.send_shares();
                     self.split_upload();
                     self.refresh_snapshot();
@@ -609,6 +610,7 @@ where
             probe_in: None,
             train_sent: None,
             addresses_answered: None,
+            rx_datagrams: 0,
         });
         peer.listen = listen;
         peer.http = http;
@@ -825,6 +827,29 @@ where
         let targets: Vec<NodeId> = self.peers.keys().copied().collect();
         for t in targets {
             self.send_frame(t, &Frame::Addresses(list.clone()));
+        }
+    }
+
+    /// Tells the protocol which linked peers' connections received anything since the last
+    /// tick ([`LinkEvent::Heard`]).
+    fn report_heard(&mut self) {
+        let mut heard = Vec::new();
+        for (id, p) in &mut self.peers {
+            let rx = p
+                .conns
+                .iter()
+                .map(|c| c.conn.stats().udp_rx.datagrams)
+                .sum::<u64>();
+            if rx != p.rx_datagrams {
+                p.rx_datagrams = rx;
+                if p.link {
+                    heard.push(*id);
+                }
+            }
+        }
+        let now = self.clock.now();
+        for id in heard {
+            self.protocol.handle_link(now, id, LinkEvent::Heard);
         }
     }
 

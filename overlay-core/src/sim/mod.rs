@@ -300,6 +300,20 @@ impl<P: Protocol, N: PathModel> Simulator<P, N> {
         );
     }
 
+    /// Report `event` about member `peer` to member `member` at `at` (not before now), as a
+    /// transport would (the simulator itself reports links going up and down; this is for
+    /// tests of what a protocol makes of the rest, such as [`LinkEvent::Heard`]).
+    pub fn schedule_link_event(&mut self, at: Time, member: usize, peer: usize, event: LinkEvent) {
+        self.queue.push(
+            at.max(self.now),
+            Event::Link {
+                member: member as u32,
+                peer: peer as u32,
+                event,
+            },
+        );
+    }
+
     /// Crash member `member` now: it stops, messages to it are lost, and its connected peers see
     /// their links go down after the failure-detection delay.
     pub fn crash(&mut self, member: usize) {
