@@ -830,8 +830,9 @@ where
         }
     }
 
-    /// Tells the protocol which linked peers' connections received anything since the last
-    /// tick ([`LinkEvent::Heard`]).
+    /// Tells the protocol which peers' connections received anything since the last tick
+    /// ([`LinkEvent::Heard`]; whether it holds a link to them is the protocol's to know: Narada
+    /// keeps its mesh over the connections without asking the driver for links).
     fn report_heard(&mut self) {
         let mut heard = Vec::new();
         for (id, p) in &mut self.peers {
@@ -842,9 +843,7 @@ where
                 .sum::<u64>();
             if rx != p.rx_datagrams {
                 p.rx_datagrams = rx;
-                if p.link {
-                    heard.push(*id);
-                }
+                heard.push(*id);
             }
         }
         let now = self.clock.now();
