@@ -40,6 +40,13 @@ const DOWNLOAD_FILLED: f64 = 0.6;
 /// than 0.02 on one, seed 15).
 const STARTING_REPORTS: u32 = 2;
 
+/// A link measured this long ago or longer, carrying nothing here since, is doubted when a
+/// link that carries data here turns congested (see [`Core::doubt_idle_links`]).
+const DOUBT_AFTER: Duration = Duration::from_secs(10);
+
+/// A doubted link's probe must find it this many times wider than the doubt to clear it.
+pub(crate) const DOUBT_CLEARED_ABOVE: f64 = 1.25;
+
 /// Where a member is in its life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Life {
@@ -437,6 +444,7 @@ impl Core {
             nb.carrying_since = Some(now);
         }
         nb.last_rate_report = Some(now);
+        nb.doubted_above = None;
         let starting = slow_download
             && nb
                 .carrying_since
@@ -455,6 +463,7 @@ impl Core {
             return;
         };
         let before = nb.bandwidth.level();
+        let mut congested = false;
         match filled {
             // Offered more than the download takes, the link delivered all the download took.
             Some(download) if claimed > download => nb.bandwidth.on_ceiling(now, download),
@@ -466,11 +475,68 @@ impl Core {
                 } else {
                     claimed
                 };
-                nb.bandwidth.on_report(now, claimed, received);
+                congested = matches!(
+                    nb.bandwidth.on_report(now, claimed, received),
+                    probe::Sample::Congested(_)
+                );
             }
         }
-        if nb.bandwidth.level() != before {
+        let after = nb.bandwidth.level();
+        let estimate = nb.bandwidth.estimate();
+        if let (true, Some(level), Some(estimate)) = (congested, after, estimate)
+            && before.is_some_and(|b| level < b)
+        {
+            self.doubt_idle_links(now, from, level, estimate);
+        }
+        if after != before {
             self.reroute(now);
+        }
+    }
+
+    /// The link from `congested` now carries only `estimate` (bandwidth level `level`) per
+    /// stream. The bottleneck may be this member's own download, which every link into it
+    /// shares: then a link measured wider while it carried nothing here would carry no more,
+    /// and trees moved onto it would only add their media to the same full download (the
+    /// narrowed-download browser test: c moved a's stream from b to a's direct link, still
+    /// rated full from its first probe, and both fed c at once for seconds). So links idle here
+    /// whose measure is [`DOUBT_AFTER`] old, or that are doubted already, are taken to carry
+    /// `estimate` (a lower bound) and probed again now (unless probed in the last
+    /// [`DOUBT_AFTER`]), while the download is loaded. A path through the same download
+    /// measures what the download has left, and stays doubted (following the busy link down);
+    /// one whose probe comes back clearly wider ([`DOUBT_CLEARED_ABOVE`] times the doubt) is
+    /// another path, and wins on that fresh measure. A link that carries data here again is
+    /// measured by what it carries and doubted no more.
+    fn doubt_idle_links(&mut self, now: Time, congested: Slot, level: u16, estimate: Bandwidth) {
+        if !self.config.routing.metric.uses_bandwidth() {
+            return;
+        }
+        let busy = self.config.bandwidth.rate_interval.mul_f64(1.5);
+        let old = |t: Option<Time>| t.is_none_or(|t| now.saturating_since(t) >= DOUBT_AFTER);
+        let doubted: Vec<(Slot, bool)> = self
+            .neighbours
+            .iter()
+            .filter(|&(&n, nb)| {
+                n != congested
+                    && nb
+                        .last_rate_report
+                        .is_none_or(|t| now.saturating_since(t) > busy)
+                    && nb.bandwidth.level().is_some_and(|l| l > level)
+                    && (nb.doubted_above.is_some() || old(nb.bandwidth.updated_at()))
+            })
+            .map(|(&n, nb)| (n, old(nb.probed_at)))
+            .collect();
+        for (n, probe) in doubted {
+            if let Some(nb) = self.neighbours.get_mut(&n) {
+                nb.bandwidth.doubt(now, estimate);
+                nb.doubted_above = Some(estimate);
+                if probe {
+                    nb.probed_at = Some(now);
+                }
+            }
+            self.stats.links_doubted += 1;
+            if probe {
+                self.probe_bandwidth(n);
+            }
         }
     }
 }

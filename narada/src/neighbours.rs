@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use overlay_core::Time;
+use overlay_core::{Bandwidth, Time};
 use probe::LinkBandwidth;
 
 use crate::members::Slot;
@@ -69,6 +69,10 @@ pub(crate) struct Neighbour {
     pub(crate) carrying_since: Option<Time>,
     /// When this member last probed the link's bandwidth.
     pub(crate) probed_at: Option<Time>,
+    /// The link, idle here, is doubted to carry more than this (what a busy link into this
+    /// member carries while congested; see `Core::doubt_idle_links`) until it carries data
+    /// or a probe finds it clearly wider.
+    pub(crate) doubted_above: Option<Bandwidth>,
     /// What the neighbour's upload has room for, as it told this member (see
     /// [`crate::Message::Upload`]).
     pub(crate) room: UploadRoom,
@@ -102,6 +106,7 @@ impl Neighbour {
             last_rate_report: None,
             carrying_since: None,
             probed_at: None,
+            doubted_above: None,
             room: UploadRoom::default(),
             told_room: UploadRoom::default(),
             routes_resent_at: None,

@@ -134,6 +134,9 @@ pub struct NaradaStats {
     pub repair_probes: u64,
     /// Active bandwidth probes asked for.
     pub bandwidth_probes: u64,
+    /// Idle links whose bandwidth was doubted when a busy link turned congested (each probed
+    /// again).
+    pub links_doubted: u64,
     /// Gap repairs asked for.
     pub nacks_sent: u64,
     /// Packets resent to fill a neighbour's gap.

@@ -152,6 +152,20 @@ impl LinkBandwidth {
         self.take(now, ceiling.bps_f64());
     }
 
+    /// The link was measured wider than `bound` while it carried nothing, and something it may
+    /// share with a link now congested at `bound` (the receiving member's own download) makes
+    /// that measure doubtful: it is taken to carry `bound` until measured again, and that is
+    /// only a lower bound, so the next probe replaces it (see [`LinkBandwidth::on_probe`]).
+    /// An estimate at or below `bound` stays.
+    pub fn doubt(&mut self, now: Time, bound: Bandwidth) {
+        if self.smoothed.value().is_none_or(|v| v <= bound.bps_f64()) {
+            return;
+        }
+        self.smoothed = Ewma::new(self.config.alpha);
+        self.take(now, bound.bps_f64());
+        self.lower_bounds_only = true;
+    }
+
     /// Whether all that is known of the link are lower bounds below the full level: it carried
     /// less than the stream rate, delivered all of it, and was never probed (an active probe
     /// would tell what it can carry).

@@ -295,6 +295,17 @@ impl Mesh {
                 Some(download) => nb.bandwidth.on_ceiling(now, download),
                 None => nb.bandwidth.on_probe(now, bandwidth),
             }
+            // A doubted link (see `Core::doubt_idle_links`) measured no wider than a busy link
+            // into this member carries: the same bottleneck, most likely; it stays doubted.
+            if let Some(doubt) = nb.doubted_above {
+                if filled.is_none()
+                    && bandwidth.bps_f64() < crate::core::DOUBT_CLEARED_ABOVE * doubt.bps_f64()
+                {
+                    nb.bandwidth.doubt(now, doubt);
+                } else {
+                    nb.doubted_above = None;
+                }
+            }
             nb.probed_at = Some(now);
             if nb.bandwidth.level() != before {
                 cx.reroute(now);
