@@ -260,3 +260,53 @@ fn a_slow_members_new_parent_is_not_judged_by_its_first_reports() {
         estimate(&cx)
     );
 }
+
+#[test]
+fn a_busy_link_turning_congested_makes_idle_links_measured_long_ago_doubtful() {
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    cx.config.routing.metric = crate::MetricKind::BandwidthLatency;
+    let now = Time::from_secs(1);
+    let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
+    m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
+    let level = |cx: &Core, n| cx.neighbours.get(&n).and_then(|n| n.bandwidth.level());
+    // Both links probed full at first (the stream is 1.2 Mbit/s by default).
+    let full = Bandwidth::from_kbps(2_400);
+    m.on_bandwidth_measured(&mut cx, now, id(7), full, None);
+    m.on_bandwidth_measured(&mut cx, now, id(8), full, None);
+    assert_eq!((level(&cx, a), level(&cx, b)), (Some(10), Some(10)));
+    drained(&mut cx);
+    // 7 carries the stream; from 20 s its reports say a quarter of it arrives.
+    for at in [20, 22, 24] {
+        if let Some(nb) = cx.neighbours.get_mut(&a) {
+            nb.received_bytes = 75_000;
+        }
+        cx.on_rate(Time::from_secs(at), a, 300_000, 2_000, 1, None);
+    }
+    let congested = level(&cx, a).unwrap();
+    assert!(congested < 10);
+    // 8's link, idle and measured 19 s before, is taken to carry no more, and probed again.
+    assert_eq!(level(&cx, b), Some(congested));
+    assert!(cx.stats.links_doubted >= 1);
+    let probed = drained(&mut cx)
+        .iter()
+        .filter(|o| matches!(o, Output::Measure { peer, .. } if *peer == id(8)))
+        .count();
+    assert_eq!(probed, 1, "one probe of the doubted link");
+    // A probe that finds it about as wide as 7's link (the same full download): still doubted.
+    let doubt = cx.neighbours[&b].doubted_above.unwrap();
+    let t = Time::from_secs(25);
+    m.on_bandwidth_measured(
+        &mut cx,
+        t,
+        id(8),
+        Bandwidth::from_bps_f64(doubt.bps_f64() * 1.2),
+        None,
+    );
+    assert_eq!(level(&cx, b), Some(congested));
+    assert!(cx.neighbours[&b].doubted_above.is_some());
+    // One that finds it clearly wider: another path, trusted.
+    m.on_bandwidth_measured(&mut cx, t, id(8), full, None);
+    assert!(level(&cx, b).unwrap() > congested);
+    assert!(cx.neighbours[&b].doubted_above.is_none());
+}
