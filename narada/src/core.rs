@@ -481,6 +481,7 @@ impl Core {
                 );
             }
         }
+        nb.congested = congested;
         let after = nb.bandwidth.level();
         let estimate = nb.bandwidth.estimate();
         if let (true, Some(level), Some(estimate)) = (congested, after, estimate)
@@ -495,7 +496,7 @@ impl Core {
 
     /// The link from `congested` now carries only `estimate` (bandwidth level `level`) per
     /// stream. The bottleneck may be this member's own download, which every link into it
-    /// shares: then a link measured wider while it carried nothing here would carry no more,
+    /// shares, unless another link carrying data here delivers all of it: then a link measured wider while it carried nothing here would carry no more,
     /// and trees moved onto it would only add their media to the same full download (the
     /// narrowed-download browser test: c moved a's stream from b to a's direct link, still
     /// rated full from its first probe, and both fed c at once for seconds). So links idle here
@@ -511,15 +512,26 @@ impl Core {
             return;
         }
         let busy = self.config.bandwidth.rate_interval.mul_f64(1.5);
+        let carrying = |nb: &Neighbour| {
+            nb.last_rate_report
+                .is_some_and(|t| now.saturating_since(t) <= busy)
+        };
+        // Another link that carries data here and delivers it all: the download has room, the
+        // congestion is the link's own.
+        if self
+            .neighbours
+            .iter()
+            .any(|(&n, nb)| n != congested && carrying(nb) && !nb.congested)
+        {
+            return;
+        }
         let old = |t: Option<Time>| t.is_none_or(|t| now.saturating_since(t) >= DOUBT_AFTER);
         let doubted: Vec<(Slot, bool)> = self
             .neighbours
             .iter()
             .filter(|&(&n, nb)| {
                 n != congested
-                    && nb
-                        .last_rate_report
-                        .is_none_or(|t| now.saturating_since(t) > busy)
+                    && !carrying(nb)
                     && nb.bandwidth.level().is_some_and(|l| l > level)
                     && (nb.doubted_above.is_some() || old(nb.bandwidth.updated_at()))
             })

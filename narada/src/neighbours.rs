@@ -73,6 +73,8 @@ pub(crate) struct Neighbour {
     /// member carries while congested; see `Core::doubt_idle_links`) until it carries data
     /// or a probe finds it clearly wider.
     pub(crate) doubted_above: Option<Bandwidth>,
+    /// The latest rate report from it found the link congested.
+    pub(crate) congested: bool,
     /// What the neighbour's upload has room for, as it told this member (see
     /// [`crate::Message::Upload`]).
     pub(crate) room: UploadRoom,
@@ -107,6 +109,7 @@ impl Neighbour {
             carrying_since: None,
             probed_at: None,
             doubted_above: None,
+            congested: false,
             room: UploadRoom::default(),
             told_room: UploadRoom::default(),
             routes_resent_at: None,

@@ -310,3 +310,34 @@ fn a_busy_link_turning_congested_makes_idle_links_measured_long_ago_doubtful() {
     assert!(level(&cx, b).unwrap() > congested);
     assert!(cx.neighbours[&b].doubted_above.is_none());
 }
+
+#[test]
+fn a_congested_link_beside_one_that_delivers_everything_doubts_no_idle_link() {
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    cx.config.routing.metric = crate::MetricKind::BandwidthLatency;
+    let now = Time::from_secs(1);
+    let slots: Vec<Slot> = (7..10).map(|i| cx.members.intern(id(i), now)).collect();
+    for (&s, i) in slots.iter().zip(7..10) {
+        m.on_link_request(&mut cx, now, s, ask(LinkReason::Join, 20_000));
+        m.on_bandwidth_measured(&mut cx, now, id(i), Bandwidth::from_kbps(2_400), None);
+    }
+    let (busy, fine, idle) = (slots[0], slots[1], slots[2]);
+    // 8 has been carrying a stream whole.
+    if let Some(nb) = cx.neighbours.get_mut(&fine) {
+        nb.received_bytes = 300_000;
+    }
+    cx.on_rate(Time::from_secs(18), fine, 300_000, 2_000, 1, None);
+    // 7's stream arrives a quarter whole while 8's arrives whole: the download has room.
+    for at in [20, 22, 24] {
+        for (s, received) in [(busy, 75_000), (fine, 300_000)] {
+            if let Some(nb) = cx.neighbours.get_mut(&s) {
+                nb.received_bytes = received;
+            }
+            cx.on_rate(Time::from_secs(at), s, 300_000, 2_000, 1, None);
+        }
+    }
+    let level = |n| cx.neighbours.get(&n).and_then(|n| n.bandwidth.level());
+    assert!(level(busy).unwrap() < 10);
+    assert_eq!(level(idle), Some(10), "9's idle link is not doubted");
+    assert_eq!(cx.stats.links_doubted, 0);
+}
