@@ -357,13 +357,11 @@ enum Narrowing {
     OperatorCap(f64),
 }
 
+// Measured 2026-12-05 (6 runs of 6 passed once Narada doubted idle links; 1 of 3 before, and
+// in 2 of 7 runs a member was declared dead behind the full download before `Heard`): after
+// the switch the longest stall 0.2-0.7 s; the switch itself 1.1-2.3 s (not asserted here: the
+// pacer finds the new rate from losses and the queue, where the operator's cap tells it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not met reliably (2026-12-05, simulcast): 1 run of 3 passed. Narrowed to 240 \
-            kbit/s, c plays the small picture (160 wide, 12.8-15.5 frames/s) and the large one \
-            again after (640 wide, 20 frames/s), but the longest stall was 0.9, 1.9 and 2.9 s: \
-            b's pacer towards c settles near 180 kbit/s while 3% of the packets are lost on the \
-            line (the sound and QUIC's own bytes come on top of the paced media), and base \
-            packets lost (8.4-8.7 of 10 a second) stop the small picture until its keyframe"]
 async fn a_browser_below_a_narrowed_link_gets_the_small_picture_and_the_whole_one_again() {
     below_a_narrow_link(Narrowing::Download).await;
 }
