@@ -357,8 +357,8 @@ enum Narrowing {
     OperatorCap(f64),
 }
 
-// Measured 2026-12-05 (6 runs of 6 passed once Narada doubted idle links; 1 of 3 before, and
-// in 2 of 7 runs a member was declared dead behind the full download before `Heard`): after
+// Measured 2026-12-05 (7 runs of 7 passed once Narada doubted idle links, 2 of 14 earlier that
+// day; in 2 of 7 runs a member was declared dead behind the full download before `Heard`): after
 // the switch the longest stall 0.2-0.7 s; the switch itself 1.1-2.3 s (not asserted here: the
 // pacer finds the new rate from losses and the queue, where the operator's cap tells it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
