@@ -494,12 +494,26 @@ impl Core {
         }
     }
 
+    /// Something came from `peer` (a message, or the transport's
+    /// [`overlay_core::LinkEvent::Heard`]): if it is a neighbour, pings lost meanwhile were
+    /// the link's doing, not its death.
+    pub(crate) fn heard_from(&mut self, peer: &NodeId) {
+        if let Some(n) = self
+            .members
+            .slot_of(peer)
+            .and_then(|s| self.neighbours.get_mut(&s))
+        {
+            n.lost_pings = 0;
+        }
+    }
+
     /// The link from `congested` now carries only `estimate` (bandwidth level `level`) per
     /// stream. The bottleneck may be this member's own download, which every link into it
-    /// shares, unless another link carrying data here delivers all of it: then a link measured wider while it carried nothing here would carry no more,
-    /// and trees moved onto it would only add their media to the same full download (the
-    /// narrowed-download browser test: c moved a's stream from b to a's direct link, still
-    /// rated full from its first probe, and both fed c at once for seconds). So links idle here
+    /// shares, unless another link carrying data here delivers all of it. Then a link measured
+    /// wider while it carried nothing here would carry no more, and trees moved onto it would
+    /// only add their media to the same full download (the narrowed-download browser test: c
+    /// moved a's stream from b to a's direct link, still rated full from its first probe, and
+    /// both fed c at once for seconds). So links idle here
     /// whose measure is [`DOUBT_AFTER`] old, or that are doubted already, are taken to carry
     /// `estimate` (a lower bound) and probed again now (unless probed in the last
     /// [`DOUBT_AFTER`]), while the download is loaded. A path through the same download

@@ -13,9 +13,7 @@ impl Narada {
         let neighbour = slot.filter(|s| cx.neighbours.contains_key(s));
         // Anything a neighbour sends shows it alive: pings lost on a congested link (or
         // answered after their timeout) declare it dead only if nothing else came meanwhile.
-        if let Some(n) = neighbour.and_then(|s| cx.neighbours.get_mut(&s)) {
-            n.lost_pings = 0;
-        }
+        cx.heard_from(&from);
         match msg {
             Message::Probe(p) => {
                 self.drive_prober(now, |prober, now| prober.handle_message(now, from, p))

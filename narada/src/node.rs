@@ -594,15 +594,7 @@ impl Protocol for Narada {
 
     fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
         if event == LinkEvent::Heard {
-            // Alive at the transport level: pings lost meanwhile were the link's doing.
-            if let Some(n) = self
-                .core
-                .members
-                .slot_of(&peer)
-                .and_then(|s| self.core.neighbours.get_mut(&s))
-            {
-                n.lost_pings = 0;
-            }
+            self.core.heard_from(&peer);
             return;
         }
         if event == LinkEvent::Down

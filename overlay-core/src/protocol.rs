@@ -98,8 +98,8 @@ pub trait Protocol {
         let _ = (now, peer, metrics);
     }
 
-    /// A transport link to `peer` came up, went down, or was heard from. By default ignored: a protocol that
-    /// works over messages alone needs no links.
+    /// A transport link to `peer` came up, went down, or was heard from. By default ignored: a
+    /// protocol that works over messages alone needs no links.
     fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
         let _ = (now, peer, event);
     }
