@@ -38,8 +38,9 @@ fn tools_here() -> bool {
 }
 
 /// What b says now: (upper-layer frames withheld so far, watchers on a lower rung (the base
-/// layer or the smaller simulcast picture), the stream from member `a` in kbit/s).
-async fn at_b(b: &MemberProcess, a: &MemberProcess) -> (u64, u64, f64) {
+/// layer or the smaller simulcast picture), the stream from member `a` in kbit/s, moves to the
+/// smaller picture so far by cause: short, starved, broken, hedged).
+async fn at_b(b: &MemberProcess, a: &MemberProcess) -> (u64, u64, f64, [u64; 4]) {
     let s = b
         .status()
         .await
@@ -50,6 +51,12 @@ async fn at_b(b: &MemberProcess, a: &MemberProcess) -> (u64, u64, f64) {
         e.enhancement_frames_withheld,
         e.watchers_on_base.max(e.watchers_on_lower_encoding),
         rate,
+        [
+            e.encoding_downs_short,
+            e.encoding_downs_starved,
+            e.encoding_downs_broken,
+            e.encoding_downs_hedged,
+        ],
     )
 }
 
@@ -98,15 +105,15 @@ async fn a_browser_whose_leg_narrows_gets_a_lower_rung_and_the_whole_picture_aga
     let source = format!("{}-0", a.id);
     let start = Instant::now();
     // Per second: (seconds, frames decoded, upper frames withheld at b, watchers on a lower
-    // rung at b, a's stream at b in kbit/s, the picture's width).
-    type Sample = (f64, u64, u64, u64, f64, u64);
+    // rung at b, a's stream at b in kbit/s, the picture's width, moves down by cause).
+    type Sample = (f64, u64, u64, u64, f64, u64, [u64; 4]);
     let mut log: Vec<Sample> = Vec::new();
     let sample = async |browser: &mut Chromium, log: &mut Vec<Sample>| {
         browser.use_tab(&watcher);
         let got = decoded(&page_value(browser, "lastStats").await);
         let seen = got.iter().find(|(s, ..)| *s == source);
         let (frames, width) = seen.map_or((0, 0), |g| (g.1, g.3));
-        let (withheld, on_lower, rate) = at_b(&b, &a).await;
+        let (withheld, on_lower, rate, downs) = at_b(&b, &a).await;
         log.push((
             start.elapsed().as_secs_f64(),
             frames,
@@ -114,6 +121,7 @@ async fn a_browser_whose_leg_narrows_gets_a_lower_rung_and_the_whole_picture_aga
             on_lower,
             rate,
             width,
+            downs,
         ));
     };
     const NARROW_AT: f64 = 25.0;
@@ -140,8 +148,9 @@ async fn a_browser_whose_leg_narrows_gets_a_lower_rung_and_the_whole_picture_aga
     }
     for l in &log {
         println!(
-            "{:5.1} s: frames {:5} withheld {:5} on a lower rung {} stream {:.0} kbit/s, {} wide",
-            l.0, l.1, l.2, l.3, l.4, l.5
+            "{:5.1} s: frames {:5} withheld {:5} on a lower rung {} stream {:.0} kbit/s, {} wide, \
+             down short/starved/broken/hedged {:?}",
+            l.0, l.1, l.2, l.3, l.4, l.5, l.6
         );
     }
     // Frames decoded and upper frames withheld per second, and the longest time without a new

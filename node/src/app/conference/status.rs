@@ -496,6 +496,20 @@ impl StatusBoard {
                  encodings now.",
                 b.watchers_on_lower_encoding as f64,
             )
+            .labelled(
+                Kind::Counter,
+                "esm_browser_encoding_downs_total",
+                "Watchers moved from the higher simulcast encoding to the lower, by cause: \
+                 short (their leg's estimate), starved (the higher stopped arriving), broken \
+                 (the member lost a frame of it), hedged (quiet when the lower's keyframe came).",
+                "cause",
+                [
+                    ("short", b.encoding_downs_short as f64),
+                    ("starved", b.encoding_downs_starved as f64),
+                    ("broken", b.encoding_downs_broken as f64),
+                    ("hedged", b.encoding_downs_hedged as f64),
+                ],
+            )
             .single(
                 Kind::Counter,
                 "esm_browser_frames_dropped_total",

@@ -13,7 +13,7 @@ use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output};
 
-use super::encoding_choice::{HEDGE_AFTER, STARVED_AFTER};
+use super::encoding_choice::{Down, HEDGE_AFTER, STARVED_AFTER};
 use super::session::{Happened, Role, Session};
 use super::{
     CONNECT_TIMEOUT, EdgeCounters, EdgeError, EdgeEvent, KEYFRAME_INTERVAL, MAX_SESSIONS, Opened,
@@ -221,7 +221,7 @@ impl EdgeCore {
                     let rates = Rates::of(&self.groups, source, now);
                     let current = s.encodings.current().unwrap_or(0);
                     s.layers.on_estimate(bps, rates.of_encoding(current), now);
-                    let ask = review_encoding(s, rates, now);
+                    let ask = review_encoding(s, rates, now, &self.counters);
                     let below_top = s.encodings.below_top(rates.higher.is_some());
                     let (minimum, desired) = s.layers.probe_rates(rates.top(), below_top);
                     s.rtc
@@ -310,7 +310,7 @@ impl EdgeCore {
         let mut asks = Vec::new();
         for s in self.sessions.values_mut() {
             if s.connected && s.role == Role::Watch(source) {
-                asks.extend(review_encoding(s, rates, now));
+                asks.extend(review_encoding(s, rates, now, &self.counters));
             }
         }
         for e in asks {
@@ -483,7 +483,7 @@ impl EdgeCore {
             // A higher encoding that stopped arriving is left at once (its keyframe asked
             // for), not when the leg's next estimate comes.
             let rates = Rates::of(&self.groups, source, now);
-            if let Some(encoding) = review_encoding(s, rates, now) {
+            if let Some(encoding) = review_encoding(s, rates, now, &self.counters) {
                 asks.push((source, encoding));
             }
             let below_top = s.encodings.below_top(rates.higher.is_some());
@@ -533,7 +533,9 @@ impl EdgeCore {
 
 /// Writes `frame` to watcher `s` if its encoding and layer choices let it through.
 fn write_to(s: &mut Session, frame: &Frame, now: Instant, counters: &EdgeCounters) {
-    let Some(timestamp_us) = s.encodings.admit(frame, now) else {
+    let admitted = s.encodings.admit(frame, now);
+    count_down(s.encodings.take_down(), false, counters);
+    let Some(timestamp_us) = admitted else {
         return;
     };
     if !s.layers.admit(frame) {
@@ -547,9 +549,30 @@ fn write_to(s: &mut Session, frame: &Frame, now: Instant, counters: &EdgeCounter
 
 /// Reviews watcher `s`'s encoding against its leg's estimate and its source's `rates`: the
 /// encoding whose keyframe it needs asked for, if any.
-fn review_encoding(s: &mut Session, rates: Rates, now: Instant) -> Option<u8> {
-    s.encodings
-        .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now)
+fn review_encoding(
+    s: &mut Session,
+    rates: Rates,
+    now: Instant,
+    counters: &EdgeCounters,
+) -> Option<u8> {
+    let ask = s
+        .encodings
+        .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now);
+    count_down(s.encodings.take_down(), rates.higher_broken, counters);
+    ask
+}
+
+/// Counts a watcher's decision to leave the higher encoding by its cause (`broken`: the
+/// higher one lost a frame here, rather than went quiet).
+fn count_down(down: Option<Down>, broken: bool, counters: &EdgeCounters) {
+    let counter = match down {
+        None => return,
+        Some(Down::Short) => &counters.encoding_downs_short,
+        Some(Down::Starved) if broken => &counters.encoding_downs_broken,
+        Some(Down::Starved) => &counters.encoding_downs_starved,
+        Some(Down::Hedged) => &counters.encoding_downs_hedged,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// What a source's encodings take now, bits per second with its sound.
@@ -562,6 +585,8 @@ struct Rates {
     sends_higher: bool,
     /// The higher encoding has been quiet here for [`HEDGE_AFTER`] (or broke).
     higher_quiet: bool,
+    /// The member lost a frame of the higher encoding (nothing more of it until a keyframe).
+    higher_broken: bool,
 }
 
 impl Rates {
@@ -581,11 +606,13 @@ impl Rates {
                         .is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
             })
             .map(|g| g.rate.bps);
+        let higher_broken = groups.get(&(source, 1)).is_some_and(|g| g.broken);
         Self {
             lower,
             higher,
             sends_higher,
             higher_quiet,
+            higher_broken,
         }
     }
 

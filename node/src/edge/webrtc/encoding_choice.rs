@@ -34,6 +34,17 @@ pub(super) const LOWER_ASK_GAP: Duration = Duration::from_millis(500);
 /// Bytes on the wire per byte of frame (as [`super::layer_choice`] counts them).
 const WIRE_OVERHEAD: f64 = 1.08;
 
+/// Why a watcher left the higher encoding for the lower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Down {
+    /// Its leg's estimate fell short of the higher encoding.
+    Short,
+    /// The higher encoding stopped arriving whole at this member.
+    Starved,
+    /// The higher encoding was quiet when the lower's keyframe (asked for as a hedge) came.
+    Hedged,
+}
+
 /// One watcher's choice of encoding.
 #[derive(Clone, Debug, Default)]
 pub(super) struct EncodingChoice {
@@ -54,6 +65,8 @@ pub(super) struct EncodingChoice {
     /// On the higher encoding, which has been quiet for [`HEDGE_AFTER`]: the lower's next
     /// keyframe is taken.
     hedge: bool,
+    /// The last decision to leave the higher encoding, not yet taken by [`Self::take_down`].
+    down: Option<Down>,
 }
 
 impl EncodingChoice {
@@ -77,6 +90,9 @@ impl EncodingChoice {
         let estimate = estimate_bps as f64;
         match higher_bps {
             None => {
+                if self.target == 1 {
+                    self.down = Some(Down::Starved);
+                }
                 self.target = 0;
                 self.room_since = None;
                 self.short_since = None;
@@ -94,6 +110,7 @@ impl EncodingChoice {
                         {
                             self.target = 0;
                             self.short_since = None;
+                            self.down = Some(Down::Short);
                         }
                     }
                 } else {
@@ -146,6 +163,7 @@ impl EncodingChoice {
             if hedged {
                 self.target = 0;
                 self.hedge = false;
+                self.down = Some(Down::Hedged);
             }
             // The switch: this keyframe follows the last frame written by the time between.
             self.offset_us = match self.last_out {
@@ -164,6 +182,11 @@ impl EncodingChoice {
             .max(0) as u64;
         self.last_out = Some((out, now));
         Some(out)
+    }
+
+    /// Why the watcher last decided to leave the higher encoding, once per decision.
+    pub(super) fn take_down(&mut self) -> Option<Down> {
+        self.down.take()
     }
 
     /// The encoding written now.
@@ -225,6 +248,8 @@ mod tests {
         assert_eq!(c.current(), Some(1));
         // Starved (the higher encoding no longer arrives): back to the lower at its keyframe.
         assert_eq!(c.review(2_000_000, None, true, ms(6_000)), Some(0));
+        assert_eq!(c.take_down(), Some(Down::Starved));
+        assert_eq!(c.take_down(), None, "each decision is counted once");
         assert!(c.below_top(true));
         // The lower one's keyframe is asked again after half a second (a browser may ignore
         // a request too close to its last keyframe).
@@ -247,6 +272,7 @@ mod tests {
         );
         assert_eq!(c.review(1_000_000, Some(1e6), false, ms(1_900)), None);
         assert_eq!(c.review(1_000_000, Some(1e6), false, ms(2_000)), Some(0));
+        assert_eq!(c.take_down(), Some(Down::Short));
         let mut c = EncodingChoice::default();
         c.start(1);
         assert_eq!(c.review(800_000, Some(1e6), false, ms(0)), Some(0));
@@ -258,7 +284,9 @@ mod tests {
         assert_eq!(c.admit(&frame(1, false, 100), ms(0)), Some(100));
         assert_eq!(c.review(2_000_000, Some(1e6), true, ms(300)), Some(0));
         assert_eq!(c.admit(&frame(0, false, 5), ms(310)), None);
+        assert_eq!(c.take_down(), None, "a hedge alone is no move");
         assert_eq!(c.admit(&frame(0, true, 9), ms(350)), Some(350_100));
+        assert_eq!(c.take_down(), Some(Down::Hedged));
         assert_eq!(c.current(), Some(0));
         assert_eq!(c.review(2_000_000, Some(1e6), false, ms(400)), None);
         // Not taken once the higher is back before the keyframe.

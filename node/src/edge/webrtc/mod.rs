@@ -143,6 +143,15 @@ pub struct EdgeCounters {
     /// Watching sessions getting the lower of their source's two simulcast encodings now
     /// (their leg's estimate is short, or the higher one does not arrive whole here).
     pub watchers_on_lower_encoding: AtomicU64,
+    /// Watchers moved from the higher simulcast encoding to the lower because their leg's
+    /// estimate fell short of it.
+    pub encoding_downs_short: AtomicU64,
+    /// The same because the higher encoding stopped arriving here (quiet for a while).
+    pub encoding_downs_starved: AtomicU64,
+    /// The same because this member lost a frame of the higher encoding.
+    pub encoding_downs_broken: AtomicU64,
+    /// The same because the higher encoding was quiet when the lower's keyframe came.
+    pub encoding_downs_hedged: AtomicU64,
     /// Publishers' frames the member could not take at once (dropped).
     pub frames_dropped: AtomicU64,
     /// Datagrams that belonged to no session.
@@ -174,6 +183,19 @@ pub struct EdgeSnapshot {
     /// (their leg's estimate is short, or the higher one does not arrive whole here).
     #[serde(default)]
     pub watchers_on_lower_encoding: u64,
+    /// Watchers moved from the higher simulcast encoding to the lower because their leg's
+    /// estimate fell short of it.
+    #[serde(default)]
+    pub encoding_downs_short: u64,
+    /// The same because the higher encoding stopped arriving here (quiet for a while).
+    #[serde(default)]
+    pub encoding_downs_starved: u64,
+    /// The same because this member lost a frame of the higher encoding.
+    #[serde(default)]
+    pub encoding_downs_broken: u64,
+    /// The same because the higher encoding was quiet when the lower's keyframe came.
+    #[serde(default)]
+    pub encoding_downs_hedged: u64,
     /// Publishers' frames the member could not take at once (dropped).
     pub frames_dropped: u64,
     /// Datagrams that belonged to no session.
@@ -193,6 +215,10 @@ impl EdgeCounters {
             enhancement_frames_withheld: get(&self.enhancement_frames_withheld),
             watchers_on_base: get(&self.watchers_on_base),
             watchers_on_lower_encoding: get(&self.watchers_on_lower_encoding),
+            encoding_downs_short: get(&self.encoding_downs_short),
+            encoding_downs_starved: get(&self.encoding_downs_starved),
+            encoding_downs_broken: get(&self.encoding_downs_broken),
+            encoding_downs_hedged: get(&self.encoding_downs_hedged),
             frames_dropped: get(&self.frames_dropped),
             strays: get(&self.strays),
         }
