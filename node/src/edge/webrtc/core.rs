@@ -13,7 +13,7 @@ use str0m::bwe::Bitrate;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output};
 
-use super::encoding_choice::{Down, HEDGE_AFTER, STARVED_AFTER};
+use super::encoding_choice::{Down, HEDGE_AFTER, KEYFRAME_SPELL, Quiet, STARVED_AFTER};
 use super::session::{Happened, Role, Session};
 use super::{
     CONNECT_TIMEOUT, EdgeCounters, EdgeError, EdgeEvent, KEYFRAME_INTERVAL, MAX_SESSIONS, Opened,
@@ -38,6 +38,8 @@ struct Group {
     bytes: usize,
     /// When a frame of the source last came.
     last: Option<Instant>,
+    /// When a keyframe of it last came.
+    last_keyframe: Option<Instant>,
     /// The member's assembler lost a frame of it: nothing more comes until a keyframe.
     broken: bool,
     rate: StreamRate,
@@ -335,6 +337,9 @@ impl EdgeCore {
             }
             let group = self.groups.entry(key).or_default();
             group.last = Some(now);
+            if frame.keyframe {
+                group.last_keyframe = Some(now);
+            }
             group.broken = false;
             group.rate.add(frame.data.len(), now);
             // Only the lowest encoding keeps its keyframe group (a new watcher starts there).
@@ -523,8 +528,11 @@ impl EdgeCore {
         if now.saturating_duration_since(*round) >= KEYFRAME_INTERVAL {
             *round = now;
             for s in self.sessions.values_mut() {
+                // The lowest encoding's: the one whose keyframe group is kept (a watcher on
+                // another asks for that one's keyframes when it needs them; Chromium's VP8
+                // simulcast makes every encoding's keyframe on this one request anyway).
                 if matches!(s.role, Role::Publish(_)) && s.connected {
-                    s.request_keyframe(None, now);
+                    s.request_keyframe(Some(0), now);
                 }
             }
         }
@@ -555,9 +563,15 @@ fn review_encoding(
     now: Instant,
     counters: &EdgeCounters,
 ) -> Option<u8> {
-    let ask = s
-        .encodings
-        .review(s.layers.estimate(), rates.higher, rates.higher_quiet, now);
+    let ask = s.encodings.review(
+        s.layers.estimate(),
+        rates.higher,
+        Quiet {
+            higher: rates.higher_quiet,
+            keyframes_due: rates.keyframes_due,
+        },
+        now,
+    );
     count_down(s.encodings.take_down(), rates.higher_broken, counters);
     ask
 }
@@ -587,6 +601,9 @@ struct Rates {
     higher_quiet: bool,
     /// The member lost a frame of the higher encoding (nothing more of it until a keyframe).
     higher_broken: bool,
+    /// A keyframe of the source came lately: the higher's (big) one may still be on its way, or
+    /// the encoder may be making up for it by skipping frames.
+    keyframes_due: bool,
 }
 
 impl Rates {
@@ -607,12 +624,19 @@ impl Rates {
             })
             .map(|g| g.rate.bps);
         let higher_broken = groups.get(&(source, 1)).is_some_and(|g| g.broken);
+        let keyframes_due = groups
+            .range((source, 0)..=(source, media::MAX_ENCODINGS - 1))
+            .any(|(_, g)| {
+                g.last_keyframe
+                    .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_SPELL)
+            });
         Self {
             lower,
             higher,
             sends_higher,
             higher_quiet,
             higher_broken,
+            keyframes_due,
         }
     }
 

@@ -12,7 +12,9 @@
 //! [`STARVED_AFTER`] counts as absent (a congested link above this member sheds it first); one
 //! quiet for [`HEDGE_AFTER`] already has the lower's keyframe asked for, and the browser takes
 //! it if the higher is still quiet when it comes (a switch then costs a round trip to the
-//! publisher, not the wait as well). Sources that send one encoding are untouched. Sans-IO:
+//! publisher, not the wait as well), unless the quiet began within [`KEYFRAME_SPELL`] of a
+//! keyframe (a big keyframe on its way, or an encoder skipping frames after one, is no sign
+//! of a link above shedding the higher encoding). Sources that send one encoding are untouched. Sans-IO:
 //! time comes in.
 
 use std::time::{Duration, Instant};
@@ -25,6 +27,11 @@ use super::layer_choice::{DIP_TOLERATED, RESUME_AFTER, RESUME_HEADROOM, SHORT_AT
 pub(super) const STARVED_AFTER: Duration = Duration::from_millis(600);
 /// A higher encoding quiet this long has the lower's keyframe asked for, as a hedge.
 pub(super) const HEDGE_AFTER: Duration = Duration::from_millis(250);
+/// How long after a keyframe of either encoding the higher's quiet starts no hedge: a big
+/// keyframe takes a while to reach this member, and the encoder skips frames after one (the
+/// kernel-shaped leg test saw the higher quiet 0.14-0.28 s before its keyframes and up to
+/// 0.42 s after them, and a hedge taken then moved the watcher down for seconds).
+pub(super) const KEYFRAME_SPELL: Duration = Duration::from_millis(700);
 /// A keyframe of the higher encoding to switch to is asked for at most this often.
 pub(super) const SWITCH_ASK_GAP: Duration = Duration::from_secs(2);
 /// The same for the lower one (small keyframes; one is asked again soon because a browser may
@@ -43,6 +50,16 @@ pub(super) enum Down {
     Starved,
     /// The higher encoding was quiet when the lower's keyframe (asked for as a hedge) came.
     Hedged,
+}
+
+/// How quiet the higher encoding is at this member.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Quiet {
+    /// No whole frame of it for [`HEDGE_AFTER`], or it lost one.
+    pub(super) higher: bool,
+    /// A keyframe of the source came within [`KEYFRAME_SPELL`]: quiet then starts no hedge
+    /// (one started earlier holds).
+    pub(super) keyframes_due: bool,
 }
 
 /// One watcher's choice of encoding.
@@ -77,14 +94,13 @@ impl EncodingChoice {
     }
 
     /// Reviews the choice: the leg carries `estimate_bps`; `higher_bps` is what the higher
-    /// encoding and the sound take, if the source sends one and it arrives here, and
-    /// `higher_quiet` whether it has been quiet for [`HEDGE_AFTER`]. The encoding whose
-    /// keyframe should be asked for now, if any.
+    /// encoding and the sound take, if the source sends one and it arrives here, and `quiet`
+    /// how quiet it is. The encoding whose keyframe should be asked for now, if any.
     pub(super) fn review(
         &mut self,
         estimate_bps: u64,
         higher_bps: Option<f64>,
-        higher_quiet: bool,
+        quiet: Quiet,
         now: Instant,
     ) -> Option<u8> {
         let estimate = estimate_bps as f64;
@@ -128,7 +144,10 @@ impl EncodingChoice {
             }
         }
         let switching = self.current.is_some_and(|c| c != self.target);
-        self.hedge = self.current == Some(1) && self.target == 1 && higher_quiet;
+        self.hedge = self.current == Some(1)
+            && self.target == 1
+            && quiet.higher
+            && (self.hedge || !quiet.keyframes_due);
         if !switching && !self.hedge {
             self.asked_at = None;
             return None;
@@ -207,6 +226,13 @@ mod tests {
 
     use super::*;
 
+    fn q(higher: bool) -> Quiet {
+        Quiet {
+            higher,
+            keyframes_due: false,
+        }
+    }
+
     fn frame(encoding: u8, keyframe: bool, ts: u64) -> Frame {
         Frame {
             codec: Codec::Vp8,
@@ -227,11 +253,11 @@ mod tests {
         c.start(0);
         // The higher encoding takes 1 Mbit/s; the leg carries 2. After three seconds of room
         // the higher one's keyframe is asked for, once per two seconds.
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(0)), None);
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(2_000)), None);
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(3_000)), Some(1));
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(4_000)), None);
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(5_000)), Some(1));
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(0)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(2_000)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(3_000)), Some(1));
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(4_000)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(5_000)), Some(1));
         // Until its keyframe the lower one plays; the higher one's deltas are withheld.
         assert_eq!(c.admit(&frame(0, false, 900_000), ms(5_000)), Some(900_000));
         assert_eq!(c.admit(&frame(1, false, 7_000_000), ms(5_010)), None);
@@ -247,14 +273,14 @@ mod tests {
         assert_eq!(c.admit(&frame(0, false, 980_000), ms(5_080)), None);
         assert_eq!(c.current(), Some(1));
         // Starved (the higher encoding no longer arrives): back to the lower at its keyframe.
-        assert_eq!(c.review(2_000_000, None, true, ms(6_000)), Some(0));
+        assert_eq!(c.review(2_000_000, None, q(true), ms(6_000)), Some(0));
         assert_eq!(c.take_down(), Some(Down::Starved));
         assert_eq!(c.take_down(), None, "each decision is counted once");
         assert!(c.below_top(true));
         // The lower one's keyframe is asked again after half a second (a browser may ignore
         // a request too close to its last keyframe).
-        assert_eq!(c.review(2_000_000, None, true, ms(6_400)), None);
-        assert_eq!(c.review(2_000_000, None, true, ms(6_500)), Some(0));
+        assert_eq!(c.review(2_000_000, None, q(true), ms(6_400)), None);
+        assert_eq!(c.review(2_000_000, None, q(true), ms(6_500)), Some(0));
         assert_eq!(c.admit(&frame(0, false, 1_900_000), ms(6_000)), None);
         assert_eq!(
             c.admit(&frame(0, true, 1_940_000), ms(6_040)),
@@ -266,36 +292,53 @@ mod tests {
         let mut c = EncodingChoice::default();
         c.start(1);
         assert_eq!(
-            c.review(1_000_000, Some(1e6), false, ms(0)),
+            c.review(1_000_000, Some(1e6), q(false), ms(0)),
             None,
             "1.08 Mbit/s needed"
         );
-        assert_eq!(c.review(1_000_000, Some(1e6), false, ms(1_900)), None);
-        assert_eq!(c.review(1_000_000, Some(1e6), false, ms(2_000)), Some(0));
+        assert_eq!(c.review(1_000_000, Some(1e6), q(false), ms(1_900)), None);
+        assert_eq!(c.review(1_000_000, Some(1e6), q(false), ms(2_000)), Some(0));
         assert_eq!(c.take_down(), Some(Down::Short));
         let mut c = EncodingChoice::default();
         c.start(1);
-        assert_eq!(c.review(800_000, Some(1e6), false, ms(0)), Some(0));
+        assert_eq!(c.review(800_000, Some(1e6), q(false), ms(0)), Some(0));
         // Quiet for a moment (a hedge): the lower's keyframe is asked for and taken if it comes
         // while the higher is still quiet; nothing else of the lower passes meanwhile.
         let mut c = EncodingChoice::default();
         c.start(1);
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(0)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(0)), None);
         assert_eq!(c.admit(&frame(1, false, 100), ms(0)), Some(100));
-        assert_eq!(c.review(2_000_000, Some(1e6), true, ms(300)), Some(0));
+        assert_eq!(c.review(2_000_000, Some(1e6), q(true), ms(300)), Some(0));
         assert_eq!(c.admit(&frame(0, false, 5), ms(310)), None);
         assert_eq!(c.take_down(), None, "a hedge alone is no move");
         assert_eq!(c.admit(&frame(0, true, 9), ms(350)), Some(350_100));
         assert_eq!(c.take_down(), Some(Down::Hedged));
         assert_eq!(c.current(), Some(0));
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(400)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(400)), None);
         // Not taken once the higher is back before the keyframe.
         let mut c = EncodingChoice::default();
         c.start(1);
-        assert_eq!(c.review(2_000_000, Some(1e6), true, ms(0)), Some(0));
-        assert_eq!(c.review(2_000_000, Some(1e6), false, ms(100)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(true), ms(0)), Some(0));
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(100)), None);
         assert_eq!(c.admit(&frame(0, true, 9), ms(150)), None);
         assert_eq!(c.current(), Some(1));
+        // Quiet just after a keyframe starts no hedge (the higher's big keyframe may be on its
+        // way, or its encoder skipping frames after one); a hedge already started holds.
+        let spell = Quiet {
+            higher: true,
+            keyframes_due: true,
+        };
+        let mut c = EncodingChoice::default();
+        c.start(1);
+        assert_eq!(c.review(2_000_000, Some(1e6), spell, ms(0)), None);
+        assert_eq!(c.admit(&frame(0, true, 9), ms(50)), None);
+        assert_eq!(c.current(), Some(1));
+        assert_eq!(c.review(2_000_000, Some(1e6), q(true), ms(100)), Some(0));
+        assert_eq!(c.review(2_000_000, Some(1e6), spell, ms(150)), None);
+        assert_eq!(c.admit(&frame(0, true, 9), ms(200)), Some(9));
+        assert_eq!(c.take_down(), Some(Down::Hedged));
+        let mut c = EncodingChoice::default();
+        c.start(1);
         // Sound passes whatever the choice, with its own timestamps.
         let mut sound = frame(0, true, 123);
         sound.codec = Codec::Opus;
@@ -303,7 +346,7 @@ mod tests {
         // A source with one encoding: nothing to switch.
         let mut c = EncodingChoice::default();
         c.start(0);
-        assert_eq!(c.review(100_000, None, true, ms(0)), None);
+        assert_eq!(c.review(100_000, None, q(true), ms(0)), None);
         assert_eq!(c.admit(&frame(0, false, 5), ms(0)), Some(5));
         assert!(!c.below_top(false));
     }
