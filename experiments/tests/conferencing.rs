@@ -25,6 +25,7 @@ fn matrix_args(tag: &str) -> ConferencingArgs {
         schemes: vec![Scheme::BandwidthLatency],
         no_congestion: true,
         narada_config: None,
+        conversation: false,
         delay_budget: Duration::from_millis(300),
         no_delay_budget: false,
         crash_at: None,

@@ -36,7 +36,8 @@ mod tests;
 mod utility;
 
 pub use config::{
-    BandwidthConfig, DataConfig, MembershipConfig, MeshConfig, NaradaConfig, RepairConfig,
+    BandwidthConfig, CONVERSATION_DELAY_BUDGET, CONVERSATION_PING_INTERVAL,
+    CONVERSATION_REPAIR_AGE, DataConfig, MembershipConfig, MeshConfig, NaradaConfig, RepairConfig,
     RoutingConfig,
 };
 pub use keyframes::KEYFRAME_REQUEST_GAP;

@@ -306,6 +306,9 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
         schemes: sim_schemes,
         no_congestion: true,
         narada_config: None,
+        // The real members' timing (`esm conference`'s), or the stall after a relay dies is
+        // compared across one-second and 400 ms pings.
+        conversation: true,
         delay_budget: Duration::from_millis(300),
         no_delay_budget: false,
         crash_at: match args.duration {

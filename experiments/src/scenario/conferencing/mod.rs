@@ -111,6 +111,11 @@ pub struct ConferencingArgs {
     /// A JSON file of Narada settings (any subset; the metric is set per scheme).
     #[arg(long)]
     pub narada_config: Option<PathBuf>,
+    /// Run the members with `esm conference`'s timing instead of the papers' (pings every
+    /// 400 ms instead of 1 s, repairs of media at most 400 ms old instead of 2 s), over the
+    /// Narada settings; `sim-to-real` always does.
+    #[arg(long)]
+    pub conversation: bool,
     /// One-way latency past which a tree path counts as worth no bandwidth (the bandwidth
     /// metrics' delay budget; receivers play what arrives within 400 ms). Unless the Narada
     /// settings give one.
@@ -349,6 +354,11 @@ pub fn run_with_pairs(
 ) -> Result<(ConferencingSummary, Vec<PairFigures>), ScenarioError> {
     let common = args.common();
     let base = load_config(args.narada_config.as_deref())?;
+    let base = if args.conversation {
+        base.for_conversation()
+    } else {
+        base
+    };
     let net = common.network()?;
     let n = net.members();
     if args.senders == 0 || args.senders > n {
@@ -842,6 +852,7 @@ mod tests {
             schemes: Vec::new(),
             no_congestion: true,
             narada_config: None,
+            conversation: false,
             delay_budget: Duration::from_millis(300),
             no_delay_budget: false,
             crash_at: Some(0.6),

@@ -176,17 +176,10 @@ impl Member {
             },
         )?;
         let listen = connector.local_addr();
-        let mut narada_config = NaradaConfig::default();
+        // A live conversation's timing: short repairs, a delay budget, fast pings.
+        let mut narada_config = NaradaConfig::default().for_conversation();
         narada_config.routing.metric = config.metric;
         narada_config.bandwidth.stream_rate = config.stream_rate;
-        // A live conversation plays what arrives within about 400 ms of being said (ITU-T
-        // G.114's mouth-to-ear budget); repairing later than that only takes a slow link's
-        // room from current media (the simulator's default is longer, for its figures).
-        narada_config.data.repair_age = CONVERSATION_REPAIR_AGE;
-        // Paths whose latency leaves no room in that budget carry nothing that plays.
-        narada_config.routing.delay_budget = Some(CONVERSATION_DELAY_BUDGET);
-        // A conversation cannot wait three seconds for a dead neighbour's routes to go.
-        narada_config.repair.ping_interval = CONVERSATION_PING_INTERVAL;
         narada_config.bandwidth.upload = config
             .upload
             .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.up_bps)));
@@ -547,19 +540,6 @@ async fn join_group(
         backoff = (backoff * 2).min(Duration::from_secs(8));
     }
 }
-
-/// One-way path latency past which a conference tree path counts as worth no bandwidth:
-/// 400 ms of mouth-to-ear budget less room for queueing and the receiver's jitter buffer.
-const CONVERSATION_DELAY_BUDGET: Duration = Duration::from_millis(300);
-
-/// Time between a conference member's pings to each mesh neighbour. Three unanswered pings
-/// declare a neighbour dead (the third waits out a backed-off timeout of 800 ms), so a
-/// neighbour that vanishes is routed around 1.4-2 s later instead of the simulator's 2.8-3.8 s
-/// at one-second pings; the pings cost about 3 kbit/s per neighbour, little beside a video.
-const CONVERSATION_PING_INTERVAL: Duration = Duration::from_millis(400);
-
-/// Oldest media a conference member still asks for or resends.
-const CONVERSATION_REPAIR_AGE: Duration = Duration::from_millis(400);
 
 /// The synthetic video a conference member publishes at `rate` (`media::SyntheticSource`: 30
 /// frames a second, a keyframe every two seconds four times a delta frame's size, delta frames
