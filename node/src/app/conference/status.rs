@@ -499,7 +499,7 @@ impl StatusBoard {
             .labelled(
                 Kind::Counter,
                 "esm_browser_encoding_downs_total",
-                "Watchers moved from the higher simulcast encoding to the lower, by cause: \
+                "Watchers on the higher simulcast encoding sent to the lower, by cause: \
                  short (their leg's estimate), starved (the higher stopped arriving), broken \
                  (the member lost a frame of it), hedged (quiet when the lower's keyframe came).",
                 "cause",

@@ -14,8 +14,8 @@
 //! it if the higher is still quiet when it comes (a switch then costs a round trip to the
 //! publisher, not the wait as well), unless the quiet began within [`KEYFRAME_SPELL`] of a
 //! keyframe (a big keyframe on its way, or an encoder skipping frames after one, is no sign
-//! of a link above shedding the higher encoding). Sources that send one encoding are untouched. Sans-IO:
-//! time comes in.
+//! of a link above shedding the higher encoding). Sources that send one encoding are
+//! untouched. Sans-IO: time comes in.
 
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,7 @@ impl EncodingChoice {
         let estimate = estimate_bps as f64;
         match higher_bps {
             None => {
-                if self.target == 1 {
+                if self.on_higher() {
                     self.down = Some(Down::Starved);
                 }
                 self.target = 0;
@@ -124,9 +124,11 @@ impl EncodingChoice {
                         if estimate < needed * SHORT_AT_ONCE
                             || now.saturating_duration_since(since) >= DIP_TOLERATED
                         {
+                            if self.on_higher() {
+                                self.down = Some(Down::Short);
+                            }
                             self.target = 0;
                             self.short_since = None;
-                            self.down = Some(Down::Short);
                         }
                     }
                 } else {
@@ -203,6 +205,12 @@ impl EncodingChoice {
         Some(out)
     }
 
+    /// On the higher encoding and staying there (a switch up still waiting for its keyframe
+    /// is not there yet: giving it up moves nobody).
+    fn on_higher(&self) -> bool {
+        self.current == Some(1) && self.target == 1
+    }
+
     /// Why the watcher last decided to leave the higher encoding, once per decision.
     pub(super) fn take_down(&mut self) -> Option<Down> {
         self.down.take()
@@ -258,6 +266,10 @@ mod tests {
         assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(3_000)), Some(1));
         assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(4_000)), None);
         assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(5_000)), Some(1));
+        // A switch up given up before its keyframe came moves nobody down.
+        let mut pending = c.clone();
+        pending.review(2_000_000, None, q(true), ms(5_000));
+        assert_eq!(pending.take_down(), None);
         // Until its keyframe the lower one plays; the higher one's deltas are withheld.
         assert_eq!(c.admit(&frame(0, false, 900_000), ms(5_000)), Some(900_000));
         assert_eq!(c.admit(&frame(1, false, 7_000_000), ms(5_010)), None);

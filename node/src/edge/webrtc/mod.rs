@@ -143,8 +143,8 @@ pub struct EdgeCounters {
     /// Watching sessions getting the lower of their source's two simulcast encodings now
     /// (their leg's estimate is short, or the higher one does not arrive whole here).
     pub watchers_on_lower_encoding: AtomicU64,
-    /// Watchers moved from the higher simulcast encoding to the lower because their leg's
-    /// estimate fell short of it.
+    /// Watchers on the higher simulcast encoding sent to the lower (at its next keyframe)
+    /// because their leg's estimate fell short of it.
     pub encoding_downs_short: AtomicU64,
     /// The same because the higher encoding stopped arriving here (quiet for a while).
     pub encoding_downs_starved: AtomicU64,
@@ -183,8 +183,8 @@ pub struct EdgeSnapshot {
     /// (their leg's estimate is short, or the higher one does not arrive whole here).
     #[serde(default)]
     pub watchers_on_lower_encoding: u64,
-    /// Watchers moved from the higher simulcast encoding to the lower because their leg's
-    /// estimate fell short of it.
+    /// Watchers on the higher simulcast encoding sent to the lower (at its next keyframe)
+    /// because their leg's estimate fell short of it.
     #[serde(default)]
     pub encoding_downs_short: u64,
     /// The same because the higher encoding stopped arriving here (quiet for a while).
