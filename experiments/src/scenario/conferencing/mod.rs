@@ -354,8 +354,12 @@ pub fn run_with_pairs(
 ) -> Result<(ConferencingSummary, Vec<PairFigures>), ScenarioError> {
     let common = args.common();
     let base = load_config(args.narada_config.as_deref())?;
+    // The conversation's pings and repairs; the delay budget stays the one given (below).
     let base = if args.conversation {
-        base.for_conversation()
+        let budget = base.routing.delay_budget;
+        let mut conversation = base.for_conversation();
+        conversation.routing.delay_budget = budget;
+        conversation
     } else {
         base
     };
