@@ -21,7 +21,10 @@ use tokio::sync::mpsc;
 
 pub use config::{ConferenceArgs, ConferenceConfig, ConfigError};
 pub use seconds::MediaSecond;
-pub use status::{ByClass, ConferenceStatus, LinkStatus, RouteStatus, SourceStatus, StatusBoard};
+pub use status::{
+    ByClass, ConferenceStatus, LinkStatus, MembershipCounters, RouteStatus, SourceStatus,
+    StatusBoard,
+};
 
 use crate::app::anycast::{self, AnycastEntry, AnycastError, Lookup};
 use crate::edge::http_server::{self, HttpLimits, RESERVED_DESCRIPTORS};
@@ -223,6 +226,15 @@ impl Member {
                     neighbours: n.neighbours().iter().map(NodeId::to_hex).collect(),
                     routes,
                     links,
+                    membership: {
+                        let st = n.stats();
+                        MembershipCounters {
+                            neighbours_died: st.neighbours_died,
+                            links_added: st.links_added,
+                            links_dropped: st.links_dropped + st.links_swapped,
+                            ..MembershipCounters::default()
+                        }
+                    },
                 };
             }
         });
@@ -316,9 +328,14 @@ impl Member {
                             edge.request_keyframe(publisher, encoding);
                         }
                     }
-                    Event::MemberDied(m) | Event::MemberLeft(m) => {
-                        tracing::info!(member = %m, "member gone");
-                        receiver_board.forget(&m);
+                    Event::MemberDied(m) => {
+                        tracing::info!(member = %m, "member taken for dead");
+                        receiver_board.forget(&m, true);
+                        frames.forget(&m);
+                    }
+                    Event::MemberLeft(m) => {
+                        tracing::info!(member = %m, "member left");
+                        receiver_board.forget(&m, false);
                         frames.forget(&m);
                     }
                     other => tracing::debug!(?other, "event"),

@@ -127,6 +127,25 @@ pub struct ConferenceStatus {
     /// The browser edge's counters, when it serves browsers.
     #[serde(default)]
     pub browsers: Option<crate::edge::webrtc::EdgeSnapshot>,
+    /// What happened to the mesh and the membership since this member started.
+    #[serde(default)]
+    pub membership: MembershipCounters,
+}
+
+/// Counts of membership and mesh changes since a member started: a member declared dead that
+/// comes back (refuting its death) shows here as a death heard, and the trees it was on moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipCounters {
+    /// Neighbours this member declared dead itself, after their pings went unanswered.
+    pub neighbours_died: u64,
+    /// Members this member took for dead, whoever declared it (itself or another member).
+    pub deaths_heard: u64,
+    /// Members that left in good order.
+    pub departures_heard: u64,
+    /// Mesh links added (asked by either end).
+    pub links_added: u64,
+    /// Mesh links this member dropped for low utility or gave up for a better one.
+    pub links_dropped: u64,
 }
 
 /// Media packets by drop class: keyframes, the base layer, enhancement layers.
@@ -274,6 +293,8 @@ pub(super) struct ProtocolView {
     pub(super) neighbours: Vec<String>,
     pub(super) routes: Vec<RouteStatus>,
     pub(super) links: Vec<LinkStatus>,
+    /// The protocol's own counts; the deaths and departures heard are the board's.
+    pub(super) membership: MembershipCounters,
 }
 
 /// The shared state behind `/status`.
@@ -282,6 +303,8 @@ pub struct StatusBoard {
     view: Arc<Mutex<ProtocolView>>,
     sources: Mutex<BTreeMap<NodeId, SourceMeter>>,
     sent: Mutex<(u64, ByClass, MediaSeconds)>,
+    /// Members taken for dead, and members that left (events from the protocol).
+    gone: Mutex<(u64, u64)>,
     group: String,
     id: String,
     transport: Arc<Mutex<TransportSnapshot>>,
@@ -322,6 +345,7 @@ impl StatusBoard {
             view,
             sources: Mutex::new(BTreeMap::new()),
             sent: Mutex::new((0, ByClass::default(), MediaSeconds::default())),
+            gone: Mutex::new((0, 0)),
             group,
             id: id.to_hex(),
             transport,
@@ -343,10 +367,17 @@ impl StatusBoard {
         }
     }
 
-    /// `source` left or died: its figures go.
-    pub(super) fn forget(&self, source: &NodeId) {
+    /// `source` left (`died` false) or was taken for dead: its figures go, and it is counted.
+    pub(super) fn forget(&self, source: &NodeId, died: bool) {
         if let Ok(mut s) = self.sources.lock() {
             s.remove(source);
+        }
+        if let Ok(mut g) = self.gone.lock() {
+            if died {
+                g.0 += 1;
+            } else {
+                g.1 += 1;
+            }
         }
     }
 
@@ -370,9 +401,13 @@ impl StatusBoard {
                 v.neighbours.clone(),
                 v.routes.clone(),
                 v.links.clone(),
+                v.membership,
             )
         });
-        let (joined, members, neighbours, routes, links) = view.unwrap_or_default();
+        let (joined, members, neighbours, routes, links, mut membership) = view.unwrap_or_default();
+        if let Ok(g) = self.gone.lock() {
+            (membership.deaths_heard, membership.departures_heard) = *g;
+        }
         let sources = self
             .sources
             .lock()
@@ -402,6 +437,7 @@ impl StatusBoard {
             sent_by_media_second,
             transport: self.transport.lock().map(|t| t.clone()).unwrap_or_default(),
             browsers: self.edge.get().map(|e| e.snapshot()),
+            membership,
         }
     }
 
@@ -423,6 +459,37 @@ impl StatusBoard {
             "esm_neighbours",
             "Mesh neighbours.",
             s.neighbours.len() as f64,
+        )
+        .single(
+            Kind::Counter,
+            "esm_neighbours_died_total",
+            "Neighbours this member declared dead after their pings went unanswered.",
+            s.membership.neighbours_died as f64,
+        )
+        .single(
+            Kind::Counter,
+            "esm_member_deaths_heard_total",
+            "Members taken for dead, whoever declared it (one that refutes it and returns \
+             counts too).",
+            s.membership.deaths_heard as f64,
+        )
+        .single(
+            Kind::Counter,
+            "esm_member_departures_heard_total",
+            "Members that left in good order.",
+            s.membership.departures_heard as f64,
+        )
+        .single(
+            Kind::Counter,
+            "esm_mesh_links_added_total",
+            "Mesh links added, asked by either end.",
+            s.membership.links_added as f64,
+        )
+        .single(
+            Kind::Counter,
+            "esm_mesh_links_dropped_total",
+            "Mesh links this member dropped for low utility or gave up for a better one.",
+            s.membership.links_dropped as f64,
         )
         .labelled(
             Kind::Gauge,
@@ -611,5 +678,38 @@ mod tests {
         assert_eq!(s.played_by_class.keyframe, 60);
         // Silence: the rate falls to nothing once the window has passed.
         assert_eq!(m.status(at(10_000)).rate_kbps, 0.0);
+    }
+
+    #[test]
+    fn a_member_taken_for_dead_loses_its_figures_and_is_counted() {
+        let board = StatusBoard::new(
+            "g".into(),
+            NodeId::from_bytes([1; 32]),
+            Arc::default(),
+            Arc::default(),
+        );
+        let source = NodeId::from_bytes([2; 32]);
+        let arrival = Arrival {
+            seq: 1,
+            bytes: 100,
+            sent_at_us: 0,
+            recovered: false,
+            media: None,
+        };
+        board.received(Time::from_millis(1), source, arrival.clone());
+        assert_eq!(board.status().sources.len(), 1);
+        board.forget(&source, true);
+        board.received(Time::from_millis(2), source, arrival);
+        board.forget(&source, false);
+        let s = board.status();
+        assert!(s.sources.is_empty());
+        assert_eq!(s.membership.deaths_heard, 1);
+        assert_eq!(s.membership.departures_heard, 1);
+        let page = board.metrics();
+        assert!(page.contains("esm_member_deaths_heard_total 1\n"), "{page}");
+        assert!(
+            page.contains("esm_member_departures_heard_total 1\n"),
+            "{page}"
+        );
     }
 }
