@@ -104,9 +104,16 @@ pub struct SimToRealArgs {
     /// The `esm` binary (default: beside this one).
     #[arg(long)]
     pub esm: Option<PathBuf>,
-    /// Output folder: `world.json`, `sim/`, `real-SCHEME/`, `pairs.csv`, `summary.json`.
+    /// Output folder: `world.json`, `sim/`, `real-SCHEME/`, `pairs.csv`, `summary.json` (with
+    /// `--runs`, also `sim-run2/`, `real-SCHEME-run2/` and so on).
     #[arg(long, default_value = "out/sim-to-real")]
     pub out: PathBuf,
+    /// Runs of each side: the real side's timing and the simulator's protocol seed (the
+    /// placement's seed, then that plus 1000, 2000, ...) differ from run to run, and each
+    /// figure compared is the median over the runs. One 16-member real run's RTT p90 varies by
+    /// a third from run to run on the same placement.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub runs: u64,
 }
 
 /// One side's figures over the compared pairs.
@@ -143,6 +150,12 @@ pub struct SchemeComparison {
     /// RTT p50 and p90 along the real trees without queueing (twice the paths' one-way
     /// delays), ms: how much of the real RTT is the tree, how much the queues.
     pub real_path_rtt_ms: (f64, f64),
+    /// With `--runs` above 1: each simulator run's figures (`sim` holds their medians).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sim_runs: Vec<SideFigures>,
+    /// With `--runs` above 1: each real run's figures (`real` holds their medians).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub real_runs: Vec<SideFigures>,
 }
 
 /// One pair, both sides.
@@ -186,8 +199,10 @@ pub struct SimToRealSummary {
     pub sim_crashed: BTreeMap<&'static str, Option<usize>>,
     /// Per scheme.
     pub schemes: BTreeMap<&'static str, SchemeComparison>,
-    /// Per pair.
+    /// Per pair (of the first run, when there are several).
     pub pairs: Vec<PairComparison>,
+    /// Runs of each side the figures are medians of.
+    pub runs: u64,
 }
 
 /// A pair's figures on one side: (bandwidth, RTT ms, alone, allowance, receiver).
@@ -318,7 +333,16 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
         },
         window: args.duration.is_none().then_some(real_window),
     };
-    let (sim_summary, sim_pairs) = conferencing::run_with_pairs(&sim_args)?;
+    let mut sims = Vec::new();
+    for run in 0..args.runs {
+        let sim_args = ConferencingArgs {
+            protocol_seed: (run > 0).then(|| args.seed + 1000 * run),
+            out: Some(args.out.join(run_dir("sim", run))),
+            ..sim_args.clone()
+        };
+        sims.push(conferencing::run_with_pairs(&sim_args)?);
+    }
+    let sim_summary = &sims[0].0;
     let esm = args.esm.clone().unwrap_or_else(default_esm);
     let mut comparisons = BTreeMap::new();
     let mut crashed = BTreeMap::new();
@@ -330,32 +354,46 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
             Scheme::Random => "random",
             Scheme::BandwidthLatency | Scheme::SequentialUnicast => "bandwidth-latency",
         };
-        eprintln!(
-            "real: {} esm processes over the emulated network, {} metric, {} s",
-            args.members, metric, args.seconds
-        );
-        let out = args.out.join(format!("real-{}", scheme.name()));
-        let real = RealRun {
-            esm: &esm,
-            world: &world,
-            members: args.members,
-            senders: args.senders,
-            rate: args.rate,
-            seconds: args.seconds,
-            crash_at: args.crash_at,
-            metric,
-            out: &out,
+        let mut runs = Vec::new();
+        for (run, (sim_run, sim_pairs)) in (0..args.runs).zip(&sims) {
+            eprintln!(
+                "real: {} esm processes over the emulated network, {} metric, {} s (run {} of {})",
+                args.members,
+                metric,
+                args.seconds,
+                run + 1,
+                args.runs
+            );
+            let out = args.out.join(run_dir(&format!("real-{}", scheme.name()), run));
+            let real = RealRun {
+                esm: &esm,
+                world: &world,
+                members: args.members,
+                senders: args.senders,
+                rate: args.rate,
+                seconds: args.seconds,
+                crash_at: args.crash_at,
+                metric,
+                out: &out,
+            }
+            .run()?;
+            let sim_figures = &sim_run.schemes[scheme.name()];
+            runs.push(compare(
+                scheme,
+                sim_pairs,
+                (sim_figures.overhead_ratio, sim_figures.worst_stall_s),
+                &real,
+                &spec.one_way_us,
+            ));
         }
-        .run()?;
-        let sim_figures = &sim_summary.schemes[scheme.name()];
-        let (comparison, scheme_pairs, victim) = compare(
-            scheme,
-            &sim_pairs,
-            (sim_figures.overhead_ratio, sim_figures.worst_stall_s),
-            &real,
-            &spec.one_way_us,
-        );
-        comparisons.insert(scheme.name(), comparison);
+        let mut runs = runs.into_iter();
+        let Some((first, scheme_pairs, victim)) = runs.next() else {
+            continue;
+        };
+        let comparisons_of_runs: Vec<SchemeComparison> = std::iter::once(first)
+            .chain(runs.map(|(c, _, _)| c))
+            .collect();
+        comparisons.insert(scheme.name(), median_comparison(comparisons_of_runs));
         crashed.insert(scheme.name(), victim);
         pairs.extend(scheme_pairs);
     }
@@ -373,6 +411,7 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
             .collect(),
         schemes: comparisons,
         pairs,
+        runs: args.runs,
     };
     report::write_json(&args.out.join("summary.json"), &summary)?;
     report::write_csv(
@@ -399,6 +438,65 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
         }),
     )?;
     Ok(summary)
+}
+
+/// Run `run`'s folder (counted from 0): `name` for the first, `name-run2` and so on after.
+fn run_dir(name: &str, run: u64) -> String {
+    if run == 0 {
+        name.to_owned()
+    } else {
+        format!("{name}-run{}", run + 1)
+    }
+}
+
+/// The median of `values` (NaN for none; the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| !v.is_nan());
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Each figure's median over `sides`.
+fn median_side(sides: &[SideFigures]) -> SideFigures {
+    let of = |f: fn(&SideFigures) -> f64| round6(median(sides.iter().map(f).collect()));
+    let stalls: Vec<f64> = sides.iter().filter_map(|s| s.worst_stall_s).collect();
+    SideFigures {
+        rtt_p50_ms: of(|s| s.rtt_p50_ms),
+        rtt_p90_ms: of(|s| s.rtt_p90_ms),
+        mean_bw_ratio: of(|s| s.mean_bw_ratio),
+        bw_ratio_p10: of(|s| s.bw_ratio_p10),
+        min_receiver_ratio: of(|s| s.min_receiver_ratio),
+        overhead_ratio: of(|s| s.overhead_ratio),
+        worst_stall_s: (!stalls.is_empty()).then(|| round6(median(stalls))),
+    }
+}
+
+/// One scheme's comparison over several runs of each side: every figure the median of the
+/// runs', and the ratios taken between the medians. A single run is returned as it is.
+fn median_comparison(mut runs: Vec<SchemeComparison>) -> SchemeComparison {
+    if runs.len() <= 1 {
+        return runs.pop().expect("a comparison of at least one run");
+    }
+    let sim_runs: Vec<SideFigures> = runs.iter().map(|c| c.sim.clone()).collect();
+    let real_runs: Vec<SideFigures> = runs.iter().map(|c| c.real.clone()).collect();
+    let (sim, real) = (median_side(&sim_runs), median_side(&real_runs));
+    SchemeComparison {
+        rtt_p90_real_over_sim: round6(real.rtt_p90_ms / sim.rtt_p90_ms),
+        bw_ratio_real_minus_sim: round6(real.mean_bw_ratio - sim.mean_bw_ratio),
+        real_path_rtt_ms: (
+            round6(median(runs.iter().map(|c| c.real_path_rtt_ms.0).collect())),
+            round6(median(runs.iter().map(|c| c.real_path_rtt_ms.1).collect())),
+        ),
+        sim,
+        real,
+        sim_runs,
+        real_runs,
+    }
 }
 
 /// Twice the one-way delays from the source down `path` (receiver first, source last), ms;
@@ -475,6 +573,8 @@ fn compare(
         bw_ratio_real_minus_sim: round6(real.mean_bw_ratio - sim.mean_bw_ratio),
         sim,
         real,
+        sim_runs: Vec::new(),
+        real_runs: Vec::new(),
     };
     (comparison, out, victim)
 }
@@ -527,6 +627,30 @@ pub fn table(s: &SimToRealSummary) -> String {
         ]);
     }
     let mut out = t.render();
+    if s.runs > 1 {
+        let _ = writeln!(
+            out,
+            "each figure above is the median of {} runs of each side; by run:",
+            s.runs
+        );
+        let list = |runs: &[SideFigures], f: fn(&SideFigures) -> f64, digits: usize| {
+            runs.iter()
+                .map(|r| format!("{:.digits$}", f(r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (name, c) in &s.schemes {
+            for (side, runs) in [("sim", &c.sim_runs), ("real", &c.real_runs)] {
+                let _ = writeln!(
+                    out,
+                    "  {name} {side}: RTT p90 {} ms; bw ratio {}; worst receiver {}",
+                    list(runs, |r| r.rtt_p90_ms, 0),
+                    list(runs, |r| r.mean_bw_ratio, 3),
+                    list(runs, |r| r.min_receiver_ratio, 3)
+                );
+            }
+        }
+    }
     if let Some(bl) = s.schemes.get(Scheme::BandwidthLatency.name()) {
         let check = |ok: bool| if ok { "met" } else { "NOT met" };
         let _ = writeln!(
@@ -669,6 +793,40 @@ mod tests {
         assert_eq!(c.real.worst_stall_s, Some(2.0));
         assert_eq!(c.sim.worst_stall_s, Some(1.5));
         assert!((c.real.overhead_ratio - 0.02).abs() < 1e-9);
+    }
+
+    #[test]
+    fn several_runs_compare_their_medians() {
+        let side = |p90: f64, bw: f64, stall: Option<f64>| SideFigures {
+            rtt_p90_ms: p90,
+            mean_bw_ratio: bw,
+            worst_stall_s: stall,
+            ..SideFigures::default()
+        };
+        let run = |sim: SideFigures, real: SideFigures| SchemeComparison {
+            rtt_p90_real_over_sim: real.rtt_p90_ms / sim.rtt_p90_ms,
+            bw_ratio_real_minus_sim: real.mean_bw_ratio - sim.mean_bw_ratio,
+            real_path_rtt_ms: (50.0, real.rtt_p90_ms / 2.0),
+            sim,
+            real,
+            sim_runs: Vec::new(),
+            real_runs: Vec::new(),
+        };
+        let c = median_comparison(vec![
+            run(side(300.0, 0.90, Some(1.0)), side(430.0, 0.95, Some(2.0))),
+            run(side(320.0, 0.94, None), side(620.0, 0.91, Some(1.5))),
+            run(side(310.0, 0.92, Some(3.0)), side(480.0, 0.93, Some(1.0))),
+        ]);
+        assert_eq!(c.sim.rtt_p90_ms, 310.0);
+        assert_eq!(c.real.rtt_p90_ms, 480.0);
+        assert!((c.rtt_p90_real_over_sim - 480.0 / 310.0).abs() < 1e-6, "{c:?}");
+        assert!((c.bw_ratio_real_minus_sim - (0.93 - 0.92)).abs() < 1e-9, "{c:?}");
+        // Of two stalls, the mean of the two; of three, the middle one.
+        assert_eq!(c.sim.worst_stall_s, Some(2.0));
+        assert_eq!(c.real.worst_stall_s, Some(1.5));
+        assert_eq!(c.real_path_rtt_ms, (50.0, 240.0));
+        assert_eq!(c.real_runs.len(), 3);
+        assert_eq!(c.sim_runs[1].rtt_p90_ms, 320.0);
     }
 
     #[test]
