@@ -330,6 +330,13 @@ impl DataPlane {
     }
 
     /// The sources heard from (or, for this member's own, sent) in the last ten seconds.
+    /// How long ago a packet of `source` last arrived (through whichever neighbour), if one
+    /// ever did.
+    pub(crate) fn since_arrival(&self, source: Slot, now: Time) -> Option<Duration> {
+        let at = self.sources.get(&source)?.last_arrival?;
+        Some(now.saturating_since(at))
+    }
+
     pub(crate) fn active_sources(&self, now: Time) -> impl Iterator<Item = Slot> + '_ {
         self.sources.iter().filter_map(move |(&s, st)| {
             st.last_arrival

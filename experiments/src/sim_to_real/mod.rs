@@ -364,7 +364,9 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
                 run + 1,
                 args.runs
             );
-            let out = args.out.join(run_dir(&format!("real-{}", scheme.name()), run));
+            let out = args
+                .out
+                .join(run_dir(&format!("real-{}", scheme.name()), run));
             let real = RealRun {
                 esm: &esm,
                 world: &world,
@@ -819,8 +821,14 @@ mod tests {
         ]);
         assert_eq!(c.sim.rtt_p90_ms, 310.0);
         assert_eq!(c.real.rtt_p90_ms, 480.0);
-        assert!((c.rtt_p90_real_over_sim - 480.0 / 310.0).abs() < 1e-6, "{c:?}");
-        assert!((c.bw_ratio_real_minus_sim - (0.93 - 0.92)).abs() < 1e-9, "{c:?}");
+        assert!(
+            (c.rtt_p90_real_over_sim - 480.0 / 310.0).abs() < 1e-6,
+            "{c:?}"
+        );
+        assert!(
+            (c.bw_ratio_real_minus_sim - (0.93 - 0.92)).abs() < 1e-9,
+            "{c:?}"
+        );
         // Of two stalls, the mean of the two; of three, the middle one.
         assert_eq!(c.sim.worst_stall_s, Some(2.0));
         assert_eq!(c.real.worst_stall_s, Some(1.5));
