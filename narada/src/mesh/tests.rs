@@ -146,14 +146,20 @@ fn a_full_member_refuses_a_link_and_refers_the_asker_to_its_neighbours() {
     );
 }
 
-#[test]
-fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
+/// A founder linked to members 7 and 8 at 1 s, its outputs drained: with the time and 7's slot.
+fn linked_to_7_and_8() -> (Core, Mesh, Time, Slot) {
     let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);
     let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
     m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
     m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
     drained(&mut cx);
+    (cx, m, now, a)
+}
+
+#[test]
+fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
+    let (mut cx, mut m, now, a) = linked_to_7_and_8();
     let lost = ProberEvent::Lost {
         peer: id(7),
         loss_per_mille: 1000,
@@ -188,12 +194,7 @@ fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn(
 
 #[test]
 fn a_silent_neighbour_whose_stream_arrives_through_another_loses_its_link_not_its_life() {
-    let (mut cx, mut m) = founder(MeshConfig::default());
-    let now = Time::from_secs(1);
-    let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
-    m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
-    m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
-    drained(&mut cx);
+    let (mut cx, mut m, now, a) = linked_to_7_and_8();
     let lost = ProberEvent::Lost {
         peer: id(7),
         loss_per_mille: 1000,
