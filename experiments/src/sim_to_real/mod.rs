@@ -193,9 +193,10 @@ pub struct SimToRealSummary {
     pub senders: Vec<usize>,
     /// The stream rate, Mbit/s.
     pub rate_mbps: f64,
-    /// The place the real runs killed (left out of both sides), per scheme.
+    /// The place the real runs killed (left out of both sides), per scheme (the first run's,
+    /// when there are several; each run kills its own busiest relay).
     pub crashed: BTreeMap<&'static str, Option<usize>>,
-    /// The place the simulator crashed, per scheme (after its window).
+    /// The place the simulator crashed, per scheme (after its window; the first run's).
     pub sim_crashed: BTreeMap<&'static str, Option<usize>>,
     /// Per scheme.
     pub schemes: BTreeMap<&'static str, SchemeComparison>,
