@@ -329,13 +329,6 @@ impl DataPlane {
         self.nack_at = next.map(|at| at.max(now + Duration::from_millis(1)));
     }
 
-    /// How long ago a packet of `source` last arrived (through whichever neighbour), if one
-    /// ever did.
-    pub(crate) fn since_arrival(&self, source: Slot, now: Time) -> Option<Duration> {
-        let at = self.sources.get(&source)?.last_arrival?;
-        Some(now.saturating_since(at))
-    }
-
     /// The sources heard from (or, for this member's own, sent) in the last ten seconds.
     pub(crate) fn active_sources(&self, now: Time) -> impl Iterator<Item = Slot> + '_ {
         self.sources.iter().filter_map(move |(&s, st)| {

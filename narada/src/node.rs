@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::{LinkEvent, LinkMetrics, NodeId, Output, Protocol, Time, TimerTable, soonest};
-use probe::{Prober, ProberEvent};
+use probe::Prober;
 
 use crate::NaradaConfig;
 use crate::core::Core;
@@ -130,9 +130,6 @@ pub struct NaradaStats {
     pub links_swapped: u64,
     /// Neighbours declared dead after silence.
     pub neighbours_died: u64,
-    /// Links dropped after silence whose other end was not declared dead: its own stream, as a
-    /// source, kept arriving through another neighbour.
-    pub links_lost_to_silence: u64,
     /// Partition-repair probes sent.
     pub repair_probes: u64,
     /// Active bandwidth probes asked for.
@@ -368,31 +365,13 @@ impl Narada {
             .is_some_and(|s| self.core.members.is_alive(s))
     }
 
-    /// Whether `event` is a lost ping to a neighbour whose own stream, as a source, arrived
-    /// (through another neighbour: what came over the link itself would have been heard)
-    /// within the last ping interval. Such a neighbour is cut off from this member, not dead.
-    /// Within one interval only: a dead source's last packets, still in flight when it died,
-    /// are older than that by the time its pings have gone unanswered.
-    fn streaming_elsewhere(&self, event: &ProberEvent, now: Time) -> bool {
-        let ProberEvent::Lost { peer, .. } = event else {
-            return false;
-        };
-        self.core.members.slot_of(peer).is_some_and(|slot| {
-            self.data
-                .since_arrival(slot, now)
-                .is_some_and(|ago| ago < self.core.config.repair.ping_interval)
-        })
-    }
-
     /// Feed the prober, then lift its outputs; its reports go to the mesh as they come.
     pub(crate) fn drive_prober(&mut self, now: Time, input: impl FnOnce(&mut Prober, Time)) {
         input(&mut self.core.prober, now);
         loop {
             // Reports a nested prober command drained come first: they were queued earlier.
             if let Some(event) = self.core.deferred_probe_events.pop_front() {
-                let streaming = self.streaming_elsewhere(&event, now);
-                self.mesh
-                    .on_probe_event(&mut self.core, now, event, streaming);
+                self.mesh.on_probe_event(&mut self.core, now, event);
                 continue;
             }
             let Some(output) = self.core.prober.poll_output() else {
@@ -401,11 +380,7 @@ impl Narada {
             let outbox = &mut self.core.outbox;
             match output {
                 Output::Send { to, msg } => outbox.send(to, Message::Probe(msg)),
-                Output::Emit(event) => {
-                    let streaming = self.streaming_elsewhere(&event, now);
-                    self.mesh
-                        .on_probe_event(&mut self.core, now, event, streaming);
-                }
+                Output::Emit(event) => self.mesh.on_probe_event(&mut self.core, now, event),
                 Output::Connect { peer } => outbox.connect(peer),
                 Output::Disconnect { peer } => outbox.disconnect(peer),
                 Output::Measure { peer, request } => outbox.measure(peer, request),

@@ -383,16 +383,7 @@ impl Mesh {
         cx.reroute(now);
     }
 
-    /// A report of the prober. `streaming_elsewhere`: the peer of a lost ping is a source
-    /// whose stream still arrives through another neighbour (so it is alive, whatever its
-    /// link to this member does).
-    pub(crate) fn on_probe_event(
-        &mut self,
-        cx: &mut Core,
-        now: Time,
-        event: ProberEvent,
-        streaming_elsewhere: bool,
-    ) {
+    pub(crate) fn on_probe_event(&mut self, cx: &mut Core, now: Time, event: ProberEvent) {
         match event {
             // The link's latency is the smallest of its latest round trips: the queue this
             // member's own stream builds on the link it uses must not make that link look long
@@ -427,15 +418,8 @@ impl Mesh {
                 };
                 n.lost_pings += 1;
                 if n.lost_pings >= cx.config.repair.dead_after_lost_pings {
-                    if streaming_elsewhere {
-                        // Its link fails, not the member: declaring it dead would tear down
-                        // its trees everywhere until it refuted. Drop the link instead.
-                        cx.stats.links_lost_to_silence += 1;
-                        self.drop_link(cx, now, slot);
-                    } else {
-                        cx.stats.neighbours_died += 1;
-                        self.member_died(cx, now, slot);
-                    }
+                    cx.stats.neighbours_died += 1;
+                    self.member_died(cx, now, slot);
                 }
             }
         }

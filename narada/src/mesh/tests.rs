@@ -146,28 +146,22 @@ fn a_full_member_refuses_a_link_and_refers_the_asker_to_its_neighbours() {
     );
 }
 
-/// A founder linked to members 7 and 8 at 1 s, its outputs drained: with the time and 7's slot.
-fn linked_to_7_and_8() -> (Core, Mesh, Time, Slot) {
+#[test]
+fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
     let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);
     let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
     m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
     m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
     drained(&mut cx);
-    (cx, m, now, a)
-}
-
-#[test]
-fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn() {
-    let (mut cx, mut m, now, a) = linked_to_7_and_8();
     let lost = ProberEvent::Lost {
         peer: id(7),
         loss_per_mille: 1000,
     };
-    m.on_probe_event(&mut cx, now, lost, false);
-    m.on_probe_event(&mut cx, now, lost, false);
+    m.on_probe_event(&mut cx, now, lost);
+    m.on_probe_event(&mut cx, now, lost);
     assert_eq!(drained(&mut cx), Vec::new(), "two lost pings are not death");
-    m.on_probe_event(&mut cx, now, lost, false);
+    m.on_probe_event(&mut cx, now, lost);
     let withdrawal = Message::Update(Update {
         intro: Vec::new(),
         members: Vec::new(),
@@ -190,42 +184,6 @@ fn a_neighbour_silent_for_three_pings_is_declared_dead_and_its_routes_withdrawn(
     );
     assert_eq!(cx.stats.neighbours_died, 1);
     assert!(!cx.neighbours.contains_key(&a));
-}
-
-#[test]
-fn a_silent_neighbour_whose_stream_arrives_through_another_loses_its_link_not_its_life() {
-    let (mut cx, mut m, now, a) = linked_to_7_and_8();
-    let lost = ProberEvent::Lost {
-        peer: id(7),
-        loss_per_mille: 1000,
-    };
-    for _ in 0..3 {
-        m.on_probe_event(&mut cx, now, lost, true);
-    }
-    let out = drained(&mut cx);
-    assert!(
-        !out.contains(&Output::Emit(Event::MemberDied(id(7)))),
-        "{out:?}"
-    );
-    assert!(
-        out.contains(&Output::Send {
-            to: id(7),
-            msg: Message::LinkDrop
-        }),
-        "the link is dropped at both ends: {out:?}"
-    );
-    assert!(
-        out.contains(&Output::Emit(Event::NeighbourDown(id(7)))),
-        "{out:?}"
-    );
-    assert!(
-        cx.members
-            .record(a)
-            .is_some_and(|r| r.status != crate::members::Status::Dead)
-    );
-    assert!(!cx.neighbours.contains_key(&a));
-    assert_eq!(cx.stats.neighbours_died, 0);
-    assert_eq!(cx.stats.links_lost_to_silence, 1);
 }
 
 #[test]

@@ -230,7 +230,6 @@ impl Member {
                         let st = n.stats();
                         MembershipCounters {
                             neighbours_died: st.neighbours_died,
-                            links_lost_to_silence: st.links_lost_to_silence,
                             links_added: st.links_added,
                             links_dropped: st.links_dropped + st.links_swapped,
                             ..MembershipCounters::default()

@@ -138,10 +138,6 @@ pub struct ConferenceStatus {
 pub struct MembershipCounters {
     /// Neighbours this member declared dead itself, after their pings went unanswered.
     pub neighbours_died: u64,
-    /// Links this member dropped after their pings went unanswered while the neighbour's own
-    /// stream still arrived through another (cut off from this member, not dead).
-    #[serde(default)]
-    pub links_lost_to_silence: u64,
     /// Members this member took for dead, whoever declared it (itself or another member).
     pub deaths_heard: u64,
     /// Members that left in good order.
@@ -469,13 +465,6 @@ impl StatusBoard {
             "esm_neighbours_died_total",
             "Neighbours this member declared dead after their pings went unanswered.",
             s.membership.neighbours_died as f64,
-        )
-        .single(
-            Kind::Counter,
-            "esm_links_lost_to_silence_total",
-            "Links dropped after their pings went unanswered while the neighbour's own stream \
-             still arrived through another neighbour (cut off, not dead).",
-            s.membership.links_lost_to_silence as f64,
         )
         .single(
             Kind::Counter,
