@@ -337,7 +337,7 @@ pub fn run(args: &SimToRealArgs) -> Result<SimToRealSummary, SimToRealError> {
     let mut sims = Vec::new();
     for run in 0..args.runs {
         let sim_args = ConferencingArgs {
-            protocol_seed: (run > 0).then(|| args.seed + 1000 * run),
+            protocol_seed: (run > 0).then(|| args.seed.wrapping_add(1000 * run)),
             out: Some(args.out.join(run_dir("sim", run))),
             ..sim_args.clone()
         };
@@ -452,16 +452,10 @@ fn run_dir(name: &str, run: u64) -> String {
     }
 }
 
-/// The median of `values` (NaN for none; the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| !v.is_nan());
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+/// The median of `values`, NaN left out (NaN for none; the mean of the middle two for an even
+/// count).
+fn median(values: Vec<f64>) -> f64 {
+    Distribution::new(values).quantile(0.5).unwrap_or(f64::NAN)
 }
 
 /// Each figure's median over `sides`.
