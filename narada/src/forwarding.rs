@@ -59,8 +59,9 @@ pub struct SourceState {
     seen: VecDeque<u64>,
     /// Recent packets in order of sequence number, each with when it was kept. Packets come
     /// mostly in order and leave oldest first, so a sorted queue searched by binary search
-    /// serves them with no allocation per packet (a map took a node per packet and was a
-    /// twentieth of a 256-member simulation's time).
+    /// serves them with no allocation per packet (the map it replaced was 6% of a 256-member
+    /// simulation's profile). A packet out of order costs a shift of at most half the
+    /// queue, which the capacity bounds.
     buffer: VecDeque<(u64, Time, Buffered)>,
     /// Gaps by sequence number.
     pub missing: BTreeMap<u64, Missing>,
