@@ -208,6 +208,7 @@ impl Core {
                         leaving: n.leaving,
                         full: n.room.full,
                         shed: n.room.shed,
+                        shed_own: n.room.shed_own,
                         room_level: n.room.level,
                     },
                 )

@@ -77,8 +77,12 @@ pub struct UploadRoom {
     /// No room for another child stream: only members already its children for a source
     /// should route that source through it.
     pub full: bool,
-    /// Over its upload: the recipient, though a child, should find another parent if it can.
+    /// Over its upload: the recipient, though a child, should find another parent for the
+    /// streams this member relays from other sources, if it can.
     pub shed: bool,
+    /// Over its upload even after shedding relayed streams: the recipient should also take
+    /// this member's own stream from another member (one that already has it) if it can.
+    pub shed_own: bool,
     /// When full (or shedding), the bandwidth level a stream through this member gets: for a
     /// neighbour not yet its child, what one more child stream would get of the upload; for a
     /// shed child, what each child stream gets now. Always below the full level, so a member

@@ -94,7 +94,8 @@ pub struct MeshLink {
     pub measured: bool,
     /// The neighbour's upload carries all the child streams it can.
     pub full: bool,
-    /// The neighbour asks this member to move its routes elsewhere.
+    /// The neighbour asks this member to move routes elsewhere (those to other sources, or to
+    /// the neighbour's own stream as well).
     pub shed: bool,
 }
 
@@ -271,7 +272,7 @@ impl Narada {
                     width: link.metric.width,
                     measured: nb.bandwidth.level().is_some(),
                     full: link.full,
-                    shed: link.shed,
+                    shed: link.shed || link.shed_own,
                 })
             })
             .collect()

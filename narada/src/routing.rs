@@ -88,8 +88,11 @@ pub struct LinkCost {
     /// no bandwidth to a member not already its child for that destination (admission control
     /// across all the streams a member forwards).
     pub full: bool,
-    /// The neighbour is over its upload and asks this member to move too, child or not.
+    /// The neighbour is over its upload and asks this member to move the routes to other
+    /// sources that pass through it, child or not.
     pub shed: bool,
+    /// The same for the route to the neighbour's own stream.
+    pub shed_own: bool,
     /// With `full`: the bandwidth level a stream through the neighbour gets (see
     /// [`crate::message::UploadRoom::level`]); it caps the width of routes a new or shed
     /// child would take through it.
@@ -496,8 +499,8 @@ impl RoutingTable {
                 return None;
             }
         }
-        let metric = if link.full && kind.uses_bandwidth() && (link.shed || Some(n) != current_hop)
-        {
+        let shed = if d == n { link.shed_own } else { link.shed };
+        let metric = if link.full && kind.uses_bandwidth() && (shed || Some(n) != current_hop) {
             // Joining a full relay would take a share of the upload its streams already use:
             // the route is only as wide as that share.
             PathMetric {

@@ -101,6 +101,7 @@ impl Core {
             let room = UploadRoom {
                 full: true,
                 shed: false,
+                shed_own: false,
                 level: self.config.stream_level(self.upload_used + 1),
             };
             if let Some(nb) = self.neighbours.get_mut(&n) {

@@ -84,6 +84,7 @@ mod tests {
             leaving: false,
             full: false,
             shed: false,
+            shed_own: false,
             room_level: 0,
         }
     }

@@ -491,6 +491,7 @@ mod tests {
             leaving: false,
             full,
             shed: false,
+            shed_own: false,
             room_level,
         }
     }

@@ -23,6 +23,7 @@ fn links(costs: &[(Slot, u32)]) -> BTreeMap<Slot, LinkCost> {
                     leaving: false,
                     full: false,
                     shed: false,
+                    shed_own: false,
                     room_level: 0,
                 },
             )
@@ -79,6 +80,7 @@ fn wide_links(costs: &[(Slot, u32)], full: Option<Slot>) -> BTreeMap<Slot, LinkC
                 leaving: false,
                 full: full == Some(s),
                 shed: false,
+                shed_own: false,
                 room_level: 0,
             };
             (s, link)
@@ -133,6 +135,30 @@ fn a_full_neighbour_keeps_its_children_and_takes_no_new_ones() {
     over.get_mut(&1).unwrap().shed = true;
     t.recompute(Time::ZERO, &over, |_| true, TOL);
     assert_eq!(t.route(3).map(|r| r.next_hop), Some(2));
+}
+
+#[test]
+fn a_relay_sheds_the_streams_it_relays_before_its_own() {
+    let mut t = RoutingTable::new(MetricKind::BandwidthLatency);
+    // Neighbour 1 is a source and relays source 3; neighbour 2 reaches both, slower.
+    t.apply(1, 3, wide_advert(10_000, &[3]), 64).unwrap();
+    t.apply(2, 3, wide_advert(40_000, &[3]), 64).unwrap();
+    t.apply(2, 1, wide_advert(40_000, &[1]), 64).unwrap();
+    let mut links = wide_links(&[(1, 10_000), (2, 1)], None);
+    t.recompute(Time::ZERO, &links, |_| true, TOL);
+    let hop = |t: &RoutingTable, d| t.route(d).map(|r| r.next_hop);
+    assert_eq!((hop(&t, 1), hop(&t, 3)), (Some(1), Some(1)));
+    // 1 is over its upload and sheds the streams it relays: the route to 3 moves, the route
+    // to 1's own stream stays.
+    let one = links.get_mut(&1).unwrap();
+    one.full = true;
+    one.shed = true;
+    t.recompute(Time::ZERO, &links, |_| true, TOL);
+    assert_eq!((hop(&t, 1), hop(&t, 3)), (Some(1), Some(2)));
+    // Still over, it sheds its own stream too: that route moves as well.
+    links.get_mut(&1).unwrap().shed_own = true;
+    t.recompute(Time::ZERO, &links, |_| true, TOL);
+    assert_eq!((hop(&t, 1), hop(&t, 3)), (Some(2), Some(2)));
 }
 
 #[test]
