@@ -144,8 +144,9 @@ pub struct BandwidthConfig {
     /// (receivers' mean and worst, averaged over the seeds: 0.965/0.917, against 0.960/0.902
     /// at 0.85, 0.959/0.898 at 0.8 and 0.959/0.911 at 0.95, the simulator's edges then asking
     /// 64 kbit/s above what they offered); on seeds 5-8 it tied 0.85 and adapted better to the
-    /// congestion episode. With the simulator as it is now: 0.962/0.910 on seeds 1-4,
-    /// 0.976/0.927 on 5-8.
+    /// congestion episode. Not tuned again since; with shedding per stream and offers in
+    /// whole slots (d705d00) the same runs give 0.980/0.933 on seeds 1-4 and 0.978/0.942 on
+    /// seeds 5-8.
     pub upload_share: f64,
     /// This member's download capacity, if known: when what arrives reaches it, the access
     /// link is the bottleneck and probing others cannot help, so no probes are sent.

@@ -83,11 +83,11 @@ pub struct UploadRoom {
     /// Over its upload even after shedding relayed streams: the recipient should also take
     /// this member's own stream from another member (one that already has it) if it can.
     pub shed_own: bool,
-    /// When full (or shedding), the bandwidth level a stream through this member gets: for a
-    /// neighbour not yet its child, what one more child stream would get of the upload; for a
-    /// shed child, what each child stream gets now. Always below the full level, so a member
-    /// with room beats a full one, and a full relay with a large upload beats one that cannot
-    /// carry even one stream.
+    /// When full (or shedding), the bandwidth level a stream through this member gets, of the
+    /// whole streams its upload carries: for a neighbour not yet its child, what one more
+    /// child stream would get; for a child shed any stream, what each child stream gets now.
+    /// Always below the full level, so a member with room beats a full one, and a full relay
+    /// with a large upload beats one that cannot carry even one stream (level 0).
     pub level: u16,
 }
 
