@@ -32,7 +32,8 @@ pub struct BroadcastConfig {
     pub input: Option<PathBuf>,
     /// Publish a file as fast as it reads instead of at its own rate.
     pub fast: bool,
-    /// End an HTTP response after the stream has not grown for this long.
+    /// End an HTTP response after the stream has not grown for this long under the same
+    /// parent (a change of parent starts the time again).
     pub idle_end: Duration,
     /// Bytes each node keeps in memory for children that resume.
     pub memory_limit: u64,
@@ -117,7 +118,8 @@ pub struct BroadcastCommon {
     /// ESM_INVITE variable): the channel's secret, and for a relay the roots to join through.
     #[arg(long, value_name = "TOKEN|FILE")]
     pub invite: Option<String>,
-    /// End a viewer's response once the stream has not grown for this long.
+    /// End a viewer's response once the stream has not grown for this long; a relay that
+    /// changes parent (its parent failed) starts the time again, so repairs are pauses.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub idle_end: Duration,
     /// Bytes of the stream each node keeps in memory for children that resume.

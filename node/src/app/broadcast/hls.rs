@@ -10,8 +10,9 @@
 //! in the playlists are each node's own.
 //!
 //! The stream ends, for the playlists' `#EXT-X-ENDLIST`, when the root's input ended or when
-//! the store has not grown for the node's idle time (`--idle-end`, the rule that also ends a
-//! plain viewer's response: a relay cannot tell a finished broadcast from a stall).
+//! the store has not grown for the node's idle time under the same parent (`--idle-end`, the
+//! rule that also ends a plain viewer's response: a relay cannot tell a finished broadcast from
+//! a stall, but it can tell a repair of the tree from one).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::Shared;
+use super::idle::IdleClock;
 use super::serving::Want;
 use super::store::{Extent, Read, StoreReader};
 use super::ts::{self, PACKET};
@@ -61,9 +63,9 @@ pub struct Hls {
 
 impl Hls {
     /// Starts following `store` (a task on the current tokio runtime, ending with the last
-    /// `Hls` clone or the store): `input` says when the root's input ended, `idle_end` how
-    /// long without growth ends the stream elsewhere.
-    pub(super) fn follow(store: StoreReader, input: InputState, idle_end: Duration) -> Self {
+    /// `Hls` clone or the store): `input` says when the root's input ended, `idle` when a
+    /// stream that stopped growing counts as ended.
+    pub(super) fn follow(store: StoreReader, input: InputState, idle: IdleClock) -> Self {
         let config = HlsConfig::default();
         let index = Arc::new(Mutex::new(SegmentIndex::new(config)));
         let follower = Follower {
@@ -71,7 +73,7 @@ impl Hls {
             grown: store.watch(),
             store,
             input,
-            idle_end,
+            idle,
             target: config.target_ticks(),
         };
         tokio::spawn(follower.run());
@@ -104,7 +106,7 @@ struct Follower {
     store: StoreReader,
     grown: watch::Receiver<Extent>,
     input: InputState,
-    idle_end: Duration,
+    idle: IdleClock,
     target: u64,
 }
 
@@ -168,19 +170,17 @@ impl Follower {
     /// for growth without limit.
     async fn wait_for_growth(&mut self, ended: bool) -> bool {
         let input_done = self.input.lock().map(|i| i.0).unwrap_or(false);
-        let limit = match (ended, input_done) {
-            (true, _) => None,
-            (false, true) => Some(INPUT_END_GRACE),
-            (false, false) => Some(self.idle_end),
-        };
-        let Some(limit) = limit else {
+        if ended {
             let _ = self.grown.changed().await;
             return true;
-        };
-        matches!(
-            tokio::time::timeout(limit, self.grown.changed()).await,
-            Ok(Ok(()))
-        )
+        }
+        if input_done {
+            return matches!(
+                tokio::time::timeout(INPUT_END_GRACE, self.grown.changed()).await,
+                Ok(Ok(()))
+            );
+        }
+        self.idle.wait(&mut self.grown).await
     }
 
     /// Hands what was cut to the index and trims it to the store; `false` once nobody

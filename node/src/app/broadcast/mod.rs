@@ -13,13 +13,15 @@
 //! PCR), [`ts`] (MPEG-TS packets), [`store`] (segment files bounded by a retention),
 //! [`serving`] (what viewers and status pages read, and where the root redirects them),
 //! [`vouch`] (the root redirects only to HTTP addresses it checked), [`hls`] (the HLS routes),
-//! [`http`] (the routes); the live edge a viewer starts at is found once per growth of the store
-//! (`live_edge`). HTTP goes through [`crate::edge::http_server`] with the timeouts and caps of
+//! [`http`] (the routes), [`idle`] (when a stream that stopped growing counts as ended: the
+//! idle time restarts at every change of parent, so a repair is a pause); the live edge a
+//! viewer starts at is found once per growth of the store (`live_edge`). HTTP goes through [`crate::edge::http_server`] with the timeouts and caps of
 //! the config.
 
 pub mod config;
 pub mod hls;
 pub mod http;
+pub mod idle;
 pub mod ingest;
 mod live_edge;
 pub mod serving;
@@ -36,6 +38,8 @@ use overcast::certificate::NodeInfo;
 use overcast::{Command, Overcast, OvercastConfig};
 use overlay_core::NodeId;
 use tokio::sync::mpsc;
+
+use idle::ParentChanges;
 
 pub use config::{BroadcastArgs, BroadcastCommon, BroadcastConfig, RelayArgs};
 pub use serving::{BroadcastStatus, ClientGuard, Delivery, LiveNode, Shared};
@@ -218,7 +222,10 @@ impl BroadcastNode {
         let mut stored_stream = resume.map_or(0, |(stream, _)| stream);
         let mut stored_end = held.end;
         let mut last_view = Instant::now() - Duration::from_secs(1);
+        let mut parents = ParentChanges::new();
+        let idle = parents.clock(config.idle_end);
         let observer: runtime::Observer<Overcast> = Box::new(move |n: &Overcast| {
+            parents.observe(n.parent());
             let end = n.content_end();
             if n.stream() != stored_stream && n.stream() != 0 {
                 // Another stream than the store holds: it starts afresh where this node's does.
@@ -283,7 +290,7 @@ impl BroadcastNode {
                 store,
                 view,
                 handle.snapshot.clone(),
-                config.idle_end,
+                idle,
                 id,
             )
             .with_max_viewers(config.max_viewers),

@@ -14,6 +14,7 @@ use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
 
 use super::hls::Hls;
+use super::idle::IdleClock;
 use super::live_edge::LiveEdge;
 use super::store::{Read, StoreReader};
 use super::ts::PACKET;
@@ -159,7 +160,7 @@ pub struct Shared {
     http: Arc<HttpCounters>,
     /// Lines that viewers can cause.
     logs: LogLimiter,
-    idle_end: Duration,
+    idle: IdleClock,
     me: NodeId,
     estimates: Arc<Mutex<BTreeMap<NodeId, Duration>>>,
     /// HLS segments cut from the store as it grows.
@@ -178,19 +179,19 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     /// The state of node `me` of `channel`: its store, the protocol `view` and transport
-    /// `snapshot` that the runtime keeps current, and how long a
-    /// viewer waits for the stream to grow before its response ends. Starts the task that
+    /// `snapshot` that the runtime keeps current, and when a viewer's response ends because
+    /// the stream stopped growing (`idle`). Starts the task that
     /// cuts HLS segments from the store (so it needs a tokio runtime).
     pub(super) fn new(
         channel: String,
         store: StoreReader,
         view: Arc<Mutex<View>>,
         transport: Arc<Mutex<TransportSnapshot>>,
-        idle_end: Duration,
+        idle: IdleClock,
         me: NodeId,
     ) -> Self {
         let input = Arc::new(Mutex::new((false, None)));
-        let hls = Hls::follow(store.clone(), input.clone(), idle_end);
+        let hls = Hls::follow(store.clone(), input.clone(), idle.clone());
         Self {
             channel,
             store,
@@ -204,7 +205,7 @@ impl Shared {
             live: tokio::sync::Mutex::new(LiveEdge::default()),
             http: Arc::default(),
             logs: LogLimiter::default(),
-            idle_end,
+            idle,
             me,
             estimates: Arc::new(Mutex::new(BTreeMap::new())),
             hls,
@@ -432,6 +433,7 @@ impl Shared {
     ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         let shared = self.clone();
         let mut grown = self.store.watch();
+        let mut idle = self.idle.clone();
         async_stream::try_stream! {
             let _guard = guard;
             let mut pos = from;
@@ -457,9 +459,8 @@ impl Shared {
                         pos = edge;
                     }
                     Read::Empty => {
-                        match tokio::time::timeout(shared.idle_end, grown.changed()).await {
-                            Ok(Ok(())) => {}
-                            _ => break,
+                        if !idle.wait(&mut grown).await {
+                            break;
                         }
                     }
                 }
