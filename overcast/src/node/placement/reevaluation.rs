@@ -240,8 +240,13 @@ impl Placement {
         // move a certificate at the root. A sibling needs only a quarter of the band: the move
         // stops at the parent, and a sibling a little closer is often on the way to this node,
         // its flow crossing the same links (GEANT, 600 nodes, seed 1: 6% closer, both at half).
-        let closer_than = parent_rtt.mul_f64(1.0 - margin);
-        let sibling_closer_than = parent_rtt.mul_f64(1.0 - margin / SIBLING_BAND_DIVISOR);
+        // Either way it must also be `closer_floor` nearer, so that sub-millisecond gains do
+        // not keep a large tree moving.
+        let within_floor = parent_rtt.saturating_sub(cx.config.closer_floor);
+        let closer_than = parent_rtt.mul_f64(1.0 - margin).min(within_floor);
+        let sibling_closer_than = parent_rtt
+            .mul_f64(1.0 - margin / SIBLING_BAND_DIVISOR)
+            .min(within_floor);
         let closer = if strict {
             let mut near = kept.clone();
             near.others.retain(|o| {

@@ -336,6 +336,15 @@ fn a_lost_parent_is_left_for_the_grandparent() {
 /// child, `sibling`, as near as the parent): the hop from the parent measures 12.5 Mbit/s (its
 /// upload is shared), the sibling's hop `sibling_hop`. Returns what the node sent at the end.
 fn round_beside_the_parent(sibling_hop: Bandwidth) -> Vec<Output<Message, Event>> {
+    round_with_a_sibling(sibling_hop, ms(8))
+}
+
+/// A re-evaluation round of a node 8 ms from its parent (both sharing the parent's 25 Mbit/s
+/// upload) and a sibling whose hop and round-trip time are given; what the node then sends.
+fn round_with_a_sibling(
+    sibling_hop: Bandwidth,
+    sibling_rtt: Duration,
+) -> Vec<Output<Message, Event>> {
     let (root, parent, sibling, me) = (id(0), id(1), id(2), id(9));
     let mut cx = attached(me, vec![root, parent]);
     cx.config.sample_size = 0;
@@ -354,8 +363,29 @@ fn round_beside_the_parent(sibling_hop: Bandwidth) -> Vec<Output<Message, Event>
     drain(&mut cx);
     placement.on_measured(&mut cx, now, parent, Bandwidth::from_bps(12_500_000), ms(8));
     placement.on_measured(&mut cx, now, root, mbps(10), ms(20));
-    placement.on_measured(&mut cx, now, sibling, sibling_hop, ms(8));
+    placement.on_measured(&mut cx, now, sibling, sibling_hop, sibling_rtt);
     drain(&mut cx)
+}
+
+fn attaches_to(sent: &[Output<Message, Event>], to: NodeId) -> bool {
+    sent.iter()
+        .any(|o| matches!(o, Output::Send { to: t, msg: Message::Attach { .. } } if *t == to))
+}
+
+#[test]
+fn an_as_good_sibling_must_be_closer_by_the_floor_as_well_as_the_band() {
+    // As good (the same 12.5 Mbit/s through it) and 10% closer, but only 0.8 ms: the node stays.
+    let sent = round_with_a_sibling(
+        Bandwidth::from_bps(12_500_000),
+        Duration::from_micros(7_200),
+    );
+    assert!(!attaches_to(&sent, id(2)), "{sent:?}");
+    // 1.5 ms closer: past the 1 ms floor and the band; it moves.
+    let sent = round_with_a_sibling(
+        Bandwidth::from_bps(12_500_000),
+        Duration::from_micros(6_500),
+    );
+    assert!(attaches_to(&sent, id(2)), "{sent:?}");
 }
 
 #[test]
