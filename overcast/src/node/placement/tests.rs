@@ -367,6 +367,7 @@ fn round_with_a_sibling(
     drain(&mut cx)
 }
 
+/// Whether the node asked `to` to adopt it.
 fn attaches_to(sent: &[Output<Message, Event>], to: NodeId) -> bool {
     sent.iter()
         .any(|o| matches!(o, Output::Send { to: t, msg: Message::Attach { .. } } if *t == to))
@@ -393,10 +394,7 @@ fn a_reevaluation_moves_under_an_equally_near_sibling_only_when_its_hop_is_clear
     // The sibling's own hop is twice the parent's: the parent's shared upload is the limit, and
     // moving under the sibling (which loses nothing) takes a flow off it.
     let sent = round_beside_the_parent(mbps(25));
-    let moved = sent
-        .iter()
-        .any(|o| matches!(o, Output::Send { to, msg: Message::Attach { .. }, .. } if *to == id(2)));
-    assert!(moved, "{sent:?}");
+    assert!(attaches_to(&sent, id(2)), "{sent:?}");
     // Alike hops: the limit is elsewhere on the path; the node stays.
     let sent = round_beside_the_parent(Bandwidth::from_bps(13_000_000));
     assert!(
