@@ -99,7 +99,9 @@ pub struct OvercastConfig {
     /// Changed extra information is reported up at most this often.
     pub extra_interval: Duration,
     /// Content counts as changed extra information once it grew by this much (a live stream
-    /// grows all the time; reporting every byte would flood the root).
+    /// grows all the time; reporting every byte would flood the root); so does the first byte
+    /// held once it advanced by this much (a bounded memory slides with the stream), while a
+    /// first byte that went back is reported at once.
     pub content_report_step: u64,
     /// Most certificates one check-in carries (the rest wait for the next).
     pub max_certificates_per_check_in: usize,

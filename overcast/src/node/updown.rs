@@ -437,8 +437,13 @@ impl Core {
         self.timers
             .set(Timer::Extra, now + self.config.extra_interval);
         let info = self.info();
-        let grew = info.content >= self.reported.content + self.config.content_report_step
-            || info.first != self.reported.first
+        // A bounded memory's first byte advances with the stream as the end does: reported by
+        // the same step (every node's window sliding would otherwise certify every interval),
+        // and at once when it goes back (a new stream or a restart).
+        let step = self.config.content_report_step;
+        let grew = info.content >= self.reported.content + step
+            || info.first >= self.reported.first.saturating_add(step)
+            || info.first < self.reported.first
             || info.degraded != self.reported.degraded;
         // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
         let bw_moved = PathBandwidth::from_wire(info.path_bw).moved_beyond(
@@ -554,5 +559,32 @@ mod tests {
             vec![Certificate::new(moved(Some(id(9))), id(2), &signer)],
         );
         assert_eq!(departures(&cx), vec![id(3)]);
+    }
+
+    fn extra_reports(cx: &Core) -> usize {
+        cx.pending
+            .iter()
+            .filter(|c| matches!(c.body, CertBody::Extra { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_sliding_first_byte_is_reported_by_the_content_step_and_a_restart_at_once() {
+        let mut cx = node_with_subtree();
+        cx.config.content_report_step = 1000;
+        let report_with_first = |cx: &mut Core, first: u64| {
+            cx.pending.clear();
+            cx.store = Some((first, false));
+            cx.report_extra(Time::ZERO);
+            extra_reports(cx)
+        };
+        // The window slides a little each interval: nothing until it moved a whole step.
+        assert_eq!(report_with_first(&mut cx, 1000), 1);
+        assert_eq!(report_with_first(&mut cx, 1400), 0);
+        assert_eq!(report_with_first(&mut cx, 1999), 0);
+        assert_eq!(report_with_first(&mut cx, 2000), 1);
+        // Back (a new stream): at once.
+        assert_eq!(report_with_first(&mut cx, 10), 1);
+        assert_eq!(report_with_first(&mut cx, 10), 0);
     }
 }
