@@ -104,8 +104,9 @@ impl Core {
 
     /// Up to `count` live nodes of this node's table other than `asker`, each with its reported
     /// bandwidth from the root: first those of `about` that live here (at most half the
-    /// answer), then half the rest nearest the asker's landmark time `near` (if known), then
-    /// drawn at random.
+    /// answer), then half the rest nearest the asker's landmark time `near` (if known, ties
+    /// broken at random), then drawn at random. Linear in the table with small constants: the
+    /// root of a 10 000-node tree answers every joining node.
     pub(super) fn sample_table(
         &mut self,
         count: usize,
@@ -113,7 +114,7 @@ impl Core {
         near: u32,
         about: &[NodeId],
     ) -> Vec<(NodeId, u64)> {
-        let mut picked: Vec<(NodeId, NodeInfo)> = Vec::with_capacity(count);
+        let mut picked: Vec<(NodeId, u64)> = Vec::with_capacity(count);
         for node in about {
             if picked.len() >= count / 2 {
                 break;
@@ -123,36 +124,51 @@ impl Core {
                 && *node != asker
                 && !picked.iter().any(|p| p.0 == *node)
             {
-                picked.push((*node, entry.info));
+                picked.push((*node, entry.info.path_bw));
             }
         }
-        let mut live: Vec<(NodeId, NodeInfo)> = self
+        let from_about = picked.len();
+        let mut live: Vec<(&NodeId, &NodeInfo)> = self
             .table
             .live()
-            .filter(|(n, _)| **n != asker)
-            .map(|(n, entry)| (*n, entry.info))
+            .filter(|(n, _)| **n != asker && !picked[..from_about].iter().any(|p| p.0 == **n))
+            .map(|(n, entry)| (n, &entry.info))
             .collect();
-        live.shuffle(&mut self.rng);
-        if near > 0 {
+        let half = (count - picked.len()) / 2;
+        if near > 0 && half > 0 {
             // Half the rest by position: the nodes whose distance to the landmark is nearest
-            // the asker's (a stable sort keeps the shuffled order among equals).
-            let mut by_position: Vec<&(NodeId, NodeInfo)> = live
+            // the asker's; equals in an order drawn for this answer.
+            let salt: u64 = rand::RngExt::random(&mut self.rng);
+            let key = |(n, i): &(&NodeId, &NodeInfo)| {
+                let mut first = [0u8; 8];
+                first.copy_from_slice(&n.as_bytes()[..8]);
+                let tie = (u64::from_le_bytes(first) ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                (i.landmark_rtt_us.abs_diff(near), tie)
+            };
+            let mut by_position: Vec<(&NodeId, &NodeInfo)> = live
                 .iter()
-                .filter(|(n, i)| i.landmark_rtt_us > 0 && !picked.iter().any(|p| p.0 == *n))
+                .filter(|(_, i)| i.landmark_rtt_us > 0)
+                .copied()
                 .collect();
-            by_position.sort_by_key(|(_, i)| i.landmark_rtt_us.abs_diff(near));
-            let half = (count - picked.len()) / 2;
-            picked.extend(by_position.into_iter().take(half).copied());
+            if by_position.len() > half {
+                by_position.select_nth_unstable_by_key(half, key);
+                by_position.truncate(half);
+            }
+            by_position.sort_unstable_by_key(key);
+            picked.extend(by_position.into_iter().map(|(n, i)| (*n, i.path_bw)));
         }
-        for entry in &live {
+        // The rest at random: a shuffled prefix long enough to skip those picked by position.
+        let want = count.saturating_sub(picked.len());
+        let (drawn, _) = live.partial_shuffle(&mut self.rng, want + (picked.len() - from_about));
+        for (n, i) in drawn.iter() {
             if picked.len() >= count {
                 break;
             }
-            if !picked.iter().any(|p| p.0 == entry.0) {
-                picked.push(*entry);
+            if !picked[from_about..].iter().any(|p| p.0 == **n) {
+                picked.push((**n, i.path_bw));
             }
         }
-        picked.into_iter().map(|(n, i)| (n, i.path_bw)).collect()
+        picked
     }
 
     /// Child `child` is gone from here, with its subtree; tell the ancestors why.
@@ -586,5 +602,54 @@ mod tests {
         // Back (a new stream): at once.
         assert_eq!(report_with_first(&mut cx, 10), 1);
         assert_eq!(report_with_first(&mut cx, 10), 0);
+    }
+
+    #[test]
+    fn a_sample_has_the_about_nodes_then_the_nearest_by_landmark_then_distinct_random_ones() {
+        let mut cx = node_with_subtree();
+        // Nodes 10..60 below child 2, node i at i ms from the landmark and i Mbit/s.
+        let signer = SimulatedSignatures::new(1, id(2));
+        let births = (10..60)
+            .map(|i| {
+                let info = NodeInfo {
+                    landmark_rtt_us: u32::try_from(i * 1000).unwrap(),
+                    path_bw: i,
+                    ..NodeInfo::default()
+                };
+                let birth = CertBody::Birth {
+                    node: id(i),
+                    seq: 1,
+                    info,
+                };
+                Certificate::new(birth, id(2), &signer)
+            })
+            .collect();
+        cx.take_certificates(id(2), births);
+        // Asker 30 (itself never in the answer), about 55 and 99 (unknown), near 40 ms.
+        for round in 0..20 {
+            let sample = cx.sample_table(10, id(30), 40_000, &[id(55), id(99)]);
+            assert_eq!(sample.len(), 10, "round {round}");
+            assert_eq!(sample[0], (id(55), 55));
+            // Half the other nine, four, nearest 40 ms: 40, then 39 and 41, then 38 or 42.
+            let near: Vec<NodeId> = sample[1..5].iter().map(|s| s.0).collect();
+            assert_eq!(near[0], id(40), "round {round}");
+            let mut beside = [near[1], near[2]];
+            beside.sort();
+            let mut want = [id(39), id(41)];
+            want.sort();
+            assert_eq!(beside, want, "round {round}");
+            assert!([id(38), id(42)].contains(&near[3]), "round {round}");
+            let mut ids: Vec<NodeId> = sample.iter().map(|s| s.0).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), 10, "a node twice: round {round}");
+            assert!(!ids.contains(&id(30)));
+            // Child 2 and grandchild 3 reported no bandwidth; the others their own number.
+            assert!(
+                sample
+                    .iter()
+                    .all(|(n, bw)| [id(2), id(3)].contains(n) || id(*bw) == *n)
+            );
+        }
     }
 }
