@@ -36,13 +36,15 @@ pub fn max_min_fair(capacity: &[f64], flows: &[FlowDemand]) -> Vec<f64> {
         paths.push(channels);
     }
     let mut unfrozen: Vec<usize> = (0..flows.len()).filter(|&f| !frozen[f]).collect();
+    // The channels some unfrozen flow still crosses: a large map's other links are never
+    // scanned (the same arithmetic per channel as scanning them all, so the same rates).
+    let mut used: Vec<usize> = (0..active.len()).filter(|&c| active[c] > 0).collect();
     while !unfrozen.is_empty() {
+        used.retain(|&c| active[c] > 0);
         // The largest common increment before a channel fills or a flow is satisfied.
         let mut step = f64::INFINITY;
-        for (c, &n) in active.iter().enumerate() {
-            if n > 0 {
-                step = step.min(remaining[c].max(0.0) / f64::from(n));
-            }
+        for &c in &used {
+            step = step.min(remaining[c].max(0.0) / f64::from(active[c]));
         }
         for &f in &unfrozen {
             step = step.min(flows[f].demand - rate[f]);
@@ -57,10 +59,8 @@ pub fn max_min_fair(capacity: &[f64], flows: &[FlowDemand]) -> Vec<f64> {
         for &f in &unfrozen {
             rate[f] += step;
         }
-        for (c, &n) in active.iter().enumerate() {
-            if n > 0 {
-                remaining[c] -= step * f64::from(n);
-            }
+        for &c in &used {
+            remaining[c] -= step * f64::from(active[c]);
         }
         let full = |c: u32| remaining[c as usize] <= capacity[c as usize] * 1e-12 + 1e-9;
         unfrozen.retain(|&f| {
