@@ -300,11 +300,24 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
     // Phase 1: joins, then wait until nothing has moved for `quiet`.
     let deadline = Time::ZERO + args.max_time;
     let mut converged = false;
+    let wall = std::time::Instant::now();
     loop {
         let next = group.sim.now() + Duration::from_secs(5);
         group.run_until(next);
         let last = last_change(&group);
-        let all_placed = (0..n).all(|m| group.node(m).is_some_and(overcast::Overcast::is_placed));
+        let placed = (0..n)
+            .filter(|&m| group.node(m).is_some_and(overcast::Overcast::is_placed))
+            .count();
+        let all_placed = placed == n;
+        if group.sim.now().as_micros().is_multiple_of(100_000_000) {
+            // A large run takes minutes: say how it goes (on stderr; the summary is the result).
+            eprintln!(
+                "  {:.0} s simulated ({:.0} s wall): {placed} of {n} placed, last move at {:.0} s",
+                group.sim.now().as_secs_f64(),
+                wall.elapsed().as_secs_f64(),
+                last.as_secs_f64()
+            );
+        }
         if group.sim.now() > last_join
             && all_placed
             && group.sim.now().saturating_since(last) >= args.quiet
