@@ -57,8 +57,9 @@ pub struct IdleClock {
 }
 
 impl IdleClock {
-    /// A clock no parent change restarts (a node that never has a parent, or a test).
-    pub fn fixed(idle_end: Duration) -> Self {
+    /// A clock no parent change restarts.
+    #[cfg(test)]
+    fn fixed(idle_end: Duration) -> Self {
         let (tx, changes) = watch::channel(0);
         // The receiver sees the sender gone and never wakes for it.
         drop(tx);

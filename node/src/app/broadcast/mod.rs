@@ -15,8 +15,8 @@
 //! [`vouch`] (the root redirects only to HTTP addresses it checked), [`hls`] (the HLS routes),
 //! [`http`] (the routes), [`idle`] (when a stream that stopped growing counts as ended: the
 //! idle time restarts at every change of parent, so a repair is a pause); the live edge a
-//! viewer starts at is found once per growth of the store (`live_edge`). HTTP goes through [`crate::edge::http_server`] with the timeouts and caps of
-//! the config.
+//! viewer starts at is found once per growth of the store (`live_edge`). HTTP goes through
+//! [`crate::edge::http_server`] with the timeouts and caps of the config.
 
 pub mod config;
 pub mod hls;
