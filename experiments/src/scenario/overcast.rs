@@ -312,7 +312,7 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         if group.sim.now().as_micros().is_multiple_of(100_000_000) {
             // A large run takes minutes: say how it goes (on stderr; the summary is the result).
             eprintln!(
-                "  {:.0} s simulated ({:.0} s wall): {placed} of {n} placed, last move at {:.0} s",
+                "  {:.0} s simulated ({:.0} s wall): {placed} of {n} placed, last attachment (join, move or re-attach) at {:.0} s",
                 group.sim.now().as_secs_f64(),
                 wall.elapsed().as_secs_f64(),
                 last.as_secs_f64()
