@@ -56,7 +56,8 @@ impl ContentStore {
             return 0;
         }
         let skip = (self.end - offset) as usize;
-        let fresh = bytes.slice(skip..);
+        // Most chunks arrive whole: keep the handle rather than take (and drop) another.
+        let fresh = if skip == 0 { bytes } else { bytes.slice(skip..) };
         let added = fresh.len() as u64;
         match self.blocks.back_mut() {
             Some(block) if block.len() < BLOCK => block.push_back((self.end, fresh)),
@@ -95,6 +96,12 @@ impl ContentStore {
     fn index_of(&self, from: u64) -> Option<(usize, usize)> {
         if from < self.first || from >= self.end {
             return None;
+        }
+        // Most asks are for the newest chunk (a child that keeps up): no search for those.
+        let last = self.blocks.len().checked_sub(1)?;
+        let newest = self.blocks[last].len().checked_sub(1)?;
+        if self.blocks[last][newest].0 <= from {
+            return Some((last, newest));
         }
         // The last chunk starting at or before `from`; chunks cover [first, end) without gaps.
         let block = self
