@@ -57,7 +57,11 @@ impl ContentStore {
         }
         let skip = (self.end - offset) as usize;
         // Most chunks arrive whole: keep the handle rather than take (and drop) another.
-        let fresh = if skip == 0 { bytes } else { bytes.slice(skip..) };
+        let fresh = if skip == 0 {
+            bytes
+        } else {
+            bytes.slice(skip..)
+        };
         let added = fresh.len() as u64;
         match self.blocks.back_mut() {
             Some(block) if block.len() < BLOCK => block.push_back((self.end, fresh)),

@@ -105,8 +105,9 @@ impl Core {
     /// Up to `count` live nodes of this node's table other than `asker`, each with its reported
     /// bandwidth from the root: first those of `about` that live here (at most half the
     /// answer), then half the rest nearest the asker's landmark time `near` (if known, ties
-    /// broken at random), then drawn at random. Linear in the table with small constants: the
-    /// root of a 10 000-node tree answers every joining node.
+    /// broken at random), then drawn at random. It reads the table's indexes of live entries,
+    /// walking only the nodes it answers with (and those as near as the last of them): the
+    /// root of a 10 000-node tree answers every joining node and every re-evaluation.
     pub(super) fn sample_table(
         &mut self,
         count: usize,
@@ -128,44 +129,91 @@ impl Core {
             }
         }
         let from_about = picked.len();
-        let mut live: Vec<(&NodeId, &NodeInfo)> = self
-            .table
-            .live()
-            .filter(|(n, _)| **n != asker && !picked[..from_about].iter().any(|p| p.0 == **n))
-            .map(|(n, entry)| (n, &entry.info))
-            .collect();
+        let excluded = |n: &NodeId| *n == asker || picked[..from_about].iter().any(|p| p.0 == *n);
         let half = (count - picked.len()) / 2;
+        let mut by_position: Vec<(u32, u64, NodeId)> = Vec::new();
         if near > 0 && half > 0 {
             // Half the rest by position: the nodes whose distance to the landmark is nearest
-            // the asker's; equals in an order drawn for this answer.
+            // the asker's; equals in an order drawn for this answer. Walk out from `near` on
+            // both sides, nearest first, up to the half-th node and every node as near as it.
             let salt: u64 = rand::RngExt::random(&mut self.rng);
-            let key = |(n, i): &(&NodeId, &NodeInfo)| {
+            let tie = |n: &NodeId| {
                 let mut first = [0u8; 8];
                 first.copy_from_slice(&n.as_bytes()[..8]);
-                let tie = (u64::from_le_bytes(first) ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                (i.landmark_rtt_us.abs_diff(near), tie)
+                (u64::from_le_bytes(first) ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             };
-            let mut by_position: Vec<(&NodeId, &NodeInfo)> = live
-                .iter()
-                .filter(|(_, i)| i.landmark_rtt_us > 0)
-                .copied()
-                .collect();
-            if by_position.len() > half {
-                by_position.select_nth_unstable_by_key(half, key);
-                by_position.truncate(half);
+            let mut up = self
+                .table
+                .by_landmark_from(near)
+                .filter(|(_, n)| !excluded(n))
+                .map(|(l, n)| (l - near, n))
+                .peekable();
+            let mut down = self
+                .table
+                .by_landmark_below(near)
+                .filter(|(_, n)| !excluded(n))
+                .map(|(l, n)| (near - l, n))
+                .peekable();
+            let mut bound = None;
+            loop {
+                let take_down = match (up.peek(), down.peek()) {
+                    (None, None) => break,
+                    (Some(u), Some(d)) => d.0 < u.0,
+                    (Some(_), None) => false,
+                    (None, Some(_)) => true,
+                };
+                let next = if take_down { down.next() } else { up.next() };
+                let Some((distance, node)) = next else {
+                    break;
+                };
+                if bound.is_some_and(|b| distance > b) {
+                    break;
+                }
+                by_position.push((distance, tie(&node), node));
+                if by_position.len() == half {
+                    bound = Some(distance);
+                }
             }
-            by_position.sort_unstable_by_key(key);
-            picked.extend(by_position.into_iter().map(|(n, i)| (*n, i.path_bw)));
+            by_position.sort_unstable();
+            by_position.truncate(half);
         }
-        // The rest at random: a shuffled prefix long enough to skip those picked by position.
+        for &(_, _, node) in &by_position {
+            let path_bw = self.table.get(&node).map_or(0, |e| e.info.path_bw);
+            picked.push((node, path_bw));
+        }
+        // The rest at random: a shuffled prefix long enough to skip those picked by position,
+        // drawn as places among the live nodes less the excluded ones.
+        let ids = self.table.live_ids();
+        let mut skipped: Vec<usize> = std::iter::once(asker)
+            .chain(picked[..from_about].iter().map(|p| p.0))
+            .filter_map(|n| ids.binary_search(&n).ok())
+            .collect();
+        skipped.sort_unstable();
+        skipped.dedup();
+        let places = ids.len() - skipped.len();
+        let mut order: Vec<u32> = (0..u32::try_from(places).unwrap_or(u32::MAX)).collect();
         let want = count.saturating_sub(picked.len());
-        let (drawn, _) = live.partial_shuffle(&mut self.rng, want + (picked.len() - from_about));
-        for (n, i) in drawn.iter() {
+        let (drawn, _) = order.partial_shuffle(&mut self.rng, want + (picked.len() - from_about));
+        let mut answer = Vec::with_capacity(drawn.len());
+        for &place in drawn.iter() {
+            let mut rank = place as usize;
+            for &s in &skipped {
+                if s <= rank {
+                    rank += 1;
+                } else {
+                    break;
+                }
+            }
+            answer.push(ids[rank]);
+        }
+        for node in answer {
             if picked.len() >= count {
                 break;
             }
-            if !picked[from_about..].iter().any(|p| p.0 == **n) {
-                picked.push((**n, i.path_bw));
+            if !picked[from_about..].iter().any(|p| p.0 == node)
+                && let Some(entry) = self.table.get(&node)
+            {
+                picked.push((node, entry.info.path_bw));
             }
         }
         picked
