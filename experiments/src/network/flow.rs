@@ -14,6 +14,11 @@ pub struct FlowDemand {
 }
 
 /// Max-min fair rates (bits per second) of `flows` over channels of the given `capacity`.
+///
+/// Every unfrozen flow has grown by the same steps from zero, so its rate is one number, the
+/// level (the same additions in the same order, so the same bits as a rate per flow). A step
+/// freezes the flows whose demand it met (found in demand order) and the flows of the channels
+/// it filled (found through an index of flows per channel), rather than checking every flow.
 pub fn max_min_fair(capacity: &[f64], flows: &[FlowDemand]) -> Vec<f64> {
     let mut rate = vec![0.0; flows.len()];
     let mut remaining: Vec<f64> = capacity.to_vec();
@@ -24,55 +29,89 @@ pub fn max_min_fair(capacity: &[f64], flows: &[FlowDemand]) -> Vec<f64> {
         let mut channels = flow.channels.clone();
         channels.sort_unstable();
         channels.dedup();
-        for &c in &channels {
-            active[c as usize] += 1;
-        }
         if flow.demand <= 0.0 {
             frozen[f] = true;
+        } else {
             for &c in &channels {
-                active[c as usize] -= 1;
+                active[c as usize] += 1;
             }
         }
         paths.push(channels);
     }
-    let mut unfrozen: Vec<usize> = (0..flows.len()).filter(|&f| !frozen[f]).collect();
+    // The unfrozen flows of each channel, as ranges of one list (`on[start[c]..start[c + 1]]`).
+    let mut start = vec![0usize; capacity.len() + 1];
+    for (c, &n) in active.iter().enumerate() {
+        start[c + 1] = start[c] + n as usize;
+    }
+    let mut on = vec![0usize; start[capacity.len()]];
+    let mut fill = start.clone();
+    for (f, path) in paths.iter().enumerate().filter(|&(f, _)| !frozen[f]) {
+        for &c in path {
+            on[fill[c as usize]] = f;
+            fill[c as usize] += 1;
+        }
+    }
+    // Flows with a finite demand, lowest first: the next to be satisfied leads.
+    let mut by_demand: Vec<usize> = (0..flows.len())
+        .filter(|&f| !frozen[f] && flows[f].demand.is_finite())
+        .collect();
+    by_demand.sort_by(|&a, &b| flows[a].demand.total_cmp(&flows[b].demand).then(a.cmp(&b)));
+    let mut next_demand = 0;
+    let mut unfrozen = frozen.iter().filter(|&&z| !z).count();
     // The channels some unfrozen flow still crosses: a large map's other links are never
     // scanned (the same arithmetic per channel as scanning them all, so the same rates).
     let mut used: Vec<usize> = (0..active.len()).filter(|&c| active[c] > 0).collect();
-    while !unfrozen.is_empty() {
+    let mut level = 0.0;
+    let mut done: Vec<usize> = Vec::new();
+    while unfrozen > 0 {
         used.retain(|&c| active[c] > 0);
         // The largest common increment before a channel fills or a flow is satisfied.
         let mut step = f64::INFINITY;
         for &c in &used {
             step = step.min(remaining[c].max(0.0) / f64::from(active[c]));
         }
-        for &f in &unfrozen {
-            step = step.min(flows[f].demand - rate[f]);
+        while by_demand.get(next_demand).is_some_and(|&f| frozen[f]) {
+            next_demand += 1;
+        }
+        if let Some(&f) = by_demand.get(next_demand) {
+            step = step.min(flows[f].demand - level);
         }
         if !step.is_finite() {
             // Elastic flows crossing no channel: unbounded; report infinity honestly.
-            for &f in &unfrozen {
-                rate[f] = f64::INFINITY;
+            for (f, r) in rate.iter_mut().enumerate() {
+                if !frozen[f] {
+                    *r = f64::INFINITY;
+                }
             }
             break;
         }
-        for &f in &unfrozen {
-            rate[f] += step;
-        }
+        level += step;
         for &c in &used {
             remaining[c] -= step * f64::from(active[c]);
         }
-        let full = |c: u32| remaining[c as usize] <= capacity[c as usize] * 1e-12 + 1e-9;
-        unfrozen.retain(|&f| {
-            let done =
-                rate[f] >= flows[f].demand * (1.0 - 1e-12) || paths[f].iter().any(|&c| full(c));
-            if done {
-                for &c in &paths[f] {
-                    active[c as usize] -= 1;
-                }
+        done.clear();
+        for &f in &by_demand[next_demand..] {
+            if flows[f].demand * (1.0 - 1e-12) > level {
+                break;
             }
-            !done
-        });
+            done.push(f);
+        }
+        for &c in &used {
+            if remaining[c] <= capacity[c] * 1e-12 + 1e-9 {
+                done.extend_from_slice(&on[start[c]..start[c + 1]]);
+            }
+        }
+        for &f in &done {
+            if frozen[f] {
+                continue;
+            }
+            frozen[f] = true;
+            rate[f] = level;
+            unfrozen -= 1;
+            for &c in &paths[f] {
+                active[c as usize] -= 1;
+            }
+        }
     }
     rate
 }
