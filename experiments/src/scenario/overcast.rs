@@ -218,6 +218,9 @@ pub struct OvercastSummary {
     pub resyncs: u64,
     /// Loops of parents found and left.
     pub loops_broken: u64,
+    /// Bandwidth measurements the nodes asked for (joins and re-evaluations), per node per
+    /// simulated minute: what probing the tree costs.
+    pub measurements_per_node_per_min: f64,
     /// Simulated seconds in all.
     pub duration_s: f64,
 }
@@ -391,7 +394,9 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
     let stats = (0..n)
         .filter_map(|m| group.node(m))
         .map(overcast::Overcast::stats)
-        .fold((0, 0), |(r, l), s| (r + s.resyncs, l + s.loops_broken));
+        .fold((0, 0, 0), |(r, l, m), s| {
+            (r + s.resyncs, l + s.loops_broken, m + s.measurements)
+        });
 
     let summary = OvercastSummary {
         header,
@@ -423,6 +428,9 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         bytes_lost: missing + corrupt,
         resyncs: stats.0,
         loops_broken: stats.1,
+        measurements_per_node_per_min: round6(
+            stats.2 as f64 / n.max(1) as f64 / (group.sim.now().as_secs_f64() / 60.0).max(1e-9),
+        ),
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
     let out = Overcast::out_dir(args);
@@ -540,6 +548,10 @@ pub fn table(s: &OvercastSummary) -> String {
         (
             "resyncs / loops broken",
             format!("{} / {}", s.resyncs, s.loops_broken),
+        ),
+        (
+            "measurements per node per minute",
+            format!("{:.2}", s.measurements_per_node_per_min),
         ),
     ];
     for (k, v) in rows {
