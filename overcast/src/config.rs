@@ -60,6 +60,10 @@ pub struct OvercastConfig {
     /// from the root's table (which covers the whole tree; half of them the nodes whose landmark
     /// time is nearest this node's), so a node finds a near, equally good parent in another
     /// branch; 0 keeps the paper's candidate's children, parent, grandparent and siblings only.
+    /// 16 rather than 8 finds near parents sooner for about 1.8 times the measurements
+    /// (transit-stub, seeds 1-3: at 600 nodes bandwidth fraction 0.98 -> 0.996-0.998 and
+    /// network load no higher; at 2000 the tree settled 37 rounds after the last join on
+    /// average instead of 47).
     pub sample_size: usize,
     /// Re-evaluation moves under a sibling only if it is clearly better (beyond the equality
     /// band), as good and closer than the parent, or no farther, losing nothing and with a
@@ -144,7 +148,7 @@ impl Default for OvercastConfig {
             probe_bytes: None,
             cumulative_floor: true,
             use_path_bandwidth: true,
-            sample_size: 8,
+            sample_size: 16,
             strict_moves: true,
             descend_closer: true,
             lossless_down_moves: false,

@@ -20,6 +20,14 @@ fn mbps(m: u64) -> Bandwidth {
     Bandwidth::from_mbps(m)
 }
 
+/// The sample a node asks the root for under the default settings.
+const SAMPLE_COUNT: u16 = 16;
+
+#[test]
+fn the_sample_asked_for_is_the_default_sample_size() {
+    assert_eq!(usize::from(SAMPLE_COUNT), OvercastConfig::default().sample_size);
+}
+
 fn ms(m: u64) -> Duration {
     Duration::from_millis(m)
 }
@@ -121,7 +129,7 @@ fn a_join_goes_down_to_a_child_as_good_and_closer_then_attaches() {
     let d = id(4);
     placement.on_near(&mut cx, now, a, vec![d, me]);
     let ask = Message::SampleQuery {
-        count: 8,
+        count: SAMPLE_COUNT,
         near: 50_000,
         about: vec![d, a, b],
     };
@@ -195,7 +203,7 @@ fn a_join_goes_to_an_as_good_node_of_the_sample_beside_it_and_down_equally_near_
     // `far` never answers: at the round's timeout the root is asked all the same.
     placement.on_search_timeout(&mut cx, now);
     let ask = Message::SampleQuery {
-        count: 8,
+        count: SAMPLE_COUNT,
         near: 50_000,
         about: vec![far],
     };
@@ -231,7 +239,7 @@ fn a_reevaluation_moves_under_the_widest_clearly_better_candidate() {
             send(
                 root,
                 Message::SampleQuery {
-                    count: 8,
+                    count: SAMPLE_COUNT,
                     near: 0,
                     about: Vec::new()
                 }
@@ -430,7 +438,7 @@ fn a_reevaluation_asks_the_nearest_node_for_its_neighbours_and_the_root_for_thei
             send(
                 root,
                 Message::SampleQuery {
-                    count: 8,
+                    count: SAMPLE_COUNT,
                     near: 0,
                     about
                 }
