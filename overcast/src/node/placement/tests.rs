@@ -25,7 +25,10 @@ const SAMPLE_COUNT: u16 = 16;
 
 #[test]
 fn the_sample_asked_for_is_the_default_sample_size() {
-    assert_eq!(usize::from(SAMPLE_COUNT), OvercastConfig::default().sample_size);
+    assert_eq!(
+        usize::from(SAMPLE_COUNT),
+        OvercastConfig::default().sample_size
+    );
 }
 
 fn ms(m: u64) -> Duration {
