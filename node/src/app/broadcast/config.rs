@@ -119,7 +119,9 @@ pub struct BroadcastCommon {
     #[arg(long, value_name = "TOKEN|FILE")]
     pub invite: Option<String>,
     /// End a viewer's response once the stream has not grown for this long; a relay that
-    /// changes parent (its parent failed) starts the time again, so repairs are pauses.
+    /// changes parent (its parent failed) starts the time again, so repairs are pauses. A node
+    /// under a parent waits at least 5 s (the protocol's parent timeout and three check-ins),
+    /// since before then it cannot tell the stream's end from its parent's death.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub idle_end: Duration,
     /// Bytes of the stream each node keeps in memory for children that resume.
@@ -160,6 +162,14 @@ pub struct BroadcastCommon {
     pub http_write_timeout: Duration,
 }
 
+/// The shortest idle time of a node under a parent: the protocol's parent timeout and three
+/// check-ins (it notices a silent parent at the first check-in past the timeout; the rest is
+/// room for a loaded machine). With the default settings, 5 s: the default `--idle-end`.
+fn repair_idle_floor() -> Duration {
+    let overcast = overcast::OvercastConfig::default();
+    overcast.parent_timeout + overcast.check_in_interval * 3
+}
+
 impl BroadcastCommon {
     /// The node's settings with these flags: `roots` to join through (none: the root),
     /// `standby` for a standby root, `input` and `fast` for the root's input.
@@ -171,6 +181,14 @@ impl BroadcastCommon {
         roots: Vec<SocketAddr>,
         standby: bool,
     ) -> BroadcastConfig {
+        // A node under a parent cannot tell the stream's end from its parent's death until
+        // the protocol declares the parent lost; a shorter idle time would end viewers'
+        // responses before the repair that restarts it.
+        let idle_end = if roots.is_empty() {
+            self.idle_end
+        } else {
+            self.idle_end.max(repair_idle_floor())
+        };
         BroadcastConfig {
             store: self
                 .store
@@ -182,7 +200,7 @@ impl BroadcastCommon {
             standby,
             input: None,
             fast: false,
-            idle_end: self.idle_end,
+            idle_end,
             memory_limit: self.memory_limit,
             retention: self.retention,
             resolver: self.resolver,
@@ -190,7 +208,7 @@ impl BroadcastCommon {
                 header_read_timeout: self.http_header_timeout,
                 idle_timeout: self
                     .http_idle_timeout
-                    .max(self.idle_end + Duration::from_secs(1)),
+                    .max(idle_end + Duration::from_secs(1)),
                 write_timeout: self.http_write_timeout,
                 max_connections: self.max_connections,
             },
@@ -299,13 +317,29 @@ mod tests {
             "--idle-end",
             "4s",
         ]);
+        // A relay waits at least 5 s for growth (see below), and the HTTP idle time a second
+        // more.
         let expected = HttpLimits {
             header_read_timeout: Duration::from_secs(2),
-            idle_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(6),
             write_timeout: Duration::from_millis(500),
             max_connections: 9,
         };
         assert_eq!((c.http_limits, c.max_viewers), (expected, 3));
+    }
+
+    #[test]
+    fn a_relay_waits_for_growth_at_least_as_long_as_it_takes_to_lose_a_silent_parent() {
+        assert_eq!(repair_idle_floor(), Duration::from_secs(5));
+        assert_eq!(
+            relay(&["--idle-end", "2s"]).idle_end,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            relay(&["--idle-end", "8s"]).idle_end,
+            Duration::from_secs(8)
+        );
+        assert_eq!(relay(&[]).idle_end, Duration::from_secs(5));
     }
 
     #[test]
