@@ -153,7 +153,7 @@ impl DescendantTable {
     fn put(&mut self, node: NodeId, entry: Entry) {
         let old = self.entries.insert(node, entry);
         self.unindex(node, old);
-        self.index(node, Some(entry));
+        self.index(node, entry);
     }
 
     /// Take a live entry out of the indexes (nothing for another).
@@ -177,10 +177,10 @@ impl DescendantTable {
     }
 
     /// Put a live entry into the indexes (nothing for another).
-    fn index(&mut self, node: NodeId, entry: Option<Entry>) {
-        let Some(e) = entry.filter(Entry::alive) else {
+    fn index(&mut self, node: NodeId, e: Entry) {
+        if !e.alive() {
             return;
-        };
+        }
         if let Err(at) = self.live_ids.binary_search(&node) {
             self.live_ids.insert(at, node);
         }
@@ -196,20 +196,26 @@ impl DescendantTable {
         &self.live_ids
     }
 
-    /// Live entries with a landmark time, by it (ties in id order), from `from` up.
-    pub fn by_landmark_from(&self, from: u32) -> impl Iterator<Item = (u32, NodeId)> + '_ {
-        self.by_landmark
-            .range((from, NodeId::from_bytes([0; 32]))..)
-            .copied()
-    }
-
-    /// Live entries with a landmark time, by it, from below `below` down (ties in reverse id
-    /// order).
-    pub fn by_landmark_below(&self, below: u32) -> impl Iterator<Item = (u32, NodeId)> + '_ {
-        self.by_landmark
-            .range(..(below, NodeId::from_bytes([0; 32])))
+    /// Live entries with a landmark time, nearest `near` first, with their distance from it
+    /// (the two sides merged; at equal distance the upper side first).
+    pub fn nearest_by_landmark(&self, near: u32) -> impl Iterator<Item = (u32, NodeId)> + '_ {
+        let split = (near, NodeId::from_bytes([0; 32]));
+        let mut up = self
+            .by_landmark
+            .range(split..)
+            .map(move |&(l, n)| (l - near, n))
+            .peekable();
+        let mut down = self
+            .by_landmark
+            .range(..split)
             .rev()
-            .copied()
+            .map(move |&(l, n)| (near - l, n))
+            .peekable();
+        std::iter::from_fn(move || match (up.peek(), down.peek()) {
+            (Some(u), Some(d)) if d.0 < u.0 => down.next(),
+            (Some(_), _) => up.next(),
+            (None, _) => down.next(),
+        })
     }
 
     /// The entry of `node`.

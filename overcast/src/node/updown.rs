@@ -142,32 +142,13 @@ impl Core {
                 first.copy_from_slice(&n.as_bytes()[..8]);
                 (u64::from_le_bytes(first) ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             };
-            let mut up = self
-                .table
-                .by_landmark_from(near)
-                .filter(|(_, n)| !excluded(n))
-                .map(|(l, n)| (l - near, n))
-                .peekable();
-            let mut down = self
-                .table
-                .by_landmark_below(near)
-                .filter(|(_, n)| !excluded(n))
-                .map(|(l, n)| (near - l, n))
-                .peekable();
             let mut bound = None;
-            loop {
-                let take_down = match (up.peek(), down.peek()) {
-                    (None, None) => break,
-                    (Some(u), Some(d)) => d.0 < u.0,
-                    (Some(_), None) => false,
-                    (None, Some(_)) => true,
-                };
-                let next = if take_down { down.next() } else { up.next() };
-                let Some((distance, node)) = next else {
-                    break;
-                };
+            for (distance, node) in self.table.nearest_by_landmark(near) {
                 if bound.is_some_and(|b| distance > b) {
                     break;
+                }
+                if excluded(&node) {
+                    continue;
                 }
                 by_position.push((distance, tie(&node), node));
                 if by_position.len() == half {

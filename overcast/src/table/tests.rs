@@ -364,3 +364,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn live_entries_come_nearest_the_landmark_time_first_from_both_sides() {
+    let mut t = DescendantTable::new(id(0));
+    for (node, landmark) in [(1, 10), (2, 14), (3, 7), (4, 0), (5, 20), (6, 12)] {
+        t.adopt(id(node), 1, info(landmark));
+    }
+    t.remove_child(&id(6), State::Dead);
+    let order: Vec<(u32, NodeId)> = t.nearest_by_landmark(12).collect();
+    // 6 is dead and 4 has no landmark time; 10 and 14 are equally near, the upper first.
+    assert_eq!(order, vec![(2, id(2)), (2, id(1)), (5, id(3)), (8, id(5))]);
+}
