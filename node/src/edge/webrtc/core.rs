@@ -615,12 +615,19 @@ impl Rates {
                 || g.last
                     .is_none_or(|t| now.saturating_duration_since(t) >= HEDGE_AFTER)
         });
+        // Starved: quiet for [`STARVED_AFTER`], counted from the end of the spell after its
+        // last keyframe if that is later (an encoder skips frames after a big keyframe: the
+        // kernel-shaped leg test once saw the higher quiet over 0.6 s just after the keyframe
+        // a watcher had switched up at, and the watcher moved down again at once).
         let higher = groups
             .get(&(source, 1))
             .filter(|g| {
+                let quiet_since = g.last.map(|t| {
+                    g.last_keyframe
+                        .map_or(t, |k| t.max(k.checked_add(KEYFRAME_SPELL).unwrap_or(k)))
+                });
                 !g.broken
-                    && g.last
-                        .is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
+                    && quiet_since.is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
             })
             .map(|g| g.rate.bps);
         let higher_broken = groups.get(&(source, 1)).is_some_and(|g| g.broken);
@@ -650,5 +657,46 @@ impl Rates {
     /// The most the source sends in one encoding.
     fn top(self) -> f64 {
         self.higher.unwrap_or(self.lower)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The higher encoding counts as starved after [`STARVED_AFTER`] of quiet, but not within
+    /// [`KEYFRAME_SPELL`] and [`STARVED_AFTER`] of its keyframe (an encoder skips frames after
+    /// one).
+    #[test]
+    fn the_higher_encoding_starves_later_just_after_its_keyframe() {
+        let source = SourceKey {
+            member: NodeId::from_bytes([7; 32]),
+            publisher: 0,
+        };
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let higher_at = |last: Instant, keyframe: Option<Instant>, now: Instant| {
+            let mut groups = BTreeMap::new();
+            groups.insert((source, 0), Group::default());
+            groups.insert(
+                (source, 1),
+                Group {
+                    last: Some(last),
+                    last_keyframe: keyframe,
+                    ..Group::default()
+                },
+            );
+            Rates::of(&groups, source, now).higher.is_some()
+        };
+        // A plain quiet: arriving at 0.5 s, starved at 0.6 s.
+        assert!(higher_at(t0, None, ms(500)));
+        assert!(!higher_at(t0, None, ms(600)));
+        assert!(!higher_at(ms(100), Some(t0), ms(5_000)));
+        // Quiet from the keyframe on: still arriving 1.2 s after it, starved at 1.3 s.
+        assert!(higher_at(t0, Some(t0), ms(1_200)));
+        assert!(!higher_at(t0, Some(t0), ms(1_300)));
+        // A frame after the keyframe, then quiet: the later of the two counts.
+        assert!(higher_at(ms(600), Some(t0), ms(1_200)));
+        assert!(!higher_at(ms(800), Some(t0), ms(1_400)));
     }
 }
