@@ -615,10 +615,12 @@ impl Rates {
                 || g.last
                     .is_none_or(|t| now.saturating_duration_since(t) >= HEDGE_AFTER)
         });
-        // Starved: quiet for [`STARVED_AFTER`], counted from the end of the spell after its
-        // last keyframe if that is later (an encoder skips frames after a big keyframe: the
-        // kernel-shaped leg test once saw the higher quiet over 0.6 s just after the keyframe
-        // a watcher had switched up at, and the watcher moved down again at once).
+        // Starved: quiet while the lower encoding still came for [`STARVED_AFTER`] (a source
+        // quiet as a whole is not helped by a move), the quiet counted from the end of the
+        // spell after its last keyframe if that is later (an encoder skips frames after a big
+        // keyframe: the kernel-shaped leg test once saw the higher quiet over 0.6 s just after
+        // the keyframe a watcher had switched up at, and the watcher moved down again at once).
+        let lower_last = groups.get(&(source, 0)).and_then(|g| g.last);
         let higher = groups
             .get(&(source, 1))
             .filter(|g| {
@@ -626,8 +628,10 @@ impl Rates {
                     g.last_keyframe
                         .map_or(t, |k| t.max(k.checked_add(KEYFRAME_SPELL).unwrap_or(k)))
                 });
+                let lower_came = lower_last.unwrap_or(now);
                 !g.broken
-                    && quiet_since.is_some_and(|t| now.saturating_duration_since(t) < STARVED_AFTER)
+                    && quiet_since
+                        .is_some_and(|t| lower_came.saturating_duration_since(t) < STARVED_AFTER)
             })
             .map(|g| g.rate.bps);
         let higher_broken = groups.get(&(source, 1)).is_some_and(|g| g.broken);
@@ -664,9 +668,9 @@ impl Rates {
 mod tests {
     use super::*;
 
-    /// The higher encoding counts as starved after [`STARVED_AFTER`] of quiet, but not within
-    /// [`KEYFRAME_SPELL`] and [`STARVED_AFTER`] of its keyframe (an encoder skips frames after
-    /// one).
+    /// The higher encoding counts as starved after [`STARVED_AFTER`] of quiet while the lower
+    /// comes, but not within [`KEYFRAME_SPELL`] and [`STARVED_AFTER`] of its keyframe (an
+    /// encoder skips frames after one).
     #[test]
     fn the_higher_encoding_starves_later_just_after_its_keyframe() {
         let source = SourceKey {
@@ -675,9 +679,15 @@ mod tests {
         };
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        let higher_at = |last: Instant, keyframe: Option<Instant>, now: Instant| {
+        let higher_with = |last: Instant, keyframe: Option<Instant>, lower: Instant, now| {
             let mut groups = BTreeMap::new();
-            groups.insert((source, 0), Group::default());
+            groups.insert(
+                (source, 0),
+                Group {
+                    last: Some(lower),
+                    ..Group::default()
+                },
+            );
             groups.insert(
                 (source, 1),
                 Group {
@@ -688,6 +698,8 @@ mod tests {
             );
             Rates::of(&groups, source, now).higher.is_some()
         };
+        // The lower encoding keeps coming.
+        let higher_at = |last, keyframe, now| higher_with(last, keyframe, now, now);
         // A plain quiet: arriving at 0.5 s, starved at 0.6 s.
         assert!(higher_at(t0, None, ms(500)));
         assert!(!higher_at(t0, None, ms(600)));
@@ -698,5 +710,8 @@ mod tests {
         // A frame after the keyframe, then quiet: the later of the two counts.
         assert!(higher_at(ms(600), Some(t0), ms(1_200)));
         assert!(!higher_at(ms(800), Some(t0), ms(1_400)));
+        // The whole source quiet: no encoding starves (the lower's last frame counts, not now).
+        assert!(higher_with(t0, None, ms(500), ms(5_000)));
+        assert!(!higher_with(t0, None, ms(600), ms(5_000)));
     }
 }
