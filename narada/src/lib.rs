@@ -30,6 +30,7 @@ pub mod metric;
 mod neighbours;
 mod node;
 pub mod routing;
+mod slot_map;
 mod sync;
 #[cfg(test)]
 mod tests;

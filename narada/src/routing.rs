@@ -22,6 +22,7 @@ use overlay_core::{NodeId, Time};
 
 use crate::members::{SELF_SLOT, Slot};
 use crate::metric::{MetricKind, PathMetric};
+use crate::slot_map::SlotMap;
 
 /// A usable route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,11 +56,11 @@ impl Advert {
 }
 
 /// Take neighbour `n` out of `dest`'s entry in a through-me index.
-fn unindex(through_me: &mut BTreeMap<Slot, Vec<Slot>>, dest: Slot, n: Slot) {
-    if let Some(list) = through_me.get_mut(&dest) {
+fn unindex(through_me: &mut SlotMap<Vec<Slot>>, dest: Slot, n: Slot) {
+    if let Some(list) = through_me.get_mut(dest) {
         list.retain(|&m| m != n);
         if list.is_empty() {
-            through_me.remove(&dest);
+            through_me.remove(dest);
         }
     }
 }
@@ -187,14 +188,15 @@ const LEAVING_PENALTY: u32 = 10_000_000;
 #[derive(Clone, Debug, Default)]
 pub struct RoutingTable {
     kind: MetricKind,
-    rib_in: BTreeMap<Slot, BTreeMap<Slot, Advert>>,
+    /// Per neighbour, its advertisements by destination.
+    rib_in: BTreeMap<Slot, SlotMap<Advert>>,
     /// Per destination, the neighbours whose advertised path to it starts at this member, in
     /// slot order: an index of `rib_in`, read for every data packet forwarded.
-    through_me: BTreeMap<Slot, Vec<Slot>>,
-    best: BTreeMap<Slot, Route>,
-    advertised: BTreeMap<Slot, (PathMetric, u32, Vec<Slot>)>,
+    through_me: SlotMap<Vec<Slot>>,
+    best: SlotMap<Route>,
+    advertised: SlotMap<(PathMetric, u32, Vec<Slot>)>,
     /// Feasible distance per destination: the best metric since the route last went active.
-    feasible: BTreeMap<Slot, PathMetric>,
+    feasible: SlotMap<PathMetric>,
     /// Destinations whose route went active (withdrawn, waiting for neighbours to stop using
     /// this member) and since when.
     active: BTreeMap<Slot, Time>,
@@ -234,7 +236,7 @@ impl RoutingTable {
     ) -> Result<(), AdvertError> {
         let table = self.rib_in.entry(from).or_default();
         let Some(advert) = advert else {
-            if table.remove(&dest).is_some_and(|a| a.starts_here()) {
+            if table.remove(dest).is_some_and(|a| a.starts_here()) {
                 unindex(&mut self.through_me, dest, from);
             }
             return Ok(());
@@ -247,15 +249,20 @@ impl RoutingTable {
             Some(&last) if last != dest => return Err(AdvertError::WrongEnd),
             _ => {}
         }
-        let mut seen = BTreeSet::new();
-        if advert.path.iter().any(|&s| s == from || !seen.insert(s)) {
+        // Paths are short (at most `max_len`): a pairwise check costs less than a set.
+        let path = &advert.path;
+        if path
+            .iter()
+            .enumerate()
+            .any(|(i, &s)| s == from || path[..i].contains(&s))
+        {
             return Err(AdvertError::Loop);
         }
         let here = advert.starts_here();
         let was_here = table.insert(dest, advert).is_some_and(|a| a.starts_here());
         match (was_here, here) {
             (false, true) => {
-                let list = self.through_me.entry(dest).or_default();
+                let list = self.through_me.get_or_insert_with(dest, Vec::new);
                 if let Err(at) = list.binary_search(&from) {
                     list.insert(at, from);
                 }
@@ -269,7 +276,7 @@ impl RoutingTable {
     /// Forget everything neighbour `n` advertised.
     pub fn remove_neighbour(&mut self, n: Slot) {
         if let Some(table) = self.rib_in.remove(&n) {
-            for (&d, a) in &table {
+            for (d, a) in table.iter() {
                 if a.starts_here() {
                     unindex(&mut self.through_me, d, n);
                 }
@@ -281,7 +288,7 @@ impl RoutingTable {
     pub fn forget(&mut self, slot: Slot) {
         let through_me = &mut self.through_me;
         for (&n, table) in &mut self.rib_in {
-            table.retain(|&d, a| {
+            table.retain(|d, a| {
                 let keep = d != slot && !a.path.contains(&slot);
                 if !keep && a.starts_here() {
                     unindex(through_me, d, n);
@@ -289,10 +296,10 @@ impl RoutingTable {
                 keep
             });
         }
-        self.through_me.remove(&slot);
-        self.best.remove(&slot);
-        self.advertised.remove(&slot);
-        self.feasible.remove(&slot);
+        self.through_me.remove(slot);
+        self.best.remove(slot);
+        self.advertised.remove(slot);
+        self.feasible.remove(slot);
         self.active.remove(&slot);
     }
 
@@ -305,14 +312,26 @@ impl RoutingTable {
         routable: impl Fn(Slot) -> bool,
         tolerance: Tolerance,
     ) -> Vec<Slot> {
-        let mut dests: BTreeSet<Slot> = links.keys().copied().collect();
+        // Every destination anything names, in slot order, marked in one pass over each table.
+        let end = links
+            .keys()
+            .chain(self.active.keys())
+            .map(|&s| s as usize + 1)
+            .chain(self.rib_in.values().map(SlotMap::end))
+            .chain([self.best.end(), self.advertised.end()])
+            .max()
+            .unwrap_or(0);
+        let mut named = vec![false; end];
+        let mut mark = |s: Slot| named[s as usize] = true;
+        links.keys().copied().for_each(&mut mark);
         for table in self.rib_in.values() {
-            dests.extend(table.keys().copied());
+            table.keys().for_each(&mut mark);
         }
-        dests.extend(self.best.keys().copied());
-        dests.extend(self.advertised.keys().copied());
-        dests.extend(self.active.keys().copied());
-        self.recompute_dests(now, &dests, links, routable, tolerance)
+        self.best.keys().for_each(&mut mark);
+        self.advertised.keys().for_each(&mut mark);
+        self.active.keys().copied().for_each(&mut mark);
+        let dests = (0..end).filter(|&s| named[s]).map(|s| s as Slot);
+        self.recompute_each(now, dests, links, routable, tolerance)
     }
 
     /// Recompute the routes to `dests` only (after adverts for them changed); returns those
@@ -325,8 +344,21 @@ impl RoutingTable {
         routable: impl Fn(Slot) -> bool,
         tolerance: Tolerance,
     ) -> Vec<Slot> {
+        self.recompute_each(now, dests.iter().copied(), links, routable, tolerance)
+    }
+
+    /// Recompute the routes to `dests`, in the order given; returns those whose advertisement
+    /// must change.
+    fn recompute_each(
+        &mut self,
+        now: Time,
+        dests: impl IntoIterator<Item = Slot>,
+        links: &BTreeMap<Slot, LinkCost>,
+        routable: impl Fn(Slot) -> bool,
+        tolerance: Tolerance,
+    ) -> Vec<Slot> {
         let mut changed = Vec::new();
-        for &d in dests {
+        for d in dests {
             if d == SELF_SLOT {
                 continue;
             }
@@ -334,14 +366,14 @@ impl RoutingTable {
             match route {
                 Some(route) => {
                     let kind = self.kind;
-                    let fd = self.feasible.entry(d).or_insert(route.metric);
+                    let fd = self.feasible.get_or_insert_with(d, || route.metric);
                     if kind.compare(route.metric, *fd).is_lt() {
                         *fd = route.metric;
                     }
                     self.best.insert(d, route);
                 }
                 None => {
-                    self.best.remove(&d);
+                    self.best.remove(d);
                 }
             }
             if self.update_advert(d, tolerance) {
@@ -362,7 +394,7 @@ impl RoutingTable {
     ) -> Option<Route> {
         if !routable(d) {
             self.active.remove(&d);
-            self.feasible.remove(&d);
+            self.feasible.remove(d);
             return None;
         }
         if let Some(&since) = self.active.get(&d) {
@@ -371,13 +403,13 @@ impl RoutingTable {
             }
             // Nobody depends on this member for `d` any more: start afresh.
             self.active.remove(&d);
-            self.feasible.remove(&d);
+            self.feasible.remove(d);
         }
-        let had_route = self.best.contains_key(&d);
+        let had_route = self.best.contains_key(d);
         if !self.used_by_neighbours(d, links) {
             // Nobody depends on this member for `d`: no cycle can close through it, so the
             // feasible distance starts afresh and the best loop-free path is taken.
-            self.feasible.remove(&d);
+            self.feasible.remove(d);
             return self.choose(d, links, routable, tolerance, false);
         }
         if let Some(route) = self.choose(d, links, routable, tolerance, true) {
@@ -389,7 +421,7 @@ impl RoutingTable {
             self.active.insert(d, now);
             return None;
         }
-        self.feasible.remove(&d);
+        self.feasible.remove(d);
         self.choose(d, links, routable, tolerance, false)
     }
 
@@ -407,7 +439,7 @@ impl RoutingTable {
         feasible_only: bool,
     ) -> Option<Route> {
         let kind = self.kind;
-        let current_hop = self.best.get(&d).map(|r| r.next_hop);
+        let current_hop = self.best.get(d).map(|r| r.next_hop);
         let mut chosen: Option<(PathMetric, u32, Slot)> = None;
         let mut current: Option<(PathMetric, u32)> = None;
         for (&n, link) in links {
@@ -464,7 +496,7 @@ impl RoutingTable {
         }
         let mut path = vec![hop];
         if d != hop {
-            path.extend_from_slice(&self.rib_in.get(&hop)?.get(&d)?.path);
+            path.extend_from_slice(&self.rib_in.get(&hop)?.get(d)?.path);
         }
         Some(Route {
             next_hop: hop,
@@ -489,12 +521,8 @@ impl RoutingTable {
         let kind = self.kind;
         let (metric, latency) = self.candidate(n, link, d, routable)?;
         if feasible_only && n != d {
-            let fd = self.feasible.get(&d).copied();
-            let reported = self
-                .rib_in
-                .get(&n)
-                .and_then(|t| t.get(&d))
-                .map(|a| a.metric);
+            let fd = self.feasible.get(d).copied();
+            let reported = self.rib_in.get(&n).and_then(|t| t.get(d)).map(|a| a.metric);
             if fd.is_some_and(|fd| reported.is_none_or(|r| !kind.compare(r, fd).is_lt())) {
                 return None;
             }
@@ -515,10 +543,10 @@ impl RoutingTable {
 
     /// Bring the advertisement of `d` in line with its route; whether it changed.
     fn update_advert(&mut self, d: Slot, tolerance: Tolerance) -> bool {
-        match (self.best.get(&d), self.advertised.get(&d)) {
+        match (self.best.get(d), self.advertised.get(d)) {
             (None, None) => false,
             (None, Some(_)) => {
-                self.advertised.remove(&d);
+                self.advertised.remove(d);
                 true
             }
             (Some(route), old) => {
@@ -552,7 +580,7 @@ impl RoutingTable {
             let metric = self.over_budget(PathMetric::ZERO.extend(link_metric), link_us);
             return Some((metric, link_us));
         }
-        let advert = self.rib_in.get(&n)?.get(&d)?;
+        let advert = self.rib_in.get(&n)?.get(d)?;
         if advert.path.iter().any(|&s| s == SELF_SLOT || !routable(s)) {
             return None;
         }
@@ -575,7 +603,7 @@ impl RoutingTable {
 
     /// What neighbour `n` advertised for `dest`.
     pub fn advert_of(&self, n: Slot, dest: Slot) -> Option<&Advert> {
-        self.rib_in.get(&n)?.get(&dest)
+        self.rib_in.get(&n)?.get(dest)
     }
 
     /// A digest of every route this member advertises, its own included (`id_of` names
@@ -586,8 +614,8 @@ impl RoutingTable {
             id_of(SELF_SLOT).map_or(0, |id| entry_digest(&id, PathMetric::ZERO, 0, &[], &id_of));
         self.advertised
             .iter()
-            .filter(|&(&d, _)| d != SELF_SLOT)
-            .filter_map(|(&d, (metric, latency, path))| {
+            .filter(|&(d, _)| d != SELF_SLOT)
+            .filter_map(|(d, (metric, latency, path))| {
                 Some(entry_digest(&id_of(d)?, *metric, *latency, path, &id_of))
             })
             .fold(own, u64::wrapping_add)
@@ -599,7 +627,7 @@ impl RoutingTable {
         self.rib_in.get(&n).map_or(0, |table| {
             table
                 .iter()
-                .filter_map(|(&d, a)| {
+                .filter_map(|(d, a)| {
                     Some(entry_digest(
                         &id_of(d)?,
                         a.metric,
@@ -616,23 +644,23 @@ impl RoutingTable {
     /// latency and path.
     pub fn advertised(&self, dest: Slot) -> Option<(PathMetric, u32, &[Slot])> {
         self.advertised
-            .get(&dest)
+            .get(dest)
             .map(|(m, l, p)| (*m, *l, p.as_slice()))
     }
 
     /// Every destination currently advertised.
     pub fn advertised_dests(&self) -> impl Iterator<Item = Slot> + '_ {
-        self.advertised.keys().copied()
+        self.advertised.keys()
     }
 
     /// The route to `dest`.
     pub fn route(&self, dest: Slot) -> Option<&Route> {
-        self.best.get(&dest)
+        self.best.get(dest)
     }
 
     /// All routes.
     pub fn routes(&self) -> impl Iterator<Item = (Slot, &Route)> + '_ {
-        self.best.iter().map(|(&d, r)| (d, r))
+        self.best.iter()
     }
 
     /// Latency of the route to `dest`, if reachable.
@@ -640,7 +668,7 @@ impl RoutingTable {
         if dest == SELF_SLOT {
             return Some(0);
         }
-        self.best.get(&dest).map(|r| r.latency_us)
+        self.best.get(dest).map(|r| r.latency_us)
     }
 
     /// Metric of the route to `dest`, if reachable.
@@ -648,7 +676,7 @@ impl RoutingTable {
         if dest == SELF_SLOT {
             return Some(PathMetric::ZERO);
         }
-        self.best.get(&dest).map(|r| r.metric)
+        self.best.get(dest).map(|r| r.metric)
     }
 
     /// Whether neighbour `n` routes to `source` through this member (its advertised path starts
@@ -667,12 +695,12 @@ impl RoutingTable {
     /// The neighbours that route to `source` through this member, in slot order (those
     /// [`RoutingTable::routes_through_me`] names).
     pub fn routed_through_me(&self, source: Slot) -> &[Slot] {
-        let indexed = self.through_me.get(&source).map_or(&[][..], Vec::as_slice);
+        let indexed = self.through_me.get(source).map_or(&[][..], Vec::as_slice);
         debug_assert!(
             indexed.iter().copied().eq(self
                 .rib_in
                 .iter()
-                .filter(|(_, t)| t.get(&source).is_some_and(Advert::starts_here))
+                .filter(|(_, t)| t.get(source).is_some_and(Advert::starts_here))
                 .map(|(&n, _)| n)),
             "through-me index out of step for source {source}"
         );
@@ -710,7 +738,7 @@ impl RoutingTable {
                 if n == dest {
                     return Some((PathMetric::ZERO.extend(link.metric), link.latency_us.max(1)));
                 }
-                let a = self.rib_in.get(&n)?.get(&dest)?;
+                let a = self.rib_in.get(&n)?.get(dest)?;
                 avoids(&a.path, avoid, &routable).then(|| {
                     (
                         a.metric.extend(link.metric),
@@ -735,7 +763,7 @@ impl RoutingTable {
                 || self
                     .rib_in
                     .get(&n)
-                    .and_then(|t| t.get(&dest))
+                    .and_then(|t| t.get(dest))
                     .is_some_and(|a| avoids(&a.path, avoid, &routable))
         })
     }
