@@ -19,10 +19,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use overlay_core::{NodeId, Time};
+use smallvec::SmallVec;
 
 use crate::members::{SELF_SLOT, Slot};
 use crate::metric::{MetricKind, PathMetric};
 use crate::slot_map::SlotMap;
+
+/// Members along a path, in order, kept inline up to [`INLINE_HOPS`] of them: routing scans
+/// the paths of every neighbour's advertisement for a destination on each recompute, and a
+/// path on the heap costs a cache miss per advertisement.
+pub type Hops = SmallVec<[Slot; INLINE_HOPS]>;
+
+/// Hops kept inline in a [`Hops`]: at 512 members (`run narada --members 512`) advertised
+/// paths are 7 long at the median and at most 12 for 96% of them.
+pub const INLINE_HOPS: usize = 12;
 
 /// A usable route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +44,7 @@ pub struct Route {
     /// Its latency, microseconds.
     pub latency_us: u32,
     /// The members from the next hop to the destination, inclusive.
-    pub path: Vec<Slot>,
+    pub path: Hops,
 }
 
 /// A neighbour's advertised route to a destination, in this member's slots.
@@ -45,7 +55,7 @@ pub struct Advert {
     /// Latency from the neighbour, microseconds.
     pub latency_us: u32,
     /// The members after the neighbour, ending at the destination.
-    pub path: Vec<Slot>,
+    pub path: Hops,
 }
 
 impl Advert {
@@ -194,7 +204,7 @@ pub struct RoutingTable {
     /// slot order: an index of `rib_in`, read for every data packet forwarded.
     through_me: SlotMap<Vec<Slot>>,
     best: SlotMap<Route>,
-    advertised: SlotMap<(PathMetric, u32, Vec<Slot>)>,
+    advertised: SlotMap<(PathMetric, u32, Hops)>,
     /// Feasible distance per destination: the best metric since the route last went active.
     feasible: SlotMap<PathMetric>,
     /// Destinations whose route went active (withdrawn, waiting for neighbours to stop using
@@ -494,7 +504,8 @@ impl RoutingTable {
             // Hysteresis: keep the current next hop unless the new one is clearly better.
             (metric, latency, hop) = (cur, cur_latency, cur_hop);
         }
-        let mut path = vec![hop];
+        let mut path = Hops::new();
+        path.push(hop);
         if d != hop {
             path.extend_from_slice(&self.rib_in.get(&hop)?.get(d)?.path);
         }

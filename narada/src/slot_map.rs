@@ -126,8 +126,10 @@ mod tests {
                     0 => prop_assert_eq!(dense.insert(slot, value), tree.insert(slot, value)),
                     1 => prop_assert_eq!(dense.remove(slot), tree.remove(&slot)),
                     2 => {
-                        *dense.get_or_insert_with(slot, || value) += 1;
-                        *tree.entry(slot).or_insert(value) += 1;
+                        let v = dense.get_or_insert_with(slot, || value);
+                        *v = v.wrapping_add(1);
+                        let v = tree.entry(slot).or_insert(value);
+                        *v = v.wrapping_add(1);
                     }
                     _ => {
                         dense.retain(|s, v| (s + u32::from(*v)) % 3 != 0);

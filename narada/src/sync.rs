@@ -339,7 +339,7 @@ impl Core {
             let advert = match entry.route {
                 None => None,
                 Some(route) => {
-                    let path: Option<Vec<Slot>> =
+                    let path: Option<crate::routing::Hops> =
                         route.path.iter().map(|&h| self.translate(n, h)).collect();
                     let Some(path) = path else { continue };
                     Some(Advert {

@@ -97,7 +97,7 @@ mod tests {
             Some(Advert {
                 metric: latency(us),
                 latency_us: us,
-                path,
+                path: path.into(),
             })
         };
         t.apply(1, 3, advert(10_000, vec![3]), 64).unwrap();

@@ -35,7 +35,7 @@ fn advert(cost_us: u32, path: &[Slot]) -> Option<Advert> {
     Some(Advert {
         metric: lat(cost_us),
         latency_us: cost_us,
-        path: path.to_vec(),
+        path: path.into(),
     })
 }
 
@@ -53,7 +53,7 @@ fn picks_the_cheapest_path_and_never_one_through_itself() {
             next_hop: 1,
             metric: lat(20),
             latency_us: 20,
-            path: vec![1, 3]
+            path: [1, 3][..].into()
         })
     );
     assert!(t.routes_through_me(2, 3));
@@ -95,7 +95,7 @@ fn wide_advert(us: u32, path: &[Slot]) -> Option<Advert> {
             dist: us,
         },
         latency_us: us,
-        path: path.to_vec(),
+        path: path.into(),
     })
 }
 
@@ -176,7 +176,7 @@ fn a_wide_route_moves_only_for_more_than_the_width_margin_a_narrow_one_for_any_g
                 dist: 10_000,
             },
             latency_us: 10_000,
-            path: path.to_vec(),
+            path: path.into(),
         })
     };
     let links = wide_links(&[(1, 1), (2, 1)], None);
@@ -244,7 +244,7 @@ fn a_path_past_the_delay_budget_is_worth_no_bandwidth() {
             dist: 100_000,
         },
         latency_us: 100_000,
-        path: vec![3],
+        path: [3][..].into(),
     };
     t.apply(2, 3, Some(narrow), 64).unwrap();
     t.recompute(
@@ -284,7 +284,7 @@ fn fails_over_at_once_when_a_neighbour_goes() {
             next_hop: 2,
             metric: lat(50),
             latency_us: 50,
-            path: vec![2, 4, 3]
+            path: [2, 4, 3][..].into()
         })
     );
     // A dead member on the remaining path makes the destination unreachable.
@@ -313,7 +313,7 @@ fn an_infeasible_alternative_waits_until_nobody_routes_through_this_member() {
     // feasible, but nobody depends on this member now, so it takes it.
     t.apply(2, 3, advert(40, &[5, 3]), 64).unwrap();
     t.recompute(Time::from_millis(50), &links(&[(2, 10)]), |_| true, TOL);
-    assert_eq!(t.route(3).unwrap().path, vec![2, 5, 3]);
+    assert_eq!(t.route(3).unwrap().path.as_slice(), [2, 5, 3]);
     assert_eq!(t.next_hold_end(), None);
 }
 
