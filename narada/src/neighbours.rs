@@ -34,6 +34,77 @@ impl SlotSet {
     }
 }
 
+/// Handles this implementation's members below which a neighbour's handles are kept in a
+/// vector (512 KiB at most per neighbour); the rest in a tree.
+const DENSE_HANDLES: Handle = 1 << 16;
+
+/// A neighbour's handles mapped to this member's slots. A neighbour that numbers as this
+/// implementation does uses its own slots as handles, small and dense, kept in a vector (a
+/// lookup for every hop of every route it advertises); any handle at or above
+/// [`DENSE_HANDLES`] (a peer may number as it likes) goes in a tree. The caller bounds the
+/// number of entries.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HandleMap {
+    dense: Vec<Option<Slot>>,
+    sparse: BTreeMap<Handle, Slot>,
+    len: usize,
+}
+
+impl HandleMap {
+    /// The slot `handle` stands for.
+    pub(crate) fn get(&self, handle: Handle) -> Option<Slot> {
+        if handle < DENSE_HANDLES {
+            self.dense.get(handle as usize).copied().flatten()
+        } else {
+            self.sparse.get(&handle).copied()
+        }
+    }
+
+    /// Whether `handle` was introduced.
+    pub(crate) fn contains_key(&self, handle: Handle) -> bool {
+        self.get(handle).is_some()
+    }
+
+    /// `handle` stands for `slot` from now on.
+    pub(crate) fn insert(&mut self, handle: Handle, slot: Slot) {
+        let old = if handle < DENSE_HANDLES {
+            let at = handle as usize;
+            if at >= self.dense.len() {
+                self.dense.resize(at + 1, None);
+            }
+            self.dense[at].replace(slot)
+        } else {
+            self.sparse.insert(handle, slot)
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// How many handles are known.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Forgets every handle.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Keeps only the handles whose slot `keep` says yes to.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(Slot) -> bool) {
+        for entry in &mut self.dense {
+            if entry.is_some_and(|s| !keep(s)) {
+                *entry = None;
+                self.len -= 1;
+            }
+        }
+        let before = self.sparse.len();
+        self.sparse.retain(|_, s| keep(*s));
+        self.len -= before - self.sparse.len();
+    }
+}
+
 /// One mesh neighbour.
 #[derive(Clone, Debug)]
 pub(crate) struct Neighbour {
@@ -50,7 +121,7 @@ pub(crate) struct Neighbour {
     /// Slots of ours this neighbour has been told the id of.
     pub(crate) introduced: SlotSet,
     /// The neighbour's handles, mapped to our slots.
-    pub(crate) theirs: BTreeMap<Handle, Slot>,
+    pub(crate) theirs: HandleMap,
     /// Member-table version up to which this neighbour has been sent membership news.
     pub(crate) sent_version: u64,
     /// Pings lost in a row with nothing else heard from the neighbour meanwhile.
@@ -98,7 +169,7 @@ impl Neighbour {
             leaving: false,
             provisional: false,
             introduced: SlotSet::default(),
-            theirs: BTreeMap::new(),
+            theirs: HandleMap::default(),
             sent_version: 0,
             lost_pings: 0,
             bandwidth,
@@ -125,6 +196,10 @@ impl Neighbour {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -136,5 +211,34 @@ mod tests {
         assert!(!s.insert(200) && s.insert(4) && s.insert(10_000));
         s.remove(200);
         assert!(s.insert(200));
+    }
+
+    proptest! {
+        /// Inserts and retains, with handles on both sides of the dense bound, leave the same
+        /// mapping and count as a `BTreeMap` given the same sequence.
+        #[test]
+        fn a_handle_map_behaves_as_a_btree_map(
+            ops in prop::collection::vec(
+                (any::<bool>(), prop_oneof![0u32..50, DENSE_HANDLES - 5..DENSE_HANDLES + 50], 0u32..20),
+                0..200,
+            ),
+        ) {
+            let mut map = HandleMap::default();
+            let mut tree = BTreeMap::new();
+            for (insert, handle, slot) in ops {
+                if insert {
+                    map.insert(handle, slot);
+                    tree.insert(handle, slot);
+                } else {
+                    map.retain(|s| s % 3 != slot % 3);
+                    tree.retain(|_, s| *s % 3 != slot % 3);
+                }
+                prop_assert_eq!(map.get(handle), tree.get(&handle).copied());
+                prop_assert_eq!(map.len(), tree.len());
+            }
+            for (h, s) in tree {
+                prop_assert_eq!(map.get(h), Some(s));
+            }
+        }
     }
 }

@@ -518,7 +518,7 @@ impl Narada {
             self.data.forget(slot);
             self.mesh.forget(slot);
             for n in self.core.neighbours.values_mut() {
-                n.theirs.retain(|_, s| *s != slot);
+                n.theirs.retain(|s| s != slot);
                 n.introduced.remove(slot);
             }
         }

@@ -287,7 +287,7 @@ impl Core {
     /// A neighbour's handle in our slots.
     pub(crate) fn translate(&mut self, n: Slot, handle: Handle) -> Option<Slot> {
         let nb = self.neighbours.get_mut(&n)?;
-        let slot = nb.theirs.get(&handle).copied();
+        let slot = nb.theirs.get(handle);
         if slot.is_none() {
             nb.unknown_handle = true;
             self.stats.unknown_handles += 1;
@@ -310,7 +310,7 @@ impl Core {
             let Some(nb) = self.neighbours.get_mut(&n) else {
                 return died;
             };
-            if nb.theirs.len() >= limit && !nb.theirs.contains_key(&handle) {
+            if nb.theirs.len() >= limit && !nb.theirs.contains_key(handle) {
                 self.stats.oversized += 1;
                 continue;
             }
