@@ -295,6 +295,22 @@ impl Core {
         slot
     }
 
+    /// A path of neighbour `n`'s handles in our slots (`None`, counted as
+    /// [`Core::translate`] counts it, at the first handle never introduced).
+    fn translate_path(&mut self, n: Slot, handles: &[Handle]) -> Option<crate::routing::Hops> {
+        let nb = self.neighbours.get_mut(&n)?;
+        let mut path = crate::routing::Hops::with_capacity(handles.len());
+        for &handle in handles {
+            let Some(slot) = nb.theirs.get(handle) else {
+                nb.unknown_handle = true;
+                self.stats.unknown_handles += 1;
+                return None;
+            };
+            path.push(slot);
+        }
+        Some(path)
+    }
+
     /// Take in an update from neighbour `n`; the members it reported dead.
     pub(crate) fn apply_update(&mut self, now: Time, n: Slot, update: Update) -> Vec<Slot> {
         let limit = self.config.membership.max_table_entries;
@@ -339,9 +355,9 @@ impl Core {
             let advert = match entry.route {
                 None => None,
                 Some(route) => {
-                    let path: Option<crate::routing::Hops> =
-                        route.path.iter().map(|&h| self.translate(n, h)).collect();
-                    let Some(path) = path else { continue };
+                    let Some(path) = self.translate_path(n, &route.path) else {
+                        continue;
+                    };
                     Some(Advert {
                         metric: route.metric,
                         latency_us: route.latency_us,
