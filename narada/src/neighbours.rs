@@ -34,8 +34,8 @@ impl SlotSet {
     }
 }
 
-/// Handles this implementation's members below which a neighbour's handles are kept in a
-/// vector (512 KiB at most per neighbour); the rest in a tree.
+/// A neighbour's handles below this are kept in a vector (8 bytes each: 512 KiB at most per
+/// neighbour), the rest in a tree.
 const DENSE_HANDLES: Handle = 1 << 16;
 
 /// A neighbour's handles mapped to this member's slots. A neighbour that numbers as this

@@ -286,17 +286,12 @@ impl Core {
 
     /// A neighbour's handle in our slots.
     pub(crate) fn translate(&mut self, n: Slot, handle: Handle) -> Option<Slot> {
-        let nb = self.neighbours.get_mut(&n)?;
-        let slot = nb.theirs.get(handle);
-        if slot.is_none() {
-            nb.unknown_handle = true;
-            self.stats.unknown_handles += 1;
-        }
-        slot
+        self.translate_path(n, &[handle]).map(|path| path[0])
     }
 
-    /// A path of neighbour `n`'s handles in our slots (`None`, counted as
-    /// [`Core::translate`] counts it, at the first handle never introduced).
+    /// A path of neighbour `n`'s handles in our slots, with one lookup of the neighbour
+    /// (`None` at the first handle it never introduced: the neighbour is marked and the miss
+    /// counted, so this member asks again for its introductions with its next table).
     fn translate_path(&mut self, n: Slot, handles: &[Handle]) -> Option<crate::routing::Hops> {
         let nb = self.neighbours.get_mut(&n)?;
         let mut path = crate::routing::Hops::with_capacity(handles.len());
