@@ -97,8 +97,17 @@ pub struct DynamicsSummary {
     pub repair_s_p50: f64,
     /// Longest such time, s.
     pub repair_s_max: f64,
+    /// Median time from a crash or leave until every member that was *downstream of it* (whose
+    /// forwarding chain from the source passed through it at that instant) receives again, s:
+    /// the repair of that failure alone. `repair_s_p50` also waits for members cut off by the
+    /// next failures, which come faster the larger the group (the churn is a fraction of it).
+    pub repair_downstream_s_p50: f64,
+    /// Longest such time, s.
+    pub repair_downstream_s_max: f64,
     /// Failures measured (crashes and leaves).
     pub failures: usize,
+    /// Failures with someone downstream (the others were leaves of the source's tree).
+    pub failures_with_downstream: usize,
     /// Time the partition healed, s.
     pub partition_healed_at_s: f64,
     /// Time after which the mesh was whole again (one component, everyone reached), s.
@@ -223,6 +232,9 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         })
         .collect();
     let mut failures: Vec<(Time, usize)> = Vec::new();
+    // Per failure, the members downstream of the one that failed, at that instant.
+    let mut downstream: Vec<Vec<usize>> = Vec::new();
+    let source = group.source.unwrap_or(0);
     let (mut cycles, mut next_hop_cycles) = (0usize, 0usize);
     let mut loops: Vec<LoopSeen> = Vec::new();
     let mut repaired_at: Option<Time> = None;
@@ -239,11 +251,13 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
             group.run_until(at);
             match action {
                 Action::Crash(m) => {
+                    downstream.push(downstream_of(&group.forwarding_parents(source), m));
                     group.sim.crash(m);
                     presence[m].until = at;
                     failures.push((at, m));
                 }
                 Action::Leave(m) => {
+                    downstream.push(downstream_of(&group.forwarding_parents(source), m));
                     group.sim.schedule_command(at, m, Command::Leave);
                     presence[m].until = at;
                     failures.push((at, m));
@@ -298,8 +312,10 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
     let (expected, got, got_live, missing_by_second) =
         delivery(&group, &presence, &labels, partition_at, healed_at);
     let _ = packet_interval;
-    let repair = track.repair_times(&failures, &presence, &group);
+    let (repair, repair_downstream) = track.repair_times(&failures, &downstream, &presence, &group);
     let repair = Distribution::new(repair);
+    let failures_with_downstream = repair_downstream.len();
+    let repair_downstream = Distribution::new(repair_downstream);
     let control = group
         .sim
         .traffic()
@@ -315,7 +331,10 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         delivery_ratio_live: round6(got_live as f64 / expected.max(1) as f64),
         repair_s_p50: round6(repair.quantile(0.5).unwrap_or(0.0)),
         repair_s_max: round6(repair.max().unwrap_or(0.0)),
+        repair_downstream_s_p50: round6(repair_downstream.quantile(0.5).unwrap_or(0.0)),
+        repair_downstream_s_max: round6(repair_downstream.max().unwrap_or(0.0)),
         failures: failures.len(),
+        failures_with_downstream,
         partition_healed_at_s: healed_at.as_secs_f64(),
         partition_repaired_at_s: repaired_at.map(Time::as_secs_f64),
         partition_repair_s: repaired_at.map(|r| round6((r - healed_at).as_secs_f64())),
@@ -342,20 +361,39 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
     sorted_failures.sort_by(|a, b| a.0.total_cmp(&b.0));
     report::write_csv(
         &out.join("failures.csv"),
-        &["failure_at_s", "repair_s"],
-        sorted_failures
-            .iter()
-            .map(|&(a, r)| vec![format!("{a:.3}"), format!("{r:.3}")]),
+        &[
+            "failure_at_s",
+            "repair_s",
+            "downstream",
+            "repair_downstream_s",
+        ],
+        sorted_failures.iter().map(|&(a, r, n, rd)| {
+            vec![
+                format!("{a:.3}"),
+                format!("{r:.3}"),
+                n.to_string(),
+                rd.map_or_else(String::new, |rd| format!("{rd:.3}")),
+            ]
+        }),
     )?;
     report::plot_lines(
         &out.join("repair.svg"),
         "Time until every live member receives again, per failure",
         "failure time, simulated s",
         "seconds",
-        &[Line {
-            label: "repair time",
-            points: sorted_failures,
-        }],
+        &[
+            Line {
+                label: "every live member",
+                points: sorted_failures.iter().map(|&(a, r, _, _)| (a, r)).collect(),
+            },
+            Line {
+                label: "members downstream of the failed one",
+                points: sorted_failures
+                    .iter()
+                    .filter_map(|&(a, _, _, rd)| Some((a, rd?)))
+                    .collect(),
+            },
+        ],
     )?;
     Ok(summary)
 }
@@ -436,8 +474,8 @@ struct FailureTracker {
     first: Vec<Vec<Option<Time>>>,
     /// Next failure each member still has to resolve.
     next: Vec<usize>,
-    /// `(failure time s, repair s)` once computed.
-    per_failure: Vec<(f64, f64)>,
+    /// `(failure time s, repair s, members downstream, their repair s)` once computed.
+    per_failure: Vec<(f64, f64, usize, Option<f64>)>,
 }
 
 impl FailureTracker {
@@ -470,47 +508,115 @@ impl FailureTracker {
     }
 
     /// Repair time of each failure: the latest first-arrival among members present from before
-    /// it until after it resolved.
+    /// it until after it resolved; and the same among those of them downstream of the failed
+    /// member (`None` when nobody was).
     fn repair_times(
         &mut self,
         failures: &[(Time, usize)],
+        downstream: &[Vec<usize>],
         presence: &[Presence],
         group: &NaradaGroup,
-    ) -> Vec<f64> {
-        let mut times = Vec::new();
+    ) -> (Vec<f64>, Vec<f64>) {
+        let (mut all, mut cut) = (Vec::new(), Vec::new());
         for (f, &(at, who)) in failures.iter().enumerate() {
-            let mut worst: Option<f64> = None;
-            for (m, p) in presence.iter().enumerate() {
-                if m == who
-                    || m == group.source.unwrap_or(0)
-                    || p.from.is_none_or(|from| from > at)
-                    || p.until <= at
-                {
-                    continue;
-                }
-                let arrival = self.first.get(f).and_then(|v| v.get(m)).copied().flatten();
-                match arrival {
-                    Some(a) if a <= p.until => {
-                        worst = Some(worst.unwrap_or(0.0).max((a - at).as_secs_f64()))
-                    }
-                    // Never received again before it left itself: counts up to its own exit.
-                    _ if p.until < group.sim.now() => {}
-                    _ => {
-                        worst = Some(
-                            worst
-                                .unwrap_or(0.0)
-                                .max((group.sim.now() - at).as_secs_f64()),
-                        )
-                    }
-                }
+            let everyone = 0..presence.len();
+            let below = downstream.get(f).map_or(&[][..], Vec::as_slice);
+            let worst_all = self.worst_first_arrival(f, at, who, everyone, presence, group);
+            let worst_cut =
+                self.worst_first_arrival(f, at, who, below.iter().copied(), presence, group);
+            if let Some(w) = worst_all {
+                all.push(w);
+                self.per_failure
+                    .push((at.as_secs_f64(), w, below.len(), worst_cut));
             }
-            if let Some(w) = worst {
-                times.push(w);
-                self.per_failure.push((at.as_secs_f64(), w));
+            if let Some(w) = worst_cut {
+                cut.push(w);
             }
         }
-        times
+        (all, cut)
     }
+
+    /// The latest time, after failure `f` at `at` of `who`, at which one of `members` present
+    /// across it first received a packet sent after it (`None` if no such member).
+    fn worst_first_arrival(
+        &self,
+        f: usize,
+        at: Time,
+        who: usize,
+        members: impl IntoIterator<Item = usize>,
+        presence: &[Presence],
+        group: &NaradaGroup,
+    ) -> Option<f64> {
+        let mut worst: Option<f64> = None;
+        for m in members {
+            let Some(p) = presence.get(m) else { continue };
+            if m == who
+                || m == group.source.unwrap_or(0)
+                || p.from.is_none_or(|from| from > at)
+                || p.until <= at
+            {
+                continue;
+            }
+            let arrival = self.first.get(f).and_then(|v| v.get(m)).copied().flatten();
+            match arrival {
+                Some(a) if a <= p.until => {
+                    worst = Some(worst.unwrap_or(0.0).max((a - at).as_secs_f64()));
+                }
+                // Never received again before it left itself: counts up to its own exit.
+                _ if p.until < group.sim.now() => {}
+                _ => {
+                    worst = Some(
+                        worst
+                            .unwrap_or(0.0)
+                            .max((group.sim.now() - at).as_secs_f64()),
+                    );
+                }
+            }
+        }
+        worst
+    }
+}
+
+/// The members whose chain of upstreams (`parents[m]` is `m`'s) passes through `who`, in
+/// index order. A chain that closes into a cycle or ends without reaching `who` does not.
+fn downstream_of(parents: &[Option<usize>], who: usize) -> Vec<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Below {
+        Unknown,
+        Yes,
+        No,
+    }
+    let mut state = vec![Below::Unknown; parents.len()];
+    if let Some(s) = state.get_mut(who) {
+        *s = Below::Yes;
+    }
+    let mut chain = Vec::new();
+    for m in 0..parents.len() {
+        chain.clear();
+        let mut at = m;
+        let verdict = loop {
+            match state.get(at).copied() {
+                Some(Below::Yes) => break Below::Yes,
+                Some(Below::No) | None => break Below::No,
+                Some(Below::Unknown) => {}
+            }
+            // A chain longer than the group has closed into a cycle.
+            if chain.len() > parents.len() {
+                break Below::No;
+            }
+            chain.push(at);
+            match parents[at] {
+                Some(p) => at = p,
+                None => break Below::No,
+            }
+        };
+        for &c in &chain {
+            state[c] = verdict;
+        }
+    }
+    (0..parents.len())
+        .filter(|&m| m != who && state[m] == Below::Yes)
+        .collect()
 }
 
 /// The figures as a table beside the targets.
@@ -527,8 +633,19 @@ pub fn table(s: &DynamicsSummary) -> String {
         "".into(),
     ]);
     t.row(&[
-        "repair after failure p50 / max".into(),
+        "repair after failure p50 / max (every live member)".into(),
         format!("{:.2} s / {:.2} s", s.repair_s_p50, s.repair_s_max),
+        "".into(),
+    ]);
+    t.row(&[
+        "repair p50 / max (members downstream of it)".into(),
+        format!(
+            "{:.2} s / {:.2} s ({} of {} failures)",
+            s.repair_downstream_s_p50,
+            s.repair_downstream_s_max,
+            s.failures_with_downstream,
+            s.failures
+        ),
         "".into(),
     ]);
     t.row(&[
@@ -558,4 +675,32 @@ pub fn table(s: &DynamicsSummary) -> String {
         "".into(),
     ]);
     t.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::downstream_of;
+
+    #[test]
+    fn downstream_follows_chains_through_the_failed_member_only() {
+        // 0 is the source; 1 and 2 hang off it; 3 and 4 below 1; 5 below 3; 6 and 7 form a
+        // cycle; 8 has no upstream.
+        let parents = [
+            None,
+            Some(0),
+            Some(0),
+            Some(1),
+            Some(1),
+            Some(3),
+            Some(7),
+            Some(6),
+            None,
+        ];
+        assert_eq!(downstream_of(&parents, 1), vec![3, 4, 5]);
+        assert_eq!(downstream_of(&parents, 3), vec![5]);
+        assert_eq!(downstream_of(&parents, 0), vec![1, 2, 3, 4, 5]);
+        assert!(downstream_of(&parents, 5).is_empty());
+        assert_eq!(downstream_of(&parents, 6), vec![7]);
+        assert!(downstream_of(&parents, 42).is_empty());
+    }
 }
