@@ -212,6 +212,14 @@ pub struct RepairConfig {
     /// declared dead (3 s at 1 s pings: far beyond a normal RTT, short enough
     /// that data resumes quickly).
     pub dead_after_lost_pings: u32,
+    /// A stream that stops arriving from its upstream for this long (or for eight of its usual
+    /// gaps between packets, if longer) has that upstream pinged at once, and again as soon as
+    /// each ping goes unanswered, instead of at the ping interval. The evidence for a death is
+    /// the same (`dead_after_lost_pings` unanswered pings); it is only gathered sooner when the
+    /// data says something is wrong, so a crashed relay is found in about a second rather than
+    /// three ping intervals. An upstream that answers is left alone (the silence is further up).
+    /// Zero turns this off.
+    pub silence_probe_after: Duration,
     /// Tm: a member whose sequence number has not advanced for this long enters the partition
     /// queue Q. It must exceed the heartbeat interval plus the time news takes to cross the mesh
     /// (about a refresh interval per hop).
@@ -232,6 +240,7 @@ impl Default for RepairConfig {
         Self {
             ping_interval: Duration::from_secs(1),
             dead_after_lost_pings: 3,
+            silence_probe_after: Duration::from_millis(200),
             member_timeout: Duration::from_secs(40),
             queue_max_wait: Duration::from_secs(40),
             repair_interval: Duration::from_secs(1),
@@ -510,7 +519,7 @@ mod tests {
         ] {
             assert!(object.contains_key(key), "{key} missing from {json}");
         }
-        assert_eq!(object.len(), 53, "every setting, flat");
+        assert_eq!(object.len(), 54, "every setting, flat");
         let back: NaradaConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
     }

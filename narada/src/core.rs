@@ -505,6 +505,22 @@ impl Core {
             .and_then(|s| self.neighbours.get_mut(&s))
         {
             n.lost_pings = 0;
+            n.silent = false;
+        }
+    }
+
+    /// A stream stopped coming from neighbour `upstream`: ping it now (and again after each
+    /// ping it leaves unanswered; see [`crate::RepairConfig::silence_probe_after`]).
+    pub(crate) fn suspect_silent(&mut self, now: Time, upstream: Slot) {
+        let Some(n) = self.neighbours.get_mut(&upstream) else {
+            return;
+        };
+        if n.silent {
+            return;
+        }
+        n.silent = true;
+        if let Some(id) = self.members.id_of(upstream) {
+            self.command_prober(now, ProberCommand::ProbeNow(id));
         }
     }
 

@@ -56,6 +56,14 @@ pub(crate) enum DataOutput {
         /// A `Message::Data` or `Message::Nack`.
         msg: Message,
     },
+    /// Packets of `source` stopped coming from `upstream` (see
+    /// [`crate::RepairConfig::silence_probe_after`]): ping it now.
+    UpstreamSilent {
+        /// The neighbour the stream came from.
+        upstream: Slot,
+        /// When the silence was noticed.
+        at: Time,
+    },
     /// A packet of `source` for the application.
     Deliver {
         /// The source.
@@ -82,6 +90,8 @@ pub(crate) struct DataStats {
     pub(crate) nacks_sent: u64,
     /// Packets resent to fill a neighbour's gap.
     pub(crate) repairs_sent: u64,
+    /// Silences of a stream's upstream reported (each starts a round of pings to it).
+    pub(crate) silences: u64,
 }
 
 /// A member's data plane.
@@ -94,15 +104,21 @@ pub(crate) struct DataPlane {
     arriving: RateMeter,
     /// When gaps are next due to be asked for.
     nack_at: Option<Time>,
+    /// Silence after which a stream's upstream is reported (zero: never).
+    silence_after: Duration,
+    /// When streams are next checked for silence (armed by arrivals, kept while streams flow).
+    silence_at: Option<Time>,
     stats: DataStats,
     out: VecDeque<DataOutput>,
 }
 
 impl DataPlane {
     /// A data plane with nothing sent or received.
-    pub(crate) fn new(config: DataConfig) -> Self {
+    pub(crate) fn new(config: DataConfig, silence_after: Duration) -> Self {
         Self {
             config,
+            silence_after,
+            silence_at: None,
             sources: BTreeMap::new(),
             next_seq: 0,
             arriving: RateMeter::new(Duration::from_secs(4), 8),
@@ -122,9 +138,9 @@ impl DataPlane {
         self.out.pop_front()
     }
 
-    /// When [`DataPlane::nack_tick`] is next due.
+    /// When [`DataPlane::nack_tick`] or [`DataPlane::silence_tick`] is next due.
     pub(crate) fn poll_timeout(&self) -> Option<Time> {
-        self.nack_at
+        soonest(self.nack_at, self.silence_at)
     }
 
     /// Whether packets of `source` have reached (or left) this member.
@@ -236,7 +252,10 @@ impl DataPlane {
             return;
         }
         let arrival = state.arrive(packet.seq, now, self.config.nack_delay);
-        state.last_arrival = Some(now);
+        state.heard(now, ACTIVE_FOR);
+        if self.silence_at.is_none() && !self.silence_after.is_zero() {
+            self.silence_at = Some(now + state.silence_limit(self.silence_after));
+        }
         if arrival == Arrival::Duplicate {
             self.stats.duplicates += 1;
             return;
@@ -329,6 +348,38 @@ impl DataPlane {
         self.nack_at = next.map(|at| at.max(now + Duration::from_millis(1)));
     }
 
+    /// The silence check: report the upstream of each stream that stopped (once per silence),
+    /// and come back when the next flowing one would be due.
+    pub(crate) fn silence_tick(&mut self, now: Time, trees: &impl SourceTrees) {
+        if self.silence_at.is_none_or(|at| now < at) {
+            return;
+        }
+        let mut next: Option<Time> = None;
+        for (&source, state) in &mut self.sources {
+            let Some(last) = state.last_arrival else {
+                continue;
+            };
+            if source == SELF_SLOT
+                || state.silence_reported
+                || now.saturating_since(last) >= ACTIVE_FOR
+            {
+                continue;
+            }
+            let due = last + state.silence_limit(self.silence_after);
+            if due > now {
+                next = soonest(next, Some(due));
+                continue;
+            }
+            state.silence_reported = true;
+            if let Some(upstream) = trees.upstream(source) {
+                self.stats.silences += 1;
+                self.out
+                    .push_back(DataOutput::UpstreamSilent { upstream, at: now });
+            }
+        }
+        self.silence_at = next;
+    }
+
     /// The sources heard from (or, for this member's own, sent) in the last ten seconds.
     pub(crate) fn active_sources(&self, now: Time) -> impl Iterator<Item = Slot> + '_ {
         self.sources.iter().filter_map(move |(&s, st)| {
@@ -399,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_packet_from_the_upstream_is_delivered_then_sent_down_the_tree() {
-        let mut d = DataPlane::new(config());
+        let mut d = DataPlane::new(config(), Duration::from_millis(200));
         let now = Time::from_secs(1);
         d.on_data(now, 1, 5, packet(0), &Star);
         assert_eq!(
@@ -416,12 +467,66 @@ mod tests {
                 data_to(3, 5, 0, 7),
             ]
         );
-        assert_eq!(d.poll_timeout(), None, "no gap, no repair due");
+        assert_eq!(
+            d.poll_timeout(),
+            Some(now + Duration::from_millis(200)),
+            "no gap to repair; only the silence check is due"
+        );
+    }
+
+    #[test]
+    fn a_stream_that_stops_has_its_upstream_reported_once() {
+        let mut d = DataPlane::new(config(), Duration::from_millis(200));
+        let gap = Duration::from_millis(50);
+        let mut now = Time::from_secs(1);
+        for seq in 0..10 {
+            d.on_data(now, 1, 5, packet(seq), &Star);
+            drained(&mut d);
+            now += gap;
+        }
+        let last = now - gap;
+        // Eight usual gaps (400 ms) exceed the 200 ms floor: that is the limit.
+        let mut checks = 0;
+        while let Some(at) = d.poll_timeout() {
+            checks += 1;
+            assert!(checks < 10, "the check stops once the silence is reported");
+            d.silence_tick(at, &Star);
+            let out = drained(&mut d);
+            if !out.is_empty() {
+                assert_eq!(
+                    out,
+                    vec![DataOutput::UpstreamSilent {
+                        upstream: 1,
+                        at: last + gap * 8
+                    }]
+                );
+                break;
+            }
+        }
+        assert_eq!(
+            d.poll_timeout(),
+            None,
+            "a stopped stream is not checked again"
+        );
+        assert_eq!(d.stats().silences, 1);
+        // The stream resumes: the check is armed again.
+        let resumed = last + Duration::from_secs(2);
+        d.on_data(resumed, 1, 5, packet(10), &Star);
+        drained(&mut d);
+        assert!(d.poll_timeout().is_some());
+    }
+
+    #[test]
+    fn no_silence_is_reported_when_switched_off() {
+        let mut d = DataPlane::new(config(), Duration::ZERO);
+        d.on_data(Time::from_secs(1), 1, 5, packet(0), &Star);
+        drained(&mut d);
+        assert_eq!(d.poll_timeout(), None);
     }
 
     #[test]
     fn a_source_counts_its_own_stream_as_active_until_it_stops() {
-        let mut d = DataPlane::new(config());
+        let mut d = DataPlane::new(config(), Duration::from_millis(200));
         assert_eq!(d.active_sources(Time::from_secs(1)).count(), 0);
         d.publish(Time::from_secs(1), Bytes::from_static(b"p"), 0, &Star);
         d.on_data(Time::from_secs(1), 1, 5, packet(0), &Star);
@@ -434,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_packet_from_another_neighbour_is_refused_and_a_second_copy_dropped() {
-        let mut d = DataPlane::new(config());
+        let mut d = DataPlane::new(config(), Duration::from_millis(200));
         let now = Time::from_secs(1);
         d.on_data(now, 2, 5, packet(0), &Star);
         assert_eq!(drained(&mut d), Vec::new());
@@ -448,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_gap_is_asked_for_from_the_upstream_when_due() {
-        let mut d = DataPlane::new(config());
+        let mut d = DataPlane::new(config(), Duration::from_millis(200));
         let now = Time::from_secs(1);
         d.on_data(now, 1, 5, packet(0), &Star);
         d.on_data(now, 1, 5, packet(3), &Star);
@@ -473,10 +578,13 @@ mod tests {
 
     #[test]
     fn classes_past_the_repair_class_are_not_resent() {
-        let mut d = DataPlane::new(DataConfig {
-            max_repair_class: 1,
-            ..config()
-        });
+        let mut d = DataPlane::new(
+            DataConfig {
+                max_repair_class: 1,
+                ..config()
+            },
+            Duration::from_millis(200),
+        );
         let now = Time::from_secs(1);
         // A keyframe packet, a base one, an enhancement one.
         for class in [0, 1, 2] {
@@ -500,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_repair_request_is_answered_from_the_buffer_only() {
-        let mut d = DataPlane::new(config());
+        let mut d = DataPlane::new(config(), Duration::from_millis(200));
         let now = Time::from_secs(1);
         d.publish(now, Bytes::from_static(b"p"), 1, &Star);
         d.publish(now, Bytes::from_static(b"p"), 1, &Star);

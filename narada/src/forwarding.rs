@@ -73,6 +73,10 @@ pub struct SourceState {
     pub given_up: u64,
     /// When a packet of this source last arrived (or was sent, for this member's own).
     pub last_arrival: Option<Time>,
+    /// Smoothed gap between this source's arrivals, microseconds (each new gap weighs 1/8).
+    pub mean_gap_us: Option<u32>,
+    /// The current silence of this source was reported (cleared by its next packet).
+    pub silence_reported: bool,
 }
 
 impl SourceState {
@@ -136,6 +140,30 @@ impl SourceState {
             }
         }
         self.seen.truncate(words);
+    }
+
+    /// A packet of this source came from its upstream at `now` (new or not): the stream is
+    /// alive; the gap since the previous one updates the smoothed gap.
+    pub fn heard(&mut self, now: Time, active_for: Duration) {
+        if let Some(last) = self.last_arrival {
+            let gap = now.saturating_since(last);
+            if gap < active_for {
+                let gap = u32::try_from(gap.as_micros()).unwrap_or(u32::MAX);
+                self.mean_gap_us = Some(match self.mean_gap_us {
+                    None => gap,
+                    Some(mean) => mean - mean / 8 + gap / 8,
+                });
+            }
+        }
+        self.last_arrival = Some(now);
+        self.silence_reported = false;
+    }
+
+    /// How long this source may go quiet before its upstream is suspected: `floor`, or eight
+    /// of its usual gaps if longer.
+    pub fn silence_limit(&self, floor: Duration) -> Duration {
+        let usual = Duration::from_micros(u64::from(self.mean_gap_us.unwrap_or(0)));
+        floor.max(usual * 8)
     }
 
     /// Record the arrival of `seq` at `now`; gaps it reveals are asked for after `nack_delay`.

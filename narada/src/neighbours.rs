@@ -126,6 +126,9 @@ pub(crate) struct Neighbour {
     pub(crate) sent_version: u64,
     /// Pings lost in a row with nothing else heard from the neighbour meanwhile.
     pub(crate) lost_pings: u32,
+    /// A stream it forwarded here stopped and it has not been heard from since: each lost
+    /// ping is followed by another at once, until it answers or is declared dead.
+    pub(crate) silent: bool,
     /// Bandwidth of the link from this neighbour to this member.
     pub(crate) bandwidth: LinkBandwidth,
     /// Data bytes received from it since its last rate report.
@@ -172,6 +175,7 @@ impl Neighbour {
             theirs: HandleMap::default(),
             sent_version: 0,
             lost_pings: 0,
+            silent: false,
             bandwidth,
             received_bytes: 0,
             sent_bytes: 0,

@@ -131,6 +131,9 @@ pub struct NaradaStats {
     pub links_swapped: u64,
     /// Neighbours declared dead after silence.
     pub neighbours_died: u64,
+    /// Streams whose upstream went quiet, so it was pinged at once (see
+    /// [`crate::RepairConfig::silence_probe_after`]).
+    pub upstream_silences: u64,
     /// Partition-repair probes sent.
     pub repair_probes: u64,
     /// Active bandwidth probes asked for.
@@ -214,7 +217,7 @@ impl Narada {
     /// that starts a group joins with an empty bootstrap list.
     pub fn new(id: NodeId, config: NaradaConfig, now: Time) -> Self {
         Self {
-            data: DataPlane::new(config.data.clone()),
+            data: DataPlane::new(config.data.clone(), config.repair.silence_probe_after),
             mesh: Mesh::default(),
             keyframes: Default::default(),
             core: Core::new(id, config, now),
@@ -229,6 +232,7 @@ impl Narada {
             duplicates: data.duplicates,
             nacks_sent: data.nacks_sent,
             repairs_sent: data.repairs_sent,
+            upstream_silences: data.silences,
             ..self.core.stats
         }
     }
@@ -403,6 +407,9 @@ impl Narada {
                     }
                     self.core.send(to, msg);
                 }
+                DataOutput::UpstreamSilent { upstream, at } => {
+                    self.core.suspect_silent(at, upstream);
+                }
                 DataOutput::Deliver {
                     source,
                     seq,
@@ -489,6 +496,7 @@ impl Narada {
             Timer::LeaveDone => self.finish_leave(now),
             Timer::Nack => {
                 self.data.nack_tick(now, &Trees(&self.core));
+                self.data.silence_tick(now, &Trees(&self.core));
                 self.drain_data();
             }
             Timer::Purge => {

@@ -167,13 +167,18 @@ fn chain() -> Lab {
 /// The chain 0 - 1 - 2 of [`chain`] among `n` members (those past 2 not yet joined), with
 /// room for a second link at the members `wide` names.
 fn chain_of(n: usize, wide: impl Fn(usize) -> bool) -> Lab {
+    chain_configured(n, wide, NaradaConfig::default())
+}
+
+/// [`chain_of`] with `base` for every setting but the degree bounds.
+fn chain_configured(n: usize, wide: impl Fn(usize) -> bool, base: NaradaConfig) -> Lab {
     let config = NaradaConfig {
         mesh: crate::MeshConfig {
             max_degree: 1,
             min_degree: 1,
-            ..crate::MeshConfig::default()
+            ..base.mesh.clone()
         },
-        ..NaradaConfig::default()
+        ..base
     };
     let mut lab = Lab::with(n, config, |i, c| {
         if wide(i) {
@@ -359,6 +364,67 @@ fn a_neighbour_the_transport_still_hears_is_not_declared_dead_while_its_messages
     lab.run_until(Time::from_secs(40));
     assert!(!lab.node(0).neighbours().contains(&Lab::id(1)));
     assert_eq!(lab.node(0).stats().neighbours_died, 1);
+}
+
+/// A chain 0 - 1 - 2 carrying 0's stream (a packet every 10 ms from 5 s) in which member
+/// `silenced` stops at 20 s; run to 30 s.
+fn chain_losing(silenced: usize, silence_probe_after: Duration) -> Lab {
+    let mut base = NaradaConfig::default();
+    base.repair.silence_probe_after = silence_probe_after;
+    let mut lab = chain_configured(3, |i| i == 1, base);
+    let mut at = Time::from_secs(5);
+    while at < Time::from_secs(30) {
+        let publish = Command::Publish {
+            payload: Bytes::from_static(b"x"),
+            priority: 1,
+        };
+        lab.sim.schedule_command(at, 0, publish);
+        at += Duration::from_millis(10);
+    }
+    lab.run_until(Time::from_secs(20));
+    lab.sim.silence(silenced);
+    lab.run_until(Time::from_secs(30));
+    lab
+}
+
+/// How long after 20 s member `at` declared member `dead` dead.
+fn death_noticed(lab: &Lab, at: usize, dead: usize) -> Option<Duration> {
+    lab.events.iter().find_map(|(t, m, e)| {
+        (*m == at && *e == Event::MemberDied(Lab::id(dead))).then(|| *t - Time::from_secs(20))
+    })
+}
+
+#[test]
+fn a_relay_whose_stream_stops_is_pinged_at_once_and_found_dead_sooner() {
+    let quick = chain_losing(1, Duration::from_millis(200));
+    let slow = chain_losing(1, Duration::ZERO);
+    let quick_after = death_noticed(&quick, 2, 1).expect("2 finds 1 dead");
+    let slow_after = death_noticed(&slow, 2, 1).expect("2 finds 1 dead without the silence rule");
+    // The same three unanswered pings, sent at once and after each timeout (200, 400, 800
+    // ms with backoff) instead of one per second.
+    assert!(
+        quick_after < Duration::from_millis(1700),
+        "found after {quick_after:?}"
+    );
+    assert!(
+        slow_after > quick_after + Duration::from_millis(500),
+        "{slow_after:?} without against {quick_after:?} with"
+    );
+    assert_eq!(quick.node(2).stats().upstream_silences, 1);
+    assert_eq!(slow.node(2).stats().upstream_silences, 0);
+}
+
+#[test]
+fn a_relay_that_answers_is_not_declared_dead_when_the_silence_is_further_up() {
+    // The source stops: 2's stream stops too, it pings 1, and 1 answers.
+    let lab = chain_losing(0, Duration::from_millis(200));
+    assert_eq!(lab.node(2).stats().upstream_silences, 1);
+    assert_eq!(death_noticed(&lab, 2, 1), None);
+    assert!(lab.node(2).neighbours().contains(&Lab::id(1)));
+    assert!(
+        death_noticed(&lab, 1, 0).is_some(),
+        "1 finds the source dead"
+    );
 }
 
 #[test]

@@ -113,6 +113,8 @@ pub struct Counters {
     pub links_swapped: u64,
     /// Neighbours found dead.
     pub neighbours_died: u64,
+    /// Streams whose upstream went quiet and was pinged at once.
+    pub upstream_silences: u64,
     /// Partition-repair probes.
     pub repair_probes: u64,
     /// Gap repairs asked for.
@@ -141,6 +143,7 @@ impl Counters {
             c.links_dropped += s.links_dropped;
             c.links_swapped += s.links_swapped;
             c.neighbours_died += s.neighbours_died;
+            c.upstream_silences += s.upstream_silences;
             c.repair_probes += s.repair_probes;
             c.nacks_sent += s.nacks_sent;
             c.repairs_sent += s.repairs_sent;

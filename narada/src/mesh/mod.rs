@@ -399,6 +399,7 @@ impl Mesh {
                     return;
                 };
                 n.lost_pings = 0;
+                n.silent = false;
                 let one_way = u32::try_from(recent_min.as_micros() / 2).unwrap_or(u32::MAX);
                 let old = n.cost_us();
                 n.measured_us = Some(one_way);
@@ -420,6 +421,9 @@ impl Mesh {
                 if n.lost_pings >= cx.config.repair.dead_after_lost_pings {
                     cx.stats.neighbours_died += 1;
                     self.member_died(cx, now, slot);
+                } else if n.silent {
+                    // Its stream stopped too: ask again now rather than at the next period.
+                    cx.command_prober(now, ProberCommand::ProbeNow(peer));
                 }
             }
         }
