@@ -6,7 +6,9 @@
 //! from routing with no tree protocol. Duplicates are dropped; gaps left by a route change are
 //! asked for from the current upstream, which resends what it buffered. Each packet carries its
 //! drop class, so the driver's per-link pacer can drop the least important first where a link
-//! is slower than the stream.
+//! is slower than the stream. A stream that stops coming from its upstream is reported once per
+//! silence ([`DataOutput::UpstreamSilent`]), so the member asks at once whether that upstream
+//! still lives.
 //!
 //! [`DataPlane`] is a part of [`crate::Narada`] with inputs of its own (a publish, a packet, a
 //! repair request, its repair timer), its own deadline ([`DataPlane::poll_timeout`]) and its
