@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::Time;
+use probe::Ewma;
 
 use crate::members::Slot;
 
@@ -17,6 +18,10 @@ pub const MAX_MISSING: usize = 4096;
 
 /// Retries of a gap before it is given up.
 pub const MAX_NACKS: u8 = 6;
+
+/// Weight of each new gap between a source's packets in its smoothed gap (as RFC 6298 weighs a
+/// new round trip).
+pub const GAP_WEIGHT: f64 = 0.125;
 
 /// A buffered packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,8 +78,9 @@ pub struct SourceState {
     pub given_up: u64,
     /// When a packet of this source last arrived (or was sent, for this member's own).
     pub last_arrival: Option<Time>,
-    /// Smoothed gap between this source's arrivals, microseconds (each new gap weighs 1/8).
-    pub mean_gap_us: Option<u32>,
+    /// Smoothed gap between this source's arrivals, seconds (each new gap weighs
+    /// [`GAP_WEIGHT`]); `None` until a second packet came.
+    pub mean_gap: Option<Ewma>,
     /// The current silence of this source was reported (cleared by its next packet).
     pub silence_reported: bool,
 }
@@ -148,11 +154,9 @@ impl SourceState {
         if let Some(last) = self.last_arrival {
             let gap = now.saturating_since(last);
             if gap < active_for {
-                let gap = u32::try_from(gap.as_micros()).unwrap_or(u32::MAX);
-                self.mean_gap_us = Some(match self.mean_gap_us {
-                    None => gap,
-                    Some(mean) => mean - mean / 8 + gap / 8,
-                });
+                self.mean_gap
+                    .get_or_insert_with(|| Ewma::new(GAP_WEIGHT))
+                    .update(gap.as_secs_f64());
             }
         }
         self.last_arrival = Some(now);
@@ -162,8 +166,12 @@ impl SourceState {
     /// How long this source may go quiet before its upstream is suspected: `floor`, or eight
     /// of its usual gaps if longer.
     pub fn silence_limit(&self, floor: Duration) -> Duration {
-        let usual = Duration::from_micros(u64::from(self.mean_gap_us.unwrap_or(0)));
-        floor.max(usual * 8)
+        let usual = self
+            .mean_gap
+            .and_then(|m| m.value())
+            .and_then(|s| Duration::try_from_secs_f64(s * 8.0).ok())
+            .unwrap_or(Duration::ZERO);
+        floor.max(usual)
     }
 
     /// Record the arrival of `seq` at `now`; gaps it reveals are asked for after `nack_delay`.
