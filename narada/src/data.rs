@@ -11,8 +11,9 @@
 //! still lives.
 //!
 //! [`DataPlane`] is a part of [`crate::Narada`] with inputs of its own (a publish, a packet, a
-//! repair request, its repair timer), its own deadline ([`DataPlane::poll_timeout`]) and its
-//! own outputs ([`DataOutput`], drained with [`DataPlane::poll_output`]). It reads routing
+//! repair request, its timer for gap repair and silence), its own deadline
+//! ([`DataPlane::poll_timeout`]) and its own outputs ([`DataOutput`], drained with
+//! [`DataPlane::poll_output`]). It reads routing
 //! through [`SourceTrees`] and knows members only by slot; the member introduces handles,
 //! counts bytes per link and names members for the application.
 

@@ -171,7 +171,8 @@ pub(crate) enum Timer {
     JoinRetry,
     /// When a leaving member's grace ends and it stops (member).
     LeaveDone,
-    /// When to ask upstreams for the gaps that are due (the data plane's deadline).
+    /// When to ask upstreams for the gaps that are due, and to check streams for silence (the
+    /// data plane's deadline).
     Nack,
     /// When to forget members dead for longer than the retention (member).
     Purge,
