@@ -358,7 +358,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         missing_by_second.iter().map(|(&t, &c)| vec![t, c]),
     )?;
     let mut sorted_failures = track.per_failure.clone();
-    sorted_failures.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sorted_failures.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     report::write_csv(
         &out.join("failures.csv"),
         &[
@@ -367,30 +367,34 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
             "downstream",
             "repair_downstream_s",
         ],
-        sorted_failures.iter().map(|&(a, r, n, rd)| {
+        sorted_failures.iter().map(|f| {
             vec![
-                format!("{a:.3}"),
-                format!("{r:.3}"),
-                n.to_string(),
-                rd.map_or_else(String::new, |rd| format!("{rd:.3}")),
+                format!("{:.3}", f.at_s),
+                format!("{:.3}", f.repair_s),
+                f.downstream.to_string(),
+                f.repair_downstream_s
+                    .map_or_else(String::new, |r| format!("{r:.3}")),
             ]
         }),
     )?;
     report::plot_lines(
         &out.join("repair.svg"),
-        "Time until every live member receives again, per failure",
+        "Time until members receive again, per failure",
         "failure time, simulated s",
         "seconds",
         &[
             Line {
                 label: "every live member",
-                points: sorted_failures.iter().map(|&(a, r, _, _)| (a, r)).collect(),
+                points: sorted_failures
+                    .iter()
+                    .map(|f| (f.at_s, f.repair_s))
+                    .collect(),
             },
             Line {
                 label: "members downstream of the failed one",
                 points: sorted_failures
                     .iter()
-                    .filter_map(|&(a, _, _, rd)| Some((a, rd?)))
+                    .filter_map(|f| Some((f.at_s, f.repair_downstream_s?)))
                     .collect(),
             },
         ],
@@ -474,8 +478,21 @@ struct FailureTracker {
     first: Vec<Vec<Option<Time>>>,
     /// Next failure each member still has to resolve.
     next: Vec<usize>,
-    /// `(failure time s, repair s, members downstream, their repair s)` once computed.
-    per_failure: Vec<(f64, f64, usize, Option<f64>)>,
+    /// Each failure's repair, once computed.
+    per_failure: Vec<FailureRepair>,
+}
+
+/// One failure's repair, a row of `failures.csv`.
+#[derive(Debug, Clone, Copy)]
+struct FailureRepair {
+    /// When it happened, simulated s.
+    at_s: f64,
+    /// Until every live member received again, s.
+    repair_s: f64,
+    /// Members downstream of the failed one at that instant.
+    downstream: usize,
+    /// Until all of those received again, s (`None`: nobody was downstream).
+    repair_downstream_s: Option<f64>,
 }
 
 impl FailureTracker {
@@ -526,8 +543,12 @@ impl FailureTracker {
                 self.worst_first_arrival(f, at, who, below.iter().copied(), presence, group);
             if let Some(w) = worst_all {
                 all.push(w);
-                self.per_failure
-                    .push((at.as_secs_f64(), w, below.len(), worst_cut));
+                self.per_failure.push(FailureRepair {
+                    at_s: at.as_secs_f64(),
+                    repair_s: w,
+                    downstream: below.len(),
+                    repair_downstream_s: worst_cut,
+                });
             }
             if let Some(w) = worst_cut {
                 cut.push(w);
