@@ -597,7 +597,8 @@ struct Rates {
     higher: Option<f64>,
     /// The source has sent a higher encoding here lately (arriving now or not).
     sends_higher: bool,
-    /// The higher encoding has been quiet here for [`HEDGE_AFTER`] (or broke).
+    /// The higher encoding has been quiet here for [`HEDGE_AFTER`] while the lower still comes
+    /// (or the higher broke).
     higher_quiet: bool,
     /// The member lost a frame of the higher encoding (nothing more of it until a keyframe).
     higher_broken: bool,
@@ -610,17 +611,23 @@ impl Rates {
     fn of(groups: &BTreeMap<(SourceKey, u8), Group>, source: SourceKey, now: Instant) -> Self {
         let lower = groups.get(&(source, 0)).map_or(0.0, |g| g.rate.bps);
         let sends_higher = groups.contains_key(&(source, 1));
+        let lower_last = groups.get(&(source, 0)).and_then(|g| g.last);
+        // A source quiet as a whole (its publisher stalled) is no link shedding the higher
+        // encoding: a hedge then moved a watcher down as the source came back with the lower's
+        // keyframe first (`browser_leg` on a loaded machine).
+        let lower_comes =
+            lower_last.is_some_and(|t| now.saturating_duration_since(t) < HEDGE_AFTER);
         let higher_quiet = groups.get(&(source, 1)).is_some_and(|g| {
             g.broken
-                || g.last
-                    .is_none_or(|t| now.saturating_duration_since(t) >= HEDGE_AFTER)
+                || (lower_comes
+                    && g.last
+                        .is_none_or(|t| now.saturating_duration_since(t) >= HEDGE_AFTER))
         });
         // Starved: quiet while the lower encoding still came for [`STARVED_AFTER`] (a source
         // quiet as a whole is not helped by a move), the quiet counted from the end of the
         // spell after its last keyframe if that is later (an encoder skips frames after a big
         // keyframe: the kernel-shaped leg test once saw the higher quiet over 0.6 s just after
         // the keyframe a watcher had switched up at, and the watcher moved down again at once).
-        let lower_last = groups.get(&(source, 0)).and_then(|g| g.last);
         let higher = groups
             .get(&(source, 1))
             .filter(|g| {
@@ -713,5 +720,34 @@ mod tests {
         // The whole source quiet: no encoding starves (the lower's last frame counts, not now).
         assert!(higher_with(t0, None, ms(500), ms(5_000)));
         assert!(!higher_with(t0, None, ms(600), ms(5_000)));
+    }
+
+    #[test]
+    fn a_source_quiet_as_a_whole_starts_no_hedge() {
+        let source = SourceKey {
+            member: NodeId::from_bytes([7; 32]),
+            publisher: 0,
+        };
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let quiet = |higher_last: Instant, lower_last: Instant, now: Instant| {
+            let mut groups = BTreeMap::new();
+            for (encoding, last) in [(0, lower_last), (1, higher_last)] {
+                groups.insert(
+                    (source, encoding),
+                    Group {
+                        last: Some(last),
+                        ..Group::default()
+                    },
+                );
+            }
+            Rates::of(&groups, source, now).higher_quiet
+        };
+        // The higher quiet 300 ms while the lower came 20 ms ago: a hedge.
+        assert!(quiet(t0, ms(280), ms(300)));
+        // Quiet only 200 ms: not yet.
+        assert!(!quiet(ms(100), ms(280), ms(300)));
+        // Both quiet 300 ms (the publisher stalled): no hedge.
+        assert!(!quiet(t0, t0, ms(300)));
     }
 }

@@ -11,8 +11,8 @@
 //! seconds of carrying it with 15% to spare. A higher encoding that has not arrived for
 //! [`STARVED_AFTER`] while the lower did (counted from [`KEYFRAME_SPELL`] after its last
 //! keyframe, if later) counts as absent (a congested link above this member sheds it first; a
-//! source quiet as a whole is not helped by a move); one quiet for [`HEDGE_AFTER`] already has
-//! the lower's keyframe asked for, and the browser takes it if the higher is still quiet when
+//! source quiet as a whole is not helped by a move); one quiet for [`HEDGE_AFTER`] while the
+//! lower still comes already has the lower's keyframe asked for, and the browser takes it if the higher is still quiet when
 //! it comes (a switch then costs a round trip to the publisher, not the wait as well), unless
 //! the quiet began within [`KEYFRAME_SPELL`] of a keyframe (a big keyframe on its way, or an
 //! encoder skipping frames after one, is no sign of a link above shedding the higher
