@@ -27,6 +27,18 @@ pub struct OvercastConfig {
     /// ancestors. Shorter than the lease, so orphans are adopted by their grandparent before it
     /// declares their parent dead, and only the real death travels up.
     pub parent_timeout: Duration,
+    /// When the stream from the parent stops for this long (or eight of its usual gaps between
+    /// arrivals, if longer), check in with the parent at once, and again after each check-in it
+    /// leaves unanswered (each given this long, or two round trips if longer, to be answered);
+    /// after `silent_parent_check_ins` of them in a row with nothing heard from the parent, it
+    /// is lost. A dead parent is then found in about a second instead of the parent timeout and
+    /// up to a check-in, from the same evidence: unanswered check-ins. A parent that answers is
+    /// left alone until its stream flows again (the silence is further up). Zero: off, a parent
+    /// is lost only by the parent timeout.
+    pub silence_check_in_after: Duration,
+    /// Check-ins in a row left unanswered during a silence of the stream after which the parent
+    /// is lost (see `silence_check_in_after`).
+    pub silent_parent_check_ins: u32,
     /// Bandwidths within this fraction count as equal (the paper's 10%): a node moves under a
     /// child only if that does not cost more than this.
     pub equal_fraction: f64,
@@ -140,6 +152,8 @@ impl Default for OvercastConfig {
             news_delay: Some(Duration::from_millis(20)),
             lease: Duration::from_secs(5),
             parent_timeout: Duration::from_secs(2),
+            silence_check_in_after: Duration::from_millis(200),
+            silent_parent_check_ins: 3,
             equal_fraction: 0.1,
             closer_floor: Duration::from_millis(1),
             max_probed_children: 16,

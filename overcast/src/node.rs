@@ -6,11 +6,12 @@
 
 mod core;
 mod delivery;
+mod parent_watch;
 mod placement;
 mod updown;
 
 use bytes::Bytes;
-use overlay_core::{LinkMetrics, NodeId, Output, Protocol, Time};
+use overlay_core::{LinkEvent, LinkMetrics, NodeId, Output, Protocol, Time};
 
 use self::core::Core;
 use crate::certificate::{NodeInfo, Signer, Verifier};
@@ -114,6 +115,12 @@ pub struct OvercastStats {
     pub fetches_coalesced: u64,
     /// Births of unknown nodes dropped because the table was full.
     pub table_full: u64,
+    /// Check-ins sent because the stream from the parent stopped (see
+    /// [`OvercastConfig::silence_check_in_after`]).
+    pub silence_check_ins: u64,
+    /// Parents lost because they left those check-ins unanswered (the rest of the lost parents
+    /// went by the parent timeout, or by a loop).
+    pub silent_parents_lost: u64,
 }
 
 /// The most nodes a `Sample` answer names.
@@ -156,6 +163,9 @@ enum Timer {
     /// When to check whether a child acknowledged nothing new for the resend time while bytes
     /// were on their way (the resend time after sending; delivery).
     Resend,
+    /// When the stream from the parent counts as silent, or a check-in sent in a silence as
+    /// unanswered (armed by content arriving; up/down, [`parent_watch`]).
+    ParentSilence,
 }
 
 /// An Overcast node.
@@ -300,6 +310,7 @@ impl Protocol for Overcast {
         }
         if Some(from) == cx.parent {
             cx.parent_heard = now;
+            cx.watch.heard(from);
         }
         match msg {
             Message::ChildrenQuery => cx.answer_children_query(from),
@@ -428,6 +439,14 @@ impl Protocol for Overcast {
         }
     }
 
+    /// The transport heard from `peer`: a parent checked in with during a silence of its stream
+    /// lives, whatever became of its answers on the way.
+    fn handle_link(&mut self, _now: Time, peer: NodeId, event: LinkEvent) {
+        if event == LinkEvent::Heard && Some(peer) == self.core.parent {
+            self.core.watch.heard(peer);
+        }
+    }
+
     fn handle_timeout(&mut self, now: Time) {
         let (cx, placement) = (&mut self.core, &mut self.placement);
         while let Some(timer) = cx.timers.pop_expired(now) {
@@ -445,6 +464,11 @@ impl Protocol for Overcast {
                 Timer::News => cx.send_news(),
                 Timer::Ack => cx.send_ack(),
                 Timer::Resend => cx.on_resend_timer(now),
+                Timer::ParentSilence => {
+                    if let Some(parent) = cx.on_parent_silence(now) {
+                        placement.on_parent_lost(cx, now, parent);
+                    }
+                }
             }
         }
         cx.hurry_news(now);

@@ -274,6 +274,7 @@ impl Core {
             self.stats.stray_data += 1;
             return;
         }
+        self.watch_content(now, from);
         if self.intake.awaiting_answer {
             return;
         }

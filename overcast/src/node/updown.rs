@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 
 use super::Timer;
 use super::core::{Child, Core};
+use super::parent_watch::{WatchAction, WatchRule};
 use crate::PathBandwidth;
 use crate::certificate::{CertBody, Certificate, DeathCause, NodeInfo};
 use crate::message::Message;
@@ -428,6 +429,56 @@ impl Core {
         }
         self.send_check_in(parent);
         None
+    }
+
+    /// The watch's settings, if it is on.
+    fn watch_rule(&self) -> Option<WatchRule> {
+        let after = self.config.silence_check_in_after;
+        (!after.is_zero()).then_some(WatchRule {
+            after,
+            lost_after: self.config.silent_parent_check_ins,
+            pause: self.config.parent_timeout,
+        })
+    }
+
+    /// Content came from the parent `from`: the watch over its stream takes note, and its timer
+    /// runs.
+    pub(super) fn watch_content(&mut self, now: Time, from: NodeId) {
+        let Some(rule) = self.watch_rule() else {
+            return;
+        };
+        let at = self.watch.on_data(now, from, &rule);
+        if !self.timers.is_armed(Timer::ParentSilence) {
+            self.timers.set(Timer::ParentSilence, at);
+        }
+    }
+
+    /// The watch's timer fired: check in with a parent whose stream went silent, and return it
+    /// if it left enough such check-ins unanswered (the caller leaves it).
+    #[must_use]
+    pub(super) fn on_parent_silence(&mut self, now: Time) -> Option<NodeId> {
+        let rule = self.watch_rule()?;
+        let parent = self.parent.filter(|_| !self.is_root);
+        match self.watch.on_timer(now, parent, self.parent_rtt, &rule) {
+            WatchAction::Wait(at) => {
+                if let Some(at) = at {
+                    self.timers.set(Timer::ParentSilence, at);
+                }
+                None
+            }
+            WatchAction::CheckIn(at) => {
+                self.stats.silence_check_ins += 1;
+                if let Some(parent) = parent {
+                    self.send_check_in(parent);
+                }
+                self.timers.set(Timer::ParentSilence, at);
+                None
+            }
+            WatchAction::Lost(parent) => {
+                self.stats.silent_parents_lost += 1;
+                Some(parent)
+            }
+        }
     }
 
     /// With news waiting and a parent to tell, send it soon rather than at the next check-in

@@ -1,0 +1,276 @@
+//! Watching the stream from the parent, so a dead parent is found in about a second instead of
+//! the parent timeout (see [`crate::OvercastConfig::silence_check_in_after`]).
+//!
+//! While content flows, a child knows how often it arrives. When it stops for
+//! `silence_check_in_after` (or eight of its usual gaps, if longer), the child checks in with
+//! its parent at once, and again after each check-in the parent leaves unanswered. Only when
+//! `silent_parent_check_ins` check-ins in a row went unanswered, with nothing heard from the
+//! parent meanwhile (no message, no transport-level sign of life), is the parent lost. A parent
+//! that answers is left alone until its stream flows again: the silence is further up, and the
+//! child of the dead node finds it.
+
+use std::time::Duration;
+
+use overlay_core::{NodeId, Time};
+use probe::Ewma;
+
+/// Weight of each new gap between arrivals in the smoothed gap (as RFC 6298 weighs a new round
+/// trip).
+const GAP_WEIGHT: f64 = 0.125;
+
+/// A stream is silent after this many of its smoothed gaps, if that is longer than the floor.
+const SILENT_GAPS: f64 = 8.0;
+
+/// What the watch's settings are, taken from the node's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WatchRule {
+    /// The shortest silence that draws a check-in, and the shortest wait for its answer.
+    pub(super) after: Duration,
+    /// Unanswered check-ins in a row after which the parent is lost.
+    pub(super) lost_after: u32,
+    /// Gaps this long or longer are pauses of the stream, not its pace.
+    pub(super) pause: Duration,
+}
+
+/// Where the watch stands on the current silence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+enum Silence {
+    /// Content flows (or never did): nothing to do until it stops.
+    #[default]
+    None,
+    /// The stream stopped: `unanswered` check-ins went to the parent and nothing was heard since.
+    Suspected {
+        /// Check-ins sent since the parent was last heard.
+        unanswered: u32,
+    },
+    /// The parent answered during this silence: left alone until content comes again.
+    Answered,
+}
+
+/// What the node does when the watch's timer fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WatchAction {
+    /// Nothing now; look again then (`None`: not until content arrives).
+    Wait(Option<Time>),
+    /// Check in with the parent now, and look again then.
+    CheckIn(Time),
+    /// The parent is lost.
+    Lost(NodeId),
+}
+
+/// The watch over the stream from the current parent.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ParentWatch {
+    /// The parent the rest is about.
+    parent: Option<NodeId>,
+    /// When content last came from it.
+    last_data: Option<Time>,
+    /// Smoothed gap between its arrivals, seconds (`None` until a second one came).
+    gap: Option<Ewma>,
+    silence: Silence,
+}
+
+impl ParentWatch {
+    /// Content came from `parent` at `now`. Returns when the watch should next look, if its
+    /// timer must be armed.
+    pub(super) fn on_data(&mut self, now: Time, parent: NodeId, rule: &WatchRule) -> Time {
+        if self.parent != Some(parent) {
+            *self = Self {
+                parent: Some(parent),
+                ..Self::default()
+            };
+        }
+        if let Some(last) = self.last_data {
+            let gap = now.saturating_since(last);
+            if gap < rule.pause {
+                self.gap
+                    .get_or_insert_with(|| Ewma::new(GAP_WEIGHT))
+                    .update(gap.as_secs_f64());
+            }
+        }
+        self.last_data = Some(now);
+        self.silence = Silence::None;
+        now + self.limit(rule)
+    }
+
+    /// Something came from `peer` (a message, or a transport-level sign of life): if it is the
+    /// watched parent, the check-ins sent were not left unanswered by a dead node.
+    pub(super) fn heard(&mut self, peer: NodeId) {
+        if self.parent == Some(peer)
+            && let Silence::Suspected { .. } = self.silence
+        {
+            self.silence = Silence::Answered;
+        }
+    }
+
+    /// How long the stream may stop before it counts as silent.
+    fn limit(&self, rule: &WatchRule) -> Duration {
+        let usual = self
+            .gap
+            .and_then(|g| g.value())
+            .map_or(Duration::ZERO, |g| {
+                Duration::try_from_secs_f64(g * SILENT_GAPS).unwrap_or(rule.pause)
+            });
+        usual.min(rule.pause).max(rule.after)
+    }
+
+    /// The watch's timer fired at `now`; the node's parent is `parent`, at round-trip time
+    /// `rtt` as last measured.
+    pub(super) fn on_timer(
+        &mut self,
+        now: Time,
+        parent: Option<NodeId>,
+        rtt: Option<Duration>,
+        rule: &WatchRule,
+    ) -> WatchAction {
+        let (Some(parent), Some(last)) = (parent, self.last_data) else {
+            return WatchAction::Wait(None);
+        };
+        if self.parent != Some(parent) {
+            // A new parent sent nothing yet: its first content arms the watch.
+            *self = Self::default();
+            return WatchAction::Wait(None);
+        }
+        // Each check-in is given the floor, or two round trips if longer, to be answered.
+        let answer_within = rtt.map_or(rule.after, |r| (r * 2).max(rule.after));
+        match self.silence {
+            Silence::Answered => WatchAction::Wait(None),
+            Silence::Suspected { unanswered } if unanswered >= rule.lost_after => {
+                *self = Self::default();
+                WatchAction::Lost(parent)
+            }
+            Silence::Suspected { unanswered } => {
+                self.silence = Silence::Suspected {
+                    unanswered: unanswered + 1,
+                };
+                WatchAction::CheckIn(now + answer_within)
+            }
+            Silence::None => {
+                let silent_at = last + self.limit(rule);
+                if now < silent_at {
+                    return WatchAction::Wait(Some(silent_at));
+                }
+                self.silence = Silence::Suspected { unanswered: 1 };
+                WatchAction::CheckIn(now + answer_within)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: WatchRule = WatchRule {
+        after: Duration::from_millis(200),
+        lost_after: 3,
+        pause: Duration::from_secs(2),
+    };
+
+    fn ms(t: u64) -> Time {
+        Time::ZERO + Duration::from_millis(t)
+    }
+
+    fn parent() -> NodeId {
+        NodeId::from_index(7)
+    }
+
+    /// A watch that saw content every 10 ms until 1 s.
+    fn flowing() -> ParentWatch {
+        let mut w = ParentWatch::default();
+        for t in (0..=1000).step_by(10) {
+            w.on_data(ms(t), parent(), &RULE);
+        }
+        w
+    }
+
+    #[test]
+    fn a_parent_that_never_answers_is_lost_after_the_floor_and_three_check_ins() {
+        let mut w = flowing();
+        // Before the floor: wait until it.
+        assert_eq!(
+            w.on_timer(ms(1100), Some(parent()), None, &RULE),
+            WatchAction::Wait(Some(ms(1200)))
+        );
+        assert_eq!(
+            w.on_timer(ms(1200), Some(parent()), None, &RULE),
+            WatchAction::CheckIn(ms(1400))
+        );
+        assert_eq!(
+            w.on_timer(ms(1400), Some(parent()), None, &RULE),
+            WatchAction::CheckIn(ms(1600))
+        );
+        assert_eq!(
+            w.on_timer(ms(1600), Some(parent()), None, &RULE),
+            WatchAction::CheckIn(ms(1800))
+        );
+        assert_eq!(
+            w.on_timer(ms(1800), Some(parent()), None, &RULE),
+            WatchAction::Lost(parent())
+        );
+    }
+
+    #[test]
+    fn a_parent_that_answers_is_left_alone_until_its_stream_flows_again() {
+        let mut w = flowing();
+        assert!(matches!(
+            w.on_timer(ms(1200), Some(parent()), None, &RULE),
+            WatchAction::CheckIn(_)
+        ));
+        w.heard(parent());
+        assert_eq!(
+            w.on_timer(ms(1400), Some(parent()), None, &RULE),
+            WatchAction::Wait(None)
+        );
+        // Content again, then silence again: a new suspicion.
+        assert_eq!(w.on_data(ms(5000), parent(), &RULE), ms(5200));
+        assert!(matches!(
+            w.on_timer(ms(5200), Some(parent()), None, &RULE),
+            WatchAction::CheckIn(_)
+        ));
+    }
+
+    #[test]
+    fn a_slow_stream_is_silent_only_after_eight_of_its_gaps() {
+        let mut w = ParentWatch::default();
+        for t in (0..=5000).step_by(100) {
+            w.on_data(ms(t), parent(), &RULE);
+        }
+        assert_eq!(
+            w.on_timer(ms(5200), Some(parent()), None, &RULE),
+            WatchAction::Wait(Some(ms(5800)))
+        );
+    }
+
+    #[test]
+    fn check_ins_wait_two_round_trips_on_a_long_path() {
+        let mut w = flowing();
+        let rtt = Some(Duration::from_millis(300));
+        assert_eq!(
+            w.on_timer(ms(1200), Some(parent()), rtt, &RULE),
+            WatchAction::CheckIn(ms(1800))
+        );
+    }
+
+    #[test]
+    fn another_parent_or_none_is_not_suspected() {
+        let mut w = flowing();
+        assert_eq!(
+            w.on_timer(ms(1200), Some(NodeId::from_index(8)), None, &RULE),
+            WatchAction::Wait(None)
+        );
+        let mut w = flowing();
+        assert_eq!(
+            w.on_timer(ms(1200), None, None, &RULE),
+            WatchAction::Wait(None)
+        );
+        // Heard from someone else: still suspected.
+        let mut w = flowing();
+        w.on_timer(ms(1200), Some(parent()), None, &RULE);
+        w.heard(NodeId::from_index(8));
+        assert!(matches!(
+            w.on_timer(ms(1400), Some(parent()), None, &RULE),
+            WatchAction::CheckIn(_)
+        ));
+    }
+}
