@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overcast::certificate::SimulatedSignatures;
-use overcast::{Command, Event, Overcast, OvercastConfig};
+use overcast::{Command, Event, Overcast, OvercastConfig, OvercastStats};
 use overlay_core::{NodeId, Time};
 
 use crate::network::Network;
@@ -387,6 +387,15 @@ impl OvercastGroup {
         self.root()
             .and_then(|r| self.node(r))
             .map_or(0, |n| n.stats().membership_certificates_in)
+    }
+
+    /// One of the nodes' counters, summed over the nodes still running (what failed nodes
+    /// counted went with them).
+    pub fn counter_sum(&self, counter: impl Fn(&OvercastStats) -> u64) -> u64 {
+        (0..self.members())
+            .filter_map(|m| self.node(m))
+            .map(|n| counter(&n.stats()))
+            .sum()
     }
 
     /// Stream bytes missing at live members (published but not held), and bytes that differ

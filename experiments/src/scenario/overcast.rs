@@ -218,6 +218,12 @@ pub struct OvercastSummary {
     pub resyncs: u64,
     /// Loops of parents found and left.
     pub loops_broken: u64,
+    /// Check-ins nodes sent because the stream from their parent stopped (one per silence of a
+    /// live parent, three for a dead one).
+    pub silence_check_ins: u64,
+    /// Parents lost because they left those check-ins unanswered (the others went by the
+    /// parent timeout).
+    pub parents_lost_to_silence: u64,
     /// Bandwidth measurements the nodes asked for (joins and re-evaluations), per node per
     /// simulated minute: what probing the tree costs.
     pub measurements_per_node_per_min: f64,
@@ -391,12 +397,6 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         .step_by((n / 16).max(1))
         .collect();
     let (missing, corrupt) = group.bytes_lost(&check);
-    let stats = (0..n)
-        .filter_map(|m| group.node(m))
-        .map(overcast::Overcast::stats)
-        .fold((0, 0, 0), |(r, l, m), s| {
-            (r + s.resyncs, l + s.loops_broken, m + s.measurements)
-        });
 
     let summary = OvercastSummary {
         header,
@@ -426,10 +426,14 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         bandwidth_fraction_after_failures: bandwidth_after.map(round6),
         bytes_published: group.published,
         bytes_lost: missing + corrupt,
-        resyncs: stats.0,
-        loops_broken: stats.1,
+        resyncs: group.counter_sum(|s| s.resyncs),
+        loops_broken: group.counter_sum(|s| s.loops_broken),
+        silence_check_ins: group.counter_sum(|s| s.silence_check_ins),
+        parents_lost_to_silence: group.counter_sum(|s| s.silent_parents_lost),
         measurements_per_node_per_min: round6(
-            stats.2 as f64 / n.max(1) as f64 / (group.sim.now().as_secs_f64() / 60.0).max(1e-9),
+            group.counter_sum(|s| s.measurements) as f64
+                / n.max(1) as f64
+                / (group.sim.now().as_secs_f64() / 60.0).max(1e-9),
         ),
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
@@ -548,6 +552,10 @@ pub fn table(s: &OvercastSummary) -> String {
         (
             "resyncs / loops broken",
             format!("{} / {}", s.resyncs, s.loops_broken),
+        ),
+        (
+            "silence check-ins (parents lost by them)",
+            format!("{} ({})", s.silence_check_ins, s.parents_lost_to_silence),
         ),
         (
             "measurements per node per minute",

@@ -108,6 +108,12 @@ pub struct DynamicsSummary {
     pub bytes_lost: u64,
     /// Loops of parents found and left.
     pub loops_broken: u64,
+    /// Check-ins nodes sent because the stream from their parent stopped (one per silence of a
+    /// live parent, three for a dead one).
+    pub silence_check_ins: u64,
+    /// Parents lost because they left those check-ins unanswered (the others went by the
+    /// parent timeout).
+    pub parents_lost_to_silence: u64,
     /// Simulated seconds in all.
     pub duration_s: f64,
 }
@@ -374,10 +380,6 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
         .step_by((n / 16).max(1))
         .collect();
     let (missing, corrupt) = group.bytes_lost(&check);
-    let loops_broken = (0..n)
-        .filter_map(|m| group.node(m))
-        .map(|x| x.stats().loops_broken)
-        .sum();
     let per_wave_joins = |w: usize| joiners.chunks(per_wave).nth(w).map_or(0, <[usize]>::len);
     let summary = DynamicsSummary {
         header,
@@ -404,7 +406,9 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
         bandwidth_fraction_after: bandwidth_after.map(round6),
         bytes_published: group.published,
         bytes_lost: missing + corrupt,
-        loops_broken,
+        loops_broken: group.counter_sum(|s| s.loops_broken),
+        silence_check_ins: group.counter_sum(|s| s.silence_check_ins),
+        parents_lost_to_silence: group.counter_sum(|s| s.silent_parents_lost),
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
     let out = OvercastDynamics::out_dir(args);
@@ -512,6 +516,10 @@ pub fn table(s: &DynamicsSummary) -> String {
             format!("{} / {}", s.bytes_published, s.bytes_lost),
         ),
         ("loops broken", s.loops_broken.to_string()),
+        (
+            "silence check-ins (parents lost by them)",
+            format!("{} ({})", s.silence_check_ins, s.parents_lost_to_silence),
+        ),
     ];
     for (k, v) in rows {
         t.row(&[k.to_owned(), v]);

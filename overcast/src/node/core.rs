@@ -29,6 +29,8 @@ pub(super) struct Child {
     pub(super) seq: u32,
     /// Check-ins in a row whose digest disagreed with the entries under this child.
     pub(super) mismatches: u32,
+    /// When the last check-in whose digest was compared arrived.
+    pub(super) compared_at: Option<Time>,
     /// No full listing is asked for before this (backing off while disagreement persists).
     pub(super) next_resync: Time,
     /// How long to wait after the next full listing asked for before asking again.
@@ -50,6 +52,7 @@ impl Child {
             lease_until: now,
             seq,
             mismatches: 0,
+            compared_at: None,
             next_resync: now,
             resync_backoff: Duration::ZERO,
             feed: Feed::default(),

@@ -18,8 +18,9 @@ use probe::Ewma;
 /// trip).
 const GAP_WEIGHT: f64 = 0.125;
 
-/// A stream is silent after this many of its smoothed gaps, if that is longer than the floor.
-const SILENT_GAPS: f64 = 8.0;
+/// A stream is silent after this many of its smoothed gaps and four of their deviations, if that
+/// is longer than the floor.
+const SILENT_GAPS: f64 = 2.0;
 
 /// What the watch's settings are, taken from the node's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,9 +108,9 @@ impl ParentWatch {
     fn limit(&self, rule: &WatchRule) -> Duration {
         let usual = self
             .gap
-            .and_then(|g| g.value())
+            .and_then(|g| g.value().map(|m| SILENT_GAPS * m + 4.0 * g.deviation()))
             .map_or(Duration::ZERO, |g| {
-                Duration::try_from_secs_f64(g * SILENT_GAPS).unwrap_or(rule.pause)
+                Duration::try_from_secs_f64(g).unwrap_or(rule.pause)
             });
         usual.min(rule.pause).max(rule.after)
     }

@@ -274,7 +274,14 @@ impl Core {
         child.path_bw = PathBandwidth::from_wire(path_bw);
         self.take_certificates(from, certificates);
         let agrees = self.table.digest_under(&from) == digest;
-        if let Some(child) = self.children.get_mut(&from) {
+        // Digests are compared at most once per half check-in interval: a child that checks in
+        // sooner (its parent's stream went silent) must not make news in flight look like a
+        // lasting disagreement.
+        let half = self.config.check_in_interval / 2;
+        if let Some(child) = self.children.get_mut(&from)
+            && child.compared_at.is_none_or(|t| now >= t + half)
+        {
+            child.compared_at = Some(now);
             child.mismatches = if agrees {
                 0
             } else {
@@ -604,6 +611,23 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn check_ins_sooner_than_half_an_interval_do_not_count_toward_a_full_listing() {
+        // Child 2's digest disagrees (it leaves out grandchild 3). Four check-ins within
+        // 600 ms, as a child sends when its stream goes silent, compare the digest twice.
+        let mut cx = node_with_subtree();
+        let wrong = crate::table::Digest::default();
+        assert_ne!(cx.table.digest_under(&id(2)), wrong);
+        let at = |ms: u64| Time::ZERO + std::time::Duration::from_millis(ms);
+        for ms in [0, 200, 400, 600] {
+            cx.on_check_in(at(ms), id(2), Vec::new(), wrong, 0);
+        }
+        assert_eq!(cx.stats.resyncs, 0);
+        // The next one a second later is the third comparison in a row: ask for the listing.
+        cx.on_check_in(at(1600), id(2), Vec::new(), wrong, 0);
+        assert_eq!(cx.stats.resyncs, 1);
     }
 
     #[test]

@@ -108,6 +108,20 @@ impl Lab {
         self.sim.schedule_command(at, node, Command::Start);
     }
 
+    /// Feed root `root` a stream of `chunk` bytes every `every`, from `from` until before
+    /// `until`.
+    pub fn publish(&mut self, root: usize, from: Time, until: Time, every: Duration, chunk: usize) {
+        let mut at = from;
+        let mut offset = 0u64;
+        while at < until {
+            let bytes = bytes::Bytes::from(vec![(offset % 251) as u8; chunk]);
+            self.sim
+                .schedule_command(at, root, Command::Publish { offset, bytes });
+            offset += chunk as u64;
+            at += every;
+        }
+    }
+
     pub fn crash(&mut self, at: Time, node: usize) {
         self.sim.schedule_crash(at, node);
     }
