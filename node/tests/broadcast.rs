@@ -268,6 +268,23 @@ async fn a_viewer_keeps_identical_bytes_when_its_relays_parent_is_killed() {
     println!(
         "killed the middle node ({children} children; relay 0's parent was {parent}) with relay 0 at {stored_before} bytes"
     );
+    // How long relay 0 took to find its parent dead and attach elsewhere (its stream went
+    // silent: found in about a second; without the silence, the parent timeout and up to a
+    // check-in, 2-3 s).
+    let killed = tokio::time::Instant::now();
+    loop {
+        let now_under = status(&relays[0]).await["parent"].clone();
+        if (now_under != parent && !now_under.is_null())
+            || killed.elapsed() > Duration::from_secs(20)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "relay 0 attached elsewhere {:.2} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
     let out = download.await.unwrap().unwrap();
     assert!(
         out.status.success(),

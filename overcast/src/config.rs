@@ -27,14 +27,16 @@ pub struct OvercastConfig {
     /// ancestors. Shorter than the lease, so orphans are adopted by their grandparent before it
     /// declares their parent dead, and only the real death travels up.
     pub parent_timeout: Duration,
-    /// When the stream from the parent stops for this long (or eight of its usual gaps between
-    /// arrivals, if longer), check in with the parent at once, and again after each check-in it
-    /// leaves unanswered (each given this long, or two round trips if longer, to be answered);
-    /// after `silent_parent_check_ins` of them in a row with nothing heard from the parent, it
-    /// is lost. A dead parent is then found in about a second instead of the parent timeout and
-    /// up to a check-in, from the same evidence: unanswered check-ins. A parent that answers is
-    /// left alone until its stream flows again (the silence is further up). Zero: off, a parent
-    /// is lost only by the parent timeout.
+    /// When the stream from the parent stops for this long (or, if longer, twice the smoothed
+    /// gap between its arrivals plus four deviations), check in with the parent at once, and
+    /// again after each check-in it leaves unanswered (each given this long, or two round trips
+    /// if longer, to be answered); after `silent_parent_check_ins` of them in a row with nothing
+    /// heard from the parent, it is lost. A dead parent is then found in about a second instead
+    /// of the parent timeout and up to a check-in, from the same evidence: unanswered
+    /// check-ins. A parent that answers is left alone until its stream flows again (the
+    /// silence is further up). Zero: off, a parent is lost only by the parent timeout
+    /// (transit-stub, 600 nodes, 60 failing at once, seeds 1-3: rejoin p50 / p99 2.6 / 3.1-3.5
+    /// s off, 0.77 / 1.27-1.30 s on).
     pub silence_check_in_after: Duration,
     /// Check-ins in a row left unanswered during a silence of the stream after which the parent
     /// is lost (see `silence_check_in_after`).

@@ -2,7 +2,9 @@
 //! the parent timeout (see [`crate::OvercastConfig::silence_check_in_after`]).
 //!
 //! While content flows, a child knows how often it arrives. When it stops for
-//! `silence_check_in_after` (or eight of its usual gaps, if longer), the child checks in with
+//! `silence_check_in_after` (or, if longer, twice the smoothed gap between arrivals plus four of
+//! its deviations: a timeout for the next arrival as RFC 6298 sets one for an acknowledgement,
+//! so a bursty stream is not taken for silent between bursts), the child checks in with
 //! its parent at once, and again after each check-in the parent leaves unanswered. Only when
 //! `silent_parent_check_ins` check-ins in a row went unanswered, with nothing heard from the
 //! parent meanwhile (no message, no transport-level sign of life), is the parent lost. A parent
