@@ -439,11 +439,11 @@ impl Protocol for Overcast {
         }
     }
 
-    /// The transport heard from `peer`: a parent checked in with during a silence of its stream
-    /// lives, whatever became of its answers on the way.
+    /// The transport heard from `peer`: check-ins to a parent whose stream went silent may have
+    /// been held up on the way, so their count starts over.
     fn handle_link(&mut self, _now: Time, peer: NodeId, event: LinkEvent) {
         if event == LinkEvent::Heard && Some(peer) == self.core.parent {
-            self.core.watch.heard(peer);
+            self.core.watch.heard_by_transport(peer);
         }
     }
 

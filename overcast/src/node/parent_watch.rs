@@ -7,9 +7,11 @@
 //! so a bursty stream is not taken for silent between bursts), the child checks in with
 //! its parent at once, and again after each check-in the parent leaves unanswered. Only when
 //! `silent_parent_check_ins` check-ins in a row went unanswered, with nothing heard from the
-//! parent meanwhile (no message, no transport-level sign of life), is the parent lost. A parent
-//! that answers is left alone until its stream flows again: the silence is further up, and the
-//! child of the dead node finds it.
+//! parent meanwhile, is the parent lost. A parent that answers is left alone until its stream
+//! flows again: the silence is further up, and the child of the dead node finds it. A
+//! transport-level sign of life (packets from the parent, whose messages may be held up behind
+//! a loss) starts the count over without ending the suspicion: the runtime reports it twice a
+//! second, so the first report after a death covers packets sent before it.
 
 use std::time::Duration;
 
@@ -96,13 +98,25 @@ impl ParentWatch {
         now + self.limit(rule)
     }
 
-    /// Something came from `peer` (a message, or a transport-level sign of life): if it is the
-    /// watched parent, the check-ins sent were not left unanswered by a dead node.
+    /// A message came from `peer`: if it is the watched parent, it answered; the silence is
+    /// further up.
     pub(super) fn heard(&mut self, peer: NodeId) {
         if self.parent == Some(peer)
             && let Silence::Suspected { .. } = self.silence
         {
             self.silence = Silence::Answered;
+        }
+    }
+
+    /// The transport heard from `peer` since its last report: if it is the watched parent,
+    /// the check-ins so far may have been held up on the way, so the count starts over. The
+    /// check-ins go on: the report may cover packets that came before the parent died (the
+    /// runtime reports twice a second), so it cannot end the suspicion as an answer does.
+    pub(super) fn heard_by_transport(&mut self, peer: NodeId) {
+        if self.parent == Some(peer)
+            && let Silence::Suspected { .. } = self.silence
+        {
+            self.silence = Silence::Suspected { unanswered: 0 };
         }
     }
 
@@ -234,15 +248,33 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_stream_is_silent_only_after_eight_of_its_gaps() {
+    fn a_bursty_stream_is_not_silent_between_its_bursts() {
+        // Bursts of five arrivals 10 ms apart, one every half second.
+        let mut w = ParentWatch::default();
+        let mut last = ms(0);
+        for burst in 0..20u64 {
+            for k in 0..5 {
+                last = ms(burst * 500 + k * 10);
+                w.on_data(last, parent(), &RULE);
+            }
+        }
+        // The next burst is due 460 ms after the last arrival: not silent then.
+        let WatchAction::Wait(Some(silent_at)) =
+            w.on_timer(last + Duration::from_millis(460), Some(parent()), None, &RULE)
+        else {
+            panic!("a bursty stream taken for silent between bursts");
+        };
+        assert!(silent_at > last + Duration::from_millis(500), "{silent_at}");
+        assert!(silent_at < last + RULE.pause, "{silent_at}");
+        // A steady stream at 100 ms is silent at the floor.
         let mut w = ParentWatch::default();
         for t in (0..=5000).step_by(100) {
             w.on_data(ms(t), parent(), &RULE);
         }
-        assert_eq!(
+        assert!(matches!(
             w.on_timer(ms(5200), Some(parent()), None, &RULE),
-            WatchAction::Wait(Some(ms(5800)))
-        );
+            WatchAction::CheckIn(_)
+        ));
     }
 
     #[test]
@@ -266,6 +298,22 @@ mod tests {
         assert_eq!(
             w.on_timer(ms(1200), None, None, &RULE),
             WatchAction::Wait(None)
+        );
+        // The transport heard from the parent: the count starts over, the check-ins go on.
+        let mut w = flowing();
+        w.on_timer(ms(1200), Some(parent()), None, &RULE);
+        w.on_timer(ms(1400), Some(parent()), None, &RULE);
+        w.on_timer(ms(1600), Some(parent()), None, &RULE);
+        w.heard_by_transport(parent());
+        for t in [1800, 2000, 2200] {
+            assert!(matches!(
+                w.on_timer(ms(t), Some(parent()), None, &RULE),
+                WatchAction::CheckIn(_)
+            ));
+        }
+        assert_eq!(
+            w.on_timer(ms(2400), Some(parent()), None, &RULE),
+            WatchAction::Lost(parent())
         );
         // Heard from someone else: still suspected.
         let mut w = flowing();
