@@ -495,9 +495,8 @@ impl Core {
         }
     }
 
-    /// Something came from `peer` (a message, or the transport's
-    /// [`overlay_core::LinkEvent::Heard`]): if it is a neighbour, pings lost meanwhile were
-    /// the link's doing, not its death.
+    /// A message came from `peer`: if it is a neighbour, pings lost meanwhile were the link's
+    /// doing, not its death, and a silence of its streams is further up.
     pub(crate) fn heard_from(&mut self, peer: &NodeId) {
         if let Some(n) = self
             .members
@@ -506,6 +505,21 @@ impl Core {
         {
             n.lost_pings = 0;
             n.silent = false;
+        }
+    }
+
+    /// The transport heard from `peer` since its last report
+    /// ([`overlay_core::LinkEvent::Heard`]): pings lost meanwhile may have been held up on the
+    /// way, so their count starts over. A neighbour suspected by its streams' silence stays
+    /// suspected (pinged again after each unanswered ping): the runtime reports twice a second,
+    /// so its first report after a death covers packets sent before it.
+    pub(crate) fn heard_by_transport(&mut self, peer: &NodeId) {
+        if let Some(n) = self
+            .members
+            .slot_of(peer)
+            .and_then(|s| self.neighbours.get_mut(&s))
+        {
+            n.lost_pings = 0;
         }
     }
 

@@ -604,7 +604,7 @@ impl Protocol for Narada {
 
     fn handle_link(&mut self, now: Time, peer: NodeId, event: LinkEvent) {
         if event == LinkEvent::Heard {
-            self.core.heard_from(&peer);
+            self.core.heard_by_transport(&peer);
             return;
         }
         if event == LinkEvent::Down

@@ -369,6 +369,12 @@ fn a_neighbour_the_transport_still_hears_is_not_declared_dead_while_its_messages
 /// A chain 0 - 1 - 2 carrying 0's stream (a packet every 10 ms from 5 s) in which member
 /// `silenced` stops at 20 s; run to 30 s.
 fn chain_losing(silenced: usize, silence_probe_after: Duration) -> Lab {
+    chain_losing_heard(silenced, silence_probe_after, None)
+}
+
+/// As [`chain_losing`], with the transport of member 2 reporting packets from 1 at `heard`
+/// (as a runtime's report covers packets that came before a death).
+fn chain_losing_heard(silenced: usize, silence_probe_after: Duration, heard: Option<Time>) -> Lab {
     let mut base = NaradaConfig::default();
     base.repair.silence_probe_after = silence_probe_after;
     let mut lab = chain_configured(3, |i| i == 1, base);
@@ -380,6 +386,10 @@ fn chain_losing(silenced: usize, silence_probe_after: Duration) -> Lab {
         };
         lab.sim.schedule_command(at, 0, publish);
         at += Duration::from_millis(10);
+    }
+    if let Some(at) = heard {
+        lab.sim
+            .schedule_link_event(at, 2, 1, overlay_core::LinkEvent::Heard);
     }
     lab.run_until(Time::from_secs(20));
     lab.sim.silence(silenced);
@@ -412,6 +422,19 @@ fn a_relay_whose_stream_stops_is_pinged_at_once_and_found_dead_sooner() {
     );
     assert_eq!(quick.node(2).stats().upstream_silences, 1);
     assert_eq!(slow.node(2).stats().upstream_silences, 0);
+}
+
+#[test]
+fn a_late_report_of_packets_from_before_the_death_does_not_end_the_suspicion() {
+    // 2's transport reports packets from 1 at 20.3 s, after 2 began to suspect 1 (the report
+    // covers the half second before it). The pings go on at once after each loss.
+    let lab = chain_losing_heard(
+        1,
+        Duration::from_millis(200),
+        Some(Time::from_millis(20_300)),
+    );
+    let after = death_noticed(&lab, 2, 1).expect("2 finds 1 dead");
+    assert!(after < Duration::from_millis(1700), "found after {after:?}");
 }
 
 #[test]

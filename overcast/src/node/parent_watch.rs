@@ -259,9 +259,12 @@ mod tests {
             }
         }
         // The next burst is due 460 ms after the last arrival: not silent then.
-        let WatchAction::Wait(Some(silent_at)) =
-            w.on_timer(last + Duration::from_millis(460), Some(parent()), None, &RULE)
-        else {
+        let WatchAction::Wait(Some(silent_at)) = w.on_timer(
+            last + Duration::from_millis(460),
+            Some(parent()),
+            None,
+            &RULE,
+        ) else {
             panic!("a bursty stream taken for silent between bursts");
         };
         assert!(silent_at > last + Duration::from_millis(500), "{silent_at}");
