@@ -212,8 +212,8 @@ pub struct RepairConfig {
     /// declared dead (3 s at 1 s pings: far beyond a normal RTT, short enough
     /// that data resumes quickly).
     pub dead_after_lost_pings: u32,
-    /// A stream that stops arriving from its upstream for this long (or for eight of its usual
-    /// gaps between packets, if longer) has that upstream pinged at once, and again as soon as
+    /// A stream that stops arriving from its upstream for this long (or, if longer, twice its
+    /// smoothed gap between packets plus four deviations) has that upstream pinged at once, and again as soon as
     /// each ping goes unanswered, instead of at the ping interval. The evidence for a death is
     /// the same (`dead_after_lost_pings` unanswered pings); it is only gathered sooner when the
     /// data says something is wrong, so a crashed relay is found in about a second rather than

@@ -190,7 +190,7 @@ impl DataPlane {
         let own = self.sources.entry(SELF_SLOT).or_default();
         own.keep(seq, packet.clone(), capacity, now);
         // This member's own stream is active too: its children count against the upload.
-        own.last_arrival = Some(now);
+        own.pace.arrived(now, ACTIVE_FOR);
         self.forward(SELF_SLOT, None, seq, &packet, trees);
     }
 
@@ -359,7 +359,7 @@ impl DataPlane {
         }
         let mut next: Option<Time> = None;
         for (&source, state) in &mut self.sources {
-            let Some(last) = state.last_arrival else {
+            let Some(last) = state.pace.last() else {
                 continue;
             };
             if source == SELF_SLOT
@@ -386,7 +386,8 @@ impl DataPlane {
     /// The sources heard from (or, for this member's own, sent) in the last ten seconds.
     pub(crate) fn active_sources(&self, now: Time) -> impl Iterator<Item = Slot> + '_ {
         self.sources.iter().filter_map(move |(&s, st)| {
-            st.last_arrival
+            st.pace
+                .last()
                 .is_some_and(|t| now.saturating_since(t) < ACTIVE_FOR)
                 .then_some(s)
         })
@@ -480,7 +481,7 @@ mod tests {
     #[test]
     fn a_stream_that_stops_has_its_upstream_reported_once() {
         let mut d = DataPlane::new(config(), Duration::from_millis(200));
-        let gap = Duration::from_millis(50);
+        let gap = Duration::from_millis(150);
         let mut now = Time::from_secs(1);
         for seq in 0..10 {
             d.on_data(now, 1, 5, packet(seq), &Star);
@@ -488,7 +489,8 @@ mod tests {
             now += gap;
         }
         let last = now - gap;
-        // Eight usual gaps (400 ms) exceed the 200 ms floor: that is the limit.
+        // Twice the usual gap (300 ms; a steady stream has no deviation) exceeds the 200 ms
+        // floor: that is the limit.
         let mut checks = 0;
         while let Some(at) = d.poll_timeout() {
             checks += 1;
@@ -500,7 +502,7 @@ mod tests {
                     out,
                     vec![DataOutput::UpstreamSilent {
                         upstream: 1,
-                        at: last + gap * 8
+                        at: last + gap * 2
                     }]
                 );
                 break;

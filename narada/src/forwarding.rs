@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use overlay_core::Time;
-use probe::Ewma;
+use probe::ArrivalPace;
 
 use crate::members::Slot;
 
@@ -18,10 +18,6 @@ pub const MAX_MISSING: usize = 4096;
 
 /// Retries of a gap before it is given up.
 pub const MAX_NACKS: u8 = 6;
-
-/// Weight of each new gap between a source's packets in its smoothed gap (as RFC 6298 weighs a
-/// new round trip).
-pub const GAP_WEIGHT: f64 = 0.125;
 
 /// A buffered packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,11 +72,9 @@ pub struct SourceState {
     pub upstream: Option<Slot>,
     /// Gaps given up on.
     pub given_up: u64,
-    /// When a packet of this source last arrived (or was sent, for this member's own).
-    pub last_arrival: Option<Time>,
-    /// Smoothed gap between this source's arrivals, seconds (each new gap weighs
-    /// [`GAP_WEIGHT`]); `None` until a second packet came.
-    pub mean_gap: Option<Ewma>,
+    /// When this source's packets last arrived (or were sent, for this member's own), and
+    /// their pace.
+    pub pace: ArrivalPace,
     /// The current silence of this source was reported (cleared by its next packet).
     pub silence_reported: bool,
 }
@@ -149,29 +143,16 @@ impl SourceState {
     }
 
     /// A packet of this source came from its upstream at `now` (new or not): the stream is
-    /// alive; the gap since the previous one updates the smoothed gap.
+    /// alive; the gap since the previous one updates its pace.
     pub fn heard(&mut self, now: Time, active_for: Duration) {
-        if let Some(last) = self.last_arrival {
-            let gap = now.saturating_since(last);
-            if gap < active_for {
-                self.mean_gap
-                    .get_or_insert_with(|| Ewma::new(GAP_WEIGHT))
-                    .update(gap.as_secs_f64());
-            }
-        }
-        self.last_arrival = Some(now);
+        self.pace.arrived(now, active_for);
         self.silence_reported = false;
     }
 
-    /// How long this source may go quiet before its upstream is suspected: `floor`, or eight
-    /// of its usual gaps if longer.
+    /// How long this source may go quiet before its upstream is suspected: `floor`, or if
+    /// longer, twice its smoothed gap plus four deviations ([`ArrivalPace::overdue_after`]).
     pub fn silence_limit(&self, floor: Duration) -> Duration {
-        let usual = self
-            .mean_gap
-            .and_then(|m| m.value())
-            .and_then(|s| Duration::try_from_secs_f64(s * 8.0).ok())
-            .unwrap_or(Duration::ZERO);
-        floor.max(usual)
+        self.pace.overdue_after(floor)
     }
 
     /// Record the arrival of `seq` at `now`; gaps it reveals are asked for after `nack_delay`.

@@ -3,6 +3,7 @@
 //! - [`RttEstimator`]: smoothed RTT, variation, minimum and timeout (RFC 6298), and the
 //!   [`RecentMin`] of its latest samples (the link without its queue);
 //! - [`Ewma`]: moving average seeded by its first sample, with deviation;
+//! - [`ArrivalPace`]: a stream's pace of arrivals, and when the next one is overdue;
 //! - [`BandwidthEstimator`] and [`RateMeter`]: smoothed available bandwidth, and the rate at
 //!   which data is actually delivered;
 //! - [`LossWindow`] and [`SequenceLossMeter`]: loss over probes and over sequenced streams;
@@ -15,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+mod arrival_pace;
 mod bandwidth;
 mod ewma;
 mod level;
@@ -24,6 +26,7 @@ mod prober;
 mod recent_min;
 mod rtt;
 
+pub use arrival_pace::{ArrivalPace, GAP_WEIGHT};
 pub use bandwidth::{BandwidthEstimator, RateMeter};
 pub use ewma::Ewma;
 pub use level::LevelQuantizer;

@@ -16,15 +16,7 @@
 use std::time::Duration;
 
 use overlay_core::{NodeId, Time};
-use probe::Ewma;
-
-/// Weight of each new gap between arrivals in the smoothed gap (as RFC 6298 weighs a new round
-/// trip).
-const GAP_WEIGHT: f64 = 0.125;
-
-/// A stream is silent after this many of its smoothed gaps and four of their deviations, if that
-/// is longer than the floor.
-const SILENT_GAPS: f64 = 2.0;
+use probe::ArrivalPace;
 
 /// What the watch's settings are, taken from the node's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +25,8 @@ pub(super) struct WatchRule {
     pub(super) after: Duration,
     /// Unanswered check-ins in a row after which the parent is lost.
     pub(super) lost_after: u32,
-    /// Gaps this long or longer are pauses of the stream, not its pace.
+    /// Gaps this long or longer are pauses of the stream, not its pace (and a longer silence
+    /// is the parent timeout's to judge).
     pub(super) pause: Duration,
 }
 
@@ -68,10 +61,8 @@ pub(super) enum WatchAction {
 pub(super) struct ParentWatch {
     /// The parent the rest is about.
     parent: Option<NodeId>,
-    /// When content last came from it.
-    last_data: Option<Time>,
-    /// Smoothed gap between its arrivals, seconds (`None` until a second one came).
-    gap: Option<Ewma>,
+    /// The pace of content from it.
+    pace: ArrivalPace,
     silence: Silence,
 }
 
@@ -85,15 +76,7 @@ impl ParentWatch {
                 ..Self::default()
             };
         }
-        if let Some(last) = self.last_data {
-            let gap = now.saturating_since(last);
-            if gap < rule.pause {
-                self.gap
-                    .get_or_insert_with(|| Ewma::new(GAP_WEIGHT))
-                    .update(gap.as_secs_f64());
-            }
-        }
-        self.last_data = Some(now);
+        self.pace.arrived(now, rule.pause);
         self.silence = Silence::None;
         now + self.limit(rule)
     }
@@ -122,13 +105,7 @@ impl ParentWatch {
 
     /// How long the stream may stop before it counts as silent.
     fn limit(&self, rule: &WatchRule) -> Duration {
-        let usual = self
-            .gap
-            .and_then(|g| g.value().map(|m| SILENT_GAPS * m + 4.0 * g.deviation()))
-            .map_or(Duration::ZERO, |g| {
-                Duration::try_from_secs_f64(g).unwrap_or(rule.pause)
-            });
-        usual.min(rule.pause).max(rule.after)
+        self.pace.overdue_after(rule.after)
     }
 
     /// The watch's timer fired at `now`; the node's parent is `parent`, at round-trip time
@@ -140,7 +117,7 @@ impl ParentWatch {
         rtt: Option<Duration>,
         rule: &WatchRule,
     ) -> WatchAction {
-        let (Some(parent), Some(last)) = (parent, self.last_data) else {
+        let (Some(parent), Some(last)) = (parent, self.pace.last()) else {
             return WatchAction::Wait(None);
         };
         if self.parent != Some(parent) {
@@ -241,39 +218,6 @@ mod tests {
         );
         // Content again, then silence again: a new suspicion.
         assert_eq!(w.on_data(ms(5000), parent(), &RULE), ms(5200));
-        assert!(matches!(
-            w.on_timer(ms(5200), Some(parent()), None, &RULE),
-            WatchAction::CheckIn(_)
-        ));
-    }
-
-    #[test]
-    fn a_bursty_stream_is_not_silent_between_its_bursts() {
-        // Bursts of five arrivals 10 ms apart, one every half second.
-        let mut w = ParentWatch::default();
-        let mut last = ms(0);
-        for burst in 0..20u64 {
-            for k in 0..5 {
-                last = ms(burst * 500 + k * 10);
-                w.on_data(last, parent(), &RULE);
-            }
-        }
-        // The next burst is due 460 ms after the last arrival: not silent then.
-        let WatchAction::Wait(Some(silent_at)) = w.on_timer(
-            last + Duration::from_millis(460),
-            Some(parent()),
-            None,
-            &RULE,
-        ) else {
-            panic!("a bursty stream taken for silent between bursts");
-        };
-        assert!(silent_at > last + Duration::from_millis(500), "{silent_at}");
-        assert!(silent_at < last + RULE.pause, "{silent_at}");
-        // A steady stream at 100 ms is silent at the floor.
-        let mut w = ParentWatch::default();
-        for t in (0..=5000).step_by(100) {
-            w.on_data(ms(t), parent(), &RULE);
-        }
         assert!(matches!(
             w.on_timer(ms(5200), Some(parent()), None, &RULE),
             WatchAction::CheckIn(_)
