@@ -332,6 +332,13 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         }
     };
     let is_sender = |i: usize| sender_set.contains(&i);
+    // A member whose download cannot carry every other sender's stream with a tenth to spare.
+    let slow = |i: usize| {
+        world.as_ref().is_some_and(|(e, _)| {
+            let streams = sender_set.iter().filter(|&&s| s != i).count() as f64;
+            (e.place(i).down_bps as f64) < streams * args.rate.bps_f64() * 1.1
+        })
+    };
     let cities: Vec<String> = (0..args.members)
         .map(|i| {
             world
@@ -508,8 +515,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         if let (Some(at), None) = (crash_at, crashed)
             && started.elapsed() >= at
         {
-            // The busiest relay that is not a source: the member others most often name as
-            // their next hop towards a source (then the most neighbours): the crash that hurts.
+            // The busiest relay that is neither a source nor the slow member: the member others
+            // most often name as their next hop towards a source (then the most neighbours):
+            // the crash that hurts.
             let relayed = |i: usize| {
                 last_status
                     .iter()
@@ -519,8 +527,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                     .filter(|r| r.next_hop.as_deref() == Some(ids[i].as_str()))
                     .count()
             };
+            // (What the slow member receives is the demo's other figure.)
             let victim = (0..args.members)
-                .filter(|&i| !is_sender(i) && members[i].is_some())
+                .filter(|&i| !is_sender(i) && !slow(i) && members[i].is_some())
                 .max_by_key(|&i| {
                     (
                         relayed(i),
@@ -547,13 +556,6 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             printout::print_table(started, &ids, &cities, &senders, &last_status, crashed);
         }
     }
-    // A member whose download cannot carry every other sender's stream with a tenth to spare.
-    let slow = |i: usize| {
-        world.as_ref().is_some_and(|(e, _)| {
-            let streams = sender_set.iter().filter(|&&s| s != i).count() as f64;
-            (e.place(i).down_bps as f64) < streams * args.rate.bps_f64() * 1.1
-        })
-    };
     // The layers are compared over the frames captured in whole seconds inside the window,
     // but for its last second: what was captured then may still have been on its way.
     let window_seconds = {
