@@ -498,11 +498,7 @@ impl Core {
     /// A message came from `peer`: if it is a neighbour, pings lost meanwhile were the link's
     /// doing, not its death, and a silence of its streams is further up.
     pub(crate) fn heard_from(&mut self, peer: &NodeId) {
-        if let Some(n) = self
-            .members
-            .slot_of(peer)
-            .and_then(|s| self.neighbours.get_mut(&s))
-        {
+        if let Some(n) = self.neighbour_mut(peer) {
             n.lost_pings = 0;
             n.silent = false;
         }
@@ -514,13 +510,16 @@ impl Core {
     /// suspected (pinged again after each unanswered ping): the runtime reports twice a second,
     /// so its first report after a death covers packets sent before it.
     pub(crate) fn heard_by_transport(&mut self, peer: &NodeId) {
-        if let Some(n) = self
-            .members
-            .slot_of(peer)
-            .and_then(|s| self.neighbours.get_mut(&s))
-        {
+        if let Some(n) = self.neighbour_mut(peer) {
             n.lost_pings = 0;
         }
+    }
+
+    /// Member `peer`'s state as a neighbour, if it is one.
+    fn neighbour_mut(&mut self, peer: &NodeId) -> Option<&mut Neighbour> {
+        self.members
+            .slot_of(peer)
+            .and_then(|s| self.neighbours.get_mut(&s))
     }
 
     /// A stream stopped coming from neighbour `upstream`: ping it now (and again after each
