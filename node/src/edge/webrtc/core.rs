@@ -675,6 +675,33 @@ impl Rates {
 mod tests {
     use super::*;
 
+    /// `source`'s two encodings: the lower last arrived at `lower`, the higher at `higher`
+    /// (its last keyframe at `keyframe`).
+    fn two_encodings(
+        source: SourceKey,
+        lower: Instant,
+        higher: Instant,
+        keyframe: Option<Instant>,
+    ) -> BTreeMap<(SourceKey, u8), Group> {
+        let mut groups = BTreeMap::new();
+        groups.insert(
+            (source, 0),
+            Group {
+                last: Some(lower),
+                ..Group::default()
+            },
+        );
+        groups.insert(
+            (source, 1),
+            Group {
+                last: Some(higher),
+                last_keyframe: keyframe,
+                ..Group::default()
+            },
+        );
+        groups
+    }
+
     /// The higher encoding counts as starved after [`STARVED_AFTER`] of quiet while the lower
     /// comes, but not within [`KEYFRAME_SPELL`] and [`STARVED_AFTER`] of its keyframe (an
     /// encoder skips frames after one).
@@ -687,23 +714,9 @@ mod tests {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let higher_with = |last: Instant, keyframe: Option<Instant>, lower: Instant, now| {
-            let mut groups = BTreeMap::new();
-            groups.insert(
-                (source, 0),
-                Group {
-                    last: Some(lower),
-                    ..Group::default()
-                },
-            );
-            groups.insert(
-                (source, 1),
-                Group {
-                    last: Some(last),
-                    last_keyframe: keyframe,
-                    ..Group::default()
-                },
-            );
-            Rates::of(&groups, source, now).higher.is_some()
+            Rates::of(&two_encodings(source, lower, last, keyframe), source, now)
+                .higher
+                .is_some()
         };
         // The lower encoding keeps coming.
         let higher_at = |last, keyframe, now| higher_with(last, keyframe, now, now);
@@ -731,17 +744,12 @@ mod tests {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let quiet = |higher_last: Instant, lower_last: Instant, now: Instant| {
-            let mut groups = BTreeMap::new();
-            for (encoding, last) in [(0, lower_last), (1, higher_last)] {
-                groups.insert(
-                    (source, encoding),
-                    Group {
-                        last: Some(last),
-                        ..Group::default()
-                    },
-                );
-            }
-            Rates::of(&groups, source, now).higher_quiet
+            Rates::of(
+                &two_encodings(source, lower_last, higher_last, None),
+                source,
+                now,
+            )
+            .higher_quiet
         };
         // The higher quiet 300 ms while the lower came 20 ms ago: a hedge.
         assert!(quiet(t0, ms(280), ms(300)));
