@@ -39,7 +39,7 @@ pub struct OvercastConfig {
     /// s off, 0.77 / 1.27-1.30 s on).
     pub silence_check_in_after: Duration,
     /// Check-ins in a row left unanswered during a silence of the stream after which the parent
-    /// is lost (see `silence_check_in_after`).
+    /// is lost (see `silence_check_in_after`; at least one).
     pub silent_parent_check_ins: u32,
     /// Bandwidths within this fraction count as equal (the paper's 10%): a node moves under a
     /// child only if that does not cost more than this.

@@ -443,7 +443,7 @@ impl Core {
         let after = self.config.silence_check_in_after;
         (!after.is_zero()).then_some(WatchRule {
             after,
-            lost_after: self.config.silent_parent_check_ins,
+            lost_after: self.config.silent_parent_check_ins.max(1),
             pause: self.config.parent_timeout,
         })
     }
