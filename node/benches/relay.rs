@@ -10,7 +10,10 @@
 //! 3. the same relay, paced, forwarding each packet as one encoding shared by the 4 receivers
 //!    (the runtime's way) and as one encoding per receiver, alternating likewise: what encoding
 //!    once saves;
-//! 4. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
+//! 4. the ceiling this machine allows for that shape: the same six endpoints on raw quinn, the
+//!    relay handing each datagram it reads to its 4 outgoing links unchanged, alternating with
+//!    the runtime's relay likewise: the runtime's share of the ceiling;
+//! 5. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
 //!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
 //!
 //! `cargo bench -p node --bench relay`. Everything shares the machine's cores: the relay case
@@ -235,6 +238,83 @@ async fn raw_quinn(duration: Duration) -> f64 {
     mbps(got, duration)
 }
 
+/// A connector accepting in the background, and the first link it admits.
+async fn accepting() -> (
+    Connector,
+    tokio::sync::mpsc::Receiver<node::transport::connect::Admitted>,
+) {
+    let c = connector();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (rtx, _rrx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(c.clone().accept_loop(tx, rtx));
+    (c, rx)
+}
+
+/// The ceiling for the relay's shape on this machine: the same six endpoints (source, relay,
+/// 4 receivers) on raw quinn, the relay handing each datagram it reads to its 4 outgoing links
+/// unchanged (no decode, no encode, no runtime), everyone sending with `send_datagram_wait`.
+/// Each outgoing link's Mbit/s over `duration` after a half-second warm-up.
+async fn raw_relay(duration: Duration) -> Vec<f64> {
+    let (relay, mut relay_in) = accepting().await;
+    let source = connector();
+    let mut outs = Vec::new();
+    let mut counters = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (r, mut r_in) = accepting().await;
+        outs.push(relay.dial(r.local_addr(), Some(r.id())).await.unwrap());
+        let inc = r_in.recv().await.unwrap();
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        counters.push(received);
+        tasks.push(tokio::spawn(async move {
+            let _keep = r;
+            while let Ok(d) = inc.conn.read_datagram().await {
+                counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    let up = source
+        .dial(relay.local_addr(), Some(relay.id()))
+        .await
+        .unwrap();
+    let from_source = relay_in.recv().await.unwrap();
+    let out_conns: Vec<quinn::Connection> = outs.iter().map(|o| o.conn.clone()).collect();
+    tasks.push(tokio::spawn(async move {
+        while let Ok(d) = from_source.conn.read_datagram().await {
+            for c in &out_conns {
+                if c.send_datagram_wait(d.clone()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }));
+    let payload = Bytes::from(vec![7u8; PAYLOAD]);
+    let start = Instant::now();
+    let mut at_start = Vec::new();
+    while start.elapsed() < duration + Duration::from_millis(500) {
+        if at_start.is_empty() && start.elapsed() >= Duration::from_millis(500) {
+            at_start = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        }
+        if up.conn.send_datagram_wait(payload.clone()).await.is_err() {
+            break;
+        }
+    }
+    let per_link = counters
+        .iter()
+        .zip(&at_start)
+        .map(|(c, a)| mbps(c.load(Ordering::Relaxed) - a, duration))
+        .collect();
+    up.conn.close(0u32.into(), b"done");
+    for o in &outs {
+        o.conn.close(0u32.into(), b"done");
+    }
+    for t in tasks {
+        t.abort();
+    }
+    per_link
+}
+
 fn epoch() -> &'static Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     EPOCH.get_or_init(Instant::now)
@@ -424,6 +504,40 @@ async fn bench() {
         ratios,
     );
     drop(last_rig);
+
+    // The runtime's relay against the ceiling measured in the same shape (`raw_relay`),
+    // alternating likewise.
+    let mut of_ceiling = Vec::new();
+    for round in 0..rounds.max(1) {
+        let (mut ceiling, mut ours) = (0.0, 0.0);
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for raw_first in order {
+            if raw_first {
+                let per_link = raw_relay(duration).await;
+                ceiling = per_link.iter().sum::<f64>() / per_link.len() as f64;
+            } else {
+                ENCODE_ONCE.store(true, Ordering::Relaxed);
+                let rig = rig(true).await;
+                let per_link = per_link_mbps(&rig, duration, blast).await;
+                ours = per_link.iter().sum::<f64>() / per_link.len() as f64;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        println!(
+            "round {}: per link {ours:.0} Mbit/s through the runtime's relay, {ceiling:.0} through a raw quinn relay, ratio {:.3}",
+            round + 1,
+            ours / ceiling
+        );
+        of_ceiling.push(ours / ceiling);
+    }
+    print_median(
+        "the relay against its ceiling (a raw quinn relay of the same shape): throughput per link",
+        of_ceiling,
+    );
 
     // One encode per packet against one per receiver (paced, as by default), alternating in
     // the same way.
