@@ -10,9 +10,10 @@
 //! 3. the same relay, paced, forwarding each packet as one encoding shared by the 4 receivers
 //!    (the runtime's way) and as one encoding per receiver, alternating likewise: what encoding
 //!    once saves;
-//! 4. the ceiling this machine allows for that shape: the same six endpoints on raw quinn, the
-//!    relay handing each datagram it reads to its 4 outgoing links unchanged, alternating with
-//!    the runtime's relay likewise: the runtime's share of the ceiling;
+//! 4. the ceiling this machine allows for the relay: a raw quinn source and 4 raw quinn
+//!    receivers around a raw quinn task that hands each datagram it reads to its 4 outgoing
+//!    links unchanged, and the same endpoints around the runtime's relay, alternating likewise:
+//!    the relay's share of the ceiling;
 //! 5. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
 //!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
 //!
@@ -250,19 +251,41 @@ async fn accepting() -> (
     (c, rx)
 }
 
-/// The ceiling for the relay's shape on this machine: the same six endpoints (source, relay,
-/// 4 receivers) on raw quinn, the relay handing each datagram it reads to its 4 outgoing links
-/// unchanged (no decode, no encode, no runtime), everyone sending with `send_datagram_wait`.
-/// Each outgoing link's Mbit/s over `duration` after a half-second warm-up.
-async fn raw_relay(duration: Duration) -> Vec<f64> {
-    let (relay, mut relay_in) = accepting().await;
-    let source = connector();
-    let mut outs = Vec::new();
+/// What forwards in [`relay_between_raw`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Forwarder {
+    /// A raw quinn task handing each datagram it reads to its 4 outgoing links unchanged (no
+    /// decode, no encode, no runtime): the ceiling for this shape on this machine.
+    RawQuinn,
+    /// A member of the runtime (paced, its default), decoding each packet, handing it to the
+    /// protocol and encoding it once for its 4 receivers.
+    Runtime,
+}
+
+/// One forwarder between raw quinn endpoints: a source sending the same encoded packet with
+/// `send_datagram_wait` as fast as quinn takes it, and 4 receivers counting the datagrams
+/// they read. Only the forwarder differs between the two cases, so their ratio is the
+/// runtime's relay against the ceiling. Each outgoing link's Mbit/s over `duration` after a
+/// half-second warm-up.
+async fn relay_between_raw(forwarder: Forwarder, duration: Duration) -> Vec<f64> {
+    let member = (forwarder == Forwarder::Runtime).then(|| member_with(true));
+    let raw = match member {
+        Some(_) => None,
+        None => Some(accepting().await),
+    };
     let mut counters = Vec::new();
     let mut tasks = Vec::new();
+    let mut outs = Vec::new();
+    let mut down = Vec::new();
     for _ in 0..4 {
         let (r, mut r_in) = accepting().await;
-        outs.push(relay.dial(r.local_addr(), Some(r.id())).await.unwrap());
+        match (&member, &raw) {
+            (Some(m), _) => down.push(dial(m, r.local_addr()).await),
+            (None, Some((relay, _))) => {
+                outs.push(relay.dial(r.local_addr(), Some(r.id())).await.unwrap());
+            }
+            (None, None) => unreachable!("one forwarder or the other"),
+        }
         let inc = r_in.recv().await.unwrap();
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
@@ -274,29 +297,49 @@ async fn raw_relay(duration: Duration) -> Vec<f64> {
             }
         }));
     }
-    let up = source
-        .dial(relay.local_addr(), Some(relay.id()))
-        .await
-        .unwrap();
-    let from_source = relay_in.recv().await.unwrap();
-    let out_conns: Vec<quinn::Connection> = outs.iter().map(|o| o.conn.clone()).collect();
-    tasks.push(tokio::spawn(async move {
-        while let Ok(d) = from_source.conn.read_datagram().await {
-            for c in &out_conns {
-                if c.send_datagram_wait(d.clone()).await.is_err() {
-                    return;
-                }
-            }
+    let source = connector();
+    let up = match (&member, raw) {
+        (Some(m), _) => {
+            m.control
+                .send(Control::Command(RelayCommand::Downstream(down)))
+                .await
+                .unwrap();
+            source.dial(m.local_addr, Some(m.id)).await.unwrap()
         }
-    }));
-    let payload = Bytes::from(vec![7u8; PAYLOAD]);
+        (None, Some((relay, mut relay_in))) => {
+            let up = source
+                .dial(relay.local_addr(), Some(relay.id()))
+                .await
+                .unwrap();
+            let from_source = relay_in.recv().await.unwrap();
+            let out_conns: Vec<quinn::Connection> = outs.iter().map(|o| o.conn.clone()).collect();
+            tasks.push(tokio::spawn(async move {
+                let _keep = relay;
+                while let Ok(d) = from_source.conn.read_datagram().await {
+                    for c in &out_conns {
+                        if c.send_datagram_wait(d.clone()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }));
+            up
+        }
+        (None, None) => unreachable!("one forwarder or the other"),
+    };
+    let packet = Packet {
+        seq: 0,
+        sent_ns: 0,
+        payload: Bytes::from(vec![7u8; PAYLOAD]),
+    };
+    let datagram = Bytes::from(overlay_core::wire::encode(&packet).unwrap());
     let start = Instant::now();
     let mut at_start = Vec::new();
     while start.elapsed() < duration + Duration::from_millis(500) {
         if at_start.is_empty() && start.elapsed() >= Duration::from_millis(500) {
             at_start = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
         }
-        if up.conn.send_datagram_wait(payload.clone()).await.is_err() {
+        if up.conn.send_datagram_wait(datagram.clone()).await.is_err() {
             break;
         }
     }
@@ -312,6 +355,7 @@ async fn raw_relay(duration: Duration) -> Vec<f64> {
     for t in tasks {
         t.abort();
     }
+    drop(member);
     per_link
 }
 
@@ -505,25 +549,22 @@ async fn bench() {
     );
     drop(last_rig);
 
-    // The runtime's relay against the ceiling measured in the same shape (`raw_relay`),
-    // alternating likewise.
+    // The runtime's relay against the ceiling: the same raw source and receivers around a
+    // raw quinn forwarder and around a runtime member, alternating likewise.
     let mut of_ceiling = Vec::new();
     for round in 0..rounds.max(1) {
         let (mut ceiling, mut ours) = (0.0, 0.0);
         let order = if round % 2 == 0 {
-            [false, true]
+            [Forwarder::RawQuinn, Forwarder::Runtime]
         } else {
-            [true, false]
+            [Forwarder::Runtime, Forwarder::RawQuinn]
         };
-        for raw_first in order {
-            if raw_first {
-                let per_link = raw_relay(duration).await;
-                ceiling = per_link.iter().sum::<f64>() / per_link.len() as f64;
-            } else {
-                ENCODE_ONCE.store(true, Ordering::Relaxed);
-                let rig = rig(true).await;
-                let per_link = per_link_mbps(&rig, duration, blast).await;
-                ours = per_link.iter().sum::<f64>() / per_link.len() as f64;
+        for forwarder in order {
+            let per_link = relay_between_raw(forwarder, duration).await;
+            let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
+            match forwarder {
+                Forwarder::RawQuinn => ceiling = mean,
+                Forwarder::Runtime => ours = mean,
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -535,7 +576,7 @@ async fn bench() {
         of_ceiling.push(ours / ceiling);
     }
     print_median(
-        "the relay against its ceiling (a raw quinn relay of the same shape): throughput per link",
+        "the relay against its ceiling (raw quinn forwarding between the same raw endpoints): throughput per link",
         of_ceiling,
     );
 
