@@ -12,8 +12,8 @@
 //!    once saves;
 //! 4. the ceiling this machine allows for the relay: a raw quinn source and 4 raw quinn
 //!    receivers around a raw quinn task that hands each datagram it reads to its 4 outgoing
-//!    links unchanged, and the same endpoints around the runtime's relay, alternating likewise:
-//!    the relay's share of the ceiling;
+//!    links unchanged, and the same endpoints around the runtime's relay, unpaced and paced,
+//!    the order rotating over the rounds: the relay's share of the ceiling;
 //! 5. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
 //!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
 //!
@@ -257,9 +257,12 @@ enum Forwarder {
     /// A raw quinn task handing each datagram it reads to its 4 outgoing links unchanged (no
     /// decode, no encode, no runtime): the ceiling for this shape on this machine.
     RawQuinn,
-    /// A member of the runtime (paced, its default), decoding each packet, handing it to the
-    /// protocol and encoding it once for its 4 receivers.
-    Runtime,
+    /// A member of the runtime, decoding each packet, handing it to the protocol and encoding
+    /// it once for its 4 receivers, its media paced (the runtime's default) or not.
+    Runtime {
+        /// Whether its media is paced.
+        paced: bool,
+    },
 }
 
 /// One forwarder between raw quinn endpoints: a source sending the same encoded packet with
@@ -268,7 +271,10 @@ enum Forwarder {
 /// runtime's relay against the ceiling. Each outgoing link's Mbit/s over `duration` after a
 /// half-second warm-up.
 async fn relay_between_raw(forwarder: Forwarder, duration: Duration) -> Vec<f64> {
-    let member = (forwarder == Forwarder::Runtime).then(|| member_with(true));
+    let member = match forwarder {
+        Forwarder::Runtime { paced } => Some(member_with(paced)),
+        Forwarder::RawQuinn => None,
+    };
     let raw = match member {
         Some(_) => None,
         None => Some(accepting().await),
@@ -550,34 +556,40 @@ async fn bench() {
     drop(last_rig);
 
     // The runtime's relay against the ceiling: the same raw source and receivers around a
-    // raw quinn forwarder and around a runtime member, alternating likewise.
-    let mut of_ceiling = Vec::new();
+    // raw quinn forwarder and around a runtime member, unpaced (its forwarding path alone) and
+    // paced (its default: rate adaptation reacts to the queueing on the saturated machine as
+    // to a congested path), the order rotating each round.
+    let cases = [
+        Forwarder::RawQuinn,
+        Forwarder::Runtime { paced: false },
+        Forwarder::Runtime { paced: true },
+    ];
+    let (mut unpaced_share, mut paced_share) = (Vec::new(), Vec::new());
     for round in 0..rounds.max(1) {
-        let (mut ceiling, mut ours) = (0.0, 0.0);
-        let order = if round % 2 == 0 {
-            [Forwarder::RawQuinn, Forwarder::Runtime]
-        } else {
-            [Forwarder::Runtime, Forwarder::RawQuinn]
-        };
-        for forwarder in order {
-            let per_link = relay_between_raw(forwarder, duration).await;
-            let mean = per_link.iter().sum::<f64>() / per_link.len() as f64;
-            match forwarder {
-                Forwarder::RawQuinn => ceiling = mean,
-                Forwarder::Runtime => ours = mean,
-            }
+        let mut mean = [0.0; 3];
+        for k in 0..cases.len() {
+            let i = (round + k) % cases.len();
+            let per_link = relay_between_raw(cases[i], duration).await;
+            mean[i] = per_link.iter().sum::<f64>() / per_link.len() as f64;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        let [ceiling, unpaced, paced] = mean;
         println!(
-            "round {}: per link {ours:.0} Mbit/s through the runtime's relay, {ceiling:.0} through a raw quinn relay, ratio {:.3}",
+            "round {}: per link {ceiling:.0} Mbit/s through a raw quinn forwarder, through the runtime's relay {unpaced:.0} unpaced ({:.3} of it), {paced:.0} paced ({:.3})",
             round + 1,
-            ours / ceiling
+            unpaced / ceiling,
+            paced / ceiling
         );
-        of_ceiling.push(ours / ceiling);
+        unpaced_share.push(unpaced / ceiling);
+        paced_share.push(paced / ceiling);
     }
     print_median(
-        "the relay against its ceiling (raw quinn forwarding between the same raw endpoints): throughput per link",
-        of_ceiling,
+        "the relay's forwarding path (unpaced) against its ceiling, raw quinn forwarding between the same endpoints",
+        unpaced_share,
+    );
+    print_median(
+        "the relay paced (the default) against the same ceiling",
+        paced_share,
     );
 
     // One encode per packet against one per receiver (paced, as by default), alternating in
