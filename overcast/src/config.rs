@@ -41,6 +41,13 @@ pub struct OvercastConfig {
     /// Check-ins in a row left unanswered during a silence of the stream after which the parent
     /// is lost (see `silence_check_in_after`; at least one).
     pub silent_parent_check_ins: u32,
+    /// A node that lost its parent to unanswered check-ins (see `silence_check_in_after`) tells
+    /// its grandparent, which asks that child to check in at once, again after each request
+    /// left unanswered (each given twice `silence_check_in_after`), and after
+    /// `silent_parent_check_ins` of them in a row with nothing heard, holds it dead as if its
+    /// lease had run out: the root's table then drops a dead node in a second or two instead of
+    /// the lease. Off, or with the watch off, a dead child goes by its lease alone.
+    pub check_silent_children: bool,
     /// Bandwidths within this fraction count as equal (the paper's 10%): a node moves under a
     /// child only if that does not cost more than this.
     pub equal_fraction: f64,
@@ -156,6 +163,7 @@ impl Default for OvercastConfig {
             parent_timeout: Duration::from_secs(2),
             silence_check_in_after: Duration::from_millis(200),
             silent_parent_check_ins: 3,
+            check_silent_children: true,
             equal_fraction: 0.1,
             closer_floor: Duration::from_millis(1),
             max_probed_children: 16,

@@ -145,6 +145,14 @@ pub enum Message {
         /// The nodes.
         nodes: Vec<NodeId>,
     },
+    /// Your child `parent`, my parent, left my check-ins unanswered: I left it (child to
+    /// grandparent; see [`crate::OvercastConfig::check_silent_children`]).
+    ParentSilent {
+        /// The parent left.
+        parent: NodeId,
+    },
+    /// Check in at once (parent to child: a child of yours reported you silent).
+    CheckInNow,
 }
 
 impl WireMessage for Message {
@@ -209,6 +217,8 @@ mod tests {
             },
             Message::NearQuery,
             Message::Near { nodes: vec![a, a] },
+            Message::ParentSilent { parent: a },
+            Message::CheckInNow,
         ] {
             let frame = overlay_core::wire::encode(&msg).unwrap();
             assert_eq!(overlay_core::wire::decode::<Message>(&frame).unwrap(), msg);

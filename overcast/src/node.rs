@@ -4,6 +4,7 @@
 //! [`placement`], which owns where the node places itself in the tree and acts through the
 //! core. This module holds the public types and routes each input to its part.
 
+mod child_check;
 mod core;
 mod delivery;
 mod parent_watch;
@@ -121,6 +122,15 @@ pub struct OvercastStats {
     /// Parents lost because they left those check-ins unanswered (the rest of the lost parents
     /// went by the parent timeout, or by a loop).
     pub silent_parents_lost: u64,
+    /// Requests to check in at once sent to children reported silent by their own children
+    /// (see [`OvercastConfig::check_silent_children`]).
+    pub child_checks: u64,
+    /// Children lost because they left those requests unanswered (the rest of the dead
+    /// children went by their lease).
+    pub silent_children_lost: u64,
+    /// Reports of a silent child ignored: not about a child of this node, or not from a node
+    /// under it.
+    pub silent_reports_ignored: u64,
 }
 
 /// The most nodes a `Sample` answer names.
@@ -166,6 +176,9 @@ enum Timer {
     /// When the stream from the parent counts as silent, or a check-in sent in a silence as
     /// unanswered (armed by content arriving; up/down, [`parent_watch`]).
     ParentSilence,
+    /// When a request to check in at once, sent to a child reported silent, counts as
+    /// unanswered ([`child_check`]).
+    ChildCheck,
 }
 
 /// An Overcast node.
@@ -311,6 +324,8 @@ impl Protocol for Overcast {
         if Some(from) == cx.parent {
             cx.parent_heard = now;
             cx.watch.heard(from);
+        } else if cx.children.contains_key(&from) {
+            cx.child_heard(now, from);
         }
         match msg {
             Message::ChildrenQuery => cx.answer_children_query(from),
@@ -401,6 +416,8 @@ impl Protocol for Overcast {
             Message::Stream { id, start } => cx.on_stream(now, from, id, start),
             Message::Ack { end } => cx.on_ack(now, from, end),
             Message::Data { offset, bytes } => cx.on_data(now, from, offset, bytes),
+            Message::ParentSilent { parent } => cx.on_parent_silent(now, from, parent),
+            Message::CheckInNow => cx.on_check_in_now(from),
         }
         cx.hurry_news(now);
     }
@@ -442,8 +459,12 @@ impl Protocol for Overcast {
     /// The transport heard from `peer`: check-ins to a parent whose stream went silent may have
     /// been held up on the way, so their count starts over.
     fn handle_link(&mut self, _now: Time, peer: NodeId, event: LinkEvent) {
-        if event == LinkEvent::Heard && Some(peer) == self.core.parent {
-            self.core.watch.heard_by_transport(peer);
+        if event == LinkEvent::Heard {
+            if Some(peer) == self.core.parent {
+                self.core.watch.heard_by_transport(peer);
+            } else {
+                self.core.child_checks.heard_by_transport(peer);
+            }
         }
     }
 
@@ -469,6 +490,7 @@ impl Protocol for Overcast {
                         placement.on_parent_lost(cx, now, parent);
                     }
                 }
+                Timer::ChildCheck => cx.on_child_check_timer(now),
             }
         }
         cx.hurry_news(now);

@@ -12,6 +12,7 @@ use overlay_core::rng::{ProtocolRng, jitter, rng_from_seed};
 use overlay_core::{NodeId, Outbox, Time, TimerTable};
 
 use super::delivery::{Feed, Intake};
+use super::child_check::ChildChecks;
 use super::parent_watch::ParentWatch;
 use super::{Event, OvercastStats, Timer};
 use crate::certificate::{Certificate, NodeInfo, Signer, Verifier};
@@ -95,6 +96,8 @@ pub(super) struct Core {
     pub(super) parent_heard: Time,
     /// The watch over the stream from the parent, which finds a dead parent by its silence.
     pub(super) watch: ParentWatch,
+    /// Checks on children reported silent by their own children.
+    pub(super) child_checks: ChildChecks,
     /// The parent's bandwidth from the root, as it last told.
     pub(super) parent_path_bw: PathBandwidth,
     /// The last measure of the path from the parent (unlimited until one is taken).
@@ -156,6 +159,7 @@ impl Core {
             ancestors: Vec::new(),
             parent_heard: Time::ZERO,
             watch: ParentWatch::default(),
+            child_checks: ChildChecks::default(),
             parent_path_bw: PathBandwidth::ZERO,
             link_bw: PathBandwidth::Unlimited,
             seq: 0,

@@ -204,6 +204,7 @@ impl Core {
     /// Child `child` is gone from here, with its subtree; tell the ancestors why.
     pub(super) fn lose_child(&mut self, child: NodeId, cause: DeathCause) {
         self.children.remove(&child);
+        self.child_checks.forget(&child);
         let own = match cause {
             DeathCause::Silent => State::Dead,
             DeathCause::Orphaned | DeathCause::Moved { .. } => State::Absent,
@@ -244,6 +245,7 @@ impl Core {
             // It moved under another of this node's descendants: its entries now hang under
             // that child; nothing changes for the ancestors.
             self.children.remove(&from);
+            self.child_checks.forget(&from);
             self.table.repoint(&from, side);
         } else {
             self.lose_child(
@@ -483,6 +485,15 @@ impl Core {
             }
             WatchAction::Lost(parent) => {
                 self.stats.silent_parents_lost += 1;
+                // Tell the grandparent, which checks on its child at once instead of waiting
+                // for the lease to run out (see `child_check`).
+                if let [.., grandparent, last] = self.ancestors[..]
+                    && last == parent
+                    && self.config.check_silent_children
+                {
+                    self.outbox
+                        .send(grandparent, Message::ParentSilent { parent });
+                }
                 Some(parent)
             }
         }
@@ -517,7 +528,7 @@ impl Core {
     }
 
     /// A check-in to `parent`: the news waiting (as much as one carries) and the digest.
-    fn send_check_in(&mut self, parent: NodeId) {
+    pub(super) fn send_check_in(&mut self, parent: NodeId) {
         let take = self
             .pending
             .len()

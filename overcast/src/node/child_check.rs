@@ -1,0 +1,257 @@
+//! Checking on a child its own children report silent, so the root's table drops a dead node
+//! in a second or two instead of the lease (see [`crate::OvercastConfig::check_silent_children`]).
+//!
+//! When a node loses its parent to the watch over the stream (unanswered check-ins, see
+//! [`super::parent_watch`]), it tells its grandparent: "your child left my check-ins
+//! unanswered". The grandparent does not take this on trust: it asks the child to check in at
+//! once, and again after each request left unanswered; only when `silent_parent_check_ins`
+//! requests in a row went unanswered, with nothing heard from the child meanwhile, is the child
+//! dead, with its subtree, exactly as if its lease had run out. A child that answers is left
+//! alone for a check-in interval (whoever reported it sees a broken link, not a death, and the
+//! lease judges as before). Only a report about a child of this node, from a node this node's
+//! table places under that child, starts a check, and a child is checked once at a time:
+//! the work a report can cause is a few small messages, bounded by the children.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use overlay_core::{NodeId, Time};
+
+use super::Timer;
+use super::core::Core;
+use crate::certificate::DeathCause;
+use crate::message::Message;
+
+/// Where a check on one child stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// `unanswered` requests to check in went out; the next look is at `due`.
+    Asking {
+        /// Requests sent since the child was last heard.
+        unanswered: u32,
+        /// When the last one counts as unanswered.
+        due: Time,
+    },
+    /// The child answered: reports about it are ignored until `until`.
+    Answered {
+        /// The end of the quiet spell.
+        until: Time,
+    },
+}
+
+/// The checks on this node's children, at most one per child.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ChildChecks {
+    checks: BTreeMap<NodeId, Check>,
+}
+
+/// What a check decided when its time came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Ask the child again.
+    AskAgain,
+    /// The child is dead.
+    Dead,
+}
+
+impl ChildChecks {
+    /// The earliest time a check must be looked at.
+    fn next_due(&self) -> Option<Time> {
+        self.checks
+            .values()
+            .filter_map(|c| match c {
+                Check::Asking { due, .. } => Some(*due),
+                Check::Answered { .. } => None,
+            })
+            .min()
+    }
+
+    /// Starts a check on `child` at `now` unless one runs or it answered lately; `true` if
+    /// started (the caller asks the child).
+    fn start(&mut self, now: Time, child: NodeId, wait: Duration) -> bool {
+        match self.checks.get(&child) {
+            Some(Check::Asking { .. }) => false,
+            Some(Check::Answered { until }) if now < *until => false,
+            _ => {
+                self.checks.insert(
+                    child,
+                    Check::Asking {
+                        unanswered: 1,
+                        due: now + wait,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// A message came from `child` at `now`: a check on it ends, answered, and reports about
+    /// it are ignored for `quiet`.
+    pub(super) fn heard(&mut self, now: Time, child: NodeId, quiet: Duration) {
+        if let Some(check) = self.checks.get_mut(&child)
+            && let Check::Asking { .. } = check
+        {
+            *check = Check::Answered { until: now + quiet };
+        }
+    }
+
+    /// The transport heard from `child`: requests so far may have been held up on the way, so
+    /// their count starts over (the check goes on: the report may cover packets sent before a
+    /// death).
+    pub(super) fn heard_by_transport(&mut self, child: NodeId) {
+        if let Some(Check::Asking { unanswered, .. }) = self.checks.get_mut(&child) {
+            *unanswered = 0;
+        }
+    }
+
+    /// Forgets `child` (it left, died, or moved).
+    pub(super) fn forget(&mut self, child: &NodeId) {
+        self.checks.remove(child);
+    }
+
+    /// The checks whose time came at `now`, with what each decided; after `lost_after`
+    /// unanswered requests, dead. Quiet spells that ended are dropped.
+    fn due(&mut self, now: Time, lost_after: u32, wait: Duration) -> Vec<(NodeId, Verdict)> {
+        let mut verdicts = Vec::new();
+        self.checks.retain(|&child, check| match *check {
+            Check::Answered { until } => now < until,
+            Check::Asking { due, .. } if now < due => true,
+            Check::Asking { unanswered, .. } if unanswered >= lost_after => {
+                verdicts.push((child, Verdict::Dead));
+                false
+            }
+            Check::Asking { unanswered, .. } => {
+                *check = Check::Asking {
+                    unanswered: unanswered + 1,
+                    due: now + wait,
+                };
+                verdicts.push((child, Verdict::AskAgain));
+                true
+            }
+        });
+        verdicts
+    }
+}
+
+impl Core {
+    /// Whether checks on children are on, and how long each request is given: twice the
+    /// watch's floor (this node does not know its round trip to the child; three requests so
+    /// given leave a live child well over a second to answer the first).
+    fn child_check_wait(&self) -> Option<Duration> {
+        let after = self.config.silence_check_in_after;
+        (self.config.check_silent_children && !after.is_zero()).then_some(after * 2)
+    }
+
+    /// `from` lost its parent `parent` to unanswered check-ins: if `parent` is this node's
+    /// child and `from` is under it, check on it.
+    pub(super) fn on_parent_silent(&mut self, now: Time, from: NodeId, parent: NodeId) {
+        let Some(wait) = self.child_check_wait() else {
+            return;
+        };
+        if !self.children.contains_key(&parent) || self.table.via(&from) != Some(parent) {
+            self.stats.silent_reports_ignored += 1;
+            return;
+        }
+        if self.child_checks.start(now, parent, wait) {
+            self.stats.child_checks += 1;
+            self.outbox.send(parent, Message::CheckInNow);
+            self.arm_child_check();
+        }
+    }
+
+    /// The child-check timer fired: ask again, or lose the children that never answered.
+    pub(super) fn on_child_check_timer(&mut self, now: Time) {
+        let Some(wait) = self.child_check_wait() else {
+            return;
+        };
+        let lost_after = self.config.silent_parent_check_ins.max(1);
+        for (child, verdict) in self.child_checks.due(now, lost_after, wait) {
+            match verdict {
+                Verdict::AskAgain => {
+                    self.stats.child_checks += 1;
+                    self.outbox.send(child, Message::CheckInNow);
+                }
+                Verdict::Dead => {
+                    if self.children.contains_key(&child) {
+                        self.stats.silent_children_lost += 1;
+                        self.lose_child(child, DeathCause::Silent);
+                    }
+                }
+            }
+        }
+        self.arm_child_check();
+    }
+
+    /// The parent asked this node to check in at once (a child of this node reported it
+    /// silent).
+    pub(super) fn on_check_in_now(&mut self, from: NodeId) {
+        if Some(from) == self.parent && !self.is_root {
+            self.send_check_in(from);
+        }
+    }
+
+    /// A message came from `from`: if a check on it runs, it answered.
+    pub(super) fn child_heard(&mut self, now: Time, from: NodeId) {
+        let quiet = self.config.check_in_interval;
+        self.child_checks.heard(now, from, quiet);
+    }
+
+    fn arm_child_check(&mut self) {
+        if let Some(at) = self.child_checks.next_due() {
+            self.timers.set(Timer::ChildCheck, at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_millis(400);
+
+    fn ms(t: u64) -> Time {
+        Time::ZERO + Duration::from_millis(t)
+    }
+
+    fn child() -> NodeId {
+        NodeId::from_index(4)
+    }
+
+    #[test]
+    fn a_child_that_never_answers_is_dead_after_the_third_request() {
+        let mut c = ChildChecks::default();
+        assert!(c.start(ms(0), child(), WAIT));
+        assert!(!c.start(ms(10), child(), WAIT), "one check at a time");
+        assert_eq!(c.next_due(), Some(ms(400)));
+        assert!(c.due(ms(399), 3, WAIT).is_empty());
+        assert_eq!(c.due(ms(400), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        assert_eq!(c.due(ms(800), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        assert_eq!(c.due(ms(1200), 3, WAIT), vec![(child(), Verdict::Dead)]);
+        assert_eq!(c.next_due(), None);
+    }
+
+    #[test]
+    fn an_answer_ends_the_check_and_quiets_reports_for_a_while() {
+        let mut c = ChildChecks::default();
+        assert!(c.start(ms(0), child(), WAIT));
+        c.heard(ms(100), child(), Duration::from_secs(1));
+        assert!(c.due(ms(400), 3, WAIT).is_empty());
+        assert_eq!(c.next_due(), None);
+        assert!(!c.start(ms(500), child(), WAIT), "answered lately");
+        assert!(c.due(ms(1100), 3, WAIT).is_empty());
+        assert!(c.start(ms(1100), child(), WAIT), "the quiet spell ended");
+    }
+
+    #[test]
+    fn the_transport_hearing_the_child_starts_the_count_over() {
+        let mut c = ChildChecks::default();
+        assert!(c.start(ms(0), child(), WAIT));
+        assert_eq!(c.due(ms(400), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        c.heard_by_transport(child());
+        // Three more requests go unanswered before the child is dead.
+        assert_eq!(c.due(ms(800), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        assert_eq!(c.due(ms(1200), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        assert_eq!(c.due(ms(1600), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        assert_eq!(c.due(ms(2000), 3, WAIT), vec![(child(), Verdict::Dead)]);
+    }
+}
