@@ -128,6 +128,9 @@ pub struct OvercastStats {
     /// Children lost because they left those requests unanswered (the rest of the dead
     /// children went by their lease).
     pub silent_children_lost: u64,
+    /// Of those requests, the first of a check started because a child stopped acknowledging
+    /// the bytes sent to it (the others began with a report from the child's own children).
+    pub ack_silences: u64,
     /// Reports of a silent child ignored: not about a child of this node, or not from a node
     /// under it.
     pub silent_reports_ignored: u64,

@@ -114,6 +114,12 @@ pub struct DynamicsSummary {
     /// Parents lost because they left those check-ins unanswered (the others went by the
     /// parent timeout).
     pub parents_lost_to_silence: u64,
+    /// Requests to check in at once that grandparents sent children reported silent (three
+    /// to a dead child, one to a live one).
+    pub child_checks: u64,
+    /// Children held dead because they left those requests unanswered (the others went by
+    /// their lease).
+    pub children_lost_to_checks: u64,
     /// Simulated seconds in all.
     pub duration_s: f64,
 }
@@ -409,6 +415,8 @@ pub fn run(args: &DynamicsArgs) -> Result<(DynamicsSummary, Vec<Sample>), Scenar
         loops_broken: group.counter_sum(|s| s.loops_broken),
         silence_check_ins: group.counter_sum(|s| s.silence_check_ins),
         parents_lost_to_silence: group.counter_sum(|s| s.silent_parents_lost),
+        child_checks: group.counter_sum(|s| s.child_checks),
+        children_lost_to_checks: group.counter_sum(|s| s.silent_children_lost),
         duration_s: round6(group.sim.now().as_secs_f64()),
     };
     let out = OvercastDynamics::out_dir(args);
@@ -519,6 +527,10 @@ pub fn table(s: &DynamicsSummary) -> String {
         (
             "silence check-ins (parents lost by them)",
             format!("{} ({})", s.silence_check_ins, s.parents_lost_to_silence),
+        ),
+        (
+            "child checks (children lost by them)",
+            format!("{} ({})", s.child_checks, s.children_lost_to_checks),
         ),
     ];
     for (k, v) in rows {

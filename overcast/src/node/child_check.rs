@@ -1,16 +1,18 @@
-//! Checking on a child its own children report silent, so the root's table drops a dead node
-//! in a second or two instead of the lease (see [`crate::OvercastConfig::check_silent_children`]).
+//! Checking on a child that may have died, so the root's table drops a dead node in a second
+//! or two instead of the lease (see [`crate::OvercastConfig::check_silent_children`]).
 //!
-//! When a node loses its parent to the watch over the stream (unanswered check-ins, see
-//! [`super::parent_watch`]), it tells its grandparent: "your child left my check-ins
-//! unanswered". The grandparent does not take this on trust: it asks the child to check in at
-//! once, and again after each request left unanswered; only when `silent_parent_check_ins`
-//! requests in a row went unanswered, with nothing heard from the child meanwhile, is the child
-//! dead, with its subtree, exactly as if its lease had run out. A child that answers is left
-//! alone for a check-in interval (whoever reported it sees a broken link, not a death, and the
-//! lease judges as before). Only a report about a child of this node, from a node this node's
-//! table places under that child, starts a check, and a child is checked once at a time:
-//! the work a report can cause is a few small messages, bounded by the children.
+//! Two kinds of evidence start a check. A child that stopped acknowledging the bytes sent to it
+//! (none for longer than its acknowledgements' pace allows, as the watch over a parent's stream
+//! judges arrivals); and a report from the child's own child that lost it to the watch over the
+//! stream (unanswered check-ins, see [`super::parent_watch`]): "your child left my check-ins
+//! unanswered". Neither is taken on trust: the node asks the child to check in at once, and
+//! again after each request left unanswered; only when `silent_parent_check_ins` requests in a
+//! row went unanswered, with nothing heard from the child meanwhile, is the child dead, with
+//! its subtree, exactly as if its lease had run out. A child that answers is left alone for a
+//! check-in interval (a lost datagram or a broken link below it, not a death; the lease judges
+//! as before). A report starts a check only if it is about a child of this node and comes from
+//! a node this node's table places under that child, and a child is checked once at a time:
+//! the work a stranger can cause is a few small messages, bounded by the children.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use overlay_core::{NodeId, Time};
 
 use super::Timer;
-use super::core::Core;
+use super::core::{Child, Core};
 use crate::certificate::DeathCause;
 use crate::message::Message;
 
@@ -104,6 +106,15 @@ impl ChildChecks {
         }
     }
 
+    /// The end of `child`'s quiet spell, if it answered lately or a check on it runs (then
+    /// the check's own time).
+    fn quiet_until(&self, child: &NodeId) -> Option<Time> {
+        match self.checks.get(child)? {
+            Check::Answered { until } => Some(*until),
+            Check::Asking { due, .. } => Some(*due),
+        }
+    }
+
     /// Forgets `child` (it left, died, or moved).
     pub(super) fn forget(&mut self, child: &NodeId) {
         self.checks.remove(child);
@@ -159,7 +170,43 @@ impl Core {
         }
     }
 
-    /// The child-check timer fired: ask again, or lose the children that never answered.
+    /// When child `c`'s acknowledgements are overdue: bytes sent to it wait for one, and none
+    /// came for longer than their pace allows (at least the watch's floor, and two ack
+    /// delays). `None`: it owes none.
+    fn acks_overdue_at(&self, c: &Child) -> Option<Time> {
+        let owed = c.feed.owed_since?;
+        if c.feed.next.is_none_or(|next| next <= c.feed.acked) {
+            return None;
+        }
+        let since = c.acks.last().map_or(owed, |last| last.max(owed));
+        let floor = self
+            .config
+            .silence_check_in_after
+            .max(self.config.ack_delay * 2);
+        Some(since + c.acks.overdue_after(floor))
+    }
+
+    /// Bytes sent to `child` now wait for its acknowledgement: the timer looks at it when
+    /// they are overdue.
+    pub(super) fn watch_acks(&mut self, now: Time, child: NodeId) {
+        if self.child_check_wait().is_none() {
+            return;
+        }
+        let Some(at) = self
+            .children
+            .get(&child)
+            .and_then(|c| self.acks_overdue_at(c))
+        else {
+            return;
+        };
+        let at = at.max(now);
+        if self.timers.get(Timer::ChildCheck).is_none_or(|t| at < t) {
+            self.timers.set(Timer::ChildCheck, at);
+        }
+    }
+
+    /// The child-check timer fired: ask again, or lose the children that never answered; check
+    /// on children whose acknowledgements are overdue.
     pub(super) fn on_child_check_timer(&mut self, now: Time) {
         let Some(wait) = self.child_check_wait() else {
             return;
@@ -179,6 +226,19 @@ impl Core {
                 }
             }
         }
+        let overdue: Vec<NodeId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| self.acks_overdue_at(c).is_some_and(|at| at <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for child in overdue {
+            if self.child_checks.start(now, child, wait) {
+                self.stats.child_checks += 1;
+                self.stats.ack_silences += 1;
+                self.outbox.send(child, Message::CheckInNow);
+            }
+        }
         self.arm_child_check();
     }
 
@@ -196,9 +256,23 @@ impl Core {
         self.child_checks.heard(now, from, quiet);
     }
 
+    /// Arms the timer at the next check due or the next acknowledgement overdue, whichever
+    /// comes first (a child still overdue after answering is looked at when its quiet spell
+    /// ends).
     fn arm_child_check(&mut self) {
-        if let Some(at) = self.child_checks.next_due() {
-            self.timers.set(Timer::ChildCheck, at);
+        let acks = self
+            .children
+            .iter()
+            .filter_map(|(id, c)| {
+                let at = self.acks_overdue_at(c)?;
+                Some(self.child_checks.quiet_until(id).map_or(at, |q| at.max(q)))
+            })
+            .min();
+        match self.child_checks.next_due().into_iter().chain(acks).min() {
+            Some(at) => self.timers.set(Timer::ChildCheck, at),
+            None => {
+                self.timers.cancel(Timer::ChildCheck);
+            }
         }
     }
 }

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, jitter, rng_from_seed};
 use overlay_core::{NodeId, Outbox, Time, TimerTable};
+use probe::ArrivalPace;
 
-use super::delivery::{Feed, Intake};
 use super::child_check::ChildChecks;
+use super::delivery::{Feed, Intake};
 use super::parent_watch::ParentWatch;
 use super::{Event, OvercastStats, Timer};
 use crate::certificate::{Certificate, NodeInfo, Signer, Verifier};
@@ -40,6 +41,9 @@ pub(super) struct Child {
     pub(super) feed: Feed,
     /// The child's bandwidth from the root, as it last reported it.
     pub(super) path_bw: PathBandwidth,
+    /// The pace of its acknowledgements of new bytes, which tells a child that stopped
+    /// acknowledging (see `child_check`).
+    pub(super) acks: ArrivalPace,
     /// Whether its full listing arrived (until then this node does not know who is below it,
     /// and must not move: it could land under one of them).
     pub(super) listed: bool,
@@ -58,6 +62,7 @@ impl Child {
             resync_backoff: Duration::ZERO,
             feed: Feed::default(),
             path_bw,
+            acks: ArrivalPace::default(),
             listed: false,
         }
     }

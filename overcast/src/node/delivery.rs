@@ -31,6 +31,9 @@ pub(crate) struct Feed {
     pub(super) progress_at: Time,
     /// When the feed last started over at the child's request.
     pub(super) restarted_at: Option<Time>,
+    /// Since when bytes sent to the child wait for its acknowledgement (`None`: it
+    /// acknowledged everything sent).
+    pub(super) owed_since: Option<Time>,
 }
 
 /// What a node keeps of the feed from its parent.
@@ -122,6 +125,7 @@ impl Core {
         c.feed.acked = start;
         c.feed.progress_at = now;
         c.feed.restarted_at = Some(now);
+        c.feed.owed_since = None;
         self.outbox
             .send(child, Message::Stream { id: stream, start });
         self.send_available(now, child);
@@ -177,9 +181,16 @@ impl Core {
             in_flight += len;
         }
         c.feed.next = Some(next);
+        let owing_anew = in_flight > 0 && c.feed.owed_since.is_none();
+        if owing_anew {
+            c.feed.owed_since = Some(now);
+        }
         if in_flight > 0 && !self.timers.is_armed(Timer::Resend) {
             self.timers
                 .set(Timer::Resend, now + self.config.resend_after);
+        }
+        if owing_anew {
+            self.watch_acks(now, child);
         }
     }
 
@@ -204,6 +215,10 @@ impl Core {
         if end > c.feed.acked && end <= next {
             c.feed.acked = end;
             c.feed.progress_at = now;
+            c.acks.arrived(now, self.config.parent_timeout);
+            if end == next {
+                c.feed.owed_since = None;
+            }
         }
         self.send_available(now, child);
     }
