@@ -33,6 +33,8 @@ enum Check {
         unanswered: u32,
         /// When the last one counts as unanswered.
         due: Time,
+        /// When the check began.
+        since: Time,
     },
     /// The child answered: reports about it are ignored until `until`.
     Answered {
@@ -80,6 +82,7 @@ impl ChildChecks {
                     Check::Asking {
                         unanswered: 1,
                         due: now + wait,
+                        since: now,
                     },
                 );
                 true
@@ -120,23 +123,44 @@ impl ChildChecks {
         self.checks.remove(child);
     }
 
-    /// The checks whose time came at `now`, with what each decided; after `lost_after`
-    /// unanswered requests, dead. Quiet spells that ended are dropped.
-    fn due(&mut self, now: Time, lost_after: u32, wait: Duration) -> Vec<(NodeId, Verdict)> {
+    /// The checks whose time came at `now`, with what each decided: after `lost_after`
+    /// unanswered requests, dead, but not before `hold(child)` since the check began (the
+    /// verdict waits till then). Quiet spells that ended are dropped.
+    fn due(
+        &mut self,
+        now: Time,
+        lost_after: u32,
+        wait: Duration,
+        hold: impl Fn(&NodeId) -> Duration,
+    ) -> Vec<(NodeId, Verdict)> {
         let mut verdicts = Vec::new();
-        self.checks.retain(|&child, check| match *check {
+        self.checks.retain(|child, check| match *check {
             Check::Answered { until } => now < until,
             Check::Asking { due, .. } if now < due => true,
-            Check::Asking { unanswered, .. } if unanswered >= lost_after => {
-                verdicts.push((child, Verdict::Dead));
+            Check::Asking {
+                unanswered, since, ..
+            } if unanswered >= lost_after => {
+                let at = since + hold(child);
+                if now < at {
+                    *check = Check::Asking {
+                        unanswered,
+                        due: at,
+                        since,
+                    };
+                    return true;
+                }
+                verdicts.push((*child, Verdict::Dead));
                 false
             }
-            Check::Asking { unanswered, .. } => {
+            Check::Asking {
+                unanswered, since, ..
+            } => {
                 *check = Check::Asking {
                     unanswered: unanswered + 1,
                     due: now + wait,
+                    since,
                 };
-                verdicts.push((child, Verdict::AskAgain));
+                verdicts.push((*child, Verdict::AskAgain));
                 true
             }
         });
@@ -212,7 +236,19 @@ impl Core {
             return;
         };
         let lost_after = self.config.silent_parent_check_ins.max(1);
-        for (child, verdict) in self.child_checks.due(now, lost_after, wait) {
+        // A child with children of its own is held dead no sooner than the parent timeout
+        // after its check began: its orphans, which find it dead by then, reattach first, so
+        // the root hears one death and not a subtree dying and being born again.
+        let table = &self.table;
+        let hold_subtree = self.config.parent_timeout;
+        let hold = |child: &NodeId| {
+            if table.under(child).len() > 1 {
+                hold_subtree
+            } else {
+                Duration::ZERO
+            }
+        };
+        for (child, verdict) in self.child_checks.due(now, lost_after, wait, hold) {
             match verdict {
                 Verdict::AskAgain => {
                     self.stats.child_checks += 1;
@@ -291,16 +327,56 @@ mod tests {
         NodeId::from_index(4)
     }
 
+    impl ChildChecks {
+        /// `due` for a child without a subtree: no hold.
+        fn due_now(
+            &mut self,
+            now: Time,
+            lost_after: u32,
+            wait: Duration,
+        ) -> Vec<(NodeId, Verdict)> {
+            self.due(now, lost_after, wait, |_| Duration::ZERO)
+        }
+    }
+
+    #[test]
+    fn a_child_with_a_subtree_is_held_dead_no_sooner_than_the_hold() {
+        let mut c = ChildChecks::default();
+        let hold = |_: &NodeId| Duration::from_secs(2);
+        assert!(c.start(ms(0), child(), WAIT));
+        assert_eq!(
+            c.due(ms(400), 3, WAIT, hold),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(
+            c.due(ms(800), 3, WAIT, hold),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        // Three requests unanswered, but the hold runs to 2 s: no verdict, no more requests.
+        assert!(c.due(ms(1200), 3, WAIT, hold).is_empty());
+        assert_eq!(c.next_due(), Some(ms(2000)));
+        assert_eq!(
+            c.due(ms(2000), 3, WAIT, hold),
+            vec![(child(), Verdict::Dead)]
+        );
+    }
+
     #[test]
     fn a_child_that_never_answers_is_dead_after_the_third_request() {
         let mut c = ChildChecks::default();
         assert!(c.start(ms(0), child(), WAIT));
         assert!(!c.start(ms(10), child(), WAIT), "one check at a time");
         assert_eq!(c.next_due(), Some(ms(400)));
-        assert!(c.due(ms(399), 3, WAIT).is_empty());
-        assert_eq!(c.due(ms(400), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
-        assert_eq!(c.due(ms(800), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
-        assert_eq!(c.due(ms(1200), 3, WAIT), vec![(child(), Verdict::Dead)]);
+        assert!(c.due_now(ms(399), 3, WAIT).is_empty());
+        assert_eq!(
+            c.due_now(ms(400), 3, WAIT),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(
+            c.due_now(ms(800), 3, WAIT),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(c.due_now(ms(1200), 3, WAIT), vec![(child(), Verdict::Dead)]);
         assert_eq!(c.next_due(), None);
     }
 
@@ -309,10 +385,10 @@ mod tests {
         let mut c = ChildChecks::default();
         assert!(c.start(ms(0), child(), WAIT));
         c.heard(ms(100), child(), Duration::from_secs(1));
-        assert!(c.due(ms(400), 3, WAIT).is_empty());
+        assert!(c.due_now(ms(400), 3, WAIT).is_empty());
         assert_eq!(c.next_due(), None);
         assert!(!c.start(ms(500), child(), WAIT), "answered lately");
-        assert!(c.due(ms(1100), 3, WAIT).is_empty());
+        assert!(c.due_now(ms(1100), 3, WAIT).is_empty());
         assert!(c.start(ms(1100), child(), WAIT), "the quiet spell ended");
     }
 
@@ -320,12 +396,24 @@ mod tests {
     fn the_transport_hearing_the_child_starts_the_count_over() {
         let mut c = ChildChecks::default();
         assert!(c.start(ms(0), child(), WAIT));
-        assert_eq!(c.due(ms(400), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
+        assert_eq!(
+            c.due_now(ms(400), 3, WAIT),
+            vec![(child(), Verdict::AskAgain)]
+        );
         c.heard_by_transport(child());
         // Three more requests go unanswered before the child is dead.
-        assert_eq!(c.due(ms(800), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
-        assert_eq!(c.due(ms(1200), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
-        assert_eq!(c.due(ms(1600), 3, WAIT), vec![(child(), Verdict::AskAgain)]);
-        assert_eq!(c.due(ms(2000), 3, WAIT), vec![(child(), Verdict::Dead)]);
+        assert_eq!(
+            c.due_now(ms(800), 3, WAIT),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(
+            c.due_now(ms(1200), 3, WAIT),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(
+            c.due_now(ms(1600), 3, WAIT),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(c.due_now(ms(2000), 3, WAIT), vec![(child(), Verdict::Dead)]);
     }
 }
