@@ -224,6 +224,12 @@ pub struct OvercastSummary {
     /// Parents lost because they left those check-ins unanswered (the others went by the
     /// parent timeout).
     pub parents_lost_to_silence: u64,
+    /// Requests to check in at once that parents sent children that stopped acknowledging or
+    /// were reported silent (three to a dead child, one to a live one).
+    pub child_checks: u64,
+    /// Children held dead because they left those requests unanswered (the others went by
+    /// their lease).
+    pub children_lost_to_checks: u64,
     /// Bandwidth measurements the nodes asked for (joins and re-evaluations), per node per
     /// simulated minute: what probing the tree costs.
     pub measurements_per_node_per_min: f64,
@@ -430,6 +436,8 @@ pub fn run(args: &OvercastArgs) -> Result<OvercastSummary, ScenarioError> {
         loops_broken: group.counter_sum(|s| s.loops_broken),
         silence_check_ins: group.counter_sum(|s| s.silence_check_ins),
         parents_lost_to_silence: group.counter_sum(|s| s.silent_parents_lost),
+        child_checks: group.counter_sum(|s| s.child_checks),
+        children_lost_to_checks: group.counter_sum(|s| s.silent_children_lost),
         measurements_per_node_per_min: round6(
             group.counter_sum(|s| s.measurements) as f64
                 / n.max(1) as f64
@@ -556,6 +564,10 @@ pub fn table(s: &OvercastSummary) -> String {
         (
             "silence check-ins (parents lost by them)",
             format!("{} ({})", s.silence_check_ins, s.parents_lost_to_silence),
+        ),
+        (
+            "child checks (children lost by them)",
+            format!("{} ({})", s.child_checks, s.children_lost_to_checks),
         ),
         (
             "measurements per node per minute",

@@ -114,8 +114,8 @@ pub struct DynamicsSummary {
     /// Parents lost because they left those check-ins unanswered (the others went by the
     /// parent timeout).
     pub parents_lost_to_silence: u64,
-    /// Requests to check in at once that grandparents sent children reported silent (three
-    /// to a dead child, one to a live one).
+    /// Requests to check in at once that parents sent children that stopped acknowledging or
+    /// were reported silent (three to a dead child, one to a live one).
     pub child_checks: u64,
     /// Children held dead because they left those requests unanswered (the others went by
     /// their lease).
