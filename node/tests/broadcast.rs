@@ -285,6 +285,20 @@ async fn a_viewer_keeps_identical_bytes_when_its_relays_parent_is_killed() {
         "relay 0 attached elsewhere {:.2} s after the kill",
         killed.elapsed().as_secs_f64()
     );
+    // How long the root's table kept the dead middle node (its orphans report it silent and
+    // the root checks on it: a few seconds; by its lease alone, 5 s after its last check-in).
+    let listed = |status: &serde_json::Value| {
+        status["live_nodes"]
+            .as_array()
+            .is_some_and(|nodes| nodes.iter().any(|n| n["id"] == middle_id))
+    };
+    while listed(&status(&root).await) && killed.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "the root's table dropped the middle node {:.2} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
     let out = download.await.unwrap().unwrap();
     assert!(
         out.status.success(),
