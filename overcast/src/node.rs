@@ -420,7 +420,7 @@ impl Protocol for Overcast {
             Message::Ack { end } => cx.on_ack(now, from, end),
             Message::Data { offset, bytes } => cx.on_data(now, from, offset, bytes),
             Message::ParentSilent { parent } => cx.on_parent_silent(now, from, parent),
-            Message::CheckInNow => cx.on_check_in_now(from),
+            Message::CheckInNow => cx.on_check_in_now(now, from),
         }
         cx.hurry_news(now);
     }

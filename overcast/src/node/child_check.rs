@@ -279,11 +279,21 @@ impl Core {
     }
 
     /// The parent asked this node to check in at once (a child of this node reported it
-    /// silent).
-    pub(super) fn on_check_in_now(&mut self, from: NodeId) {
-        if Some(from) == self.parent && !self.is_root {
-            self.send_check_in(from);
+    /// silent): it does, at most once per `silence_check_in_after` (a parent's requests come
+    /// twice that apart, so a parent repeating them faster gains nothing).
+    pub(super) fn on_check_in_now(&mut self, now: Time, from: NodeId) {
+        if Some(from) != self.parent || self.is_root {
+            return;
         }
+        let spacing = self.config.silence_check_in_after;
+        if self
+            .checked_in_on_request
+            .is_some_and(|at| now.saturating_since(at) < spacing)
+        {
+            return;
+        }
+        self.checked_in_on_request = Some(now);
+        self.send_check_in(from);
     }
 
     /// A message came from `from`: if a check on it runs, it answered.

@@ -103,6 +103,8 @@ pub(super) struct Core {
     pub(super) watch: ParentWatch,
     /// Checks on children reported silent by their own children.
     pub(super) child_checks: ChildChecks,
+    /// When this node last checked in because its parent asked it to.
+    pub(super) checked_in_on_request: Option<Time>,
     /// The parent's bandwidth from the root, as it last told.
     pub(super) parent_path_bw: PathBandwidth,
     /// The last measure of the path from the parent (unlimited until one is taken).
@@ -165,6 +167,7 @@ impl Core {
             parent_heard: Time::ZERO,
             watch: ParentWatch::default(),
             child_checks: ChildChecks::default(),
+            checked_in_on_request: None,
             parent_path_bw: PathBandwidth::ZERO,
             link_bw: PathBandwidth::Unlimited,
             seq: 0,
