@@ -4,27 +4,12 @@
 
 mod lab;
 
-use std::time::Duration;
-
-use lab::{Lab, id};
+use lab::{Lab, id, secs};
 use overcast::Message;
-use overlay_core::Time;
 
-fn secs(s: f64) -> Time {
-    Time::ZERO + Duration::from_secs_f64(s)
-}
-
-/// Twelve nodes under one root, a stream of 20 chunks a second
-/// from 2 s to 60 s, no re-evaluation; `checks` turns the child checks on or off.
+/// The streaming lab run to 30 s; `checks` turns the child checks on or off.
 fn streaming_lab(checks: bool) -> Lab {
-    let mut lab = Lab::with_config(12, 1, 4, Duration::ZERO, |c| {
-        c.reevaluate_interval = Duration::from_secs(1000);
-        c.check_silent_children = checks;
-    });
-    for i in 0..12 {
-        lab.start(secs(0.2 * i as f64), i);
-    }
-    lab.publish(0, secs(2.0), secs(60.0), Duration::from_millis(50), 1000);
+    let mut lab = Lab::streaming(|c| c.check_silent_children = checks);
     lab.run_until(secs(30.0));
     assert!(lab.tree_problems().is_empty(), "{:?}", lab.tree_problems());
     lab

@@ -5,26 +5,12 @@ mod lab;
 
 use std::time::Duration;
 
-use lab::{Lab, id};
+use lab::{Lab, id, secs};
 use overcast::Event;
-use overlay_core::Time;
 
-fn secs(s: f64) -> Time {
-    Time::ZERO + Duration::from_secs_f64(s)
-}
-
-/// Twelve nodes under one root, a stream of 20 chunks a second from 2 s to 60 s, no
-/// re-evaluation; `silence` is the rule's floor (zero: off).
+/// The streaming lab; `silence` is the rule's floor (zero: off).
 fn streaming_lab(silence: Duration) -> Lab {
-    let mut lab = Lab::with_config(12, 1, 4, Duration::ZERO, |c| {
-        c.reevaluate_interval = Duration::from_secs(1000);
-        c.silence_check_in_after = silence;
-    });
-    for i in 0..12 {
-        lab.start(secs(0.2 * i as f64), i);
-    }
-    lab.publish(0, secs(2.0), secs(60.0), Duration::from_millis(50), 1000);
-    lab
+    Lab::streaming(|c| c.silence_check_in_after = silence)
 }
 
 /// Crash the non-root node with the largest subtree at 30.5 s; the seconds until each of its

@@ -28,10 +28,29 @@ pub fn id(i: usize) -> NodeId {
     Simulator::<Overcast, MatrixPaths>::member_id(i)
 }
 
+/// `s` seconds into the run.
+pub fn secs(s: f64) -> Time {
+    Time::ZERO + Duration::from_secs_f64(s)
+}
+
 impl Lab {
     /// `n` nodes, the first `roots` of them the linear roots.
     pub fn new(n: usize, roots: usize, seed: u64, jitter: Duration) -> Self {
         Self::with_config(n, roots, seed, jitter, |_| {})
+    }
+
+    /// Twelve nodes under one root (seed 4, no jitter), started 200 ms apart, with a stream
+    /// of 20 chunks a second from 2 s to 60 s and no re-evaluation; `tweak` changes the rest.
+    pub fn streaming(tweak: impl Fn(&mut OvercastConfig)) -> Self {
+        let mut lab = Self::with_config(12, 1, 4, Duration::ZERO, |c| {
+            c.reevaluate_interval = Duration::from_secs(1000);
+            tweak(c);
+        });
+        for i in 0..12 {
+            lab.start(secs(0.2 * i as f64), i);
+        }
+        lab.publish(0, secs(2.0), secs(60.0), Duration::from_millis(50), 1000);
+        lab
     }
 
     /// As [`Lab::new`], with the nodes' settings changed by `tweak`.
