@@ -122,8 +122,9 @@ pub struct OvercastStats {
     /// Parents lost because they left those check-ins unanswered (the rest of the lost parents
     /// went by the parent timeout, or by a loop).
     pub silent_parents_lost: u64,
-    /// Requests to check in at once sent to children reported silent by their own children
-    /// (see [`OvercastConfig::check_silent_children`]).
+    /// Requests to check in at once sent to children that stopped acknowledging the stream or
+    /// were reported silent by their own children (see
+    /// [`OvercastConfig::check_silent_children`]).
     pub child_checks: u64,
     /// Children lost because they left those requests unanswered (the rest of the dead
     /// children went by their lease).
@@ -179,8 +180,9 @@ enum Timer {
     /// When the stream from the parent counts as silent, or a check-in sent in a silence as
     /// unanswered (armed by content arriving; up/down, [`parent_watch`]).
     ParentSilence,
-    /// When a request to check in at once, sent to a child reported silent, counts as
-    /// unanswered ([`child_check`]).
+    /// When a request to check in at once, sent to a child that stopped acknowledging or was
+    /// reported silent, counts as unanswered, or a child's acknowledgements are overdue
+    /// ([`child_check`]).
     ChildCheck,
 }
 
@@ -459,8 +461,9 @@ impl Protocol for Overcast {
         }
     }
 
-    /// The transport heard from `peer`: check-ins to a parent whose stream went silent may have
-    /// been held up on the way, so their count starts over.
+    /// The transport heard from `peer`: check-ins to a parent whose stream went silent, or
+    /// requests to a child being checked on, may have been held up on the way, so their count
+    /// starts over.
     fn handle_link(&mut self, _now: Time, peer: NodeId, event: LinkEvent) {
         if event == LinkEvent::Heard {
             if Some(peer) == self.core.parent {
