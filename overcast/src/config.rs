@@ -44,14 +44,16 @@ pub struct OvercastConfig {
     /// A node that lost its parent to unanswered check-ins (see `silence_check_in_after`) tells
     /// its grandparent, which asks that child to check in at once, again after each request
     /// left unanswered (each given twice `silence_check_in_after`), and after
-    /// `silent_parent_check_ins` of them in a row with nothing heard, holds it dead as if its
+    /// `silent_parent_check_ins` of them in a row with nothing heard (and no sooner than a
+    /// check-in interval and a request's wait after the first, so a live child's own check-in
+    /// lands in that time even when the requests wait behind content), holds it dead as if its
     /// lease had run out: the root's table then drops a dead node in a second or two instead of
     /// the lease. A child that stops acknowledging the bytes sent to it is checked likewise. A
     /// child with entries still under it is held dead no sooner than `parent_timeout` after its
     /// check began, so its orphans reattach first. Off, or with the watch off, a dead child goes
     /// by its lease alone (transit-stub, 600 nodes, 60 failing at once, seeds 1-3: the root's
     /// table exact 6-7 s after the failure off, 3 s on; root certificates per failure
-    /// 1.63-2.23 off, 1.60-1.98 on).
+    /// 1.63-2.23 off, 1.60-1.95 on).
     pub check_silent_children: bool,
     /// Bandwidths within this fraction count as equal (the paper's 10%): a node moves under a
     /// child only if that does not cost more than this.

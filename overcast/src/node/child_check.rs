@@ -7,7 +7,9 @@
 //! stream (unanswered check-ins, see [`super::parent_watch`]): "your child left my check-ins
 //! unanswered". Neither is taken on trust: the node asks the child to check in at once, and
 //! again after each request left unanswered; only when `silent_parent_check_ins` requests in a
-//! row went unanswered, with nothing heard from the child meanwhile, is the child dead, with
+//! row went unanswered, with nothing heard from the child meanwhile, and a check-in interval
+//! and a request's wait have passed (a live child's own periodic check-in lands in that time
+//! even when the requests wait behind content on the way to it), is the child dead, with
 //! its subtree, exactly as if its lease had run out. A child that answers is left alone for a
 //! check-in interval (a lost datagram or a broken link below it, not a death; the lease judges
 //! as before). A report starts a check only if it is about a child of this node and comes from
@@ -236,16 +238,20 @@ impl Core {
             return;
         };
         let lost_after = self.config.silent_parent_check_ins.max(1);
-        // A child with children of its own is held dead no sooner than the parent timeout
-        // after its check began: its orphans, which find it dead by then, reattach first, so
-        // the root hears one death and not a subtree dying and being born again.
+        // Any child is held dead no sooner than a check-in interval and a request's wait after
+        // its check began: a live child checks in every interval on its own, so its periodic
+        // check-in lands in the check even when the requests wait behind a full window of
+        // content on the way to it. A child with children of its own is held no sooner than the
+        // parent timeout: its orphans, which find it dead by then, reattach first, so the root
+        // hears one death and not a subtree dying and being born again.
         let table = &self.table;
-        let hold_subtree = self.config.parent_timeout;
+        let hold_any = self.config.check_in_interval + wait;
+        let hold_subtree = self.config.parent_timeout.max(hold_any);
         let hold = |child: &NodeId| {
             if table.under(child).len() > 1 {
                 hold_subtree
             } else {
-                Duration::ZERO
+                hold_any
             }
         };
         for (child, verdict) in self.child_checks.due(now, lost_after, wait, hold) {
@@ -369,6 +375,27 @@ mod tests {
             c.due(ms(2000), 3, WAIT, hold),
             vec![(child(), Verdict::Dead)]
         );
+    }
+
+    #[test]
+    fn a_check_in_of_its_own_during_the_hold_keeps_the_child() {
+        // The requests wait behind content on the way to the child; its periodic check-in
+        // still comes within a check-in interval, and the hold waits for it.
+        let mut c = ChildChecks::default();
+        let hold = |_: &NodeId| Duration::from_millis(1400);
+        assert!(c.start(ms(0), child(), WAIT));
+        assert_eq!(
+            c.due(ms(400), 3, WAIT, hold),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert_eq!(
+            c.due(ms(800), 3, WAIT, hold),
+            vec![(child(), Verdict::AskAgain)]
+        );
+        assert!(c.due(ms(1200), 3, WAIT, hold).is_empty());
+        c.heard(ms(1300), child(), Duration::from_secs(1));
+        assert!(c.due(ms(1400), 3, WAIT, hold).is_empty());
+        assert_eq!(c.next_due(), None);
     }
 
     #[test]
