@@ -355,24 +355,29 @@ mod tests {
         }
     }
 
+    /// A check started at 0 whose three requests (0, 400 and 800 ms) went unanswered, with
+    /// the verdict held for `hold`: at 1.2 s it has none yet.
+    fn three_unanswered(hold: Duration) -> ChildChecks {
+        let mut c = ChildChecks::default();
+        assert!(c.start(ms(0), child(), WAIT));
+        for at in [400, 800] {
+            assert_eq!(
+                c.due(ms(at), 3, WAIT, |_| hold),
+                vec![(child(), Verdict::AskAgain)]
+            );
+        }
+        assert!(c.due(ms(1200), 3, WAIT, |_| hold).is_empty());
+        c
+    }
+
     #[test]
     fn a_child_with_a_subtree_is_held_dead_no_sooner_than_the_hold() {
-        let mut c = ChildChecks::default();
-        let hold = |_: &NodeId| Duration::from_secs(2);
-        assert!(c.start(ms(0), child(), WAIT));
-        assert_eq!(
-            c.due(ms(400), 3, WAIT, hold),
-            vec![(child(), Verdict::AskAgain)]
-        );
-        assert_eq!(
-            c.due(ms(800), 3, WAIT, hold),
-            vec![(child(), Verdict::AskAgain)]
-        );
-        // Three requests unanswered, but the hold runs to 2 s: no verdict, no more requests.
-        assert!(c.due(ms(1200), 3, WAIT, hold).is_empty());
+        let hold = Duration::from_secs(2);
+        let mut c = three_unanswered(hold);
+        // No more requests: the next look is when the hold ends.
         assert_eq!(c.next_due(), Some(ms(2000)));
         assert_eq!(
-            c.due(ms(2000), 3, WAIT, hold),
+            c.due(ms(2000), 3, WAIT, |_| hold),
             vec![(child(), Verdict::Dead)]
         );
     }
@@ -381,20 +386,10 @@ mod tests {
     fn a_check_in_of_its_own_during_the_hold_keeps_the_child() {
         // The requests wait behind content on the way to the child; its periodic check-in
         // still comes within a check-in interval, and the hold waits for it.
-        let mut c = ChildChecks::default();
-        let hold = |_: &NodeId| Duration::from_millis(1400);
-        assert!(c.start(ms(0), child(), WAIT));
-        assert_eq!(
-            c.due(ms(400), 3, WAIT, hold),
-            vec![(child(), Verdict::AskAgain)]
-        );
-        assert_eq!(
-            c.due(ms(800), 3, WAIT, hold),
-            vec![(child(), Verdict::AskAgain)]
-        );
-        assert!(c.due(ms(1200), 3, WAIT, hold).is_empty());
+        let hold = Duration::from_millis(1400);
+        let mut c = three_unanswered(hold);
         c.heard(ms(1300), child(), Duration::from_secs(1));
-        assert!(c.due(ms(1400), 3, WAIT, hold).is_empty());
+        assert!(c.due(ms(1400), 3, WAIT, |_| hold).is_empty());
         assert_eq!(c.next_due(), None);
     }
 
