@@ -213,11 +213,11 @@ pub struct RepairConfig {
     /// that data resumes quickly).
     pub dead_after_lost_pings: u32,
     /// A stream that stops arriving from its upstream for this long (or, if longer, twice its
-    /// smoothed gap between packets plus four deviations) has that upstream pinged at once, and again as soon as
-    /// each ping goes unanswered, instead of at the ping interval. The evidence for a death is
-    /// the same (`dead_after_lost_pings` unanswered pings); it is only gathered sooner when the
-    /// data says something is wrong, so a crashed relay is found in about a second rather than
-    /// three ping intervals. An upstream that answers is left alone (the silence is further up).
+    /// smoothed gap between packets plus four deviations) has that upstream pinged at once, and
+    /// again as soon as each ping goes unanswered, instead of at the ping interval. The evidence
+    /// for a death is the same (`dead_after_lost_pings` unanswered pings); it is only gathered
+    /// sooner when the data says something is wrong, so a crashed relay is found in about a
+    /// second rather than three ping intervals. An upstream that answers is left alone (the silence is further up).
     /// Zero turns this off.
     pub silence_probe_after: Duration,
     /// Tm: a member whose sequence number has not advanced for this long enters the partition

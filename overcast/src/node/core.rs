@@ -101,7 +101,8 @@ pub(super) struct Core {
     pub(super) parent_heard: Time,
     /// The watch over the stream from the parent, which finds a dead parent by its silence.
     pub(super) watch: ParentWatch,
-    /// Checks on children reported silent by their own children.
+    /// Checks on children that stopped acknowledging or were reported silent by their own
+    /// children.
     pub(super) child_checks: ChildChecks,
     /// When this node last checked in because its parent asked it to.
     pub(super) checked_in_on_request: Option<Time>,
