@@ -207,39 +207,18 @@ fn mbps(bytes: u64, d: Duration) -> f64 {
 
 async fn raw_quinn(duration: Duration) -> f64 {
     let a = connector();
-    let b = connector();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let (rtx, _rrx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(b.clone().accept_loop(tx, rtx));
-    let out = a.dial(b.local_addr(), Some(b.id())).await.unwrap();
-    let inc = rx.recv().await.unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let counter = received.clone();
-    let reader = tokio::spawn(async move {
-        while let Ok(d) = inc.conn.read_datagram().await {
-            counter.fetch_add(d.len() as u64, Ordering::Relaxed);
-        }
-    });
+    let (receiver, counter) = counting_receiver().await;
+    let out = a
+        .dial(receiver.local_addr(), Some(receiver.id()))
+        .await
+        .unwrap();
     let payload = Bytes::from(vec![7u8; PAYLOAD]);
-    let start = Instant::now();
-    let mut at_start = 0;
-    let mut warm = true;
-    while start.elapsed() < duration + Duration::from_millis(500) {
-        if warm && start.elapsed() >= Duration::from_millis(500) {
-            warm = false;
-            at_start = received.load(Ordering::Relaxed);
-        }
-        if out.conn.send_datagram_wait(payload.clone()).await.is_err() {
-            break;
-        }
-    }
-    let got = received.load(Ordering::Relaxed) - at_start;
+    let got = blast(&out.conn, payload, duration, &[counter]).await;
     out.conn.close(0u32.into(), b"done");
-    reader.abort();
-    mbps(got, duration)
+    got[0]
 }
 
-/// A connector accepting in the background, and the first link it admits.
+/// A connector accepting in the background, and the links it admits.
 async fn accepting() -> (
     Connector,
     tokio::sync::mpsc::Receiver<node::transport::connect::Admitted>,
@@ -249,6 +228,50 @@ async fn accepting() -> (
     let (rtx, _rrx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(c.clone().accept_loop(tx, rtx));
     (c, rx)
+}
+
+/// A raw quinn receiver: its connector, and the bytes of the datagrams it read on the first
+/// link it admits (counted by a task that holds the connector and ends with the link).
+async fn counting_receiver() -> (Connector, Arc<AtomicU64>) {
+    let (c, mut admitted) = accepting().await;
+    let received = Arc::new(AtomicU64::new(0));
+    let (counter, keep) = (received.clone(), c.clone());
+    tokio::spawn(async move {
+        let _keep = keep;
+        let Some(inc) = admitted.recv().await else {
+            return;
+        };
+        while let Ok(d) = inc.conn.read_datagram().await {
+            counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+        }
+    });
+    (c, received)
+}
+
+/// Sends `datagram` on `conn` as fast as quinn takes it (`send_datagram_wait`) for half a
+/// second of warm-up and then `duration`; each of `counters`' Mbit/s over `duration`.
+async fn blast(
+    conn: &quinn::Connection,
+    datagram: Bytes,
+    duration: Duration,
+    counters: &[Arc<AtomicU64>],
+) -> Vec<f64> {
+    let warm_up = Duration::from_millis(500);
+    let start = Instant::now();
+    let mut at_start = Vec::new();
+    while start.elapsed() < duration + warm_up {
+        if at_start.is_empty() && start.elapsed() >= warm_up {
+            at_start = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        }
+        if conn.send_datagram_wait(datagram.clone()).await.is_err() {
+            break;
+        }
+    }
+    counters
+        .iter()
+        .zip(&at_start)
+        .map(|(c, a)| mbps(c.load(Ordering::Relaxed) - a, duration))
+        .collect()
 }
 
 /// What forwards in [`relay_between_raw`].
@@ -271,67 +294,53 @@ enum Forwarder {
 /// runtime's relay against the ceiling. Each outgoing link's Mbit/s over `duration` after a
 /// half-second warm-up.
 async fn relay_between_raw(forwarder: Forwarder, duration: Duration) -> Vec<f64> {
-    let member = match forwarder {
-        Forwarder::Runtime { paced } => Some(member_with(paced)),
-        Forwarder::RawQuinn => None,
-    };
-    let raw = match member {
-        Some(_) => None,
-        None => Some(accepting().await),
-    };
+    let mut receivers = Vec::new();
     let mut counters = Vec::new();
-    let mut tasks = Vec::new();
-    let mut outs = Vec::new();
-    let mut down = Vec::new();
     for _ in 0..4 {
-        let (r, mut r_in) = accepting().await;
-        match (&member, &raw) {
-            (Some(m), _) => down.push(dial(m, r.local_addr()).await),
-            (None, Some((relay, _))) => {
-                outs.push(relay.dial(r.local_addr(), Some(r.id())).await.unwrap());
-            }
-            (None, None) => unreachable!("one forwarder or the other"),
-        }
-        let inc = r_in.recv().await.unwrap();
-        let received = Arc::new(AtomicU64::new(0));
-        let counter = received.clone();
-        counters.push(received);
-        tasks.push(tokio::spawn(async move {
-            let _keep = r;
-            while let Ok(d) = inc.conn.read_datagram().await {
-                counter.fetch_add(d.len() as u64, Ordering::Relaxed);
-            }
-        }));
+        let (r, counter) = counting_receiver().await;
+        receivers.push(r);
+        counters.push(counter);
     }
     let source = connector();
-    let up = match (&member, raw) {
-        (Some(m), _) => {
+    let mut links = Vec::new();
+    // Kept until the measurement ends: the member, or the raw forwarder's task.
+    let (up, member, task) = match forwarder {
+        Forwarder::Runtime { paced } => {
+            let m = member_with(paced);
+            let mut down = Vec::new();
+            for r in &receivers {
+                down.push(dial(&m, r.local_addr()).await);
+            }
             m.control
                 .send(Control::Command(RelayCommand::Downstream(down)))
                 .await
                 .unwrap();
-            source.dial(m.local_addr, Some(m.id)).await.unwrap()
+            let up = source.dial(m.local_addr, Some(m.id)).await.unwrap();
+            (up, Some(m), None)
         }
-        (None, Some((relay, mut relay_in))) => {
+        Forwarder::RawQuinn => {
+            let (relay, mut relay_in) = accepting().await;
+            for r in &receivers {
+                links.push(relay.dial(r.local_addr(), Some(r.id())).await.unwrap());
+            }
             let up = source
                 .dial(relay.local_addr(), Some(relay.id()))
                 .await
                 .unwrap();
             let from_source = relay_in.recv().await.unwrap();
-            let out_conns: Vec<quinn::Connection> = outs.iter().map(|o| o.conn.clone()).collect();
-            tasks.push(tokio::spawn(async move {
+            let out: Vec<quinn::Connection> = links.iter().map(|l| l.conn.clone()).collect();
+            let task = tokio::spawn(async move {
                 let _keep = relay;
                 while let Ok(d) = from_source.conn.read_datagram().await {
-                    for c in &out_conns {
+                    for c in &out {
                         if c.send_datagram_wait(d.clone()).await.is_err() {
                             return;
                         }
                     }
                 }
-            }));
-            up
+            });
+            (up, None, Some(task))
         }
-        (None, None) => unreachable!("one forwarder or the other"),
     };
     let packet = Packet {
         seq: 0,
@@ -339,27 +348,13 @@ async fn relay_between_raw(forwarder: Forwarder, duration: Duration) -> Vec<f64>
         payload: Bytes::from(vec![7u8; PAYLOAD]),
     };
     let datagram = Bytes::from(overlay_core::wire::encode(&packet).unwrap());
-    let start = Instant::now();
-    let mut at_start = Vec::new();
-    while start.elapsed() < duration + Duration::from_millis(500) {
-        if at_start.is_empty() && start.elapsed() >= Duration::from_millis(500) {
-            at_start = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        }
-        if up.conn.send_datagram_wait(datagram.clone()).await.is_err() {
-            break;
-        }
-    }
-    let per_link = counters
-        .iter()
-        .zip(&at_start)
-        .map(|(c, a)| mbps(c.load(Ordering::Relaxed) - a, duration))
-        .collect();
+    let per_link = blast(&up.conn, datagram, duration, &counters).await;
     up.conn.close(0u32.into(), b"done");
-    for o in &outs {
-        o.conn.close(0u32.into(), b"done");
+    for l in &links {
+        l.conn.close(0u32.into(), b"done");
     }
-    for t in tasks {
-        t.abort();
+    if let Some(task) = task {
+        task.abort();
     }
     drop(member);
     per_link
