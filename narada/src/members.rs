@@ -6,7 +6,7 @@
 //! neighbour learned always means the same member; records of dead members are kept for
 //! `dead_retention` (so a stale refresh cannot resurrect them) and then purged.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use overlay_core::{NodeId, Time};
 
@@ -77,7 +77,14 @@ pub enum Observed {
 #[derive(Clone, Debug)]
 pub struct MemberTable {
     records: Vec<Option<Record>>,
-    by_id: BTreeMap<NodeId, Slot>,
+    /// Whether each slot may appear in a usable route ([`MemberTable::is_routable`]), kept
+    /// beside the records: routing asks it for every hop of every path it weighs, and a
+    /// record is a cache line of its own.
+    routable: Vec<bool>,
+    /// Slots by id. Only looked up, never iterated, so the hash order cannot reach any
+    /// output; every message asks it once, and a hash costs one probe where a B-tree of
+    /// 32-byte keys costs a dozen comparisons.
+    by_id: HashMap<NodeId, Slot>,
     version: u64,
     sorted_live: Option<Vec<Slot>>,
 }
@@ -97,7 +104,8 @@ impl MemberTable {
         };
         Self {
             records: vec![Some(record)],
-            by_id: BTreeMap::from([(me, SELF_SLOT)]),
+            routable: vec![true],
+            by_id: HashMap::from([(me, SELF_SLOT)]),
             version: 1,
             sorted_live: None,
         }
@@ -132,8 +140,18 @@ impl MemberTable {
 
     /// Whether `slot` may appear in a usable route (alive or not yet confirmed).
     pub fn is_routable(&self, slot: Slot) -> bool {
-        self.record(slot)
-            .is_some_and(|r| matches!(r.status, Status::Alive | Status::Unconfirmed))
+        self.routable.get(slot as usize).copied().unwrap_or(false)
+    }
+
+    /// Bring `slot`'s entry of [`MemberTable::routable`] up to date with its record.
+    fn sync_routable(&mut self, slot: Slot) {
+        let routable = self.records.get(slot as usize).is_some_and(|r| {
+            r.as_ref()
+                .is_some_and(|r| matches!(r.status, Status::Alive | Status::Unconfirmed))
+        });
+        if let Some(entry) = self.routable.get_mut(slot as usize) {
+            *entry = routable;
+        }
     }
 
     /// The current table version (increases with every change).
@@ -179,6 +197,7 @@ impl MemberTable {
             learned_from: None,
             also_heard_from: Vec::new(),
         }));
+        self.routable.push(true);
         self.by_id.insert(id, slot);
         slot
     }
@@ -251,6 +270,7 @@ impl MemberTable {
             r.status_since = now;
         }
         self.touch(slot);
+        self.sync_routable(slot);
         match (was, new_status) {
             (Status::Unconfirmed, Status::Alive) => Observed::Joined,
             (Status::Alive, Status::Alive) => Observed::Advanced,
@@ -275,6 +295,7 @@ impl MemberTable {
         r.status_since = now;
         r.learned_from = None;
         self.touch(slot);
+        self.sync_routable(slot);
         true
     }
 
@@ -297,6 +318,7 @@ impl MemberTable {
             r.status = Status::Left;
             r.status_since = now;
         }
+        self.sync_routable(SELF_SLOT);
         seq
     }
 
@@ -311,6 +333,9 @@ impl MemberTable {
             if expired {
                 if let Some(r) = entry.take() {
                     self.by_id.remove(&r.id);
+                }
+                if let Some(routable) = self.routable.get_mut(slot) {
+                    *routable = false;
                 }
                 purged.push(slot as Slot);
             }

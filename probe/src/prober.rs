@@ -8,7 +8,7 @@
 //! around it keep their order; [`overlay_core::Output::map`] lifts outputs whose events only
 //! need converting).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use overlay_core::rng::{ProtocolRng, rng_from_seed};
@@ -153,7 +153,9 @@ pub struct Prober {
     id: NodeId,
     config: ProberConfig,
     rng: ProtocolRng,
-    peers: BTreeMap<NodeId, PeerEstimate>,
+    /// Estimates by peer. Only looked up, never iterated, so the hash order reaches no
+    /// output; a member asks it for every member it knows on each mesh-improvement tick.
+    peers: HashMap<NodeId, PeerEstimate>,
     timers: TimerTable<ProbeTimer>,
     outbox: Outbox<ProbeMessage, ProberEvent>,
     stats: ProberStats,
@@ -166,7 +168,7 @@ impl Prober {
             id,
             rng: rng_from_seed(config.seed),
             config,
-            peers: BTreeMap::new(),
+            peers: HashMap::new(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
             stats: ProberStats::default(),
