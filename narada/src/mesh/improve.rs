@@ -2,6 +2,8 @@
 //! and the decision to link (the spanner rule, the paper's utility rule, swaps when full), with
 //! bandwidth probed only where it could matter.
 
+use std::time::Duration;
+
 use overlay_core::{Bandwidth, NodeId, Time};
 use probe::ProberCommand;
 use rand::RngExt;
@@ -326,19 +328,21 @@ impl Mesh {
         if !cx.life.joined || cx.life.leaving_since.is_some() {
             return;
         }
-        let others: Vec<(Slot, NodeId)> = cx
+        // Each other live member with its measured round trip, looked up once (pinging the
+        // unknown ones below measures nothing before this tick ends).
+        let others: Vec<(Slot, NodeId, Option<Duration>)> = cx
             .members
             .existing()
             .filter(|&(s, r)| {
                 s != SELF_SLOT && r.status == Status::Alive && !cx.neighbours.contains_key(&s)
             })
-            .map(|(s, r)| (s, r.id))
+            .map(|(s, r)| (s, r.id, cx.prober.rtt(r.id)))
             .collect();
         // Explore: ping members whose latency is unknown.
         let mut unknown: Vec<NodeId> = others
             .iter()
-            .filter(|(_, id)| cx.prober.rtt(*id).is_none())
-            .map(|&(_, id)| id)
+            .filter(|(_, _, rtt)| rtt.is_none())
+            .map(|&(_, id, _)| id)
             .collect();
         unknown.shuffle(&mut cx.rng);
         for id in unknown.into_iter().take(cx.config.mesh.explore_per_tick) {
@@ -346,10 +350,7 @@ impl Mesh {
         }
         // Links chosen before latencies are known are chosen blind: wait until most members
         // have been measured (a joiner has its join link meanwhile).
-        let known = others
-            .iter()
-            .filter(|(_, id)| cx.prober.rtt(*id).is_some())
-            .count();
+        let known = others.iter().filter(|(_, _, rtt)| rtt.is_some()).count();
         if !cx.neighbours.is_empty()
             && (known as f64) < cx.config.mesh.explore_first * others.len() as f64
         {
@@ -368,9 +369,9 @@ impl Mesh {
         });
         let mut near: Vec<(u64, Slot)> = others
             .iter()
-            .filter(|&&(s, _)| !self.pending.contains_key(&s) && !self.held_off(now, s))
-            .filter_map(|&(s, id)| {
-                let direct = cx.prober.rtt(id)?.as_micros() as u64 / 2;
+            .filter(|&&(s, _, _)| !self.pending.contains_key(&s) && !self.held_off(now, s))
+            .filter_map(|&(s, _, rtt)| {
+                let direct = rtt?.as_micros() as u64 / 2;
                 let stretched = cx
                     .routing
                     .latency_to(s)
@@ -387,7 +388,7 @@ impl Mesh {
         let mut chosen: Vec<Slot> = near.iter().take(want).map(|&(_, s)| s).collect();
         // Otherwise, now and then, the paper's random probe keeps looking for shortcuts.
         if chosen.is_empty() && !others.is_empty() && cx.rng.random_bool(0.3) {
-            let (s, _) = others[cx.rng.random_range(0..others.len())];
+            let (s, _, _) = others[cx.rng.random_range(0..others.len())];
             if !self.pending.contains_key(&s) && !self.held_off(now, s) {
                 chosen.push(s);
             }
