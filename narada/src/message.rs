@@ -48,7 +48,29 @@ pub struct RouteAdvert {
     pub latency_us: u32,
     /// The members after the advertiser, ending at the destination (empty: the advertiser
     /// itself).
-    pub path: Vec<Handle>,
+    #[serde(with = "wire_path")]
+    pub path: WirePath,
+}
+
+/// The handles of an advertised path, inline up to [`crate::routing::INLINE_HOPS`] of them: a
+/// member sends and takes in a route per destination on every change, and a path on the heap
+/// costs an allocation each way.
+pub type WirePath = smallvec::SmallVec<[Handle; crate::routing::INLINE_HOPS]>;
+
+/// A [`WirePath`] on the wire exactly as a `Vec<Handle>` (a length, then the handles), decoded
+/// through `Vec`'s own bounded reading.
+mod wire_path {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Handle, WirePath};
+
+    pub(super) fn serialize<S: Serializer>(path: &WirePath, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(path.iter())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<WirePath, D::Error> {
+        Vec::<Handle>::deserialize(d).map(WirePath::from_vec)
+    }
 }
 
 /// A change of the route to one destination; `None` withdraws it.
@@ -318,6 +340,29 @@ mod tests {
     }
 
     proptest! {
+        /// An advertised path goes on the wire as a `Vec<Handle>` would, short or longer than
+        /// what is kept inline, and comes back the same.
+        #[test]
+        fn paths_encode_as_vectors(path in proptest::collection::vec(any::<Handle>(), 0..40)) {
+            #[derive(Serialize)]
+            struct AsVec {
+                metric: PathMetric,
+                latency_us: u32,
+                path: Vec<Handle>,
+            }
+            let metric = PathMetric { width: 3, dist: 40_000 };
+            let advert = RouteAdvert {
+                metric,
+                latency_us: 20_000,
+                path: WirePath::from_slice(&path),
+            };
+            let bytes = overlay_core::wire::encode(&advert).expect("small");
+            let expected = AsVec { metric, latency_us: 20_000, path };
+            prop_assert_eq!(&bytes, &overlay_core::wire::encode(&expected).expect("small"));
+            let back: RouteAdvert = overlay_core::wire::decode(&bytes).expect("decodes");
+            prop_assert_eq!(back, advert);
+        }
+
         /// Any bytes decode to a message or an error, never a panic.
         #[test]
         fn decoding_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

@@ -6,7 +6,7 @@ use overlay_core::{NodeId, Time};
 use crate::core::Core;
 use crate::members::{Observed, SELF_SLOT, Slot, Status};
 use crate::message::{
-    Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update, UploadRoom,
+    Handle, Liveness, MemberEntry, Message, RouteAdvert, RouteEntry, Update, UploadRoom, WirePath,
 };
 use crate::metric::PathMetric;
 use crate::node::Event;
@@ -51,7 +51,7 @@ impl Core {
         let advert = self
             .routing
             .advertised(dest)
-            .map(|(metric, latency_us, path)| (metric, latency_us, path.to_vec()));
+            .map(|(metric, latency_us, path)| (metric, latency_us, WirePath::from_slice(path)));
         self.introduce(n, dest, update);
         let route = advert.map(|(metric, latency_us, path)| {
             for &hop in &path {
@@ -124,7 +124,7 @@ impl Core {
                     route: Some(RouteAdvert {
                         metric: PathMetric::ZERO,
                         latency_us: 0,
-                        path: Vec::new(),
+                        path: WirePath::new(),
                     }),
                 });
             } else {

@@ -514,7 +514,7 @@ fn hostile_input_is_dropped_and_counted() {
                 route: Some(RouteAdvert {
                     metric: crate::PathMetric { width: 10, dist: 5 },
                     latency_us: 5,
-                    path: vec![701, 700, 701, 700],
+                    path: smallvec::smallvec![701, 700, 701, 700],
                 }),
             },
             RouteEntry {
@@ -522,7 +522,7 @@ fn hostile_input_is_dropped_and_counted() {
                 route: Some(RouteAdvert {
                     metric: crate::PathMetric { width: 10, dist: 5 },
                     latency_us: 5,
-                    path: vec![701],
+                    path: smallvec::smallvec![701],
                 }),
             },
             RouteEntry {

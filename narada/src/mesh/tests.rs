@@ -96,7 +96,7 @@ fn a_link_request_is_accepted_with_everything_the_member_knows() {
                         route: Some(RouteAdvert {
                             metric: PathMetric::ZERO,
                             latency_us: 0,
-                            path: Vec::new(),
+                            path: crate::message::WirePath::new(),
                         }),
                     }],
                 }),
@@ -112,7 +112,7 @@ fn a_link_request_is_accepted_with_everything_the_member_knows() {
                         route: Some(RouteAdvert {
                             metric: one_way,
                             latency_us: 10_000,
-                            path: vec![joiner],
+                            path: smallvec::smallvec![joiner],
                         }),
                     }],
                 }),
