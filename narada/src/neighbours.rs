@@ -34,9 +34,13 @@ impl SlotSet {
     }
 }
 
-/// A neighbour's handles below this are kept in a vector (8 bytes each: 512 KiB at most per
+/// A neighbour's handles below this are kept in a vector (4 bytes each: 256 KiB at most per
 /// neighbour), the rest in a tree.
 const DENSE_HANDLES: Handle = 1 << 16;
+
+/// A place of [`HandleMap::dense`] no handle stands at. No member table comes near 2^32 - 1
+/// slots (it is bounded by [`crate::MembershipConfig::max_table_entries`]), so no slot is it.
+const ABSENT: Slot = Slot::MAX;
 
 /// A neighbour's handles mapped to this member's slots. A neighbour that numbers as this
 /// implementation does uses its own slots as handles, small and dense, kept in a vector (a
@@ -45,7 +49,9 @@ const DENSE_HANDLES: Handle = 1 << 16;
 /// number of entries.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HandleMap {
-    dense: Vec<Option<Slot>>,
+    /// Slots by handle, [`ABSENT`] where none: half the size of `Option<Slot>`, which counts
+    /// at a thousand members (a vector per neighbour, read for every hop of every route).
+    dense: Vec<Slot>,
     sparse: BTreeMap<Handle, Slot>,
     len: usize,
 }
@@ -54,7 +60,10 @@ impl HandleMap {
     /// The slot `handle` stands for.
     pub(crate) fn get(&self, handle: Handle) -> Option<Slot> {
         if handle < DENSE_HANDLES {
-            self.dense.get(handle as usize).copied().flatten()
+            self.dense
+                .get(handle as usize)
+                .copied()
+                .filter(|&s| s != ABSENT)
         } else {
             self.sparse.get(&handle).copied()
         }
@@ -65,14 +74,17 @@ impl HandleMap {
         self.get(handle).is_some()
     }
 
-    /// `handle` stands for `slot` from now on.
+    /// `handle` stands for `slot` from now on (a slot of [`ABSENT`]'s value is not kept).
     pub(crate) fn insert(&mut self, handle: Handle, slot: Slot) {
+        if slot == ABSENT {
+            return;
+        }
         let old = if handle < DENSE_HANDLES {
             let at = handle as usize;
             if at >= self.dense.len() {
-                self.dense.resize(at + 1, None);
+                self.dense.resize(at + 1, ABSENT);
             }
-            self.dense[at].replace(slot)
+            Some(std::mem::replace(&mut self.dense[at], slot)).filter(|&s| s != ABSENT)
         } else {
             self.sparse.insert(handle, slot)
         };
@@ -94,8 +106,8 @@ impl HandleMap {
     /// Keeps only the handles whose slot `keep` says yes to.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(Slot) -> bool) {
         for entry in &mut self.dense {
-            if entry.is_some_and(|s| !keep(s)) {
-                *entry = None;
+            if *entry != ABSENT && !keep(*entry) {
+                *entry = ABSENT;
                 self.len -= 1;
             }
         }
