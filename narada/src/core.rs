@@ -495,10 +495,10 @@ impl Core {
         }
     }
 
-    /// A message came from `peer`: if it is a neighbour, pings lost meanwhile were the link's
+    /// A message came from `neighbour`: pings lost meanwhile were the link's
     /// doing, not its death, and a silence of its streams is further up.
-    pub(crate) fn heard_from(&mut self, peer: &NodeId) {
-        if let Some(n) = self.neighbour_mut(peer) {
+    pub(crate) fn heard_from(&mut self, neighbour: Slot) {
+        if let Some(n) = self.neighbours.get_mut(&neighbour) {
             n.lost_pings = 0;
             n.silent = false;
         }

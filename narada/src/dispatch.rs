@@ -13,7 +13,9 @@ impl Narada {
         let neighbour = slot.filter(|s| cx.neighbours.contains_key(s));
         // Anything a neighbour sends shows it alive: pings lost on a congested link (or
         // answered after their timeout) declare it dead only if nothing else came meanwhile.
-        cx.heard_from(&from);
+        if let Some(s) = neighbour {
+            cx.heard_from(s);
+        }
         match msg {
             Message::Probe(p) => {
                 self.drive_prober(now, |prober, now| prober.handle_message(now, from, p))
