@@ -5,11 +5,16 @@
 //! slab whose free places are reused. A heap moves its entries at every push and pop, and a
 //! protocol's message can be a hundred bytes (Overcast's is 96): with 24-byte keys, a large
 //! run's queue moves a fifth of the bytes it did with the events inline.
-
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+//!
+//! The heap is 4-ary: half as deep as a binary one, and a node's four children sit side by
+//! side (96 bytes, about two cache lines), so a pop from a queue of a million events touches
+//! half as many scattered lines. Keys are unique, so the order events come out in does not
+//! depend on the heap's shape.
 
 use crate::Time;
+
+/// Children per node of [`KeyHeap`].
+const ARITY: usize = 4;
 
 #[derive(Clone, Copy)]
 struct Key {
@@ -19,30 +24,79 @@ struct Key {
     place: u32,
 }
 
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+impl Key {
+    /// Whether this key comes out before `other`: earlier, or as early and inserted first.
+    fn before(&self, other: &Self) -> bool {
+        (self.at, self.seq) < (other.at, other.seq)
     }
 }
 
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// A 4-ary min-heap of keys.
+#[derive(Default)]
+struct KeyHeap {
+    keys: Vec<Key>,
 }
 
-impl Ord for Key {
-    /// Reversed, so the max-heap pops the earliest (time, insertion) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+impl KeyHeap {
+    fn push(&mut self, key: Key) {
+        let mut at = self.keys.len();
+        self.keys.push(key);
+        while at > 0 {
+            let parent = (at - 1) / ARITY;
+            if !key.before(&self.keys[parent]) {
+                break;
+            }
+            self.keys[at] = self.keys[parent];
+            at = parent;
+        }
+        self.keys[at] = key;
+    }
+
+    fn peek(&self) -> Option<&Key> {
+        self.keys.first()
+    }
+
+    fn pop(&mut self) -> Option<Key> {
+        let last = self.keys.pop()?;
+        let Some(&top) = self.keys.first() else {
+            return Some(last);
+        };
+        // Move the last key down from the root's place, into the hole the top leaves.
+        let len = self.keys.len();
+        let mut at = 0;
+        loop {
+            let first = at * ARITY + 1;
+            if first >= len {
+                break;
+            }
+            let mut least = first;
+            for child in first + 1..(first + ARITY).min(len) {
+                if self.keys[child].before(&self.keys[least]) {
+                    least = child;
+                }
+            }
+            if !self.keys[least].before(&last) {
+                break;
+            }
+            self.keys[at] = self.keys[least];
+            at = least;
+        }
+        self.keys[at] = last;
+        Some(top)
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }
 
 /// A min-queue of events keyed by (time, insertion order).
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Key>,
+    heap: KeyHeap,
     /// The pending events, at the places their keys name; `None` at free places.
     events: Vec<Option<E>>,
     /// Places of `events` free for reuse.
@@ -53,7 +107,7 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         Self {
-            heap: BinaryHeap::new(),
+            heap: KeyHeap::default(),
             events: Vec::new(),
             free: Vec::new(),
             next_seq: 0,
@@ -137,6 +191,28 @@ mod tests {
             expected.sort();
             let got: Vec<(u64, usize)> = std::iter::from_fn(|| q.pop()).map(|(t, i)| (t.as_micros(), i)).collect();
             prop_assert_eq!(got, expected);
+        }
+
+        /// Pushes and pops interleaved: every pop gives the earliest (time, insertion) pending,
+        /// as a sorted set of the pending keys says.
+        #[test]
+        fn interleaved_pops_take_the_earliest(ops in proptest::collection::vec(proptest::option::of(0u64..50), 0..400)) {
+            let mut q = EventQueue::default();
+            let mut model = std::collections::BTreeSet::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Some(t) => {
+                        q.push(Time::from_micros(t), i);
+                        model.insert((t, i));
+                    }
+                    None => {
+                        let got = q.pop().map(|(t, i)| (t.as_micros(), i));
+                        prop_assert_eq!(got, model.pop_first());
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.peek_time().map(Time::as_micros), model.first().map(|&(t, _)| t));
+            }
         }
     }
 }
