@@ -394,8 +394,11 @@ impl Core {
                 if let Some(id) = id {
                     self.outbox.emit(Event::MemberJoined(id));
                 }
+                // A member first heard of was routable already (unconfirmed members are):
+                // its routes come in route entries, which recompute their own destinations.
+                // One back from the dead makes every path through it usable again.
                 Reaction {
-                    reroute: true,
+                    reroute: observed == Observed::Revived,
                     died: false,
                 }
             }
