@@ -26,6 +26,13 @@ impl SlotSet {
         new
     }
 
+    /// Whether `slot` is in.
+    pub(crate) fn contains(&self, slot: Slot) -> bool {
+        self.words
+            .get((slot / 64) as usize)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
     /// Remove `slot`.
     pub(crate) fn remove(&mut self, slot: Slot) {
         if let Some(w) = self.words.get_mut((slot / 64) as usize) {

@@ -37,14 +37,19 @@ fn liveness(status: Status) -> Option<Liveness> {
 impl Core {
     /// Introduce `slot` to neighbour `n` in `update` if it has not been yet.
     fn introduce(&mut self, n: Slot, slot: Slot, update: &mut Update) {
+        // Nearly always introduced already: ask the neighbour's bitmap before reading the
+        // member's record (every hop of every route sent, and every data packet, ask).
+        let Some(nb) = self.neighbours.get_mut(&n) else {
+            return;
+        };
+        if nb.introduced.contains(slot) {
+            return;
+        }
         let Some(id) = self.members.id_of(slot) else {
             return;
         };
-        if let Some(nb) = self.neighbours.get_mut(&n)
-            && nb.introduced.insert(slot)
-        {
-            update.intro.push((slot, id));
-        }
+        nb.introduced.insert(slot);
+        update.intro.push((slot, id));
     }
 
     fn route_entry(&mut self, n: Slot, dest: Slot, update: &mut Update) {
