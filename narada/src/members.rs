@@ -380,6 +380,72 @@ impl MemberTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// One change to a member table, on one of a few members.
+    #[derive(Clone, Debug)]
+    enum Change {
+        Intern(u64),
+        Observe(u64, u64, Liveness),
+        DeclareDead(u64),
+        Purge(u64),
+        LeaveOwn,
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        let liveness = prop_oneof![
+            Just(Liveness::Alive),
+            Just(Liveness::Dead),
+            Just(Liveness::Left)
+        ];
+        prop_oneof![
+            (0u64..6).prop_map(Change::Intern),
+            (0u64..6, 0u64..4, liveness).prop_map(|(m, seq, l)| Change::Observe(m, seq, l)),
+            (0u64..6).prop_map(Change::DeclareDead),
+            (0u64..3).prop_map(Change::Purge),
+            Just(Change::LeaveOwn),
+        ]
+    }
+
+    proptest! {
+        /// The routable flags kept beside the records always say what the records say.
+        #[test]
+        fn routable_flags_follow_the_records(changes in proptest::collection::vec(change(), 0..60)) {
+            let mut t = MemberTable::new(NodeId::from_index(0), Time::ZERO);
+            let mut now = Time::ZERO;
+            for c in changes {
+                now += std::time::Duration::from_secs(1);
+                let slot_of = |t: &MemberTable, m: u64| t.slot_of(&NodeId::from_index(m));
+                match c {
+                    Change::Intern(m) => {
+                        t.intern(NodeId::from_index(m), now);
+                    }
+                    Change::Observe(m, seq, l) => {
+                        if let Some(s) = slot_of(&t, m) {
+                            t.observe(s, seq, l, None, now);
+                        }
+                    }
+                    Change::DeclareDead(m) => {
+                        if let Some(s) = slot_of(&t, m) {
+                            t.declare_dead(s, now);
+                        }
+                    }
+                    Change::Purge(secs) => {
+                        t.purge(now, std::time::Duration::from_secs(secs));
+                    }
+                    Change::LeaveOwn => {
+                        t.leave_own(now);
+                    }
+                }
+                for s in 0..t.slots() as Slot + 2 {
+                    let from_record = t
+                        .record(s)
+                        .is_some_and(|r| matches!(r.status, Status::Alive | Status::Unconfirmed));
+                    prop_assert_eq!(t.is_routable(s), from_record, "slot {}", s);
+                }
+            }
+        }
+    }
 
     #[test]
     fn sequence_numbers_at_the_top_of_the_range_are_no_panic() {
