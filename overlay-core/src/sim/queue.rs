@@ -5,16 +5,11 @@
 //! slab whose free places are reused. A heap moves its entries at every push and pop, and a
 //! protocol's message can be a hundred bytes (Overcast's is 96): with 24-byte keys, a large
 //! run's queue moves a fifth of the bytes it did with the events inline.
-//!
-//! The heap is 4-ary: half as deep as a binary one, and a node's four children sit side by
-//! side (96 bytes, about two cache lines), so a pop from a queue of a million events touches
-//! half as many scattered lines. Keys are unique, so the order events come out in does not
-//! depend on the heap's shape.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use crate::Time;
-
-/// Children per node of [`KeyHeap`].
-const ARITY: usize = 4;
 
 #[derive(Clone, Copy)]
 struct Key {
@@ -24,79 +19,30 @@ struct Key {
     place: u32,
 }
 
-impl Key {
-    /// Whether this key comes out before `other`: earlier, or as early and inserted first.
-    fn before(&self, other: &Self) -> bool {
-        (self.at, self.seq) < (other.at, other.seq)
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
     }
 }
 
-/// A 4-ary min-heap of keys.
-#[derive(Default)]
-struct KeyHeap {
-    keys: Vec<Key>,
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
-impl KeyHeap {
-    fn push(&mut self, key: Key) {
-        let mut at = self.keys.len();
-        self.keys.push(key);
-        while at > 0 {
-            let parent = (at - 1) / ARITY;
-            if !key.before(&self.keys[parent]) {
-                break;
-            }
-            self.keys[at] = self.keys[parent];
-            at = parent;
-        }
-        self.keys[at] = key;
-    }
-
-    fn peek(&self) -> Option<&Key> {
-        self.keys.first()
-    }
-
-    fn pop(&mut self) -> Option<Key> {
-        let last = self.keys.pop()?;
-        let Some(&top) = self.keys.first() else {
-            return Some(last);
-        };
-        // Move the last key down from the root's place, into the hole the top leaves.
-        let len = self.keys.len();
-        let mut at = 0;
-        loop {
-            let first = at * ARITY + 1;
-            if first >= len {
-                break;
-            }
-            let mut least = first;
-            for child in first + 1..(first + ARITY).min(len) {
-                if self.keys[child].before(&self.keys[least]) {
-                    least = child;
-                }
-            }
-            if !self.keys[least].before(&last) {
-                break;
-            }
-            self.keys[at] = self.keys[least];
-            at = least;
-        }
-        self.keys[at] = last;
-        Some(top)
-    }
-
-    fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+impl Ord for Key {
+    /// Reversed, so the max-heap pops the earliest (time, insertion) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
     }
 }
 
 /// A min-queue of events keyed by (time, insertion order).
 pub struct EventQueue<E> {
-    heap: KeyHeap,
+    heap: BinaryHeap<Key>,
     /// The pending events, at the places their keys name; `None` at free places.
     events: Vec<Option<E>>,
     /// Places of `events` free for reuse.
@@ -107,7 +53,7 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         Self {
-            heap: KeyHeap::default(),
+            heap: BinaryHeap::new(),
             events: Vec::new(),
             free: Vec::new(),
             next_seq: 0,
