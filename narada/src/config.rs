@@ -217,8 +217,8 @@ pub struct RepairConfig {
     /// again as soon as each ping goes unanswered, instead of at the ping interval. The evidence
     /// for a death is the same (`dead_after_lost_pings` unanswered pings); it is only gathered
     /// sooner when the data says something is wrong, so a crashed relay is found in about a
-    /// second rather than three ping intervals. An upstream that answers is left alone (the silence is further up).
-    /// Zero turns this off.
+    /// second rather than three ping intervals. An upstream that answers is left alone (the
+    /// silence is further up). Zero turns this off.
     pub silence_probe_after: Duration,
     /// Tm: a member whose sequence number has not advanced for this long enters the partition
     /// queue Q. It must exceed the heartbeat interval plus the time news takes to cross the mesh

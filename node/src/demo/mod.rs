@@ -5,8 +5,8 @@
 //! media; each member registers with the resolver and joins by looking the group's name up
 //! there (the first founds the group), kills the busiest relay (not the slow member) with
 //! SIGKILL mid-run, and prints a live table and a per-receiver summary (rate, loss, delay,
-//! recovery time) read from the members' `/status`. Writes `summary.json`, `world.json` and `mesh.svg` (the mesh and
-//! each source's tree, members at their cities) under `--out`.
+//! recovery time) read from the members' `/status`. Writes `summary.json`, `world.json` and
+//! `mesh.svg` (the mesh and each source's tree, members at their cities) under `--out`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
