@@ -140,7 +140,7 @@ impl Tolerance {
     };
 
     /// The distance by which a route must be shorter than one of `cost` to replace it.
-    fn of(&self, cost: u32) -> u32 {
+    pub(crate) fn of(&self, cost: u32) -> u32 {
         ((f64::from(cost) * self.fraction) as u32).saturating_add(self.floor_us)
     }
 

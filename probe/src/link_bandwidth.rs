@@ -43,6 +43,10 @@ impl Default for LinkBandwidthConfig {
     }
 }
 
+/// Age past which an estimate no longer describes its link: an active probe then replaces it
+/// instead of being smoothed into it (five passive reports of a link that carries data).
+pub(crate) const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What one sample taught.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sample {
@@ -64,6 +68,9 @@ pub struct LinkBandwidth {
     /// Everything known comes from passive samples that arrived whole: lower bounds (what was
     /// offered), not the link's capacity.
     lower_bounds_only: bool,
+    /// The highest level the link was ever measured at: a link below it lost bandwidth it had
+    /// (and may get it back), unlike one that never had more.
+    widest: Option<u16>,
 }
 
 impl LinkBandwidth {
@@ -76,6 +83,7 @@ impl LinkBandwidth {
             quantizer: LevelQuantizer::new(step, 0.3),
             updated_at: None,
             lower_bounds_only: false,
+            widest: None,
         }
     }
 
@@ -97,6 +105,7 @@ impl LinkBandwidth {
                 (v + step * 0.5).min(rate - step * 0.5)
             };
             self.quantizer.update(nudged);
+            self.widest = self.widest.max(self.level());
         }
         self.updated_at = Some(now);
     }
@@ -134,9 +143,17 @@ impl LinkBandwidth {
     /// An active probe's result (capped at the probe's rate, the stream rate). Above an
     /// estimate made only of lower bounds (a link that carried less than the stream rate and
     /// delivered all of it), the probe is the first measure of the link itself and replaces it.
+    /// It also replaces an estimate nothing updated for ten seconds (`STALE_AFTER`): smoothing weighs
+    /// samples taken close together, and a link idle for a minute since a congestion episode
+    /// is described by the probe, not by the episode (averaged in at the smoothing weight, a
+    /// link cut to a quarter took four probes a minute apart to look full again, and trees
+    /// kept their detours around it long after it recovered).
     pub fn on_probe(&mut self, now: Time, measured: Bandwidth) {
         let bound = self.smoothed.value().unwrap_or(0.0);
-        if std::mem::take(&mut self.lower_bounds_only) && measured.bps_f64() > bound {
+        let stale = self
+            .updated_at
+            .is_some_and(|t| now.saturating_since(t) >= STALE_AFTER);
+        if (std::mem::take(&mut self.lower_bounds_only) && measured.bps_f64() > bound) || stale {
             self.smoothed = Ewma::new(self.config.alpha);
         }
         self.take(now, measured.bps_f64());
@@ -171,6 +188,14 @@ impl LinkBandwidth {
     /// would tell what it can carry).
     pub fn only_lower_bounds(&self) -> bool {
         self.lower_bounds_only && self.level().is_some_and(|l| l < self.full_level())
+    }
+
+    /// Whether the link was once measured at a higher level than now: it lost bandwidth (a
+    /// congestion episode, a neighbour's upload taken by others) rather than never having had
+    /// it, so its recovery is worth watching for.
+    pub fn lost_bandwidth(&self) -> bool {
+        self.widest
+            .is_some_and(|w| self.level().is_some_and(|l| l < w))
     }
 
     /// The bandwidth level, if anything was measured.
@@ -221,11 +246,19 @@ mod tests {
             );
         }
         assert_eq!(l.level(), Some(5));
+        assert!(l.lost_bandwidth(), "it was full before");
         // Full delivery at 2.4 again: back up.
         for i in 20..40 {
             l.on_report(Time::from_secs(i), mbps(2.4), mbps(2.4));
         }
         assert_eq!(l.level(), Some(10));
+        assert!(!l.lost_bandwidth());
+        // A link that never carried more than half the stream lost nothing.
+        let mut slow = link();
+        slow.on_probe(Time::ZERO, mbps(1.2));
+        slow.on_report(Time::from_secs(1), mbps(2.4), mbps(1.2));
+        assert_eq!(slow.level(), Some(5));
+        assert!(!slow.lost_bandwidth());
         // Idle links teach nothing.
         assert_eq!(
             l.on_report(Time::from_secs(50), mbps(0.01), mbps(0.01)),
@@ -250,6 +283,15 @@ mod tests {
         assert!(!l.only_lower_bounds());
         l.on_probe(Time::from_secs(1), mbps(2.4));
         assert!(l.level().unwrap() < 10, "{:?}", l.level());
+        // Once nothing updated it for a while, the next probe describes the link alone.
+        l.on_probe(Time::from_secs(1) + STALE_AFTER, mbps(2.4));
+        assert_eq!(l.level(), Some(10));
+        l.on_probe(Time::from_secs(2) + 2 * STALE_AFTER, mbps(0.72));
+        assert_eq!(
+            l.level(),
+            Some(3),
+            "a stale estimate is replaced downwards too"
+        );
     }
 
     #[test]
