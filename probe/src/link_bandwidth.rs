@@ -43,10 +43,6 @@ impl Default for LinkBandwidthConfig {
     }
 }
 
-/// Age past which an estimate no longer describes its link: an active probe then replaces it
-/// instead of being smoothed into it (five passive reports of a link that carries data).
-pub(crate) const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// What one sample taught.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sample {
@@ -142,21 +138,26 @@ impl LinkBandwidth {
 
     /// An active probe's result (capped at the probe's rate, the stream rate). Above an
     /// estimate made only of lower bounds (a link that carried less than the stream rate and
-    /// delivered all of it), the probe is the first measure of the link itself and replaces it.
-    /// It also replaces an estimate nothing updated for ten seconds (`STALE_AFTER`): smoothing weighs
-    /// samples taken close together, and a link idle for a minute since a congestion episode
-    /// is described by the probe, not by the episode (averaged in at the smoothing weight, a
-    /// link cut to a quarter took four probes a minute apart to look full again, and trees
-    /// kept their detours around it long after it recovered).
+    /// delivered all of it, or one [`LinkBandwidth::await_recovery`] marked), the probe is the
+    /// first measure of the link itself and replaces it.
     pub fn on_probe(&mut self, now: Time, measured: Bandwidth) {
         let bound = self.smoothed.value().unwrap_or(0.0);
-        let stale = self
-            .updated_at
-            .is_some_and(|t| now.saturating_since(t) >= STALE_AFTER);
-        if (std::mem::take(&mut self.lower_bounds_only) && measured.bps_f64() > bound) || stale {
+        if std::mem::take(&mut self.lower_bounds_only) && measured.bps_f64() > bound {
             self.smoothed = Ewma::new(self.config.alpha);
         }
         self.take(now, measured.bps_f64());
+    }
+
+    /// The link, idle since it lost bandwidth, is about to be probed to learn whether it got
+    /// it back: what it was measured at is now only a lower bound, so a probe that finds more
+    /// replaces it instead of being averaged in (averaged at the smoothing weight, a link cut
+    /// to a quarter took four probes a minute apart to look full again, and trees kept their
+    /// detours around it long after it recovered). A probe that finds less is smoothed in as
+    /// usual.
+    pub fn await_recovery(&mut self) {
+        if self.smoothed.value().is_some() {
+            self.lower_bounds_only = true;
+        }
     }
 
     /// A sample that reached a ceiling known for certain (the receiving member's own download,
@@ -283,15 +284,19 @@ mod tests {
         assert!(!l.only_lower_bounds());
         l.on_probe(Time::from_secs(1), mbps(2.4));
         assert!(l.level().unwrap() < 10, "{:?}", l.level());
-        // Once nothing updated it for a while, the next probe describes the link alone.
-        l.on_probe(Time::from_secs(1) + STALE_AFTER, mbps(2.4));
+        // Awaiting its recovery, a probe that finds more describes the link alone...
+        l.await_recovery();
+        l.on_probe(Time::from_secs(60), mbps(2.4));
         assert_eq!(l.level(), Some(10));
-        l.on_probe(Time::from_secs(2) + 2 * STALE_AFTER, mbps(0.72));
-        assert_eq!(
-            l.level(),
-            Some(3),
-            "a stale estimate is replaced downwards too"
-        );
+        assert!(!l.only_lower_bounds());
+        // ... and one that finds less is smoothed in.
+        l.await_recovery();
+        l.on_probe(Time::from_secs(120), mbps(0.72));
+        assert!(l.level().unwrap() > 3, "{:?}", l.level());
+        // Nothing measured yet: nothing to bound.
+        let mut fresh = link();
+        fresh.await_recovery();
+        assert!(!fresh.only_lower_bounds());
     }
 
     #[test]

@@ -440,8 +440,9 @@ fn in_an_island<'a>(config: &NaradaConfig, links: impl IntoIterator<Item = &'a L
 /// own. After a congestion episode, routes moved to wide detours, and without the second case
 /// they stayed there: `run conferencing` seeds 1-10, bandwidth-latency's resource usage at the
 /// end of the run was 1.56 of the minimum spanning tree on average, against 1.40 in the same
-/// runs without the episode; with it and stale estimates replaced by probes, 1.48 (and 1.44 ->
-/// 1.39 under other protocol seeds). Also probe once a new link, or one known only by the lower
+/// runs without the episode; with it, and such a probe replacing the estimate when it finds
+/// more ([`probe::LinkBandwidth::await_recovery`]), 1.48 (and 1.44 -> 1.39 under other
+/// protocol seeds). Also probe once a new link, or one known only by the lower
 /// bounds of carrying less than the stream rate (a link a stream came over before it was ever
 /// probed would otherwise look narrower than idle links probed full, and trees would avoid the
 /// links in use). Never when bandwidth does not matter, nor while this member's own access link
@@ -456,31 +457,43 @@ pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
         .any(|s| s != SELF_SLOT && cx.routing.metric_to(s).is_none_or(|m| m.width < full));
     let interval = cx.config.bandwidth.reprobe_interval;
     let links = cx.link_costs();
-    let stale: Vec<Slot> = cx
+    // Each link to probe, and whether only a shorter route makes it worth it (the probe then
+    // tells whether the link recovered, and a recovered link's probe replaces its estimate).
+    let stale: Vec<(Slot, bool)> = cx
         .neighbours
         .iter()
-        .filter(|&(n, nb)| {
+        .filter_map(|(&n, nb)| {
             let degraded = nb.bandwidth.level().is_some_and(|l| l < full);
             let idle = nb.received_bytes == 0;
             let due = nb
                 .probed_at
                 .is_none_or(|t| now.saturating_since(t) >= interval);
-            let worth = || {
-                short
-                    || nb.bandwidth.lost_bandwidth()
-                        && links.get(n).filter(|link| !link.full).is_some_and(|link| {
-                            would_be_nearer(cx, data, *n, link.latency_us, full)
-                        })
+            let recovery = || {
+                nb.bandwidth.lost_bandwidth()
+                    && links
+                        .get(&n)
+                        .filter(|link| !link.full)
+                        .is_some_and(|link| would_be_nearer(cx, data, n, link.latency_us, full))
             };
-            (degraded && idle && due && worth())
-                || (nb.bandwidth.level().is_none() && nb.probed_at.is_none())
-                || (nb.bandwidth.only_lower_bounds() && nb.probed_at.is_none())
+            if degraded && idle && due {
+                if short {
+                    return Some((n, false));
+                }
+                if recovery() {
+                    return Some((n, true));
+                }
+            }
+            let first = nb.probed_at.is_none()
+                && (nb.bandwidth.level().is_none() || nb.bandwidth.only_lower_bounds());
+            first.then_some((n, false))
         })
-        .map(|(&n, _)| n)
         .collect();
-    for n in stale {
+    for (n, recovery) in stale {
         if let Some(nb) = cx.neighbours.get_mut(&n) {
             nb.probed_at = Some(now);
+            if recovery {
+                nb.bandwidth.await_recovery();
+            }
         }
         cx.probe_bandwidth(n);
     }
