@@ -77,9 +77,11 @@ pub struct RoutingConfig {
     /// seeds. `run narada` seed 1 on CAIDA AS3215, 0 / 0.1 / 0.2 / 0.3: RU 1.88 / 1.87 / 1.82 /
     /// 1.79, RDP p90 3.06 / 3.12 / 3.24 / 3.28, worst stress 16 / 15 / 15 / 15; on Waxman-1024
     /// RU 1.17 / 1.16 / 1.13 at RDP p90 2.12 / 2.19 / 2.27. `run conferencing` seeds 1-5,
-    /// bandwidth-latency's mean RU over the MST 1.45 / 1.55 / 1.48 / 1.40. Since probes replace
-    /// stale link estimates, seeds 1-10 under two protocol seeds each: 1.42 at 0 against 1.39
-    /// at 0.3 (at or under 1.5 in 15 and 17 runs of 20), RTT p90 279 against 286 ms.
+    /// bandwidth-latency's mean RU over the MST 1.45 / 1.55 / 1.48 / 1.40. With trees that come
+    /// back from a congestion episode's detours (a variant of `reprobe_links` in which any
+    /// probe replaced an estimate over 10 s old), seeds 1-10 under two protocol seeds each:
+    /// 1.42 at 0 against 1.39 at 0.3 (at or under 1.5 in 15 and 17 runs of 20), RTT p90 279
+    /// against 286 ms.
     pub near_fraction: f64,
     /// Every this many heartbeats (three: about every 30 s) each member sends its neighbours
     /// a digest of its route table, and a neighbour whose copy differs asks for the whole

@@ -441,7 +441,7 @@ fn in_an_island<'a>(config: &NaradaConfig, links: impl IntoIterator<Item = &'a L
 /// they stayed there: `run conferencing` seeds 1-10, bandwidth-latency's resource usage at the
 /// end of the run was 1.56 of the minimum spanning tree on average, against 1.40 in the same
 /// runs without the episode; with it, and such a probe replacing the estimate when it finds
-/// more ([`probe::LinkBandwidth::await_recovery`]), 1.48 (and 1.44 -> 1.39 under other
+/// more ([`probe::LinkBandwidth::await_recovery`]), 1.47 (and 1.44 -> 1.40 under other
 /// protocol seeds). Also probe once a new link, or one known only by the lower
 /// bounds of carrying less than the stream rate (a link a stream came over before it was ever
 /// probed would otherwise look narrower than idle links probed full, and trees would avoid the
