@@ -442,11 +442,11 @@ fn in_an_island<'a>(config: &NaradaConfig, links: impl IntoIterator<Item = &'a L
 /// end of the run was 1.56 of the minimum spanning tree on average, against 1.40 in the same
 /// runs without the episode; with it, and such a probe replacing the estimate when it finds
 /// more ([`probe::LinkBandwidth::await_recovery`]), 1.47 (and 1.44 -> 1.40 under other
-/// protocol seeds). Also probe once a new link, or one known only by the lower
-/// bounds of carrying less than the stream rate (a link a stream came over before it was ever
-/// probed would otherwise look narrower than idle links probed full, and trees would avoid the
-/// links in use). Never when bandwidth does not matter, nor while this member's own access link
-/// is the limit.
+/// protocol seeds). Also probe once a new link, or one known only by the lower bounds of
+/// carrying less than the stream rate (a link a stream came over before it was ever probed
+/// would otherwise look narrower than idle links probed full, and trees would avoid the links
+/// in use). Never when bandwidth does not matter, nor while this member's own access link is
+/// the limit.
 pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
     if !cx.config.routing.metric.uses_bandwidth() || Mesh::access_is_bottleneck(cx, data, now) {
         return;
