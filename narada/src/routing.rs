@@ -576,7 +576,7 @@ impl RoutingTable {
     }
 
     /// The metric and latency of the route to `d` through neighbour `n`, if usable.
-    fn candidate(
+    pub(crate) fn candidate(
         &self,
         n: Slot,
         link: &LinkCost,

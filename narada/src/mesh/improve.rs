@@ -18,7 +18,7 @@ use crate::members::{SELF_SLOT, Slot, Status};
 use crate::message::{LinkReason, Message};
 use crate::metric::PathMetric;
 use crate::node::Timer;
-use crate::routing::{Advert, LinkCost, Tolerance};
+use crate::routing::{LinkCost, Tolerance};
 use crate::utility::{link_value, utility};
 
 impl Mesh {
@@ -473,7 +473,7 @@ pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
                     && links
                         .get(&n)
                         .filter(|link| !link.full)
-                        .is_some_and(|link| would_be_nearer(cx, data, n, link.latency_us, full))
+                        .is_some_and(|link| would_be_nearer(cx, data, n, link, full))
             };
             if degraded && idle && due {
                 if short {
@@ -499,45 +499,51 @@ pub(crate) fn reprobe_links(cx: &mut Core, data: &mut DataPlane, now: Time) {
     }
 }
 
-/// Whether neighbour `n`, `link_us` away, advertises a route of full width `full` to some
-/// source this member receives that is clearly shorter than this member's route to it (the
-/// switching tolerance's margin): what a full link to it would be worth.
-fn would_be_nearer(cx: &Core, data: &DataPlane, n: Slot, link_us: u32, full: u16) -> bool {
+/// Whether the route through neighbour `n` to some source this member receives would, were
+/// `link` full again, be of full width `full` and clearly shorter than this member's route
+/// (the switching tolerance's margin): what a recovered link to it would be worth. The route is
+/// routing's own candidate (no dead hop, not through this member, within the delay budget).
+fn would_be_nearer(cx: &Core, data: &DataPlane, n: Slot, link: &LinkCost, full: u16) -> bool {
     let tolerance = cx.tolerance();
+    let recovered = recovered(link, full);
+    let members = &cx.members;
+    let routable = |s: Slot| members.is_routable(s);
     data.sources().any(|s| {
         s != SELF_SLOT
             && nearer_through(
                 cx.routing.latency_to(s),
-                (s == n).then_some(link_us),
-                cx.routing.advert_of(n, s),
-                link_us,
+                cx.routing.candidate(n, &recovered, s, &routable),
                 full,
                 &tolerance,
             )
     })
 }
 
+/// `link` as it would be at full width `full`, the rest unchanged.
+fn recovered(link: &LinkCost, full: u16) -> LinkCost {
+    LinkCost {
+        metric: PathMetric {
+            width: full,
+            ..link.metric
+        },
+        ..*link
+    }
+}
+
 /// One source's part of [`would_be_nearer`]: this member's latency to it now (`None`: no
-/// route, nothing to compare with), the neighbour's own latency when it is the source, else
-/// the neighbour's advertisement of it. Only a full-width route that does not pass through
-/// this member counts, and only when it is shorter by more than the switching tolerance.
+/// route, nothing to compare with) against the route through the neighbour (metric and
+/// latency; `None`: unusable). Only a full-width route counts, and only when it is shorter by
+/// more than the switching tolerance.
 fn nearer_through(
     current_us: Option<u32>,
-    direct_us: Option<u32>,
-    advert: Option<&Advert>,
-    link_us: u32,
+    through: Option<(PathMetric, u32)>,
     full: u16,
     tolerance: &Tolerance,
 ) -> bool {
-    let Some(current) = current_us else {
+    let (Some(current), Some((metric, us))) = (current_us, through) else {
         return false;
     };
-    let through = direct_us.or_else(|| {
-        advert
-            .filter(|a| a.metric.width >= full && !a.path.contains(&SELF_SLOT))
-            .map(|a| link_us.saturating_add(a.latency_us))
-    });
-    through.is_some_and(|us| us.saturating_add(tolerance.of(current)) < current)
+    metric.width >= full && us.saturating_add(tolerance.of(current)) < current
 }
 
 #[cfg(test)]
@@ -574,39 +580,60 @@ mod tests {
             width_levels_from: 5,
             near_fraction: 0.0,
         };
-        let advert = |width: u16, latency_us: u32, path: &[Slot]| Advert {
+        let through = |width: u16, latency_us: u32| {
+            Some((
+                PathMetric {
+                    width,
+                    dist: latency_us,
+                },
+                latency_us,
+            ))
+        };
+        let check = |current: Option<u32>, t: Option<(PathMetric, u32)>| {
+            nearer_through(current, t, 10, &tolerance)
+        };
+        // 80 ms through the neighbour against 150 ms now: clearly shorter, at full width.
+        assert!(check(Some(150_000), through(10, 80_000)));
+        // 80 ms against 88 ms: inside the tolerance (8.8 ms + 0.5 ms), not worth a probe.
+        assert!(!check(Some(88_000), through(10, 80_000)));
+        // Narrower than full: no full route to gain.
+        assert!(!check(Some(150_000), through(9, 80_000)));
+        // No route to compare with, or none through the neighbour.
+        assert!(!check(None, through(10, 80_000)));
+        assert!(!check(Some(150_000), None));
+    }
+
+    #[test]
+    fn the_route_a_recovered_link_would_give_is_routings_own() {
+        use crate::routing::{Advert, RoutingTable};
+        let members = |s: Slot| s != 9; // member 9 is dead
+        let mut t = RoutingTable::new(MetricKind::BandwidthLatency);
+        let advert = |path: &[Slot]| Advert {
             metric: PathMetric {
-                width,
-                dist: latency_us,
+                width: 10,
+                dist: 60_000,
             },
-            latency_us,
+            latency_us: 60_000,
             path: path.iter().copied().collect(),
         };
-        let check = |current: Option<u32>, direct: Option<u32>, a: Option<&Advert>| {
-            nearer_through(current, direct, a, 20_000, 10, &tolerance)
+        t.apply(2, 3, Some(advert(&[7, 3])), 64).unwrap();
+        t.apply(2, 4, Some(advert(&[SELF_SLOT, 4])), 64).unwrap();
+        t.apply(2, 5, Some(advert(&[9, 5])), 64).unwrap();
+        let narrow = LinkCost {
+            metric: PathMetric {
+                width: 3,
+                dist: 20_000,
+            },
+            ..link(false, 0)
         };
-        // 20 + 60 ms against 150 ms now: clearly shorter, at full width.
-        let short = advert(10, 60_000, &[7, 3]);
-        assert!(check(Some(150_000), None, Some(&short)));
-        // 80 ms against 88 ms: inside the tolerance (8.8 ms + 0.5 ms), not worth a probe.
-        assert!(!check(Some(88_000), None, Some(&short)));
-        // Narrower than full, or through this member: no full route to gain.
-        assert!(!check(
-            Some(150_000),
-            None,
-            Some(&advert(9, 60_000, &[7, 3]))
-        ));
-        assert!(!check(
-            Some(150_000),
-            None,
-            Some(&advert(10, 60_000, &[SELF_SLOT, 3]))
-        ));
-        // The neighbour is the source: its link alone.
-        assert!(check(Some(150_000), Some(20_000), None));
-        assert!(!check(Some(21_000), Some(20_000), None));
-        // No route to compare with, or nothing offered.
-        assert!(!check(None, None, Some(&short)));
-        assert!(!check(Some(150_000), None, None));
+        let recovered = recovered(&narrow, 10);
+        // Through the recovered link: 20 + 60 ms at full width; through the narrow one, level 3.
+        let (m, us) = t.candidate(2, &recovered, 3, &members).unwrap();
+        assert_eq!((m.width, us), (10, 80_000));
+        assert_eq!(t.candidate(2, &narrow, 3, &members).unwrap().0.width, 3);
+        // A path through this member, or through a dead one, is no route at all.
+        assert!(t.candidate(2, &recovered, 4, &members).is_none());
+        assert!(t.candidate(2, &recovered, 5, &members).is_none());
     }
 
     #[test]
