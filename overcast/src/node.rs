@@ -80,6 +80,9 @@ pub struct OvercastStats {
     /// Departures (deaths of nodes that moved) not sent up: this node's parent is where the
     /// old and new places meet, and hears of the move from the new side.
     pub departures_stopped: u64,
+    /// Births not sent up: the node was alive under the same child already (it moved inside
+    /// that child's subtree) and its information changed too little for the ancestors.
+    pub arrivals_stopped: u64,
     /// Certificates older than what was known.
     pub stale: u64,
     /// Certificates with bad signatures: dropped.

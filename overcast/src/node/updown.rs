@@ -395,7 +395,29 @@ impl Core {
                 self.stats.outside_subtree += 1;
                 continue;
             }
-            match self.table.apply(from, &cert.body) {
+            // A node alive under the same child, born again there: it moved inside that
+            // child's subtree. The ancestors know it is alive and where; they need its new
+            // information only if an `Extra` would carry it (content grows all the time, so
+            // nearly every move's birth differs from what they hold). The table takes its new
+            // number and keeps the information the ancestors hold, so later news is measured
+            // against that.
+            let mut body = cert.body.clone();
+            let mut quiet_move = false;
+            if let CertBody::Birth { node, seq, info } = body
+                && let Some(e) = self.table.get(&node)
+                && e.alive()
+                && e.via == from
+                && !self.worth_reporting(&e.info, &info)
+            {
+                body = CertBody::Birth {
+                    node,
+                    seq,
+                    info: e.info,
+                };
+                quiet_move = true;
+            }
+            match self.table.apply(from, &body) {
+                Applied::Unchanged if quiet_move => self.stats.arrivals_stopped += 1,
                 Applied::Changed => match cert.body {
                     CertBody::Death { cause, .. } if self.departure_stops_here(&cause) => {
                         self.stats.departures_stopped += 1;
@@ -546,25 +568,32 @@ impl Core {
         );
     }
 
+    /// Whether a node's information changed enough from `was` to `now` for the ancestors to
+    /// hear of it.
+    fn worth_reporting(&self, was: &NodeInfo, now: &NodeInfo) -> bool {
+        // A bounded memory's first byte advances with the stream as the end does: reported by
+        // the same step (every node's window sliding would otherwise certify every interval),
+        // and at once when it goes back (a new stream or a restart).
+        let step = self.config.content_report_step;
+        let grew = now.content >= was.content.saturating_add(step)
+            || now.first >= was.first.saturating_add(step)
+            || now.first < was.first
+            || now.content < was.content
+            || now.degraded != was.degraded;
+        // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
+        let bw_moved = PathBandwidth::from_wire(now.path_bw).moved_beyond(
+            PathBandwidth::from_wire(was.path_bw),
+            self.config.equal_fraction,
+        );
+        grew || bw_moved || now.load != was.load || now.landmark_rtt_us != was.landmark_rtt_us
+    }
+
     /// Certify this node's extra information if it changed enough since last reported.
     pub(super) fn report_extra(&mut self, now: Time) {
         self.timers
             .set(Timer::Extra, now + self.config.extra_interval);
         let info = self.info();
-        // A bounded memory's first byte advances with the stream as the end does: reported by
-        // the same step (every node's window sliding would otherwise certify every interval),
-        // and at once when it goes back (a new stream or a restart).
-        let step = self.config.content_report_step;
-        let grew = info.content >= self.reported.content + step
-            || info.first >= self.reported.first.saturating_add(step)
-            || info.first < self.reported.first
-            || info.degraded != self.reported.degraded;
-        // Bandwidth is reported when it moves beyond the equality band, not on every wobble.
-        let bw_moved = PathBandwidth::from_wire(info.path_bw).moved_beyond(
-            PathBandwidth::from_wire(self.reported.path_bw),
-            self.config.equal_fraction,
-        );
-        if self.parent.is_some() && (grew || bw_moved || info.load != self.reported.load) {
+        if self.parent.is_some() && self.worth_reporting(&self.reported, &info) {
             self.reported = info;
             self.certify(CertBody::Extra {
                 node: self.id,
@@ -660,6 +689,56 @@ mod tests {
             assert_eq!(gone, vec![id(2), id(3)]);
             assert_eq!(cx.stats.departures_stopped, 0);
         }
+    }
+
+    #[test]
+    fn a_move_inside_a_childs_subtree_goes_up_only_if_its_information_is_news() {
+        // Grandchild 3 is born again under child 2 (it moved inside 2's subtree), its content
+        // a little further on: the ancestors know where it is, so nothing goes up.
+        let mut cx = node_with_subtree();
+        let signer = SimulatedSignatures::new(1, id(2));
+        let born = |seq, info| {
+            let body = CertBody::Birth {
+                node: id(3),
+                seq,
+                info,
+            };
+            vec![Certificate::new(body, id(2), &signer)]
+        };
+        let step = cx.config.content_report_step;
+        let a_little = NodeInfo {
+            content: step / 2,
+            ..NodeInfo::default()
+        };
+        cx.take_certificates(id(2), born(2, a_little));
+        assert!(cx.pending.is_empty());
+        assert_eq!(cx.stats.arrivals_stopped, 1);
+        assert_eq!(cx.table.get(&id(3)).map(|e| e.seq), Some(2));
+
+        // A step of content, or bandwidth beyond the band, is news an `Extra` would carry.
+        let grown = NodeInfo {
+            content: step,
+            ..NodeInfo::default()
+        };
+        let narrower = NodeInfo {
+            path_bw: 1_000_000,
+            ..a_little
+        };
+        for (seq, info) in [(3, grown), (4, narrower)] {
+            cx.take_certificates(id(2), born(seq, info));
+            assert_eq!(cx.pending.len(), 1, "birth {seq} goes up");
+            cx.pending.clear();
+        }
+        assert_eq!(cx.stats.arrivals_stopped, 1);
+
+        // A node new here (not alive under child 2 before) goes up as ever.
+        let newcomer = CertBody::Birth {
+            node: id(4),
+            seq: 1,
+            info: a_little,
+        };
+        cx.take_certificates(id(2), vec![Certificate::new(newcomer, id(2), &signer)]);
+        assert_eq!(cx.pending.len(), 1);
     }
 
     #[test]
