@@ -107,8 +107,8 @@ pub struct OvercastConfig {
     /// default: on transit-stub maps it lowered the bandwidth fraction and raised the load
     /// (nodes moved under far siblings and back).
     pub lossless_down_moves: bool,
-    /// Remember the nodes measured nearest; at each re-evaluation ask the nearest for its own
-    /// list and have the root's sample report a few of them (with fresh bandwidth from the
+    /// Remember the nodes measured nearest; at each re-evaluation ask one of them for its own
+    /// list (a new nearest first, then the others in turn) and have the root's sample report a few of them (with fresh bandwidth from the
     /// root), so a node finds the nodes of its neighbourhood in other branches. Off: the
     /// root's sample alone (half by landmark time, half at random).
     pub near_discovery: bool,

@@ -1,9 +1,9 @@
 //! The nodes this node found nearest: every measurement (join rounds and re-evaluations alike)
-//! teaches it a round-trip time, and it keeps the few nearest. Each re-evaluation asks the
-//! nearest for its own list (nodes near a near node are likely near too) and has the root
-//! report the bandwidth of a few of them beside its sample, so a node walks towards its
-//! neighbourhood a few hops of the metric at a time instead of waiting for a random draw from
-//! the whole table to land there.
+//! teaches it a round-trip time, and it keeps the few nearest. Each re-evaluation asks one of
+//! them for its own list (nodes near a near node are likely near too), a new nearest first and
+//! then the others in turn, and has the root report the bandwidth of a few of them beside its
+//! sample, so a node walks towards its neighbourhood a few hops of the metric at a time instead
+//! of waiting for a random draw from the whole table to land there.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -23,6 +23,8 @@ pub(super) struct Near {
     known: Vec<(NodeId, Duration)>,
     /// Nodes a near node named that this node has not measured yet, oldest first.
     heard: VecDeque<NodeId>,
+    /// Measured nodes asked for their lists since the last time all of them had been.
+    asked: Vec<NodeId>,
 }
 
 impl Near {
@@ -64,6 +66,25 @@ impl Near {
     /// The nearest measured node that `usable` accepts: whom to ask for its neighbours.
     pub(super) fn nearest(&self, usable: impl Fn(&NodeId) -> bool) -> Option<NodeId> {
         self.known.iter().map(|(n, _)| *n).find(|n| usable(n))
+    }
+
+    /// Whom a re-evaluation asks for its neighbours: the nearest measured node that `usable`
+    /// accepts, unless it was asked already, then each of the others once, nearest first,
+    /// before starting over. A list changes slowly, so asking the same node every round mostly
+    /// hears names already known; the next nearest know other parts of the neighbourhood.
+    pub(super) fn next_to_ask(&mut self, usable: impl Fn(&NodeId) -> bool) -> Option<NodeId> {
+        let known = &self.known;
+        self.asked.retain(|a| known.iter().any(|(n, _)| n == a));
+        let mut fresh = self.known.iter().map(|(n, _)| *n).filter(|n| usable(n));
+        let pick = match fresh.clone().find(|n| !self.asked.contains(n)) {
+            Some(node) => node,
+            None => {
+                self.asked.clear();
+                fresh.next()?
+            }
+        };
+        self.asked.push(pick);
+        Some(pick)
     }
 
     /// Up to `count` nodes to measure this round: those heard of first (each handed out once),
@@ -157,6 +178,28 @@ mod tests {
         let second = near.candidates(3, |_| true);
         assert_eq!(second, vec![id(1), id(2)], "heard ones are handed out once");
         assert_eq!(near.nearest(|n| *n != id(1)), Some(id(2)));
+    }
+
+    #[test]
+    fn asks_a_new_nearest_first_then_each_other_once_then_starts_over() {
+        let mut near = Near::default();
+        near.learn(id(1), ms(5));
+        near.learn(id(2), ms(7));
+        near.learn(id(3), ms(9));
+        let all = |_: &NodeId| true;
+        assert_eq!(near.next_to_ask(all), Some(id(1)));
+        assert_eq!(near.next_to_ask(all), Some(id(2)));
+        // A nearer node is asked at once, then the walk goes on where it was.
+        near.learn(id(4), ms(1));
+        assert_eq!(near.next_to_ask(all), Some(id(4)));
+        assert_eq!(near.next_to_ask(all), Some(id(3)));
+        // Everyone asked: start over from the nearest, skipping what is not usable.
+        assert_eq!(near.next_to_ask(|n| *n != id(4)), Some(id(1)));
+        assert_eq!(near.next_to_ask(all), Some(id(4)));
+        // A forgotten node leaves the record; nothing usable asks no one.
+        near.forget(&id(2));
+        assert_eq!(near.next_to_ask(all), Some(id(3)));
+        assert_eq!(near.next_to_ask(|_| false), None);
     }
 
     #[test]

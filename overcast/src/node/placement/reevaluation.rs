@@ -72,14 +72,14 @@ impl Placement {
             return;
         }
         // Nodes near this one, and near its nearest, may be parents in other branches: the
-        // root reports their bandwidth with its sample, and the nearest names its own
-        // neighbours for the next round.
+        // root reports their bandwidth with its sample, and one of the nearest (in turn) names
+        // its own neighbours for the next round.
         let mut about = Vec::new();
         let mut near_asked = None;
         if cx.config.near_discovery {
             let usable = |n: &NodeId| *n != parent && *n != cx.id && !cx.is_descendant(n);
             about = self.near.candidates(cx.config.sample_size / 2, usable);
-            near_asked = self.near.nearest(usable);
+            near_asked = self.near.next_to_ask(usable);
             if let Some(near) = near_asked {
                 cx.outbox.send(near, Message::NearQuery);
             }
