@@ -108,9 +108,10 @@ pub struct OvercastConfig {
     /// (nodes moved under far siblings and back).
     pub lossless_down_moves: bool,
     /// Remember the nodes measured nearest; at each re-evaluation ask one of them for its own
-    /// list (a new nearest first, then the others in turn) and have the root's sample report a few of them (with fresh bandwidth from the
-    /// root), so a node finds the nodes of its neighbourhood in other branches. Off: the
-    /// root's sample alone (half by landmark time, half at random).
+    /// list (a new nearest first, then the others in turn) and have the root's sample report a
+    /// few of them (with fresh bandwidth from the root), so a node finds the nodes of its
+    /// neighbourhood in other branches. Off: the root's sample alone (half by landmark time,
+    /// half at random).
     pub near_discovery: bool,
     /// With strict moves, a node as good under its grandparent that lies on the way from the
     /// grandparent to its parent (by the round-trip times it measured and the one its parent
