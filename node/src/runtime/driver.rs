@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
 use media::Priority;
 use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{
@@ -18,7 +19,9 @@ use tokio::sync::mpsc;
 use super::addresses::AddressBook;
 use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
-use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
+use super::connection::{
+    Conn, Datagrams, DialReply, Inbound, Peer, Pending, datagrams_of, spawn_connection_tasks,
+};
 use super::pacing::{self, LinkPacer};
 use super::receive_budget;
 use super::release::Release;
@@ -58,6 +61,8 @@ pub(super) struct Driver<P: Protocol> {
     addresses: AddressBook,
     pending: BTreeMap<NodeId, Pending<P::Message>>,
     inbound_tx: mpsc::Sender<Inbound<P::Message>>,
+    /// Every connection's datagrams, read by this task itself.
+    datagrams: Datagrams<P::Message>,
     events: mpsc::UnboundedSender<P::Event>,
     snapshot: Arc<Mutex<TransportSnapshot>>,
     counters: TransportCounters,
@@ -111,6 +116,7 @@ where
             addresses: AddressBook::default(),
             pending: BTreeMap::new(),
             inbound_tx,
+            datagrams: Datagrams::new(),
             events,
             snapshot,
             counters: TransportCounters::default(),
@@ -170,6 +176,18 @@ where
                     }
                     Some(Control::Shutdown) | None => break,
                 },
+                Some(item) = self.datagrams.next(), if !self.datagrams.is_empty() => {
+                    self.on_inbound(item);
+                    // Take what else has arrived in one go (each input still drained); the
+                    // select above asks again with this task's waker, so nothing is missed.
+                    for _ in 0..INBOUND_BATCH {
+                        let Some(Some(item)) = self.datagrams.next().now_or_never() else {
+                            break;
+                        };
+                        self.drain();
+                        self.on_inbound(item);
+                    }
+                }
                 Some(item) = inbound.recv() => {
                     self.on_inbound(item);
                     // Take what else has arrived in one go (each input still drained).
@@ -588,10 +606,11 @@ where
             self.addresses.remember_http(peer_id, h);
         }
         let (frames_tx, frames_rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
+        self.datagrams
+            .push(datagrams_of(peer_id, serial, a.conn.clone()));
         spawn_connection_tasks(
             peer_id,
             serial,
-            a.conn.clone(),
             a.send,
             a.recv,
             frames_rx,
