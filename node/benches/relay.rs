@@ -15,7 +15,11 @@
 //!    links unchanged, and the same endpoints around the runtime's relay, unpaced and paced,
 //!    the order rotating over the rounds: the relay's share of the ceiling;
 //! 5. at a moderate rate (2000 packets/s), the one-way delay source → receiver directly and
-//!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99).
+//!    source → relay → receiver through the runtime: the delay a hop adds (p50, p99);
+//! 6. at the same rate, the raw rig of 4 around a raw quinn forwarder and around the runtime's
+//!    relay (paced), alternating: the delay and the heap allocations per packet the runtime
+//!    adds over quinn's own forwarding (allocations counted in the whole process, whose other
+//!    parts are the same code in both cases).
 //!
 //! `cargo bench -p node --bench relay`. Everything shares the machine's cores: the relay case
 //! runs six endpoints where the baseline runs two.
@@ -35,6 +39,14 @@ use node::transport::identity::Identity;
 use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{NodeId, Outbox, Protocol, Time};
 use serde::{Deserialize, Serialize};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+mod relay_raw;
+use relay_raw::{Forwarder, RawRig, counting_receiver, through_at_rate};
+
+/// The system allocator, counting: what the relay allocates per packet (section 6).
+#[global_allocator]
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 const PAYLOAD: usize = 1100;
 
@@ -207,45 +219,15 @@ fn mbps(bytes: u64, d: Duration) -> f64 {
 
 async fn raw_quinn(duration: Duration) -> f64 {
     let a = connector();
-    let (receiver, counter) = counting_receiver().await;
+    let (receiver, counter) = counting_receiver(false).await;
     let out = a
         .dial(receiver.local_addr(), Some(receiver.id()))
         .await
         .unwrap();
     let payload = Bytes::from(vec![7u8; PAYLOAD]);
-    let got = blast(&out.conn, payload, duration, &[counter]).await;
+    let got = blast(&out.conn, payload, duration, &[counter.bytes]).await;
     out.conn.close(0u32.into(), b"done");
     got[0]
-}
-
-/// A connector accepting in the background, and the links it admits.
-async fn accepting() -> (
-    Connector,
-    tokio::sync::mpsc::Receiver<node::transport::connect::Admitted>,
-) {
-    let c = connector();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let (rtx, _rrx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(c.clone().accept_loop(tx, rtx));
-    (c, rx)
-}
-
-/// A raw quinn receiver: its connector, and the bytes of the datagrams it read on the first
-/// link it admits (counted by a task that holds the connector and ends with the link).
-async fn counting_receiver() -> (Connector, Arc<AtomicU64>) {
-    let (c, mut admitted) = accepting().await;
-    let received = Arc::new(AtomicU64::new(0));
-    let (counter, keep) = (received.clone(), c.clone());
-    tokio::spawn(async move {
-        let _keep = keep;
-        let Some(inc) = admitted.recv().await else {
-            return;
-        };
-        while let Ok(d) = inc.conn.read_datagram().await {
-            counter.fetch_add(d.len() as u64, Ordering::Relaxed);
-        }
-    });
-    (c, received)
 }
 
 /// Sends `datagram` on `conn` as fast as quinn takes it (`send_datagram_wait`) for half a
@@ -274,89 +256,22 @@ async fn blast(
         .collect()
 }
 
-/// What forwards in [`relay_between_raw`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Forwarder {
-    /// A raw quinn task handing each datagram it reads to its 4 outgoing links unchanged (no
-    /// decode, no encode, no runtime): the ceiling for this shape on this machine.
-    RawQuinn,
-    /// A member of the runtime, decoding each packet, handing it to the protocol and encoding
-    /// it once for its 4 receivers, its media paced (the runtime's default) or not.
-    Runtime {
-        /// Whether its media is paced.
-        paced: bool,
-    },
-}
-
 /// One forwarder between raw quinn endpoints: a source sending the same encoded packet with
 /// `send_datagram_wait` as fast as quinn takes it, and 4 receivers counting the datagrams
 /// they read. Only the forwarder differs between the two cases, so their ratio is the
 /// runtime's relay against the ceiling. Each outgoing link's Mbit/s over `duration` after a
 /// half-second warm-up.
 async fn relay_between_raw(forwarder: Forwarder, duration: Duration) -> Vec<f64> {
-    let mut receivers = Vec::new();
-    let mut counters = Vec::new();
-    for _ in 0..4 {
-        let (r, counter) = counting_receiver().await;
-        receivers.push(r);
-        counters.push(counter);
-    }
-    let source = connector();
-    let mut links = Vec::new();
-    // Kept until the measurement ends: the member, or the raw forwarder's task.
-    let (up, member, task) = match forwarder {
-        Forwarder::Runtime { paced } => {
-            let m = member_with(paced);
-            let mut down = Vec::new();
-            for r in &receivers {
-                down.push(dial(&m, r.local_addr()).await);
-            }
-            m.control
-                .send(Control::Command(RelayCommand::Downstream(down)))
-                .await
-                .unwrap();
-            let up = source.dial(m.local_addr, Some(m.id)).await.unwrap();
-            (up, Some(m), None)
-        }
-        Forwarder::RawQuinn => {
-            let (relay, mut relay_in) = accepting().await;
-            for r in &receivers {
-                links.push(relay.dial(r.local_addr(), Some(r.id())).await.unwrap());
-            }
-            let up = source
-                .dial(relay.local_addr(), Some(relay.id()))
-                .await
-                .unwrap();
-            let from_source = relay_in.recv().await.unwrap();
-            let out: Vec<quinn::Connection> = links.iter().map(|l| l.conn.clone()).collect();
-            let task = tokio::spawn(async move {
-                let _keep = relay;
-                while let Ok(d) = from_source.conn.read_datagram().await {
-                    for c in &out {
-                        if c.send_datagram_wait(d.clone()).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-            (up, None, Some(task))
-        }
-    };
+    let rig = RawRig::new(forwarder, false).await;
     let packet = Packet {
         seq: 0,
         sent_ns: 0,
         payload: Bytes::from(vec![7u8; PAYLOAD]),
     };
     let datagram = Bytes::from(overlay_core::wire::encode(&packet).unwrap());
-    let per_link = blast(&up.conn, datagram, duration, &counters).await;
-    up.conn.close(0u32.into(), b"done");
-    for l in &links {
-        l.conn.close(0u32.into(), b"done");
-    }
-    if let Some(task) = task {
-        task.abort();
-    }
-    drop(member);
+    let counters: Vec<_> = rig.received.iter().map(|r| r.bytes.clone()).collect();
+    let per_link = blast(&rig.up.conn, datagram, duration, &counters).await;
+    rig.close();
     per_link
 }
 
@@ -647,6 +562,58 @@ async fn bench() {
         via_relay.len(),
         direct_delays.len()
     );
+
+    // What the runtime's relay adds over quinn's own forwarding at that rate: the raw rig
+    // around each forwarder, alternating.
+    let (mut added_us, mut added_allocations) = (Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        let mut order = [Forwarder::RawQuinn, Forwarder::Runtime { paced: true }];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut raw = None;
+        let mut relay = None;
+        for f in order {
+            let mut got = through_at_rate(f, duration, 2000).await;
+            let p50 = quantile(&mut got.delays, 0.5);
+            let figures = (p50, got.allocations_per_packet, got.delays.len());
+            if f == Forwarder::RawQuinn {
+                raw = Some(figures);
+            } else {
+                relay = Some(figures);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let ((raw_us, raw_allocs, raw_n), (relay_us, relay_allocs, relay_n)) =
+            (raw.unwrap(), relay.unwrap());
+        println!(
+            "round {}: at 2000 packets/s, one-way delay p50 {raw_us:.0} µs through a raw quinn forwarder, {relay_us:.0} through the runtime's relay (paced); heap allocations per packet in the process {raw_allocs:.2} and {relay_allocs:.2} ({raw_n} and {relay_n} deliveries)",
+            round + 1
+        );
+        added_us.push(relay_us - raw_us);
+        added_allocations.push(relay_allocs - raw_allocs);
+    }
+    for (label, mut xs, unit) in [
+        (
+            "delay the runtime's relay adds over raw quinn forwarding, p50",
+            added_us,
+            "µs",
+        ),
+        (
+            "heap allocations the runtime's relay adds per packet",
+            added_allocations,
+            "",
+        ),
+    ] {
+        xs.sort_by(f64::total_cmp);
+        println!(
+            "{label}: median of {} alternating rounds {:.2}{unit} (range {:.2}..{:.2})",
+            xs.len(),
+            median_of(&xs),
+            xs[0],
+            xs[xs.len() - 1]
+        );
+    }
 }
 
 fn main() {
