@@ -1,17 +1,11 @@
 //! One admitted connection as the driver keeps it: its entry in the peer table, what waits
-//! for a dial to a member, what the connection's tasks hand the driver, the tasks that write
-//! its control frames and read its frames, and the stream of its datagrams.
-//!
-//! Datagrams (the media) are read by the driver's own task, not by a task per connection that
-//! hands them over a channel: a packet a relay forwards then crosses one task fewer (one
-//! wake-up and one queue less per packet, on the path whose delay a hop adds).
+//! for a dial to a member, what the connection's tasks hand the driver, and the tasks that
+//! write its control frames and read its frames (its datagrams are read by the driver's own
+//! task, see [`super::datagrams`]).
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 
-use futures_util::stream::{self, SelectAll, Stream};
-
-use overlay_core::wire::{self, WireMessage};
+use overlay_core::wire::WireMessage;
 use overlay_core::{MeasureRequest, NodeId, Time};
 use tokio::sync::{mpsc, oneshot};
 
@@ -132,8 +126,7 @@ pub(super) enum Inbound<M> {
     Closed(NodeId, u64, String),
 }
 
-/// Spawns the tasks that write the connection's control frames and read its frames (its
-/// datagrams are the driver's to read, see [`datagrams_of`]).
+/// Spawns the tasks that write the connection's control frames and read its frames.
 pub(super) fn spawn_connection_tasks<M>(
     peer: NodeId,
     serial: u64,
@@ -184,36 +177,4 @@ pub(super) fn spawn_connection_tasks<M>(
             }
         }
     });
-}
-
-/// One connection's datagrams, decoded, then its closing (the stream ends with
-/// [`Inbound::Closed`]).
-pub(super) type DatagramStream<M> = Pin<Box<dyn Stream<Item = Inbound<M>> + Send>>;
-
-/// The datagrams of all of a driver's connections, polled by the driver itself: each
-/// connection's stream is woken on its own, and one that ended leaves the set.
-pub(super) type Datagrams<M> = SelectAll<DatagramStream<M>>;
-
-/// The datagrams connection `serial` to `peer` receives, as the driver reads them.
-pub(super) fn datagrams_of<M>(
-    peer: NodeId,
-    serial: u64,
-    conn: quinn::Connection,
-) -> DatagramStream<M>
-where
-    M: WireMessage + Send + 'static,
-{
-    Box::pin(stream::unfold(Some(conn), move |conn| async move {
-        let conn = conn?;
-        match conn.read_datagram().await {
-            Ok(bytes) => {
-                let item = match wire::decode::<M>(&bytes) {
-                    Ok(msg) => Inbound::Datagram(peer, msg, bytes.len()),
-                    Err(_) => Inbound::BadDatagram,
-                };
-                Some((item, Some(conn)))
-            }
-            Err(e) => Some((Inbound::Closed(peer, serial, e.to_string()), None)),
-        }
-    }))
 }

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
 use media::Priority;
 use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{
@@ -19,9 +18,8 @@ use tokio::sync::mpsc;
 use super::addresses::AddressBook;
 use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
-use super::connection::{
-    Conn, Datagrams, DialReply, Inbound, Peer, Pending, datagrams_of, spawn_connection_tasks,
-};
+use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
+use super::datagrams::Datagrams;
 use super::pacing::{self, LinkPacer};
 use super::receive_budget;
 use super::release::Release;
@@ -176,12 +174,11 @@ where
                     }
                     Some(Control::Shutdown) | None => break,
                 },
-                Some(item) = self.datagrams.next(), if !self.datagrams.is_empty() => {
+                item = self.datagrams.next(), if !self.datagrams.is_empty() => {
                     self.on_inbound(item);
-                    // Take what else has arrived in one go (each input still drained); the
-                    // select above asks again with this task's waker, so nothing is missed.
+                    // Take what else has arrived in one go (each input still drained).
                     for _ in 0..INBOUND_BATCH {
-                        let Some(Some(item)) = self.datagrams.next().now_or_never() else {
+                        let Some(item) = self.datagrams.try_next() else {
                             break;
                         };
                         self.drain();
@@ -606,8 +603,7 @@ where
             self.addresses.remember_http(peer_id, h);
         }
         let (frames_tx, frames_rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
-        self.datagrams
-            .push(datagrams_of(peer_id, serial, a.conn.clone()));
+        self.datagrams.add(peer_id, serial, a.conn.clone());
         spawn_connection_tasks(
             peer_id,
             serial,

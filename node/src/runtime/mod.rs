@@ -23,6 +23,7 @@ mod addresses;
 mod bandwidth_probe;
 mod clock;
 mod connection;
+mod datagrams;
 mod driver;
 mod encode_once;
 mod pacing;
