@@ -417,13 +417,16 @@ async fn below_a_narrow_link(how: Narrowing) {
          console {:?}",
         browser.console
     );
-    let rate = c
-        .status()
-        .await
-        .unwrap()
-        .sources
-        .get(&a.id)
-        .map_or(0.0, |s| s.rate_kbps);
+    // a's stream as c receives it, kbit/s.
+    let rate_at_c = async || {
+        c.status()
+            .await
+            .unwrap()
+            .sources
+            .get(&a.id)
+            .map_or(0.0, |s| s.rate_kbps)
+    };
+    let rate = rate_at_c().await;
     let cap = async |kbps: u64| {
         let path = format!("/links/limit?peer={}&kbps={kbps}", c.id);
         let said = node::demo::process::http_post(b.http.unwrap(), &path).await;
@@ -461,13 +464,7 @@ async fn below_a_narrow_link(how: Narrowing) {
     // The cap is a share of the lower of the stream's rate at 14 s and its rate now: the
     // browser's encoder varies its rate, and a cap above what it sends by the time the cap
     // comes would shape nothing (one clean-clone run's did, and nothing fell).
-    let rate_now = c
-        .status()
-        .await
-        .unwrap()
-        .sources
-        .get(&a.id)
-        .map_or(0.0, |s| s.rate_kbps);
+    let rate_now = rate_at_c().await;
     let narrowed_kbps = match how {
         Narrowing::Download => NARROWED_BPS / 1000,
         Narrowing::OperatorCap(share) => (rate.min(rate_now) * share) as u64,
