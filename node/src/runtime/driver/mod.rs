@@ -1,5 +1,6 @@
 //! The driver loop: the protocol's inputs in, its outputs acted on (the drain rule), one sleep
-//! for its timers, and a tick that passes addresses on and refreshes the status snapshot.
+//! for its timers, and a tick that passes addresses on and refreshes the status snapshot. Its
+//! bandwidth probes are in `probes`, its shares of the access link in `budgets`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,9 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use media::Priority;
 use overlay_core::wire::{TrafficClass, WireMessage};
-use overlay_core::{
-    Bandwidth, LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time,
-};
+use overlay_core::{LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time};
 use tokio::sync::mpsc;
 
 use super::addresses::AddressBook;
@@ -20,17 +19,18 @@ use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
 use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
 use super::datagrams::Datagrams;
-use super::pacing::{self, LinkPacer};
+use super::pacing::LinkPacer;
 use super::receive_budget;
 use super::release::Release;
-use super::upload_budget;
 use super::{
-    Control, LinkLimitOutcome, Observer, PeerSnapshot, RuntimeOptions, TransportCounters,
-    TransportSnapshot,
+    Control, Observer, PeerSnapshot, RuntimeOptions, TransportCounters, TransportSnapshot,
 };
 use crate::transport::connect::{Admitted, ConnectError, Connector, code};
 use crate::transport::frame::{Frame, MAX_ADDRESSES, encode_frame};
 use crate::transport::log_limit::LogLimiter;
+
+mod budgets;
+mod probes;
 
 /// Most sends queued for a peer being dialled.
 const MAX_PENDING: usize = 256;
@@ -352,94 +352,6 @@ where
         self.protocol.handle_measurement(now, peer, metrics);
     }
 
-    /// Asks `peer` for a bandwidth probe (unless one is under way: its train answers this
-    /// request too); the train's rate, or the fallback when none comes, goes to the protocol.
-    fn ask_probe(&mut self, peer: NodeId, max_rate: Bandwidth) {
-        let now = self.clock.now();
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.probe_out.is_some() {
-            return;
-        }
-        self.probe_serial = self.probe_serial.wrapping_add(1);
-        let id = self.probe_serial;
-        p.probe_out = Some(bandwidth_probe::Outgoing {
-            id,
-            at: now,
-            max_bps: max_rate.bps_f64(),
-        });
-        p.probe_in = None;
-        self.send_frame(peer, &Frame::ProbeAsk { id });
-    }
-
-    /// Sends `peer` the train of probe `id` it asked for (at most one a
-    /// [`bandwidth_probe::MIN_SPACING`]).
-    fn send_train(&mut self, peer: NodeId, id: u32) {
-        let now = self.clock.now();
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.train_sent
-            .is_some_and(|t| now.saturating_since(t) < bandwidth_probe::MIN_SPACING)
-        {
-            return;
-        }
-        p.train_sent = Some(now);
-        for index in 0..bandwidth_probe::TRAIN {
-            let frame = Frame::Probe {
-                id,
-                index,
-                count: bandwidth_probe::TRAIN,
-                fill: vec![0; bandwidth_probe::FILL],
-            };
-            self.send_frame(peer, &frame);
-        }
-    }
-
-    /// The protocol's answer to a bandwidth probe of `peer`: the rate its train arrived at
-    /// (`None`: no train came, so QUIC's congestion window over the round trip, what the
-    /// connection knows), capped at what the protocol asked for.
-    fn probe_answered(&mut self, peer: NodeId, probe: bandwidth_probe::Outgoing, bps: Option<u64>) {
-        let Some(conn) = self.peers.get(&peer).and_then(|p| p.conns.last()) else {
-            return;
-        };
-        let rtt = conn.conn.rtt();
-        let bps = bps.map_or_else(
-            || conn.conn.stats().path.cwnd as f64 * 8.0 / rtt.as_secs_f64().max(1e-4),
-            |b| b as f64,
-        );
-        if bps.is_nan() {
-            return;
-        }
-        let metrics = LinkMetrics {
-            rtt: Some(rtt),
-            bandwidth: Some(Bandwidth::from_bps_f64(bps.min(probe.max_bps))),
-            loss: None,
-        };
-        let now = self.clock.now();
-        self.protocol.handle_measurement(now, peer, metrics);
-    }
-
-    /// Probes whose report is overdue get the fallback answer.
-    fn expire_probes(&mut self) {
-        let now = self.clock.now();
-        let overdue: Vec<(NodeId, bandwidth_probe::Outgoing)> = self
-            .peers
-            .iter_mut()
-            .filter_map(|(id, p)| {
-                let late = p
-                    .probe_out
-                    .is_some_and(|o| now.saturating_since(o.at) >= bandwidth_probe::TIMEOUT);
-                late.then(|| p.probe_out.take().map(|o| (*id, o))).flatten()
-            })
-            .collect();
-        for (peer, probe) in overdue {
-            self.counters.probes_unanswered += 1;
-            self.probe_answered(peer, probe, None);
-        }
-    }
-
     fn dial_member(&mut self, peer: NodeId) {
         let Some(addr) = self.addresses.get(&peer) else {
             self.ask_addresses();
@@ -731,80 +643,6 @@ where
         if link {
             let now = self.clock.now();
             self.protocol.handle_link(now, peer, LinkEvent::Down);
-        }
-    }
-
-    /// With a known download, tell each peer that sent media since the last tick the share of
-    /// the download it may fill (see `receive_budget`).
-    fn send_shares(&mut self) {
-        let now = self.clock.now();
-        let Some(download) = self.options.download else {
-            return;
-        };
-        let since = self.shares_at.replace(now);
-        let Some(elapsed) = since.map(|t| now.saturating_since(t).as_secs_f64()) else {
-            return;
-        };
-        let senders: Vec<(NodeId, receive_budget::Sending)> = self
-            .peers
-            .iter_mut()
-            .filter(|(_, p)| !p.received_media.is_empty())
-            .map(|(&id, p)| (id, p.received_media.take(elapsed)))
-            .collect();
-        let sending: Vec<receive_budget::Sending> = senders.iter().map(|&(_, s)| s).collect();
-        let total = download.bps_f64() * receive_budget::HEADROOM;
-        for ((peer, _), share) in senders.iter().zip(receive_budget::shares(total, &sending)) {
-            self.send_frame(*peer, &Frame::ReceiveShare { bps: share as u64 });
-        }
-    }
-
-    /// The operator caps (or frees) what goes to `peer`.
-    fn limit_link(&mut self, peer: NodeId, bps: Option<u64>) -> LinkLimitOutcome {
-        let outcome = match bps {
-            Some(bps)
-                if self.link_limits.len() < MAX_LINK_LIMITS
-                    || self.link_limits.contains_key(&peer) =>
-            {
-                let bps = bps.max(pacing::FLOOR_BPS as u64);
-                self.link_limits.insert(peer, bps);
-                LinkLimitOutcome::Capped(bps)
-            }
-            Some(_) => return LinkLimitOutcome::TooMany,
-            None => {
-                self.link_limits.remove(&peer);
-                LinkLimitOutcome::Lifted
-            }
-        };
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.pacer.set_operator_limit(bps.map(|b| b as f64));
-        }
-        outcome
-    }
-
-    /// With a known upload, cap each linked peer's pacer at its share of the upload (see
-    /// `upload_budget`), by what was released to it since the last split.
-    fn split_upload(&mut self) {
-        let now = self.clock.now();
-        let Some(upload) = self.options.upload else {
-            return;
-        };
-        let since = self.upload_split_at.replace(now);
-        let Some(elapsed) = since.map(|t| now.saturating_since(t).as_secs_f64()) else {
-            return;
-        };
-        let mut links: Vec<(&mut Peer, receive_budget::Sending)> = self
-            .peers
-            .values_mut()
-            .filter(|p| p.link || !p.sent_media.is_empty())
-            .map(|p| {
-                let sending = p.sent_media.take(elapsed);
-                (p, sending)
-            })
-            .collect();
-        let sending: Vec<receive_budget::Sending> = links.iter().map(|(_, s)| *s).collect();
-        let shares = upload_budget::shares(upload.bps_f64(), &sending);
-        for ((p, _), share) in links.iter_mut().zip(shares) {
-            p.pacer.set_upload_share(Some(share));
         }
     }
 
