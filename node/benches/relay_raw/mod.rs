@@ -36,7 +36,7 @@ pub(super) enum Forwarder {
 }
 
 /// What a raw quinn receiver read on the first link it admits.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(super) struct Received {
     /// Bytes of the datagrams.
     pub(super) bytes: Arc<AtomicU64>,

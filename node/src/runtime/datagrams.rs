@@ -5,9 +5,9 @@
 //! adds. Here each connection has a reader, pushed once into a `FuturesUnordered` that the driver
 //! polls itself; a reader that got a datagram decodes it, leaves it in the set's queue and
 //! yields, so a reader with many datagrams waiting does not hold the others up and the queue
-//! holds at most about one datagram per connection. Nothing is allocated per datagram here
-//! (a set whose readers ended with each datagram, as `SelectAll`'s do, would allocate a task
-//! each time one is pushed again).
+//! holds at most about one datagram per connection. The set allocates nothing per datagram (a
+//! set whose readers ended with each datagram, as `SelectAll`'s do, would allocate a task each
+//! time one is pushed again); the decode's copy of the payload is the protocol message's own.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};

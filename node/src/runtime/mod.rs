@@ -13,11 +13,12 @@
 //! the dial checks the key).
 //!
 //! Modules: `driver` (the loop and what it does with each output and input), `connection`
-//! (one admitted connection's tasks and the peer table's entries), `addresses` (the address
-//! book and its gossip), `pacing` (rate adaptation by dropping on each link), `release` (media
-//! datagrams leave at the paced rate, not in bursts), `clock` (the protocol's wall clock), [`status`] (counters and the
-//! snapshot for status pages), [`shared`] (a protocol the application reads between the
-//! driver's turns).
+//! (one admitted connection's tasks and the peer table's entries), `datagrams` (every
+//! connection's datagrams, read in the driver's own task), `addresses` (the address book and
+//! its gossip), `pacing` (rate adaptation by dropping on each link), `release` (media datagrams
+//! leave at the paced rate, not in bursts), `clock` (the protocol's wall clock), [`status`]
+//! (counters and the snapshot for status pages), [`shared`] (a protocol the application reads
+//! between the driver's turns).
 
 mod addresses;
 mod bandwidth_probe;
