@@ -125,7 +125,9 @@ pub struct DataPacket {
     /// Drop class where a link is too slow (0 is kept longest): set by the source from the
     /// media's priorities.
     pub priority: u8,
-    /// The application's bytes.
+    /// The application's bytes (decoded from a datagram, a view of it: see
+    /// [`overlay_core::wire::shared`]).
+    #[serde(with = "overlay_core::wire::shared")]
     pub payload: Bytes,
 }
 

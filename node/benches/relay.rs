@@ -58,6 +58,8 @@ static ENCODE_ONCE: AtomicBool = AtomicBool::new(true);
 struct Packet {
     seq: u64,
     sent_ns: u64,
+    /// As Narada's data packets: decoded from a datagram, a view of it.
+    #[serde(with = "overlay_core::wire::shared")]
     payload: Bytes,
 }
 

@@ -7,6 +7,8 @@
 
 use std::fmt::Debug;
 
+pub mod shared;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -7,7 +7,8 @@
 //! yields, so a reader with many datagrams waiting does not hold the others up and the queue
 //! holds at most about one datagram per connection. The set allocates nothing per datagram (a
 //! set whose readers ended with each datagram, as `SelectAll`'s do, would allocate a task each
-//! time one is pushed again); the decode's copy of the payload is the protocol message's own.
+//! time one is pushed again), and the decode allocates nothing for a payload marked shared (see
+//! `overlay_core::wire::shared`): it is a view of the datagram quinn read.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -18,7 +19,8 @@ use std::task::{Context, Poll};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use overlay_core::NodeId;
-use overlay_core::wire::{self, WireMessage};
+use overlay_core::wire::WireMessage;
+use overlay_core::wire::shared;
 
 use super::connection::Inbound;
 
@@ -77,7 +79,7 @@ where
             loop {
                 match conn.read_datagram().await {
                     Ok(bytes) => {
-                        push(match wire::decode::<M>(&bytes) {
+                        push(match shared::decode::<M>(&bytes) {
                             Ok(msg) => Inbound::Datagram(peer, msg, bytes.len()),
                             Err(_) => Inbound::BadDatagram,
                         });

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use media::Priority;
 use overlay_core::wire::{TrafficClass, WireMessage};
 use overlay_core::{LinkEvent, LinkMetrics, MeasureRequest, NodeId, Output, Protocol, Time};
@@ -19,6 +18,7 @@ use super::bandwidth_probe;
 use super::clock::{WallClock, instant_of};
 use super::connection::{Conn, DialReply, Inbound, Peer, Pending, spawn_connection_tasks};
 use super::datagrams::Datagrams;
+use super::encode_once::EncodeOnce;
 use super::pacing::LinkPacer;
 use super::receive_budget;
 use super::release::Release;
@@ -82,9 +82,9 @@ pub(super) struct Driver<P: Protocol> {
     link_limits: BTreeMap<NodeId, u64>,
     /// Limits the lines strangers' refused connections write.
     logs: LogLimiter,
-    /// The last media datagram encoded, with its bytes: the same packet sent on to other
-    /// peers (a relay's children) goes out as these bytes, encoded once.
-    last_datagram: Option<(P::Message, Bytes)>,
+    /// Media datagrams' encoder: the same packet sent on to other peers (a relay's children)
+    /// goes out as the bytes encoded for the first.
+    datagram_encoder: EncodeOnce<P::Message>,
     /// When this member last asked its peers for addresses (see [`Frame::AddressAsk`]).
     addresses_asked: Option<Time>,
 }
@@ -128,7 +128,7 @@ where
             shares_at: None,
             upload_split_at: None,
             link_limits: BTreeMap::new(),
-            last_datagram: None,
+            datagram_encoder: EncodeOnce::new(),
             addresses_asked: None,
         }
     }
@@ -247,7 +247,7 @@ where
             self.counters.messages_sent += 1;
             if self.options.datagrams
                 && msg.traffic_class() == TrafficClass::Data
-                && let Some(bytes) = super::encode_once::encode(&mut self.last_datagram, &msg)
+                && let Some(bytes) = self.datagram_encoder.encode(&msg)
                 && conn
                     .conn
                     .max_datagram_size()
