@@ -341,6 +341,26 @@ mod tests {
         assert!(Message::Update(update).wire_size() < 128 * 5);
     }
 
+    /// A data packet read from a datagram keeps its payload in the datagram's buffer: a relay
+    /// forwarding it allocates nothing for it.
+    #[test]
+    fn a_data_packets_payload_is_a_view_of_its_datagram() {
+        let packet = Message::Data(DataPacket {
+            source: 4,
+            seq: 900,
+            sent_at_us: 12_345,
+            priority: 2,
+            payload: Bytes::from(vec![5u8; 1100]),
+        });
+        let datagram = Bytes::from(overlay_core::wire::encode(&packet).expect("small"));
+        let read = overlay_core::wire::shared::decode::<Message>(&datagram).expect("decodes");
+        assert_eq!(read, packet);
+        let Message::Data(read) = read else {
+            unreachable!("decoded as the data packet it equals")
+        };
+        assert!(datagram.as_ptr_range().contains(&read.payload.as_ptr()));
+    }
+
     proptest! {
         /// An advertised path goes on the wire as a `Vec<Handle>` would, short or longer than
         /// what is kept inline, and comes back the same.
@@ -365,13 +385,16 @@ mod tests {
             prop_assert_eq!(back, advert);
         }
 
-        /// Any bytes decode to a message or an error, never a panic.
+        /// Any bytes decode to a message or an error, never a panic; decoded with shared
+        /// payloads (the runtime's datagrams), to the very same.
         #[test]
         fn decoding_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = overlay_core::wire::decode::<Message>(&bytes);
             let mut framed = vec![overlay_core::wire::WIRE_VERSION];
             framed.extend_from_slice(&bytes);
-            let _ = overlay_core::wire::decode::<Message>(&framed);
+            let plain = overlay_core::wire::decode::<Message>(&framed);
+            let shared = overlay_core::wire::shared::decode::<Message>(&Bytes::from(framed));
+            prop_assert_eq!(plain, shared);
         }
     }
 }
