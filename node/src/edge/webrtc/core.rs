@@ -546,7 +546,7 @@ fn write_to(s: &mut Session, frame: &Frame, now: Instant, counters: &EdgeCounter
     let Some(timestamp_us) = admitted else {
         return;
     };
-    if !s.layers.admit(frame) {
+    if !s.layers.admit(frame, now) {
         counters
             .enhancement_frames_withheld
             .fetch_add(1, Ordering::Relaxed);

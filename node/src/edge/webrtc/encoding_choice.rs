@@ -7,7 +7,8 @@
 //! browser's encodings need not share a media clock.
 //!
 //! The leg's rules are [`super::layer_choice`]'s: down at once when the estimate is 20% short
-//! of the higher encoding (and its sound), or after two seconds just short; up after three
+//! of the higher encoding (and its sound), or after two seconds just short (six for a dip
+//! that starts within ten seconds of the move up: the estimator settling); up after three
 //! seconds of carrying it with 15% to spare. A higher encoding that has not arrived for
 //! [`STARVED_AFTER`] while the lower did (counted from [`KEYFRAME_SPELL`] after its last
 //! keyframe, if later) counts as absent (a congested link above this member sheds it first; a
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use media::Frame;
 
-use super::layer_choice::{DIP_TOLERATED, RESUME_AFTER, RESUME_HEADROOM, SHORT_AT_ONCE};
+use super::layer_choice::{DipRule, RESUME_AFTER, RESUME_HEADROOM};
 
 /// A higher encoding with no whole frame here this long is taken as not arriving.
 pub(super) const STARVED_AFTER: Duration = Duration::from_millis(600);
@@ -72,8 +73,8 @@ pub(super) struct EncodingChoice {
     target: u8,
     /// Since when the leg has carried the higher encoding (while on the lower).
     room_since: Option<Instant>,
-    /// Since when the leg has been just short of it (while on the higher).
-    short_since: Option<Instant>,
+    /// When the leg falls short of it (while on the higher).
+    dip: DipRule,
     /// Added to the current encoding's video timestamps, microseconds.
     offset_us: i64,
     /// The last video timestamp written (after the offset) and when.
@@ -112,28 +113,20 @@ impl EncodingChoice {
                 }
                 self.target = 0;
                 self.room_since = None;
-                self.short_since = None;
+                self.dip.clear();
             }
             Some(rate) => {
                 let needed = rate * WIRE_OVERHEAD;
                 if self.target == 1 {
                     self.room_since = None;
-                    if estimate >= needed {
-                        self.short_since = None;
-                    } else {
-                        let since = *self.short_since.get_or_insert(now);
-                        if estimate < needed * SHORT_AT_ONCE
-                            || now.saturating_duration_since(since) >= DIP_TOLERATED
-                        {
-                            if self.on_higher() {
-                                self.down = Some(Down::Short);
-                            }
-                            self.target = 0;
-                            self.short_since = None;
+                    if self.dip.too_short(estimate, needed, now) {
+                        if self.on_higher() {
+                            self.down = Some(Down::Short);
                         }
+                        self.target = 0;
                     }
                 } else {
-                    self.short_since = None;
+                    self.dip.clear();
                     if estimate >= needed * RESUME_HEADROOM {
                         let since = *self.room_since.get_or_insert(now);
                         if now.saturating_duration_since(since) >= RESUME_AFTER {
@@ -198,6 +191,9 @@ impl EncodingChoice {
             };
             self.current = Some(frame.encoding);
             self.asked_at = None;
+            if frame.encoding == 1 {
+                self.dip.moved_up(now);
+            }
         }
         let out = (frame.timestamp_us as i64)
             .saturating_add(self.offset_us)
@@ -362,5 +358,38 @@ mod tests {
         assert_eq!(c.review(100_000, None, q(true), ms(0)), None);
         assert_eq!(c.admit(&frame(0, false, 5), ms(0)), Some(5));
         assert!(!c.below_top(false));
+    }
+
+    /// Just short of the higher encoding soon after the move up to it: the estimator settling,
+    /// tolerated six seconds; a leg 20% short still moves down at once.
+    #[test]
+    fn a_dip_soon_after_the_move_up_is_tolerated_longer() {
+        let t0 = Instant::now();
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        let mut c = EncodingChoice::default();
+        c.start(0);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(0)), None);
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(3_000)), Some(1));
+        assert_eq!(c.admit(&frame(1, true, 100), ms(3_100)), Some(100));
+        // 1.08 Mbit/s needed; just short from 4 s on.
+        assert_eq!(c.review(1_000_000, Some(1e6), q(false), ms(4_000)), None);
+        assert_eq!(c.review(1_000_000, Some(1e6), q(false), ms(9_900)), None);
+        assert_eq!(c.take_down(), None, "settling");
+        assert_eq!(
+            c.review(1_000_000, Some(1e6), q(false), ms(10_000)),
+            Some(0)
+        );
+        assert_eq!(c.take_down(), Some(Down::Short));
+        // Up again, and 20% short at once.
+        assert!(c.admit(&frame(0, true, 200), ms(10_100)).is_some());
+        assert_eq!(c.review(2_000_000, Some(1e6), q(false), ms(10_200)), None);
+        assert_eq!(
+            c.review(2_000_000, Some(1e6), q(false), ms(13_200)),
+            Some(1)
+        );
+        assert!(c.admit(&frame(1, true, 300), ms(13_300)).is_some());
+        assert_eq!(c.current(), Some(1));
+        assert_eq!(c.review(800_000, Some(1e6), q(false), ms(13_400)), Some(0));
+        assert_eq!(c.take_down(), Some(Down::Short));
     }
 }

@@ -2,8 +2,9 @@
 //! browser's leg is estimated to carry (str0m's transport-wide congestion control, or the
 //! browser's REMB): the base layer and sound always; the frames above the base while the whole
 //! stream fits. A leg that no longer carries the stream stops getting the upper layer (at once
-//! if the estimate is 20% short, after two seconds if less; dropping it breaks nothing: base
-//! frames never refer to upper ones); the upper layer comes back once the estimate has carried
+//! if the estimate is 20% short, after two seconds if less, or six if the dip starts within ten
+//! seconds of the layer's return; dropping it breaks nothing: base frames never refer to upper
+//! ones); the upper layer comes back once the estimate has carried
 //! the whole stream for three seconds and shows 15% more, at an upper frame marked as a layer
 //! sync (it refers only to the base) or a keyframe, so the browser never gets an upper frame
 //! whose reference it lacks. Sans-IO: time comes in.
@@ -18,6 +19,14 @@ use media::Frame;
 pub(super) const SHORT_AT_ONCE: f64 = 0.8;
 /// How long an estimate may dip just below the whole stream.
 pub(super) const DIP_TOLERATED: Duration = Duration::from_secs(2);
+/// How long a dip that starts within [`SETTLE_AFTER_UP`] of a move up may last: an estimator
+/// that was held at a lower rate, and meets the higher one's keyframe and rate at once, dips
+/// below it for a few seconds before it finds the leg's room (a browser-leg test run, its leg
+/// widened to 20 Mbit/s, saw the estimate just short of the whole picture 3 to 6.6 s after the
+/// move up, and the watcher moved down and up again).
+pub(super) const DIP_TOLERATED_SETTLING: Duration = Duration::from_secs(6);
+/// How long after a move up a dip counts as the estimator settling.
+pub(super) const SETTLE_AFTER_UP: Duration = Duration::from_secs(10);
 /// Headroom the estimate must show over the whole stream before the upper layer comes back.
 pub(super) const RESUME_HEADROOM: f64 = 1.15;
 /// How long the estimate must have carried the whole stream before that.
@@ -28,6 +37,53 @@ pub(super) const PROBE_EVERY: Duration = Duration::from_secs(4);
 /// packets, and RTCP.
 const WIRE_OVERHEAD: f64 = 1.08;
 
+/// The leg's rule for leaving what it carries: at once when the estimate is
+/// [`SHORT_AT_ONCE`] of what is needed or less, else once it has been short for
+/// [`DIP_TOLERATED`] ([`DIP_TOLERATED_SETTLING`] for a dip that starts soon after a move up).
+#[derive(Clone, Debug, Default)]
+pub(super) struct DipRule {
+    /// Since when the estimate has been just short.
+    short_since: Option<Instant>,
+    /// When the leg last moved up to carry more.
+    up_at: Option<Instant>,
+}
+
+impl DipRule {
+    /// The leg now carries more (a layer or an encoding up).
+    pub(super) fn moved_up(&mut self, now: Instant) {
+        self.up_at = Some(now);
+        self.short_since = None;
+    }
+
+    /// Forgets a dip under way (the leg no longer carries what it was measured against).
+    pub(super) fn clear(&mut self) {
+        self.short_since = None;
+    }
+
+    /// Whether the leg, estimated at `estimate` where it needs `needed`, should carry less.
+    pub(super) fn too_short(&mut self, estimate: f64, needed: f64, now: Instant) -> bool {
+        if estimate >= needed {
+            self.short_since = None;
+            return false;
+        }
+        let since = *self.short_since.get_or_insert(now);
+        let settling = self
+            .up_at
+            .is_some_and(|up| since.saturating_duration_since(up) < SETTLE_AFTER_UP);
+        let tolerated = if settling {
+            DIP_TOLERATED_SETTLING
+        } else {
+            DIP_TOLERATED
+        };
+        let short =
+            estimate < needed * SHORT_AT_ONCE || now.saturating_duration_since(since) >= tolerated;
+        if short {
+            self.short_since = None;
+        }
+        short
+    }
+}
+
 /// One watcher's choice of layers.
 #[derive(Clone, Debug)]
 pub(super) struct LayerChoice {
@@ -37,8 +93,8 @@ pub(super) struct LayerChoice {
     resuming: bool,
     /// Since when the estimate has carried the whole stream (while the upper layer is off).
     room_since: Option<Instant>,
-    /// Since when the estimate has been just short of the whole stream (while it is on).
-    short_since: Option<Instant>,
+    /// When the estimate falls short of the whole stream (while it is on).
+    dip: DipRule,
     /// When the leg was last probed for room.
     probed_at: Option<Instant>,
     /// The leg's last estimate.
@@ -51,7 +107,7 @@ impl Default for LayerChoice {
             upper: true,
             resuming: false,
             room_since: None,
-            short_since: None,
+            dip: DipRule::default(),
             probed_at: None,
             estimate_bps: 0,
         }
@@ -66,18 +122,10 @@ impl LayerChoice {
         self.estimate_bps = estimate_bps;
         let estimate = estimate_bps as f64;
         if self.upper {
-            if estimate >= needed {
-                self.short_since = None;
-                return;
-            }
-            let since = *self.short_since.get_or_insert(now);
-            if estimate < needed * SHORT_AT_ONCE
-                || now.saturating_duration_since(since) >= DIP_TOLERATED
-            {
+            if self.dip.too_short(estimate, needed, now) {
                 self.upper = false;
                 self.resuming = false;
                 self.room_since = None;
-                self.short_since = None;
             }
             return;
         }
@@ -95,7 +143,7 @@ impl LayerChoice {
     }
 
     /// Whether `frame` goes to the browser.
-    pub(super) fn admit(&mut self, frame: &Frame) -> bool {
+    pub(super) fn admit(&mut self, frame: &Frame, now: Instant) -> bool {
         if frame.codec.is_audio() {
             return true;
         }
@@ -103,7 +151,7 @@ impl LayerChoice {
             self.upper = true;
             self.resuming = false;
             self.room_since = None;
-            self.short_since = None;
+            self.dip.moved_up(now);
         }
         frame.layer == 0 || self.upper
     }
@@ -177,7 +225,7 @@ mod tests {
         let mut c = LayerChoice::default();
         let stream = 600_000.0;
         c.on_estimate(1_000_000, stream, at(0));
-        assert!(c.admit(&frame(1, false, false)), "it fits: every layer");
+        assert!(c.admit(&frame(1, false, false), t0), "it fits: every layer");
         // A dip just below the stream (needed: 648 kbit/s with headers) is tolerated for two
         // seconds, then not.
         let ms = |m: u64| t0 + Duration::from_millis(m);
@@ -191,34 +239,67 @@ mod tests {
         let mut c = LayerChoice::default();
         c.on_estimate(500_000, stream, at(1));
         assert!(!c.sends_upper());
-        assert!(c.admit(&frame(0, false, false)), "the base always");
-        assert!(!c.admit(&frame(1, true, false)), "the upper layer not");
+        assert!(c.admit(&frame(0, false, false), t0), "the base always");
+        assert!(!c.admit(&frame(1, true, false), t0), "the upper layer not");
         let mut sound = frame(0, false, false);
         sound.codec = Codec::Opus;
-        assert!(c.admit(&sound));
+        assert!(c.admit(&sound, t0));
         // Room, but not for long enough; then long enough.
         c.on_estimate(900_000, stream, at(2));
         c.on_estimate(900_000, stream, at(4));
-        assert!(!c.admit(&frame(1, true, false)), "two seconds of room");
+        assert!(!c.admit(&frame(1, true, false), t0), "two seconds of room");
         // A dip below the stream starts the wait again; room without the headroom is not
         // enough.
         c.on_estimate(600_000, stream, at(5));
         c.on_estimate(700_000, stream, at(6));
         c.on_estimate(700_000, stream, at(9));
-        assert!(!c.admit(&frame(1, true, false)), "no headroom");
+        assert!(!c.admit(&frame(1, true, false), t0), "no headroom");
         c.on_estimate(900_000, stream, at(9));
         assert!(
-            !c.admit(&frame(1, false, false)),
+            !c.admit(&frame(1, false, false), t0),
             "an upper frame that is no sync"
         );
-        assert!(c.admit(&frame(1, true, false)), "resumed at a sync");
-        assert!(c.admit(&frame(1, false, false)));
+        assert!(c.admit(&frame(1, true, false), t0), "resumed at a sync");
+        assert!(c.admit(&frame(1, false, false), t0));
         // And after a keyframe as well.
         c.on_estimate(100_000, stream, at(10));
         c.on_estimate(900_000, stream, at(10));
         c.on_estimate(900_000, stream, at(13));
-        assert!(c.admit(&frame(0, false, true)));
-        assert!(c.admit(&frame(1, false, false)));
+        assert!(c.admit(&frame(0, false, true), t0));
+        assert!(c.admit(&frame(1, false, false), t0));
+    }
+
+    /// A dip just short soon after a move up is the estimator settling: tolerated six seconds,
+    /// not two; later ones two again; a leg 20% short still moves at once.
+    #[test]
+    fn a_dip_soon_after_a_move_up_is_tolerated_longer() {
+        let t0 = Instant::now();
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        let stream = 600_000.0;
+        let mut c = LayerChoice::default();
+        c.on_estimate(500_000, stream, ms(0));
+        c.on_estimate(900_000, stream, ms(100));
+        c.on_estimate(900_000, stream, ms(3_100));
+        assert!(c.admit(&frame(1, true, false), ms(3_200)), "moved up");
+        // Needed: 648 kbit/s with headers. Just short from 4.2 s: still up at 10.1 s.
+        c.on_estimate(630_000, stream, ms(4_200));
+        c.on_estimate(630_000, stream, ms(10_100));
+        assert!(c.sends_upper(), "settling");
+        c.on_estimate(630_000, stream, ms(10_200));
+        assert!(!c.sends_upper(), "six seconds short");
+        // Up again; a dip that starts long after the move gets two seconds.
+        c.on_estimate(900_000, stream, ms(10_300));
+        c.on_estimate(900_000, stream, ms(13_300));
+        assert!(c.admit(&frame(1, true, false), ms(13_400)));
+        c.on_estimate(630_000, stream, ms(23_400));
+        c.on_estimate(630_000, stream, ms(25_400));
+        assert!(!c.sends_upper(), "two seconds short, long after the move");
+        // 20% short right after a move up: at once.
+        c.on_estimate(900_000, stream, ms(25_500));
+        c.on_estimate(900_000, stream, ms(28_500));
+        assert!(c.admit(&frame(1, true, false), ms(28_600)));
+        c.on_estimate(500_000, stream, ms(28_700));
+        assert!(!c.sends_upper(), "far short");
     }
 
     #[test]
