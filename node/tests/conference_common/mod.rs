@@ -6,6 +6,7 @@
 
 #[path = "../hls/chromium.rs"]
 pub mod chromium;
+pub mod line_world;
 
 use std::path::PathBuf;
 
