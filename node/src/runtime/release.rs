@@ -134,11 +134,12 @@ impl Shared {
     }
 
     /// Hands a datagram to QUIC; what QUIC's buffer has no room for, or a lost connection
-    /// refuses, is counted as dropped (a lost connection also closes the queue).
-    fn transmit(&self, bytes: Bytes) {
+    /// refuses, is counted as dropped (a lost connection also closes the queue). `room`: the
+    /// caller has just seen room for it (QUIC only makes more), so it is not asked again.
+    fn transmit(&self, bytes: Bytes, room: bool) {
         // Never push out older datagrams (quinn's `send_datagram` would drop the oldest to make
         // room): a full buffer drops this one.
-        if self.conn.datagram_send_buffer_space() < bytes.len() {
+        if !room && self.conn.datagram_send_buffer_space() < bytes.len() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -180,8 +181,11 @@ impl Release {
     /// Sends a datagram at the paced rate: at once when nothing waits and its time has come
     /// (on a path faster than what is sent, every datagram: no hand-over to the task), else
     /// queued for the task. `false` when the queue is full or closed (it is dropped); what
-    /// QUIC refuses is counted with what the queue drops, as when the task sends it.
-    pub(super) fn send(&self, bytes: Bytes, priority: Priority) -> bool {
+    /// QUIC refuses is counted with what the queue drops, as when the task sends it. `room`:
+    /// QUIC's buffer was just seen to have room for it (the pacer's admission reads it), so a
+    /// datagram that leaves at once does not ask again (each asking locks the connection,
+    /// which quinn's own task holds as it sends).
+    pub(super) fn send(&self, bytes: Bytes, priority: Priority, room: bool) -> bool {
         let now = Instant::now();
         let Ok(mut state) = self.shared.state.lock() else {
             return false;
@@ -194,7 +198,7 @@ impl Release {
         if state.waiting.is_empty() && state.next <= now {
             state.next += self.shared.serialisation(bytes.len());
             drop(state);
-            self.shared.transmit(bytes);
+            self.shared.transmit(bytes, room);
             return true;
         }
         let queued = state.waiting.push(bytes, priority, now);
@@ -263,7 +267,7 @@ async fn release(shared: Arc<Shared>) {
         };
         shared.dropped.fetch_add(late, Ordering::Relaxed);
         if let Some(bytes) = picked {
-            shared.transmit(bytes);
+            shared.transmit(bytes, false);
         }
     }
 }
