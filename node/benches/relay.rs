@@ -19,16 +19,19 @@
 //! 6. at the same rate, the raw rig of 4 around a raw quinn forwarder and around the runtime's
 //!    relay (paced), alternating: the delay and the heap allocations per packet the runtime
 //!    adds over quinn's own forwarding (allocations counted in the whole process, whose other
-//!    parts are the same code in both cases).
+//!    parts are the same code in both cases);
+//! 7. the heap a packet the relay keeps holds (as Narada keeps the last packets of each source
+//!    for repairs): its payload a view of the datagram it came in (the runtime's way) or a copy.
 //!
 //! `cargo bench -p node --bench relay`. Everything shares the machine's cores: the relay case
 //! runs six endpoints where the baseline runs two.
 
 #![allow(missing_docs)]
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -49,6 +52,16 @@ use relay_raw::{Forwarder, RawRig, counting_receiver, through_at_rate};
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 const PAYLOAD: usize = 1100;
+
+/// What the relay keeps of each packet it forwards, as Narada keeps the last packets of each
+/// source to repair its children's gaps (section 7): nothing, the packet as decoded (its
+/// payload a view of the datagram), or a copy of its payload.
+static KEEP: AtomicU8 = AtomicU8::new(KEEP_NOTHING);
+const KEEP_NOTHING: u8 = 0;
+const KEEP_VIEWS: u8 = 1;
+const KEEP_COPIES: u8 = 2;
+/// How many packets the relay keeps when it keeps them (Narada's default repair buffer).
+const KEPT: usize = 1024;
 
 /// Whether a packet forwarded to several receivers is encoded once (the runtime's way, when
 /// the message says which clones encode alike) or once per receiver (as before).
@@ -91,6 +104,8 @@ struct Relay {
     id: NodeId,
     downstream: Vec<NodeId>,
     outbox: Outbox<Packet, Packet>,
+    /// The last packets forwarded, as [`KEEP`] says.
+    kept: VecDeque<Packet>,
 }
 
 impl Protocol for Relay {
@@ -105,10 +120,21 @@ impl Protocol for Relay {
     fn handle_message(&mut self, _now: Time, _from: NodeId, msg: Packet) {
         if self.downstream.is_empty() {
             self.outbox.emit(msg);
-        } else {
-            for d in &self.downstream {
-                self.outbox.send(*d, msg.clone());
+            return;
+        }
+        for d in &self.downstream {
+            self.outbox.send(*d, msg.clone());
+        }
+        let keep = KEEP.load(Ordering::Relaxed);
+        if keep != KEEP_NOTHING {
+            let mut msg = msg;
+            if keep == KEEP_COPIES {
+                msg.payload = Bytes::copy_from_slice(&msg.payload);
             }
+            if self.kept.len() >= KEPT {
+                self.kept.pop_front();
+            }
+            self.kept.push_back(msg);
         }
     }
 
@@ -150,6 +176,7 @@ fn member_with(pacing: bool) -> RuntimeHandle<RelayCommand, Packet> {
         id: c.id(),
         downstream: Vec::new(),
         outbox: Outbox::default(),
+        kept: VecDeque::new(),
     };
     let options = RuntimeOptions {
         pacing,
@@ -566,6 +593,38 @@ async fn bench() {
     );
 
     runtime_against_raw_forwarding(rounds, duration).await;
+    kept_packets(duration).await;
+}
+
+/// Section 7: the heap a packet the relay keeps holds (as Narada keeps the last 1024 of each
+/// source for repairs), its payload a view of the datagram it came in or a copy, at 2000
+/// packets/s sent one at a time and in bursts of 10 (which quinn may receive as one batch of
+/// datagrams sharing one buffer): from what the rig gave back when closed, keeping nothing,
+/// views and copies.
+async fn kept_packets(duration: Duration) {
+    for burst in [1, 10] {
+        let mut held = [0i64; 3];
+        for (i, keep) in [KEEP_NOTHING, KEEP_VIEWS, KEEP_COPIES]
+            .into_iter()
+            .enumerate()
+        {
+            KEEP.store(keep, Ordering::Relaxed);
+            let got =
+                through_at_rate(Forwarder::Runtime { paced: true }, duration, 2000, burst).await;
+            held[i] = got.held_bytes;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        KEEP.store(KEEP_NOTHING, Ordering::Relaxed);
+        let per_packet = |h: i64| (h - held[0]) as f64 / KEPT as f64;
+        println!(
+            "at 2000 packets/s in bursts of {burst}: heap per kept packet ({PAYLOAD}-byte payloads), a view of its datagram {:.0} bytes, a copy {:.0} (the rig held {} kB keeping nothing, {} views, {} copies)",
+            per_packet(held[1]),
+            per_packet(held[2]),
+            held[0] / 1024,
+            held[1] / 1024,
+            held[2] / 1024
+        );
+    }
 }
 
 /// Section 6: what the runtime's relay adds over quinn's own forwarding at 2000 packets/s,
@@ -580,7 +639,7 @@ async fn runtime_against_raw_forwarding(rounds: usize, duration: Duration) {
         let mut raw = None;
         let mut relay = None;
         for f in order {
-            let mut got = through_at_rate(f, duration, 2000).await;
+            let mut got = through_at_rate(f, duration, 2000, 1).await;
             let p50 = quantile(&mut got.delays, 0.5);
             let figures = (p50, got.allocations_per_packet, got.delays.len());
             if f == Forwarder::RawQuinn {

@@ -160,14 +160,22 @@ pub(super) struct AtRate {
     pub(super) delays: Vec<u64>,
     /// Heap allocations in the whole process over the measured window, per packet sent.
     pub(super) allocations_per_packet: f64,
+    /// Heap bytes the rig held at the end: what closing it gave back.
+    pub(super) held_bytes: i64,
 }
 
 /// The raw rig around `forwarder`, the source sending a fresh packet (its send time inside)
-/// `rate` times a second for `duration` after a warm-up: each packet's delay at each receiver,
-/// and the process's heap allocations per packet sent over the same window. Source and
-/// receivers are the same raw quinn code around either forwarder, so the difference between
-/// two forwarders is what the one adds over the other.
-pub(super) async fn through_at_rate(forwarder: Forwarder, duration: Duration, rate: u64) -> AtRate {
+/// `rate` times a second for `duration` after a warm-up, `burst` packets back to back at a
+/// time: each packet's delay at each receiver, the process's heap allocations per packet sent
+/// over the same window, and the heap the rig held at its end. Source and receivers are the
+/// same raw quinn code around either forwarder, so the difference between two forwarders is
+/// what the one adds over the other.
+pub(super) async fn through_at_rate(
+    forwarder: Forwarder,
+    duration: Duration,
+    rate: u64,
+    burst: u64,
+) -> AtRate {
     let rig = RawRig::new(forwarder, true).await;
     let payload = Bytes::from(vec![7u8; PAYLOAD]);
     let mut seq = 0u64;
@@ -175,8 +183,11 @@ pub(super) async fn through_at_rate(forwarder: Forwarder, duration: Duration, ra
         let start = Instant::now();
         let first = seq;
         while start.elapsed() < d {
-            let due = start + Duration::from_secs_f64((seq - first) as f64 / rate as f64);
-            tokio::time::sleep_until(due.into()).await;
+            let sent = seq - first;
+            if sent.is_multiple_of(burst.max(1)) {
+                let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
+                tokio::time::sleep_until(due.into()).await;
+            }
             let p = Packet {
                 seq,
                 sent_ns: now_ns(),
@@ -207,9 +218,16 @@ pub(super) async fn through_at_rate(forwarder: Forwarder, duration: Duration, ra
         .filter_map(|r| r.delays.as_ref())
         .flat_map(|d| d.lock().unwrap().clone())
         .collect();
+    let in_use = || {
+        let s = GLOBAL.stats();
+        s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+    };
+    let before_close = in_use();
     rig.close();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     AtRate {
         delays,
         allocations_per_packet: allocations as f64 / sent.max(1) as f64,
+        held_bytes: before_close - in_use(),
     }
 }
