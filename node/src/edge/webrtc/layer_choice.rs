@@ -1,13 +1,12 @@
-//! Which temporal layers of its source one watching browser gets, from the bandwidth the
-//! browser's leg is estimated to carry (str0m's transport-wide congestion control, or the
-//! browser's REMB): the base layer and sound always; the frames above the base while the whole
-//! stream fits. A leg that no longer carries the stream stops getting the upper layer (at once
-//! if the estimate is 20% short, after two seconds if less, or six if the dip starts within ten
-//! seconds of the layer's return; dropping it breaks nothing: base frames never refer to upper
-//! ones); the upper layer comes back once the estimate has carried
-//! the whole stream for three seconds and shows 15% more, at an upper frame marked as a layer
-//! sync (it refers only to the base) or a keyframe, so the browser never gets an upper frame
-//! whose reference it lacks. Sans-IO: time comes in.
+//! Which temporal layers of its source one watching browser gets, from the bandwidth the browser's
+//! leg is estimated to carry (str0m's transport-wide congestion control, or the browser's REMB):
+//! the base layer and sound always; the frames above the base while the whole stream fits. A leg
+//! that no longer carries the stream stops getting the upper layer (at once if the estimate is 20%
+//! short, after two seconds if less, or six if the dip starts within ten seconds of the layer's
+//! return; dropping it breaks nothing: base frames never refer to upper ones); the upper layer
+//! comes back once the estimate has carried the whole stream for three seconds and shows 15% more,
+//! at an upper frame marked as a layer sync (it refers only to the base) or a keyframe, so the
+//! browser never gets an upper frame whose reference it lacks. Sans-IO: time comes in.
 
 use std::time::{Duration, Instant};
 
