@@ -6,18 +6,18 @@
 //! moved to follow the last frame written by the wall-clock time between them), since a
 //! browser's encodings need not share a media clock.
 //!
-//! The leg's rules are [`super::layer_choice`]'s: down at once when the estimate is 20% short
-//! of the higher encoding (and its sound), or after two seconds just short (six for a dip
-//! that starts within ten seconds of the move up: the estimator settling); up after three
-//! seconds of carrying it with 15% to spare. A higher encoding that has not arrived for
-//! [`STARVED_AFTER`] while the lower did (counted from [`KEYFRAME_SPELL`] after its last
-//! keyframe, if later) counts as absent (a congested link above this member sheds it first; a
-//! source quiet as a whole is not helped by a move); one quiet for [`HEDGE_AFTER`] while the
-//! lower still comes already has the lower's keyframe asked for, and the browser takes it if the higher is still quiet when
-//! it comes (a switch then costs a round trip to the publisher, not the wait as well), unless
-//! the quiet began within [`KEYFRAME_SPELL`] of a keyframe (a big keyframe on its way, or an
-//! encoder skipping frames after one, is no sign of a link above shedding the higher
-//! encoding). Sources that send one encoding are untouched. Sans-IO: time comes in.
+//! The leg's rules are [`super::layer_choice`]'s: down at once when the estimate is 20% short of
+//! the higher encoding (and its sound), or after two seconds just short (six for a dip that starts
+//! within ten seconds of the move up: the estimator settling); up after three seconds of carrying
+//! it with 15% to spare. A higher encoding that has not arrived for [`STARVED_AFTER`] while the
+//! lower did (counted from [`KEYFRAME_SPELL`] after its last keyframe, if later) counts as absent
+//! (a congested link above this member sheds it first; a source quiet as a whole is not helped by a
+//! move); one quiet for [`HEDGE_AFTER`] while the lower still comes already has the lower's
+//! keyframe asked for, and the browser takes it if the higher is still quiet when it comes (a
+//! switch then costs a round trip to the publisher, not the wait as well), unless the quiet began
+//! within [`KEYFRAME_SPELL`] of a keyframe (a big keyframe on its way, or an encoder skipping
+//! frames after one, is no sign of a link above shedding the higher encoding). Sources that send
+//! one encoding are untouched. Sans-IO: time comes in.
 
 use std::time::{Duration, Instant};
 
