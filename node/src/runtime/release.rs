@@ -181,11 +181,11 @@ impl Release {
     /// Sends a datagram at the paced rate: at once when nothing waits and its time has come
     /// (on a path faster than what is sent, every datagram: no hand-over to the task), else
     /// queued for the task. `false` when the queue is full or closed (it is dropped); what
-    /// QUIC refuses is counted with what the queue drops, as when the task sends it. `room`:
-    /// QUIC's buffer was just seen to have room for it (the pacer's admission reads it), so a
-    /// datagram that leaves at once does not ask again (each asking locks the connection,
-    /// which quinn's own task holds as it sends).
-    pub(super) fn send(&self, bytes: Bytes, priority: Priority, room: bool) -> bool {
+    /// QUIC refuses is counted with what the queue drops, as when the task sends it. Called
+    /// right after the pacer's admission, which saw room in QUIC's buffer for it: a datagram
+    /// that leaves at once does not ask again (each asking locks the connection, which quinn's
+    /// own task holds as it sends).
+    pub(super) fn send(&self, bytes: Bytes, priority: Priority) -> bool {
         let now = Instant::now();
         let Ok(mut state) = self.shared.state.lock() else {
             return false;
@@ -198,7 +198,7 @@ impl Release {
         if state.waiting.is_empty() && state.next <= now {
             state.next += self.shared.serialisation(bytes.len());
             drop(state);
-            self.shared.transmit(bytes, room);
+            self.shared.transmit(bytes, true);
             return true;
         }
         let queued = state.waiting.push(bytes, priority, now);

@@ -277,7 +277,7 @@ where
                 conn.release.set_rate(peer.pacer.rate().bps_f64());
                 let len = bytes.len() as u64;
                 // Admitted: QUIC's buffer had room for it (the pacer refuses what would not fit).
-                if conn.release.send(bytes, priority, true) {
+                if conn.release.send(bytes, priority) {
                     self.counters.data_bytes_sent += len;
                     peer.sent_media.add(len, msg.flow());
                 } else {
