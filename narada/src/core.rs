@@ -88,9 +88,6 @@ pub(crate) struct Core {
     pub(crate) upload_full: bool,
     /// Child streams forwarded at the last admission check.
     pub(crate) upload_used: usize,
-    /// The other sources' streams arriving at this member (heard from lately): its download
-    /// is shared among them (see [`Core::narrow_download`]).
-    pub(crate) streams_in: usize,
 }
 
 impl Core {
@@ -124,7 +121,6 @@ impl Core {
             heartbeats: 0,
             upload_full: false,
             upload_used: 0,
-            streams_in: 0,
 
             config,
         }
@@ -190,14 +186,10 @@ impl Core {
     pub(crate) fn link_costs(&self) -> BTreeMap<Slot, LinkCost> {
         let me = self.me();
         let kind = self.config.routing.metric;
-        // Nothing reaches this member faster than its own download's share per stream: with it
-        // known, no link is wider (measurements of the same bottleneck that round to different
-        // levels then tie, and latency decides).
-        let download = self
-            .config
-            .bandwidth
-            .download
-            .map(|d| self.width_of(self.per_stream(d)));
+        // Nothing reaches this member faster than its own download: with it known, no link is
+        // wider (measurements of the same bottleneck that round to different levels then tie,
+        // and latency decides).
+        let download = self.config.bandwidth.download.map(|d| self.width_of(d));
         self.neighbours
             .iter()
             .map(|(&s, n)| {
@@ -353,24 +345,11 @@ impl Core {
         level.clamp(0.0, f64::from(config.bandwidth_levels)) as u16
     }
 
-    /// This member's download per stream arriving here, if it is narrower than a stream: then
-    /// it is the bottleneck of every path to this member. A download of several streams
-    /// shared by more is as narrow for each as a download under one stream: the demo's slow
-    /// member (1.2 Mbit/s, three sources of 500 kbit/s) read each parent's link narrow while it
-    /// carried all three and every idle link wide, and moved its routes from parent to parent
-    /// every few seconds, each move a collision of the two parents' bursts in its download.
+    /// This member's download, if it is narrower than the stream: then it is the bottleneck of
+    /// every path to this member.
     pub(crate) fn narrow_download(&self) -> Option<Bandwidth> {
         let bandwidth = &self.config.bandwidth;
-        bandwidth
-            .download
-            .map(|d| self.per_stream(d))
-            .filter(|d| *d < bandwidth.stream_rate)
-    }
-
-    /// `download` shared by the streams arriving here (all of it for one or none).
-    fn per_stream(&self, download: Bandwidth) -> Bandwidth {
-        let streams = self.streams_in.max(1) as f64;
-        Bandwidth::from_bps_f64(download.bps_f64() / streams)
+        bandwidth.download.filter(|d| *d < bandwidth.stream_rate)
     }
 
     /// Ask the driver to measure the bandwidth from `slot` to this member, at no more than the
@@ -415,9 +394,9 @@ impl Core {
         }
     }
 
-    /// The download per stream a link measured at `sample` (all it carries) was held to, for a
-    /// member whose download is narrower than a stream per stream arriving, while data arrived
-    /// at `arriving` from all its neighbours: `None` when the sample measured the link.
+    /// The download a link measured at `sample` was held to, for a member whose download is
+    /// narrower than a stream, while data arrived at `arriving` from all its neighbours: `None`
+    /// when the sample measured the link.
     ///
     /// Such a download is the bottleneck of every path to the member. When the sample and the
     /// rest of what arrives together fill most of it ([`DOWNLOAD_FILLED`], 60%: rate control
@@ -437,10 +416,9 @@ impl Core {
         sample: Bandwidth,
         arriving: Option<Bandwidth>,
     ) -> Option<Bandwidth> {
-        let per_stream = self.narrow_download()?;
-        let download = self.config.bandwidth.download?;
+        let download = self.narrow_download()?;
         let together = sample.bps_f64() + arriving.map_or(0.0, |a| a.bps_f64());
-        (together >= DOWNLOAD_FILLED * download.bps_f64()).then_some(per_stream)
+        (together >= DOWNLOAD_FILLED * download.bps_f64()).then_some(download)
     }
 
     /// A neighbour reported what it sent over `millis`: compare with what arrived (while data
@@ -481,7 +459,7 @@ impl Core {
         let others =
             arriving.map(|a| Bandwidth::from_bps_f64((a.bps_f64() - received_bps).max(0.0)));
         let received = Bandwidth::from_bps_f64(received_bps / streams);
-        let filled = self.download_filled(Bandwidth::from_bps_f64(received_bps), others);
+        let filled = self.download_filled(received, others);
         let Some(nb) = self.neighbours.get_mut(&from) else {
             return;
         };
