@@ -42,8 +42,6 @@ pub(super) struct Peer {
     pub(super) pacer: LinkPacer,
     /// Media datagrams that arrived from it since the last shares were sent.
     pub(super) received_media: super::receive_budget::MediaTally,
-    /// When this member last told it its share of the download (`None`: never).
-    pub(super) share_told: Option<Time>,
     /// Media datagrams released to it since this member's upload was last split.
     pub(super) sent_media: super::receive_budget::MediaTally,
     /// The bandwidth probe asked of it, until its train is in.

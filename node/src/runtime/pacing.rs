@@ -39,11 +39,6 @@ const LOSS_HOLD_ABOVE: f64 = 0.02;
 /// probes), plus a little so a slow start gets going.
 const GROWTH: f64 = 1.01;
 const GROWTH_STEP_BPS: f64 = 4_000.0;
-/// The growth per reading while the pacer drops media the receiver has said its download has
-/// room for (a fresh share above the rate) and the path shows neither queue nor loss: about
-/// 50% a second. The receiver knows its download; probing up to it at 10% a second left a
-/// link cut by one collision of parents' bursts shedding for five seconds and more.
-const GROWTH_TO_SHARE: f64 = 1.04;
 /// The rate never falls below this (a link is probed by what is sent over it).
 pub(super) const FLOOR_BPS: f64 = 64_000.0;
 /// The smallest round trip is forgotten after this long (routes change).
@@ -100,8 +95,6 @@ pub(super) struct LinkPacer {
     least_waiting: Option<usize>,
     /// Datagrams refused because QUIC's buffer held too much already.
     refused_by_buffer: u64,
-    /// Datagrams the pacer had dropped at the last reading.
-    dropped_at_reading: u64,
     /// The share of its download the receiver last said this link may fill, and when.
     share: Option<(Time, f64)>,
     /// The share of this member's own upload this link may fill (see `upload_budget`; `None`:
@@ -129,7 +122,6 @@ impl LinkPacer {
             hold_until: None,
             least_waiting: None,
             refused_by_buffer: 0,
-            dropped_at_reading: 0,
             share: None,
             upload_share: None,
             operator_limit: None,
@@ -173,15 +165,9 @@ impl LinkPacer {
     }
 
     /// The receiver says this link may fill `bps` of its download (see `receive_budget`):
-    /// the rate stays at or under it until the share lapses. A share under the rate applies
-    /// at once (the receiver's download is full now, not at the next reading).
+    /// the rate stays at or under it until the share lapses.
     pub(super) fn set_share(&mut self, now: Time, bps: f64) {
-        let bps = bps.max(FLOOR_BPS);
-        self.share = Some((now, bps));
-        if self.rate_bps > bps {
-            self.rate_bps = bps;
-            self.pacer.set_rate(Bandwidth::from_bps_f64(bps));
-        }
+        self.share = Some((now, bps.max(FLOOR_BPS)));
     }
 
     /// This member's own upload lets this link fill `bps` (`None`: no bound), renewed by the
@@ -300,9 +286,6 @@ impl LinkPacer {
             lost.saturating_sub(self.lost) as f64 / sent.saturating_sub(self.sent).max(1) as f64;
         self.lost = lost;
         self.sent = sent;
-        let dropped = self.pacer.counts().1;
-        let shedding = dropped > self.dropped_at_reading;
-        self.dropped_at_reading = dropped;
         if self.hold_until.is_some_and(|t| now < t) {
             // No other cut of its own, but never above what the window lets through.
             self.rate_bps = self.rate_bps.min(allowed).max(FLOOR_BPS);
@@ -326,11 +309,7 @@ impl LinkPacer {
             // Shorter round trips see the effect of a change sooner, so they may grow faster
             // (up to ten times, on a path under 10 ms).
             let per_rtt = (REFRESH.as_secs_f64() / rtt.as_secs_f64().max(1e-4)).clamp(1.0, 10.0);
-            let mut growth = 1.0 + (GROWTH - 1.0) * per_rtt;
-            let share = self.share_bps(now);
-            if shedding && share.is_finite() && self.rate_bps < share {
-                growth = growth.max(GROWTH_TO_SHARE);
-            }
+            let growth = 1.0 + (GROWTH - 1.0) * per_rtt;
             self.rate_bps * growth + GROWTH_STEP_BPS
         }
         // Never beyond what QUIC's window lets through: past it, datagrams wait in QUIC's
@@ -473,28 +452,6 @@ mod tests {
             "grows past the lapsed share: {}",
             p.rate_bps
         );
-    }
-
-    #[test]
-    fn a_share_under_the_rate_applies_at_once_and_one_above_it_waits_for_growth() {
-        let mut p = LinkPacer::new();
-        let read = |sent: u64| Reading {
-            rtt: ms(100),
-            cwnd: 100_000,
-            lost: 0,
-            sent,
-            waiting: 0,
-        };
-        // No share yet: the window's 8 Mbit/s.
-        p.adapt(Time::from_millis(100), read(100));
-        assert_eq!(p.rate_bps, 8_000_000.0);
-        // A new parent told 300 kbit/s slows down before its next reading.
-        p.set_share(Time::from_millis(150), 300_000.0);
-        assert_eq!(p.rate_bps, 300_000.0);
-        assert_eq!(p.rate(), Bandwidth::from_bps_f64(300_000.0));
-        // A larger share is room to grow into, not a jump.
-        p.set_share(Time::from_millis(160), 900_000.0);
-        assert_eq!(p.rate_bps, 300_000.0);
     }
 
     #[test]

@@ -18,16 +18,6 @@ pub(super) const HEADROOM: f64 = 0.85;
 /// A share lapses this long after it was last renewed (the receiver renews it every tick
 /// while media arrives; one that stopped, or left, frees the sender).
 pub(super) const SHARE_LIFETIME: Duration = Duration::from_secs(3);
-/// A split made early, for a new sender (see [`holds_share`]), waits until the others' rates
-/// have been counted this long since the last split.
-pub(super) const EARLY_SPLIT_AFTER: Duration = Duration::from_millis(100);
-
-/// Whether a peer last told its share at `told` still holds it at `now` (at the sender, a
-/// share lapses after [`SHARE_LIFETIME`]).
-pub(super) fn holds_share(told: Option<overlay_core::Time>, now: overlay_core::Time) -> bool {
-    told.is_some_and(|t| now.saturating_since(t) < SHARE_LIFETIME)
-}
-
 /// A sender's demand is taken as what it sends now, times this, plus [`GROWTH_BPS`]: its
 /// share may be that much more, so a sender held back can grow into room the others leave.
 const GROWTH: f64 = 1.25;
@@ -119,7 +109,6 @@ pub(super) fn shares(total_bps: f64, senders: &[Sending]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use overlay_core::Time;
 
     #[test]
     fn a_tally_gives_the_rate_and_the_flows_it_saw_and_starts_over() {
@@ -144,37 +133,6 @@ mod tests {
                 flows: 1
             }
         );
-    }
-
-    #[test]
-    fn a_sender_without_a_share_gets_a_fair_share_by_flows_and_holds_it_for_its_lifetime() {
-        let told = Time::from_millis(1_000);
-        assert!(!holds_share(None, told));
-        assert!(holds_share(
-            Some(told),
-            told + SHARE_LIFETIME - Duration::from_millis(1)
-        ));
-        assert!(!holds_share(Some(told), told + SHARE_LIFETIME));
-        // An old parent with three streams and a new one seen carrying one, of unknown demand:
-        // 1.2 Mbit/s split by flows, whatever the old one sent.
-        let old = Sending {
-            bps: 2_000_000.0,
-            flows: 3,
-        };
-        let new = Sending {
-            bps: f64::INFINITY,
-            flows: 1,
-        };
-        let got = shares(1_200_000.0, &[old, new]);
-        assert_eq!(got, vec![900_000.0, 300_000.0]);
-        // Beside a small demand, the unknown one takes the rest.
-        let small = Sending {
-            bps: 100_000.0,
-            flows: 1,
-        };
-        let got = shares(1_200_000.0, &[small, new]);
-        assert!((got[0] - 189_000.0).abs() < 1e-6, "{got:?}");
-        assert!((got[1] - 1_011_000.0).abs() < 1e-6, "{got:?}");
     }
 
     #[test]

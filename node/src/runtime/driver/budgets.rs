@@ -16,16 +16,13 @@ where
     P::Command: Send + 'static,
     P::Event: Send + 'static,
 {
-    /// With a known download, tell each peer that sent media since the last split the share of
-    /// the download it may fill (see `receive_budget`). A peer holding no share yet (a new
-    /// parent, or one back after its share lapsed) has sent for too short a time, and
-    /// unbounded, for its rate to say what it needs: it is given a fair share by flows.
+    /// With a known download, tell each peer that sent media since the last tick the share of
+    /// the download it may fill (see `receive_budget`).
     pub(super) fn send_shares(&mut self) {
         let now = self.clock.now();
         let Some(download) = self.options.download else {
             return;
         };
-        self.new_sender = false;
         let since = self.shares_at.replace(now);
         let Some(elapsed) = since.map(|t| now.saturating_since(t).as_secs_f64()) else {
             return;
@@ -34,34 +31,12 @@ where
             .peers
             .iter_mut()
             .filter(|(_, p)| !p.received_media.is_empty())
-            .map(|(&id, p)| {
-                let mut sending = p.received_media.take(elapsed);
-                if !receive_budget::holds_share(p.share_told, now) {
-                    sending.bps = f64::INFINITY;
-                }
-                (id, sending)
-            })
+            .map(|(&id, p)| (id, p.received_media.take(elapsed)))
             .collect();
         let sending: Vec<receive_budget::Sending> = senders.iter().map(|&(_, s)| s).collect();
         let total = download.bps_f64() * receive_budget::HEADROOM;
         for ((peer, _), share) in senders.iter().zip(receive_budget::shares(total, &sending)) {
-            if let Some(p) = self.peers.get_mut(peer) {
-                p.share_told = Some(now);
-            }
             self.send_frame(*peer, &Frame::ReceiveShare { bps: share as u64 });
-        }
-    }
-
-    /// Media came from a peer holding no share: split the download now rather than at the
-    /// tick (until then the new parent sends at whatever its path allows, on top of the
-    /// others' shares, and the download's queue overflows for all of them), once the others'
-    /// rates have been counted for [`receive_budget::EARLY_SPLIT_AFTER`].
-    pub(super) fn send_early_shares(&mut self, now: overlay_core::Time) {
-        if self
-            .shares_at
-            .is_some_and(|t| now.saturating_since(t) >= receive_budget::EARLY_SPLIT_AFTER)
-        {
-            self.send_shares();
         }
     }
 

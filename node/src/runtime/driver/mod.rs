@@ -75,9 +75,6 @@ pub(super) struct Driver<P: Protocol> {
     probe_serial: u32,
     /// When the received media was last counted into shares of the download.
     shares_at: Option<Time>,
-    /// Media came from a peer holding no share of the download: the download is split again
-    /// without waiting for the tick (see [`Driver::send_shares`]).
-    new_sender: bool,
     /// When this member's upload was last split among its links.
     upload_split_at: Option<Time>,
     /// The operator's caps on what goes to each peer, bits per second (see
@@ -129,7 +126,6 @@ where
             released_late: Arc::default(),
             probe_serial: 0,
             shares_at: None,
-            new_sender: false,
             upload_split_at: None,
             link_limits: BTreeMap::new(),
             datagram_encoder: EncodeOnce::new(),
@@ -472,17 +468,13 @@ where
             }
             Inbound::Datagram(peer, msg, bytes) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    let now = self.clock.now();
                     // Counted only where shares of the download are given.
                     if self.options.download.is_some() {
                         p.received_media.add(bytes as u64, msg.flow());
-                        self.new_sender |= !receive_budget::holds_share(p.share_told, now);
                     }
                     self.counters.messages_received += 1;
+                    let now = self.clock.now();
                     self.protocol.handle_message(now, peer, msg);
-                    if self.new_sender {
-                        self.send_early_shares(now);
-                    }
                 }
             }
             Inbound::BadDatagram => self.counters.bad_datagrams += 1,
@@ -541,7 +533,6 @@ where
             link: false,
             pacer: LinkPacer::new().with_operator_limit(limit),
             received_media: receive_budget::MediaTally::default(),
-            share_told: None,
             sent_media: receive_budget::MediaTally::default(),
             probe_out: None,
             probe_in: None,
