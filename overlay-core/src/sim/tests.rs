@@ -1,5 +1,6 @@
 //! The simulator's transport semantics and faults, with a protocol that records every input.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
