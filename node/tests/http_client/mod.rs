@@ -2,7 +2,7 @@
 //! attacker that sends nothing or dribbles a request head, a keep-alive hammer that retries
 //! like a browser, and readers of the kernel's and the server's connection counts.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,5 +1,9 @@
-//! What `run conferencing` writes besides its table: the summary, each scheme's receivers
-//! and pairs, and the trees, as JSON and CSV files in the output directory.
+//! What `run conferencing` writes besides its table, in the output directory: the summary
+//! (`summary.json`), each scheme's bandwidth and RTT per sender and receiver
+//! (`receivers.csv`), the members' access links (`members.csv`), the receivers ranked by
+//! bandwidth and by RTT (`rank_bandwidth.svg`, `rank_rtt.svg`), and, with the congestion
+//! episode, the mean bandwidth over time of every receiver and of those below the slowed relay
+//! (`over_time.csv`; the latter drawn in `congestion.svg`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
