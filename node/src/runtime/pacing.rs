@@ -189,8 +189,7 @@ impl LinkPacer {
     /// adaptation shed is not resent into the link that shed it. Base packets are repaired
     /// (a decoder needs them), and on a link narrower than the base layer and its keyframes
     /// the repairs of what the pacer dropped came back through the same pacer, pushing out
-    /// the next base packets, which were asked for again. Admitted, it has room in QUIC's
-    /// datagram buffer (seen here; QUIC only makes more until it is handed over).
+    /// the next base packets, which were asked for again.
     pub(super) fn admit(
         &mut self,
         now: Time,

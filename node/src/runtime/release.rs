@@ -134,12 +134,11 @@ impl Shared {
     }
 
     /// Hands a datagram to QUIC; what QUIC's buffer has no room for, or a lost connection
-    /// refuses, is counted as dropped (a lost connection also closes the queue). `room`: the
-    /// caller has just seen room for it (QUIC only makes more), so it is not asked again.
-    fn transmit(&self, bytes: Bytes, room: bool) {
+    /// refuses, is counted as dropped (a lost connection also closes the queue).
+    fn transmit(&self, bytes: Bytes) {
         // Never push out older datagrams (quinn's `send_datagram` would drop the oldest to make
         // room): a full buffer drops this one.
-        if !room && self.conn.datagram_send_buffer_space() < bytes.len() {
+        if self.conn.datagram_send_buffer_space() < bytes.len() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -181,10 +180,10 @@ impl Release {
     /// Sends a datagram at the paced rate: at once when nothing waits and its time has come
     /// (on a path faster than what is sent, every datagram: no hand-over to the task), else
     /// queued for the task. `false` when the queue is full or closed (it is dropped); what
-    /// QUIC refuses is counted with what the queue drops, as when the task sends it. Called
-    /// right after the pacer's admission, which saw room in QUIC's buffer for it: a datagram
-    /// that leaves at once does not ask again (each asking locks the connection, which quinn's
-    /// own task holds as it sends).
+    /// QUIC refuses is counted with what the queue drops, as when the task sends it. QUIC's
+    /// buffer is asked for room again though the pacer's admission saw room: the release task
+    /// may hand over the last datagram it popped meanwhile (outside the lock), and a datagram
+    /// sent into a full buffer would push out an older one.
     pub(super) fn send(&self, bytes: Bytes, priority: Priority) -> bool {
         let now = Instant::now();
         let Ok(mut state) = self.shared.state.lock() else {
@@ -198,7 +197,7 @@ impl Release {
         if state.waiting.is_empty() && state.next <= now {
             state.next += self.shared.serialisation(bytes.len());
             drop(state);
-            self.shared.transmit(bytes, true);
+            self.shared.transmit(bytes);
             return true;
         }
         let queued = state.waiting.push(bytes, priority, now);
@@ -267,7 +266,7 @@ async fn release(shared: Arc<Shared>) {
         };
         shared.dropped.fetch_add(late, Ordering::Relaxed);
         if let Some(bytes) = picked {
-            shared.transmit(bytes, false);
+            shared.transmit(bytes);
         }
     }
 }

@@ -276,7 +276,6 @@ where
                 // Out at the paced rate, not in a burst the access link would drop.
                 conn.release.set_rate(peer.pacer.rate().bps_f64());
                 let len = bytes.len() as u64;
-                // Admitted: QUIC's buffer had room for it (the pacer refuses what would not fit).
                 if conn.release.send(bytes, priority) {
                     self.counters.data_bytes_sent += len;
                     peer.sent_media.add(len, msg.flow());
