@@ -188,8 +188,12 @@ impl Core {
         let kind = self.config.routing.metric;
         // Nothing reaches this member faster than its own download: with it known, no link is
         // wider (measurements of the same bottleneck that round to different levels then tie,
-        // and latency decides).
+        // and latency decides). A download narrower than the stream is the bottleneck of every
+        // link, and a link measured one level under it is measuring it too: the rounding of
+        // a rate sampled while the download was filling (or shared with another stream) must
+        // not make a farther link look wider.
         let download = self.config.bandwidth.download.map(|d| self.width_of(d));
+        let narrow = self.narrow_download().map(|d| self.width_of(d));
         self.neighbours
             .iter()
             .map(|(&s, n)| {
@@ -198,7 +202,11 @@ impl Core {
                     .bandwidth
                     .level()
                     .unwrap_or_else(|| n.bandwidth.full_level());
-                let width = download.map_or(measured, |d| measured.min(d));
+                let width = match (download, narrow) {
+                    (_, Some(cap)) if measured.saturating_add(1) >= cap => cap,
+                    (Some(d), _) => measured.min(d),
+                    (None, _) => measured,
+                };
                 let metric = kind.link(n.cost_us(), width, &me, &peer);
                 (
                     s,

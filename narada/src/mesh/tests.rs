@@ -220,6 +220,52 @@ fn a_probe_that_filled_a_slow_members_download_measured_the_download_not_the_lin
 }
 
 #[test]
+fn a_link_measured_one_level_under_a_narrow_download_is_as_wide_as_the_download() {
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    cx.config.routing.metric = crate::MetricKind::BandwidthLatency;
+    // 600 kbit/s against a 1.2 Mbit/s stream: level 5 of 10.
+    cx.config.bandwidth.download = Some(Bandwidth::from_kbps(600));
+    let now = Time::from_secs(1);
+    let (near, far, thin) = (
+        cx.members.intern(id(7), now),
+        cx.members.intern(id(8), now),
+        cx.members.intern(id(9), now),
+    );
+    m.on_link_request(&mut cx, now, near, ask(LinkReason::Join, 10_000));
+    m.on_link_request(&mut cx, now, far, ask(LinkReason::Join, 30_000));
+    m.on_link_request(&mut cx, now, thin, ask(LinkReason::Join, 10_000));
+    drained(&mut cx);
+    // Two samples of the same download that round to levels 4 and 5, and a link that is
+    // really narrower (level 3).
+    for (n, kbps) in [(near, 530), (far, 600), (thin, 350)] {
+        if let Some(nb) = cx.neighbours.get_mut(&n) {
+            nb.bandwidth.on_probe(now, Bandwidth::from_kbps(kbps));
+        }
+    }
+    let level = |cx: &Core, n| cx.neighbours.get(&n).and_then(|n| n.bandwidth.level());
+    assert_eq!(
+        (level(&cx, near), level(&cx, far), level(&cx, thin)),
+        (Some(4), Some(5), Some(3))
+    );
+    let links = cx.link_costs();
+    let width = |n: Slot| links.get(&n).map(|l| l.metric.width);
+    // The first two tie at the download, so the nearer link wins on latency; the third stays
+    // narrower.
+    assert_eq!(width(near), width(far));
+    assert!(
+        width(thin) < width(near),
+        "{:?} {:?}",
+        width(thin),
+        width(near)
+    );
+    assert!(links[&near].metric.dist < links[&far].metric.dist);
+    // Without a narrow download a level is a level.
+    cx.config.bandwidth.download = None;
+    let links = cx.link_costs();
+    assert!(links[&near].metric.width < links[&far].metric.width);
+}
+
+#[test]
 fn a_slow_members_new_parent_is_not_judged_by_its_first_reports() {
     let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);
