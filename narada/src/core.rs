@@ -26,6 +26,10 @@ use crate::routing::{LinkCost, RoutingTable, Tolerance};
 /// The share of a slow member's download that, filled by a sample and what else arrives,
 /// makes the sample a measure of the download (see [`Core::download_filled`]).
 const DOWNLOAD_FILLED: f64 = 0.6;
+/// The same for a download that holds a stream but not every stream arriving: several
+/// streams fill most of it while one parent's link is truly congested, so only a download
+/// nearly full (receivers' shares keep what arrives under 85% of it) says so.
+const SHARED_DOWNLOAD_FILLED: f64 = 0.8;
 
 /// For a member whose download is narrower than the stream, the rate reports of a link that
 /// just began carrying data (the first covers part of a window) that only bound its bandwidth
@@ -88,6 +92,9 @@ pub(crate) struct Core {
     pub(crate) upload_full: bool,
     /// Child streams forwarded at the last admission check.
     pub(crate) upload_used: usize,
+    /// The other sources' streams arriving at this member (heard from lately): its download
+    /// is shared among them (see [`Core::narrow_download`]).
+    pub(crate) streams_in: usize,
 }
 
 impl Core {
@@ -121,6 +128,7 @@ impl Core {
             heartbeats: 0,
             upload_full: false,
             upload_used: 0,
+            streams_in: 0,
 
             config,
         }
@@ -186,13 +194,18 @@ impl Core {
     pub(crate) fn link_costs(&self) -> BTreeMap<Slot, LinkCost> {
         let me = self.me();
         let kind = self.config.routing.metric;
-        // Nothing reaches this member faster than its own download: with it known, no link is
-        // wider (measurements of the same bottleneck that round to different levels then tie,
-        // and latency decides). A download narrower than the stream is the bottleneck of every
-        // link, and a link measured one level under it is measuring it too: the rounding of
-        // a rate sampled while the download was filling (or shared with another stream) must
-        // not make a farther link look wider.
-        let download = self.config.bandwidth.download.map(|d| self.width_of(d));
+        // Nothing reaches this member faster than its own download (its share per stream, where
+        // the driver splits it among parents): with it known, no link is wider (measurements of
+        // the same bottleneck that round to different levels then tie, and latency decides). A
+        // download narrower than the stream is the bottleneck of every link, and a link
+        // measured one level under it is measuring it too: the rounding of a rate sampled while
+        // the download was filling (or shared with another stream) must not make a farther
+        // link look wider.
+        let download = self
+            .config
+            .bandwidth
+            .download
+            .map(|d| self.width_of(self.per_stream(d)));
         let narrow = self.narrow_download().map(|d| self.width_of(d));
         self.neighbours
             .iter()
@@ -353,11 +366,31 @@ impl Core {
         level.clamp(0.0, f64::from(config.bandwidth_levels)) as u16
     }
 
-    /// This member's download, if it is narrower than the stream: then it is the bottleneck of
-    /// every path to this member.
+    /// This member's download, if it is narrower than a stream: then it is the bottleneck of
+    /// every path to this member. Where the driver shares the download among parents
+    /// ([`BandwidthConfig::download_shared`](crate::config::BandwidthConfig::download_shared)),
+    /// its share per stream arriving here: a download of several streams shared by more is as
+    /// narrow for each as a download under one stream. The demo's slow
+    /// member (1.2 Mbit/s, three sources of 500 kbit/s) read each parent's link narrow while it
+    /// carried all three and every idle link wide, and moved its routes from parent to parent
+    /// every few seconds, each move a collision of the two parents' bursts in its download.
     pub(crate) fn narrow_download(&self) -> Option<Bandwidth> {
         let bandwidth = &self.config.bandwidth;
-        bandwidth.download.filter(|d| *d < bandwidth.stream_rate)
+        bandwidth
+            .download
+            .map(|d| self.per_stream(d))
+            .filter(|d| *d < bandwidth.stream_rate)
+    }
+
+    /// `download` shared by the streams arriving here (all of it for one or none, or where the
+    /// driver does not share it).
+    fn per_stream(&self, download: Bandwidth) -> Bandwidth {
+        let streams = if self.config.bandwidth.download_shared {
+            self.streams_in.max(1) as f64
+        } else {
+            1.0
+        };
+        Bandwidth::from_bps_f64(download.bps_f64() / streams)
     }
 
     /// Ask the driver to measure the bandwidth from `slot` to this member, at no more than the
@@ -402,9 +435,9 @@ impl Core {
         }
     }
 
-    /// The download a link measured at `sample` was held to, for a member whose download is
-    /// narrower than a stream, while data arrived at `arriving` from all its neighbours: `None`
-    /// when the sample measured the link.
+    /// The download per stream a link measured at `sample` (all it carries) was held to, for a
+    /// member whose download is narrower than a stream per stream arriving, while data arrived
+    /// at `arriving` from all its neighbours: `None` when the sample measured the link.
     ///
     /// Such a download is the bottleneck of every path to the member. When the sample and the
     /// rest of what arrives together fill most of it ([`DOWNLOAD_FILLED`], 60%: rate control
@@ -424,9 +457,15 @@ impl Core {
         sample: Bandwidth,
         arriving: Option<Bandwidth>,
     ) -> Option<Bandwidth> {
-        let download = self.narrow_download()?;
+        let per_stream = self.narrow_download()?;
+        let download = self.config.bandwidth.download?;
         let together = sample.bps_f64() + arriving.map_or(0.0, |a| a.bps_f64());
-        (together >= DOWNLOAD_FILLED * download.bps_f64()).then_some(download)
+        let filled = if download < self.config.bandwidth.stream_rate {
+            DOWNLOAD_FILLED
+        } else {
+            SHARED_DOWNLOAD_FILLED
+        };
+        (together >= filled * download.bps_f64()).then_some(per_stream)
     }
 
     /// A neighbour reported what it sent over `millis`: compare with what arrived (while data
@@ -467,7 +506,14 @@ impl Core {
         let others =
             arriving.map(|a| Bandwidth::from_bps_f64((a.bps_f64() - received_bps).max(0.0)));
         let received = Bandwidth::from_bps_f64(received_bps / streams);
-        let filled = self.download_filled(received, others);
+        // A shared download is filled by all the link carries; a download under one stream by
+        // one stream's share of it.
+        let sample = if self.config.bandwidth.download_shared {
+            Bandwidth::from_bps_f64(received_bps)
+        } else {
+            received
+        };
+        let filled = self.download_filled(sample, others);
         let Some(nb) = self.neighbours.get_mut(&from) else {
             return;
         };

@@ -383,6 +383,11 @@ impl DataPlane {
         self.silence_at = next;
     }
 
+    /// The other sources' streams heard from in the last ten seconds.
+    pub(crate) fn streams_in(&self, now: Time) -> usize {
+        self.active_sources(now).filter(|&s| s != SELF_SLOT).count()
+    }
+
     /// The sources heard from (or, for this member's own, sent) in the last ten seconds.
     pub(crate) fn active_sources(&self, now: Time) -> impl Iterator<Item = Slot> + '_ {
         self.sources.iter().filter_map(move |(&s, st)| {

@@ -266,6 +266,55 @@ fn a_link_measured_one_level_under_a_narrow_download_is_as_wide_as_the_download(
 }
 
 #[test]
+fn a_download_shared_by_several_streams_is_as_narrow_as_its_share_of_each() {
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    cx.config.routing.metric = crate::MetricKind::BandwidthLatency;
+    // Streams of 500 kbit/s (a level is 50 kbit/s) into a download of 1.2 Mbit/s.
+    cx.config.bandwidth.stream_rate = Bandwidth::from_kbps(500);
+    cx.config.bandwidth.download = Some(Bandwidth::from_kbps(1_200));
+    cx.config.bandwidth.download_shared = true;
+    let now = Time::from_secs(1);
+    let (a, b) = (cx.members.intern(id(7), now), cx.members.intern(id(8), now));
+    m.on_link_request(&mut cx, now, a, ask(LinkReason::Join, 20_000));
+    m.on_link_request(&mut cx, now, b, ask(LinkReason::Join, 20_000));
+    drained(&mut cx);
+    let width = |cx: &Core, n| cx.link_costs()[&n].metric;
+    let level = |cx: &Core, n| cx.neighbours.get(&n).and_then(|n| n.bandwidth.level());
+    // One stream arriving: the download holds it whole; nothing is narrow.
+    cx.streams_in = 1;
+    assert_eq!(cx.narrow_download(), None);
+    m.on_bandwidth_measured(&mut cx, now, id(8), Bandwidth::from_kbps(2_000), None);
+    let wide = width(&cx, b);
+    // Three: 400 kbit/s each, and no link into this member is wider than that (level 8).
+    cx.streams_in = 3;
+    assert_eq!(cx.narrow_download(), Some(Bandwidth::from_kbps(400)));
+    assert_ne!(width(&cx, b), wide);
+    assert_eq!(
+        width(&cx, b),
+        crate::MetricKind::BandwidthLatency.link(cx.neighbours[&b].cost_us(), 8, &id(0), &id(8),)
+    );
+    // 7 carries the three streams and its report says 300 kbit/s of each arrived, 900 of the
+    // download's 1200: the download was full, so the link carries the download's share of
+    // each (level 8), not the 6 levels measured, and ties with the idle link.
+    m.on_bandwidth_measured(&mut cx, now, id(7), Bandwidth::from_kbps(2_000), None);
+    for at in [20, 22, 24] {
+        if let Some(nb) = cx.neighbours.get_mut(&a) {
+            nb.received_bytes = 225_000;
+        }
+        cx.on_rate(
+            Time::from_secs(at),
+            a,
+            375_000,
+            2_000,
+            3,
+            Some(Bandwidth::from_kbps(900)),
+        );
+    }
+    assert_eq!(level(&cx, a), Some(8));
+    assert_eq!(width(&cx, a), width(&cx, b));
+}
+
+#[test]
 fn a_slow_members_new_parent_is_not_judged_by_its_first_reports() {
     let (mut cx, mut m) = founder(MeshConfig::default());
     let now = Time::from_secs(1);

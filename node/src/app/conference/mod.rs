@@ -190,6 +190,8 @@ impl Member {
             .download
             .or_else(|| place.as_ref().map(|p| Bandwidth::from_bps(p.down_bps)));
         let download = narada_config.bandwidth.download;
+        // The runtime splits a known download among the parents sending media here.
+        narada_config.bandwidth.download_shared = download.is_some();
         let upload = narada_config.bandwidth.upload;
         let now = WallClock::default().now();
         let narada = Narada::new(id, narada_config, now);
