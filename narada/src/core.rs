@@ -17,6 +17,7 @@ use probe::{
 };
 
 use crate::NaradaConfig;
+use crate::data::DataPlane;
 use crate::members::{MemberTable, Slot, Status};
 use crate::message::Message;
 use crate::neighbours::Neighbour;
@@ -382,6 +383,14 @@ impl Core {
             .filter(|d| *d < bandwidth.stream_rate)
     }
 
+    /// Count the other sources' streams arriving here, where the download is shared among
+    /// them (see [`Core::narrow_download`]); elsewhere the count is never read.
+    pub(crate) fn count_streams_in(&mut self, data: &DataPlane, now: Time) {
+        if self.config.bandwidth.download_shared {
+            self.streams_in = data.streams_in(now);
+        }
+    }
+
     /// `download` shared by the streams arriving here (all of it for one or none, or where the
     /// driver does not share it).
     fn per_stream(&self, download: Bandwidth) -> Bandwidth {
@@ -435,9 +444,11 @@ impl Core {
         }
     }
 
-    /// The download per stream a link measured at `sample` (all it carries) was held to, for a
-    /// member whose download is narrower than a stream per stream arriving, while data arrived
-    /// at `arriving` from all its neighbours: `None` when the sample measured the link.
+    /// The download (per stream, where it is shared) a link measured at `sample` was held to,
+    /// for a member whose download is narrower than a stream, while data arrived at `arriving`
+    /// from all its neighbours: `None` when the sample measured the link. Where the download is
+    /// shared, `sample` is all the link carried and must fill 80% of the whole download with
+    /// `arriving` ([`SHARED_DOWNLOAD_FILLED`]).
     ///
     /// Such a download is the bottleneck of every path to the member. When the sample and the
     /// rest of what arrives together fill most of it ([`DOWNLOAD_FILLED`], 60%: rate control

@@ -114,7 +114,7 @@ impl Narada {
             } => match neighbour {
                 Some(s) => {
                     let arriving = self.data.arriving_rate(now);
-                    cx.streams_in = self.data.streams_in(now);
+                    cx.count_streams_in(&self.data, now);
                     cx.on_rate(now, s, sent_bytes, millis, streams, arriving);
                 }
                 None => mesh.not_a_neighbour(cx, now, from),

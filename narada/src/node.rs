@@ -447,16 +447,11 @@ impl Narada {
         self.drain_data();
     }
 
-    /// Counts the other sources' streams arriving here (see [`Core::narrow_download`]).
-    fn count_streams_in(&mut self, now: Time) {
-        self.core.streams_in = self.data.streams_in(now);
-    }
-
     fn handle_timer(&mut self, now: Time, timer: Timer) {
         if self.core.life.left {
             return;
         }
-        self.count_streams_in(now);
+        self.core.count_streams_in(&self.data, now);
         let cx = &mut self.core;
         match timer {
             Timer::Heartbeat => {
@@ -601,7 +596,7 @@ impl Protocol for Narada {
 
     fn handle_measurement(&mut self, now: Time, peer: NodeId, metrics: LinkMetrics) {
         if let Some(bandwidth) = metrics.bandwidth {
-            self.count_streams_in(now);
+            self.core.count_streams_in(&self.data, now);
             let arriving = self.data.arriving_rate(now);
             self.mesh
                 .on_bandwidth_measured(&mut self.core, now, peer, bandwidth, arriving);
