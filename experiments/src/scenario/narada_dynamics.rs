@@ -104,6 +104,12 @@ pub struct DynamicsSummary {
     pub repair_downstream_s_p50: f64,
     /// Longest such time, s.
     pub repair_downstream_s_max: f64,
+    /// Median over failures of the most stream a member downstream of it missed live, s: from
+    /// the failure to the publication of the first packet that reached that member live. It is
+    /// `repair_downstream_s_p50` without the new path's own delay, which grows with the group.
+    pub outage_downstream_s_p50: f64,
+    /// Longest such time, s.
+    pub outage_downstream_s_max: f64,
     /// Failures measured (crashes and leaves).
     pub failures: usize,
     /// Failures with someone downstream (the others were leaves of the source's tree).
@@ -312,10 +318,11 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
     let (expected, got, got_live, missing_by_second) =
         delivery(&group, &presence, &labels, partition_at, healed_at);
     let _ = packet_interval;
-    let (repair, repair_downstream) = track.repair_times(&failures, &downstream, &presence, &group);
-    let repair = Distribution::new(repair);
-    let failures_with_downstream = repair_downstream.len();
-    let repair_downstream = Distribution::new(repair_downstream);
+    let times = track.repair_times(&failures, &downstream, &presence, source, group.sim.now());
+    let repair = Distribution::new(times.all);
+    let failures_with_downstream = times.downstream.len();
+    let repair_downstream = Distribution::new(times.downstream);
+    let outage_downstream = Distribution::new(times.outage_downstream);
     let control = group
         .sim
         .traffic()
@@ -333,6 +340,8 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         repair_s_max: round6(repair.max().unwrap_or(0.0)),
         repair_downstream_s_p50: round6(repair_downstream.quantile(0.5).unwrap_or(0.0)),
         repair_downstream_s_max: round6(repair_downstream.max().unwrap_or(0.0)),
+        outage_downstream_s_p50: round6(outage_downstream.quantile(0.5).unwrap_or(0.0)),
+        outage_downstream_s_max: round6(outage_downstream.max().unwrap_or(0.0)),
         failures: failures.len(),
         failures_with_downstream,
         partition_healed_at_s: healed_at.as_secs_f64(),
@@ -366,6 +375,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
             "repair_s",
             "downstream",
             "repair_downstream_s",
+            "outage_downstream_s",
         ],
         sorted_failures.iter().map(|f| {
             vec![
@@ -373,6 +383,8 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
                 format!("{:.3}", f.repair_s),
                 f.downstream.to_string(),
                 f.repair_downstream_s
+                    .map_or_else(String::new, |r| format!("{r:.3}")),
+                f.outage_downstream_s
                     .map_or_else(String::new, |r| format!("{r:.3}")),
             ]
         }),
@@ -474,8 +486,9 @@ fn delivery(
 /// For each failure, when each member first received live a packet sent after it.
 #[derive(Debug, Default)]
 struct FailureTracker {
-    /// `first[f][m]`: arrival of the first live packet published after failure `f`.
-    first: Vec<Vec<Option<Time>>>,
+    /// `first[f][m]`: arrival of the first live packet published after failure `f`, and when
+    /// that packet was published.
+    first: Vec<Vec<Option<(Time, Time)>>>,
     /// Next failure each member still has to resolve.
     next: Vec<usize>,
     /// Each failure's repair, once computed.
@@ -493,6 +506,10 @@ struct FailureRepair {
     downstream: usize,
     /// Until all of those received again, s (`None`: nobody was downstream).
     repair_downstream_s: Option<f64>,
+    /// The most stream any of those missed live, s: from the failure to the publication of the
+    /// first packet that reached it live. Unlike `repair_downstream_s` it leaves out the new
+    /// path's own delay, which grows with the group, so repairs compare across sizes.
+    outage_downstream_s: Option<f64>,
 }
 
 impl FailureTracker {
@@ -518,7 +535,7 @@ impl FailureTracker {
                 if self.first[f].len() <= m {
                     self.first[f].resize(m + 1, None);
                 }
-                self.first[f][m] = Some(at);
+                self.first[f][m] = Some((at, sent));
                 self.next[m] += 1;
             }
         }
@@ -532,70 +549,92 @@ impl FailureTracker {
         failures: &[(Time, usize)],
         downstream: &[Vec<usize>],
         presence: &[Presence],
-        group: &NaradaGroup,
-    ) -> (Vec<f64>, Vec<f64>) {
-        let (mut all, mut cut) = (Vec::new(), Vec::new());
+        source: usize,
+        now: Time,
+    ) -> RepairTimes {
+        let mut times = RepairTimes::default();
         for (f, &(at, who)) in failures.iter().enumerate() {
             let everyone = 0..presence.len();
             let below = downstream.get(f).map_or(&[][..], Vec::as_slice);
-            let worst_all = self.worst_first_arrival(f, at, who, everyone, presence, group);
-            let worst_cut =
-                self.worst_first_arrival(f, at, who, below.iter().copied(), presence, group);
+            let worst_all = self
+                .worst_first_arrival(f, (at, who), everyone, presence, (source, now))
+                .map(|w| w.arrival_s);
+            let worst_cut = self.worst_first_arrival(
+                f,
+                (at, who),
+                below.iter().copied(),
+                presence,
+                (source, now),
+            );
             if let Some(w) = worst_all {
-                all.push(w);
+                times.all.push(w);
                 self.per_failure.push(FailureRepair {
                     at_s: at.as_secs_f64(),
                     repair_s: w,
                     downstream: below.len(),
-                    repair_downstream_s: worst_cut,
+                    repair_downstream_s: worst_cut.map(|w| w.arrival_s),
+                    outage_downstream_s: worst_cut.map(|w| w.published_s),
                 });
             }
             if let Some(w) = worst_cut {
-                cut.push(w);
+                times.downstream.push(w.arrival_s);
+                times.outage_downstream.push(w.published_s);
             }
         }
-        (all, cut)
+        times
     }
 
     /// The latest time, after failure `f` at `at` of `who`, at which one of `members` present
-    /// across it first received a packet sent after it (`None` if no such member).
+    /// across it first received a packet sent after it, and the latest publication of such a
+    /// first packet (`None` if no such member); `source` sends, and the run is at `now`.
     fn worst_first_arrival(
         &self,
         f: usize,
-        at: Time,
-        who: usize,
+        (at, who): (Time, usize),
         members: impl IntoIterator<Item = usize>,
         presence: &[Presence],
-        group: &NaradaGroup,
-    ) -> Option<f64> {
-        let mut worst: Option<f64> = None;
+        (source, now): (usize, Time),
+    ) -> Option<WorstRepair> {
+        let mut worst: Option<WorstRepair> = None;
+        let mut count = |arrival: Time, published: Time| {
+            let w = worst.get_or_insert_default();
+            w.arrival_s = w.arrival_s.max((arrival - at).as_secs_f64());
+            w.published_s = w.published_s.max((published - at).as_secs_f64());
+        };
         for m in members {
             let Some(p) = presence.get(m) else { continue };
-            if m == who
-                || m == group.source.unwrap_or(0)
-                || p.from.is_none_or(|from| from > at)
-                || p.until <= at
-            {
+            if m == who || m == source || p.from.is_none_or(|from| from > at) || p.until <= at {
                 continue;
             }
             let arrival = self.first.get(f).and_then(|v| v.get(m)).copied().flatten();
             match arrival {
-                Some(a) if a <= p.until => {
-                    worst = Some(worst.unwrap_or(0.0).max((a - at).as_secs_f64()));
-                }
+                Some((a, published)) if a <= p.until => count(a, published),
                 // Never received again before it left itself: counts up to its own exit.
-                _ if p.until < group.sim.now() => {}
-                _ => {
-                    worst = Some(
-                        worst
-                            .unwrap_or(0.0)
-                            .max((group.sim.now() - at).as_secs_f64()),
-                    );
-                }
+                _ if p.until < now => {}
+                // Never received again: the whole rest of the run.
+                _ => count(now, now),
             }
         }
         worst
     }
+}
+
+/// The worst repair among some members after one failure, s after it.
+#[derive(Debug, Default, Clone, Copy)]
+struct WorstRepair {
+    /// The latest first arrival.
+    arrival_s: f64,
+    /// The latest publication of a first arrival.
+    published_s: f64,
+}
+
+/// Per failure: until every live member received again, and for the failures with members
+/// downstream, until all of those did and how much stream they missed live (s).
+#[derive(Debug, Default)]
+struct RepairTimes {
+    all: Vec<f64>,
+    downstream: Vec<f64>,
+    outage_downstream: Vec<f64>,
 }
 
 /// The members whose chain of upstreams (`parents[m]` is `m`'s) passes through `who`, in
@@ -670,6 +709,14 @@ pub fn table(s: &DynamicsSummary) -> String {
         "".into(),
     ]);
     t.row(&[
+        "stream missed live p50 / max (downstream)".into(),
+        format!(
+            "{:.2} s / {:.2} s",
+            s.outage_downstream_s_p50, s.outage_downstream_s_max
+        ),
+        "".into(),
+    ]);
+    t.row(&[
         "partition repaired after heal".into(),
         s.partition_repair_s
             .map_or_else(|| "never".into(), |r| format!("{r:.1} s")),
@@ -700,7 +747,57 @@ pub fn table(s: &DynamicsSummary) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::downstream_of;
+    use std::time::Duration;
+
+    use overlay_core::Time;
+
+    use super::{FailureTracker, Presence, downstream_of};
+
+    fn ms(ms: u64) -> Time {
+        Time::ZERO + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn stream_missed_leaves_out_the_delay_of_the_new_path() {
+        // Member 0 sends a packet every 100 ms from 0 to 2 s; member 1 crashes at 1 s with 2
+        // and 3 below it. 2 is fed again from the packet published at 1.5 s, which takes 300 ms
+        // to reach it; 3 from the one at 1.2 s, 50 ms later; 4 was never cut off (20 ms away).
+        let published: Vec<(u64, Time)> = (0..20).map(|i| (i, ms(100 * i))).collect();
+        let failures = [(ms(1000), 1)];
+        let mut arrivals = Vec::new();
+        for &(seq, sent) in &published {
+            let at = |delay| sent + Duration::from_millis(delay);
+            if sent < ms(1000) || sent >= ms(1500) {
+                arrivals.push((2, seq, at(300)));
+            }
+            if sent < ms(1000) || sent >= ms(1200) {
+                arrivals.push((3, seq, at(50)));
+            }
+            arrivals.push((4, seq, at(20)));
+        }
+        arrivals.sort_by_key(|&(_, _, at)| at);
+        let mut track = FailureTracker::default();
+        track.take(&arrivals, &published, &failures);
+        let presence: Vec<Presence> = (0..5)
+            .map(|m| Presence {
+                from: Some(Time::ZERO),
+                until: if m == 1 { ms(1000) } else { ms(3000) },
+            })
+            .collect();
+        let times = track.repair_times(&failures, &[vec![2, 3]], &presence, 0, ms(3000));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        // Until every member below received again: 2's packet of 1.5 s arrived at 1.8 s.
+        assert!(close(times.downstream[0], 0.8), "{:?}", times.downstream);
+        assert!(close(times.all[0], 0.8), "{:?}", times.all);
+        // The stream they missed: 2 missed from 1.0 to 1.5 s.
+        assert!(
+            close(times.outage_downstream[0], 0.5),
+            "{:?}",
+            times.outage_downstream
+        );
+        assert_eq!(track.per_failure.len(), 1);
+        assert_eq!(track.per_failure[0].outage_downstream_s, Some(0.5));
+    }
 
     #[test]
     fn downstream_follows_chains_through_the_failed_member_only() {
