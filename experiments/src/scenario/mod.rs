@@ -8,6 +8,7 @@
 pub mod anycast;
 pub mod baselines;
 pub mod conferencing;
+pub mod control_phases;
 pub mod narada;
 pub mod narada_dynamics;
 pub mod narada_sweep;

@@ -15,6 +15,7 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
+use super::control_phases::{ControlSeries, PhaseControl};
 use super::narada::{Counters, load_config};
 use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::group::narada::NaradaGroup;
@@ -137,6 +138,10 @@ pub struct DynamicsSummary {
     pub joined_late: usize,
     /// Control and probe traffic per live member over the run, kbit/s.
     pub control_kbps_per_member: f64,
+    /// The same per phase of the run: the joins and the stream's start, the churn minute, the
+    /// quiet before the partition, the partition, and after the heal (phases cut short by the
+    /// end of the run are shorter; empty ones are left out).
+    pub control_by_phase: Vec<PhaseControl>,
     /// Protocol counters summed over members still running.
     pub counters: Counters,
 }
@@ -245,6 +250,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
     let mut loops: Vec<LoopSeen> = Vec::new();
     let mut repaired_at: Option<Time> = None;
     let mut track = FailureTracker::default();
+    let mut control_series = ControlSeries::default();
     group.log.live_arrivals = Some(Vec::new());
 
     let bar = progress(args.duration.as_secs(), "simulated s");
@@ -282,6 +288,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         }
         group.run_until(step_end);
         t = step_end;
+        control_series.record(t, control_bytes(&group));
         if let Some(arrivals) = group.log.live_arrivals.as_mut() {
             let batch = std::mem::take(arrivals);
             track.take(&batch, &group.published, &failures);
@@ -323,14 +330,18 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
     let failures_with_downstream = times.downstream.len();
     let repair_downstream = Distribution::new(times.downstream);
     let outage_downstream = Distribution::new(times.outage_downstream);
-    let control = group
-        .sim
-        .traffic()
-        .bytes_of(overlay_core::TrafficClass::Control)
-        + group
-            .sim
-            .traffic()
-            .bytes_of(overlay_core::TrafficClass::Probe);
+    let control = control_bytes(&group);
+    let churn_end = churn_start + Duration::from_secs(60);
+    let control_by_phase: Vec<PhaseControl> = [
+        ("joins and the stream's start", Time::ZERO, churn_start),
+        ("churn minute", churn_start, churn_end),
+        ("before the partition", churn_end, partition_at),
+        ("partition", partition_at, healed_at),
+        ("after the heal", healed_at, end),
+    ]
+    .into_iter()
+    .filter_map(|(phase, from, until)| control_series.phase(phase, from, until.min(end), initial))
+    .collect();
     let summary = DynamicsSummary {
         header: RunHeader::new(NaradaDynamics::NAME, &common, group.sim.network()),
         duration_s: args.duration.as_secs_f64(),
@@ -356,6 +367,7 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         control_kbps_per_member: round6(
             control as f64 * 8.0 / args.duration.as_secs_f64() / initial as f64 / 1e3,
         ),
+        control_by_phase,
         counters: Counters::of(&group),
     };
     let out = NaradaDynamics::out_dir(args);
@@ -365,6 +377,14 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         &out.join("missing.csv"),
         &["second", "packets_missing"],
         missing_by_second.iter().map(|(&t, &c)| vec![t, c]),
+    )?;
+    report::write_csv(
+        &out.join("control.csv"),
+        &["second", "control_kbps_per_member"],
+        control_series
+            .per_interval(initial)
+            .into_iter()
+            .map(|(t, kbps)| vec![format!("{t:.0}"), format!("{kbps:.3}")]),
     )?;
     let mut sorted_failures = track.per_failure.clone();
     sorted_failures.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
@@ -481,6 +501,13 @@ fn delivery(
     }
     let got_live = got.saturating_sub(group.log.recovered);
     (expected, got, got_live, missing)
+}
+
+/// Control and probe bytes the group has sent so far.
+fn control_bytes(group: &NaradaGroup) -> u64 {
+    let traffic = group.sim.traffic();
+    traffic.bytes_of(overlay_core::TrafficClass::Control)
+        + traffic.bytes_of(overlay_core::TrafficClass::Probe)
 }
 
 /// For each failure, when each member first received live a packet sent after it.
@@ -742,83 +769,15 @@ pub fn table(s: &DynamicsSummary) -> String {
         format!("{:.2}", s.control_kbps_per_member),
         "".into(),
     ]);
+    for p in &s.control_by_phase {
+        t.row(&[
+            format!("  {} ({:.0}-{:.0} s)", p.phase, p.from_s, p.until_s),
+            format!("{:.2}", p.kbps_per_member),
+            "".into(),
+        ]);
+    }
     t.render()
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use overlay_core::Time;
-
-    use super::{FailureTracker, Presence, downstream_of};
-
-    fn ms(ms: u64) -> Time {
-        Time::ZERO + Duration::from_millis(ms)
-    }
-
-    #[test]
-    fn stream_missed_leaves_out_the_delay_of_the_new_path() {
-        // Member 0 sends a packet every 100 ms from 0 to 2 s; member 1 crashes at 1 s with 2
-        // and 3 below it. 2 is fed again from the packet published at 1.5 s, which takes 300 ms
-        // to reach it; 3 from the one at 1.2 s, 50 ms later; 4 was never cut off (20 ms away).
-        let published: Vec<(u64, Time)> = (0..20).map(|i| (i, ms(100 * i))).collect();
-        let failures = [(ms(1000), 1)];
-        let mut arrivals = Vec::new();
-        for &(seq, sent) in &published {
-            let at = |delay| sent + Duration::from_millis(delay);
-            if sent < ms(1000) || sent >= ms(1500) {
-                arrivals.push((2, seq, at(300)));
-            }
-            if sent < ms(1000) || sent >= ms(1200) {
-                arrivals.push((3, seq, at(50)));
-            }
-            arrivals.push((4, seq, at(20)));
-        }
-        arrivals.sort_by_key(|&(_, _, at)| at);
-        let mut track = FailureTracker::default();
-        track.take(&arrivals, &published, &failures);
-        let presence: Vec<Presence> = (0..5)
-            .map(|m| Presence {
-                from: Some(Time::ZERO),
-                until: if m == 1 { ms(1000) } else { ms(3000) },
-            })
-            .collect();
-        let times = track.repair_times(&failures, &[vec![2, 3]], &presence, 0, ms(3000));
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-        // Until every member below received again: 2's packet of 1.5 s arrived at 1.8 s.
-        assert!(close(times.downstream[0], 0.8), "{:?}", times.downstream);
-        assert!(close(times.all[0], 0.8), "{:?}", times.all);
-        // The stream they missed: 2 missed from 1.0 to 1.5 s.
-        assert!(
-            close(times.outage_downstream[0], 0.5),
-            "{:?}",
-            times.outage_downstream
-        );
-        assert_eq!(track.per_failure.len(), 1);
-        assert_eq!(track.per_failure[0].outage_downstream_s, Some(0.5));
-    }
-
-    #[test]
-    fn downstream_follows_chains_through_the_failed_member_only() {
-        // 0 is the source; 1 and 2 hang off it; 3 and 4 below 1; 5 below 3; 6 and 7 form a
-        // cycle; 8 has no upstream.
-        let parents = [
-            None,
-            Some(0),
-            Some(0),
-            Some(1),
-            Some(1),
-            Some(3),
-            Some(7),
-            Some(6),
-            None,
-        ];
-        assert_eq!(downstream_of(&parents, 1), vec![3, 4, 5]);
-        assert_eq!(downstream_of(&parents, 3), vec![5]);
-        assert_eq!(downstream_of(&parents, 0), vec![1, 2, 3, 4, 5]);
-        assert!(downstream_of(&parents, 5).is_empty());
-        assert_eq!(downstream_of(&parents, 6), vec![7]);
-        assert!(downstream_of(&parents, 42).is_empty());
-    }
-}
+mod tests;
