@@ -192,7 +192,8 @@ fn measure(group: &NaradaGroup, refs: &References, sources: &[usize]) -> TreeQua
     )
 }
 
-fn control_bytes(group: &NaradaGroup) -> u64 {
+/// Control and probe bytes the group has sent so far.
+pub(crate) fn control_bytes(group: &NaradaGroup) -> u64 {
     let t = group.sim.traffic();
     t.bytes_of(TrafficClass::Control) + t.bytes_of(TrafficClass::Probe)
 }

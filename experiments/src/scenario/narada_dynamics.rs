@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::control_phases::{ControlSeries, PhaseControl};
-use super::narada::{Counters, load_config};
+use super::narada::{Counters, control_bytes, load_config};
 use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::group::narada::NaradaGroup;
 use crate::network::Network;
@@ -136,7 +136,8 @@ pub struct DynamicsSummary {
     pub left: usize,
     /// See `crashed`.
     pub joined_late: usize,
-    /// Control and probe traffic per live member over the run, kbit/s.
+    /// Control and probe traffic over the run, kbit/s per member of the initial group (members
+    /// come and go during the churn; each phase below is divided the same way).
     pub control_kbps_per_member: f64,
     /// The same per phase of the run: the joins and the stream's start, the churn minute, the
     /// quiet before the partition, the partition, and after the heal (phases cut short by the
@@ -501,13 +502,6 @@ fn delivery(
     }
     let got_live = got.saturating_sub(group.log.recovered);
     (expected, got, got_live, missing)
-}
-
-/// Control and probe bytes the group has sent so far.
-fn control_bytes(group: &NaradaGroup) -> u64 {
-    let traffic = group.sim.traffic();
-    traffic.bytes_of(overlay_core::TrafficClass::Control)
-        + traffic.bytes_of(overlay_core::TrafficClass::Probe)
 }
 
 /// For each failure, when each member first received live a packet sent after it.
