@@ -79,8 +79,10 @@ pub(crate) struct Core {
     /// handled (a dead neighbour's second lost ping, say): handled next, in order, by
     /// `Narada::drive_prober`.
     pub(crate) deferred_probe_events: VecDeque<ProberEvent>,
-    /// Destinations whose advertisement changed since the last route flush.
-    pub(crate) route_dirty: BTreeSet<Slot>,
+    /// Destinations whose advertisement changed since the last route flush, each with the
+    /// neighbours already sent its current advertisement (at once, as a new next hop or a
+    /// withdrawal): the flush sends it to the others only.
+    pub(crate) route_dirty: BTreeMap<Slot, Vec<Slot>>,
     pub(crate) life: Life,
     /// Every timer of the member and its parts, in one table so ties fire in one fixed order
     /// (the declaration order of [`Timer`]).
@@ -121,7 +123,7 @@ impl Core {
             neighbours: BTreeMap::new(),
             prober: Prober::new(id, prober_config),
             deferred_probe_events: VecDeque::new(),
-            route_dirty: BTreeSet::new(),
+            route_dirty: BTreeMap::new(),
             life: Life::default(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
@@ -310,16 +312,26 @@ impl Core {
                 _ => {}
             }
         }
+        // The flush sends each changed route to the neighbours not told of it here; a route
+        // that changes again before the flush is told afresh.
+        for &d in &changed {
+            self.route_dirty.insert(d, Vec::new());
+        }
         for (hop, dests) in urgent {
             self.send_routes_now(hop, &dests);
+            for d in dests {
+                self.route_dirty.entry(d).or_default().push(hop);
+            }
         }
         if !withdrawn.is_empty() {
             let all: Vec<Slot> = self.neighbours.keys().copied().collect();
-            for n in all {
+            for &n in &all {
                 self.send_routes_now(n, &withdrawn);
             }
+            for d in withdrawn {
+                self.route_dirty.insert(d, all.clone());
+            }
         }
-        self.route_dirty.extend(changed);
         if !self.timers.is_armed(Timer::FlushRoutes) {
             self.timers
                 .set(Timer::FlushRoutes, now + self.config.routing.update_delay);

@@ -254,16 +254,19 @@ impl Core {
         }
     }
 
-    /// Route changes since the last flush, to every neighbour.
+    /// Route changes since the last flush, to every neighbour not yet told of them.
     pub(crate) fn flush_routes(&mut self) {
-        let dirty: Vec<Slot> = std::mem::take(&mut self.route_dirty).into_iter().collect();
+        let dirty = std::mem::take(&mut self.route_dirty);
         if dirty.is_empty() {
             return;
         }
         let targets: Vec<Slot> = self.neighbours.keys().copied().collect();
         for n in targets {
             let mut update = Update::default();
-            for &dest in &dirty {
+            for (&dest, told) in &dirty {
+                if told.contains(&n) {
+                    continue;
+                }
                 self.route_entry(n, dest, &mut update);
                 if update.routes.len() >= CHUNK {
                     self.send_update(n, std::mem::take(&mut update));

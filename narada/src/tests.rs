@@ -750,3 +750,26 @@ fn an_introduction_lost_on_the_way_is_made_again_when_the_digest_differs() {
     assert_eq!(lab.node(2).next_hop(&Lab::id(3)), Some(Lab::id(1)));
     assert!(lab.node(2).stats().unknown_handles >= 1);
 }
+
+#[test]
+fn a_withdrawal_sent_at_once_is_not_sent_again_with_the_batched_routes() {
+    // Chain 0 - 1 - 2: when 0 falls silent, 1 withdraws its route to 0 from 2 at once; the
+    // batch of route news that follows must not carry the same withdrawal again.
+    let mut lab = chain();
+    let withdrawals = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let seen = withdrawals.clone();
+    lab.sim
+        .set_drop_filter(Some(Box::new(move |from, to, msg: &Message| {
+            if let (1, 2, Message::Update(u)) = (from, to, msg) {
+                let n = u.routes.iter().filter(|r| r.route.is_none()).count();
+                seen.set(seen.get() + n);
+            }
+            false
+        })));
+    lab.sim.silence(0);
+    let t = lab.now();
+    lab.run_until(t + Duration::from_secs(20));
+    assert_eq!(lab.node(2).next_hop(&Lab::id(0)), None);
+    assert!(!lab.node(2).believes_alive(&Lab::id(0)));
+    assert_eq!(withdrawals.get(), 1, "withdrawals of 0 sent from 1 to 2");
+}
