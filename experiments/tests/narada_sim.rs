@@ -52,6 +52,18 @@ fn a_small_group_builds_good_trees_and_delivers_the_stream() {
     );
     assert!(s.mesh_degree_max <= 7);
     assert!(s.control_kbps_per_member < 16.0);
+    // The kinds of control add up to the whole, and route news is among them.
+    let by_kind: f64 = s.control_kbps_by_kind.values().sum();
+    assert!(
+        (by_kind - s.control_kbps_per_member).abs() < 1e-3,
+        "by kind {by_kind} against {}",
+        s.control_kbps_per_member
+    );
+    assert!(
+        s.control_kbps_by_kind
+            .get("update")
+            .is_some_and(|&k| k > 0.0)
+    );
 }
 
 #[derive(Clone, Debug)]

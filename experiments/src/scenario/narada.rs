@@ -198,6 +198,40 @@ pub(crate) fn control_bytes(group: &NaradaGroup) -> u64 {
     t.bytes_of(TrafficClass::Control) + t.bytes_of(TrafficClass::Probe)
 }
 
+/// Control and probe traffic per member by kind of message (Narada's message names; active
+/// bandwidth probes as `bandwidth-probe`), kbit/s: the bytes sent since `since` (bytes by class
+/// and kind, as the simulator counts them) over `seconds`, divided among `members`.
+pub(crate) fn control_kbps_by_kind(
+    group: &NaradaGroup,
+    since: &BTreeMap<(TrafficClass, &'static str), u64>,
+    seconds: f64,
+    members: usize,
+) -> BTreeMap<String, f64> {
+    let per_member_s = seconds.max(1e-9) * members.max(1) as f64;
+    group
+        .sim
+        .traffic()
+        .by_kind
+        .iter()
+        .filter(|&(&(class, _), _)| class != TrafficClass::Data)
+        .map(|(&(class, kind), &bytes)| {
+            let sent = bytes.saturating_sub(since.get(&(class, kind)).copied().unwrap_or(0));
+            (
+                kind.to_owned(),
+                round6(sent as f64 * 8.0 / per_member_s / 1e3),
+            )
+        })
+        .collect()
+}
+
+/// The `most` largest entries of a table of kbit/s by kind, largest first (ties by name).
+pub(crate) fn largest_kinds(by_kind: &BTreeMap<String, f64>, most: usize) -> Vec<(&str, f64)> {
+    let mut kinds: Vec<(&str, f64)> = by_kind.iter().map(|(k, &v)| (k.as_str(), v)).collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    kinds.truncate(most);
+    kinds
+}
+
 /// `run narada` as a [`Scenario`].
 #[derive(Debug, Clone, Copy)]
 pub struct Narada;
@@ -304,18 +338,7 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
         control_kbps_per_member_all: round6(
             control_bytes(&group) as f64 * 8.0 / args.duration.as_secs_f64() / n as f64 / 1e3,
         ),
-        control_kbps_by_kind: group
-            .sim
-            .traffic()
-            .by_kind
-            .iter()
-            .filter(|&(&(class, _), _)| class != TrafficClass::Data)
-            .map(|(&(class, kind), &bytes)| {
-                let steady = bytes - settled_kinds.get(&(class, kind)).copied().unwrap_or(0);
-                let kbps = round6(steady as f64 * 8.0 / steady_s / n as f64 / 1e3);
-                (kind.to_owned(), kbps)
-            })
-            .collect(),
+        control_kbps_by_kind: control_kbps_by_kind(&group, &settled_kinds, steady_s, n),
         reachable_fraction: round6(q.reachable_fraction()),
         routing_loops: q.loops,
         converged_at_s: converged_at(&samples),
@@ -539,9 +562,7 @@ pub fn table(s: &NaradaSummary) -> String {
         "<= 16".into(),
     ]);
     // The largest kinds, so a reader sees where control goes.
-    let mut kinds: Vec<(&String, &f64)> = s.control_kbps_by_kind.iter().collect();
-    kinds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-    for (kind, kbps) in kinds.into_iter().take(4) {
+    for (kind, kbps) in largest_kinds(&s.control_kbps_by_kind, 4) {
         t.row(&[
             format!("  {kind}"),
             format!("{kbps:.2}"),

@@ -4,6 +4,7 @@
 //! how long each failure disrupts it, how soon the mesh is whole again after the partition, and
 //! whether forwarding ever loops.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::control_phases::{ControlSeries, PhaseControl};
-use super::narada::{Counters, control_bytes, load_config};
+use super::narada::{Counters, control_bytes, control_kbps_by_kind, largest_kinds, load_config};
 use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::group::narada::NaradaGroup;
 use crate::network::Network;
@@ -143,6 +144,8 @@ pub struct DynamicsSummary {
     /// quiet before the partition, the partition, and after the heal (phases cut short by the
     /// end of the run are shorter; empty ones are left out).
     pub control_by_phase: Vec<PhaseControl>,
+    /// `control_kbps_per_member` by kind of message (as `run narada` reports it).
+    pub control_kbps_by_kind: BTreeMap<String, f64>,
     /// Protocol counters summed over members still running.
     pub counters: Counters,
 }
@@ -369,6 +372,12 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
             control as f64 * 8.0 / args.duration.as_secs_f64() / initial as f64 / 1e3,
         ),
         control_by_phase,
+        control_kbps_by_kind: control_kbps_by_kind(
+            &group,
+            &BTreeMap::new(),
+            args.duration.as_secs_f64(),
+            initial,
+        ),
         counters: Counters::of(&group),
     };
     let out = NaradaDynamics::out_dir(args);
@@ -474,9 +483,9 @@ fn delivery(
     labels: &[u32],
     cut_from: Time,
     cut_until: Time,
-) -> (u64, u64, u64, std::collections::BTreeMap<u64, u64>) {
+) -> (u64, u64, u64, BTreeMap<u64, u64>) {
     let (mut expected, mut got) = (0u64, 0u64);
-    let mut missing = std::collections::BTreeMap::new();
+    let mut missing = BTreeMap::new();
     let source = group.source.unwrap_or(0);
     for (m, p) in presence.iter().enumerate() {
         let Some(from) = p.from else { continue };
@@ -767,6 +776,13 @@ pub fn table(s: &DynamicsSummary) -> String {
         t.row(&[
             format!("  {} ({:.0}-{:.0} s)", p.phase, p.from_s, p.until_s),
             format!("{:.2}", p.kbps_per_member),
+            "".into(),
+        ]);
+    }
+    for (kind, kbps) in largest_kinds(&s.control_kbps_by_kind, 3) {
+        t.row(&[
+            format!("  {kind} (whole run)"),
+            format!("{kbps:.2}"),
             "".into(),
         ]);
     }
