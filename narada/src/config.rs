@@ -55,7 +55,9 @@ pub struct RoutingConfig {
     /// against 0.79 / 2.16 s); at 512, seeds 2-3, 53.7 -> 49.8 (the partition's 114 -> 61), the
     /// partition repaired 6.5 -> 3.5 s after the heal; `run narada --members 1024 --duration
     /// 40s` in 0.85 of the wall time; trees (`run narada` seeds 1-5) and `run conferencing`
-    /// (one sender seeds 1-5, four senders seeds 1-8) within the seeds' noise.
+    /// (one sender seeds 1-5, four senders seeds 1-8) within the seeds' noise. The price: `run
+    /// narada --members 512`, seeds 1-3, settled control 12.1 -> 12.7 kbit/s per member (30.4
+    /// -> 31.2 over the run with its joins), still under the goal of 16.
     pub update_delay: Duration,
     /// A route is switched only to one cheaper by more than this fraction (plus `switch_floor`),
     /// and re-advertised only when its cost moves by more: small latency differences and noise
