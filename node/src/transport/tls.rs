@@ -14,8 +14,10 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::identity::{Identity, id_from_certificate};
 
-/// The ALPN protocol name members speak.
-pub const ALPN: &[u8] = b"esm/2";
+/// The ALPN protocol name members speak (raised with every change to what members send each
+/// other, so a member of another build is refused at the handshake instead of misread: 3 is
+/// Narada's compact route adverts).
+pub const ALPN: &[u8] = b"esm/3";
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
