@@ -41,7 +41,7 @@ pub struct MemberEntry {
 
 /// A route as a neighbour advertises it.
 ///
-/// On the wire (see [`RouteAdvertWire`]) the width is sent plus one, wrapping, so the
+/// On the wire the width is sent plus one, wrapping, so the
 /// unbounded width of a latency-only metric takes one byte, and the latency as its difference
 /// from the metric's distance, which is the latency itself under the latency metrics: a
 /// member sends a route per destination on every change, and these took four of a typical
