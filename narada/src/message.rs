@@ -41,12 +41,13 @@ pub struct MemberEntry {
 
 /// A route as a neighbour advertises it.
 ///
-/// On the wire the width is sent plus one, wrapping, so the
-/// unbounded width of a latency-only metric takes one byte, and the latency as its difference
-/// from the metric's distance, which is the latency itself under the latency metrics: a
-/// member sends a route per destination on every change, and these took four of a typical
-/// entry's 25 bytes (`run narada --members 512`, seeds 1-3: settled control 0.95x, 0.90x over
-/// the run; `run narada-dynamics`, 128 members seeds 1-5: 0.90x).
+/// On the wire the width is sent plus one, wrapping, so the unbounded width of a latency-only
+/// metric takes one byte, and the latency as its difference from the metric's distance, which
+/// is the latency itself under the latency metrics. A member sends a route per destination on
+/// every change: a six-hop latency route took 22 bytes and takes 18 (`run narada --members
+/// 512`, seeds 1-3: settled control 0.95x, 0.90x over the run; `run narada-dynamics`, 128
+/// members seeds 1-5: 0.90x). The derived reading (`RouteAdvertWire`) and the hand-written
+/// `Serialize` below must keep the same fields in the same order; a property test checks it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RouteAdvertWire")]
 pub struct RouteAdvert {

@@ -7,6 +7,11 @@ use serde::Serialize;
 
 use crate::report::round6;
 
+/// `bytes` sent over `seconds` as kbit/s per member of `members` (rounded as summaries are).
+pub fn kbps_per_member(bytes: u64, seconds: f64, members: usize) -> f64 {
+    round6(bytes as f64 * 8.0 / seconds.max(1e-9) / members.max(1) as f64 / 1e3)
+}
+
 /// A run's control bytes so far, sampled as it goes.
 #[derive(Debug, Clone)]
 pub struct ControlSeries {
@@ -66,9 +71,7 @@ impl ControlSeries {
             phase: phase.to_owned(),
             from_s: t0.as_secs_f64(),
             until_s: t1.as_secs_f64(),
-            kbps_per_member: round6(
-                b1.saturating_sub(b0) as f64 * 8.0 / seconds / members.max(1) as f64 / 1e3,
-            ),
+            kbps_per_member: kbps_per_member(b1.saturating_sub(b0), seconds, members),
         })
     }
 
@@ -79,9 +82,11 @@ impl ControlSeries {
             .windows(2)
             .map(|w| {
                 let ((t0, b0), (t1, b1)) = (w[0], w[1]);
-                let seconds = t1.saturating_since(t0).as_secs_f64().max(1e-9);
-                let kbps = b1.saturating_sub(b0) as f64 * 8.0 / seconds / members.max(1) as f64;
-                (t1.as_secs_f64(), round6(kbps / 1e3))
+                let seconds = t1.saturating_since(t0).as_secs_f64();
+                (
+                    t1.as_secs_f64(),
+                    kbps_per_member(b1.saturating_sub(b0), seconds, members),
+                )
             })
             .collect()
     }

@@ -12,6 +12,7 @@ use narada::NaradaConfig;
 use overlay_core::{Bandwidth, Time, TrafficClass};
 use serde::Serialize;
 
+use super::control_phases::kbps_per_member;
 use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::group::narada::NaradaGroup;
 use crate::network::Network;
@@ -207,7 +208,6 @@ pub(crate) fn control_kbps_by_kind(
     seconds: f64,
     members: usize,
 ) -> BTreeMap<String, f64> {
-    let per_member_s = seconds.max(1e-9) * members.max(1) as f64;
     group
         .sim
         .traffic()
@@ -216,10 +216,7 @@ pub(crate) fn control_kbps_by_kind(
         .filter(|&(&(class, _), _)| class != TrafficClass::Data)
         .map(|(&(class, kind), &bytes)| {
             let sent = bytes.saturating_sub(since.get(&(class, kind)).copied().unwrap_or(0));
-            (
-                kind.to_owned(),
-                round6(sent as f64 * 8.0 / per_member_s / 1e3),
-            )
+            (kind.to_owned(), kbps_per_member(sent, seconds, members))
         })
         .collect()
 }
@@ -334,9 +331,11 @@ pub fn run(args: &NaradaArgs) -> Result<NaradaSummary, ScenarioError> {
         ru_ratio: q.ru_ratio().map(round6),
         ru_floor_ratio: q.ru_floor_ratio().map(round6),
         overhead_ratio: round6(steady_control as f64 / steady_data.max(1) as f64),
-        control_kbps_per_member: round6(steady_control as f64 * 8.0 / steady_s / n as f64 / 1e3),
-        control_kbps_per_member_all: round6(
-            control_bytes(&group) as f64 * 8.0 / args.duration.as_secs_f64() / n as f64 / 1e3,
+        control_kbps_per_member: kbps_per_member(steady_control, steady_s, n),
+        control_kbps_per_member_all: kbps_per_member(
+            control_bytes(&group),
+            args.duration.as_secs_f64(),
+            n,
         ),
         control_kbps_by_kind: control_kbps_by_kind(&group, &settled_kinds, steady_s, n),
         reachable_fraction: round6(q.reachable_fraction()),

@@ -16,7 +16,7 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::control_phases::{ControlSeries, PhaseControl};
+use super::control_phases::{ControlSeries, PhaseControl, kbps_per_member};
 use super::narada::{Counters, control_bytes, control_kbps_by_kind, largest_kinds, load_config};
 use super::{CommonArgs, RunHeader, Scenario, ScenarioError, progress};
 use crate::group::narada::NaradaGroup;
@@ -334,7 +334,6 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
     let failures_with_downstream = times.downstream.len();
     let repair_downstream = Distribution::new(times.downstream);
     let outage_downstream = Distribution::new(times.outage_downstream);
-    let control = control_bytes(&group);
     let churn_end = churn_start + Duration::from_secs(60);
     let control_by_phase: Vec<PhaseControl> = [
         ("joins and the stream's start", Time::ZERO, churn_start),
@@ -368,8 +367,10 @@ pub fn run(args: &DynamicsArgs) -> Result<DynamicsSummary, ScenarioError> {
         crashed: crash_n,
         left: leave_n,
         joined_late: late,
-        control_kbps_per_member: round6(
-            control as f64 * 8.0 / args.duration.as_secs_f64() / initial as f64 / 1e3,
+        control_kbps_per_member: kbps_per_member(
+            control_bytes(&group),
+            args.duration.as_secs_f64(),
+            initial,
         ),
         control_by_phase,
         control_kbps_by_kind: control_kbps_by_kind(
