@@ -371,8 +371,9 @@ impl Mesh {
     /// `slot` was found dead first hand: record it, drop its link, reroute, and keep probing it
     /// now and then in case it was only cut off.
     pub(crate) fn member_died(&mut self, cx: &mut Core, now: Time, slot: Slot) {
-        let first = cx.config.repair.repair_interval * 2;
-        self.suspects.entry(slot).or_insert((now + first, first));
+        if let std::collections::btree_map::Entry::Vacant(e) = self.suspects.entry(slot) {
+            e.insert(Self::first_reprobe(cx, now));
+        }
         if cx.members.declare_dead(slot, now)
             && let Some(id) = cx.members.id_of(slot)
         {

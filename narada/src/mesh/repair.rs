@@ -2,6 +2,8 @@
 //! bound, otherwise with probability |Q| / N), suspects re-probed with backoff, and queries that
 //! went unanswered.
 
+use std::time::Duration;
+
 use overlay_core::Time;
 use rand::RngExt;
 
@@ -26,11 +28,12 @@ impl Mesh {
         }
     }
 
-    /// Members declared dead first hand are probed again with exponential backoff (up to half a
-    /// minute): after a network partition heals, the cut-off side answers and is linked again
-    /// within seconds instead of waiting for the partition queue.
+    /// Members declared dead first hand are probed again with jittered exponential backoff (see
+    /// [`crate::RepairConfig::suspect_reprobe_max`]): after a network partition heals, the
+    /// cut-off side answers and is linked again within seconds instead of waiting for the
+    /// partition queue.
     fn reprobe_suspects(&mut self, cx: &mut Core, now: Time) {
-        let max = std::time::Duration::from_secs(30);
+        let max = cx.config.repair.suspect_reprobe_max;
         let revived: Vec<Slot> = self
             .suspects
             .keys()
@@ -51,9 +54,10 @@ impl Mesh {
             .map(|(&s, _)| s)
             .collect();
         for s in due {
-            if let Some((at, interval)) = self.suspects.get_mut(&s) {
-                *interval = (*interval * 2).min(max);
-                *at = now + *interval;
+            if let Some((_, interval)) = self.suspects.get(&s) {
+                let next = (*interval * 2).min(max);
+                let at = now + jittered(cx, next);
+                self.suspects.insert(s, (at, next));
             }
             self.send_query(cx, now, s, QueryPurpose::Repair);
         }
@@ -101,8 +105,21 @@ impl Mesh {
         self.suspects.remove(&slot);
     }
 
+    /// When to probe a suspect first after it was found dead at `now`.
+    pub(crate) fn first_reprobe(cx: &mut Core, now: Time) -> (Time, Duration) {
+        let max = cx.config.repair.suspect_reprobe_max;
+        let first = (cx.config.repair.repair_interval * 2).min(max);
+        (now + jittered(cx, first), first)
+    }
+
     /// `slot` was reported dead by others: it leaves the partition queue.
     pub(crate) fn unqueue(&mut self, slot: Slot) {
         self.partition_queue.remove(&slot);
     }
+}
+
+/// A wait of between half and all of `nominal`, drawn from the member's random source, so
+/// members that lost their links together do not probe in step.
+fn jittered(cx: &mut Core, nominal: Duration) -> Duration {
+    nominal.mul_f64(cx.rng.random_range(0.5..=1.0))
 }

@@ -1,6 +1,8 @@
 //! Exact-output tests of the mesh: each drives one input into a member's mesh and asserts the
 //! whole drained output.
 
+use std::collections::BTreeSet;
+
 use overlay_core::{NodeId, Output, Time};
 use probe::ProberEvent;
 
@@ -435,4 +437,68 @@ fn a_congested_link_beside_one_that_delivers_everything_doubts_no_idle_link() {
     assert!(level(busy).unwrap() < 10);
     assert_eq!(level(idle), Some(10), "9's idle link is not doubted");
     assert_eq!(cx.stats.links_doubted, 0);
+}
+
+#[test]
+fn members_found_dead_together_are_reprobed_out_of_step_within_the_bound() {
+    // A partition cuts all four of member 0's links at once: it keeps probing each lost
+    // neighbour in case the cut heals, at jittered waits below the bound, not all in step.
+    let (mut cx, mut m) = founder(MeshConfig::default());
+    let linked_at = Time::from_secs(1);
+    let lost: Vec<Slot> = (7..11)
+        .map(|i| cx.members.intern(id(i), linked_at))
+        .collect();
+    for &s in &lost {
+        m.on_link_request(&mut cx, linked_at, s, ask(LinkReason::Join, 20_000));
+    }
+    let cut_at = Time::from_secs(10);
+    for &s in &lost {
+        m.member_died(&mut cx, cut_at, s);
+    }
+    drained(&mut cx);
+    let bound = cx.config.repair.suspect_reprobe_max;
+    let timeout = cx.config.repair.probe_timeout;
+    let mut probes: BTreeMap<NodeId, Vec<Time>> = BTreeMap::new();
+    for second in 11..=130 {
+        let now = Time::from_secs(second);
+        let expired: Vec<u64> = m
+            .queries
+            .iter()
+            .filter(|(_, q)| q.sent + timeout <= now)
+            .map(|(&nonce, _)| nonce)
+            .collect();
+        for nonce in expired {
+            m.query_expired(&mut cx, now, nonce);
+        }
+        m.repair_tick(&mut cx, now);
+        for out in drained(&mut cx) {
+            if let Output::Send {
+                to,
+                msg: Message::TableQuery { .. },
+            } = out
+            {
+                probes.entry(to).or_default().push(now);
+            }
+        }
+    }
+    assert_eq!(
+        probes.len(),
+        lost.len(),
+        "every lost neighbour is probed: {probes:?}"
+    );
+    let settled = Time::from_secs(60);
+    for (peer, times) in &probes {
+        let late: Vec<Time> = times.iter().copied().filter(|&t| t >= settled).collect();
+        assert!(late.len() >= 7, "{peer:?} probed {late:?} after a minute");
+        for pair in late.windows(2) {
+            let gap = pair[1].saturating_since(pair[0]);
+            // Checked once a second: a drawn wait of 4-8 s shows as 4-9 s.
+            assert!(
+                gap >= bound / 2 && gap <= bound + Duration::from_secs(1),
+                "{peer:?}: {gap:?} between probes"
+            );
+        }
+    }
+    let schedules: BTreeSet<&Vec<Time>> = probes.values().collect();
+    assert!(schedules.len() > 1, "all probed in step: {probes:?}");
 }
