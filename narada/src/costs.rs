@@ -10,10 +10,34 @@
 //! entry starts with a width byte: 0 for no route (nothing follows), `w + 1` for width `w`
 //! below 254, 255 followed by the width as `u16` little-endian for any other; then the packed
 //! distance.
+//!
+//! When the asker's members differ from the replier's, the reply names whom each cost is for by
+//! a four-byte [`Fingerprint`] instead of a 32-byte id (see [`fingerprint`]).
 
+use overlay_core::NodeId;
 use serde::{Deserialize, Serialize};
 
+use crate::fnv::Fnv1a;
 use crate::metric::PathMetric;
+
+/// A member named in a table reply by four bytes instead of its 32-byte id.
+pub type Fingerprint = [u8; 4];
+
+/// The fingerprint of `id` in the reply to the query with `nonce`: FNV-1a of the nonce and the
+/// id, folded to 32 bits. The asker computes its own members' fingerprints under the same nonce
+/// and ignores a fingerprint it does not know or that two of its members share. Two members of
+/// a 512-member group share one in about 3 replies in 100 000 (the birthday bound); a
+/// replier's member unknown to the asker takes a known one's place about as rarely, which
+/// misjudges one candidate link once. Keyed by the asker's nonce, so no member can pick an id
+/// that collides with another's in every reply.
+pub fn fingerprint(nonce: u64, id: &NodeId) -> Fingerprint {
+    let mut hash = Fnv1a::new();
+    hash.eat(&nonce.to_le_bytes());
+    hash.eat(id.as_bytes());
+    let h = hash.finish();
+    // Both halves: FNV's low bits depend mostly on the last bytes fed.
+    ((h ^ (h >> 32)) as u32).to_le_bytes()
+}
 
 /// Flag: entries carry widths.
 const WIDTHS: u8 = 1;

@@ -25,14 +25,18 @@ impl Narada {
                 nonce,
                 degree,
                 costs,
-                ids,
+                members,
             } => match slot {
                 Some(s) => {
                     let Ok(costs) = costs.unpack(cx.config.membership.max_table_entries) else {
                         cx.stats.oversized += 1;
                         return;
                     };
-                    let table = TheirTable { degree, costs, ids };
+                    let table = TheirTable {
+                        degree,
+                        costs,
+                        members,
+                    };
                     mesh.on_table_reply(cx, &mut self.data, now, s, nonce, table)
                 }
                 None => cx.stats.unmatched_replies += 1,

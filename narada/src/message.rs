@@ -10,7 +10,7 @@ use bytes::Bytes;
 use overlay_core::{NodeId, TrafficClass, WireMessage};
 use probe::ProbeMessage;
 
-use crate::costs::PackedCosts;
+use crate::costs::{Fingerprint, PackedCosts};
 use crate::metric::PathMetric;
 use serde::{Deserialize, Serialize};
 
@@ -259,10 +259,12 @@ pub enum Message {
         /// My mesh degree.
         degree: u16,
         /// When the digest matched: route metrics in the order of the requester's sorted live
-        /// ids (unreachable ones marked). Otherwise: metrics to the members listed in `ids`.
+        /// ids (unreachable ones marked). Otherwise: metrics to the members listed in
+        /// `members`.
         costs: PackedCosts,
-        /// The members the costs are for, when the digests differ.
-        ids: Option<Vec<NodeId>>,
+        /// The members the costs are for, when the digests differ, by their fingerprints under
+        /// this reply's nonce ([`crate::costs::fingerprint`]).
+        members: Option<Vec<Fingerprint>>,
     },
     /// Media.
     Data(DataPacket),

@@ -548,7 +548,7 @@ fn hostile_input_is_dropped_and_counted() {
             nonce: 5,
             degree: 1,
             costs: crate::costs::PackedCosts::pack(&[]),
-            ids: None,
+            members: None,
         },
     );
     assert_eq!(lab.node(1).stats().unmatched_replies, 1);

@@ -2,6 +2,7 @@
 //! and the decision to link (the spanner rule, the paper's utility rule, swaps when full), with
 //! bandwidth probed only where it could matter.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use overlay_core::{Bandwidth, NodeId, Time};
@@ -12,7 +13,7 @@ use rand::seq::SliceRandom;
 use super::{Candidate, LinkAsk, Mesh, Query, QueryPurpose, TheirTable};
 use crate::NaradaConfig;
 use crate::core::Core;
-use crate::costs::PackedCosts;
+use crate::costs::{Fingerprint, PackedCosts, fingerprint};
 use crate::data::DataPlane;
 use crate::members::{SELF_SLOT, Slot, Status};
 use crate::message::{LinkReason, Message};
@@ -56,8 +57,12 @@ impl Mesh {
         let costs: Vec<Option<PathMetric>> =
             live.iter().map(|&s| cx.routing.metric_to(s)).collect();
         let costs = PackedCosts::pack(&costs);
-        let ids =
-            (mine != digest).then(|| live.iter().filter_map(|&s| cx.members.id_of(s)).collect());
+        let members = (mine != digest).then(|| {
+            live.iter()
+                .filter_map(|&s| cx.members.id_of(s))
+                .map(|id| fingerprint(nonce, &id))
+                .collect()
+        });
         let degree = u16::try_from(cx.neighbours.len()).unwrap_or(u16::MAX);
         cx.outbox.send(
             from,
@@ -65,7 +70,7 @@ impl Mesh {
                 nonce,
                 degree,
                 costs,
-                ids,
+                members,
             },
         );
     }
@@ -82,7 +87,7 @@ impl Mesh {
         let TheirTable {
             degree: their_degree,
             costs,
-            ids,
+            members,
         } = table;
         if self.queries.get(&nonce).is_none_or(|q| q.target != from) {
             cx.stats.unmatched_replies += 1;
@@ -115,7 +120,7 @@ impl Mesh {
             }
             return;
         }
-        let their_costs: Vec<(Slot, Option<PathMetric>)> = match ids {
+        let their_costs: Vec<(Slot, Option<PathMetric>)> = match members {
             None => {
                 let live = cx.members.sorted_live().to_vec();
                 if live.len() != costs.len() {
@@ -124,14 +129,16 @@ impl Mesh {
                 }
                 live.into_iter().zip(costs).collect()
             }
-            Some(ids) => {
-                if ids.len() != costs.len() {
+            Some(members) => {
+                if members.len() != costs.len() {
                     cx.stats.unmatched_replies += 1;
                     return;
                 }
-                ids.iter()
+                let known = Self::fingerprinted_live(cx, nonce);
+                members
+                    .iter()
                     .zip(costs)
-                    .filter_map(|(id, c)| cx.members.slot_of(id).map(|s| (s, c)))
+                    .filter_map(|(f, c)| known.get(f).copied().flatten().map(|s| (s, c)))
                     .collect()
             }
         };
@@ -170,6 +177,25 @@ impl Mesh {
         }
         cx.probe_bandwidth(from);
         self.awaiting_probe.insert(from, candidate);
+    }
+
+    /// This member's live members by their fingerprints under `nonce` (`None`: two share it,
+    /// so neither can be told).
+    pub(crate) fn fingerprinted_live(
+        cx: &mut Core,
+        nonce: u64,
+    ) -> BTreeMap<Fingerprint, Option<Slot>> {
+        let mut known = BTreeMap::new();
+        for &s in cx.members.sorted_live().to_vec().iter() {
+            let Some(id) = cx.members.id_of(s) else {
+                continue;
+            };
+            known
+                .entry(fingerprint(nonce, &id))
+                .and_modify(|e| *e = None)
+                .or_insert(Some(s));
+        }
+        known
     }
 
     /// Whether a candidate with routes `their_costs` reaches a source this member receives with

@@ -28,6 +28,7 @@ use rand::seq::SliceRandom;
 pub(crate) use improve::reprobe_links;
 
 use crate::core::Core;
+use crate::costs::Fingerprint;
 use crate::members::{SELF_SLOT, Slot};
 use crate::message::{LinkReason, Message};
 use crate::metric::PathMetric;
@@ -81,8 +82,9 @@ pub(crate) struct TheirTable {
     pub(crate) degree: u16,
     /// Its route metric to each member it lists.
     pub(crate) costs: Vec<Option<PathMetric>>,
-    /// The members it lists, unless they are this member's own live members in slot order.
-    pub(crate) ids: Option<Vec<NodeId>>,
+    /// The fingerprints of the members it lists, unless they are this member's own live
+    /// members in slot order.
+    pub(crate) members: Option<Vec<Fingerprint>>,
 }
 
 /// The mesh's state.

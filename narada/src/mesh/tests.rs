@@ -8,7 +8,8 @@ use probe::ProberEvent;
 
 use super::*;
 use crate::config::MeshConfig;
-use crate::message::{MemberEntry, RouteAdvert, RouteEntry, Update};
+use crate::costs::{Fingerprint, fingerprint};
+use crate::message::{Liveness, MemberEntry, RouteAdvert, RouteEntry, Update};
 use crate::{Event, NaradaConfig};
 
 fn id(i: u64) -> NodeId {
@@ -91,7 +92,7 @@ fn a_link_request_is_accepted_with_everything_the_member_knows() {
                     members: vec![MemberEntry {
                         member: SELF_SLOT,
                         seq: own_seq,
-                        liveness: crate::message::Liveness::Alive,
+                        liveness: Liveness::Alive,
                     }],
                     routes: vec![RouteEntry {
                         dest: SELF_SLOT,
@@ -501,4 +502,79 @@ fn members_found_dead_together_are_reprobed_out_of_step_within_the_bound() {
     }
     let schedules: BTreeSet<&Vec<Time>> = probes.values().collect();
     assert!(schedules.len() > 1, "all probed in step: {probes:?}");
+}
+
+#[test]
+fn a_reply_to_an_asker_with_other_members_names_them_by_fingerprint() {
+    // The replier knows 7, 8 and 9; the asker's digest differs, so each cost comes with the
+    // four-byte fingerprint of its member under the query's nonce.
+    let (mut cx, m) = founder(MeshConfig::default());
+    let now = Time::from_secs(1);
+    for i in 7..10 {
+        let s = cx.members.intern(id(i), now);
+        cx.members.observe(s, 1, Liveness::Alive, None, now);
+    }
+    let nonce = 0x5eed;
+    m.on_table_query(&mut cx, id(3), nonce, 0);
+    let live: Vec<NodeId> = cx
+        .members
+        .sorted_live()
+        .to_vec()
+        .into_iter()
+        .filter_map(|s| cx.members.id_of(s))
+        .collect();
+    assert_eq!(live.len(), 4, "itself and three others");
+    let Some(Output::Send {
+        msg: Message::TableReply { costs, members, .. },
+        ..
+    }) = cx.outbox.pop()
+    else {
+        panic!("no table reply");
+    };
+    let expected: Vec<Fingerprint> = live.iter().map(|i| fingerprint(nonce, i)).collect();
+    assert_eq!(members, Some(expected));
+    assert_eq!(costs.unpack(16).unwrap().len(), 4);
+    // The asker maps each fingerprint back to its own slot for that member.
+    let known = Mesh::fingerprinted_live(&mut cx, nonce);
+    for i in live {
+        let slot = cx.members.slot_of(&i);
+        assert_eq!(known.get(&fingerprint(nonce, &i)).copied().flatten(), slot);
+    }
+}
+
+#[test]
+fn two_members_sharing_a_fingerprint_are_told_apart_by_neither() {
+    // Find two ids whose fingerprints collide under nonce 0 (the birthday bound: about 77 000
+    // ids), make both live, and check the asker's index refuses to guess between them.
+    let nonce = 0;
+    let mut seen: BTreeMap<Fingerprint, u64> = BTreeMap::new();
+    let (a, b) = (1..1_000_000u64)
+        .find_map(|i| {
+            seen.insert(fingerprint(nonce, &id(i)), i)
+                .map(|earlier| (earlier, i))
+        })
+        .expect("a collision among a million ids");
+    let (mut cx, _) = founder(MeshConfig::default());
+    let now = Time::from_secs(1);
+    for i in [a, b, 5] {
+        let s = cx.members.intern(id(i), now);
+        cx.members.observe(s, 1, Liveness::Alive, None, now);
+    }
+    let known = Mesh::fingerprinted_live(&mut cx, nonce);
+    assert_eq!(known.get(&fingerprint(nonce, &id(a))), Some(&None));
+    let five = cx.members.slot_of(&id(5));
+    assert_eq!(
+        known.get(&fingerprint(nonce, &id(5))).copied().flatten(),
+        five
+    );
+    // Under another nonce the two are told apart again.
+    let other = Mesh::fingerprinted_live(&mut cx, 1);
+    assert_ne!(fingerprint(1, &id(a)), fingerprint(1, &id(b)));
+    assert!(
+        other
+            .get(&fingerprint(1, &id(a)))
+            .copied()
+            .flatten()
+            .is_some()
+    );
 }

@@ -16,8 +16,8 @@ use super::identity::{Identity, id_from_certificate};
 
 /// The ALPN protocol name members speak (raised with every change to what members send each
 /// other, so a member of another build is refused at the handshake instead of misread: 3 is
-/// Narada's compact route adverts).
-pub const ALPN: &[u8] = b"esm/3";
+/// Narada's compact route adverts, 4 its table replies naming members by fingerprint).
+pub const ALPN: &[u8] = b"esm/4";
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
