@@ -19,6 +19,7 @@ mod prune;
 mod repair;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 use overlay_core::{Bandwidth, NodeId, Time};
@@ -373,7 +374,7 @@ impl Mesh {
     /// `slot` was found dead first hand: record it, drop its link, reroute, and keep probing it
     /// now and then in case it was only cut off.
     pub(crate) fn member_died(&mut self, cx: &mut Core, now: Time, slot: Slot) {
-        if let std::collections::btree_map::Entry::Vacant(e) = self.suspects.entry(slot) {
+        if let Entry::Vacant(e) = self.suspects.entry(slot) {
             e.insert(Self::first_reprobe(cx, now));
         }
         if cx.members.declare_dead(slot, now)
