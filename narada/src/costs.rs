@@ -27,15 +27,17 @@ pub type Fingerprint = [u8; 4];
 /// id, folded to 32 bits. The asker computes its own members' fingerprints under the same nonce
 /// and ignores a fingerprint it does not know or that two of its members share. Two members of
 /// a 512-member group share one in about 3 replies in 100 000 (the birthday bound); a
-/// replier's member unknown to the asker takes a known one's place about as rarely, which
-/// misjudges one candidate link once. Keyed by the asker's nonce, so no member can pick an id
-/// that collides with another's in every reply.
+/// replier's member unknown to the asker takes a known one's place more rarely still (about 1
+/// reply in 800 000 with ten unknown among 512), which misjudges one candidate link once.
+/// Keyed by the asker's nonce, so no member can pick an id that collides with another's in
+/// every reply.
 pub fn fingerprint(nonce: u64, id: &NodeId) -> Fingerprint {
     let mut hash = Fnv1a::new();
     hash.eat(&nonce.to_le_bytes());
     hash.eat(id.as_bytes());
     let h = hash.finish();
-    // Both halves: FNV's low bits depend mostly on the last bytes fed.
+    // Both halves: a product's low bits depend only on its factors' low bits, so FNV's high
+    // half has mixed in more of what was fed.
     ((h ^ (h >> 32)) as u32).to_le_bytes()
 }
 
