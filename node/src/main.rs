@@ -42,8 +42,8 @@ enum Cmd {
     /// An Overcast relay: joins the tree through the root, stores the stream, serves viewers.
     Relay(broadcast::RelayArgs),
     /// The main job on built-in defaults: an anycast resolver and 8 member processes on
-    /// loopback that join by name, 3 sending, the busiest relay (not the slow member) SIGKILLed
-    /// mid-run; a live table, a per-receiver summary and a picture of the mesh and trees.
+    /// loopback that join by name, 3 sending, the busiest relay (not the slow member; a source
+    /// only when no other member relays) SIGKILLed mid-run; a live table, a per-receiver summary and a picture of the mesh and trees.
     Demo(node::demo::DemoArgs),
 }
 

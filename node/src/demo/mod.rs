@@ -3,8 +3,8 @@
 //! cities of an emulated wide-area network (`data/emulation/demo-world.json`, built in; or
 //! `--world`, or `--loopback` for none), the 3 with the largest uploads sending synthetic
 //! media; each member registers with the resolver and joins by looking the group's name up
-//! there (the first founds the group), kills the busiest relay (not the slow member) with
-//! SIGKILL mid-run, and prints a live table and a per-receiver summary (rate, loss, delay,
+//! there (the first founds the group), kills the busiest relay (not the slow member; a source
+//! only when no other member relays, see `crash_victim`) with SIGKILL mid-run, and prints a live table and a per-receiver summary (rate, loss, delay,
 //! recovery time) read from the members' `/status`. Writes `summary.json`, `world.json` and
 //! `mesh.svg` (the mesh and each source's tree, members at their cities) under `--out`.
 
@@ -16,6 +16,7 @@ use narada::MetricKind;
 use overlay_core::Bandwidth;
 use serde::Serialize;
 
+mod crash_victim;
 pub mod layers;
 pub mod picture;
 mod printout;
@@ -27,6 +28,7 @@ use crate::transport::admission::AdmissionError;
 use crate::transport::emulation::{Emulation, EmulationError};
 use crate::transport::identity::{Identity, IdentityError, write_private};
 use crate::transport::invite::{Invite, InviteError};
+use crash_victim::{crash_victim, routes_relayed};
 use layers::{LayerLedger, LayerShares};
 use picture::{MapPlace, mesh_svg};
 use process::{MemberProcess, MemberSpec, ProcessError, current_esm, key_path};
@@ -135,7 +137,8 @@ pub struct ReceiverFigures {
     pub loss: f64,
     /// Median one-way delay, milliseconds.
     pub delay_ms: f64,
-    /// The longest stall of this source at this receiver after the crash, seconds.
+    /// The longest stall of this source at this receiver after the crash, seconds (none
+    /// without a crash, or when the crashed member was this source).
     pub recovery_s: Option<f64>,
     /// The receiver's place in the world (its member number).
     pub receiver_index: usize,
@@ -175,10 +178,11 @@ pub struct DemoSummary {
     /// The worst recovery time, seconds.
     pub worst_recovery_s: Option<f64>,
     /// The lowest rate fraction at the end, over receivers whose download carries every
-    /// source.
+    /// source (a crashed source's stream left out).
     pub min_rate_fraction: f64,
     /// The lowest rate fraction at the end at a receiver whose download cannot carry every
-    /// source (rate adaptation gives it the keyframes and base layer first), if any.
+    /// source (rate adaptation gives it the keyframes and base layer first), if any (a
+    /// crashed source's stream left out).
     pub slow_min_rate_fraction: Option<f64>,
     /// The lowest share of each layer that played in time over the window, at the receivers
     /// whose download cannot carry every source (none: no such receiver, or not measured).
@@ -515,36 +519,24 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         if let (Some(at), None) = (crash_at, crashed)
             && started.elapsed() >= at
         {
-            // The busiest relay that is neither a source nor the slow member: the member others
-            // most often name as their next hop towards a source (then the most neighbours):
-            // the crash that hurts.
-            let relayed = |i: usize| {
-                last_status
-                    .iter()
-                    .flatten()
-                    .flat_map(|s| s.routes.iter())
-                    .filter(|r| senders.contains(&r.dest))
-                    .filter(|r| r.next_hop.as_deref() == Some(ids[i].as_str()))
-                    .count()
-            };
-            // (What the slow member receives is the demo's other figure.)
-            let victim = (0..args.members)
-                .filter(|&i| !is_sender(i) && !slow(i) && members[i].is_some())
-                .max_by_key(|&i| {
-                    (
-                        relayed(i),
-                        last_status[i].as_ref().map_or(0, |s| s.neighbours.len()),
-                    )
-                });
-            if let Some(v) = victim
+            let eligible = |i: usize| !slow(i) && members[i].is_some();
+            if let Some(v) = crash_victim(&ids, &senders, &last_status, eligible)
                 && let Some(mut m) = members[v].take()
             {
+                let relayed = routes_relayed(&ids, &senders, &last_status, v);
+                let role = if is_sender(v) {
+                    "a source: its own stream ends, the others' go round it"
+                } else if relayed == 0 {
+                    "no member routes a source through it: the crash cuts nobody off"
+                } else {
+                    "a relay"
+                };
                 println!(
-                    "{:>5.1} s  SIGKILL to member {} ({} neighbours, next hop of {} routes to sources)",
+                    "{:>5.1} s  SIGKILL to member {} ({} neighbours, next hop of {} routes to other sources; {role})",
                     started.elapsed().as_secs_f64(),
                     short(&ids[v]),
                     last_status[v].as_ref().map_or(0, |s| s.neighbours.len()),
-                    relayed(v)
+                    relayed
                 );
                 m.kill().await;
                 crashed = Some(v);
@@ -563,6 +555,8 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         at(window_start).as_secs_f64().ceil() as u64
             ..at(window_end.saturating_sub(SETTLE)).as_secs()
     };
+    // A source crashed (when no relay that does not send carried anything): its stream ended.
+    let crashed_source = crashed.filter(|&c| is_sender(c)).map(|c| &ids[c]);
     let mut receivers = Vec::new();
     for (i, status) in last_status.iter().enumerate() {
         if crashed == Some(i) {
@@ -600,7 +594,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 rate_fraction: s.rate_kbps * 1e3 / args.rate.bps_f64().max(1.0),
                 loss: s.loss,
                 delay_ms: s.delay_ms,
+                // The crashed source's own stream ended: there is nothing to recover.
                 recovery_s: crash_time
+                    .filter(|_| Some(src) != crashed_source)
                     .map(|_| progress.get(&(i, src.clone())).map_or(f64::NAN, |p| p.2)),
                 window_path: window_paths.remove(&(i, src.clone())).unwrap_or_default(),
             });
@@ -629,12 +625,12 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             .reduce(f64::max),
         min_rate_fraction: receivers
             .iter()
-            .filter(|r| !r.slow)
+            .filter(|r| !r.slow && Some(&r.source) != crashed_source)
             .map(|r| r.rate_fraction)
             .fold(f64::INFINITY, f64::min),
         slow_min_rate_fraction: receivers
             .iter()
-            .filter(|r| r.slow)
+            .filter(|r| r.slow && Some(&r.source) != crashed_source)
             .map(|r| r.rate_fraction)
             .reduce(f64::min),
         slow_on_time: receivers

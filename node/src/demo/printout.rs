@@ -31,6 +31,19 @@ pub(super) fn print_summary(
         format!("{city} {}", short(id)).trim().to_owned()
     };
     for r in &summary.receivers {
+        if summary.crashed.as_ref() == Some(&r.source) {
+            let receiver = format!(
+                "{}{}",
+                named(&r.receiver),
+                if r.slow { " (slow)" } else { "" }
+            );
+            println!(
+                "{receiver:<24} {:<24} {:>9} (the source was the member crashed)",
+                named(&r.source),
+                "-"
+            );
+            continue;
+        }
         println!(
             "{:<24} {:<24} {:>9.0} {:>6.2} {:>7.3} {:>9.2} {:>10}",
             format!(
@@ -130,6 +143,8 @@ pub(super) fn print_table(
         for s in senders {
             let cell = if *s == ids[i] {
                 "(sends)".to_owned()
+            } else if crashed.is_some_and(|c| ids[c] == *s) {
+                "(crashed)".to_owned()
             } else {
                 st.sources.get(s).map_or_else(
                     || "-".to_owned(),

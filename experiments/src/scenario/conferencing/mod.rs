@@ -126,9 +126,10 @@ pub struct ConferencingArgs {
     /// Rank paths by width alone, however long (the conferencing paper's metric).
     #[arg(long)]
     pub no_delay_budget: bool,
-    /// Crash the busiest relay (the parent of the most receivers, not a sender) at this
-    /// fraction of the run, after the measurement window, and report the longest stall a
-    /// receiver sees (none: no crash).
+    /// Crash the busiest relay (the parent of the most receivers of other sources; a sender
+    /// only when no other member relays, and never the only one) at this fraction of the run,
+    /// after the measurement window, and report the longest stall a receiver sees of a source
+    /// still live (none: no crash).
     #[arg(long)]
     pub crash_at: Option<f64>,
     /// The measurement window, from the start of the run, in place of the usual one (a sixth

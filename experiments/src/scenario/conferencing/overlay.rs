@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use media::{MediaPacket, Receiver, SourceConfig, SyntheticSource};
-use narada::{Command, Event, NaradaConfig};
+use narada::{Command, Event, Narada, NaradaConfig};
 use overlay_core::{Bandwidth, Time, TrafficClass};
 
 use super::{PairResult, Reference, SchemeRun, Timeline, figures_of, mean_ru, tree_shape};
@@ -255,9 +255,10 @@ impl<'a> OverlayRun<'a> {
         }
     }
 
-    /// At the timeline's crash, kill the busiest relay that is not a sender: the member that
-    /// is the parent of the most receivers across the senders' trees (as `esm demo` picks the
-    /// member others most often name as their next hop towards a source).
+    /// At the timeline's crash, kill the busiest relay: the member that is the parent of the
+    /// most receivers of other sources across the senders' trees, a sender only when no other
+    /// member relays (as `esm demo` picks the member others most often name as their next hop
+    /// towards a source).
     fn crash(&mut self, next: Time) {
         let Some(at) = self.t.crash else {
             return;
@@ -267,21 +268,33 @@ impl<'a> OverlayRun<'a> {
         }
         self.group.sim.run_until(at);
         let n = self.receivers.len();
-        let mut children = vec![0usize; n];
+        // The streams each member relays: other sources' receivers it forwards to.
+        let mut relayed = vec![0usize; n];
         for &s in self.senders {
             for parent in self.group.forwarding_parents(s).into_iter().flatten() {
-                children[parent] += 1;
+                if parent != s {
+                    relayed[parent] += 1;
+                }
             }
         }
+        // The demo's rule (node's `demo::crash_victim`): the busiest relay that does not send;
+        // else the source relaying the most other sources' streams (its own then ends); else
+        // the best-connected member that does not send. Ties to the lowest member number.
         let Some(victim) = (0..n)
-            .filter(|m| !self.senders.contains(m))
-            .max_by_key(|&m| (children[m], std::cmp::Reverse(m)))
+            .map(|m| (m, relayed[m], self.senders.contains(&m)))
+            .filter(|&(_, relayed, sends)| !sends || relayed > 0)
+            .max_by_key(|&(m, relayed, sends)| {
+                let degree = self.group.sim.member(m).map_or(0, Narada::degree);
+                (relayed > 0, !sends, relayed, degree, std::cmp::Reverse(m))
+            })
+            .map(|(m, ..)| m)
         else {
             return;
         };
         self.group.sim.crash(victim);
         self.crashed = Some(victim);
-        for &s in self.senders {
+        // The crashed source's own stream has nothing to recover.
+        for &s in self.senders.iter().filter(|&&s| s != victim) {
             for r in (0..n).filter(|&r| r != s && r != victim) {
                 self.stalls.insert((s, r), (at, Duration::ZERO));
             }
