@@ -130,6 +130,31 @@ pub(super) struct OverlayRun<'a> {
     now: Time,
 }
 
+/// The member a conference's crash kills, given how many streams of other sources each member
+/// relays and its mesh degree: the demo's rule (node's `demo::crash_victim`). The busiest relay
+/// that does not send; else the source relaying the most other sources' streams (its own then
+/// ends); else the best-connected member that does not send. Then the most neighbours, then
+/// the lowest member number. A source that relays nothing is never chosen.
+pub(super) fn crash_victim(
+    relayed: &[usize],
+    senders: &[usize],
+    degree: impl Fn(usize) -> usize,
+) -> Option<usize> {
+    (0..relayed.len())
+        .map(|m| (m, relayed[m], senders.contains(&m)))
+        .filter(|&(_, relayed, sends)| !sends || relayed > 0)
+        .max_by_key(|&(m, relayed, sends)| {
+            (
+                relayed > 0,
+                !sends,
+                relayed,
+                degree(m),
+                std::cmp::Reverse(m),
+            )
+        })
+        .map(|(m, ..)| m)
+}
+
 impl<'a> OverlayRun<'a> {
     /// Form the group on `net`: every member joins within the first 5 s with `config` and its
     /// access links as its upload and download limits, shaping on; each sender's source starts
@@ -277,18 +302,8 @@ impl<'a> OverlayRun<'a> {
                 }
             }
         }
-        // The demo's rule (node's `demo::crash_victim`): the busiest relay that does not send;
-        // else the source relaying the most other sources' streams (its own then ends); else
-        // the best-connected member that does not send. Ties to the lowest member number.
-        let Some(victim) = (0..n)
-            .map(|m| (m, relayed[m], self.senders.contains(&m)))
-            .filter(|&(_, relayed, sends)| !sends || relayed > 0)
-            .max_by_key(|&(m, relayed, sends)| {
-                let degree = self.group.sim.member(m).map_or(0, Narada::degree);
-                (relayed > 0, !sends, relayed, degree, std::cmp::Reverse(m))
-            })
-            .map(|(m, ..)| m)
-        else {
+        let degree = |m: usize| self.group.sim.member(m).map_or(0, Narada::degree);
+        let Some(victim) = crash_victim(&relayed, self.senders, degree) else {
             return;
         };
         self.group.sim.crash(victim);

@@ -70,3 +70,19 @@ fn a_real_runs_window_replaces_the_usual_one_and_the_crash_stays_after_it() {
         "within the run"
     );
 }
+
+#[test]
+fn the_crash_takes_a_relay_that_does_not_send_then_a_relaying_source_never_a_lone_one() {
+    use overlay::crash_victim;
+    let degree = |m: usize| [3, 5, 2, 4, 1][m];
+    // Senders 0 and 1; member 3 relays two streams, the source 1 relays three.
+    assert_eq!(crash_victim(&[0, 3, 0, 2, 0], &[0, 1], degree), Some(3));
+    // No member that does not send relays: the busiest relaying source.
+    assert_eq!(crash_victim(&[1, 3, 0, 0, 0], &[0, 1], degree), Some(1));
+    // Nobody relays: the best-connected member that does not send (a crash that cuts nobody
+    // off); equal relays go to the most neighbours.
+    assert_eq!(crash_victim(&[0, 0, 0, 0, 0], &[0, 1], degree), Some(3));
+    assert_eq!(crash_victim(&[0, 0, 1, 1, 0], &[0], degree), Some(3));
+    // A lone sender that relays nothing is never crashed.
+    assert_eq!(crash_victim(&[0], &[0], degree), None);
+}
