@@ -55,12 +55,15 @@ pub(super) fn crash_victim(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::app::conference::RouteStatus;
 
     /// A status whose routes go to `(destination, next hop)` and with `neighbours` neighbours.
-    fn status(routes: &[(&str, &str)], neighbours: usize) -> Option<ConferenceStatus> {
+    pub(in crate::demo) fn status(
+        routes: &[(&str, &str)],
+        neighbours: usize,
+    ) -> Option<ConferenceStatus> {
         let mut s = ConferenceStatus {
             routes: routes
                 .iter()

@@ -678,21 +678,9 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::conference::RouteStatus;
-
+    /// A status whose routes go to `(destination, next hop)`.
     fn status(routes: &[(&str, &str)]) -> Option<ConferenceStatus> {
-        Some(ConferenceStatus {
-            routes: routes
-                .iter()
-                .map(|(dest, hop)| RouteStatus {
-                    dest: (*dest).to_owned(),
-                    next_hop: Some((*hop).to_owned()),
-                    latency_ms: None,
-                    width: None,
-                })
-                .collect(),
-            ..ConferenceStatus::default()
-        })
+        crash_victim::tests::status(routes, 0)
     }
 
     #[test]
