@@ -4,9 +4,10 @@
 //! `--world`, or `--loopback` for none), the 3 with the largest uploads sending synthetic
 //! media; each member registers with the resolver and joins by looking the group's name up
 //! there (the first founds the group), kills the busiest relay (not the slow member; a source
-//! only when no other member relays, see `crash_victim`) with SIGKILL mid-run, and prints a live table and a per-receiver summary (rate, loss, delay,
-//! recovery time) read from the members' `/status`. Writes `summary.json`, `world.json` and
-//! `mesh.svg` (the mesh and each source's tree, members at their cities) under `--out`.
+//! only when no other member relays, see `crash_victim`) with SIGKILL mid-run, and prints a
+//! live table and a per-receiver summary (rate, loss, delay, recovery time) read from the
+//! members' `/status`. Writes `summary.json`, `world.json` and `mesh.svg` (the mesh and each
+//! source's tree, members at their cities) under `--out`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -519,6 +520,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         if let (Some(at), None) = (crash_at, crashed)
             && started.elapsed() >= at
         {
+            // Not the slow member: what it receives is the demo's other figure.
             let eligible = |i: usize| !slow(i) && members[i].is_some();
             if let Some(v) = crash_victim(&ids, &senders, &last_status, eligible)
                 && let Some(mut m) = members[v].take()
@@ -678,6 +680,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     /// A status whose routes go to `(destination, next hop)`.
     fn status(routes: &[(&str, &str)]) -> Option<ConferenceStatus> {
         crash_victim::tests::status(routes, 0)
