@@ -41,9 +41,11 @@ enum Cmd {
     Broadcast(broadcast::BroadcastArgs),
     /// An Overcast relay: joins the tree through the root, stores the stream, serves viewers.
     Relay(broadcast::RelayArgs),
-    /// The main job on built-in defaults: an anycast resolver and 8 member processes on
-    /// loopback that join by name, 3 sending, the busiest relay (not the slow member; a source
-    /// only when no other member relays) SIGKILLed mid-run; a live table, a per-receiver summary and a picture of the mesh and trees.
+    /// The main job on built-in defaults: an anycast resolver and 8 member processes in 8
+    /// cities of an emulated wide-area network (on loopback addresses) that join by name, 3
+    /// sending, the busiest relay (not the slow member; a source only when no other member
+    /// relays) SIGKILLed mid-run; a live table, a per-receiver summary and a picture of the mesh
+    /// and trees.
     Demo(node::demo::DemoArgs),
 }
 
